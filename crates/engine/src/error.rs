@@ -1,0 +1,46 @@
+//! Errors of the engine: bad cluster configuration, failed connections, failed workers.
+
+use std::path::PathBuf;
+
+/// What can go wrong while starting or running a cluster.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The cluster description is inconsistent (e.g. `--process` out of range).
+    #[error("invalid cluster configuration: {0}")]
+    Config(String),
+    /// The hosts file could not be read or is malformed.
+    #[error("{path}:{line}: {message}")]
+    HostsFile {
+        /// The hosts file.
+        path: PathBuf,
+        /// 1-based line number (0 when the whole file is at fault).
+        line: usize,
+        /// What was expected.
+        message: String,
+    },
+    /// A peer process could not be reached, or did not connect in time.
+    #[error("process {process} ({address}): {message}")]
+    Connect {
+        /// Index of the peer process.
+        process: usize,
+        /// Its `host:port`.
+        address: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A worker thread failed (panicked); the message is its panic text.
+    #[error("worker {worker} failed: {message}")]
+    WorkerFailed {
+        /// Index of the worker within this process.
+        worker: usize,
+        /// The failure.
+        message: String,
+    },
+    /// Timely refused to start.
+    #[error("failed to start timely: {0}")]
+    Timely(String),
+    /// A message could not be encoded or decoded (a bug, or peers built from different sources).
+    #[error("message codec: {0}")]
+    Codec(String),
+}

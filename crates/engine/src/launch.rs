@@ -1,0 +1,122 @@
+//! `strads launch`: a cluster of local processes on free loopback ports.
+//!
+//! The launcher picks one free port per process, writes a hosts file, starts the same binary once
+//! per process with `--processes N --process I --hosts FILE --threads T` added after the
+//! subcommand, lets the children write straight to the terminal, and returns the first non-zero
+//! exit status (killing the others), or 0.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus};
+use std::time::Duration;
+
+/// What to launch.
+#[derive(Clone, Debug)]
+pub struct LaunchSpec {
+    /// The program to start (normally the current executable).
+    pub program: PathBuf,
+    /// Number of processes.
+    pub processes: usize,
+    /// Worker threads per process.
+    pub threads: usize,
+    /// The subcommand and its arguments, e.g. `["lasso", "--data", "x.libsvm"]`.
+    pub args: Vec<String>,
+}
+
+/// Picks `count` distinct free TCP ports on 127.0.0.1.
+///
+/// The listeners are dropped before the children bind, so another program could take a port in
+/// between; the children then fail to listen and the launcher reports it.
+pub fn free_loopback_ports(count: usize) -> std::io::Result<Vec<u16>> {
+    let listeners = (0..count).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<Vec<_>>>()?;
+    listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect()
+}
+
+/// Writes a hosts file for `ports` into `dir` and returns its path.
+pub fn write_hosts_file(dir: &Path, ports: &[u16]) -> std::io::Result<PathBuf> {
+    let path = dir.join("hosts.txt");
+    let text: String = ports.iter().map(|p| format!("127.0.0.1:{p}\n")).collect();
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// The command line of process `process`: the subcommand first, then the cluster flags, then
+/// the subcommand's own arguments.
+pub fn child_args(spec: &LaunchSpec, process: usize, hosts: &Path) -> Vec<String> {
+    let mut args = Vec::with_capacity(spec.args.len() + 8);
+    let mut rest = spec.args.iter();
+    if let Some(subcommand) = rest.next() {
+        args.push(subcommand.clone());
+    }
+    args.extend([
+        "--processes".to_owned(),
+        spec.processes.to_string(),
+        "--process".to_owned(),
+        process.to_string(),
+        "--hosts".to_owned(),
+        hosts.display().to_string(),
+        "--threads".to_owned(),
+        spec.threads.to_string(),
+    ]);
+    args.extend(rest.cloned());
+    args
+}
+
+/// Starts the processes and waits for them. Returns the exit code to use: the first non-zero
+/// exit status of any child (the others are then killed), or 0.
+pub fn launch(spec: &LaunchSpec, hosts_dir: &Path) -> std::io::Result<i32> {
+    let ports = free_loopback_ports(spec.processes)?;
+    let hosts = write_hosts_file(hosts_dir, &ports)?;
+    let mut children: Vec<Child> = Vec::with_capacity(spec.processes);
+    for process in 0..spec.processes {
+        match Command::new(&spec.program).args(child_args(spec, process, &hosts)).spawn() {
+            Ok(child) => children.push(child),
+            Err(e) => {
+                kill_all(&mut children);
+                return Err(e);
+            }
+        }
+    }
+    let mut running: Vec<bool> = vec![true; children.len()];
+    loop {
+        let mut any_running = false;
+        for (index, child) in children.iter_mut().enumerate() {
+            if !running[index] {
+                continue;
+            }
+            match child.try_wait()? {
+                Some(status) => {
+                    running[index] = false;
+                    let code = exit_code(status);
+                    if code != 0 {
+                        kill_all(&mut children);
+                        return Ok(code);
+                    }
+                }
+                None => any_running = true,
+            }
+        }
+        if !any_running {
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn kill_all(children: &mut [Child]) {
+    for child in children.iter_mut() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+fn exit_code(status: ExitStatus) -> i32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return 128 + signal;
+        }
+    }
+    status.code().unwrap_or(1)
+}

@@ -1,0 +1,29 @@
+//! The Strads engine: everything that touches timely dataflow and the network, and nothing else.
+//!
+//! It starts a cluster of workers (threads in one process, or processes over TCP, on timely
+//! dataflow's own networking), gives each worker a [`Worker`] handle with point-to-point messages and
+//! collectives ([`Worker::all_gather`], [`Worker::broadcast`]), and runs programs made of rounds
+//! ([`rounds::RoundProgram`]) with bounded staleness. It knows no machine learning.
+//!
+//! ```
+//! use strads_engine::{ClusterConfig, run_cluster};
+//! // Two worker threads in this process each contribute their index; both see the sum.
+//! let sums = run_cluster(&ClusterConfig::threads(2), |worker| {
+//!     let all: Vec<usize> = worker.all_gather(&worker.index()).unwrap();
+//!     all.iter().sum::<usize>()
+//! })
+//! .unwrap();
+//! assert_eq!(sums, vec![1, 1]);
+//! ```
+
+pub mod cluster;
+mod connect;
+pub mod error;
+pub mod failure;
+pub mod launch;
+mod mailbox;
+pub mod rounds;
+
+pub use cluster::{run_cluster, ClusterConfig};
+pub use error::EngineError;
+pub use mailbox::Worker;

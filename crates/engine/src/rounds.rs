@@ -1,0 +1,256 @@
+//! The round driver: schedule -> push on every worker -> sum of partials -> pull -> apply.
+//!
+//! One round of a [`RoundProgram`]: the leader (worker 0) schedules a task and sends it to every
+//! worker; each worker computes a partial result from its shard (`push`) and sends it to the
+//! leader; when the leader has counted a partial from every worker it sums them in worker order
+//! (`reduce`), commits the round (`pull`) and sends the resulting update to every worker, which
+//! applies it (`apply`).
+//!
+//! With staleness `s`, the leader keeps up to `s + 1` rounds in flight, and a worker computes
+//! round `t` only once it has applied the updates of every round `<= t - s - 1`
+//! (**invariant**, tested below). `s = 0` is bulk synchronous. Updates are applied in round order.
+//! Completion is detected by counting messages, never by waiting on timely frontiers.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::EngineError;
+use crate::mailbox::{decode, encode, Worker};
+
+/// A program made of rounds, as the round driver runs it. One instance lives on every worker;
+/// `schedule` and `pull` are only called on the leader (worker 0).
+pub trait RoundProgram {
+    /// What the leader asks every worker to compute in a round.
+    type Task: Serialize + DeserializeOwned;
+    /// A worker's contribution to a round; contributions are summed.
+    type Partial: Serialize + DeserializeOwned;
+    /// What the leader commits in a round, applied by every worker.
+    type Update: Serialize + DeserializeOwned;
+
+    /// Leader: the task of round `round`, or `None` when the program is finished.
+    fn schedule(&mut self, round: u64) -> Option<Self::Task>;
+    /// Every worker: its partial result for `task`, computed on its own data.
+    fn push(&mut self, round: u64, task: &Self::Task) -> Self::Partial;
+    /// Leader: adds `other` into `sum`. Called in worker order, so the sum is deterministic.
+    fn reduce(&mut self, sum: &mut Self::Partial, other: Self::Partial);
+    /// Leader: commits round `round` from the summed partials and returns the update.
+    fn pull(&mut self, round: u64, task: Self::Task, sum: Self::Partial) -> Self::Update;
+    /// Every worker (the leader too): applies the committed update of round `round`.
+    fn apply(&mut self, round: u64, update: &Self::Update);
+}
+
+/// How rounds are pipelined.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RoundOptions {
+    /// Up to `staleness + 1` rounds are in flight; 0 is bulk synchronous.
+    pub staleness: u64,
+}
+
+/// What the driver did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RoundStats {
+    /// Rounds committed.
+    pub rounds: u64,
+}
+
+// Tags of the driver's messages (program tags are below 2^62; these are small and fixed).
+const TAG_TASK: u64 = 1;
+const TAG_PARTIAL: u64 = 2;
+const TAG_UPDATE: u64 = 3;
+const TAG_STOP: u64 = 4;
+
+/// Leader-side bookkeeping of rounds in flight.
+struct Leader<P: RoundProgram> {
+    scheduled: u64,
+    committed: u64,
+    exhausted: bool,
+    stop_sent: bool,
+    tasks: BTreeMap<u64, P::Task>,
+    partials: BTreeMap<u64, Vec<Option<P::Partial>>>,
+}
+
+/// Runs `program` to completion on this worker; every worker of the cluster must call it.
+/// Returns once the leader's `schedule` returned `None` and every scheduled round was applied.
+pub fn run_rounds<P: RoundProgram>(
+    worker: &mut Worker<'_>,
+    program: &mut P,
+    options: RoundOptions,
+) -> Result<RoundStats, EngineError> {
+    let peers = worker.peers();
+    let staleness = options.staleness;
+    let mut leader: Option<Leader<P>> = worker.is_leader().then(|| Leader {
+        scheduled: 0,
+        committed: 0,
+        exhausted: false,
+        stop_sent: false,
+        tasks: BTreeMap::new(),
+        partials: BTreeMap::new(),
+    });
+    let mut applied: u64 = 0;
+    let mut tasks: BTreeMap<u64, P::Task> = BTreeMap::new();
+    let mut updates: BTreeMap<u64, P::Update> = BTreeMap::new();
+    let mut stop_at: Option<u64> = None;
+
+    loop {
+        let mut progressed = false;
+
+        if let Some(lead) = leader.as_mut() {
+            while !lead.exhausted && lead.scheduled <= lead.committed + staleness {
+                match program.schedule(lead.scheduled) {
+                    Some(task) => {
+                        let bytes = encode(&(lead.scheduled, &task))?;
+                        for destination in 0..peers {
+                            worker.send_bytes(destination, TAG_TASK, bytes.clone());
+                        }
+                        lead.tasks.insert(lead.scheduled, task);
+                        lead.partials.insert(lead.scheduled, (0..peers).map(|_| None).collect());
+                        lead.scheduled += 1;
+                        progressed = true;
+                    }
+                    None => lead.exhausted = true,
+                }
+            }
+            if lead.exhausted && !lead.stop_sent && lead.committed == lead.scheduled {
+                let bytes = encode(&lead.scheduled)?;
+                for destination in 0..peers {
+                    worker.send_bytes(destination, TAG_STOP, bytes.clone());
+                }
+                lead.stop_sent = true;
+                progressed = true;
+            }
+        }
+
+        for (_, bytes) in worker.take(TAG_TASK) {
+            let (round, task): (u64, P::Task) = decode(&bytes)?;
+            tasks.insert(round, task);
+        }
+        for (_, bytes) in worker.take(TAG_UPDATE) {
+            let (round, update): (u64, P::Update) = decode(&bytes)?;
+            updates.insert(round, update);
+        }
+        for (_, bytes) in worker.take(TAG_STOP) {
+            stop_at = Some(decode(&bytes)?);
+        }
+        if let Some(lead) = leader.as_mut() {
+            for (source, bytes) in worker.take(TAG_PARTIAL) {
+                let (round, partial): (u64, P::Partial) = decode(&bytes)?;
+                let slots = lead.partials.get_mut(&round).expect("partial for a round not in flight");
+                slots[source] = Some(partial);
+            }
+        }
+
+        while let Some(update) = updates.remove(&applied) {
+            program.apply(applied, &update);
+            applied += 1;
+            progressed = true;
+        }
+
+        // A task of round t may run once every update of rounds <= t - s - 1 is applied.
+        while let Some(entry) = tasks.first_entry() {
+            if applied + staleness < *entry.key() {
+                break;
+            }
+            let (round, task) = entry.remove_entry();
+            let partial = program.push(round, &task);
+            worker.send_bytes(0, TAG_PARTIAL, encode(&(round, partial))?);
+            progressed = true;
+        }
+
+        if let Some(lead) = leader.as_mut() {
+            while lead.partials.get(&lead.committed).is_some_and(|slots| slots.iter().all(Option::is_some)) {
+                let round = lead.committed;
+                let mut slots = lead.partials.remove(&round).unwrap().into_iter().map(Option::unwrap);
+                let mut sum = slots.next().expect("at least one worker");
+                for partial in slots {
+                    program.reduce(&mut sum, partial);
+                }
+                let task = lead.tasks.remove(&round).unwrap();
+                let update = program.pull(round, task, sum);
+                let bytes = encode(&(round, update))?;
+                for destination in 0..peers {
+                    worker.send_bytes(destination, TAG_UPDATE, bytes.clone());
+                }
+                lead.committed += 1;
+                progressed = true;
+            }
+        }
+
+        if stop_at == Some(applied) && tasks.is_empty() {
+            worker.flush();
+            return Ok(RoundStats { rounds: applied });
+        }
+        worker.step(!progressed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{run_cluster, ClusterConfig};
+
+    /// Round t: every worker contributes (index + 1) * t; the update is the sum; workers keep a
+    /// running total. Each push checks the staleness invariant.
+    struct Accumulate {
+        index: u64,
+        rounds: u64,
+        staleness: u64,
+        applied: u64,
+        total: u64,
+    }
+
+    impl RoundProgram for Accumulate {
+        type Task = u64;
+        type Partial = u64;
+        type Update = u64;
+        fn schedule(&mut self, round: u64) -> Option<u64> {
+            (round < self.rounds).then_some(round)
+        }
+        fn push(&mut self, round: u64, task: &u64) -> u64 {
+            assert!(self.applied + self.staleness >= round, "round {round} computed with only {} applied", self.applied);
+            (self.index + 1) * task
+        }
+        fn reduce(&mut self, sum: &mut u64, other: u64) {
+            *sum += other;
+        }
+        fn pull(&mut self, _round: u64, _task: u64, sum: u64) -> u64 {
+            sum
+        }
+        fn apply(&mut self, round: u64, update: &u64) {
+            assert_eq!(round, self.applied, "updates applied out of order");
+            self.applied += 1;
+            self.total += update;
+        }
+    }
+
+    fn run(threads: usize, staleness: u64, rounds: u64) -> Vec<(u64, u64)> {
+        run_cluster(&ClusterConfig::threads(threads), move |worker| {
+            let mut program =
+                Accumulate { index: worker.index() as u64, rounds, staleness, applied: 0, total: 0 };
+            let stats = run_rounds(worker, &mut program, RoundOptions { staleness }).unwrap();
+            (stats.rounds, program.total)
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn every_worker_applies_every_round_at_any_staleness() {
+        for threads in [1, 2, 3] {
+            for staleness in [0, 1, 3] {
+                let rounds = 200;
+                let weight: u64 = (1..=threads as u64).sum();
+                let expected = weight * rounds * (rounds - 1) / 2;
+                for (done, total) in run(threads, staleness, rounds) {
+                    assert_eq!(done, rounds);
+                    assert_eq!(total, expected, "threads {threads}, staleness {staleness}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_program_with_no_rounds_stops() {
+        assert_eq!(run(2, 0, 0), vec![(0, 0), (0, 0)]);
+    }
+}
