@@ -177,6 +177,19 @@ impl<'w> Worker<'w> {
         decode(&message[0].1)
     }
 
+    /// Worker `w` sends `outgoing[d]` to worker `d`; returns what every worker sent to this one,
+    /// in source order. `outgoing` must have one entry per worker.
+    pub fn all_to_all<T: Serialize + DeserializeOwned>(&mut self, outgoing: &[T]) -> Result<Vec<T>, EngineError> {
+        assert_eq!(outgoing.len(), self.peers(), "all_to_all needs one message per worker");
+        let tag = self.collective_tag();
+        for (destination, message) in outgoing.iter().enumerate() {
+            let bytes = encode(message)?;
+            self.send_raw(destination, tag, bytes);
+        }
+        let peers = self.peers();
+        self.wait_for(tag, peers).iter().map(|(_, bytes)| decode(bytes)).collect()
+    }
+
     /// Sums `values` element-wise over all workers (in worker order, so the result is identical
     /// on every worker).
     pub fn all_reduce_sum(&mut self, values: &[f64]) -> Result<Vec<f64>, EngineError> {

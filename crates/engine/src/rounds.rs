@@ -7,8 +7,11 @@
 //! applies it (`apply`).
 //!
 //! With staleness `s`, the leader keeps up to `s + 1` rounds in flight, and a worker computes
-//! round `t` only once it has applied the updates of every round `<= t - s - 1`
-//! (**invariant**, tested below). `s = 0` is bulk synchronous. Updates are applied in round order.
+//! round `t` with exactly the updates of rounds `<= t - s - 1` applied, or of every earlier round
+//! if a barrier already required that (**invariant**, tested below): it holds back newer updates
+//! until after the push, so the result does not depend on message timing. `s = 0` is bulk synchronous. Updates are applied in round order. A task
+//! scheduled as [`Schedule::Barrier`] waits until no round is in flight and runs on the state with
+//! every earlier update applied (for whole-model evaluations such as a duality gap).
 //! Completion is detected by counting messages, never by waiting on timely frontiers.
 
 use std::collections::BTreeMap;
@@ -29,8 +32,8 @@ pub trait RoundProgram {
     /// What the leader commits in a round, applied by every worker.
     type Update: Serialize + DeserializeOwned;
 
-    /// Leader: the task of round `round`, or `None` when the program is finished.
-    fn schedule(&mut self, round: u64) -> Option<Self::Task>;
+    /// Leader: what round `round` does. `in_flight` rounds are scheduled but not yet committed.
+    fn schedule(&mut self, round: u64, in_flight: u64) -> Schedule<Self::Task>;
     /// Every worker: its partial result for `task`, computed on its own data.
     fn push(&mut self, round: u64, task: &Self::Task) -> Self::Partial;
     /// Leader: adds `other` into `sum`. Called in worker order, so the sum is deterministic.
@@ -39,6 +42,20 @@ pub trait RoundProgram {
     fn pull(&mut self, round: u64, task: Self::Task, sum: Self::Partial) -> Self::Update;
     /// Every worker (the leader too): applies the committed update of round `round`.
     fn apply(&mut self, round: u64, update: &Self::Update);
+}
+
+/// The leader's decision for the next round.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Schedule<T> {
+    /// Run this task, pipelined with the rounds in flight.
+    Run(T),
+    /// Run this task once every earlier round is committed, on workers that have applied every
+    /// earlier update.
+    Barrier(T),
+    /// Nothing to schedule until a round in flight commits (only valid while one is in flight).
+    Wait,
+    /// The program is finished once the rounds in flight commit.
+    Finished,
 }
 
 /// How rounds are pipelined.
@@ -67,6 +84,8 @@ struct Leader<P: RoundProgram> {
     committed: u64,
     exhausted: bool,
     stop_sent: bool,
+    /// A barrier task waiting for the rounds in flight to commit.
+    barrier: Option<P::Task>,
     tasks: BTreeMap<u64, P::Task>,
     partials: BTreeMap<u64, Vec<Option<P::Partial>>>,
 }
@@ -85,11 +104,12 @@ pub fn run_rounds<P: RoundProgram>(
         committed: 0,
         exhausted: false,
         stop_sent: false,
+        barrier: None,
         tasks: BTreeMap::new(),
         partials: BTreeMap::new(),
     });
     let mut applied: u64 = 0;
-    let mut tasks: BTreeMap<u64, P::Task> = BTreeMap::new();
+    let mut tasks: BTreeMap<u64, (bool, P::Task)> = BTreeMap::new();
     let mut updates: BTreeMap<u64, P::Update> = BTreeMap::new();
     let mut stop_at: Option<u64> = None;
 
@@ -97,20 +117,40 @@ pub fn run_rounds<P: RoundProgram>(
         let mut progressed = false;
 
         if let Some(lead) = leader.as_mut() {
-            while !lead.exhausted && lead.scheduled <= lead.committed + staleness {
-                match program.schedule(lead.scheduled) {
-                    Some(task) => {
-                        let bytes = encode(&(lead.scheduled, &task))?;
-                        for destination in 0..peers {
-                            worker.send_bytes(destination, TAG_TASK, bytes.clone());
-                        }
-                        lead.tasks.insert(lead.scheduled, task);
-                        lead.partials.insert(lead.scheduled, (0..peers).map(|_| None).collect());
-                        lead.scheduled += 1;
-                        progressed = true;
-                    }
-                    None => lead.exhausted = true,
+            loop {
+                if lead.exhausted || lead.scheduled > lead.committed + staleness {
+                    break;
                 }
+                let (task, barrier) = match lead.barrier.take() {
+                    Some(task) if lead.committed == lead.scheduled => (task, true),
+                    Some(task) => {
+                        lead.barrier = Some(task);
+                        break;
+                    }
+                    None => match program.schedule(lead.scheduled, lead.scheduled - lead.committed) {
+                        Schedule::Run(task) => (task, false),
+                        Schedule::Barrier(task) => {
+                            lead.barrier = Some(task);
+                            continue;
+                        }
+                        Schedule::Wait => {
+                            assert!(lead.scheduled > lead.committed, "Schedule::Wait with no round in flight");
+                            break;
+                        }
+                        Schedule::Finished => {
+                            lead.exhausted = true;
+                            break;
+                        }
+                    },
+                };
+                let bytes = encode(&(lead.scheduled, barrier, &task))?;
+                for destination in 0..peers {
+                    worker.send_bytes(destination, TAG_TASK, bytes.clone());
+                }
+                lead.tasks.insert(lead.scheduled, task);
+                lead.partials.insert(lead.scheduled, (0..peers).map(|_| None).collect());
+                lead.scheduled += 1;
+                progressed = true;
             }
             if lead.exhausted && !lead.stop_sent && lead.committed == lead.scheduled {
                 let bytes = encode(&lead.scheduled)?;
@@ -123,8 +163,8 @@ pub fn run_rounds<P: RoundProgram>(
         }
 
         for (_, bytes) in worker.take(TAG_TASK) {
-            let (round, task): (u64, P::Task) = decode(&bytes)?;
-            tasks.insert(round, task);
+            let (round, barrier, task): (u64, bool, P::Task) = decode(&bytes)?;
+            tasks.insert(round, (barrier, task));
         }
         for (_, bytes) in worker.take(TAG_UPDATE) {
             let (round, update): (u64, P::Update) = decode(&bytes)?;
@@ -141,21 +181,41 @@ pub fn run_rounds<P: RoundProgram>(
             }
         }
 
-        while let Some(update) = updates.remove(&applied) {
-            program.apply(applied, &update);
-            applied += 1;
-            progressed = true;
-        }
-
-        // A task of round t may run once every update of rounds <= t - s - 1 is applied.
+        // Round t runs on the state with exactly the updates of rounds < t - s applied (rounds < t
+        // for a barrier); later updates wait, so results do not depend on message timing.
         while let Some(entry) = tasks.first_entry() {
-            if applied + staleness < *entry.key() {
+            let round = *entry.key();
+            let barrier = entry.get().0;
+            let needed = if barrier { round } else { round.saturating_sub(staleness) };
+            while applied < needed {
+                match updates.remove(&applied) {
+                    Some(update) => {
+                        program.apply(applied, &update);
+                        applied += 1;
+                        progressed = true;
+                    }
+                    None => break,
+                }
+            }
+            if applied < needed {
                 break;
             }
-            let (round, task) = entry.remove_entry();
+            let (round, (_, task)) = entry.remove_entry();
             let partial = program.push(round, &task);
             worker.send_bytes(0, TAG_PARTIAL, encode(&(round, partial))?);
             progressed = true;
+        }
+        if let Some(stop) = stop_at {
+            while applied < stop {
+                match updates.remove(&applied) {
+                    Some(update) => {
+                        program.apply(applied, &update);
+                        applied += 1;
+                        progressed = true;
+                    }
+                    None => break,
+                }
+            }
         }
 
         if let Some(lead) = leader.as_mut() {
@@ -197,6 +257,7 @@ mod tests {
         rounds: u64,
         staleness: u64,
         applied: u64,
+        floor: u64,
         total: u64,
     }
 
@@ -204,11 +265,22 @@ mod tests {
         type Task = u64;
         type Partial = u64;
         type Update = u64;
-        fn schedule(&mut self, round: u64) -> Option<u64> {
-            (round < self.rounds).then_some(round)
+        fn schedule(&mut self, round: u64, in_flight: u64) -> Schedule<u64> {
+            assert!(in_flight <= self.staleness + 1);
+            if round >= self.rounds {
+                Schedule::Finished
+            } else if round % 7 == 3 {
+                Schedule::Barrier(round)
+            } else {
+                Schedule::Run(round)
+            }
         }
         fn push(&mut self, round: u64, task: &u64) -> u64 {
-            assert!(self.applied + self.staleness >= round, "round {round} computed with only {} applied", self.applied);
+            // Exactly rounds < t - s applied, except that a barrier (every 7th round) pulled the
+            // state forward and state never moves back.
+            let needed = if round % 7 == 3 { round } else { round.saturating_sub(self.staleness) };
+            self.floor = self.floor.max(needed);
+            assert_eq!(self.applied, self.floor, "round {round} computed with {} updates applied", self.applied);
             (self.index + 1) * task
         }
         fn reduce(&mut self, sum: &mut u64, other: u64) {
@@ -227,7 +299,7 @@ mod tests {
     fn run(threads: usize, staleness: u64, rounds: u64) -> Vec<(u64, u64)> {
         run_cluster(&ClusterConfig::threads(threads), move |worker| {
             let mut program =
-                Accumulate { index: worker.index() as u64, rounds, staleness, applied: 0, total: 0 };
+                Accumulate { index: worker.index() as u64, rounds, staleness, applied: 0, floor: 0, total: 0 };
             let stats = run_rounds(worker, &mut program, RoundOptions { staleness }).unwrap();
             (stats.rounds, program.total)
         })
