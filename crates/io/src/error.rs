@@ -1,0 +1,133 @@
+//! The one error type of this crate: every failure names the file, and parse failures the line.
+
+use std::path::{Path, PathBuf};
+
+use crate::shard::line_number_at;
+
+/// A problem with an input or output file.
+///
+/// Every variant carries the path, so that the message alone tells the user which file to fix.
+/// Line numbers are 1-based and absolute within the file, also when the file was read as a shard.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataError {
+    /// One line of the file does not have the expected form.
+    #[error("{}:{line}: {message}", path.display())]
+    Parse {
+        /// The file that holds the line.
+        path: PathBuf,
+        /// The 1-based line number within the whole file.
+        line: u64,
+        /// What was expected and what was found.
+        message: String,
+    },
+    /// Reading or writing the file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file being read or written.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file is well formed but holds nothing to work on.
+    #[error("{}: the file holds no {what}", path.display())]
+    Empty {
+        /// The file that is empty.
+        path: PathBuf,
+        /// What the file should have held, in the plural (`examples`, `entries`).
+        what: String,
+    },
+    /// The file as a whole is inconsistent, e.g. its header disagrees with its body.
+    #[error("{}: {message}", path.display())]
+    Invalid {
+        /// The inconsistent file.
+        path: PathBuf,
+        /// What disagrees with what.
+        message: String,
+    },
+    /// A request to this crate is impossible, e.g. a generator asked for more nonzeros per row than
+    /// there are columns. This is a caller's mistake rather than a bad file.
+    #[error("invalid request: {message}")]
+    InvalidRequest {
+        /// What is wrong with the request.
+        message: String,
+    },
+}
+
+impl DataError {
+    /// An I/O error on `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// A parse error at a known 1-based `line` of `path`.
+    pub fn parse(path: &Path, line: u64, message: impl Into<String>) -> Self {
+        DataError::Parse {
+            path: path.to_path_buf(),
+            line,
+            message: message.into(),
+        }
+    }
+
+    /// A parse error on the line that starts at absolute byte `offset` of `path`.
+    ///
+    /// Sharded readers know only byte offsets; the line number is worked out here by counting the
+    /// newlines before `offset`, which costs a read of the file prefix but happens only once, on the
+    /// way out with an error.
+    pub fn parse_at_offset(path: &Path, offset: u64, message: impl Into<String>) -> Self {
+        match line_number_at(path, offset) {
+            Ok(line) => DataError::parse(path, line, message),
+            Err(error) => error,
+        }
+    }
+
+    /// A whole-file inconsistency in `path`.
+    pub fn invalid(path: &Path, message: impl Into<String>) -> Self {
+        DataError::Invalid {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_start_with_the_path_and_line() {
+        let error = DataError::parse(
+            Path::new("train.libsvm"),
+            7,
+            "expected a number, found \"x\"",
+        );
+        assert_eq!(
+            error.to_string(),
+            "train.libsvm:7: expected a number, found \"x\""
+        );
+
+        let error = DataError::Empty {
+            path: "train.libsvm".into(),
+            what: "examples".into(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "train.libsvm: the file holds no examples"
+        );
+
+        let error = DataError::invalid(Path::new("a.mtx"), "header says 3 entries, body has 2");
+        assert_eq!(
+            error.to_string(),
+            "a.mtx: header says 3 entries, body has 2"
+        );
+
+        let source = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        assert_eq!(
+            DataError::io(Path::new("x"), source).to_string(),
+            "x: no such file"
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! Label files: one number per line, line `i` labelling row `i` of a separately stored matrix.
+
+use std::path::Path;
+
+use crate::error::DataError;
+use crate::shard::ShardText;
+use crate::token::{fields, parse_finite, quoted, NumberError};
+
+/// Reads the label file `path`, which must hold exactly `expected` labels, one per line.
+///
+/// Blank lines are allowed only at the end of the file, since one in the middle would shift every
+/// later label onto the wrong row. CRLF line ends and surrounding spaces are accepted.
+pub fn read_labels(path: &Path, expected: usize) -> Result<Vec<f64>, DataError> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let text = ShardText {
+        bytes,
+        byte_offset: 0,
+    };
+    let mut labels = Vec::with_capacity(expected);
+    let mut first_blank_line: Option<u64> = None;
+    for (line, number) in text.lines().zip(1u64..) {
+        let mut tokens = fields(line.text);
+        let Some(token) = tokens.next() else {
+            first_blank_line.get_or_insert(number);
+            continue;
+        };
+        if let Some(blank) = first_blank_line {
+            return Err(DataError::parse(
+                path,
+                blank,
+                "expected a label, found an empty line (only the end of the file may be blank)",
+            ));
+        }
+        if tokens.next().is_some() {
+            return Err(DataError::parse(
+                path,
+                number,
+                format!(
+                    "expected one label per line, found {}",
+                    quoted(line.text.trim_ascii())
+                ),
+            ));
+        }
+        let label = parse_finite(token).map_err(|error| {
+            let kind = if error == NumberError::NotFinite {
+                "finite"
+            } else {
+                "numeric"
+            };
+            DataError::parse(
+                path,
+                number,
+                format!("expected a {kind} label, found {}", quoted(token)),
+            )
+        })?;
+        if labels.len() == expected {
+            return Err(DataError::parse(
+                path,
+                number,
+                format!("extra label: expected {expected} labels (one per row of X), found more"),
+            ));
+        }
+        labels.push(label);
+    }
+    if labels.len() < expected {
+        return Err(DataError::parse(
+            path,
+            labels.len() as u64 + 1,
+            format!(
+                "missing label: expected {expected} labels (one per row of X), found {}",
+                labels.len()
+            ),
+        ));
+    }
+    Ok(labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels_of(content: &str, expected: usize) -> Result<Vec<f64>, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("y.txt");
+        std::fs::write(&path, content).unwrap();
+        read_labels(&path, expected)
+            .map_err(|e| e.to_string().replace(&dir.path().display().to_string(), ""))
+    }
+
+    #[test]
+    fn reads_one_label_per_line() {
+        assert_eq!(
+            labels_of("1\n-1.5\r\n 2e3 \n\n\n", 3),
+            Ok(vec![1.0, -1.5, 2000.0])
+        );
+        assert_eq!(labels_of("1\n-1", 2), Ok(vec![1.0, -1.0]));
+        assert_eq!(labels_of("", 0), Ok(vec![]));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let cases = [
+            ("1\nabc\n", 2, "/y.txt:2: expected a numeric label, found \"abc\""),
+            ("1\ninf\n", 2, "/y.txt:2: expected a finite label, found \"inf\""),
+            ("1\n2 3\n", 2, "/y.txt:2: expected one label per line, found \"2 3\""),
+            (
+                "1\n\n2\n",
+                2,
+                "/y.txt:2: expected a label, found an empty line (only the end of the file may be blank)",
+            ),
+            ("1\n2\n\n", 3, "/y.txt:3: missing label: expected 3 labels (one per row of X), found 2"),
+            ("1\n2\n3\n", 2, "/y.txt:3: extra label: expected 2 labels (one per row of X), found more"),
+        ];
+        for (content, expected, message) in cases {
+            assert_eq!(
+                labels_of(content, expected),
+                Err(message.to_string()),
+                "for {content:?}"
+            );
+        }
+    }
+}

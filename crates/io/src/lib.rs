@@ -1,0 +1,60 @@
+//! Data input and output for Strads: the file formats, read in shards with precise errors, atomic
+//! output files, and synthetic data with known answers.
+//!
+//! This crate knows nothing about timely dataflow or the learning algorithms; it turns files into
+//! plain data ([`SparseRows`], [`MmEntry`], label vectors) and back. It depends only on small
+//! utility crates (`memchr`, `ryu`, `rand`, `tempfile`, `thiserror`, `serde`).
+//!
+//! - [`shard`]: which lines of a file each of `n` workers reads, by byte range.
+//! - [`libsvm`] and [`matrix_market`] (with [`labels`]): the input formats.
+//! - [`atomic`] and [`coefficients`]: output written to a temporary file and renamed.
+//! - [`generate`]: synthetic Lasso and logistic-regression data with their true coefficients.
+//!
+//! Every error is a [`DataError`] that names the file and, for a bad line, its 1-based line number
+//! in the whole file (also when the line was read by a shard) and what was expected there.
+//!
+//! # Example
+//!
+//! Generate a small problem, then read it back in two shards as two workers would.
+//!
+//! ```
+//! use strads_io::{generate_regression, read_libsvm_shard, LibsvmOptions, RegressionSpec, SparseRows};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("train.libsvm");
+//! let spec = RegressionSpec { rows: 100, cols: 30, nnz_per_row: 5, ..RegressionSpec::default() };
+//! let summary = generate_regression(&spec, &path)?;
+//!
+//! let mut rows = SparseRows::new();
+//! for worker in 0..2 {
+//!     rows.append(&read_libsvm_shard(&path, worker, 2, &LibsvmOptions::default())?);
+//! }
+//! assert_eq!(rows.n_rows(), 100);
+//! assert_eq!(rows.n_nonzeros(), summary.nonzeros);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod atomic;
+pub mod coefficients;
+pub mod error;
+pub mod generate;
+pub mod labels;
+pub mod libsvm;
+pub mod matrix_market;
+pub mod shard;
+pub mod sparse;
+mod token;
+
+pub use atomic::write_atomic;
+pub use coefficients::{read_coefficients, write_coefficients};
+pub use error::DataError;
+pub use generate::{generate_regression, truth_path, GeneratedSummary, RegressionSpec, Task};
+pub use labels::read_labels;
+pub use libsvm::{check_nonempty_total, parse_libsvm, read_libsvm_shard, LibsvmOptions};
+pub use matrix_market::{
+    check_mm_total, entries_to_rows, read_mm_header, read_mm_shard, MmEntry, MmField, MmHeader,
+};
+pub use shard::{line_number_at, read_shard_lines, shard_byte_range, ShardText};
+pub use sparse::SparseRows;

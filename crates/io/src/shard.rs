@@ -1,0 +1,337 @@
+//! Byte-range sharding of line-oriented files, so that each worker reads only its part of a file.
+//!
+//! The data region `[data_start, file_len)` is cut into `n_shards` near-equal raw byte ranges.
+//! A raw range rarely ends on a line boundary, so ownership is decided by one rule:
+//! **a shard owns exactly the lines whose first byte lies in its raw range.**
+//! Each shard therefore skips the partial line at its start (the previous shard owns it) and reads
+//! past its raw end to finish its last line.
+//! Because the raw ranges tile the data region, every line has exactly one owner, for any number of
+//! shards; a shard whose raw range holds no line start is empty.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use crate::error::DataError;
+
+/// The raw byte range `[start, end)` of shard `shard` out of `n_shards` over the data region
+/// `[data_start, file_len)`, before alignment to line boundaries.
+///
+/// The ranges of shards `0..n_shards` tile the data region in order, and their lengths differ by at
+/// most one byte. A `data_start` beyond `file_len` is treated as an empty data region.
+///
+/// # Panics
+///
+/// If `n_shards == 0` or `shard >= n_shards`; these are programming errors, not bad input.
+pub fn shard_byte_range(
+    data_start: u64,
+    file_len: u64,
+    shard: usize,
+    n_shards: usize,
+) -> (u64, u64) {
+    assert!(
+        shard < n_shards,
+        "shard {shard} out of range for {n_shards} shards"
+    );
+    let data_start = data_start.min(file_len);
+    let len = u128::from(file_len - data_start);
+    // 128-bit arithmetic so that `len * shard` cannot overflow for any file size.
+    let split = |i: usize| data_start + (len * i as u128 / n_shards as u128) as u64;
+    (split(shard), split(shard + 1))
+}
+
+/// The bytes of the whole lines one shard owns.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ShardText {
+    /// The owned lines, with their line terminators, exactly as they appear in the file.
+    pub bytes: Vec<u8>,
+    /// The absolute file offset of `bytes[0]` (for an empty shard, where its lines would start).
+    pub byte_offset: u64,
+}
+
+/// One line of a [`ShardText`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Line<'a> {
+    /// The absolute file offset of the line's first byte; turn it into a line number with
+    /// [`line_number_at`] when reporting an error.
+    pub offset: u64,
+    /// The line without its `\n` and without a `\r` just before it.
+    pub text: &'a [u8],
+}
+
+impl ShardText {
+    /// The lines of the shard in file order, including empty ones.
+    pub fn lines(&self) -> Lines<'_> {
+        Lines {
+            bytes: &self.bytes,
+            position: 0,
+            base: self.byte_offset,
+        }
+    }
+}
+
+/// Iterator over the lines of a [`ShardText`], from [`ShardText::lines`].
+#[derive(Debug, Clone)]
+pub struct Lines<'a> {
+    bytes: &'a [u8],
+    position: usize,
+    base: u64,
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = Line<'a>;
+
+    fn next(&mut self) -> Option<Line<'a>> {
+        if self.position >= self.bytes.len() {
+            return None;
+        }
+        let start = self.position;
+        let rest = &self.bytes[start..];
+        let (mut text, consumed) = match memchr::memchr(b'\n', rest) {
+            Some(i) => (&rest[..i], i + 1),
+            None => (rest, rest.len()),
+        };
+        if let [head @ .., b'\r'] = text {
+            text = head;
+        }
+        self.position += consumed;
+        Some(Line {
+            offset: self.base + start as u64,
+            text,
+        })
+    }
+}
+
+/// Reads the lines that shard `shard` of `n_shards` owns in the data region of `path`, which starts
+/// at byte `data_start` (0 for headerless formats; the first entry line for MatrixMarket).
+pub fn read_shard_lines(
+    path: &Path,
+    shard: usize,
+    n_shards: usize,
+    data_start: u64,
+) -> Result<ShardText, DataError> {
+    if shard >= n_shards {
+        return Err(DataError::InvalidRequest {
+            message: format!("shard {shard} does not exist among {n_shards} shards"),
+        });
+    }
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let file_len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
+    let (start, end) = shard_byte_range(data_start, file_len, shard, n_shards);
+    read_owned_lines(file, data_start.min(file_len), start, end).map_err(|e| DataError::io(path, e))
+}
+
+/// Reads the lines whose first byte lies in `[start, end)`, where `data_start` counts as a line
+/// start and so does every byte after a `\n`.
+fn read_owned_lines<R: Read + Seek>(
+    source: R,
+    data_start: u64,
+    start: u64,
+    end: u64,
+) -> io::Result<ShardText> {
+    let mut reader = BufReader::with_capacity(64 << 10, source);
+    let first = if start == data_start {
+        reader.seek(SeekFrom::Start(start))?;
+        start
+    } else {
+        // The first owned line starts just after the first `\n` at or after `start - 1`: looking one
+        // byte back is what tells whether `start` itself begins a line.
+        reader.seek(SeekFrom::Start(start - 1))?;
+        start - 1 + skip_through_newline(&mut reader)?
+    };
+    if first >= end {
+        return Ok(ShardText {
+            bytes: Vec::new(),
+            byte_offset: first,
+        });
+    }
+    let raw_len = end - first;
+    let mut bytes = Vec::with_capacity(usize::try_from(raw_len).unwrap_or(0).saturating_add(4096));
+    (&mut reader).take(raw_len).read_to_end(&mut bytes)?;
+    if (bytes.len() as u64) < raw_len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the file shrank while being read",
+        ));
+    }
+    if bytes.last() != Some(&b'\n') {
+        // The last owned line runs past the raw end; finish it (or stop at the end of the file).
+        reader.read_until(b'\n', &mut bytes)?;
+    }
+    Ok(ShardText {
+        bytes,
+        byte_offset: first,
+    })
+}
+
+/// Consumes bytes up to and including the next `\n` (or to the end of input) without storing them,
+/// and returns how many were consumed.
+fn skip_through_newline<R: BufRead>(reader: &mut R) -> io::Result<u64> {
+    let mut consumed = 0u64;
+    loop {
+        let buffer = reader.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok(consumed);
+        }
+        match memchr::memchr(b'\n', buffer) {
+            Some(i) => {
+                reader.consume(i + 1);
+                return Ok(consumed + i as u64 + 1);
+            }
+            None => {
+                let n = buffer.len();
+                reader.consume(n);
+                consumed += n as u64;
+            }
+        }
+    }
+}
+
+/// The 1-based number of the line that contains absolute byte `byte_offset` of `path`: one plus the
+/// number of `\n` bytes before it.
+///
+/// This reads the file up to `byte_offset`, so it is meant for the error path only.
+pub fn line_number_at(path: &Path, byte_offset: u64) -> Result<u64, DataError> {
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut prefix = file.take(byte_offset);
+    let mut buffer = vec![0u8; 256 << 10];
+    let mut newlines = 0u64;
+    loop {
+        let n = match prefix.read(&mut buffer) {
+            Ok(0) => return Ok(newlines + 1),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(DataError::io(path, e)),
+        };
+        newlines += memchr::memchr_iter(b'\n', &buffer[..n]).count() as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn shard_of(data: &[u8], data_start: u64, shard: usize, n_shards: usize) -> ShardText {
+        let (start, end) = shard_byte_range(data_start, data.len() as u64, shard, n_shards);
+        read_owned_lines(Cursor::new(data), data_start, start, end).unwrap()
+    }
+
+    /// Checks that the shards of `data` tile its data region, each beginning at a line start and
+    /// ending at a line end, which together mean every line has exactly one owner.
+    fn check_partition(data: &[u8], data_start: usize, n_shards: usize) {
+        let mut joined = Vec::new();
+        for shard in 0..n_shards {
+            let text = shard_of(data, data_start as u64, shard, n_shards);
+            if text.bytes.is_empty() {
+                continue;
+            }
+            let offset = text.byte_offset as usize;
+            assert_eq!(
+                offset,
+                data_start + joined.len(),
+                "{data:?} {n_shards} {shard}"
+            );
+            assert!(
+                offset == data_start || data[offset - 1] == b'\n',
+                "{data:?} {n_shards} {shard}"
+            );
+            let end = offset + text.bytes.len();
+            assert!(
+                end == data.len() || data[end - 1] == b'\n',
+                "{data:?} {n_shards} {shard}"
+            );
+            joined.extend_from_slice(&text.bytes);
+        }
+        assert_eq!(
+            joined,
+            &data[data_start..],
+            "{data:?} data_start {data_start} n_shards {n_shards}"
+        );
+    }
+
+    #[test]
+    fn every_line_has_exactly_one_owner_for_all_small_files() {
+        // Every file of up to 7 bytes over {a, \r, \n}: empty lines, CRLF, a missing final newline
+        // and more shards than bytes all occur.
+        let alphabet = [b'a', b'\r', b'\n'];
+        for len in 0..=7u32 {
+            for code in 0..3usize.pow(len) {
+                let mut rest = code;
+                let data: Vec<u8> = (0..len)
+                    .map(|_| {
+                        let byte = alphabet[rest % 3];
+                        rest /= 3;
+                        byte
+                    })
+                    .collect();
+                for data_start in 0..=data.len().min(2) {
+                    for n_shards in 1..=data.len() + 3 {
+                        check_partition(&data, data_start, n_shards);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn raw_ranges_tile_the_data_region() {
+        for n_shards in 1..20 {
+            let mut previous_end = 10;
+            for shard in 0..n_shards {
+                let (start, end) = shard_byte_range(10, 107, shard, n_shards);
+                assert_eq!(start, previous_end);
+                assert!(
+                    end - start == 97 / n_shards as u64 || end - start == 97 / n_shards as u64 + 1
+                );
+                previous_end = end;
+            }
+            assert_eq!(previous_end, 107);
+        }
+        assert_eq!(shard_byte_range(50, 20, 0, 3), (20, 20));
+    }
+
+    #[test]
+    fn lines_strip_terminators_and_carry_absolute_offsets() {
+        let text = ShardText {
+            bytes: b"a b\r\n\nlast".to_vec(),
+            byte_offset: 100,
+        };
+        let lines: Vec<(u64, &[u8])> = text.lines().map(|l| (l.offset, l.text)).collect();
+        assert_eq!(
+            lines,
+            vec![(100, &b"a b"[..]), (105, &b""[..]), (106, &b"last"[..])]
+        );
+    }
+
+    #[test]
+    fn reads_shards_of_a_real_file_and_numbers_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lines.txt");
+        let content = b"one\r\n\ntwo three\nfour";
+        std::fs::write(&path, content).unwrap();
+        for n_shards in 1..=30 {
+            let mut joined = Vec::new();
+            for shard in 0..n_shards {
+                joined.extend(read_shard_lines(&path, shard, n_shards, 0).unwrap().bytes);
+            }
+            assert_eq!(joined, content);
+        }
+        assert_eq!(line_number_at(&path, 0).unwrap(), 1);
+        assert_eq!(line_number_at(&path, 5).unwrap(), 2);
+        assert_eq!(line_number_at(&path, 6).unwrap(), 3);
+        assert_eq!(line_number_at(&path, 16).unwrap(), 4);
+        let missing = dir.path().join("missing.txt");
+        let error = read_shard_lines(&missing, 0, 1, 0).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with(&missing.display().to_string()),
+            "{error}"
+        );
+        assert!(matches!(
+            read_shard_lines(&path, 3, 3, 0),
+            Err(DataError::InvalidRequest { .. })
+        ));
+    }
+}
