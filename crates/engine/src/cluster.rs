@@ -42,9 +42,15 @@ impl ClusterConfig {
     }
 
     /// Process `process` of a cluster whose processes listen on `hosts`.
-    pub fn cluster(threads: usize, process: usize, hosts: Vec<String>) -> Result<Self, EngineError> {
+    pub fn cluster(
+        threads: usize,
+        process: usize,
+        hosts: Vec<String>,
+    ) -> Result<Self, EngineError> {
         if hosts.is_empty() {
-            return Err(EngineError::Config("a cluster needs at least one host".into()));
+            return Err(EngineError::Config(
+                "a cluster needs at least one host".into(),
+            ));
         }
         if process >= hosts.len() {
             return Err(EngineError::Config(format!(
@@ -53,9 +59,16 @@ impl ClusterConfig {
             )));
         }
         if threads == 0 {
-            return Err(EngineError::Config("threads per process must be at least 1".into()));
+            return Err(EngineError::Config(
+                "threads per process must be at least 1".into(),
+            ));
         }
-        Ok(ClusterConfig { threads, process, hosts, connect_timeout: Duration::from_secs(60) })
+        Ok(ClusterConfig {
+            threads,
+            process,
+            hosts,
+            connect_timeout: Duration::from_secs(60),
+        })
     }
 
     /// Number of processes.
@@ -83,7 +96,9 @@ pub fn read_hosts_file(path: &Path, expected: usize) -> Result<Vec<String>, Engi
         if line.is_empty() {
             continue;
         }
-        let valid = line.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        let valid = line
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
         if !valid {
             return Err(EngineError::HostsFile {
                 path: path.to_owned(),
@@ -97,7 +112,10 @@ pub fn read_hosts_file(path: &Path, expected: usize) -> Result<Vec<String>, Engi
         return Err(EngineError::HostsFile {
             path: path.to_owned(),
             line: 0,
-            message: format!("expected {expected} hosts (one per process), found {}", hosts.len()),
+            message: format!(
+                "expected {expected} hosts (one per process), found {}",
+                hosts.len()
+            ),
         });
     }
     Ok(hosts)
@@ -112,32 +130,51 @@ where
     T: Send + 'static,
     F: Fn(&mut Worker) -> T + Send + Sync + 'static,
 {
-    let (builders, guard): (Vec<AllocatorBuilder>, Box<dyn std::any::Any + Send>) = if config.hosts.len() <= 1 {
-        let builders = ProcessBuilder::new_typed_vector(config.threads, Hooks::default().refill, None)
-            .into_iter()
-            .map(AllocatorBuilder::Process)
-            .collect();
-        (builders, Box::new(()))
-    } else {
-        let sockets = crate::connect::connect_all(&config.hosts, config.process, config.connect_timeout)?;
-        let hooks = Hooks::default();
-        let process_allocators = ProcessBuilder::new_typed_vector(config.threads, hooks.refill.clone(), None);
-        let (builders, guard) =
-            initialize_networking_from_sockets(process_allocators, sockets, config.process, config.threads, hooks)
-                .map_err(|e| EngineError::Timely(e.to_string()))?;
-        (builders.into_iter().map(AllocatorBuilder::Tcp).collect(), Box::new(guard))
-    };
-    let guards = timely::execute::execute_from(builders, guard, WorkerConfig::default(), move |timely_worker| {
-        let mut worker = Worker::new(timely_worker);
-        let result = func(&mut worker);
-        worker.close();
-        result
-    })
+    let (builders, guard): (Vec<AllocatorBuilder>, Box<dyn std::any::Any + Send>) =
+        if config.hosts.len() <= 1 {
+            let builders =
+                ProcessBuilder::new_typed_vector(config.threads, Hooks::default().refill, None)
+                    .into_iter()
+                    .map(AllocatorBuilder::Process)
+                    .collect();
+            (builders, Box::new(()))
+        } else {
+            let sockets =
+                crate::connect::connect_all(&config.hosts, config.process, config.connect_timeout)?;
+            let hooks = Hooks::default();
+            let process_allocators =
+                ProcessBuilder::new_typed_vector(config.threads, hooks.refill.clone(), None);
+            let (builders, guard) = initialize_networking_from_sockets(
+                process_allocators,
+                sockets,
+                config.process,
+                config.threads,
+                hooks,
+            )
+            .map_err(|e| EngineError::Timely(e.to_string()))?;
+            (
+                builders.into_iter().map(AllocatorBuilder::Tcp).collect(),
+                Box::new(guard),
+            )
+        };
+    let guards = timely::execute::execute_from(
+        builders,
+        guard,
+        WorkerConfig::default(),
+        move |timely_worker| {
+            let mut worker = Worker::new(timely_worker);
+            let result = func(&mut worker);
+            worker.close();
+            result
+        },
+    )
     .map_err(EngineError::Timely)?;
     guards
         .join()
         .into_iter()
         .enumerate()
-        .map(|(worker, result)| result.map_err(|message| EngineError::WorkerFailed { worker, message }))
+        .map(|(worker, result)| {
+            result.map_err(|message| EngineError::WorkerFailed { worker, message })
+        })
         .collect()
 }

@@ -36,12 +36,16 @@ pub(crate) fn connect_all(
         address: hosts[my_index].clone(),
         message: format!("cannot listen: {e}"),
     })?;
-    listener.set_nonblocking(true).map_err(|e| connect_error(my_index, hosts, e))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| connect_error(my_index, hosts, e))?;
 
     for (peer, address) in hosts.iter().enumerate().take(my_index) {
         let stream = dial(peer, address, deadline)?;
         let mut stream = stream;
-        stream.write_all(&handshake_bytes(processes, my_index)).map_err(|e| connect_error(peer, hosts, e))?;
+        stream
+            .write_all(&handshake_bytes(processes, my_index))
+            .map_err(|e| connect_error(peer, hosts, e))?;
         sockets[peer] = Some(stream);
     }
 
@@ -49,7 +53,9 @@ pub(crate) fn connect_all(
     while missing > 0 {
         match listener.accept() {
             Ok((mut stream, _)) => {
-                stream.set_nonblocking(false).map_err(|e| connect_error(my_index, hosts, e))?;
+                stream
+                    .set_nonblocking(false)
+                    .map_err(|e| connect_error(my_index, hosts, e))?;
                 stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
                 let mut bytes = [0u8; 24];
                 if stream.read_exact(&mut bytes).is_err() {
@@ -78,7 +84,9 @@ pub(crate) fn connect_all(
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 if Instant::now() > deadline {
-                    let peer = (my_index + 1..processes).find(|&p| sockets[p].is_none()).unwrap();
+                    let peer = (my_index + 1..processes)
+                        .find(|&p| sockets[p].is_none())
+                        .unwrap();
                     return Err(EngineError::Connect {
                         process: peer,
                         address: hosts[peer].clone(),
@@ -97,7 +105,11 @@ fn dial(peer: usize, address: &str, deadline: Instant) -> Result<TcpStream, Engi
     loop {
         let attempt = address
             .to_socket_addrs()
-            .and_then(|mut addrs| addrs.next().ok_or_else(|| std::io::Error::other("no address")))
+            .and_then(|mut addrs| {
+                addrs
+                    .next()
+                    .ok_or_else(|| std::io::Error::other("no address"))
+            })
             .and_then(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(1)));
         match attempt {
             Ok(stream) => {
@@ -119,5 +131,9 @@ fn dial(peer: usize, address: &str, deadline: Instant) -> Result<TcpStream, Engi
 }
 
 fn connect_error(process: usize, hosts: &[String], e: std::io::Error) -> EngineError {
-    EngineError::Connect { process, address: hosts[process].clone(), message: e.to_string() }
+    EngineError::Connect {
+        process,
+        address: hosts[process].clone(),
+        message: e.to_string(),
+    }
 }

@@ -16,7 +16,9 @@ pub fn install_exit_on_failure(process: usize) {
         let thread = std::thread::current();
         let name = thread.name().unwrap_or("main");
         let message = panic_message(info.payload());
-        let peer = name.strip_prefix("timely:recv-").or_else(|| name.strip_prefix("timely:send-"));
+        let peer = name
+            .strip_prefix("timely:recv-")
+            .or_else(|| name.strip_prefix("timely:send-"));
         match peer {
             Some(peer) => eprintln!(
                 "error: process {process} lost its connection to process {peer} (it exited or was killed): {message}"

@@ -28,8 +28,13 @@ pub struct LaunchSpec {
 /// The listeners are dropped before the children bind, so another program could take a port in
 /// between; the children then fail to listen and the launcher reports it.
 pub fn free_loopback_ports(count: usize) -> std::io::Result<Vec<u16>> {
-    let listeners = (0..count).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<Vec<_>>>()?;
-    listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect()
+    let listeners = (0..count)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect()
 }
 
 /// Writes a hosts file for `ports` into `dir` and returns its path.
@@ -69,7 +74,10 @@ pub fn launch(spec: &LaunchSpec, hosts_dir: &Path) -> std::io::Result<i32> {
     let hosts = write_hosts_file(hosts_dir, &ports)?;
     let mut children: Vec<Child> = Vec::with_capacity(spec.processes);
     for process in 0..spec.processes {
-        match Command::new(&spec.program).args(child_args(spec, process, &hosts)).spawn() {
+        match Command::new(&spec.program)
+            .args(child_args(spec, process, &hosts))
+            .spawn()
+        {
             Ok(child) => children.push(child),
             Err(e) => {
                 kill_all(&mut children);

@@ -15,10 +15,10 @@ use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::Input;
-use timely::container::CapacityContainerBuilder;
 use timely::dataflow::InputHandle;
 
 use crate::error::EngineError;
@@ -82,8 +82,16 @@ impl<'w> Worker<'w> {
 
     /// Queues `message` for worker `destination` under `tag` (below 2^62). Call [`Worker::flush`]
     /// to send what is queued.
-    pub fn send<T: Serialize>(&mut self, destination: usize, tag: u64, message: &T) -> Result<(), EngineError> {
-        debug_assert!(tag < COLLECTIVE_TAGS, "tags at or above 2^62 are reserved for collectives");
+    pub fn send<T: Serialize>(
+        &mut self,
+        destination: usize,
+        tag: u64,
+        message: &T,
+    ) -> Result<(), EngineError> {
+        debug_assert!(
+            tag < COLLECTIVE_TAGS,
+            "tags at or above 2^62 are reserved for collectives"
+        );
         self.send_raw(destination, tag, encode(message)?);
         Ok(())
     }
@@ -94,7 +102,12 @@ impl<'w> Worker<'w> {
     }
 
     fn send_raw(&mut self, destination: usize, tag: u64, bytes: Vec<u8>) {
-        self.outgoing.push((destination as u32, self.index() as u32, tag, serde_bytes::ByteBuf::from(bytes)));
+        self.outgoing.push((
+            destination as u32,
+            self.index() as u32,
+            tag,
+            serde_bytes::ByteBuf::from(bytes),
+        ));
     }
 
     /// Sends everything queued so far.
@@ -128,7 +141,10 @@ impl<'w> Worker<'w> {
     fn sort_inbox(&mut self) {
         let mut inbox = self.inbox.borrow_mut();
         for (_, source, tag, bytes) in inbox.drain(..) {
-            self.stash.entry(tag).or_default().push((source as usize, bytes.into_vec()));
+            self.stash
+                .entry(tag)
+                .or_default()
+                .push((source as usize, bytes.into_vec()));
         }
     }
 
@@ -153,21 +169,32 @@ impl<'w> Worker<'w> {
     }
 
     /// Every worker contributes `value`; every worker receives all values in worker order.
-    pub fn all_gather<T: Serialize + DeserializeOwned>(&mut self, value: &T) -> Result<Vec<T>, EngineError> {
+    pub fn all_gather<T: Serialize + DeserializeOwned>(
+        &mut self,
+        value: &T,
+    ) -> Result<Vec<T>, EngineError> {
         let tag = self.collective_tag();
         let bytes = encode(value)?;
         for destination in 0..self.peers() {
             self.send_raw(destination, tag, bytes.clone());
         }
         let peers = self.peers();
-        self.wait_for(tag, peers).iter().map(|(_, bytes)| decode(bytes)).collect()
+        self.wait_for(tag, peers)
+            .iter()
+            .map(|(_, bytes)| decode(bytes))
+            .collect()
     }
 
     /// Worker `root` supplies `value` (others pass `None`); every worker receives it.
-    pub fn broadcast<T: Serialize + DeserializeOwned>(&mut self, root: usize, value: Option<&T>) -> Result<T, EngineError> {
+    pub fn broadcast<T: Serialize + DeserializeOwned>(
+        &mut self,
+        root: usize,
+        value: Option<&T>,
+    ) -> Result<T, EngineError> {
         let tag = self.collective_tag();
         if self.index() == root {
-            let value = value.ok_or_else(|| EngineError::Codec("broadcast root supplied no value".into()))?;
+            let value = value
+                .ok_or_else(|| EngineError::Codec("broadcast root supplied no value".into()))?;
             let bytes = encode(value)?;
             for destination in 0..self.peers() {
                 self.send_raw(destination, tag, bytes.clone());
@@ -179,15 +206,25 @@ impl<'w> Worker<'w> {
 
     /// Worker `w` sends `outgoing[d]` to worker `d`; returns what every worker sent to this one,
     /// in source order. `outgoing` must have one entry per worker.
-    pub fn all_to_all<T: Serialize + DeserializeOwned>(&mut self, outgoing: &[T]) -> Result<Vec<T>, EngineError> {
-        assert_eq!(outgoing.len(), self.peers(), "all_to_all needs one message per worker");
+    pub fn all_to_all<T: Serialize + DeserializeOwned>(
+        &mut self,
+        outgoing: &[T],
+    ) -> Result<Vec<T>, EngineError> {
+        assert_eq!(
+            outgoing.len(),
+            self.peers(),
+            "all_to_all needs one message per worker"
+        );
         let tag = self.collective_tag();
         for (destination, message) in outgoing.iter().enumerate() {
             let bytes = encode(message)?;
             self.send_raw(destination, tag, bytes);
         }
         let peers = self.peers();
-        self.wait_for(tag, peers).iter().map(|(_, bytes)| decode(bytes)).collect()
+        self.wait_for(tag, peers)
+            .iter()
+            .map(|(_, bytes)| decode(bytes))
+            .collect()
     }
 
     /// Sums `values` element-wise over all workers (in worker order, so the result is identical

@@ -127,14 +127,18 @@ pub fn run_rounds<P: RoundProgram>(
                         lead.barrier = Some(task);
                         break;
                     }
-                    None => match program.schedule(lead.scheduled, lead.scheduled - lead.committed) {
+                    None => match program.schedule(lead.scheduled, lead.scheduled - lead.committed)
+                    {
                         Schedule::Run(task) => (task, false),
                         Schedule::Barrier(task) => {
                             lead.barrier = Some(task);
                             continue;
                         }
                         Schedule::Wait => {
-                            assert!(lead.scheduled > lead.committed, "Schedule::Wait with no round in flight");
+                            assert!(
+                                lead.scheduled > lead.committed,
+                                "Schedule::Wait with no round in flight"
+                            );
                             break;
                         }
                         Schedule::Finished => {
@@ -148,7 +152,8 @@ pub fn run_rounds<P: RoundProgram>(
                     worker.send_bytes(destination, TAG_TASK, bytes.clone());
                 }
                 lead.tasks.insert(lead.scheduled, task);
-                lead.partials.insert(lead.scheduled, (0..peers).map(|_| None).collect());
+                lead.partials
+                    .insert(lead.scheduled, (0..peers).map(|_| None).collect());
                 lead.scheduled += 1;
                 progressed = true;
             }
@@ -176,7 +181,10 @@ pub fn run_rounds<P: RoundProgram>(
         if let Some(lead) = leader.as_mut() {
             for (source, bytes) in worker.take(TAG_PARTIAL) {
                 let (round, partial): (u64, P::Partial) = decode(&bytes)?;
-                let slots = lead.partials.get_mut(&round).expect("partial for a round not in flight");
+                let slots = lead
+                    .partials
+                    .get_mut(&round)
+                    .expect("partial for a round not in flight");
                 slots[source] = Some(partial);
             }
         }
@@ -186,7 +194,11 @@ pub fn run_rounds<P: RoundProgram>(
         while let Some(entry) = tasks.first_entry() {
             let round = *entry.key();
             let barrier = entry.get().0;
-            let needed = if barrier { round } else { round.saturating_sub(staleness) };
+            let needed = if barrier {
+                round
+            } else {
+                round.saturating_sub(staleness)
+            };
             while applied < needed {
                 match updates.remove(&applied) {
                     Some(update) => {
@@ -219,9 +231,18 @@ pub fn run_rounds<P: RoundProgram>(
         }
 
         if let Some(lead) = leader.as_mut() {
-            while lead.partials.get(&lead.committed).is_some_and(|slots| slots.iter().all(Option::is_some)) {
+            while lead
+                .partials
+                .get(&lead.committed)
+                .is_some_and(|slots| slots.iter().all(Option::is_some))
+            {
                 let round = lead.committed;
-                let mut slots = lead.partials.remove(&round).unwrap().into_iter().map(Option::unwrap);
+                let mut slots = lead
+                    .partials
+                    .remove(&round)
+                    .unwrap()
+                    .into_iter()
+                    .map(Option::unwrap);
                 let mut sum = slots.next().expect("at least one worker");
                 for partial in slots {
                     program.reduce(&mut sum, partial);
@@ -278,9 +299,17 @@ mod tests {
         fn push(&mut self, round: u64, task: &u64) -> u64 {
             // Exactly rounds < t - s applied, except that a barrier (every 7th round) pulled the
             // state forward and state never moves back.
-            let needed = if round % 7 == 3 { round } else { round.saturating_sub(self.staleness) };
+            let needed = if round % 7 == 3 {
+                round
+            } else {
+                round.saturating_sub(self.staleness)
+            };
             self.floor = self.floor.max(needed);
-            assert_eq!(self.applied, self.floor, "round {round} computed with {} updates applied", self.applied);
+            assert_eq!(
+                self.applied, self.floor,
+                "round {round} computed with {} updates applied",
+                self.applied
+            );
             (self.index + 1) * task
         }
         fn reduce(&mut self, sum: &mut u64, other: u64) {
@@ -298,8 +327,14 @@ mod tests {
 
     fn run(threads: usize, staleness: u64, rounds: u64) -> Vec<(u64, u64)> {
         run_cluster(&ClusterConfig::threads(threads), move |worker| {
-            let mut program =
-                Accumulate { index: worker.index() as u64, rounds, staleness, applied: 0, floor: 0, total: 0 };
+            let mut program = Accumulate {
+                index: worker.index() as u64,
+                rounds,
+                staleness,
+                applied: 0,
+                floor: 0,
+                total: 0,
+            };
             let stats = run_rounds(worker, &mut program, RoundOptions { staleness }).unwrap();
             (stats.rounds, program.total)
         })

@@ -1,0 +1,14 @@
+//! Strads applications: each is a set of math kernels (plain functions over slices) plus a
+//! scheduled model-parallel program that runs them on the engine.
+//!
+//! - [`sparse_regression`]: Lasso and sparse logistic regression by scheduled coordinate descent
+//!   (STRADS's dynamic priority schedule with a dependency filter), stopped on the duality gap.
+//!
+//! Apps know the engine (to run) and the core (to schedule); the engine and the core know no app.
+
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod sparse_regression;
+
+pub use error::AppError;

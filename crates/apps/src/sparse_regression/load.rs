@@ -1,0 +1,136 @@
+//! Sharded loading: every worker parses only its own byte range of the input, then the workers
+//! agree on the shape of X (and on whether anyone met an error) with one all-gather.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use strads_engine::Worker;
+use strads_io::{
+    check_mm_total, check_nonempty_total, entries_to_rows, read_labels, read_libsvm_shard,
+    read_mm_header, read_mm_shard, DataError, LibsvmOptions, MmEntry, SparseRows,
+};
+
+use crate::error::AppError;
+
+/// Where the training data comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataSource {
+    /// A libsvm / svmlight file (labels in the first column).
+    Libsvm {
+        /// The file.
+        path: PathBuf,
+        /// Whether feature indices start at 0 instead of 1.
+        zero_based: bool,
+    },
+    /// A MatrixMarket coordinate file for X and a file with one label per line.
+    MatrixMarket {
+        /// The matrix.
+        matrix: PathBuf,
+        /// The labels, one per row of the matrix.
+        labels: PathBuf,
+    },
+}
+
+impl DataSource {
+    /// The file that holds X (for messages).
+    pub fn matrix_path(&self) -> &std::path::Path {
+        match self {
+            DataSource::Libsvm { path, .. } => path,
+            DataSource::MatrixMarket { matrix, .. } => matrix,
+        }
+    }
+}
+
+/// A worker's rows and the shape of the whole matrix.
+pub struct LoadedShard {
+    /// This worker's rows (row-major).
+    pub rows: SparseRows,
+    /// Columns of X.
+    pub n_cols: usize,
+    /// Rows of X over all workers.
+    pub total_rows: usize,
+    /// Nonzeros of X over all workers.
+    pub total_nonzeros: usize,
+}
+
+/// What a worker tells the others after parsing: its shape, or its error as a sentence.
+#[derive(Serialize, Deserialize)]
+struct ShardStatus {
+    result: Result<(usize, usize, usize), String>,
+}
+
+/// Agrees on success: if any worker failed, every worker returns an error (its own typed error,
+/// or the first failing worker's message).
+fn agree<T>(
+    worker: &mut Worker<'_>,
+    local: Result<T, DataError>,
+    shape: impl Fn(&T) -> (usize, usize, usize),
+) -> Result<(T, Vec<(usize, usize, usize)>), AppError> {
+    let status = ShardStatus {
+        result: local.as_ref().map(&shape).map_err(|e| e.to_string()),
+    };
+    let all = worker.all_gather(&status)?;
+    let local = local?;
+    let mut shapes = Vec::with_capacity(all.len());
+    for status in all {
+        shapes.push(status.result.map_err(AppError::RemoteData)?);
+    }
+    Ok((local, shapes))
+}
+
+/// Loads this worker's shard of `source`.
+pub fn load_shard(worker: &mut Worker<'_>, source: &DataSource) -> Result<LoadedShard, AppError> {
+    let (shard, peers) = (worker.index(), worker.peers());
+    match source {
+        DataSource::Libsvm { path, zero_based } => {
+            let options = LibsvmOptions {
+                zero_based: *zero_based,
+            };
+            let local = read_libsvm_shard(path, shard, peers, &options);
+            let (rows, shapes) = agree(worker, local, |r| {
+                (r.n_rows(), r.min_cols(), r.n_nonzeros())
+            })?;
+            let total_rows = shapes.iter().map(|s| s.0).sum();
+            check_nonempty_total(path, total_rows)?;
+            Ok(LoadedShard {
+                rows,
+                n_cols: shapes.iter().map(|s| s.1).max().unwrap_or(0),
+                total_rows,
+                total_nonzeros: shapes.iter().map(|s| s.2).sum(),
+            })
+        }
+        DataSource::MatrixMarket { matrix, labels } => {
+            // Parse the entries of our byte range, then send each entry to the worker that owns
+            // its row (rows are split into contiguous blocks, one per worker).
+            let parsed = read_mm_header(matrix).and_then(|header| {
+                let entries = read_mm_shard(matrix, &header, shard, peers)?;
+                let labels = read_labels(labels, header.rows)?;
+                Ok((header, entries, labels))
+            });
+            let ((header, entries, labels), shapes) =
+                agree(worker, parsed, |(_, e, _)| (0, 0, e.len()))?;
+            check_mm_total(matrix, &header, shapes.iter().map(|s| s.2).sum())?;
+            let block = |w: usize| w * header.rows / peers;
+            let mut outgoing: Vec<Vec<MmEntry>> = (0..peers).map(|_| Vec::new()).collect();
+            for entry in entries {
+                // The owner of row r is the last worker whose block starts at or before r.
+                let owner = (0..peers)
+                    .rev()
+                    .find(|&w| block(w) <= entry.row as usize)
+                    .unwrap_or(0);
+                outgoing[owner].push(entry);
+            }
+            let incoming: Vec<Vec<MmEntry>> = worker.all_to_all(&outgoing)?;
+            let (start, end) = (block(shard), block(shard + 1));
+            let mine: Vec<MmEntry> = incoming.into_iter().flatten().collect();
+            let rows = entries_to_rows(matrix, end - start, start, mine, &labels[start..end]);
+            let (rows, _) = agree(worker, rows, |r| (r.n_rows(), 0, r.n_nonzeros()))?;
+            Ok(LoadedShard {
+                rows,
+                n_cols: header.cols,
+                total_rows: header.rows,
+                total_nonzeros: header.nnz,
+            })
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! Lasso and sparse logistic regression by scheduled model-parallel coordinate descent.
+//!
+//! Objectives (no intercept, no hidden scaling):
+//! - Lasso: `F(b) = 1/2 ||y - X b||^2 + lambda ||b||_1`, `lambda_max = ||X^T y||_inf`.
+//! - Logistic: `F(b) = sum_i log(1 + exp(-y_i x_i . b)) + lambda ||b||_1` with `y_i` in {-1, +1},
+//!   `lambda_max = ||X^T y||_inf / 2`.
+//!
+//! Rows of X are sharded over the workers ([`load`]); each worker keeps its rows by column
+//! ([`column_shard`]) with the per-row predictions; the leader keeps the coefficients and the
+//! STRADS scheduler ([`program`]). The run stops when the duality gap is at most
+//! `tol * F(b)`, or at the pass or time limit (then it says it did not converge).
+
+pub mod column_shard;
+pub mod kernels;
+pub mod load;
+pub mod loss;
+pub mod program;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use strads_core::{CoordinateScheduler, SchedulerParams};
+use strads_engine::rounds::{run_rounds, RoundOptions};
+use strads_engine::{run_cluster, ClusterConfig, Worker};
+
+pub use load::DataSource;
+pub use loss::LossKind;
+
+use crate::error::AppError;
+use column_shard::ColumnShard;
+use loss::{LogisticLoss, Loss, SquaredLoss};
+use program::{CoordinateDescent, LeaderState, SolveSettings};
+
+/// How the l1 penalty is given.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Penalty {
+    /// `lambda` itself.
+    Absolute(f64),
+    /// `lambda = ratio * lambda_max`.
+    Ratio(f64),
+}
+
+/// Everything a solve needs besides the cluster.
+#[derive(Clone, Debug)]
+pub struct RegressionParams {
+    /// Lasso or logistic.
+    pub loss: LossKind,
+    /// The training data.
+    pub data: DataSource,
+    /// The l1 penalty.
+    pub penalty: Penalty,
+    /// Stop when the duality gap is at most `tol * F(b)`.
+    pub tol: f64,
+    /// Stop after this many passes over the coordinates.
+    pub max_passes: f64,
+    /// Stop after this many seconds of solving.
+    pub max_seconds: f64,
+    /// Which coordinates each round updates.
+    pub scheduler: SchedulerParams,
+    /// Dependency filter: no two coordinates with |corr| >= rho in one round (>= 1 disables it).
+    pub rho: f64,
+    /// Rounds in flight minus one (0 = bulk synchronous).
+    pub staleness: u64,
+    /// Passes between duality-gap evaluations.
+    pub gap_every: f64,
+}
+
+/// One line of the trace: the state at a duality-gap evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TraceRecord {
+    /// Passes over the coordinates so far (coordinate updates / d).
+    pub iteration: f64,
+    /// Seconds since the solve started (loading excluded).
+    pub seconds: f64,
+    /// `F(b)`.
+    pub objective: f64,
+    /// `F(b) - D(theta)`.
+    pub duality_gap: f64,
+    /// Nonzero coefficients.
+    pub nnz: usize,
+    /// Rounds committed so far.
+    pub rounds: u64,
+}
+
+/// Called on the leader after each gap evaluation (for progress displays).
+pub type Observer = Arc<dyn Fn(&TraceRecord) + Send + Sync>;
+
+/// Why a solve stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The duality gap reached the tolerance.
+    Converged,
+    /// The pass limit was reached first.
+    MaxIterations,
+    /// The time limit was reached first.
+    MaxSeconds,
+}
+
+/// The answer, returned by the process that holds the leader (process 0).
+#[derive(Clone, Debug)]
+pub struct Solution {
+    /// The coefficients `b`.
+    pub coefficients: Vec<f64>,
+    /// `F(b)` at the last gap evaluation.
+    pub objective: f64,
+    /// The duality gap there.
+    pub duality_gap: f64,
+    /// Why it stopped.
+    pub stop: StopReason,
+    /// Passes over the coordinates.
+    pub iterations: f64,
+    /// Rounds committed.
+    pub rounds: u64,
+    /// The penalty used.
+    pub lambda: f64,
+    /// `||X^T theta(0)||_inf`, the smallest penalty with `b = 0` optimal.
+    pub lambda_max: f64,
+    /// Rows of X.
+    pub rows: usize,
+    /// Columns of X.
+    pub cols: usize,
+    /// Nonzeros of X.
+    pub nonzeros: usize,
+    /// Seconds from start to data loaded on every worker.
+    pub load_seconds: f64,
+    /// Seconds of solving.
+    pub solve_seconds: f64,
+    /// One record per gap evaluation.
+    pub trace: Vec<TraceRecord>,
+    /// Pair-correlation cache: entries, hits, misses.
+    pub cache_stats: (usize, u64, u64),
+}
+
+impl Solution {
+    /// Whether the gap reached the tolerance.
+    pub fn converged(&self) -> bool {
+        self.stop == StopReason::Converged
+    }
+
+    /// Nonzero coefficients.
+    pub fn nnz(&self) -> usize {
+        self.coefficients.iter().filter(|b| **b != 0.0).count()
+    }
+}
+
+/// Solves on `cluster`; returns the solution in process 0 and `None` in the others.
+pub fn solve(
+    cluster: &ClusterConfig,
+    params: &RegressionParams,
+    observer: Option<Observer>,
+) -> Result<Option<Solution>, AppError> {
+    validate(params)?;
+    let params = params.clone();
+    let results = run_cluster(cluster, move |worker| match params.loss {
+        LossKind::Squared => solve_on_worker::<SquaredLoss>(worker, &params, observer.clone()),
+        LossKind::Logistic => solve_on_worker::<LogisticLoss>(worker, &params, observer.clone()),
+    })?;
+    let mut leader = None;
+    for result in results {
+        if let Some(solution) = result? {
+            leader = Some(solution);
+        }
+    }
+    Ok(leader)
+}
+
+fn validate(params: &RegressionParams) -> Result<(), AppError> {
+    let bad = |m: String| Err(AppError::InvalidArgument(m));
+    match params.penalty {
+        Penalty::Absolute(l) if !(l >= 0.0 && l.is_finite()) => {
+            return bad(format!("--lambda must be a finite number >= 0, got {l}"))
+        }
+        Penalty::Ratio(r) if !(r > 0.0 && r.is_finite()) => {
+            return bad(format!("--lambda-ratio must be > 0, got {r}"))
+        }
+        _ => {}
+    }
+    if !(params.tol > 0.0) {
+        return bad(format!("--tol must be > 0, got {}", params.tol));
+    }
+    if params.scheduler.schedule_size == 0 {
+        return bad("--schedule-size must be at least 1".into());
+    }
+    if !(params.rho > 0.0) {
+        return bad(format!(
+            "--rho must be > 0 (1 or more disables the filter), got {}",
+            params.rho
+        ));
+    }
+    if !(params.gap_every > 0.0) {
+        return bad(format!("--gap-every must be > 0, got {}", params.gap_every));
+    }
+    Ok(())
+}
+
+fn solve_on_worker<L: Loss>(
+    worker: &mut Worker<'_>,
+    params: &RegressionParams,
+    observer: Option<Observer>,
+) -> Result<Option<Solution>, AppError> {
+    let started = Instant::now();
+    let loaded = load::load_shard(worker, &params.data)?;
+    let mut labels = loaded.rows.labels.clone();
+    if params.loss == LossKind::Logistic {
+        let bad = labels
+            .iter()
+            .position(|&y| !(y == 1.0 || y == -1.0 || y == 0.0));
+        let status: Option<f64> = bad.map(|i| labels[i]);
+        let all: Vec<Option<f64>> = worker.all_gather(&status)?;
+        if let Some(label) = all.into_iter().flatten().next() {
+            return Err(AppError::InvalidArgument(format!(
+                "{}: logistic regression needs labels -1/+1 (or 0/1); found label {label}",
+                params.data.matrix_path().display()
+            )));
+        }
+        for y in &mut labels {
+            if *y == 0.0 {
+                *y = -1.0;
+            }
+        }
+    }
+    let d = loaded.n_cols;
+    let shard = ColumnShard::from_rows(&loaded.rows, d);
+    drop(loaded.rows);
+
+    // Column norms (for correlations) and X^T theta at b = 0 (for lambda_max), in one reduction.
+    let mut local = vec![0.0; 2 * d];
+    for j in 0..d {
+        let (rows, values) = shard.column(j);
+        for (&i, &x) in rows.iter().zip(values) {
+            local[j] += x * x;
+            local[d + j] -= x * L::derivatives(labels[i as usize], 0.0).0;
+        }
+    }
+    let global = worker.all_reduce_sum(&local)?;
+    let column_norms2 = global[..d].to_vec();
+    let lambda_max = global[d..].iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    let lambda = match params.penalty {
+        Penalty::Absolute(l) => l,
+        Penalty::Ratio(r) => r * lambda_max,
+    };
+    let load_seconds = started.elapsed().as_secs_f64();
+
+    let leader = worker.is_leader().then(|| {
+        let settings = SolveSettings {
+            lambda,
+            tol: params.tol,
+            max_passes: params.max_passes,
+            max_seconds: params.max_seconds,
+            gap_every: params.gap_every,
+            rho: params.rho,
+            staleness: params.staleness,
+            cache_capacity: 1 << 22,
+        };
+        let scheduler = CoordinateScheduler::new(d, params.scheduler.clone());
+        LeaderState::new(settings, column_norms2, scheduler, observer)
+    });
+    let mut program = CoordinateDescent::<L>::new(shard, labels, leader);
+    let solve_started = Instant::now();
+    let stats = run_rounds(
+        worker,
+        &mut program,
+        RoundOptions {
+            staleness: params.staleness,
+        },
+    )?;
+    let solve_seconds = solve_started.elapsed().as_secs_f64();
+
+    Ok(program.leader.map(|leader| {
+        let last = leader
+            .trace
+            .last()
+            .cloned()
+            .expect("at least one gap evaluation");
+        Solution {
+            objective: last.objective,
+            duality_gap: last.duality_gap,
+            stop: leader.stop.expect("the leader stops for a reason"),
+            iterations: leader.passes(),
+            rounds: stats.rounds,
+            cache_stats: leader.cache_stats(),
+            coefficients: leader.beta,
+            lambda,
+            lambda_max,
+            rows: loaded.total_rows,
+            cols: d,
+            nonzeros: loaded.total_nonzeros,
+            load_seconds,
+            solve_seconds,
+            trace: leader.trace,
+        }
+    }))
+}

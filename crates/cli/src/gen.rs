@@ -1,0 +1,78 @@
+//! `strads gen`: synthetic problems with a known answer.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use strads_io::{generate_regression, RegressionSpec, Task};
+
+use crate::{bad_input, Failure};
+
+/// What to generate.
+#[derive(Subcommand)]
+pub enum GenCommand {
+    /// A Lasso problem: y = X b* + noise, written as libsvm (b* to FILE.truth).
+    Lasso(RegressionGenArgs),
+    /// A logistic problem: P(y = +1) = sigmoid(x . b*), written as libsvm (b* to FILE.truth).
+    Logreg(RegressionGenArgs),
+}
+
+/// Flags of `strads gen lasso|logreg`.
+#[derive(Args)]
+pub struct RegressionGenArgs {
+    /// Rows (examples).
+    #[arg(long, default_value_t = 10_000)]
+    pub rows: usize,
+    /// Columns (features).
+    #[arg(long, default_value_t = 10_000)]
+    pub cols: usize,
+    /// Nonzeros per row.
+    #[arg(long, default_value_t = 20)]
+    pub nnz_per_row: usize,
+    /// Nonzero true coefficients.
+    #[arg(long, default_value_t = 100)]
+    pub support: usize,
+    /// Standard deviation of the label noise (lasso).
+    #[arg(long, default_value_t = 0.1)]
+    pub noise: f64,
+    /// Correlation of columns within a group, in [0, 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub corr: f64,
+    /// Columns per correlated group (1 = independent columns).
+    #[arg(long, default_value_t = 1)]
+    pub group: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output libsvm file.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// Runs the subcommand.
+pub fn run(command: GenCommand) -> Result<(), Failure> {
+    let (task, args) = match command {
+        GenCommand::Lasso(args) => (Task::Lasso, args),
+        GenCommand::Logreg(args) => (Task::Logreg, args),
+    };
+    let spec = RegressionSpec {
+        rows: args.rows,
+        cols: args.cols,
+        nnz_per_row: args.nnz_per_row,
+        support: args.support,
+        noise: args.noise,
+        seed: args.seed,
+        corr: args.corr,
+        group: args.group,
+        task,
+    };
+    let summary = generate_regression(&spec, &args.out).map_err(bad_input)?;
+    eprintln!(
+        "wrote {} ({} x {}, {} nonzeros) and {}",
+        args.out.display(),
+        summary.rows,
+        summary.cols,
+        summary.nonzeros,
+        summary.truth_path.display()
+    );
+    Ok(())
+}

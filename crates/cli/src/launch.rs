@@ -1,0 +1,52 @@
+//! `strads launch`: a cluster of local processes on loopback.
+
+use clap::Args;
+use strads_engine::launch::{launch, LaunchSpec};
+
+use crate::{bad_input, Failure};
+
+/// Flags of `strads launch`.
+#[derive(Args)]
+pub struct LaunchArgs {
+    /// Number of processes.
+    #[arg(long, default_value_t = 2)]
+    pub processes: usize,
+    /// Worker threads per process.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// The subcommand to run in every process, with its flags (after `--`).
+    #[arg(last = true, required = true, value_name = "SUBCOMMAND")]
+    pub command: Vec<String>,
+}
+
+/// Runs the subcommand; exits with the first non-zero status of a child.
+pub fn run(args: LaunchArgs) -> Result<(), Failure> {
+    if args.processes == 0 || args.threads == 0 {
+        return Err(bad_input(anyhow::anyhow!(
+            "--processes and --threads must be at least 1"
+        )));
+    }
+    if args
+        .command
+        .first()
+        .is_some_and(|c| c == "launch" || c == "gen")
+    {
+        return Err(bad_input(anyhow::anyhow!(
+            "`strads launch` runs an app subcommand such as lasso or logreg"
+        )));
+    }
+    let dir = tempfile::tempdir()?;
+    let spec = LaunchSpec {
+        program: std::env::current_exe()?,
+        processes: args.processes,
+        threads: args.threads,
+        args: args.command,
+    };
+    match launch(&spec, dir.path())? {
+        0 => Ok(()),
+        code => Err(Failure {
+            code: code.clamp(1, 255) as u8,
+            error: anyhow::anyhow!(""),
+        }),
+    }
+}

@@ -1,0 +1,85 @@
+//! `strads`: scheduled model-parallel machine learning on threads or a cluster of processes.
+//!
+//! This binary only reads flags, shows progress and prints results; every algorithm lives in the
+//! library crates. Exit status: 0 success, 1 runtime failure (e.g. a peer process died),
+//! 2 bad input or usage.
+
+mod cluster_args;
+mod gen;
+mod launch;
+mod progress;
+mod regression;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Scheduled model-parallel machine learning (STRADS) on threads or a cluster of processes.
+#[derive(Parser)]
+#[command(name = "strads", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Lasso: minimise 1/2 ||y - X b||^2 + lambda ||b||_1 by scheduled coordinate descent.
+    Lasso(regression::RegressionArgs),
+    /// Sparse logistic regression: minimise sum_i log(1 + exp(-y_i x_i.b)) + lambda ||b||_1.
+    Logreg(regression::RegressionArgs),
+    /// Generate a synthetic problem with a known sparse truth.
+    #[command(subcommand)]
+    Gen(gen::GenCommand),
+    /// Run a subcommand as a cluster of local processes on loopback.
+    Launch(launch::LaunchArgs),
+}
+
+/// A failure with the exit status it maps to.
+pub struct Failure {
+    /// 1 runtime failure, 2 bad input or usage.
+    pub code: u8,
+    /// What went wrong (printed as `error: ...`); empty when already reported.
+    pub error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure {
+            code: 1,
+            error: error.into(),
+        }
+    }
+}
+
+/// A bad-input failure (exit status 2).
+pub fn bad_input(error: impl Into<anyhow::Error>) -> Failure {
+    Failure {
+        code: 2,
+        error: error.into(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Lasso(args) => {
+            regression::run(strads_apps::sparse_regression::LossKind::Squared, args)
+        }
+        Command::Logreg(args) => {
+            regression::run(strads_apps::sparse_regression::LossKind::Logistic, args)
+        }
+        Command::Gen(command) => gen::run(command),
+        Command::Launch(args) => launch::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            let message = format!("{:#}", failure.error);
+            if !message.is_empty() {
+                eprintln!("error: {message}");
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}

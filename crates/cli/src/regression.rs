@@ -1,0 +1,307 @@
+//! `strads lasso` and `strads logreg`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use serde_json::json;
+use strads_apps::sparse_regression::{
+    solve, DataSource, LossKind, Penalty, RegressionParams, Solution,
+};
+use strads_apps::AppError;
+use strads_core::{SchedulerKind, SchedulerParams};
+use strads_io::{generate_regression, write_atomic, write_coefficients, RegressionSpec, Task};
+
+use crate::cluster_args::ClusterArgs;
+use crate::progress::regression_progress;
+use crate::{bad_input, Failure};
+
+/// Input formats for X.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Guess from the file name: `.mtx` is MatrixMarket, anything else libsvm.
+    Auto,
+    /// libsvm / svmlight: `label index:value ...`.
+    Libsvm,
+    /// MatrixMarket coordinate (needs --labels).
+    Mm,
+}
+
+/// Flags of `strads lasso` and `strads logreg`.
+#[derive(Args, Clone, Debug)]
+pub struct RegressionArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Training data; without it, an embedded generated problem is solved.
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
+    /// Format of --data.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+    /// Labels, one per line, for a MatrixMarket --data.
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+    /// Feature indices in the libsvm file start at 0 instead of 1.
+    #[arg(long)]
+    pub zero_based: bool,
+    /// The l1 penalty lambda.
+    #[arg(long, conflicts_with = "lambda_ratio")]
+    pub lambda: Option<f64>,
+    /// lambda = RATIO * lambda_max (lasso: ||X^T y||_inf; logreg: ||X^T y||_inf / 2) [default: 0.1].
+    #[arg(long, value_name = "RATIO")]
+    pub lambda_ratio: Option<f64>,
+    /// Stop when the duality gap <= TOL * objective.
+    #[arg(long, default_value_t = 1e-6)]
+    pub tol: f64,
+    /// Stop after this many passes over the coordinates.
+    #[arg(long, default_value_t = 10_000.0)]
+    pub max_iters: f64,
+    /// Stop after this many seconds of solving.
+    #[arg(long, default_value_t = f64::INFINITY)]
+    pub max_seconds: f64,
+    /// Which coordinates each round updates.
+    #[arg(long, default_value = "priority")]
+    pub scheduler: SchedulerKind,
+    /// Candidates per round (U').
+    #[arg(long, default_value_t = 64)]
+    pub schedule_size: usize,
+    /// Dependency filter: never two coordinates with |corr| >= RHO in one round (1 disables).
+    #[arg(long, default_value_t = 0.1)]
+    pub rho: f64,
+    /// Priority floor: coordinate j is drawn with probability proportional to (delta b_j)^2 + ETA.
+    #[arg(long, default_value_t = 1e-6)]
+    pub eta: f64,
+    /// Up to STALENESS + 1 rounds in flight (0 = bulk synchronous).
+    #[arg(long, default_value_t = 0)]
+    pub staleness: u64,
+    /// Passes over the coordinates between duality-gap evaluations.
+    #[arg(long, default_value_t = 1.0)]
+    pub gap_every: f64,
+    /// Random seed (scheduler, embedded problem).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write the nonzero coefficients as `index value` lines (1-based).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Write one JSON line per duality-gap evaluation.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Print one JSON summary line on stdout instead of the text summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The embedded default problem: correlated groups, a sparse truth, a few seconds to solve.
+fn embedded_spec(loss: LossKind, seed: u64) -> RegressionSpec {
+    RegressionSpec {
+        rows: 20_000,
+        cols: 50_000,
+        nnz_per_row: 20,
+        support: 200,
+        noise: 0.1,
+        seed,
+        corr: 0.5,
+        group: 5,
+        task: match loss {
+            LossKind::Squared => Task::Lasso,
+            LossKind::Logistic => Task::Logreg,
+        },
+    }
+}
+
+/// Runs the subcommand.
+pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
+    let cluster = args.cluster.config()?;
+    let is_output_process = cluster.process == 0;
+    if cluster.processes() > 1 {
+        strads_engine::failure::install_exit_on_failure(cluster.process);
+    }
+    // Without --data, every process generates the same embedded problem (it is seeded).
+    let _embedded_dir;
+    let data = match &args.data {
+        Some(path) => source_for(path, &args),
+        None => {
+            let dir = tempfile::tempdir()
+                .context("creating a temporary directory for the embedded problem")?;
+            let path = dir
+                .path()
+                .join(format!("embedded-{}.libsvm", loss.app_name()));
+            generate_regression(&embedded_spec(loss, args.seed), &path).map_err(bad_input)?;
+            _embedded_dir = dir;
+            Ok(DataSource::Libsvm {
+                path,
+                zero_based: false,
+            })
+        }
+    }?;
+    let params = RegressionParams {
+        loss,
+        data,
+        penalty: match (args.lambda, args.lambda_ratio) {
+            (Some(lambda), _) => Penalty::Absolute(lambda),
+            (None, ratio) => Penalty::Ratio(ratio.unwrap_or(0.1)),
+        },
+        tol: args.tol,
+        max_passes: args.max_iters,
+        max_seconds: args.max_seconds,
+        scheduler: SchedulerParams {
+            kind: args.scheduler,
+            schedule_size: args.schedule_size,
+            eta: args.eta,
+            seed: args.seed,
+        },
+        rho: args.rho,
+        staleness: args.staleness,
+        gap_every: args.gap_every,
+    };
+    let (bar, observer) = regression_progress(is_output_process);
+    let started = std::time::Instant::now();
+    let solution = solve(&cluster, &params, observer).map_err(|error| match error {
+        // Only process 0 reports bad input, so a cluster prints it once.
+        e @ (AppError::Data(_) | AppError::InvalidArgument(_) | AppError::RemoteData(_)) => {
+            if is_output_process {
+                bad_input(e)
+            } else {
+                Failure {
+                    code: 2,
+                    error: anyhow::anyhow!(""),
+                }
+            }
+        }
+        e => Failure {
+            code: e.exit_code(),
+            error: e.into(),
+        },
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let Some(solution) = solution else {
+        return Ok(());
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(path) = &args.out {
+        write_coefficients(path, &solution.coefficients)?;
+    }
+    if let Some(path) = &args.trace {
+        write_atomic(path, |w| {
+            for record in &solution.trace {
+                serde_json::to_writer(&mut *w, record)?;
+                w.write_all(b"\n")?;
+            }
+            Ok(())
+        })?;
+    }
+    print_summary(loss, &args, &cluster, &solution, seconds)?;
+    Ok(())
+}
+
+fn source_for(path: &std::path::Path, args: &RegressionArgs) -> Result<DataSource, Failure> {
+    let is_mm = match args.format {
+        Format::Mm => true,
+        Format::Libsvm => false,
+        Format::Auto => path.extension().is_some_and(|e| e == "mtx"),
+    };
+    if is_mm {
+        let labels = args.labels.clone().ok_or_else(|| {
+            bad_input(anyhow::anyhow!(
+                "a MatrixMarket --data needs --labels FILE (one label per row)"
+            ))
+        })?;
+        Ok(DataSource::MatrixMarket {
+            matrix: path.to_owned(),
+            labels,
+        })
+    } else {
+        Ok(DataSource::Libsvm {
+            path: path.to_owned(),
+            zero_based: args.zero_based,
+        })
+    }
+}
+
+fn print_summary(
+    loss: LossKind,
+    args: &RegressionArgs,
+    cluster: &strads_engine::ClusterConfig,
+    solution: &Solution,
+    seconds: f64,
+) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        let summary = json!({
+            "app": loss.app_name(),
+            "objective": solution.objective,
+            "duality_gap": solution.duality_gap,
+            "relative_gap": solution.duality_gap / solution.objective.abs().max(f64::MIN_POSITIVE),
+            "nnz": solution.nnz(),
+            "iterations": solution.iterations,
+            "rounds": solution.rounds,
+            "converged": solution.converged(),
+            "stop_reason": solution.stop,
+            "seconds": seconds,
+            "load_seconds": solution.load_seconds,
+            "solve_seconds": solution.solve_seconds,
+            "lambda": solution.lambda,
+            "lambda_max": solution.lambda_max,
+            "rows": solution.rows,
+            "cols": solution.cols,
+            "nonzeros": solution.nonzeros,
+            "workers": cluster.workers(),
+            "processes": cluster.processes(),
+            "threads": cluster.threads,
+            "scheduler": args.scheduler.to_string(),
+            "schedule_size": args.schedule_size,
+            "rho": args.rho,
+            "staleness": args.staleness,
+            "tol": args.tol,
+            "pair_cache_entries": solution.cache_stats.0,
+        });
+        writeln!(stdout, "{summary}")?;
+    } else {
+        let verdict = if solution.converged() {
+            format!(
+                "converged: duality gap {:.3e} <= {:.0e} x objective",
+                solution.duality_gap, args.tol
+            )
+        } else {
+            format!(
+                "did NOT converge ({:?}): duality gap {:.3e} > {:.0e} x objective",
+                solution.stop, solution.duality_gap, args.tol
+            )
+        };
+        writeln!(
+            stdout,
+            "{}: {} x {} ({} nonzeros), lambda {:.6e} ({:.3e} x lambda_max)",
+            loss.app_name(),
+            solution.rows,
+            solution.cols,
+            solution.nonzeros,
+            solution.lambda,
+            solution.lambda / solution.lambda_max
+        )?;
+        writeln!(
+            stdout,
+            "objective {:.12e}, {} nonzero coefficients",
+            solution.objective,
+            solution.nnz()
+        )?;
+        writeln!(stdout, "{verdict}")?;
+        writeln!(
+            stdout,
+            "{:.1} passes, {} rounds; load {:.3} s, solve {:.3} s, total {:.3} s on {} worker(s) in {} process(es)",
+            solution.iterations,
+            solution.rounds,
+            solution.load_seconds,
+            solution.solve_seconds,
+            seconds,
+            cluster.workers(),
+            cluster.processes()
+        )?;
+    }
+    if !solution.converged() && !args.json {
+        eprintln!("warning: stopped before the duality gap reached the tolerance");
+    }
+    Ok(())
+}
