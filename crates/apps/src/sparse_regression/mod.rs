@@ -96,6 +96,9 @@ pub enum StopReason {
     MaxIterations,
     /// The time limit was reached first.
     MaxSeconds,
+    /// The objective became infinite or NaN: parallel updates of dependent coordinates
+    /// overshot (lower --rho or --schedule-size).
+    Diverged,
 }
 
 /// The answer, returned by the process that holds the leader (process 0).

@@ -444,7 +444,8 @@ impl<L: Loss> RoundProgram for CoordinateDescent<L> {
             }
             (Task::GapDual { .. }, Partial::GapDual { dual }) => {
                 let objective = leader.primal;
-                let gap = (objective - dual).max(0.0);
+                // Rounding can make a tiny gap negative; NaN stays NaN (divergence is caught below).
+                let gap = if objective - dual < 0.0 { 0.0 } else { objective - dual };
                 leader.updates_at_last_gap = leader.updates;
                 let record = TraceRecord {
                     iteration: leader.passes(),
@@ -459,7 +460,9 @@ impl<L: Loss> RoundProgram for CoordinateDescent<L> {
                 }
                 leader.trace.push(record);
                 leader.phase = Phase::Descent;
-                if gap <= leader.settings.tol * objective.abs() {
+                if !(objective.is_finite() && dual.is_finite()) {
+                    leader.stop = Some(StopReason::Diverged);
+                } else if gap <= leader.settings.tol * objective.abs() {
                     leader.stop = Some(StopReason::Converged);
                 } else if leader.passes() >= leader.settings.max_passes {
                     leader.stop = Some(StopReason::MaxIterations);
