@@ -78,6 +78,10 @@ pub struct RegressionArgs {
     /// Passes over the coordinates between duality-gap evaluations.
     #[arg(long, default_value_t = 1.0)]
     pub gap_every: f64,
+    /// Do not screen out coordinates with the gap-safe rule (screening is exact: it only removes
+    /// coordinates that are provably zero at the optimum).
+    #[arg(long)]
+    pub no_screening: bool,
     /// Random seed (scheduler, embedded problem).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -154,6 +158,7 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
         rho: args.rho,
         staleness: args.staleness,
         gap_every: args.gap_every,
+        screening: !args.no_screening,
     };
     let (bar, observer) = regression_progress(is_output_process);
     let started = std::time::Instant::now();
@@ -256,7 +261,7 @@ fn print_summary(
             "rho": args.rho,
             "staleness": args.staleness,
             "tol": args.tol,
-            "pair_cache_entries": solution.cache_stats.0,
+            "active_coordinates": solution.active,
         });
         writeln!(stdout, "{summary}")?;
     } else {

@@ -93,47 +93,112 @@ pub fn coordinate_step(b_j: f64, g: f64, h: f64, lambda: f64) -> f64 {
     }
 }
 
-/// Partial dot products `x_a . x_b` over this worker's rows, for each requested pair of
-/// candidate positions. Column a is scattered into `scratch` (length `n_rows`, all zero on entry
-/// and on exit) once, then every pair (a, b) costs one pass over column b.
-pub fn pair_dots(
-    shard: &ColumnShard,
-    candidates: &[u32],
-    pairs: &[(u32, u32)],
-    scratch: &mut [f64],
-    out: &mut Vec<f64>,
-) {
+/// Reusable buffers of [`shared_row_dots`]; all empty between calls.
+#[derive(Clone, Debug, Default)]
+pub struct OverlapScratch {
+    /// Per local row: the first entry on it, or `u32::MAX`.
+    head: Vec<u32>,
+    /// Per entry: the next entry on the same row.
+    next: Vec<u32>,
+    /// Per entry: its candidate position and value.
+    entries: Vec<(u32, f64)>,
+    touched_rows: Vec<u32>,
+    /// Dense `U' x U'` accumulator, indexed by pair key.
+    dots: Vec<f64>,
+    touched_keys: Vec<u32>,
+}
+
+impl OverlapScratch {
+    /// Scratch for a shard of `n_rows` rows.
+    pub fn new(n_rows: usize) -> Self {
+        OverlapScratch { head: vec![u32::MAX; n_rows], ..Default::default() }
+    }
+}
+
+/// The key of the pair of candidate positions `a < b` among `n` candidates.
+#[inline]
+pub fn pair_key(a: usize, b: usize, n: usize) -> u32 {
+    debug_assert!(a < b && b < n);
+    (a * n + b) as u32
+}
+
+/// Partial dot products `x_a . x_b` over this worker's rows for every pair of candidates that
+/// share at least one row here, as `(pair_key(a, b), dot)` sorted by key. Pairs that share no
+/// row are left out: their partial is exactly zero, and for sparse data they are almost all
+/// pairs. Cost: one pass over the candidates' columns plus one step per pair of entries that
+/// share a row, the same order as computing the gradients themselves; no cache can beat it.
+pub fn shared_row_dots(shard: &ColumnShard, candidates: &[u32], scratch: &mut OverlapScratch, out: &mut Vec<(u32, f64)>) {
     out.clear();
-    let mut scattered: Option<u32> = None;
-    for &(a, b) in pairs {
-        if scattered != Some(a) {
-            if let Some(previous) = scattered {
-                let (index, _) = shard.column(candidates[previous as usize] as usize);
-                for &i in index {
-                    scratch[i as usize] = 0.0;
+    let n = candidates.len();
+    if scratch.dots.len() < n * n {
+        scratch.dots.resize(n * n, 0.0);
+    }
+    for (b, &j) in candidates.iter().enumerate() {
+        let (rows, values) = shard.column(j as usize);
+        for (&i, &x) in rows.iter().zip(values) {
+            let mut e = scratch.head[i as usize];
+            if e == u32::MAX {
+                scratch.touched_rows.push(i);
+            }
+            while e != u32::MAX {
+                let (a, xa) = scratch.entries[e as usize];
+                let key = pair_key(a as usize, b, n);
+                if scratch.dots[key as usize] == 0.0 {
+                    scratch.touched_keys.push(key);
                 }
+                scratch.dots[key as usize] += xa * x;
+                e = scratch.next[e as usize];
             }
-            let (index, values) = shard.column(candidates[a as usize] as usize);
-            for (&i, &x) in index.iter().zip(values) {
-                scratch[i as usize] = x;
-            }
-            scattered = Some(a);
-        }
-        let (index, values) = shard.column(candidates[b as usize] as usize);
-        out.push(
-            index
-                .iter()
-                .zip(values)
-                .map(|(&i, &x)| scratch[i as usize] * x)
-                .sum(),
-        );
-    }
-    if let Some(previous) = scattered {
-        let (index, _) = shard.column(candidates[previous as usize] as usize);
-        for &i in index {
-            scratch[i as usize] = 0.0;
+            scratch.next.push(scratch.head[i as usize]);
+            scratch.head[i as usize] = scratch.entries.len() as u32;
+            scratch.entries.push((b as u32, x));
         }
     }
+    scratch.touched_keys.sort_unstable();
+    scratch.touched_keys.dedup();
+    for &key in &scratch.touched_keys {
+        out.push((key, scratch.dots[key as usize]));
+        scratch.dots[key as usize] = 0.0;
+    }
+    for &i in &scratch.touched_rows {
+        scratch.head[i as usize] = u32::MAX;
+    }
+    scratch.touched_rows.clear();
+    scratch.touched_keys.clear();
+    scratch.entries.clear();
+    scratch.next.clear();
+}
+
+/// Adds the sparse, key-sorted list `other` into `sum` (also key-sorted).
+pub fn add_sparse(sum: &mut Vec<(u32, f64)>, other: &[(u32, f64)]) {
+    if other.is_empty() {
+        return;
+    }
+    let mut merged = Vec::with_capacity(sum.len() + other.len());
+    let (mut i, mut k) = (0, 0);
+    while i < sum.len() || k < other.len() {
+        match (sum.get(i), other.get(k)) {
+            (Some(&(a, x)), Some(&(b, y))) if a == b => {
+                merged.push((a, x + y));
+                i += 1;
+                k += 1;
+            }
+            (Some(&(a, x)), Some(&(b, _))) if a < b => {
+                merged.push((a, x));
+                i += 1;
+            }
+            (Some(&(a, x)), None) => {
+                merged.push((a, x));
+                i += 1;
+            }
+            (_, Some(&(b, y))) => {
+                merged.push((b, y));
+                k += 1;
+            }
+            (None, None) => unreachable!(),
+        }
+    }
+    *sum = merged;
 }
 
 /// `X^T theta` over this worker's rows with `theta_i = -f'(p_i)`, written into `out` (length d).
@@ -172,31 +237,41 @@ mod tests {
     }
 
     #[test]
-    fn pair_dots_match_dense_products() {
+    fn shared_row_dots_match_dense_products() {
         let mut data = SparseRows::new();
         data.push_row(0.0, &[0, 1, 3], &[1.0, 2.0, 3.0]);
         data.push_row(0.0, &[1, 2], &[4.0, 5.0]);
         data.push_row(0.0, &[0, 2, 3], &[6.0, 7.0, 8.0]);
-        let shard = ColumnShard::from_rows(&data, 4);
-        let dense = [
-            [1.0, 2.0, 0.0, 3.0],
-            [0.0, 4.0, 5.0, 0.0],
-            [6.0, 0.0, 7.0, 8.0],
-        ];
-        let candidates = [3u32, 0, 2, 1];
-        let pairs = [(0, 1), (0, 2), (1, 2), (1, 3), (2, 3)];
-        let mut scratch = vec![0.0; 3];
+        data.push_row(0.0, &[4], &[1.0]);
+        let shard = ColumnShard::from_rows(&data, 5);
+        let dense = [[1.0, 2.0, 0.0, 3.0, 0.0], [0.0, 4.0, 5.0, 0.0, 0.0], [6.0, 0.0, 7.0, 8.0, 0.0], [0.0, 0.0, 0.0, 0.0, 1.0]];
+        let candidates = [3u32, 0, 4, 2, 1];
+        let mut scratch = OverlapScratch::new(4);
         let mut out = Vec::new();
-        pair_dots(&shard, &candidates, &pairs, &mut scratch, &mut out);
-        for (k, &(a, b)) in pairs.iter().enumerate() {
-            let (ca, cb) = (
-                candidates[a as usize] as usize,
-                candidates[b as usize] as usize,
-            );
-            let expected: f64 = dense.iter().map(|row| row[ca] * row[cb]).sum();
-            assert_eq!(out[k], expected);
+        for _ in 0..2 {
+            // Twice, to check the scratch is left clean.
+            shared_row_dots(&shard, &candidates, &mut scratch, &mut out);
+            let n = candidates.len();
+            let mut expected = Vec::new();
+            for a in 0..n {
+                for b in a + 1..n {
+                    let (ca, cb) = (candidates[a] as usize, candidates[b] as usize);
+                    let dot: f64 = dense.iter().map(|row| row[ca] * row[cb]).sum();
+                    let shares_a_row = dense.iter().any(|row| row[ca] != 0.0 && row[cb] != 0.0);
+                    if shares_a_row {
+                        expected.push((pair_key(a, b, n), dot));
+                    }
+                }
+            }
+            assert_eq!(out, expected);
         }
-        assert!(scratch.iter().all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn sparse_sums_merge_by_key() {
+        let mut sum = vec![(1, 1.0), (4, 2.0), (9, 3.0)];
+        add_sparse(&mut sum, &[(0, 5.0), (4, 1.0), (10, 1.0)]);
+        assert_eq!(sum, vec![(0, 5.0), (1, 1.0), (4, 3.0), (9, 3.0), (10, 1.0)]);
     }
 
     #[test]

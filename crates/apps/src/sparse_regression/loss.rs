@@ -31,6 +31,9 @@ impl LossKind {
 pub trait Loss: Copy + Send + Sync + 'static {
     /// Whether `f''` is the same constant 1 everywhere (then `h_j = ||x_j||^2`, computed once).
     const CONSTANT_CURVATURE: bool;
+    /// An upper bound `L` on `f''`: the dual is then `1/L`-strongly concave, which sizes the
+    /// gap-safe screening sphere (radius `sqrt(2 L gap)`).
+    const SMOOTHNESS: f64;
     /// `f(y, p)`.
     fn value(y: f64, p: f64) -> f64;
     /// `(f'(p), f''(p))` with respect to the prediction.
@@ -47,6 +50,7 @@ pub struct SquaredLoss;
 
 impl Loss for SquaredLoss {
     const CONSTANT_CURVATURE: bool = true;
+    const SMOOTHNESS: f64 = 1.0;
     #[inline]
     fn value(y: f64, p: f64) -> f64 {
         0.5 * (y - p) * (y - p)
@@ -90,6 +94,7 @@ pub fn softplus(x: f64) -> f64 {
 
 impl Loss for LogisticLoss {
     const CONSTANT_CURVATURE: bool = false;
+    const SMOOTHNESS: f64 = 0.25;
     #[inline]
     fn value(y: f64, p: f64) -> f64 {
         softplus(-y * p)

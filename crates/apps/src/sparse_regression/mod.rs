@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
-use strads_core::{CoordinateScheduler, SchedulerParams};
+use strads_core::SchedulerParams;
 use strads_engine::rounds::{run_rounds, RoundOptions};
 use strads_engine::{run_cluster, ClusterConfig, Worker};
 
@@ -64,6 +64,8 @@ pub struct RegressionParams {
     pub staleness: u64,
     /// Passes between duality-gap evaluations.
     pub gap_every: f64,
+    /// Whether the gap-safe rule screens out coordinates that are zero at the optimum.
+    pub screening: bool,
 }
 
 /// One line of the trace: the state at a duality-gap evaluation.
@@ -81,6 +83,8 @@ pub struct TraceRecord {
     pub nnz: usize,
     /// Rounds committed so far.
     pub rounds: u64,
+    /// Coordinates not yet screened out by the gap-safe rule.
+    pub active: usize,
 }
 
 /// Called on the leader after each gap evaluation (for progress displays).
@@ -132,8 +136,8 @@ pub struct Solution {
     pub solve_seconds: f64,
     /// One record per gap evaluation.
     pub trace: Vec<TraceRecord>,
-    /// Pair-correlation cache: entries, hits, misses.
-    pub cache_stats: (usize, u64, u64),
+    /// Coordinates left after gap-safe screening.
+    pub active: usize,
 }
 
 impl Solution {
@@ -255,10 +259,11 @@ fn solve_on_worker<L: Loss>(
             gap_every: params.gap_every,
             rho: params.rho,
             staleness: params.staleness,
-            cache_capacity: 1 << 22,
+            screening: params.screening,
+            smoothness: L::SMOOTHNESS,
+            scheduler: params.scheduler.clone(),
         };
-        let scheduler = CoordinateScheduler::new(d, params.scheduler.clone());
-        LeaderState::new(settings, column_norms2, scheduler, observer)
+        LeaderState::new(settings, column_norms2, observer)
     });
     let mut program = CoordinateDescent::<L>::new(shard, labels, leader);
     let solve_started = Instant::now();
@@ -283,7 +288,7 @@ fn solve_on_worker<L: Loss>(
             stop: leader.stop.expect("the leader stops for a reason"),
             iterations: leader.passes(),
             rounds: stats.rounds,
-            cache_stats: leader.cache_stats(),
+            active: leader.active_coordinates(),
             coefficients: leader.beta,
             lambda,
             lambda_max,

@@ -1,24 +1,27 @@
 //! Scheduled coordinate descent as a round program: the STRADS schedule / push / pull.
 //!
-//! A coordinate round: the leader proposes candidates (priority, cyclic or random) and asks for
-//! the correlations of candidate pairs it has not cached; every worker returns, for each
-//! candidate, `g_j` and `h_j` over its rows plus the partial dot products of the requested pairs;
-//! the leader sums them, keeps the candidates that pass the dependency filter (no two kept with
+//! A coordinate round: the leader proposes candidates (priority, cyclic or random) among the
+//! coordinates not yet screened out; every worker returns, for each candidate, `g_j` and `h_j`
+//! over its rows, plus the partial dot products of candidate pairs that share a row; the leader
+//! sums them, keeps the candidates that pass the dependency filter (no two kept with
 //! |corr| >= rho), takes a coordinate step for each and broadcasts the changes; every worker
 //! applies them to its predictions.
 //!
 //! Every so often two barrier rounds compute the duality gap: the first sums `X^T theta` and the
-//! loss (theta = -f'(p)), the second the dual objective at the scaled, feasible dual point.
+//! loss (theta = -f'(p)), the second the dual objective at the scaled, feasible dual point. The
+//! gap then also screens coordinates out for good (the gap-safe rule: `b_j = 0` at the optimum
+//! when `|x_j . theta| + ||x_j|| sqrt(2 L gap) < lambda`), which shrinks the scheduler's set.
 
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use strads_core::{dependency_filter, CoordinateScheduler, PairCorrelationCache};
+use strads_core::{dependency_filter, CoordinateScheduler, SchedulerParams};
 use strads_engine::rounds::{RoundProgram, Schedule};
 
 use super::column_shard::ColumnShard;
 use super::kernels::{
-    apply_delta, coordinate_statistics, coordinate_step, gradient_dual_point, pair_dots, RowState,
+    add_sparse, apply_delta, coordinate_statistics, coordinate_step, gradient_dual_point, pair_key, shared_row_dots,
+    OverlapScratch, RowState,
 };
 use super::loss::Loss;
 use super::{Observer, StopReason, TraceRecord};
@@ -26,12 +29,12 @@ use super::{Observer, StopReason, TraceRecord};
 /// What the leader asks of every worker in a round.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Task {
-    /// Statistics of these candidates, and partial dot products of these pairs of positions.
+    /// Statistics of these candidates (and, if asked, dot products of pairs sharing a row).
     Coordinates {
         /// Candidate coordinates.
         candidates: Vec<u32>,
-        /// Pairs `(a, b)` of positions in `candidates` whose correlation is needed.
-        pairs: Vec<(u32, u32)>,
+        /// Whether the dependency filter needs the pairs' dot products.
+        with_pairs: bool,
     },
     /// `X^T theta` and the loss, for the duality gap.
     GapPrimal,
@@ -45,14 +48,14 @@ pub enum Task {
 /// A worker's contribution to a round (summed over workers).
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Partial {
-    /// Per candidate `g_j` and `h_j`; per requested pair the dot product.
+    /// Per candidate `g_j` and `h_j`; per pair of candidates sharing a row, its dot product.
     Coordinates {
         /// `sum_i x_ij f'(p_i)`.
         gradient: Vec<f64>,
         /// `sum_i x_ij^2 f''(p_i)`.
         curvature: Vec<f64>,
-        /// `x_a . x_b` per requested pair.
-        pair_dots: Vec<f64>,
+        /// `(pair_key(a, b), x_a . x_b)`, sorted by key; absent pairs share no row.
+        pair_dots: Vec<(u32, f64)>,
     },
     /// `X^T theta` and `sum_i f(p_i)`.
     GapPrimal {
@@ -73,8 +76,6 @@ pub enum Partial {
 pub enum Update {
     /// `b_j += delta` for each pair.
     Deltas(Vec<(u32, f64)>),
-    /// Nothing changes (gap rounds).
-    Nothing,
 }
 
 /// Where the leader is between gap evaluations.
@@ -112,18 +113,26 @@ pub struct SolveSettings {
     pub rho: f64,
     /// Rounds in flight minus one.
     pub staleness: u64,
-    /// Capacity of the pair-correlation cache (entries).
-    pub cache_capacity: usize,
+    /// Whether the gap-safe rule removes coordinates.
+    pub screening: bool,
+    /// The loss's smoothness constant `L` (see [`Loss::SMOOTHNESS`]).
+    pub smoothness: f64,
+    /// The scheduler's settings (its seed is varied when the active set is rebuilt).
+    pub scheduler: SchedulerParams,
 }
 
-/// The leader's state: coefficients, scheduler, correlation cache, progress.
+/// The leader's state: coefficients, scheduler over the active coordinates, progress.
 pub struct LeaderState {
     settings: SolveSettings,
     /// The coefficients.
     pub beta: Vec<f64>,
     column_norms2: Vec<f64>,
+    /// Coordinates not screened out; the scheduler works on positions in this list.
+    active: Vec<u32>,
+    /// Position of each coordinate in `active` (`u32::MAX` once screened out).
+    active_position: Vec<u32>,
     scheduler: CoordinateScheduler,
-    cache: PairCorrelationCache,
+    rebuilds: u64,
     /// Round of the last change of each coordinate (`u64::MAX` = never).
     last_change: Vec<u64>,
     phase: Phase,
@@ -132,51 +141,59 @@ pub struct LeaderState {
     updates: u64,
     updates_at_last_gap: u64,
     primal: f64,
+    xt_theta: Vec<f64>,
+    scale: f64,
     /// The trace, one record per gap evaluation.
     pub trace: Vec<TraceRecord>,
     /// Why the solve stopped (set when it does).
     pub stop: Option<StopReason>,
     observer: Option<Observer>,
-    candidates: Vec<u32>,
+    // Per-round buffers, kept to avoid allocating in the hot loop.
+    proposed: Vec<u32>,
+    eligible: Vec<u32>,
     kept: Vec<u32>,
     dropped: Vec<u32>,
-    eligible: Vec<u32>,
-    positions: Vec<u32>,
+    /// Position of each coordinate in the current task (`u32::MAX` when absent).
+    position_of: Vec<u32>,
+    /// |corr| of candidate pairs of the current round, by pair key.
+    corr: Vec<f32>,
 }
 
 impl LeaderState {
     /// A solve starting from `b = 0`.
-    pub fn new(
-        settings: SolveSettings,
-        column_norms2: Vec<f64>,
-        scheduler: CoordinateScheduler,
-        observer: Option<Observer>,
-    ) -> Self {
+    pub fn new(settings: SolveSettings, column_norms2: Vec<f64>, observer: Option<Observer>) -> Self {
         let d = column_norms2.len();
+        let active: Vec<u32> = (0..d as u32).collect();
+        let scheduler = CoordinateScheduler::new(d, settings.scheduler.clone());
         LeaderState {
-            cache: PairCorrelationCache::new(settings.cache_capacity),
             settings,
             beta: vec![0.0; d],
             column_norms2,
+            active_position: active.clone(),
+            active,
             scheduler,
+            rebuilds: 0,
             last_change: vec![u64::MAX; d],
             phase: Phase::Start,
             started: Instant::now(),
             updates: 0,
             updates_at_last_gap: 0,
             primal: f64::NAN,
+            xt_theta: Vec::new(),
+            scale: 1.0,
             trace: Vec::new(),
             stop: None,
             observer,
-            candidates: Vec::new(),
+            proposed: Vec::new(),
+            eligible: Vec::new(),
             kept: Vec::new(),
             dropped: Vec::new(),
-            eligible: Vec::new(),
-            positions: Vec::new(),
+            position_of: vec![u32::MAX; d],
+            corr: Vec::new(),
         }
     }
 
-    /// Passes over the coordinates so far.
+    /// Passes over the coordinates so far (coordinate updates / d).
     pub fn passes(&self) -> f64 {
         self.updates as f64 / self.beta.len().max(1) as f64
     }
@@ -186,9 +203,9 @@ impl LeaderState {
         self.started.elapsed().as_secs_f64()
     }
 
-    /// Cache statistics `(entries, hits, misses)`.
-    pub fn cache_stats(&self) -> (usize, u64, u64) {
-        (self.cache.len(), self.cache.hits(), self.cache.misses())
+    /// Coordinates not screened out.
+    pub fn active_coordinates(&self) -> usize {
+        self.active.len()
     }
 
     fn gap_due(&self) -> bool {
@@ -196,6 +213,111 @@ impl LeaderState {
         (self.updates - self.updates_at_last_gap) as f64 >= self.settings.gap_every * d
             || self.passes() >= self.settings.max_passes
             || self.seconds() >= self.settings.max_seconds
+            || self.active.is_empty()
+    }
+
+    /// Coordinate rounds: filter, step, report to the scheduler.
+    fn commit_coordinates(
+        &mut self,
+        round: u64,
+        candidates: &[u32],
+        gradient: &[f64],
+        curvature: &[f64],
+        pair_dots: &[(u32, f64)],
+        with_pairs: bool,
+    ) -> Vec<(u32, f64)> {
+        let n = candidates.len();
+        // With rounds in flight, a candidate changed in one of the last `staleness` rounds was
+        // measured before that change: skip it this time.
+        let staleness = self.settings.staleness;
+        self.eligible.clear();
+        self.dropped.clear();
+        for &j in candidates {
+            let last = self.last_change[j as usize];
+            if last != u64::MAX && last + staleness >= round {
+                self.dropped.push(j);
+            } else {
+                self.eligible.push(j);
+            }
+        }
+        self.kept.clear();
+        if with_pairs {
+            for (position, &j) in candidates.iter().enumerate() {
+                self.position_of[j as usize] = position as u32;
+            }
+            self.corr.clear();
+            self.corr.resize(n * n, 0.0);
+            for &(key, dot) in pair_dots {
+                let (a, b) = (key as usize / n, key as usize % n);
+                let norms = (self.column_norms2[candidates[a] as usize] * self.column_norms2[candidates[b] as usize]).sqrt();
+                self.corr[key as usize] = if norms > 0.0 { (dot / norms).abs() as f32 } else { 0.0 };
+            }
+            let (position_of, corr) = (&self.position_of, &self.corr);
+            let lookup = |x: u32, y: u32| {
+                let (a, b) = (position_of[x as usize] as usize, position_of[y as usize] as usize);
+                f64::from(corr[pair_key(a.min(b), a.max(b), n) as usize])
+            };
+            dependency_filter(&self.eligible, self.settings.rho, lookup, &mut self.kept, &mut self.dropped);
+            for &j in candidates {
+                self.position_of[j as usize] = u32::MAX;
+            }
+        } else {
+            self.kept.extend_from_slice(&self.eligible);
+        }
+        // Steps for the kept candidates (the filter preserves candidate order).
+        let mut deltas = Vec::with_capacity(self.kept.len());
+        let mut next = 0;
+        for (position, &j) in candidates.iter().enumerate() {
+            if self.kept.get(next) != Some(&j) {
+                continue;
+            }
+            next += 1;
+            let old = self.beta[j as usize];
+            let new = coordinate_step(old, gradient[position], curvature[position], self.settings.lambda);
+            let delta = new - old;
+            self.scheduler.report_change(self.active_position[j as usize], delta);
+            if delta != 0.0 {
+                self.beta[j as usize] = new;
+                self.last_change[j as usize] = round;
+                deltas.push((j, delta));
+            }
+        }
+        for &j in &self.dropped {
+            self.scheduler.defer(self.active_position[j as usize]);
+        }
+        self.updates += self.kept.len() as u64;
+        deltas
+    }
+
+    /// After a gap evaluation: drop the coordinates the gap-safe rule proves zero at the optimum,
+    /// zeroing any that are not zero yet. Returns those changes.
+    fn screen(&mut self, gap: f64) -> Vec<(u32, f64)> {
+        let radius = (2.0 * self.settings.smoothness * gap).sqrt();
+        let lambda = self.settings.lambda;
+        let mut deltas = Vec::new();
+        let before = self.active.len();
+        let (beta, xt_theta, norms2, scale) = (&mut self.beta, &self.xt_theta, &self.column_norms2, self.scale);
+        self.active.retain(|&j| {
+            let j = j as usize;
+            let safe_zero = (scale * xt_theta[j]).abs() + radius * norms2[j].sqrt() < lambda;
+            if safe_zero && beta[j] != 0.0 {
+                deltas.push((j as u32, -beta[j]));
+                beta[j] = 0.0;
+            }
+            !safe_zero
+        });
+        if self.active.len() < before {
+            // Screening happens between barrier rounds, so no coordinate round is in flight.
+            self.active_position.fill(u32::MAX);
+            for (position, &j) in self.active.iter().enumerate() {
+                self.active_position[j as usize] = position as u32;
+            }
+            self.rebuilds += 1;
+            let mut params = self.settings.scheduler.clone();
+            params.seed = params.seed.wrapping_add(self.rebuilds);
+            self.scheduler = CoordinateScheduler::new(self.active.len(), params);
+        }
+        deltas
     }
 }
 
@@ -203,7 +325,7 @@ impl LeaderState {
 pub struct CoordinateDescent<L: Loss> {
     shard: ColumnShard,
     rows: RowState,
-    scratch: Vec<f64>,
+    overlap: OverlapScratch,
     /// Present on the leader only.
     pub leader: Option<LeaderState>,
     _loss: std::marker::PhantomData<L>,
@@ -212,14 +334,8 @@ pub struct CoordinateDescent<L: Loss> {
 impl<L: Loss> CoordinateDescent<L> {
     /// A worker's program over its shard, starting at `b = 0`.
     pub fn new(shard: ColumnShard, labels: Vec<f64>, leader: Option<LeaderState>) -> Self {
-        let scratch = vec![0.0; shard.n_rows];
-        CoordinateDescent {
-            shard,
-            rows: RowState::at_zero::<L>(labels),
-            scratch,
-            leader,
-            _loss: Default::default(),
-        }
+        let overlap = OverlapScratch::new(shard.n_rows);
+        CoordinateDescent { shard, rows: RowState::at_zero::<L>(labels), overlap, leader, _loss: Default::default() }
     }
 }
 
@@ -252,57 +368,33 @@ impl<L: Loss> RoundProgram for CoordinateDescent<L> {
                 Schedule::Barrier(Task::GapPrimal)
             }
             Phase::Descent => {
-                let mut candidates = std::mem::take(&mut leader.candidates);
-                leader.scheduler.propose(&mut candidates);
-                let mut pairs = Vec::new();
-                if leader.settings.rho < 1.0 {
-                    leader.cache.missing_pairs(&candidates, &mut pairs);
-                }
-                let task = Task::Coordinates {
-                    candidates: candidates.clone(),
-                    pairs,
-                };
-                leader.candidates = candidates;
-                Schedule::Run(task)
+                leader.scheduler.propose(&mut leader.proposed);
+                let candidates = leader.proposed.iter().map(|&position| leader.active[position as usize]).collect();
+                Schedule::Run(Task::Coordinates { candidates, with_pairs: leader.settings.rho < 1.0 })
             }
         }
     }
 
     fn push(&mut self, _round: u64, task: &Task) -> Partial {
         match task {
-            Task::Coordinates { candidates, pairs } => {
-                let (gradient, curvature) = candidates
-                    .iter()
-                    .map(|&j| coordinate_statistics::<L>(&self.shard, j as usize, &self.rows))
-                    .unzip();
-                let mut dots = Vec::with_capacity(pairs.len());
-                pair_dots(&self.shard, candidates, pairs, &mut self.scratch, &mut dots);
-                Partial::Coordinates {
-                    gradient,
-                    curvature,
-                    pair_dots: dots,
+            Task::Coordinates { candidates, with_pairs } => {
+                let (gradient, curvature) =
+                    candidates.iter().map(|&j| coordinate_statistics::<L>(&self.shard, j as usize, &self.rows)).unzip();
+                let mut pair_dots = Vec::new();
+                if *with_pairs {
+                    shared_row_dots(&self.shard, candidates, &mut self.overlap, &mut pair_dots);
                 }
+                Partial::Coordinates { gradient, curvature, pair_dots }
             }
             Task::GapPrimal => {
                 let mut xt_theta = vec![0.0; self.shard.n_cols()];
                 gradient_dual_point(&self.shard, &self.rows, &mut xt_theta);
-                let loss = self
-                    .rows
-                    .labels
-                    .iter()
-                    .zip(&self.rows.predictions)
-                    .map(|(&y, &p)| L::value(y, p))
-                    .sum();
+                let loss = self.rows.labels.iter().zip(&self.rows.predictions).map(|(&y, &p)| L::value(y, p)).sum();
                 Partial::GapPrimal { xt_theta, loss }
             }
             Task::GapDual { scale } => {
-                let dual = self
-                    .rows
-                    .labels
-                    .iter()
-                    .zip(&self.rows.first)
-                    .map(|(&y, &f1)| L::dual_term(y, -f1, *scale))
-                    .sum();
+                let dual =
+                    self.rows.labels.iter().zip(&self.rows.first).map(|(&y, &f1)| L::dual_term(y, -f1, *scale)).sum();
                 Partial::GapDual { dual }
             }
         }
@@ -311,28 +403,14 @@ impl<L: Loss> RoundProgram for CoordinateDescent<L> {
     fn reduce(&mut self, sum: &mut Partial, other: Partial) {
         match (sum, other) {
             (
-                Partial::Coordinates {
-                    gradient,
-                    curvature,
-                    pair_dots,
-                },
-                Partial::Coordinates {
-                    gradient: g,
-                    curvature: h,
-                    pair_dots: p,
-                },
+                Partial::Coordinates { gradient, curvature, pair_dots },
+                Partial::Coordinates { gradient: g, curvature: h, pair_dots: p },
             ) => {
                 add_into(gradient, &g);
                 add_into(curvature, &h);
-                add_into(pair_dots, &p);
+                add_sparse(pair_dots, &p);
             }
-            (
-                Partial::GapPrimal { xt_theta, loss },
-                Partial::GapPrimal {
-                    xt_theta: x,
-                    loss: l,
-                },
-            ) => {
+            (Partial::GapPrimal { xt_theta, loss }, Partial::GapPrimal { xt_theta: x, loss: l }) => {
                 add_into(xt_theta, &x);
                 *loss += l;
             }
@@ -345,102 +423,19 @@ impl<L: Loss> RoundProgram for CoordinateDescent<L> {
         let leader = self.leader.as_mut().expect("pull runs on the leader");
         match (task, sum) {
             (
-                Task::Coordinates { candidates, pairs },
-                Partial::Coordinates {
-                    gradient,
-                    curvature,
-                    pair_dots,
-                },
-            ) => {
-                // The cache forgets everything when full, so this round's pairs always fit.
-                if leader.cache.len() + pairs.len() > leader.settings.cache_capacity {
-                    leader.cache = PairCorrelationCache::new(leader.settings.cache_capacity);
-                }
-                for (&(a, b), dot) in pairs.iter().zip(&pair_dots) {
-                    let (ja, jb) = (candidates[a as usize], candidates[b as usize]);
-                    let norms = (leader.column_norms2[ja as usize]
-                        * leader.column_norms2[jb as usize])
-                        .sqrt();
-                    let corr = if norms > 0.0 {
-                        (dot / norms).abs()
-                    } else {
-                        0.0
-                    };
-                    leader.cache.insert(ja, jb, corr as f32);
-                }
-                // With rounds in flight, a candidate changed in one of the last `staleness`
-                // rounds was measured before that change: skip it this time.
-                let staleness = leader.settings.staleness;
-                leader.eligible.clear();
-                leader.dropped.clear();
-                for &j in &candidates {
-                    let last = leader.last_change[j as usize];
-                    if last != u64::MAX && last + staleness >= round {
-                        leader.dropped.push(j);
-                    } else {
-                        leader.eligible.push(j);
-                    }
-                }
-                let mut kept = std::mem::take(&mut leader.kept);
-                let mut dropped = std::mem::take(&mut leader.dropped);
-                let eligible = std::mem::take(&mut leader.eligible);
-                kept.clear();
-                if leader.settings.rho < 1.0 {
-                    let cache = &leader.cache;
-                    let corr = |a: u32, b: u32| cache.get(a, b).map_or(0.0, f64::from);
-                    dependency_filter(
-                        &eligible,
-                        leader.settings.rho,
-                        corr,
-                        &mut kept,
-                        &mut dropped,
-                    );
-                } else {
-                    kept.extend_from_slice(&eligible);
-                }
-                // Positions of the kept candidates in the task (the filter preserves order).
-                leader.positions.clear();
-                let mut next = 0;
-                for (position, &j) in candidates.iter().enumerate() {
-                    if kept.get(next) == Some(&j) {
-                        leader.positions.push(position as u32);
-                        next += 1;
-                    }
-                }
-                let mut deltas = Vec::with_capacity(kept.len());
-                for (&j, &position) in kept.iter().zip(&leader.positions) {
-                    let (g, h) = (gradient[position as usize], curvature[position as usize]);
-                    let old = leader.beta[j as usize];
-                    let new = coordinate_step(old, g, h, leader.settings.lambda);
-                    let delta = new - old;
-                    leader.scheduler.report_change(j, delta);
-                    if delta != 0.0 {
-                        leader.beta[j as usize] = new;
-                        leader.last_change[j as usize] = round;
-                        deltas.push((j, delta));
-                    }
-                }
-                for &j in &dropped {
-                    leader.scheduler.defer(j);
-                }
-                leader.updates += kept.len() as u64;
-                leader.kept = kept;
-                leader.dropped = dropped;
-                leader.eligible = eligible;
-                Update::Deltas(deltas)
-            }
+                Task::Coordinates { candidates, with_pairs },
+                Partial::Coordinates { gradient, curvature, pair_dots },
+            ) => Update::Deltas(leader.commit_coordinates(round, &candidates, &gradient, &curvature, &pair_dots, with_pairs)),
             (Task::GapPrimal, Partial::GapPrimal { xt_theta, loss }) => {
                 let lambda = leader.settings.lambda;
                 let l1: f64 = leader.beta.iter().map(|b| b.abs()).sum();
                 leader.primal = loss + lambda * l1;
                 let max_abs = xt_theta.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-                let scale = if max_abs > lambda {
-                    lambda / max_abs
-                } else {
-                    1.0
-                };
+                let scale = if max_abs > lambda { lambda / max_abs } else { 1.0 };
+                leader.xt_theta = xt_theta;
+                leader.scale = scale;
                 leader.phase = Phase::GapDualDue { scale };
-                Update::Nothing
+                Update::Deltas(Vec::new())
             }
             (Task::GapDual { .. }, Partial::GapDual { dual }) => {
                 let objective = leader.primal;
@@ -454,6 +449,7 @@ impl<L: Loss> RoundProgram for CoordinateDescent<L> {
                     duality_gap: gap,
                     nnz: leader.beta.iter().filter(|b| **b != 0.0).count(),
                     rounds: round + 1,
+                    active: leader.active.len(),
                 };
                 if let Some(observer) = &leader.observer {
                     observer(&record);
@@ -471,18 +467,19 @@ impl<L: Loss> RoundProgram for CoordinateDescent<L> {
                 }
                 if leader.stop.is_some() {
                     leader.phase = Phase::Done;
+                    return Update::Deltas(Vec::new());
                 }
-                Update::Nothing
+                let deltas = if leader.settings.screening { leader.screen(gap) } else { Vec::new() };
+                Update::Deltas(deltas)
             }
             _ => unreachable!("a partial answers its round's task"),
         }
     }
 
     fn apply(&mut self, _round: u64, update: &Update) {
-        if let Update::Deltas(deltas) = update {
-            for &(j, delta) in deltas {
-                apply_delta::<L>(&self.shard, j as usize, delta, &mut self.rows);
-            }
+        let Update::Deltas(deltas) = update;
+        for &(j, delta) in deltas {
+            apply_delta::<L>(&self.shard, j as usize, delta, &mut self.rows);
         }
     }
 }

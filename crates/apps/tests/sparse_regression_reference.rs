@@ -1,0 +1,994 @@
+//! Numerical correctness of Lasso and sparse logistic regression.
+//!
+//! Every answer of `strads_apps::sparse_regression::solve` is checked against an independent
+//! dense reference solver written in this file (plain cyclic coordinate descent with its own
+//! duality gap; none of the library's kernels), against the KKT conditions at the returned
+//! coefficients, and against itself under every scheduler, with and without the dependency
+//! filter, on one and two threads and with stale rounds.
+//!
+//! Objectives (no intercept):
+//! - Lasso: `F(b) = 1/2 ||y - X b||^2 + lambda ||b||_1`, `lambda_max = ||X^T y||_inf`.
+//! - Logistic: `F(b) = sum_i log(1 + exp(-y_i x_i . b)) + lambda ||b||_1`, `y_i` in {-1, +1},
+//!   `lambda_max = ||X^T y||_inf / 2`.
+
+use std::path::{Path, PathBuf};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use strads_apps::sparse_regression::{
+    solve, DataSource, LossKind, Penalty, RegressionParams, Solution, StopReason,
+};
+use strads_core::{SchedulerKind, SchedulerParams};
+use strads_engine::ClusterConfig;
+
+// ------------------------------------------------------------------------------------------------
+// Problems
+// ------------------------------------------------------------------------------------------------
+
+/// A dense design matrix with labels; written to libsvm (nonzeros only) for the library.
+#[derive(Clone, Debug)]
+struct Problem {
+    name: &'static str,
+    n: usize,
+    d: usize,
+    /// Row-major `n x d`.
+    x: Vec<f64>,
+    y: Vec<f64>,
+}
+
+fn gaussian(rng: &mut ChaCha8Rng) -> f64 {
+    // Box-Muller; `1 - u` keeps the logarithm finite.
+    let u: f64 = rng.gen();
+    let v: f64 = rng.gen();
+    (-2.0 * (1.0 - u).ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+}
+
+impl Problem {
+    fn at(&self, i: usize, j: usize) -> f64 {
+        self.x[i * self.d + j]
+    }
+
+    fn column(&self, j: usize) -> Vec<f64> {
+        (0..self.n).map(|i| self.at(i, j)).collect()
+    }
+
+    fn predictions(&self, b: &[f64]) -> Vec<f64> {
+        (0..self.n)
+            .map(|i| (0..self.d).map(|j| self.at(i, j) * b[j]).sum())
+            .collect()
+    }
+
+    /// `X^T v`.
+    fn xt(&self, v: &[f64]) -> Vec<f64> {
+        let mut out = vec![0.0; self.d];
+        for (i, &vi) in v.iter().enumerate() {
+            for (j, o) in out.iter_mut().enumerate() {
+                *o += self.at(i, j) * vi;
+            }
+        }
+        out
+    }
+
+    /// Writes the problem as a 1-based libsvm file, each label mapped by `label`.
+    fn write_libsvm(&self, dir: &Path, file: &str, label: impl Fn(f64) -> f64) -> PathBuf {
+        use std::fmt::Write as _;
+        let mut text = String::new();
+        for i in 0..self.n {
+            write!(text, "{}", label(self.y[i])).unwrap();
+            for j in 0..self.d {
+                let v = self.at(i, j);
+                if v != 0.0 {
+                    // `{}` prints the shortest decimal that reads back to the same f64.
+                    write!(text, " {}:{}", j + 1, v).unwrap();
+                }
+            }
+            text.push('\n');
+        }
+        let path = dir.join(file);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// A random design: entries N(0, 1) with probability `density`, columns scaled by factors in
+    /// [0.5, 2] (so the column norms differ); every row and column gets at least one nonzero (so
+    /// the file's width is `d`).
+    fn random_design(name: &'static str, n: usize, d: usize, density: f64, seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let scales: Vec<f64> = (0..d).map(|_| rng.gen_range(0.5..2.0)).collect();
+        let mut x = vec![0.0; n * d];
+        for i in 0..n {
+            for j in 0..d {
+                if density >= 1.0 || rng.gen_bool(density) {
+                    x[i * d + j] = gaussian(&mut rng) * scales[j];
+                }
+            }
+        }
+        for j in 0..d {
+            if (0..n).all(|i| x[i * d + j] == 0.0) {
+                let i = rng.gen_range(0..n);
+                x[i * d + j] = gaussian(&mut rng) * scales[j];
+            }
+        }
+        for i in 0..n {
+            if (0..d).all(|j| x[i * d + j] == 0.0) {
+                let j = rng.gen_range(0..d);
+                x[i * d + j] = gaussian(&mut rng) * scales[j];
+            }
+        }
+        Problem {
+            name,
+            n,
+            d,
+            x,
+            y: vec![0.0; n],
+        }
+    }
+
+    /// Groups of `group` columns, each column `z_g + noise * e` (correlation about
+    /// `1 / (1 + noise^2)` within a group), columns scaled by factors in [0.5, 2].
+    fn correlated_design(
+        name: &'static str,
+        n: usize,
+        groups: usize,
+        group: usize,
+        noise: f64,
+        seed: u64,
+    ) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let d = groups * group;
+        let mut x = vec![0.0; n * d];
+        for g in 0..groups {
+            let z: Vec<f64> = (0..n).map(|_| gaussian(&mut rng)).collect();
+            for k in 0..group {
+                let j = g * group + k;
+                let scale = rng.gen_range(0.5..2.0);
+                for i in 0..n {
+                    x[i * d + j] = (z[i] + noise * gaussian(&mut rng)) * scale;
+                }
+            }
+        }
+        Problem {
+            name,
+            n,
+            d,
+            x,
+            y: vec![0.0; n],
+        }
+    }
+
+    /// A sparse truth: `k` coefficients of size 1..3 with random signs.
+    fn truth(&self, k: usize, rng: &mut ChaCha8Rng) -> Vec<f64> {
+        let mut beta = vec![0.0; self.d];
+        for _ in 0..k {
+            let j = rng.gen_range(0..self.d);
+            let sign = if rng.gen_bool(0.5) { 1.0 } else { -1.0 };
+            beta[j] = sign * rng.gen_range(1.0..3.0);
+        }
+        beta
+    }
+
+    /// `y = X beta + noise * e` with a `k`-sparse truth.
+    fn with_lasso_labels(mut self, k: usize, noise: f64, seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let beta = self.truth(k, &mut rng);
+        let p = self.predictions(&beta);
+        self.y = p.iter().map(|&p| p + noise * gaussian(&mut rng)).collect();
+        self
+    }
+
+    /// `P(y = +1) = sigmoid(x . beta / scale)` with a `k`-sparse truth (label noise everywhere),
+    /// then the last `flipped` rows are replaced by copies of the first ones with the opposite
+    /// label, so no `b` classifies every row correctly: the data are not separable.
+    fn with_logistic_labels(mut self, k: usize, scale: f64, flipped: usize, seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let beta = self.truth(k, &mut rng);
+        let p = self.predictions(&beta);
+        self.y = p
+            .iter()
+            .map(|&p| {
+                if rng.gen_bool(sigmoid(p / scale)) {
+                    1.0
+                } else {
+                    -1.0
+                }
+            })
+            .collect();
+        assert!(flipped <= self.n / 2);
+        for r in 0..flipped {
+            let target = self.n - 1 - r;
+            for j in 0..self.d {
+                self.x[target * self.d + j] = self.x[r * self.d + j];
+            }
+            self.y[target] = -self.y[r];
+        }
+        self
+    }
+}
+
+fn lasso_problems() -> Vec<Problem> {
+    vec![
+        Problem::random_design("lasso dense 60x20", 60, 20, 1.0, 11).with_lasso_labels(6, 0.5, 12),
+        Problem::random_design("lasso sparse 200x100 (10%)", 200, 100, 0.1, 21)
+            .with_lasso_labels(10, 0.3, 22),
+        Problem::random_design("lasso wide 40x120", 40, 120, 1.0, 31).with_lasso_labels(5, 0.2, 32),
+        // Groups of 3 near-copies: |corr| about 0.98 within a group.
+        Problem::correlated_design("lasso correlated 80x30 (groups of 3)", 80, 10, 3, 0.15, 41)
+            .with_lasso_labels(4, 0.5, 42),
+    ]
+}
+
+fn logistic_problems() -> Vec<Problem> {
+    vec![
+        Problem::random_design("logistic dense 200x20", 200, 20, 1.0, 51)
+            .with_logistic_labels(6, 1.0, 10, 52),
+        Problem::random_design("logistic sparse 300x60 (10%)", 300, 60, 0.1, 61)
+            .with_logistic_labels(8, 0.7, 10, 62),
+        Problem::random_design("logistic wide 40x120", 40, 120, 1.0, 71)
+            .with_logistic_labels(5, 1.0, 4, 72),
+        Problem::correlated_design(
+            "logistic correlated 150x30 (groups of 3)",
+            150,
+            10,
+            3,
+            0.15,
+            81,
+        )
+        .with_logistic_labels(4, 1.0, 8, 82),
+    ]
+}
+
+// ------------------------------------------------------------------------------------------------
+// The reference: dense losses, objective, gradient, duality gap and cyclic coordinate descent
+// ------------------------------------------------------------------------------------------------
+
+fn sigmoid(t: f64) -> f64 {
+    if t >= 0.0 {
+        1.0 / (1.0 + (-t).exp())
+    } else {
+        let e = t.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// `log(1 + exp(t))`.
+fn log1pexp(t: f64) -> f64 {
+    t.max(0.0) + (-t.abs()).exp().ln_1p()
+}
+
+fn soft_threshold(z: f64, t: f64) -> f64 {
+    z.signum() * (z.abs() - t).max(0.0)
+}
+
+fn loss_value(kind: LossKind, y: f64, p: f64) -> f64 {
+    match kind {
+        LossKind::Squared => 0.5 * (y - p) * (y - p),
+        LossKind::Logistic => log1pexp(-y * p),
+    }
+}
+
+/// `d loss / d p`.
+fn loss_slope(kind: LossKind, y: f64, p: f64) -> f64 {
+    match kind {
+        LossKind::Squared => p - y,
+        LossKind::Logistic => -y * sigmoid(-y * p),
+    }
+}
+
+/// `d^2 loss / d p^2`.
+fn loss_curvature(kind: LossKind, p: f64) -> f64 {
+    match kind {
+        LossKind::Squared => 1.0,
+        LossKind::Logistic => sigmoid(p) * sigmoid(-p),
+    }
+}
+
+fn l1(b: &[f64]) -> f64 {
+    b.iter().map(|v| v.abs()).sum()
+}
+
+fn inf_norm(v: &[f64]) -> f64 {
+    v.iter().fold(0.0f64, |m, x| m.max(x.abs()))
+}
+
+fn objective(problem: &Problem, kind: LossKind, b: &[f64], lambda: f64) -> f64 {
+    let p = problem.predictions(b);
+    let loss: f64 = p
+        .iter()
+        .zip(&problem.y)
+        .map(|(&p, &y)| loss_value(kind, y, p))
+        .sum();
+    loss + lambda * l1(b)
+}
+
+/// `X^T f'(X b)`, the gradient of the smooth part.
+fn gradient(problem: &Problem, kind: LossKind, b: &[f64]) -> Vec<f64> {
+    let p = problem.predictions(b);
+    let slopes: Vec<f64> = p
+        .iter()
+        .zip(&problem.y)
+        .map(|(&p, &y)| loss_slope(kind, y, p))
+        .collect();
+    problem.xt(&slopes)
+}
+
+fn lambda_max(problem: &Problem, kind: LossKind) -> f64 {
+    let m = inf_norm(&problem.xt(&problem.y));
+    match kind {
+        LossKind::Squared => m,
+        LossKind::Logistic => m / 2.0,
+    }
+}
+
+/// `(F(b), F(b) - D(s theta))` with `theta = -f'(X b)` and `s = min(1, lambda / ||X^T theta||_inf)`.
+///
+/// Lasso: `D(theta) = y . theta - ||theta||^2 / 2`; with `theta = r = y - X b` and `y = r + X b`
+/// the gap is `(1 - s)^2 / 2 ||r||^2 + lambda ||b||_1 - s b . X^T r`, which has no cancellation
+/// between two large numbers. Logistic: `D(theta) = sum_i H(y_i theta_i)` with `H` the binary
+/// entropy in nats.
+fn duality_gap(problem: &Problem, kind: LossKind, b: &[f64], lambda: f64) -> (f64, f64) {
+    let p = problem.predictions(b);
+    let theta: Vec<f64> = p
+        .iter()
+        .zip(&problem.y)
+        .map(|(&p, &y)| -loss_slope(kind, y, p))
+        .collect();
+    let xt_theta = problem.xt(&theta);
+    let m = inf_norm(&xt_theta);
+    let s = if m > lambda { lambda / m } else { 1.0 };
+    let f = objective(problem, kind, b, lambda);
+    let gap = match kind {
+        LossKind::Squared => {
+            let r2: f64 = theta.iter().map(|r| r * r).sum();
+            let b_xtr: f64 = b.iter().zip(&xt_theta).map(|(b, g)| b * g).sum();
+            0.5 * (1.0 - s) * (1.0 - s) * r2 + lambda * l1(b) - s * b_xtr
+        }
+        LossKind::Logistic => {
+            let entropy = |u: f64| {
+                let term = |v: f64| if v > 0.0 { -v * v.ln() } else { 0.0 };
+                term(u) + term(1.0 - u)
+            };
+            let dual: f64 = theta
+                .iter()
+                .zip(&problem.y)
+                .map(|(&t, &y)| entropy((s * y * t).clamp(0.0, 1.0)))
+                .sum();
+            f - dual
+        }
+    };
+    (f, gap)
+}
+
+/// The reference optimum.
+#[derive(Clone, Debug)]
+struct Reference {
+    b: Vec<f64>,
+    objective: f64,
+    /// Its duality gap: `F* >= objective - gap`.
+    gap: f64,
+}
+
+/// Relative duality gap the reference iterates to.
+const REFERENCE_TOL: f64 = 1e-13;
+const REFERENCE_MAX_EPOCHS: usize = 200_000;
+
+/// Plain dense cyclic coordinate descent from `b = 0` until `gap <= REFERENCE_TOL * F(b)`.
+///
+/// Lasso: exact coordinate minimisation `b_j = S(b_j ||x_j||^2 + x_j . r, lambda) / ||x_j||^2`.
+/// Logistic: a proximal Newton step per coordinate (the minimiser of the second-order model plus
+/// `lambda |b_j|`) with Armijo backtracking on the true objective (CDN, Yuan et al. 2010). The loss
+/// change of a row is computed as `log(1 + sigmoid(z) expm1(dz))` (z = -y p) so that the test is
+/// accurate even for the tiny steps near the optimum.
+fn reference_solve(problem: &Problem, kind: LossKind, lambda: f64) -> Reference {
+    let (n, d) = (problem.n, problem.d);
+    let columns: Vec<Vec<f64>> = (0..d).map(|j| problem.column(j)).collect();
+    let norms2: Vec<f64> = columns
+        .iter()
+        .map(|c| c.iter().map(|x| x * x).sum())
+        .collect();
+    let y = &problem.y;
+    let mut b = vec![0.0; d];
+    let mut p = vec![0.0; n];
+    for epoch in 1..=REFERENCE_MAX_EPOCHS {
+        for j in 0..d {
+            let col = &columns[j];
+            match kind {
+                LossKind::Squared => {
+                    let g: f64 = (0..n).map(|i| col[i] * (y[i] - p[i])).sum();
+                    let new = soft_threshold(b[j] * norms2[j] + g, lambda) / norms2[j];
+                    let delta = new - b[j];
+                    if delta != 0.0 {
+                        for i in 0..n {
+                            p[i] += col[i] * delta;
+                        }
+                        b[j] = new;
+                    }
+                }
+                LossKind::Logistic => {
+                    let (mut g, mut h) = (0.0, 0.0);
+                    for i in 0..n {
+                        g += col[i] * loss_slope(kind, y[i], p[i]);
+                        h += col[i] * col[i] * loss_curvature(kind, p[i]);
+                    }
+                    if h <= 0.0 {
+                        continue;
+                    }
+                    let direction = soft_threshold(h * b[j] - g, lambda) / h - b[j];
+                    if direction == 0.0 {
+                        continue;
+                    }
+                    let model = g * direction + lambda * ((b[j] + direction).abs() - b[j].abs());
+                    let mut step = 1.0;
+                    for _ in 0..60 {
+                        let dz = step * direction;
+                        let mut change = lambda * ((b[j] + dz).abs() - b[j].abs());
+                        for i in 0..n {
+                            if col[i] != 0.0 {
+                                let z = -y[i] * p[i];
+                                change += (sigmoid(z) * (-y[i] * col[i] * dz).exp_m1()).ln_1p();
+                            }
+                        }
+                        if change <= 0.01 * step * model {
+                            for i in 0..n {
+                                p[i] += col[i] * dz;
+                            }
+                            b[j] += dz;
+                            break;
+                        }
+                        step *= 0.5;
+                    }
+                }
+            }
+        }
+        // Refresh the predictions exactly and check the gap.
+        p = problem.predictions(&b);
+        if epoch % 5 == 0 {
+            let (f, gap) = duality_gap(problem, kind, &b, lambda);
+            if gap <= REFERENCE_TOL * f {
+                return Reference {
+                    b,
+                    objective: f,
+                    gap: gap.max(0.0),
+                };
+            }
+        }
+    }
+    let (f, gap) = duality_gap(problem, kind, &b, lambda);
+    panic!(
+        "{}: the reference did not reach a relative gap of {REFERENCE_TOL} in \
+         {REFERENCE_MAX_EPOCHS} epochs (F = {f}, gap = {gap})",
+        problem.name
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// Running the library
+// ------------------------------------------------------------------------------------------------
+
+/// How one library run is configured (everything else is fixed in [`params`]).
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    scheduler: SchedulerKind,
+    schedule_size: usize,
+    rho: f64,
+    staleness: u64,
+    threads: usize,
+}
+
+impl Default for Run {
+    fn default() -> Self {
+        Run {
+            scheduler: SchedulerKind::Priority,
+            schedule_size: 8,
+            rho: 0.1,
+            staleness: 0,
+            threads: 1,
+        }
+    }
+}
+
+/// The tolerance asked of the library: `gap <= LIBRARY_TOL * F(b)`.
+const LIBRARY_TOL: f64 = 1e-12;
+
+fn params(kind: LossKind, path: &Path, penalty: Penalty, run: Run) -> RegressionParams {
+    RegressionParams {
+        loss: kind,
+        data: DataSource::Libsvm {
+            path: path.to_path_buf(),
+            zero_based: false,
+        },
+        penalty,
+        tol: LIBRARY_TOL,
+        max_passes: 20_000.0,
+        // No time limit: the runs must stop on the gap or the pass limit (deterministic).
+        max_seconds: f64::INFINITY,
+        scheduler: SchedulerParams {
+            kind: run.scheduler,
+            schedule_size: run.schedule_size,
+            eta: 1e-6,
+            seed: 7,
+        },
+        rho: run.rho,
+        staleness: run.staleness,
+        gap_every: 1.0,
+    }
+}
+
+fn run_library(kind: LossKind, path: &Path, penalty: Penalty, run: Run) -> Solution {
+    let cluster = ClusterConfig::threads(run.threads);
+    solve(&cluster, &params(kind, path, penalty, run), None)
+        .unwrap_or_else(|e| panic!("solve failed ({run:?}): {e}"))
+        .expect("a single-process cluster returns the solution")
+}
+
+fn relative_difference(a: f64, b: f64) -> f64 {
+    (a - b).abs() / a.abs().max(b.abs()).max(f64::MIN_POSITIVE)
+}
+
+/// Every check of one library answer against the reference for the same problem and lambda.
+fn check_against_reference(
+    problem: &Problem,
+    kind: LossKind,
+    ratio: f64,
+    solution: &Solution,
+    reference: &Reference,
+    context: &str,
+) {
+    let ctx = format!("{} at lambda ratio {ratio} ({context})", problem.name);
+    assert_eq!(solution.rows, problem.n, "{ctx}: rows");
+    assert_eq!(solution.cols, problem.d, "{ctx}: columns");
+    assert_eq!(solution.coefficients.len(), problem.d, "{ctx}: coefficients");
+    let lambda_max_ref = lambda_max(problem, kind);
+    assert!(
+        relative_difference(solution.lambda_max, lambda_max_ref) <= 1e-12,
+        "{ctx}: lambda_max {} but ||X^T y||_inf{} = {lambda_max_ref}",
+        solution.lambda_max,
+        if kind == LossKind::Logistic { " / 2" } else { "" }
+    );
+    let lambda = ratio * lambda_max_ref;
+    assert!(
+        relative_difference(solution.lambda, lambda) <= 1e-12,
+        "{ctx}: lambda {} but ratio * lambda_max = {lambda}",
+        solution.lambda
+    );
+    assert_eq!(
+        solution.stop,
+        StopReason::Converged,
+        "{ctx}: stopped for {:?} after {} passes with gap {} (objective {})",
+        solution.stop,
+        solution.iterations,
+        solution.duality_gap,
+        solution.objective
+    );
+    assert!(
+        solution.duality_gap <= LIBRARY_TOL * solution.objective,
+        "{ctx}: converged with gap {} > tol * F = {}",
+        solution.duality_gap,
+        LIBRARY_TOL * solution.objective
+    );
+    let b = &solution.coefficients;
+    assert!(
+        b.iter().all(|v| v.is_finite()),
+        "{ctx}: non-finite coefficients"
+    );
+
+    // The reported objective is F of the returned coefficients. Both sum the same n terms (the
+    // library from predictions kept up to date incrementally), so they agree to rounding:
+    // 1e-10 relative leaves four orders of magnitude over n * eps for these n.
+    let f = objective(problem, kind, b, lambda);
+    assert!(
+        relative_difference(solution.objective, f) <= 1e-10,
+        "{ctx}: reported objective {} but F(returned b) = {f}",
+        solution.objective
+    );
+
+    // The optimum: both solvers certify F* within 1e-12 relative, so 1e-7 is generous.
+    assert!(
+        relative_difference(f, reference.objective) <= 1e-7,
+        "{ctx}: F(b) = {f} but the reference optimum is {} (relative difference {:e})",
+        reference.objective,
+        relative_difference(f, reference.objective)
+    );
+    // Certificates are consistent: F* lies in [F_ref - gap_ref, F_ref] and in
+    // [F_lib - gap_lib, F_lib], so the two intervals overlap. The slack 1e-13 * F covers the
+    // rounding of the two independently summed objectives (about n * eps * F).
+    let slack = 1e-13 * reference.objective.abs();
+    assert!(
+        f >= reference.objective - reference.gap - slack,
+        "{ctx}: F(b) = {f} is below the reference's dual bound {}",
+        reference.objective - reference.gap
+    );
+    assert!(
+        reference.objective >= solution.objective - solution.duality_gap - slack,
+        "{ctx}: the library's dual bound {} is above the reference's objective {} (its gap is \
+         not a valid bound)",
+        solution.objective - solution.duality_gap,
+        reference.objective
+    );
+
+    check_kkt(problem, kind, lambda, b, reference, &ctx);
+}
+
+/// KKT conditions at `b`: `g = X^T f'(X b)`; `g_j = -lambda sign(b_j)` if `b_j != 0`, and
+/// `|g_j| <= lambda` if `b_j = 0`.
+///
+/// Tolerance. Let `eps >= F(b) - F*`; we use `eps = F(b) - (F_ref - gap_ref)` (rigorous, since
+/// `F* >= F_ref - gap_ref`) plus 1e-14 F for rounding. If the loss has curvature at least `c` in
+/// the predictions along the segment from `X b` to `X b*`, optimality of `b*` gives
+/// `F(b) - F* >= c/2 ||X (b - b*)||^2`, and since `f'` is `L`-Lipschitz (L = 1 squared,
+/// L = 1/4 logistic), `|g_j(b) - g_j(b*)| <= ||x_j|| L ||X (b - b*)|| <= ||x_j|| L sqrt(2 eps / c)`.
+/// `g(b*)` satisfies KKT exactly, so that bound (plus rounding of the sum `g_j`,
+/// 1e-12 * sum_i |x_ij f'_i|) is the tolerance for every zero coefficient and every nonzero one
+/// whose sign agrees with `b*`. For the squared loss `c = 1`; for the logistic loss we take
+/// `c = min_i f''(p_i) / 2` at the returned `b` (the halving covers the tiny move to `b*`).
+fn check_kkt(
+    problem: &Problem,
+    kind: LossKind,
+    lambda: f64,
+    b: &[f64],
+    reference: &Reference,
+    ctx: &str,
+) {
+    let f = objective(problem, kind, b, lambda);
+    let eps =
+        (f - (reference.objective - reference.gap)).max(0.0) + 1e-14 * reference.objective.abs();
+    let p = problem.predictions(b);
+    let (lipschitz, curvature) = match kind {
+        LossKind::Squared => (1.0, 1.0),
+        LossKind::Logistic => (
+            0.25,
+            0.5 * p
+                .iter()
+                .map(|&p| loss_curvature(kind, p))
+                .fold(f64::INFINITY, f64::min),
+        ),
+    };
+    let distance = lipschitz * (2.0 * eps / curvature).sqrt();
+    let slopes: Vec<f64> = p
+        .iter()
+        .zip(&problem.y)
+        .map(|(&p, &y)| loss_slope(kind, y, p))
+        .collect();
+    let g = gradient(problem, kind, b);
+    for j in 0..problem.d {
+        let col = problem.column(j);
+        let norm = col.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let magnitude: f64 = col.iter().zip(&slopes).map(|(x, s)| (x * s).abs()).sum();
+        let tol = norm * distance + 1e-12 * magnitude + 1e-12 * lambda;
+        if b[j] != 0.0 {
+            let violation = (g[j] + lambda * b[j].signum()).abs();
+            assert!(
+                violation <= tol,
+                "{ctx}: KKT fails at nonzero b[{j}] = {}: |g_j + lambda sign(b_j)| = {violation:e} \
+                 > {tol:e} (g_j = {}, lambda = {lambda})",
+                b[j],
+                g[j]
+            );
+        } else {
+            assert!(
+                g[j].abs() <= lambda + tol,
+                "{ctx}: KKT fails at zero b[{j}]: |g_j| = {} > lambda + tol = {} + {tol:e}",
+                g[j].abs(),
+                lambda
+            );
+        }
+    }
+}
+
+/// Solves `problem` with the library and the reference at each ratio and checks everything.
+fn check_problem(problem: &Problem, kind: LossKind, ratios: &[f64], run: Run) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = problem.write_libsvm(dir.path(), "data.libsvm", |y| y);
+    let lambda_max = lambda_max(problem, kind);
+    for &ratio in ratios {
+        let reference = reference_solve(problem, kind, ratio * lambda_max);
+        let solution = run_library(kind, &path, Penalty::Ratio(ratio), run);
+        check_against_reference(problem, kind, ratio, &solution, &reference, &format!("{run:?}"));
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Tests
+// ------------------------------------------------------------------------------------------------
+
+/// The reference itself, on a design with orthogonal columns (each column lives on its own rows),
+/// where the Lasso has the closed form `b_j = S(x_j . y, lambda) / ||x_j||^2`; the library must
+/// give the same.
+#[test]
+fn lasso_on_orthogonal_columns_matches_the_closed_form() {
+    let (d, per_column) = (12, 5);
+    let n = d * per_column;
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut x = vec![0.0; n * d];
+    for j in 0..d {
+        for k in 0..per_column {
+            x[(j * per_column + k) * d + j] = gaussian(&mut rng) * (j as f64 + 1.0) / 4.0;
+        }
+    }
+    let problem = Problem {
+        name: "lasso orthogonal 60x12",
+        n,
+        d,
+        x,
+        y: vec![0.0; n],
+    }
+    .with_lasso_labels(5, 0.5, 6);
+    let dir = tempfile::tempdir().unwrap();
+    let path = problem.write_libsvm(dir.path(), "data.libsvm", |y| y);
+    let xty = problem.xt(&problem.y);
+    for ratio in [0.5, 0.1, 0.01] {
+        let lambda = ratio * lambda_max(&problem, LossKind::Squared);
+        let exact: Vec<f64> = (0..d)
+            .map(|j| {
+                let norm2: f64 = problem.column(j).iter().map(|x| x * x).sum();
+                soft_threshold(xty[j], lambda) / norm2
+            })
+            .collect();
+        let reference = reference_solve(&problem, LossKind::Squared, lambda);
+        let solution = run_library(
+            LossKind::Squared,
+            &path,
+            Penalty::Ratio(ratio),
+            Run::default(),
+        );
+        for j in 0..d {
+            let scale = exact[j].abs().max(1.0);
+            assert!(
+                (reference.b[j] - exact[j]).abs() <= 1e-12 * scale,
+                "reference b[{j}] = {} but the closed form is {}",
+                reference.b[j],
+                exact[j]
+            );
+            assert!(
+                (solution.coefficients[j] - exact[j]).abs() <= 1e-12 * scale,
+                "ratio {ratio}: library b[{j}] = {} but the closed form is {}",
+                solution.coefficients[j],
+                exact[j]
+            );
+        }
+        check_against_reference(
+            &problem,
+            LossKind::Squared,
+            ratio,
+            &solution,
+            &reference,
+            "closed form",
+        );
+    }
+}
+
+#[test]
+fn lasso_matches_reference_on_dense_sparse_wide_and_correlated_designs() {
+    for problem in lasso_problems() {
+        check_problem(
+            &problem,
+            LossKind::Squared,
+            &[0.5, 0.1, 0.01],
+            Run::default(),
+        );
+    }
+}
+
+#[test]
+fn logistic_matches_reference_on_non_separable_sparse_wide_and_correlated_designs() {
+    for problem in logistic_problems() {
+        // The wide problem is separable without the penalty: small lambdas make its coefficients
+        // (and the solve) large, so it runs at the two larger ratios only.
+        let ratios: &[f64] = if problem.n < problem.d {
+            &[0.5, 0.1]
+        } else {
+            &[0.5, 0.1, 0.01]
+        };
+        check_problem(&problem, LossKind::Logistic, ratios, Run::default());
+    }
+}
+
+/// Priority, cyclic and random, each with the dependency filter (rho 0.1) and without it
+/// (rho 1.0 with 4 candidates a round, few enough for these nearly uncorrelated sparse columns:
+/// parallel coordinate descent is safe while the candidates are fewer than d / spectral radius of
+/// the normalised X^T X, here well above 4). The correlated design is run with the filter only,
+/// since there unfiltered parallel updates of near-copies overshoot.
+#[test]
+fn every_scheduler_with_and_without_dependency_filter_reaches_the_optimum() {
+    let sparse_lasso = &lasso_problems()[1];
+    let correlated_lasso = &lasso_problems()[3];
+    let sparse_logistic = &logistic_problems()[1];
+    let correlated_logistic = &logistic_problems()[3];
+    let cases: [(&Problem, LossKind, bool); 4] = [
+        (sparse_lasso, LossKind::Squared, true),
+        (correlated_lasso, LossKind::Squared, false),
+        (sparse_logistic, LossKind::Logistic, true),
+        (correlated_logistic, LossKind::Logistic, false),
+    ];
+    let ratio = 0.1;
+    for (problem, kind, unfiltered_is_safe) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = problem.write_libsvm(dir.path(), "data.libsvm", |y| y);
+        let reference = reference_solve(problem, kind, ratio * lambda_max(problem, kind));
+        let mut runs = Vec::new();
+        for scheduler in SchedulerKind::ALL {
+            runs.push(Run {
+                scheduler,
+                schedule_size: 8,
+                rho: 0.1,
+                ..Run::default()
+            });
+            if unfiltered_is_safe {
+                runs.push(Run {
+                    scheduler,
+                    schedule_size: 4,
+                    rho: 1.0,
+                    ..Run::default()
+                });
+            }
+        }
+        let mut objectives = Vec::new();
+        for run in runs {
+            let solution = run_library(kind, &path, Penalty::Ratio(ratio), run);
+            check_against_reference(
+                problem,
+                kind,
+                ratio,
+                &solution,
+                &reference,
+                &format!("{run:?}"),
+            );
+            objectives.push((run, solution.objective));
+        }
+        let (first_run, first) = objectives[0];
+        for &(run, objective) in &objectives[1..] {
+            assert!(
+                relative_difference(objective, first) <= 1e-8,
+                "{}: {run:?} reached {objective} but {first_run:?} reached {first}",
+                problem.name
+            );
+        }
+    }
+}
+
+/// At lambda >= lambda_max, b = 0 is optimal: the first gap evaluation (at b = 0) proves it, so
+/// the solve converges without a single coordinate update.
+#[test]
+fn penalty_at_or_above_lambda_max_gives_zero_and_stops_at_once() {
+    let cases = [
+        (lasso_problems()[0].clone(), LossKind::Squared),
+        (lasso_problems()[2].clone(), LossKind::Squared),
+        (logistic_problems()[0].clone(), LossKind::Logistic),
+        (logistic_problems()[1].clone(), LossKind::Logistic),
+    ];
+    for (problem, kind) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = problem.write_libsvm(dir.path(), "data.libsvm", |y| y);
+        let lambda_max = lambda_max(&problem, kind);
+        let penalties = [
+            Penalty::Ratio(1.0),
+            Penalty::Ratio(1.5),
+            Penalty::Absolute(2.0 * lambda_max),
+        ];
+        for penalty in penalties {
+            let ctx = format!("{} with {penalty:?}", problem.name);
+            let solution = run_library(kind, &path, penalty, Run::default());
+            assert_eq!(solution.stop, StopReason::Converged, "{ctx}: stop");
+            assert!(
+                solution.coefficients.iter().all(|&b| b == 0.0),
+                "{ctx}: b != 0: {:?}",
+                solution.coefficients
+            );
+            assert_eq!(solution.iterations, 0.0, "{ctx}: passes before stopping");
+            assert_eq!(solution.trace.len(), 1, "{ctx}: gap evaluations");
+            let f0 = objective(&problem, kind, &vec![0.0; problem.d], 0.0);
+            assert!(
+                relative_difference(solution.objective, f0) <= 1e-12,
+                "{ctx}: objective {} but F(0) = {f0}",
+                solution.objective
+            );
+            assert!(
+                solution.duality_gap <= 1e-12 * f0,
+                "{ctx}: gap {} at b = 0",
+                solution.duality_gap
+            );
+        }
+        // Just below lambda_max the answer is no longer zero.
+        let solution = run_library(kind, &path, Penalty::Ratio(0.9), Run::default());
+        assert!(
+            solution.nnz() > 0,
+            "{}: b = 0 at 0.9 lambda_max",
+            problem.name
+        );
+    }
+}
+
+/// One thread versus two (rows sharded over two workers), and bulk synchronous rounds versus one
+/// or two rounds in flight, reach the same optimum.
+#[test]
+fn two_threads_and_stale_rounds_give_the_single_thread_answer() {
+    let cases = [
+        (lasso_problems()[1].clone(), LossKind::Squared),
+        (lasso_problems()[3].clone(), LossKind::Squared),
+        (logistic_problems()[0].clone(), LossKind::Logistic),
+        (logistic_problems()[3].clone(), LossKind::Logistic),
+    ];
+    let ratio = 0.1;
+    for (problem, kind) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = problem.write_libsvm(dir.path(), "data.libsvm", |y| y);
+        let reference = reference_solve(&problem, kind, ratio * lambda_max(&problem, kind));
+        let base = run_library(kind, &path, Penalty::Ratio(ratio), Run::default());
+        check_against_reference(&problem, kind, ratio, &base, &reference, "1 thread");
+        let variants = [
+            Run {
+                threads: 2,
+                ..Run::default()
+            },
+            Run {
+                staleness: 1,
+                ..Run::default()
+            },
+            Run {
+                staleness: 2,
+                ..Run::default()
+            },
+            Run {
+                threads: 2,
+                staleness: 2,
+                ..Run::default()
+            },
+        ];
+        for run in variants {
+            let solution = run_library(kind, &path, Penalty::Ratio(ratio), run);
+            check_against_reference(
+                &problem,
+                kind,
+                ratio,
+                &solution,
+                &reference,
+                &format!("{run:?}"),
+            );
+            assert!(
+                relative_difference(solution.objective, base.objective) <= 1e-8,
+                "{}: {run:?} reached {} but one thread, staleness 0 reached {}",
+                problem.name,
+                solution.objective,
+                base.objective
+            );
+        }
+    }
+}
+
+/// Logistic labels 0/1 are read as -1/+1: the same lambda_max, the same answer.
+#[test]
+fn logistic_accepts_zero_one_labels_as_minus_one_plus_one() {
+    let problem = logistic_problems()[0].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let signed = problem.write_libsvm(dir.path(), "signed.libsvm", |y| y);
+    let binary = problem.write_libsvm(dir.path(), "binary.libsvm", |y| if y > 0.0 { 1.0 } else { 0.0 });
+    let ratio = 0.1;
+    let reference = reference_solve(
+        &problem,
+        LossKind::Logistic,
+        ratio * lambda_max(&problem, LossKind::Logistic),
+    );
+    for run in [
+        Run::default(),
+        Run {
+            threads: 2,
+            ..Run::default()
+        },
+    ] {
+        let a = run_library(LossKind::Logistic, &signed, Penalty::Ratio(ratio), run);
+        let b = run_library(LossKind::Logistic, &binary, Penalty::Ratio(ratio), run);
+        check_against_reference(&problem, LossKind::Logistic, ratio, &b, &reference, "0/1 labels");
+        assert_eq!(a.lambda_max, b.lambda_max, "{run:?}: lambda_max");
+        assert!(
+            relative_difference(a.objective, b.objective) <= 1e-12,
+            "{run:?}: -1/+1 labels reach {} but 0/1 labels {}",
+            a.objective,
+            b.objective
+        );
+        for (j, (x, y)) in a.coefficients.iter().zip(&b.coefficients).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-12 * x.abs().max(1.0),
+                "{run:?}: b[{j}] = {x} with -1/+1 labels but {y} with 0/1 labels"
+            );
+        }
+    }
+}
