@@ -7,8 +7,7 @@
 //! - [`CoordinateScheduler`] proposes each round's candidate coordinates with one of three policies
 //!   ([`SchedulerKind`]): the STRADS dynamic *priority* schedule (sampling proportional to
 //!   `(delta beta_j)^2 + eta` from a sum tree), *cyclic* sweeps, or uniform *random* rounds.
-//! - [`dependency_filter`] greedily keeps candidates whose pairwise `|corr|` stays below `rho`, with
-//!   [`PairCorrelationCache`] remembering correlations across rounds.
+//! - [`dependency_filter`] greedily keeps candidates whose pairwise `|corr|` stays below `rho`.
 //! - [`rotation_block`] and [`balanced_blocks`] give the static block rotation used by LDA and MF.
 //!
 //! It depends on no dataflow engine, no network and no model: coordinates are `u32` indices and
@@ -45,7 +44,6 @@
 
 mod cyclic;
 mod dependency;
-mod fx_hash;
 mod priority;
 mod random;
 mod rotation;
@@ -57,8 +55,7 @@ mod unexplored;
 mod chi_square;
 
 pub use cyclic::CyclicSchedule;
-pub use dependency::{dependency_filter, PairCorrelationCache};
-pub use fx_hash::{FxBuildHasher, FxHasher};
+pub use dependency::dependency_filter;
 pub use priority::{PrioritySchedule, MAX_WEIGHT};
 pub use random::RandomSchedule;
 pub use rotation::{balanced_blocks, rotation_block};
