@@ -472,6 +472,7 @@ struct Run {
     rho: f64,
     staleness: u64,
     threads: usize,
+    screening: bool,
 }
 
 impl Default for Run {
@@ -482,6 +483,7 @@ impl Default for Run {
             rho: 0.1,
             staleness: 0,
             threads: 1,
+            screening: true,
         }
     }
 }
@@ -510,6 +512,7 @@ fn params(kind: LossKind, path: &Path, penalty: Penalty, run: Run) -> Regression
         rho: run.rho,
         staleness: run.staleness,
         gap_every: 1.0,
+        screening: run.screening,
     }
 }
 
@@ -536,13 +539,21 @@ fn check_against_reference(
     let ctx = format!("{} at lambda ratio {ratio} ({context})", problem.name);
     assert_eq!(solution.rows, problem.n, "{ctx}: rows");
     assert_eq!(solution.cols, problem.d, "{ctx}: columns");
-    assert_eq!(solution.coefficients.len(), problem.d, "{ctx}: coefficients");
+    assert_eq!(
+        solution.coefficients.len(),
+        problem.d,
+        "{ctx}: coefficients"
+    );
     let lambda_max_ref = lambda_max(problem, kind);
     assert!(
         relative_difference(solution.lambda_max, lambda_max_ref) <= 1e-12,
         "{ctx}: lambda_max {} but ||X^T y||_inf{} = {lambda_max_ref}",
         solution.lambda_max,
-        if kind == LossKind::Logistic { " / 2" } else { "" }
+        if kind == LossKind::Logistic {
+            " / 2"
+        } else {
+            ""
+        }
     );
     let lambda = ratio * lambda_max_ref;
     assert!(
@@ -612,14 +623,18 @@ fn check_against_reference(
 /// `|g_j| <= lambda` if `b_j = 0`.
 ///
 /// Tolerance. Let `eps >= F(b) - F*`; we use `eps = F(b) - (F_ref - gap_ref)` (rigorous, since
-/// `F* >= F_ref - gap_ref`) plus 1e-14 F for rounding. If the loss has curvature at least `c` in
-/// the predictions along the segment from `X b` to `X b*`, optimality of `b*` gives
-/// `F(b) - F* >= c/2 ||X (b - b*)||^2`, and since `f'` is `L`-Lipschitz (L = 1 squared,
-/// L = 1/4 logistic), `|g_j(b) - g_j(b*)| <= ||x_j|| L ||X (b - b*)|| <= ||x_j|| L sqrt(2 eps / c)`.
-/// `g(b*)` satisfies KKT exactly, so that bound (plus rounding of the sum `g_j`,
-/// 1e-12 * sum_i |x_ij f'_i|) is the tolerance for every zero coefficient and every nonzero one
-/// whose sign agrees with `b*`. For the squared loss `c = 1`; for the logistic loss we take
-/// `c = min_i f''(p_i) / 2` at the returned `b` (the halving covers the tiny move to `b*`).
+/// `F* >= F_ref - gap_ref`) plus 1e-14 F for rounding. Write `p = X b`, `p* = X b*`, and let row
+/// i's loss have curvature between `c_i` and `M_i` on the segment from `p_i` to `p*_i`.
+/// Optimality of `b*` gives `F(b) - F* >= 1/2 sum_i c_i (p_i - p*_i)^2`, and by Cauchy-Schwarz
+/// `|g_j(b) - g_j(b*)| <= sum_i |x_ij| M_i |p_i - p*_i| <= sqrt(sum_i x_ij^2 M_i^2 / c_i) sqrt(2 eps)`.
+/// Squared loss: `c_i = M_i = 1`, so the bound is `||x_j|| sqrt(2 eps)` exactly. Logistic loss:
+/// `|f'''| <= f''`, so along a segment shorter than ln 2 (the predictions move far less here)
+/// the curvature stays within a factor 2 of `f''(p_i)`, `M_i^2 / c_i <= 8 f''(p_i)`, and the
+/// bound is `sqrt(8 h_j) sqrt(2 eps)` with `h_j = sum_i x_ij^2 f''(p_i)`; we use
+/// `3 sqrt(2 eps h_j)`. `g(b*)` satisfies KKT exactly, so that bound (plus the rounding of the
+/// sum `g_j`, 1e-12 sum_i |x_ij f'_i|) is the tolerance for every zero coefficient and every
+/// nonzero one whose sign agrees with `b*`. It is at most about 2e-4 lambda on these problems,
+/// and the violations found are orders of magnitude below it.
 fn check_kkt(
     problem: &Problem,
     kind: LossKind,
@@ -632,17 +647,10 @@ fn check_kkt(
     let eps =
         (f - (reference.objective - reference.gap)).max(0.0) + 1e-14 * reference.objective.abs();
     let p = problem.predictions(b);
-    let (lipschitz, curvature) = match kind {
-        LossKind::Squared => (1.0, 1.0),
-        LossKind::Logistic => (
-            0.25,
-            0.5 * p
-                .iter()
-                .map(|&p| loss_curvature(kind, p))
-                .fold(f64::INFINITY, f64::min),
-        ),
+    let factor = match kind {
+        LossKind::Squared => 1.0,
+        LossKind::Logistic => 3.0,
     };
-    let distance = lipschitz * (2.0 * eps / curvature).sqrt();
     let slopes: Vec<f64> = p
         .iter()
         .zip(&problem.y)
@@ -651,9 +659,13 @@ fn check_kkt(
     let g = gradient(problem, kind, b);
     for j in 0..problem.d {
         let col = problem.column(j);
-        let norm = col.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let h: f64 = col
+            .iter()
+            .zip(&p)
+            .map(|(x, &p)| x * x * loss_curvature(kind, p))
+            .sum();
         let magnitude: f64 = col.iter().zip(&slopes).map(|(x, s)| (x * s).abs()).sum();
-        let tol = norm * distance + 1e-12 * magnitude + 1e-12 * lambda;
+        let tol = factor * (2.0 * eps * h).sqrt() + 1e-12 * magnitude + 1e-12 * lambda;
         if b[j] != 0.0 {
             let violation = (g[j] + lambda * b[j].signum()).abs();
             assert!(
@@ -682,7 +694,14 @@ fn check_problem(problem: &Problem, kind: LossKind, ratios: &[f64], run: Run) {
     for &ratio in ratios {
         let reference = reference_solve(problem, kind, ratio * lambda_max);
         let solution = run_library(kind, &path, Penalty::Ratio(ratio), run);
-        check_against_reference(problem, kind, ratio, &solution, &reference, &format!("{run:?}"));
+        check_against_reference(
+            problem,
+            kind,
+            ratio,
+            &solution,
+            &reference,
+            &format!("{run:?}"),
+        );
     }
 }
 
@@ -730,19 +749,17 @@ fn lasso_on_orthogonal_columns_matches_the_closed_form() {
             Penalty::Ratio(ratio),
             Run::default(),
         );
-        for j in 0..d {
-            let scale = exact[j].abs().max(1.0);
+        for (j, &exact) in exact.iter().enumerate() {
+            let scale = exact.abs().max(1.0);
             assert!(
-                (reference.b[j] - exact[j]).abs() <= 1e-12 * scale,
-                "reference b[{j}] = {} but the closed form is {}",
+                (reference.b[j] - exact).abs() <= 1e-12 * scale,
+                "reference b[{j}] = {} but the closed form is {exact}",
                 reference.b[j],
-                exact[j]
             );
             assert!(
-                (solution.coefficients[j] - exact[j]).abs() <= 1e-12 * scale,
-                "ratio {ratio}: library b[{j}] = {} but the closed form is {}",
+                (solution.coefficients[j] - exact).abs() <= 1e-12 * scale,
+                "ratio {ratio}: library b[{j}] = {} but the closed form is {exact}",
                 solution.coefficients[j],
-                exact[j]
             );
         }
         check_against_reference(
@@ -897,61 +914,100 @@ fn penalty_at_or_above_lambda_max_gives_zero_and_stops_at_once() {
     }
 }
 
-/// One thread versus two (rows sharded over two workers), and bulk synchronous rounds versus one
-/// or two rounds in flight, reach the same optimum.
-#[test]
-fn two_threads_and_stale_rounds_give_the_single_thread_answer() {
-    let cases = [
-        (lasso_problems()[1].clone(), LossKind::Squared),
-        (lasso_problems()[3].clone(), LossKind::Squared),
-        (logistic_problems()[0].clone(), LossKind::Logistic),
-        (logistic_problems()[3].clone(), LossKind::Logistic),
+/// Runs `problem` at lambda = `ratio` lambda_max with the default settings (one thread, bulk
+/// synchronous, screening on) and with two threads, screening off, one and two rounds in flight,
+/// and two threads with two rounds in flight; each must pass every reference check and reach the
+/// objective of the default run within 1e-8 relative.
+fn check_variants_agree(problem: &Problem, kind: LossKind, ratio: f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = problem.write_libsvm(dir.path(), "data.libsvm", |y| y);
+    let reference = reference_solve(problem, kind, ratio * lambda_max(problem, kind));
+    let base = run_library(kind, &path, Penalty::Ratio(ratio), Run::default());
+    check_against_reference(problem, kind, ratio, &base, &reference, "default run");
+    let variants = [
+        Run {
+            threads: 2,
+            ..Run::default()
+        },
+        Run {
+            screening: false,
+            ..Run::default()
+        },
+        Run {
+            staleness: 1,
+            ..Run::default()
+        },
+        Run {
+            staleness: 2,
+            ..Run::default()
+        },
+        Run {
+            threads: 2,
+            staleness: 2,
+            ..Run::default()
+        },
     ];
-    let ratio = 0.1;
-    for (problem, kind) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        let path = problem.write_libsvm(dir.path(), "data.libsvm", |y| y);
-        let reference = reference_solve(&problem, kind, ratio * lambda_max(&problem, kind));
-        let base = run_library(kind, &path, Penalty::Ratio(ratio), Run::default());
-        check_against_reference(&problem, kind, ratio, &base, &reference, "1 thread");
-        let variants = [
-            Run {
-                threads: 2,
-                ..Run::default()
-            },
-            Run {
-                staleness: 1,
-                ..Run::default()
-            },
-            Run {
-                staleness: 2,
-                ..Run::default()
-            },
-            Run {
-                threads: 2,
-                staleness: 2,
-                ..Run::default()
-            },
-        ];
-        for run in variants {
-            let solution = run_library(kind, &path, Penalty::Ratio(ratio), run);
-            check_against_reference(
-                &problem,
-                kind,
-                ratio,
-                &solution,
-                &reference,
-                &format!("{run:?}"),
-            );
-            assert!(
-                relative_difference(solution.objective, base.objective) <= 1e-8,
-                "{}: {run:?} reached {} but one thread, staleness 0 reached {}",
-                problem.name,
-                solution.objective,
-                base.objective
-            );
-        }
+    for run in variants {
+        let solution = run_library(kind, &path, Penalty::Ratio(ratio), run);
+        check_against_reference(
+            problem,
+            kind,
+            ratio,
+            &solution,
+            &reference,
+            &format!("{run:?}"),
+        );
+        assert!(
+            relative_difference(solution.objective, base.objective) <= 1e-8,
+            "{}: {run:?} reached {} but the default run (1 thread, staleness 0) reached {}",
+            problem.name,
+            solution.objective,
+            base.objective
+        );
     }
+}
+
+/// One thread versus two (rows sharded over two workers), bulk synchronous rounds versus one or
+/// two rounds in flight, and gap-safe screening on versus off, all reach the same optimum.
+#[test]
+fn two_threads_stale_rounds_and_no_screening_give_the_single_thread_answer() {
+    check_variants_agree(&lasso_problems()[1], LossKind::Squared, 0.1);
+    check_variants_agree(&lasso_problems()[3], LossKind::Squared, 0.1);
+    check_variants_agree(&logistic_problems()[0], LossKind::Logistic, 0.1);
+    check_variants_agree(&logistic_problems()[1], LossKind::Logistic, 0.1);
+}
+
+/// The same on the correlated logistic problem (groups of 3 near-copies, |corr| about 0.98).
+///
+/// KNOWN FAILURE (library bug, found at commit 7441fb9): with `staleness: 2` (priority scheduler,
+/// `schedule_size` 8, rho 0.1, lambda = 0.1 lambda_max) the solve diverges. The dependency
+/// filter only separates the candidates of one round, and the staleness guard only skips a
+/// candidate that itself changed in the last `staleness` rounds; nothing stops two near-copies
+/// from being updated in overlapping rounds (round r+1 measures its gradient before round r's
+/// change of the partner is applied), so both take the full step and overshoot. For the logistic
+/// loss the overshoot saturates the predictions and the steps explode: the objective goes from 77
+/// to about 1e35 within 6 passes, then sits at 1.7e23 until the 20000-pass limit, and the solve
+/// ends as `MaxIterations`, not `Diverged` (the objective stays finite). The returned
+/// coefficients are then all zero (F(b) = n ln 2 = 103.97) while the reported objective is
+/// 1.7e23: the workers' incrementally updated predictions no longer equal `X b`.
+#[test]
+fn stale_rounds_on_correlated_logistic_reach_the_single_thread_answer() {
+    check_variants_agree(&logistic_problems()[3], LossKind::Logistic, 0.1);
+}
+
+/// The same on the correlated Lasso problem at a small penalty (lambda = 0.01 lambda_max).
+///
+/// KNOWN FAILURE (same library bug as above, found at commit 7441fb9): with `staleness: 2`
+/// (priority scheduler, `schedule_size` 8, rho 0.1) the Lasso diverges too: the objective becomes
+/// infinite after about 818 passes and the solve stops as `Diverged` (cyclic diverges the same
+/// way after about 1814 passes). With `staleness: 0` or `1` it converges in about 1300 passes.
+/// Minimal form: cyclic scheduler, `schedule_size` 1, `staleness` 2 diverges after about 522
+/// passes although no round holds two coordinates (so the filter has nothing to do): rounds
+/// r, r+1, r+2 update columns j, j+1, j+2 of one group of near-copies, each from a state without
+/// the other two's changes.
+#[test]
+fn stale_rounds_on_correlated_lasso_at_small_penalty_reach_the_single_thread_answer() {
+    check_variants_agree(&lasso_problems()[3], LossKind::Squared, 0.01);
 }
 
 /// Logistic labels 0/1 are read as -1/+1: the same lambda_max, the same answer.
@@ -960,7 +1016,11 @@ fn logistic_accepts_zero_one_labels_as_minus_one_plus_one() {
     let problem = logistic_problems()[0].clone();
     let dir = tempfile::tempdir().unwrap();
     let signed = problem.write_libsvm(dir.path(), "signed.libsvm", |y| y);
-    let binary = problem.write_libsvm(dir.path(), "binary.libsvm", |y| if y > 0.0 { 1.0 } else { 0.0 });
+    let binary = problem.write_libsvm(
+        dir.path(),
+        "binary.libsvm",
+        |y| if y > 0.0 { 1.0 } else { 0.0 },
+    );
     let ratio = 0.1;
     let reference = reference_solve(
         &problem,
@@ -976,7 +1036,14 @@ fn logistic_accepts_zero_one_labels_as_minus_one_plus_one() {
     ] {
         let a = run_library(LossKind::Logistic, &signed, Penalty::Ratio(ratio), run);
         let b = run_library(LossKind::Logistic, &binary, Penalty::Ratio(ratio), run);
-        check_against_reference(&problem, LossKind::Logistic, ratio, &b, &reference, "0/1 labels");
+        check_against_reference(
+            &problem,
+            LossKind::Logistic,
+            ratio,
+            &b,
+            &reference,
+            "0/1 labels",
+        );
         assert_eq!(a.lambda_max, b.lambda_max, "{run:?}: lambda_max");
         assert!(
             relative_difference(a.objective, b.objective) <= 1e-12,

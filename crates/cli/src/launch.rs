@@ -1,7 +1,7 @@
 //! `strads launch`: a cluster of local processes on loopback.
 
-use clap::Args;
-use strads_engine::launch::{launch, LaunchSpec};
+use clap::{Args, Parser};
+use strads_engine::launch::{child_args, launch, LaunchSpec};
 
 use crate::{bad_input, Failure};
 
@@ -42,6 +42,16 @@ pub fn run(args: LaunchArgs) -> Result<(), Failure> {
         threads: args.threads,
         args: args.command,
     };
+    // Check the children's command line here, so a usage error is reported once, not per child.
+    let mut argv = vec!["strads".to_owned()];
+    argv.extend(child_args(&spec, 0, &dir.path().join("hosts.txt")));
+    if let Err(error) = crate::Cli::try_parse_from(&argv) {
+        let _ = error.print();
+        return Err(Failure {
+            code: 2,
+            error: anyhow::anyhow!(""),
+        });
+    }
     match launch(&spec, dir.path())? {
         0 => Ok(()),
         code => Err(Failure {

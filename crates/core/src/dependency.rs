@@ -105,5 +105,4 @@ mod tests {
         assert_eq!(kept, [4]);
         assert_eq!(dropped, [2, 9]);
     }
-
 }

@@ -32,7 +32,12 @@ impl SumTree {
     pub fn new(len: usize) -> Self {
         let blocks = len.div_ceil(BLOCK).max(1);
         let size = blocks.next_power_of_two();
-        Self { len, leaves: vec![0.0; blocks * BLOCK], size, nodes: vec![0.0; 2 * size] }
+        Self {
+            len,
+            leaves: vec![0.0; blocks * BLOCK],
+            size,
+            nodes: vec![0.0; 2 * size],
+        }
     }
 
     /// Number of weights.
@@ -55,7 +60,11 @@ impl SumTree {
     /// # Panics
     /// If `i >= len`.
     pub fn get(&self, i: usize) -> f64 {
-        assert!(i < self.len, "sum tree index {i} out of range 0..{}", self.len);
+        assert!(
+            i < self.len,
+            "sum tree index {i} out of range 0..{}",
+            self.len
+        );
         self.leaves[i]
     }
 
@@ -64,8 +73,15 @@ impl SumTree {
     /// # Panics
     /// If `i >= len`, or if `weight` is negative or not finite.
     pub fn set(&mut self, i: usize, weight: f64) {
-        assert!(i < self.len, "sum tree index {i} out of range 0..{}", self.len);
-        assert!(weight >= 0.0 && weight.is_finite(), "sum tree weight must be finite and non-negative, got {weight}");
+        assert!(
+            i < self.len,
+            "sum tree index {i} out of range 0..{}",
+            self.len
+        );
+        assert!(
+            weight >= 0.0 && weight.is_finite(),
+            "sum tree weight must be finite and non-negative, got {weight}"
+        );
         self.leaves[i] = weight;
         let block = i / BLOCK;
         let mut k = self.size + block;

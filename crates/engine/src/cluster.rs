@@ -87,7 +87,6 @@ impl ClusterConfig {
 pub fn read_hosts_file(path: &Path, expected: usize) -> Result<Vec<String>, EngineError> {
     let text = std::fs::read_to_string(path).map_err(|e| EngineError::HostsFile {
         path: path.to_owned(),
-        line: 0,
         message: e.to_string(),
     })?;
     let mut hosts = Vec::new();
@@ -100,7 +99,7 @@ pub fn read_hosts_file(path: &Path, expected: usize) -> Result<Vec<String>, Engi
             .rsplit_once(':')
             .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
         if !valid {
-            return Err(EngineError::HostsFile {
+            return Err(EngineError::HostsLine {
                 path: path.to_owned(),
                 line: number + 1,
                 message: format!("expected `host:port`, found {line:?}"),
@@ -111,7 +110,6 @@ pub fn read_hosts_file(path: &Path, expected: usize) -> Result<Vec<String>, Engi
     if hosts.len() != expected {
         return Err(EngineError::HostsFile {
             path: path.to_owned(),
-            line: 0,
             message: format!(
                 "expected {expected} hosts (one per process), found {}",
                 hosts.len()

@@ -9,13 +9,21 @@ pub enum EngineError {
     /// The cluster description is inconsistent (e.g. `--process` out of range).
     #[error("invalid cluster configuration: {0}")]
     Config(String),
-    /// The hosts file could not be read or is malformed.
-    #[error("{path}:{line}: {message}")]
+    /// A line of the hosts file is malformed.
+    #[error("{}:{line}: {message}", path.display())]
+    HostsLine {
+        /// The hosts file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What was expected.
+        message: String,
+    },
+    /// The hosts file cannot be read or lists the wrong number of hosts.
+    #[error("{}: {message}", path.display())]
     HostsFile {
         /// The hosts file.
         path: PathBuf,
-        /// 1-based line number (0 when the whole file is at fault).
-        line: usize,
         /// What was expected.
         message: String,
     },

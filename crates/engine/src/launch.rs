@@ -85,31 +85,37 @@ pub fn launch(spec: &LaunchSpec, hosts_dir: &Path) -> std::io::Result<i32> {
             }
         }
     }
+    // When a child fails, the others usually fail too (a bad input file, a lost peer) and process
+    // 0 is the one that reports it: give them a moment to exit on their own before killing them,
+    // so the report is not cut off.
     let mut running: Vec<bool> = vec![true; children.len()];
+    let mut first_failure: Option<(i32, std::time::Instant)> = None;
     loop {
-        let mut any_running = false;
         for (index, child) in children.iter_mut().enumerate() {
             if !running[index] {
                 continue;
             }
-            match child.try_wait()? {
-                Some(status) => {
-                    running[index] = false;
-                    let code = exit_code(status);
-                    if code != 0 {
-                        kill_all(&mut children);
-                        return Ok(code);
-                    }
+            if let Some(status) = child.try_wait()? {
+                running[index] = false;
+                let code = exit_code(status);
+                if code != 0 && first_failure.is_none() {
+                    first_failure = Some((code, std::time::Instant::now()));
                 }
-                None => any_running = true,
             }
         }
-        if !any_running {
-            return Ok(0);
+        match first_failure {
+            Some((code, at)) if !running.contains(&true) || at.elapsed() > GRACE => {
+                kill_all(&mut children);
+                return Ok(code);
+            }
+            None if !running.contains(&true) => return Ok(0),
+            _ => std::thread::sleep(Duration::from_millis(10)),
         }
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// How long the other processes get to exit by themselves after one failed.
+const GRACE: Duration = Duration::from_secs(5);
 
 fn kill_all(children: &mut [Child]) {
     for child in children.iter_mut() {

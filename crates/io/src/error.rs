@@ -21,13 +21,14 @@ pub enum DataError {
         /// What was expected and what was found.
         message: String,
     },
-    /// Reading or writing the file failed.
-    #[error("{}: {source}", path.display())]
+    /// Reading or writing the file failed. (The cause is part of the message and deliberately
+    /// not a `source`, so that error chains do not print it twice.)
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file being read or written.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is well formed but holds nothing to work on.
     #[error("{}: the file holds no {what}", path.display())]
@@ -59,7 +60,7 @@ impl DataError {
     pub fn io(path: &Path, source: std::io::Error) -> Self {
         DataError::Io {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         }
     }
 

@@ -6,11 +6,34 @@ use crate::error::DataError;
 use crate::shard::ShardText;
 use crate::token::{fields, parse_finite, quoted, NumberError};
 
-/// Reads the label file `path`, which must hold exactly `expected` labels, one per line.
+/// Which labels an app accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LabelKind {
+    /// Any finite number (regression).
+    #[default]
+    Real,
+    /// A class: -1 or +1, or 0 or 1 (classification; the app maps 0 to -1).
+    Binary,
+}
+
+impl LabelKind {
+    /// `Err(what was expected)` when `label` is not of this kind.
+    pub(crate) fn check(self, label: f64, token: &[u8]) -> Result<(), String> {
+        match self {
+            LabelKind::Binary if !(label == 1.0 || label == -1.0 || label == 0.0) => Err(format!(
+                "expected a binary label (-1/+1 or 0/1), found {}",
+                quoted(token)
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Reads the label file `path`, which must hold exactly `expected` labels of `kind`, one per line.
 ///
 /// Blank lines are allowed only at the end of the file, since one in the middle would shift every
 /// later label onto the wrong row. CRLF line ends and surrounding spaces are accepted.
-pub fn read_labels(path: &Path, expected: usize) -> Result<Vec<f64>, DataError> {
+pub fn read_labels(path: &Path, expected: usize, kind: LabelKind) -> Result<Vec<f64>, DataError> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     let text = ShardText {
         bytes,
@@ -53,6 +76,8 @@ pub fn read_labels(path: &Path, expected: usize) -> Result<Vec<f64>, DataError> 
                 format!("expected a {kind} label, found {}", quoted(token)),
             )
         })?;
+        kind.check(label, token)
+            .map_err(|message| DataError::parse(path, number, message))?;
         if labels.len() == expected {
             return Err(DataError::parse(
                 path,
@@ -83,8 +108,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("y.txt");
         std::fs::write(&path, content).unwrap();
-        read_labels(&path, expected)
+        read_labels(&path, expected, LabelKind::Real)
             .map_err(|e| e.to_string().replace(&dir.path().display().to_string(), ""))
+    }
+
+    #[test]
+    fn binary_labels_are_checked_at_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("y.txt");
+        std::fs::write(&path, "1\n-1\n2\n").unwrap();
+        let message = read_labels(&path, 3, LabelKind::Binary)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            message.replace(&dir.path().display().to_string(), ""),
+            "/y.txt:3: expected a binary label (-1/+1 or 0/1), found \"2\""
+        );
     }
 
     #[test]

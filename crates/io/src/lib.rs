@@ -51,7 +51,7 @@ pub use atomic::write_atomic;
 pub use coefficients::{read_coefficients, write_coefficients};
 pub use error::DataError;
 pub use generate::{generate_regression, truth_path, GeneratedSummary, RegressionSpec, Task};
-pub use labels::read_labels;
+pub use labels::{read_labels, LabelKind};
 pub use libsvm::{check_nonempty_total, parse_libsvm, read_libsvm_shard, LibsvmOptions};
 pub use matrix_market::{
     check_mm_total, entries_to_rows, read_mm_header, read_mm_shard, MmEntry, MmField, MmHeader,

@@ -9,6 +9,7 @@
 use std::path::Path;
 
 use crate::error::DataError;
+use crate::labels::LabelKind;
 use crate::shard::{read_shard_lines, ShardText};
 use crate::sparse::SparseRows;
 use crate::token::{fields, number_problem, parse_finite, parse_unsigned, quoted, NumberError};
@@ -18,6 +19,8 @@ use crate::token::{fields, number_problem, parse_finite, parse_unsigned, quoted,
 pub struct LibsvmOptions {
     /// Feature indices start at 0 rather than at the customary 1.
     pub zero_based: bool,
+    /// Which labels are accepted.
+    pub labels: LabelKind,
 }
 
 /// Reads the examples that shard `shard` of `n_shards` owns in the libsvm file `path` (see
@@ -85,6 +88,7 @@ fn parse_line(
         }
         NumberError::NotFinite => format!("expected a finite label, found {}", quoted(label_token)),
     })?;
+    options.labels.check(label, label_token)?;
 
     let mut previous_index: Option<u64> = None;
     for (position, token) in tokens.enumerate() {
@@ -188,6 +192,24 @@ mod tests {
     }
 
     #[test]
+    fn binary_labels_are_checked_at_their_line() {
+        let binary = LibsvmOptions {
+            labels: LabelKind::Binary,
+            ..LibsvmOptions::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, "1 1:1\n0 2:1\n-1 1:2\n");
+        assert_eq!(
+            read_all(&path, &binary).unwrap().labels,
+            vec![1.0, 0.0, -1.0]
+        );
+        assert_eq!(
+            error_of("1 1:1\n# comment\n0.5 2:1\n", &binary),
+            "/train.libsvm:3: expected a binary label (-1/+1 or 0/1), found \"0.5\""
+        );
+    }
+
+    #[test]
     fn reads_labels_features_comments_and_blank_lines() {
         let dir = tempfile::tempdir().unwrap();
         let content = "# header comment\n\
@@ -206,7 +228,10 @@ mod tests {
         assert_eq!(rows.row(3), (&[9u32][..], &[3.0][..]));
         assert_eq!(rows.min_cols(), 10);
 
-        let zero_based = LibsvmOptions { zero_based: true };
+        let zero_based = LibsvmOptions {
+            zero_based: true,
+            ..LibsvmOptions::default()
+        };
         let path = write(&dir, "1 0:1 2:2\n");
         let rows = read_all(&path, &zero_based).unwrap();
         assert_eq!(rows.row(0), (&[0u32, 2][..], &[1.0, 2.0][..]));
@@ -306,7 +331,10 @@ mod tests {
         for (content, expected) in cases {
             assert_eq!(error_of(content, &one), expected, "for {content:?}");
         }
-        let zero = LibsvmOptions { zero_based: true };
+        let zero = LibsvmOptions {
+            zero_based: true,
+            ..LibsvmOptions::default()
+        };
         assert_eq!(
             error_of("1 x:1\n", &zero),
             "/train.libsvm:1: expected a feature `index:value`, found \"x:1\": \"x\" is not a \

@@ -83,13 +83,14 @@ pub fn soft_threshold(z: f64, t: f64) -> f64 {
 
 /// The minimiser over `b` of `g (b - b_j) + h/2 (b - b_j)^2 + lambda |b|`, i.e.
 /// `b = S(h b_j - g, lambda) / h`: the exact coordinate minimiser for the squared loss, a
-/// proximal Newton step for the logistic loss. A column with `h = 0` (no data) stays at 0.
+/// proximal Newton step for the logistic loss. With `h = 0` (an empty column, or logistic rows so
+/// saturated that the curvature underflows) the coefficient is left as it is.
 #[inline]
 pub fn coordinate_step(b_j: f64, g: f64, h: f64, lambda: f64) -> f64 {
     if h > 0.0 {
         soft_threshold(h * b_j - g, lambda) / h
     } else {
-        0.0
+        b_j
     }
 }
 
@@ -111,7 +112,10 @@ pub struct OverlapScratch {
 impl OverlapScratch {
     /// Scratch for a shard of `n_rows` rows.
     pub fn new(n_rows: usize) -> Self {
-        OverlapScratch { head: vec![u32::MAX; n_rows], ..Default::default() }
+        OverlapScratch {
+            head: vec![u32::MAX; n_rows],
+            ..Default::default()
+        }
     }
 }
 
@@ -127,7 +131,12 @@ pub fn pair_key(a: usize, b: usize, n: usize) -> u32 {
 /// row are left out: their partial is exactly zero, and for sparse data they are almost all
 /// pairs. Cost: one pass over the candidates' columns plus one step per pair of entries that
 /// share a row, the same order as computing the gradients themselves; no cache can beat it.
-pub fn shared_row_dots(shard: &ColumnShard, candidates: &[u32], scratch: &mut OverlapScratch, out: &mut Vec<(u32, f64)>) {
+pub fn shared_row_dots(
+    shard: &ColumnShard,
+    candidates: &[u32],
+    scratch: &mut OverlapScratch,
+    out: &mut Vec<(u32, f64)>,
+) {
     out.clear();
     let n = candidates.len();
     if scratch.dots.len() < n * n {
@@ -244,7 +253,12 @@ mod tests {
         data.push_row(0.0, &[0, 2, 3], &[6.0, 7.0, 8.0]);
         data.push_row(0.0, &[4], &[1.0]);
         let shard = ColumnShard::from_rows(&data, 5);
-        let dense = [[1.0, 2.0, 0.0, 3.0, 0.0], [0.0, 4.0, 5.0, 0.0, 0.0], [6.0, 0.0, 7.0, 8.0, 0.0], [0.0, 0.0, 0.0, 0.0, 1.0]];
+        let dense = [
+            [1.0, 2.0, 0.0, 3.0, 0.0],
+            [0.0, 4.0, 5.0, 0.0, 0.0],
+            [6.0, 0.0, 7.0, 8.0, 0.0],
+            [0.0, 0.0, 0.0, 0.0, 1.0],
+        ];
         let candidates = [3u32, 0, 4, 2, 1];
         let mut scratch = OverlapScratch::new(4);
         let mut out = Vec::new();

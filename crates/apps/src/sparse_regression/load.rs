@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use strads_engine::Worker;
 use strads_io::{
     check_mm_total, check_nonempty_total, entries_to_rows, read_labels, read_libsvm_shard,
-    read_mm_header, read_mm_shard, DataError, LibsvmOptions, MmEntry, SparseRows,
+    read_mm_header, read_mm_shard, DataError, LabelKind, LibsvmOptions, MmEntry, SparseRows,
 };
 
 use crate::error::AppError;
@@ -53,10 +53,13 @@ pub struct LoadedShard {
     pub total_nonzeros: usize,
 }
 
+/// A shard's shape: rows, columns seen, nonzeros.
+type Shape = (usize, usize, usize);
+
 /// What a worker tells the others after parsing: its shape, or its error as a sentence.
 #[derive(Serialize, Deserialize)]
 struct ShardStatus {
-    result: Result<(usize, usize, usize), String>,
+    result: Result<Shape, String>,
 }
 
 /// Agrees on success: if any worker failed, every worker returns an error (its own typed error,
@@ -64,8 +67,8 @@ struct ShardStatus {
 fn agree<T>(
     worker: &mut Worker<'_>,
     local: Result<T, DataError>,
-    shape: impl Fn(&T) -> (usize, usize, usize),
-) -> Result<(T, Vec<(usize, usize, usize)>), AppError> {
+    shape: impl Fn(&T) -> Shape,
+) -> Result<(T, Vec<Shape>), AppError> {
     let status = ShardStatus {
         result: local.as_ref().map(&shape).map_err(|e| e.to_string()),
     };
@@ -78,13 +81,19 @@ fn agree<T>(
     Ok((local, shapes))
 }
 
-/// Loads this worker's shard of `source`.
-pub fn load_shard(worker: &mut Worker<'_>, source: &DataSource) -> Result<LoadedShard, AppError> {
+/// Loads this worker's shard of `source`, accepting labels of `labels` kind.
+pub fn load_shard(
+    worker: &mut Worker<'_>,
+    source: &DataSource,
+    labels: LabelKind,
+) -> Result<LoadedShard, AppError> {
+    let label_kind = labels;
     let (shard, peers) = (worker.index(), worker.peers());
     match source {
         DataSource::Libsvm { path, zero_based } => {
             let options = LibsvmOptions {
                 zero_based: *zero_based,
+                labels: label_kind,
             };
             let local = read_libsvm_shard(path, shard, peers, &options);
             let (rows, shapes) = agree(worker, local, |r| {
@@ -104,7 +113,7 @@ pub fn load_shard(worker: &mut Worker<'_>, source: &DataSource) -> Result<Loaded
             // its row (rows are split into contiguous blocks, one per worker).
             let parsed = read_mm_header(matrix).and_then(|header| {
                 let entries = read_mm_shard(matrix, &header, shard, peers)?;
-                let labels = read_labels(labels, header.rows)?;
+                let labels = read_labels(labels, header.rows, label_kind)?;
                 Ok((header, entries, labels))
             });
             let ((header, entries, labels), shapes) =

@@ -23,6 +23,7 @@ use serde::Serialize;
 use strads_core::SchedulerParams;
 use strads_engine::rounds::{run_rounds, RoundOptions};
 use strads_engine::{run_cluster, ClusterConfig, Worker};
+use strads_io::LabelKind;
 
 pub use load::DataSource;
 pub use loss::LossKind;
@@ -184,19 +185,19 @@ fn validate(params: &RegressionParams) -> Result<(), AppError> {
         }
         _ => {}
     }
-    if !(params.tol > 0.0) {
+    if params.tol.is_nan() || params.tol <= 0.0 {
         return bad(format!("--tol must be > 0, got {}", params.tol));
     }
     if params.scheduler.schedule_size == 0 {
         return bad("--schedule-size must be at least 1".into());
     }
-    if !(params.rho > 0.0) {
+    if params.rho.is_nan() || params.rho <= 0.0 {
         return bad(format!(
             "--rho must be > 0 (1 or more disables the filter), got {}",
             params.rho
         ));
     }
-    if !(params.gap_every > 0.0) {
+    if params.gap_every.is_nan() || params.gap_every <= 0.0 {
         return bad(format!("--gap-every must be > 0, got {}", params.gap_every));
     }
     Ok(())
@@ -208,20 +209,14 @@ fn solve_on_worker<L: Loss>(
     observer: Option<Observer>,
 ) -> Result<Option<Solution>, AppError> {
     let started = Instant::now();
-    let loaded = load::load_shard(worker, &params.data)?;
+    let label_kind = match params.loss {
+        LossKind::Squared => LabelKind::Real,
+        LossKind::Logistic => LabelKind::Binary,
+    };
+    let loaded = load::load_shard(worker, &params.data, label_kind)?;
     let mut labels = loaded.rows.labels.clone();
     if params.loss == LossKind::Logistic {
-        let bad = labels
-            .iter()
-            .position(|&y| !(y == 1.0 || y == -1.0 || y == 0.0));
-        let status: Option<f64> = bad.map(|i| labels[i]);
-        let all: Vec<Option<f64>> = worker.all_gather(&status)?;
-        if let Some(label) = all.into_iter().flatten().next() {
-            return Err(AppError::InvalidArgument(format!(
-                "{}: logistic regression needs labels -1/+1 (or 0/1); found label {label}",
-                params.data.matrix_path().display()
-            )));
-        }
+        // 0/1 labels are accepted and mean -1/+1.
         for y in &mut labels {
             if *y == 0.0 {
                 *y = -1.0;

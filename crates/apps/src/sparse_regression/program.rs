@@ -20,8 +20,8 @@ use strads_engine::rounds::{RoundProgram, Schedule};
 
 use super::column_shard::ColumnShard;
 use super::kernels::{
-    add_sparse, apply_delta, coordinate_statistics, coordinate_step, gradient_dual_point, pair_key, shared_row_dots,
-    OverlapScratch, RowState,
+    add_sparse, apply_delta, coordinate_statistics, coordinate_step, gradient_dual_point,
+    shared_row_dots, OverlapScratch, RowState,
 };
 use super::loss::Loss;
 use super::{Observer, StopReason, TraceRecord};
@@ -33,6 +33,9 @@ pub enum Task {
     Coordinates {
         /// Candidate coordinates.
         candidates: Vec<u32>,
+        /// Coordinates that may change in the rounds whose updates this round's push does not see
+        /// (the last `staleness` rounds); the filter also keeps candidates away from them.
+        unseen: Vec<u32>,
         /// Whether the dependency filter needs the pairs' dot products.
         with_pairs: bool,
     },
@@ -48,7 +51,8 @@ pub enum Task {
 /// A worker's contribution to a round (summed over workers).
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Partial {
-    /// Per candidate `g_j` and `h_j`; per pair of candidates sharing a row, its dot product.
+    /// Per candidate `g_j` and `h_j`; per pair sharing a row, its dot product (pairs are over
+    /// `unseen ++ candidates`).
     Coordinates {
         /// `sum_i x_ij f'(p_i)`.
         gradient: Vec<f64>,
@@ -135,6 +139,11 @@ pub struct LeaderState {
     rebuilds: u64,
     /// Round of the last change of each coordinate (`u64::MAX` = never).
     last_change: Vec<u64>,
+    /// For the last `staleness` rounds: the coordinates each may change (its candidates until it
+    /// commits, then the ones it changed), oldest first.
+    recent: std::collections::VecDeque<(u64, Vec<u32>)>,
+    /// Marks for building `unseen` without duplicates.
+    marked: Vec<bool>,
     phase: Phase,
     started: Instant,
     /// Coordinate updates (kept candidates) so far.
@@ -161,7 +170,11 @@ pub struct LeaderState {
 
 impl LeaderState {
     /// A solve starting from `b = 0`.
-    pub fn new(settings: SolveSettings, column_norms2: Vec<f64>, observer: Option<Observer>) -> Self {
+    pub fn new(
+        settings: SolveSettings,
+        column_norms2: Vec<f64>,
+        observer: Option<Observer>,
+    ) -> Self {
         let d = column_norms2.len();
         let active: Vec<u32> = (0..d as u32).collect();
         let scheduler = CoordinateScheduler::new(d, settings.scheduler.clone());
@@ -174,6 +187,8 @@ impl LeaderState {
             scheduler,
             rebuilds: 0,
             last_change: vec![u64::MAX; d],
+            recent: std::collections::VecDeque::new(),
+            marked: vec![false; d],
             phase: Phase::Start,
             started: Instant::now(),
             updates: 0,
@@ -216,25 +231,84 @@ impl LeaderState {
             || self.active.is_empty()
     }
 
+    /// The coordinates that may change in rounds `round - staleness .. round`, whose updates the
+    /// push of `round` will not see.
+    fn unseen_coordinates(&mut self, round: u64) -> Vec<u32> {
+        let staleness = self.settings.staleness;
+        while self
+            .recent
+            .front()
+            .is_some_and(|(r, _)| r + staleness < round)
+        {
+            self.recent.pop_front();
+        }
+        let mut unseen = Vec::new();
+        for (_, coordinates) in &self.recent {
+            for &j in coordinates {
+                if !std::mem::replace(&mut self.marked[j as usize], true) {
+                    unseen.push(j);
+                }
+            }
+        }
+        for &j in &unseen {
+            self.marked[j as usize] = false;
+        }
+        unseen
+    }
+
     /// Coordinate rounds: filter, step, report to the scheduler.
+    #[allow(clippy::too_many_arguments)]
     fn commit_coordinates(
         &mut self,
         round: u64,
         candidates: &[u32],
+        unseen: &[u32],
         gradient: &[f64],
         curvature: &[f64],
         pair_dots: &[(u32, f64)],
         with_pairs: bool,
     ) -> Vec<(u32, f64)> {
         let n = candidates.len();
-        // With rounds in flight, a candidate changed in one of the last `staleness` rounds was
-        // measured before that change: skip it this time.
+        let m = unseen.len();
+        let total = m + n;
         let staleness = self.settings.staleness;
+        let unseen_change = |last: u64| last != u64::MAX && last + staleness >= round;
+        // |corr| of a pair of positions in `unseen ++ candidates`.
+        let norms2 = &self.column_norms2;
+        let coordinate = |position: usize| {
+            if position < m {
+                unseen[position]
+            } else {
+                candidates[position - m]
+            }
+        };
+        let abs_corr = |a: usize, b: usize, dot: f64| {
+            let norms = (norms2[coordinate(a) as usize] * norms2[coordinate(b) as usize]).sqrt();
+            if norms > 0.0 {
+                (dot / norms).abs()
+            } else {
+                0.0
+            }
+        };
+        // A candidate is eligible unless it, or a coordinate correlated with it, changed in a
+        // round this push did not see: its statistics would be stale.
+        let mut conflicted = vec![false; n];
+        if with_pairs && m > 0 {
+            for &(key, dot) in pair_dots {
+                let (a, b) = (key as usize / total, key as usize % total);
+                if a < m
+                    && b >= m
+                    && unseen_change(self.last_change[unseen[a] as usize])
+                    && abs_corr(a, b, dot) >= self.settings.rho
+                {
+                    conflicted[b - m] = true;
+                }
+            }
+        }
         self.eligible.clear();
         self.dropped.clear();
-        for &j in candidates {
-            let last = self.last_change[j as usize];
-            if last != u64::MAX && last + staleness >= round {
+        for (position, &j) in candidates.iter().enumerate() {
+            if unseen_change(self.last_change[j as usize]) || conflicted[position] {
                 self.dropped.push(j);
             } else {
                 self.eligible.push(j);
@@ -248,16 +322,26 @@ impl LeaderState {
             self.corr.clear();
             self.corr.resize(n * n, 0.0);
             for &(key, dot) in pair_dots {
-                let (a, b) = (key as usize / n, key as usize % n);
-                let norms = (self.column_norms2[candidates[a] as usize] * self.column_norms2[candidates[b] as usize]).sqrt();
-                self.corr[key as usize] = if norms > 0.0 { (dot / norms).abs() as f32 } else { 0.0 };
+                let (a, b) = (key as usize / total, key as usize % total);
+                if a >= m {
+                    self.corr[(a - m) * n + (b - m)] = abs_corr(a, b, dot) as f32;
+                }
             }
             let (position_of, corr) = (&self.position_of, &self.corr);
             let lookup = |x: u32, y: u32| {
-                let (a, b) = (position_of[x as usize] as usize, position_of[y as usize] as usize);
-                f64::from(corr[pair_key(a.min(b), a.max(b), n) as usize])
+                let (a, b) = (
+                    position_of[x as usize] as usize,
+                    position_of[y as usize] as usize,
+                );
+                f64::from(corr[a.min(b) * n + a.max(b)])
             };
-            dependency_filter(&self.eligible, self.settings.rho, lookup, &mut self.kept, &mut self.dropped);
+            dependency_filter(
+                &self.eligible,
+                self.settings.rho,
+                lookup,
+                &mut self.kept,
+                &mut self.dropped,
+            );
             for &j in candidates {
                 self.position_of[j as usize] = u32::MAX;
             }
@@ -273,9 +357,15 @@ impl LeaderState {
             }
             next += 1;
             let old = self.beta[j as usize];
-            let new = coordinate_step(old, gradient[position], curvature[position], self.settings.lambda);
+            let new = coordinate_step(
+                old,
+                gradient[position],
+                curvature[position],
+                self.settings.lambda,
+            );
             let delta = new - old;
-            self.scheduler.report_change(self.active_position[j as usize], delta);
+            self.scheduler
+                .report_change(self.active_position[j as usize], delta);
             if delta != 0.0 {
                 self.beta[j as usize] = new;
                 self.last_change[j as usize] = round;
@@ -286,6 +376,9 @@ impl LeaderState {
             self.scheduler.defer(self.active_position[j as usize]);
         }
         self.updates += self.kept.len() as u64;
+        if let Some(entry) = self.recent.iter_mut().find(|(r, _)| *r == round) {
+            entry.1 = deltas.iter().map(|&(j, _)| j).collect();
+        }
         deltas
     }
 
@@ -296,7 +389,12 @@ impl LeaderState {
         let lambda = self.settings.lambda;
         let mut deltas = Vec::new();
         let before = self.active.len();
-        let (beta, xt_theta, norms2, scale) = (&mut self.beta, &self.xt_theta, &self.column_norms2, self.scale);
+        let (beta, xt_theta, norms2, scale) = (
+            &mut self.beta,
+            &self.xt_theta,
+            &self.column_norms2,
+            self.scale,
+        );
         self.active.retain(|&j| {
             let j = j as usize;
             let safe_zero = (scale * xt_theta[j]).abs() + radius * norms2[j].sqrt() < lambda;
@@ -335,7 +433,13 @@ impl<L: Loss> CoordinateDescent<L> {
     /// A worker's program over its shard, starting at `b = 0`.
     pub fn new(shard: ColumnShard, labels: Vec<f64>, leader: Option<LeaderState>) -> Self {
         let overlap = OverlapScratch::new(shard.n_rows);
-        CoordinateDescent { shard, rows: RowState::at_zero::<L>(labels), overlap, leader, _loss: Default::default() }
+        CoordinateDescent {
+            shard,
+            rows: RowState::at_zero::<L>(labels),
+            overlap,
+            leader,
+            _loss: Default::default(),
+        }
     }
 }
 
@@ -350,7 +454,7 @@ impl<L: Loss> RoundProgram for CoordinateDescent<L> {
     type Partial = Partial;
     type Update = Update;
 
-    fn schedule(&mut self, _round: u64, _in_flight: u64) -> Schedule<Task> {
+    fn schedule(&mut self, round: u64, _in_flight: u64) -> Schedule<Task> {
         let leader = self.leader.as_mut().expect("schedule runs on the leader");
         match leader.phase {
             Phase::Done => Schedule::Finished,
@@ -369,32 +473,75 @@ impl<L: Loss> RoundProgram for CoordinateDescent<L> {
             }
             Phase::Descent => {
                 leader.scheduler.propose(&mut leader.proposed);
-                let candidates = leader.proposed.iter().map(|&position| leader.active[position as usize]).collect();
-                Schedule::Run(Task::Coordinates { candidates, with_pairs: leader.settings.rho < 1.0 })
+                let candidates: Vec<u32> = leader
+                    .proposed
+                    .iter()
+                    .map(|&position| leader.active[position as usize])
+                    .collect();
+                let with_pairs = leader.settings.rho < 1.0;
+                let unseen = if with_pairs && leader.settings.staleness > 0 {
+                    leader.unseen_coordinates(round)
+                } else {
+                    Vec::new()
+                };
+                if leader.settings.staleness > 0 {
+                    leader.recent.push_back((round, candidates.clone()));
+                }
+                Schedule::Run(Task::Coordinates {
+                    candidates,
+                    unseen,
+                    with_pairs,
+                })
             }
         }
     }
 
     fn push(&mut self, _round: u64, task: &Task) -> Partial {
         match task {
-            Task::Coordinates { candidates, with_pairs } => {
-                let (gradient, curvature) =
-                    candidates.iter().map(|&j| coordinate_statistics::<L>(&self.shard, j as usize, &self.rows)).unzip();
+            Task::Coordinates {
+                candidates,
+                unseen,
+                with_pairs,
+            } => {
+                let (gradient, curvature) = candidates
+                    .iter()
+                    .map(|&j| coordinate_statistics::<L>(&self.shard, j as usize, &self.rows))
+                    .unzip();
                 let mut pair_dots = Vec::new();
                 if *with_pairs {
-                    shared_row_dots(&self.shard, candidates, &mut self.overlap, &mut pair_dots);
+                    if unseen.is_empty() {
+                        shared_row_dots(&self.shard, candidates, &mut self.overlap, &mut pair_dots);
+                    } else {
+                        let all: Vec<u32> = unseen.iter().chain(candidates).copied().collect();
+                        shared_row_dots(&self.shard, &all, &mut self.overlap, &mut pair_dots);
+                    }
                 }
-                Partial::Coordinates { gradient, curvature, pair_dots }
+                Partial::Coordinates {
+                    gradient,
+                    curvature,
+                    pair_dots,
+                }
             }
             Task::GapPrimal => {
                 let mut xt_theta = vec![0.0; self.shard.n_cols()];
                 gradient_dual_point(&self.shard, &self.rows, &mut xt_theta);
-                let loss = self.rows.labels.iter().zip(&self.rows.predictions).map(|(&y, &p)| L::value(y, p)).sum();
+                let loss = self
+                    .rows
+                    .labels
+                    .iter()
+                    .zip(&self.rows.predictions)
+                    .map(|(&y, &p)| L::value(y, p))
+                    .sum();
                 Partial::GapPrimal { xt_theta, loss }
             }
             Task::GapDual { scale } => {
-                let dual =
-                    self.rows.labels.iter().zip(&self.rows.first).map(|(&y, &f1)| L::dual_term(y, -f1, *scale)).sum();
+                let dual = self
+                    .rows
+                    .labels
+                    .iter()
+                    .zip(&self.rows.first)
+                    .map(|(&y, &f1)| L::dual_term(y, -f1, *scale))
+                    .sum();
                 Partial::GapDual { dual }
             }
         }
@@ -403,14 +550,28 @@ impl<L: Loss> RoundProgram for CoordinateDescent<L> {
     fn reduce(&mut self, sum: &mut Partial, other: Partial) {
         match (sum, other) {
             (
-                Partial::Coordinates { gradient, curvature, pair_dots },
-                Partial::Coordinates { gradient: g, curvature: h, pair_dots: p },
+                Partial::Coordinates {
+                    gradient,
+                    curvature,
+                    pair_dots,
+                },
+                Partial::Coordinates {
+                    gradient: g,
+                    curvature: h,
+                    pair_dots: p,
+                },
             ) => {
                 add_into(gradient, &g);
                 add_into(curvature, &h);
                 add_sparse(pair_dots, &p);
             }
-            (Partial::GapPrimal { xt_theta, loss }, Partial::GapPrimal { xt_theta: x, loss: l }) => {
+            (
+                Partial::GapPrimal { xt_theta, loss },
+                Partial::GapPrimal {
+                    xt_theta: x,
+                    loss: l,
+                },
+            ) => {
                 add_into(xt_theta, &x);
                 *loss += l;
             }
@@ -423,15 +584,35 @@ impl<L: Loss> RoundProgram for CoordinateDescent<L> {
         let leader = self.leader.as_mut().expect("pull runs on the leader");
         match (task, sum) {
             (
-                Task::Coordinates { candidates, with_pairs },
-                Partial::Coordinates { gradient, curvature, pair_dots },
-            ) => Update::Deltas(leader.commit_coordinates(round, &candidates, &gradient, &curvature, &pair_dots, with_pairs)),
+                Task::Coordinates {
+                    candidates,
+                    unseen,
+                    with_pairs,
+                },
+                Partial::Coordinates {
+                    gradient,
+                    curvature,
+                    pair_dots,
+                },
+            ) => Update::Deltas(leader.commit_coordinates(
+                round,
+                &candidates,
+                &unseen,
+                &gradient,
+                &curvature,
+                &pair_dots,
+                with_pairs,
+            )),
             (Task::GapPrimal, Partial::GapPrimal { xt_theta, loss }) => {
                 let lambda = leader.settings.lambda;
                 let l1: f64 = leader.beta.iter().map(|b| b.abs()).sum();
                 leader.primal = loss + lambda * l1;
                 let max_abs = xt_theta.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-                let scale = if max_abs > lambda { lambda / max_abs } else { 1.0 };
+                let scale = if max_abs > lambda {
+                    lambda / max_abs
+                } else {
+                    1.0
+                };
                 leader.xt_theta = xt_theta;
                 leader.scale = scale;
                 leader.phase = Phase::GapDualDue { scale };
@@ -440,7 +621,11 @@ impl<L: Loss> RoundProgram for CoordinateDescent<L> {
             (Task::GapDual { .. }, Partial::GapDual { dual }) => {
                 let objective = leader.primal;
                 // Rounding can make a tiny gap negative; NaN stays NaN (divergence is caught below).
-                let gap = if objective - dual < 0.0 { 0.0 } else { objective - dual };
+                let gap = if objective - dual < 0.0 {
+                    0.0
+                } else {
+                    objective - dual
+                };
                 leader.updates_at_last_gap = leader.updates;
                 let record = TraceRecord {
                     iteration: leader.passes(),
@@ -456,7 +641,13 @@ impl<L: Loss> RoundProgram for CoordinateDescent<L> {
                 }
                 leader.trace.push(record);
                 leader.phase = Phase::Descent;
-                if !(objective.is_finite() && dual.is_finite()) {
+                // Coordinate descent never goes far above F(0) unless parallel or stale updates of
+                // dependent coordinates overshoot; a thousandfold rise (or NaN) is divergence.
+                let start = leader
+                    .trace
+                    .first()
+                    .map_or(objective, |first| first.objective);
+                if !(objective <= 1e3 * start && dual.is_finite()) {
                     leader.stop = Some(StopReason::Diverged);
                 } else if gap <= leader.settings.tol * objective.abs() {
                     leader.stop = Some(StopReason::Converged);
@@ -469,7 +660,11 @@ impl<L: Loss> RoundProgram for CoordinateDescent<L> {
                     leader.phase = Phase::Done;
                     return Update::Deltas(Vec::new());
                 }
-                let deltas = if leader.settings.screening { leader.screen(gap) } else { Vec::new() };
+                let deltas = if leader.settings.screening {
+                    leader.screen(gap)
+                } else {
+                    Vec::new()
+                };
                 Update::Deltas(deltas)
             }
             _ => unreachable!("a partial answers its round's task"),

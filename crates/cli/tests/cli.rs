@@ -1,0 +1,26 @@
+//! Integration tests of the `strads` command line: they run the real binary (and real processes
+//! over loopback) and check exit statuses, messages and results.
+//!
+//! - `malformed_input`: bad data, labels and flags fail with status 2 and a `file:line:` message.
+//! - `outputs`: `--out`, `--trace` and `--json` agree with each other and with the data.
+//! - `cluster`: one thread, two threads and two processes give the same answer.
+//! - `failure`: when a process of a cluster dies, the other exits promptly and names it.
+//! - `launch`: `strads launch` propagates a child's failure and reports it once.
+
+#[path = "cli/support.rs"]
+mod support;
+
+#[path = "cli/malformed_input.rs"]
+mod malformed_input;
+
+#[path = "cli/outputs.rs"]
+mod outputs;
+
+#[path = "cli/cluster.rs"]
+mod cluster;
+
+#[path = "cli/failure.rs"]
+mod failure;
+
+#[path = "cli/launch.rs"]
+mod launch;
