@@ -29,6 +29,49 @@ pub fn dependency_filter(
     }
 }
 
+/// The same greedy filter over candidate *positions* `0..n`, when the conflicting pairs are
+/// listed (`(a, b)` with `|corr| >= rho`) instead of looked up: the form to use when almost all
+/// pairs are known independent, as for sparse data. Positions marked in `excluded` are dropped
+/// without blocking anyone. Costs O(n + conflicts); `kept` and `dropped` receive positions in
+/// increasing order.
+pub fn dependency_filter_pairs(
+    n: usize,
+    excluded: &[bool],
+    conflicts: &[(u32, u32)],
+    kept: &mut Vec<u32>,
+    dropped: &mut Vec<u32>,
+) {
+    kept.clear();
+    dropped.clear();
+    // Adjacency in compressed rows: each conflict is stored at its earlier position, since the
+    // greedy pass only needs to block positions after the one it keeps.
+    let mut offsets = vec![0usize; n + 1];
+    for &(a, b) in conflicts {
+        offsets[a.min(b) as usize + 1] += 1;
+    }
+    for p in 0..n {
+        offsets[p + 1] += offsets[p];
+    }
+    let mut later = vec![0u32; conflicts.len()];
+    let mut fill = offsets.clone();
+    for &(a, b) in conflicts {
+        let (first, second) = (a.min(b) as usize, a.max(b));
+        later[fill[first]] = second;
+        fill[first] += 1;
+    }
+    let mut blocked = excluded.to_vec();
+    for p in 0..n {
+        if blocked[p] {
+            dropped.push(p as u32);
+            continue;
+        }
+        kept.push(p as u32);
+        for &q in &later[offsets[p]..offsets[p + 1]] {
+            blocked[q as usize] = true;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +134,63 @@ mod tests {
             assert_eq!(merged, sorted);
             assert!(is_subsequence(&kept, &candidates) && is_subsequence(&dropped, &candidates));
         }
+    }
+
+    #[test]
+    fn pair_list_filter_agrees_with_the_lookup_filter() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let (mut kept, mut dropped) = (Vec::new(), Vec::new());
+        let (mut kept_pairs, mut dropped_pairs) = (Vec::new(), Vec::new());
+        for case in 0..300 {
+            let n = rng.gen_range(1..50);
+            let corr = random_correlations(n, &mut rng);
+            let rho = rng.gen_range(0.01..0.5);
+            let candidates: Vec<u32> = (0..n as u32).collect();
+            dependency_filter(
+                &candidates,
+                rho,
+                |a, b| corr[a as usize * n + b as usize],
+                &mut kept,
+                &mut dropped,
+            );
+            let mut conflicts = Vec::new();
+            for a in 0..n {
+                for b in a + 1..n {
+                    if corr[a * n + b] >= rho {
+                        // Either order must work.
+                        conflicts.push(if case % 2 == 0 {
+                            (a as u32, b as u32)
+                        } else {
+                            (b as u32, a as u32)
+                        });
+                    }
+                }
+            }
+            dependency_filter_pairs(
+                n,
+                &vec![false; n],
+                &conflicts,
+                &mut kept_pairs,
+                &mut dropped_pairs,
+            );
+            assert_eq!(
+                (&kept, &dropped),
+                (&kept_pairs, &dropped_pairs),
+                "case {case}"
+            );
+        }
+        // An excluded position blocks nobody.
+        dependency_filter_pairs(
+            3,
+            &[true, false, false],
+            &[(0, 1), (1, 2)],
+            &mut kept_pairs,
+            &mut dropped_pairs,
+        );
+        assert_eq!(
+            (kept_pairs.as_slice(), dropped_pairs.as_slice()),
+            (&[1][..], &[0, 2][..])
+        );
     }
 
     fn is_subsequence(part: &[u32], whole: &[u32]) -> bool {

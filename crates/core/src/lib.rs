@@ -55,7 +55,7 @@ mod unexplored;
 mod chi_square;
 
 pub use cyclic::CyclicSchedule;
-pub use dependency::dependency_filter;
+pub use dependency::{dependency_filter, dependency_filter_pairs};
 pub use priority::{PrioritySchedule, MAX_WEIGHT};
 pub use random::RandomSchedule;
 pub use rotation::{balanced_blocks, rotation_block};

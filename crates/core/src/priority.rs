@@ -144,6 +144,13 @@ impl PrioritySchedule {
         }
     }
 
+    /// Ends the uniform first pass now: for a caller that has reported a (predicted) change for
+    /// every coordinate, the uniform sweep would only repeat what the weights already say.
+    pub fn end_first_pass(&mut self) {
+        self.first_pass = Vec::new();
+        self.first_pass_cursor = 0;
+    }
+
     /// Whether every coordinate has been proposed at least once (the uniform first pass is over).
     pub fn first_pass_done(&self) -> bool {
         self.first_pass.is_empty()
@@ -390,6 +397,21 @@ mod tests {
         }
         assert!(count.iter().all(|&c| c >= 1));
         assert!((schedule.passes() - 1100.0 / 1003.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn ending_the_first_pass_samples_by_weight_at_once() {
+        let mut schedule = PrioritySchedule::new(100, 1, 1e-12, 9);
+        for j in 0..100 {
+            schedule.report_change(j, if j == 42 { 1.0 } else { 0.0 });
+        }
+        schedule.end_first_pass();
+        assert!(schedule.first_pass_done());
+        let mut out = Vec::new();
+        for _ in 0..20 {
+            schedule.propose(&mut out);
+            assert_eq!(out, [42]);
+        }
     }
 
     #[test]

@@ -161,6 +161,14 @@ impl CoordinateScheduler {
         }
     }
 
+    /// Priority: ends the uniform first pass (see [`PrioritySchedule::end_first_pass`]); cyclic
+    /// and random: no-op.
+    pub fn end_first_pass(&mut self) {
+        if let Policy::Priority(p) = &mut self.policy {
+            p.end_first_pass();
+        }
+    }
+
     /// A proposed candidate was dropped by the dependency filter this round. Cyclic: it is
     /// proposed first next round, so a pass still visits every coordinate. Priority and random:
     /// no-op (a dropped priority candidate keeps its weight, an unexplored one stays unexplored).

@@ -15,7 +15,7 @@
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use strads_core::{dependency_filter, CoordinateScheduler, SchedulerParams};
+use strads_core::{dependency_filter_pairs, CoordinateScheduler, SchedulerParams};
 use strads_engine::rounds::{RoundProgram, Schedule};
 
 use super::column_shard::ColumnShard;
@@ -159,13 +159,9 @@ pub struct LeaderState {
     observer: Option<Observer>,
     // Per-round buffers, kept to avoid allocating in the hot loop.
     proposed: Vec<u32>,
-    eligible: Vec<u32>,
+    /// Positions (in the round's candidates) kept and dropped by the filter.
     kept: Vec<u32>,
     dropped: Vec<u32>,
-    /// Position of each coordinate in the current task (`u32::MAX` when absent).
-    position_of: Vec<u32>,
-    /// |corr| of candidate pairs of the current round, by pair key.
-    corr: Vec<f32>,
 }
 
 impl LeaderState {
@@ -200,11 +196,8 @@ impl LeaderState {
             stop: None,
             observer,
             proposed: Vec::new(),
-            eligible: Vec::new(),
             kept: Vec::new(),
             dropped: Vec::new(),
-            position_of: vec![u32::MAX; d],
-            corr: Vec::new(),
         }
     }
 
@@ -290,72 +283,34 @@ impl LeaderState {
                 0.0
             }
         };
-        // A candidate is eligible unless it, or a coordinate correlated with it, changed in a
-        // round this push did not see: its statistics would be stale.
-        let mut conflicted = vec![false; n];
-        if with_pairs && m > 0 {
-            for &(key, dot) in pair_dots {
-                let (a, b) = (key as usize / total, key as usize % total);
-                if a < m
-                    && b >= m
-                    && unseen_change(self.last_change[unseen[a] as usize])
-                    && abs_corr(a, b, dot) >= self.settings.rho
-                {
-                    conflicted[b - m] = true;
-                }
-            }
-        }
-        self.eligible.clear();
-        self.dropped.clear();
-        for (position, &j) in candidates.iter().enumerate() {
-            if unseen_change(self.last_change[j as usize]) || conflicted[position] {
-                self.dropped.push(j);
-            } else {
-                self.eligible.push(j);
-            }
-        }
-        self.kept.clear();
+        // A candidate is excluded if it, or a coordinate correlated with it, changed in a round
+        // this push did not see (its statistics are stale); the others go through the greedy
+        // dependency filter on the listed conflicting pairs.
+        let mut excluded: Vec<bool> = candidates
+            .iter()
+            .map(|&j| unseen_change(self.last_change[j as usize]))
+            .collect();
+        let mut conflicts = Vec::new();
         if with_pairs {
-            for (position, &j) in candidates.iter().enumerate() {
-                self.position_of[j as usize] = position as u32;
-            }
-            self.corr.clear();
-            self.corr.resize(n * n, 0.0);
+            let rho = self.settings.rho;
             for &(key, dot) in pair_dots {
                 let (a, b) = (key as usize / total, key as usize % total);
+                if b < m || abs_corr(a, b, dot) < rho {
+                    continue;
+                }
                 if a >= m {
-                    self.corr[(a - m) * n + (b - m)] = abs_corr(a, b, dot) as f32;
+                    conflicts.push(((a - m) as u32, (b - m) as u32));
+                } else if unseen_change(self.last_change[unseen[a] as usize]) {
+                    excluded[b - m] = true;
                 }
             }
-            let (position_of, corr) = (&self.position_of, &self.corr);
-            let lookup = |x: u32, y: u32| {
-                let (a, b) = (
-                    position_of[x as usize] as usize,
-                    position_of[y as usize] as usize,
-                );
-                f64::from(corr[a.min(b) * n + a.max(b)])
-            };
-            dependency_filter(
-                &self.eligible,
-                self.settings.rho,
-                lookup,
-                &mut self.kept,
-                &mut self.dropped,
-            );
-            for &j in candidates {
-                self.position_of[j as usize] = u32::MAX;
-            }
-        } else {
-            self.kept.extend_from_slice(&self.eligible);
         }
-        // Steps for the kept candidates (the filter preserves candidate order).
+        dependency_filter_pairs(n, &excluded, &conflicts, &mut self.kept, &mut self.dropped);
+        // Steps for the kept candidates.
         let mut deltas = Vec::with_capacity(self.kept.len());
-        let mut next = 0;
-        for (position, &j) in candidates.iter().enumerate() {
-            if self.kept.get(next) != Some(&j) {
-                continue;
-            }
-            next += 1;
+        for &position in &self.kept {
+            let position = position as usize;
+            let j = candidates[position];
             let old = self.beta[j as usize];
             let new = coordinate_step(
                 old,
@@ -372,14 +327,31 @@ impl LeaderState {
                 deltas.push((j, delta));
             }
         }
-        for &j in &self.dropped {
-            self.scheduler.defer(self.active_position[j as usize]);
+        for &position in &self.dropped {
+            self.scheduler
+                .defer(self.active_position[candidates[position as usize] as usize]);
         }
         self.updates += self.kept.len() as u64;
         if let Some(entry) = self.recent.iter_mut().find(|(r, _)| *r == round) {
             entry.1 = deltas.iter().map(|&(j, _)| j).collect();
         }
         deltas
+    }
+
+    /// After a gap evaluation, which computed every coordinate's gradient `-x_j . theta`: give
+    /// each active coordinate the priority of the step it would take now (the STRADS weight
+    /// `delta^2 + eta` with a predicted instead of a past delta), so the scheduler goes straight
+    /// to the coordinates that violate their optimality conditions, with no uniform pass.
+    fn refresh_priorities(&mut self) {
+        let lambda = self.settings.lambda;
+        for (position, &j) in self.active.iter().enumerate() {
+            let j = j as usize;
+            // The curvature bound L ||x_j||^2 is exact for the squared loss.
+            let h = self.settings.smoothness * self.column_norms2[j];
+            let delta = coordinate_step(self.beta[j], -self.xt_theta[j], h, lambda) - self.beta[j];
+            self.scheduler.report_change(position as u32, delta);
+        }
+        self.scheduler.end_first_pass();
     }
 
     /// After a gap evaluation: drop the coordinates the gap-safe rule proves zero at the optimum,
@@ -665,6 +637,7 @@ impl<L: Loss> RoundProgram for CoordinateDescent<L> {
                 } else {
                     Vec::new()
                 };
+                leader.refresh_priorities();
                 Update::Deltas(deltas)
             }
             _ => unreachable!("a partial answers its round's task"),
