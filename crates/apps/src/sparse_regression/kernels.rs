@@ -94,7 +94,7 @@ pub fn coordinate_step(b_j: f64, g: f64, h: f64, lambda: f64) -> f64 {
     }
 }
 
-/// Reusable buffers of [`shared_row_dots`]; all empty between calls.
+/// Reusable buffers of [`round_statistics`]; all empty between calls.
 #[derive(Clone, Debug, Default)]
 pub struct OverlapScratch {
     /// Per local row: the first entry on it, or `u32::MAX`.
@@ -107,6 +107,8 @@ pub struct OverlapScratch {
     /// Dense `U' x U'` accumulator, indexed by pair key.
     dots: Vec<f64>,
     touched_keys: Vec<u32>,
+    /// Entry ranges of the round's columns.
+    ranges: Vec<(usize, usize)>,
 }
 
 impl OverlapScratch {
@@ -126,25 +128,61 @@ pub fn pair_key(a: usize, b: usize, n: usize) -> u32 {
     (a * n + b) as u32
 }
 
-/// Partial dot products `x_a . x_b` over this worker's rows for every pair of candidates that
-/// share at least one row here, as `(pair_key(a, b), dot)` sorted by key. Pairs that share no
-/// row are left out: their partial is exactly zero, and for sparse data they are almost all
-/// pairs. Cost: one pass over the candidates' columns plus one step per pair of entries that
-/// share a row, the same order as computing the gradients themselves; no cache can beat it.
-pub fn shared_row_dots(
+/// A round's statistics in one pass over the columns of `unseen ++ candidates`: for each
+/// candidate, `g_j` and `h_j` (as [`coordinate_statistics`]); and, if `pairs`, the partial dot
+/// products `x_a . x_b` over this worker's rows for every pair of positions that share at least
+/// one row here, as `(pair_key(a, b), dot)` sorted by key.
+///
+/// Pairs that share no row are left out: their partial is exactly zero, and for sparse data they
+/// are almost all pairs. The pairs cost one step per pair of entries on a common row, on top of
+/// the pass that the gradients need anyway (so the column data is fetched from memory once).
+#[allow(clippy::too_many_arguments)]
+pub fn round_statistics<L: Loss>(
     shard: &ColumnShard,
+    rows: &RowState,
+    unseen: &[u32],
     candidates: &[u32],
+    pairs: bool,
     scratch: &mut OverlapScratch,
-    out: &mut Vec<(u32, f64)>,
+    gradient: &mut Vec<f64>,
+    curvature: &mut Vec<f64>,
+    pair_dots: &mut Vec<(u32, f64)>,
 ) {
-    out.clear();
-    let n = candidates.len();
-    if scratch.dots.len() < n * n {
+    gradient.clear();
+    curvature.clear();
+    pair_dots.clear();
+    let m = unseen.len();
+    let n = m + candidates.len();
+    if pairs && scratch.dots.len() < n * n {
         scratch.dots.resize(n * n, 0.0);
     }
-    for (b, &j) in candidates.iter().enumerate() {
-        let (rows, values) = shard.column(j as usize);
-        for (&i, &x) in rows.iter().zip(values) {
+    // Column ranges first: independent loads the processor can overlap, instead of one cache
+    // miss at the start of every column.
+    scratch.ranges.clear();
+    scratch
+        .ranges
+        .extend(unseen.iter().chain(candidates).map(|&j| {
+            (
+                shard.col_offsets[j as usize],
+                shard.col_offsets[j as usize + 1],
+            )
+        }));
+    for b in 0..n {
+        let (start, end) = scratch.ranges[b];
+        let (index, values) = (&shard.rows[start..end], &shard.values[start..end]);
+        let (mut g, mut h) = (0.0, 0.0);
+        for (&i, &x) in index.iter().zip(values) {
+            if b >= m {
+                g += x * rows.first[i as usize];
+                h += if L::CONSTANT_CURVATURE {
+                    x * x
+                } else {
+                    x * x * rows.second[i as usize]
+                };
+            }
+            if !pairs {
+                continue;
+            }
             let mut e = scratch.head[i as usize];
             if e == u32::MAX {
                 scratch.touched_rows.push(i);
@@ -162,11 +200,18 @@ pub fn shared_row_dots(
             scratch.head[i as usize] = scratch.entries.len() as u32;
             scratch.entries.push((b as u32, x));
         }
+        if b >= m {
+            gradient.push(g);
+            curvature.push(h);
+        }
+    }
+    if !pairs {
+        return;
     }
     scratch.touched_keys.sort_unstable();
     scratch.touched_keys.dedup();
     for &key in &scratch.touched_keys {
-        out.push((key, scratch.dots[key as usize]));
+        pair_dots.push((key, scratch.dots[key as usize]));
         scratch.dots[key as usize] = 0.0;
     }
     for &i in &scratch.touched_rows {
@@ -246,12 +291,12 @@ mod tests {
     }
 
     #[test]
-    fn shared_row_dots_match_dense_products() {
+    fn round_statistics_match_dense_products() {
         let mut data = SparseRows::new();
-        data.push_row(0.0, &[0, 1, 3], &[1.0, 2.0, 3.0]);
-        data.push_row(0.0, &[1, 2], &[4.0, 5.0]);
-        data.push_row(0.0, &[0, 2, 3], &[6.0, 7.0, 8.0]);
-        data.push_row(0.0, &[4], &[1.0]);
+        data.push_row(1.0, &[0, 1, 3], &[1.0, 2.0, 3.0]);
+        data.push_row(-1.0, &[1, 2], &[4.0, 5.0]);
+        data.push_row(0.5, &[0, 2, 3], &[6.0, 7.0, 8.0]);
+        data.push_row(2.0, &[4], &[1.0]);
         let shard = ColumnShard::from_rows(&data, 5);
         let dense = [
             [1.0, 2.0, 0.0, 3.0, 0.0],
@@ -259,26 +304,56 @@ mod tests {
             [6.0, 0.0, 7.0, 8.0, 0.0],
             [0.0, 0.0, 0.0, 0.0, 1.0],
         ];
-        let candidates = [3u32, 0, 4, 2, 1];
+        let rows = RowState::at_zero::<SquaredLoss>(data.labels.clone());
+        let (unseen, candidates) = ([3u32, 0], [4u32, 2, 1]);
+        let all: Vec<u32> = unseen.iter().chain(&candidates).copied().collect();
         let mut scratch = OverlapScratch::new(4);
-        let mut out = Vec::new();
+        let (mut gradient, mut curvature, mut dots) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..2 {
             // Twice, to check the scratch is left clean.
-            shared_row_dots(&shard, &candidates, &mut scratch, &mut out);
-            let n = candidates.len();
+            round_statistics::<SquaredLoss>(
+                &shard,
+                &rows,
+                &unseen,
+                &candidates,
+                true,
+                &mut scratch,
+                &mut gradient,
+                &mut curvature,
+                &mut dots,
+            );
+            let n = all.len();
             let mut expected = Vec::new();
             for a in 0..n {
                 for b in a + 1..n {
-                    let (ca, cb) = (candidates[a] as usize, candidates[b] as usize);
+                    let (ca, cb) = (all[a] as usize, all[b] as usize);
                     let dot: f64 = dense.iter().map(|row| row[ca] * row[cb]).sum();
-                    let shares_a_row = dense.iter().any(|row| row[ca] != 0.0 && row[cb] != 0.0);
-                    if shares_a_row {
+                    if dense.iter().any(|row| row[ca] != 0.0 && row[cb] != 0.0) {
                         expected.push((pair_key(a, b, n), dot));
                     }
                 }
             }
-            assert_eq!(out, expected);
+            assert_eq!(dots, expected);
+            for (k, &j) in candidates.iter().enumerate() {
+                assert_eq!(
+                    (gradient[k], curvature[k]),
+                    coordinate_statistics::<SquaredLoss>(&shard, j as usize, &rows)
+                );
+            }
         }
+        round_statistics::<SquaredLoss>(
+            &shard,
+            &rows,
+            &[],
+            &candidates,
+            false,
+            &mut scratch,
+            &mut gradient,
+            &mut curvature,
+            &mut dots,
+        );
+        assert!(dots.is_empty());
+        assert_eq!(gradient.len(), 3);
     }
 
     #[test]

@@ -20,8 +20,8 @@ use strads_engine::rounds::{RoundProgram, Schedule};
 
 use super::column_shard::ColumnShard;
 use super::kernels::{
-    add_sparse, apply_delta, coordinate_statistics, coordinate_step, gradient_dual_point,
-    shared_row_dots, OverlapScratch, RowState,
+    add_sparse, apply_delta, coordinate_step, gradient_dual_point, round_statistics,
+    OverlapScratch, RowState,
 };
 use super::loss::Loss;
 use super::{Observer, StopReason, TraceRecord};
@@ -475,19 +475,19 @@ impl<L: Loss> RoundProgram for CoordinateDescent<L> {
                 unseen,
                 with_pairs,
             } => {
-                let (gradient, curvature) = candidates
-                    .iter()
-                    .map(|&j| coordinate_statistics::<L>(&self.shard, j as usize, &self.rows))
-                    .unzip();
-                let mut pair_dots = Vec::new();
-                if *with_pairs {
-                    if unseen.is_empty() {
-                        shared_row_dots(&self.shard, candidates, &mut self.overlap, &mut pair_dots);
-                    } else {
-                        let all: Vec<u32> = unseen.iter().chain(candidates).copied().collect();
-                        shared_row_dots(&self.shard, &all, &mut self.overlap, &mut pair_dots);
-                    }
-                }
+                let (mut gradient, mut curvature, mut pair_dots) =
+                    (Vec::new(), Vec::new(), Vec::new());
+                round_statistics::<L>(
+                    &self.shard,
+                    &self.rows,
+                    unseen,
+                    candidates,
+                    *with_pairs,
+                    &mut self.overlap,
+                    &mut gradient,
+                    &mut curvature,
+                    &mut pair_dots,
+                );
                 Partial::Coordinates {
                     gradient,
                     curvature,
