@@ -24,10 +24,15 @@ Tolerance. Both solvers stop on an absolute duality gap:
 So "relative gap <= EPS" (gap(F) <= EPS * F(b)) needs tol = EPS * F* / ||y||^2, and F* is not
 known before solving. We do not hand the solver the answer: the first fit uses
 F(0) = ||y||^2 / 2 >= F*, i.e. tol = EPS / 2 (the loosest setting that could be right). After
-every fit we evaluate our own gap (below); while it is above EPS * F(b), we refit with
-warm_start=True and tol = 0.5 * EPS * F(b) / ||y||^2 (times the shortfall if a refit at that
-tol still missed, e.g. because celer's extrapolated dual point is better than ours).
+every fit we evaluate our own gap (below); while neither it nor the solver's own gap is below
+EPS * F(b), we refit with warm_start=True and tol = min(0.9 * EPS * F(b) / ||y||^2, tol / 2).
+`--objective-hint F` replaces F(0) by a known F* (an oracle; off by default and not used by the
+benchmark driver).
 `solve_seconds` covers all fits; `fits` says how many there were.
+
+Convergence is declared when our gap or the solver's own gap is <= EPS * F(b): both are valid
+certificates, and celer's (from its extrapolated dual point) can be the smaller; accepting
+either favours the peers. `relative_gap` is always ours; `solver_relative_gap` is theirs.
 
 Our gap, computed in numpy independently of the solver, exactly as Strads defines it:
     r = y - X b,  theta = r * min(1, lambda / ||X^T r||_inf)   (dual feasible)
@@ -66,6 +71,9 @@ def parse_args(argv=None):
                         "per fit [default 100]")
     p.add_argument("--max-fits", type=int, default=6,
                    help="fits (first + warm-started refits) before giving up on the target gap")
+    p.add_argument("--objective-hint", type=float, default=None,
+                   help="a known F* (e.g. from another solver) to set the first fit's tol from, "
+                        "instead of the upper bound F(0); an oracle, off by default")
     p.add_argument("--max-seconds", type=float, default=float("inf"),
                    help="no refit is started after this many seconds of solving")
     return p.parse_args(argv)
@@ -124,8 +132,8 @@ def main():
         model = Lasso(alpha=alpha, fit_intercept=False, warm_start=True,
                       max_iter=ARGS.max_iter or 100)
 
-    # First fit assumes F* = F(0) = ||y||^2 / 2 (an upper bound), so tol = EPS / 2.
-    tol = ARGS.tol * 0.5
+    # First fit assumes F* = F(0) = ||y||^2 / 2 (an upper bound), so tol = EPS / 2, unless told F*.
+    tol = ARGS.tol * (ARGS.objective_hint / yy if ARGS.objective_hint else 0.5)
     fits = []
     solve_seconds = 0.0
     with threadpool_limits(limits=ARGS.threads), warnings.catch_warnings():
@@ -141,17 +149,17 @@ def main():
             n_iter = int(np.ravel(model.n_iter_)[0])
             fits.append({"tol": tol, "seconds": solve_seconds, "n_iter": n_iter,
                          "relative_gap": gap / f, "solver_relative_gap": solver_gap / f})
-            if gap <= ARGS.tol * f or len(fits) >= ARGS.max_fits \
-                    or solve_seconds >= ARGS.max_seconds:
+            certified = min(gap, solver_gap) <= ARGS.tol * f
+            if certified or len(fits) >= ARGS.max_fits or solve_seconds >= ARGS.max_seconds:
                 break
-            # Refit from b with the tolerance F(b) says we need; if the last fit already used
-            # that tolerance and still missed (its own gap is smaller than ours), tighten by the
-            # shortfall.
-            wanted = 0.5 * ARGS.tol * f / yy
-            shortfall = (ARGS.tol * f) / gap
-            tol = min(wanted, tol * shortfall * 0.5)
+            # Refit from b with the tolerance F(b) says we need (F(b) >= F*; 0.9 for rounding).
+            tol = min(0.9 * ARGS.tol * f / yy, 0.5 * tol)
 
-    converged = gap <= ARGS.tol * f
+    # Converged when either our gap or the solver's own gap certifies EPS. Both are valid
+    # certificates (celer's extrapolated dual point is feasible and usually better than the
+    # residual-rescaled one, so its gap can be the smaller); accepting either is the choice that
+    # favours the peers. `relative_gap` is always ours, the same definition Strads reports.
+    converged = certified
     summary = {
         "app": "lasso",
         "system": ARGS.solver,

@@ -47,6 +47,10 @@ pub struct PrioritySchedule {
     first_pass_cursor: usize,
     /// Tree entries zeroed during the current round, with their weights, to restore afterwards.
     taken: Vec<(u32, f64)>,
+    /// Coordinates drawn from the tree this round by rejection (their weights left in place).
+    drawn: Vec<bool>,
+    /// The indices set in `drawn`, to clear it at the end of the round.
+    drawn_list: Vec<u32>,
     /// Candidates proposed so far.
     proposals: u64,
 }
@@ -73,6 +77,8 @@ impl PrioritySchedule {
             first_pass,
             first_pass_cursor: 0,
             taken: Vec::with_capacity(schedule_size.min(n_coordinates)),
+            drawn: vec![false; n_coordinates],
+            drawn_list: Vec::with_capacity(schedule_size.min(n_coordinates)),
             proposals: 0,
         }
     }
@@ -177,7 +183,40 @@ impl PrioritySchedule {
     }
 
     /// One weighted draw among the coordinates not yet taken this round; takes the result.
+    ///
+    /// A draw from all weights that lands on a coordinate already drawn this round is simply
+    /// repeated: conditioned on landing elsewhere, it picks `j` with probability `w_j` over the
+    /// weights not drawn yet, exactly as successive draws without replacement, but without
+    /// zeroing and restoring tree entries. Only when most of the weight is already drawn (many
+    /// repeats) does it fall back to zeroing the drawn entries.
     fn draw_and_take(&mut self) -> u32 {
+        const REPEATS: usize = 8;
+        for _ in 0..REPEATS {
+            let tree_total = self.tree.total();
+            let pool_size = self.unexplored.available();
+            let pool_total = pool_size as f64 * self.max_weight;
+            let u = self.rng.gen::<f64>() * (tree_total + pool_total);
+            let from_tree = pool_size == 0 || (tree_total > 0.0 && u < tree_total);
+            if !from_tree {
+                let index = self.rng.gen_range(0..pool_size as u32) as usize;
+                return self.unexplored.take_at(index);
+            }
+            let j = self.tree.find(u) as u32;
+            if !self.drawn[j as usize] {
+                self.drawn[j as usize] = true;
+                self.drawn_list.push(j);
+                return j;
+            }
+        }
+        // Most of the weight is drawn already: zero the drawn entries so the next draws avoid them.
+        for k in 0..self.drawn_list.len() {
+            let j = self.drawn_list[k];
+            let weight = self.tree.get(j as usize);
+            if weight > 0.0 {
+                self.taken.push((j, weight));
+                self.tree.set(j as usize, 0.0);
+            }
+        }
         let tree_total = self.tree.total();
         let pool_size = self.unexplored.available();
         let pool_total = pool_size as f64 * self.max_weight;
@@ -186,6 +225,8 @@ impl PrioritySchedule {
         if from_tree {
             let j = self.tree.find(u) as u32;
             self.take(j);
+            self.drawn[j as usize] = true;
+            self.drawn_list.push(j);
             j
         } else {
             let index = self.rng.gen_range(0..pool_size as u32) as usize;
@@ -195,6 +236,10 @@ impl PrioritySchedule {
 
     /// Puts every coordinate taken this round back into the draw.
     fn end_round(&mut self) {
+        for &j in &self.drawn_list {
+            self.drawn[j as usize] = false;
+        }
+        self.drawn_list.clear();
         for &(j, weight) in &self.taken {
             self.tree.set(j as usize, weight);
         }
