@@ -69,8 +69,9 @@ pub struct RegressionArgs {
     /// Dependency filter: never two coordinates with |corr| >= RHO in one round (1 disables).
     #[arg(long, default_value_t = 0.1)]
     pub rho: f64,
-    /// Priority floor: coordinate j is drawn with probability proportional to (delta b_j)^2 + ETA.
-    #[arg(long, default_value_t = 1e-6)]
+    /// Priority floor: coordinate j is drawn with probability proportional to (delta b_j)^2 + eta,
+    /// with eta = ETA x the largest squared step predicted at the last duality-gap evaluation.
+    #[arg(long, default_value_t = 1e-9)]
     pub eta: f64,
     /// Up to STALENESS + 1 rounds in flight (0 = bulk synchronous).
     #[arg(long, default_value_t = 0)]

@@ -150,6 +150,12 @@ impl PrioritySchedule {
         }
     }
 
+    /// Changes the floor `eta` for the weights reported from now on (clamped like in [`Self::new`]).
+    pub fn set_eta(&mut self, eta: f64) {
+        self.eta = if eta.is_nan() { 0.0 } else { eta }.max(f64::MIN_POSITIVE);
+        self.max_weight = self.max_weight.max(self.eta);
+    }
+
     /// Ends the uniform first pass now: for a caller that has reported a (predicted) change for
     /// every coordinate, the uniform sweep would only repeat what the weights already say.
     pub fn end_first_pass(&mut self) {

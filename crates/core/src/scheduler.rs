@@ -161,6 +161,13 @@ impl CoordinateScheduler {
         }
     }
 
+    /// Priority: changes the floor `eta` of weights reported from now on; others: no-op.
+    pub fn set_eta(&mut self, eta: f64) {
+        if let Policy::Priority(p) = &mut self.policy {
+            p.set_eta(eta);
+        }
+    }
+
     /// Priority: ends the uniform first pass (see [`PrioritySchedule::end_first_pass`]); cyclic
     /// and random: no-op.
     pub fn end_first_pass(&mut self) {

@@ -57,7 +57,8 @@ pub struct RegressionParams {
     pub max_passes: f64,
     /// Stop after this many seconds of solving.
     pub max_seconds: f64,
-    /// Which coordinates each round updates.
+    /// Which coordinates each round updates. For the priority scheduler, `eta` is relative: the
+    /// floor is `eta` times the largest squared step predicted at the last gap evaluation.
     pub scheduler: SchedulerParams,
     /// Dependency filter: no two coordinates with |corr| >= rho in one round (>= 1 disables it).
     pub rho: f64,

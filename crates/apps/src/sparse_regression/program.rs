@@ -159,6 +159,8 @@ pub struct LeaderState {
     observer: Option<Observer>,
     // Per-round buffers, kept to avoid allocating in the hot loop.
     proposed: Vec<u32>,
+    /// Predicted steps of the active coordinates at the last gap evaluation.
+    predicted: Vec<f64>,
     /// Positions (in the round's candidates) kept and dropped by the filter.
     kept: Vec<u32>,
     dropped: Vec<u32>,
@@ -196,6 +198,7 @@ impl LeaderState {
             stop: None,
             observer,
             proposed: Vec::new(),
+            predicted: Vec::new(),
             kept: Vec::new(),
             dropped: Vec::new(),
         }
@@ -344,14 +347,24 @@ impl LeaderState {
     /// to the coordinates that violate their optimality conditions, with no uniform pass.
     fn refresh_priorities(&mut self) {
         let lambda = self.settings.lambda;
-        for (position, &j) in self.active.iter().enumerate() {
+        let mut steps = std::mem::take(&mut self.predicted);
+        steps.clear();
+        steps.extend(self.active.iter().map(|&j| {
             let j = j as usize;
             // The curvature bound L ||x_j||^2 is exact for the squared loss.
             let h = self.settings.smoothness * self.column_norms2[j];
-            let delta = coordinate_step(self.beta[j], -self.xt_theta[j], h, lambda) - self.beta[j];
+            coordinate_step(self.beta[j], -self.xt_theta[j], h, lambda) - self.beta[j]
+        }));
+        // The floor is relative to the largest predicted step, so it follows the progress of the
+        // solve and does not depend on the scale of the data.
+        let largest = steps.iter().fold(0.0f64, |m, d| m.max(d * d));
+        self.scheduler
+            .set_eta(self.settings.scheduler.eta * largest);
+        for (position, &delta) in steps.iter().enumerate() {
             self.scheduler.report_change(position as u32, delta);
         }
         self.scheduler.end_first_pass();
+        self.predicted = steps;
     }
 
     /// After a gap evaluation: drop the coordinates the gap-safe rule proves zero at the optimum,
