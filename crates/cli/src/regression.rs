@@ -76,7 +76,9 @@ pub struct RegressionArgs {
     /// Up to STALENESS + 1 rounds in flight (0 = bulk synchronous).
     #[arg(long, default_value_t = 0)]
     pub staleness: u64,
-    /// Passes over the coordinates between duality-gap evaluations.
+    /// Duality-gap evaluations (which also refresh the priorities from the full gradient) every
+    /// GAP_EVERY x max(working set, d/20) coordinate updates; the working set is the coordinates
+    /// that are nonzero or were predicted to move at the last evaluation.
     #[arg(long, default_value_t = 1.0)]
     pub gap_every: f64,
     /// Do not screen out coordinates with the gap-safe rule (screening is exact: it only removes

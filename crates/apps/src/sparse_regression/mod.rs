@@ -64,7 +64,7 @@ pub struct RegressionParams {
     pub rho: f64,
     /// Rounds in flight minus one (0 = bulk synchronous).
     pub staleness: u64,
-    /// Passes between duality-gap evaluations.
+    /// Gap evaluations every `gap_every * max(working set, d / 20)` coordinate updates.
     pub gap_every: f64,
     /// Whether the gap-safe rule screens out coordinates that are zero at the optimum.
     pub screening: bool,

@@ -111,7 +111,7 @@ pub struct SolveSettings {
     pub max_passes: f64,
     /// Stop after this many seconds of solving.
     pub max_seconds: f64,
-    /// Passes between duality-gap evaluations.
+    /// Gap evaluations every `gap_every * max(working set, d / 20)` coordinate updates.
     pub gap_every: f64,
     /// Dependency threshold; >= 1 disables the filter.
     pub rho: f64,
@@ -161,6 +161,8 @@ pub struct LeaderState {
     proposed: Vec<u32>,
     /// Predicted steps of the active coordinates at the last gap evaluation.
     predicted: Vec<f64>,
+    /// Active coordinates that were nonzero or predicted to move at the last gap evaluation.
+    working_set: usize,
     /// Positions (in the round's candidates) kept and dropped by the filter.
     kept: Vec<u32>,
     dropped: Vec<u32>,
@@ -199,6 +201,7 @@ impl LeaderState {
             observer,
             proposed: Vec::new(),
             predicted: Vec::new(),
+            working_set: 0,
             kept: Vec::new(),
             dropped: Vec::new(),
         }
@@ -219,9 +222,15 @@ impl LeaderState {
         self.active.len()
     }
 
+    /// Whether the next round should evaluate the gap. Every evaluation also refreshes the
+    /// priorities from the full gradient, which is worth most when few coordinates are moving:
+    /// so the interval is `gap_every` times the working set (coordinates that are nonzero or
+    /// were predicted to move), but at least `gap_every * d / 20` updates, because an
+    /// evaluation costs a pass over all of X.
     fn gap_due(&self) -> bool {
         let d = self.beta.len().max(1) as f64;
-        (self.updates - self.updates_at_last_gap) as f64 >= self.settings.gap_every * d
+        let interval = self.settings.gap_every * (self.working_set as f64).max(d / 20.0);
+        (self.updates - self.updates_at_last_gap) as f64 >= interval
             || self.passes() >= self.settings.max_passes
             || self.seconds() >= self.settings.max_seconds
             || self.active.is_empty()
@@ -364,6 +373,12 @@ impl LeaderState {
             self.scheduler.report_change(position as u32, delta);
         }
         self.scheduler.end_first_pass();
+        self.working_set = self
+            .active
+            .iter()
+            .zip(&steps)
+            .filter(|&(&j, &step)| step != 0.0 || self.beta[j as usize] != 0.0)
+            .count();
         self.predicted = steps;
     }
 
