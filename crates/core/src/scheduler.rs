@@ -161,6 +161,14 @@ impl CoordinateScheduler {
         }
     }
 
+    /// Priority: reports a change for every coordinate at once (see
+    /// [`PrioritySchedule::report_all`]); cyclic and random ignore it.
+    pub fn report_all(&mut self, deltas: &[f64]) {
+        if let Policy::Priority(p) = &mut self.policy {
+            p.report_all(deltas);
+        }
+    }
+
     /// Priority: changes the floor `eta` of weights reported from now on; others: no-op.
     pub fn set_eta(&mut self, eta: f64) {
         if let Policy::Priority(p) = &mut self.policy {

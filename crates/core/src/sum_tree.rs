@@ -93,6 +93,32 @@ impl SumTree {
         }
     }
 
+    /// Replaces every weight at once, in O(n) (instead of n updates of O(BLOCK + log n)).
+    ///
+    /// # Panics
+    /// If `weights.len() != len`, or if a weight is negative or not finite.
+    pub fn assign(&mut self, weights: &[f64]) {
+        assert_eq!(
+            weights.len(),
+            self.len,
+            "sum tree assign needs one weight per index"
+        );
+        assert!(
+            weights.iter().all(|w| *w >= 0.0 && w.is_finite()),
+            "sum tree weights must be finite and non-negative"
+        );
+        self.leaves[..self.len].copy_from_slice(weights);
+        self.leaves[self.len..].fill(0.0);
+        for (block, chunk) in self.leaves.chunks(BLOCK).enumerate() {
+            self.nodes[self.size + block] = chunk.iter().sum();
+        }
+        let blocks = self.leaves.len() / BLOCK;
+        self.nodes[self.size + blocks..].fill(0.0);
+        for k in (1..self.size).rev() {
+            self.nodes[k] = self.nodes[2 * k] + self.nodes[2 * k + 1];
+        }
+    }
+
     /// The index whose cumulative-weight interval contains `u`, for `u` in `[0, total)`: index `i`
     /// owns `[w_0 + ... + w_{i-1}, w_0 + ... + w_i)`. With `u = U * total` and `U` uniform on
     /// `[0, 1)` this samples `i` with probability `w_i / total`.
@@ -188,6 +214,24 @@ mod tests {
         }
         assert_eq!(tree.total(), cumulative);
         assert!(tree.get(tree.find(cumulative * 2.0)) > 0.0);
+    }
+
+    #[test]
+    fn assign_equals_one_update_per_index() {
+        let n = 3 * BLOCK + 5;
+        let weights: Vec<f64> = (0..n).map(|i| ((i * 7) % 5) as f64 * 0.25).collect();
+        let mut one_by_one = SumTree::new(n);
+        for (i, &w) in weights.iter().enumerate() {
+            one_by_one.set(i, 1.0 + w);
+            one_by_one.set(i, w);
+        }
+        let mut assigned = SumTree::new(n);
+        assigned.set(4, 9.0);
+        assigned.assign(&weights);
+        assert_eq!(assigned.total(), one_by_one.total());
+        for u in [0.0, 0.3, 1.7, 10.0, 25.0] {
+            assert_eq!(assigned.find(u), one_by_one.find(u));
+        }
     }
 
     #[test]

@@ -61,6 +61,15 @@ impl UnexploredPool {
         self.available = self.members.len();
     }
 
+    /// Removes every member for good. Only valid between rounds.
+    pub(crate) fn clear(&mut self) {
+        for &j in &self.members {
+            self.position[j as usize] = ABSENT;
+        }
+        self.members.clear();
+        self.available = 0;
+    }
+
     /// Removes `j` for good if it is a member. Only valid between rounds (all members available).
     pub(crate) fn remove(&mut self, j: u32) {
         debug_assert_eq!(self.available, self.members.len());

@@ -369,9 +369,7 @@ impl LeaderState {
         let largest = steps.iter().fold(0.0f64, |m, d| m.max(d * d));
         self.scheduler
             .set_eta(self.settings.scheduler.eta * largest);
-        for (position, &delta) in steps.iter().enumerate() {
-            self.scheduler.report_change(position as u32, delta);
-        }
+        self.scheduler.report_all(&steps);
         self.scheduler.end_first_pass();
         self.working_set = self
             .active
