@@ -83,6 +83,8 @@ pub struct SchedulerParams {
 
 /// The policy behind a [`CoordinateScheduler`].
 #[derive(Clone, Debug)]
+// One scheduler exists per solve, so the size of the largest policy does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Policy {
     Priority(PrioritySchedule),
     Cyclic(CyclicSchedule),

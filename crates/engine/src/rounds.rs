@@ -116,6 +116,58 @@ pub fn run_rounds<P: RoundProgram>(
     loop {
         let mut progressed = false;
 
+        for (_, bytes) in worker.take(TAG_TASK) {
+            let (round, barrier, task): (u64, bool, P::Task) = decode(&bytes)?;
+            tasks.insert(round, (barrier, task));
+        }
+        for (_, bytes) in worker.take(TAG_UPDATE) {
+            let (round, update): (u64, P::Update) = decode(&bytes)?;
+            updates.insert(round, update);
+        }
+        for (_, bytes) in worker.take(TAG_STOP) {
+            stop_at = Some(decode(&bytes)?);
+        }
+        if let Some(lead) = leader.as_mut() {
+            for (source, bytes) in worker.take(TAG_PARTIAL) {
+                let (round, partial): (u64, P::Partial) = decode(&bytes)?;
+                let slots = lead
+                    .partials
+                    .get_mut(&round)
+                    .expect("partial for a round not in flight");
+                slots[source] = Some(partial);
+            }
+        }
+
+        // Commit before scheduling, so that a round's update and the next round's task leave
+        // in the same flush (one network latency per round instead of two).
+        if let Some(lead) = leader.as_mut() {
+            while lead
+                .partials
+                .get(&lead.committed)
+                .is_some_and(|slots| slots.iter().all(Option::is_some))
+            {
+                let round = lead.committed;
+                let mut slots = lead
+                    .partials
+                    .remove(&round)
+                    .unwrap()
+                    .into_iter()
+                    .map(Option::unwrap);
+                let mut sum = slots.next().expect("at least one worker");
+                for partial in slots {
+                    program.reduce(&mut sum, partial);
+                }
+                let task = lead.tasks.remove(&round).unwrap();
+                let update = program.pull(round, task, sum);
+                let bytes = encode(&(round, update))?;
+                for destination in 0..peers {
+                    worker.send_bytes(destination, TAG_UPDATE, bytes.clone());
+                }
+                lead.committed += 1;
+                progressed = true;
+            }
+        }
+
         if let Some(lead) = leader.as_mut() {
             loop {
                 if lead.exhausted || lead.scheduled > lead.committed + staleness {
@@ -167,28 +219,6 @@ pub fn run_rounds<P: RoundProgram>(
             }
         }
 
-        for (_, bytes) in worker.take(TAG_TASK) {
-            let (round, barrier, task): (u64, bool, P::Task) = decode(&bytes)?;
-            tasks.insert(round, (barrier, task));
-        }
-        for (_, bytes) in worker.take(TAG_UPDATE) {
-            let (round, update): (u64, P::Update) = decode(&bytes)?;
-            updates.insert(round, update);
-        }
-        for (_, bytes) in worker.take(TAG_STOP) {
-            stop_at = Some(decode(&bytes)?);
-        }
-        if let Some(lead) = leader.as_mut() {
-            for (source, bytes) in worker.take(TAG_PARTIAL) {
-                let (round, partial): (u64, P::Partial) = decode(&bytes)?;
-                let slots = lead
-                    .partials
-                    .get_mut(&round)
-                    .expect("partial for a round not in flight");
-                slots[source] = Some(partial);
-            }
-        }
-
         // Round t runs on the state with exactly the updates of rounds < t - s applied (rounds < t
         // for a barrier); later updates wait, so results do not depend on message timing.
         while let Some(entry) = tasks.first_entry() {
@@ -227,34 +257,6 @@ pub fn run_rounds<P: RoundProgram>(
                     }
                     None => break,
                 }
-            }
-        }
-
-        if let Some(lead) = leader.as_mut() {
-            while lead
-                .partials
-                .get(&lead.committed)
-                .is_some_and(|slots| slots.iter().all(Option::is_some))
-            {
-                let round = lead.committed;
-                let mut slots = lead
-                    .partials
-                    .remove(&round)
-                    .unwrap()
-                    .into_iter()
-                    .map(Option::unwrap);
-                let mut sum = slots.next().expect("at least one worker");
-                for partial in slots {
-                    program.reduce(&mut sum, partial);
-                }
-                let task = lead.tasks.remove(&round).unwrap();
-                let update = program.pull(round, task, sum);
-                let bytes = encode(&(round, update))?;
-                for destination in 0..peers {
-                    worker.send_bytes(destination, TAG_UPDATE, bytes.clone());
-                }
-                lead.committed += 1;
-                progressed = true;
             }
         }
 
