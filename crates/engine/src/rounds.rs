@@ -229,16 +229,7 @@ pub fn run_rounds<P: RoundProgram>(
             } else {
                 round.saturating_sub(staleness)
             };
-            while applied < needed {
-                match updates.remove(&applied) {
-                    Some(update) => {
-                        program.apply(applied, &update);
-                        applied += 1;
-                        progressed = true;
-                    }
-                    None => break,
-                }
-            }
+            progressed |= apply_in_order(program, &mut updates, &mut applied, needed);
             if applied < needed {
                 break;
             }
@@ -248,16 +239,7 @@ pub fn run_rounds<P: RoundProgram>(
             progressed = true;
         }
         if let Some(stop) = stop_at {
-            while applied < stop {
-                match updates.remove(&applied) {
-                    Some(update) => {
-                        program.apply(applied, &update);
-                        applied += 1;
-                        progressed = true;
-                    }
-                    None => break,
-                }
-            }
+            progressed |= apply_in_order(program, &mut updates, &mut applied, stop);
         }
 
         if stop_at == Some(applied) && tasks.is_empty() {
@@ -266,6 +248,25 @@ pub fn run_rounds<P: RoundProgram>(
         }
         worker.step(!progressed);
     }
+}
+
+/// Applies the received updates of rounds `applied..target` in order, stopping at the first one
+/// not received yet. Returns whether it applied any.
+fn apply_in_order<P: RoundProgram>(
+    program: &mut P,
+    updates: &mut BTreeMap<u64, P::Update>,
+    applied: &mut u64,
+    target: u64,
+) -> bool {
+    let start = *applied;
+    while *applied < target {
+        let Some(update) = updates.remove(applied) else {
+            break;
+        };
+        program.apply(*applied, &update);
+        *applied += 1;
+    }
+    *applied > start
 }
 
 #[cfg(test)]
