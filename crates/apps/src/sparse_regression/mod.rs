@@ -12,6 +12,7 @@
 
 pub mod column_shard;
 pub mod kernels;
+pub mod leader;
 pub mod load;
 pub mod loss;
 pub mod program;
@@ -30,8 +31,9 @@ pub use loss::LossKind;
 
 use crate::error::AppError;
 use column_shard::ColumnShard;
+use leader::{LeaderState, SolveSettings};
 use loss::{LogisticLoss, Loss, SquaredLoss};
-use program::{CoordinateDescent, LeaderState, SolveSettings};
+use program::CoordinateDescent;
 
 /// How the l1 penalty is given.
 #[derive(Clone, Copy, Debug, PartialEq)]

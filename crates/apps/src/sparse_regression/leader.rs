@@ -1,0 +1,486 @@
+//! The leader's side of scheduled coordinate descent: the coefficients, the STRADS scheduler over
+//! the coordinates not screened out, the dependency filter, the duality gap and the stopping rule.
+//!
+//! The leader is worker 0. Its `schedule` picks each round's candidates (or a gap evaluation);
+//! its `pull` commits a round from the summed partials: coordinate steps for the candidates that
+//! pass the dependency filter, or the gap with screening and a refresh of every priority.
+
+use std::time::Instant;
+
+use strads_core::{dependency_filter_pairs, CoordinateScheduler, SchedulerParams};
+use strads_engine::rounds::Schedule;
+
+use super::kernels::coordinate_step;
+use super::program::{Partial, Task, Update};
+use super::{Observer, StopReason, TraceRecord};
+
+/// Where the leader is between gap evaluations.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Phase {
+    /// Nothing scheduled yet: the first rounds evaluate the gap at b = 0 (which also proves b = 0
+    /// optimal when lambda >= lambda_max).
+    Start,
+    /// Coordinate rounds.
+    Descent,
+    /// The first gap round is scheduled.
+    GapPrimal,
+    /// The first gap round committed; the second is due with this scale.
+    GapDualDue { scale: f64 },
+    /// The second gap round is scheduled.
+    GapDual,
+    /// Finished; no more rounds.
+    Done,
+}
+
+/// Settings of the leader's solve loop.
+#[derive(Clone, Debug)]
+pub struct SolveSettings {
+    /// The l1 penalty.
+    pub lambda: f64,
+    /// Stop when `gap <= tol * objective`.
+    pub tol: f64,
+    /// Stop after this many passes over the coordinates.
+    pub max_passes: f64,
+    /// Stop after this many seconds of solving.
+    pub max_seconds: f64,
+    /// Gap evaluations every `gap_every * max(working set, d / 20)` coordinate updates.
+    pub gap_every: f64,
+    /// Dependency threshold; >= 1 disables the filter.
+    pub rho: f64,
+    /// Rounds in flight minus one.
+    pub staleness: u64,
+    /// Whether the gap-safe rule removes coordinates.
+    pub screening: bool,
+    /// The loss's smoothness constant `L` (see [`Loss::SMOOTHNESS`]).
+    pub smoothness: f64,
+    /// The scheduler's settings (its seed is varied when the active set is rebuilt).
+    pub scheduler: SchedulerParams,
+}
+
+/// The leader's state: coefficients, scheduler over the active coordinates, progress.
+pub struct LeaderState {
+    settings: SolveSettings,
+    /// The coefficients.
+    pub beta: Vec<f64>,
+    column_norms2: Vec<f64>,
+    /// Coordinates not screened out; the scheduler works on positions in this list.
+    active: Vec<u32>,
+    /// Position of each coordinate in `active` (`u32::MAX` once screened out).
+    active_position: Vec<u32>,
+    scheduler: CoordinateScheduler,
+    rebuilds: u64,
+    /// Round of the last change of each coordinate (`u64::MAX` = never).
+    last_change: Vec<u64>,
+    /// For the last `staleness` rounds: the coordinates each may change (its candidates until it
+    /// commits, then the ones it changed), oldest first.
+    recent: std::collections::VecDeque<(u64, Vec<u32>)>,
+    /// Marks for building `unseen` without duplicates.
+    marked: Vec<bool>,
+    phase: Phase,
+    started: Instant,
+    /// Coordinate updates (kept candidates) so far.
+    updates: u64,
+    updates_at_last_gap: u64,
+    primal: f64,
+    xt_theta: Vec<f64>,
+    scale: f64,
+    /// The trace, one record per gap evaluation.
+    pub trace: Vec<TraceRecord>,
+    /// Why the solve stopped (set when it does).
+    pub stop: Option<StopReason>,
+    observer: Option<Observer>,
+    // Per-round buffers, kept to avoid allocating in the hot loop.
+    proposed: Vec<u32>,
+    /// Predicted steps of the active coordinates at the last gap evaluation.
+    predicted: Vec<f64>,
+    /// Active coordinates that were nonzero or predicted to move at the last gap evaluation.
+    working_set: usize,
+    /// Positions (in the round's candidates) kept and dropped by the filter.
+    kept: Vec<u32>,
+    dropped: Vec<u32>,
+}
+
+impl LeaderState {
+    /// A solve starting from `b = 0`.
+    pub fn new(
+        settings: SolveSettings,
+        column_norms2: Vec<f64>,
+        observer: Option<Observer>,
+    ) -> Self {
+        let d = column_norms2.len();
+        let active: Vec<u32> = (0..d as u32).collect();
+        let scheduler = CoordinateScheduler::new(d, settings.scheduler.clone());
+        LeaderState {
+            settings,
+            beta: vec![0.0; d],
+            column_norms2,
+            active_position: active.clone(),
+            active,
+            scheduler,
+            rebuilds: 0,
+            last_change: vec![u64::MAX; d],
+            recent: std::collections::VecDeque::new(),
+            marked: vec![false; d],
+            phase: Phase::Start,
+            started: Instant::now(),
+            updates: 0,
+            updates_at_last_gap: 0,
+            primal: f64::NAN,
+            xt_theta: Vec::new(),
+            scale: 1.0,
+            trace: Vec::new(),
+            stop: None,
+            observer,
+            proposed: Vec::new(),
+            predicted: Vec::new(),
+            working_set: 0,
+            kept: Vec::new(),
+            dropped: Vec::new(),
+        }
+    }
+
+    /// Passes over the coordinates so far (coordinate updates / d).
+    pub fn passes(&self) -> f64 {
+        self.updates as f64 / self.beta.len().max(1) as f64
+    }
+
+    /// Seconds since the solve started.
+    pub fn seconds(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Coordinates not screened out.
+    pub fn active_coordinates(&self) -> usize {
+        self.active.len()
+    }
+
+    /// Whether the next round should evaluate the gap. Every evaluation also refreshes the
+    /// priorities from the full gradient, which is worth most when few coordinates are moving:
+    /// so the interval is `gap_every` times the working set (coordinates that are nonzero or
+    /// were predicted to move), but at least `gap_every * d / 20` updates, because an
+    /// evaluation costs a pass over all of X.
+    fn gap_due(&self) -> bool {
+        let d = self.beta.len().max(1) as f64;
+        let interval = self.settings.gap_every * (self.working_set as f64).max(d / 20.0);
+        (self.updates - self.updates_at_last_gap) as f64 >= interval
+            || self.passes() >= self.settings.max_passes
+            || self.seconds() >= self.settings.max_seconds
+            || self.active.is_empty()
+    }
+
+    /// The coordinates that may change in rounds `round - staleness .. round`, whose updates the
+    /// push of `round` will not see.
+    fn unseen_coordinates(&mut self, round: u64) -> Vec<u32> {
+        let staleness = self.settings.staleness;
+        while self
+            .recent
+            .front()
+            .is_some_and(|(r, _)| r + staleness < round)
+        {
+            self.recent.pop_front();
+        }
+        let mut unseen = Vec::new();
+        for (_, coordinates) in &self.recent {
+            for &j in coordinates {
+                if !std::mem::replace(&mut self.marked[j as usize], true) {
+                    unseen.push(j);
+                }
+            }
+        }
+        for &j in &unseen {
+            self.marked[j as usize] = false;
+        }
+        unseen
+    }
+
+    /// Coordinate rounds: filter, step, report to the scheduler.
+    #[allow(clippy::too_many_arguments)]
+    fn commit_coordinates(
+        &mut self,
+        round: u64,
+        candidates: &[u32],
+        unseen: &[u32],
+        gradient: &[f64],
+        curvature: &[f64],
+        pair_dots: &[(u32, f64)],
+        with_pairs: bool,
+    ) -> Vec<(u32, f64)> {
+        let n = candidates.len();
+        let m = unseen.len();
+        let total = m + n;
+        let staleness = self.settings.staleness;
+        let unseen_change = |last: u64| last != u64::MAX && last + staleness >= round;
+        // |corr| of a pair of positions in `unseen ++ candidates`.
+        let norms2 = &self.column_norms2;
+        let coordinate = |position: usize| {
+            if position < m {
+                unseen[position]
+            } else {
+                candidates[position - m]
+            }
+        };
+        let abs_corr = |a: usize, b: usize, dot: f64| {
+            let norms = (norms2[coordinate(a) as usize] * norms2[coordinate(b) as usize]).sqrt();
+            if norms > 0.0 {
+                (dot / norms).abs()
+            } else {
+                0.0
+            }
+        };
+        // A candidate is excluded if it, or a coordinate correlated with it, changed in a round
+        // this push did not see (its statistics are stale); the others go through the greedy
+        // dependency filter on the listed conflicting pairs.
+        let mut excluded: Vec<bool> = candidates
+            .iter()
+            .map(|&j| unseen_change(self.last_change[j as usize]))
+            .collect();
+        let mut conflicts = Vec::new();
+        if with_pairs {
+            let rho = self.settings.rho;
+            for &(key, dot) in pair_dots {
+                let (a, b) = (key as usize / total, key as usize % total);
+                if b < m || abs_corr(a, b, dot) < rho {
+                    continue;
+                }
+                if a >= m {
+                    conflicts.push(((a - m) as u32, (b - m) as u32));
+                } else if unseen_change(self.last_change[unseen[a] as usize]) {
+                    excluded[b - m] = true;
+                }
+            }
+        }
+        dependency_filter_pairs(n, &excluded, &conflicts, &mut self.kept, &mut self.dropped);
+        // Steps for the kept candidates.
+        let mut deltas = Vec::with_capacity(self.kept.len());
+        for &position in &self.kept {
+            let position = position as usize;
+            let j = candidates[position];
+            let old = self.beta[j as usize];
+            let new = coordinate_step(
+                old,
+                gradient[position],
+                curvature[position],
+                self.settings.lambda,
+            );
+            let delta = new - old;
+            self.scheduler
+                .report_change(self.active_position[j as usize], delta);
+            if delta != 0.0 {
+                self.beta[j as usize] = new;
+                self.last_change[j as usize] = round;
+                deltas.push((j, delta));
+            }
+        }
+        for &position in &self.dropped {
+            self.scheduler
+                .defer(self.active_position[candidates[position as usize] as usize]);
+        }
+        self.updates += self.kept.len() as u64;
+        if let Some(entry) = self.recent.iter_mut().find(|(r, _)| *r == round) {
+            entry.1 = deltas.iter().map(|&(j, _)| j).collect();
+        }
+        deltas
+    }
+
+    /// After a gap evaluation, which computed every coordinate's gradient `-x_j . theta`: give
+    /// each active coordinate the priority of the step it would take now (the STRADS weight
+    /// `delta^2 + eta` with a predicted instead of a past delta), so the scheduler goes straight
+    /// to the coordinates that violate their optimality conditions, with no uniform pass.
+    fn refresh_priorities(&mut self) {
+        let lambda = self.settings.lambda;
+        let mut steps = std::mem::take(&mut self.predicted);
+        steps.clear();
+        steps.extend(self.active.iter().map(|&j| {
+            let j = j as usize;
+            // The curvature bound L ||x_j||^2 is exact for the squared loss.
+            let h = self.settings.smoothness * self.column_norms2[j];
+            coordinate_step(self.beta[j], -self.xt_theta[j], h, lambda) - self.beta[j]
+        }));
+        // The floor is relative to the largest predicted step, so it follows the progress of the
+        // solve and does not depend on the scale of the data.
+        let largest = steps.iter().fold(0.0f64, |m, d| m.max(d * d));
+        self.scheduler
+            .set_eta(self.settings.scheduler.eta * largest);
+        self.scheduler.report_all(&steps);
+        self.scheduler.end_first_pass();
+        self.working_set = self
+            .active
+            .iter()
+            .zip(&steps)
+            .filter(|&(&j, &step)| step != 0.0 || self.beta[j as usize] != 0.0)
+            .count();
+        self.predicted = steps;
+    }
+
+    /// After a gap evaluation: drop the coordinates the gap-safe rule proves zero at the optimum,
+    /// zeroing any that are not zero yet. Returns those changes.
+    fn screen(&mut self, gap: f64) -> Vec<(u32, f64)> {
+        let radius = (2.0 * self.settings.smoothness * gap).sqrt();
+        let lambda = self.settings.lambda;
+        let mut deltas = Vec::new();
+        let before = self.active.len();
+        let (beta, xt_theta, norms2, scale) = (
+            &mut self.beta,
+            &self.xt_theta,
+            &self.column_norms2,
+            self.scale,
+        );
+        self.active.retain(|&j| {
+            let j = j as usize;
+            let safe_zero = (scale * xt_theta[j]).abs() + radius * norms2[j].sqrt() < lambda;
+            if safe_zero && beta[j] != 0.0 {
+                deltas.push((j as u32, -beta[j]));
+                beta[j] = 0.0;
+            }
+            !safe_zero
+        });
+        if self.active.len() < before {
+            // Screening happens between barrier rounds, so no coordinate round is in flight.
+            self.active_position.fill(u32::MAX);
+            for (position, &j) in self.active.iter().enumerate() {
+                self.active_position[j as usize] = position as u32;
+            }
+            self.rebuilds += 1;
+            let mut params = self.settings.scheduler.clone();
+            params.seed = params.seed.wrapping_add(self.rebuilds);
+            self.scheduler = CoordinateScheduler::new(self.active.len(), params);
+        }
+        deltas
+    }
+
+    /// The STRADS schedule step: what round `round` does.
+    pub fn schedule(&mut self, round: u64) -> Schedule<Task> {
+        let leader = self;
+        match leader.phase {
+            Phase::Done => Schedule::Finished,
+            Phase::Start => {
+                leader.phase = Phase::GapPrimal;
+                Schedule::Barrier(Task::GapPrimal)
+            }
+            Phase::GapPrimal | Phase::GapDual => Schedule::Wait,
+            Phase::GapDualDue { scale } => {
+                leader.phase = Phase::GapDual;
+                Schedule::Barrier(Task::GapDual { scale })
+            }
+            Phase::Descent if leader.gap_due() => {
+                leader.phase = Phase::GapPrimal;
+                Schedule::Barrier(Task::GapPrimal)
+            }
+            Phase::Descent => {
+                leader.scheduler.propose(&mut leader.proposed);
+                let candidates: Vec<u32> = leader
+                    .proposed
+                    .iter()
+                    .map(|&position| leader.active[position as usize])
+                    .collect();
+                let with_pairs = leader.settings.rho < 1.0;
+                let unseen = if with_pairs && leader.settings.staleness > 0 {
+                    leader.unseen_coordinates(round)
+                } else {
+                    Vec::new()
+                };
+                if leader.settings.staleness > 0 {
+                    leader.recent.push_back((round, candidates.clone()));
+                }
+                Schedule::Run(Task::Coordinates {
+                    candidates,
+                    unseen,
+                    with_pairs,
+                })
+            }
+        }
+    }
+
+    /// The STRADS pull step: commits round `round` from the summed partials.
+    pub fn pull(&mut self, round: u64, task: Task, sum: Partial) -> Update {
+        let leader = self;
+        match (task, sum) {
+            (
+                Task::Coordinates {
+                    candidates,
+                    unseen,
+                    with_pairs,
+                },
+                Partial::Coordinates {
+                    gradient,
+                    curvature,
+                    pair_dots,
+                },
+            ) => Update::Deltas(leader.commit_coordinates(
+                round,
+                &candidates,
+                &unseen,
+                &gradient,
+                &curvature,
+                &pair_dots,
+                with_pairs,
+            )),
+            (Task::GapPrimal, Partial::GapPrimal { xt_theta, loss }) => {
+                let lambda = leader.settings.lambda;
+                let l1: f64 = leader.beta.iter().map(|b| b.abs()).sum();
+                leader.primal = loss + lambda * l1;
+                let max_abs = xt_theta.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+                let scale = if max_abs > lambda {
+                    lambda / max_abs
+                } else {
+                    1.0
+                };
+                leader.xt_theta = xt_theta;
+                leader.scale = scale;
+                leader.phase = Phase::GapDualDue { scale };
+                Update::Deltas(Vec::new())
+            }
+            (Task::GapDual { .. }, Partial::GapDual { dual }) => {
+                let objective = leader.primal;
+                // Rounding can make a tiny gap negative; NaN stays NaN (divergence is caught below).
+                let gap = if objective - dual < 0.0 {
+                    0.0
+                } else {
+                    objective - dual
+                };
+                leader.updates_at_last_gap = leader.updates;
+                let record = TraceRecord {
+                    iteration: leader.passes(),
+                    seconds: leader.seconds(),
+                    objective,
+                    duality_gap: gap,
+                    nnz: leader.beta.iter().filter(|b| **b != 0.0).count(),
+                    rounds: round + 1,
+                    active: leader.active.len(),
+                };
+                if let Some(observer) = &leader.observer {
+                    observer(&record);
+                }
+                leader.trace.push(record);
+                leader.phase = Phase::Descent;
+                // Coordinate descent never goes far above F(0) unless parallel or stale updates of
+                // dependent coordinates overshoot; a thousandfold rise (or NaN) is divergence.
+                let start = leader
+                    .trace
+                    .first()
+                    .map_or(objective, |first| first.objective);
+                if !(objective <= 1e3 * start && dual.is_finite()) {
+                    leader.stop = Some(StopReason::Diverged);
+                } else if gap <= leader.settings.tol * objective.abs() {
+                    leader.stop = Some(StopReason::Converged);
+                } else if leader.passes() >= leader.settings.max_passes {
+                    leader.stop = Some(StopReason::MaxIterations);
+                } else if leader.seconds() >= leader.settings.max_seconds {
+                    leader.stop = Some(StopReason::MaxSeconds);
+                }
+                if leader.stop.is_some() {
+                    leader.phase = Phase::Done;
+                    return Update::Deltas(Vec::new());
+                }
+                let deltas = if leader.settings.screening {
+                    leader.screen(gap)
+                } else {
+                    Vec::new()
+                };
+                leader.refresh_priorities();
+                Update::Deltas(deltas)
+            }
+            _ => unreachable!("a partial answers its round's task"),
+        }
+    }
+}
