@@ -63,9 +63,10 @@ pub struct RegressionArgs {
     /// Which coordinates each round updates.
     #[arg(long, default_value = "priority")]
     pub scheduler: SchedulerKind,
-    /// Candidates per round (U').
-    #[arg(long, default_value_t = 64)]
-    pub schedule_size: usize,
+    /// Candidates per round (U') [default: 64 in one process; 256 across processes, where every
+    /// round pays two network latencies and bigger rounds amortise them].
+    #[arg(long)]
+    pub schedule_size: Option<usize>,
     /// Dependency filter: never two coordinates with |corr| >= RHO in one round (1 disables).
     #[arg(long, default_value_t = 0.1)]
     pub rho: f64,
@@ -154,7 +155,11 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
         max_seconds: args.max_seconds,
         scheduler: SchedulerParams {
             kind: args.scheduler,
-            schedule_size: args.schedule_size,
+            schedule_size: args.schedule_size.unwrap_or(if cluster.processes() > 1 {
+                256
+            } else {
+                64
+            }),
             eta: args.eta,
             seed: args.seed,
         },
@@ -201,7 +206,7 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
             Ok(())
         })?;
     }
-    print_summary(loss, &args, &cluster, &solution, seconds)?;
+    print_summary(loss, &args, &params, &cluster, &solution, seconds)?;
     Ok(())
 }
 
@@ -232,6 +237,7 @@ fn source_for(path: &std::path::Path, args: &RegressionArgs) -> Result<DataSourc
 fn print_summary(
     loss: LossKind,
     args: &RegressionArgs,
+    params: &RegressionParams,
     cluster: &strads_engine::ClusterConfig,
     solution: &Solution,
     seconds: f64,
@@ -260,7 +266,7 @@ fn print_summary(
             "processes": cluster.processes(),
             "threads": cluster.threads,
             "scheduler": args.scheduler.to_string(),
-            "schedule_size": args.schedule_size,
+            "schedule_size": params.scheduler.schedule_size,
             "rho": args.rho,
             "staleness": args.staleness,
             "tol": args.tol,
