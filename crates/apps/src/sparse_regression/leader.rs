@@ -51,7 +51,7 @@ pub struct SolveSettings {
     pub staleness: u64,
     /// Whether the gap-safe rule removes coordinates.
     pub screening: bool,
-    /// The loss's smoothness constant `L` (see [`Loss::SMOOTHNESS`]).
+    /// The loss's smoothness constant `L` (see [`super::loss::Loss::SMOOTHNESS`]).
     pub smoothness: f64,
     /// The scheduler's settings (its seed is varied when the active set is rebuilt).
     pub scheduler: SchedulerParams,
