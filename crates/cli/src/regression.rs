@@ -63,7 +63,8 @@ pub struct RegressionArgs {
     /// Which coordinates each round updates.
     #[arg(long, default_value = "priority")]
     pub scheduler: SchedulerKind,
-    /// Candidates per round (U') [default: 64 in one process; 256 across processes, where every
+    /// Candidates per round (U'); rounds grow up to 256 candidates while more than 256 x U'
+    /// coordinates are moving [default: 64 in one process; 256 across processes, where every
     /// round pays two network latencies and bigger rounds amortise them].
     #[arg(long)]
     pub schedule_size: Option<usize>,

@@ -40,6 +40,11 @@ impl CyclicSchedule {
         }
     }
 
+    /// Changes the number of candidates per round from the next round on (at least 1).
+    pub fn set_schedule_size(&mut self, schedule_size: usize) {
+        self.schedule_size = schedule_size.max(1);
+    }
+
     /// Fills `out` with the deferred candidates first, then the next coordinates of the sweep,
     /// `min(U', n)` distinct ones in all.
     pub fn propose(&mut self, out: &mut Vec<u32>) {

@@ -83,6 +83,11 @@ impl PrioritySchedule {
         }
     }
 
+    /// Changes the number of candidates per round from the next round on (at least 1).
+    pub fn set_schedule_size(&mut self, schedule_size: usize) {
+        self.schedule_size = schedule_size.max(1);
+    }
+
     /// Fills `out` with the next round's `min(U', n)` distinct candidates.
     pub fn propose(&mut self, out: &mut Vec<u32>) {
         out.clear();

@@ -171,6 +171,16 @@ impl CoordinateScheduler {
         }
     }
 
+    /// Changes the number of candidates per round (U') from the next round on.
+    pub fn set_schedule_size(&mut self, schedule_size: usize) {
+        self.params.schedule_size = schedule_size.max(1);
+        match &mut self.policy {
+            Policy::Priority(p) => p.set_schedule_size(schedule_size),
+            Policy::Cyclic(p) => p.set_schedule_size(schedule_size),
+            Policy::Random(p) => p.set_schedule_size(schedule_size),
+        }
+    }
+
     /// Priority: changes the floor `eta` of weights reported from now on; others: no-op.
     pub fn set_eta(&mut self, eta: f64) {
         if let Policy::Priority(p) = &mut self.policy {
@@ -227,6 +237,20 @@ mod tests {
             schedule_size,
             eta: 1e-6,
             seed: 3,
+        }
+    }
+
+    #[test]
+    fn schedule_size_changes_from_the_next_round() {
+        for kind in SchedulerKind::ALL {
+            let mut scheduler = CoordinateScheduler::new(100, params(kind, 4));
+            let mut out = Vec::new();
+            scheduler.propose(&mut out);
+            assert_eq!(out.len(), 4, "{kind}");
+            scheduler.set_schedule_size(9);
+            scheduler.propose(&mut out);
+            assert_eq!(out.len(), 9, "{kind}");
+            assert_eq!(scheduler.params().schedule_size, 9);
         }
     }
 

@@ -309,6 +309,11 @@ impl LeaderState {
             .zip(&steps)
             .filter(|&(&j, &step)| step != 0.0 || self.beta[j as usize] != 0.0)
             .count();
+        // Rounds grow with the working set (fewer, larger rounds amortise the per-round cost when
+        // tens of thousands of coordinates move), up to 256 candidates or the configured size.
+        let base = self.settings.scheduler.schedule_size;
+        self.scheduler
+            .set_schedule_size((self.working_set / 256).clamp(base, base.max(256)));
         self.predicted = steps;
     }
 
