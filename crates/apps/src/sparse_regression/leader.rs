@@ -482,6 +482,16 @@ impl LeaderState {
                 } else {
                     Vec::new()
                 };
+                // Coefficients zeroed by screening are changes like any other: with rounds in
+                // flight, the next rounds must know they did not see them.
+                for &(j, _) in &deltas {
+                    leader.last_change[j as usize] = round;
+                }
+                if leader.settings.staleness > 0 && !deltas.is_empty() {
+                    leader
+                        .recent
+                        .push_back((round, deltas.iter().map(|&(j, _)| j).collect()));
+                }
                 leader.refresh_priorities();
                 Update::Deltas(deltas)
             }
