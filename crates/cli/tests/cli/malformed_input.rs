@@ -86,6 +86,20 @@ fn run_on_libsvm(app: &str, content: &str, extra: &[&str]) -> (Dir, std::path::P
     (dir, path, result)
 }
 
+/// Runs `app` on a MatrixMarket matrix and its labels file on `threads` worker threads.
+fn run_on_mm(app: &str, matrix: &std::path::Path, labels: &std::path::Path, threads: usize) -> Run {
+    let threads = threads.to_string();
+    run([
+        app,
+        "--data",
+        &arg(matrix),
+        "--labels",
+        &arg(labels),
+        "--threads",
+        &threads,
+    ])
+}
+
 #[test]
 fn bad_number_in_a_feature_value_names_file_line_and_token() {
     let (_dir, path, run) = run_on_libsvm("lasso", "1 1:1\n-1 2:0.5\n1 3:abc\n", &[]);
@@ -208,15 +222,7 @@ fn logistic_label_error_in_a_labels_file_names_the_labels_file_and_line() {
         &format!("{MM_BANNER}3 2 3\n1 1 1.0\n2 2 2.0\n3 1 -1.0\n"),
     );
     let labels = dir.write("y.txt", "1\n2\n-1\n");
-    let result = run([
-        "logreg",
-        "--data",
-        &arg(&matrix),
-        "--labels",
-        &arg(&labels),
-        "--threads",
-        "1",
-    ]);
+    let result = run_on_mm("logreg", &matrix, &labels, 1);
     assert_bad_input(&result, &labels, Some(2), &["2", "-1", "+1"]);
 }
 
@@ -237,15 +243,7 @@ fn matrix_market_labels_file_shorter_than_the_rows_is_rejected() {
         &format!("{MM_BANNER}% a comment\n3 2 3\n1 1 1.0\n2 2 2.0\n3 1 -1.0\n"),
     );
     let labels = dir.write("y.txt", "1\n2\n");
-    let result = run([
-        "lasso",
-        "--data",
-        &arg(&matrix),
-        "--labels",
-        &arg(&labels),
-        "--threads",
-        "1",
-    ]);
+    let result = run_on_mm("lasso", &matrix, &labels, 1);
     assert_bad_input(
         &result,
         &labels,
@@ -276,15 +274,7 @@ fn matrix_market_entry_outside_the_header_range_is_rejected() {
         "column.mtx",
         &format!("{MM_BANNER}3 2 3\n1 1 1.0\n2 3 2.0\n3 1 -1.0\n"),
     );
-    let result = run([
-        "lasso",
-        "--data",
-        &arg(&column),
-        "--labels",
-        &arg(&labels),
-        "--threads",
-        "1",
-    ]);
+    let result = run_on_mm("lasso", &column, &labels, 1);
     assert_bad_input(
         &result,
         &column,
@@ -296,15 +286,7 @@ fn matrix_market_entry_outside_the_header_range_is_rejected() {
         "row.mtx",
         &format!("{MM_BANNER}3 2 3\n1 1 1.0\n3 1 2.0\n4 2 -1.0\n"),
     );
-    let result = run([
-        "lasso",
-        "--data",
-        &arg(&row),
-        "--labels",
-        &arg(&labels),
-        "--threads",
-        "1",
-    ]);
+    let result = run_on_mm("lasso", &row, &labels, 1);
     assert_bad_input(&result, &row, Some(5), &["row index 4", "outside 1..=3"]);
 }
 
@@ -346,15 +328,7 @@ fn matrix_market_error_read_by_the_second_worker_names_the_absolute_line() {
     }
     let matrix = dir.write("x.mtx", &text);
     let labels = dir.write("y.txt", &"1\n".repeat(100));
-    let result = run([
-        "lasso",
-        "--data",
-        &arg(&matrix),
-        "--labels",
-        &arg(&labels),
-        "--threads",
-        "2",
-    ]);
+    let result = run_on_mm("lasso", &matrix, &labels, 2);
     assert_bad_input(
         &result,
         &matrix,
