@@ -255,15 +255,26 @@ pub fn add_sparse(sum: &mut Vec<(u32, f64)>, other: &[(u32, f64)]) {
     *sum = merged;
 }
 
-/// `X^T theta` over this worker's rows with `theta_i = -f'(p_i)`, written into `out` (length d).
-pub fn gradient_dual_point(shard: &ColumnShard, rows: &RowState, out: &mut [f64]) {
-    for (j, slot) in out.iter_mut().enumerate() {
+/// `X^T theta` over this worker's rows with `theta_i = -f'(p_i)`, for the listed columns (all
+/// columns when `columns` is `None`), written into `out` in the same order.
+pub fn gradient_dual_point(
+    shard: &ColumnShard,
+    rows: &RowState,
+    columns: Option<&[u32]>,
+    out: &mut Vec<f64>,
+) {
+    let dot = |j: usize| {
         let (index, values) = shard.column(j);
-        *slot = -index
+        -index
             .iter()
             .zip(values)
             .map(|(&i, &x)| x * rows.first[i as usize])
-            .sum::<f64>();
+            .sum::<f64>()
+    };
+    out.clear();
+    match columns {
+        Some(columns) => out.extend(columns.iter().map(|&j| dot(j as usize))),
+        None => out.extend((0..shard.n_cols()).map(dot)),
     }
 }
 

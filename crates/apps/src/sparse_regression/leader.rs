@@ -360,7 +360,7 @@ impl LeaderState {
             Phase::Done => Schedule::Finished,
             Phase::Start => {
                 leader.phase = Phase::GapPrimal;
-                Schedule::Barrier(Task::GapPrimal)
+                Schedule::Barrier(Task::GapPrimal { columns: None })
             }
             Phase::GapPrimal | Phase::GapDual => Schedule::Wait,
             Phase::GapDualDue { scale } => {
@@ -369,7 +369,9 @@ impl LeaderState {
             }
             Phase::Descent if leader.gap_due() => {
                 leader.phase = Phase::GapPrimal;
-                Schedule::Barrier(Task::GapPrimal)
+                let columns =
+                    (leader.active.len() < leader.beta.len()).then(|| leader.active.clone());
+                Schedule::Barrier(Task::GapPrimal { columns })
             }
             Phase::Descent => {
                 leader.scheduler.propose(&mut leader.proposed);
@@ -420,11 +422,27 @@ impl LeaderState {
                 &pair_dots,
                 with_pairs,
             )),
-            (Task::GapPrimal, Partial::GapPrimal { xt_theta, loss }) => {
+            (Task::GapPrimal { columns }, Partial::GapPrimal { xt_theta, loss }) => {
                 let lambda = leader.settings.lambda;
                 let l1: f64 = leader.beta.iter().map(|b| b.abs()).sum();
                 leader.primal = loss + lambda * l1;
+                // Once coordinates are screened out, the gap is that of the problem restricted to
+                // the active ones: screening is safe, so that problem has the same optimal value
+                // and the same objective at the current b (screened coefficients are 0), and its
+                // gap still bounds F(b) - F*. Its dual point only needs to be feasible for the
+                // active columns, so screened columns are never read again.
                 let max_abs = xt_theta.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+                let xt_theta = match columns {
+                    None => xt_theta,
+                    Some(columns) => {
+                        let mut full = std::mem::take(&mut leader.xt_theta);
+                        full.resize(leader.beta.len(), 0.0);
+                        for (&j, &value) in columns.iter().zip(&xt_theta) {
+                            full[j as usize] = value;
+                        }
+                        full
+                    }
+                };
                 let scale = if max_abs > lambda {
                     lambda / max_abs
                 } else {

@@ -35,8 +35,11 @@ pub enum Task {
         /// Whether the dependency filter needs the pairs' dot products.
         with_pairs: bool,
     },
-    /// `X^T theta` and the loss, for the duality gap.
-    GapPrimal,
+    /// `X^T theta` on these columns (all when `None`) and the loss, for the duality gap.
+    GapPrimal {
+        /// The coordinates not screened out, when some are.
+        columns: Option<Vec<u32>>,
+    },
     /// The dual objective at `scale * theta`.
     GapDual {
         /// The factor that makes the dual point feasible.
@@ -57,7 +60,7 @@ pub enum Partial {
         /// `(pair_key(a, b), x_a . x_b)`, sorted by key; absent pairs share no row.
         pair_dots: Vec<(u32, f64)>,
     },
-    /// `X^T theta` and `sum_i f(p_i)`.
+    /// `X^T theta` (on the task's columns) and `sum_i f(p_i)`.
     GapPrimal {
         /// `X^T theta`.
         xt_theta: Vec<f64>,
@@ -146,9 +149,9 @@ impl<L: Loss> RoundProgram for CoordinateDescent<L> {
                     pair_dots,
                 }
             }
-            Task::GapPrimal => {
-                let mut xt_theta = vec![0.0; self.shard.n_cols()];
-                gradient_dual_point(&self.shard, &self.rows, &mut xt_theta);
+            Task::GapPrimal { columns } => {
+                let mut xt_theta = Vec::new();
+                gradient_dual_point(&self.shard, &self.rows, columns.as_deref(), &mut xt_theta);
                 let loss = self
                     .rows
                     .labels
