@@ -217,14 +217,6 @@ impl CoordinateScheduler {
             Policy::Random(p) => p.passes(),
         }
     }
-
-    /// The priority policy's state (weights), if this is a priority scheduler.
-    pub fn as_priority(&self) -> Option<&PrioritySchedule> {
-        match &self.policy {
-            Policy::Priority(p) => Some(p),
-            _ => None,
-        }
-    }
 }
 
 #[cfg(test)]

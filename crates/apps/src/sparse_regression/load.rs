@@ -31,16 +31,6 @@ pub enum DataSource {
     },
 }
 
-impl DataSource {
-    /// The file that holds X (for messages).
-    pub fn matrix_path(&self) -> &std::path::Path {
-        match self {
-            DataSource::Libsvm { path, .. } => path,
-            DataSource::MatrixMarket { matrix, .. } => matrix,
-        }
-    }
-}
-
 /// A worker's rows and the shape of the whole matrix.
 pub struct LoadedShard {
     /// This worker's rows (row-major).

@@ -5,10 +5,8 @@ use std::path::Path;
 
 use crate::support::{arg, run, Dir, Run};
 
-/// Checks that `run` failed with status 2, printed exactly one `error:` line, that the line starts
-/// with `error: FILE:LINE: ` (or `error: FILE: ` when `line` is `None`) and names every keyword,
-/// and that nothing was printed on stdout.
-fn assert_bad_input(run: &Run, file: &Path, line: Option<u64>, keywords: &[&str]) {
+/// Checks that `run` exited with status 2, without a panic and without printing a result.
+fn assert_rejected(run: &Run) {
     run.expect_code(2);
     assert!(
         !run.stderr.contains("panicked"),
@@ -20,6 +18,13 @@ fn assert_bad_input(run: &Run, file: &Path, line: Option<u64>, keywords: &[&str]
         "no result may be printed on bad input\n{}",
         run.describe()
     );
+}
+
+/// Checks that `run` failed with status 2, printed exactly one `error:` line, that the line starts
+/// with `error: FILE:LINE: ` (or `error: FILE: ` when `line` is `None`) and names every keyword,
+/// and that nothing was printed on stdout.
+fn assert_bad_input(run: &Run, file: &Path, line: Option<u64>, keywords: &[&str]) {
+    assert_rejected(run);
     let errors = run.error_lines();
     assert_eq!(
         errors.len(),
@@ -46,17 +51,7 @@ fn assert_bad_input(run: &Run, file: &Path, line: Option<u64>, keywords: &[&str]
 
 /// Checks a usage error: status 2, an `error:` line naming every keyword, no result.
 fn assert_usage_error(run: &Run, keywords: &[&str]) {
-    run.expect_code(2);
-    assert!(
-        !run.stderr.contains("panicked"),
-        "a panic instead of an error\n{}",
-        run.describe()
-    );
-    assert!(
-        run.stdout.trim().is_empty(),
-        "no result may be printed on a usage error\n{}",
-        run.describe()
-    );
+    assert_rejected(run);
     let errors = run.error_lines();
     assert!(!errors.is_empty(), "no error line\n{}", run.describe());
     for keyword in keywords {
