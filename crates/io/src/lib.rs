@@ -9,6 +9,8 @@
 //! - [`libsvm`] and [`matrix_market`] (with [`labels`]): the input formats.
 //! - [`atomic`] and [`coefficients`]: output written to a temporary file and renamed.
 //! - [`generate`]: synthetic Lasso and logistic-regression data with their true coefficients.
+//! - [`ratings`] and [`generate_ratings`]: rating files for matrix factorisation (ids remapped to
+//!   dense indices) and a low-rank generator with a train/test split.
 //!
 //! Every error is a [`DataError`] that names the file and, for a bad line, its 1-based line number
 //! in the whole file (also when the line was read by a shard) and what was expected there.
@@ -40,9 +42,11 @@ pub mod atomic;
 pub mod coefficients;
 pub mod error;
 pub mod generate;
+pub mod generate_ratings;
 pub mod labels;
 pub mod libsvm;
 pub mod matrix_market;
+pub mod ratings;
 pub mod shard;
 pub mod sparse;
 mod token;
@@ -51,10 +55,12 @@ pub use atomic::write_atomic;
 pub use coefficients::{read_coefficients, write_coefficients};
 pub use error::DataError;
 pub use generate::{generate_regression, truth_path, GeneratedSummary, RegressionSpec, Task};
+pub use generate_ratings::{generate_ratings, RatingsSpec, RatingsSummary};
 pub use labels::{read_labels, LabelKind};
 pub use libsvm::{check_nonempty_total, parse_libsvm, read_libsvm_shard, LibsvmOptions};
 pub use matrix_market::{
     check_mm_total, entries_to_rows, read_mm_header, read_mm_shard, MmEntry, MmField, MmHeader,
 };
+pub use ratings::{read_pairs, read_ratings, Ratings, RatingsFormat};
 pub use shard::{line_number_at, read_shard_lines, shard_byte_range, ShardText};
 pub use sparse::SparseRows;

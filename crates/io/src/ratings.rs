@@ -1,0 +1,506 @@
+//! Rating files for matrix factorisation: `user item rating` lines (whitespace or comma
+//! separated, with an optional header line), MovieLens `user::item::rating::timestamp`, and
+//! MatrixMarket coordinate files.
+//!
+//! User and item ids are arbitrary tokens. They are remapped to dense indices in a canonical order
+//! that does not depend on how the file was split for parsing: tokens that are unsigned integers
+//! come first in numeric order, then the others in byte order. The original tokens are kept
+//! ([`Ratings::user_ids`], [`Ratings::item_ids`]) so factors can be written with them.
+//!
+//! The file is parsed in `n_threads` byte-range shards at once ([`crate::shard`]); every error
+//! names the file and the absolute line.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::error::DataError;
+use crate::matrix_market::{check_mm_total, read_mm_header, read_mm_shard, MmField};
+use crate::shard::{read_shard_lines, ShardText};
+use crate::token::{fields, number_problem, parse_finite, parse_unsigned, quoted};
+
+/// How a rating file is laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RatingsFormat {
+    /// Decide from the first line: a MatrixMarket banner, a line with `::` (MovieLens), or else
+    /// delimited.
+    Auto,
+    /// `user item rating [timestamp]`, separated by whitespace or by commas; a first line whose
+    /// rating field is not a number is a header.
+    Delimited,
+    /// MovieLens `user::item::rating::timestamp` (the timestamp may be missing).
+    MovieLens,
+    /// MatrixMarket coordinate: rows are users, columns items (real or integer values).
+    MatrixMarket,
+}
+
+/// Ratings with dense user and item indices, in file order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Ratings {
+    /// The original token of each dense user index.
+    pub user_ids: Vec<String>,
+    /// The original token of each dense item index.
+    pub item_ids: Vec<String>,
+    /// Dense user index of each rating.
+    pub users: Vec<u32>,
+    /// Dense item index of each rating.
+    pub items: Vec<u32>,
+    /// The rating values.
+    pub values: Vec<f64>,
+}
+
+impl Ratings {
+    /// Number of ratings.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether there are no ratings.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Number of distinct users.
+    pub fn n_users(&self) -> usize {
+        self.user_ids.len()
+    }
+
+    /// Number of distinct items.
+    pub fn n_items(&self) -> usize {
+        self.item_ids.len()
+    }
+}
+
+/// Reads a rating file with `n_threads` parser threads.
+///
+/// Fails with a [`DataError::Parse`] naming `path:line` on a line with the wrong number of fields
+/// or a rating that is not a finite number, and with [`DataError::Empty`] on a file without any
+/// rating.
+pub fn read_ratings(
+    path: &Path,
+    format: RatingsFormat,
+    n_threads: usize,
+) -> Result<Ratings, DataError> {
+    let n_threads = n_threads.max(1);
+    let format = match format {
+        RatingsFormat::Auto => detect_format(path)?,
+        other => other,
+    };
+    let ratings = match format {
+        RatingsFormat::MatrixMarket => read_matrix_market(path, n_threads)?,
+        text_format => read_text(path, text_format == RatingsFormat::MovieLens, n_threads)?,
+    };
+    if ratings.is_empty() {
+        return Err(DataError::Empty {
+            path: path.to_owned(),
+            what: "ratings".into(),
+        });
+    }
+    Ok(ratings)
+}
+
+/// The format of `path` judged from its first non-blank line.
+fn detect_format(path: &Path) -> Result<RatingsFormat, DataError> {
+    use std::io::{BufRead, BufReader};
+    let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| DataError::io(path, e))?;
+        if n == 0 {
+            return Ok(RatingsFormat::Delimited);
+        }
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        if line.starts_with(b"%%MatrixMarket") {
+            return Ok(RatingsFormat::MatrixMarket);
+        }
+        if memchr::memmem::find(&line, b"::").is_some() {
+            return Ok(RatingsFormat::MovieLens);
+        }
+        return Ok(RatingsFormat::Delimited);
+    }
+}
+
+/// One shard's ratings with shard-local token indices.
+struct ShardRatings<'t> {
+    user_tokens: Vec<&'t [u8]>,
+    item_tokens: Vec<&'t [u8]>,
+    users: Vec<u32>,
+    items: Vec<u32>,
+    values: Vec<f64>,
+}
+
+fn read_text(path: &Path, movielens: bool, n_threads: usize) -> Result<Ratings, DataError> {
+    let texts: Vec<ShardText> = (0..n_threads)
+        .map(|shard| read_shard_lines(path, shard, n_threads, 0))
+        .collect::<Result<_, _>>()?;
+    let parsed: Vec<Result<ShardRatings<'_>, (u64, String)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = texts
+            .iter()
+            .map(|text| scope.spawn(move || parse_text_shard(text, movielens)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("parser thread panicked"))
+            .collect()
+    });
+    let mut shards = Vec::with_capacity(parsed.len());
+    for result in parsed {
+        match result {
+            Ok(shard) => shards.push(shard),
+            // The first failing shard holds the first bad line of the file.
+            Err((offset, message)) => {
+                return Err(DataError::parse_at_offset(path, offset, message))
+            }
+        }
+    }
+    Ok(merge_shards(&shards))
+}
+
+/// Parses one shard; an error is `(line offset, message)`.
+fn parse_text_shard(text: &ShardText, movielens: bool) -> Result<ShardRatings<'_>, (u64, String)> {
+    let mut users: HashMap<&[u8], u32> = HashMap::new();
+    let mut items: HashMap<&[u8], u32> = HashMap::new();
+    let mut shard = ShardRatings {
+        user_tokens: Vec::new(),
+        item_tokens: Vec::new(),
+        users: Vec::new(),
+        items: Vec::new(),
+        values: Vec::new(),
+    };
+    let mut tokens: Vec<&[u8]> = Vec::with_capacity(4);
+    for line in text.lines() {
+        let body = line.text.trim_ascii();
+        if body.is_empty() {
+            continue;
+        }
+        tokens.clear();
+        if movielens {
+            tokens.extend(split_str(body, b"::").map(<[u8]>::trim_ascii));
+        } else if memchr::memchr(b',', body).is_some() {
+            tokens.extend(body.split(|&b| b == b',').map(<[u8]>::trim_ascii));
+        } else {
+            tokens.extend(fields(body));
+        }
+        if tokens.len() != 3 && tokens.len() != 4 {
+            let layout = if movielens {
+                "`user::item::rating::timestamp`"
+            } else {
+                "`user item rating` (an optional fourth field, a timestamp, is ignored)"
+            };
+            return Err((
+                line.offset,
+                format!("expected {layout}, found {} fields", tokens.len()),
+            ));
+        }
+        let value = match parse_finite(tokens[2]) {
+            Ok(value) => value,
+            // A first line of the file whose rating is not a number is a header.
+            Err(_) if line.offset == 0 && !movielens => continue,
+            Err(error) => {
+                return Err((
+                    line.offset,
+                    format!(
+                        "expected a numeric rating in field 3, {}",
+                        number_problem(tokens[2], error)
+                    ),
+                ))
+            }
+        };
+        for (k, token) in tokens[..2].iter().enumerate() {
+            if token.is_empty() {
+                let what = if k == 0 { "user" } else { "item" };
+                return Err((line.offset, format!("the {what} id is empty")));
+            }
+        }
+        shard
+            .users
+            .push(intern(&mut users, &mut shard.user_tokens, tokens[0]));
+        shard
+            .items
+            .push(intern(&mut items, &mut shard.item_tokens, tokens[1]));
+        shard.values.push(value);
+    }
+    Ok(shard)
+}
+
+/// Splits `text` on every occurrence of `separator`.
+fn split_str<'a>(text: &'a [u8], separator: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match memchr::memmem::find(current, separator) {
+            Some(i) => {
+                rest = Some(&current[i + separator.len()..]);
+                Some(&current[..i])
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
+}
+
+fn intern<'t>(
+    map: &mut HashMap<&'t [u8], u32>,
+    tokens: &mut Vec<&'t [u8]>,
+    token: &'t [u8],
+) -> u32 {
+    *map.entry(token).or_insert_with(|| {
+        tokens.push(token);
+        (tokens.len() - 1) as u32
+    })
+}
+
+/// The canonical order of id tokens: unsigned integers first, numerically, then bytewise.
+fn canonical_key(token: &[u8]) -> (bool, u64, &[u8]) {
+    match parse_unsigned(token) {
+        Some(n) => (false, n, token),
+        None => (true, 0, token),
+    }
+}
+
+/// Sorts the union of the shards' tokens canonically and returns it with, per shard, the map
+/// from its local indices to the dense ones.
+fn unify<'t>(per_shard: &[&[&'t [u8]]]) -> (Vec<String>, Vec<Vec<u32>>) {
+    let mut all: Vec<&'t [u8]> = per_shard.iter().flat_map(|t| t.iter().copied()).collect();
+    all.sort_unstable_by(|a, b| canonical_key(a).cmp(&canonical_key(b)));
+    all.dedup();
+    let index: HashMap<&[u8], u32> = all
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (*t, i as u32))
+        .collect();
+    let maps = per_shard
+        .iter()
+        .map(|tokens| tokens.iter().map(|t| index[t]).collect())
+        .collect();
+    let names = all
+        .iter()
+        .map(|t| String::from_utf8_lossy(t).into_owned())
+        .collect();
+    (names, maps)
+}
+
+fn merge_shards(shards: &[ShardRatings<'_>]) -> Ratings {
+    let user_tokens: Vec<&[&[u8]]> = shards.iter().map(|s| s.user_tokens.as_slice()).collect();
+    let item_tokens: Vec<&[&[u8]]> = shards.iter().map(|s| s.item_tokens.as_slice()).collect();
+    let (user_ids, user_maps) = unify(&user_tokens);
+    let (item_ids, item_maps) = unify(&item_tokens);
+    let total: usize = shards.iter().map(|s| s.values.len()).sum();
+    let mut ratings = Ratings {
+        user_ids,
+        item_ids,
+        users: Vec::with_capacity(total),
+        items: Vec::with_capacity(total),
+        values: Vec::with_capacity(total),
+    };
+    for (s, shard) in shards.iter().enumerate() {
+        let (user_map, item_map) = (&user_maps[s], &item_maps[s]);
+        ratings
+            .users
+            .extend(shard.users.iter().map(|&u| user_map[u as usize]));
+        ratings
+            .items
+            .extend(shard.items.iter().map(|&i| item_map[i as usize]));
+        ratings.values.extend_from_slice(&shard.values);
+    }
+    ratings
+}
+
+/// MatrixMarket: the 1-based row and column indices are the tokens; only rows and columns that
+/// hold an entry get a dense index.
+fn read_matrix_market(path: &Path, n_threads: usize) -> Result<Ratings, DataError> {
+    let header = read_mm_header(path)?;
+    if header.field == MmField::Pattern {
+        return Err(DataError::parse(
+            path,
+            1,
+            "a `pattern` MatrixMarket file holds no rating values: expected `real` or `integer`",
+        ));
+    }
+    let mut entries = Vec::with_capacity(header.nnz);
+    for shard in 0..n_threads {
+        entries.extend(read_mm_shard(path, &header, shard, n_threads)?);
+    }
+    check_mm_total(path, &header, entries.len())?;
+    let dense = |present: Vec<bool>| {
+        let mut index = vec![u32::MAX; present.len()];
+        let mut names = Vec::new();
+        for (i, _) in present.iter().enumerate().filter(|(_, p)| **p) {
+            index[i] = names.len() as u32;
+            names.push((i + 1).to_string());
+        }
+        (index, names)
+    };
+    let mut rows = vec![false; header.rows];
+    let mut cols = vec![false; header.cols];
+    for entry in &entries {
+        rows[entry.row as usize] = true;
+        cols[entry.col as usize] = true;
+    }
+    let (row_index, user_ids) = dense(rows);
+    let (col_index, item_ids) = dense(cols);
+    Ok(Ratings {
+        user_ids,
+        item_ids,
+        users: entries.iter().map(|e| row_index[e.row as usize]).collect(),
+        items: entries.iter().map(|e| col_index[e.col as usize]).collect(),
+        values: entries.iter().map(|e| e.value).collect(),
+    })
+}
+
+/// Reads `user item` pairs to score (extra fields, such as a rating, are ignored; a first line
+/// that is `user item`-like text with a non-numeric third field is read as a pair, not a header).
+/// Returns the tokens in file order.
+pub fn read_pairs(path: &Path) -> Result<Vec<(String, String)>, DataError> {
+    let text = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let mut pairs = Vec::new();
+    for (number, line) in text.split(|&b| b == b'\n').enumerate() {
+        let body = line.trim_ascii();
+        if body.is_empty() {
+            continue;
+        }
+        let tokens: Vec<&[u8]> = if memchr::memmem::find(body, b"::").is_some() {
+            split_str(body, b"::").map(<[u8]>::trim_ascii).collect()
+        } else if memchr::memchr(b',', body).is_some() {
+            body.split(|&b| b == b',').map(<[u8]>::trim_ascii).collect()
+        } else {
+            fields(body).collect()
+        };
+        if tokens.len() < 2 || tokens[0].is_empty() || tokens[1].is_empty() {
+            return Err(DataError::parse(
+                path,
+                number as u64 + 1,
+                format!("expected `user item`, found {}", quoted(body)),
+            ));
+        }
+        let text = |t: &[u8]| String::from_utf8_lossy(t).into_owned();
+        pairs.push((text(tokens[0]), text(tokens[1])));
+    }
+    Ok(pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn triples(r: &Ratings) -> Vec<(String, String, f64)> {
+        (0..r.len())
+            .map(|k| {
+                (
+                    r.user_ids[r.users[k] as usize].clone(),
+                    r.item_ids[r.items[k] as usize].clone(),
+                    r.values[k],
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn formats_agree_and_ids_are_canonical_for_any_shard_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = write(&dir, "a.txt", "10 b 1.5\n2 a 2\n\nalice b -1 99\n");
+        let csv = write(
+            &dir,
+            "a.csv",
+            "user,item,rating\n10, b ,1.5\n2,a,2\nalice,b,-1\n",
+        );
+        let ml = write(
+            &dir,
+            "a.dat",
+            "10::b::1.5::0\n2::a::2::0\nalice::b::-1::0\n",
+        );
+        let expected = vec![
+            ("10".to_string(), "b".to_string(), 1.5),
+            ("2".into(), "a".into(), 2.0),
+            ("alice".into(), "b".into(), -1.0),
+        ];
+        for path in [&plain, &csv, &ml] {
+            for threads in 1..5 {
+                let r = read_ratings(path, RatingsFormat::Auto, threads).unwrap();
+                assert_eq!(triples(&r), expected, "{path:?} {threads}");
+                assert_eq!(r.user_ids, ["2", "10", "alice"]);
+                assert_eq!(r.item_ids, ["a", "b"]);
+            }
+        }
+    }
+
+    #[test]
+    fn matrix_market_indices_are_the_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            &dir,
+            "a.mtx",
+            "%%MatrixMarket matrix coordinate real general\n% c\n5 4 2\n5 1 3.5\n2 4 1\n",
+        );
+        let r = read_ratings(&path, RatingsFormat::Auto, 2).unwrap();
+        assert_eq!(r.user_ids, ["2", "5"]);
+        assert_eq!(r.item_ids, ["1", "4"]);
+        assert_eq!((r.users.clone(), r.items.clone()), (vec![1, 0], vec![0, 1]));
+        assert_eq!(r.values, [3.5, 1.0]);
+    }
+
+    #[test]
+    fn bad_lines_name_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            (
+                "1 2 3\n4 5 x\n",
+                ":2: expected a numeric rating in field 3, \"x\" is not a number",
+            ),
+            ("1 2 3\n4 5\n", ":2: expected `user item rating`"),
+            ("1 2 3\n4 5 6 7 8\n", ":2: expected `user item rating`"),
+            (
+                "1::2::3::4\n1::2\n",
+                ":2: expected `user::item::rating::timestamp`, found 2 fields",
+            ),
+            (
+                "1 2 3\n1 2 nan\n",
+                ":2: expected a numeric rating in field 3, \"nan\" is not finite",
+            ),
+        ];
+        for (text, message) in cases {
+            let path = write(&dir, "bad.txt", text);
+            for threads in 1..4 {
+                let error = read_ratings(&path, RatingsFormat::Auto, threads).unwrap_err();
+                let shown = error.to_string();
+                assert!(shown.contains(message), "{shown} lacks {message}");
+                assert!(shown.starts_with(&path.display().to_string()));
+            }
+        }
+        for text in ["", "\n\n", "user item rating\n"] {
+            let path = write(&dir, "empty.txt", text);
+            let error = read_ratings(&path, RatingsFormat::Auto, 2).unwrap_err();
+            assert!(
+                error.to_string().ends_with("the file holds no ratings"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn pairs_are_read_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, "p.txt", "u1 i1\nu2,i2,5\n\nu3::i3\n");
+        let pairs = read_pairs(&path).unwrap();
+        assert_eq!(pairs.len(), 3);
+        assert_eq!(pairs[1], ("u2".into(), "i2".into()));
+        let bad = write(&dir, "q.txt", "u1 i1\nu2\n");
+        assert!(read_pairs(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("q.txt:2:"));
+    }
+}
