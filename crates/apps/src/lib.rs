@@ -3,12 +3,14 @@
 //!
 //! - [`sparse_regression`]: Lasso and sparse logistic regression by scheduled coordinate descent
 //!   (STRADS's dynamic priority schedule with a dependency filter), stopped on the duality gap.
+//! - [`mf`]: matrix factorisation of ratings by CCD++, ALS or rotated stratified SGD.
 //!
 //! Apps know the engine (to run) and the core (to schedule); the engine and the core know no app.
 
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod mf;
 pub mod sparse_regression;
 
 pub use error::AppError;

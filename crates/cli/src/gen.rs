@@ -14,6 +14,8 @@ pub enum GenCommand {
     Lasso(RegressionGenArgs),
     /// A logistic problem: P(y = +1) = sigmoid(x . b*), written as libsvm (b* to FILE.truth).
     Logreg(RegressionGenArgs),
+    /// A low-rank rating set with popularity skew: PREFIX.train and PREFIX.test.
+    Mf(crate::gen_mf::MfGenArgs),
 }
 
 /// Flags of `strads gen lasso|logreg`.
@@ -53,6 +55,7 @@ pub fn run(command: GenCommand) -> Result<(), Failure> {
     let (task, args) = match command {
         GenCommand::Lasso(args) => (Task::Lasso, args),
         GenCommand::Logreg(args) => (Task::Logreg, args),
+        GenCommand::Mf(args) => return crate::gen_mf::run(args),
     };
     let spec = RegressionSpec {
         rows: args.rows,

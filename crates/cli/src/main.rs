@@ -6,7 +6,9 @@
 
 mod cluster_args;
 mod gen;
+mod gen_mf;
 mod launch;
+mod mf;
 mod progress;
 mod regression;
 
@@ -28,6 +30,8 @@ enum Command {
     Lasso(regression::RegressionArgs),
     /// Sparse logistic regression: minimise sum_i log(1 + exp(-y_i x_i.b)) + lambda ||b||_1.
     Logreg(regression::RegressionArgs),
+    /// Matrix factorisation of ratings (CCD++, ALS or rotated SGD).
+    Mf(mf::MfArgs),
     /// Generate a synthetic problem with a known sparse truth.
     #[command(subcommand)]
     Gen(gen::GenCommand),
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
         Command::Logreg(args) => {
             regression::run(strads_apps::sparse_regression::LossKind::Logistic, args)
         }
+        Command::Mf(args) => mf::run(args),
         Command::Gen(command) => gen::run(command),
         Command::Launch(args) => launch::run(args),
     };

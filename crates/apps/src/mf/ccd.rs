@@ -1,0 +1,124 @@
+//! CCD++ (Yu, Hsieh, Si, Dhillon 2012), model-parallel as in STRADS: for each rank-one term `t`,
+//! every worker updates column `t` of its W rows (`kernels::ccd_coordinate`), sends the old and
+//! new values to the workers whose items those users rated, every worker updates column `t` of
+//! its H rows, and sends back the old and new `h_t` (with the next column's current values) to
+//! the workers whose users rated those items. Both copies of the residual
+//! `e_ij = r_ij - w_i . h_j` (by user and by item) are updated in place with the same expression,
+//! so they stay bit-identical. One inner iteration per rank-one term.
+
+// Rows are addressed by index into several parallel arrays (ratings, residuals, old values).
+#![allow(clippy::needless_range_loop)]
+
+use strads_engine::{EngineError, Worker};
+
+use super::kernels::{ccd_coordinate, ccd_residual};
+use super::{Driver, Local};
+
+/// Runs CCD++ until the driver says stop.
+pub fn run(
+    worker: &mut Worker<'_>,
+    local: &mut Local,
+    driver: &mut Driver,
+) -> Result<(), EngineError> {
+    let k = local.rank;
+    // W = 0 at the start, so the residual is the rating itself.
+    let mut user_residual = local.users.values.clone();
+    let mut test_residual = local.users.test_values.clone();
+    let mut item_residual = local.items.values.clone();
+    let (n_users, n_items) = (local.users.len(), local.items.len());
+    let mut w_old = vec![0.0; n_users];
+    let mut h_old = vec![0.0; n_items];
+    // Column 0 of H for the items our users rate.
+    let mut h_column = {
+        let h = &local.h;
+        local
+            .item_halo
+            .exchange(worker, 1, |j, out| out.push(h[j * k]))?
+    };
+    let evaluate = |local: &Local, user_residual: &[f64], test_residual: &[f64]| {
+        let sum2 = |x: &[f64]| x.iter().map(|e| e * e).sum::<f64>();
+        [sum2(user_residual), local.penalty(), sum2(test_residual)]
+    };
+    if driver.record(worker, 0, evaluate(local, &user_residual, &test_residual))? {
+        return Ok(());
+    }
+    for iteration in 1.. {
+        for t in 0..k {
+            // W half: w_it for every owned user against the current h_t.
+            let users = &local.users;
+            for i in 0..n_users {
+                let range = users.row(i);
+                let old = local.w[i * k + t];
+                w_old[i] = old;
+                local.w[i * k + t] = ccd_coordinate(
+                    &user_residual[range.clone()],
+                    &users.cols[range],
+                    &h_column,
+                    &h_column,
+                    old,
+                    local.user_reg[i],
+                );
+            }
+            let w_pairs = {
+                let w = &local.w;
+                local
+                    .user_halo
+                    .exchange(worker, 2, |i, out| out.extend([w_old[i], w[i * k + t]]))?
+            };
+            let (w_before, w_after): (Vec<f64>, Vec<f64>) =
+                w_pairs.chunks_exact(2).map(|p| (p[0], p[1])).unzip();
+            // H half: h_jt for every owned item against the new w_t; then its residual copy.
+            let items = &local.items;
+            for j in 0..n_items {
+                let range = items.row(j);
+                let old = local.h[j * k + t];
+                h_old[j] = old;
+                let new = ccd_coordinate(
+                    &item_residual[range.clone()],
+                    &items.cols[range.clone()],
+                    &w_before,
+                    &w_after,
+                    old,
+                    local.item_reg[j],
+                );
+                local.h[j * k + t] = new;
+                for n in range {
+                    let c = items.cols[n] as usize;
+                    item_residual[n] =
+                        ccd_residual(item_residual[n], w_before[c], old, w_after[c], new);
+                }
+            }
+            // Old and new h_t, and the current column t + 1 (column 0 of the next iteration).
+            let next = (t + 1) % k;
+            let h_triples = {
+                let h = &local.h;
+                local.item_halo.exchange(worker, 3, |j, out| {
+                    out.extend([h_old[j], h[j * k + t], h[j * k + next]])
+                })?
+            };
+            let users = &local.users;
+            for i in 0..n_users {
+                let (old, new) = (w_old[i], local.w[i * k + t]);
+                for n in users.row(i) {
+                    let c = users.cols[n] as usize * 3;
+                    user_residual[n] =
+                        ccd_residual(user_residual[n], old, h_triples[c], new, h_triples[c + 1]);
+                }
+                for n in users.test_row(i) {
+                    let c = users.test_cols[n] as usize * 3;
+                    test_residual[n] =
+                        ccd_residual(test_residual[n], old, h_triples[c], new, h_triples[c + 1]);
+                }
+            }
+            h_column = h_triples.chunks_exact(3).map(|x| x[2]).collect();
+        }
+        if driver.record(
+            worker,
+            iteration,
+            evaluate(local, &user_residual, &test_residual),
+        )? {
+            break;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! Exchanging only the rows a worker needs: a worker's ratings touch some rows of the other
+//! factor (its "needed" rows, sorted by global index); each owner sends exactly those, once per
+//! exchange, instead of every worker all-gathering the whole factor.
+
+use std::ops::Range;
+
+use strads_engine::{EngineError, Worker};
+
+/// Who sends which owned rows to whom, set up once from every worker's needed rows.
+#[derive(Clone, Debug)]
+pub struct Halo {
+    /// For each peer, the offsets (within this worker's owned block) of the rows it needs, in
+    /// increasing order.
+    serve: Vec<Vec<u32>>,
+    /// Number of needed rows this worker receives.
+    needed_len: usize,
+}
+
+impl Halo {
+    /// Tells each owner which of its rows this worker needs. `needed` is sorted and every entry
+    /// lies in one of `blocks` (block `q` is owned by worker `q`, blocks in increasing order).
+    /// Collective: every worker must call it.
+    pub fn new(
+        worker: &mut Worker<'_>,
+        needed: &[u32],
+        blocks: &[Range<usize>],
+    ) -> Result<Halo, EngineError> {
+        let requests: Vec<Vec<u32>> = blocks
+            .iter()
+            .map(|block| {
+                let lo = needed.partition_point(|&g| (g as usize) < block.start);
+                let hi = needed.partition_point(|&g| (g as usize) < block.end);
+                needed[lo..hi].to_vec()
+            })
+            .collect();
+        let incoming: Vec<Vec<u32>> = worker.all_to_all(&requests)?;
+        let mine = blocks[worker.index()].start as u32;
+        Ok(Halo {
+            serve: incoming
+                .into_iter()
+                .map(|rows| rows.into_iter().map(|g| g - mine).collect())
+                .collect(),
+            needed_len: needed.len(),
+        })
+    }
+
+    /// Sends every peer `width` numbers for each owned row it needs (written by `fill(offset,
+    /// out)`), and returns the numbers of this worker's needed rows, `width` per row, in the order
+    /// of its `needed` list. Collective.
+    pub fn exchange(
+        &self,
+        worker: &mut Worker<'_>,
+        width: usize,
+        fill: impl Fn(usize, &mut Vec<f64>),
+    ) -> Result<Vec<f64>, EngineError> {
+        let outgoing: Vec<Vec<f64>> = self
+            .serve
+            .iter()
+            .map(|rows| {
+                let mut out = Vec::with_capacity(rows.len() * width);
+                for &offset in rows {
+                    fill(offset as usize, &mut out);
+                }
+                debug_assert_eq!(out.len(), rows.len() * width);
+                out
+            })
+            .collect();
+        // Needed rows are sorted and blocks are in worker order, so the pieces arrive in order.
+        let incoming = worker.all_to_all(&outgoing)?;
+        let values: Vec<f64> = incoming.concat();
+        debug_assert_eq!(values.len(), self.needed_len * width);
+        Ok(values)
+    }
+}

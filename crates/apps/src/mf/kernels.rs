@@ -1,0 +1,304 @@
+//! The matrix-factorisation kernels as plain functions over slices: a CCD++ coordinate update and
+//! its residual update, an ALS row solve (normal equations by a small dense Cholesky), and an SGD
+//! step. Every sum runs over the row's ratings in the order given, so the caller fixes the
+//! floating-point summation order.
+//!
+//! Objective: `sum_(i,j) (r_ij - w_i . h_j)^2 + lambda (sum_i c_i ||w_i||^2 + sum_j c_j ||h_j||^2)`;
+//! `reg` below is `lambda c_i` of the row being updated.
+
+/// CCD++ update of one coordinate `w_it` with everything else fixed (the exact minimiser):
+///
+/// `w_it = sum_j (e_ij + w_old h_old_jt) h_new_jt / (reg + sum_j h_new_jt^2)`
+///
+/// where `e_ij = r_ij - w_i . h_j` is the residual with the current term `w_old h_old_jt` still
+/// in it, so `e_ij + w_old h_old_jt` is the residual without the rank-one term `t`, and `h_new`
+/// is the other factor's column `t` to fit against (for the W half `h_new = h_old`; for the H
+/// half the users' columns changed just before). `residual[k]` belongs to the rating whose other
+/// row is `cols[k]`. A row whose denominator is 0 (no ratings, no penalty) gets 0.
+pub fn ccd_coordinate(
+    residual: &[f64],
+    cols: &[u32],
+    other_old: &[f64],
+    other_new: &[f64],
+    own_old: f64,
+    reg: f64,
+) -> f64 {
+    let mut numerator = 0.0;
+    let mut denominator = reg;
+    for (&e, &c) in residual.iter().zip(cols) {
+        let (h_old, h_new) = (other_old[c as usize], other_new[c as usize]);
+        numerator += (e + own_old * h_old) * h_new;
+        denominator += h_new * h_new;
+    }
+    if denominator > 0.0 {
+        numerator / denominator
+    } else {
+        0.0
+    }
+}
+
+/// The residual after the rank-one term `w_t h_t^T` changed from `(w_old, h_old)` to
+/// `(w_new, h_new)` at one rating: `e + w_old h_old - w_new h_new`, evaluated in this order so
+/// that the copy kept by users and the copy kept by items stay bit-identical.
+#[inline]
+pub fn ccd_residual(e: f64, w_old: f64, h_old: f64, w_new: f64, h_new: f64) -> f64 {
+    (e + w_old * h_old) - w_new * h_new
+}
+
+/// A matrix that is not positive definite: its `index`-th pivot was not positive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the normal equations are not positive definite (pivot {index})")]
+pub struct NotPositiveDefinite {
+    /// The 0-based index of the failing pivot.
+    pub index: usize,
+}
+
+/// Scratch space for [`als_row`], sized for one rank.
+#[derive(Clone, Debug)]
+pub struct AlsScratch {
+    gram: Vec<f64>,
+    rhs: Vec<f64>,
+}
+
+impl AlsScratch {
+    /// Scratch for rank `rank`.
+    pub fn new(rank: usize) -> Self {
+        AlsScratch {
+            gram: vec![0.0; rank * rank],
+            rhs: vec![0.0; rank],
+        }
+    }
+}
+
+/// ALS row update: the `w` minimising `sum_j (r_j - w . h_j)^2 + reg ||w||^2`, i.e. the solution
+/// of the normal equations `(sum_j h_j h_j^T + reg I) w = sum_j r_j h_j`.
+///
+/// Rating `k` has value `values[k]` and other-side row `other[cols[k] * rank..][..rank]`. The
+/// result goes to `out` (length `rank`).
+pub fn als_row(
+    values: &[f64],
+    cols: &[u32],
+    other: &[f64],
+    reg: f64,
+    scratch: &mut AlsScratch,
+    out: &mut [f64],
+) -> Result<(), NotPositiveDefinite> {
+    let rank = out.len();
+    let (gram, rhs) = (&mut scratch.gram, &mut scratch.rhs);
+    gram.iter_mut().for_each(|g| *g = 0.0);
+    rhs.iter_mut().for_each(|b| *b = 0.0);
+    for (&r, &c) in values.iter().zip(cols) {
+        let h = &other[c as usize * rank..][..rank];
+        // Lower triangle only: G[a][b] for b <= a.
+        for a in 0..rank {
+            let ha = h[a];
+            let row = &mut gram[a * rank..a * rank + a + 1];
+            for (g, &hb) in row.iter_mut().zip(&h[..=a]) {
+                *g += ha * hb;
+            }
+            rhs[a] += r * ha;
+        }
+    }
+    for a in 0..rank {
+        gram[a * rank + a] += reg;
+    }
+    out.copy_from_slice(rhs);
+    cholesky_solve(gram, out, rank)
+}
+
+/// Solves `A x = b` in place for a symmetric positive definite `A` given by its lower triangle
+/// (row-major, `n x n`); `a` is overwritten by its Cholesky factor `L` (`A = L L^T`) and `b` by `x`.
+pub fn cholesky_solve(a: &mut [f64], b: &mut [f64], n: usize) -> Result<(), NotPositiveDefinite> {
+    for j in 0..n {
+        let mut d = a[j * n + j];
+        for k in 0..j {
+            d -= a[j * n + k] * a[j * n + k];
+        }
+        if d.is_nan() || d <= 0.0 {
+            return Err(NotPositiveDefinite { index: j });
+        }
+        let d = d.sqrt();
+        a[j * n + j] = d;
+        for i in j + 1..n {
+            let mut s = a[i * n + j];
+            for k in 0..j {
+                s -= a[i * n + k] * a[j * n + k];
+            }
+            a[i * n + j] = s / d;
+        }
+    }
+    // L y = b, then L^T x = y.
+    for i in 0..n {
+        let mut s = b[i];
+        for k in 0..i {
+            s -= a[i * n + k] * b[k];
+        }
+        b[i] = s / a[i * n + i];
+    }
+    for i in (0..n).rev() {
+        let mut s = b[i];
+        for k in i + 1..n {
+            s -= a[k * n + i] * b[k];
+        }
+        b[i] = s / a[i * n + i];
+    }
+    Ok(())
+}
+
+/// One SGD step on rating `r` of `(w, h)`:
+///
+/// `e = r - w . h;  w += eta (e h - reg_w w);  h += eta (e w - reg_h h)` (both from the old values),
+///
+/// the gradient of `(r - w . h)^2 + reg_w ||w||^2 + reg_h ||h||^2` up to a factor 2 folded into
+/// `eta`. With `reg_w = lambda c_i / n_i` (and likewise for h) an epoch's steps add up to the
+/// gradient of the whole objective. Returns `e`.
+#[inline]
+pub fn sgd_step(w: &mut [f64], h: &mut [f64], r: f64, eta: f64, reg_w: f64, reg_h: f64) -> f64 {
+    let e = r - dot(w, h);
+    for (wt, ht) in w.iter_mut().zip(h.iter_mut()) {
+        let (w0, h0) = (*wt, *ht);
+        *wt = w0 + eta * (e * h0 - reg_w * w0);
+        *ht = h0 + eta * (e * w0 - reg_h * h0);
+    }
+    e
+}
+
+/// `w . h`, summed in index order.
+#[inline]
+pub fn dot(w: &[f64], h: &[f64]) -> f64 {
+    w.iter().zip(h).map(|(a, b)| a * b).sum()
+}
+
+#[cfg(test)]
+#[allow(clippy::needless_range_loop)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// Gaussian elimination with partial pivoting on the full matrix: an independent solver.
+    fn gauss_solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
+        let n = b.len();
+        for col in 0..n {
+            let pivot = (col..n)
+                .max_by(|&x, &y| a[x][col].abs().total_cmp(&a[y][col].abs()))
+                .unwrap();
+            a.swap(col, pivot);
+            b.swap(col, pivot);
+            for row in col + 1..n {
+                let f = a[row][col] / a[col][col];
+                for k in col..n {
+                    a[row][k] -= f * a[col][k];
+                }
+                b[row] -= f * b[col];
+            }
+        }
+        let mut x = vec![0.0; n];
+        for i in (0..n).rev() {
+            let s: f64 = (i + 1..n).map(|k| a[i][k] * x[k]).sum();
+            x[i] = (b[i] - s) / a[i][i];
+        }
+        x
+    }
+
+    #[test]
+    fn als_row_solves_the_normal_equations() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for rank in [1, 2, 5, 10] {
+            for n_ratings in [1, 3, 40] {
+                let n_other = 50;
+                let other: Vec<f64> = (0..n_other * rank)
+                    .map(|_| rng.gen_range(-1.0..1.0))
+                    .collect();
+                let cols: Vec<u32> = (0..n_ratings)
+                    .map(|_| rng.gen_range(0..n_other as u32))
+                    .collect();
+                let values: Vec<f64> = (0..n_ratings).map(|_| rng.gen_range(-2.0..5.0)).collect();
+                let reg = 0.3;
+                let mut out = vec![0.0; rank];
+                als_row(
+                    &values,
+                    &cols,
+                    &other,
+                    reg,
+                    &mut AlsScratch::new(rank),
+                    &mut out,
+                )
+                .unwrap();
+                // The normal equations, built here from their definition.
+                let mut a = vec![vec![0.0; rank]; rank];
+                let mut b = vec![0.0; rank];
+                for (&r, &c) in values.iter().zip(&cols) {
+                    let h = &other[c as usize * rank..][..rank];
+                    for p in 0..rank {
+                        b[p] += r * h[p];
+                        for q in 0..rank {
+                            a[p][q] += h[p] * h[q];
+                        }
+                    }
+                }
+                for (p, row) in a.iter_mut().enumerate() {
+                    row[p] += reg;
+                }
+                let expected = gauss_solve(a, b);
+                for (x, y) in out.iter().zip(&expected) {
+                    assert!(
+                        (x - y).abs() <= 1e-9 * (1.0 + y.abs()),
+                        "{out:?} vs {expected:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn singular_normal_equations_are_reported() {
+        let mut out = vec![0.0; 2];
+        let error = als_row(
+            &[1.0],
+            &[0],
+            &[1.0, 1.0],
+            0.0,
+            &mut AlsScratch::new(2),
+            &mut out,
+        );
+        assert_eq!(error, Err(NotPositiveDefinite { index: 1 }));
+    }
+
+    #[test]
+    fn ccd_coordinate_is_the_exact_minimiser() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let other: Vec<f64> = (0..20).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let cols: Vec<u32> = (0..12).map(|_| rng.gen_range(0..20)).collect();
+        let residual: Vec<f64> = (0..12).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let (w_old, reg) = (0.7, 0.2);
+        let loss = |w: f64| -> f64 {
+            let data: f64 = residual
+                .iter()
+                .zip(&cols)
+                .map(|(&e, &c)| {
+                    let h = other[c as usize];
+                    let e_new = e + w_old * h - w * h;
+                    e_new * e_new
+                })
+                .sum();
+            data + reg * w * w
+        };
+        let w = ccd_coordinate(&residual, &cols, &other, &other, w_old, reg);
+        for delta in [1e-3, -1e-3, 0.1, -0.1] {
+            assert!(loss(w) <= loss(w + delta));
+        }
+    }
+
+    #[test]
+    fn sgd_step_follows_the_gradient() {
+        let (mut w, mut h) = (vec![0.5, -0.2], vec![0.1, 0.4]);
+        let (w0, h0) = (w.clone(), h.clone());
+        let e = sgd_step(&mut w, &mut h, 1.0, 0.1, 0.01, 0.02);
+        assert!((e - (1.0 - dot(&w0, &h0))).abs() < 1e-15);
+        for t in 0..2 {
+            assert!((w[t] - (w0[t] + 0.1 * (e * h0[t] - 0.01 * w0[t]))).abs() < 1e-15);
+            assert!((h[t] - (h0[t] + 0.1 * (e * w0[t] - 0.02 * h0[t]))).abs() < 1e-15);
+        }
+    }
+}

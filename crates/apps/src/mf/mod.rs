@@ -1,0 +1,460 @@
+//! Matrix factorisation of a ratings matrix `R ~ W H^T` (users x rank, items x rank).
+//!
+//! Objective (exactly as printed):
+//! `sum_(i,j) observed (r_ij - w_i . h_j)^2 + lambda (sum_i c_i ||w_i||^2 + sum_j c_j ||h_j||^2)`,
+//! with `c = 1` ([`RegScaling::None`]) or `c` = the row's training rating count
+//! ([`RegScaling::Count`], the weighted-lambda form of Spark's ALS).
+//!
+//! Model-parallel as in STRADS: worker `p` owns a block of user rows of W and of item rows of H
+//! and the ratings they touch, stored twice (by user and by item, [`shard`]). Workers exchange only
+//! the factor entries other workers' ratings need ([`halo`]), never the whole of W or H.
+//! - [`Algorithm::Ccd`] ([`ccd`]): CCD++, rank-one coordinate descent with the residual kept in
+//!   place on both copies.
+//! - [`Algorithm::Als`] ([`als`]): alternating least squares, each row in closed form.
+//! - [`Algorithm::Sgd`] ([`sgd`]): SGD on P x P stratified blocks rotated between workers.
+//!
+//! CCD++ and ALS sum every row's terms in a fixed order, so their factors are identical for any
+//! cluster shape; SGD is identical for the same seed and cluster shape.
+
+pub mod als;
+pub mod ccd;
+pub mod halo;
+pub mod kernels;
+pub mod model;
+pub mod sgd;
+pub mod shard;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use strads_engine::{run_cluster, ClusterConfig, EngineError, Worker};
+use strads_io::{read_ratings, RatingsFormat};
+
+use crate::error::AppError;
+use halo::Halo;
+pub use model::Model;
+use shard::{build_side, initial_entry, Problem, Side};
+
+/// Which solver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    /// CCD++: rank-one coordinate descent.
+    Ccd,
+    /// Alternating least squares.
+    Als,
+    /// Stratified, rotated stochastic gradient descent.
+    Sgd,
+}
+
+impl Algorithm {
+    /// The name used on the command line and in summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Ccd => "ccd",
+            Algorithm::Als => "als",
+            Algorithm::Sgd => "sgd",
+        }
+    }
+}
+
+/// The weight `c` of each row's penalty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegScaling {
+    /// `c = 1`.
+    None,
+    /// `c` = the row's number of training ratings (Spark ALS's weighted lambda).
+    Count,
+}
+
+/// Everything a factorisation needs besides the cluster.
+#[derive(Clone, Debug)]
+pub struct MfParams {
+    /// Training ratings.
+    pub train: PathBuf,
+    /// Test ratings (scored every iteration).
+    pub test: Option<PathBuf>,
+    /// Layout of both files.
+    pub format: RatingsFormat,
+    /// The solver.
+    pub algorithm: Algorithm,
+    /// Rank of the factors.
+    pub rank: usize,
+    /// The penalty lambda.
+    pub lambda: f64,
+    /// The penalty weights.
+    pub reg_scaling: RegScaling,
+    /// Iterations (epochs for SGD).
+    pub iterations: usize,
+    /// Stop after the iteration during which this many seconds of solving passed.
+    pub max_seconds: f64,
+    /// Seed of the initial factors and of SGD's rating order.
+    pub seed: u64,
+    /// SGD step size of the first epoch, `eta_0`.
+    pub learning_rate: f64,
+    /// SGD step decay: epoch `e` (from 0) uses `eta_0 / (1 + decay e)`.
+    pub learning_rate_decay: f64,
+    /// Whether process 0 gathers the factors at the end (for writing or predicting).
+    pub collect_model: bool,
+}
+
+/// One line of the trace: the state after an iteration (iteration 0 is the initial state).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TraceRecord {
+    /// Iterations (epochs) done.
+    pub iteration: usize,
+    /// Seconds since solving started (loading excluded).
+    pub seconds: f64,
+    /// The training objective.
+    pub objective: f64,
+    /// Root mean squared error on the training ratings.
+    pub rmse_train: f64,
+    /// Root mean squared error on the test ratings (unseen ids predicted with the global mean).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rmse_test: Option<f64>,
+}
+
+/// Called on the leader after each iteration (for progress displays).
+pub type Observer = Arc<dyn Fn(&TraceRecord) + Send + Sync>;
+
+/// The answer, returned by the process that holds the leader (process 0).
+#[derive(Clone, Debug)]
+pub struct MfSolution {
+    /// The factors, if [`MfParams::collect_model`].
+    pub model: Option<Model>,
+    /// The last trace record.
+    pub last: TraceRecord,
+    /// One record per iteration, from iteration 0.
+    pub trace: Vec<TraceRecord>,
+    /// Whether the objective became infinite or NaN (SGD with too large a step).
+    pub diverged: bool,
+    /// Distinct users in the training set.
+    pub users: usize,
+    /// Distinct items in the training set.
+    pub items: usize,
+    /// Training ratings.
+    pub train_ratings: usize,
+    /// Test ratings (seen and unseen).
+    pub test_ratings: usize,
+    /// Test ratings whose user or item is not in the training set.
+    pub unseen_test_ratings: usize,
+    /// Mean training rating (the prediction for unseen ids).
+    pub global_mean: f64,
+    /// Seconds from start to every worker holding its data.
+    pub load_seconds: f64,
+    /// Seconds of solving.
+    pub solve_seconds: f64,
+}
+
+/// Factorises on `cluster`; returns the solution in process 0 and `None` in the others.
+pub fn solve(
+    cluster: &ClusterConfig,
+    params: &MfParams,
+    observer: Option<Observer>,
+) -> Result<Option<MfSolution>, AppError> {
+    validate(params)?;
+    let started = Instant::now();
+    // Every process parses the whole files (with one parser thread per worker thread): the id
+    // remapping needs every id anyway. Each worker then keeps only its blocks.
+    let train = read_ratings(&params.train, params.format, cluster.threads)?;
+    let test = match &params.test {
+        Some(path) => Some(read_ratings(path, params.format, cluster.threads)?),
+        None => None,
+    };
+    let problem = Arc::new(Problem::new(train, test, cluster.workers()));
+    let params = params.clone();
+    let results = run_cluster(cluster, move |worker| {
+        solve_on_worker(worker, &problem, &params, started, observer.clone())
+    })?;
+    let mut leader = None;
+    for result in results {
+        if let Some(solution) = result? {
+            leader = Some(solution);
+        }
+    }
+    Ok(leader)
+}
+
+fn validate(params: &MfParams) -> Result<(), AppError> {
+    let bad = |m: String| Err(AppError::InvalidArgument(m));
+    if params.rank == 0 {
+        return bad("--rank must be at least 1".into());
+    }
+    if !(params.lambda >= 0.0 && params.lambda.is_finite()) {
+        return bad(format!(
+            "--lambda must be a finite number >= 0, got {}",
+            params.lambda
+        ));
+    }
+    if !(params.learning_rate > 0.0 && params.learning_rate.is_finite()) {
+        return bad(format!("--lr must be > 0, got {}", params.learning_rate));
+    }
+    if !(params.learning_rate_decay >= 0.0 && params.learning_rate_decay.is_finite()) {
+        return bad(format!(
+            "--lr-decay must be >= 0, got {}",
+            params.learning_rate_decay
+        ));
+    }
+    if params.max_seconds.is_nan() || params.max_seconds <= 0.0 {
+        return bad(format!(
+            "--max-seconds must be > 0, got {}",
+            params.max_seconds
+        ));
+    }
+    Ok(())
+}
+
+/// A worker's blocks, factors and exchange plans.
+pub struct Local {
+    /// Rank of the factors.
+    pub rank: usize,
+    /// Owned users and their ratings (with the seen test ratings).
+    pub users: Side,
+    /// Owned items and their ratings.
+    pub items: Side,
+    /// Owned rows of W, row-major.
+    pub w: Vec<f64>,
+    /// Owned rows of H, row-major.
+    pub h: Vec<f64>,
+    /// `lambda c_i` of each owned user.
+    pub user_reg: Vec<f64>,
+    /// `lambda c_j` of each owned item.
+    pub item_reg: Vec<f64>,
+    /// Sends owned H rows to the workers whose users rate them.
+    pub item_halo: Halo,
+    /// Sends owned W rows to the workers whose items are rated by them.
+    pub user_halo: Halo,
+}
+
+impl Local {
+    fn build(
+        worker: &mut Worker<'_>,
+        problem: &Problem,
+        params: &MfParams,
+    ) -> Result<Local, EngineError> {
+        let p = worker.index();
+        let train = &problem.train;
+        let k = params.rank;
+        let (user_rows, item_rows) = (
+            problem.user_blocks[p].clone(),
+            problem.item_blocks[p].clone(),
+        );
+        let test = problem
+            .test
+            .as_ref()
+            .map(|t| (t.users.as_slice(), t.items.as_slice(), t.values.as_slice()));
+        let users = build_side(
+            user_rows.clone(),
+            (&train.users, &train.items, &train.values),
+            test,
+            train.n_items(),
+        );
+        let items = build_side(
+            item_rows.clone(),
+            (&train.items, &train.users, &train.values),
+            None,
+            train.n_users(),
+        );
+        let reg = |counts: &[u64], rows: &std::ops::Range<usize>| -> Vec<f64> {
+            rows.clone()
+                .map(|r| match params.reg_scaling {
+                    RegScaling::None => params.lambda,
+                    RegScaling::Count => params.lambda * counts[r] as f64,
+                })
+                .collect()
+        };
+        // H starts random in [-1, 1) / sqrt(rank); W starts at 0 for CCD++ and ALS (which solve
+        // for W first) and random for SGD, which needs both sides nonzero.
+        let scale = 1.0 / (k as f64).sqrt();
+        let h = item_rows
+            .clone()
+            .flat_map(|j| (0..k).map(move |t| (j, t)))
+            .map(|(j, t)| scale * initial_entry(params.seed, 1, j, t, k))
+            .collect();
+        let w = match params.algorithm {
+            Algorithm::Sgd => user_rows
+                .clone()
+                .flat_map(|i| (0..k).map(move |t| (i, t)))
+                .map(|(i, t)| scale * initial_entry(params.seed, 2, i, t, k))
+                .collect(),
+            _ => vec![0.0; user_rows.len() * k],
+        };
+        let item_halo = Halo::new(worker, &users.needed, &problem.item_blocks)?;
+        let user_halo = Halo::new(worker, &items.needed, &problem.user_blocks)?;
+        Ok(Local {
+            rank: k,
+            user_reg: reg(&problem.user_counts, &user_rows),
+            item_reg: reg(&problem.item_counts, &item_rows),
+            users,
+            items,
+            w,
+            h,
+            item_halo,
+            user_halo,
+        })
+    }
+
+    /// `sum_i lambda c_i ||w_i||^2 + sum_j lambda c_j ||h_j||^2` over the owned rows.
+    pub fn penalty(&self) -> f64 {
+        let k = self.rank;
+        let part = |rows: &[f64], reg: &[f64]| -> f64 {
+            reg.iter()
+                .enumerate()
+                .map(|(i, r)| r * rows[i * k..(i + 1) * k].iter().map(|x| x * x).sum::<f64>())
+                .sum()
+        };
+        part(&self.w, &self.user_reg) + part(&self.h, &self.item_reg)
+    }
+
+    /// `(training SSE, penalty, test SSE)` from the owned W rows and the needed H rows.
+    pub fn evaluate(&self, h_needed: &[f64]) -> [f64; 3] {
+        let k = self.rank;
+        let (mut sse, mut test_sse) = (0.0, 0.0);
+        let users = &self.users;
+        for i in 0..users.len() {
+            let w = &self.w[i * k..(i + 1) * k];
+            for n in users.row(i) {
+                let h = &h_needed[users.cols[n] as usize * k..][..k];
+                let e = users.values[n] - kernels::dot(w, h);
+                sse += e * e;
+            }
+            for n in users.test_row(i) {
+                let h = &h_needed[users.test_cols[n] as usize * k..][..k];
+                let e = users.test_values[n] - kernels::dot(w, h);
+                test_sse += e * e;
+            }
+        }
+        [sse, self.penalty(), test_sse]
+    }
+
+    /// Sends every owned H row to the workers that need it; returns the needed rows.
+    pub fn exchange_h(&self, worker: &mut Worker<'_>) -> Result<Vec<f64>, EngineError> {
+        let (k, h) = (self.rank, &self.h);
+        self.item_halo.exchange(worker, k, |j, out| {
+            out.extend_from_slice(&h[j * k..(j + 1) * k])
+        })
+    }
+
+    /// Sends every owned W row to the workers that need it; returns the needed rows.
+    pub fn exchange_w(&self, worker: &mut Worker<'_>) -> Result<Vec<f64>, EngineError> {
+        let (k, w) = (self.rank, &self.w);
+        self.user_halo.exchange(worker, k, |i, out| {
+            out.extend_from_slice(&w[i * k..(i + 1) * k])
+        })
+    }
+}
+
+/// Per-iteration bookkeeping shared by the solvers: the global objective and errors, the trace,
+/// and the stopping rule (decided on the leader, agreed through the reduction).
+pub struct Driver {
+    started: Instant,
+    iterations: usize,
+    max_seconds: f64,
+    n_train: f64,
+    n_test: f64,
+    unseen_sse: f64,
+    observer: Option<Observer>,
+    /// The records so far (complete on the leader).
+    pub trace: Vec<TraceRecord>,
+    /// Whether the objective became infinite or NaN.
+    pub diverged: bool,
+}
+
+impl Driver {
+    /// Sums `local` = `(training SSE, penalty, test SSE)` over workers, records iteration
+    /// `iteration`, and returns whether to stop.
+    pub fn record(
+        &mut self,
+        worker: &mut Worker<'_>,
+        iteration: usize,
+        local: [f64; 3],
+    ) -> Result<bool, EngineError> {
+        let out_of_time =
+            worker.is_leader() && self.started.elapsed().as_secs_f64() >= self.max_seconds;
+        let flag = if out_of_time { 1.0 } else { 0.0 };
+        let global = worker.all_reduce_sum(&[local[0], local[1], local[2], flag])?;
+        let objective = global[0] + global[1];
+        let record = TraceRecord {
+            iteration,
+            seconds: self.started.elapsed().as_secs_f64(),
+            objective,
+            rmse_train: (global[0] / self.n_train).sqrt(),
+            rmse_test: (self.n_test > 0.0)
+                .then(|| ((global[2] + self.unseen_sse) / self.n_test).sqrt()),
+        };
+        if worker.is_leader() {
+            if let Some(observer) = &self.observer {
+                observer(&record);
+            }
+        }
+        self.trace.push(record);
+        self.diverged = !objective.is_finite();
+        Ok(self.diverged || global[3] > 0.0 || iteration >= self.iterations)
+    }
+}
+
+fn solve_on_worker(
+    worker: &mut Worker<'_>,
+    problem: &Problem,
+    params: &MfParams,
+    started: Instant,
+    observer: Option<Observer>,
+) -> Result<Option<MfSolution>, AppError> {
+    let mut local = Local::build(worker, problem, params)?;
+    let load_seconds = started.elapsed().as_secs_f64();
+    let test = problem.test.as_ref();
+    let mut driver = Driver {
+        started: Instant::now(),
+        iterations: params.iterations,
+        max_seconds: params.max_seconds,
+        n_train: problem.train.len() as f64,
+        n_test: test.map_or(0, |t| t.len()) as f64,
+        unseen_sse: test.map_or(0.0, |t| t.unseen_sse),
+        observer,
+        trace: Vec::new(),
+        diverged: false,
+    };
+    match params.algorithm {
+        Algorithm::Ccd => ccd::run(worker, &mut local, &mut driver)?,
+        Algorithm::Als => als::run(worker, &mut local, &mut driver)?,
+        Algorithm::Sgd => sgd::run(worker, &mut local, &mut driver, problem, params)?,
+    }
+    let solve_seconds = driver.started.elapsed().as_secs_f64();
+    let factors = if params.collect_model {
+        model::gather(worker, &local)?
+    } else {
+        None
+    };
+    if !worker.is_leader() {
+        return Ok(None);
+    }
+    let model = factors.map(|(w, h)| Model {
+        rank: params.rank,
+        user_ids: problem.train.user_ids.clone(),
+        item_ids: problem.train.item_ids.clone(),
+        w,
+        h,
+        global_mean: problem.global_mean,
+    });
+    Ok(Some(MfSolution {
+        model,
+        last: driver
+            .trace
+            .last()
+            .cloned()
+            .expect("iteration 0 is recorded"),
+        trace: driver.trace,
+        diverged: driver.diverged,
+        users: problem.train.n_users(),
+        items: problem.train.n_items(),
+        train_ratings: problem.train.len(),
+        test_ratings: test.map_or(0, |t| t.len()),
+        unseen_test_ratings: test.map_or(0, |t| t.unseen),
+        global_mean: problem.global_mean,
+        load_seconds,
+        solve_seconds,
+    }))
+}

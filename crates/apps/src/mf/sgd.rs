@@ -1,0 +1,119 @@
+//! Stratified SGD (as in DSGD / STRADS MF): the ratings form P x P blocks (user block p by item
+//! block b). An epoch is P sub-epochs; in sub-epoch s worker p runs SGD over block
+//! `(p, rotation_block(p, s, P))` with the H rows of that item block, which no other worker holds
+//! at the time (the P blocks share no user and no item), then passes those H rows to worker
+//! p - 1, which takes that block next. After P sub-epochs every H block is home again.
+//!
+//! Step-size schedule: epoch `e` (from 0) uses `eta_e = lr / (1 + lr_decay e)`.
+//! Each rating `(i, j)` takes one step of `kernels::sgd_step` with `reg_w = lambda c_i / n_i`
+//! and `reg_h = lambda c_j / n_j` (`n` = training ratings of the row), so that one epoch's steps
+//! add up to the gradient of the objective. The order of ratings within a block is a random
+//! permutation fixed once from the seed and the block, so a run depends only on the seed and the
+//! cluster shape.
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use strads_core::rotation_block;
+use strads_engine::{EngineError, Worker};
+
+use super::kernels::sgd_step;
+use super::shard::Problem;
+use super::{Driver, Local, MfParams, RegScaling};
+
+/// One rating of a block: owned user, item offset within the item block, value.
+#[derive(Clone, Copy, Debug)]
+struct BlockRating {
+    user: u32,
+    item: u32,
+    value: f64,
+}
+
+/// Runs stratified SGD until the driver says stop.
+pub fn run(
+    worker: &mut Worker<'_>,
+    local: &mut Local,
+    driver: &mut Driver,
+    problem: &Problem,
+    params: &MfParams,
+) -> Result<(), EngineError> {
+    let (p, n_workers, k) = (worker.index(), worker.peers(), local.rank);
+    let blocks = ratings_by_block(local, problem, params.seed, p);
+    let per_rating = |c: u64| match params.reg_scaling {
+        RegScaling::None => params.lambda / c.max(1) as f64,
+        RegScaling::Count => params.lambda,
+    };
+    let user_start = problem.user_blocks[p].start;
+    let user_reg: Vec<f64> = (0..local.users.len())
+        .map(|i| per_rating(problem.user_counts[user_start + i]))
+        .collect();
+    let item_reg: Vec<f64> = problem.item_counts.iter().map(|&c| per_rating(c)).collect();
+
+    let h_needed = local.exchange_h(worker)?;
+    if driver.record(worker, 0, local.evaluate(&h_needed))? {
+        return Ok(());
+    }
+    let mut h_block = std::mem::take(&mut local.h);
+    for epoch in 1.. {
+        let eta = params.learning_rate / (1.0 + params.learning_rate_decay * (epoch - 1) as f64);
+        for sub_epoch in 0..n_workers {
+            let b = rotation_block(p, sub_epoch, n_workers);
+            let item_start = problem.item_blocks[b].start;
+            for rating in &blocks[b] {
+                let (i, j) = (rating.user as usize, rating.item as usize);
+                sgd_step(
+                    &mut local.w[i * k..(i + 1) * k],
+                    &mut h_block[j * k..(j + 1) * k],
+                    rating.value,
+                    eta,
+                    user_reg[i],
+                    item_reg[item_start + j],
+                );
+            }
+            if n_workers > 1 {
+                // Hand this block's H rows to worker p - 1, which takes block b next.
+                let mut outgoing = vec![Vec::new(); n_workers];
+                outgoing[(p + n_workers - 1) % n_workers] = std::mem::take(&mut h_block);
+                let mut incoming = worker.all_to_all(&outgoing)?;
+                h_block = std::mem::take(&mut incoming[(p + 1) % n_workers]);
+            }
+        }
+        local.h = std::mem::take(&mut h_block);
+        let h_needed = local.exchange_h(worker)?;
+        let stop = driver.record(worker, epoch, local.evaluate(&h_needed))?;
+        h_block = std::mem::take(&mut local.h);
+        if stop {
+            break;
+        }
+    }
+    local.h = h_block;
+    Ok(())
+}
+
+/// This worker's ratings split by item block, each block in a random order fixed by the seed.
+fn ratings_by_block(
+    local: &Local,
+    problem: &Problem,
+    seed: u64,
+    p: usize,
+) -> Vec<Vec<BlockRating>> {
+    let users = &local.users;
+    let mut blocks: Vec<Vec<BlockRating>> = vec![Vec::new(); problem.item_blocks.len()];
+    for i in 0..users.len() {
+        for n in users.row(i) {
+            let item = users.needed[users.cols[n] as usize] as usize;
+            let b = problem.item_blocks.partition_point(|r| r.end <= item);
+            blocks[b].push(BlockRating {
+                user: i as u32,
+                item: (item - problem.item_blocks[b].start) as u32,
+                value: users.values[n],
+            });
+        }
+    }
+    for (b, block) in blocks.iter_mut().enumerate() {
+        let stream = (p * problem.item_blocks.len() + b) as u64;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        block.shuffle(&mut rng);
+    }
+    blocks
+}

@@ -1,0 +1,275 @@
+//! What each worker holds: a block of user rows and a block of item rows, and the ratings they
+//! touch, stored twice (by user for the W half, by item for the H half).
+//!
+//! Blocks are contiguous ranges of dense indices with near-equal rating counts
+//! (`strads_core::balanced_blocks`); block `p` of each kind belongs to worker `p`. Within a row,
+//! ratings are sorted by the other side's index, so every per-row sum runs in the same order
+//! whatever the cluster shape.
+
+use std::ops::Range;
+
+use strads_core::balanced_blocks;
+use strads_io::Ratings;
+
+/// Test ratings whose user and item are both in the training set, with dense indices, and the
+/// others counted apart (they are predicted with the global mean).
+#[derive(Clone, Debug, Default)]
+pub struct TestSet {
+    /// Dense user of each seen test rating.
+    pub users: Vec<u32>,
+    /// Dense item of each seen test rating.
+    pub items: Vec<u32>,
+    /// Value of each seen test rating.
+    pub values: Vec<f64>,
+    /// Test ratings with a user or item absent from the training set.
+    pub unseen: usize,
+    /// Sum of `(r - global mean)^2` over those.
+    pub unseen_sse: f64,
+}
+
+impl TestSet {
+    /// Maps `test` onto the ids of `train`.
+    pub fn new(train: &Ratings, test: &Ratings, global_mean: f64) -> TestSet {
+        let map = |train_ids: &[String], test_ids: &[String]| -> Vec<Option<u32>> {
+            let index: std::collections::HashMap<&str, u32> = train_ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.as_str(), i as u32))
+                .collect();
+            test_ids
+                .iter()
+                .map(|id| index.get(id.as_str()).copied())
+                .collect()
+        };
+        let users = map(&train.user_ids, &test.user_ids);
+        let items = map(&train.item_ids, &test.item_ids);
+        let mut set = TestSet::default();
+        for k in 0..test.len() {
+            match (users[test.users[k] as usize], items[test.items[k] as usize]) {
+                (Some(u), Some(i)) => {
+                    set.users.push(u);
+                    set.items.push(i);
+                    set.values.push(test.values[k]);
+                }
+                _ => {
+                    set.unseen += 1;
+                    let e = test.values[k] - global_mean;
+                    set.unseen_sse += e * e;
+                }
+            }
+        }
+        set
+    }
+
+    /// All test ratings, seen and unseen.
+    pub fn len(&self) -> usize {
+        self.values.len() + self.unseen
+    }
+
+    /// Whether there are no test ratings.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The whole problem as every process reads it, before workers keep their parts.
+#[derive(Debug)]
+pub struct Problem {
+    /// The training ratings.
+    pub train: Ratings,
+    /// The test ratings, if any.
+    pub test: Option<TestSet>,
+    /// Training ratings per user.
+    pub user_counts: Vec<u64>,
+    /// Training ratings per item.
+    pub item_counts: Vec<u64>,
+    /// Block of users owned by each worker.
+    pub user_blocks: Vec<Range<usize>>,
+    /// Block of items owned by each worker.
+    pub item_blocks: Vec<Range<usize>>,
+    /// Mean training rating.
+    pub global_mean: f64,
+}
+
+impl Problem {
+    /// Splits `train` (and `test`) over `n_workers`.
+    pub fn new(train: Ratings, test: Option<Ratings>, n_workers: usize) -> Problem {
+        let mut user_counts = vec![0u64; train.n_users()];
+        let mut item_counts = vec![0u64; train.n_items()];
+        for (&u, &i) in train.users.iter().zip(&train.items) {
+            user_counts[u as usize] += 1;
+            item_counts[i as usize] += 1;
+        }
+        let global_mean = train.values.iter().sum::<f64>() / train.len().max(1) as f64;
+        let test = test.map(|t| TestSet::new(&train, &t, global_mean));
+        Problem {
+            user_blocks: balanced_blocks(&user_counts, n_workers),
+            item_blocks: balanced_blocks(&item_counts, n_workers),
+            user_counts,
+            item_counts,
+            train,
+            test,
+            global_mean,
+        }
+    }
+}
+
+/// A worker's rows of one side and the ratings they touch, in compressed rows.
+#[derive(Clone, Debug, Default)]
+pub struct Side {
+    /// The owned rows (dense global indices).
+    pub rows: Range<usize>,
+    /// Training ratings of owned row `i` are `ptr[i]..ptr[i + 1]`.
+    pub ptr: Vec<usize>,
+    /// Index into `needed` of each rating's other-side row.
+    pub cols: Vec<u32>,
+    /// Rating values.
+    pub values: Vec<f64>,
+    /// Seen test ratings of owned row `i` are `test_ptr[i]..test_ptr[i + 1]` (user side only).
+    pub test_ptr: Vec<usize>,
+    /// Index into `needed` of each test rating's other-side row.
+    pub test_cols: Vec<u32>,
+    /// Test rating values.
+    pub test_values: Vec<f64>,
+    /// The other side's rows these ratings touch, sorted global indices.
+    pub needed: Vec<u32>,
+}
+
+impl Side {
+    /// Number of owned rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether no row is owned.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Training ratings of owned row `i`: positions in `cols` / `values`.
+    pub fn row(&self, i: usize) -> Range<usize> {
+        self.ptr[i]..self.ptr[i + 1]
+    }
+
+    /// Seen test ratings of owned row `i`.
+    pub fn test_row(&self, i: usize) -> Range<usize> {
+        self.test_ptr[i]..self.test_ptr[i + 1]
+    }
+}
+
+/// Ratings as parallel arrays: row, other-side row, value.
+pub type Triples<'a> = (&'a [u32], &'a [u32], &'a [f64]);
+
+/// Builds the side owning `rows` from `train` (and `test`), where the first array of a triple is
+/// this side's index and the second the other side's; `n_other` is the other side's size.
+pub fn build_side(
+    rows: Range<usize>,
+    train: Triples<'_>,
+    test: Option<Triples<'_>>,
+    n_other: usize,
+) -> Side {
+    let mut needed_mark = vec![false; n_other];
+    let (ptr, mut cols, values) = compress(&rows, train, &mut needed_mark);
+    let (test_ptr, mut test_cols, test_values) = match test {
+        Some(test) => compress(&rows, test, &mut needed_mark),
+        None => (vec![0; rows.len() + 1], Vec::new(), Vec::new()),
+    };
+    let mut compact = vec![u32::MAX; n_other];
+    let mut needed = Vec::new();
+    for (g, _) in needed_mark.iter().enumerate().filter(|(_, m)| **m) {
+        compact[g] = needed.len() as u32;
+        needed.push(g as u32);
+    }
+    for c in cols.iter_mut().chain(test_cols.iter_mut()) {
+        *c = compact[*c as usize];
+    }
+    Side {
+        rows,
+        ptr,
+        cols,
+        values,
+        test_ptr,
+        test_cols,
+        test_values,
+        needed,
+    }
+}
+
+/// The ratings of `rows` in compressed rows, each row sorted by the other side's global index
+/// (a stable sort, so duplicates keep file order); marks the other-side rows used.
+fn compress(
+    rows: &Range<usize>,
+    (row_of, col_of, value_of): Triples<'_>,
+    used: &mut [bool],
+) -> (Vec<usize>, Vec<u32>, Vec<f64>) {
+    let n = rows.len();
+    let mut ptr = vec![0usize; n + 1];
+    for &r in row_of {
+        if rows.contains(&(r as usize)) {
+            ptr[r as usize - rows.start + 1] += 1;
+        }
+    }
+    for i in 0..n {
+        ptr[i + 1] += ptr[i];
+    }
+    let total = ptr[n];
+    let mut entries: Vec<(u32, f64)> = vec![(0, 0.0); total];
+    let mut next = ptr.clone();
+    for k in 0..row_of.len() {
+        let r = row_of[k] as usize;
+        if rows.contains(&r) {
+            let slot = &mut next[r - rows.start];
+            entries[*slot] = (col_of[k], value_of[k]);
+            *slot += 1;
+            used[col_of[k] as usize] = true;
+        }
+    }
+    for i in 0..n {
+        entries[ptr[i]..ptr[i + 1]].sort_by_key(|e| e.0);
+    }
+    let (cols, values) = entries.into_iter().unzip();
+    (ptr, cols, values)
+}
+
+/// A deterministic pseudo-random number in [-1, 1) for entry `(row, t)` of a factor, from the
+/// seed alone (so initial factors do not depend on which worker owns the row).
+pub fn initial_entry(seed: u64, factor: u64, row: usize, t: usize, rank: usize) -> f64 {
+    let mut z = seed
+        .wrapping_add(factor.wrapping_mul(0xD6E8_FEB8_6659_FD93))
+        .wrapping_add(((row * rank + t) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    // splitmix64 finaliser.
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sides_hold_their_rows_sorted_with_compact_columns() {
+        let users = [1u32, 0, 1, 2, 1];
+        let items = [3u32, 1, 0, 3, 2];
+        let values = [1.0, 2.0, 3.0, 4.0, 5.0];
+        let side = build_side(1..3, (&users, &items, &values), None, 4);
+        assert_eq!(side.ptr, [0, 3, 4]);
+        assert_eq!(side.needed, [0, 2, 3]);
+        let row: Vec<(u32, f64)> = side
+            .row(0)
+            .map(|k| (side.needed[side.cols[k] as usize], side.values[k]))
+            .collect();
+        assert_eq!(row, [(0, 3.0), (2, 5.0), (3, 1.0)]);
+        assert_eq!(side.values[3], 4.0);
+    }
+
+    #[test]
+    fn initial_entries_are_spread_in_the_interval() {
+        let xs: Vec<f64> = (0..10_000).map(|r| initial_entry(7, 1, r, 3, 5)).collect();
+        assert!(xs.iter().all(|x| (-1.0..1.0).contains(x)));
+        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+        assert!(mean.abs() < 0.03, "{mean}");
+        assert_ne!(initial_entry(7, 1, 0, 0, 5), initial_entry(8, 1, 0, 0, 5));
+    }
+}

@@ -1,0 +1,353 @@
+//! `strads mf`: matrix factorisation of a ratings file.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use strads_apps::mf::{solve, Algorithm, MfParams, MfSolution, Observer, RegScaling, TraceRecord};
+use strads_apps::AppError;
+use strads_io::{generate_ratings, read_pairs, write_atomic, RatingsFormat, RatingsSpec};
+
+use crate::cluster_args::ClusterArgs;
+use crate::{bad_input, Failure};
+
+/// `--algo`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AlgoArg {
+    /// CCD++: rank-one coordinate descent, residual updated in place (STRADS MF).
+    Ccd,
+    /// Alternating least squares, each row in closed form.
+    Als,
+    /// SGD over P x P stratified blocks rotated between workers.
+    Sgd,
+}
+
+/// `--reg-scaling`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RegScalingArg {
+    /// c = 1: lambda (sum ||w_i||^2 + sum ||h_j||^2).
+    None,
+    /// c = the row's rating count (Spark ALS's weighted lambda).
+    Count,
+}
+
+/// `--format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// From the first line: MatrixMarket banner, `::` (MovieLens), or delimited.
+    Auto,
+    /// `user item rating [timestamp]`, whitespace or comma separated, optional header line.
+    Delimited,
+    /// MovieLens `user::item::rating::timestamp`.
+    Movielens,
+    /// MatrixMarket coordinate (rows = users, columns = items).
+    Mm,
+}
+
+/// Flags of `strads mf`.
+#[derive(Args, Clone, Debug)]
+pub struct MfArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Training ratings; without it, an embedded generated problem (2000 users, 1000 items,
+    /// 100 000 ratings of rank 10 plus noise 0.1) is factorised.
+    #[arg(long, value_name = "FILE")]
+    pub train: Option<PathBuf>,
+    /// Test ratings, scored after every iteration (ids not in --train are predicted with the
+    /// global mean and counted as `unseen_test_ratings`).
+    #[arg(long, value_name = "FILE")]
+    pub test: Option<PathBuf>,
+    /// Layout of --train, --test.
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    pub format: FormatArg,
+    /// Solver.
+    #[arg(long, value_enum, default_value_t = AlgoArg::Ccd)]
+    pub algo: AlgoArg,
+    /// Rank of the factors.
+    #[arg(long, default_value_t = 10)]
+    pub rank: usize,
+    /// The penalty lambda in sum (r_ij - w_i.h_j)^2 + lambda (sum c_i ||w_i||^2 + sum c_j ||h_j||^2).
+    #[arg(long, default_value_t = 0.05)]
+    pub lambda: f64,
+    /// The penalty weights c.
+    #[arg(long, value_enum, default_value_t = RegScalingArg::None)]
+    pub reg_scaling: RegScalingArg,
+    /// Iterations (epochs for sgd).
+    #[arg(long, default_value_t = 10)]
+    pub iters: usize,
+    /// Stop after the iteration during which this many seconds of solving passed.
+    #[arg(long, default_value_t = f64::INFINITY)]
+    pub max_seconds: f64,
+    /// SGD step size of the first epoch; epoch e (from 0) uses LR / (1 + LR_DECAY e).
+    #[arg(long, default_value_t = 0.05)]
+    pub lr: f64,
+    /// SGD step-size decay (see --lr).
+    #[arg(long, default_value_t = 0.1)]
+    pub lr_decay: f64,
+    /// Random seed (initial factors, SGD order, embedded problem).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write the factors with their original ids to PREFIX.users and PREFIX.items (lines
+    /// `id f_1 ... f_rank`) and PREFIX.json (rank, global mean, settings).
+    #[arg(long, value_name = "PREFIX")]
+    pub out_prefix: Option<PathBuf>,
+    /// Score the `user item` pairs of FILE with the trained model (needs --predictions-out).
+    #[arg(long, value_name = "FILE", requires = "predictions_out")]
+    pub predict: Option<PathBuf>,
+    /// Where to write `user item prediction` lines for --predict.
+    #[arg(long, value_name = "FILE", requires = "predict")]
+    pub predictions_out: Option<PathBuf>,
+    /// Write one JSON line per iteration (iteration, seconds, objective, rmse_train, rmse_test).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Print one JSON summary line on stdout instead of the text summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the subcommand.
+pub fn run(args: MfArgs) -> Result<(), Failure> {
+    let cluster = args.cluster.config()?;
+    let is_output_process = cluster.process == 0;
+    if cluster.processes() > 1 {
+        strads_engine::failure::install_exit_on_failure(cluster.process);
+    }
+    // Without --train, every process generates the same embedded problem (it is seeded).
+    let _embedded_dir;
+    let (train, test) = match &args.train {
+        Some(path) => (path.clone(), args.test.clone()),
+        None => {
+            let dir = tempfile::tempdir()
+                .context("creating a temporary directory for the embedded problem")?;
+            let spec = RatingsSpec {
+                users: 2000,
+                items: 1000,
+                ratings: 100_000,
+                rank: 10,
+                noise: 0.1,
+                skew: 0.5,
+                test_fraction: 0.1,
+                seed: args.seed,
+            };
+            let summary =
+                generate_ratings(&spec, &dir.path().join("embedded")).map_err(bad_input)?;
+            _embedded_dir = dir;
+            (summary.train_path, Some(summary.test_path))
+        }
+    };
+    let params = MfParams {
+        train,
+        test,
+        format: match args.format {
+            FormatArg::Auto => RatingsFormat::Auto,
+            FormatArg::Delimited => RatingsFormat::Delimited,
+            FormatArg::Movielens => RatingsFormat::MovieLens,
+            FormatArg::Mm => RatingsFormat::MatrixMarket,
+        },
+        algorithm: match args.algo {
+            AlgoArg::Ccd => Algorithm::Ccd,
+            AlgoArg::Als => Algorithm::Als,
+            AlgoArg::Sgd => Algorithm::Sgd,
+        },
+        rank: args.rank,
+        lambda: args.lambda,
+        reg_scaling: match args.reg_scaling {
+            RegScalingArg::None => RegScaling::None,
+            RegScalingArg::Count => RegScaling::Count,
+        },
+        iterations: args.iters,
+        max_seconds: args.max_seconds,
+        seed: args.seed,
+        learning_rate: args.lr,
+        learning_rate_decay: args.lr_decay,
+        collect_model: args.out_prefix.is_some() || args.predict.is_some(),
+    };
+    let (bar, observer) = progress(is_output_process);
+    let started = std::time::Instant::now();
+    let solution = solve(&cluster, &params, observer).map_err(|error| match error {
+        // Only process 0 reports bad input, so a cluster prints it once.
+        e @ (AppError::Data(_) | AppError::InvalidArgument(_) | AppError::RemoteData(_)) => {
+            if is_output_process {
+                bad_input(e)
+            } else {
+                Failure {
+                    code: 2,
+                    error: anyhow::anyhow!(""),
+                }
+            }
+        }
+        e => Failure {
+            code: e.exit_code(),
+            error: e.into(),
+        },
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let Some(solution) = solution else {
+        return Ok(());
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let mut unknown_predictions = None;
+    if let Some(model) = &solution.model {
+        if let Some(prefix) = &args.out_prefix {
+            let meta = json!({
+                "algo": params.algorithm.name(),
+                "lambda": params.lambda,
+                "reg_scaling": params.reg_scaling,
+                "iterations": solution.last.iteration,
+                "train": params.train.display().to_string(),
+            });
+            model.write(prefix, &meta)?;
+        }
+        if let (Some(input), Some(output)) = (&args.predict, &args.predictions_out) {
+            let pairs = read_pairs(input).map_err(bad_input)?;
+            let (scores, unknown) = model.predict(&pairs);
+            write_atomic(output, |w| {
+                for ((u, i), s) in pairs.iter().zip(&scores) {
+                    writeln!(w, "{u} {i} {s}")?;
+                }
+                Ok(())
+            })?;
+            unknown_predictions = Some(unknown);
+        }
+    }
+    if let Some(path) = &args.trace {
+        write_atomic(path, |w| {
+            for record in &solution.trace {
+                serde_json::to_writer(&mut *w, record)?;
+                w.write_all(b"\n")?;
+            }
+            Ok(())
+        })?;
+    }
+    print_summary(
+        &args,
+        &params,
+        &cluster,
+        &solution,
+        seconds,
+        unknown_predictions,
+    )?;
+    if solution.diverged {
+        return Err(Failure {
+            code: 1,
+            error: anyhow::anyhow!(
+                "the objective became infinite or NaN at iteration {} (for sgd, lower --lr)",
+                solution.last.iteration
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A spinner with the latest iteration, only when stderr is a terminal.
+fn progress(show: bool) -> (Option<ProgressBar>, Option<Observer>) {
+    if !show || !std::io::stderr().is_terminal() {
+        return (None, None);
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let shown = bar.clone();
+    let observer: Observer = Arc::new(move |record: &TraceRecord| {
+        let test = record
+            .rmse_test
+            .map_or(String::new(), |r| format!("  rmse test {r:.5}"));
+        shown.set_message(format!(
+            "iteration {}  objective {:.6e}  rmse train {:.5}{test}",
+            record.iteration, record.objective, record.rmse_train
+        ));
+    });
+    (Some(bar), Some(observer))
+}
+
+fn print_summary(
+    args: &MfArgs,
+    params: &MfParams,
+    cluster: &strads_engine::ClusterConfig,
+    solution: &MfSolution,
+    seconds: f64,
+    unknown_predictions: Option<usize>,
+) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    let last = &solution.last;
+    if args.json {
+        let summary = json!({
+            "app": "mf",
+            "algo": params.algorithm.name(),
+            "rank": params.rank,
+            "lambda": params.lambda,
+            "reg_scaling": params.reg_scaling,
+            "iterations": last.iteration,
+            "objective": last.objective,
+            "rmse_train": last.rmse_train,
+            "rmse_test": last.rmse_test,
+            "seconds": seconds,
+            "load_seconds": solution.load_seconds,
+            "solve_seconds": solution.solve_seconds,
+            "seconds_per_iteration": solution.solve_seconds / last.iteration.max(1) as f64,
+            "workers": cluster.workers(),
+            "processes": cluster.processes(),
+            "threads": cluster.threads,
+            "users": solution.users,
+            "items": solution.items,
+            "train_ratings": solution.train_ratings,
+            "test_ratings": solution.test_ratings,
+            "unseen_test_ratings": solution.unseen_test_ratings,
+            "global_mean": solution.global_mean,
+            "diverged": solution.diverged,
+            "unknown_predictions": unknown_predictions,
+        });
+        writeln!(stdout, "{summary}")?;
+    } else {
+        writeln!(
+            stdout,
+            "mf ({}): {} users x {} items, {} training ratings, rank {}, lambda {} ({})",
+            params.algorithm.name(),
+            solution.users,
+            solution.items,
+            solution.train_ratings,
+            params.rank,
+            params.lambda,
+            args.reg_scaling
+                .to_possible_value()
+                .expect("named")
+                .get_name(),
+        )?;
+        writeln!(
+            stdout,
+            "objective {:.12e}, rmse train {:.6} after {} iterations",
+            last.objective, last.rmse_train, last.iteration
+        )?;
+        if let Some(rmse) = last.rmse_test {
+            writeln!(
+                stdout,
+                "rmse test {rmse:.6} on {} ratings ({} with an unseen user or item, predicted with the global mean {:.4})",
+                solution.test_ratings, solution.unseen_test_ratings, solution.global_mean
+            )?;
+        }
+        if let Some(unknown) = unknown_predictions {
+            writeln!(
+                stdout,
+                "predictions written ({unknown} pairs with an unknown id got the global mean)"
+            )?;
+        }
+        writeln!(
+            stdout,
+            "load {:.3} s, solve {:.3} s, total {:.3} s on {} worker(s) in {} process(es)",
+            solution.load_seconds,
+            solution.solve_seconds,
+            seconds,
+            cluster.workers(),
+            cluster.processes()
+        )?;
+    }
+    Ok(())
+}
