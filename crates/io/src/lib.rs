@@ -11,6 +11,8 @@
 //! - [`generate`]: synthetic Lasso and logistic-regression data with their true coefficients.
 //! - [`ratings`] and [`generate_ratings`]: rating files for matrix factorisation (ids remapped to
 //!   dense indices) and a low-rank generator with a train/test split.
+//! - [`corpus`] and [`lda_generate`]: bag-of-words corpora for topic models, and LDA corpora with
+//!   their true topics.
 //!
 //! Every error is a [`DataError`] that names the file and, for a bad line, its 1-based line number
 //! in the whole file (also when the line was read by a shard) and what was expected there.
@@ -40,10 +42,12 @@
 
 pub mod atomic;
 pub mod coefficients;
+pub mod corpus;
 pub mod error;
 pub mod generate;
 pub mod generate_ratings;
 pub mod labels;
+pub mod lda_generate;
 pub mod libsvm;
 pub mod matrix_market;
 pub mod ratings;
