@@ -1,10 +1,10 @@
-//! Chi-square goodness-of-fit helpers for the sampling tests (test builds only).
+//! Chi-square goodness-of-fit helpers for the sampling tests (here and in the apps).
 
 /// Upper 0.001 quantile of the standard normal distribution.
 const Z_999: f64 = 3.090_232_306_167_813;
 
 /// Pearson's statistic `sum_i (O_i - E_i)^2 / E_i` over cells with positive expectation.
-pub(crate) fn chi_square_statistic(observed: &[u64], expected: &[f64]) -> f64 {
+pub fn chi_square_statistic(observed: &[u64], expected: &[f64]) -> f64 {
     assert_eq!(observed.len(), expected.len());
     observed
         .iter()
@@ -16,12 +16,13 @@ pub(crate) fn chi_square_statistic(observed: &[u64], expected: &[f64]) -> f64 {
 
 /// Critical value of the chi-square distribution with `df` degrees of freedom at p = 0.001, by the
 /// Wilson-Hilferty approximation `df * (1 - 2/(9 df) + z * sqrt(2/(9 df)))^3`.
-pub(crate) fn chi_square_critical_001(df: usize) -> f64 {
+pub fn chi_square_critical_001(df: usize) -> f64 {
     let k = df as f64;
     let a = 2.0 / (9.0 * k);
     k * (1.0 - a + Z_999 * a.sqrt()).powi(3)
 }
 
+#[cfg(test)]
 #[test]
 fn wilson_hilferty_matches_tabulated_quantiles() {
     // Exact 0.999 quantiles from standard tables; the approximation errs slightly high (a

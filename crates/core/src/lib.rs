@@ -9,6 +9,7 @@
 //!   `(delta beta_j)^2 + eta` from a sum tree), *cyclic* sweeps, or uniform *random* rounds.
 //! - [`dependency_filter`] greedily keeps candidates whose pairwise `|corr|` stays below `rho`.
 //! - [`rotation_block`] and [`balanced_blocks`] give the static block rotation used by LDA and MF.
+//! - [`chi_square`]: goodness-of-fit helpers for the sampling tests of schedulers and samplers.
 //!
 //! It depends on no dataflow engine, no network and no model: coordinates are `u32` indices and
 //! correlations come from a caller's closure. Everything random is seeded and deterministic, and
@@ -51,8 +52,7 @@ mod scheduler;
 mod sum_tree;
 mod unexplored;
 
-#[cfg(test)]
-mod chi_square;
+pub mod chi_square;
 
 pub use cyclic::CyclicSchedule;
 pub use dependency::{dependency_filter, dependency_filter_pairs};
