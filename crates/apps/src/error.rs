@@ -16,6 +16,9 @@ pub enum AppError {
     /// Another worker failed to load its part of the input; the message is its error.
     #[error("{0}")]
     RemoteData(String),
+    /// A consistency check of the model state failed (a bug, not bad input).
+    #[error("inconsistent state: {0}")]
+    Inconsistent(String),
     /// The cluster failed.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -26,7 +29,7 @@ impl AppError {
     pub fn exit_code(&self) -> u8 {
         match self {
             AppError::Data(_) | AppError::InvalidArgument(_) | AppError::RemoteData(_) => 2,
-            AppError::Engine(_) => 1,
+            AppError::Engine(_) | AppError::Inconsistent(_) => 1,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! - [`sparse_regression`]: Lasso and sparse logistic regression by scheduled coordinate descent
 //!   (STRADS's dynamic priority schedule with a dependency filter), stopped on the duality gap.
 //! - [`mf`]: matrix factorisation of ratings by CCD++, ALS or rotated stratified SGD.
+//! - [`lda`]: LDA topic modelling by collapsed Gibbs sampling with STRADS vocabulary rotation.
 //!
 //! Apps know the engine (to run) and the core (to schedule); the engine and the core know no app.
 
@@ -11,6 +12,7 @@
 
 pub mod error;
 pub mod mf;
+pub mod lda;
 pub mod sparse_regression;
 
 pub use error::AppError;

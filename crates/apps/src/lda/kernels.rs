@@ -1,0 +1,616 @@
+//! LDA kernels: the exact collapsed conditional, the O(1) Metropolis-Hastings resampler, and the
+//! random numbers and alias tables it uses. Plain functions over slices; no cluster, no files.
+//!
+//! The target of every resampling step is the collapsed conditional of token `i` (word `w`, doc
+//! `d`), with all counts excluding token `i` itself:
+//!
+//! ```text
+//! p(z_i = k | rest)  ∝  (n_dk + alpha) (n_kw + beta) / (n_k + W beta)
+//! ```
+//!
+//! [`exact_conditional`] computes it in O(K) (the reference the tests check against).
+//! [`resample_token`] reaches it in O(1) per token by cycling two Metropolis-Hastings steps, as in
+//! LightLDA, whose proposals are cheap to draw:
+//!
+//! - the **word proposal** `q_w(k) ∝ s_kw + beta`, where `s_w` is a snapshot of the word's row
+//!   taken when the sampler started on the word: with probability `n_w / (n_w + K beta)` a draw
+//!   from an alias table over the snapshot's nonzeros, otherwise a uniform topic. It does not
+//!   depend on the token's current topic, so the MH ratio is
+//!   `a = [(n_dk' + alpha)(n_k'w + beta)(n_k + W beta)(s_kw + beta)] / [(n_dk + alpha)(n_kw + beta)(n_k' + W beta)(s_k'w + beta)]`.
+//! - the **doc proposal** `q_d(k) ∝ n_dk + alpha` (counts excluding token i): with probability
+//!   `(n_d - 1) / (n_d - 1 + K alpha)` the topic of another token of the document chosen
+//!   uniformly, otherwise a uniform topic. The MH ratio is
+//!   `a = [(n_k'w + beta)(n_k + W beta)] / [(n_kw + beta)(n_k' + W beta)]`.
+//!
+//! Both proposals are valid MH proposals (they are fixed while the token moves), so each step
+//! leaves the exact conditional invariant; the goodness-of-fit test checks exactly that.
+
+/// A xoshiro256++ generator (Blackman & Vigna), seeded by SplitMix64: fast, and the same on every
+/// platform, so a seed fixes a run.
+#[derive(Clone, Debug)]
+pub struct FastRng {
+    s: [u64; 4],
+}
+
+impl FastRng {
+    /// A generator for `stream` (e.g. a worker index) of `seed`.
+    pub fn new(seed: u64, stream: u64) -> Self {
+        let mut x = seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03);
+        let mut next = || {
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        FastRng {
+            s: [next(), next(), next(), next()],
+        }
+    }
+
+    /// 64 random bits.
+    #[inline]
+    pub fn next_u64(&mut self) -> u64 {
+        let s = &mut self.s;
+        let result = (s[0].wrapping_add(s[3])).rotate_left(23).wrapping_add(s[0]);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+        result
+    }
+
+    /// A uniform integer in `0..n` (multiply-shift; the bias is below `n / 2^64`).
+    #[inline]
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+
+    /// A uniform real in `[0, 1)` with 53 random bits.
+    #[inline]
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+}
+
+/// An alias table (Walker / Vose) over integer weights, exact: entry `i` is drawn with
+/// probability `weight_i / total`.
+///
+/// Bin `b` holds `topic[b]` with integer threshold `cut[b]` out of `total` and `alias[b]` above it.
+#[derive(Clone, Debug, Default)]
+pub struct AliasTable {
+    topic: Vec<u32>,
+    alias: Vec<u32>,
+    cut: Vec<u64>,
+    total: u64,
+    small: Vec<(u32, u64)>,
+    large: Vec<(u32, u64)>,
+}
+
+impl AliasTable {
+    /// Rebuilds the table over `(topic, weight)` pairs with positive weights, reusing its buffers.
+    pub fn rebuild(&mut self, entries: impl Iterator<Item = (u32, u64)>) {
+        self.topic.clear();
+        self.alias.clear();
+        self.cut.clear();
+        self.small.clear();
+        self.large.clear();
+        let mut total = 0u64;
+        let mut count = 0u64;
+        for (topic, weight) in entries {
+            total += weight;
+            count += 1;
+            self.topic.push(topic);
+            self.alias.push(topic);
+            self.cut.push(0);
+            self.small.push((topic, weight));
+        }
+        self.total = total;
+        // Scaled weights: weight * count; a full bin holds `total`.
+        let entries = std::mem::take(&mut self.small);
+        for (bin, (_, weight)) in entries.iter().enumerate() {
+            let scaled = weight * count;
+            if scaled < total {
+                self.small.push((bin as u32, scaled));
+            } else {
+                self.large.push((bin as u32, scaled));
+            }
+        }
+        while let (Some(&(small, small_mass)), Some(&(large, large_mass))) =
+            (self.small.last(), self.large.last())
+        {
+            self.small.pop();
+            self.large.pop();
+            self.cut[small as usize] = small_mass;
+            self.alias[small as usize] = self.topic[large as usize];
+            let rest = large_mass - (total - small_mass);
+            if rest < total {
+                self.small.push((large, rest));
+            } else {
+                self.large.push((large, rest));
+            }
+        }
+        // What is left is full (up to nothing, in integers exactly).
+        for &(bin, _) in self.small.iter().chain(&self.large) {
+            self.cut[bin as usize] = total;
+        }
+    }
+
+    /// Whether the table has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.topic.is_empty()
+    }
+
+    /// Draws a topic.
+    #[inline]
+    pub fn sample(&self, rng: &mut FastRng) -> u32 {
+        let bin = rng.below(self.topic.len() as u64) as usize;
+        if rng.below(self.total) < self.cut[bin] {
+            self.topic[bin]
+        } else {
+            self.alias[bin]
+        }
+    }
+}
+
+/// The symmetric Dirichlet priors and the vocabulary size.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Priors {
+    /// Document-topic prior `alpha`.
+    pub alpha: f64,
+    /// Topic-word prior `beta`.
+    pub beta: f64,
+    /// Vocabulary size `W`.
+    pub words: usize,
+}
+
+/// The exact collapsed conditional `p(z = k | rest)` for `k in 0..K`, normalised, from the counts
+/// without the token: `doc_topic` = `n_d.`, `word_topic` = `n_.w`, `topic_total` = `n_.`.
+pub fn exact_conditional(
+    doc_topic: &[u32],
+    word_topic: &[u32],
+    topic_total: &[i64],
+    priors: &Priors,
+) -> Vec<f64> {
+    let w_beta = priors.words as f64 * priors.beta;
+    let mut p: Vec<f64> = (0..doc_topic.len())
+        .map(|k| {
+            (f64::from(doc_topic[k]) + priors.alpha) * (f64::from(word_topic[k]) + priors.beta)
+                / (topic_total[k] as f64 + w_beta)
+        })
+        .collect();
+    let sum: f64 = p.iter().sum();
+    p.iter_mut().for_each(|x| *x /= sum);
+    p
+}
+
+/// Draws from [`exact_conditional`] (O(K); the reference sampler).
+pub fn sample_exact(
+    doc_topic: &[u32],
+    word_topic: &[u32],
+    topic_total: &[i64],
+    priors: &Priors,
+    cumulative: &mut Vec<f64>,
+    rng: &mut FastRng,
+) -> u32 {
+    let w_beta = priors.words as f64 * priors.beta;
+    cumulative.clear();
+    let mut sum = 0.0;
+    for k in 0..doc_topic.len() {
+        sum += (f64::from(doc_topic[k]) + priors.alpha) * (f64::from(word_topic[k]) + priors.beta)
+            / (topic_total[k] as f64 + w_beta);
+        cumulative.push(sum);
+    }
+    let u = rng.unit() * sum;
+    cumulative
+        .partition_point(|&c| c <= u)
+        .min(doc_topic.len() - 1) as u32
+}
+
+/// The word proposal of one word: an alias table over the snapshot `s_w` of its row, the
+/// snapshot itself (for the MH ratio) and the word's token count `n_w`.
+#[derive(Clone, Debug, Default)]
+pub struct WordProposal {
+    table: AliasTable,
+    snapshot: Vec<u32>,
+    tokens: u64,
+}
+
+impl WordProposal {
+    /// Takes the snapshot of `row` (the word's counts per topic) and builds the alias table.
+    pub fn rebuild(&mut self, row: &[u32]) {
+        self.snapshot.clear();
+        self.snapshot.extend_from_slice(row);
+        self.table.rebuild(
+            row.iter()
+                .enumerate()
+                .filter(|(_, &c)| c > 0)
+                .map(|(k, &c)| (k as u32, u64::from(c))),
+        );
+        self.tokens = self.table.total;
+    }
+}
+
+/// Everything a resampling step reads and writes for one token.
+pub struct TokenState<'a> {
+    /// `n_dk` of the token's document (K entries).
+    pub doc_topic: &'a mut [u32],
+    /// `n_kw` of the token's word (K entries).
+    pub word_topic: &'a mut [u32],
+    /// `n_k` (K entries).
+    pub topic_total: &'a mut [i64],
+    /// The topics of the document's tokens, in document order.
+    pub doc_z: &'a mut [u32],
+    /// The token's slot in `doc_z`.
+    pub slot: usize,
+}
+
+/// Resamples one token with `cycles` rounds of (word-proposal step, doc-proposal step), keeping
+/// the counts and `doc_z` in step; returns the new topic.
+#[inline]
+pub fn resample_token(
+    token: TokenState<'_>,
+    proposal: &WordProposal,
+    priors: &Priors,
+    cycles: usize,
+    rng: &mut FastRng,
+) -> u32 {
+    let TokenState {
+        doc_topic,
+        word_topic,
+        topic_total,
+        doc_z,
+        slot,
+    } = token;
+    let n_topics = doc_topic.len() as u64;
+    let (alpha, beta) = (priors.alpha, priors.beta);
+    let w_beta = priors.words as f64 * beta;
+    let k_alpha = n_topics as f64 * alpha;
+    let k_beta = n_topics as f64 * beta;
+    let old = doc_z[slot] as usize;
+    doc_topic[old] -= 1;
+    word_topic[old] -= 1;
+    topic_total[old] -= 1;
+
+    let others = (doc_z.len() - 1) as f64;
+    let word_mass = proposal.tokens as f64;
+    let mut k = old;
+    for _ in 0..cycles {
+        // Word proposal.
+        let u = rng.unit() * (word_mass + k_beta);
+        let candidate = if u < word_mass {
+            proposal.table.sample(rng) as usize
+        } else {
+            rng.below(n_topics) as usize
+        };
+        if candidate != k {
+            let accept = (f64::from(doc_topic[candidate]) + alpha)
+                * (f64::from(word_topic[candidate]) + beta)
+                * (topic_total[k] as f64 + w_beta)
+                * (f64::from(proposal.snapshot[k]) + beta)
+                / ((f64::from(doc_topic[k]) + alpha)
+                    * (f64::from(word_topic[k]) + beta)
+                    * (topic_total[candidate] as f64 + w_beta)
+                    * (f64::from(proposal.snapshot[candidate]) + beta));
+            if accept >= 1.0 || rng.unit() < accept {
+                k = candidate;
+            }
+        }
+        // Doc proposal: another token's topic, or a uniform topic.
+        let u = rng.unit() * (others + k_alpha);
+        let candidate = if u < others {
+            let mut j = u as usize;
+            if j >= slot {
+                j += 1;
+            }
+            doc_z[j] as usize
+        } else {
+            rng.below(n_topics) as usize
+        };
+        if candidate != k {
+            let accept = (f64::from(word_topic[candidate]) + beta)
+                * (topic_total[k] as f64 + w_beta)
+                / ((f64::from(word_topic[k]) + beta) * (topic_total[candidate] as f64 + w_beta));
+            if accept >= 1.0 || rng.unit() < accept {
+                k = candidate;
+            }
+        }
+    }
+    doc_topic[k] += 1;
+    word_topic[k] += 1;
+    topic_total[k] += 1;
+    doc_z[slot] = k as u32;
+    k as u32
+}
+
+/// `lnG(n + c) - lnG(c)` for integer `n`, tabulated up to a bound and computed beyond it.
+#[derive(Clone, Debug)]
+pub struct LogGammaTable {
+    c: f64,
+    ln_gamma_c: f64,
+    table: Vec<f64>,
+}
+
+/// Largest table the log-likelihood precomputes (entries beyond are computed on demand).
+const MAX_TABLE: usize = 1 << 20;
+
+impl LogGammaTable {
+    /// The table of `lnG(n + c) - lnG(c)` for `n in 0..=max_n` (at most 2^20 entries).
+    pub fn new(c: f64, max_n: usize) -> Self {
+        let ln_gamma_c = ln_gamma(c);
+        let table = (0..=max_n.min(MAX_TABLE))
+            .map(|n| ln_gamma(n as f64 + c) - ln_gamma_c)
+            .collect();
+        LogGammaTable {
+            c,
+            ln_gamma_c,
+            table,
+        }
+    }
+
+    /// `lnG(n + c) - lnG(c)`.
+    #[inline]
+    pub fn get(&self, n: u64) -> f64 {
+        match self.table.get(n as usize) {
+            Some(&value) => value,
+            None => ln_gamma(n as f64 + self.c) - self.ln_gamma_c,
+        }
+    }
+}
+
+/// The natural logarithm of the gamma function (libm's `lgamma`).
+pub fn ln_gamma(x: f64) -> f64 {
+    libm::lgamma(x)
+}
+
+/// The document part of `log p(z)` for documents given as dense topic-count rows of length K:
+/// `sum_d [ lnG(K a) - lnG(n_d + K a) + sum_k (lnG(n_dk + a) - lnG(a)) ]`, which is
+/// `D [lnG(K a) - K lnG(a)] + sum_d [ sum_k lnG(n_dk + a) - lnG(n_d + K a) ]` term by term.
+pub fn doc_log_likelihood(
+    doc_topic: &[u32],
+    n_topics: usize,
+    alpha: f64,
+    table: &LogGammaTable,
+) -> f64 {
+    let k_alpha = n_topics as f64 * alpha;
+    let ln_gamma_k_alpha = ln_gamma(k_alpha);
+    let mut total = 0.0;
+    for row in doc_topic.chunks_exact(n_topics) {
+        let mut n_d = 0u64;
+        let mut sum = 0.0;
+        for &c in row {
+            if c > 0 {
+                n_d += u64::from(c);
+                sum += table.get(u64::from(c));
+            }
+        }
+        total += sum + ln_gamma_k_alpha - ln_gamma(n_d as f64 + k_alpha);
+    }
+    total
+}
+
+/// `sum over rows and topics of lnG(n_kw + b) - lnG(b)` for dense word-topic rows.
+pub fn word_rows_log_likelihood(word_topic: &[u32], table: &LogGammaTable) -> f64 {
+    word_topic
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| table.get(u64::from(c)))
+        .sum()
+}
+
+/// The rest of `log p(w | z)` given the two sums above: adds
+/// `sum_k [lnG(W b) - lnG(n_k + W b)]` to `word_rows` (the sum of `lnG(n_kw + b) - lnG(b)`), which
+/// makes `K [lnG(W b) - W lnG(b)] + sum_k [ sum_w lnG(n_kw + b) - lnG(n_k + W b) ]`.
+pub fn word_log_likelihood(word_rows: f64, topic_total: &[i64], priors: &Priors) -> f64 {
+    let w_beta = priors.words as f64 * priors.beta;
+    let ln_gamma_w_beta = ln_gamma(w_beta);
+    word_rows
+        + topic_total
+            .iter()
+            .map(|&n| ln_gamma_w_beta - ln_gamma(n as f64 + w_beta))
+            .sum::<f64>()
+}
+
+/// The collapsed joint log-likelihood `log p(w, z)` straight from the issue's formula, term by
+/// term, from dense counts (`doc_topic` D x K, `word_topic` W x K): the slow reference.
+pub fn log_likelihood_reference(
+    doc_topic: &[u32],
+    word_topic: &[u32],
+    n_topics: usize,
+    alpha: f64,
+    beta: f64,
+) -> f64 {
+    let docs = doc_topic.len() / n_topics;
+    let words = word_topic.len() / n_topics;
+    let (k, w, d) = (n_topics as f64, words as f64, docs as f64);
+    let mut p_w = k * (ln_gamma(w * beta) - w * ln_gamma(beta));
+    for topic in 0..n_topics {
+        let mut n_k = 0u64;
+        for word in 0..words {
+            let c = word_topic[word * n_topics + topic];
+            n_k += u64::from(c);
+            p_w += ln_gamma(f64::from(c) + beta);
+        }
+        p_w -= ln_gamma(n_k as f64 + w * beta);
+    }
+    let mut p_z = d * (ln_gamma(k * alpha) - k * ln_gamma(alpha));
+    for row in doc_topic.chunks_exact(n_topics) {
+        let n_d: u64 = row.iter().map(|&c| u64::from(c)).sum();
+        p_z += row
+            .iter()
+            .map(|&c| ln_gamma(f64::from(c) + alpha))
+            .sum::<f64>();
+        p_z -= ln_gamma(n_d as f64 + k * alpha);
+    }
+    p_w + p_z
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strads_core::chi_square::{chi_square_critical_001, chi_square_statistic};
+
+    fn draw_from(p: &[f64], rng: &mut FastRng) -> usize {
+        let u = rng.unit();
+        let mut acc = 0.0;
+        for (k, &x) in p.iter().enumerate() {
+            acc += x;
+            if u < acc {
+                return k;
+            }
+        }
+        p.len() - 1
+    }
+
+    #[test]
+    fn alias_table_is_exact() {
+        let mut rng = FastRng::new(5, 0);
+        let weights = [(0u32, 1u64), (3, 7), (4, 2), (9, 30), (11, 1)];
+        let mut table = AliasTable::default();
+        table.rebuild(weights.iter().copied());
+        let n = 200_000;
+        let mut observed = vec![0u64; 12];
+        for _ in 0..n {
+            observed[table.sample(&mut rng) as usize] += 1;
+        }
+        let total: u64 = weights.iter().map(|w| w.1).sum();
+        let mut expected = vec![0.0; 12];
+        for &(k, w) in &weights {
+            expected[k as usize] = n as f64 * w as f64 / total as f64;
+        }
+        let stat = chi_square_statistic(&observed, &expected);
+        assert!(stat < chi_square_critical_001(weights.len() - 1), "{stat}");
+        assert_eq!(observed.iter().sum::<u64>(), n);
+    }
+
+    /// The fast sampler draws from the exact collapsed conditional: start each draw from the exact
+    /// conditional, apply one resampling (word + doc MH steps), and the result must still follow
+    /// it (a chain that leaves the target invariant), checked by a chi-square test. The word
+    /// proposal's snapshot deliberately differs from the current counts (it is stale).
+    #[test]
+    fn resampling_leaves_the_exact_conditional_invariant() {
+        let priors = Priors {
+            alpha: 0.3,
+            beta: 0.05,
+            words: 40,
+        };
+        let n_topics = 7;
+        // Counts of the rest of the state (without the token).
+        let doc_topic: Vec<u32> = vec![3, 0, 1, 0, 5, 2, 0];
+        let word_topic: Vec<u32> = vec![0, 4, 1, 0, 9, 0, 2];
+        let topic_total: Vec<i64> = vec![40, 31, 12, 5, 77, 20, 9];
+        // The document's other tokens carry exactly doc_topic; the token sits in slot 4.
+        let mut doc_z = Vec::new();
+        for (k, &c) in doc_topic.iter().enumerate() {
+            doc_z.extend(std::iter::repeat_n(k as u32, c as usize));
+        }
+        let slot = 4;
+        doc_z.insert(slot, 0);
+        let exact = exact_conditional(&doc_topic, &word_topic, &topic_total, &priors);
+        let mut proposal = WordProposal::default();
+        proposal.rebuild(&[1, 4, 0, 0, 6, 3, 2]);
+        for cycles in [1, 2] {
+            let mut rng = FastRng::new(11, cycles as u64);
+            let n = 200_000;
+            let mut observed = vec![0u64; n_topics];
+            let (mut d, mut w, mut t, mut z) = (
+                doc_topic.clone(),
+                word_topic.clone(),
+                topic_total.clone(),
+                doc_z.clone(),
+            );
+            for _ in 0..n {
+                let start = draw_from(&exact, &mut rng);
+                d[start] += 1;
+                w[start] += 1;
+                t[start] += 1;
+                z[slot] = start as u32;
+                let state = TokenState {
+                    doc_topic: &mut d,
+                    word_topic: &mut w,
+                    topic_total: &mut t,
+                    doc_z: &mut z,
+                    slot,
+                };
+                let k = resample_token(state, &proposal, &priors, cycles, &mut rng) as usize;
+                observed[k] += 1;
+                d[k] -= 1;
+                w[k] -= 1;
+                t[k] -= 1;
+            }
+            assert_eq!((&d, &w, &t), (&doc_topic, &word_topic, &topic_total));
+            let expected: Vec<f64> = exact.iter().map(|p| p * n as f64).collect();
+            let stat = chi_square_statistic(&observed, &expected);
+            assert!(
+                stat < chi_square_critical_001(n_topics - 1),
+                "cycles {cycles}: chi-square {stat}, observed {observed:?}, expected {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn exact_sampler_matches_its_distribution() {
+        let priors = Priors {
+            alpha: 0.1,
+            beta: 0.01,
+            words: 10,
+        };
+        let doc_topic = [2, 0, 5, 1];
+        let word_topic = [0, 3, 2, 8];
+        let topic_total = [10, 20, 30, 40];
+        let exact = exact_conditional(&doc_topic, &word_topic, &topic_total, &priors);
+        let mut rng = FastRng::new(3, 1);
+        let mut scratch = Vec::new();
+        let n = 100_000;
+        let mut observed = vec![0u64; 4];
+        for _ in 0..n {
+            let k = sample_exact(
+                &doc_topic,
+                &word_topic,
+                &topic_total,
+                &priors,
+                &mut scratch,
+                &mut rng,
+            );
+            observed[k as usize] += 1;
+        }
+        let expected: Vec<f64> = exact.iter().map(|p| p * n as f64).collect();
+        assert!(chi_square_statistic(&observed, &expected) < chi_square_critical_001(3));
+    }
+
+    #[test]
+    fn fast_log_likelihood_matches_the_formula() {
+        let n_topics = 3;
+        let doc_topic = vec![2, 0, 1, 0, 0, 0, 4, 1, 0];
+        let word_topic = vec![1, 0, 0, 3, 1, 0, 0, 0, 0, 2, 0, 1];
+        let (alpha, beta) = (0.2, 0.07);
+        let priors = Priors {
+            alpha,
+            beta,
+            words: 4,
+        };
+        let reference = log_likelihood_reference(&doc_topic, &word_topic, n_topics, alpha, beta);
+        let doc_table = LogGammaTable::new(alpha, 2);
+        let word_table = LogGammaTable::new(beta, 1);
+        let mut topic_total = vec![0i64; n_topics];
+        for row in word_topic.chunks(n_topics) {
+            for (k, &c) in row.iter().enumerate() {
+                topic_total[k] += i64::from(c);
+            }
+        }
+        let fast = doc_log_likelihood(&doc_topic, n_topics, alpha, &doc_table)
+            + word_log_likelihood(
+                word_rows_log_likelihood(&word_topic, &word_table),
+                &topic_total,
+                &priors,
+            );
+        assert!(
+            (fast - reference).abs() < 1e-9 * reference.abs(),
+            "{fast} vs {reference}"
+        );
+        assert!((ln_gamma(5.0) - 24f64.ln()).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,321 @@
+//! Sharded corpus loading: every worker parses only its own byte range of the input; then the
+//! documents are regrouped so that each worker holds whole documents (a contiguous range of
+//! document ids for the id-based formats; its own lines for plain text), and the workers agree on
+//! the corpus shape and on whether anyone met an error.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use strads_engine::Worker;
+use strads_io::corpus::{
+    build_vocabulary, check_docword_total, check_nonempty_corpus, read_docword_header,
+    read_docword_shard, read_id_count_shard, read_stopwords, read_text_shard, read_vocabulary,
+    CorpusFormat, WordCount,
+};
+use strads_io::DataError;
+
+use crate::error::AppError;
+
+/// Where the corpus comes from and how to read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CorpusSource {
+    /// The corpus file.
+    pub path: PathBuf,
+    /// Its format.
+    pub format: CorpusFormat,
+    /// A vocabulary file (one word per line, line i = word id i) for the id-based formats.
+    pub vocab: Option<PathBuf>,
+    /// Plain text: words seen fewer times in the whole corpus are dropped.
+    pub min_count: u64,
+    /// Plain text: a file of words to drop.
+    pub stopwords: Option<PathBuf>,
+}
+
+/// One document held by a worker.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LocalDoc {
+    /// 0-based document id in the whole corpus (the line index for plain text).
+    pub id: u64,
+    /// `(word, count)` pairs, by increasing word, counts positive.
+    pub words: Vec<(u32, u32)>,
+}
+
+/// A worker's documents and the shape of the whole corpus.
+#[derive(Clone, Debug)]
+pub struct LoadedCorpus {
+    /// This worker's non-empty documents.
+    pub docs: Vec<LocalDoc>,
+    /// Documents in the whole corpus (`D`, empty ones included).
+    pub total_docs: u64,
+    /// Vocabulary size `W`.
+    pub words: usize,
+    /// Tokens in the whole corpus.
+    pub total_tokens: u64,
+    /// Word names, when known (a vocabulary file, or built from plain text).
+    pub vocabulary: Option<Vec<String>>,
+}
+
+/// What a worker tells the others after parsing: its numbers, or its error as a sentence.
+#[derive(Serialize, Deserialize)]
+struct Status<T> {
+    result: Result<T, String>,
+}
+
+/// Agrees on success: if any worker failed, every worker returns an error (its own typed error, or
+/// the first failing worker's message); otherwise every worker's summary, in worker order.
+fn agree<T, S: Serialize + serde::de::DeserializeOwned>(
+    worker: &mut Worker<'_>,
+    local: Result<T, DataError>,
+    summary: impl Fn(&T) -> S,
+) -> Result<(T, Vec<S>), AppError> {
+    let status = Status {
+        result: local.as_ref().map(&summary).map_err(|e| e.to_string()),
+    };
+    let all: Vec<Status<S>> = worker.all_gather(&status)?;
+    let local = local?;
+    let mut summaries = Vec::with_capacity(all.len());
+    for status in all {
+        summaries.push(status.result.map_err(AppError::RemoteData)?);
+    }
+    Ok((local, summaries))
+}
+
+/// The first document id of worker `w` of `peers` when `docs` documents are split into contiguous
+/// ranges.
+fn doc_range_start(w: usize, peers: usize, docs: u64) -> u64 {
+    (u128::from(docs) * w as u128 / peers as u128) as u64
+}
+
+/// The worker whose range holds document `doc`.
+fn doc_owner(doc: u64, peers: usize, docs: u64) -> usize {
+    let mut owner = (u128::from(doc) * peers as u128 / u128::from(docs.max(1))) as usize;
+    owner = owner.min(peers - 1);
+    while owner + 1 < peers && doc_range_start(owner + 1, peers, docs) <= doc {
+        owner += 1;
+    }
+    while owner > 0 && doc_range_start(owner, peers, docs) > doc {
+        owner -= 1;
+    }
+    owner
+}
+
+/// Groups cells (of any order, possibly repeating a `(doc, word)` pair) into documents.
+fn cells_to_docs(mut cells: Vec<WordCount>) -> Vec<LocalDoc> {
+    cells.sort_unstable_by_key(|c| (c.doc, c.word));
+    let mut docs: Vec<LocalDoc> = Vec::new();
+    for cell in cells {
+        match docs.last_mut() {
+            Some(doc) if doc.id == u64::from(cell.doc) => match doc.words.last_mut() {
+                Some((word, count)) if *word == cell.word => *count += cell.count,
+                _ => doc.words.push((cell.word, cell.count)),
+            },
+            _ => docs.push(LocalDoc {
+                id: u64::from(cell.doc),
+                words: vec![(cell.word, cell.count)],
+            }),
+        }
+    }
+    docs
+}
+
+/// Sends every cell to the worker that owns its document; returns this worker's documents.
+fn route_cells(
+    worker: &mut Worker<'_>,
+    cells: Vec<WordCount>,
+    total_docs: u64,
+) -> Result<Vec<LocalDoc>, AppError> {
+    let peers = worker.peers();
+    let mut outgoing: Vec<Vec<WordCount>> = vec![Vec::new(); peers];
+    for cell in cells {
+        outgoing[doc_owner(u64::from(cell.doc), peers, total_docs)].push(cell);
+    }
+    let incoming: Vec<Vec<WordCount>> = worker.all_to_all(&outgoing)?;
+    Ok(cells_to_docs(incoming.into_iter().flatten().collect()))
+}
+
+fn token_count(cells: &[WordCount]) -> u64 {
+    cells.iter().map(|c| u64::from(c.count)).sum()
+}
+
+/// Loads this worker's documents of `source`.
+pub fn load_corpus(
+    worker: &mut Worker<'_>,
+    source: &CorpusSource,
+) -> Result<LoadedCorpus, AppError> {
+    let (shard, peers) = (worker.index(), worker.peers());
+    let path = &source.path;
+    match source.format {
+        CorpusFormat::Docword => {
+            let parsed = read_docword_header(path).and_then(|header| {
+                let vocabulary = match &source.vocab {
+                    Some(vocab_path) => {
+                        let words = read_vocabulary(vocab_path)?;
+                        if words.len() != header.words {
+                            return Err(DataError::invalid(
+                                vocab_path,
+                                format!(
+                                    "the vocabulary has {} words, the header of {} says W = {}",
+                                    words.len(),
+                                    path.display(),
+                                    header.words
+                                ),
+                            ));
+                        }
+                        Some(words)
+                    }
+                    None => None,
+                };
+                let cells = read_docword_shard(path, &header, shard, peers)?;
+                Ok((header, vocabulary, cells))
+            });
+            let ((header, vocabulary, cells), summaries) =
+                agree(worker, parsed, |(_, _, cells)| {
+                    (cells.len(), token_count(cells))
+                })?;
+            let lines = summaries.iter().map(|s| s.0).sum();
+            let total_tokens = summaries.iter().map(|s| s.1).sum();
+            check_docword_total(path, &header, lines, total_tokens)?;
+            let total_docs = header.docs as u64;
+            let docs = route_cells(worker, cells, total_docs)?;
+            Ok(LoadedCorpus {
+                docs,
+                total_docs,
+                words: header.words,
+                total_tokens,
+                vocabulary,
+            })
+        }
+        CorpusFormat::IdCount => {
+            let parsed = (|| {
+                let vocabulary = match &source.vocab {
+                    Some(vocab_path) => Some(read_vocabulary(vocab_path)?),
+                    None => None,
+                };
+                let bound = vocabulary.as_ref().map(Vec::len);
+                let cells = read_id_count_shard(path, shard, peers, bound)?;
+                Ok((vocabulary, cells))
+            })();
+            let ((vocabulary, cells), summaries) = agree(worker, parsed, |(_, cells)| {
+                let max_doc = cells
+                    .iter()
+                    .map(|c| u64::from(c.doc) + 1)
+                    .max()
+                    .unwrap_or(0);
+                let max_word = cells.iter().map(|c| c.word as usize + 1).max().unwrap_or(0);
+                (max_doc, max_word, token_count(cells))
+            })?;
+            let total_tokens = summaries.iter().map(|s| s.2).sum();
+            check_nonempty_corpus(path, total_tokens)?;
+            let total_docs = summaries.iter().map(|s| s.0).max().unwrap_or(0);
+            let words = match &vocabulary {
+                Some(v) => v.len(),
+                None => summaries.iter().map(|s| s.1).max().unwrap_or(0),
+            };
+            let docs = route_cells(worker, cells, total_docs)?;
+            Ok(LoadedCorpus {
+                docs,
+                total_docs,
+                words,
+                total_tokens,
+                vocabulary,
+            })
+        }
+        CorpusFormat::Text => {
+            let parsed = (|| {
+                let stopwords = match &source.stopwords {
+                    Some(stop_path) => read_stopwords(stop_path)?,
+                    None => HashSet::new(),
+                };
+                Ok((stopwords, read_text_shard(path, shard, peers)?))
+            })();
+            let ((stopwords, text), _) = agree(worker, parsed, |_| ())?;
+            // Every worker builds the same vocabulary from everyone's word counts.
+            let parts: Vec<(Vec<String>, Vec<u64>, u64)> = worker.all_gather(&(
+                text.words.clone(),
+                text.counts.clone(),
+                text.docs.len() as u64,
+            ))?;
+            let first_doc: u64 = parts[..shard].iter().map(|p| p.2).sum();
+            let total_docs: u64 = parts.iter().map(|p| p.2).sum();
+            let counts: Vec<(Vec<String>, Vec<u64>)> =
+                parts.into_iter().map(|(w, c, _)| (w, c)).collect();
+            let vocabulary = build_vocabulary(&counts, source.min_count, &stopwords);
+            let index: std::collections::HashMap<&str, u32> = vocabulary
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (w.as_str(), i as u32))
+                .collect();
+            let global: Vec<Option<u32>> = text
+                .words
+                .iter()
+                .map(|w| index.get(w.as_str()).copied())
+                .collect();
+            let mut docs = Vec::new();
+            let mut local_tokens = 0u64;
+            for (line, words) in text.docs.iter().enumerate() {
+                let mut ids: Vec<u32> = words.iter().filter_map(|&w| global[w as usize]).collect();
+                if ids.is_empty() {
+                    continue;
+                }
+                ids.sort_unstable();
+                local_tokens += ids.len() as u64;
+                let mut doc = LocalDoc {
+                    id: first_doc + line as u64,
+                    words: Vec::new(),
+                };
+                for id in ids {
+                    match doc.words.last_mut() {
+                        Some((word, count)) if *word == id => *count += 1,
+                        _ => doc.words.push((id, 1)),
+                    }
+                }
+                docs.push(doc);
+            }
+            let total_tokens: u64 = worker.all_gather(&local_tokens)?.iter().sum();
+            check_nonempty_corpus(path, total_tokens)?;
+            Ok(LoadedCorpus {
+                docs,
+                total_docs,
+                words: vocabulary.len(),
+                total_tokens,
+                vocabulary: Some(vocabulary),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_ranges_have_one_owner() {
+        for peers in 1..7 {
+            for docs in 0..40u64 {
+                for doc in 0..docs {
+                    let owner = doc_owner(doc, peers, docs);
+                    assert!(doc_range_start(owner, peers, docs) <= doc);
+                    assert!(doc < doc_range_start(owner + 1, peers, docs));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cells_merge_into_documents() {
+        let cell = |doc, word, count| WordCount { doc, word, count };
+        let docs = cells_to_docs(vec![
+            cell(2, 1, 1),
+            cell(0, 3, 2),
+            cell(2, 1, 4),
+            cell(2, 0, 1),
+        ]);
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].words, [(3, 2)]);
+        assert_eq!(
+            (docs[1].id, docs[1].words.clone()),
+            (2, vec![(0, 1), (1, 5)])
+        );
+    }
+}

@@ -1,0 +1,200 @@
+//! LDA topic modelling by collapsed Gibbs sampling, model-parallel with STRADS vocabulary rotation.
+//!
+//! The model: `theta_d ~ Dirichlet(alpha)`, `phi_k ~ Dirichlet(beta)`, `z ~ theta_d`,
+//! `w ~ phi_z`, with `theta` and `phi` integrated out. The objective printed every iteration is
+//! the collapsed joint log-likelihood `log p(w, z) = log p(w | z) + log p(z)`:
+//!
+//! ```text
+//! log p(w|z) = K [lnG(W b) - W lnG(b)] + sum_k [ sum_w lnG(n_kw + b) - lnG(n_k + W b) ]
+//! log p(z)   = D [lnG(K a) - K lnG(a)] + sum_d [ sum_k lnG(n_dk + a) - lnG(n_d + K a) ]
+//! ```
+//!
+//! Documents are sharded over the workers ([`load`]); each worker keeps its tokens' topics and
+//! its documents' topic counts ([`shard`]); the word-topic rows move between workers block by block
+//! ([`program`]); a token is resampled in O(1) by Metropolis-Hastings ([`kernels`]).
+
+pub mod kernels;
+pub mod load;
+pub mod program;
+pub mod shard;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use strads_engine::{run_cluster, ClusterConfig};
+
+pub use load::CorpusSource;
+
+use crate::error::AppError;
+
+/// `(topic, count)` pairs with positive counts, by topic.
+pub type SparseCounts = Vec<(u32, u32)>;
+
+/// Documents' topic counts: `(0-based doc id, n_d.)`.
+pub type DocTopicRows = Vec<(u64, SparseCounts)>;
+
+/// How tokens are resampled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SamplerKind {
+    /// O(1) per token: `cycles` rounds of a word-proposal and a doc-proposal MH step.
+    Mh {
+        /// Rounds of (word step, doc step) per token.
+        cycles: usize,
+    },
+    /// O(K) per token: a draw from the exact collapsed conditional (the reference).
+    Exact,
+}
+
+/// Everything a training run needs besides the cluster.
+#[derive(Clone, Debug)]
+pub struct LdaParams {
+    /// The corpus.
+    pub corpus: CorpusSource,
+    /// Topics `K`.
+    pub topics: usize,
+    /// Sweeps over all tokens.
+    pub iterations: usize,
+    /// Document-topic prior.
+    pub alpha: f64,
+    /// Topic-word prior.
+    pub beta: f64,
+    /// Seed: with the same cluster shape, the same seed gives the same result.
+    pub seed: u64,
+    /// The token sampler.
+    pub sampler: SamplerKind,
+    /// Evaluate the log-likelihood every this many iterations (0: only after the last one).
+    pub loglik_every: usize,
+    /// Check the counts against the topic assignments after every iteration (slow; for tests).
+    pub check_counts: bool,
+    /// Collect the documents' topic counts on the leader.
+    pub doc_topics: bool,
+}
+
+/// One line of the trace: the state after an iteration.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TraceRecord {
+    /// Iterations done.
+    pub iteration: usize,
+    /// Seconds of training so far (loading excluded).
+    pub seconds: f64,
+    /// `log p(w, z)`.
+    pub loglik: f64,
+    /// `log p(w, z)` divided by the number of tokens.
+    pub loglik_per_token: f64,
+    /// Tokens sampled per second so far (all iterations, all workers).
+    pub tokens_per_second: f64,
+}
+
+/// Called on the leader after each log-likelihood evaluation (for progress displays).
+pub type Observer = Arc<dyn Fn(&TraceRecord) + Send + Sync>;
+
+/// The trained model, returned by process 0.
+#[derive(Clone, Debug)]
+pub struct LdaResult {
+    /// Topics `K`.
+    pub topics: usize,
+    /// Vocabulary size `W`.
+    pub words: usize,
+    /// Documents `D`.
+    pub docs: u64,
+    /// Tokens.
+    pub tokens: u64,
+    /// Iterations done.
+    pub iterations: usize,
+    /// `log p(w, z)` after the last iteration.
+    pub loglik: f64,
+    /// `n_k`.
+    pub topic_totals: Vec<u64>,
+    /// `n_kw` by word (0-based), as `(topic, count)` pairs with positive counts, by topic.
+    pub word_topic: Vec<Vec<(u32, u32)>>,
+    /// `n_dk` of the non-empty documents, `(doc id, [(topic, count)])`, when asked for.
+    pub doc_topic: Option<DocTopicRows>,
+    /// Word names, when known.
+    pub vocabulary: Option<Vec<String>>,
+    /// One record per log-likelihood evaluation.
+    pub trace: Vec<TraceRecord>,
+    /// Seconds from start to the initial counts in place.
+    pub load_seconds: f64,
+    /// Seconds of training.
+    pub train_seconds: f64,
+    /// How many count-consistency checks passed.
+    pub count_checks: usize,
+}
+
+impl LdaResult {
+    /// `log p(w, z)` per token.
+    pub fn loglik_per_token(&self) -> f64 {
+        self.loglik / self.tokens as f64
+    }
+
+    /// Tokens sampled per second over the whole training.
+    pub fn tokens_per_second(&self) -> f64 {
+        self.tokens as f64 * self.iterations as f64 / self.train_seconds
+    }
+
+    /// The topic-word distributions `phi_kw = (n_kw + b) / (n_k + W b)`, dense, K x W.
+    pub fn topic_word_distributions(&self, beta: f64) -> Vec<Vec<f64>> {
+        let w_beta = self.words as f64 * beta;
+        let mut phi: Vec<Vec<f64>> = self
+            .topic_totals
+            .iter()
+            .map(|&n| vec![beta / (n as f64 + w_beta); self.words])
+            .collect();
+        for (w, row) in self.word_topic.iter().enumerate() {
+            for &(k, c) in row {
+                let k = k as usize;
+                phi[k][w] = (f64::from(c) + beta) / (self.topic_totals[k] as f64 + w_beta);
+            }
+        }
+        phi
+    }
+}
+
+fn validate(params: &LdaParams) -> Result<(), AppError> {
+    let bad = |m: String| Err(AppError::InvalidArgument(m));
+    if params.topics == 0 || params.topics > (1 << 24) {
+        return bad(format!(
+            "--topics must be in 1..=16777216, got {}",
+            params.topics
+        ));
+    }
+    if !(params.alpha > 0.0 && params.alpha.is_finite()) {
+        return bad(format!("--alpha must be > 0, got {}", params.alpha));
+    }
+    if !(params.beta > 0.0 && params.beta.is_finite()) {
+        return bad(format!("--beta must be > 0, got {}", params.beta));
+    }
+    if params.sampler == (SamplerKind::Mh { cycles: 0 }) {
+        return bad("--mh-steps must be at least 1".into());
+    }
+    Ok(())
+}
+
+/// Trains on `cluster`; returns the model in process 0 and `None` in the others.
+pub fn train(
+    cluster: &ClusterConfig,
+    params: &LdaParams,
+    observer: Option<Observer>,
+) -> Result<Option<LdaResult>, AppError> {
+    validate(params)?;
+    let params = params.clone();
+    let results = run_cluster(cluster, move |worker| {
+        let started = Instant::now();
+        let corpus = load::load_corpus(worker, &params.corpus)?;
+        if corpus.words as u64 * params.topics as u64 > (1u64 << 34) {
+            return Err(AppError::InvalidArgument(format!(
+                "W x K = {} x {} word-topic counts are too many for one process",
+                corpus.words, params.topics
+            )));
+        }
+        program::train_on_worker(worker, &params, corpus, started, observer.clone())
+    })?;
+    let mut leader = None;
+    for result in results {
+        if let Some(model) = result? {
+            leader = Some(model);
+        }
+    }
+    Ok(leader)
+}

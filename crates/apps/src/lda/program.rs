@@ -1,0 +1,279 @@
+//! The distributed sampler that every worker runs: STRADS static vocabulary rotation.
+//!
+//! Documents are sharded over the P workers; the vocabulary is split into P blocks of near-equal
+//! token count (`balanced_blocks`). An iteration is P sub-rounds; in sub-round r worker p samples
+//! its tokens whose word lies in block `rotation_block(p, r, P) = (p + r) mod P`, so no word-topic
+//! row is written by two workers at once. After each sub-round one `all_to_all` does both
+//! synchronisations: every worker sends its change of `n_k` to everyone (so `n_k` is exact again),
+//! and the rows of its block to worker p - 1, which samples that block next.
+
+use std::ops::Range;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use strads_core::{balanced_blocks, rotation_block};
+use strads_engine::Worker;
+
+use super::kernels::{word_log_likelihood, FastRng, LogGammaTable, Priors};
+use super::load::LoadedCorpus;
+use super::shard::{PackedRows, ShardState};
+use super::{DocTopicRows, LdaParams, LdaResult, Observer, TraceRecord};
+use crate::error::AppError;
+
+/// What one worker sends another after a sub-round.
+#[derive(Serialize, Deserialize, Default)]
+struct SubRoundMessage {
+    /// The sender's change of `n_k` during the sub-round.
+    topic_delta: Vec<i64>,
+    /// The rows of the sender's block, when the receiver holds it next (else empty).
+    rows: PackedRows,
+}
+
+/// A sub-round of the rotation, seen from one worker.
+struct Rotation {
+    blocks: Vec<Range<usize>>,
+    worker: usize,
+    peers: usize,
+}
+
+impl Rotation {
+    /// The block this worker holds in sub-round `r`.
+    fn held(&self, r: usize) -> Range<usize> {
+        self.blocks[rotation_block(self.worker, r, self.peers)].clone()
+    }
+}
+
+/// Runs the whole training on one worker; the leader returns the result.
+pub fn train_on_worker(
+    worker: &mut Worker<'_>,
+    params: &LdaParams,
+    corpus: LoadedCorpus,
+    started: Instant,
+    observer: Option<Observer>,
+) -> Result<Option<LdaResult>, AppError> {
+    let (p, peers) = (worker.index(), worker.peers());
+    let k = params.topics;
+    let words = corpus.words;
+    let priors = Priors {
+        alpha: params.alpha,
+        beta: params.beta,
+        words,
+    };
+    let mut rng = FastRng::new(params.seed, p as u64);
+    let mut state = ShardState::new(&corpus.docs, k, words, &mut rng);
+    drop(corpus.docs);
+
+    // Blocks balanced by the global token count of each word.
+    let local_counts: Vec<f64> = state.word_counts().iter().map(|&c| c as f64).collect();
+    let word_weights: Vec<u64> = worker
+        .all_reduce_sum(&local_counts)?
+        .iter()
+        .map(|&c| c as u64)
+        .collect();
+    let rotation = Rotation {
+        blocks: balanced_blocks(&word_weights, peers),
+        worker: p,
+        peers,
+    };
+
+    // Initial counts: every worker's partial rows of block b go to its first holder, worker b.
+    let initial = gather_rows(worker, &mut state, &rotation)?;
+    for (source, packed) in initial.iter().enumerate() {
+        state.add_rows(rotation.held(0), packed, source == 0);
+    }
+    let totals = worker.all_gather(&state.local_topic_counts())?;
+    let mut synced_totals = sum_vectors(&totals, k);
+    state.topic_total = synced_totals.clone();
+
+    let max_word = word_weights.iter().copied().max().unwrap_or(0) as usize;
+    let word_table = LogGammaTable::new(params.beta, max_word);
+    let doc_table = LogGammaTable::new(params.alpha, state.max_doc_length());
+    let load_seconds = started.elapsed().as_secs_f64();
+
+    let train_started = Instant::now();
+    let mut trace = Vec::new();
+    let mut count_checks = 0;
+    let mut loglik = f64::NAN;
+    for iteration in 1..=params.iterations {
+        for r in 0..peers {
+            state.sample_block(rotation.held(r), &priors, params.sampler, &mut rng);
+            if peers == 1 {
+                synced_totals.clone_from(&state.topic_total);
+            } else {
+                let delta: Vec<i64> = state
+                    .topic_total
+                    .iter()
+                    .zip(&synced_totals)
+                    .map(|(now, before)| now - before)
+                    .collect();
+                let successor = (p + peers - 1) % peers;
+                let rows = state.pack_rows(rotation.held(r));
+                let mut outgoing: Vec<SubRoundMessage> = (0..peers)
+                    .map(|_| SubRoundMessage {
+                        topic_delta: delta.clone(),
+                        rows: Vec::new(),
+                    })
+                    .collect();
+                outgoing[successor].rows = rows;
+                let incoming = worker.all_to_all(&outgoing)?;
+                for message in &incoming {
+                    for (total, change) in synced_totals.iter_mut().zip(&message.topic_delta) {
+                        *total += change;
+                    }
+                }
+                state.topic_total.clone_from(&synced_totals);
+                let predecessor = (p + 1) % peers;
+                state.add_rows(rotation.held(r + 1), &incoming[predecessor].rows, true);
+            }
+        }
+        // Every worker holds its own block again: blocks are disjoint and cover the vocabulary.
+        if params.check_counts {
+            check_counts(worker, &mut state, &rotation, &synced_totals, iteration)?;
+            count_checks += 1;
+        }
+        let evaluate = iteration == params.iterations
+            || (params.loglik_every > 0 && iteration % params.loglik_every == 0);
+        if evaluate {
+            let local = [
+                state.word_rows_log_likelihood(rotation.held(0), &word_table),
+                state.doc_log_likelihood(params.alpha, &doc_table),
+            ];
+            let sums = worker.all_reduce_sum(&local)?;
+            loglik = word_log_likelihood(sums[0], &synced_totals, &priors) + sums[1];
+            let seconds = train_started.elapsed().as_secs_f64();
+            let record = TraceRecord {
+                iteration,
+                seconds,
+                loglik,
+                loglik_per_token: loglik / corpus.total_tokens as f64,
+                tokens_per_second: corpus.total_tokens as f64 * iteration as f64 / seconds,
+            };
+            if let (true, Some(observer)) = (worker.is_leader(), &observer) {
+                observer(&record);
+            }
+            trace.push(record);
+        }
+    }
+    let train_seconds = train_started.elapsed().as_secs_f64();
+
+    // The leader collects every block's rows, and the documents' topic counts if asked.
+    let mut outgoing: Vec<PackedRows> = vec![Vec::new(); peers];
+    outgoing[0] = state.pack_rows(rotation.held(0));
+    let blocks = worker.all_to_all(&outgoing)?;
+    let doc_topic = if params.doc_topics {
+        let mut outgoing: Vec<DocTopicRows> = vec![Vec::new(); peers];
+        outgoing[0] = state.doc_topic_rows();
+        let all = worker.all_to_all(&outgoing)?;
+        Some(all.into_iter().flatten().collect::<Vec<_>>())
+    } else {
+        None
+    };
+    if !worker.is_leader() {
+        return Ok(None);
+    }
+    let mut word_topic: Vec<Vec<(u32, u32)>> = Vec::with_capacity(words);
+    for (b, packed) in blocks.iter().enumerate() {
+        let mut at = 0;
+        for _ in rotation.blocks[b].clone() {
+            let nonzeros = packed[at] as usize;
+            let row = (0..nonzeros)
+                .map(|j| (packed[at + 1 + 2 * j], packed[at + 2 + 2 * j]))
+                .collect();
+            at += 1 + 2 * nonzeros;
+            word_topic.push(row);
+        }
+    }
+    Ok(Some(LdaResult {
+        topics: k,
+        words,
+        docs: corpus.total_docs,
+        tokens: corpus.total_tokens,
+        iterations: params.iterations,
+        loglik,
+        topic_totals: synced_totals.iter().map(|&n| n as u64).collect(),
+        word_topic,
+        doc_topic,
+        vocabulary: corpus.vocabulary,
+        trace,
+        load_seconds,
+        train_seconds,
+        count_checks,
+    }))
+}
+
+fn sum_vectors(parts: &[Vec<i64>], len: usize) -> Vec<i64> {
+    let mut sum = vec![0i64; len];
+    for part in parts {
+        for (s, v) in sum.iter_mut().zip(part) {
+            *s += v;
+        }
+    }
+    sum
+}
+
+/// Sends every worker's local counts of block b to worker b, which sums them into its rows
+/// (replacing what it held) and returns them.
+fn gather_rows(
+    worker: &mut Worker<'_>,
+    state: &mut ShardState,
+    rotation: &Rotation,
+) -> Result<Vec<PackedRows>, AppError> {
+    let outgoing: Vec<PackedRows> = rotation
+        .blocks
+        .iter()
+        .map(|block| state.pack_local_counts(block.clone()))
+        .collect();
+    let incoming: Vec<PackedRows> = worker.all_to_all(&outgoing)?;
+    Ok(incoming)
+}
+
+/// After an iteration: the rows each worker holds equal the counts recomputed from every
+/// worker's topic assignments; `n_k = sum_w n_kw` (the synchronised totals); the total of all
+/// rows is the number of tokens; and each worker's `n_dk` match its assignments with
+/// `n_d = sum_k n_dk`.
+fn check_counts(
+    worker: &mut Worker<'_>,
+    state: &mut ShardState,
+    rotation: &Rotation,
+    synced_totals: &[i64],
+    iteration: usize,
+) -> Result<(), AppError> {
+    let k = state.n_topics;
+    let held = rotation.held(0);
+    let recount = gather_rows(worker, state, rotation)?;
+    let mut problems = Vec::new();
+    if !state.rows_equal_sum(held.clone(), &recount) {
+        problems.push(format!(
+            "the rows of words {held:?} disagree with the topic assignments"
+        ));
+    }
+    if let Err(problem) = state.check_local_counts() {
+        problems.push(problem);
+    }
+    let local_sums = state.block_topic_sums(held);
+    let local_tokens = state.tokens() as i64;
+    let (sums, tokens): (Vec<Vec<i64>>, Vec<i64>) = worker
+        .all_gather(&(local_sums, local_tokens))?
+        .into_iter()
+        .unzip();
+    let row_totals = sum_vectors(&sums, k);
+    let tokens: i64 = tokens.iter().sum();
+    if row_totals != synced_totals {
+        problems.push("n_k differs from sum_w n_kw".into());
+    }
+    if row_totals.iter().sum::<i64>() != tokens {
+        problems.push(format!(
+            "sum of n_kw is not the number of tokens ({tokens})"
+        ));
+    }
+    let all: Vec<Vec<String>> = worker.all_gather(&problems)?;
+    let all: Vec<String> = all.into_iter().flatten().collect();
+    if all.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Inconsistent(format!(
+            "after iteration {iteration}: {}",
+            all.join("; ")
+        )))
+    }
+}
