@@ -9,6 +9,8 @@ mod gen;
 mod gen_mf;
 mod launch;
 mod mf;
+mod lda;
+mod lda_gen;
 mod progress;
 mod regression;
 
@@ -32,6 +34,8 @@ enum Command {
     Logreg(regression::RegressionArgs),
     /// Matrix factorisation of ratings (CCD++, ALS or rotated SGD).
     Mf(mf::MfArgs),
+    /// LDA topic modelling: collapsed Gibbs sampling with STRADS vocabulary rotation.
+    Lda(lda::LdaArgs),
     /// Generate a synthetic problem with a known sparse truth.
     #[command(subcommand)]
     Gen(gen::GenCommand),
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
             regression::run(strads_apps::sparse_regression::LossKind::Logistic, args)
         }
         Command::Mf(args) => mf::run(args),
+        Command::Lda(args) => lda::run(args),
         Command::Gen(command) => gen::run(command),
         Command::Launch(args) => launch::run(args),
     };

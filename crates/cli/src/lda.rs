@@ -1,0 +1,355 @@
+//! `strads lda`: topic modelling by collapsed Gibbs sampling with STRADS vocabulary rotation.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use serde_json::json;
+use strads_apps::lda::{train, CorpusSource, LdaParams, LdaResult, SamplerKind};
+use strads_apps::AppError;
+use strads_io::corpus::{detect_corpus_format, CorpusFormat};
+use strads_io::lda_generate::{generate_lda, vocab_path, LdaSpec};
+use strads_io::write_atomic;
+
+use crate::cluster_args::ClusterArgs;
+use crate::progress::lda_progress;
+use crate::{bad_input, Failure};
+
+/// Corpus formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Guess from the first non-blank line: a lone integer is a docword header, `id word:count`
+    /// is idcount, anything else is text.
+    Auto,
+    /// UCI bag-of-words: lines D, W, NNZ, then `doc word count` lines (1-based ids).
+    Docword,
+    /// One document per line: `doc_id word:count ...` (1-based ids).
+    Idcount,
+    /// One document per line of whitespace-separated tokens; the vocabulary is built on load.
+    Text,
+}
+
+/// Token samplers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Sampler {
+    /// O(1) per token: Metropolis-Hastings with word and doc proposals (LightLDA-style).
+    Mh,
+    /// O(K) per token: the exact collapsed conditional (the reference; slow for large K).
+    Exact,
+}
+
+/// Flags of `strads lda`.
+///
+/// Output formats (topics are numbered from 0, words and documents from 1):
+///   --topics-out: for each topic, its --top-words most probable words, one per line:
+///     `topic word probability`, with phi_kw = (n_kw + beta) / (n_k + W beta) and the word's
+///     name when a vocabulary is known (else its id).
+///   --word-topics-out: `word topic:count topic:count ...` for every word with tokens (n_kw).
+///   --doc-topics-out: `doc topic:count ...` for every non-empty document (n_dk); for text
+///     input the document is its line number.
+///   --trace: one JSON line per log-likelihood evaluation:
+///     `iteration, seconds, loglik, loglik_per_token, tokens_per_second`.
+#[derive(Args, Clone, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct LdaArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// The corpus; without it, an embedded generated corpus (2000 documents, 20 topics).
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
+    /// Format of --data.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+    /// Vocabulary for docword/idcount input: one word per line, line i names word id i.
+    #[arg(long, value_name = "FILE")]
+    pub vocab: Option<PathBuf>,
+    /// Text input: drop words seen fewer than N times in the whole corpus.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub min_count: u64,
+    /// Text input: drop the words listed in FILE (whitespace-separated, `#` comments).
+    #[arg(long, value_name = "FILE")]
+    pub stopwords: Option<PathBuf>,
+    /// Number of topics K.
+    #[arg(long, value_name = "K", default_value_t = 50)]
+    pub topics: usize,
+    /// Iterations (sweeps over all tokens).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub iters: usize,
+    /// Symmetric Dirichlet prior of the document-topic proportions.
+    #[arg(long, default_value_t = 0.1)]
+    pub alpha: f64,
+    /// Symmetric Dirichlet prior of the topic-word distributions.
+    #[arg(long, default_value_t = 0.01)]
+    pub beta: f64,
+    /// Token sampler.
+    #[arg(long, value_enum, default_value_t = Sampler::Mh)]
+    pub sampler: Sampler,
+    /// MH sampler: rounds of (word-proposal step, doc-proposal step) per token.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub mh_steps: usize,
+    /// Evaluate (and trace) the log-likelihood every N iterations; 0 = only after the last.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub loglik_every: usize,
+    /// Check every count against the topic assignments after each iteration (slow; a test aid).
+    #[arg(long)]
+    pub check_counts: bool,
+    /// Random seed (initial topics, sampling, embedded corpus). Same seed and cluster shape,
+    /// same output.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Words per topic in --topics-out.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top_words: usize,
+    /// Write each topic's most probable words (see above for the format).
+    #[arg(long, value_name = "FILE")]
+    pub topics_out: Option<PathBuf>,
+    /// Write the document-topic counts n_dk as sparse lines.
+    #[arg(long, value_name = "FILE")]
+    pub doc_topics_out: Option<PathBuf>,
+    /// Write the word-topic counts n_kw as sparse lines.
+    #[arg(long, value_name = "FILE")]
+    pub word_topics_out: Option<PathBuf>,
+    /// Write one JSON line per log-likelihood evaluation.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Print one JSON summary line on stdout instead of the text summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The embedded default corpus.
+fn embedded_spec(seed: u64) -> LdaSpec {
+    LdaSpec {
+        docs: 2000,
+        words: 2000,
+        topics: 20,
+        doc_length: 100,
+        alpha: 0.1,
+        beta: 0.05,
+        seed,
+    }
+}
+
+/// Runs the subcommand.
+pub fn run(args: LdaArgs) -> Result<(), Failure> {
+    let cluster = args.cluster.config()?;
+    let is_output_process = cluster.process == 0;
+    if cluster.processes() > 1 {
+        strads_engine::failure::install_exit_on_failure(cluster.process);
+    }
+    let _embedded_dir;
+    let corpus = match &args.data {
+        Some(path) => {
+            let format = match args.format {
+                Format::Auto => detect_corpus_format(path).map_err(bad_input)?,
+                Format::Docword => CorpusFormat::Docword,
+                Format::Idcount => CorpusFormat::IdCount,
+                Format::Text => CorpusFormat::Text,
+            };
+            CorpusSource {
+                path: path.clone(),
+                format,
+                vocab: args.vocab.clone(),
+                min_count: args.min_count,
+                stopwords: args.stopwords.clone(),
+            }
+        }
+        None => {
+            // Every process generates the same embedded corpus (it is seeded).
+            let dir = tempfile::tempdir()
+                .context("creating a temporary directory for the embedded corpus")?;
+            let path = dir.path().join("embedded-docword.txt");
+            generate_lda(&embedded_spec(args.seed), &path).map_err(bad_input)?;
+            _embedded_dir = dir;
+            CorpusSource {
+                vocab: Some(vocab_path(&path)),
+                path,
+                format: CorpusFormat::Docword,
+                min_count: 1,
+                stopwords: None,
+            }
+        }
+    };
+    let params = LdaParams {
+        corpus,
+        topics: args.topics,
+        iterations: args.iters,
+        alpha: args.alpha,
+        beta: args.beta,
+        seed: args.seed,
+        sampler: match args.sampler {
+            Sampler::Mh => SamplerKind::Mh {
+                cycles: args.mh_steps,
+            },
+            Sampler::Exact => SamplerKind::Exact,
+        },
+        loglik_every: args.loglik_every,
+        check_counts: args.check_counts,
+        doc_topics: args.doc_topics_out.is_some(),
+    };
+    let (bar, observer) = lda_progress(is_output_process, args.iters);
+    let started = std::time::Instant::now();
+    let model = train(&cluster, &params, observer).map_err(|error| match error {
+        // Only process 0 reports bad input, so a cluster prints it once.
+        e @ (AppError::Data(_) | AppError::InvalidArgument(_) | AppError::RemoteData(_)) => {
+            if is_output_process {
+                bad_input(e)
+            } else {
+                Failure {
+                    code: 2,
+                    error: anyhow::anyhow!(""),
+                }
+            }
+        }
+        e => Failure {
+            code: e.exit_code(),
+            error: e.into(),
+        },
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let Some(model) = model else {
+        return Ok(());
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    write_outputs(&args, &model)?;
+    print_summary(&args, &cluster, &model, seconds)?;
+    Ok(())
+}
+
+/// The name of word `w` (0-based) in outputs: its vocabulary entry, else its 1-based id.
+fn word_name(model: &LdaResult, w: usize) -> String {
+    match &model.vocabulary {
+        Some(words) => words[w].clone(),
+        None => (w + 1).to_string(),
+    }
+}
+
+fn write_sparse_line(w: &mut impl Write, id: u64, row: &[(u32, u32)]) -> std::io::Result<()> {
+    write!(w, "{id}")?;
+    for &(topic, count) in row {
+        write!(w, " {topic}:{count}")?;
+    }
+    w.write_all(b"\n")
+}
+
+fn write_outputs(args: &LdaArgs, model: &LdaResult) -> Result<(), Failure> {
+    if let Some(path) = &args.topics_out {
+        let phi = model.topic_word_distributions(args.beta);
+        write_atomic(path, |w| {
+            let mut buffer = ryu::Buffer::new();
+            for (k, topic) in phi.iter().enumerate() {
+                let mut order: Vec<usize> = (0..topic.len()).collect();
+                let top = args.top_words.min(order.len());
+                if top == 0 {
+                    continue;
+                }
+                order.select_nth_unstable_by(top - 1, |&a, &b| {
+                    topic[b].total_cmp(&topic[a]).then(a.cmp(&b))
+                });
+                order.truncate(top);
+                order.sort_by(|&a, &b| topic[b].total_cmp(&topic[a]).then(a.cmp(&b)));
+                for word in order {
+                    writeln!(
+                        w,
+                        "{k} {} {}",
+                        word_name(model, word),
+                        buffer.format(topic[word])
+                    )?;
+                }
+            }
+            Ok(())
+        })?;
+    }
+    if let Some(path) = &args.word_topics_out {
+        write_atomic(path, |w| {
+            for (word, row) in model.word_topic.iter().enumerate() {
+                if !row.is_empty() {
+                    write_sparse_line(w, word as u64 + 1, row)?;
+                }
+            }
+            Ok(())
+        })?;
+    }
+    if let (Some(path), Some(docs)) = (&args.doc_topics_out, &model.doc_topic) {
+        let mut docs: Vec<&(u64, Vec<(u32, u32)>)> = docs.iter().collect();
+        docs.sort_by_key(|d| d.0);
+        write_atomic(path, |w| {
+            for (id, row) in docs {
+                write_sparse_line(w, id + 1, row)?;
+            }
+            Ok(())
+        })?;
+    }
+    if let Some(path) = &args.trace {
+        write_atomic(path, |w| {
+            for record in &model.trace {
+                serde_json::to_writer(&mut *w, record)?;
+                w.write_all(b"\n")?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+fn print_summary(
+    args: &LdaArgs,
+    cluster: &strads_engine::ClusterConfig,
+    model: &LdaResult,
+    seconds: f64,
+) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        let summary = json!({
+            "app": "lda",
+            "topics": model.topics,
+            "iterations": model.iterations,
+            "tokens": model.tokens,
+            "docs": model.docs,
+            "words": model.words,
+            "loglik": model.loglik,
+            "loglik_per_token": model.loglik_per_token(),
+            "tokens_per_second": model.tokens_per_second(),
+            "seconds": seconds,
+            "load_seconds": model.load_seconds,
+            "train_seconds": model.train_seconds,
+            "workers": cluster.workers(),
+            "processes": cluster.processes(),
+            "threads": cluster.threads,
+            "alpha": args.alpha,
+            "beta": args.beta,
+            "sampler": format!("{:?}", args.sampler).to_lowercase(),
+            "mh_steps": args.mh_steps,
+            "seed": args.seed,
+            "count_checks": model.count_checks,
+        });
+        writeln!(stdout, "{summary}")?;
+    } else {
+        writeln!(
+            stdout,
+            "lda: {} documents, {} words, {} tokens, {} topics",
+            model.docs, model.words, model.tokens, model.topics
+        )?;
+        writeln!(
+            stdout,
+            "log p(w, z) = {:.10e} ({:.6} per token) after {} iterations",
+            model.loglik,
+            model.loglik_per_token(),
+            model.iterations
+        )?;
+        writeln!(
+            stdout,
+            "{:.3e} tokens/s; load {:.3} s, train {:.3} s, total {:.3} s on {} worker(s) in {} process(es)",
+            model.tokens_per_second(),
+            model.load_seconds,
+            model.train_seconds,
+            seconds,
+            cluster.workers(),
+            cluster.processes()
+        )?;
+    }
+    Ok(())
+}
