@@ -11,8 +11,8 @@
 #![deny(missing_docs)]
 
 pub mod error;
-pub mod mf;
 pub mod lda;
+pub mod mf;
 pub mod sparse_regression;
 
 pub use error::AppError;

@@ -8,9 +8,10 @@ mod cluster_args;
 mod gen;
 mod gen_mf;
 mod launch;
-mod mf;
 mod lda;
 mod lda_gen;
+mod mf;
+mod plot;
 mod progress;
 mod regression;
 
@@ -36,6 +37,8 @@ enum Command {
     Mf(mf::MfArgs),
     /// LDA topic modelling: collapsed Gibbs sampling with STRADS vocabulary rotation.
     Lda(lda::LdaArgs),
+    /// Plot traces (--trace files of any app): objective and test metric against iteration and time.
+    Plot(plot::PlotArgs),
     /// Generate a synthetic problem with a known sparse truth.
     #[command(subcommand)]
     Gen(gen::GenCommand),
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         }
         Command::Mf(args) => mf::run(args),
         Command::Lda(args) => lda::run(args),
+        Command::Plot(args) => plot::run(args),
         Command::Gen(command) => gen::run(command),
         Command::Launch(args) => launch::run(args),
     };

@@ -6,6 +6,8 @@
 //! - `cluster`: one thread, two threads and two processes give the same answer.
 //! - `failure`: when a process of a cluster dies, the other exits promptly and names it.
 //! - `launch`: `strads launch` propagates a child's failure and reports it once.
+//! - `mf`: matrix factorisation and `strads plot` (malformed ratings, identical factors across
+//!   cluster shapes, predictions, PNG/SVG plots).
 
 #[path = "cli/support.rs"]
 mod support;
@@ -24,3 +26,6 @@ mod failure;
 
 #[path = "cli/launch.rs"]
 mod launch;
+
+#[path = "cli/mf.rs"]
+mod mf;
