@@ -19,6 +19,9 @@ pub enum AppError {
     /// A consistency check of the model state failed (a bug, not bad input).
     #[error("inconsistent state: {0}")]
     Inconsistent(String),
+    /// The machine could not provide what the run needs (e.g. memory).
+    #[error("{0}")]
+    Resources(String),
     /// The cluster failed.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -29,7 +32,7 @@ impl AppError {
     pub fn exit_code(&self) -> u8 {
         match self {
             AppError::Data(_) | AppError::InvalidArgument(_) | AppError::RemoteData(_) => 2,
-            AppError::Engine(_) | AppError::Inconsistent(_) => 1,
+            AppError::Engine(_) | AppError::Inconsistent(_) | AppError::Resources(_) => 1,
         }
     }
 }

@@ -234,6 +234,9 @@ impl WordProposal {
     }
 }
 
+/// A topic index as stored per token (so K is at most 65536).
+pub type Topic = u16;
+
 /// Everything a resampling step reads and writes for one token.
 pub struct TokenState<'a> {
     /// `n_dk` of the token's document (K entries).
@@ -243,19 +246,72 @@ pub struct TokenState<'a> {
     /// `n_k` (K entries).
     pub topic_total: &'a mut [i64],
     /// The topics of the document's tokens, in document order.
-    pub doc_z: &'a mut [u32],
+    pub doc_z: &'a mut [Topic],
     /// The token's slot in `doc_z`.
     pub slot: usize,
 }
 
-/// Resamples one token with `cycles` rounds of (word-proposal step, doc-proposal step), keeping
-/// the counts and `doc_z` in step; returns the new topic.
+/// The most MH cycles per token.
+pub const MAX_CYCLES: usize = 4;
+
+/// A token's proposal draws, made in advance so that the caller can fetch the memory they will
+/// touch early (the sampler is memory-bound). They depend only on the word's fixed proposal and
+/// the random generator, never on the state, so drawing them early changes no distribution.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TokenDraws {
+    /// Word-proposal candidates, one per cycle.
+    pub word: [u32; MAX_CYCLES],
+    /// Uniform numbers in `[0, 1)` that pick the doc proposal, one per cycle.
+    pub doc: [f64; MAX_CYCLES],
+}
+
+impl TokenDraws {
+    /// Draws `cycles` word-proposal candidates from `proposal` and `cycles` doc-proposal numbers.
+    #[inline]
+    pub fn draw(
+        proposal: &WordProposal,
+        n_topics: usize,
+        cycles: usize,
+        beta: f64,
+        rng: &mut FastRng,
+    ) -> Self {
+        let mut draws = TokenDraws::default();
+        let word_mass = proposal.tokens as f64;
+        let total = word_mass + n_topics as f64 * beta;
+        for c in 0..cycles {
+            draws.word[c] = if rng.unit() * total < word_mass {
+                proposal.table.sample(rng)
+            } else {
+                rng.below(n_topics as u64) as u32
+            };
+            draws.doc[c] = rng.unit();
+        }
+        draws
+    }
+
+    /// The slot in `0..len` (a document of `len` tokens, the token in `slot`) that the doc
+    /// proposal of cycle `c` reads, if it reads one.
+    #[inline]
+    pub fn doc_slot(&self, c: usize, len: usize, slot: usize, k_alpha: f64) -> Option<usize> {
+        let others = len.saturating_sub(1) as f64;
+        let u = self.doc[c] * (others + k_alpha);
+        (u < others).then(|| {
+            let j = u as usize;
+            j + usize::from(j >= slot)
+        })
+    }
+}
+
+/// Resamples one token with `draws.len()` rounds of (word-proposal step, doc-proposal step),
+/// keeping the counts and `doc_z` in step; returns the new topic. The proposals come from
+/// `draws` (made by [`TokenDraws::draw`] from the same `proposal`).
 #[inline]
 pub fn resample_token(
     token: TokenState<'_>,
     proposal: &WordProposal,
     priors: &Priors,
     cycles: usize,
+    draws: &TokenDraws,
     rng: &mut FastRng,
 ) -> u32 {
     let TokenState {
@@ -269,52 +325,40 @@ pub fn resample_token(
     let (alpha, beta) = (priors.alpha, priors.beta);
     let w_beta = priors.words as f64 * beta;
     let k_alpha = n_topics as f64 * alpha;
-    let k_beta = n_topics as f64 * beta;
     let old = doc_z[slot] as usize;
     doc_topic[old] -= 1;
     word_topic[old] -= 1;
     topic_total[old] -= 1;
 
-    let others = (doc_z.len() - 1) as f64;
-    let word_mass = proposal.tokens as f64;
     let mut k = old;
-    for _ in 0..cycles {
-        // Word proposal.
-        let u = rng.unit() * (word_mass + k_beta);
-        let candidate = if u < word_mass {
-            proposal.table.sample(rng) as usize
-        } else {
-            rng.below(n_topics) as usize
-        };
+    for cycle in 0..cycles {
+        // Word proposal: q(k) ∝ s_kw + beta.
+        let candidate = draws.word[cycle] as usize;
         if candidate != k {
-            let accept = (f64::from(doc_topic[candidate]) + alpha)
+            // Accept with probability min(1, numerator / denominator), without dividing.
+            let numerator = (f64::from(doc_topic[candidate]) + alpha)
                 * (f64::from(word_topic[candidate]) + beta)
                 * (topic_total[k] as f64 + w_beta)
-                * (f64::from(proposal.snapshot[k]) + beta)
-                / ((f64::from(doc_topic[k]) + alpha)
-                    * (f64::from(word_topic[k]) + beta)
-                    * (topic_total[candidate] as f64 + w_beta)
-                    * (f64::from(proposal.snapshot[candidate]) + beta));
-            if accept >= 1.0 || rng.unit() < accept {
+                * (f64::from(proposal.snapshot[k]) + beta);
+            let denominator = (f64::from(doc_topic[k]) + alpha)
+                * (f64::from(word_topic[k]) + beta)
+                * (topic_total[candidate] as f64 + w_beta)
+                * (f64::from(proposal.snapshot[candidate]) + beta);
+            if numerator >= denominator || rng.unit() * denominator < numerator {
                 k = candidate;
             }
         }
         // Doc proposal: another token's topic, or a uniform topic.
-        let u = rng.unit() * (others + k_alpha);
-        let candidate = if u < others {
-            let mut j = u as usize;
-            if j >= slot {
-                j += 1;
-            }
-            doc_z[j] as usize
-        } else {
-            rng.below(n_topics) as usize
+        let candidate = match draws.doc_slot(cycle, doc_z.len(), slot, k_alpha) {
+            Some(j) => doc_z[j] as usize,
+            None => rng.below(n_topics) as usize,
         };
         if candidate != k {
-            let accept = (f64::from(word_topic[candidate]) + beta)
-                * (topic_total[k] as f64 + w_beta)
-                / ((f64::from(word_topic[k]) + beta) * (topic_total[candidate] as f64 + w_beta));
-            if accept >= 1.0 || rng.unit() < accept {
+            let numerator =
+                (f64::from(word_topic[candidate]) + beta) * (topic_total[k] as f64 + w_beta);
+            let denominator =
+                (f64::from(word_topic[k]) + beta) * (topic_total[candidate] as f64 + w_beta);
+            if numerator >= denominator || rng.unit() * denominator < numerator {
                 k = candidate;
             }
         }
@@ -322,7 +366,7 @@ pub fn resample_token(
     doc_topic[k] += 1;
     word_topic[k] += 1;
     topic_total[k] += 1;
-    doc_z[slot] = k as u32;
+    doc_z[slot] = k as Topic;
     k as u32
 }
 
@@ -505,14 +549,14 @@ mod tests {
         // The document's other tokens carry exactly doc_topic; the token sits in slot 4.
         let mut doc_z = Vec::new();
         for (k, &c) in doc_topic.iter().enumerate() {
-            doc_z.extend(std::iter::repeat_n(k as u32, c as usize));
+            doc_z.extend(std::iter::repeat_n(k as Topic, c as usize));
         }
         let slot = 4;
         doc_z.insert(slot, 0);
         let exact = exact_conditional(&doc_topic, &word_topic, &topic_total, &priors);
         let mut proposal = WordProposal::default();
         proposal.rebuild(&[1, 4, 0, 0, 6, 3, 2]);
-        for cycles in [1, 2] {
+        for cycles in [1, 2, MAX_CYCLES] {
             let mut rng = FastRng::new(11, cycles as u64);
             let n = 200_000;
             let mut observed = vec![0u64; n_topics];
@@ -527,7 +571,7 @@ mod tests {
                 d[start] += 1;
                 w[start] += 1;
                 t[start] += 1;
-                z[slot] = start as u32;
+                z[slot] = start as Topic;
                 let state = TokenState {
                     doc_topic: &mut d,
                     word_topic: &mut w,
@@ -535,7 +579,9 @@ mod tests {
                     doc_z: &mut z,
                     slot,
                 };
-                let k = resample_token(state, &proposal, &priors, cycles, &mut rng) as usize;
+                let draws = TokenDraws::draw(&proposal, n_topics, cycles, priors.beta, &mut rng);
+                let k =
+                    resample_token(state, &proposal, &priors, cycles, &draws, &mut rng) as usize;
                 observed[k] += 1;
                 d[k] -= 1;
                 w[k] -= 1;

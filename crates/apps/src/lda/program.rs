@@ -60,7 +60,8 @@ pub fn train_on_worker(
         words,
     };
     let mut rng = FastRng::new(params.seed, p as u64);
-    let mut state = ShardState::new(&corpus.docs, k, words, &mut rng);
+    let mut state = ShardState::new(&corpus.docs, k, words, &mut rng)
+        .map_err(|e| AppError::Resources(format!("allocating the count arrays: {e}")))?;
     drop(corpus.docs);
 
     // Blocks balanced by the global token count of each word.

@@ -8,12 +8,16 @@
 
 use std::ops::Range;
 
+use super::huge::HugeBuffer;
 use super::kernels::{
     doc_log_likelihood, resample_token, sample_exact, word_rows_log_likelihood, FastRng,
-    LogGammaTable, Priors, TokenState, WordProposal,
+    LogGammaTable, Priors, TokenDraws, TokenState, Topic, WordProposal,
 };
 use super::load::LocalDoc;
 use super::{DocTopicRows, SamplerKind};
+
+/// How many tokens ahead the sampler touches the memory a token will need.
+const LOOKAHEAD: usize = 8;
 
 /// Rows of a vocabulary block in transit: for each word of the block in order, its number of
 /// nonzero topics `m`, then `m` pairs `topic, count`.
@@ -28,7 +32,7 @@ pub struct ShardState {
     /// CSR offsets of the documents into `doc_z` (`n_docs + 1` entries).
     doc_start: Vec<u32>,
     /// Every local token's topic, in document order.
-    doc_z: Vec<u32>,
+    doc_z: HugeBuffer<Topic>,
     /// CSR offsets of the words into the word-major token lists (`W + 1` entries).
     word_start: Vec<u32>,
     /// Word-major: the local document of each token.
@@ -36,9 +40,9 @@ pub struct ShardState {
     /// Word-major: the token's slot in `doc_z`.
     token_slot: Vec<u32>,
     /// `n_dk`, local documents x K.
-    doc_topic: Vec<u32>,
+    doc_topic: HugeBuffer<u32>,
     /// `n_kw`, W x K; only the rows of the block this worker holds are current.
-    word_topic: Vec<u32>,
+    word_topic: HugeBuffer<u32>,
     /// This worker's view of `n_k`: the last synchronised totals plus its own changes since.
     pub topic_total: Vec<i64>,
     proposal: WordProposal,
@@ -47,17 +51,22 @@ pub struct ShardState {
 
 impl ShardState {
     /// Lays out the tokens of `docs` and gives each a uniformly random topic.
-    pub fn new(docs: &[LocalDoc], n_topics: usize, words: usize, rng: &mut FastRng) -> Self {
+    pub fn new(
+        docs: &[LocalDoc],
+        n_topics: usize,
+        words: usize,
+        rng: &mut FastRng,
+    ) -> std::io::Result<Self> {
         let mut doc_start = Vec::with_capacity(docs.len() + 1);
         let mut doc_z = Vec::new();
         let mut word_count = vec![0u32; words + 1];
-        let mut doc_topic = vec![0u32; docs.len() * n_topics];
+        let mut doc_topic = HugeBuffer::<u32>::zeroed(docs.len() * n_topics)?;
         doc_start.push(0);
         for (d, doc) in docs.iter().enumerate() {
             for &(word, count) in &doc.words {
                 word_count[word as usize + 1] += count;
                 for _ in 0..count {
-                    let k = rng.below(n_topics as u64) as u32;
+                    let k = rng.below(n_topics as u64) as Topic;
                     doc_z.push(k);
                     doc_topic[d * n_topics + k as usize] += 1;
                 }
@@ -83,20 +92,22 @@ impl ShardState {
                 }
             }
         }
-        ShardState {
+        let mut topics = HugeBuffer::<Topic>::zeroed(doc_z.len())?;
+        topics.copy_from_slice(&doc_z);
+        Ok(ShardState {
             n_topics,
             doc_ids: docs.iter().map(|d| d.id).collect(),
             doc_start,
-            doc_z,
+            doc_z: topics,
             word_start,
             token_doc,
             token_slot,
             doc_topic,
-            word_topic: vec![0u32; words * n_topics],
+            word_topic: HugeBuffer::zeroed(words * n_topics)?,
             topic_total: vec![0; n_topics],
             proposal: WordProposal::default(),
             cumulative: Vec::new(),
-        }
+        })
     }
 
     /// Local tokens.
@@ -124,7 +135,7 @@ impl ShardState {
     /// Local tokens per topic.
     pub fn local_topic_counts(&self) -> Vec<i64> {
         let mut counts = vec![0i64; self.n_topics];
-        for &k in &self.doc_z {
+        for &k in self.doc_z.iter() {
             counts[k as usize] += 1;
         }
         counts
@@ -220,6 +231,10 @@ impl ShardState {
             cumulative,
             ..
         } = self;
+        let (doc_z, doc_topic, word_topic): (&mut [Topic], &mut [u32], &mut [u32]) =
+            (doc_z, doc_topic, word_topic);
+        let mut touched = 0u32;
+        let mut ring = [TokenDraws::default(); LOOKAHEAD];
         for w in block {
             let tokens = word_start[w] as usize..word_start[w + 1] as usize;
             if tokens.is_empty() {
@@ -229,7 +244,57 @@ impl ShardState {
             match sampler {
                 SamplerKind::Mh { cycles } => {
                     proposal.rebuild(row);
-                    for i in tokens {
+                    let k_alpha = k as f64 * priors.alpha;
+                    let (first, end) = (tokens.start, tokens.end);
+                    // Draws are made LOOKAHEAD tokens early (stage A touches the token's topic,
+                    // the other tokens its doc proposals read and its document's counts of its
+                    // word-proposal candidates); stage B, half-way, touches its document's
+                    // count of its current topic. The cache misses of several tokens then
+                    // overlap instead of following one another.
+                    let stage_a = |i: usize, rng: &mut FastRng, touched: &mut u32| {
+                        let draws = TokenDraws::draw(proposal, k, cycles, priors.beta, rng);
+                        let d = token_doc[i] as usize;
+                        let start = doc_start[d] as usize;
+                        let len = doc_start[d + 1] as usize - start;
+                        let slot = token_slot[i] as usize;
+                        let mut t = u32::from(doc_z[slot]);
+                        for c in 0..cycles {
+                            if let Some(j) = draws.doc_slot(c, len, slot - start, k_alpha) {
+                                t ^= u32::from(doc_z[start + j]);
+                            }
+                            t ^= doc_topic[d * k + draws.word[c] as usize];
+                        }
+                        *touched ^= t;
+                        draws
+                    };
+                    for i in first..(first + LOOKAHEAD).min(end) {
+                        ring[i % LOOKAHEAD] = stage_a(i, rng, &mut touched);
+                    }
+                    for i in first..end {
+                        let draws = ring[i % LOOKAHEAD];
+                        if i + LOOKAHEAD < end {
+                            let ahead = i + LOOKAHEAD;
+                            let draws = TokenDraws::draw(proposal, k, cycles, priors.beta, rng);
+                            let d = token_doc[ahead] as usize;
+                            let start = doc_start[d] as usize;
+                            let len = doc_start[d + 1] as usize - start;
+                            let slot = token_slot[ahead] as usize;
+                            let mut t = u32::from(doc_z[slot]);
+                            for c in 0..cycles {
+                                if let Some(j) = draws.doc_slot(c, len, slot - start, k_alpha) {
+                                    t ^= u32::from(doc_z[start + j]);
+                                }
+                                t ^= doc_topic[d * k + draws.word[c] as usize];
+                            }
+                            touched ^= t;
+                            ring[i % LOOKAHEAD] = draws;
+                        }
+                        if i + LOOKAHEAD / 2 < end {
+                            let half = i + LOOKAHEAD / 2;
+                            let d = token_doc[half] as usize;
+                            let z = usize::from(doc_z[token_slot[half] as usize]);
+                            touched ^= doc_topic[d * k + z];
+                        }
                         let d = token_doc[i] as usize;
                         let (start, end) = (doc_start[d] as usize, doc_start[d + 1] as usize);
                         let state = TokenState {
@@ -239,7 +304,7 @@ impl ShardState {
                             doc_z: &mut doc_z[start..end],
                             slot: token_slot[i] as usize - start,
                         };
-                        resample_token(state, proposal, priors, cycles, rng);
+                        resample_token(state, proposal, priors, cycles, &draws, rng);
                     }
                 }
                 SamplerKind::Exact => {
@@ -256,11 +321,12 @@ impl ShardState {
                         doc_row[new] += 1;
                         row[new] += 1;
                         topic_total[new] += 1;
-                        doc_z[slot] = new as u32;
+                        doc_z[slot] = new as Topic;
                     }
                 }
             }
         }
+        std::hint::black_box(touched);
     }
 
     /// `sum lnG(n_kw + b) - lnG(b)` over the rows of `block`.

@@ -1,0 +1,78 @@
+//! Large count arrays on transparent huge pages.
+//!
+//! The sampler reads its count arrays at random positions, so with 4 KiB pages nearly every
+//! access also misses the TLB (and in a virtual machine a page walk costs several memory
+//! accesses). Arrays are therefore anonymous memory maps advised `MADV_HUGEPAGE` (2 MiB pages
+//! where the kernel allows), viewed as typed slices through `bytemuck`. Where the advice is not
+//! supported the buffer is an ordinary zeroed map, so results never depend on it.
+
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+
+use memmap2::{MmapMut, MmapOptions};
+
+/// A zero-initialised array of plain numbers, backed by huge pages when possible.
+pub struct HugeBuffer<T> {
+    map: Option<MmapMut>,
+    len: usize,
+    _type: PhantomData<T>,
+}
+
+impl<T: bytemuck::Pod> HugeBuffer<T> {
+    /// `len` zeros.
+    pub fn zeroed(len: usize) -> std::io::Result<Self> {
+        let bytes = len * std::mem::size_of::<T>();
+        let map = if bytes == 0 {
+            None
+        } else {
+            let map = MmapOptions::new().len(bytes).map_anon()?;
+            #[cfg(target_os = "linux")]
+            {
+                // Only advice: a kernel without transparent huge pages keeps small pages.
+                let _ = map.advise(memmap2::Advice::HugePage);
+            }
+            Some(map)
+        };
+        Ok(HugeBuffer {
+            map,
+            len,
+            _type: PhantomData,
+        })
+    }
+}
+
+impl<T: bytemuck::Pod> Deref for HugeBuffer<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        match &self.map {
+            Some(map) => &bytemuck::cast_slice(&map[..])[..self.len],
+            None => &[],
+        }
+    }
+}
+
+impl<T: bytemuck::Pod> DerefMut for HugeBuffer<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        match &mut self.map {
+            Some(map) => &mut bytemuck::cast_slice_mut(&mut map[..])[..self.len],
+            None => &mut [],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_start_at_zero_and_hold_values() {
+        let mut buffer = HugeBuffer::<u32>::zeroed(1 << 20).unwrap();
+        assert!(buffer.iter().all(|&x| x == 0));
+        buffer[12345] = 7;
+        assert_eq!(buffer[12345], 7);
+        assert_eq!(buffer.len(), 1 << 20);
+        let empty = HugeBuffer::<u16>::zeroed(0).unwrap();
+        assert!(empty.is_empty());
+    }
+}
