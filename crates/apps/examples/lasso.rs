@@ -48,6 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         staleness: 0,
         gap_every: 1.0,
         screening: true,
+        sweep_share: 0.25,
     };
     let solution =
         solve(&ClusterConfig::threads(2), &params, None)?.expect("process 0 holds the answer");

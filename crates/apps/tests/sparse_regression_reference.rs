@@ -513,6 +513,7 @@ fn params(kind: LossKind, path: &Path, penalty: Penalty, run: Run) -> Regression
         staleness: run.staleness,
         gap_every: 1.0,
         screening: run.screening,
+        sweep_share: 0.25,
     }
 }
 
@@ -979,17 +980,12 @@ fn two_threads_stale_rounds_and_no_screening_give_the_single_thread_answer() {
 
 /// The same on the correlated logistic problem (groups of 3 near-copies, |corr| about 0.98).
 ///
-/// KNOWN FAILURE (library bug, found at commit 7441fb9): with `staleness: 2` (priority scheduler,
-/// `schedule_size` 8, rho 0.1, lambda = 0.1 lambda_max) the solve diverges. The dependency
-/// filter only separates the candidates of one round, and the staleness guard only skips a
-/// candidate that itself changed in the last `staleness` rounds; nothing stops two near-copies
-/// from being updated in overlapping rounds (round r+1 measures its gradient before round r's
-/// change of the partner is applied), so both take the full step and overshoot. For the logistic
-/// loss the overshoot saturates the predictions and the steps explode: the objective goes from 77
-/// to about 1e35 within 6 passes, then sits at 1.7e23 until the 20000-pass limit, and the solve
-/// ends as `MaxIterations`, not `Diverged` (the objective stays finite). The returned
-/// coefficients are then all zero (F(b) = n ln 2 = 103.97) while the reported objective is
-/// 1.7e23: the workers' incrementally updated predictions no longer equal `X b`.
+/// Guards the fix of a divergence found at commit 7441fb9: with `staleness: 2` (priority
+/// scheduler, `schedule_size` 8, rho 0.1, lambda = 0.1 lambda_max) two near-copies updated in
+/// overlapping rounds both took the full step (round r+1 measured its gradient before round r's
+/// change of the partner was applied), and the logistic predictions saturated until the
+/// objective reached about 1e35. The leader now skips a candidate correlated with a change its
+/// round did not see (`unseen` in the task).
 #[test]
 fn stale_rounds_on_correlated_logistic_reach_the_single_thread_answer() {
     check_variants_agree(&logistic_problems()[3], LossKind::Logistic, 0.1);
@@ -997,14 +993,9 @@ fn stale_rounds_on_correlated_logistic_reach_the_single_thread_answer() {
 
 /// The same on the correlated Lasso problem at a small penalty (lambda = 0.01 lambda_max).
 ///
-/// KNOWN FAILURE (same library bug as above, found at commit 7441fb9): with `staleness: 2`
-/// (priority scheduler, `schedule_size` 8, rho 0.1) the Lasso diverges too: the objective becomes
-/// infinite after about 818 passes and the solve stops as `Diverged` (cyclic diverges the same
-/// way after about 1814 passes). With `staleness: 0` or `1` it converges in about 1300 passes.
-/// Minimal form: cyclic scheduler, `schedule_size` 1, `staleness` 2 diverges after about 522
-/// passes although no round holds two coordinates (so the filter has nothing to do): rounds
-/// r, r+1, r+2 update columns j, j+1, j+2 of one group of near-copies, each from a state without
-/// the other two's changes.
+/// Guards the same fix on the Lasso: before it, `staleness: 2` diverged here after about 818
+/// passes (minimal form: cyclic scheduler, `schedule_size` 1, rounds r, r+1, r+2 updating three
+/// near-copies, each from a state without the other two's changes).
 #[test]
 fn stale_rounds_on_correlated_lasso_at_small_penalty_reach_the_single_thread_answer() {
     check_variants_agree(&lasso_problems()[3], LossKind::Squared, 0.01);

@@ -87,6 +87,11 @@ pub struct RegressionArgs {
     /// coordinates that are provably zero at the optimum).
     #[arg(long)]
     pub no_screening: bool,
+    /// Priority scheduler: each round also takes SHARE x its size in candidates from a cyclic
+    /// sweep over the working set, so that a coordinate whose neighbours moved after its own last
+    /// step is not left waiting for the next priority refresh (0 disables).
+    #[arg(long, value_name = "SHARE", default_value_t = 0.25)]
+    pub sweep_share: f64,
     /// Random seed (scheduler, embedded problem).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -168,6 +173,7 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
         staleness: args.staleness,
         gap_every: args.gap_every,
         screening: !args.no_screening,
+        sweep_share: args.sweep_share,
     };
     let (bar, observer) = regression_progress(is_output_process);
     let started = std::time::Instant::now();

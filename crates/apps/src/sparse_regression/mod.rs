@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
-use strads_core::SchedulerParams;
+use strads_core::{SchedulerKind, SchedulerParams};
 use strads_engine::rounds::{run_rounds, RoundOptions};
 use strads_engine::{run_cluster, ClusterConfig, Worker};
 use strads_io::LabelKind;
@@ -70,6 +70,10 @@ pub struct RegressionParams {
     pub gap_every: f64,
     /// Whether the gap-safe rule screens out coordinates that are zero at the optimum.
     pub screening: bool,
+    /// Priority scheduler only: each round also takes this fraction of its size from a cyclic
+    /// sweep over the working set (the coordinates nonzero or predicted to move at the last gap
+    /// evaluation), so that none of it waits long for a visit. 0 disables it.
+    pub sweep_share: f64,
 }
 
 /// One line of the trace: the state at a duality-gap evaluation.
@@ -203,6 +207,12 @@ fn validate(params: &RegressionParams) -> Result<(), AppError> {
     if params.gap_every.is_nan() || params.gap_every <= 0.0 {
         return bad(format!("--gap-every must be > 0, got {}", params.gap_every));
     }
+    if !(0.0..=16.0).contains(&params.sweep_share) {
+        return bad(format!(
+            "--sweep-share must be between 0 and 16, got {}",
+            params.sweep_share
+        ));
+    }
     Ok(())
 }
 
@@ -258,6 +268,10 @@ fn solve_on_worker<L: Loss>(
             rho: params.rho,
             staleness: params.staleness,
             screening: params.screening,
+            sweep_share: match params.scheduler.kind {
+                SchedulerKind::Priority => params.sweep_share,
+                SchedulerKind::Cyclic | SchedulerKind::Random => 0.0,
+            },
             smoothness: L::SMOOTHNESS,
             scheduler: params.scheduler.clone(),
         };
