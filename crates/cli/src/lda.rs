@@ -85,7 +85,7 @@ pub struct LdaArgs {
     /// Token sampler.
     #[arg(long, value_enum, default_value_t = Sampler::Mh)]
     pub sampler: Sampler,
-    /// MH sampler: rounds of (word-proposal step, doc-proposal step) per token.
+    /// MH sampler: rounds of (word-proposal step, doc-proposal step) per token, 1 to 4.
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub mh_steps: usize,
     /// Evaluate (and trace) the log-likelihood every N iterations; 0 = only after the last.

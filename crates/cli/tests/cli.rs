@@ -8,6 +8,7 @@
 //! - `launch`: `strads launch` propagates a child's failure and reports it once.
 //! - `mf`: matrix factorisation and `strads plot` (malformed ratings, identical factors across
 //!   cluster shapes, predictions, PNG/SVG plots).
+//! - `lda`: topic modelling (malformed corpora, output files, same seed, 2 processes vs 1).
 
 #[path = "cli/support.rs"]
 mod support;
@@ -29,3 +30,6 @@ mod launch;
 
 #[path = "cli/mf.rs"]
 mod mf;
+
+#[path = "cli/lda.rs"]
+mod lda;

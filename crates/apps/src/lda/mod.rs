@@ -166,8 +166,13 @@ fn validate(params: &LdaParams) -> Result<(), AppError> {
     if !(params.beta > 0.0 && params.beta.is_finite()) {
         return bad(format!("--beta must be > 0, got {}", params.beta));
     }
-    if params.sampler == (SamplerKind::Mh { cycles: 0 }) {
-        return bad("--mh-steps must be at least 1".into());
+    if let SamplerKind::Mh { cycles } = params.sampler {
+        if !(1..=kernels::MAX_CYCLES).contains(&cycles) {
+            return bad(format!(
+                "--mh-steps must be in 1..={}, got {cycles}",
+                kernels::MAX_CYCLES
+            ));
+        }
     }
     Ok(())
 }
