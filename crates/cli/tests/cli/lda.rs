@@ -32,11 +32,21 @@ fn lda(data: &str, extra: &[&str]) -> Run {
     run(&args)
 }
 
+/// A malformed corpus: file name, content, extra flags, the line the error names (`None`: the
+/// whole file) and a keyword of the message.
+type Case = (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    Option<u64>,
+    &'static str,
+);
+
 #[test]
 fn malformed_corpora_name_the_file_and_line() {
     let dir = Dir::new();
     // (file name, content, extra flags, expected line (None: whole file), keyword)
-    let cases: &[(&str, &str, &[&str], Option<u64>, &str)] = &[
+    let cases: &[Case] = &[
         (
             "zero.txt",
             "2\n3\n2\n1 1 2\n2 3 0\n",
