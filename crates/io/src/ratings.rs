@@ -163,8 +163,8 @@ fn read_text(path: &Path, movielens: bool, n_threads: usize) -> Result<Ratings, 
 
 /// Parses one shard; an error is `(line offset, message)`.
 fn parse_text_shard(text: &ShardText, movielens: bool) -> Result<ShardRatings<'_>, (u64, String)> {
-    let mut users: HashMap<&[u8], u32> = HashMap::new();
-    let mut items: HashMap<&[u8], u32> = HashMap::new();
+    let mut users = Interner::default();
+    let mut items = Interner::default();
     let mut shard = ShardRatings {
         user_tokens: Vec::new(),
         item_tokens: Vec::new(),
@@ -217,14 +217,12 @@ fn parse_text_shard(text: &ShardText, movielens: bool) -> Result<ShardRatings<'_
                 return Err((line.offset, format!("the {what} id is empty")));
             }
         }
-        shard
-            .users
-            .push(intern(&mut users, &mut shard.user_tokens, tokens[0]));
-        shard
-            .items
-            .push(intern(&mut items, &mut shard.item_tokens, tokens[1]));
+        shard.users.push(users.intern(tokens[0]));
+        shard.items.push(items.intern(tokens[1]));
         shard.values.push(value);
     }
+    shard.user_tokens = users.tokens;
+    shard.item_tokens = items.tokens;
     Ok(shard)
 }
 
@@ -246,15 +244,40 @@ fn split_str<'a>(text: &'a [u8], separator: &'a [u8]) -> impl Iterator<Item = &'
     })
 }
 
-fn intern<'t>(
-    map: &mut HashMap<&'t [u8], u32>,
-    tokens: &mut Vec<&'t [u8]>,
-    token: &'t [u8],
-) -> u32 {
-    *map.entry(token).or_insert_with(|| {
-        tokens.push(token);
-        (tokens.len() - 1) as u32
-    })
+/// Shard-local interning of id tokens. Decimal ids without leading zeros below 2^26 (the
+/// usual case) are looked up in a table indexed by their value; other tokens in a hash map.
+#[derive(Default)]
+struct Interner<'t> {
+    tokens: Vec<&'t [u8]>,
+    by_number: Vec<u32>,
+    by_text: HashMap<&'t [u8], u32>,
+}
+
+impl<'t> Interner<'t> {
+    fn intern(&mut self, token: &'t [u8]) -> u32 {
+        const TABLE_LIMIT: u64 = 1 << 26;
+        let plain_number = (token.len() == 1 || token[0] != b'0')
+            .then(|| parse_unsigned(token))
+            .flatten()
+            .filter(|&n| n < TABLE_LIMIT);
+        if let Some(n) = plain_number {
+            let n = n as usize;
+            if n >= self.by_number.len() {
+                self.by_number
+                    .resize((n + 1).max(2 * self.by_number.len()), u32::MAX);
+            }
+            if self.by_number[n] == u32::MAX {
+                self.by_number[n] = self.tokens.len() as u32;
+                self.tokens.push(token);
+            }
+            return self.by_number[n];
+        }
+        let tokens = &mut self.tokens;
+        *self.by_text.entry(token).or_insert_with(|| {
+            tokens.push(token);
+            (tokens.len() - 1) as u32
+        })
+    }
 }
 
 /// The canonical order of id tokens: unsigned integers first, numerically, then bytewise.
@@ -435,6 +458,19 @@ mod tests {
                 assert_eq!(r.item_ids, ["a", "b"]);
             }
         }
+    }
+
+    #[test]
+    fn numbers_with_leading_zeros_are_other_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            &dir,
+            "z.txt",
+            "7 1 1\n007 1 2\n0 1 3\n70000000000 1 4\n7 2 5\n",
+        );
+        let r = read_ratings(&path, RatingsFormat::Auto, 1).unwrap();
+        assert_eq!(r.user_ids, ["0", "007", "7", "70000000000"]);
+        assert_eq!(r.users, [2, 1, 0, 3, 2]);
     }
 
     #[test]

@@ -11,10 +11,14 @@
 
 use strads_engine::{EngineError, Worker};
 
-use super::kernels::{ccd_coordinate, ccd_residual};
+use super::kernels::{ccd_coordinate, ccd_residual, ccd_update_and_next};
 use super::{Driver, Local};
 
 /// Runs CCD++ until the driver says stop.
+///
+/// The user side's residual update after step `t` is fused with the W update of step `t + 1`
+/// (`kernels::ccd_update_and_next`): that update only needs the new residuals and column `t + 1`
+/// of H, which arrive together, so each step passes over the user ratings once.
 pub fn run(
     worker: &mut Worker<'_>,
     local: &mut Local,
@@ -27,14 +31,30 @@ pub fn run(
     let mut item_residual = local.items.values.clone();
     let (n_users, n_items) = (local.users.len(), local.items.len());
     let mut w_old = vec![0.0; n_users];
-    let mut h_old = vec![0.0; n_items];
-    // Column 0 of H for the items our users rate.
-    let mut h_column = {
+    // Column 0 of H for the items our users rate, and the W update of step 0 it gives.
+    let h_column = {
         let h = &local.h;
         local
             .item_halo
             .exchange(worker, 1, |j, out| out.push(h[j * k]))?
     };
+    let users = &local.users;
+    let mut w_pending: Vec<f64> = (0..n_users)
+        .map(|i| {
+            let range = users.row(i);
+            let cols = &users.cols[range.clone()];
+            ccd_coordinate(
+                &user_residual[range],
+                cols,
+                &h_column,
+                1,
+                0,
+                0,
+                0.0,
+                local.user_reg[i],
+            )
+        })
+        .collect();
     let evaluate = |local: &Local, user_residual: &[f64], test_residual: &[f64]| {
         let sum2 = |x: &[f64]| x.iter().map(|e| e * e).sum::<f64>();
         [sum2(user_residual), local.penalty(), sum2(test_residual)]
@@ -44,20 +64,10 @@ pub fn run(
     }
     for iteration in 1.. {
         for t in 0..k {
-            // W half: w_it for every owned user against the current h_t.
-            let users = &local.users;
+            // W half: the new w_t (computed in the previous pass) replaces the old.
             for i in 0..n_users {
-                let range = users.row(i);
-                let old = local.w[i * k + t];
-                w_old[i] = old;
-                local.w[i * k + t] = ccd_coordinate(
-                    &user_residual[range.clone()],
-                    &users.cols[range],
-                    &h_column,
-                    &h_column,
-                    old,
-                    local.user_reg[i],
-                );
+                w_old[i] = local.w[i * k + t];
+                local.w[i * k + t] = w_pending[i];
             }
             let w_pairs = {
                 let w = &local.w;
@@ -65,9 +75,8 @@ pub fn run(
                     .user_halo
                     .exchange(worker, 2, |i, out| out.extend([w_old[i], w[i * k + t]]))?
             };
-            let (w_before, w_after): (Vec<f64>, Vec<f64>) =
-                w_pairs.chunks_exact(2).map(|p| (p[0], p[1])).unzip();
             // H half: h_jt for every owned item against the new w_t; then its residual copy.
+            let mut h_old = vec![0.0; n_items];
             let items = &local.items;
             for j in 0..n_items {
                 let range = items.row(j);
@@ -76,16 +85,18 @@ pub fn run(
                 let new = ccd_coordinate(
                     &item_residual[range.clone()],
                     &items.cols[range.clone()],
-                    &w_before,
-                    &w_after,
+                    &w_pairs,
+                    2,
+                    0,
+                    1,
                     old,
                     local.item_reg[j],
                 );
                 local.h[j * k + t] = new;
                 for n in range {
-                    let c = items.cols[n] as usize;
+                    let c = items.cols[n] as usize * 2;
                     item_residual[n] =
-                        ccd_residual(item_residual[n], w_before[c], old, w_after[c], new);
+                        ccd_residual(item_residual[n], w_pairs[c], old, w_pairs[c + 1], new);
                 }
             }
             // Old and new h_t, and the current column t + 1 (column 0 of the next iteration).
@@ -99,18 +110,21 @@ pub fn run(
             let users = &local.users;
             for i in 0..n_users {
                 let (old, new) = (w_old[i], local.w[i * k + t]);
-                for n in users.row(i) {
-                    let c = users.cols[n] as usize * 3;
-                    user_residual[n] =
-                        ccd_residual(user_residual[n], old, h_triples[c], new, h_triples[c + 1]);
-                }
+                let range = users.row(i);
+                w_pending[i] = ccd_update_and_next(
+                    &mut user_residual[range.clone()],
+                    &users.cols[range],
+                    &h_triples,
+                    (old, new),
+                    local.w[i * k + next],
+                    local.user_reg[i],
+                );
                 for n in users.test_row(i) {
                     let c = users.test_cols[n] as usize * 3;
                     test_residual[n] =
                         ccd_residual(test_residual[n], old, h_triples[c], new, h_triples[c + 1]);
                 }
             }
-            h_column = h_triples.chunks_exact(3).map(|x| x[2]).collect();
         }
         if driver.record(
             worker,

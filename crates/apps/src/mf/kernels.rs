@@ -13,28 +13,70 @@
 /// where `e_ij = r_ij - w_i . h_j` is the residual with the current term `w_old h_old_jt` still
 /// in it, so `e_ij + w_old h_old_jt` is the residual without the rank-one term `t`, and `h_new`
 /// is the other factor's column `t` to fit against (for the W half `h_new = h_old`; for the H
-/// half the users' columns changed just before). `residual[k]` belongs to the rating whose other
-/// row is `cols[k]`. A row whose denominator is 0 (no ratings, no penalty) gets 0.
+/// half the users' column changed just before).
+///
+/// `residual[k]` belongs to the rating whose other row is `cols[k]`; that row's old and new
+/// values are `other[cols[k] * stride + old_at]` and `other[cols[k] * stride + new_at]` (the
+/// exchanged values arrive interleaved). A row whose denominator is 0 (no ratings, no penalty)
+/// gets 0.
+#[allow(clippy::too_many_arguments)]
 pub fn ccd_coordinate(
     residual: &[f64],
     cols: &[u32],
-    other_old: &[f64],
-    other_new: &[f64],
+    other: &[f64],
+    stride: usize,
+    old_at: usize,
+    new_at: usize,
     own_old: f64,
     reg: f64,
 ) -> f64 {
     let mut numerator = 0.0;
     let mut denominator = reg;
     for (&e, &c) in residual.iter().zip(cols) {
-        let (h_old, h_new) = (other_old[c as usize], other_new[c as usize]);
+        let base = c as usize * stride;
+        let (h_old, h_new) = (other[base + old_at], other[base + new_at]);
         numerator += (e + own_old * h_old) * h_new;
         denominator += h_new * h_new;
     }
+    ratio_or_zero(numerator, denominator)
+}
+
+/// `numerator / denominator`, or 0 when the denominator is 0.
+#[inline]
+fn ratio_or_zero(numerator: f64, denominator: f64) -> f64 {
     if denominator > 0.0 {
         numerator / denominator
     } else {
         0.0
     }
+}
+
+/// The user side's pass after a rank-one step, fused with the next step's coordinate update:
+/// every residual of the row becomes `ccd_residual(e, w_old, h_old, w_new, h_new)` and then, with
+/// the updated residuals and the next column, the next coordinate's exact minimiser is returned
+/// (what [`ccd_coordinate`] would compute on the updated residuals, in the same order).
+///
+/// `triples[cols[k] * 3..]` holds `(h_old, h_new, h_next)` of the rating's item; `w` is
+/// `(w_old, w_new)` of this row for the finished step and `w_next` its current value in the
+/// next column.
+pub fn ccd_update_and_next(
+    residual: &mut [f64],
+    cols: &[u32],
+    triples: &[f64],
+    (w_old, w_new): (f64, f64),
+    w_next: f64,
+    reg_next: f64,
+) -> f64 {
+    let mut numerator = 0.0;
+    let mut denominator = reg_next;
+    for (e, &c) in residual.iter_mut().zip(cols) {
+        let h = &triples[c as usize * 3..c as usize * 3 + 3];
+        let updated = ccd_residual(*e, w_old, h[0], w_new, h[1]);
+        *e = updated;
+        numerator += (updated + w_next * h[2]) * h[2];
+        denominator += h[2] * h[2];
+    }
+    ratio_or_zero(numerator, denominator)
 }
 
 /// The residual after the rank-one term `w_t h_t^T` changed from `(w_old, h_old)` to
@@ -89,11 +131,11 @@ pub fn als_row(
     rhs.iter_mut().for_each(|b| *b = 0.0);
     for (&r, &c) in values.iter().zip(cols) {
         let h = &other[c as usize * rank..][..rank];
-        // Lower triangle only: G[a][b] for b <= a.
-        for a in 0..rank {
-            let ha = h[a];
-            let row = &mut gram[a * rank..a * rank + a + 1];
-            for (g, &hb) in row.iter_mut().zip(&h[..=a]) {
+        // The full square (a straight loop the compiler vectorises, cheaper than the triangle
+        // with its ragged rows); the solve reads the lower triangle.
+        for (a, &ha) in h.iter().enumerate() {
+            let row = &mut gram[a * rank..(a + 1) * rank];
+            for (g, &hb) in row.iter_mut().zip(h) {
                 *g += ha * hb;
             }
             rhs[a] += r * ha;
@@ -284,10 +326,29 @@ mod tests {
                 .sum();
             data + reg * w * w
         };
-        let w = ccd_coordinate(&residual, &cols, &other, &other, w_old, reg);
+        let w = ccd_coordinate(&residual, &cols, &other, 1, 0, 0, w_old, reg);
         for delta in [1e-3, -1e-3, 0.1, -0.1] {
             assert!(loss(w) <= loss(w + delta));
         }
+    }
+
+    #[test]
+    fn the_fused_pass_equals_update_then_coordinate() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let n_other = 15;
+        let triples: Vec<f64> = (0..3 * n_other).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let cols: Vec<u32> = (0..30).map(|_| rng.gen_range(0..n_other as u32)).collect();
+        let mut residual: Vec<f64> = (0..30).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let (w_old, w_new, w_next, reg) = (0.3, -0.4, 0.8, 0.1);
+        let mut expected = residual.clone();
+        for (e, &c) in expected.iter_mut().zip(&cols) {
+            let h = &triples[c as usize * 3..];
+            *e = ccd_residual(*e, w_old, h[0], w_new, h[1]);
+        }
+        let expected_next = ccd_coordinate(&expected, &cols, &triples[2..], 3, 0, 0, w_next, reg);
+        let next = ccd_update_and_next(&mut residual, &cols, &triples, (w_old, w_new), w_next, reg);
+        assert_eq!(residual, expected);
+        assert_eq!(next, expected_next);
     }
 
     #[test]
