@@ -4,7 +4,8 @@
 //! its H rows, and sends back the old and new `h_t` (with the next column's current values) to
 //! the workers whose users rated those items. Both copies of the residual
 //! `e_ij = r_ij - w_i . h_j` (by user and by item) are updated in place with the same expression,
-//! so they stay bit-identical. One inner iteration per rank-one term.
+//! so they stay bit-identical. One inner iteration per rank-one term. The item side's pass runs
+//! over tiles of users ([`super::tiles`]) for cache locality, with the same summation order.
 
 // Rows are addressed by index into several parallel arrays (ratings, residuals, old values).
 #![allow(clippy::needless_range_loop)]
@@ -12,6 +13,7 @@
 use strads_engine::{EngineError, Worker};
 
 use super::kernels::{ccd_coordinate, ccd_residual, ccd_update_and_next};
+use super::tiles::Tiles;
 use super::{Driver, Local};
 
 /// Runs CCD++ until the driver says stop.
@@ -28,9 +30,11 @@ pub fn run(
     // W = 0 at the start, so the residual is the rating itself.
     let mut user_residual = local.users.values.clone();
     let mut test_residual = local.users.test_values.clone();
-    let mut item_residual = local.items.values.clone();
+    // The item side's copy of the residual lives in the tiled layout.
+    let mut tiles = Tiles::new(&local.items);
     let (n_users, n_items) = (local.users.len(), local.items.len());
     let mut w_old = vec![0.0; n_users];
+    let (mut h_old, mut h_new) = (vec![0.0; n_items], vec![0.0; n_items]);
     // Column 0 of H for the items our users rate, and the W update of step 0 it gives.
     let h_column = {
         let h = &local.h;
@@ -76,28 +80,12 @@ pub fn run(
                     .exchange(worker, 2, |i, out| out.extend([w_old[i], w[i * k + t]]))?
             };
             // H half: h_jt for every owned item against the new w_t; then its residual copy.
-            let mut h_old = vec![0.0; n_items];
-            let items = &local.items;
             for j in 0..n_items {
-                let range = items.row(j);
-                let old = local.h[j * k + t];
-                h_old[j] = old;
-                let new = ccd_coordinate(
-                    &item_residual[range.clone()],
-                    &items.cols[range.clone()],
-                    &w_pairs,
-                    2,
-                    0,
-                    1,
-                    old,
-                    local.item_reg[j],
-                );
-                local.h[j * k + t] = new;
-                for n in range {
-                    let c = items.cols[n] as usize * 2;
-                    item_residual[n] =
-                        ccd_residual(item_residual[n], w_pairs[c], old, w_pairs[c + 1], new);
-                }
+                h_old[j] = local.h[j * k + t];
+            }
+            tiles.step(&w_pairs, &h_old, &local.item_reg, &mut h_new);
+            for j in 0..n_items {
+                local.h[j * k + t] = h_new[j];
             }
             // Old and new h_t, and the current column t + 1 (column 0 of the next iteration).
             let next = (t + 1) % k;

@@ -23,6 +23,7 @@ pub mod kernels;
 pub mod model;
 pub mod sgd;
 pub mod shard;
+pub mod tiles;
 
 use std::path::PathBuf;
 use std::sync::Arc;
