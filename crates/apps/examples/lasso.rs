@@ -46,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         rho: 0.1,
         staleness: 0,
-        gap_every: 1.0,
+        gap_every: 0.25,
         screening: true,
         sweep_share: 0.25,
     };

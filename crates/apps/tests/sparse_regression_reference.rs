@@ -511,7 +511,7 @@ fn params(kind: LossKind, path: &Path, penalty: Penalty, run: Run) -> Regression
         },
         rho: run.rho,
         staleness: run.staleness,
-        gap_every: 1.0,
+        gap_every: 0.25,
         screening: run.screening,
         sweep_share: 0.25,
     }
