@@ -16,7 +16,7 @@ use std::path::Path;
 use crate::error::DataError;
 use crate::matrix_market::{check_mm_total, read_mm_header, read_mm_shard, MmField};
 use crate::shard::{read_shard_lines, ShardText};
-use crate::token::{fields, number_problem, parse_finite, parse_unsigned, quoted};
+use crate::token::{fields, number_problem, parse_finite, parse_unsigned, quoted, NumberError};
 
 /// How a rating file is laid out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,7 +197,7 @@ fn parse_text_shard(text: &ShardText, movielens: bool) -> Result<ShardRatings<'_
                 format!("expected {layout}, found {} fields", tokens.len()),
             ));
         }
-        let value = match parse_finite(tokens[2]) {
+        let value = match parse_rating(tokens[2]) {
             Ok(value) => value,
             // A first line of the file whose rating is not a number is a header.
             Err(_) if line.offset == 0 && !movielens => continue,
@@ -224,6 +224,43 @@ fn parse_text_shard(text: &ShardText, movielens: bool) -> Result<ShardRatings<'_
     shard.user_tokens = users.tokens;
     shard.item_tokens = items.tokens;
     Ok(shard)
+}
+
+/// Reads a rating. Plain decimals (`-12.375`: at most 15 significant digits and 22 decimals, the
+/// usual case) take a fast path that is exact: the digits form an integer `m < 2^53` and the value
+/// is `m / 10^d` with both operands exact, so the one correctly rounded division gives the same
+/// `f64` as the full parser, which handles everything else.
+fn parse_rating(token: &[u8]) -> Result<f64, NumberError> {
+    const POWERS: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+        1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    let (negative, digits) = match token {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, token),
+    };
+    let mut mantissa: u64 = 0;
+    let (mut n_digits, mut decimals, mut seen_point) = (0usize, 0usize, false);
+    for &byte in digits {
+        match byte {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(byte - b'0');
+                n_digits += 1;
+                decimals += usize::from(seen_point);
+                if n_digits > 15 {
+                    return parse_finite(token);
+                }
+            }
+            b'.' if !seen_point => seen_point = true,
+            _ => return parse_finite(token),
+        }
+    }
+    if n_digits == 0 || decimals >= POWERS.len() {
+        return parse_finite(token);
+    }
+    let value = mantissa as f64 / POWERS[decimals];
+    Ok(if negative { -value } else { value })
 }
 
 /// Splits `text` on every occurrence of `separator`.
@@ -523,6 +560,28 @@ mod tests {
                 error.to_string().ends_with("the file holds no ratings"),
                 "{error}"
             );
+        }
+    }
+
+    #[test]
+    fn the_fast_rating_parser_agrees_with_the_full_one() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let mut cases: Vec<String> = ["0", "-0", "5", "3.5", "-1.25", "+2", "1.", ".5", "0.1",
+            "123456789012345", "1234567890123456", "0.30000000000000004", "1e3", "x", "", "-",
+            ".", "1.2.3", "nan", "12345.678901234567"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for _ in 0..20_000 {
+            let decimals = rng.gen_range(0..8);
+            let x: f64 = rng.gen_range(-1e6..1e6);
+            cases.push(format!("{x:.decimals$}"));
+        }
+        for case in cases {
+            let fast = parse_rating(case.as_bytes());
+            let full = parse_finite(case.as_bytes());
+            assert_eq!(fast.map(f64::to_bits), full.map(f64::to_bits), "{case:?}");
         }
     }
 
