@@ -39,7 +39,7 @@ STRADS = [(f"strads {algo} {shape}", algo, threads, processes)
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--iters", type=int, default=10, help="iterations (epochs) per strads run")
+    p.add_argument("--iters", type=int, default=15, help="iterations (epochs) per strads run")
     p.add_argument("--rank", type=int, default=10)
     p.add_argument("--lambda", dest="reg", type=float, default=0.05,
                    help="penalty (strads --reg-scaling count, Spark regParam)")
@@ -123,12 +123,12 @@ def render(args, spec, results, peers, command):
     spark = [p for p in peers if p["system"] == "spark"]
     spark_final = max(spark, key=lambda p: p["iterations"]) if spark else None
     lines.append("## Per iteration\n")
-    lines.append("| system | load s | s / iteration | test RMSE after iteration 1 / 2 / 5 / 10 | "
+    lines.append("| system | load s | s / iteration | test RMSE after iteration 1 / 2 / 5 / 10 / 15 | "
                  "final test RMSE | time to Spark's final RMSE (load + solve) |")
     lines.append("|---|---|---|---|---|---|")
     for r in results:
         by_iter = {t["iteration"]: t["rmse_test"] for t in r["trace"]}
-        curve = " / ".join(f"{by_iter[i]:.4f}" if i in by_iter else "-" for i in [1, 2, 5, 10])
+        curve = " / ".join(f"{by_iter[i]:.4f}" if i in by_iter else "-" for i in [1, 2, 5, 10, 15])
         reach = "-"
         if spark_final:
             seconds, iteration = time_to_reach(r, spark_final["rmse_test"])
