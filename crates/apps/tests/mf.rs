@@ -32,6 +32,7 @@ fn params(train: &Path, test: &Path, algorithm: Algorithm, iterations: usize) ->
         lambda: 1e-4,
         reg_scaling: RegScaling::None,
         iterations,
+        inner_iterations: 1,
         max_seconds: f64::INFINITY,
         seed: 3,
         learning_rate: 0.02,

@@ -82,6 +82,10 @@ pub struct MfArgs {
     /// Stop after the iteration during which this many seconds of solving passed.
     #[arg(long, default_value_t = f64::INFINITY)]
     pub max_seconds: f64,
+    /// CCD++ inner iterations: how many times each rank-one term (w_t, then h_t) is updated in a
+    /// row before the next; an iteration then costs INNER times as much.
+    #[arg(long, default_value_t = 1)]
+    pub inner: usize,
     /// SGD step size of the first epoch; epoch e (from 0) uses LR / (1 + LR_DECAY e).
     #[arg(long, default_value_t = 0.05)]
     pub lr: f64,
@@ -160,6 +164,7 @@ pub fn run(args: MfArgs) -> Result<(), Failure> {
             RegScalingArg::Count => RegScaling::Count,
         },
         iterations: args.iters,
+        inner_iterations: args.inner,
         max_seconds: args.max_seconds,
         seed: args.seed,
         learning_rate: args.lr,

@@ -232,8 +232,8 @@ fn parse_text_shard(text: &ShardText, movielens: bool) -> Result<ShardRatings<'_
 /// `f64` as the full parser, which handles everything else.
 fn parse_rating(token: &[u8]) -> Result<f64, NumberError> {
     const POWERS: [f64; 23] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-        1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
     ];
     let (negative, digits) = match token {
         [b'-', rest @ ..] => (true, rest),
@@ -567,12 +567,31 @@ mod tests {
     fn the_fast_rating_parser_agrees_with_the_full_one() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-        let mut cases: Vec<String> = ["0", "-0", "5", "3.5", "-1.25", "+2", "1.", ".5", "0.1",
-            "123456789012345", "1234567890123456", "0.30000000000000004", "1e3", "x", "", "-",
-            ".", "1.2.3", "nan", "12345.678901234567"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut cases: Vec<String> = [
+            "0",
+            "-0",
+            "5",
+            "3.5",
+            "-1.25",
+            "+2",
+            "1.",
+            ".5",
+            "0.1",
+            "123456789012345",
+            "1234567890123456",
+            "0.30000000000000004",
+            "1e3",
+            "x",
+            "",
+            "-",
+            ".",
+            "1.2.3",
+            "nan",
+            "12345.678901234567",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         for _ in 0..20_000 {
             let decimals = rng.gen_range(0..8);
             let x: f64 = rng.gen_range(-1e6..1e6);

@@ -21,11 +21,16 @@ use super::{Driver, Local};
 /// The user side's residual update after step `t` is fused with the W update of step `t + 1`
 /// (`kernels::ccd_update_and_next`): that update only needs the new residuals and column `t + 1`
 /// of H, which arrive together, so each step passes over the user ratings once.
+///
+/// `inner` is the number of inner iterations: consecutive updates of the same rank-one term
+/// (`w_t` then `h_t`, repeated) before moving to the next.
 pub fn run(
     worker: &mut Worker<'_>,
     local: &mut Local,
     driver: &mut Driver,
+    inner: usize,
 ) -> Result<(), EngineError> {
+    let inner = inner.max(1);
     let k = local.rank;
     // W = 0 at the start, so the residual is the rating itself.
     let mut user_residual = local.users.values.clone();
@@ -66,8 +71,11 @@ pub fn run(
     if driver.record(worker, 0, evaluate(local, &user_residual, &test_residual))? {
         return Ok(());
     }
+    // The columns of an iteration's steps: each column `inner` times in a row (CCD++'s inner
+    // iterations on one rank-one term), then the next.
+    let steps: Vec<usize> = (0..k).flat_map(|t| std::iter::repeat_n(t, inner)).collect();
     for iteration in 1.. {
-        for t in 0..k {
+        for (s, &t) in steps.iter().enumerate() {
             // W half: the new w_t (computed in the previous pass) replaces the old.
             for i in 0..n_users {
                 w_old[i] = local.w[i * k + t];
@@ -87,8 +95,9 @@ pub fn run(
             for j in 0..n_items {
                 local.h[j * k + t] = h_new[j];
             }
-            // Old and new h_t, and the current column t + 1 (column 0 of the next iteration).
-            let next = (t + 1) % k;
+            // Old and new h_t, and the current column of the next step (column 0 of the next
+            // iteration after the last step).
+            let next = steps[(s + 1) % steps.len()];
             let h_triples = {
                 let h = &local.h;
                 local.item_halo.exchange(worker, 3, |j, out| {

@@ -90,6 +90,8 @@ pub struct MfParams {
     pub reg_scaling: RegScaling,
     /// Iterations (epochs for SGD).
     pub iterations: usize,
+    /// CCD++ inner iterations: updates of one rank-one term (`w_t`, then `h_t`) in a row.
+    pub inner_iterations: usize,
     /// Stop after the iteration during which this many seconds of solving passed.
     pub max_seconds: f64,
     /// Seed of the initial factors and of SGD's rating order.
@@ -181,6 +183,9 @@ pub fn solve(
 
 fn validate(params: &MfParams) -> Result<(), AppError> {
     let bad = |m: String| Err(AppError::InvalidArgument(m));
+    if params.inner_iterations == 0 {
+        return bad("--inner must be at least 1".into());
+    }
     if params.rank == 0 {
         return bad("--rank must be at least 1".into());
     }
@@ -419,7 +424,7 @@ fn solve_on_worker(
         diverged: false,
     };
     match params.algorithm {
-        Algorithm::Ccd => ccd::run(worker, &mut local, &mut driver)?,
+        Algorithm::Ccd => ccd::run(worker, &mut local, &mut driver, params.inner_iterations)?,
         Algorithm::Als => als::run(worker, &mut local, &mut driver)?,
         Algorithm::Sgd => sgd::run(worker, &mut local, &mut driver, problem, params)?,
     }

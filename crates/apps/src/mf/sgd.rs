@@ -7,9 +7,9 @@
 //! Step-size schedule: epoch `e` (from 0) uses `eta_e = lr / (1 + lr_decay e)`.
 //! Each rating `(i, j)` takes one step of `kernels::sgd_step` with `reg_w = lambda c_i / n_i`
 //! and `reg_h = lambda c_j / n_j` (`n` = training ratings of the row), so that one epoch's steps
-//! add up to the gradient of the objective. The order of ratings within a block is a random
-//! permutation fixed once from the seed and the block, so a run depends only on the seed and the
-//! cluster shape.
+//! add up to the gradient of the objective. The order of ratings within a block is fixed once from
+//! the seed and the block (users in a random order, each user's ratings together and shuffled),
+//! so a run depends only on the seed and the cluster shape.
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -113,7 +113,28 @@ fn ratings_by_block(
     for (b, block) in blocks.iter_mut().enumerate() {
         let stream = (p * problem.item_blocks.len() + b) as u64;
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        block.shuffle(&mut rng);
+        *block = shuffle_by_user(block, &mut rng);
     }
     blocks
+}
+
+/// A random order that keeps each user's ratings together: the users' runs in a random order,
+/// each run shuffled. (`ratings` is grouped by user.) A fully random order would load a
+/// different W row from memory at every step; this way a row stays in cache for its run.
+fn shuffle_by_user(ratings: &[BlockRating], rng: &mut ChaCha8Rng) -> Vec<BlockRating> {
+    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+    for (n, rating) in ratings.iter().enumerate() {
+        match runs.last_mut() {
+            Some(run) if ratings[run.start].user == rating.user => run.end = n + 1,
+            _ => runs.push(n..n + 1),
+        }
+    }
+    runs.shuffle(rng);
+    let mut ordered = Vec::with_capacity(ratings.len());
+    for run in runs {
+        let start = ordered.len();
+        ordered.extend_from_slice(&ratings[run]);
+        ordered[start..].shuffle(rng);
+    }
+    ordered
 }
