@@ -50,6 +50,9 @@ def parse_args():
     p.add_argument("--strads", default=str(ROOT / "target" / "release" / "strads"))
     p.add_argument("--python", default=str(BENCH / "venv-mf" / "bin" / "python"))
     p.add_argument("--out", default=None, help="markdown output [default bench/results/mf.md]")
+    p.add_argument("--peers-from", default=None, metavar="JSONL",
+                   help="take the records of peers not run now from this earlier mf.jsonl "
+                        "(the table says so)")
     return p.parse_args()
 
 
@@ -120,6 +123,11 @@ def render(args, spec, results, peers, command):
                  f"(strads `--reg-scaling count` = Spark's regParam).\n")
     lines.append(f"Command: `{command}`  \nMachine: {machine} (shared with other jobs while "
                  f"running; compare rows of this one invocation only).\n")
+    reused = sorted({p["system"] for p in peers if p.get("reused")})
+    if reused:
+        lines.append(f"The {', '.join(reused)} rows were measured by the previous invocation "
+                     f"(same binary for the peers, same data, minutes earlier) and reused with "
+                     f"`--peers-from`.\n")
     spark = [p for p in peers if p["system"] == "spark"]
     spark_final = max(spark, key=lambda p: p["iterations"]) if spark else None
     lines.append("## Per iteration\n")
@@ -195,7 +203,15 @@ def main():
     for system in ["spark", "surprise"]:
         if system in systems:
             peers.extend(peer_run(args, system, train, test))
-    command = "python3 bench/run_mf.py" + (" --quick" if args.quick else "")
+    reused = []
+    if args.peers_from:
+        for line in Path(args.peers_from).read_text().splitlines():
+            record = json.loads(line)
+            if record.get("system") in ("spark", "surprise") and record["system"] not in systems:
+                record["reused"] = True
+                reused.append(record)
+        peers.extend(reused)
+    command = "python3 " + shlex.join(["bench/run_mf.py"] + sys.argv[1:])
     (results_dir / f"{name}.jsonl").write_text(
         "".join(json.dumps(r) + "\n" for r in results + peers))
     text = render(args, spec, results, peers, command)
