@@ -11,9 +11,15 @@ use std::ops::{Deref, DerefMut};
 
 use memmap2::{MmapMut, MmapOptions};
 
+/// The size of a transparent huge page on x86-64 and most 64-bit Linux targets.
+const HUGE_PAGE: usize = 2 << 20;
+
 /// A zero-initialised array of plain numbers, backed by huge pages when possible.
 pub struct HugeBuffer<T> {
     map: Option<MmapMut>,
+    /// Byte offset of the array in the map: the first 2 MiB boundary, so that whole huge pages
+    /// cover it.
+    offset: usize,
     len: usize,
     _type: PhantomData<T>,
 }
@@ -22,10 +28,14 @@ impl<T: bytemuck::Pod> HugeBuffer<T> {
     /// `len` zeros.
     pub fn zeroed(len: usize) -> std::io::Result<Self> {
         let bytes = len * std::mem::size_of::<T>();
+        let mut offset = 0;
         let map = if bytes == 0 {
             None
         } else {
-            let map = MmapOptions::new().len(bytes).map_anon()?;
+            // A huge page must be 2 MiB-aligned: map one more and start at the first boundary.
+            let map = MmapOptions::new().len(bytes + HUGE_PAGE).map_anon()?;
+            let address = map.as_ptr() as usize;
+            offset = address.next_multiple_of(HUGE_PAGE) - address;
             #[cfg(target_os = "linux")]
             {
                 // Only advice: a kernel without transparent huge pages keeps small pages.
@@ -35,6 +45,7 @@ impl<T: bytemuck::Pod> HugeBuffer<T> {
         };
         Ok(HugeBuffer {
             map,
+            offset,
             len,
             _type: PhantomData,
         })
@@ -46,7 +57,10 @@ impl<T: bytemuck::Pod> Deref for HugeBuffer<T> {
 
     fn deref(&self) -> &[T] {
         match &self.map {
-            Some(map) => &bytemuck::cast_slice(&map[..])[..self.len],
+            Some(map) => {
+                let bytes = self.len * std::mem::size_of::<T>();
+                bytemuck::cast_slice(&map[self.offset..self.offset + bytes])
+            }
             None => &[],
         }
     }
@@ -55,7 +69,10 @@ impl<T: bytemuck::Pod> Deref for HugeBuffer<T> {
 impl<T: bytemuck::Pod> DerefMut for HugeBuffer<T> {
     fn deref_mut(&mut self) -> &mut [T] {
         match &mut self.map {
-            Some(map) => &mut bytemuck::cast_slice_mut(&mut map[..])[..self.len],
+            Some(map) => {
+                let bytes = self.len * std::mem::size_of::<T>();
+                bytemuck::cast_slice_mut(&mut map[self.offset..self.offset + bytes])
+            }
             None => &mut [],
         }
     }
