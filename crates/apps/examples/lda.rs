@@ -56,7 +56,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let learned = model.topic_word_distributions(params.beta);
     let cosine = |a: &[f64], b: &[f64]| {
         let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-        dot / (a.iter().map(|x| x * x).sum::<f64>().sqrt() * b.iter().map(|x| x * x).sum::<f64>().sqrt())
+        dot / (a.iter().map(|x| x * x).sum::<f64>().sqrt()
+            * b.iter().map(|x| x * x).sum::<f64>().sqrt())
     };
     for (k, phi) in truth.iter().enumerate() {
         let best = learned.iter().map(|l| cosine(phi, l)).fold(0.0, f64::max);
