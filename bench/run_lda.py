@@ -40,6 +40,8 @@ STRADS_CONFIGS = {
     "strads 1x1": ["lda", "--threads", "1"],
     "strads 1x2": ["lda", "--threads", "2"],
     "strads 2x1": ["launch", "--processes", "2", "--threads", "1", "--", "lda"],
+    # The exact O(K) conditional instead of MH (for comparison; not run by default).
+    "strads 1x2 exact": ["lda", "--threads", "2", "--sampler", "exact"],
 }
 
 
