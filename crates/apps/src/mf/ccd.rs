@@ -40,6 +40,8 @@ pub fn run(
     let (n_users, n_items) = (local.users.len(), local.items.len());
     let mut w_old = vec![0.0; n_users];
     let (mut h_old, mut h_new) = (vec![0.0; n_items], vec![0.0; n_items]);
+    // The previous step's `(w_pairs, h_old, h_new)`, whose item residual update is pending.
+    let mut previous: Option<(Vec<f64>, Vec<f64>, Vec<f64>)> = None;
     // Column 0 of H for the items our users rate, and the W update of step 0 it gives.
     let h_column = {
         let h = &local.h;
@@ -87,11 +89,18 @@ pub fn run(
                     .user_halo
                     .exchange(worker, 2, |i, out| out.extend([w_old[i], w[i * k + t]]))?
             };
-            // H half: h_jt for every owned item against the new w_t; then its residual copy.
+            // H half: h_jt for every owned item against the new w_t. The item side's residual
+            // update of the previous step happens in the same pass (see `Tiles::step`).
             for j in 0..n_items {
                 h_old[j] = local.h[j * k + t];
             }
-            tiles.step(&w_pairs, &h_old, &local.item_reg, &mut h_new);
+            let pending =
+                previous
+                    .as_ref()
+                    .map(|(pairs, old, new): &(Vec<f64>, Vec<f64>, Vec<f64>)| {
+                        (pairs.as_slice(), old.as_slice(), new.as_slice())
+                    });
+            tiles.step(pending, &w_pairs, &h_old, &local.item_reg, &mut h_new);
             for j in 0..n_items {
                 local.h[j * k + t] = h_new[j];
             }
@@ -104,6 +113,8 @@ pub fn run(
                     out.extend([h_old[j], h[j * k + t], h[j * k + next]])
                 })?
             };
+            // This step's item residual update waits for the next step's pass.
+            previous = Some((w_pairs, h_old.clone(), h_new.clone()));
             let users = &local.users;
             for i in 0..n_users {
                 let (old, new) = (w_old[i], local.w[i * k + t]);

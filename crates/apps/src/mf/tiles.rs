@@ -71,21 +71,56 @@ impl Tiles {
 
     /// The H half of a CCD++ step for column `t`: for every item `j`,
     /// `h_new = sum_i (e_ij + w_old_i h_old_j) w_new_i / (reg_j + sum_i w_new_i^2)` (0 if the
-    /// denominator is 0), then every residual becomes `ccd_residual(e, w_old, h_old, w_new,
-    /// h_new)`. `w_pairs[2 c..]` is `(w_old, w_new)` of compact user `c`; `h_old` goes in and
-    /// `h_new` comes out.
-    pub fn step(&mut self, w_pairs: &[f64], h_old: &[f64], reg: &[f64], h_new: &mut [f64]) {
+    /// denominator is 0). `w_pairs[2 c..]` is `(w_old, w_new)` of compact user `c`; `h_old` goes
+    /// in and `h_new` comes out.
+    ///
+    /// The residual update this step implies (`ccd_residual(e, w_old, h_old, w_new, h_new)` on
+    /// every rating) is deferred to the next call, or to [`Tiles::flush`]: each call first applies
+    /// the previous step's update to a rating and then uses the updated residual, in the same pass
+    /// (one pass over the ratings per step instead of two). `pending` is the previous step's
+    /// `(w_pairs, h_old, h_new)`, `None` for the first step.
+    pub fn step(
+        &mut self,
+        pending: Option<(&[f64], &[f64], &[f64])>,
+        w_pairs: &[f64],
+        h_old: &[f64],
+        reg: &[f64],
+        h_new: &mut [f64],
+    ) {
         let n_items = h_old.len();
         let mut numerator = vec![0.0; n_items];
         let mut denominator = reg.to_vec();
         for ptr in &self.ptr {
             for j in 0..n_items {
                 let (old, mut num, mut den) = (h_old[j], numerator[j], denominator[j]);
-                for n in ptr[j]..ptr[j + 1] {
-                    let c = self.cols[n] as usize * 2;
-                    let (w_old, w_new) = (w_pairs[c], w_pairs[c + 1]);
-                    num += (self.residual[n] + old * w_old) * w_new;
-                    den += w_new * w_new;
+                let range = ptr[j]..ptr[j + 1];
+                let (cols, residual) = (&self.cols[range.clone()], &mut self.residual[range]);
+                match pending {
+                    Some((previous_pairs, previous_old, previous_new)) => {
+                        let (h_before, h_after) = (previous_old[j], previous_new[j]);
+                        for (e, &c) in residual.iter_mut().zip(cols) {
+                            let c = c as usize * 2;
+                            let updated = ccd_residual(
+                                *e,
+                                previous_pairs[c],
+                                h_before,
+                                previous_pairs[c + 1],
+                                h_after,
+                            );
+                            *e = updated;
+                            let (w_old, w_new) = (w_pairs[c], w_pairs[c + 1]);
+                            num += (updated + old * w_old) * w_new;
+                            den += w_new * w_new;
+                        }
+                    }
+                    None => {
+                        for (&e, &c) in residual.iter().zip(cols) {
+                            let c = c as usize * 2;
+                            let (w_old, w_new) = (w_pairs[c], w_pairs[c + 1]);
+                            num += (e + old * w_old) * w_new;
+                            den += w_new * w_new;
+                        }
+                    }
                 }
                 numerator[j] = num;
                 denominator[j] = den;
@@ -98,8 +133,12 @@ impl Tiles {
                 0.0
             };
         }
+    }
+
+    /// Applies a step's deferred residual update (see [`Tiles::step`]).
+    pub fn flush(&mut self, w_pairs: &[f64], h_old: &[f64], h_new: &[f64]) {
         for ptr in &self.ptr {
-            for j in 0..n_items {
+            for j in 0..h_old.len() {
                 let (old, new) = (h_old[j], h_new[j]);
                 for n in ptr[j]..ptr[j + 1] {
                     let c = self.cols[n] as usize * 2;
@@ -134,25 +173,39 @@ mod tests {
         let reg: Vec<f64> = (0..n_items).map(|j| 0.1 * j as f64).collect();
         let mut tiles = Tiles::new(&side);
         assert!(tiles.ptr.len() > 1, "the test needs several tiles");
+        // Two steps (the second with the first's update deferred into it), then a flush.
+        let w_pairs_2: Vec<f64> = w_pairs.iter().map(|x| x * 0.5 + 0.1).collect();
         let mut h_new = vec![0.0; n_items];
-        tiles.step(&w_pairs, &h_old, &reg, &mut h_new);
+        tiles.step(None, &w_pairs, &h_old, &reg, &mut h_new);
+        let h_old_2: Vec<f64> = h_new.iter().map(|x| x * 0.9).collect();
+        let mut h_new_2 = vec![0.0; n_items];
+        tiles.step(
+            Some((&w_pairs, &h_old, &h_new)),
+            &w_pairs_2,
+            &h_old_2,
+            &reg,
+            &mut h_new_2,
+        );
+        tiles.flush(&w_pairs_2, &h_old_2, &h_new_2);
         let mut residual = side.values.clone();
-        for j in 0..n_items {
-            let range = side.row(j);
-            let new = ccd_coordinate(
-                &residual[range.clone()],
-                &side.cols[range.clone()],
-                &w_pairs,
-                2,
-                0,
-                1,
-                h_old[j],
-                reg[j],
-            );
-            assert_eq!(new.to_bits(), h_new[j].to_bits());
-            for m in range {
-                let c = side.cols[m] as usize * 2;
-                residual[m] = ccd_residual(residual[m], w_pairs[c], h_old[j], w_pairs[c + 1], new);
+        for (pairs, old, new) in [(&w_pairs, &h_old, &h_new), (&w_pairs_2, &h_old_2, &h_new_2)] {
+            for j in 0..n_items {
+                let range = side.row(j);
+                let expected = ccd_coordinate(
+                    &residual[range.clone()],
+                    &side.cols[range.clone()],
+                    pairs,
+                    2,
+                    0,
+                    1,
+                    old[j],
+                    reg[j],
+                );
+                assert_eq!(expected.to_bits(), new[j].to_bits());
+                for m in range {
+                    let c = side.cols[m] as usize * 2;
+                    residual[m] = ccd_residual(residual[m], pairs[c], old[j], pairs[c + 1], new[j]);
+                }
             }
         }
         // Same residuals, as multisets per item (the layout differs).
