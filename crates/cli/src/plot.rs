@@ -250,6 +250,22 @@ fn draw<DB: DrawingBackend>(
     Ok(())
 }
 
+/// A short tick label: scientific notation for large or tiny magnitudes, else up to 4 decimals.
+fn tick(value: f64) -> String {
+    let magnitude = value.abs();
+    if magnitude != 0.0 && !(1e-3..1e5).contains(&magnitude) {
+        format!("{value:.2e}")
+    } else {
+        let text = format!("{value:.4}");
+        let text = text.trim_end_matches('0').trim_end_matches('.');
+        if text == "-0" {
+            "0".to_owned()
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
 fn bounds<'a>(values: impl Iterator<Item = &'a f64>) -> (f64, f64) {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
@@ -276,12 +292,14 @@ fn panel<DB: DrawingBackend>(
     let mut chart = ChartBuilder::on(area)
         .margin(12)
         .x_label_area_size(40)
-        .y_label_area_size(70)
+        .y_label_area_size(85)
         .build_cartesian_2d(x_lo.max(0.0).min(x_lo)..x_hi, y_lo..y_hi)?;
     chart
         .configure_mesh()
         .x_desc(x_label)
         .y_desc(y_label)
+        .x_label_formatter(&|x| tick(*x))
+        .y_label_formatter(&|y| tick(*y))
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 16))
         .draw()?;
