@@ -39,19 +39,27 @@ pub enum Sampler {
     Exact,
 }
 
-/// Flags of `strads lda`.
-///
-/// Output formats (topics are numbered from 0, words and documents from 1):
-///   --topics-out: for each topic, its --top-words most probable words, one per line:
-///     `topic word probability`, with phi_kw = (n_kw + beta) / (n_k + W beta) and the word's
-///     name when a vocabulary is known (else its id).
-///   --word-topics-out: `word topic:count topic:count ...` for every word with tokens (n_kw).
-///   --doc-topics-out: `doc topic:count ...` for every non-empty document (n_dk); for text
-///     input the document is its line number.
-///   --trace: one JSON line per log-likelihood evaluation:
-///     `iteration, seconds, loglik, loglik_per_token, tokens_per_second`.
+/// The output formats, shown after `strads lda --help`.
+const OUTPUT_FORMATS: &str = "\
+Output formats (topics are numbered from 0, words and documents from 1):
+  --topics-out: for each topic, its --top-words most probable words, one per line:
+    `topic word probability`, with phi_kw = (n_kw + beta) / (n_k + W beta) and the word's
+    name when a vocabulary is known (else its id).
+  --word-topics-out: `word topic:count topic:count ...` for every word with tokens (n_kw).
+  --doc-topics-out: `doc topic:count ...` for every non-empty document (n_dk); for text
+    input the document is its line number.
+  --trace: one JSON line per log-likelihood evaluation:
+    `iteration, seconds, loglik, loglik_per_token, tokens_per_second`.
+  --json: one summary line: app, topics, iterations, tokens, docs, words, loglik,
+    loglik_per_token, tokens_per_second, seconds, load_seconds, train_seconds, workers,
+    processes, threads, alpha, beta, sampler, mh_steps, seed.
+Objective: log p(w, z) = log p(w|z) + log p(z), with
+  log p(w|z) = K [lnG(W b) - W lnG(b)] + sum_k [ sum_w lnG(n_kw + b) - lnG(n_k + W b) ]
+  log p(z)   = D [lnG(K a) - K lnG(a)] + sum_d [ sum_k lnG(n_dk + a) - lnG(n_d + K a) ]";
+
+/// Flags of `strads lda` (output formats in [`OUTPUT_FORMATS`]).
 #[derive(Args, Clone, Debug)]
-#[command(verbatim_doc_comment)]
+#[command(after_long_help = OUTPUT_FORMATS)]
 pub struct LdaArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,

@@ -13,7 +13,11 @@ use crate::{bad_input, Failure};
 /// is `w<i>`) and FILE.topics (the true topics: one line per topic of `word:probability` pairs,
 /// 1-based words, probabilities below 1e-7 left out).
 #[derive(Args)]
-#[command(verbatim_doc_comment)]
+#[command(
+    after_long_help = "Writes FILE (UCI docword: D, W, NNZ, then `doc word count` lines, \
+1-based), FILE.vocab (word i is `w<i>`) and FILE.topics (the true topics: one line per topic of \
+`word:probability` pairs, 1-based words, probabilities below 1e-7 left out)."
+)]
 pub struct LdaGenArgs {
     /// Documents.
     #[arg(long, default_value_t = 1000)]
