@@ -157,7 +157,10 @@ fn malformed_corpora_name_the_file_and_line() {
     );
     // Usage errors.
     for (flags, keyword) in [
-        (&["--mh-steps", "9"][..], "--mh-steps must be in 1..=4"),
+        (
+            &["--sampler", "mh", "--mh-steps", "9"][..],
+            "--mh-steps must be in 1..=4",
+        ),
         (&["--alpha", "0"][..], "--alpha must be > 0"),
     ] {
         let result = lda(&arg(&data), flags);
@@ -362,31 +365,36 @@ fn two_processes_reach_the_log_likelihood_of_one() {
             "4",
         ],
     );
-    let flags = [
-        "lda",
-        "--data",
-        &arg(&data),
-        "--topics",
-        "5",
-        "--iters",
-        "60",
-        "--json",
-    ];
-    let one = run(flags.iter().copied().chain(["--threads", "1"]));
-    one.expect_success();
-    let mut launch = vec!["launch", "--processes", "2", "--threads", "1", "--"];
-    launch.extend(flags);
-    let two = run(&launch);
-    two.expect_success();
-    let (a, b) = (one.json(), two.json());
-    assert_eq!(number(&b, "processes"), 2.0);
-    assert_eq!(number(&b, "workers"), 2.0);
-    let (la, lb) = (
-        number(&a, "loglik_per_token"),
-        number(&b, "loglik_per_token"),
-    );
-    assert!(
-        relative_difference(la, lb) < 0.01,
-        "1 process {la}, 2 processes {lb}"
-    );
+    for sampler in ["mh", "exact"] {
+        let flags = [
+            "lda",
+            "--data",
+            &arg(&data),
+            "--topics",
+            "5",
+            "--iters",
+            "60",
+            "--sampler",
+            sampler,
+            "--json",
+        ];
+        let one = run(flags.iter().copied().chain(["--threads", "1"]));
+        one.expect_success();
+        let mut launch = vec!["launch", "--processes", "2", "--threads", "1", "--"];
+        launch.extend(flags);
+        let two = run(&launch);
+        two.expect_success();
+        let (a, b) = (one.json(), two.json());
+        assert_eq!(number(&b, "processes"), 2.0);
+        assert_eq!(number(&b, "workers"), 2.0);
+        assert_eq!(b["sampler"], sampler);
+        let (la, lb) = (
+            number(&a, "loglik_per_token"),
+            number(&b, "loglik_per_token"),
+        );
+        assert!(
+            relative_difference(la, lb) < 0.01,
+            "{sampler}: 1 process {la}, 2 processes {lb}"
+        );
+    }
 }
