@@ -17,7 +17,7 @@ pub enum GenCommand {
     /// A low-rank rating set with popularity skew: PREFIX.train and PREFIX.test.
     Mf(crate::gen_mf::MfGenArgs),
     /// An LDA corpus in UCI docword format, with FILE.vocab and the true topics in FILE.topics.
-    Lda(crate::lda_gen::LdaGenArgs),
+    Lda(crate::gen_lda::LdaGenArgs),
 }
 
 /// Flags of `strads gen lasso|logreg`.
@@ -58,7 +58,7 @@ pub fn run(command: GenCommand) -> Result<(), Failure> {
         GenCommand::Lasso(args) => (Task::Lasso, args),
         GenCommand::Logreg(args) => (Task::Logreg, args),
         GenCommand::Mf(args) => return crate::gen_mf::run(args),
-        GenCommand::Lda(args) => return crate::lda_gen::run(args),
+        GenCommand::Lda(args) => return crate::gen_lda::run(args),
     };
     let spec = RegressionSpec {
         rows: args.rows,

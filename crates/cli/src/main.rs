@@ -6,10 +6,10 @@
 
 mod cluster_args;
 mod gen;
+mod gen_lda;
 mod gen_mf;
 mod launch;
 mod lda;
-mod lda_gen;
 mod mf;
 mod plot;
 mod progress;
