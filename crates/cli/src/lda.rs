@@ -7,14 +7,13 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use strads_apps::lda::{train, CorpusSource, LdaParams, LdaResult, SamplerKind};
-use strads_apps::AppError;
 use strads_io::corpus::{detect_corpus_format, CorpusFormat};
 use strads_io::lda_generate::{generate_lda, vocab_path, LdaSpec};
 use strads_io::write_atomic;
 
 use crate::cluster_args::ClusterArgs;
 use crate::progress::lda_progress;
-use crate::{bad_input, Failure};
+use crate::{app_failure, bad_input, write_trace, Failure};
 
 /// Corpus formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -206,23 +205,8 @@ pub fn run(args: LdaArgs) -> Result<(), Failure> {
     };
     let (bar, observer) = lda_progress(is_output_process, args.iters);
     let started = std::time::Instant::now();
-    let model = train(&cluster, &params, observer).map_err(|error| match error {
-        // Only process 0 reports bad input, so a cluster prints it once.
-        e @ (AppError::Data(_) | AppError::InvalidArgument(_) | AppError::RemoteData(_)) => {
-            if is_output_process {
-                bad_input(e)
-            } else {
-                Failure {
-                    code: 2,
-                    error: anyhow::anyhow!(""),
-                }
-            }
-        }
-        e => Failure {
-            code: e.exit_code(),
-            error: e.into(),
-        },
-    })?;
+    let model = train(&cluster, &params, observer)
+        .map_err(|error| app_failure(error, is_output_process))?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -304,13 +288,7 @@ fn write_outputs(args: &LdaArgs, model: &LdaResult) -> Result<(), Failure> {
         })?;
     }
     if let Some(path) = &args.trace {
-        write_atomic(path, |w| {
-            for record in &model.trace {
-                serde_json::to_writer(&mut *w, record)?;
-                w.write_all(b"\n")?;
-            }
-            Ok(())
-        })?;
+        write_trace(path, &model.trace)?;
     }
     Ok(())
 }

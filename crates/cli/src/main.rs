@@ -15,6 +15,7 @@ mod plot;
 mod progress;
 mod regression;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -61,6 +62,43 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
             error: error.into(),
         }
     }
+}
+
+/// The failure an app's error maps to. Bad input is reported only by the output process (0),
+/// so a cluster prints it once; the others exit with status 2 quietly.
+pub fn app_failure(error: strads_apps::AppError, is_output_process: bool) -> Failure {
+    use strads_apps::AppError;
+    match error {
+        e @ (AppError::Data(_) | AppError::InvalidArgument(_) | AppError::RemoteData(_)) => {
+            if is_output_process {
+                bad_input(e)
+            } else {
+                Failure {
+                    code: 2,
+                    error: anyhow::anyhow!(""),
+                }
+            }
+        }
+        e => Failure {
+            code: e.exit_code(),
+            error: e.into(),
+        },
+    }
+}
+
+/// Writes a trace atomically: one JSON line per record.
+pub fn write_trace<R: serde::Serialize>(
+    path: &std::path::Path,
+    records: &[R],
+) -> anyhow::Result<()> {
+    strads_io::write_atomic(path, |w| {
+        for record in records {
+            serde_json::to_writer(&mut *w, record)?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    })?;
+    Ok(())
 }
 
 /// A bad-input failure (exit status 2).

@@ -9,11 +9,10 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use strads_apps::mf::{solve, Algorithm, MfParams, MfSolution, Observer, RegScaling, TraceRecord};
-use strads_apps::AppError;
 use strads_io::{generate_ratings, read_pairs, write_atomic, RatingsFormat, RatingsSpec};
 
 use crate::cluster_args::ClusterArgs;
-use crate::{bad_input, Failure};
+use crate::{app_failure, bad_input, write_trace, Failure};
 
 /// `--algo`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -173,23 +172,8 @@ pub fn run(args: MfArgs) -> Result<(), Failure> {
     };
     let (bar, observer) = progress(is_output_process);
     let started = std::time::Instant::now();
-    let solution = solve(&cluster, &params, observer).map_err(|error| match error {
-        // Only process 0 reports bad input, so a cluster prints it once.
-        e @ (AppError::Data(_) | AppError::InvalidArgument(_) | AppError::RemoteData(_)) => {
-            if is_output_process {
-                bad_input(e)
-            } else {
-                Failure {
-                    code: 2,
-                    error: anyhow::anyhow!(""),
-                }
-            }
-        }
-        e => Failure {
-            code: e.exit_code(),
-            error: e.into(),
-        },
-    })?;
+    let solution = solve(&cluster, &params, observer)
+        .map_err(|error| app_failure(error, is_output_process))?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -222,13 +206,7 @@ pub fn run(args: MfArgs) -> Result<(), Failure> {
         }
     }
     if let Some(path) = &args.trace {
-        write_atomic(path, |w| {
-            for record in &solution.trace {
-                serde_json::to_writer(&mut *w, record)?;
-                w.write_all(b"\n")?;
-            }
-            Ok(())
-        })?;
+        write_trace(path, &solution.trace)?;
     }
     print_summary(
         &args,

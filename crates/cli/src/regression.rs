@@ -9,13 +9,12 @@ use serde_json::json;
 use strads_apps::sparse_regression::{
     solve, DataSource, LossKind, Penalty, RegressionParams, Solution,
 };
-use strads_apps::AppError;
 use strads_core::{SchedulerKind, SchedulerParams};
-use strads_io::{generate_regression, write_atomic, write_coefficients, RegressionSpec, Task};
+use strads_io::{generate_regression, write_coefficients, RegressionSpec, Task};
 
 use crate::cluster_args::ClusterArgs;
 use crate::progress::regression_progress;
-use crate::{bad_input, Failure};
+use crate::{app_failure, bad_input, write_trace, Failure};
 
 /// Input formats for X.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -179,23 +178,8 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
     };
     let (bar, observer) = regression_progress(is_output_process);
     let started = std::time::Instant::now();
-    let solution = solve(&cluster, &params, observer).map_err(|error| match error {
-        // Only process 0 reports bad input, so a cluster prints it once.
-        e @ (AppError::Data(_) | AppError::InvalidArgument(_) | AppError::RemoteData(_)) => {
-            if is_output_process {
-                bad_input(e)
-            } else {
-                Failure {
-                    code: 2,
-                    error: anyhow::anyhow!(""),
-                }
-            }
-        }
-        e => Failure {
-            code: e.exit_code(),
-            error: e.into(),
-        },
-    })?;
+    let solution = solve(&cluster, &params, observer)
+        .map_err(|error| app_failure(error, is_output_process))?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -207,13 +191,7 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
         write_coefficients(path, &solution.coefficients)?;
     }
     if let Some(path) = &args.trace {
-        write_atomic(path, |w| {
-            for record in &solution.trace {
-                serde_json::to_writer(&mut *w, record)?;
-                w.write_all(b"\n")?;
-            }
-            Ok(())
-        })?;
+        write_trace(path, &solution.trace)?;
     }
     print_summary(loss, &args, &params, &cluster, &solution, seconds)?;
     Ok(())
