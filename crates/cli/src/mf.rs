@@ -1,17 +1,16 @@
 //! `strads mf`: matrix factorisation of a ratings file.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use strads_apps::mf::{solve, Algorithm, MfParams, MfSolution, Observer, RegScaling, TraceRecord};
+use strads_apps::mf::{solve, Algorithm, MfParams, MfSolution, RegScaling};
 use strads_io::{generate_ratings, read_pairs, write_atomic, RatingsFormat, RatingsSpec};
 
 use crate::cluster_args::ClusterArgs;
+use crate::progress::mf_progress;
 use crate::{app_failure, bad_input, write_trace, Failure};
 
 /// `--algo`.
@@ -170,7 +169,7 @@ pub fn run(args: MfArgs) -> Result<(), Failure> {
         learning_rate_decay: args.lr_decay,
         collect_model: args.out_prefix.is_some() || args.predict.is_some(),
     };
-    let (bar, observer) = progress(is_output_process);
+    let (bar, observer) = mf_progress(is_output_process);
     let started = std::time::Instant::now();
     let solution = solve(&cluster, &params, observer)
         .map_err(|error| app_failure(error, is_output_process))?;
@@ -226,29 +225,6 @@ pub fn run(args: MfArgs) -> Result<(), Failure> {
         });
     }
     Ok(())
-}
-
-/// A spinner with the latest iteration, only when stderr is a terminal.
-fn progress(show: bool) -> (Option<ProgressBar>, Option<Observer>) {
-    if !show || !std::io::stderr().is_terminal() {
-        return (None, None);
-    }
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"),
-    );
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    let shown = bar.clone();
-    let observer: Observer = Arc::new(move |record: &TraceRecord| {
-        let test = record
-            .rmse_test
-            .map_or(String::new(), |r| format!("  rmse test {r:.5}"));
-        shown.set_message(format!(
-            "iteration {}  objective {:.6e}  rmse train {:.5}{test}",
-            record.iteration, record.objective, record.rmse_train
-        ));
-    });
-    (Some(bar), Some(observer))
 }
 
 fn print_summary(

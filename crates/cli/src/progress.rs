@@ -4,10 +4,16 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use strads_apps::sparse_regression::{Observer, TraceRecord};
 
-/// A spinner that shows the latest trace record; `None` when stderr is not a terminal.
-pub fn regression_progress(show: bool) -> (Option<ProgressBar>, Option<Observer>) {
+/// An app's observer of its trace records (each app's `Observer` is this type).
+type RecordObserver<R> = Arc<dyn Fn(&R) + Send + Sync>;
+
+/// A spinner whose message is `describe(latest trace record)`, and the observer that feeds it;
+/// both `None` when `show` is false or stderr is not a terminal.
+fn spinner<R: 'static>(
+    show: bool,
+    describe: impl Fn(&R) -> String + Send + Sync + 'static,
+) -> (Option<ProgressBar>, Option<RecordObserver<R>>) {
     if !show || !std::io::stderr().is_terminal() {
         return (None, None);
     }
@@ -17,35 +23,51 @@ pub fn regression_progress(show: bool) -> (Option<ProgressBar>, Option<Observer>
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     let shown = bar.clone();
-    let observer: Observer = Arc::new(move |record: &TraceRecord| {
-        shown.set_message(format!(
-            "pass {:.1}  objective {:.6e}  gap {:.2e}  nnz {}",
-            record.iteration, record.objective, record.duality_gap, record.nnz
-        ));
-    });
+    let observer: RecordObserver<R> =
+        Arc::new(move |record: &R| shown.set_message(describe(record)));
     (Some(bar), Some(observer))
 }
 
-/// A spinner that shows the latest LDA trace record; `None` when stderr is not a terminal.
+/// Progress of `strads lasso|logreg`.
+pub fn regression_progress(
+    show: bool,
+) -> (
+    Option<ProgressBar>,
+    Option<strads_apps::sparse_regression::Observer>,
+) {
+    spinner(
+        show,
+        |record: &strads_apps::sparse_regression::TraceRecord| {
+            format!(
+                "pass {:.1}  objective {:.6e}  gap {:.2e}  nnz {}",
+                record.iteration, record.objective, record.duality_gap, record.nnz
+            )
+        },
+    )
+}
+
+/// Progress of `strads lda`.
 pub fn lda_progress(
     show: bool,
     iterations: usize,
 ) -> (Option<ProgressBar>, Option<strads_apps::lda::Observer>) {
-    if !show || !std::io::stderr().is_terminal() {
-        return (None, None);
-    }
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"),
-    );
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    let shown = bar.clone();
-    let observer: strads_apps::lda::Observer =
-        Arc::new(move |record: &strads_apps::lda::TraceRecord| {
-            shown.set_message(format!(
-                "iteration {}/{iterations}  loglik/token {:.5}  {:.3e} tokens/s",
-                record.iteration, record.loglik_per_token, record.tokens_per_second
-            ));
-        });
-    (Some(bar), Some(observer))
+    spinner(show, move |record: &strads_apps::lda::TraceRecord| {
+        format!(
+            "iteration {}/{iterations}  loglik/token {:.5}  {:.3e} tokens/s",
+            record.iteration, record.loglik_per_token, record.tokens_per_second
+        )
+    })
+}
+
+/// Progress of `strads mf`.
+pub fn mf_progress(show: bool) -> (Option<ProgressBar>, Option<strads_apps::mf::Observer>) {
+    spinner(show, |record: &strads_apps::mf::TraceRecord| {
+        let test = record
+            .rmse_test
+            .map_or(String::new(), |r| format!("  rmse test {r:.5}"));
+        format!(
+            "iteration {}  objective {:.6e}  rmse train {:.5}{test}",
+            record.iteration, record.objective, record.rmse_train
+        )
+    })
 }
