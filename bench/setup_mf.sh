@@ -6,42 +6,12 @@
 #   bench/setup_mf.sh            # uses python3 from PATH
 #   PYTHON=python3.11 bench/setup_mf.sh
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/venv_lib.sh"
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-venv="$here/venv-mf"
-python="${PYTHON:-python3}"
-
-# Pinned versions. scikit-surprise builds from source (Cython) against numpy 1.x; pyspark 3.5
-# runs on Java 17.
-requirements=(
-    "numpy==1.26.4"
-    "scikit-surprise==1.1.4"
-    "pyspark==3.5.3"
-)
-
-if [[ ! -x "$venv/bin/python" ]]; then
-    echo "creating $venv" >&2
-    "$python" -m venv "$venv"
-fi
-
-if "$venv/bin/python" - "${requirements[@]}" <<'PY'
-import sys
-from importlib.metadata import version, PackageNotFoundError
-for req in sys.argv[1:]:
-    name, want = req.split("==")
-    try:
-        if version(name) != want:
-            sys.exit(1)
-    except PackageNotFoundError:
-        sys.exit(1)
-PY
-then
-    echo "bench/venv-mf is up to date" >&2
-else
-    "$venv/bin/python" -m pip install --quiet --upgrade pip
-    # The source builds (surprise, pyspark) need numpy, Cython, setuptools and wheel present first.
-    "$venv/bin/python" -m pip install --quiet "numpy==1.26.4" "cython==3.0.11" "setuptools==75.6.0" "wheel==0.45.1"
-    "$venv/bin/python" -m pip install --quiet --no-build-isolation "${requirements[@]}"
-fi
+# Pinned versions. scikit-surprise builds from source (Cython) against numpy 1.x, so numpy,
+# Cython, setuptools and wheel go in first and the build uses them; pyspark 3.5 runs on Java 17.
+PRE_INSTALL="numpy==1.26.4 cython==3.0.11 setuptools==75.6.0 wheel==0.45.1" \
+PIP_FLAGS="--no-build-isolation" \
+    ensure_venv venv-mf "numpy==1.26.4" "scikit-surprise==1.1.4" "pyspark==3.5.3"
 command -v java >/dev/null || echo "warning: java is not on PATH; Spark ALS will not run" >&2
-"$venv/bin/python" -c 'import numpy, surprise, pyspark; print("numpy", numpy.__version__, "surprise", surprise.__version__, "pyspark", pyspark.__version__)'
+"$bench_dir/venv-mf/bin/python" -c 'import numpy, surprise, pyspark; print("numpy", numpy.__version__, "surprise", surprise.__version__, "pyspark", pyspark.__version__)'
