@@ -32,13 +32,14 @@ pub enum Format {
 /// Token samplers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Sampler {
-    /// `exact` for K <= 64, `mh` above (measured: at K = 50 the exact sampler is faster, since
-    /// both are bound by memory latency, and it mixes better per iteration; at K = 1000 it is
-    /// O(K) and far slower).
+    /// `exact` for K <= 64, `mh` above (measured: at K = 50 the exact sampler is faster and
+    /// mixes better per iteration; at K = 1000 its word and document rows are no longer sparse
+    /// and MH is far faster).
     Auto,
     /// O(1) per token: Metropolis-Hastings with word and doc proposals (LightLDA-style).
     Mh,
-    /// O(K) per token: the exact collapsed conditional (the reference; slow for large K).
+    /// Exact Gibbs draws from the collapsed conditional, SparseLDA-style: O(nonzero topics of
+    /// the word) per token, plus a rare O(K) when the draw falls in the prior's buckets.
     Exact,
 }
 

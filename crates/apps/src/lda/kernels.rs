@@ -187,27 +187,188 @@ pub fn exact_conditional(
     p
 }
 
-/// Draws from [`exact_conditional`] (O(K); the reference sampler).
-pub fn sample_exact(
-    doc_topic: &[u32],
-    word_topic: &[u32],
-    topic_total: &[i64],
-    priors: &Priors,
-    cumulative: &mut Vec<f64>,
-    rng: &mut FastRng,
-) -> u32 {
-    let w_beta = priors.words as f64 * priors.beta;
-    cumulative.clear();
-    let mut sum = 0.0;
-    for k in 0..doc_topic.len() {
-        sum += (f64::from(doc_topic[k]) + priors.alpha) * (f64::from(word_topic[k]) + priors.beta)
-            / (topic_total[k] as f64 + w_beta);
-        cumulative.push(sum);
+/// The exact collapsed conditional drawn sparsely (SparseLDA, Yao, Mimno and McCallum 2009):
+/// the sampler for small K, tested against [`exact_conditional`].
+///
+/// `p_k = (n_dk + a)(n_kw + b) / (n_k + W b)` splits into three buckets:
+/// `S = sum_k a b / (n_k + W b)` (smoothing), `R = sum_k b n_dk / (n_k + W b)` (document) and
+/// `Q = sum_k (n_dk + a) n_kw / (n_k + W b)` (word). `S` and `R` are kept current by the two
+/// topics each token moves between; `Q` is summed over the word's nonzero topics only, which
+/// after the first iterations are few. `Q` holds nearly all the mass, so a token usually costs a
+/// pass over its word's few topics; the O(K) scans of `R` and `S` are rare.
+#[derive(Clone, Debug, Default)]
+pub struct SparseConditional {
+    topics: usize,
+    alpha: f64,
+    beta: f64,
+    w_beta: f64,
+    /// `1 / (n_k + W b)`.
+    inverse_total: Vec<f64>,
+    /// `S`.
+    smoothing: f64,
+    /// `(n_dk + a) / (n_k + W b)` of the current document: the word bucket's coefficients.
+    doc_coef: Vec<f64>,
+    /// `b n_dk / (n_k + W b)` of the current document, and their sum `R`.
+    doc_mass: Vec<f64>,
+    doc_total: f64,
+    /// The nonzero topics of each word of the current slice (`topics` slots per word, the
+    /// first `word_nonzeros[w]` used), largest counts first when the slice was loaded.
+    first_word: usize,
+    word_nonzero: Vec<u16>,
+    word_nonzeros: Vec<u32>,
+}
+
+impl SparseConditional {
+    /// Takes the priors and the totals `n_.`.
+    pub fn load_totals(&mut self, topic_total: &[i64], priors: &Priors) {
+        self.topics = topic_total.len();
+        self.alpha = priors.alpha;
+        self.beta = priors.beta;
+        self.w_beta = priors.words as f64 * priors.beta;
+        self.inverse_total.clear();
+        self.inverse_total.extend(
+            topic_total
+                .iter()
+                .map(|&n_k| 1.0 / (n_k as f64 + self.w_beta)),
+        );
+        self.doc_coef.resize(self.topics, 0.0);
+        self.doc_mass.resize(self.topics, 0.0);
     }
-    let u = rng.unit() * sum;
-    cumulative
-        .partition_point(|&c| c <= u)
-        .min(doc_topic.len() - 1) as u32
+
+    /// Takes the rows `n_.w` of the words `first_word..` (K counts per word, concatenated).
+    pub fn load_words(&mut self, first_word: usize, rows: &[u32]) {
+        let k = self.topics;
+        self.first_word = first_word;
+        let words = rows.len() / k;
+        self.word_nonzero.resize(words * k, 0);
+        self.word_nonzeros.clear();
+        for (row, slots) in rows
+            .chunks_exact(k)
+            .zip(self.word_nonzero.chunks_exact_mut(k))
+        {
+            let mut used = 0;
+            for (topic, &n) in row.iter().enumerate() {
+                if n > 0 {
+                    slots[used] = topic as u16;
+                    used += 1;
+                }
+            }
+            // Largest first: the search over the word bucket then usually stops early.
+            slots[..used].sort_unstable_by_key(|&t| std::cmp::Reverse(row[usize::from(t)]));
+            self.word_nonzeros.push(used as u32);
+        }
+    }
+
+    /// Takes the counts `n_d.` of the document whose tokens come next (and recomputes `S`, so
+    /// that rounding cannot accumulate over more than one document's run of tokens).
+    pub fn load_doc(&mut self, doc_topic: &[u32]) {
+        let (alpha, beta) = (self.alpha, self.beta);
+        let mut doc_total = 0.0;
+        let mut inverse_sum = 0.0;
+        for (((coef, mass), &inverse), &n) in self
+            .doc_coef
+            .iter_mut()
+            .zip(&mut self.doc_mass)
+            .zip(&self.inverse_total)
+            .zip(doc_topic)
+        {
+            *coef = (f64::from(n) + alpha) * inverse;
+            *mass = beta * f64::from(n) * inverse;
+            doc_total += *mass;
+            inverse_sum += inverse;
+        }
+        self.doc_total = doc_total;
+        self.smoothing = alpha * beta * inverse_sum;
+    }
+
+    /// Topic `k` has lost a token of `word`: `n_dk`, `n_kw`, `n_k` are the counts without it.
+    #[inline]
+    pub fn remove_token(&mut self, word: usize, k: usize, n_dk: u32, n_kw: u32, n_k: i64) {
+        self.refresh(k, n_dk, n_k);
+        if n_kw == 0 {
+            let used = self.word_nonzeros[word - self.first_word] as usize;
+            let slots = self.word_slots(word);
+            let at = slots[..used]
+                .iter()
+                .position(|&t| usize::from(t) == k)
+                .expect("a topic with a token is in its word's list");
+            // Swap-remove: the order (largest first at the slice's start) only speeds the search.
+            slots.swap(at, used - 1);
+            self.word_nonzeros[word - self.first_word] -= 1;
+        }
+    }
+
+    /// Topic `k` has gained a token of `word`: `n_dk`, `n_kw`, `n_k` are the counts with it.
+    #[inline]
+    pub fn add_token(&mut self, word: usize, k: usize, n_dk: u32, n_kw: u32, n_k: i64) {
+        self.refresh(k, n_dk, n_k);
+        if n_kw == 1 {
+            let used = self.word_nonzeros[word - self.first_word] as usize;
+            self.word_slots(word)[used] = k as u16;
+            self.word_nonzeros[word - self.first_word] += 1;
+        }
+    }
+
+    fn word_slots(&mut self, word: usize) -> &mut [u16] {
+        let at = (word - self.first_word) * self.topics;
+        &mut self.word_nonzero[at..at + self.topics]
+    }
+
+    #[inline]
+    fn refresh(&mut self, k: usize, n_dk: u32, n_k: i64) {
+        let inverse = 1.0 / (n_k as f64 + self.w_beta);
+        self.smoothing += self.alpha * self.beta * (inverse - self.inverse_total[k]);
+        self.inverse_total[k] = inverse;
+        self.doc_coef[k] = (f64::from(n_dk) + self.alpha) * inverse;
+        let mass = self.beta * f64::from(n_dk) * inverse;
+        self.doc_total += mass - self.doc_mass[k];
+        self.doc_mass[k] = mass;
+    }
+
+    /// Draws the topic of a token of `word` (in the loaded slice, with counts `word_topic`) of
+    /// the loaded document; the counts must be those without the token.
+    #[inline]
+    pub fn sample(&mut self, word: usize, word_topic: &[u32], rng: &mut FastRng) -> usize {
+        let at = (word - self.first_word) * self.topics;
+        let used = self.word_nonzeros[word - self.first_word] as usize;
+        let nonzero = &self.word_nonzero[at..at + used];
+        let coef = &self.doc_coef;
+        let weigh = |t: u16| coef[usize::from(t)] * f64::from(word_topic[usize::from(t)]);
+        let word_total: f64 = nonzero.iter().map(|&t| weigh(t)).sum();
+        let doc_total = self.doc_total.max(0.0);
+        let mut u = rng.unit() * (word_total + doc_total + self.smoothing);
+        if u < word_total {
+            // Recomputing the few products is cheaper than storing and reloading them.
+            for &t in nonzero {
+                u -= weigh(t);
+                if u < 0.0 {
+                    return usize::from(t);
+                }
+            }
+            // Rounding: u fell past the last term; the last topic is as good as any.
+            return usize::from(nonzero[used - 1]);
+        }
+        u -= word_total;
+        if u < doc_total {
+            for (k, &mass) in self.doc_mass.iter().enumerate() {
+                u -= mass;
+                if u < 0.0 {
+                    return k;
+                }
+            }
+            u = 0.0;
+        } else {
+            u -= doc_total;
+        }
+        let ab = self.alpha * self.beta;
+        for (k, &inverse) in self.inverse_total.iter().enumerate() {
+            u -= ab * inverse;
+            if u < 0.0 {
+                return k;
+            }
+        }
+        self.topics - 1
+    }
 }
 
 /// The word proposal of one word: an alias table over the snapshot `s_w` of its row, the
@@ -598,33 +759,54 @@ mod tests {
     }
 
     #[test]
-    fn exact_sampler_matches_its_distribution() {
+    fn sparse_sampler_matches_the_exact_conditional() {
+        // A word with few topics and one with all, a document with zeros, and a token moved
+        // through the incremental updates (remove from one topic, add to another, a word topic
+        // emptied and another created) before sampling from the counts that result.
         let priors = Priors {
             alpha: 0.1,
             beta: 0.01,
             words: 10,
         };
-        let doc_topic = [2, 0, 5, 1];
-        let word_topic = [0, 3, 2, 8];
-        let topic_total = [10, 20, 30, 40];
-        let exact = exact_conditional(&doc_topic, &word_topic, &topic_total, &priors);
-        let mut rng = FastRng::new(3, 1);
-        let mut scratch = Vec::new();
-        let n = 100_000;
-        let mut observed = vec![0u64; 4];
-        for _ in 0..n {
-            let k = sample_exact(
-                &doc_topic,
-                &word_topic,
-                &topic_total,
-                &priors,
-                &mut scratch,
-                &mut rng,
-            );
-            observed[k as usize] += 1;
+        let mut doc_topic = vec![0u32, 4, 0, 0, 1, 9, 0, 0, 2, 0, 3];
+        let mut rows = [
+            vec![0u32, 0, 0, 7, 0, 5, 0, 0, 0, 0, 1],
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+        ];
+        let mut topic_total = vec![5i64, 9, 3, 12, 8, 40, 2, 6, 7, 1, 15];
+        let k = doc_topic.len();
+        let mut sparse = SparseConditional::default();
+        sparse.load_totals(&topic_total, &priors);
+        sparse.load_words(3, &rows.concat());
+        sparse.load_doc(&doc_topic);
+        // Word 3's token moves from topic 10 (its only token there) to topic 2.
+        for (topic, step) in [(10usize, -1i64), (2, 1)] {
+            let apply = |n: u32| (i64::from(n) + step) as u32;
+            doc_topic[topic] = apply(doc_topic[topic]);
+            rows[0][topic] = apply(rows[0][topic]);
+            topic_total[topic] += step;
+            let counts = (doc_topic[topic], rows[0][topic], topic_total[topic]);
+            if step < 0 {
+                sparse.remove_token(3, topic, counts.0, counts.1, counts.2);
+            } else {
+                sparse.add_token(3, topic, counts.0, counts.1, counts.2);
+            }
         }
-        let expected: Vec<f64> = exact.iter().map(|p| p * n as f64).collect();
-        assert!(chi_square_statistic(&observed, &expected) < chi_square_critical_001(3));
+        for (word, row) in rows.iter().enumerate() {
+            let exact = exact_conditional(&doc_topic, row, &topic_total, &priors);
+            let mut rng = FastRng::new(5, word as u64);
+            let n = 200_000;
+            let mut observed = vec![0u64; k];
+            for _ in 0..n {
+                observed[sparse.sample(3 + word, row, &mut rng)] += 1;
+            }
+            let expected: Vec<f64> = exact.iter().map(|p| p * n as f64).collect();
+            let stat = chi_square_statistic(&observed, &expected);
+            assert!(
+                stat < chi_square_critical_001(k - 1),
+                "word {word}: chi-square {stat}, observed {observed:?}, expected {expected:?}"
+            );
+        }
     }
 
     #[test]

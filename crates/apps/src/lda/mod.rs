@@ -43,7 +43,8 @@ pub enum SamplerKind {
         /// Rounds of (word step, doc step) per token.
         cycles: usize,
     },
-    /// O(K) per token: a draw from the exact collapsed conditional (the reference).
+    /// A draw from the exact collapsed conditional (SparseLDA buckets: O(nonzero topics of the
+    /// word) per token after the first iterations).
     Exact,
 }
 

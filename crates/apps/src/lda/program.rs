@@ -16,7 +16,7 @@ use strads_engine::Worker;
 
 use super::kernels::{word_log_likelihood, FastRng, LogGammaTable, Priors};
 use super::load::LoadedCorpus;
-use super::shard::{PackedRows, ShardState};
+use super::shard::{local_word_counts, PackedRows, ShardState};
 use super::{DocTopicRows, LdaParams, LdaResult, Observer, TraceRecord};
 use crate::error::AppError;
 
@@ -60,12 +60,11 @@ pub fn train_on_worker(
         words,
     };
     let mut rng = FastRng::new(params.seed, p as u64);
-    let mut state = ShardState::new(&corpus.docs, k, words, &mut rng)
-        .map_err(|e| AppError::Resources(format!("allocating the count arrays: {e}")))?;
-    drop(corpus.docs);
-
     // Blocks balanced by the global token count of each word.
-    let local_counts: Vec<f64> = state.word_counts().iter().map(|&c| c as f64).collect();
+    let local_counts: Vec<f64> = local_word_counts(&corpus.docs, words)
+        .iter()
+        .map(|&c| c as f64)
+        .collect();
     let word_weights: Vec<u64> = worker
         .all_reduce_sum(&local_counts)?
         .iter()
@@ -76,6 +75,16 @@ pub fn train_on_worker(
         worker: p,
         peers,
     };
+    let mut state = ShardState::new(
+        &corpus.docs,
+        k,
+        words,
+        &rotation.blocks,
+        params.sampler,
+        &mut rng,
+    )
+    .map_err(|e| AppError::Resources(format!("allocating the count arrays: {e}")))?;
+    drop(corpus.docs);
 
     // Initial counts: every worker's partial rows of block b go to its first holder, worker b.
     let initial = gather_rows(worker, &mut state, &rotation)?;
