@@ -772,7 +772,7 @@ mod tests {
     fn sampling_in_small_slices_keeps_the_counts_consistent() {
         let docs = corpus(12, 23);
         let (k, words) = (5, 23);
-        let blocks = [0..23];
+        let blocks = [0..11, 11..23];
         let priors = Priors {
             alpha: 0.1,
             beta: 0.01,
@@ -787,7 +787,9 @@ mod tests {
         state.topic_total = state.local_topic_counts();
         let before = state.z.to_vec();
         for _ in 0..20 {
-            state.sample_block(0..words, &priors, SamplerKind::Exact, &mut rng);
+            for block in &blocks {
+                state.sample_block(block.clone(), &priors, SamplerKind::Exact, &mut rng);
+            }
             state.check_local_counts().unwrap();
             let recount = state.pack_local_counts(0..words);
             assert!(state.rows_equal_sum(0..words, &[recount]));
