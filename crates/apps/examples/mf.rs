@@ -8,7 +8,7 @@
 //! The same `solve` call runs on a cluster of processes when given
 //! `ClusterConfig::cluster(threads, process, hosts)` instead of `ClusterConfig::threads(2)`.
 
-use strads_apps::mf::{solve, Algorithm, MfParams, RegScaling};
+use strads_apps::mf::{solve, Algorithm, Init, MfParams, RegScaling};
 use strads_engine::ClusterConfig;
 use strads_io::{generate_ratings, RatingsFormat, RatingsSpec};
 
@@ -34,6 +34,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         reg_scaling: RegScaling::Count,
         iterations: 30,
         inner_iterations: 1,
+        init: Init::Spectral,
+        init_steps: 2,
         max_seconds: 60.0,
         seed: 1,
         learning_rate: 0.05,

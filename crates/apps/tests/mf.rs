@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use strads_apps::mf::{solve, Algorithm, MfParams, MfSolution, Model, RegScaling};
+use strads_apps::mf::{solve, Algorithm, Init, MfParams, MfSolution, Model, RegScaling};
 use strads_engine::ClusterConfig;
 use strads_io::{generate_ratings, RatingsFormat, RatingsSpec};
 
@@ -33,6 +33,8 @@ fn params(train: &Path, test: &Path, algorithm: Algorithm, iterations: usize) ->
         reg_scaling: RegScaling::None,
         iterations,
         inner_iterations: 1,
+        init: Init::Spectral,
+        init_steps: 2,
         max_seconds: f64::INFINITY,
         seed: 3,
         learning_rate: 0.02,
@@ -100,18 +102,90 @@ fn ccd_never_increases_the_objective() {
 fn ccd_and_als_factors_do_not_depend_on_the_thread_count() {
     let dir = tempfile::tempdir().unwrap();
     let (train, test) = noiseless(dir.path());
-    for algorithm in [Algorithm::Ccd, Algorithm::Als] {
-        let p = params(&train, &test, algorithm, 5);
-        let one = run(1, &p).model.unwrap();
-        for threads in [2, 3] {
-            let other = run(threads, &p).model.unwrap();
-            let difference = max_difference(&one, &other);
-            assert!(
-                difference <= 1e-9,
-                "{algorithm:?} {threads} threads: {difference}"
-            );
+    for init in [Init::Spectral, Init::Random] {
+        for algorithm in [Algorithm::Ccd, Algorithm::Als] {
+            let mut p = params(&train, &test, algorithm, 5);
+            p.init = init;
+            let one = run(1, &p).model.unwrap();
+            for threads in [2, 3] {
+                let other = run(threads, &p).model.unwrap();
+                let difference = max_difference(&one, &other);
+                assert!(
+                    difference <= 1e-9,
+                    "{init:?} {algorithm:?} {threads} threads: {difference}"
+                );
+            }
         }
     }
+}
+
+/// Orthonormal columns spanning the columns of `a` (`rows x k`, row-major), by Gram-Schmidt.
+fn orthonormal_columns(a: &[f64], k: usize) -> Vec<f64> {
+    let rows = a.len() / k;
+    let mut q = a.to_vec();
+    for t in 0..k {
+        for s in 0..t {
+            let projection: f64 = (0..rows).map(|r| q[r * k + s] * q[r * k + t]).sum();
+            for r in 0..rows {
+                q[r * k + t] -= projection * q[r * k + s];
+            }
+        }
+        let norm: f64 = (0..rows).map(|r| q[r * k + t].powi(2)).sum::<f64>().sqrt();
+        for r in 0..rows {
+            q[r * k + t] /= norm;
+        }
+    }
+    q
+}
+
+#[test]
+fn the_spectral_start_spans_the_top_eigenvectors_of_the_co_rating_matrix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test) = noiseless(dir.path());
+    let mut p = params(&train, &test, Algorithm::Ccd, 0);
+    p.init_steps = 60;
+    let model = run(2, &p).model.unwrap();
+    assert!(model.w.iter().all(|&x| x == 0.0), "W starts at 0");
+    // The reference: A = R^T R without its diagonal, built densely from the file, and its
+    // eigenvectors by a dense Jacobi decomposition (not by subspace iteration).
+    let ratings = strads_io::read_ratings(&train, RatingsFormat::Auto, 1).unwrap();
+    let n = ratings.n_items();
+    let k = p.rank;
+    let mut by_user = vec![Vec::new(); ratings.n_users()];
+    for r in 0..ratings.len() {
+        let user = ratings.users[r] as usize;
+        by_user[user].push((ratings.items[r] as usize, ratings.values[r]));
+    }
+    let mut a = vec![0.0; n * n];
+    for row in &by_user {
+        for &(x, rx) in row {
+            for &(y, ry) in row {
+                if x != y {
+                    a[x * n + y] += rx * ry;
+                }
+            }
+        }
+    }
+    let (values, vectors) = strads_apps::mf::kernels::symmetric_eigen(&a, n);
+    assert!(
+        values[k - 1] > 2.0 * values[k].abs(),
+        "a clear gap: {values:?}"
+    );
+    let top: Vec<f64> = (0..n)
+        .flat_map(|r| vectors[r * n..r * n + k].to_vec())
+        .collect();
+    // Same item order: dense indices come from the same file.
+    let q = orthonormal_columns(&model.h, k);
+    // The projections onto the two spans agree: ||Q Q^T - V V^T||_max is small.
+    let mut worst = 0.0f64;
+    for x in 0..n {
+        for y in 0..n {
+            let pq: f64 = (0..k).map(|t| q[x * k + t] * q[y * k + t]).sum();
+            let pv: f64 = (0..k).map(|t| top[x * k + t] * top[y * k + t]).sum();
+            worst = worst.max((pq - pv).abs());
+        }
+    }
+    assert!(worst < 1e-8, "projections differ by {worst}");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde_json::json;
-use strads_apps::mf::{solve, Algorithm, MfParams, MfSolution, RegScaling};
+use strads_apps::mf::{solve, Algorithm, Init, MfParams, MfSolution, RegScaling};
 use strads_io::{generate_ratings, read_pairs, write_atomic, RatingsFormat, RatingsSpec};
 
 use crate::cluster_args::ClusterArgs;
@@ -31,6 +31,16 @@ pub enum RegScalingArg {
     None,
     /// c = the row's rating count (Spark ALS's weighted lambda).
     Count,
+}
+
+/// `--init`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InitArg {
+    /// H from the top eigenvectors of the item co-rating matrix (a few steps of subspace
+    /// iteration, each about as costly as a third of a ccd iteration); W = 0.
+    Spectral,
+    /// H uniform random in [-1, 1) / sqrt(rank); W = 0.
+    Random,
 }
 
 /// `--format`.
@@ -84,6 +94,13 @@ pub struct MfArgs {
     /// row before the next; an iteration then costs INNER times as much.
     #[arg(long, default_value_t = 1)]
     pub inner: usize,
+    /// How ccd and als start (sgd always starts from random W and H).
+    #[arg(long, value_enum, default_value_t = InitArg::Spectral)]
+    pub init: InitArg,
+    /// Subspace-iteration steps of --init spectral (each is one pass over the ratings on each
+    /// side, and one more orders the columns).
+    #[arg(long, default_value_t = 2)]
+    pub init_steps: usize,
     /// SGD step size of the first epoch; epoch e (from 0) uses LR / (1 + LR_DECAY e).
     #[arg(long, default_value_t = 0.05)]
     pub lr: f64,
@@ -163,6 +180,11 @@ pub fn run(args: MfArgs) -> Result<(), Failure> {
         },
         iterations: args.iters,
         inner_iterations: args.inner,
+        init: match args.init {
+            InitArg::Spectral => Init::Spectral,
+            InitArg::Random => Init::Random,
+        },
+        init_steps: args.init_steps,
         max_seconds: args.max_seconds,
         seed: args.seed,
         learning_rate: args.lr,
@@ -187,6 +209,8 @@ pub fn run(args: MfArgs) -> Result<(), Failure> {
                 "algo": params.algorithm.name(),
                 "lambda": params.lambda,
                 "reg_scaling": params.reg_scaling,
+            "init": params.init,
+            "init_steps": params.init_steps,
                 "iterations": solution.last.iteration,
                 "train": params.train.display().to_string(),
             });
@@ -244,6 +268,8 @@ fn print_summary(
             "rank": params.rank,
             "lambda": params.lambda,
             "reg_scaling": params.reg_scaling,
+            "init": params.init,
+            "init_steps": params.init_steps,
             "iterations": last.iteration,
             "objective": last.objective,
             "rmse_train": last.rmse_train,

@@ -187,6 +187,69 @@ pub fn cholesky_solve(a: &mut [f64], b: &mut [f64], n: usize) -> Result<(), NotP
     Ok(())
 }
 
+/// Eigen-decomposition of a symmetric `n x n` matrix (row-major; only symmetric input is
+/// meaningful) by cyclic Jacobi rotations: returns the eigenvalues in decreasing order and the
+/// eigenvectors as the columns of an `n x n` row-major matrix, in the same order. Meant for the
+/// small `rank x rank` matrices of the spectral initialisation; deterministic for a given input.
+pub fn symmetric_eigen(matrix: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut a = matrix.to_vec();
+    let mut v = vec![0.0; n * n];
+    for i in 0..n {
+        v[i * n + i] = 1.0;
+    }
+    let scale: f64 = a.iter().map(|x| x * x).sum::<f64>().sqrt();
+    // Each sweep rotates every off-diagonal pair to zero; convergence is quadratic, so a few
+    // sweeps reach rounding level and 100 is only a guard.
+    for _sweep in 0..100 {
+        let off: f64 = (0..n)
+            .flat_map(|p| (0..n).filter(move |&q| q != p).map(move |q| (p, q)))
+            .map(|(p, q)| a[p * n + q] * a[p * n + q])
+            .sum::<f64>()
+            .sqrt();
+        if off <= 1e-15 * scale || off == 0.0 {
+            break;
+        }
+        for p in 0..n {
+            for q in p + 1..n {
+                let apq = a[p * n + q];
+                if apq == 0.0 {
+                    continue;
+                }
+                // The rotation angle that zeroes a_pq (Golub & Van Loan, Algorithm 8.4.1).
+                let theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for r in 0..n {
+                    let (arp, arq) = (a[r * n + p], a[r * n + q]);
+                    a[r * n + p] = c * arp - s * arq;
+                    a[r * n + q] = s * arp + c * arq;
+                }
+                for r in 0..n {
+                    let (apr, aqr) = (a[p * n + r], a[q * n + r]);
+                    a[p * n + r] = c * apr - s * aqr;
+                    a[q * n + r] = s * apr + c * aqr;
+                }
+                for r in 0..n {
+                    let (vrp, vrq) = (v[r * n + p], v[r * n + q]);
+                    v[r * n + p] = c * vrp - s * vrq;
+                    v[r * n + q] = s * vrp + c * vrq;
+                }
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&x, &y| a[y * n + y].total_cmp(&a[x * n + x]));
+    let values = order.iter().map(|&i| a[i * n + i]).collect();
+    let mut vectors = vec![0.0; n * n];
+    for (column, &i) in order.iter().enumerate() {
+        for r in 0..n {
+            vectors[r * n + column] = v[r * n + i];
+        }
+    }
+    (values, vectors)
+}
+
 /// One SGD step on rating `r` of `(w, h)`:
 ///
 /// `e = r - w . h;  w += eta (e h - reg_w w);  h += eta (e w - reg_h h)` (both from the old values),
@@ -349,6 +412,32 @@ mod tests {
         let next = ccd_update_and_next(&mut residual, &cols, &triples, (w_old, w_new), w_next, reg);
         assert_eq!(residual, expected);
         assert_eq!(next, expected_next);
+    }
+
+    #[test]
+    fn symmetric_eigen_reconstructs_the_matrix() {
+        let mut rng = ChaCha8Rng::seed_from_u64(13);
+        for n in [1, 2, 5, 10] {
+            let b: Vec<f64> = (0..n * n).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            // A symmetric matrix with both signs of eigenvalues: B + B^T.
+            let a: Vec<f64> = (0..n * n).map(|x| b[x] + b[(x % n) * n + x / n]).collect();
+            let (values, vectors) = symmetric_eigen(&a, n);
+            assert!(values.windows(2).all(|p| p[0] >= p[1]), "{values:?}");
+            // A = V diag(values) V^T and V^T V = I, checked entry by entry.
+            for r in 0..n {
+                for c in 0..n {
+                    let rebuilt: f64 = (0..n)
+                        .map(|t| vectors[r * n + t] * values[t] * vectors[c * n + t])
+                        .sum();
+                    assert!((rebuilt - a[r * n + c]).abs() < 1e-12, "n {n}: {r},{c}");
+                    let gram: f64 = (0..n)
+                        .map(|t| vectors[t * n + r] * vectors[t * n + c])
+                        .sum();
+                    let identity = if r == c { 1.0 } else { 0.0 };
+                    assert!((gram - identity).abs() < 1e-12);
+                }
+            }
+        }
     }
 
     #[test]

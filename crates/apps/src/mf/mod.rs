@@ -19,6 +19,7 @@
 pub mod als;
 pub mod ccd;
 pub mod halo;
+pub mod init;
 pub mod kernels;
 pub mod model;
 pub mod sgd;
@@ -71,6 +72,18 @@ pub enum RegScaling {
     Count,
 }
 
+/// How CCD++ and ALS choose their starting H (W starts at 0). SGD always starts from random W
+/// and H: it updates both at once and needs both nonzero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Init {
+    /// Uniform random entries in `[-1, 1) / sqrt(rank)`.
+    Random,
+    /// The top eigenvectors of the item co-rating matrix, by a few steps of subspace iteration
+    /// from the random start ([`init`]).
+    Spectral,
+}
+
 /// Everything a factorisation needs besides the cluster.
 #[derive(Clone, Debug)]
 pub struct MfParams {
@@ -92,6 +105,10 @@ pub struct MfParams {
     pub iterations: usize,
     /// CCD++ inner iterations: updates of one rank-one term (`w_t`, then `h_t`) in a row.
     pub inner_iterations: usize,
+    /// The starting H of CCD++ and ALS.
+    pub init: Init,
+    /// Subspace-iteration steps of [`Init::Spectral`].
+    pub init_steps: usize,
     /// Stop after the iteration during which this many seconds of solving passed.
     pub max_seconds: f64,
     /// Seed of the initial factors and of SGD's rating order.
@@ -423,6 +440,16 @@ fn solve_on_worker(
         trace: Vec::new(),
         diverged: false,
     };
+    // The initialisation is part of solving: its time counts in every trace record.
+    if params.init == Init::Spectral && params.algorithm != Algorithm::Sgd {
+        init::spectral(
+            worker,
+            &mut local,
+            params.init_steps,
+            problem.mean_square,
+            problem.train.n_items(),
+        )?;
+    }
     match params.algorithm {
         Algorithm::Ccd => ccd::run(worker, &mut local, &mut driver, params.inner_iterations)?,
         Algorithm::Als => als::run(worker, &mut local, &mut driver)?,

@@ -89,6 +89,8 @@ pub struct Problem {
     pub item_blocks: Vec<Range<usize>>,
     /// Mean training rating.
     pub global_mean: f64,
+    /// Mean squared training rating.
+    pub mean_square: f64,
 }
 
 impl Problem {
@@ -101,6 +103,8 @@ impl Problem {
             item_counts[i as usize] += 1;
         }
         let global_mean = train.values.iter().sum::<f64>() / train.len().max(1) as f64;
+        let mean_square =
+            train.values.iter().map(|r| r * r).sum::<f64>() / train.len().max(1) as f64;
         let test = test.map(|t| TestSet::new(&train, &t, global_mean));
         Problem {
             user_blocks: balanced_blocks(&user_counts, n_workers),
@@ -110,6 +114,7 @@ impl Problem {
             train,
             test,
             global_mean,
+            mean_square,
         }
     }
 }
