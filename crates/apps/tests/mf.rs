@@ -200,3 +200,38 @@ fn sgd_is_identical_for_the_same_seed_and_cluster_shape() {
     other_seed.seed = 4;
     assert_ne!(run(2, &other_seed).model.unwrap(), a);
 }
+
+#[test]
+fn a_rank_above_the_item_count_still_fits() {
+    // 3 items and rank 5: at most 3 directions exist, the other columns keep a random start.
+    let dir = tempfile::tempdir().unwrap();
+    let spec = RatingsSpec {
+        users: 200,
+        items: 3,
+        ratings: 280,
+        rank: 2,
+        noise: 0.0,
+        skew: 0.0,
+        test_fraction: 0.1,
+        seed: 5,
+    };
+    let summary = generate_ratings(&spec, &dir.path().join("narrow")).unwrap();
+    for algorithm in [Algorithm::Ccd, Algorithm::Als] {
+        let mut p = params(&summary.train_path, &summary.test_path, algorithm, 0);
+        p.rank = 5;
+        let start = run(2, &p).model.unwrap();
+        for t in 0..5 {
+            assert!(
+                start.h.iter().skip(t).step_by(5).any(|&x| x != 0.0),
+                "{algorithm:?}: column {t} of H starts at 0"
+            );
+        }
+        p.iterations = 40;
+        let solution = run(2, &p);
+        assert!(
+            solution.last.rmse_train < 0.01,
+            "{algorithm:?}: {:?}",
+            solution.last
+        );
+    }
+}

@@ -51,6 +51,10 @@ pub fn spectral(
     let diagonal: Vec<f64> = (0..items.len())
         .map(|j| items.values[items.row(j)].iter().map(|r| r * r).sum())
         .collect();
+    // A column the data gives no direction for (its Gram eigenvalue is exactly 0, e.g. with
+    // fewer items than the rank or all-zero ratings) ends up 0; it keeps its random start
+    // instead, since neither CCD++ nor ALS ever moves a factor column away from all-zero.
+    let random = local.h.clone();
     // Q lives in `local.h` so that the halo exchanges of H carry it.
     for _ in 0..steps {
         let y = apply(worker, local, &diagonal)?;
@@ -88,9 +92,13 @@ pub fn spectral(
             }
         })
         .collect();
-    for row in local.h.chunks_exact_mut(k) {
-        for (x, s) in row.iter_mut().zip(&scales) {
-            *x *= s;
+    for (row, random_row) in local.h.chunks_exact_mut(k).zip(random.chunks_exact(k)) {
+        for t in 0..k {
+            row[t] = if scales[t] > 0.0 {
+                row[t] * scales[t]
+            } else {
+                random_row[t]
+            };
         }
     }
     local.w.iter_mut().for_each(|x| *x = 0.0);
