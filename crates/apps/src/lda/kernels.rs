@@ -187,15 +187,15 @@ pub fn exact_conditional(
     p
 }
 
-/// The exact collapsed conditional drawn sparsely (SparseLDA, Yao, Mimno and McCallum 2009):
-/// the sampler for small K, tested against [`exact_conditional`].
+/// The exact collapsed conditional drawn sparsely (after SparseLDA, Yao, Mimno and McCallum
+/// 2009): the sampler for small K, tested against [`exact_conditional`].
 ///
-/// `p_k = (n_dk + a)(n_kw + b) / (n_k + W b)` splits into three buckets:
-/// `S = sum_k a b / (n_k + W b)` (smoothing), `R = sum_k b n_dk / (n_k + W b)` (document) and
-/// `Q = sum_k (n_dk + a) n_kw / (n_k + W b)` (word). `S` and `R` are kept current by the two
-/// topics each token moves between; `Q` is summed over the word's nonzero topics only, which
-/// after the first iterations are few. `Q` holds nearly all the mass, so a token usually costs a
-/// pass over its word's few topics; the O(K) scans of `R` and `S` are rare.
+/// With the document's coefficients `c_k = (n_dk + a) / (n_k + W b)`,
+/// `p_k = (n_dk + a)(n_kw + b) / (n_k + W b) = c_k n_kw + b c_k`: a word bucket
+/// `Q = sum_k c_k n_kw`, summed over the word's nonzero topics only (after the first iterations
+/// a handful), and a prior bucket `b C` with `C = sum_k c_k`, kept current by the two topics each
+/// token moves between. `Q` holds nearly all the mass, so a token usually costs one pass over its
+/// word's topics; the O(K) scan of the prior bucket is rare.
 #[derive(Clone, Debug, Default)]
 pub struct SparseConditional {
     topics: usize,
@@ -204,13 +204,13 @@ pub struct SparseConditional {
     w_beta: f64,
     /// `1 / (n_k + W b)`.
     inverse_total: Vec<f64>,
-    /// `S`.
-    smoothing: f64,
-    /// `(n_dk + a) / (n_k + W b)` of the current document: the word bucket's coefficients.
-    doc_coef: Vec<f64>,
-    /// `b n_dk / (n_k + W b)` of the current document, and their sum `R`.
-    doc_mass: Vec<f64>,
-    doc_total: f64,
+    /// `c_k` of the current document, and `C`.
+    coef: Vec<f64>,
+    coef_sum: f64,
+    /// What [`SparseConditional::remove_token`] overwrote: `(k, 1 / (n_k + W b), c_k, C)`,
+    /// restored when the token comes back to the same topic (common once the chain has mixed),
+    /// which saves a division and keeps `C` free of rounding drift.
+    removed: Option<(usize, f64, f64, f64)>,
     /// The nonzero topics of each word of the current slice (`topics` slots per word, the
     /// first `word_nonzeros[w]` used), largest counts first when the slice was loaded.
     first_word: usize,
@@ -231,8 +231,7 @@ impl SparseConditional {
                 .iter()
                 .map(|&n_k| 1.0 / (n_k as f64 + self.w_beta)),
         );
-        self.doc_coef.resize(self.topics, 0.0);
-        self.doc_mass.resize(self.topics, 0.0);
+        self.coef.resize(self.topics, 0.0);
     }
 
     /// Takes the rows `n_.w` of the words `first_word..` (K counts per word, concatenated).
@@ -259,31 +258,22 @@ impl SparseConditional {
         }
     }
 
-    /// Takes the counts `n_d.` of the document whose tokens come next (and recomputes `S`, so
-    /// that rounding cannot accumulate over more than one document's run of tokens).
+    /// Takes the counts `n_d.` of the document whose tokens come next (`C` is recomputed, so
+    /// rounding cannot accumulate over more than one document's run of tokens).
     pub fn load_doc(&mut self, doc_topic: &[u32]) {
-        let (alpha, beta) = (self.alpha, self.beta);
-        let mut doc_total = 0.0;
-        let mut inverse_sum = 0.0;
-        for (((coef, mass), &inverse), &n) in self
-            .doc_coef
-            .iter_mut()
-            .zip(&mut self.doc_mass)
-            .zip(&self.inverse_total)
-            .zip(doc_topic)
-        {
+        let alpha = self.alpha;
+        let mut sum = 0.0;
+        for ((coef, &inverse), &n) in self.coef.iter_mut().zip(&self.inverse_total).zip(doc_topic) {
             *coef = (f64::from(n) + alpha) * inverse;
-            *mass = beta * f64::from(n) * inverse;
-            doc_total += *mass;
-            inverse_sum += inverse;
+            sum += *coef;
         }
-        self.doc_total = doc_total;
-        self.smoothing = alpha * beta * inverse_sum;
+        self.coef_sum = sum;
     }
 
     /// Topic `k` has lost a token of `word`: `n_dk`, `n_kw`, `n_k` are the counts without it.
     #[inline]
     pub fn remove_token(&mut self, word: usize, k: usize, n_dk: u32, n_kw: u32, n_k: i64) {
+        self.removed = Some((k, self.inverse_total[k], self.coef[k], self.coef_sum));
         self.refresh(k, n_dk, n_k);
         if n_kw == 0 {
             let used = self.word_nonzeros[word - self.first_word] as usize;
@@ -301,7 +291,15 @@ impl SparseConditional {
     /// Topic `k` has gained a token of `word`: `n_dk`, `n_kw`, `n_k` are the counts with it.
     #[inline]
     pub fn add_token(&mut self, word: usize, k: usize, n_dk: u32, n_kw: u32, n_k: i64) {
-        self.refresh(k, n_dk, n_k);
+        match self.removed.take() {
+            // Back where it was: the counts are those before the removal.
+            Some((removed, inverse, coef, coef_sum)) if removed == k => {
+                self.inverse_total[k] = inverse;
+                self.coef[k] = coef;
+                self.coef_sum = coef_sum;
+            }
+            _ => self.refresh(k, n_dk, n_k),
+        }
         if n_kw == 1 {
             let used = self.word_nonzeros[word - self.first_word] as usize;
             self.word_slots(word)[used] = k as u16;
@@ -317,12 +315,10 @@ impl SparseConditional {
     #[inline]
     fn refresh(&mut self, k: usize, n_dk: u32, n_k: i64) {
         let inverse = 1.0 / (n_k as f64 + self.w_beta);
-        self.smoothing += self.alpha * self.beta * (inverse - self.inverse_total[k]);
         self.inverse_total[k] = inverse;
-        self.doc_coef[k] = (f64::from(n_dk) + self.alpha) * inverse;
-        let mass = self.beta * f64::from(n_dk) * inverse;
-        self.doc_total += mass - self.doc_mass[k];
-        self.doc_mass[k] = mass;
+        let coef = (f64::from(n_dk) + self.alpha) * inverse;
+        self.coef_sum += coef - self.coef[k];
+        self.coef[k] = coef;
     }
 
     /// Draws the topic of a token of `word` (in the loaded slice, with counts `word_topic`) of
@@ -332,11 +328,11 @@ impl SparseConditional {
         let at = (word - self.first_word) * self.topics;
         let used = self.word_nonzeros[word - self.first_word] as usize;
         let nonzero = &self.word_nonzero[at..at + used];
-        let coef = &self.doc_coef;
+        let coef = &self.coef;
         let weigh = |t: u16| coef[usize::from(t)] * f64::from(word_topic[usize::from(t)]);
         let word_total: f64 = nonzero.iter().map(|&t| weigh(t)).sum();
-        let doc_total = self.doc_total.max(0.0);
-        let mut u = rng.unit() * (word_total + doc_total + self.smoothing);
+        let prior_total = self.beta * self.coef_sum.max(0.0);
+        let mut u = rng.unit() * (word_total + prior_total);
         if u < word_total {
             // Recomputing the few products is cheaper than storing and reloading them.
             for &t in nonzero {
@@ -349,20 +345,8 @@ impl SparseConditional {
             return usize::from(nonzero[used - 1]);
         }
         u -= word_total;
-        if u < doc_total {
-            for (k, &mass) in self.doc_mass.iter().enumerate() {
-                u -= mass;
-                if u < 0.0 {
-                    return k;
-                }
-            }
-            u = 0.0;
-        } else {
-            u -= doc_total;
-        }
-        let ab = self.alpha * self.beta;
-        for (k, &inverse) in self.inverse_total.iter().enumerate() {
-            u -= ab * inverse;
+        for (k, &c) in coef.iter().enumerate() {
+            u -= self.beta * c;
             if u < 0.0 {
                 return k;
             }
