@@ -60,6 +60,10 @@ def parse_args():
     p.add_argument("--alpha", type=float, default=0.1)
     p.add_argument("--beta", type=float, default=0.01)
     p.add_argument("--mh-steps", type=int, default=2, help="Strads MH cycles per token")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run every system this many times, interleaved (all of them once, then "
+                        "again), and report each one's median run: this VM's speed varies by up "
+                        "to 2x from run to run with nothing else running")
     p.add_argument("--out", default=str(BENCH / "results" / "lda.md"))
     p.add_argument("--render", default=None, help="re-render saved .jsonl files (comma separated)")
     return p.parse_args()
@@ -144,8 +148,8 @@ def render(records, command, machine_text):
         "",
         f"Command: `{command}`",
         "",
-        f"Machine: {machine_text}. The machine was shared with other jobs while this ran, so",
-        "absolute timings are noisy; compare rows of one invocation.",
+        f"Machine: {machine_text}. Absolute timings on this VM vary from run to run",
+        "(host noise), so compare rows of one invocation.",
         "",
         "Corpus: `strads gen lda --docs 20000 --vocab 20000 --topics 50 --doc-length 200 --seed 1`",
         "(4,000,000 tokens); alpha 0.1, beta 0.01. tokens/s = tokens x iterations / training",
@@ -154,21 +158,36 @@ def render(records, command, machine_text):
         "and iteration.",
         "",
     ]
+    runs = max(r.get("run", 0) for r in records) + 1
+    if runs > 1:
+        lines += [f"Every system ran {runs} times, interleaved; each row is the run with the median "
+                  "seconds at that iteration, and `range` gives the slowest and fastest runs' "
+                  "tokens/s.", ""]
     for k in sorted({r["topics"] for r in records}):
-        rows = [r for r in records if r["topics"] == k]
+        groups = {}
+        for r in records:
+            if r["topics"] == k:
+                groups.setdefault((r["system"], r["iteration"]), []).append(r)
+        rows = []
+        for group in groups.values():
+            group.sort(key=lambda r: r["seconds"])
+            median = dict(group[len(group) // 2])
+            median["range"] = (group[-1]["tokens_per_second"], group[0]["tokens_per_second"])
+            rows.append(median)
         base = {r["iteration"]: r for r in rows if r["system"] == "tomotopy"}
         lines += [f"## K = {k}", "",
-                  "| system | iteration | seconds | tokens/s | speed vs tomotopy | loglik/token | vs tomotopy |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| system | iteration | seconds | tokens/s | range | speed vs tomotopy | loglik/token | vs tomotopy |",
+                  "|---|---|---|---|---|---|---|---|"]
         order = {name: i for i, name in enumerate(list(STRADS_CONFIGS) + ["tomotopy", "lda"])}
         for r in sorted(rows, key=lambda r: (order.get(r["system"], 99), r["iteration"])):
             b = base.get(r["iteration"])
             speed = f"{r['tokens_per_second'] / b['tokens_per_second']:.2f}x" if b else ""
             ll = (f"{100 * (r['loglik_per_token'] - b['loglik_per_token']) / abs(b['loglik_per_token']):+.2f}%"
                   if b else "")
+            low, high = r["range"]
             lines.append(f"| {r['system']} | {r['iteration']} | {r['seconds']:.1f} | "
-                         f"{r['tokens_per_second'] / 1e6:.2f} M | {speed} | "
-                         f"{r['loglik_per_token']:.4f} | {ll} |")
+                         f"{r['tokens_per_second'] / 1e6:.2f} M | {low / 1e6:.2f}-{high / 1e6:.2f} M | "
+                         f"{speed} | {r['loglik_per_token']:.4f} | {ll} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -200,21 +219,23 @@ def main():
     records = []
     with jsonl.open("w") as raw:
         for k in (int(x) for x in args.topics.split(",")):
-            for system in systems:
-                if system in STRADS_CONFIGS:
-                    new = run_strads(private, system, STRADS_CONFIGS[system], data, k,
-                                     checkpoints, args)
-                elif system == "tomotopy":
-                    new = run_peer("tomotopy", data, k, tomotopy_checkpoints, args)
-                elif system == "lda":
-                    new = run_peer("lda", data, k, lda_checkpoints, args)
-                else:
-                    sys.exit(f"unknown system {system!r}")
-                for r in new:
-                    raw.write(json.dumps(r) + "\n")
-                    raw.flush()
-                    print(json.dumps(r), file=sys.stderr, flush=True)
-                records += new
+            for run in range(args.repeat):
+                for system in systems:
+                    if system in STRADS_CONFIGS:
+                        new = run_strads(private, system, STRADS_CONFIGS[system], data, k,
+                                         checkpoints, args)
+                    elif system == "tomotopy":
+                        new = run_peer("tomotopy", data, k, tomotopy_checkpoints, args)
+                    elif system == "lda":
+                        new = run_peer("lda", data, k, lda_checkpoints, args)
+                    else:
+                        sys.exit(f"unknown system {system!r}")
+                    for r in new:
+                        r["run"] = run
+                        raw.write(json.dumps(r) + "\n")
+                        raw.flush()
+                        print(json.dumps(r), file=sys.stderr, flush=True)
+                    records += new
     text = render(records, command, machine_text)
     out.write_text(text + "\n")
     print(text)
