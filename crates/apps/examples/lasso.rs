@@ -49,6 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         gap_every: 0.25,
         screening: true,
         sweep_share: 0.25,
+        inner_passes: 1,
     };
     let solution =
         solve(&ClusterConfig::threads(2), &params, None)?.expect("process 0 holds the answer");

@@ -473,6 +473,7 @@ struct Run {
     staleness: u64,
     threads: usize,
     screening: bool,
+    inner_passes: usize,
 }
 
 impl Default for Run {
@@ -484,6 +485,7 @@ impl Default for Run {
             staleness: 0,
             threads: 1,
             screening: true,
+            inner_passes: 1,
         }
     }
 }
@@ -514,6 +516,7 @@ fn params(kind: LossKind, path: &Path, penalty: Penalty, run: Run) -> Regression
         gap_every: 0.25,
         screening: run.screening,
         sweep_share: 0.25,
+        inner_passes: run.inner_passes,
     }
 }
 
@@ -803,8 +806,10 @@ fn logistic_matches_reference_on_non_separable_sparse_wide_and_correlated_design
 /// Priority, cyclic and random, each with the dependency filter (rho 0.1) and without it
 /// (rho 1.0 with 4 candidates a round, few enough for these nearly uncorrelated sparse columns:
 /// parallel coordinate descent is safe while the candidates are fewer than d / spectral radius of
-/// the normalised X^T X, here well above 4). The correlated design is run with the filter only,
-/// since there unfiltered parallel updates of near-copies overshoot.
+/// the normalised X^T X, here well above 4), both with parallel steps (`inner_passes` 0). The
+/// correlated design is run with parallel steps only behind the filter, since there unfiltered
+/// parallel updates of near-copies overshoot; the Lasso also runs unfiltered with sequential
+/// steps (`inner_passes` 4), which are safe on any design.
 #[test]
 fn every_scheduler_with_and_without_dependency_filter_reaches_the_optimum() {
     let sparse_lasso = &lasso_problems()[1];
@@ -835,6 +840,17 @@ fn every_scheduler_with_and_without_dependency_filter_reaches_the_optimum() {
                     scheduler,
                     schedule_size: 4,
                     rho: 1.0,
+                    inner_passes: 0,
+                    ..Run::default()
+                });
+            }
+            // Sequential steps within the round need no filter, even on near-copies.
+            if kind == LossKind::Squared {
+                runs.push(Run {
+                    scheduler,
+                    schedule_size: 8,
+                    rho: 1.0,
+                    inner_passes: 4,
                     ..Run::default()
                 });
             }
@@ -945,6 +961,15 @@ fn check_variants_agree(problem: &Problem, kind: LossKind, ratio: f64) {
         Run {
             threads: 2,
             staleness: 2,
+            ..Run::default()
+        },
+        Run {
+            inner_passes: 0,
+            ..Run::default()
+        },
+        Run {
+            inner_passes: 8,
+            threads: 2,
             ..Run::default()
         },
     ];

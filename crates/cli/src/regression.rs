@@ -93,6 +93,12 @@ pub struct RegressionArgs {
     /// step is not left waiting for the next priority refresh (0 disables).
     #[arg(long, value_name = "SHARE", default_value_t = 0.25)]
     pub sweep_share: f64,
+    /// Lasso only: step each round's candidates one after another, each seeing the earlier
+    /// steps through the candidates' Gram entries (exactly sequential coordinate descent), and
+    /// repeat over them up to N passes while a pass still gains a thousandth of the first
+    /// (0 = parallel steps from the round's gradients, as in STRADS).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub inner_passes: usize,
     /// Random seed (scheduler, embedded problem).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -175,6 +181,7 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
         gap_every: args.gap_every,
         screening: !args.no_screening,
         sweep_share: args.sweep_share,
+        inner_passes: args.inner_passes,
     };
     let (bar, observer) = regression_progress(is_output_process);
     let started = std::time::Instant::now();

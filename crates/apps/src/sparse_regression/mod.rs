@@ -74,6 +74,11 @@ pub struct RegressionParams {
     /// sweep over the working set (the coordinates nonzero or predicted to move at the last gap
     /// evaluation), so that none of it waits long for a visit. 0 disables it.
     pub sweep_share: f64,
+    /// Squared loss only: the round's kept candidates are stepped one after another, each step
+    /// seeing the earlier ones through the candidates' Gram entries, for up to this many passes
+    /// over them (0 = every step from the round's gradients, as in STRADS). See
+    /// [`leader::SolveSettings::inner_passes`].
+    pub inner_passes: usize,
 }
 
 /// One line of the trace: the state at a duality-gap evaluation.
@@ -273,6 +278,13 @@ fn solve_on_worker<L: Loss>(
                 SchedulerKind::Cyclic | SchedulerKind::Random => 0.0,
             },
             smoothness: L::SMOOTHNESS,
+            // The workers' pair dot products are the Gram entries only when the curvature is
+            // constant (the squared loss); for the logistic loss they would need its weights.
+            inner_passes: if L::CONSTANT_CURVATURE {
+                params.inner_passes
+            } else {
+                0
+            },
             scheduler: params.scheduler.clone(),
         };
         LeaderState::new(settings, column_norms2, observer)
