@@ -121,8 +121,9 @@ def render(args, spec, results, peers, command):
                  f"--seed {spec['seed']} --test-fraction 0.1`; rank {args.rank}, "
                  f"lambda {args.reg} with each row's penalty scaled by its rating count "
                  f"(strads `--reg-scaling count` = Spark's regParam).\n")
-    lines.append(f"Command: `{command}`  \nMachine: {machine} (shared with other jobs while "
-                 f"running; compare rows of this one invocation only).\n")
+    lines.append(f"Command: `{command}`  \nMachine: {machine}, load average "
+                 f"{args.load_at_start:.1f} at the start (timings on this VM vary from run to run; "
+                 f"compare rows of this one invocation only).\n")
     reused = sorted({p["system"] for p in peers if p.get("reused")})
     if reused:
         lines.append(f"The {', '.join(reused)} rows were measured by the previous invocation "
@@ -188,6 +189,7 @@ def render(args, spec, results, peers, command):
 
 def main():
     args = parse_args()
+    args.load_at_start = os.getloadavg()[0]
     spec = QUICK if args.quick else FULL
     spec = dict(spec, rank=args.rank)
     name = "mf-quick" if args.quick else "mf"
