@@ -44,12 +44,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             eta: 1e-9,
             seed: 1,
         },
-        rho: 0.1,
+        // The CLI's lasso defaults: each round's candidates are stepped one after another
+        // through their Gram entries (4 inner passes), so no dependency filter (rho 1) is needed.
+        rho: 1.0,
         staleness: 0,
-        gap_every: 0.25,
+        gap_every: 0.5,
         screening: true,
         sweep_share: 0.25,
-        inner_passes: 1,
+        inner_passes: 4,
     };
     let solution =
         solve(&ClusterConfig::threads(2), &params, None)?.expect("process 0 holds the answer");

@@ -63,13 +63,16 @@ pub struct RegressionArgs {
     #[arg(long, default_value = "priority")]
     pub scheduler: SchedulerKind,
     /// Candidates per round (U'); rounds grow up to 256 candidates while more than 256 x U'
-    /// coordinates are moving [default: 64 in one process; 256 across processes, where every
+    /// coordinates are moving [default: lasso 512 (its inner passes make a big round as good as
+    /// as many sequential steps); logreg 64 in one process, 256 across processes, where every
     /// round pays two network latencies and bigger rounds amortise them].
     #[arg(long)]
     pub schedule_size: Option<usize>,
-    /// Dependency filter: never two coordinates with |corr| >= RHO in one round (1 disables).
-    #[arg(long, default_value_t = 0.1)]
-    pub rho: f64,
+    /// Dependency filter: never two coordinates with |corr| >= RHO in one round (1 disables)
+    /// [default: 1 for lasso with inner passes and no staleness, whose sequential steps need no
+    /// filter; otherwise 0.1].
+    #[arg(long)]
+    pub rho: Option<f64>,
     /// Priority floor: coordinate j is drawn with probability proportional to (delta b_j)^2 + eta,
     /// with eta = ETA x the largest squared step predicted at the last duality-gap evaluation.
     #[arg(long, default_value_t = 1e-9)]
@@ -81,9 +84,9 @@ pub struct RegressionArgs {
     /// GAP_EVERY x max(working set, d/20) coordinate updates; the working set is the coordinates
     /// that are nonzero or were predicted to move at the last evaluation. The default is the
     /// fastest measured on the benchmark problem: the refreshed priorities are worth more than
-    /// the evaluation's pass over X (README, Performance).
-    #[arg(long, default_value_t = 0.25)]
-    pub gap_every: f64,
+    /// the evaluation's pass over X (README, Performance) [default: lasso 0.5, logreg 0.25].
+    #[arg(long)]
+    pub gap_every: Option<f64>,
     /// Do not screen out coordinates with the gap-safe rule (screening is exact: it only removes
     /// coordinates that are provably zero at the optimum).
     #[arg(long)]
@@ -97,7 +100,7 @@ pub struct RegressionArgs {
     /// steps through the candidates' Gram entries (exactly sequential coordinate descent), and
     /// repeat over them up to N passes while a pass still gains a thousandth of the first
     /// (0 = parallel steps from the round's gradients, as in STRADS).
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 4)]
     pub inner_passes: usize,
     /// Random seed (scheduler, embedded problem).
     #[arg(long, default_value_t = 1)]
@@ -156,6 +159,7 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
             })
         }
     }?;
+    let defaults = Defaults::for_run(loss, &args, cluster.processes());
     let params = RegressionParams {
         loss,
         data,
@@ -168,17 +172,13 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
         max_seconds: args.max_seconds,
         scheduler: SchedulerParams {
             kind: args.scheduler,
-            schedule_size: args.schedule_size.unwrap_or(if cluster.processes() > 1 {
-                256
-            } else {
-                64
-            }),
+            schedule_size: args.schedule_size.unwrap_or(defaults.schedule_size),
             eta: args.eta,
             seed: args.seed,
         },
-        rho: args.rho,
+        rho: defaults.rho,
         staleness: args.staleness,
-        gap_every: args.gap_every,
+        gap_every: defaults.gap_every,
         screening: !args.no_screening,
         sweep_share: args.sweep_share,
         inner_passes: args.inner_passes,
@@ -261,7 +261,7 @@ fn print_summary(
             "threads": cluster.threads,
             "scheduler": args.scheduler.to_string(),
             "schedule_size": params.scheduler.schedule_size,
-            "rho": args.rho,
+            "rho": params.rho,
             "staleness": args.staleness,
             "tol": args.tol,
             "active_coordinates": solution.active,
@@ -312,4 +312,39 @@ fn print_summary(
         eprintln!("warning: stopped before the duality gap reached the tolerance");
     }
     Ok(())
+}
+
+/// The flags whose defaults depend on the app and the run (measured on the benchmark problem,
+/// README "Performance").
+struct Defaults {
+    schedule_size: usize,
+    rho: f64,
+    gap_every: f64,
+}
+
+impl Defaults {
+    fn for_run(loss: LossKind, args: &RegressionArgs, processes: usize) -> Self {
+        match loss {
+            // Lasso's inner passes step a round's candidates sequentially through their Gram
+            // entries, so a big round without the dependency filter is as safe as sequential
+            // coordinate descent. With rounds in flight the filter still keeps candidates away
+            // from coordinates changed in rounds their statistics did not see.
+            LossKind::Squared => Defaults {
+                schedule_size: 512,
+                rho: args
+                    .rho
+                    .unwrap_or(if args.inner_passes > 0 && args.staleness == 0 {
+                        1.0
+                    } else {
+                        0.1
+                    }),
+                gap_every: args.gap_every.unwrap_or(0.5),
+            },
+            LossKind::Logistic => Defaults {
+                schedule_size: if processes > 1 { 256 } else { 64 },
+                rho: args.rho.unwrap_or(0.1),
+                gap_every: args.gap_every.unwrap_or(0.25),
+            },
+        }
+    }
 }

@@ -289,8 +289,9 @@ impl LeaderState {
                 let position = position as usize;
                 let j = candidates[position] as usize;
                 let g = gradient[position];
-                let step = coordinate_step(self.beta[j], g, curvature[position], self.settings.lambda)
-                    - self.beta[j];
+                let step =
+                    coordinate_step(self.beta[j], g, curvature[position], self.settings.lambda)
+                        - self.beta[j];
                 self.round_step.push(step);
             }
         }
@@ -369,8 +370,11 @@ impl LeaderState {
             }
         }
         self.corrected.clear();
-        self.corrected
-            .extend(self.kept.iter().map(|&position| gradient[position as usize]));
+        self.corrected.extend(
+            self.kept
+                .iter()
+                .map(|&position| gradient[position as usize]),
+        );
         self.round_step.clear();
         self.round_step.resize(kept_count, 0.0);
         let mut first_pass_decrease = 0.0;
@@ -674,7 +678,12 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         let shared: Vec<f64> = (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect();
         let columns: Vec<Vec<f64>> = (0..d)
-            .map(|_| shared.iter().map(|s| s + 0.5 * rng.gen_range(-1.0..1.0)).collect())
+            .map(|_| {
+                shared
+                    .iter()
+                    .map(|s| s + 0.5 * rng.gen_range(-1.0..1.0))
+                    .collect()
+            })
             .collect();
         let y = (0..n).map(|_| rng.gen_range(-2.0..2.0)).collect();
         (columns, y)
@@ -751,7 +760,10 @@ mod tests {
         let sequential = cyclic_descent(&columns, &y, lambda, 1);
         assert!(round.iter().any(|&b| b != 0.0));
         for (a, b) in round.iter().zip(&sequential) {
-            assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{round:?} vs {sequential:?}");
+            assert!(
+                (a - b).abs() <= 1e-12 * (1.0 + b.abs()),
+                "{round:?} vs {sequential:?}"
+            );
         }
     }
 
