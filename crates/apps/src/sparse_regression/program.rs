@@ -7,8 +7,10 @@
 //! |corr| >= rho), takes a coordinate step for each and broadcasts the changes; every worker
 //! applies them to its predictions.
 //!
-//! Every so often two barrier rounds compute the duality gap: the first sums `X^T theta` and the
-//! loss (theta = -f'(p)), the second the dual objective at the scaled, feasible dual point. The
+//! Every so often barrier rounds compute the duality gap: the first measures how far theta
+//! (= -f'(p)) moved since the last full evaluation, which lets the leader skip the columns that
+//! provably stay below lambda; the second sums `X^T theta` on the others and the loss; the third
+//! the dual objective at the scaled, feasible dual point. The
 //! gap then also screens coordinates out for good (the gap-safe rule: `b_j = 0` at the optimum
 //! when `|x_j . theta| + ||x_j|| sqrt(2 L gap) < lambda`), which shrinks the scheduler's set.
 
@@ -35,10 +37,15 @@ pub enum Task {
         /// Whether the dependency filter needs the pairs' dot products.
         with_pairs: bool,
     },
+    /// `||theta - theta_s||^2`, theta_s the dual point of the last full evaluation: how many
+    /// columns the next `GapPrimal` must read.
+    GapChange,
     /// `X^T theta` on these columns (all when `None`) and the loss, for the duality gap.
     GapPrimal {
-        /// The coordinates not screened out, when some are.
+        /// The columns to compute (the active ones, or fewer; see `LeaderState`).
         columns: Option<Vec<u32>>,
+        /// A full evaluation: keep theta as the new reference theta_s.
+        snapshot: bool,
     },
     /// The dual objective at `scale * theta`.
     GapDual {
@@ -59,6 +66,11 @@ pub enum Partial {
         curvature: Vec<f64>,
         /// `(pair_key(a, b), x_a . x_b)`, sorted by key; absent pairs share no row.
         pair_dots: Vec<(u32, f64)>,
+    },
+    /// `||theta - theta_s||^2` over the worker's rows.
+    GapChange {
+        /// The squared distance.
+        change2: f64,
     },
     /// `X^T theta` (on the task's columns) and `sum_i f(p_i)`.
     GapPrimal {
@@ -85,6 +97,8 @@ pub enum Update {
 pub struct CoordinateDescent<L: Loss> {
     shard: ColumnShard,
     rows: RowState,
+    /// `f'(p)` at the last full gap evaluation (theta_s = -this).
+    snapshot_first: Vec<f64>,
     overlap: OverlapScratch,
     /// Present on the leader only.
     pub leader: Option<LeaderState>,
@@ -98,6 +112,7 @@ impl<L: Loss> CoordinateDescent<L> {
         CoordinateDescent {
             shard,
             rows: RowState::at_zero::<L>(labels),
+            snapshot_first: Vec::new(),
             overlap,
             leader,
             _loss: Default::default(),
@@ -149,7 +164,19 @@ impl<L: Loss> RoundProgram for CoordinateDescent<L> {
                     pair_dots,
                 }
             }
-            Task::GapPrimal { columns } => {
+            Task::GapChange => Partial::GapChange {
+                change2: self
+                    .rows
+                    .first
+                    .iter()
+                    .zip(&self.snapshot_first)
+                    .map(|(&now, &then)| (now - then) * (now - then))
+                    .sum(),
+            },
+            Task::GapPrimal { columns, snapshot } => {
+                if *snapshot {
+                    self.snapshot_first.clone_from(&self.rows.first);
+                }
                 let mut xt_theta = Vec::new();
                 gradient_dual_point(&self.shard, &self.rows, columns.as_deref(), &mut xt_theta);
                 let loss = self
@@ -202,6 +229,7 @@ impl<L: Loss> RoundProgram for CoordinateDescent<L> {
                 add_into(xt_theta, &x);
                 *loss += l;
             }
+            (Partial::GapChange { change2 }, Partial::GapChange { change2: c }) => *change2 += c,
             (Partial::GapDual { dual }, Partial::GapDual { dual: d }) => *dual += d,
             _ => unreachable!("partials of one round are of one kind"),
         }
