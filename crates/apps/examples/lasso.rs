@@ -50,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         staleness: 0,
         gap_every: 0.5,
         screening: true,
-        sweep_share: 0.25,
+        sweep_share: 0.5,
         inner_passes: 4,
     };
     let solution =

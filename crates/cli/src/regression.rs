@@ -93,9 +93,10 @@ pub struct RegressionArgs {
     pub no_screening: bool,
     /// Priority scheduler: each round also takes SHARE x its size in candidates from a cyclic
     /// sweep over the working set, so that a coordinate whose neighbours moved after its own last
-    /// step is not left waiting for the next priority refresh (0 disables).
-    #[arg(long, value_name = "SHARE", default_value_t = 0.25)]
-    pub sweep_share: f64,
+    /// step is not left waiting for the next priority refresh (0 disables) [default: lasso 0.5,
+    /// logreg 0.25].
+    #[arg(long, value_name = "SHARE")]
+    pub sweep_share: Option<f64>,
     /// Lasso only: step each round's candidates one after another, each seeing the earlier
     /// steps through the candidates' Gram entries (exactly sequential coordinate descent), and
     /// repeat over them up to N passes while a pass still gains a thousandth of the first
@@ -180,7 +181,7 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
         staleness: args.staleness,
         gap_every: defaults.gap_every,
         screening: !args.no_screening,
-        sweep_share: args.sweep_share,
+        sweep_share: defaults.sweep_share,
         inner_passes: args.inner_passes,
     };
     let (bar, observer) = regression_progress(is_output_process);
@@ -320,6 +321,7 @@ struct Defaults {
     schedule_size: usize,
     rho: f64,
     gap_every: f64,
+    sweep_share: f64,
 }
 
 impl Defaults {
@@ -339,11 +341,13 @@ impl Defaults {
                         0.1
                     }),
                 gap_every: args.gap_every.unwrap_or(0.5),
+                sweep_share: args.sweep_share.unwrap_or(0.5),
             },
             LossKind::Logistic => Defaults {
                 schedule_size: if processes > 1 { 256 } else { 64 },
                 rho: args.rho.unwrap_or(0.1),
                 gap_every: args.gap_every.unwrap_or(0.25),
+                sweep_share: args.sweep_share.unwrap_or(0.25),
             },
         }
     }
