@@ -106,6 +106,8 @@ pub struct LeaderState {
     /// The columns the next primal gap round computes (`None`: all), and whether it is full.
     gap_columns: Option<Vec<u32>>,
     gap_full: bool,
+    /// The largest dual objective evaluated so far (a lower bound on F*).
+    best_dual: f64,
     scale: f64,
     /// The trace, one record per gap evaluation.
     pub trace: Vec<TraceRecord>,
@@ -165,6 +167,7 @@ impl LeaderState {
             snapshot_xt_theta: Vec::new(),
             gap_columns: None,
             gap_full: true,
+            best_dual: f64::NEG_INFINITY,
             scale: 1.0,
             trace: Vec::new(),
             stop: None,
@@ -678,12 +681,21 @@ impl LeaderState {
             }
             (Task::GapDual { .. }, Partial::GapDual { dual }) => {
                 let objective = leader.primal;
+                // Every dual point evaluated so far was feasible (for the coordinates then
+                // active, a superset of today's), so each of their values bounds F* from below
+                // and the best one certifies the objective: the current point's value jumps
+                // around as single coordinates cross lambda, the best one only rises. Screening
+                // needs the gap of the sphere's own centre, the current point.
+                leader.best_dual = leader.best_dual.max(dual);
                 // Rounding can make a tiny gap negative; NaN stays NaN (divergence is caught below).
-                let gap = if objective - dual < 0.0 {
-                    0.0
-                } else {
-                    objective - dual
+                let gap_of = |dual: f64| {
+                    if objective - dual < 0.0 {
+                        0.0
+                    } else {
+                        objective - dual
+                    }
                 };
+                let (gap, current_gap) = (gap_of(leader.best_dual), gap_of(dual));
                 leader.updates_at_last_gap = leader.updates;
                 let record = TraceRecord {
                     iteration: leader.passes(),
@@ -719,7 +731,7 @@ impl LeaderState {
                     return Update::Deltas(Vec::new());
                 }
                 let deltas = if leader.settings.screening {
-                    leader.screen(gap)
+                    leader.screen(current_gap)
                 } else {
                     Vec::new()
                 };
