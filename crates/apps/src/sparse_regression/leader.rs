@@ -132,6 +132,8 @@ pub struct LeaderState {
     /// total step this round.
     neighbour_start: Vec<u32>,
     neighbours: Vec<(u32, f64)>,
+    /// The round's pairs of kept candidates (indices in `kept`) with their Gram entry.
+    kept_pairs: Vec<(u32, u32, f64)>,
     kept_index: Vec<u32>,
     corrected: Vec<f64>,
     round_step: Vec<f64>,
@@ -181,6 +183,7 @@ impl LeaderState {
             sweep_cursor: 0,
             neighbour_start: Vec::new(),
             neighbours: Vec::new(),
+            kept_pairs: Vec::new(),
             kept_index: Vec::new(),
             corrected: Vec::new(),
             round_step: Vec::new(),
@@ -283,7 +286,10 @@ impl LeaderState {
             .map(|&j| unseen_change(self.last_change[j as usize]))
             .collect();
         let mut conflicts = Vec::new();
-        if with_pairs {
+        // With the filter off (rho >= 1), nothing unseen, and sequential steps, no pair can
+        // conflict that matters: skip the pass over the pairs.
+        let filter_needed = self.settings.rho < 1.0 || m > 0 || self.settings.inner_passes == 0;
+        if with_pairs && filter_needed {
             let rho = self.settings.rho;
             for &(key, dot) in pair_dots {
                 let (a, b) = (key as usize / total, key as usize % total);
@@ -355,22 +361,24 @@ impl LeaderState {
         for (index, &position) in self.kept.iter().enumerate() {
             self.kept_index[position as usize] = index as u32;
         }
-        // Adjacency lists of the kept candidates, by counting then placing.
-        let kept_pair = |key: u32, kept_index: &[u32]| {
+        // The pairs of kept candidates (decoded once: a key costs two integer divisions), then
+        // their adjacency lists, by counting then placing.
+        self.kept_pairs.clear();
+        for &(key, dot) in pair_dots {
             let (a, b) = (key as usize / total, key as usize % total);
             if a < m {
-                return None;
+                continue;
             }
-            let (ka, kb) = (kept_index[a - m], kept_index[b - m]);
-            (ka != u32::MAX && kb != u32::MAX).then_some((ka as usize, kb as usize))
-        };
+            let (ka, kb) = (self.kept_index[a - m], self.kept_index[b - m]);
+            if ka != u32::MAX && kb != u32::MAX {
+                self.kept_pairs.push((ka, kb, dot));
+            }
+        }
         self.neighbour_start.clear();
         self.neighbour_start.resize(kept_count + 1, 0);
-        for &(key, _) in pair_dots {
-            if let Some((a, b)) = kept_pair(key, &self.kept_index) {
-                self.neighbour_start[a + 1] += 1;
-                self.neighbour_start[b + 1] += 1;
-            }
+        for &(a, b, _) in &self.kept_pairs {
+            self.neighbour_start[a as usize + 1] += 1;
+            self.neighbour_start[b as usize + 1] += 1;
         }
         for index in 0..kept_count {
             self.neighbour_start[index + 1] += self.neighbour_start[index];
@@ -379,13 +387,12 @@ impl LeaderState {
         self.neighbours
             .resize(self.neighbour_start[kept_count] as usize, (0, 0.0));
         let mut fill: Vec<u32> = self.neighbour_start[..kept_count].to_vec();
-        for &(key, dot) in pair_dots {
-            if let Some((a, b)) = kept_pair(key, &self.kept_index) {
-                self.neighbours[fill[a] as usize] = (b as u32, dot);
-                fill[a] += 1;
-                self.neighbours[fill[b] as usize] = (a as u32, dot);
-                fill[b] += 1;
-            }
+        for &(a, b, dot) in &self.kept_pairs {
+            let (a, b) = (a as usize, b as usize);
+            self.neighbours[fill[a] as usize] = (b as u32, dot);
+            fill[a] += 1;
+            self.neighbours[fill[b] as usize] = (a as u32, dot);
+            fill[b] += 1;
         }
         self.corrected.clear();
         self.corrected.extend(
@@ -586,18 +593,28 @@ impl LeaderState {
                 // lambda = 0.1 lambda_max on the benchmark problem).
                 let share = (leader.proposed.len() as f64 * leader.settings.sweep_share).round();
                 let share = (share as usize).min(leader.sweep.len());
-                for _ in 0..share {
-                    let position = leader.sweep[leader.sweep_cursor];
-                    leader.sweep_cursor = (leader.sweep_cursor + 1) % leader.sweep.len();
-                    if !leader.proposed.contains(&position) {
-                        leader.proposed.push(position);
+                let candidates = {
+                    let (active, marked) = (&leader.active, &mut leader.marked);
+                    let mut candidates: Vec<u32> = leader
+                        .proposed
+                        .iter()
+                        .map(|&position| active[position as usize])
+                        .collect();
+                    for &j in &candidates {
+                        marked[j as usize] = true;
                     }
-                }
-                let candidates: Vec<u32> = leader
-                    .proposed
-                    .iter()
-                    .map(|&position| leader.active[position as usize])
-                    .collect();
+                    for _ in 0..share {
+                        let j = active[leader.sweep[leader.sweep_cursor] as usize];
+                        leader.sweep_cursor = (leader.sweep_cursor + 1) % leader.sweep.len();
+                        if !std::mem::replace(&mut marked[j as usize], true) {
+                            candidates.push(j);
+                        }
+                    }
+                    for &j in &candidates {
+                        marked[j as usize] = false;
+                    }
+                    candidates
+                };
                 let with_pairs = leader.settings.rho < 1.0 || leader.settings.inner_passes > 0;
                 let unseen = if with_pairs && leader.settings.staleness > 0 {
                     leader.unseen_coordinates(round)
