@@ -78,6 +78,10 @@ pub struct LeaderState {
     /// The coefficients.
     pub beta: Vec<f64>,
     column_norms2: Vec<f64>,
+    /// `||x_j||`, for the bounds of the gap evaluations and of screening (passes over every
+    /// active column, so the square roots are taken once).
+    column_norms: Vec<f64>,
+    smallest_column_norm: f64,
     /// Coordinates not screened out; the scheduler works on positions in this list.
     active: Vec<u32>,
     /// Position of each coordinate in `active` (`u32::MAX` once screened out).
@@ -152,6 +156,11 @@ impl LeaderState {
         LeaderState {
             settings,
             beta: vec![0.0; d],
+            column_norms: column_norms2.iter().map(|n| n.sqrt()).collect(),
+            smallest_column_norm: column_norms2
+                .iter()
+                .fold(f64::INFINITY, |m, &n| m.min(n))
+                .sqrt(),
             column_norms2,
             active_position: active.clone(),
             active,
@@ -455,7 +464,7 @@ impl LeaderState {
         let mut listed = Vec::new();
         for &j in &self.active {
             let j = j as usize;
-            let bound = self.snapshot_xt_theta[j].abs() + self.column_norms2[j].sqrt() * change;
+            let bound = self.snapshot_xt_theta[j].abs() + self.column_norms[j] * change;
             // A NaN bound (diverging solve) lists the column.
             if self.beta[j] != 0.0 || bound.is_nan() || bound >= threshold {
                 listed.push(j as u32);
@@ -474,7 +483,7 @@ impl LeaderState {
             }
             let j = j as usize;
             let snapshot = self.snapshot_xt_theta[j];
-            let bound = snapshot.abs() + self.column_norms2[j].sqrt() * change;
+            let bound = snapshot.abs() + self.column_norms[j] * change;
             self.xt_theta[j] = bound.copysign(snapshot);
         }
         self.gap_columns = Some(listed);
@@ -488,28 +497,28 @@ impl LeaderState {
         let lambda = self.settings.lambda;
         let mut steps = std::mem::take(&mut self.predicted);
         steps.clear();
-        steps.extend(self.active.iter().map(|&j| {
+        self.sweep.clear();
+        // One pass (this runs after every gap evaluation, over every active coordinate): the
+        // predicted steps, the largest of them, and the working set for the sweep.
+        let mut largest = 0.0f64;
+        for (position, &j) in self.active.iter().enumerate() {
             let j = j as usize;
             // The curvature bound L ||x_j||^2 is exact for the squared loss.
             let h = self.settings.smoothness * self.column_norms2[j];
-            coordinate_step(self.beta[j], -self.xt_theta[j], h, lambda) - self.beta[j]
-        }));
+            let beta = self.beta[j];
+            let step = coordinate_step(beta, -self.xt_theta[j], h, lambda) - beta;
+            largest = largest.max(step * step);
+            if step != 0.0 || beta != 0.0 {
+                self.sweep.push(position as u32);
+            }
+            steps.push(step);
+        }
         // The floor is relative to the largest predicted step, so it follows the progress of the
         // solve and does not depend on the scale of the data.
-        let largest = steps.iter().fold(0.0f64, |m, d| m.max(d * d));
         self.scheduler
             .set_eta(self.settings.scheduler.eta * largest);
         self.scheduler.report_all(&steps);
         self.scheduler.end_first_pass();
-        self.sweep.clear();
-        self.sweep.extend(
-            self.active
-                .iter()
-                .zip(&steps)
-                .enumerate()
-                .filter(|&(_, (&j, &step))| step != 0.0 || self.beta[j as usize] != 0.0)
-                .map(|(position, _)| position as u32),
-        );
         self.sweep_cursor = 0;
         self.working_set = self.sweep.len();
         // Rounds grow with the working set (fewer, larger rounds amortise the per-round cost when
@@ -526,16 +535,20 @@ impl LeaderState {
         let radius = (2.0 * self.settings.smoothness * gap).sqrt();
         let lambda = self.settings.lambda;
         let mut deltas = Vec::new();
+        // No column can pass the test while the sphere alone reaches lambda: skip the pass.
+        if radius * self.smallest_column_norm >= lambda {
+            return deltas;
+        }
         let before = self.active.len();
-        let (beta, xt_theta, norms2, scale) = (
+        let (beta, xt_theta, norms, scale) = (
             &mut self.beta,
             &self.xt_theta,
-            &self.column_norms2,
+            &self.column_norms,
             self.scale,
         );
         self.active.retain(|&j| {
             let j = j as usize;
-            let safe_zero = (scale * xt_theta[j]).abs() + radius * norms2[j].sqrt() < lambda;
+            let safe_zero = (scale * xt_theta[j]).abs() + radius * norms[j] < lambda;
             if safe_zero && beta[j] != 0.0 {
                 deltas.push((j as u32, -beta[j]));
                 beta[j] = 0.0;
