@@ -48,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // through their Gram entries (4 inner passes), so no dependency filter (rho 1) is needed.
         rho: 1.0,
         staleness: 0,
-        gap_every: 0.5,
+        gap_every: 1.0,
         screening: true,
         sweep_share: 0.5,
         inner_passes: 4,

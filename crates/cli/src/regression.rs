@@ -84,7 +84,7 @@ pub struct RegressionArgs {
     /// GAP_EVERY x max(working set, d/20) coordinate updates; the working set is the coordinates
     /// that are nonzero or were predicted to move at the last evaluation. The default is the
     /// fastest measured on the benchmark problem: the refreshed priorities are worth more than
-    /// the evaluation's pass over X (README, Performance) [default: lasso 0.5, logreg 0.25].
+    /// the evaluation's pass over X (README, Performance) [default: lasso 1, logreg 0.25].
     #[arg(long)]
     pub gap_every: Option<f64>,
     /// Do not screen out coordinates with the gap-safe rule (screening is exact: it only removes
@@ -340,7 +340,7 @@ impl Defaults {
                     } else {
                         0.1
                     }),
-                gap_every: args.gap_every.unwrap_or(0.5),
+                gap_every: args.gap_every.unwrap_or(1.0),
                 sweep_share: args.sweep_share.unwrap_or(0.5),
             },
             LossKind::Logistic => Defaults {
