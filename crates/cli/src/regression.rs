@@ -173,7 +173,7 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
         max_seconds: args.max_seconds,
         scheduler: SchedulerParams {
             kind: args.scheduler,
-            schedule_size: args.schedule_size.unwrap_or(defaults.schedule_size),
+            schedule_size: defaults.schedule_size,
             eta: args.eta,
             seed: args.seed,
         },
@@ -316,7 +316,7 @@ fn print_summary(
 }
 
 /// The flags whose defaults depend on the app and the run (measured on the benchmark problem,
-/// README "Performance").
+/// README "Performance"), resolved: the value given, or that default.
 struct Defaults {
     schedule_size: usize,
     rho: f64,
@@ -332,7 +332,7 @@ impl Defaults {
             // coordinate descent. With rounds in flight the filter still keeps candidates away
             // from coordinates changed in rounds their statistics did not see.
             LossKind::Squared => Defaults {
-                schedule_size: 512,
+                schedule_size: args.schedule_size.unwrap_or(512),
                 rho: args
                     .rho
                     .unwrap_or(if args.inner_passes > 0 && args.staleness == 0 {
@@ -344,7 +344,9 @@ impl Defaults {
                 sweep_share: args.sweep_share.unwrap_or(0.5),
             },
             LossKind::Logistic => Defaults {
-                schedule_size: if processes > 1 { 256 } else { 64 },
+                schedule_size: args
+                    .schedule_size
+                    .unwrap_or(if processes > 1 { 256 } else { 64 }),
                 rho: args.rho.unwrap_or(0.1),
                 gap_every: args.gap_every.unwrap_or(0.25),
                 sweep_share: args.sweep_share.unwrap_or(0.25),
