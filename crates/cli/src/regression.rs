@@ -69,8 +69,8 @@ pub struct RegressionArgs {
     #[arg(long)]
     pub schedule_size: Option<usize>,
     /// Dependency filter: never two coordinates with |corr| >= RHO in one round (1 disables)
-    /// [default: 1 for lasso with inner passes and no staleness, whose sequential steps need no
-    /// filter; otherwise 0.1].
+    /// [default: 1 for lasso with inner passes, whose sequential steps need no filter; otherwise
+    /// 0.1].
     #[arg(long)]
     pub rho: Option<f64>,
     /// Priority floor: coordinate j is drawn with probability proportional to (delta b_j)^2 + eta,
@@ -328,18 +328,14 @@ impl Defaults {
     fn for_run(loss: LossKind, args: &RegressionArgs, processes: usize) -> Self {
         match loss {
             // Lasso's inner passes step a round's candidates sequentially through their Gram
-            // entries, so a big round without the dependency filter is as safe as sequential
-            // coordinate descent. With rounds in flight the filter still keeps candidates away
-            // from coordinates changed in rounds their statistics did not see.
+            // entries, also correcting for changes of rounds in flight that the workers did not
+            // see, so a big round without the dependency filter is as safe as sequential
+            // coordinate descent.
             LossKind::Squared => Defaults {
                 schedule_size: args.schedule_size.unwrap_or(512),
                 rho: args
                     .rho
-                    .unwrap_or(if args.inner_passes > 0 && args.staleness == 0 {
-                        1.0
-                    } else {
-                        0.1
-                    }),
+                    .unwrap_or(if args.inner_passes > 0 { 1.0 } else { 0.1 }),
                 gap_every: args.gap_every.unwrap_or(1.0),
                 sweep_share: args.sweep_share.unwrap_or(0.5),
             },

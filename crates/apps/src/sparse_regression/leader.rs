@@ -92,7 +92,9 @@ pub struct LeaderState {
     last_change: Vec<u64>,
     /// For the last `staleness` rounds: the coordinates each may change (its candidates until it
     /// commits, then the ones it changed), oldest first.
-    recent: std::collections::VecDeque<(u64, Vec<u32>)>,
+    recent: std::collections::VecDeque<(u64, Vec<(u32, f64)>)>,
+    /// Per coordinate, its total change over the rounds a push did not see (zero between uses).
+    unseen_total: Vec<f64>,
     /// Marks for building `unseen` without duplicates.
     marked: Vec<bool>,
     phase: Phase,
@@ -168,6 +170,7 @@ impl LeaderState {
             rebuilds: 0,
             last_change: vec![u64::MAX; d],
             recent: std::collections::VecDeque::new(),
+            unseen_total: vec![0.0; d],
             marked: vec![false; d],
             phase: Phase::Start,
             started: Instant::now(),
@@ -232,16 +235,18 @@ impl LeaderState {
     /// push of `round` will not see.
     fn unseen_coordinates(&mut self, round: u64) -> Vec<u32> {
         let staleness = self.settings.staleness;
+        // Kept for twice the window: the pull of a round needs the changes of the `staleness`
+        // rounds before it, and rounds up to `staleness` later are scheduled before that pull.
         while self
             .recent
             .front()
-            .is_some_and(|(r, _)| r + staleness < round)
+            .is_some_and(|(r, _)| r + 2 * staleness < round)
         {
             self.recent.pop_front();
         }
         let mut unseen = Vec::new();
-        for (_, coordinates) in &self.recent {
-            for &j in coordinates {
+        for (_, coordinates) in self.recent.iter().filter(|(r, _)| r + staleness >= round) {
+            for &(j, _) in coordinates {
                 if !std::mem::replace(&mut self.marked[j as usize], true) {
                     unseen.push(j);
                 }
@@ -295,9 +300,9 @@ impl LeaderState {
             .map(|&j| unseen_change(self.last_change[j as usize]))
             .collect();
         let mut conflicts = Vec::new();
-        // With the filter off (rho >= 1), nothing unseen, and sequential steps, no pair can
-        // conflict that matters: skip the pass over the pairs.
-        let filter_needed = self.settings.rho < 1.0 || m > 0 || self.settings.inner_passes == 0;
+        // With the filter off (rho >= 1) and sequential steps, which also correct for the changes
+        // the push did not see, no pair can conflict that matters: skip the pass over the pairs.
+        let filter_needed = self.settings.rho < 1.0 || self.settings.inner_passes == 0;
         if with_pairs && filter_needed {
             let rho = self.settings.rho;
             for &(key, dot) in pair_dots {
@@ -315,7 +320,8 @@ impl LeaderState {
         dependency_filter_pairs(n, &excluded, &conflicts, &mut self.kept, &mut self.dropped);
         // Steps for the kept candidates.
         if self.settings.inner_passes > 0 && with_pairs {
-            self.sequential_steps(candidates, m, gradient, curvature, pair_dots);
+            let unseen_delta = self.unseen_deltas(round, unseen);
+            self.sequential_steps(candidates, &unseen_delta, gradient, curvature, pair_dots);
         } else {
             self.round_step.clear();
             for &position in &self.kept {
@@ -345,9 +351,35 @@ impl LeaderState {
         }
         self.updates += self.kept.len() as u64;
         if let Some(entry) = self.recent.iter_mut().find(|(r, _)| *r == round) {
-            entry.1 = deltas.iter().map(|&(j, _)| j).collect();
+            entry.1.clone_from(&deltas);
         }
         deltas
+    }
+
+    /// For each coordinate of `unseen` (the task of round `round`), its total change over the
+    /// rounds `round - staleness .. round`, which the push did not see; all of them have
+    /// committed by the time round `round` does.
+    fn unseen_deltas(&mut self, round: u64, unseen: &[u32]) -> Vec<f64> {
+        if unseen.is_empty() {
+            return Vec::new();
+        }
+        let staleness = self.settings.staleness;
+        let window = |r: u64| r < round && r + staleness >= round;
+        for (_, deltas) in self.recent.iter().filter(|(r, _)| window(*r)) {
+            for &(j, delta) in deltas {
+                self.unseen_total[j as usize] += delta;
+            }
+        }
+        let totals = unseen
+            .iter()
+            .map(|&j| self.unseen_total[j as usize])
+            .collect();
+        for (_, deltas) in self.recent.iter().filter(|(r, _)| window(*r)) {
+            for &(j, _) in deltas {
+                self.unseen_total[j as usize] = 0.0;
+            }
+        }
+        totals
     }
 
     /// Gauss-Seidel steps over the kept candidates (see [`SolveSettings::inner_passes`]):
@@ -356,12 +388,13 @@ impl LeaderState {
     fn sequential_steps(
         &mut self,
         candidates: &[u32],
-        m: usize,
+        unseen_delta: &[f64],
         gradient: &[f64],
         curvature: &[f64],
         pair_dots: &[(u32, f64)],
     ) {
         let lambda = self.settings.lambda;
+        let m = unseen_delta.len();
         let total = m + gradient.len();
         let kept_count = self.kept.len();
         // Position in the candidates -> index in `kept`.
@@ -370,12 +403,26 @@ impl LeaderState {
         for (index, &position) in self.kept.iter().enumerate() {
             self.kept_index[position as usize] = index as u32;
         }
-        // The pairs of kept candidates (decoded once: a key costs two integer divisions), then
-        // their adjacency lists, by counting then placing.
+        // The gradients from the push miss the changes of the rounds it did not see: add them
+        // through the Gram entries, `g_j + sum_k x_j . x_k delta_k`. The pairs of kept
+        // candidates (decoded once: a key costs two integer divisions) make adjacency lists, by
+        // counting then placing.
+        self.corrected.clear();
+        self.corrected.extend(
+            self.kept
+                .iter()
+                .map(|&position| gradient[position as usize]),
+        );
         self.kept_pairs.clear();
         for &(key, dot) in pair_dots {
             let (a, b) = (key as usize / total, key as usize % total);
             if a < m {
+                if b >= m && unseen_delta[a] != 0.0 {
+                    let kb = self.kept_index[b - m];
+                    if kb != u32::MAX {
+                        self.corrected[kb as usize] += dot * unseen_delta[a];
+                    }
+                }
                 continue;
             }
             let (ka, kb) = (self.kept_index[a - m], self.kept_index[b - m]);
@@ -403,12 +450,6 @@ impl LeaderState {
             self.neighbours[fill[b] as usize] = (a as u32, dot);
             fill[b] += 1;
         }
-        self.corrected.clear();
-        self.corrected.extend(
-            self.kept
-                .iter()
-                .map(|&position| gradient[position as usize]),
-        );
         self.round_step.clear();
         self.round_step.resize(kept_count, 0.0);
         let mut first_pass_decrease = 0.0;
@@ -635,7 +676,10 @@ impl LeaderState {
                     Vec::new()
                 };
                 if leader.settings.staleness > 0 {
-                    leader.recent.push_back((round, candidates.clone()));
+                    // The candidates may change; their deltas replace this at the commit.
+                    leader
+                        .recent
+                        .push_back((round, candidates.iter().map(|&j| (j, 0.0)).collect()));
                 }
                 Schedule::Run(Task::Coordinates {
                     candidates,
@@ -771,9 +815,7 @@ impl LeaderState {
                     leader.last_change[j as usize] = round;
                 }
                 if leader.settings.staleness > 0 && !deltas.is_empty() {
-                    leader
-                        .recent
-                        .push_back((round, deltas.iter().map(|&(j, _)| j).collect()));
+                    leader.recent.push_back((round, deltas.clone()));
                 }
                 leader.refresh_priorities();
                 Update::Deltas(deltas)
