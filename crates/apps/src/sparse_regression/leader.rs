@@ -948,6 +948,70 @@ mod tests {
         );
     }
 
+    /// With a round in flight, a push misses the changes of the round before; the sequential
+    /// steps add them through the Gram entries, so the round takes exactly the steps sequential
+    /// coordinate descent would take from the current coefficients.
+    #[test]
+    fn stale_gradients_are_corrected_for_the_unseen_changes() {
+        let (columns, y) = correlated_problem(30, 6);
+        let lambda = 0.05 * columns.iter().map(|c| dot(c, &y).abs()).fold(0.0, f64::max);
+        let norms2: Vec<f64> = columns.iter().map(|c| dot(c, c)).collect();
+        let mut state = leader(6, lambda, 1, norms2.clone());
+        state.settings.staleness = 1;
+        // Round 0 changed coordinates 0 and 1; round 1's push ran at b = 0 without seeing it.
+        let unseen_changes = [(0u32, 0.3), (1u32, -0.2)];
+        for &(j, delta) in &unseen_changes {
+            state.beta[j as usize] = delta;
+            state.last_change[j as usize] = 0;
+        }
+        state.recent.push_back((0, unseen_changes.to_vec()));
+        let unseen = [0u32, 1];
+        let candidates = [2u32, 3, 4, 5];
+        let positions: Vec<u32> = unseen.iter().chain(&candidates).copied().collect();
+        let stale_gradient: Vec<f64> = candidates
+            .iter()
+            .map(|&j| -dot(&columns[j as usize], &y))
+            .collect();
+        let curvature: Vec<f64> = candidates.iter().map(|&j| norms2[j as usize]).collect();
+        let mut pair_dots = Vec::new();
+        for a in 0..positions.len() {
+            for b in a + 1..positions.len() {
+                let (ja, jb) = (positions[a] as usize, positions[b] as usize);
+                pair_dots.push((pair_key(a, b, 6), dot(&columns[ja], &columns[jb])));
+            }
+        }
+        state.commit_coordinates(
+            1,
+            &candidates,
+            &unseen,
+            &stale_gradient,
+            &curvature,
+            &pair_dots,
+            true,
+        );
+        // Sequential coordinate descent over 2..5 from b = (0.3, -0.2, 0, 0, 0, 0).
+        let mut b = vec![0.3, -0.2, 0.0, 0.0, 0.0, 0.0];
+        let mut residual: Vec<f64> = (0..y.len())
+            .map(|i| y[i] - columns[0][i] * b[0] - columns[1][i] * b[1])
+            .collect();
+        for j in 2..6 {
+            let new =
+                soft_threshold(b[j] * norms2[j] + dot(&columns[j], &residual), lambda) / norms2[j];
+            for (r, x) in residual.iter_mut().zip(&columns[j]) {
+                *r -= (new - b[j]) * x;
+            }
+            b[j] = new;
+        }
+        assert!(b[2..].iter().any(|&v| v != 0.0));
+        for j in 2..6 {
+            assert!(
+                (state.beta[j] - b[j]).abs() <= 1e-12 * (1.0 + b[j].abs()),
+                "{:?} vs {b:?}",
+                state.beta
+            );
+        }
+    }
+
     /// Columns left out of a partial gap evaluation are exactly those whose bound proves them
     /// below lambda, the bound holds for the true `x_j . theta`, and nonzero coefficients are
     /// always computed.
