@@ -53,8 +53,6 @@ pub struct PrioritySchedule {
     drawn_list: Vec<u32>,
     /// Candidates proposed so far.
     proposals: u64,
-    /// [`PrioritySchedule::report_all`]'s buffer.
-    weights: Vec<f64>,
 }
 
 impl PrioritySchedule {
@@ -82,7 +80,6 @@ impl PrioritySchedule {
             drawn: vec![false; n_coordinates],
             drawn_list: Vec::with_capacity(schedule_size.min(n_coordinates)),
             proposals: 0,
-            weights: Vec::new(),
         }
     }
 
@@ -157,32 +154,25 @@ impl PrioritySchedule {
             self.n,
             "report_all needs one change per coordinate"
         );
-        // One pass for the weights (into a buffer kept between calls: a fresh 8-bytes-per-
-        // coordinate allocation is fresh pages, zeroed by the kernel, at every refresh); the
-        // non-finite ones get the largest finite weight afterwards.
-        let mut weights = std::mem::take(&mut self.weights);
-        weights.clear();
-        let mut finite_max = self.max_weight;
-        let mut any_non_finite = false;
-        weights.extend(deltas.iter().map(|d| {
-            if d.is_finite() {
-                let w = (d * d + self.eta).min(MAX_WEIGHT);
-                finite_max = finite_max.max(w);
-                w
-            } else {
-                any_non_finite = true;
-                f64::NAN
-            }
-        }));
+        let finite_max = deltas
+            .iter()
+            .filter(|d| d.is_finite())
+            .fold(self.max_weight, |m, d| {
+                m.max((d * d + self.eta).min(MAX_WEIGHT))
+            });
         self.max_weight = finite_max;
-        if any_non_finite {
-            for w in weights.iter_mut().filter(|w| w.is_nan()) {
-                *w = finite_max;
-            }
-        }
+        let weights: Vec<f64> = deltas
+            .iter()
+            .map(|d| {
+                if d.is_finite() {
+                    (d * d + self.eta).min(MAX_WEIGHT)
+                } else {
+                    self.max_weight
+                }
+            })
+            .collect();
         self.unexplored.clear();
         self.tree.assign(&weights);
-        self.weights = weights;
     }
 
     /// Current sampling weight of coordinate `j` (`max_weight` if it was never reported).

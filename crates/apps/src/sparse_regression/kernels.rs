@@ -88,14 +88,7 @@ pub fn soft_threshold(z: f64, t: f64) -> f64 {
 #[inline]
 pub fn coordinate_step(b_j: f64, g: f64, h: f64, lambda: f64) -> f64 {
     if h > 0.0 {
-        // Most coordinates stay at zero: skip the division for them (the priority refresh runs
-        // this over every active coordinate at each gap evaluation).
-        let shrunk = soft_threshold(h * b_j - g, lambda);
-        if shrunk == 0.0 {
-            0.0
-        } else {
-            shrunk / h
-        }
+        soft_threshold(h * b_j - g, lambda) / h
     } else {
         b_j
     }

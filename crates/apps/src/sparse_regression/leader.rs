@@ -505,29 +505,22 @@ impl LeaderState {
         let mut listed = Vec::new();
         for &j in &self.active {
             let j = j as usize;
-            let bound = self.snapshot_xt_theta[j].abs() + self.column_norms[j] * change;
+            let snapshot = self.snapshot_xt_theta[j];
+            let bound = snapshot.abs() + self.column_norms[j] * change;
             // A NaN bound (diverging solve) lists the column.
             if self.beta[j] != 0.0 || bound.is_nan() || bound >= threshold {
                 listed.push(j as u32);
+            } else {
+                // Stands in for the value until the evaluation; a full one overwrites it.
+                self.xt_theta[j] = bound.copysign(snapshot);
             }
         }
         self.gap_full = 8 * listed.len() > self.active.len();
-        if self.gap_full {
-            self.gap_columns = (self.active.len() < self.beta.len()).then(|| self.active.clone());
-            return;
-        }
-        let mut next = listed.iter().peekable();
-        for &j in &self.active {
-            if next.peek() == Some(&&j) {
-                next.next();
-                continue;
-            }
-            let j = j as usize;
-            let snapshot = self.snapshot_xt_theta[j];
-            let bound = snapshot.abs() + self.column_norms[j] * change;
-            self.xt_theta[j] = bound.copysign(snapshot);
-        }
-        self.gap_columns = Some(listed);
+        self.gap_columns = if self.gap_full {
+            (self.active.len() < self.beta.len()).then(|| self.active.clone())
+        } else {
+            Some(listed)
+        };
     }
 
     /// After a gap evaluation, which computed every coordinate's gradient `-x_j . theta`: give
@@ -896,10 +889,25 @@ mod tests {
 
     /// Cyclic coordinate descent on the residual, written independently of the leader.
     fn cyclic_descent(columns: &[Vec<f64>], y: &[f64], lambda: f64, passes: usize) -> Vec<f64> {
-        let mut b = vec![0.0; columns.len()];
-        let mut residual = y.to_vec();
+        let start = vec![0.0; columns.len()];
+        cyclic_descent_from(columns, y, lambda, start, 0..columns.len(), passes)
+    }
+
+    /// Cyclic coordinate descent from `b` over the coordinates in `sweep` only.
+    fn cyclic_descent_from(
+        columns: &[Vec<f64>],
+        y: &[f64],
+        lambda: f64,
+        mut b: Vec<f64>,
+        sweep: std::ops::Range<usize>,
+        passes: usize,
+    ) -> Vec<f64> {
+        let mut residual: Vec<f64> = (0..y.len())
+            .map(|i| y[i] - columns.iter().zip(&b).map(|(c, bj)| c[i] * bj).sum::<f64>())
+            .collect();
         for _ in 0..passes {
-            for (j, column) in columns.iter().enumerate() {
+            for j in sweep.clone() {
+                let column = &columns[j];
                 let norm2 = dot(column, column);
                 let new = soft_threshold(b[j] * norm2 + dot(column, &residual), lambda) / norm2;
                 for (r, x) in residual.iter_mut().zip(column) {
@@ -990,18 +998,8 @@ mod tests {
             true,
         );
         // Sequential coordinate descent over 2..5 from b = (0.3, -0.2, 0, 0, 0, 0).
-        let mut b = vec![0.3, -0.2, 0.0, 0.0, 0.0, 0.0];
-        let mut residual: Vec<f64> = (0..y.len())
-            .map(|i| y[i] - columns[0][i] * b[0] - columns[1][i] * b[1])
-            .collect();
-        for j in 2..6 {
-            let new =
-                soft_threshold(b[j] * norms2[j] + dot(&columns[j], &residual), lambda) / norms2[j];
-            for (r, x) in residual.iter_mut().zip(&columns[j]) {
-                *r -= (new - b[j]) * x;
-            }
-            b[j] = new;
-        }
+        let start = vec![0.3, -0.2, 0.0, 0.0, 0.0, 0.0];
+        let b = cyclic_descent_from(&columns, &y, lambda, start, 2..6, 1);
         assert!(b[2..].iter().any(|&v| v != 0.0));
         for j in 2..6 {
             assert!(
