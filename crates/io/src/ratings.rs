@@ -135,9 +135,17 @@ struct ShardRatings<'t> {
 }
 
 fn read_text(path: &Path, movielens: bool, n_threads: usize) -> Result<Ratings, DataError> {
-    let texts: Vec<ShardText> = (0..n_threads)
-        .map(|shard| read_shard_lines(path, shard, n_threads, 0))
-        .collect::<Result<_, _>>()?;
+    // Each shard is read by its own thread (the copy out of the page cache is a good part of
+    // the reading time), then parsed by it.
+    let texts: Vec<ShardText> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n_threads)
+            .map(|shard| scope.spawn(move || read_shard_lines(path, shard, n_threads, 0)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("reader thread panicked"))
+            .collect::<Result<_, _>>()
+    })?;
     let parsed: Vec<Result<ShardRatings<'_>, (u64, String)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = texts
             .iter()
@@ -174,6 +182,16 @@ fn parse_text_shard(text: &ShardText, movielens: bool) -> Result<ShardRatings<'_
     };
     let mut tokens: Vec<&[u8]> = Vec::with_capacity(4);
     for line in text.lines() {
+        if !movielens {
+            if let Some((user, item, rating)) = plain_fields(line.text) {
+                if let Ok(value) = parse_rating(rating) {
+                    shard.users.push(users.intern(user));
+                    shard.items.push(items.intern(item));
+                    shard.values.push(value);
+                    continue;
+                }
+            }
+        }
         let body = line.text.trim_ascii();
         if body.is_empty() {
             continue;
@@ -224,6 +242,42 @@ fn parse_text_shard(text: &ShardText, movielens: bool) -> Result<ShardRatings<'_
     shard.user_tokens = users.tokens;
     shard.item_tokens = items.tokens;
     Ok(shard)
+}
+
+/// The common line `digits digits rating` (fields separated by spaces or tabs, nothing before,
+/// at most a `\r` after): its three fields, found in one pass. Any other line gives `None` and
+/// takes the general path, which accepts the same lines with the same result.
+fn plain_fields(line: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    let is_gap = |b: u8| b == b' ' || b == b'\t';
+    let digits_end = |from: usize| {
+        let mut i = from;
+        while i < line.len() && line[i].is_ascii_digit() {
+            i += 1;
+        }
+        (i > from && i < line.len() && is_gap(line[i])).then_some(i)
+    };
+    let skip_gap = |mut i: usize| {
+        while i < line.len() && is_gap(line[i]) {
+            i += 1;
+        }
+        i
+    };
+    let user_end = digits_end(0)?;
+    let item_start = skip_gap(user_end);
+    let item_end = digits_end(item_start)?;
+    let rating_start = skip_gap(item_end);
+    let mut rating_end = rating_start;
+    while rating_end < line.len() && !matches!(line[rating_end], b' ' | b'\t' | b'\r' | b',') {
+        rating_end += 1;
+    }
+    let rest = &line[rating_end..];
+    (rating_end > rating_start && (rest.is_empty() || rest == b"\r")).then(|| {
+        (
+            &line[..user_end],
+            &line[item_start..item_end],
+            &line[rating_start..rating_end],
+        )
+    })
 }
 
 /// Reads a rating. Plain decimals (`-12.375`: at most 15 significant digits and 22 decimals, the
@@ -317,8 +371,11 @@ impl<'t> Interner<'t> {
     }
 }
 
+/// A token's place in the canonical order: (not a number, its value, its bytes).
+type CanonicalKey<'t> = (bool, u64, &'t [u8]);
+
 /// The canonical order of id tokens: unsigned integers first, numerically, then bytewise.
-fn canonical_key(token: &[u8]) -> (bool, u64, &[u8]) {
+fn canonical_key(token: &[u8]) -> CanonicalKey<'_> {
     match parse_unsigned(token) {
         Some(n) => (false, n, token),
         None => (true, 0, token),
@@ -327,24 +384,78 @@ fn canonical_key(token: &[u8]) -> (bool, u64, &[u8]) {
 
 /// Sorts the union of the shards' tokens canonically and returns it with, per shard, the map
 /// from its local indices to the dense ones.
-fn unify<'t>(per_shard: &[&[&'t [u8]]]) -> (Vec<String>, Vec<Vec<u32>>) {
-    let mut all: Vec<&'t [u8]> = per_shard.iter().flat_map(|t| t.iter().copied()).collect();
-    all.sort_unstable_by(|a, b| canonical_key(a).cmp(&canonical_key(b)));
-    all.dedup();
-    let index: HashMap<&[u8], u32> = all
+fn unify(per_shard: &[&[&[u8]]]) -> (Vec<String>, Vec<Vec<u32>>) {
+    unify_plain_numbers(per_shard).unwrap_or_else(|| unify_sorted(per_shard))
+}
+
+/// [`unify`] for any tokens, by sorting.
+fn unify_sorted<'t>(per_shard: &[&[&'t [u8]]]) -> (Vec<String>, Vec<Vec<u32>>) {
+    // Each token's key is computed once (a comparison that parsed both sides was most of the
+    // merge's time); the shards' tokens then find their dense index by binary search.
+    let keyed = |token: &'t [u8]| (canonical_key(token), token);
+    let mut all: Vec<(CanonicalKey<'t>, &'t [u8])> = per_shard
         .iter()
-        .enumerate()
-        .map(|(i, t)| (*t, i as u32))
+        .flat_map(|t| t.iter().map(|&token| keyed(token)))
         .collect();
+    all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    all.dedup_by(|a, b| a.1 == b.1);
     let maps = per_shard
         .iter()
-        .map(|tokens| tokens.iter().map(|t| index[t]).collect())
+        .map(|tokens| {
+            tokens
+                .iter()
+                .map(|&t| {
+                    let key = canonical_key(t);
+                    all.binary_search_by(|probe| probe.0.cmp(&key))
+                        .expect("every shard token is in the union") as u32
+                })
+                .collect()
+        })
         .collect();
     let names = all
         .iter()
-        .map(|t| String::from_utf8_lossy(t).into_owned())
+        .map(|(_, t)| String::from_utf8_lossy(t).into_owned())
         .collect();
     (names, maps)
+}
+
+/// [`unify`] when every token is a plain number (decimal digits, no leading zero, below
+/// 2^26), the usual case: the canonical order is then the numeric order, and a table indexed by
+/// the number replaces the sort. `None` when some token is not plain.
+fn unify_plain_numbers(per_shard: &[&[&[u8]]]) -> Option<(Vec<String>, Vec<Vec<u32>>)> {
+    const LIMIT: u64 = 1 << 26;
+    let plain = |token: &[u8]| {
+        (token.len() == 1 || token.first() != Some(&b'0'))
+            .then(|| parse_unsigned(token))
+            .flatten()
+            .filter(|&n| n < LIMIT)
+    };
+    let numbers: Vec<Vec<u32>> = per_shard
+        .iter()
+        .map(|tokens| tokens.iter().map(|t| plain(t).map(|n| n as u32)).collect())
+        .collect::<Option<_>>()?;
+    let size = numbers
+        .iter()
+        .flatten()
+        .max()
+        .map_or(0, |&n| n as usize + 1);
+    let mut dense = vec![u32::MAX; size];
+    numbers
+        .iter()
+        .flatten()
+        .for_each(|&n| dense[n as usize] = 0);
+    let mut names = Vec::new();
+    for (n, slot) in dense.iter_mut().enumerate() {
+        if *slot == 0 {
+            *slot = names.len() as u32;
+            names.push(n.to_string());
+        }
+    }
+    let maps = numbers
+        .iter()
+        .map(|shard| shard.iter().map(|&n| dense[n as usize]).collect())
+        .collect();
+    Some((names, maps))
 }
 
 fn merge_shards(shards: &[ShardRatings<'_>]) -> Ratings {
@@ -602,6 +713,62 @@ mod tests {
             let full = parse_finite(case.as_bytes());
             assert_eq!(fast.map(f64::to_bits), full.map(f64::to_bits), "{case:?}");
         }
+    }
+
+    #[test]
+    fn the_plain_line_path_splits_as_the_general_one() {
+        let general = |line: &[u8]| -> Vec<Vec<u8>> {
+            fields(line.trim_ascii()).map(<[u8]>::to_vec).collect()
+        };
+        let lines: [&[u8]; 14] = [
+            b"1 2 3.5",
+            b"10\t20\t-0.25\r",
+            b"7  8   +1",
+            b"0 0 0",
+            b"01 2 3",
+            b"1 2 3 4",
+            b" 1 2 3",
+            b"1 2",
+            b"1,2,3",
+            b"a 2 3",
+            b"1 2 3 ",
+            b"1 2 x",
+            b"1 2 3\r\r",
+            b"",
+        ];
+        for line in lines {
+            match plain_fields(line) {
+                Some((user, item, rating)) => {
+                    let expected = general(line);
+                    assert_eq!(expected, [user, item, rating], "{line:?}");
+                    assert!(!line.contains(&b','), "{line:?}");
+                }
+                // Only lines the general path may treat differently are left to it.
+                None => assert!(
+                    general(line).len() != 3
+                        || line.contains(&b',')
+                        || line.first().is_some_and(u8::is_ascii_whitespace)
+                        || line.ends_with(b" ")
+                        || line.ends_with(b"\r\r")
+                        || !general(line)[..2]
+                            .iter()
+                            .all(|t| t.iter().all(u8::is_ascii_digit)),
+                    "{line:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn numeric_ids_unify_as_the_sort_does() {
+        let shard_a: Vec<&[u8]> = vec![b"30", b"4", b"100000", b"0"];
+        let shard_b: Vec<&[u8]> = vec![b"4", b"7", b"30"];
+        let shards = [shard_a.as_slice(), shard_b.as_slice()];
+        let fast = unify_plain_numbers(&shards).expect("all plain numbers");
+        assert_eq!(fast, unify_sorted(&shards));
+        assert_eq!(fast.0, ["0", "4", "7", "30", "100000"]);
+        let with_zero: Vec<&[u8]> = vec![b"007", b"7"];
+        assert!(unify_plain_numbers(&[with_zero.as_slice()]).is_none());
     }
 
     #[test]

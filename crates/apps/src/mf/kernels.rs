@@ -100,6 +100,10 @@ pub struct NotPositiveDefinite {
 pub struct AlsScratch {
     gram: Vec<f64>,
     rhs: Vec<f64>,
+    /// The other side's rows of the ratings, transposed (see [`als_row`]).
+    columns: Vec<f64>,
+    /// The partial sums of one row of the Gram matrix (see [`lower_row`]).
+    lanes: Vec<[f64; 4]>,
 }
 
 impl AlsScratch {
@@ -108,6 +112,8 @@ impl AlsScratch {
         AlsScratch {
             gram: vec![0.0; rank * rank],
             rhs: vec![0.0; rank],
+            columns: Vec::new(),
+            lanes: vec![[0.0; 4]; rank],
         }
     }
 }
@@ -126,26 +132,101 @@ pub fn als_row(
     out: &mut [f64],
 ) -> Result<(), NotPositiveDefinite> {
     let rank = out.len();
-    let (gram, rhs) = (&mut scratch.gram, &mut scratch.rhs);
-    gram.iter_mut().for_each(|g| *g = 0.0);
-    rhs.iter_mut().for_each(|b| *b = 0.0);
-    for (&r, &c) in values.iter().zip(cols) {
-        let h = &other[c as usize * rank..][..rank];
-        // The full square (a straight loop the compiler vectorises, cheaper than the triangle
-        // with its ragged rows); the solve reads the lower triangle.
-        for (a, &ha) in h.iter().enumerate() {
-            let row = &mut gram[a * rank..(a + 1) * rank];
-            for (g, &hb) in row.iter_mut().zip(h) {
-                *g += ha * hb;
-            }
-            rhs[a] += r * ha;
-        }
-    }
+    normal_equations(values, cols, other, rank, scratch);
+    let gram = &mut scratch.gram;
     for a in 0..rank {
         gram[a * rank + a] += reg;
     }
-    out.copy_from_slice(rhs);
+    out.copy_from_slice(&scratch.rhs);
     cholesky_solve(gram, out, rank)
+}
+
+/// The normal equations' sums (lower triangle of `gram` without the penalty, and `rhs`).
+///
+/// The other side's rows are first transposed into `rank` contiguous columns of length `n`, in
+/// one copy loop: on the item side they are scattered over tens of megabytes of W, and a loop
+/// that only copies keeps many cache misses in flight, where an accumulation over the rows (a
+/// hundred operations per rating; measured 1.7x slower) waits on each in turn. The sums are then
+/// dot products of contiguous columns, which vectorise; the function is compiled for AVX2 and
+/// AVX-512 too and picks the best the processor has at run time.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn normal_equations(
+    values: &[f64],
+    cols: &[u32],
+    other: &[f64],
+    rank: usize,
+    scratch: &mut AlsScratch,
+) {
+    let n = cols.len();
+    let (gram, rhs, columns, lanes) = (
+        &mut scratch.gram,
+        &mut scratch.rhs,
+        &mut scratch.columns,
+        &mut scratch.lanes,
+    );
+    columns.resize(rank * n, 0.0);
+    for (m, &c) in cols.iter().enumerate() {
+        let h = &other[c as usize * rank..][..rank];
+        for (a, &x) in h.iter().enumerate() {
+            columns[a * n + m] = x;
+        }
+    }
+    for a in 0..rank {
+        let column_a = &columns[a * n..(a + 1) * n];
+        rhs[a] = dot_lanes(column_a, values);
+        lower_row(
+            column_a,
+            &columns[..(a + 1) * n],
+            n,
+            lanes,
+            &mut gram[a * rank..][..a + 1],
+        );
+    }
+}
+
+/// `sum_m a_m b_m` in four interleaved partial sums (lane `l` takes `m = l mod 4`), added
+/// together at the end: a fixed order, which the compiler can turn into vector instructions.
+#[inline(always)]
+fn dot_lanes(a: &[f64], b: &[f64]) -> f64 {
+    let mut lanes = [0.0; 4];
+    let (a_chunks, b_chunks) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for l in 0..4 {
+            lanes[l] += x[l] * y[l];
+        }
+    }
+    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + tail
+}
+
+/// `out[b] = dot_lanes(column, others[b * n..(b + 1) * n])` for every column `b` of `others`,
+/// in the same order as [`dot_lanes`], but all at once: each step of `column` is loaded once
+/// and updates every partial sum, so the additions form `out.len()` independent chains instead
+/// of one that waits on itself.
+#[inline(always)]
+fn lower_row(column: &[f64], others: &[f64], n: usize, lanes: &mut [[f64; 4]], out: &mut [f64]) {
+    let count = out.len();
+    let lanes = &mut lanes[..count];
+    lanes.iter_mut().for_each(|l| *l = [0.0; 4]);
+    let whole = n - n % 4;
+    for m in (0..whole).step_by(4) {
+        let x = &column[m..m + 4];
+        for (b, lane) in lanes.iter_mut().enumerate() {
+            let y = &others[b * n + m..b * n + m + 4];
+            for l in 0..4 {
+                lane[l] += x[l] * y[l];
+            }
+        }
+    }
+    for (b, (lane, o)) in lanes.iter().zip(out.iter_mut()).enumerate() {
+        let tail: f64 = (whole..n).map(|m| column[m] * others[b * n + m]).sum();
+        *o = (lane[0] + lane[1]) + (lane[2] + lane[3]) + tail;
+    }
 }
 
 /// Solves `A x = b` in place for a symmetric positive definite `A` given by its lower triangle
@@ -310,7 +391,9 @@ mod tests {
     fn als_row_solves_the_normal_equations() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         for rank in [1, 2, 5, 10] {
-            for n_ratings in [1, 3, 40] {
+            // One scratch for rows of every length, as a pass over a side uses it.
+            let mut scratch = AlsScratch::new(rank);
+            for n_ratings in [1, 3, 41, 7, 40] {
                 let n_other = 50;
                 let other: Vec<f64> = (0..n_other * rank)
                     .map(|_| rng.gen_range(-1.0..1.0))
@@ -321,15 +404,7 @@ mod tests {
                 let values: Vec<f64> = (0..n_ratings).map(|_| rng.gen_range(-2.0..5.0)).collect();
                 let reg = 0.3;
                 let mut out = vec![0.0; rank];
-                als_row(
-                    &values,
-                    &cols,
-                    &other,
-                    reg,
-                    &mut AlsScratch::new(rank),
-                    &mut out,
-                )
-                .unwrap();
+                als_row(&values, &cols, &other, reg, &mut scratch, &mut out).unwrap();
                 // The normal equations, built here from their definition.
                 let mut a = vec![vec![0.0; rank]; rank];
                 let mut b = vec![0.0; rank];

@@ -208,31 +208,52 @@ fn compress(
     used: &mut [bool],
 ) -> (Vec<usize>, Vec<u32>, Vec<f64>) {
     let n = rows.len();
+    let (first, count) = (rows.start as u32, n as u32);
+    // `r - first < count` is the block test in one comparison (it wraps below `first`).
     let mut ptr = vec![0usize; n + 1];
     for &r in row_of {
-        if rows.contains(&(r as usize)) {
-            ptr[r as usize - rows.start + 1] += 1;
+        let local = r.wrapping_sub(first);
+        if local < count {
+            ptr[local as usize + 1] += 1;
         }
     }
     for i in 0..n {
         ptr[i + 1] += ptr[i];
     }
     let total = ptr[n];
-    let mut entries: Vec<(u32, f64)> = vec![(0, 0.0); total];
-    let mut next = ptr.clone();
-    for k in 0..row_of.len() {
-        let r = row_of[k] as usize;
-        if rows.contains(&r) {
-            let slot = &mut next[r - rows.start];
-            entries[*slot] = (col_of[k], value_of[k]);
+    let (mut cols, mut values) = (vec![0u32; total], vec![0.0f64; total]);
+    let mut next = ptr[..n].to_vec();
+    for ((&r, &c), &v) in row_of.iter().zip(col_of).zip(value_of) {
+        let local = r.wrapping_sub(first);
+        if local < count {
+            let slot = &mut next[local as usize];
+            cols[*slot] = c;
+            values[*slot] = v;
             *slot += 1;
-            used[col_of[k] as usize] = true;
+            used[c as usize] = true;
         }
     }
+    // Rows usually arrive sorted (files are commonly written row by row, and the item side of
+    // such a file is then sorted by user); only the others are sorted here.
+    let mut pairs: Vec<(u32, f64)> = Vec::new();
     for i in 0..n {
-        entries[ptr[i]..ptr[i + 1]].sort_by_key(|e| e.0);
+        let range = ptr[i]..ptr[i + 1];
+        if cols[range.clone()].windows(2).all(|w| w[0] <= w[1]) {
+            continue;
+        }
+        pairs.clear();
+        pairs.extend(
+            cols[range.clone()]
+                .iter()
+                .copied()
+                .zip(values[range.clone()].iter().copied()),
+        );
+        pairs.sort_by_key(|e| e.0);
+        for (k, (c, v)) in range.zip(&pairs) {
+            cols[k] = *c;
+            values[k] = *v;
+        }
     }
-    let (cols, values) = entries.into_iter().unzip();
     (ptr, cols, values)
 }
 
