@@ -4,7 +4,7 @@
 
 use strads_engine::{EngineError, Worker};
 
-use super::kernels::{als_row, AlsScratch};
+use super::kernels::{als_row, als_row_with_error, AlsScratch};
 use super::shard::Side;
 use super::{Driver, Local};
 
@@ -16,6 +16,10 @@ pub fn run(
 ) -> Result<(), EngineError> {
     let k = local.rank;
     let mut scratch = AlsScratch::new(k);
+    let items = &local.items;
+    let squares: Vec<f64> = (0..items.len())
+        .map(|j| items.values[items.row(j)].iter().map(|r| r * r).sum())
+        .collect();
     let mut h_needed = local.exchange_h(worker)?;
     if driver.record(worker, 0, local.evaluate(&h_needed))? {
         return Ok(());
@@ -25,28 +29,32 @@ pub fn run(
             &local.users,
             &h_needed,
             &local.user_reg,
+            None,
             &mut local.w,
             k,
             &mut scratch,
         );
         let w_needed = local.exchange_w(worker)?;
-        solve_rows(
+        let train_error = solve_rows(
             &local.items,
             &w_needed,
             &local.item_reg,
+            Some(&squares),
             &mut local.h,
             k,
             &mut scratch,
         );
         h_needed = local.exchange_h(worker)?;
-        if driver.record(worker, iteration, local.evaluate(&h_needed))? {
+        let errors = [train_error, local.penalty(), local.test_error(&h_needed)];
+        if driver.record(worker, iteration, errors)? {
             break;
         }
     }
     Ok(())
 }
 
-/// Solves every owned row of `side` into `factor`.
+/// Solves every owned row of `side` into `factor`. With `squares` (each row's sum of squared
+/// ratings), returns the rows' total squared error at the solution, otherwise 0.
 ///
 /// With `lambda = 0` a row with fewer ratings than the rank has singular normal equations; it
 /// is then solved with a tiny ridge (1e-9 times the mean diagonal, at least 1e-12) instead.
@@ -54,29 +62,40 @@ fn solve_rows(
     side: &Side,
     other: &[f64],
     reg: &[f64],
+    squares: Option<&[f64]>,
     factor: &mut [f64],
     k: usize,
     scratch: &mut AlsScratch,
-) {
+) -> f64 {
+    let mut error = 0.0;
     for i in 0..side.len() {
         let range = side.row(i);
         let (values, cols) = (&side.values[range.clone()], &side.cols[range]);
         let out = &mut factor[i * k..(i + 1) * k];
-        if als_row(values, cols, other, reg[i], scratch, out).is_err() {
-            let diagonal: f64 = cols
-                .iter()
-                .map(|&c| {
-                    other[c as usize * k..][..k]
-                        .iter()
-                        .map(|x| x * x)
-                        .sum::<f64>()
+        let mut solve = |reg: f64, out: &mut [f64]| match squares {
+            Some(squares) => als_row_with_error(values, cols, other, reg, squares[i], scratch, out),
+            None => als_row(values, cols, other, reg, scratch, out).map(|()| 0.0),
+        };
+        error += match solve(reg[i], out) {
+            Ok(e) => e,
+            Err(_) => {
+                let diagonal: f64 = cols
+                    .iter()
+                    .map(|&c| {
+                        other[c as usize * k..][..k]
+                            .iter()
+                            .map(|x| x * x)
+                            .sum::<f64>()
+                    })
+                    .sum::<f64>()
+                    / k as f64;
+                let ridge = reg[i] + (1e-9 * diagonal).max(1e-12);
+                solve(ridge, out).unwrap_or_else(|_| {
+                    out.iter_mut().for_each(|x| *x = 0.0);
+                    squares.map_or(0.0, |s| s[i])
                 })
-                .sum::<f64>()
-                / k as f64;
-            let ridge = reg[i] + (1e-9 * diagonal).max(1e-12);
-            if als_row(values, cols, other, ridge, scratch, out).is_err() {
-                out.iter_mut().for_each(|x| *x = 0.0);
             }
-        }
+        };
     }
+    error
 }

@@ -334,23 +334,41 @@ impl Local {
 
     /// `(training SSE, penalty, test SSE)` from the owned W rows and the needed H rows.
     pub fn evaluate(&self, h_needed: &[f64]) -> [f64; 3] {
-        let k = self.rank;
-        let (mut sse, mut test_sse) = (0.0, 0.0);
         let users = &self.users;
-        for i in 0..users.len() {
+        let train = self.squared_error(h_needed, |i| users.row(i), &users.cols, &users.values);
+        [train, self.penalty(), self.test_error(h_needed)]
+    }
+
+    /// The test SSE (seen test ratings) from the owned W rows and the needed H rows.
+    pub fn test_error(&self, h_needed: &[f64]) -> f64 {
+        let users = &self.users;
+        self.squared_error(
+            h_needed,
+            |i| users.test_row(i),
+            &users.test_cols,
+            &users.test_values,
+        )
+    }
+
+    /// `sum (r - w_i . h_j)^2` over the ratings `row(i)` of every owned user.
+    fn squared_error(
+        &self,
+        h_needed: &[f64],
+        row: impl Fn(usize) -> std::ops::Range<usize>,
+        cols: &[u32],
+        values: &[f64],
+    ) -> f64 {
+        let k = self.rank;
+        let mut sse = 0.0;
+        for i in 0..self.users.len() {
             let w = &self.w[i * k..(i + 1) * k];
-            for n in users.row(i) {
-                let h = &h_needed[users.cols[n] as usize * k..][..k];
-                let e = users.values[n] - kernels::dot(w, h);
+            for n in row(i) {
+                let h = &h_needed[cols[n] as usize * k..][..k];
+                let e = values[n] - kernels::dot(w, h);
                 sse += e * e;
             }
-            for n in users.test_row(i) {
-                let h = &h_needed[users.test_cols[n] as usize * k..][..k];
-                let e = users.test_values[n] - kernels::dot(w, h);
-                test_sse += e * e;
-            }
         }
-        [sse, self.penalty(), test_sse]
+        sse
     }
 
     /// Sends every owned H row to the workers that need it; returns the needed rows.
