@@ -102,7 +102,7 @@ pub struct AlsScratch {
     rhs: Vec<f64>,
     /// The other side's rows of the ratings, transposed (see [`als_row`]).
     columns: Vec<f64>,
-    /// The partial sums of one row of the Gram matrix (see [`lower_row`]).
+    /// The partial sums of the normal equations (see [`normal_equations`]).
     lanes: Vec<[f64; 4]>,
     /// The Gram matrix before its factorisation (see [`als_row_with_error`]).
     kept: Vec<f64>,
@@ -115,8 +115,8 @@ impl AlsScratch {
             gram: vec![0.0; rank * rank],
             rhs: vec![0.0; rank],
             columns: Vec::new(),
-            lanes: vec![[0.0; 4]; rank],
             kept: vec![0.0; rank * rank],
+            lanes: Vec::new(),
         }
     }
 }
@@ -186,12 +186,15 @@ pub fn squared_error(gram: &[f64], rhs: &[f64], squares: f64, w: &[f64]) -> f64 
 
 /// The normal equations' sums (lower triangle of `gram` without the penalty, and `rhs`).
 ///
-/// The other side's rows are first transposed into `rank` contiguous columns of length `n`, in
-/// one copy loop: on the item side they are scattered over tens of megabytes of W, and a loop
-/// that only copies keeps many cache misses in flight, where an accumulation over the rows (a
-/// hundred operations per rating; measured 1.7x slower) waits on each in turn. The sums are then
-/// dot products of contiguous columns, which vectorise; the function is compiled for AVX2 and
-/// AVX-512 too and picks the best the processor has at run time.
+/// The ratings are taken in chunks of [`CHUNK`]. A chunk's other-side rows are first transposed
+/// into `rank` contiguous columns, in one copy loop: on the item side the rows are scattered
+/// over tens of megabytes of W, and a loop that only copies keeps many cache misses in flight,
+/// where an accumulation over the rows (a hundred operations per rating; measured 1.7x slower)
+/// waits on each in turn. The sums are then dot products of contiguous columns, which vectorise:
+/// each entry is summed in four interleaved lanes (lane `l` takes the ratings `m = l mod 4`, in
+/// order) that carry over from chunk to chunk, and the lanes are added at the end, then the last
+/// `n mod 4` products. The function is compiled for AVX2 and AVX-512 too and picks the best the
+/// processor has at run time.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 fn normal_equations(
     values: &[f64],
@@ -201,79 +204,93 @@ fn normal_equations(
     scratch: &mut AlsScratch,
 ) {
     let n = cols.len();
-    let (gram, rhs, columns, lanes) = (
-        &mut scratch.gram,
-        &mut scratch.rhs,
-        &mut scratch.columns,
-        &mut scratch.lanes,
-    );
-    columns.resize(rank * n, 0.0);
-    for (m, &c) in cols.iter().enumerate() {
-        let h = &other[c as usize * rank..][..rank];
-        for (a, &x) in h.iter().enumerate() {
-            columns[a * n + m] = x;
+    let whole = n - n % 4;
+    let (gram, rhs) = (&mut scratch.gram, &mut scratch.rhs);
+    let (columns, lanes) = (&mut scratch.columns, &mut scratch.lanes);
+    // Lanes of gram entry (a, b) at a * rank + b (b <= a); of rhs entry a at rank^2 + a.
+    lanes.clear();
+    lanes.resize(rank * rank + rank, [0.0; 4]);
+    columns.resize(rank * CHUNK, 0.0);
+    for start in (0..whole).step_by(CHUNK) {
+        let len = CHUNK.min(whole - start);
+        for (m, &c) in cols[start..start + len].iter().enumerate() {
+            let h = &other[c as usize * rank..][..rank];
+            for (a, &x) in h.iter().enumerate() {
+                columns[a * CHUNK + m] = x;
+            }
+        }
+        let (gram_lanes, rhs_lanes) = lanes.split_at_mut(rank * rank);
+        for a in 0..rank {
+            let column_a = &columns[a * CHUNK..][..len];
+            add_lanes(column_a, &values[start..start + len], &mut rhs_lanes[a]);
+            add_lower_row(column_a, columns, len, &mut gram_lanes[a * rank..][..a + 1]);
         }
     }
+    // The last `n mod 4` ratings' rows, transposed the same way.
+    let tail = n - whole;
+    for (m, &c) in cols[whole..].iter().enumerate() {
+        let h = &other[c as usize * rank..][..rank];
+        for (a, &x) in h.iter().enumerate() {
+            columns[a * CHUNK + m] = x;
+        }
+    }
+    let tail_dot = |x: &[f64], y: &[f64]| -> f64 { x.iter().zip(y).map(|(x, y)| x * y).sum() };
+    let finish = |lanes: [f64; 4], tail: f64| (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + tail;
     for a in 0..rank {
-        let column_a = &columns[a * n..(a + 1) * n];
-        rhs[a] = dot_lanes(column_a, values);
-        lower_row(
-            column_a,
-            &columns[..(a + 1) * n],
-            n,
-            lanes,
-            &mut gram[a * rank..][..a + 1],
-        );
+        let column_a = &columns[a * CHUNK..][..tail];
+        rhs[a] = finish(lanes[rank * rank + a], tail_dot(column_a, &values[whole..]));
+        for b in 0..=a {
+            let column_b = &columns[b * CHUNK..][..tail];
+            gram[a * rank + b] = finish(lanes[a * rank + b], tail_dot(column_a, column_b));
+        }
     }
 }
 
-/// `sum_m a_m b_m` in four interleaved partial sums (lane `l` takes `m = l mod 4`), added
-/// together at the end: a fixed order, which the compiler can turn into vector instructions.
+/// Ratings per chunk of [`normal_equations`]: a multiple of 4 whose transposed rows (`rank`
+/// columns of it) stay in the first-level cache at the usual ranks. Without chunks a user with
+/// thousands of ratings spilled its columns to the second level, which made the worker that owns
+/// the heaviest users 1.4x slower per rating.
+const CHUNK: usize = 128;
+
+/// `lanes[l] += sum over steps of x[4s + l] y[4s + l]` (`x.len()` a multiple of 4).
 #[inline(always)]
-fn dot_lanes(a: &[f64], b: &[f64]) -> f64 {
-    let mut lanes = [0.0; 4];
-    let (a_chunks, b_chunks) = (a.chunks_exact(4), b.chunks_exact(4));
-    let tail: f64 = a_chunks
-        .remainder()
-        .iter()
-        .zip(b_chunks.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in a_chunks.zip(b_chunks) {
+fn add_lanes(x: &[f64], y: &[f64], lanes: &mut [f64; 4]) {
+    for (x, y) in x.chunks_exact(4).zip(y.chunks_exact(4)) {
         for l in 0..4 {
             lanes[l] += x[l] * y[l];
         }
     }
-    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + tail
 }
 
-/// `out[b] = dot_lanes(column, others[b * n..(b + 1) * n])` for every column `b` of `others`,
-/// in the same order as [`dot_lanes`], but all at once: each step of `column` is loaded once
-/// and updates every partial sum, so the additions form `out.len()` independent chains instead
-/// of one that waits on itself.
+/// [`add_lanes`] of `column` (length `len`, a multiple of 4) with each of the first
+/// `lanes.len()` columns of `columns` (stride [`CHUNK`]), four columns at a time: each step of
+/// `column` is loaded once for four sums, which are independent chains held in registers.
 #[inline(always)]
-fn lower_row(column: &[f64], others: &[f64], n: usize, lanes: &mut [[f64; 4]], out: &mut [f64]) {
-    let count = out.len();
-    let lanes = &mut lanes[..count];
-    lanes.iter_mut().for_each(|l| *l = [0.0; 4]);
-    let whole = n - n % 4;
-    for m in (0..whole).step_by(4) {
-        let x = &column[m..m + 4];
-        for (b, lane) in lanes.iter_mut().enumerate() {
-            let y = &others[b * n + m..b * n + m + 4];
-            for l in 0..4 {
-                lane[l] += x[l] * y[l];
+fn add_lower_row(column: &[f64], columns: &[f64], len: usize, lanes: &mut [[f64; 4]]) {
+    let blocked = lanes.len() - lanes.len() % 4;
+    for b in (0..blocked).step_by(4) {
+        let y: [&[f64]; 4] = std::array::from_fn(|j| &columns[(b + j) * CHUNK..][..len]);
+        let mut sums: [[f64; 4]; 4] = std::array::from_fn(|j| lanes[b + j]);
+        for (step, x) in column.chunks_exact(4).enumerate() {
+            let m = step * 4;
+            for j in 0..4 {
+                let yj = &y[j][m..m + 4];
+                for l in 0..4 {
+                    sums[j][l] += x[l] * yj[l];
+                }
             }
         }
+        lanes[b..b + 4].copy_from_slice(&sums);
     }
-    for (b, (lane, o)) in lanes.iter().zip(out.iter_mut()).enumerate() {
-        let tail: f64 = (whole..n).map(|m| column[m] * others[b * n + m]).sum();
-        *o = (lane[0] + lane[1]) + (lane[2] + lane[3]) + tail;
+    for b in blocked..lanes.len() {
+        add_lanes(column, &columns[b * CHUNK..][..len], &mut lanes[b]);
     }
 }
 
 /// Solves `A x = b` in place for a symmetric positive definite `A` given by its lower triangle
-/// (row-major, `n x n`); `a` is overwritten by its Cholesky factor `L` (`A = L L^T`) and `b` by `x`.
+/// (row-major, `n x n`); `a` is overwritten by its Cholesky factor `L` (`A = L L^T`), except
+/// that the diagonal holds `1 / L_jj` (one division per column instead of one per entry), and
+/// `b` by `x`.
 pub fn cholesky_solve(a: &mut [f64], b: &mut [f64], n: usize) -> Result<(), NotPositiveDefinite> {
     for j in 0..n {
         let mut d = a[j * n + j];
@@ -283,14 +300,14 @@ pub fn cholesky_solve(a: &mut [f64], b: &mut [f64], n: usize) -> Result<(), NotP
         if d.is_nan() || d <= 0.0 {
             return Err(NotPositiveDefinite { index: j });
         }
-        let d = d.sqrt();
-        a[j * n + j] = d;
+        let inverse = 1.0 / d.sqrt();
+        a[j * n + j] = inverse;
         for i in j + 1..n {
             let mut s = a[i * n + j];
             for k in 0..j {
                 s -= a[i * n + k] * a[j * n + k];
             }
-            a[i * n + j] = s / d;
+            a[i * n + j] = s * inverse;
         }
     }
     // L y = b, then L^T x = y.
@@ -299,14 +316,14 @@ pub fn cholesky_solve(a: &mut [f64], b: &mut [f64], n: usize) -> Result<(), NotP
         for k in 0..i {
             s -= a[i * n + k] * b[k];
         }
-        b[i] = s / a[i * n + i];
+        b[i] = s * a[i * n + i];
     }
     for i in (0..n).rev() {
         let mut s = b[i];
         for k in i + 1..n {
             s -= a[k * n + i] * b[k];
         }
-        b[i] = s / a[i * n + i];
+        b[i] = s * a[i * n + i];
     }
     Ok(())
 }
