@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod error;
+mod huge;
 pub mod lda;
 pub mod mf;
 pub mod sparse_regression;

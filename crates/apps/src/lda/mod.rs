@@ -13,7 +13,6 @@
 //! its documents' topic counts ([`shard`]); the word-topic rows move between workers block by block
 //! ([`program`]); a token is resampled in O(1) by Metropolis-Hastings ([`kernels`]).
 
-mod huge;
 pub mod kernels;
 pub mod load;
 pub mod program;

@@ -7,13 +7,13 @@
 
 use std::ops::Range;
 
-use super::huge::HugeBuffer;
 use super::kernels::{
     doc_log_likelihood, resample_token, word_rows_log_likelihood, FastRng, LogGammaTable, Priors,
     SparseConditional, TokenDraws, TokenState, Topic, WordProposal,
 };
 use super::load::LocalDoc;
 use super::{DocTopicRows, SamplerKind};
+use crate::huge::HugeBuffer;
 
 /// How many tokens ahead the sampler touches the memory a token will need.
 const LOOKAHEAD: usize = 8;

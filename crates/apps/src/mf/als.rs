@@ -20,32 +20,36 @@ pub fn run(
     let squares: Vec<f64> = (0..items.len())
         .map(|j| items.values[items.row(j)].iter().map(|r| r * r).sum())
         .collect();
-    let mut h_needed = local.exchange_h(worker)?;
-    if driver.record(worker, 0, local.evaluate(&h_needed))? {
+    local.refresh_h(worker)?;
+    if driver.record(worker, 0, local.evaluate(&local.h_needed))? {
         return Ok(());
     }
     for iteration in 1.. {
         solve_rows(
             &local.users,
-            &h_needed,
+            &local.h_needed,
             &local.user_reg,
             None,
             &mut local.w,
             k,
             &mut scratch,
         );
-        let w_needed = local.exchange_w(worker)?;
+        local.refresh_w(worker)?;
         let train_error = solve_rows(
             &local.items,
-            &w_needed,
+            &local.w_needed,
             &local.item_reg,
             Some(&squares),
             &mut local.h,
             k,
             &mut scratch,
         );
-        h_needed = local.exchange_h(worker)?;
-        let errors = [train_error, local.penalty(), local.test_error(&h_needed)];
+        local.refresh_h(worker)?;
+        let errors = [
+            train_error,
+            local.penalty(),
+            local.test_error(&local.h_needed),
+        ];
         if driver.record(worker, iteration, errors)? {
             break;
         }

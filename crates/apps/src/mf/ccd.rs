@@ -47,7 +47,7 @@ pub fn run(
         let h = &local.h;
         local
             .item_halo
-            .exchange(worker, 1, |j, out| out.push(h[j * k]))?
+            .exchange(worker, 1, |j, out| out[0] = h[j * k])?
     };
     let users = &local.users;
     let mut w_pending: Vec<f64> = (0..n_users)
@@ -85,9 +85,9 @@ pub fn run(
             }
             let w_pairs = {
                 let w = &local.w;
-                local
-                    .user_halo
-                    .exchange(worker, 2, |i, out| out.extend([w_old[i], w[i * k + t]]))?
+                local.user_halo.exchange(worker, 2, |i, out| {
+                    out.copy_from_slice(&[w_old[i], w[i * k + t]])
+                })?
             };
             // H half: h_jt for every owned item against the new w_t. The item side's residual
             // update of the previous step happens in the same pass (see `Tiles::step`).
@@ -110,7 +110,7 @@ pub fn run(
             let h_triples = {
                 let h = &local.h;
                 local.item_halo.exchange(worker, 3, |j, out| {
-                    out.extend([h_old[j], h[j * k + t], h[j * k + next]])
+                    out.copy_from_slice(&[h_old[j], h[j * k + t], h[j * k + next]])
                 })?
             };
             // This step's item residual update waits for the next step's pass.

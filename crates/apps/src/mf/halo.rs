@@ -45,21 +45,37 @@ impl Halo {
     }
 
     /// Sends every peer `width` numbers for each owned row it needs (written by `fill(offset,
-    /// out)`), and returns the numbers of this worker's needed rows, `width` per row, in the order
+    /// out)` into `out`, `width` long), and returns the numbers of this worker's needed rows, `width` per row, in the order
     /// of its `needed` list. Collective.
     pub fn exchange(
         &self,
         worker: &mut Worker<'_>,
         width: usize,
-        fill: impl Fn(usize, &mut Vec<f64>),
+        fill: impl Fn(usize, &mut [f64]),
     ) -> Result<Vec<f64>, EngineError> {
+        let mut values = vec![0.0; self.needed_len * width];
+        self.exchange_into(worker, width, fill, &mut values)?;
+        Ok(values)
+    }
+
+    /// [`Halo::exchange`] into `values` (length: needed rows times `width`), which the caller
+    /// can keep from one exchange to the next (on huge pages, see [`crate::huge`]). Collective.
+    pub fn exchange_into(
+        &self,
+        worker: &mut Worker<'_>,
+        width: usize,
+        fill: impl Fn(usize, &mut [f64]),
+        values: &mut [f64],
+    ) -> Result<(), EngineError> {
         let me = worker.index();
-        let piece = |rows: &[u32]| {
-            let mut out = Vec::with_capacity(rows.len() * width);
-            for &offset in rows {
-                fill(offset as usize, &mut out);
+        let fill_rows = |rows: &[u32], out: &mut [f64]| {
+            for (&offset, row) in rows.iter().zip(out.chunks_exact_mut(width)) {
+                fill(offset as usize, row);
             }
-            debug_assert_eq!(out.len(), rows.len() * width);
+        };
+        let piece = |rows: &[u32]| {
+            let mut out = vec![0.0; rows.len() * width];
+            fill_rows(rows, &mut out);
             out
         };
         // This worker's own rows are copied in place below instead of being encoded, sent to
@@ -72,17 +88,23 @@ impl Halo {
             .collect();
         let incoming = worker.all_to_all(&outgoing)?;
         // Needed rows are sorted and blocks are in worker order, so the pieces arrive in order.
-        let mut values = Vec::with_capacity(self.needed_len * width);
+        assert_eq!(
+            values.len(),
+            self.needed_len * width,
+            "the buffer fits the needed rows"
+        );
+        let mut at = 0;
         for (peer, received) in incoming.iter().enumerate() {
             if peer == me {
-                for &offset in &self.serve[me] {
-                    fill(offset as usize, &mut values);
-                }
+                let len = self.serve[me].len() * width;
+                fill_rows(&self.serve[me], &mut values[at..at + len]);
+                at += len;
             } else {
-                values.extend_from_slice(received);
+                values[at..at + received.len()].copy_from_slice(received);
+                at += received.len();
             }
         }
-        debug_assert_eq!(values.len(), self.needed_len * width);
-        Ok(values)
+        debug_assert_eq!(at, values.len());
+        Ok(())
     }
 }

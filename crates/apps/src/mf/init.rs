@@ -112,11 +112,11 @@ fn apply(
     diagonal: &[f64],
 ) -> Result<Vec<f64>, EngineError> {
     let k = local.rank;
-    let q_needed = local.exchange_h(worker)?;
-    multiply(&local.users, &q_needed, k, &mut local.w);
-    let w_needed = local.exchange_w(worker)?;
+    local.refresh_h(worker)?;
+    multiply(&local.users, &local.h_needed, k, &mut local.w);
+    local.refresh_w(worker)?;
     let mut y = vec![0.0; local.h.len()];
-    multiply(&local.items, &w_needed, k, &mut y);
+    multiply(&local.items, &local.w_needed, k, &mut y);
     for (j, d) in diagonal.iter().enumerate() {
         for t in 0..k {
             y[j * k + t] -= d * local.h[j * k + t];
