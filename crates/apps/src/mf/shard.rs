@@ -94,8 +94,15 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// Splits `train` (and `test`) over `n_workers`.
-    pub fn new(train: Ratings, test: Option<Ratings>, n_workers: usize) -> Problem {
+    /// Splits `train` (and `test`) over `n_workers`, balancing each side's blocks by the cost
+    /// `ratings + row_cost` per row (`row_cost` in ratings: what a solver spends on a row beyond
+    /// its ratings).
+    pub fn new(
+        train: Ratings,
+        test: Option<Ratings>,
+        n_workers: usize,
+        row_cost: u64,
+    ) -> Problem {
         let mut user_counts = vec![0u64; train.n_users()];
         let mut item_counts = vec![0u64; train.n_items()];
         for (&u, &i) in train.users.iter().zip(&train.items) {
@@ -106,9 +113,10 @@ impl Problem {
         let mean_square =
             train.values.iter().map(|r| r * r).sum::<f64>() / train.len().max(1) as f64;
         let test = test.map(|t| TestSet::new(&train, &t, global_mean));
+        let cost = |counts: &[u64]| -> Vec<u64> { counts.iter().map(|c| c + row_cost).collect() };
         Problem {
-            user_blocks: balanced_blocks(&user_counts, n_workers),
-            item_blocks: balanced_blocks(&item_counts, n_workers),
+            user_blocks: balanced_blocks(&cost(&user_counts), n_workers),
+            item_blocks: balanced_blocks(&cost(&item_counts), n_workers),
             user_counts,
             item_counts,
             train,
