@@ -183,10 +183,10 @@ fn parse_text_shard(text: &ShardText, movielens: bool) -> Result<ShardRatings<'_
     let mut tokens: Vec<&[u8]> = Vec::with_capacity(4);
     for line in text.lines() {
         if !movielens {
-            if let Some((user, item, rating)) = plain_fields(line.text) {
+            if let Some(([user, item], rating)) = plain_line(line.text) {
                 if let Ok(value) = parse_rating(rating) {
-                    shard.users.push(users.intern(user));
-                    shard.items.push(items.intern(item));
+                    shard.users.push(users.intern_number(user));
+                    shard.items.push(items.intern_number(item));
                     shard.values.push(value);
                     continue;
                 }
@@ -244,17 +244,39 @@ fn parse_text_shard(text: &ShardText, movielens: bool) -> Result<ShardRatings<'_
     Ok(shard)
 }
 
-/// The common line `digits digits rating` (fields separated by spaces or tabs, nothing before,
-/// at most a `\r` after): its three fields, found in one pass. Any other line gives `None` and
-/// takes the general path, which accepts the same lines with the same result.
-fn plain_fields(line: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+/// An id token that is a plain number (decimal digits, no leading zero, below
+/// [`Interner::TABLE_LIMIT`]): the token and its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PlainId<'t> {
+    token: &'t [u8],
+    value: u32,
+}
+
+/// The common line `id id rating` with plain-number ids (fields separated by spaces or tabs,
+/// nothing before, at most a `\r` after): the two ids, read in the same pass that finds them,
+/// and the rating's token. Any other line gives `None` and takes the general path, which reads
+/// the same lines to the same result.
+fn plain_line(line: &[u8]) -> Option<([PlainId<'_>; 2], &[u8])> {
     let is_gap = |b: u8| b == b' ' || b == b'\t';
-    let digits_end = |from: usize| {
+    // A plain id starting at `from`, followed by a gap.
+    let id_at = |from: usize| -> Option<(PlainId<'_>, usize)> {
+        let mut value: u64 = 0;
         let mut i = from;
         while i < line.len() && line[i].is_ascii_digit() {
+            value = value * 10 + u64::from(line[i] - b'0');
             i += 1;
+            if value >= Interner::TABLE_LIMIT {
+                return None;
+            }
         }
-        (i > from && i < line.len() && is_gap(line[i])).then_some(i)
+        let leading_zero = line[from] == b'0' && i - from > 1;
+        (i > from && !leading_zero && i < line.len() && is_gap(line[i])).then(|| {
+            let id = PlainId {
+                token: &line[from..i],
+                value: value as u32,
+            };
+            (id, i)
+        })
     };
     let skip_gap = |mut i: usize| {
         while i < line.len() && is_gap(line[i]) {
@@ -262,22 +284,19 @@ fn plain_fields(line: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
         }
         i
     };
-    let user_end = digits_end(0)?;
-    let item_start = skip_gap(user_end);
-    let item_end = digits_end(item_start)?;
+    if line.is_empty() {
+        return None;
+    }
+    let (user, user_end) = id_at(0)?;
+    let (item, item_end) = id_at(skip_gap(user_end))?;
     let rating_start = skip_gap(item_end);
     let mut rating_end = rating_start;
     while rating_end < line.len() && !matches!(line[rating_end], b' ' | b'\t' | b'\r' | b',') {
         rating_end += 1;
     }
     let rest = &line[rating_end..];
-    (rating_end > rating_start && (rest.is_empty() || rest == b"\r")).then(|| {
-        (
-            &line[..user_end],
-            &line[item_start..item_end],
-            &line[rating_start..rating_end],
-        )
-    })
+    (rating_end > rating_start && (rest.is_empty() || rest == b"\r"))
+        .then(|| ([user, item], &line[rating_start..rating_end]))
 }
 
 /// Reads a rating. Plain decimals (`-12.375`: at most 15 significant digits and 22 decimals, the
@@ -345,29 +364,39 @@ struct Interner<'t> {
 }
 
 impl<'t> Interner<'t> {
+    /// Plain-number ids below this are looked up in the table.
+    const TABLE_LIMIT: u64 = 1 << 26;
+
     fn intern(&mut self, token: &'t [u8]) -> u32 {
-        const TABLE_LIMIT: u64 = 1 << 26;
         let plain_number = (token.len() == 1 || token[0] != b'0')
             .then(|| parse_unsigned(token))
             .flatten()
-            .filter(|&n| n < TABLE_LIMIT);
+            .filter(|&n| n < Self::TABLE_LIMIT);
         if let Some(n) = plain_number {
-            let n = n as usize;
-            if n >= self.by_number.len() {
-                self.by_number
-                    .resize((n + 1).max(2 * self.by_number.len()), u32::MAX);
-            }
-            if self.by_number[n] == u32::MAX {
-                self.by_number[n] = self.tokens.len() as u32;
-                self.tokens.push(token);
-            }
-            return self.by_number[n];
+            return self.intern_number(PlainId {
+                token,
+                value: n as u32,
+            });
         }
         let tokens = &mut self.tokens;
         *self.by_text.entry(token).or_insert_with(|| {
             tokens.push(token);
             (tokens.len() - 1) as u32
         })
+    }
+
+    /// [`Interner::intern`] of a token already known to be a plain number.
+    fn intern_number(&mut self, id: PlainId<'t>) -> u32 {
+        let n = id.value as usize;
+        if n >= self.by_number.len() {
+            self.by_number
+                .resize((n + 1).max(2 * self.by_number.len()), u32::MAX);
+        }
+        if self.by_number[n] == u32::MAX {
+            self.by_number[n] = self.tokens.len() as u32;
+            self.tokens.push(id.token);
+        }
+        self.by_number[n]
     }
 }
 
@@ -423,12 +452,11 @@ fn unify_sorted<'t>(per_shard: &[&[&'t [u8]]]) -> (Vec<String>, Vec<Vec<u32>>) {
 /// 2^26), the usual case: the canonical order is then the numeric order, and a table indexed by
 /// the number replaces the sort. `None` when some token is not plain.
 fn unify_plain_numbers(per_shard: &[&[&[u8]]]) -> Option<(Vec<String>, Vec<Vec<u32>>)> {
-    const LIMIT: u64 = 1 << 26;
     let plain = |token: &[u8]| {
         (token.len() == 1 || token.first() != Some(&b'0'))
             .then(|| parse_unsigned(token))
             .flatten()
-            .filter(|&n| n < LIMIT)
+            .filter(|&n| n < Interner::TABLE_LIMIT)
     };
     let numbers: Vec<Vec<u32>> = per_shard
         .iter()
@@ -716,15 +744,17 @@ mod tests {
     }
 
     #[test]
-    fn the_plain_line_path_splits_as_the_general_one() {
+    fn the_plain_line_path_reads_as_the_general_one() {
         let general = |line: &[u8]| -> Vec<Vec<u8>> {
             fields(line.trim_ascii()).map(<[u8]>::to_vec).collect()
         };
-        let lines: [&[u8]; 14] = [
+        let lines: [&[u8]; 16] = [
             b"1 2 3.5",
             b"10\t20\t-0.25\r",
             b"7  8   +1",
             b"0 0 0",
+            b"67108863 5 1",
+            b"67108864 5 1",
             b"01 2 3",
             b"1 2 3 4",
             b" 1 2 3",
@@ -736,27 +766,36 @@ mod tests {
             b"1 2 3\r\r",
             b"",
         ];
+        let mut accepted = 0;
         for line in lines {
-            match plain_fields(line) {
-                Some((user, item, rating)) => {
-                    let expected = general(line);
-                    assert_eq!(expected, [user, item, rating], "{line:?}");
-                    assert!(!line.contains(&b','), "{line:?}");
+            let expected = general(line);
+            match plain_line(line) {
+                Some(([user, item], rating)) => {
+                    accepted += 1;
+                    assert_eq!(expected, [user.token, item.token, rating], "{line:?}");
+                    for id in [user, item] {
+                        assert_eq!(parse_unsigned(id.token), Some(u64::from(id.value)));
+                        assert!(id.token.len() == 1 || id.token[0] != b'0', "{line:?}");
+                    }
                 }
                 // Only lines the general path may treat differently are left to it.
                 None => assert!(
-                    general(line).len() != 3
+                    expected.len() != 3
                         || line.contains(&b',')
                         || line.first().is_some_and(u8::is_ascii_whitespace)
                         || line.ends_with(b" ")
                         || line.ends_with(b"\r\r")
-                        || !general(line)[..2]
-                            .iter()
-                            .all(|t| t.iter().all(u8::is_ascii_digit)),
+                        || expected[..2].iter().any(|t| {
+                            !t.iter().all(u8::is_ascii_digit)
+                                || (t.len() > 1 && t[0] == b'0')
+                                || parse_unsigned(t).is_none_or(|n| n >= Interner::TABLE_LIMIT)
+                        }),
                     "{line:?}"
                 ),
             }
         }
+        // Five plain lines, and `1 2 x`, whose rating the caller then fails to read.
+        assert_eq!(accepted, 6);
     }
 
     #[test]

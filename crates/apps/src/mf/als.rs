@@ -21,7 +21,12 @@ pub fn run(
         .map(|j| items.values[items.row(j)].iter().map(|r| r * r).sum())
         .collect();
     local.refresh_h(worker)?;
-    if driver.record(worker, 0, local.evaluate(&local.h_needed))? {
+    // W is 0 at the start (the first half solves for it), so every prediction is 0 and the
+    // errors are the squared ratings.
+    debug_assert!(local.w.iter().all(|&x| x == 0.0));
+    let test_squares = local.users.test_values.iter().map(|r| r * r).sum();
+    let start = [squares.iter().sum(), local.penalty(), test_squares];
+    if driver.record(worker, 0, start)? {
         return Ok(());
     }
     for iteration in 1.. {

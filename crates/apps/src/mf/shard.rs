@@ -97,12 +97,7 @@ impl Problem {
     /// Splits `train` (and `test`) over `n_workers`, balancing each side's blocks by the cost
     /// `ratings + row_cost` per row (`row_cost` in ratings: what a solver spends on a row beyond
     /// its ratings).
-    pub fn new(
-        train: Ratings,
-        test: Option<Ratings>,
-        n_workers: usize,
-        row_cost: u64,
-    ) -> Problem {
+    pub fn new(train: Ratings, test: Option<Ratings>, n_workers: usize, row_cost: u64) -> Problem {
         let mut user_counts = vec![0u64; train.n_users()];
         let mut item_counts = vec![0u64; train.n_items()];
         for (&u, &i) in train.users.iter().zip(&train.items) {
