@@ -227,6 +227,25 @@ impl<'w> Worker<'w> {
             .collect()
     }
 
+    /// [`Worker::all_to_all`] of raw bytes, with no encoding: for callers that lay out large
+    /// payloads themselves (a codec that writes one number at a time costs more than the copy).
+    pub fn all_to_all_bytes(&mut self, outgoing: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+        assert_eq!(
+            outgoing.len(),
+            self.peers(),
+            "all_to_all_bytes needs one message per worker"
+        );
+        let tag = self.collective_tag();
+        for (destination, bytes) in outgoing.into_iter().enumerate() {
+            self.send_raw(destination, tag, bytes);
+        }
+        let peers = self.peers();
+        self.wait_for(tag, peers)
+            .into_iter()
+            .map(|(_, bytes)| bytes)
+            .collect()
+    }
+
     /// Sums `values` element-wise over all workers (in worker order, so the result is identical
     /// on every worker).
     pub fn all_reduce_sum(&mut self, values: &[f64]) -> Result<Vec<f64>, EngineError> {
