@@ -65,6 +65,6 @@ pub use libsvm::{check_nonempty_total, parse_libsvm, read_libsvm_shard, LibsvmOp
 pub use matrix_market::{
     check_mm_total, entries_to_rows, read_mm_header, read_mm_shard, MmEntry, MmField, MmHeader,
 };
-pub use ratings::{read_pairs, read_ratings, Ratings, RatingsFormat};
+pub use ratings::{align_ids, read_pairs, read_ratings, Ratings, RatingsFormat};
 pub use shard::{line_number_at, read_shard_lines, shard_byte_range, ShardText};
 pub use sparse::SparseRows;

@@ -400,6 +400,23 @@ impl<'t> Interner<'t> {
     }
 }
 
+/// For each id of `other`, its index in `known`, or `None` if `known` lacks it. Both lists must
+/// be in the canonical order [`read_ratings`] gives them (as two files' `user_ids`), so one merge
+/// pass finds every match.
+pub fn align_ids(known: &[String], other: &[String]) -> Vec<Option<u32>> {
+    let mut k = 0;
+    other
+        .iter()
+        .map(|id| {
+            let key = canonical_key(id.as_bytes());
+            while k < known.len() && canonical_key(known[k].as_bytes()) < key {
+                k += 1;
+            }
+            (k < known.len() && known[k] == *id).then_some(k as u32)
+        })
+        .collect()
+}
+
 /// A token's place in the canonical order: (not a number, its value, its bytes).
 type CanonicalKey<'t> = (bool, u64, &'t [u8]);
 
@@ -809,6 +826,29 @@ mod tests {
         }
         // Five plain lines, and `1 2 x`, whose rating the caller then fails to read.
         assert_eq!(accepted, 6);
+    }
+
+    #[test]
+    fn ids_align_by_merging_canonical_lists() {
+        let owned = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // Both in canonical order: numbers by value (ties bytewise), then the other tokens.
+        let known = owned(&["2", "007", "10", "300", "a", "b"]);
+        let other = owned(&["1", "007", "7", "10", "300", "301", "b", "c"]);
+        // The same answer as a lookup table.
+        let table: std::collections::HashMap<&str, u32> = known
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i as u32))
+            .collect();
+        let expected: Vec<Option<u32>> = other
+            .iter()
+            .map(|id| table.get(id.as_str()).copied())
+            .collect();
+        assert_eq!(align_ids(&known, &other), expected);
+        assert_eq!(
+            expected,
+            [None, Some(1), None, Some(2), Some(3), None, Some(5), None]
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use std::ops::Range;
 
 use strads_core::balanced_blocks;
-use strads_io::Ratings;
+use strads_io::{align_ids, Ratings};
 
 /// Test ratings whose user and item are both in the training set, with dense indices, and the
 /// others counted apart (they are predicted with the global mean).
@@ -30,19 +30,8 @@ pub struct TestSet {
 impl TestSet {
     /// Maps `test` onto the ids of `train`.
     pub fn new(train: &Ratings, test: &Ratings, global_mean: f64) -> TestSet {
-        let map = |train_ids: &[String], test_ids: &[String]| -> Vec<Option<u32>> {
-            let index: std::collections::HashMap<&str, u32> = train_ids
-                .iter()
-                .enumerate()
-                .map(|(i, id)| (id.as_str(), i as u32))
-                .collect();
-            test_ids
-                .iter()
-                .map(|id| index.get(id.as_str()).copied())
-                .collect()
-        };
-        let users = map(&train.user_ids, &test.user_ids);
-        let items = map(&train.item_ids, &test.item_ids);
+        let users = align_ids(&train.user_ids, &test.user_ids);
+        let items = align_ids(&train.item_ids, &test.item_ids);
         let mut set = TestSet::default();
         for k in 0..test.len() {
             match (users[test.users[k] as usize], items[test.items[k] as usize]) {
