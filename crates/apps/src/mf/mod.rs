@@ -387,11 +387,9 @@ impl Local {
         let mut sse = 0.0;
         for i in 0..self.users.len() {
             let w = &self.w[i * k..(i + 1) * k];
-            for n in row(i) {
-                let h = &h_needed[cols[n] as usize * k..][..k];
-                let e = values[n] - kernels::dot(w, h);
-                sse += e * e;
-            }
+            let range = row(i);
+            sse =
+                kernels::add_squared_errors(w, &cols[range.clone()], &values[range], h_needed, sse);
         }
         sse
     }
