@@ -2,9 +2,10 @@
 //!
 //! LDA's sampler reads its count arrays at random positions, and matrix factorisation the other
 //! side's factor rows, so with 4 KiB pages nearly every access also misses the TLB (and in a
-//! virtual machine a page walk costs several memory accesses). Arrays are therefore anonymous memory maps advised `MADV_HUGEPAGE` (2 MiB pages
-//! where the kernel allows), viewed as typed slices through `bytemuck`. Where the advice is not
-//! supported the buffer is an ordinary zeroed map, so results never depend on it.
+//! virtual machine a page walk costs several memory accesses). Arrays are therefore anonymous
+//! memory maps advised `MADV_HUGEPAGE` (2 MiB pages where the kernel allows), viewed as typed
+//! slices through `bytemuck`. Where the advice is not supported the buffer is an ordinary zeroed
+//! map, so results never depend on it.
 
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};

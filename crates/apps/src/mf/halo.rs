@@ -45,8 +45,8 @@ impl Halo {
     }
 
     /// Sends every peer `width` numbers for each owned row it needs (written by `fill(offset,
-    /// out)` into `out`, `width` long), and returns the numbers of this worker's needed rows, `width` per row, in the order
-    /// of its `needed` list. Collective.
+    /// out)` into `out`, `width` long), and returns the numbers of this worker's needed rows,
+    /// `width` per row, in the order of its `needed` list. Collective.
     pub fn exchange(
         &self,
         worker: &mut Worker<'_>,

@@ -100,7 +100,7 @@ pub struct NotPositiveDefinite {
 pub struct AlsScratch {
     gram: Vec<f64>,
     rhs: Vec<f64>,
-    /// The other side's rows of the ratings, transposed (see [`als_row`]).
+    /// A chunk of the other side's rows, transposed (see [`normal_equations`]).
     columns: Vec<f64>,
     /// The partial sums of the normal equations (see [`normal_equations`]).
     lanes: Vec<[f64; 4]>,
@@ -189,12 +189,13 @@ pub fn squared_error(gram: &[f64], rhs: &[f64], squares: f64, w: &[f64]) -> f64 
 /// The ratings are taken in chunks of [`CHUNK`]. A chunk's other-side rows are first transposed
 /// into `rank` contiguous columns, in one copy loop: on the item side the rows are scattered
 /// over tens of megabytes of W, and a loop that only copies keeps many cache misses in flight,
-/// where an accumulation over the rows (a hundred operations per rating; measured 1.7x slower)
-/// waits on each in turn. The sums are then dot products of contiguous columns, which vectorise:
+/// where an accumulation over the rows (a hundred operations per rating; measured 1.4x slower
+/// per iteration) waits on each in turn. The sums are then dot products of contiguous columns, which vectorise:
 /// each entry is summed in four interleaved lanes (lane `l` takes the ratings `m = l mod 4`, in
 /// order) that carry over from chunk to chunk, and the lanes are added at the end, then the last
 /// `n mod 4` products. The function is compiled for AVX2 and AVX-512 too and picks the best the
-/// processor has at run time.
+/// processor has at run time; the results are the same on every target (Rust never fuses a
+/// multiply and an add on its own).
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 fn normal_equations(
     values: &[f64],
@@ -247,9 +248,9 @@ fn normal_equations(
 }
 
 /// Ratings per chunk of [`normal_equations`]: a multiple of 4 whose transposed rows (`rank`
-/// columns of it) stay in the first-level cache at the usual ranks. Without chunks a user with
-/// thousands of ratings spilled its columns to the second level, which made the worker that owns
-/// the heaviest users 1.4x slower per rating.
+/// columns of it) stay in the first-level cache at the usual ranks. Without chunks the columns of
+/// a row with hundreds of ratings (the items, the heaviest users) spilled to the second level:
+/// the H half was 1.1-1.2x slower.
 const CHUNK: usize = 128;
 
 /// `lanes[l] += sum over steps of x[4s + l] y[4s + l]` (`x.len()` a multiple of 4).
