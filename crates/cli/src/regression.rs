@@ -63,9 +63,9 @@ pub struct RegressionArgs {
     #[arg(long, default_value = "priority")]
     pub scheduler: SchedulerKind,
     /// Candidates per round (U'); rounds grow up to 256 candidates while more than 256 x U'
-    /// coordinates are moving [default: lasso 512 (its inner passes make a big round as good as
-    /// as many sequential steps); logreg 64 in one process, 256 across processes, where every
-    /// round pays two network latencies and bigger rounds amortise them].
+    /// coordinates are moving [default: lasso 256 (plus its sweep share; its inner passes make a
+    /// big round as good as as many sequential steps); logreg 64 in one process, 256 across
+    /// processes, where every round pays two network latencies and bigger rounds amortise them].
     #[arg(long)]
     pub schedule_size: Option<usize>,
     /// Dependency filter: never two coordinates with |corr| >= RHO in one round (1 disables)
@@ -93,8 +93,9 @@ pub struct RegressionArgs {
     pub no_screening: bool,
     /// Priority scheduler: each round also takes SHARE x its size in candidates from a cyclic
     /// sweep over the working set, so that a coordinate whose neighbours moved after its own last
-    /// step is not left waiting for the next priority refresh (0 disables) [default: lasso 0.5,
-    /// logreg 0.25].
+    /// step is not left waiting for the next priority refresh (0 disables) [default: lasso 16,
+    /// so a lasso round is 256 coordinates by priority and 4096 from the sweep, the fastest
+    /// measured at every lambda of the benchmark; logreg 0.25].
     #[arg(long, value_name = "SHARE")]
     pub sweep_share: Option<f64>,
     /// Lasso only: step each round's candidates one after another, each seeing the earlier
@@ -332,12 +333,12 @@ impl Defaults {
             // see, so a big round without the dependency filter is as safe as sequential
             // coordinate descent.
             LossKind::Squared => Defaults {
-                schedule_size: args.schedule_size.unwrap_or(512),
+                schedule_size: args.schedule_size.unwrap_or(256),
                 rho: args
                     .rho
                     .unwrap_or(if args.inner_passes > 0 { 1.0 } else { 0.1 }),
                 gap_every: args.gap_every.unwrap_or(1.0),
-                sweep_share: args.sweep_share.unwrap_or(0.5),
+                sweep_share: args.sweep_share.unwrap_or(16.0),
             },
             LossKind::Logistic => Defaults {
                 schedule_size: args
