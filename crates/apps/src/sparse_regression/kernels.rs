@@ -125,11 +125,18 @@ impl OverlapScratch {
     }
 }
 
-/// The key of the pair of candidate positions `a < b` among `n` candidates.
+/// The key of the pair of candidate positions `a < b` among `n` candidates: ordered by `b`, then
+/// `a`, the order in which [`round_statistics`] finds the pairs.
 #[inline]
 pub fn pair_key(a: usize, b: usize, n: usize) -> u32 {
     debug_assert!(a < b && b < n);
-    (a * n + b) as u32
+    (b * n + a) as u32
+}
+
+/// The pair `(a, b)` of a [`pair_key`] among `n` candidates.
+#[inline]
+pub fn pair_of(key: u32, n: usize) -> (usize, usize) {
+    (key as usize % n, key as usize / n)
 }
 
 /// A round's statistics in one pass over the columns of `unseen ++ candidates`: for each
@@ -208,6 +215,9 @@ pub fn round_statistics<L: Loss>(
             gradient.push(g);
             curvature.push(h);
         }
+        // Column b's pairs, in order of a: emitted column by column, the list is in key order
+        // without a sort of the whole list (which took a seventh of the time at 0.001).
+        scratch.touched_positions.sort_unstable();
         for &a in &scratch.touched_positions {
             let a = a as usize;
             pair_dots.push((pair_key(a, b, n), scratch.dots[a]));
@@ -219,8 +229,7 @@ pub fn round_statistics<L: Loss>(
     if !pairs {
         return;
     }
-    // Emitted column by column; the key order is (a, b).
-    pair_dots.sort_unstable_by_key(|&(key, _)| key);
+    debug_assert!(pair_dots.windows(2).all(|w| w[0].0 < w[1].0));
     for &i in &scratch.touched_rows {
         scratch.head[i as usize] = u32::MAX;
     }
@@ -350,6 +359,7 @@ mod tests {
                     }
                 }
             }
+            expected.sort_by_key(|&(key, _)| key);
             assert_eq!(dots, expected);
             for (k, &j) in candidates.iter().enumerate() {
                 assert_eq!(

@@ -10,7 +10,7 @@ use std::time::Instant;
 use strads_core::{dependency_filter_pairs, CoordinateScheduler, SchedulerParams};
 use strads_engine::rounds::Schedule;
 
-use super::kernels::coordinate_step;
+use super::kernels::{coordinate_step, pair_of};
 use super::program::{Partial, Task, Update};
 use super::{Observer, StopReason, TraceRecord};
 
@@ -306,7 +306,7 @@ impl LeaderState {
         if with_pairs && filter_needed {
             let rho = self.settings.rho;
             for &(key, dot) in pair_dots {
-                let (a, b) = (key as usize / total, key as usize % total);
+                let (a, b) = pair_of(key, total);
                 if b < m || abs_corr(a, b, dot) < rho {
                     continue;
                 }
@@ -415,7 +415,7 @@ impl LeaderState {
         );
         self.kept_pairs.clear();
         for &(key, dot) in pair_dots {
-            let (a, b) = (key as usize / total, key as usize % total);
+            let (a, b) = pair_of(key, total);
             if a < m {
                 if b >= m && unseen_delta[a] != 0.0 {
                     let kb = self.kept_index[b - m];
