@@ -210,20 +210,10 @@ impl<'w> Worker<'w> {
         &mut self,
         outgoing: &[T],
     ) -> Result<Vec<T>, EngineError> {
-        assert_eq!(
-            outgoing.len(),
-            self.peers(),
-            "all_to_all needs one message per worker"
-        );
-        let tag = self.collective_tag();
-        for (destination, message) in outgoing.iter().enumerate() {
-            let bytes = encode(message)?;
-            self.send_raw(destination, tag, bytes);
-        }
-        let peers = self.peers();
-        self.wait_for(tag, peers)
+        let encoded = outgoing.iter().map(encode).collect::<Result<_, _>>()?;
+        self.all_to_all_bytes(encoded)
             .iter()
-            .map(|(_, bytes)| decode(bytes))
+            .map(|bytes| decode(bytes))
             .collect()
     }
 
@@ -233,7 +223,7 @@ impl<'w> Worker<'w> {
         assert_eq!(
             outgoing.len(),
             self.peers(),
-            "all_to_all_bytes needs one message per worker"
+            "all_to_all needs one message per worker"
         );
         let tag = self.collective_tag();
         for (destination, bytes) in outgoing.into_iter().enumerate() {
