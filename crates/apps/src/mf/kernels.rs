@@ -134,8 +134,18 @@ pub fn als_row(
     scratch: &mut AlsScratch,
     out: &mut [f64],
 ) -> Result<(), NotPositiveDefinite> {
+    normal_equations(values, cols, other, out.len(), scratch);
+    solve_normal_equations(reg, scratch, out)
+}
+
+/// Solves the normal equations that [`normal_equations`] left in `scratch`, with `reg` added to
+/// the diagonal, into `out` (the Gram matrix is overwritten by its factor).
+fn solve_normal_equations(
+    reg: f64,
+    scratch: &mut AlsScratch,
+    out: &mut [f64],
+) -> Result<(), NotPositiveDefinite> {
     let rank = out.len();
-    normal_equations(values, cols, other, rank, scratch);
     let gram = &mut scratch.gram;
     for a in 0..rank {
         gram[a * rank + a] += reg;
@@ -159,16 +169,10 @@ pub fn als_row_with_error(
     scratch: &mut AlsScratch,
     out: &mut [f64],
 ) -> Result<f64, NotPositiveDefinite> {
-    let rank = out.len();
-    normal_equations(values, cols, other, rank, scratch);
+    normal_equations(values, cols, other, out.len(), scratch);
     // The Cholesky factor overwrites the Gram matrix; keep its lower triangle.
     scratch.kept.clone_from(&scratch.gram);
-    let gram = &mut scratch.gram;
-    for a in 0..rank {
-        gram[a * rank + a] += reg;
-    }
-    out.copy_from_slice(&scratch.rhs);
-    cholesky_solve(gram, out, rank)?;
+    solve_normal_equations(reg, scratch, out)?;
     Ok(squared_error(&scratch.kept, &scratch.rhs, squares, out))
 }
 
@@ -479,6 +483,24 @@ mod tests {
         x
     }
 
+    /// A random row of `n_ratings` ratings against `n_other` random other-side rows of `rank`:
+    /// `(other rows, columns, values)`.
+    fn random_row(
+        rng: &mut ChaCha8Rng,
+        rank: usize,
+        n_ratings: usize,
+        n_other: usize,
+    ) -> (Vec<f64>, Vec<u32>, Vec<f64>) {
+        let other = (0..n_other * rank)
+            .map(|_| rng.gen_range(-1.0..1.0))
+            .collect();
+        let cols = (0..n_ratings)
+            .map(|_| rng.gen_range(0..n_other as u32))
+            .collect();
+        let values = (0..n_ratings).map(|_| rng.gen_range(-2.0..5.0)).collect();
+        (other, cols, values)
+    }
+
     #[test]
     fn als_row_solves_the_normal_equations() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
@@ -486,14 +508,7 @@ mod tests {
             // One scratch for rows of every length, as a pass over a side uses it.
             let mut scratch = AlsScratch::new(rank);
             for n_ratings in [1, 3, 41, 7, 40] {
-                let n_other = 50;
-                let other: Vec<f64> = (0..n_other * rank)
-                    .map(|_| rng.gen_range(-1.0..1.0))
-                    .collect();
-                let cols: Vec<u32> = (0..n_ratings)
-                    .map(|_| rng.gen_range(0..n_other as u32))
-                    .collect();
-                let values: Vec<f64> = (0..n_ratings).map(|_| rng.gen_range(-2.0..5.0)).collect();
+                let (other, cols, values) = random_row(&mut rng, rank, n_ratings, 50);
                 let reg = 0.3;
                 let mut out = vec![0.0; rank];
                 als_row(&values, &cols, &other, reg, &mut scratch, &mut out).unwrap();
@@ -529,14 +544,7 @@ mod tests {
         for rank in [1, 3, 10] {
             let mut scratch = AlsScratch::new(rank);
             for n_ratings in [1, 9, 200] {
-                let n_other = 300;
-                let other: Vec<f64> = (0..n_other * rank)
-                    .map(|_| rng.gen_range(-1.0..1.0))
-                    .collect();
-                let cols: Vec<u32> = (0..n_ratings)
-                    .map(|_| rng.gen_range(0..n_other as u32))
-                    .collect();
-                let values: Vec<f64> = (0..n_ratings).map(|_| rng.gen_range(-2.0..5.0)).collect();
+                let (other, cols, values) = random_row(&mut rng, rank, n_ratings, 300);
                 let squares = values.iter().map(|r| r * r).sum();
                 let (mut plain, mut with_error) = (vec![0.0; rank], vec![0.0; rank]);
                 let reg = 0.7;
@@ -573,10 +581,8 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         for rank in [1, 3, 10] {
             for n in [0, 1, 4, 7, 30] {
-                let other: Vec<f64> = (0..50 * rank).map(|_| rng.gen_range(-1.0..1.0)).collect();
+                let (other, cols, values) = random_row(&mut rng, rank, n, 50);
                 let w: Vec<f64> = (0..rank).map(|_| rng.gen_range(-1.0..1.0)).collect();
-                let cols: Vec<u32> = (0..n).map(|_| rng.gen_range(0..50)).collect();
-                let values: Vec<f64> = (0..n).map(|_| rng.gen_range(-2.0..5.0)).collect();
                 let mut plain = 0.25;
                 for (&c, &r) in cols.iter().zip(&values) {
                     let e = r - dot(&w, &other[c as usize * rank..][..rank]);

@@ -394,14 +394,6 @@ impl Local {
         sse
     }
 
-    /// Sends every owned H row to the workers that need it; returns the needed rows.
-    pub fn exchange_h(&self, worker: &mut Worker<'_>) -> Result<Vec<f64>, EngineError> {
-        let (k, h) = (self.rank, &self.h);
-        self.item_halo.exchange(worker, k, |j, out| {
-            out.copy_from_slice(&h[j * k..(j + 1) * k])
-        })
-    }
-
     /// Sends every owned H row to the workers that need it, and receives `h_needed`.
     pub fn refresh_h(&mut self, worker: &mut Worker<'_>) -> Result<(), EngineError> {
         let (k, h) = (self.rank, &self.h);
@@ -422,14 +414,6 @@ impl Local {
             |i, out| out.copy_from_slice(&w[i * k..(i + 1) * k]),
             &mut self.w_needed,
         )
-    }
-
-    /// Sends every owned W row to the workers that need it; returns the needed rows.
-    pub fn exchange_w(&self, worker: &mut Worker<'_>) -> Result<Vec<f64>, EngineError> {
-        let (k, w) = (self.rank, &self.w);
-        self.user_halo.exchange(worker, k, |i, out| {
-            out.copy_from_slice(&w[i * k..(i + 1) * k])
-        })
     }
 }
 

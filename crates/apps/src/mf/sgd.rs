@@ -49,8 +49,8 @@ pub fn run(
         .collect();
     let item_reg: Vec<f64> = problem.item_counts.iter().map(|&c| per_rating(c)).collect();
 
-    let h_needed = local.exchange_h(worker)?;
-    if driver.record(worker, 0, local.evaluate(&h_needed))? {
+    local.refresh_h(worker)?;
+    if driver.record(worker, 0, local.evaluate(&local.h_needed))? {
         return Ok(());
     }
     let mut h_block = std::mem::take(&mut local.h);
@@ -79,8 +79,8 @@ pub fn run(
             }
         }
         local.h = std::mem::take(&mut h_block);
-        let h_needed = local.exchange_h(worker)?;
-        let stop = driver.record(worker, epoch, local.evaluate(&h_needed))?;
+        local.refresh_h(worker)?;
+        let stop = driver.record(worker, epoch, local.evaluate(&local.h_needed))?;
         h_block = std::mem::take(&mut local.h);
         if stop {
             break;
