@@ -7,7 +7,9 @@
 //! The same `solve` call runs on a cluster of processes when given
 //! `ClusterConfig::cluster(threads, process, hosts)` instead of `ClusterConfig::threads(2)`.
 
-use strads_apps::sparse_regression::{solve, DataSource, LossKind, Penalty, RegressionParams};
+use strads_apps::sparse_regression::{
+    solve, DataSource, Layout, LossKind, Penalty, RegressionParams,
+};
 use strads_core::{SchedulerKind, SchedulerParams};
 use strads_engine::ClusterConfig;
 use strads_io::{generate_regression, read_coefficients, RegressionSpec};
@@ -52,6 +54,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         screening: true,
         sweep_share: 0.5,
         inner_passes: 4,
+        layout: Layout::Rows,
+        local_passes: 1,
     };
     let solution =
         solve(&ClusterConfig::threads(2), &params, None)?.expect("process 0 holds the answer");

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use strads_apps::sparse_regression::{
-    solve, DataSource, LossKind, Penalty, RegressionParams, Solution, StopReason,
+    solve, DataSource, Layout, LossKind, Penalty, RegressionParams, Solution, StopReason,
 };
 use strads_core::{SchedulerKind, SchedulerParams};
 use strads_engine::ClusterConfig;
@@ -474,6 +474,7 @@ struct Run {
     threads: usize,
     screening: bool,
     inner_passes: usize,
+    layout: Layout,
 }
 
 impl Default for Run {
@@ -486,6 +487,7 @@ impl Default for Run {
             threads: 1,
             screening: true,
             inner_passes: 1,
+            layout: Layout::Rows,
         }
     }
 }
@@ -517,6 +519,8 @@ fn params(kind: LossKind, path: &Path, penalty: Penalty, run: Run) -> Regression
         screening: run.screening,
         sweep_share: 0.25,
         inner_passes: run.inner_passes,
+        layout: run.layout,
+        local_passes: 1,
     }
 }
 
@@ -1034,6 +1038,54 @@ fn stale_rounds_on_correlated_logistic_reach_the_single_thread_answer() {
 #[test]
 fn stale_rounds_on_correlated_lasso_at_small_penalty_reach_the_single_thread_answer() {
     check_variants_agree(&lasso_problems()[3], LossKind::Squared, 0.01);
+}
+
+/// The column layout (workers own column blocks and exchange the change of the predictions)
+/// reaches the reference optimum on every design with 1, 2 and 3 workers, and the workers'
+/// answers agree: 2 and 3 blocks take block-Jacobi steps, averaged where the blocks interfere.
+#[test]
+fn column_layout_matches_reference_with_one_two_and_three_workers() {
+    let cases = lasso_problems()
+        .into_iter()
+        .map(|p| (p, LossKind::Squared, &[0.5, 0.1, 0.01][..]))
+        .chain(
+            logistic_problems()
+                .into_iter()
+                .map(|p| (p, LossKind::Logistic, &[0.5, 0.1][..])),
+        );
+    for (problem, kind, ratios) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = problem.write_libsvm(dir.path(), "data.libsvm", |y| y);
+        for &ratio in ratios {
+            let reference = reference_solve(&problem, kind, ratio * lambda_max(&problem, kind));
+            let mut objectives = Vec::new();
+            for threads in [1, 2, 3] {
+                let run = Run {
+                    threads,
+                    layout: Layout::Columns,
+                    ..Run::default()
+                };
+                let solution = run_library(kind, &path, Penalty::Ratio(ratio), run);
+                check_against_reference(
+                    &problem,
+                    kind,
+                    ratio,
+                    &solution,
+                    &reference,
+                    &format!("{run:?}"),
+                );
+                objectives.push(solution.objective);
+            }
+            for (threads, objective) in [2, 3].into_iter().zip(&objectives[1..]) {
+                assert!(
+                    relative_difference(*objective, objectives[0]) <= 1e-8,
+                    "{}: {threads} column blocks reached {objective}, one block {}",
+                    problem.name,
+                    objectives[0]
+                );
+            }
+        }
+    }
 }
 
 /// Logistic labels 0/1 are read as -1/+1: the same lambda_max, the same answer.

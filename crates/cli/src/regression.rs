@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use strads_apps::sparse_regression::{
-    solve, DataSource, LossKind, Penalty, RegressionParams, Solution,
+    solve, DataSource, Layout, LossKind, Penalty, RegressionParams, Solution,
 };
 use strads_core::{SchedulerKind, SchedulerParams};
 use strads_io::{generate_regression, write_coefficients, RegressionSpec, Task};
@@ -106,6 +106,15 @@ pub struct RegressionArgs {
     /// (0 = parallel steps from the round's gradients, as in STRADS).
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub inner_passes: usize,
+    /// How X is split over the workers: `rows` (each worker sums the statistics of the
+    /// scheduled coordinates over its rows, as in STRADS) or `columns` (each worker owns a block
+    /// of columns and sweeps it against a replica of the residual; rounds exchange the residual's
+    /// change).
+    #[arg(long, default_value = "rows")]
+    pub layout: Layout,
+    /// Column layout: passes over each worker's working set per round.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub local_passes: u32,
     /// Random seed (scheduler, embedded problem).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -186,6 +195,8 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
         screening: !args.no_screening,
         sweep_share: defaults.sweep_share,
         inner_passes: args.inner_passes,
+        layout: args.layout,
+        local_passes: args.local_passes,
     };
     let (bar, observer) = regression_progress(is_output_process);
     let started = std::time::Instant::now();
@@ -263,6 +274,7 @@ fn print_summary(
             "workers": cluster.workers(),
             "processes": cluster.processes(),
             "threads": cluster.threads,
+            "layout": params.layout,
             "scheduler": args.scheduler.to_string(),
             "schedule_size": params.scheduler.schedule_size,
             "rho": params.rho,

@@ -10,6 +10,8 @@
 //! STRADS scheduler ([`program`]). The run stops when the duality gap is at most
 //! `tol * F(b)`, or at the pass or time limit (then it says it did not converge).
 
+pub mod column_blocks;
+pub mod column_descent;
 pub mod column_shard;
 pub mod kernels;
 pub mod leader;
@@ -20,7 +22,7 @@ pub mod program;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use strads_core::{SchedulerKind, SchedulerParams};
 use strads_engine::rounds::{run_rounds, RoundOptions};
 use strads_engine::{run_cluster, ClusterConfig, Worker};
@@ -79,6 +81,35 @@ pub struct RegressionParams {
     /// over them (0 = every step from the round's gradients, as in STRADS). See
     /// [`leader::SolveSettings::inner_passes`].
     pub inner_passes: usize,
+    /// How X is split over the workers.
+    pub layout: Layout,
+    /// Column layout only: passes over a worker's working set per round.
+    pub local_passes: u32,
+}
+
+/// How X is split over the workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// Every worker holds a range of rows; each round the leader schedules coordinates, the
+    /// workers sum their statistics over rows (STRADS's layout, [`program`]).
+    Rows,
+    /// Every worker owns a block of columns over all rows and sweeps it against a replica of the
+    /// row state; rounds exchange the change of the predictions ([`column_descent`]).
+    Columns,
+}
+
+impl std::str::FromStr for Layout {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "rows" => Ok(Layout::Rows),
+            "columns" => Ok(Layout::Columns),
+            other => Err(format!(
+                "unknown layout '{other}' (expected rows or columns)"
+            )),
+        }
+    }
 }
 
 /// One line of the trace: the state at a duality-gap evaluation.
@@ -173,9 +204,22 @@ pub fn solve(
 ) -> Result<Option<Solution>, AppError> {
     validate(params)?;
     let params = params.clone();
-    let results = run_cluster(cluster, move |worker| match params.loss {
-        LossKind::Squared => solve_on_worker::<SquaredLoss>(worker, &params, observer.clone()),
-        LossKind::Logistic => solve_on_worker::<LogisticLoss>(worker, &params, observer.clone()),
+    let results = run_cluster(cluster, move |worker| {
+        let observer = observer.clone();
+        match (params.loss, params.layout) {
+            (LossKind::Squared, Layout::Rows) => {
+                solve_on_worker::<SquaredLoss>(worker, &params, observer)
+            }
+            (LossKind::Logistic, Layout::Rows) => {
+                solve_on_worker::<LogisticLoss>(worker, &params, observer)
+            }
+            (LossKind::Squared, Layout::Columns) => {
+                solve_by_columns::<SquaredLoss>(worker, &params, observer)
+            }
+            (LossKind::Logistic, Layout::Columns) => {
+                solve_by_columns::<LogisticLoss>(worker, &params, observer)
+            }
+        }
     })?;
     let mut leader = None;
     for result in results {
@@ -218,7 +262,31 @@ fn validate(params: &RegressionParams) -> Result<(), AppError> {
             params.sweep_share
         ));
     }
+    if params.local_passes == 0 {
+        return bad("--local-passes must be at least 1".into());
+    }
     Ok(())
+}
+
+/// Loads this worker's rows, with logistic 0/1 labels mapped to -1/+1.
+fn load_rows(
+    worker: &mut Worker<'_>,
+    params: &RegressionParams,
+) -> Result<load::LoadedShard, AppError> {
+    let label_kind = match params.loss {
+        LossKind::Squared => LabelKind::Real,
+        LossKind::Logistic => LabelKind::Binary,
+    };
+    let mut loaded = load::load_shard(worker, &params.data, label_kind)?;
+    if params.loss == LossKind::Logistic {
+        // 0/1 labels are accepted and mean -1/+1.
+        for y in &mut loaded.rows.labels {
+            if *y == 0.0 {
+                *y = -1.0;
+            }
+        }
+    }
+    Ok(loaded)
 }
 
 fn solve_on_worker<L: Loss>(
@@ -227,20 +295,8 @@ fn solve_on_worker<L: Loss>(
     observer: Option<Observer>,
 ) -> Result<Option<Solution>, AppError> {
     let started = Instant::now();
-    let label_kind = match params.loss {
-        LossKind::Squared => LabelKind::Real,
-        LossKind::Logistic => LabelKind::Binary,
-    };
-    let loaded = load::load_shard(worker, &params.data, label_kind)?;
-    let mut labels = loaded.rows.labels.clone();
-    if params.loss == LossKind::Logistic {
-        // 0/1 labels are accepted and mean -1/+1.
-        for y in &mut labels {
-            if *y == 0.0 {
-                *y = -1.0;
-            }
-        }
-    }
+    let loaded = load_rows(worker, params)?;
+    let labels = loaded.rows.labels.clone();
     let d = loaded.n_cols;
     let shard = ColumnShard::from_rows(&loaded.rows, d);
     drop(loaded.rows);
@@ -313,6 +369,86 @@ fn solve_on_worker<L: Loss>(
             iterations: leader.passes(),
             rounds: stats.rounds,
             active: leader.active_coordinates(),
+            coefficients: leader.beta,
+            lambda,
+            lambda_max,
+            rows: loaded.total_rows,
+            cols: d,
+            nonzeros: loaded.total_nonzeros,
+            load_seconds,
+            solve_seconds,
+            trace: leader.trace,
+        }
+    }))
+}
+
+/// The column layout: redistribute the rows into column blocks, then sweep them
+/// ([`column_descent`]).
+fn solve_by_columns<L: Loss>(
+    worker: &mut Worker<'_>,
+    params: &RegressionParams,
+    observer: Option<Observer>,
+) -> Result<Option<Solution>, AppError> {
+    let started = Instant::now();
+    let loaded = load_rows(worker, params)?;
+    let d = loaded.n_cols;
+    let block = column_blocks::redistribute(worker, &loaded.rows, d)?;
+    drop(loaded.rows);
+
+    // lambda_max = ||X^T theta(0)||_inf, each block's share, then the largest.
+    let columns = &block.columns;
+    let at_zero = kernels::RowState::at_zero::<L>(block.labels.clone());
+    let block_max = (0..columns.n_cols())
+        .map(|j| {
+            kernels::coordinate_statistics::<L>(columns, j, &at_zero)
+                .0
+                .abs()
+        })
+        .fold(0.0f64, f64::max);
+    let lambda_max = worker
+        .all_gather(&block_max)?
+        .into_iter()
+        .fold(0.0f64, f64::max);
+    let lambda = match params.penalty {
+        Penalty::Absolute(l) => l,
+        Penalty::Ratio(r) => r * lambda_max,
+    };
+    let load_seconds = started.elapsed().as_secs_f64();
+
+    let leader = worker.is_leader().then(|| {
+        column_descent::ColumnLeader::new(
+            column_descent::ColumnSettings {
+                lambda,
+                tol: params.tol,
+                max_passes: params.max_passes,
+                max_seconds: params.max_seconds,
+                local_passes: params.local_passes,
+                gap_every: params.gap_every,
+                cols: d,
+                nonzeros: loaded.total_nonzeros,
+            },
+            observer,
+        )
+    });
+    let mut program =
+        column_descent::ColumnDescent::<L>::new(block, lambda, worker.peers(), leader);
+    let solve_started = Instant::now();
+    let stats = run_rounds(worker, &mut program, RoundOptions { staleness: 0 })?;
+    let solve_seconds = solve_started.elapsed().as_secs_f64();
+
+    Ok(program.leader.map(|leader| {
+        let last = leader
+            .trace
+            .last()
+            .cloned()
+            .expect("at least one gap evaluation");
+        Solution {
+            objective: last.objective,
+            duality_gap: last.duality_gap,
+            stop: leader.stop.expect("the leader stops for a reason"),
+            iterations: leader.passes(),
+            rounds: stats.rounds,
+            active: leader.working_set,
             coefficients: leader.beta,
             lambda,
             lambda_max,

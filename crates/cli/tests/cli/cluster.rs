@@ -77,7 +77,7 @@ fn assert_same_answer(
     }
 }
 
-fn same_answer_on_threads_and_processes(app: &str) {
+fn same_answer_on_threads_and_processes(app: &str, layout: &str) {
     let dir = Dir::new();
     let data = dir.generate("train.libsvm", app, LASSO_PROBLEM);
     let shapes: [(&str, Vec<String>, u64, u64); 3] = [
@@ -107,6 +107,7 @@ fn same_answer_on_threads_and_processes(app: &str) {
         let out = dir.path(&format!("coef-{index}.txt"));
         let mut args = prefix;
         args.extend(solve_flags(&data, &out));
+        args.extend(["--layout".to_owned(), layout.to_owned()]);
         let result = run(&args);
         result.expect_success();
         runs.push((name, result, out, processes, workers));
@@ -124,12 +125,22 @@ fn same_answer_on_threads_and_processes(app: &str) {
 
 #[test]
 fn lasso_gives_the_same_answer_on_one_thread_two_threads_and_two_processes() {
-    same_answer_on_threads_and_processes("lasso");
+    same_answer_on_threads_and_processes("lasso", "rows");
 }
 
 #[test]
 fn logreg_gives_the_same_answer_on_one_thread_two_threads_and_two_processes() {
-    same_answer_on_threads_and_processes("logreg");
+    same_answer_on_threads_and_processes("logreg", "rows");
+}
+
+#[test]
+fn column_layout_lasso_gives_the_same_answer_on_one_thread_two_threads_and_two_processes() {
+    same_answer_on_threads_and_processes("lasso", "columns");
+}
+
+#[test]
+fn column_layout_logreg_gives_the_same_answer_on_one_thread_two_threads_and_two_processes() {
+    same_answer_on_threads_and_processes("logreg", "columns");
 }
 
 #[test]

@@ -1,0 +1,178 @@
+//! The column layout: every worker owns a contiguous block of columns over *all* rows, plus a
+//! replica of every row's labels, built from the row shards the workers loaded.
+//!
+//! Blocks are contiguous so that columns a file keeps together (feature groups, one-hot fields)
+//! stay on one worker, where their updates see each other; they are cut so that every worker
+//! holds about the same number of nonzeros.
+
+use strads_engine::Worker;
+use strads_io::SparseRows;
+
+use super::column_shard::ColumnShard;
+use crate::error::AppError;
+
+/// One worker's block of columns.
+#[derive(Clone, Debug)]
+pub struct ColumnBlock {
+    /// Global index of the block's first column; local column `k` is global `first_column + k`.
+    pub first_column: usize,
+    /// The block's columns over all rows (row indices are global).
+    pub columns: ColumnShard,
+    /// Every row's label, in file order.
+    pub labels: Vec<f64>,
+}
+
+/// `boundaries[w]..boundaries[w + 1]` is worker w's block: contiguous ranges with about
+/// `total / workers` nonzeros each, from the nonzeros per column.
+pub fn block_boundaries(column_counts: &[f64], workers: usize) -> Vec<usize> {
+    let total: f64 = column_counts.iter().sum();
+    let mut boundaries = Vec::with_capacity(workers + 1);
+    boundaries.push(0);
+    let mut seen = 0.0;
+    let mut j = 0;
+    for w in 1..workers {
+        let target = total * w as f64 / workers as f64;
+        while j < column_counts.len() && seen + column_counts[j] / 2.0 < target {
+            seen += column_counts[j];
+            j += 1;
+        }
+        boundaries.push(j);
+    }
+    boundaries.push(column_counts.len());
+    boundaries
+}
+
+/// Bytes of one entry on the wire: global row (u32), column (u32), value (f64), little-endian.
+const ENTRY_BYTES: usize = 16;
+
+/// Sends every entry of this worker's rows to the worker owning its column and returns this
+/// worker's block. Every worker must call it (it is a collective).
+pub fn redistribute(
+    worker: &mut Worker<'_>,
+    rows: &SparseRows,
+    n_cols: usize,
+) -> Result<ColumnBlock, AppError> {
+    let peers = worker.peers();
+    let mut counts = vec![0.0; n_cols];
+    for &c in &rows.columns {
+        counts[c as usize] += 1.0;
+    }
+    let counts = worker.all_reduce_sum(&counts)?;
+    let boundaries = block_boundaries(&counts, peers);
+
+    let shard_rows: Vec<usize> = worker.all_gather(&rows.n_rows())?;
+    let first_row: usize = shard_rows[..worker.index()].iter().sum();
+    let labels: Vec<Vec<f64>> = worker.all_gather(&rows.labels)?;
+    let labels: Vec<f64> = labels.concat();
+
+    let mut outgoing: Vec<Vec<u8>> = (0..peers)
+        .map(|w| {
+            let share = counts[boundaries[w]..boundaries[w + 1]].iter().sum::<f64>();
+            Vec::with_capacity((share / peers as f64) as usize * ENTRY_BYTES)
+        })
+        .collect();
+    for i in 0..rows.n_rows() {
+        let global_row = (first_row + i) as u32;
+        let (columns, values) = rows.row(i);
+        for (&c, &v) in columns.iter().zip(values) {
+            // The owner is the last block starting at or before c.
+            let owner = boundaries[1..peers].partition_point(|&start| start <= c as usize);
+            let out = &mut outgoing[owner];
+            out.extend_from_slice(&global_row.to_le_bytes());
+            out.extend_from_slice(&c.to_le_bytes());
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let incoming = worker.all_to_all_bytes(outgoing);
+
+    let (first_column, end) = (boundaries[worker.index()], boundaries[worker.index() + 1]);
+    Ok(ColumnBlock {
+        first_column,
+        columns: columns_from_entries(&incoming, first_column, end, labels.len()),
+        labels,
+    })
+}
+
+/// Builds columns `first..end` from entry messages in source-worker order. Sources hold
+/// consecutive row ranges and list their entries row by row, so a stable counting sort by column
+/// leaves every column's rows increasing.
+fn columns_from_entries(
+    messages: &[Vec<u8>],
+    first: usize,
+    end: usize,
+    n_rows: usize,
+) -> ColumnShard {
+    let entries = || {
+        messages.iter().flat_map(|m| {
+            m.chunks_exact(ENTRY_BYTES).map(|e| {
+                let field = |k: usize| <[u8; 4]>::try_from(&e[k..k + 4]).expect("4 bytes");
+                let row = u32::from_le_bytes(field(0));
+                let column = u32::from_le_bytes(field(4)) as usize - first;
+                let value = f64::from_le_bytes(e[8..16].try_into().expect("8 bytes"));
+                (row, column, value)
+            })
+        })
+    };
+    let width = end - first;
+    let mut offsets = vec![0usize; width + 1];
+    for (_, column, _) in entries() {
+        offsets[column + 1] += 1;
+    }
+    for k in 0..width {
+        offsets[k + 1] += offsets[k];
+    }
+    let total = offsets[width];
+    let mut next = offsets.clone();
+    let mut row_index = vec![0u32; total];
+    let mut values = vec![0.0; total];
+    for (row, column, value) in entries() {
+        let slot = &mut next[column];
+        row_index[*slot] = row;
+        values[*slot] = value;
+        *slot += 1;
+    }
+    ColumnShard {
+        n_rows,
+        col_offsets: offsets,
+        rows: row_index,
+        values,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boundaries_balance_nonzeros_and_cover_every_column() {
+        let counts = [5.0, 1.0, 1.0, 1.0, 1.0, 1.0, 4.0, 2.0];
+        assert_eq!(block_boundaries(&counts, 1), vec![0, 8]);
+        assert_eq!(block_boundaries(&counts, 2), vec![0, 4, 8]);
+        let three = block_boundaries(&counts, 3);
+        assert_eq!((three[0], three[3]), (0, 8));
+        assert!(three.windows(2).all(|w| w[0] <= w[1]));
+        // More workers than columns: some blocks are empty, none overlap.
+        let many = block_boundaries(&[1.0, 1.0], 4);
+        assert_eq!(many.len(), 5);
+        assert!(many.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(*many.last().unwrap(), 2);
+    }
+
+    #[test]
+    fn entries_become_sorted_columns() {
+        let entry = |row: u32, column: u32, value: f64| {
+            let mut e = Vec::new();
+            e.extend_from_slice(&row.to_le_bytes());
+            e.extend_from_slice(&column.to_le_bytes());
+            e.extend_from_slice(&value.to_le_bytes());
+            e
+        };
+        // Two sources: rows 0-1, then rows 2-3; the block is columns 3..5.
+        let first = [entry(0, 4, 1.0), entry(1, 3, 2.0), entry(1, 4, 3.0)].concat();
+        let second = [entry(2, 4, 4.0), entry(3, 3, 5.0)].concat();
+        let shard = columns_from_entries(&[first, second], 3, 5, 4);
+        assert_eq!(shard.n_cols(), 2);
+        assert_eq!(shard.column(0), (&[1u32, 3][..], &[2.0, 5.0][..]));
+        assert_eq!(shard.column(1), (&[0u32, 1, 2][..], &[1.0, 3.0, 4.0][..]));
+    }
+}
