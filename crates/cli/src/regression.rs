@@ -112,8 +112,9 @@ pub struct RegressionArgs {
     /// change).
     #[arg(long, default_value = "rows")]
     pub layout: Layout,
-    /// Column layout: passes over each worker's working set per round.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    /// Column layout: passes over each worker's working set per round (0: enough that a round's
+    /// sweeping outweighs its exchange of the residual's change; 1 for big working sets).
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub local_passes: u32,
     /// Random seed (scheduler, embedded problem).
     #[arg(long, default_value_t = 1)]
@@ -341,6 +342,17 @@ struct Defaults {
 
 impl Defaults {
     fn for_run(loss: LossKind, args: &RegressionArgs, processes: usize) -> Self {
+        let mut defaults = Self::for_rows(loss, args, processes);
+        if args.layout == Layout::Columns {
+            // An evaluation costs a pass over X, and the column layout's sweeps are cheap per
+            // step: evaluations are due after 20 of them in sweep work (or earlier, when the
+            // working set's subproblem has converged; see `column_descent`).
+            defaults.gap_every = args.gap_every.unwrap_or(20.0);
+        }
+        defaults
+    }
+
+    fn for_rows(loss: LossKind, args: &RegressionArgs, processes: usize) -> Self {
         match loss {
             // Lasso's inner passes step a round's candidates sequentially through their Gram
             // entries, also correcting for changes of rounds in flight that the workers did not

@@ -18,6 +18,7 @@
 
 pub mod cluster;
 mod connect;
+pub mod dense;
 pub mod error;
 pub mod failure;
 pub mod launch;
@@ -25,5 +26,6 @@ mod mailbox;
 pub mod rounds;
 
 pub use cluster::{run_cluster, ClusterConfig};
+pub use dense::DenseVector;
 pub use error::EngineError;
 pub use mailbox::Worker;

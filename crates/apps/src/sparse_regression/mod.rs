@@ -83,7 +83,8 @@ pub struct RegressionParams {
     pub inner_passes: usize,
     /// How X is split over the workers.
     pub layout: Layout,
-    /// Column layout only: passes over a worker's working set per round.
+    /// Column layout only: passes over a worker's working set per round (0: as many as make a
+    /// round's sweeping outweigh its exchange).
     pub local_passes: u32,
 }
 
@@ -262,9 +263,6 @@ fn validate(params: &RegressionParams) -> Result<(), AppError> {
             params.sweep_share
         ));
     }
-    if params.local_passes == 0 {
-        return bad("--local-passes must be at least 1".into());
-    }
     Ok(())
 }
 
@@ -423,6 +421,8 @@ fn solve_by_columns<L: Loss>(
                 max_passes: params.max_passes,
                 max_seconds: params.max_seconds,
                 local_passes: params.local_passes,
+                workers: worker.peers(),
+                rows: loaded.total_rows,
                 gap_every: params.gap_every,
                 cols: d,
                 nonzeros: loaded.total_nonzeros,
