@@ -59,27 +59,40 @@ pub struct RegressionArgs {
     /// Stop after this many seconds of solving.
     #[arg(long, default_value_t = f64::INFINITY)]
     pub max_seconds: f64,
-    /// Which coordinates each round updates.
-    #[arg(long, default_value = "priority")]
-    pub scheduler: SchedulerKind,
-    /// Candidates per round (U'); rounds grow up to 256 candidates while more than 256 x U'
+    /// How X is split over the workers: `columns` (each worker owns a block of columns and
+    /// sweeps its working set against a replica of the residual; rounds all-gather the
+    /// residual's change) or `rows` (STRADS's scheduled rounds: each worker sums the statistics
+    /// of the scheduled coordinates over its rows). The flags from --scheduler to
+    /// --inner-passes apply to `rows` only, --local-passes to `columns` only. [default: columns,
+    /// the faster at every benchmark lambda, README "Performance"]
+    #[arg(long, default_value = "columns")]
+    pub layout: Layout,
+    /// Column layout: passes over each worker's working set per round [default: enough that a
+    /// round's sweeping outweighs its exchange of the residual's change; 1 for big working sets].
+    #[arg(long, value_name = "N")]
+    pub local_passes: Option<u32>,
+    /// Rows layout: which coordinates each round updates [default: priority].
+    #[arg(long)]
+    pub scheduler: Option<SchedulerKind>,
+    /// Rows layout: candidates per round (U'); rounds grow up to 256 candidates while more than 256 x U'
     /// coordinates are moving [default: lasso 256 (plus its sweep share; its inner passes make a
     /// big round as good as as many sequential steps); logreg 64 in one process, 256 across
     /// processes, where every round pays two network latencies and bigger rounds amortise them].
     #[arg(long)]
     pub schedule_size: Option<usize>,
-    /// Dependency filter: never two coordinates with |corr| >= RHO in one round (1 disables)
+    /// Rows layout: dependency filter: never two coordinates with |corr| >= RHO in one round (1 disables)
     /// [default: 1 for lasso with inner passes, whose sequential steps need no filter; otherwise
     /// 0.1].
     #[arg(long)]
     pub rho: Option<f64>,
-    /// Priority floor: coordinate j is drawn with probability proportional to (delta b_j)^2 + eta,
-    /// with eta = ETA x the largest squared step predicted at the last duality-gap evaluation.
-    #[arg(long, default_value_t = 1e-9)]
-    pub eta: f64,
-    /// Up to STALENESS + 1 rounds in flight (0 = bulk synchronous).
-    #[arg(long, default_value_t = 0)]
-    pub staleness: u64,
+    /// Rows layout: priority floor: coordinate j is drawn with probability proportional to
+    /// (delta b_j)^2 + eta, with eta = ETA x the largest squared step predicted at the last
+    /// duality-gap evaluation [default: 1e-9].
+    #[arg(long)]
+    pub eta: Option<f64>,
+    /// Rows layout: up to STALENESS + 1 rounds in flight (0 = bulk synchronous) [default: 0].
+    #[arg(long)]
+    pub staleness: Option<u64>,
     /// Duality-gap evaluations (which also refresh the priorities from the full gradient) every
     /// GAP_EVERY x max(working set, d/20) coordinate updates; the working set is the coordinates
     /// that are nonzero or were predicted to move at the last evaluation. The default is the
@@ -89,33 +102,23 @@ pub struct RegressionArgs {
     /// 0.25].
     #[arg(long)]
     pub gap_every: Option<f64>,
-    /// Do not screen out coordinates with the gap-safe rule (screening is exact: it only removes
+    /// Rows layout: do not screen out coordinates with the gap-safe rule (screening is exact: it only removes
     /// coordinates that are provably zero at the optimum).
     #[arg(long)]
     pub no_screening: bool,
-    /// Priority scheduler: each round also takes SHARE x its size in candidates from a cyclic
+    /// Rows layout, priority scheduler: each round also takes SHARE x its size in candidates from a cyclic
     /// sweep over the working set, so that a coordinate whose neighbours moved after its own last
     /// step is not left waiting for the next priority refresh (0 disables) [default: lasso 16,
     /// so a lasso round is 256 coordinates by priority and 4096 from the sweep, the fastest
     /// measured at every lambda of the benchmark; logreg 0.25].
     #[arg(long, value_name = "SHARE")]
     pub sweep_share: Option<f64>,
-    /// Lasso only: step each round's candidates one after another, each seeing the earlier
+    /// Rows layout, lasso only: step each round's candidates one after another, each seeing the earlier
     /// steps through the candidates' Gram entries (exactly sequential coordinate descent), and
     /// repeat over them up to N passes while a pass still gains a thousandth of the first
-    /// (0 = parallel steps from the round's gradients, as in STRADS).
-    #[arg(long, value_name = "N", default_value_t = 4)]
-    pub inner_passes: usize,
-    /// How X is split over the workers: `rows` (each worker sums the statistics of the
-    /// scheduled coordinates over its rows, as in STRADS) or `columns` (each worker owns a block
-    /// of columns and sweeps it against a replica of the residual; rounds exchange the residual's
-    /// change).
-    #[arg(long, default_value = "rows")]
-    pub layout: Layout,
-    /// Column layout: passes over each worker's working set per round (0: enough that a round's
-    /// sweeping outweighs its exchange of the residual's change; 1 for big working sets).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub local_passes: u32,
+    /// (0 = parallel steps from the round's gradients, as in STRADS) [default: 4].
+    #[arg(long, value_name = "N")]
+    pub inner_passes: Option<usize>,
     /// Random seed (scheduler, embedded problem).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -173,6 +176,7 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
             })
         }
     }?;
+    check_layout_flags(&args)?;
     let defaults = Defaults::for_run(loss, &args, cluster.processes());
     let params = RegressionParams {
         loss,
@@ -185,19 +189,19 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
         max_passes: args.max_iters,
         max_seconds: args.max_seconds,
         scheduler: SchedulerParams {
-            kind: args.scheduler,
+            kind: defaults.scheduler,
             schedule_size: defaults.schedule_size,
-            eta: args.eta,
+            eta: args.eta.unwrap_or(1e-9),
             seed: args.seed,
         },
         rho: defaults.rho,
-        staleness: args.staleness,
+        staleness: args.staleness.unwrap_or(0),
         gap_every: defaults.gap_every,
         screening: !args.no_screening,
         sweep_share: defaults.sweep_share,
-        inner_passes: args.inner_passes,
+        inner_passes: defaults.inner_passes,
         layout: args.layout,
-        local_passes: args.local_passes,
+        local_passes: args.local_passes.unwrap_or(0),
     };
     let (bar, observer) = regression_progress(is_output_process);
     let started = std::time::Instant::now();
@@ -254,6 +258,10 @@ fn print_summary(
 ) -> Result<(), Failure> {
     let mut stdout = std::io::stdout().lock();
     if args.json {
+        let rows_only = |value: serde_json::Value| match params.layout {
+            Layout::Rows => value,
+            Layout::Columns => serde_json::Value::Null,
+        };
         let summary = json!({
             "app": loss.app_name(),
             "objective": solution.objective,
@@ -276,10 +284,11 @@ fn print_summary(
             "processes": cluster.processes(),
             "threads": cluster.threads,
             "layout": params.layout,
-            "scheduler": args.scheduler.to_string(),
-            "schedule_size": params.scheduler.schedule_size,
-            "rho": params.rho,
-            "staleness": args.staleness,
+            // The rows layout's scheduling (null for the column layout, which has none of it).
+            "scheduler": rows_only(json!(params.scheduler.kind.to_string())),
+            "schedule_size": rows_only(json!(params.scheduler.schedule_size)),
+            "rho": rows_only(json!(params.rho)),
+            "staleness": rows_only(json!(params.staleness)),
             "tol": args.tol,
             "active_coordinates": solution.active,
         });
@@ -315,8 +324,12 @@ fn print_summary(
         writeln!(stdout, "{verdict}")?;
         writeln!(
             stdout,
-            "{:.1} passes, {} rounds; load {:.3} s, solve {:.3} s, total {:.3} s on {} worker(s) in {} process(es)",
+            "{:.1} passes, {} rounds ({} layout); load {:.3} s, solve {:.3} s, total {:.3} s on {} worker(s) in {} process(es)",
             solution.iterations,
+            match params.layout {
+                Layout::Rows => "rows",
+                Layout::Columns => "column",
+            },
             solution.rounds,
             solution.load_seconds,
             solution.solve_seconds,
@@ -334,15 +347,56 @@ fn print_summary(
 /// The flags whose defaults depend on the app and the run (measured on the benchmark problem,
 /// README "Performance"), resolved: the value given, or that default.
 struct Defaults {
+    scheduler: SchedulerKind,
     schedule_size: usize,
     rho: f64,
     gap_every: f64,
     sweep_share: f64,
+    inner_passes: usize,
+}
+
+/// Fails on flags that the chosen layout would ignore.
+fn check_layout_flags(args: &RegressionArgs) -> Result<(), Failure> {
+    let (layout, given) = match args.layout {
+        Layout::Columns => (
+            "rows",
+            [
+                ("--scheduler", args.scheduler.is_some()),
+                ("--schedule-size", args.schedule_size.is_some()),
+                ("--rho", args.rho.is_some()),
+                ("--eta", args.eta.is_some()),
+                ("--staleness", args.staleness.is_some()),
+                ("--no-screening", args.no_screening),
+                ("--sweep-share", args.sweep_share.is_some()),
+                ("--inner-passes", args.inner_passes.is_some()),
+            ]
+            .to_vec(),
+        ),
+        Layout::Rows => (
+            "columns",
+            vec![("--local-passes", args.local_passes.is_some())],
+        ),
+    };
+    let given: Vec<&str> = given
+        .into_iter()
+        .filter(|(_, g)| *g)
+        .map(|(f, _)| f)
+        .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    Err(bad_input(anyhow::anyhow!(
+        "{} only appl{} to --layout {layout}",
+        given.join(", "),
+        if given.len() == 1 { "ies" } else { "y" },
+    )))
 }
 
 impl Defaults {
     fn for_run(loss: LossKind, args: &RegressionArgs, processes: usize) -> Self {
         let mut defaults = Self::for_rows(loss, args, processes);
+        defaults.scheduler = args.scheduler.unwrap_or(SchedulerKind::Priority);
+        defaults.inner_passes = args.inner_passes.unwrap_or(4);
         if args.layout == Layout::Columns {
             // An evaluation costs a pass over X, and the column layout's sweeps are cheap per
             // step: evaluations are due after 20 of them in sweep work (or earlier, when the
@@ -360,11 +414,15 @@ impl Defaults {
             // coordinate descent.
             LossKind::Squared => Defaults {
                 schedule_size: args.schedule_size.unwrap_or(256),
-                rho: args
-                    .rho
-                    .unwrap_or(if args.inner_passes > 0 { 1.0 } else { 0.1 }),
+                rho: args.rho.unwrap_or(if args.inner_passes.unwrap_or(4) > 0 {
+                    1.0
+                } else {
+                    0.1
+                }),
                 gap_every: args.gap_every.unwrap_or(2.0),
                 sweep_share: args.sweep_share.unwrap_or(16.0),
+                scheduler: SchedulerKind::Priority,
+                inner_passes: 4,
             },
             LossKind::Logistic => Defaults {
                 schedule_size: args
@@ -373,6 +431,8 @@ impl Defaults {
                 rho: args.rho.unwrap_or(0.1),
                 gap_every: args.gap_every.unwrap_or(0.25),
                 sweep_share: args.sweep_share.unwrap_or(0.25),
+                scheduler: SchedulerKind::Priority,
+                inner_passes: 4,
             },
         }
     }

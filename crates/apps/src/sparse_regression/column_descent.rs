@@ -1,99 +1,40 @@
-//! Coordinate descent in the column layout, as a round program.
+//! Coordinate descent in the column layout: replicated rows, an all-gather per round.
 //!
 //! Every worker owns a block of columns over all rows ([`super::column_blocks`]) and a replica of
-//! the per-row state (predictions and loss derivatives). The schedule of a round is each worker's
+//! the per-row state (predictions and loss derivatives). A sweep round schedules each worker's
 //! block restricted to its working set (the coordinates that are nonzero or violate their
-//! optimality condition at the last gap evaluation): in `push` a worker sweeps it, plain
-//! sequential coordinate descent against its own copy of the row state, so every step sees every
-//! earlier step of its block at no cost beyond the step itself. The partial is the change of the
-//! predictions; the leader sums them (the blocks' steps, taken in parallel, are a block-Jacobi
-//! step) and commits either that sum or, if the sum would raise the objective because the blocks
-//! interfere, its average over the workers, which by convexity never does. Every worker applies
-//! the committed change, so the replicas stay identical.
+//! optimality condition at the last gap evaluation): the worker sweeps it, plain sequential
+//! coordinate descent against its own copy of the row state, so every step sees every earlier
+//! step of its block at no cost beyond the step itself. The workers then all-gather their changes
+//! of the predictions; each sums them in worker order (the blocks' steps, taken in parallel, are
+//! a block-Jacobi step) and commits either that sum or, if the sum would raise the objective
+//! because the blocks interfere, its average over the workers, which by convexity never does.
 //!
 //! Every few sweeps a gap round computes `X^T theta` on each block, rebuilds the working sets and
-//! gives the leader `||X^T theta||_inf`, from which (with its replica of the rows) it evaluates
-//! the duality gap.
+//! all-gathers `||X^T theta||_inf`, from which every worker evaluates the duality gap on its
+//! replica of the rows.
+//!
+//! **Invariant:** every worker holds the same committed rows and makes the same decisions (which
+//! round comes next, summed or averaged, when to stop): each decision is a function of
+//! all-gathered values combined in worker order, and of the replicated rows. The one input that
+//! differs between workers, the clock, enters through worker 0's reading only. So there is no
+//! leader, and no worker waits for another's serial step.
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use strads_engine::rounds::{RoundProgram, Schedule};
-use strads_engine::DenseVector;
+use strads_engine::{DenseVector, Worker};
 
 use super::column_blocks::ColumnBlock;
 use super::column_shard::ColumnShard;
 use super::kernels::{apply_delta, coordinate_statistics, coordinate_step, RowState};
 use super::loss::Loss;
 use super::{Observer, StopReason, TraceRecord};
+use crate::error::AppError;
 
-/// What every worker does in a round.
-#[derive(Debug, Serialize, Deserialize)]
-pub enum Task {
-    /// Sweep the working set this many times.
-    Sweep {
-        /// Passes over the working set before the change is exchanged.
-        passes: u32,
-    },
-    /// `X^T theta` on the block: its largest magnitude, and a new working set.
-    Gap,
-    /// Send the nonzero coefficients to the leader.
-    Collect,
-}
-
-/// A worker's contribution to a round.
-#[derive(Debug, Serialize, Deserialize)]
-pub enum Partial {
-    /// The change of every row's prediction, and the block's l1 norm after the full and after the
-    /// averaged change.
-    Sweep {
-        /// `X_block (b_new - b)` over all rows.
-        delta: DenseVector,
-        /// `||b_new||_1` on the block.
-        l1_full: f64,
-        /// `||b + (b_new - b) / workers||_1` on the block.
-        l1_averaged: f64,
-        /// Coordinate steps taken.
-        updates: u64,
-    },
-    /// `||X^T theta||_inf` and the block's state.
-    Gap {
-        /// Largest `|x_j . theta|` on the block at the round's dual point (reduced by max, not
-        /// sum).
-        max_abs_gradient: f64,
-        /// `||b||_1` on the block.
-        l1: f64,
-        /// Nonzero coefficients.
-        nnz: u64,
-        /// Coordinates in the new working set.
-        working_set: u64,
-        /// Nonzeros of X in the working set's columns.
-        working_entries: u64,
-    },
-    /// Nonzero coefficients, by global index.
-    Collect {
-        /// `(j, b_j)`.
-        coefficients: Vec<(u32, f64)>,
-    },
-}
-
-/// What every worker applies after a round.
-#[derive(Debug, Serialize, Deserialize)]
-pub enum Update {
-    /// Predictions `+= scale * delta`; each block's coefficients `+= scale * (b_new - b)`.
-    Sweep {
-        /// 1 (the sum of the blocks' changes) or `1 / workers` (their average).
-        scale: f64,
-        /// The summed change of the predictions.
-        delta: DenseVector,
-    },
-    /// Nothing changes.
-    Nothing,
-}
-
-/// What the leader needs to know to run a solve.
+/// How a solve in the column layout runs.
 #[derive(Clone, Debug)]
 pub struct ColumnSettings {
     /// The l1 penalty.
@@ -107,23 +48,80 @@ pub struct ColumnSettings {
     /// Passes over the working set per round; 0 picks enough passes that a round's sweeping
     /// outweighs its exchange of the rows' change.
     pub local_passes: u32,
-    /// Workers (column blocks).
-    pub workers: usize,
-    /// Rows of X.
-    pub rows: usize,
-    /// Sweep work between gap evaluations, relative to an evaluation's (a pass over all of X).
+    /// At most this many evaluations' work of sweeping between two gap evaluations.
     pub gap_every: f64,
     /// Columns of X.
     pub cols: usize,
+    /// Rows of X.
+    pub rows: usize,
     /// Nonzeros of X.
     pub nonzeros: usize,
 }
 
-/// The leader's side: the gap, the stopping rule, the trace and the final coefficients.
-pub struct ColumnLeader {
+/// How a solve ended (the same on every worker; `coefficients` are complete on worker 0 only).
+#[derive(Clone, Debug)]
+pub struct ColumnOutcome {
+    /// Why it stopped.
+    pub stop: StopReason,
+    /// One record per gap evaluation.
+    pub trace: Vec<TraceRecord>,
+    /// Passes over the coordinates (coordinate steps / d).
+    pub passes: f64,
+    /// Rounds (sweeps and evaluations).
+    pub rounds: u64,
+    /// Sweep rounds committed averaged because the summed change raised the objective.
+    pub averaged_rounds: u64,
+    /// Working-set size at the last gap evaluation.
+    pub working_set: usize,
+    /// The coefficients (worker 0; zeros elsewhere).
+    pub coefficients: Vec<f64>,
+}
+
+/// Sweep work between two gap evaluations, at least, in evaluations' work: the subproblem
+/// criterion of [`Progress::gap_due`] follows the objective, which near the optimum
+/// converges long before the gap does (measured best of 1, 3 and 6 on the benchmark problem).
+const MIN_GAP_SPACING: f64 = 3.0;
+
+/// A round's copies, differences and updates of the rows' state, in passes over the rows.
+const ROW_PASSES_PER_ROUND: f64 = 4.0;
+
+/// Differences of successive iterates that dual extrapolation combines (celer uses 5).
+pub const EXTRAPOLATION_DEPTH: usize = 5;
+
+/// A worker's share of a sweep round.
+#[derive(Debug, Serialize, Deserialize)]
+struct SweepShare {
+    /// `X_block (b_new - b)` over all rows.
+    delta: DenseVector,
+    /// `||b_new||_1` on the block.
+    l1_full: f64,
+    /// `||b + (b_new - b) / workers||_1` on the block.
+    l1_averaged: f64,
+    /// Coordinate steps taken.
+    updates: u64,
+}
+
+/// A worker's share of a gap round.
+#[derive(Debug, Serialize, Deserialize)]
+struct GapShare {
+    /// Largest `|x_j . theta|` on the block at the round's dual point.
+    max_abs_gradient: f64,
+    /// `||b||_1` on the block.
+    l1: f64,
+    /// Nonzero coefficients.
+    nnz: u64,
+    /// Coordinates in the block's new working set.
+    working_set: u64,
+    /// Nonzeros of X in the working set's columns.
+    working_entries: u64,
+    /// Seconds since the solve started on this worker (only worker 0's is used).
+    seconds: f64,
+}
+
+/// The schedule's state: identical on every worker (see the module's invariant).
+struct Progress {
     settings: ColumnSettings,
-    observer: Option<Observer>,
-    started: Instant,
+    workers: usize,
     /// `F(b)` of the committed state.
     objective: f64,
     /// The best dual value seen: every evaluated dual point was feasible, so it bounds `F*`.
@@ -141,46 +139,16 @@ pub struct ColumnLeader {
     /// Sweep rounds since the last evaluation.
     sweeps_since_gap: u64,
     updates: u64,
-    /// Sweep rounds whose summed change raised the objective, committed averaged instead.
-    pub averaged_rounds: u64,
-    collected: bool,
-    /// Why the solve stopped, once it has.
-    pub stop: Option<StopReason>,
-    /// One record per gap evaluation.
-    pub trace: Vec<TraceRecord>,
-    /// The coefficients, filled by the final collect round.
-    pub beta: Vec<f64>,
-    /// Working-set size at the last gap evaluation.
-    pub working_set: usize,
+    rounds: u64,
+    averaged_rounds: u64,
+    working_set: usize,
+    stop: Option<StopReason>,
+    trace: Vec<TraceRecord>,
 }
 
-impl ColumnLeader {
-    /// The leader's state before the first round.
-    pub fn new(settings: ColumnSettings, observer: Option<Observer>) -> Self {
-        ColumnLeader {
-            beta: vec![0.0; settings.cols],
-            settings,
-            observer,
-            started: Instant::now(),
-            objective: f64::INFINITY,
-            best_dual: f64::NEG_INFINITY,
-            work_since_gap: 0.0,
-            evaluation_work: 0.0,
-            passes: 1,
-            working_entries: 0.0,
-            decreases: [f64::INFINITY; 2],
-            sweeps_since_gap: 0,
-            updates: 0,
-            averaged_rounds: 0,
-            collected: false,
-            stop: None,
-            trace: Vec::new(),
-            working_set: 0,
-        }
-    }
-
+impl Progress {
     /// Passes over the coordinates so far (coordinate updates / d).
-    pub fn passes(&self) -> f64 {
+    fn passes(&self) -> f64 {
         self.updates as f64 / self.settings.cols.max(1) as f64
     }
 
@@ -191,13 +159,11 @@ impl ColumnLeader {
     /// is estimated from the last two sweeps' decreases `d1, d2` as a geometric series,
     /// `d2 q / (1 - q)` with `q = d2 / d1`.
     fn gap_due(&self) -> bool {
-        if self.trace.is_empty()
-            || self.work_since_gap >= self.settings.gap_every * self.evaluation_work
-        {
+        let spacing = self.work_since_gap / self.evaluation_work;
+        if self.trace.is_empty() || spacing >= self.settings.gap_every {
             return true;
         }
-        if self.sweeps_since_gap < 2 || self.work_since_gap < MIN_GAP_SPACING * self.evaluation_work
-        {
+        if self.sweeps_since_gap < 2 || spacing < MIN_GAP_SPACING {
             return false;
         }
         let [older, last] = self.decreases;
@@ -207,20 +173,20 @@ impl ColumnLeader {
     }
 }
 
-/// One worker's instance of the program (the leader's also carries [`ColumnLeader`]).
-pub struct ColumnDescent<L: Loss> {
+/// One worker's block and its replica of the rows.
+struct BlockState<L: Loss> {
     block: ColumnBlock,
     lambda: f64,
     workers: usize,
+    /// `||x_j||^2` per column of the block.
+    norms2: Vec<f64>,
     /// The replicated per-row state of the committed coefficients.
     rows: RowState,
     /// The block's committed coefficients.
     beta: Vec<f64>,
-    /// `||x_j||^2` per column of the block.
-    norms2: Vec<f64>,
     /// The block's working set (local column indices).
     working: Vec<u32>,
-    /// A sweep's copy of the rows and of the coefficients (kept for `apply`).
+    /// A sweep's copy of the rows and of the coefficients (kept until the commit).
     trial_rows: RowState,
     trial_beta: Vec<f64>,
     /// `f'(p)` after each of the last sweep rounds, oldest first (at most
@@ -228,40 +194,214 @@ pub struct ColumnDescent<L: Loss> {
     history: VecDeque<Vec<f64>>,
     /// The extrapolated `f'` of the last gap round, if the history allowed one.
     extrapolated: Option<Vec<f64>>,
-    /// Present on the leader only.
-    pub leader: Option<ColumnLeader>,
     _loss: PhantomData<L>,
 }
 
-/// Sweep work between two gap evaluations, at least, in evaluations' work: the subproblem
-/// criterion of [`ColumnLeader::gap_due`] follows the objective, which near the optimum
-/// converges long before the gap does (measured best of 1, 3 and 6 on the benchmark problem).
-const MIN_GAP_SPACING: f64 = 3.0;
+/// Runs the column-layout solve on this worker; every worker of the cluster must call it.
+pub fn run_column_descent<L: Loss>(
+    worker: &mut Worker<'_>,
+    block: ColumnBlock,
+    settings: ColumnSettings,
+    observer: Option<Observer>,
+) -> Result<ColumnOutcome, AppError> {
+    let started = Instant::now();
+    let workers = worker.peers();
+    let mut state = BlockState::<L>::new(block, settings.lambda, workers);
+    let mut progress = Progress {
+        evaluation_work: settings.nonzeros as f64 / workers as f64 + settings.rows as f64,
+        settings,
+        workers,
+        objective: f64::INFINITY,
+        best_dual: f64::NEG_INFINITY,
+        work_since_gap: 0.0,
+        passes: 1,
+        working_entries: 0.0,
+        decreases: [f64::INFINITY; 2],
+        sweeps_since_gap: 0,
+        updates: 0,
+        rounds: 0,
+        averaged_rounds: 0,
+        working_set: 0,
+        stop: None,
+        trace: Vec::new(),
+    };
+    while progress.stop.is_none() {
+        progress.rounds += 1;
+        if progress.gap_due() {
+            let share = state.gap_share(started.elapsed().as_secs_f64());
+            let shares: Vec<GapShare> = worker.all_gather(&share)?;
+            let record = progress.commit_gap::<L>(&state, &shares);
+            if worker.is_leader() {
+                if let Some(observer) = &observer {
+                    observer(&record);
+                }
+            }
+        } else {
+            let share = state.sweep(progress.passes);
+            let shares: Vec<SweepShare> = worker.all_gather(&share)?;
+            drop(share);
+            let (scale, delta) = progress.commit_sweep(&state, shares);
+            state.apply(scale, &delta);
+        }
+    }
+    // Worker 0 gathers the coefficients for the output.
+    let nonzero: Vec<(u32, f64)> = state
+        .beta
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b != 0.0)
+        .map(|(k, &b)| ((state.block.first_column + k) as u32, b))
+        .collect();
+    let mut coefficients = vec![0.0; progress.settings.cols];
+    for part in worker.all_gather(&nonzero)? {
+        for (j, b) in part {
+            coefficients[j as usize] = b;
+        }
+    }
+    Ok(ColumnOutcome {
+        stop: progress.stop.expect("the loop ends on a stop"),
+        passes: progress.passes(),
+        rounds: progress.rounds,
+        averaged_rounds: progress.averaged_rounds,
+        working_set: progress.working_set,
+        trace: progress.trace,
+        coefficients,
+    })
+}
 
-/// A round's copies, differences and updates of the rows' state, in passes over the rows.
-const ROW_PASSES_PER_ROUND: f64 = 4.0;
+impl Progress {
+    /// Sums the workers' changes (in worker order) and decides between the sum and the average.
+    fn commit_sweep<L: Loss>(
+        &mut self,
+        state: &BlockState<L>,
+        shares: Vec<SweepShare>,
+    ) -> (f64, Vec<f64>) {
+        let mut shares = shares.into_iter();
+        let first = shares.next().expect("one share per worker");
+        let (mut delta, mut l1_full, mut l1_averaged, mut updates) = (
+            first.delta.0,
+            first.l1_full,
+            first.l1_averaged,
+            first.updates,
+        );
+        for share in shares {
+            for (sum, x) in delta.iter_mut().zip(&share.delta.0) {
+                *sum += x;
+            }
+            l1_full += share.l1_full;
+            l1_averaged += share.l1_averaged;
+            updates += share.updates;
+        }
+        let lambda = self.settings.lambda;
+        let full = state.loss_after(1.0, &delta) + lambda * l1_full;
+        let (scale, objective) = if self.workers == 1 {
+            (1.0, full)
+        } else {
+            let share = 1.0 / self.workers as f64;
+            let averaged = state.loss_after(share, &delta) + lambda * l1_averaged;
+            if full <= averaged {
+                (1.0, full)
+            } else {
+                self.averaged_rounds += 1;
+                (share, averaged)
+            }
+        };
+        self.updates += updates;
+        self.decreases = [self.decreases[1], self.objective - objective];
+        self.objective = objective;
+        self.sweeps_since_gap += 1;
+        self.work_since_gap += 2.0 * self.working_entries * self.passes as f64
+            + ROW_PASSES_PER_ROUND * self.settings.rows as f64;
+        (scale, delta)
+    }
 
-/// Differences of successive iterates that dual extrapolation combines (celer uses 5).
-pub const EXTRAPOLATION_DEPTH: usize = 5;
+    /// Evaluates the gap from the workers' shares and the replicated rows, decides whether to
+    /// stop, and plans the sweeps until the next evaluation.
+    fn commit_gap<L: Loss>(&mut self, state: &BlockState<L>, shares: &[GapShare]) -> TraceRecord {
+        let lambda = self.settings.lambda;
+        let (mut max_abs_gradient, mut l1, mut nnz, mut working_set, mut working_entries) =
+            (0.0f64, 0.0, 0, 0, 0);
+        for share in shares {
+            max_abs_gradient = max_abs_gradient.max(share.max_abs_gradient);
+            l1 += share.l1;
+            nnz += share.nnz;
+            working_set += share.working_set;
+            working_entries += share.working_entries;
+        }
+        let seconds = shares[0].seconds;
+        let rows = &state.rows;
+        let loss: f64 = rows
+            .labels
+            .iter()
+            .zip(&rows.predictions)
+            .map(|(&y, &p)| L::value(y, p))
+            .sum();
+        // The dual point theta = -f', scaled into ||X^T theta||_inf <= lambda. f' is
+        // extrapolated from the last sweeps (celer's dual extrapolation) once there are
+        // enough: near the optimum the sweeps are a linear iteration, whose limit the
+        // extrapolation approaches much faster than the iterates do. Outside the loss's
+        // dual domain (possible for the logistic) the value is NaN and not used.
+        let first = state.dual_point();
+        let dual = dual_value::<L>(&rows.labels, first, max_abs_gradient, lambda);
+        let objective = loss + lambda * l1;
+        self.objective = objective;
+        if dual > self.best_dual {
+            self.best_dual = dual;
+        }
+        let gap = (objective - self.best_dual).max(0.0);
+        self.working_set = working_set as usize;
+        let record = TraceRecord {
+            iteration: self.passes(),
+            seconds,
+            objective,
+            duality_gap: gap,
+            nnz: nnz as usize,
+            rounds: self.rounds,
+            active: working_set as usize,
+        };
+        let start = self.trace.first().map_or(objective, |r| r.objective);
+        self.trace.push(record.clone());
+        let settings = &self.settings;
+        // Divergence: a thousandfold rise, or NaN.
+        if objective.is_nan() || objective > 1e3 * start {
+            self.stop = Some(StopReason::Diverged);
+        } else if gap <= settings.tol * objective.abs() {
+            self.stop = Some(StopReason::Converged);
+        } else if self.passes() >= settings.max_passes {
+            self.stop = Some(StopReason::MaxIterations);
+        } else if seconds >= settings.max_seconds {
+            self.stop = Some(StopReason::MaxSeconds);
+        }
+        self.work_since_gap = 0.0;
+        self.working_entries = working_entries as f64 / self.workers as f64;
+        self.sweeps_since_gap = 0;
+        self.decreases = [f64::INFINITY; 2];
+        // A round also copies, differences and applies the rows' state (a few passes over the
+        // rows): enough passes that sweeping outweighs that.
+        self.passes = if settings.local_passes > 0 {
+            settings.local_passes
+        } else {
+            let pass = 2.0 * self.working_entries.max(1.0);
+            (ROW_PASSES_PER_ROUND * settings.rows as f64 / pass)
+                .ceil()
+                .clamp(1.0, 16.0) as u32
+        };
+        record
+    }
+}
 
-impl<L: Loss> ColumnDescent<L> {
-    /// A worker's program over its block, starting at `b = 0` with every column in the working
-    /// set.
-    pub fn new(
-        block: ColumnBlock,
-        lambda: f64,
-        workers: usize,
-        leader: Option<ColumnLeader>,
-    ) -> Self {
+impl<L: Loss> BlockState<L> {
+    /// The block at `b = 0`, every column in the working set.
+    fn new(block: ColumnBlock, lambda: f64, workers: usize) -> Self {
         let width = block.columns.n_cols();
         let rows = RowState::at_zero::<L>(block.labels.clone());
         let norms2 = (0..width)
             .map(|j| block.columns.column(j).1.iter().map(|x| x * x).sum())
             .collect();
-        ColumnDescent {
-            norms2,
+        BlockState {
             lambda,
             workers,
+            norms2,
             trial_rows: rows.clone(),
             rows,
             beta: vec![0.0; width],
@@ -270,8 +410,50 @@ impl<L: Loss> ColumnDescent<L> {
             block,
             history: VecDeque::new(),
             extrapolated: None,
-            leader,
             _loss: PhantomData,
+        }
+    }
+
+    /// Sweeps the working set `passes` times on a copy of the rows; returns the change.
+    fn sweep(&mut self, passes: u32) -> SweepShare {
+        // The labels never change; with a constant curvature the sweep reads and writes f' only.
+        self.trial_rows.first.clone_from(&self.rows.first);
+        if !L::CONSTANT_CURVATURE {
+            self.trial_rows
+                .predictions
+                .clone_from(&self.rows.predictions);
+            self.trial_rows.second.clone_from(&self.rows.second);
+        }
+        self.trial_beta.clone_from(&self.beta);
+        let mut updates = 0;
+        for _ in 0..passes {
+            updates += sweep_columns::<L>(
+                &self.block.columns,
+                &self.norms2,
+                &self.working,
+                self.lambda,
+                &mut self.trial_beta,
+                &mut self.trial_rows,
+            );
+        }
+        // With a constant curvature the sweep kept only f' = p - y, which moves with p.
+        let (new, old) = if L::CONSTANT_CURVATURE {
+            (&self.trial_rows.first, &self.rows.first)
+        } else {
+            (&self.trial_rows.predictions, &self.rows.predictions)
+        };
+        let delta = DenseVector(new.iter().zip(old).map(|(new, old)| new - old).collect());
+        let share = 1.0 / self.workers as f64;
+        let (mut l1_full, mut l1_averaged) = (0.0, 0.0);
+        for (&new, &old) in self.trial_beta.iter().zip(&self.beta) {
+            l1_full += new.abs();
+            l1_averaged += (old + share * (new - old)).abs();
+        }
+        SweepShare {
+            delta,
+            l1_full,
+            l1_averaged,
+            updates,
         }
     }
 
@@ -286,11 +468,65 @@ impl<L: Loss> ColumnDescent<L> {
             .sum()
     }
 
-    fn leader(&mut self) -> &mut ColumnLeader {
-        self.leader.as_mut().expect("only the leader schedules")
+    /// Commits `scale` times the summed change: the rows, and the block's coefficients.
+    fn apply(&mut self, scale: f64, delta: &[f64]) {
+        let rows = &mut self.rows;
+        for (i, &d) in delta.iter().enumerate() {
+            let p = rows.predictions[i] + scale * d;
+            rows.predictions[i] = p;
+            let (first, second) = L::derivatives(rows.labels[i], p);
+            rows.first[i] = first;
+            rows.second[i] = second;
+        }
+        let mut snapshot = if self.history.len() > EXTRAPOLATION_DEPTH {
+            self.history.pop_front().expect("nonempty")
+        } else {
+            Vec::new()
+        };
+        snapshot.clone_from(&rows.first);
+        self.history.push_back(snapshot);
+        if scale == 1.0 {
+            std::mem::swap(&mut self.beta, &mut self.trial_beta);
+        } else {
+            for (b, &new) in self.beta.iter_mut().zip(&self.trial_beta) {
+                *b += scale * (new - *b);
+            }
+        }
+    }
+
+    /// The dual point's `f'`: extrapolated from the history when it allows, else the current.
+    fn dual_point(&self) -> &[f64] {
+        self.extrapolated.as_deref().unwrap_or(&self.rows.first)
+    }
+
+    /// `X^T theta` on the block at the dual point: its largest magnitude, and the new working
+    /// set (nonzero coefficients, and zero ones that would move: `|g_j| > lambda`).
+    fn gap_share(&mut self, seconds: f64) -> GapShare {
+        self.extrapolated = extrapolate(&self.history);
+        let first = self.extrapolated.as_ref().unwrap_or(&self.rows.first);
+        let columns = &self.block.columns;
+        let mut max_abs_gradient: f64 = 0.0;
+        let mut working_entries = 0u64;
+        self.working.clear();
+        for j in 0..columns.n_cols() {
+            let (index, values) = columns.column(j);
+            let g = gather_dot(index, values, first);
+            max_abs_gradient = max_abs_gradient.max(g.abs());
+            if self.beta[j] != 0.0 || g.abs() > self.lambda {
+                self.working.push(j as u32);
+                working_entries += index.len() as u64;
+            }
+        }
+        GapShare {
+            max_abs_gradient,
+            l1: self.beta.iter().map(|b| b.abs()).sum(),
+            nnz: self.beta.iter().filter(|b| **b != 0.0).count() as u64,
+            working_set: self.working.len() as u64,
+            working_entries,
+            seconds,
+        }
     }
 }
-
 /// One pass of sequential coordinate descent over `working` (local columns of `block`), updating
 /// `beta` and `rows` in place; returns the number of steps. `norms2[j] = ||x_j||^2` serves as
 /// the curvature when the loss's is constant, and then only `rows.first` is kept up to date
@@ -396,12 +632,14 @@ fn solve_for_ones(mut gram: Vec<Vec<f64>>) -> Option<Vec<f64>> {
         let pivot = (p..k).max_by(|&a, &b| gram[a][p].abs().total_cmp(&gram[b][p].abs()))?;
         gram.swap(p, pivot);
         rhs.swap(p, pivot);
-        for q in p + 1..k {
-            let factor = gram[q][p] / gram[p][p];
-            for c in p..k {
-                gram[q][c] -= factor * gram[p][c];
+        let (upper, lower) = gram.split_at_mut(p + 1);
+        let pivot_row = &upper[p];
+        for (q, row) in lower.iter_mut().enumerate() {
+            let factor = row[p] / pivot_row[p];
+            for (entry, &above) in row[p..].iter_mut().zip(&pivot_row[p..]) {
+                *entry -= factor * above;
             }
-            rhs[q] -= factor * rhs[p];
+            rhs[p + 1 + q] -= factor * rhs[p];
         }
     }
     let mut z = vec![0.0; k];
@@ -430,314 +668,6 @@ pub fn gather_dot(index: &[u32], values: &[f64], dense: &[f64]) -> f64 {
         rest += x * dense[i as usize];
     }
     (sums[0] + sums[1]) + (sums[2] + sums[3]) + rest
-}
-
-impl<L: Loss> RoundProgram for ColumnDescent<L> {
-    type Task = Task;
-    type Partial = Partial;
-    type Update = Update;
-
-    fn schedule(&mut self, _round: u64, in_flight: u64) -> Schedule<Task> {
-        let leader = self.leader();
-        if in_flight > 0 {
-            return Schedule::Wait;
-        }
-        if leader.collected {
-            return Schedule::Finished;
-        }
-        if leader.stop.is_some() {
-            return Schedule::Barrier(Task::Collect);
-        }
-        if leader.gap_due() {
-            return Schedule::Barrier(Task::Gap);
-        }
-        Schedule::Barrier(Task::Sweep {
-            passes: leader.passes,
-        })
-    }
-
-    fn push(&mut self, _round: u64, task: &Task) -> Partial {
-        match *task {
-            Task::Sweep { passes } => {
-                // The labels never change; with a constant curvature the sweep reads and
-                // writes f' only.
-                self.trial_rows.first.clone_from(&self.rows.first);
-                if !L::CONSTANT_CURVATURE {
-                    self.trial_rows
-                        .predictions
-                        .clone_from(&self.rows.predictions);
-                    self.trial_rows.second.clone_from(&self.rows.second);
-                }
-                self.trial_beta.clone_from(&self.beta);
-                let mut updates = 0;
-                for _ in 0..passes {
-                    updates += sweep_columns::<L>(
-                        &self.block.columns,
-                        &self.norms2,
-                        &self.working,
-                        self.lambda,
-                        &mut self.trial_beta,
-                        &mut self.trial_rows,
-                    );
-                }
-                // With a constant curvature the sweep kept only f' = p - y, which moves with p.
-                let (new, old) = if L::CONSTANT_CURVATURE {
-                    (&self.trial_rows.first, &self.rows.first)
-                } else {
-                    (&self.trial_rows.predictions, &self.rows.predictions)
-                };
-                let delta = DenseVector(new.iter().zip(old).map(|(new, old)| new - old).collect());
-                let share = 1.0 / self.workers as f64;
-                let (mut l1_full, mut l1_averaged) = (0.0, 0.0);
-                for (&new, &old) in self.trial_beta.iter().zip(&self.beta) {
-                    l1_full += new.abs();
-                    l1_averaged += (old + share * (new - old)).abs();
-                }
-                Partial::Sweep {
-                    delta,
-                    l1_full,
-                    l1_averaged,
-                    updates,
-                }
-            }
-            Task::Gap => {
-                let columns = &self.block.columns;
-                let mut max_abs_gradient: f64 = 0.0;
-                let mut working_entries = 0u64;
-                // The dual point: the extrapolated one once there is a history (see `pull`).
-                self.extrapolated = extrapolate(&self.history);
-                let first = self.extrapolated.as_ref().unwrap_or(&self.rows.first);
-                self.working.clear();
-                for j in 0..columns.n_cols() {
-                    let (index, values) = columns.column(j);
-                    let g = gather_dot(index, values, first);
-                    max_abs_gradient = max_abs_gradient.max(g.abs());
-                    // A zero coefficient moves in a step only if |g_j| > lambda.
-                    if self.beta[j] != 0.0 || g.abs() > self.lambda {
-                        self.working.push(j as u32);
-                        working_entries += index.len() as u64;
-                    }
-                }
-                Partial::Gap {
-                    max_abs_gradient,
-                    l1: self.beta.iter().map(|b| b.abs()).sum(),
-                    nnz: self.beta.iter().filter(|b| **b != 0.0).count() as u64,
-                    working_set: self.working.len() as u64,
-                    working_entries,
-                }
-            }
-            Task::Collect => Partial::Collect {
-                coefficients: self
-                    .beta
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, b)| **b != 0.0)
-                    .map(|(k, &b)| ((self.block.first_column + k) as u32, b))
-                    .collect(),
-            },
-        }
-    }
-
-    fn reduce(&mut self, sum: &mut Partial, other: Partial) {
-        match (sum, other) {
-            (
-                Partial::Sweep {
-                    delta,
-                    l1_full,
-                    l1_averaged,
-                    updates,
-                },
-                Partial::Sweep {
-                    delta: d,
-                    l1_full: f,
-                    l1_averaged: a,
-                    updates: u,
-                },
-            ) => {
-                for (s, x) in delta.0.iter_mut().zip(&d.0) {
-                    *s += x;
-                }
-                *l1_full += f;
-                *l1_averaged += a;
-                *updates += u;
-            }
-            (
-                Partial::Gap {
-                    max_abs_gradient,
-                    l1,
-                    nnz,
-                    working_set,
-                    working_entries,
-                },
-                Partial::Gap {
-                    max_abs_gradient: m,
-                    l1: l,
-                    nnz: z,
-                    working_set: w,
-                    working_entries: e,
-                },
-            ) => {
-                *max_abs_gradient = max_abs_gradient.max(m);
-                *l1 += l;
-                *nnz += z;
-                *working_set += w;
-                *working_entries += e;
-            }
-            (Partial::Collect { coefficients }, Partial::Collect { coefficients: c }) => {
-                coefficients.extend(c);
-            }
-            _ => unreachable!("every worker answers the same task"),
-        }
-    }
-
-    fn pull(&mut self, round: u64, _task: Task, sum: Partial) -> Update {
-        match sum {
-            Partial::Sweep {
-                delta,
-                l1_full,
-                l1_averaged,
-                updates,
-            } => {
-                let lambda = self.lambda;
-                let workers = self.workers;
-                let full = self.loss_after(1.0, &delta.0) + lambda * l1_full;
-                let (scale, objective) = if workers == 1 {
-                    (1.0, full)
-                } else {
-                    let share = 1.0 / workers as f64;
-                    let averaged = self.loss_after(share, &delta.0) + lambda * l1_averaged;
-                    if full <= averaged {
-                        (1.0, full)
-                    } else {
-                        (share, averaged)
-                    }
-                };
-                let leader = self.leader();
-                leader.updates += updates;
-                if scale < 1.0 {
-                    leader.averaged_rounds += 1;
-                }
-                leader.decreases = [leader.decreases[1], leader.objective - objective];
-                leader.objective = objective;
-                leader.sweeps_since_gap += 1;
-                leader.work_since_gap += 2.0 * leader.working_entries * leader.passes as f64
-                    + ROW_PASSES_PER_ROUND * leader.settings.rows as f64;
-                Update::Sweep { scale, delta }
-            }
-            Partial::Gap {
-                max_abs_gradient,
-                l1,
-                nnz,
-                working_set,
-                working_entries,
-            } => {
-                let lambda = self.lambda;
-                let loss: f64 = self
-                    .rows
-                    .labels
-                    .iter()
-                    .zip(&self.rows.predictions)
-                    .map(|(&y, &p)| L::value(y, p))
-                    .sum();
-                // The dual point theta = -f', scaled into ||X^T theta||_inf <= lambda. f' is
-                // extrapolated from the last sweeps (celer's dual extrapolation) once there are
-                // enough: near the optimum the sweeps are a linear iteration, whose limit the
-                // extrapolation approaches much faster than the iterates do. Outside the loss's
-                // dual domain (possible for the logistic) the value is NaN and not used.
-                let first = self.extrapolated.as_ref().unwrap_or(&self.rows.first);
-                let dual = dual_value::<L>(&self.rows.labels, first, max_abs_gradient, lambda);
-                let leader = self.leader();
-                let objective = loss + lambda * l1;
-                leader.objective = objective;
-                if dual > leader.best_dual {
-                    leader.best_dual = dual;
-                }
-                let gap = (objective - leader.best_dual).max(0.0);
-                leader.working_set = working_set as usize;
-                let record = TraceRecord {
-                    iteration: leader.passes(),
-                    seconds: leader.started.elapsed().as_secs_f64(),
-                    objective,
-                    duality_gap: gap,
-                    nnz: nnz as usize,
-                    rounds: round + 1,
-                    active: working_set as usize,
-                };
-                if let Some(observer) = &leader.observer {
-                    observer(&record);
-                }
-                let start = leader.trace.first().map_or(objective, |r| r.objective);
-                leader.trace.push(record);
-                let settings = &leader.settings;
-                if !(objective <= 1e3 * start) {
-                    leader.stop = Some(StopReason::Diverged);
-                } else if gap <= settings.tol * objective.abs() {
-                    leader.stop = Some(StopReason::Converged);
-                } else if leader.passes() >= settings.max_passes {
-                    leader.stop = Some(StopReason::MaxIterations);
-                } else if leader.started.elapsed().as_secs_f64() >= settings.max_seconds {
-                    leader.stop = Some(StopReason::MaxSeconds);
-                }
-                // Sweep work until the next evaluation is due anyway: `gap_every` times an
-                // evaluation's (a pass over every entry), a step costing about two entries (read,
-                // then write the rows).
-                leader.work_since_gap = 0.0;
-                leader.evaluation_work =
-                    settings.nonzeros as f64 / settings.workers as f64 + settings.rows as f64;
-                leader.working_entries = working_entries as f64 / settings.workers as f64;
-                leader.sweeps_since_gap = 0;
-                leader.decreases = [f64::INFINITY; 2];
-                // A round also copies, differences and applies the rows' state (a few passes
-                // over the rows): enough passes that sweeping outweighs that.
-                leader.passes = if settings.local_passes > 0 {
-                    settings.local_passes
-                } else {
-                    let pass = 2.0 * leader.working_entries.max(1.0);
-                    (ROW_PASSES_PER_ROUND * settings.rows as f64 / pass)
-                        .ceil()
-                        .clamp(1.0, 16.0) as u32
-                };
-                Update::Nothing
-            }
-            Partial::Collect { coefficients } => {
-                let leader = self.leader();
-                for (j, b) in coefficients {
-                    leader.beta[j as usize] = b;
-                }
-                leader.collected = true;
-                Update::Nothing
-            }
-        }
-    }
-
-    fn apply(&mut self, _round: u64, update: &Update) {
-        let Update::Sweep { scale, delta } = update else {
-            return;
-        };
-        let scale = *scale;
-        let rows = &mut self.rows;
-        for i in 0..rows.predictions.len() {
-            let p = rows.predictions[i] + scale * delta.0[i];
-            rows.predictions[i] = p;
-            let (first, second) = L::derivatives(rows.labels[i], p);
-            rows.first[i] = first;
-            rows.second[i] = second;
-        }
-        let mut snapshot = if self.history.len() > EXTRAPOLATION_DEPTH {
-            self.history.pop_front().expect("nonempty")
-        } else {
-            Vec::new()
-        };
-        snapshot.clone_from(&rows.first);
-        self.history.push_back(snapshot);
-        if scale == 1.0 {
-            std::mem::swap(&mut self.beta, &mut self.trial_beta);
-        } else {
-            for (b, &new) in self.beta.iter_mut().zip(&self.trial_beta) {
-                *b += scale * (new - *b);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -413,51 +413,43 @@ fn solve_by_columns<L: Loss>(
     };
     let load_seconds = started.elapsed().as_secs_f64();
 
-    let leader = worker.is_leader().then(|| {
-        column_descent::ColumnLeader::new(
-            column_descent::ColumnSettings {
-                lambda,
-                tol: params.tol,
-                max_passes: params.max_passes,
-                max_seconds: params.max_seconds,
-                local_passes: params.local_passes,
-                workers: worker.peers(),
-                rows: loaded.total_rows,
-                gap_every: params.gap_every,
-                cols: d,
-                nonzeros: loaded.total_nonzeros,
-            },
-            observer,
-        )
-    });
-    let mut program =
-        column_descent::ColumnDescent::<L>::new(block, lambda, worker.peers(), leader);
+    let settings = column_descent::ColumnSettings {
+        lambda,
+        tol: params.tol,
+        max_passes: params.max_passes,
+        max_seconds: params.max_seconds,
+        local_passes: params.local_passes,
+        gap_every: params.gap_every,
+        cols: d,
+        rows: loaded.total_rows,
+        nonzeros: loaded.total_nonzeros,
+    };
     let solve_started = Instant::now();
-    let stats = run_rounds(worker, &mut program, RoundOptions { staleness: 0 })?;
+    let outcome = column_descent::run_column_descent::<L>(worker, block, settings, observer)?;
     let solve_seconds = solve_started.elapsed().as_secs_f64();
-
-    Ok(program.leader.map(|leader| {
-        let last = leader
-            .trace
-            .last()
-            .cloned()
-            .expect("at least one gap evaluation");
-        Solution {
-            objective: last.objective,
-            duality_gap: last.duality_gap,
-            stop: leader.stop.expect("the leader stops for a reason"),
-            iterations: leader.passes(),
-            rounds: stats.rounds,
-            active: leader.working_set,
-            coefficients: leader.beta,
-            lambda,
-            lambda_max,
-            rows: loaded.total_rows,
-            cols: d,
-            nonzeros: loaded.total_nonzeros,
-            load_seconds,
-            solve_seconds,
-            trace: leader.trace,
-        }
+    if !worker.is_leader() {
+        return Ok(None);
+    }
+    let last = outcome
+        .trace
+        .last()
+        .cloned()
+        .expect("at least one gap evaluation");
+    Ok(Some(Solution {
+        objective: last.objective,
+        duality_gap: last.duality_gap,
+        stop: outcome.stop,
+        iterations: outcome.passes,
+        rounds: outcome.rounds,
+        active: outcome.working_set,
+        coefficients: outcome.coefficients,
+        lambda,
+        lambda_max,
+        rows: loaded.total_rows,
+        cols: d,
+        nonzeros: loaded.total_nonzeros,
+        load_seconds,
+        solve_seconds,
+        trace: outcome.trace,
     }))
 }

@@ -405,8 +405,21 @@ fn out_of_range_parameters_are_usage_errors() {
         (&["--lambda=-1"], "--lambda"),
         (&["--lambda-ratio", "0"], "--lambda-ratio"),
         (&["--tol", "0"], "--tol"),
-        (&["--schedule-size", "0"], "--schedule-size"),
-        (&["--rho", "0"], "--rho"),
+        (
+            &["--layout", "rows", "--schedule-size", "0"],
+            "--schedule-size",
+        ),
+        (&["--layout", "rows", "--rho", "0"], "--rho"),
+        // Flags of the other layout would be ignored: an error instead.
+        (&["--scheduler", "cyclic"], "--layout rows"),
+        (
+            &["--staleness", "1", "--eta", "1e-3"],
+            "--eta, --staleness only apply",
+        ),
+        (
+            &["--layout", "rows", "--local-passes", "2"],
+            "--layout columns",
+        ),
         (&["--threads", "0"], "--threads"),
     ];
     for (flags, keyword) in cases {
@@ -427,7 +440,8 @@ fn unknown_flags_and_values_are_usage_errors() {
     let data = arg(&data);
     for flags in [
         &["--bogus"][..],
-        &["--scheduler", "fastest"][..],
+        &["--layout", "rows", "--scheduler", "fastest"][..],
+        &["--layout", "diagonal"][..],
         &["--format", "csv"][..],
         &["--threads", "many"][..],
         &["--lambda", "1", "--lambda-ratio", "0.1"][..],
