@@ -35,15 +35,22 @@ FULL = dict(rows=100_000, cols=200_000, nnz_per_row=50, support=1000, corr=0.5, 
 QUICK = dict(rows=20_000, cols=40_000, nnz_per_row=50, support=200, corr=0.5, group=10, seed=1)
 
 # Strads configurations: (name, extra CLI args, launch (processes, threads) or None).
-# "priority" is the STRADS dynamic schedule with the dependency filter (rho, default 0.1).
+# "columns" is the column layout (the default): workers sweep their column blocks' working sets
+# and all-gather the residual's change. "rows" is STRADS's scheduled rounds over row shards, with
+# the three schedulers: "priority" is the dynamic schedule (plus its cyclic sweep share and the
+# lasso's sequential inner passes), "cyclic" and "random" the static ones.
 STRADS_CONFIGS = [
-    ("priority 1x2", ["--scheduler", "priority", "--threads", "2"], None),
-    ("cyclic 1x2", ["--scheduler", "cyclic", "--threads", "2"], None),
-    ("random 1x2", ["--scheduler", "random", "--threads", "2"], None),
-    ("priority 1x1", ["--scheduler", "priority", "--threads", "1"], None),
-    ("priority 2x1", ["--scheduler", "priority"], (2, 1)),
+    ("columns 1x2", ["--layout", "columns", "--threads", "2"], None),
+    ("columns 1x1", ["--layout", "columns", "--threads", "1"], None),
+    ("columns 2x1", ["--layout", "columns"], (2, 1)),
+    ("rows priority 1x2", ["--layout", "rows", "--scheduler", "priority", "--threads", "2"], None),
+    ("rows cyclic 1x2", ["--layout", "rows", "--scheduler", "cyclic", "--threads", "2"], None),
+    ("rows random 1x2", ["--layout", "rows", "--scheduler", "random", "--threads", "2"], None),
+    ("rows priority 2x1", ["--layout", "rows", "--scheduler", "priority"], (2, 1)),
 ]
-HEADLINE = "priority 1x2"  # the Strads configuration the targets are checked on
+HEADLINE = "columns 1x2"  # the Strads configuration the targets are checked on
+# 2 processes x 1 thread against 1 process x 2 threads, per layout; the first pair is checked.
+PROCESS_PAIRS = [("columns 2x1", "columns 1x2"), ("rows priority 2x1", "rows priority 1x2")]
 PEERS = ["sklearn", "celer"]
 
 
@@ -58,7 +65,7 @@ def parse_args():
                    help="subset of strads,sklearn,celer")
     p.add_argument("--configs", default=None,
                    help="subset of the Strads configurations, comma separated, e.g. "
-                        "'priority 1x2,priority 2x1' [default: all]")
+                        "'columns 1x2,columns 2x1' [default: all]")
     p.add_argument("--strads", default=str(ROOT / "target" / "release" / "strads"),
                    help="the strads binary")
     p.add_argument("--python", default=str(BENCH / "venv" / "bin" / "python"),
@@ -175,7 +182,6 @@ def render(records, header):
                 f"| {bound}{fmt(ratio(sk_whole, r['wall']), '{:.2f}x')} "
                 f"| {bound}{fmt(ratio(ce_solve, res.get('solve_seconds')), '{:.2f}x')} |")
         head = find("strads", HEADLINE)
-        two, one = find("strads", "priority 2x1"), find("strads", "priority 1x2")
         if head:
             ok = head["result"].get("converged")
             w = ratio(sk_whole, head["wall"])
@@ -186,13 +192,18 @@ def render(records, header):
                           f"celer {fmt(s, '{:.2f}x')} (target ≥ 1x: "
                           f"{'PASS' if ok and s and s >= 1 else 'FAIL'})"
                           + ("" if ok else "; strads did not converge"))
-        if two and one:
+        for index, (two_name, one_name) in enumerate(PROCESS_PAIRS):
+            two, one = find("strads", two_name), find("strads", one_name)
+            if not (two and one):
+                continue
             w = ratio(two["wall"], one["wall"])
             s = ratio(two["result"]["solve_seconds"], one["result"]["solve_seconds"])
             ok = two["result"].get("converged") and one["result"].get("converged")
-            checks.append(f"- λ/λmax = {lam:g}: 2 processes x 1 thread vs 1 process x 2 threads: "
-                          f"time ratio whole {fmt(w, '{:.2f}x')}, solve {fmt(s, '{:.2f}x')} "
-                          f"(target ≤ 1.3x: {'PASS' if ok and s and s <= 1.3 else 'FAIL'})"
+            verdict = (f"target ≤ 1.3x: {'PASS' if ok and s and s <= 1.3 else 'FAIL'}"
+                       if index == 0 else "for comparison")
+            checks.append(f"- λ/λmax = {lam:g}: {two_name} vs {one_name} (2 processes x 1 thread "
+                          f"vs 1 process x 2 threads): time ratio whole {fmt(w, '{:.2f}x')}, "
+                          f"solve {fmt(s, '{:.2f}x')} ({verdict})"
                           + ("" if ok else "; a run did not converge"))
     if checks:
         out += ["", "Targets:", ""] + checks
