@@ -1,4 +1,5 @@
-//! [`DenseVector`]: a vector of `f64` that crosses workers as one block of bytes.
+//! [`DenseVector`] and [`DenseVector32`]: vectors of floats that cross workers as one block of
+//! bytes.
 
 use serde::de::{Error, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -56,6 +57,62 @@ impl<'de> Visitor<'de> for DenseVisitor {
     }
 }
 
+/// [`DenseVector`]'s single-precision sibling: half the bytes, for payloads whose rounding the
+/// caller accounts for.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DenseVector32(pub Vec<f32>);
+
+impl Serialize for DenseVector32 {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut bytes = vec![0u8; 4 * self.0.len()];
+        for (chunk, value) in bytes.chunks_exact_mut(4).zip(&self.0) {
+            chunk.copy_from_slice(&value.to_le_bytes());
+        }
+        serializer.serialize_bytes(&bytes)
+    }
+}
+
+impl<'de> Deserialize<'de> for DenseVector32 {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let bytes = deserializer.deserialize_bytes(BytesVisitor)?;
+        if bytes.len() % 4 != 0 {
+            return Err(D::Error::invalid_length(
+                bytes.len(),
+                &"a multiple of 4 bytes",
+            ));
+        }
+        Ok(DenseVector32(
+            bytes
+                .chunks_exact(4)
+                .map(|chunk| f32::from_le_bytes(chunk.try_into().expect("4 bytes")))
+                .collect(),
+        ))
+    }
+}
+
+/// Any byte string, as owned bytes.
+struct BytesVisitor;
+
+impl<'de> Visitor<'de> for BytesVisitor {
+    type Value = Vec<u8>;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a byte string")
+    }
+
+    fn visit_bytes<E: Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
+        Ok(bytes.to_vec())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+        let mut bytes = Vec::new();
+        while let Some(byte) = seq.next_element::<u8>()? {
+            bytes.push(byte);
+        }
+        Ok(bytes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +134,17 @@ mod tests {
         assert_eq!(bits(&decoded.0), bits(&values));
         let empty: DenseVector = decode(&encode(&DenseVector::default()).unwrap()).unwrap();
         assert!(empty.0.is_empty());
+    }
+
+    #[test]
+    fn single_precision_round_trips_too() {
+        let values = vec![0.0f32, -1.5, f32::MAX, f32::MIN_POSITIVE, 1.0 / 3.0];
+        let bytes = encode(&DenseVector32(values.clone())).unwrap();
+        let decoded: DenseVector32 = decode(&bytes).unwrap();
+        assert_eq!(decoded.0, values);
+        // Half the bytes of the f64 vector (plus bincode's length prefix).
+        let wide = encode(&DenseVector(vec![0.0; 5])).unwrap();
+        assert_eq!(wide.len() - bytes.len(), 20);
     }
 
     #[test]

@@ -26,6 +26,6 @@ mod mailbox;
 pub mod rounds;
 
 pub use cluster::{run_cluster, ClusterConfig};
-pub use dense::DenseVector;
+pub use dense::{DenseVector, DenseVector32};
 pub use error::EngineError;
 pub use mailbox::Worker;

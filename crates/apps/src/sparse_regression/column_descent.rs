@@ -25,7 +25,7 @@ use std::marker::PhantomData;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use strads_engine::{DenseVector, Worker};
+use strads_engine::{DenseVector, DenseVector32, Worker};
 
 use super::column_blocks::ColumnBlock;
 use super::column_shard::ColumnShard;
@@ -91,8 +91,9 @@ pub const EXTRAPOLATION_DEPTH: usize = 5;
 /// A worker's share of a sweep round.
 #[derive(Debug, Serialize, Deserialize)]
 struct SweepShare {
-    /// `X_block (b_new - b)` over all rows.
-    delta: DenseVector,
+    /// `X_block (b_new - b)` over all rows, plus the block's unsent remainder, in single precision
+    /// (see [`BlockState::unsent`]).
+    delta: DenseVector32,
     /// `||b_new||_1` on the block.
     l1_full: f64,
     /// `||b + (b_new - b) / workers||_1` on the block.
@@ -194,6 +195,15 @@ struct BlockState<L: Loss> {
     history: VecDeque<Vec<f64>>,
     /// The extrapolated `f'` of the last gap round, if the history allowed one.
     extrapolated: Option<Vec<f64>>,
+    /// The part of this block's changes of the predictions that the rounds have not committed:
+    /// sweeps send their change in single precision (half the bytes of a round's exchange), and
+    /// what the rounding left out is added to the next round's change (error feedback), so it
+    /// stays as small as one rounding of the latest change instead of accumulating. Gap rounds
+    /// commit it in double precision, so every gap is evaluated on the exact predictions.
+    unsent: Vec<f64>,
+    /// The last sweep's change minus what it sent: `scale` times this joins `unsent` once the
+    /// round's scale is known.
+    unsent_part: Vec<f64>,
     _loss: PhantomData<L>,
 }
 
@@ -228,6 +238,10 @@ pub fn run_column_descent<L: Loss>(
     while progress.stop.is_none() {
         progress.rounds += 1;
         if progress.gap_due() {
+            // The gap is certified on the exact rows: first the remainders the sweeps' single
+            // precision left unsent, in double precision.
+            let unsent: Vec<DenseVector> = worker.all_gather(&DenseVector(state.unsent.clone()))?;
+            state.flush_unsent(&unsent);
             let share = state.gap_share(started.elapsed().as_secs_f64());
             let shares: Vec<GapShare> = worker.all_gather(&share)?;
             let record = progress.commit_gap::<L>(&state, &shares);
@@ -278,15 +292,12 @@ impl Progress {
     ) -> (f64, Vec<f64>) {
         let mut shares = shares.into_iter();
         let first = shares.next().expect("one share per worker");
-        let (mut delta, mut l1_full, mut l1_averaged, mut updates) = (
-            first.delta.0,
-            first.l1_full,
-            first.l1_averaged,
-            first.updates,
-        );
+        let (mut l1_full, mut l1_averaged, mut updates) =
+            (first.l1_full, first.l1_averaged, first.updates);
+        let mut delta: Vec<f64> = first.delta.0.iter().map(|&x| f64::from(x)).collect();
         for share in shares {
-            for (sum, x) in delta.iter_mut().zip(&share.delta.0) {
-                *sum += x;
+            for (sum, &x) in delta.iter_mut().zip(&share.delta.0) {
+                *sum += f64::from(x);
             }
             l1_full += share.l1_full;
             l1_averaged += share.l1_averaged;
@@ -394,6 +405,7 @@ impl<L: Loss> BlockState<L> {
     /// The block at `b = 0`, every column in the working set.
     fn new(block: ColumnBlock, lambda: f64, workers: usize) -> Self {
         let width = block.columns.n_cols();
+        let n_rows = block.labels.len();
         let rows = RowState::at_zero::<L>(block.labels.clone());
         let norms2 = (0..width)
             .map(|j| block.columns.column(j).1.iter().map(|x| x * x).sum())
@@ -410,6 +422,8 @@ impl<L: Loss> BlockState<L> {
             block,
             history: VecDeque::new(),
             extrapolated: None,
+            unsent: vec![0.0; n_rows],
+            unsent_part: vec![0.0; n_rows],
             _loss: PhantomData,
         }
     }
@@ -442,7 +456,14 @@ impl<L: Loss> BlockState<L> {
         } else {
             (&self.trial_rows.predictions, &self.rows.predictions)
         };
-        let delta = DenseVector(new.iter().zip(old).map(|(new, old)| new - old).collect());
+        let mut sent = Vec::with_capacity(new.len());
+        for (i, (new, old)) in new.iter().zip(old).enumerate() {
+            let change = new - old;
+            let rounded = (change + self.unsent[i]) as f32;
+            sent.push(rounded);
+            self.unsent_part[i] = change - f64::from(rounded);
+        }
+        let delta = DenseVector32(sent);
         let share = 1.0 / self.workers as f64;
         let (mut l1_full, mut l1_averaged) = (0.0, 0.0);
         for (&new, &old) in self.trial_beta.iter().zip(&self.beta) {
@@ -470,14 +491,13 @@ impl<L: Loss> BlockState<L> {
 
     /// Commits `scale` times the summed change: the rows, and the block's coefficients.
     fn apply(&mut self, scale: f64, delta: &[f64]) {
-        let rows = &mut self.rows;
-        for (i, &d) in delta.iter().enumerate() {
-            let p = rows.predictions[i] + scale * d;
-            rows.predictions[i] = p;
-            let (first, second) = L::derivatives(rows.labels[i], p);
-            rows.first[i] = first;
-            rows.second[i] = second;
+        self.add_to_predictions(scale, delta);
+        // This block changed the predictions by `scale` times its change; `scale` times what it
+        // sent was committed.
+        for (unsent, &part) in self.unsent.iter_mut().zip(&self.unsent_part) {
+            *unsent += scale * part;
         }
+        let rows = &self.rows;
         let mut snapshot = if self.history.len() > EXTRAPOLATION_DEPTH {
             self.history.pop_front().expect("nonempty")
         } else {
@@ -491,6 +511,30 @@ impl<L: Loss> BlockState<L> {
             for (b, &new) in self.beta.iter_mut().zip(&self.trial_beta) {
                 *b += scale * (new - *b);
             }
+        }
+    }
+
+    /// Commits every block's unsent remainder (gathered in worker order).
+    fn flush_unsent(&mut self, unsent: &[DenseVector]) {
+        let mut sum = vec![0.0; self.rows.labels.len()];
+        for part in unsent {
+            for (s, &x) in sum.iter_mut().zip(&part.0) {
+                *s += x;
+            }
+        }
+        self.add_to_predictions(1.0, &sum);
+        self.unsent.iter_mut().for_each(|u| *u = 0.0);
+    }
+
+    /// `p += scale * delta`, and the derivatives at the new predictions.
+    fn add_to_predictions(&mut self, scale: f64, delta: &[f64]) {
+        let rows = &mut self.rows;
+        for (i, &d) in delta.iter().enumerate() {
+            let p = rows.predictions[i] + scale * d;
+            rows.predictions[i] = p;
+            let (first, second) = L::derivatives(rows.labels[i], p);
+            rows.first[i] = first;
+            rows.second[i] = second;
         }
     }
 
