@@ -291,6 +291,10 @@ fn print_summary(
             "staleness": rows_only(json!(params.staleness)),
             "tol": args.tol,
             "active_coordinates": solution.active,
+            "averaged_rounds": match params.layout {
+                Layout::Rows => serde_json::Value::Null,
+                Layout::Columns => json!(solution.averaged_rounds),
+            },
         });
         writeln!(stdout, "{summary}")?;
     } else {

@@ -181,8 +181,12 @@ pub struct Solution {
     pub solve_seconds: f64,
     /// One record per gap evaluation.
     pub trace: Vec<TraceRecord>,
-    /// Coordinates left after gap-safe screening.
+    /// Coordinates left after gap-safe screening (rows layout), or in the working set (column
+    /// layout).
     pub active: usize,
+    /// Column layout: sweep rounds committed averaged because the blocks' summed change would
+    /// have raised the objective (0 in the rows layout).
+    pub averaged_rounds: u64,
 }
 
 impl Solution {
@@ -367,6 +371,7 @@ fn solve_on_worker<L: Loss>(
             iterations: leader.passes(),
             rounds: stats.rounds,
             active: leader.active_coordinates(),
+            averaged_rounds: 0,
             coefficients: leader.beta,
             lambda,
             lambda_max,
@@ -442,6 +447,7 @@ fn solve_by_columns<L: Loss>(
         iterations: outcome.passes,
         rounds: outcome.rounds,
         active: outcome.working_set,
+        averaged_rounds: outcome.averaged_rounds,
         coefficients: outcome.coefficients,
         lambda,
         lambda_max,
