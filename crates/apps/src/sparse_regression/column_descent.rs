@@ -29,7 +29,9 @@ use strads_engine::{DenseVector, DenseVector32, Worker};
 
 use super::column_blocks::ColumnBlock;
 use super::column_shard::ColumnShard;
-use super::kernels::{apply_delta, coordinate_statistics, coordinate_step, RowState};
+use super::kernels::{
+    apply_delta, coordinate_statistics, coordinate_step, soft_threshold, RowState,
+};
 use super::loss::Loss;
 use super::{Observer, StopReason, TraceRecord};
 use crate::error::AppError;
@@ -79,7 +81,8 @@ pub struct ColumnOutcome {
 
 /// Sweep work between two gap evaluations, at least, in evaluations' work: the subproblem
 /// criterion of [`Progress::gap_due`] follows the objective, which near the optimum
-/// converges long before the gap does (measured best of 1, 3 and 6 on the benchmark problem).
+/// converges long before the gap does (measured best of 1, 3 and 6 on the benchmark problem;
+/// see also [`Progress::min_spacing`]).
 const MIN_GAP_SPACING: f64 = 3.0;
 
 /// A round's copies, differences and updates of the rows' state, in passes over the rows.
@@ -139,6 +142,9 @@ struct Progress {
     decreases: [f64; 2],
     /// Sweep rounds since the last evaluation.
     sweeps_since_gap: u64,
+    /// The current least spacing of evaluations (in evaluations' work): [`MIN_GAP_SPACING`],
+    /// doubled (up to `gap_every`) after each evaluation that did not halve the gap.
+    min_spacing: f64,
     updates: u64,
     rounds: u64,
     averaged_rounds: u64,
@@ -164,7 +170,7 @@ impl Progress {
         if self.trace.is_empty() || spacing >= self.settings.gap_every {
             return true;
         }
-        if self.sweeps_since_gap < 2 || spacing < MIN_GAP_SPACING {
+        if self.sweeps_since_gap < 2 || spacing < self.min_spacing {
             return false;
         }
         let [older, last] = self.decreases;
@@ -179,8 +185,8 @@ struct BlockState<L: Loss> {
     block: ColumnBlock,
     lambda: f64,
     workers: usize,
-    /// `||x_j||^2` per column of the block.
-    norms2: Vec<f64>,
+    /// `(||x_j||^2, 1 / ||x_j||^2)` per column of the block.
+    curvature: Vec<(f64, f64)>,
     /// The replicated per-row state of the committed coefficients.
     rows: RowState,
     /// The block's committed coefficients.
@@ -228,6 +234,7 @@ pub fn run_column_descent<L: Loss>(
         working_entries: 0.0,
         decreases: [f64::INFINITY; 2],
         sweeps_since_gap: 0,
+        min_spacing: MIN_GAP_SPACING,
         updates: 0,
         rounds: 0,
         averaged_rounds: 0,
@@ -304,18 +311,16 @@ impl Progress {
             updates += share.updates;
         }
         let lambda = self.settings.lambda;
-        let full = state.loss_after(1.0, &delta) + lambda * l1_full;
-        let (scale, objective) = if self.workers == 1 {
+        let share = 1.0 / self.workers as f64;
+        let [loss_full, loss_averaged] = state.losses_after([1.0, share], &delta);
+        let full = loss_full + lambda * l1_full;
+        let averaged = loss_averaged + lambda * l1_averaged;
+        // One worker's sum is its average.
+        let (scale, objective) = if self.workers == 1 || full <= averaged {
             (1.0, full)
         } else {
-            let share = 1.0 / self.workers as f64;
-            let averaged = state.loss_after(share, &delta) + lambda * l1_averaged;
-            if full <= averaged {
-                (1.0, full)
-            } else {
-                self.averaged_rounds += 1;
-                (share, averaged)
-            }
+            self.averaged_rounds += 1;
+            (share, averaged)
         };
         self.updates += updates;
         self.decreases = [self.decreases[1], self.objective - objective];
@@ -360,6 +365,14 @@ impl Progress {
             self.best_dual = dual;
         }
         let gap = (objective - self.best_dual).max(0.0);
+        // Near the optimum the objective converges long before the gap, so the subproblem
+        // criterion would call evaluations that cannot certify more: back off while they do not.
+        let previous = self.trace.last().map_or(f64::INFINITY, |r| r.duality_gap);
+        self.min_spacing = if gap <= 0.5 * previous {
+            MIN_GAP_SPACING
+        } else {
+            (2.0 * self.min_spacing).min(self.settings.gap_every)
+        };
         self.working_set = working_set as usize;
         let record = TraceRecord {
             iteration: self.passes(),
@@ -407,13 +420,16 @@ impl<L: Loss> BlockState<L> {
         let width = block.columns.n_cols();
         let n_rows = block.labels.len();
         let rows = RowState::at_zero::<L>(block.labels.clone());
-        let norms2 = (0..width)
-            .map(|j| block.columns.column(j).1.iter().map(|x| x * x).sum())
+        let curvature = (0..width)
+            .map(|j| {
+                let norm2: f64 = block.columns.column(j).1.iter().map(|x| x * x).sum();
+                (norm2, 1.0 / norm2)
+            })
             .collect();
         BlockState {
             lambda,
             workers,
-            norms2,
+            curvature,
             trial_rows: rows.clone(),
             rows,
             beta: vec![0.0; width],
@@ -443,7 +459,7 @@ impl<L: Loss> BlockState<L> {
         for _ in 0..passes {
             updates += sweep_columns::<L>(
                 &self.block.columns,
-                &self.norms2,
+                &self.curvature,
                 &self.working,
                 self.lambda,
                 &mut self.trial_beta,
@@ -478,15 +494,15 @@ impl<L: Loss> BlockState<L> {
         }
     }
 
-    /// `sum_i f(y_i, p_i + scale * delta_i)`.
-    fn loss_after(&self, scale: f64, delta: &[f64]) -> f64 {
-        self.rows
-            .labels
-            .iter()
-            .zip(&self.rows.predictions)
-            .zip(delta)
-            .map(|((&y, &p), &d)| L::value(y, p + scale * d))
-            .sum()
+    /// `sum_i f(y_i, p_i + s delta_i)` for both scales `s`, in one pass over the rows.
+    fn losses_after(&self, scales: [f64; 2], delta: &[f64]) -> [f64; 2] {
+        let mut sums = [0.0; 2];
+        let rows = self.rows.labels.iter().zip(&self.rows.predictions);
+        for ((&y, &p), &d) in rows.zip(delta) {
+            sums[0] += L::value(y, p + scales[0] * d);
+            sums[1] += L::value(y, p + scales[1] * d);
+        }
+        sums
     }
 
     /// Commits `scale` times the summed change: the rows, and the block's coefficients.
@@ -534,7 +550,9 @@ impl<L: Loss> BlockState<L> {
             rows.predictions[i] = p;
             let (first, second) = L::derivatives(rows.labels[i], p);
             rows.first[i] = first;
-            rows.second[i] = second;
+            if !L::CONSTANT_CURVATURE {
+                rows.second[i] = second;
+            }
         }
     }
 
@@ -572,12 +590,13 @@ impl<L: Loss> BlockState<L> {
     }
 }
 /// One pass of sequential coordinate descent over `working` (local columns of `block`), updating
-/// `beta` and `rows` in place; returns the number of steps. `norms2[j] = ||x_j||^2` serves as
-/// the curvature when the loss's is constant, and then only `rows.first` is kept up to date
-/// (`f'' = 1` makes `f'` move exactly with the prediction); the caller derives the predictions.
+/// `beta` and `rows` in place; returns the number of steps. `curvature[j] = (||x_j||^2, 1 /
+/// ||x_j||^2)` serves when the loss's curvature is constant, and then only `rows.first` is kept
+/// up to date (`f'' = 1` makes `f'` move exactly with the prediction); the caller derives the
+/// predictions.
 pub fn sweep_columns<L: Loss>(
     block: &ColumnShard,
-    norms2: &[f64],
+    curvature: &[(f64, f64)],
     working: &[u32],
     lambda: f64,
     beta: &mut [f64],
@@ -588,7 +607,14 @@ pub fn sweep_columns<L: Loss>(
         if L::CONSTANT_CURVATURE {
             let (index, values) = block.column(j);
             let g = gather_dot(index, values, &rows.first);
-            let new = coordinate_step(beta[j], g, norms2[j], lambda);
+            // `coordinate_step` with the division by `h` as a multiplication: the division's
+            // latency sat between the column's gather and its scatter.
+            let (h, inverse_h) = curvature[j];
+            let new = if h > 0.0 {
+                soft_threshold(h * beta[j] - g, lambda) * inverse_h
+            } else {
+                beta[j]
+            };
             if new != beta[j] {
                 let delta = new - beta[j];
                 for (&i, &x) in index.iter().zip(values) {
