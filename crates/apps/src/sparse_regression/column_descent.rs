@@ -143,7 +143,7 @@ struct Progress {
     /// Sweep rounds since the last evaluation.
     sweeps_since_gap: u64,
     /// The current least spacing of evaluations (in evaluations' work): [`MIN_GAP_SPACING`],
-    /// doubled (up to `gap_every`) after each evaluation that did not halve the gap.
+    /// doubled (up to `gap_every`) after each evaluation that did not lower the gap by a tenth.
     min_spacing: f64,
     updates: u64,
     rounds: u64,
@@ -368,7 +368,7 @@ impl Progress {
         // Near the optimum the objective converges long before the gap, so the subproblem
         // criterion would call evaluations that cannot certify more: back off while they do not.
         let previous = self.trace.last().map_or(f64::INFINITY, |r| r.duality_gap);
-        self.min_spacing = if gap <= 0.5 * previous {
+        self.min_spacing = if gap <= 0.9 * previous {
             MIN_GAP_SPACING
         } else {
             (2.0 * self.min_spacing).min(self.settings.gap_every)
