@@ -60,7 +60,7 @@ pub struct ColumnSettings {
     pub nonzeros: usize,
 }
 
-/// How a solve ended (the same on every worker; `coefficients` are complete on worker 0 only).
+/// How a solve ended (the same on every worker).
 #[derive(Clone, Debug)]
 pub struct ColumnOutcome {
     /// Why it stopped.
@@ -75,7 +75,7 @@ pub struct ColumnOutcome {
     pub averaged_rounds: u64,
     /// Working-set size at the last gap evaluation.
     pub working_set: usize,
-    /// The coefficients (worker 0; zeros elsewhere).
+    /// The coefficients.
     pub coefficients: Vec<f64>,
 }
 
@@ -135,7 +135,7 @@ struct Progress {
     /// Work per worker of a gap evaluation.
     evaluation_work: f64,
     /// Passes over the working set per round until the next evaluation.
-    passes: u32,
+    passes_per_round: u32,
     /// Nonzeros of X in the working set, per worker on average.
     working_entries: f64,
     /// The objective's decrease in the last two sweep rounds since the last evaluation.
@@ -230,7 +230,7 @@ pub fn run_column_descent<L: Loss>(
         objective: f64::INFINITY,
         best_dual: f64::NEG_INFINITY,
         work_since_gap: 0.0,
-        passes: 1,
+        passes_per_round: 1,
         working_entries: 0.0,
         decreases: [f64::INFINITY; 2],
         sweeps_since_gap: 0,
@@ -258,14 +258,14 @@ pub fn run_column_descent<L: Loss>(
                 }
             }
         } else {
-            let share = state.sweep(progress.passes);
+            let share = state.sweep(progress.passes_per_round);
             let shares: Vec<SweepShare> = worker.all_gather(&share)?;
             drop(share);
             let (scale, delta) = progress.commit_sweep(&state, shares);
             state.apply(scale, &delta);
         }
     }
-    // Worker 0 gathers the coefficients for the output.
+    // Every worker gathers the coefficients (worker 0 reports them).
     let nonzero: Vec<(u32, f64)> = state
         .beta
         .iter()
@@ -326,7 +326,7 @@ impl Progress {
         self.decreases = [self.decreases[1], self.objective - objective];
         self.objective = objective;
         self.sweeps_since_gap += 1;
-        self.work_since_gap += 2.0 * self.working_entries * self.passes as f64
+        self.work_since_gap += 2.0 * self.working_entries * self.passes_per_round as f64
             + ROW_PASSES_PER_ROUND * self.settings.rows as f64;
         (scale, delta)
     }
@@ -402,7 +402,7 @@ impl Progress {
         self.decreases = [f64::INFINITY; 2];
         // A round also copies, differences and applies the rows' state (a few passes over the
         // rows): enough passes that sweeping outweighs that.
-        self.passes = if settings.local_passes > 0 {
+        self.passes_per_round = if settings.local_passes > 0 {
             settings.local_passes
         } else {
             let pass = 2.0 * self.working_entries.max(1.0);
