@@ -103,6 +103,8 @@ struct SweepShare {
     l1_averaged: f64,
     /// Coordinate steps taken.
     updates: u64,
+    /// Seconds since the solve started on this worker (only worker 0's is used).
+    seconds: f64,
 }
 
 /// A worker's share of a gap round.
@@ -146,6 +148,8 @@ struct Progress {
     /// doubled (up to `gap_every`) after each evaluation that did not lower the gap by a tenth.
     min_spacing: f64,
     updates: u64,
+    /// Worker 0's seconds since the solve started, as of the last round.
+    seconds: f64,
     rounds: u64,
     averaged_rounds: u64,
     working_set: usize,
@@ -167,7 +171,10 @@ impl Progress {
     /// `d2 q / (1 - q)` with `q = d2 / d1`.
     fn gap_due(&self) -> bool {
         let spacing = self.work_since_gap / self.evaluation_work;
-        if self.trace.is_empty() || spacing >= self.settings.gap_every {
+        // The limits are checked at evaluations, which report the state at the stop.
+        let at_limit =
+            self.passes() >= self.settings.max_passes || self.seconds >= self.settings.max_seconds;
+        if self.trace.is_empty() || spacing >= self.settings.gap_every || at_limit {
             return true;
         }
         if self.sweeps_since_gap < 2 || spacing < self.min_spacing {
@@ -236,6 +243,7 @@ pub fn run_column_descent<L: Loss>(
         sweeps_since_gap: 0,
         min_spacing: MIN_GAP_SPACING,
         updates: 0,
+        seconds: 0.0,
         rounds: 0,
         averaged_rounds: 0,
         working_set: 0,
@@ -258,7 +266,7 @@ pub fn run_column_descent<L: Loss>(
                 }
             }
         } else {
-            let share = state.sweep(progress.passes_per_round);
+            let share = state.sweep(progress.passes_per_round, started.elapsed().as_secs_f64());
             let shares: Vec<SweepShare> = worker.all_gather(&share)?;
             drop(share);
             let (scale, delta) = progress.commit_sweep(&state, shares);
@@ -299,6 +307,7 @@ impl Progress {
     ) -> (f64, Vec<f64>) {
         let mut shares = shares.into_iter();
         let first = shares.next().expect("one share per worker");
+        self.seconds = first.seconds;
         let (mut l1_full, mut l1_averaged, mut updates) =
             (first.l1_full, first.l1_averaged, first.updates);
         let mut delta: Vec<f64> = first.delta.0.iter().map(|&x| f64::from(x)).collect();
@@ -345,6 +354,7 @@ impl Progress {
             working_entries += share.working_entries;
         }
         let seconds = shares[0].seconds;
+        self.seconds = seconds;
         let rows = &state.rows;
         let loss: f64 = rows
             .labels
@@ -445,7 +455,7 @@ impl<L: Loss> BlockState<L> {
     }
 
     /// Sweeps the working set `passes` times on a copy of the rows; returns the change.
-    fn sweep(&mut self, passes: u32) -> SweepShare {
+    fn sweep(&mut self, passes: u32, seconds: f64) -> SweepShare {
         // The labels never change; with a constant curvature the sweep reads and writes f' only.
         self.trial_rows.first.clone_from(&self.rows.first);
         if !L::CONSTANT_CURVATURE {
@@ -491,6 +501,7 @@ impl<L: Loss> BlockState<L> {
             l1_full,
             l1_averaged,
             updates,
+            seconds,
         }
     }
 
