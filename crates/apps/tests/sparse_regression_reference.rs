@@ -1088,6 +1088,34 @@ fn column_layout_matches_reference_with_one_two_and_three_workers() {
     }
 }
 
+/// The column layout checks its pass limit every round: with one pass over the working set per
+/// round it stops within one pass of the limit, and says it did not converge.
+#[test]
+fn column_layout_stops_within_a_round_of_the_pass_limit() {
+    let problem = &lasso_problems()[3];
+    let dir = tempfile::tempdir().unwrap();
+    let path = problem.write_libsvm(dir.path(), "data.libsvm", |y| y);
+    let run = Run {
+        threads: 2,
+        layout: Layout::Columns,
+        ..Run::default()
+    };
+    for limit in [2.0, 5.0] {
+        let mut params = params(LossKind::Squared, &path, Penalty::Ratio(0.001), run);
+        params.max_passes = limit;
+        let solution = solve(&ClusterConfig::threads(2), &params, None)
+            .unwrap()
+            .expect("the solution");
+        assert_eq!(solution.stop, StopReason::MaxIterations, "limit {limit}");
+        assert!(
+            solution.iterations >= limit && solution.iterations <= limit + 1.0,
+            "limit {limit}: stopped after {} passes",
+            solution.iterations
+        );
+        assert!(!solution.converged());
+    }
+}
+
 /// Logistic labels 0/1 are read as -1/+1: the same lambda_max, the same answer.
 #[test]
 fn logistic_accepts_zero_one_labels_as_minus_one_plus_one() {
