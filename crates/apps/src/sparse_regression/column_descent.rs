@@ -9,9 +9,12 @@
 //! of the predictions; each sums them in worker order (the blocks' steps, taken in parallel, are
 //! a block-Jacobi step) and commits either that sum or, if the sum would raise the objective
 //! because the blocks interfere, its average over the workers, which by convexity never does.
+//! The changes cross in single precision; what the rounding left out is carried into the block's
+//! next change ([`BlockState::unsent`]) and committed exactly before every gap evaluation.
 //!
-//! Every few sweeps a gap round computes `X^T theta` on each block, rebuilds the working sets and
-//! all-gathers `||X^T theta||_inf`, from which every worker evaluates the duality gap on its
+//! Every few sweeps a gap round computes `X^T theta` on each block, at a dual point extrapolated
+//! from the last sweeps (celer's dual extrapolation, [`extrapolate`]), rebuilds the working sets
+//! and all-gathers `||X^T theta||_inf`, from which every worker evaluates the duality gap on its
 //! replica of the rows.
 //!
 //! **Invariant:** every worker holds the same committed rows and makes the same decisions (which
@@ -164,9 +167,9 @@ impl Progress {
     }
 
     /// Whether the next round should evaluate the gap: when the sweeps since the last one did
-    /// `gap_every` times an evaluation's work (new violators may have appeared), or earlier, but
-    /// not before [`MIN_GAP_SPACING`] evaluations' work, when the working set's subproblem has
-    /// converged so far that the gap may meet the tolerance. The subproblem's remaining decrease
+    /// `gap_every` times an evaluation's work (new violators may have appeared), or at a pass or
+    /// time limit, or earlier, but not before `min_spacing` evaluations' work, when the working
+    /// set's subproblem has converged so far that the gap may meet the tolerance. The subproblem's remaining decrease
     /// is estimated from the last two sweeps' decreases `d1, d2` as a geometric series,
     /// `d2 q / (1 - q)` with `q = d2 / d1`.
     fn gap_due(&self) -> bool {
