@@ -10,7 +10,7 @@
 //! a block-Jacobi step) and commits either that sum or, if the sum would raise the objective
 //! because the blocks interfere, its average over the workers, which by convexity never does.
 //! The changes cross in single precision; what the rounding left out is carried into the block's
-//! next change ([`BlockState::unsent`]) and committed exactly before every gap evaluation.
+//! next change (`BlockState::unsent`) and committed exactly before every gap evaluation.
 //!
 //! Every few sweeps a gap round computes `X^T theta` on each block, at a dual point extrapolated
 //! from the last sweeps (celer's dual extrapolation, [`extrapolate`]), rebuilds the working sets
