@@ -5,9 +5,12 @@
 //! - Logistic: `F(b) = sum_i log(1 + exp(-y_i x_i . b)) + lambda ||b||_1` with `y_i` in {-1, +1},
 //!   `lambda_max = ||X^T y||_inf / 2`.
 //!
-//! Rows of X are sharded over the workers ([`load`]); each worker keeps its rows by column
-//! ([`column_shard`]) with the per-row predictions; the leader keeps the coefficients and the
-//! STRADS scheduler ([`program`]). The run stops when the duality gap is at most
+//! Rows of X are loaded sharded over the workers ([`load`]); then one of two layouts
+//! ([`Layout`]) solves. In the column layout (the default) the rows are redistributed into column
+//! blocks ([`column_blocks`]) and every worker sweeps its block against a replica of the per-row
+//! state ([`column_descent`]). In the rows layout each worker keeps its rows by column
+//! ([`column_shard`]) with their predictions, and the leader keeps the coefficients and the
+//! STRADS scheduler ([`program`], [`leader`]). The run stops when the duality gap is at most
 //! `tol * F(b)`, or at the pass or time limit (then it says it did not converge).
 
 pub mod column_blocks;
@@ -213,10 +216,10 @@ pub fn solve(
         let observer = observer.clone();
         match (params.loss, params.layout) {
             (LossKind::Squared, Layout::Rows) => {
-                solve_on_worker::<SquaredLoss>(worker, &params, observer)
+                solve_by_rows::<SquaredLoss>(worker, &params, observer)
             }
             (LossKind::Logistic, Layout::Rows) => {
-                solve_on_worker::<LogisticLoss>(worker, &params, observer)
+                solve_by_rows::<LogisticLoss>(worker, &params, observer)
             }
             (LossKind::Squared, Layout::Columns) => {
                 solve_by_columns::<SquaredLoss>(worker, &params, observer)
@@ -291,7 +294,8 @@ fn load_rows(
     Ok(loaded)
 }
 
-fn solve_on_worker<L: Loss>(
+/// The rows layout: STRADS's scheduled rounds ([`program`]) with the round driver.
+fn solve_by_rows<L: Loss>(
     worker: &mut Worker<'_>,
     params: &RegressionParams,
     observer: Option<Observer>,
