@@ -398,19 +398,12 @@ fn check_layout_flags(args: &RegressionArgs) -> Result<(), Failure> {
 
 impl Defaults {
     fn for_run(loss: LossKind, args: &RegressionArgs, processes: usize) -> Self {
-        let mut defaults = Self::for_rows(loss, args, processes);
-        defaults.scheduler = args.scheduler.unwrap_or(SchedulerKind::Priority);
-        defaults.inner_passes = args.inner_passes.unwrap_or(4);
-        if args.layout == Layout::Columns {
-            // An evaluation costs a pass over X, and the column layout's sweeps are cheap per
-            // step: evaluations are due after 20 of them in sweep work (or earlier, when the
-            // working set's subproblem has converged; see `column_descent`).
-            defaults.gap_every = args.gap_every.unwrap_or(20.0);
-        }
-        defaults
-    }
-
-    fn for_rows(loss: LossKind, args: &RegressionArgs, processes: usize) -> Self {
+        let inner_passes = args.inner_passes.unwrap_or(4);
+        let scheduler = args.scheduler.unwrap_or(SchedulerKind::Priority);
+        // Column layout: an evaluation costs a pass over X and the sweeps are cheap per step, so
+        // evaluations are due after 20 of them in sweep work (or earlier, when the working set's
+        // subproblem has converged; see `column_descent`).
+        let columns_gap_every = (args.layout == Layout::Columns).then_some(20.0);
         match loss {
             // Lasso's inner passes step a round's candidates sequentially through their Gram
             // entries, also correcting for changes of rounds in flight that the workers did not
@@ -418,25 +411,21 @@ impl Defaults {
             // coordinate descent.
             LossKind::Squared => Defaults {
                 schedule_size: args.schedule_size.unwrap_or(256),
-                rho: args.rho.unwrap_or(if args.inner_passes.unwrap_or(4) > 0 {
-                    1.0
-                } else {
-                    0.1
-                }),
-                gap_every: args.gap_every.unwrap_or(2.0),
+                rho: args.rho.unwrap_or(if inner_passes > 0 { 1.0 } else { 0.1 }),
+                gap_every: args.gap_every.or(columns_gap_every).unwrap_or(2.0),
                 sweep_share: args.sweep_share.unwrap_or(16.0),
-                scheduler: SchedulerKind::Priority,
-                inner_passes: 4,
+                scheduler,
+                inner_passes,
             },
             LossKind::Logistic => Defaults {
                 schedule_size: args
                     .schedule_size
                     .unwrap_or(if processes > 1 { 256 } else { 64 }),
                 rho: args.rho.unwrap_or(0.1),
-                gap_every: args.gap_every.unwrap_or(0.25),
+                gap_every: args.gap_every.or(columns_gap_every).unwrap_or(0.25),
                 sweep_share: args.sweep_share.unwrap_or(0.25),
-                scheduler: SchedulerKind::Priority,
-                inner_passes: 4,
+                scheduler,
+                inner_passes,
             },
         }
     }

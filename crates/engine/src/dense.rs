@@ -1,6 +1,8 @@
 //! [`DenseVector`] and [`DenseVector32`]: vectors of floats that cross workers as one block of
 //! bytes.
 
+use std::marker::PhantomData;
+
 use serde::de::{Error, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -10,45 +12,72 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DenseVector(pub Vec<f64>);
 
-impl Serialize for DenseVector {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut bytes = vec![0u8; 8 * self.0.len()];
-        for (chunk, value) in bytes.chunks_exact_mut(8).zip(&self.0) {
-            chunk.copy_from_slice(&value.to_le_bytes());
-        }
-        serializer.serialize_bytes(&bytes)
+/// [`DenseVector`]'s single-precision sibling: half the bytes, for payloads whose rounding the
+/// caller accounts for.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DenseVector32(pub Vec<f32>);
+
+/// A float with a fixed-width little-endian encoding.
+trait Element: Copy {
+    const WIDTH: usize;
+    fn write(self, out: &mut [u8]);
+    fn read(bytes: &[u8]) -> Self;
+}
+
+impl Element for f64 {
+    const WIDTH: usize = 8;
+    fn write(self, out: &mut [u8]) {
+        out.copy_from_slice(&self.to_le_bytes());
+    }
+    fn read(bytes: &[u8]) -> Self {
+        f64::from_le_bytes(bytes.try_into().expect("8 bytes"))
     }
 }
 
-impl<'de> Deserialize<'de> for DenseVector {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_bytes(DenseVisitor)
+impl Element for f32 {
+    const WIDTH: usize = 4;
+    fn write(self, out: &mut [u8]) {
+        out.copy_from_slice(&self.to_le_bytes());
+    }
+    fn read(bytes: &[u8]) -> Self {
+        f32::from_le_bytes(bytes.try_into().expect("4 bytes"))
     }
 }
 
-struct DenseVisitor;
+fn serialize_block<T: Element, S: Serializer>(
+    values: &[T],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let mut bytes = vec![0u8; T::WIDTH * values.len()];
+    for (chunk, &value) in bytes.chunks_exact_mut(T::WIDTH).zip(values) {
+        value.write(chunk);
+    }
+    serializer.serialize_bytes(&bytes)
+}
 
-impl<'de> Visitor<'de> for DenseVisitor {
-    type Value = DenseVector;
+/// Reads a block of `T`s from a byte string.
+struct BlockVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Element> Visitor<'de> for BlockVisitor<T> {
+    type Value = Vec<T>;
 
     fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
-        formatter.write_str("a byte string of little-endian f64 values")
+        write!(
+            formatter,
+            "a byte string of {}-byte little-endian floats",
+            T::WIDTH
+        )
     }
 
-    fn visit_bytes<E: Error>(self, bytes: &[u8]) -> Result<DenseVector, E> {
-        if bytes.len() % 8 != 0 {
+    fn visit_bytes<E: Error>(self, bytes: &[u8]) -> Result<Vec<T>, E> {
+        if bytes.len() % T::WIDTH != 0 {
             return Err(E::invalid_length(bytes.len(), &self));
         }
-        Ok(DenseVector(
-            bytes
-                .chunks_exact(8)
-                .map(|chunk| f64::from_le_bytes(chunk.try_into().expect("8 bytes")))
-                .collect(),
-        ))
+        Ok(bytes.chunks_exact(T::WIDTH).map(T::read).collect())
     }
 
     // Self-describing formats may hand bytes over as a sequence.
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DenseVector, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
         let mut bytes = Vec::new();
         while let Some(byte) = seq.next_element::<u8>()? {
             bytes.push(byte);
@@ -57,59 +86,31 @@ impl<'de> Visitor<'de> for DenseVisitor {
     }
 }
 
-/// [`DenseVector`]'s single-precision sibling: half the bytes, for payloads whose rounding the
-/// caller accounts for.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct DenseVector32(pub Vec<f32>);
+impl Serialize for DenseVector {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_block(&self.0, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for DenseVector {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_bytes(BlockVisitor(PhantomData))
+            .map(DenseVector)
+    }
+}
 
 impl Serialize for DenseVector32 {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut bytes = vec![0u8; 4 * self.0.len()];
-        for (chunk, value) in bytes.chunks_exact_mut(4).zip(&self.0) {
-            chunk.copy_from_slice(&value.to_le_bytes());
-        }
-        serializer.serialize_bytes(&bytes)
+        serialize_block(&self.0, serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for DenseVector32 {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let bytes = deserializer.deserialize_bytes(BytesVisitor)?;
-        if bytes.len() % 4 != 0 {
-            return Err(D::Error::invalid_length(
-                bytes.len(),
-                &"a multiple of 4 bytes",
-            ));
-        }
-        Ok(DenseVector32(
-            bytes
-                .chunks_exact(4)
-                .map(|chunk| f32::from_le_bytes(chunk.try_into().expect("4 bytes")))
-                .collect(),
-        ))
-    }
-}
-
-/// Any byte string, as owned bytes.
-struct BytesVisitor;
-
-impl<'de> Visitor<'de> for BytesVisitor {
-    type Value = Vec<u8>;
-
-    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
-        formatter.write_str("a byte string")
-    }
-
-    fn visit_bytes<E: Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
-        Ok(bytes.to_vec())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
-        let mut bytes = Vec::new();
-        while let Some(byte) = seq.next_element::<u8>()? {
-            bytes.push(byte);
-        }
-        Ok(bytes)
+        deserializer
+            .deserialize_bytes(BlockVisitor(PhantomData))
+            .map(DenseVector32)
     }
 }
 
