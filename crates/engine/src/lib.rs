@@ -2,7 +2,8 @@
 //!
 //! It starts a cluster of workers (threads in one process, or processes over TCP, on timely
 //! dataflow's own networking), gives each worker a [`Worker`] handle with point-to-point messages and
-//! collectives ([`Worker::all_gather`], [`Worker::broadcast`]), and runs programs made of rounds
+//! collectives ([`Worker::all_gather`], [`Worker::broadcast`], and the static rotation's block
+//! exchange [`Worker::rotate_bytes`]), and runs programs made of rounds
 //! ([`rounds::RoundProgram`]) with bounded staleness. It knows no machine learning.
 //!
 //! ```

@@ -236,6 +236,96 @@ impl<'w> Worker<'w> {
             .collect()
     }
 
+    /// One step of STRADS's static rotation: sends `block` (the bytes of the block this worker
+    /// held in the sub-round that just ended) to worker `index - 1` (mod peers), which holds that
+    /// block next, and `to_all` to every worker (including itself); returns the block received
+    /// from worker `index + 1` and every worker's `to_all`, in worker order.
+    ///
+    /// The schedule this implements is `strads_core::rotation_block`: worker `p` holds block
+    /// `(p + r) mod P` in sub-round `r`, so the block it held goes to worker `p - 1`. With one
+    /// worker it returns `(block, vec![to_all])` without any messaging.
+    ///
+    /// On the wire it is one collective tag and one message per destination: worker `p - 1` gets
+    /// `block ++ to_all ++ len(to_all)` (the trailer a little-endian `u64`), the others
+    /// `to_all ++ len(to_all)`. The block's bytes are appended to in place (copied at most once,
+    /// if `block` has no spare capacity for `to_all` and 8 bytes) and come back out by truncating
+    /// the received message, without a copy.
+    ///
+    /// ```
+    /// use strads_engine::{ClusterConfig, run_cluster};
+    /// // Three workers each pass a block named after themselves and announce their index.
+    /// let received = run_cluster(&ClusterConfig::threads(3), |worker| {
+    ///     let p = worker.index() as u8;
+    ///     worker.rotate_bytes(vec![b'a' + p], vec![p])
+    /// })
+    /// .unwrap();
+    /// // Worker p receives the block of worker p + 1 (mod 3), and everyone's `to_all`.
+    /// assert_eq!(received[0], (b"b".to_vec(), vec![vec![0], vec![1], vec![2]]));
+    /// assert_eq!(received[1].0, b"c".to_vec());
+    /// assert_eq!(received[2].0, b"a".to_vec());
+    /// ```
+    pub fn rotate_bytes(&mut self, block: Vec<u8>, to_all: Vec<u8>) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let (index, peers) = (self.index(), self.peers());
+        if peers == 1 {
+            return (block, vec![to_all]);
+        }
+        let tag = self.collective_tag();
+        let mut framed = to_all;
+        framed.extend_from_slice(&(framed.len() as u64).to_le_bytes());
+        let successor = (index + peers - 1) % peers;
+        let mut block = Some(block);
+        for destination in 0..peers {
+            let message = if destination == successor {
+                let mut message = block.take().expect("one successor");
+                message.extend_from_slice(&framed);
+                message
+            } else {
+                framed.clone()
+            };
+            self.send_raw(destination, tag, message);
+        }
+        let predecessor = (index + 1) % peers;
+        let mut received = Vec::new();
+        let mut all = Vec::with_capacity(peers);
+        for (source, mut message) in self.wait_for(tag, peers) {
+            let trailer = message
+                .len()
+                .checked_sub(8)
+                .expect("a rotation message ends with its to_all length");
+            let len = u64::from_le_bytes(message[trailer..].try_into().expect("8 bytes")) as usize;
+            let block_len = trailer
+                .checked_sub(len)
+                .expect("a rotation message holds its to_all");
+            if source == predecessor {
+                all.push(message[block_len..trailer].to_vec());
+                message.truncate(block_len);
+                received = message;
+            } else {
+                debug_assert_eq!(block_len, 0, "only worker index + 1 sends this one a block");
+                message.truncate(trailer);
+                all.push(message);
+            }
+        }
+        (received, all)
+    }
+
+    /// [`Worker::rotate_bytes`] of values: `block` and `to_all` are bincode-encoded (the block
+    /// with room for the framing, so it is not copied again), and what arrives is decoded.
+    pub fn rotate<B: Serialize + DeserializeOwned, A: Serialize + DeserializeOwned>(
+        &mut self,
+        block: &B,
+        to_all: &A,
+    ) -> Result<(B, Vec<A>), EngineError> {
+        let to_all = encode(to_all)?;
+        let block = encode_with_room(block, to_all.len() + 8)?;
+        let (received, all) = self.rotate_bytes(block, to_all);
+        let all = all
+            .iter()
+            .map(|bytes| decode(bytes))
+            .collect::<Result<_, _>>()?;
+        Ok((decode(&received)?, all))
+    }
+
     /// Sums `values` element-wise over all workers (in worker order, so the result is identical
     /// on every worker).
     pub fn all_reduce_sum(&mut self, values: &[f64]) -> Result<Vec<f64>, EngineError> {
@@ -261,7 +351,92 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, EngineError> {
     bincode::serialize(value).map_err(|e| EngineError::Codec(e.to_string()))
 }
 
+/// Encodes a message for the wire into a buffer with `room` bytes of spare capacity.
+fn encode_with_room<T: Serialize>(value: &T, room: usize) -> Result<Vec<u8>, EngineError> {
+    let codec = |e: bincode::Error| EngineError::Codec(e.to_string());
+    let size = bincode::serialized_size(value).map_err(codec)? as usize;
+    let mut bytes = Vec::with_capacity(size + room);
+    bincode::serialize_into(&mut bytes, value).map_err(codec)?;
+    Ok(bytes)
+}
+
 /// Decodes a message from the wire.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, EngineError> {
     bincode::deserialize(bytes).map_err(|e| EngineError::Codec(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{run_cluster, ClusterConfig};
+
+    /// Worker p's block in the tests: its index repeated index + 1 times (so sizes differ).
+    fn block_of(p: usize) -> Vec<u8> {
+        vec![p as u8; p + 1]
+    }
+
+    #[test]
+    fn rotate_bytes_passes_the_block_to_the_previous_worker_and_to_all_to_everyone() {
+        for threads in [1, 2, 3] {
+            let received = run_cluster(&ClusterConfig::threads(threads), |worker| {
+                let p = worker.index();
+                worker.rotate_bytes(block_of(p), vec![10 + p as u8; p])
+            })
+            .unwrap();
+            let everyone: Vec<Vec<u8>> = (0..threads).map(|q| vec![10 + q as u8; q]).collect();
+            for (p, (block, all)) in received.into_iter().enumerate() {
+                assert_eq!(
+                    block,
+                    block_of((p + 1) % threads),
+                    "{threads} threads, worker {p}"
+                );
+                assert_eq!(all, everyone, "{threads} threads, worker {p}");
+            }
+        }
+    }
+
+    #[test]
+    fn rotate_bytes_with_one_worker_returns_its_own_parts() {
+        let received = run_cluster(&ClusterConfig::threads(1), |worker| {
+            worker.rotate_bytes(vec![1, 2, 3], vec![4])
+        })
+        .unwrap();
+        assert_eq!(received, vec![(vec![1, 2, 3], vec![vec![4]])]);
+    }
+
+    #[test]
+    fn rotate_bytes_carries_empty_parts() {
+        let received = run_cluster(&ClusterConfig::threads(3), |worker| {
+            worker.rotate_bytes(Vec::new(), Vec::new())
+        })
+        .unwrap();
+        for (block, all) in received {
+            assert!(block.is_empty());
+            assert_eq!(all, vec![Vec::<u8>::new(); 3]);
+        }
+    }
+
+    /// P steps of the rotation bring every block home, and in step r worker p receives the block
+    /// that `rotation_block` says it holds in sub-round r + 1: worker (p + r + 1) mod P's.
+    #[test]
+    fn rotate_follows_the_static_schedule_and_brings_blocks_home() {
+        for threads in [1, 3] {
+            let homes = run_cluster(&ClusterConfig::threads(threads), move |worker| {
+                let p = worker.index();
+                let mut block: (usize, Vec<u32>) = (p, vec![p as u32; 1000 * (p + 1)]);
+                for r in 0..threads {
+                    let step = (r as u64, p as i64 - 5);
+                    let (next, all) = worker.rotate(&block, &step).unwrap();
+                    assert_eq!(next.0, (p + r + 1) % threads, "worker {p}, step {r}");
+                    assert_eq!(next.1, vec![next.0 as u32; 1000 * (next.0 + 1)]);
+                    let expected: Vec<(u64, i64)> =
+                        (0..threads).map(|q| (r as u64, q as i64 - 5)).collect();
+                    assert_eq!(all, expected);
+                    block = next;
+                }
+                block.0
+            })
+            .unwrap();
+            assert_eq!(homes, (0..threads).collect::<Vec<_>>());
+        }
+    }
 }
