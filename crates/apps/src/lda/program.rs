@@ -3,14 +3,14 @@
 //! Documents are sharded over the P workers; the vocabulary is split into P blocks of near-equal
 //! token count (`balanced_blocks`). An iteration is P sub-rounds; in sub-round r worker p samples
 //! its tokens whose word lies in block `rotation_block(p, r, P) = (p + r) mod P`, so no word-topic
-//! row is written by two workers at once. After each sub-round one `all_to_all` does both
-//! synchronisations: every worker sends its change of `n_k` to everyone (so `n_k` is exact again),
-//! and the rows of its block to worker p - 1, which samples that block next.
+//! row is written by two workers at once. After each sub-round one step of the engine's rotation
+//! exchange ([`Worker::rotate`]) does both synchronisations: every worker sends its change of `n_k`
+//! to everyone (so `n_k` is exact again), and the rows of its block to worker p - 1, which samples
+//! that block next.
 
 use std::ops::Range;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
 use strads_core::{balanced_blocks, rotation_block};
 use strads_engine::Worker;
 
@@ -19,15 +19,6 @@ use super::load::LoadedCorpus;
 use super::shard::{local_word_counts, PackedRows, ShardState};
 use super::{DocTopicRows, LdaParams, LdaResult, Observer, TraceRecord};
 use crate::error::AppError;
-
-/// What one worker sends another after a sub-round.
-#[derive(Serialize, Deserialize, Default)]
-struct SubRoundMessage {
-    /// The sender's change of `n_k` during the sub-round.
-    topic_delta: Vec<i64>,
-    /// The rows of the sender's block, when the receiver holds it next (else empty).
-    rows: PackedRows,
-}
 
 /// A sub-round of the rotation, seen from one worker.
 struct Rotation {
@@ -116,24 +107,17 @@ pub fn train_on_worker(
                     .zip(&synced_totals)
                     .map(|(now, before)| now - before)
                     .collect();
-                let successor = (p + peers - 1) % peers;
+                // The held block's rows go to worker p - 1, which holds it next; the change
+                // of n_k goes to everyone.
                 let rows = state.pack_rows(rotation.held(r));
-                let mut outgoing: Vec<SubRoundMessage> = (0..peers)
-                    .map(|_| SubRoundMessage {
-                        topic_delta: delta.clone(),
-                        rows: Vec::new(),
-                    })
-                    .collect();
-                outgoing[successor].rows = rows;
-                let incoming = worker.all_to_all(&outgoing)?;
-                for message in &incoming {
-                    for (total, change) in synced_totals.iter_mut().zip(&message.topic_delta) {
+                let (rows, deltas): (PackedRows, Vec<Vec<i64>>) = worker.rotate(&rows, &delta)?;
+                for delta in &deltas {
+                    for (total, change) in synced_totals.iter_mut().zip(delta) {
                         *total += change;
                     }
                 }
                 state.topic_total.clone_from(&synced_totals);
-                let predecessor = (p + 1) % peers;
-                state.add_rows(rotation.held(r + 1), &incoming[predecessor].rows, true);
+                state.add_rows(rotation.held(r + 1), &rows, true);
             }
         }
         // Every worker holds its own block again: blocks are disjoint and cover the vocabulary.

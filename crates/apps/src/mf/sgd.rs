@@ -2,7 +2,8 @@
 //! block b). An epoch is P sub-epochs; in sub-epoch s worker p runs SGD over block
 //! `(p, rotation_block(p, s, P))` with the H rows of that item block, which no other worker holds
 //! at the time (the P blocks share no user and no item), then passes those H rows to worker
-//! p - 1, which takes that block next. After P sub-epochs every H block is home again.
+//! p - 1, which takes that block next (the engine's rotation exchange, [`Worker::rotate`]). After
+//! P sub-epochs every H block is home again.
 //!
 //! Step-size schedule: epoch `e` (from 0) uses `eta_e = lr / (1 + lr_decay e)`.
 //! Each rating `(i, j)` takes one step of `kernels::sgd_step` with `reg_w = lambda c_i / n_i`
@@ -71,11 +72,9 @@ pub fn run(
                 );
             }
             if n_workers > 1 {
-                // Hand this block's H rows to worker p - 1, which takes block b next.
-                let mut outgoing = vec![Vec::new(); n_workers];
-                outgoing[(p + n_workers - 1) % n_workers] = std::mem::take(&mut h_block);
-                let mut incoming = worker.all_to_all(&outgoing)?;
-                h_block = std::mem::take(&mut incoming[(p + 1) % n_workers]);
+                // Hand this block's H rows to worker p - 1, which takes block b next, and take
+                // worker p + 1's (nothing goes to everyone).
+                h_block = worker.rotate(&h_block, &())?.0;
             }
         }
         local.h = std::mem::take(&mut h_block);
