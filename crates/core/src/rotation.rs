@@ -1,6 +1,7 @@
 //! Static block rotation (STRADS LDA / MF): in sub-round `r`, worker `p` works on block
 //! `(p + r) mod P`, so no block is touched by two workers at once and after `P` sub-rounds every
-//! worker has visited every block.
+//! worker has visited every block. The exchange that goes with this schedule (after a sub-round,
+//! the held block to worker `p - 1`, which holds it next) is the engine's `Worker::rotate_bytes`.
 
 use std::ops::Range;
 
