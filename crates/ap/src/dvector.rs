@@ -1,0 +1,389 @@
+//! [`DVector`]: a distributed `Vec`, range-partitioned over the workers, and [`VecView`], what a
+//! loop body indexes.
+
+use std::ops::{Index, IndexMut, Range};
+use std::sync::Arc;
+
+use serde_bytes::ByteBuf;
+use strads_engine::Worker;
+
+use crate::delta::Delta;
+use crate::error::{decode, encode, ApError};
+use crate::param::{Access, ContainerInfo, ContainerKind, Element, Param};
+use crate::view::{violation, LoopView, Pending, TouchedSet};
+
+/// A distributed vector: `len` elements, worker `w` holding the range `bounds[w]..bounds[w + 1]`.
+///
+/// Made by [`crate::Ap::dvector`] and its siblings. As a loop's *parameters* it is indexed by
+/// global index inside the body (through a [`VecView`]); as a loop's *data* each element is one
+/// iteration, and a `Serializable` loop may move elements to the worker that runs them (each
+/// keeps its global index, which [`crate::Ap::gather`] uses to restore the order).
+pub struct DVector<T> {
+    pub(crate) id: u64,
+    pub(crate) name: String,
+    pub(crate) len: usize,
+    pub(crate) worker: usize,
+    pub(crate) bounds: Vec<usize>,
+    pub(crate) local: Vec<T>,
+    /// Global index of each local element once a loop has placed elements away from their home
+    /// range; `None` while the local elements are exactly the home range.
+    pub(crate) origin: Option<Vec<u64>>,
+    /// Which loop plan arranged the elements (0: none), so a plan knows its arrangement holds.
+    pub(crate) arrangement: u64,
+}
+
+impl<T> DVector<T> {
+    /// Number of elements in the whole vector.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the vector has no elements at all.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The container's name in errors and printed strategies.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Renames the container (the default is `vector<id>`).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The elements this worker holds, for per-worker work between loops (sums, output).
+    pub fn local(&self) -> &[T] {
+        &self.local
+    }
+
+    /// The elements this worker holds, mutably.
+    pub fn local_mut(&mut self) -> &mut [T] {
+        &mut self.local
+    }
+
+    /// The global indices of [`DVector::local`], in the same order.
+    pub fn local_indices(&self) -> Vec<u64> {
+        match &self.origin {
+            Some(origin) => origin.clone(),
+            None => {
+                (self.bounds[self.worker] as u64..self.bounds[self.worker + 1] as u64).collect()
+            }
+        }
+    }
+
+    /// The home range of worker `w`.
+    pub fn range_of(&self, w: usize) -> Range<usize> {
+        self.bounds[w]..self.bounds[w + 1]
+    }
+
+    fn check_home(&self, what: &str) -> Result<(), ApError> {
+        if self.origin.is_some() {
+            return Err(ApError::Usage(format!(
+                "`{}` was arranged as a loop's data, so it cannot be {what}",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl<T: Element> DVector<T> {
+    /// Moves elements so that worker `w` holds `bounds[w]..bounds[w + 1]` (collective).
+    pub(crate) fn move_to(
+        &mut self,
+        worker: &mut Worker<'_>,
+        bounds: &[usize],
+    ) -> Result<(), ApError> {
+        self.check_home("repartitioned")?;
+        if bounds == self.bounds.as_slice() {
+            return Ok(());
+        }
+        let here = self.range_of(self.worker);
+        let mut local = std::mem::take(&mut self.local);
+        let mut outgoing = Vec::with_capacity(bounds.len() - 1);
+        // Walk destinations from the last so that `split_off` peels the tail each time.
+        let mut parts: Vec<Vec<T>> = Vec::with_capacity(bounds.len() - 1);
+        for w in (0..bounds.len() - 1).rev() {
+            let start = bounds[w].clamp(here.start, here.end) - here.start;
+            parts.push(local.split_off(start.min(local.len())));
+        }
+        parts.reverse();
+        for part in &parts {
+            outgoing.push(encode(part)?);
+        }
+        drop(parts);
+        let incoming = worker.all_to_all_bytes(outgoing);
+        let mut mine = Vec::with_capacity(bounds[self.worker + 1] - bounds[self.worker]);
+        for bytes in incoming {
+            let part: Vec<T> = decode(&bytes)?;
+            mine.extend(part);
+        }
+        self.local = mine;
+        self.bounds = bounds.to_vec();
+        Ok(())
+    }
+}
+
+/// A loop body's view of a [`DVector`]: index it by global index, like the `Vec` it replaces.
+///
+/// Indexing a key the worker does not hold in the current step (or, in debug mode, a key outside
+/// the iteration's recorded keys) stops the loop with an error naming the container and the key.
+pub struct VecView<T> {
+    name: Arc<str>,
+    /// Global index of `data[0]`.
+    start: usize,
+    data: Vec<T>,
+    bounds: Arc<[usize]>,
+    replica: Option<Box<VecReplica<T>>>,
+    allowed: Option<Vec<u64>>,
+}
+
+/// A replica's bookkeeping (see [`crate::view`]).
+struct VecReplica<T> {
+    asynchronous: bool,
+    /// Every merged step applied; empty for asynchronous loops.
+    committed: Vec<T>,
+    /// The step in which each element was last first-written (0: never).
+    stamp: Vec<u32>,
+    step: u32,
+    /// Elements first written in this step, with their value before it.
+    before: Vec<(usize, T)>,
+    pending: Pending<Vec<(u64, T)>>,
+    touched: TouchedSet,
+}
+
+impl<T> VecView<T> {
+    /// The global index range this view holds now.
+    pub fn held(&self) -> Range<usize> {
+        self.start..self.start + self.data.len()
+    }
+
+    #[inline]
+    fn position(&self, i: usize) -> usize {
+        if let Some(allowed) = &self.allowed {
+            if !allowed.contains(&(i as u64)) {
+                violation(
+                    &self.name,
+                    format!("key {i} is not among the iteration's recorded keys {allowed:?}"),
+                );
+            }
+        }
+        let at = i.wrapping_sub(self.start);
+        if at >= self.data.len() {
+            violation(
+                &self.name,
+                format!(
+                    "key {i} is not held by this worker in this step (it holds {:?}); \
+                     the loop's key function must name every key the body touches",
+                    self.held()
+                ),
+            );
+        }
+        at
+    }
+}
+
+impl<T> Index<usize> for VecView<T> {
+    type Output = T;
+    #[inline]
+    fn index(&self, i: usize) -> &T {
+        let at = self.position(i);
+        &self.data[at]
+    }
+}
+
+impl<T: Clone> IndexMut<usize> for VecView<T> {
+    #[inline]
+    fn index_mut(&mut self, i: usize) -> &mut T {
+        let at = self.position(i);
+        if let Some(replica) = &mut self.replica {
+            if replica.stamp[at] != replica.step {
+                replica.stamp[at] = replica.step;
+                replica.before.push((at, self.data[at].clone()));
+            }
+        }
+        &mut self.data[at]
+    }
+}
+
+impl<T: Element + Delta> LoopView for VecView<T> {
+    fn begin_step(&mut self, step: u32) {
+        if let Some(replica) = &mut self.replica {
+            replica.step = step;
+        }
+    }
+
+    fn step_delta(&mut self) -> Result<Vec<u8>, ApError> {
+        let Some(replica) = &mut self.replica else {
+            return Ok(Vec::new());
+        };
+        let changes: Vec<(u64, T)> = replica
+            .before
+            .drain(..)
+            .map(|(at, before)| (at as u64, self.data[at].delta(&before)))
+            .collect();
+        let bytes = encode(&changes)?;
+        if !replica.asynchronous {
+            replica.pending.push(replica.step, changes);
+        }
+        Ok(bytes)
+    }
+
+    fn apply_step(&mut self, step: u32, deltas: &[&[u8]], own: usize) -> Result<(), ApError> {
+        let Some(replica) = &mut self.replica else {
+            return Ok(());
+        };
+        let mine = replica.pending.pop(step).unwrap_or_default();
+        replica.touched.clear(self.data.len());
+        for (w, bytes) in deltas.iter().enumerate() {
+            let decoded;
+            let changes: &[(u64, T)] = if w == own {
+                &mine
+            } else {
+                decoded = decode::<Vec<(u64, T)>>(bytes)?;
+                &decoded
+            };
+            for (key, change) in changes {
+                let at = *key as usize;
+                replica.committed[at].apply(change);
+                replica.touched.insert(at);
+            }
+        }
+        for &at in &replica.touched.keys {
+            self.data[at].clone_from(&replica.committed[at]);
+        }
+        for later in replica.pending.later() {
+            for (key, change) in later {
+                let at = *key as usize;
+                if replica.touched.contains(at) {
+                    self.data[at].apply(change);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_other(&mut self, delta: &[u8]) -> Result<(), ApError> {
+        for (key, change) in decode::<Vec<(u64, T)>>(delta)? {
+            self.data[key as usize].apply(&change);
+        }
+        Ok(())
+    }
+
+    fn take_block(&mut self) -> Result<Vec<u8>, ApError> {
+        let bytes = encode(&self.data)?;
+        self.data.clear();
+        Ok(bytes)
+    }
+
+    fn put_block(&mut self, block: usize, bytes: &[u8]) -> Result<(), ApError> {
+        self.data = decode(bytes)?;
+        self.start = self.bounds[block];
+        Ok(())
+    }
+
+    fn set_allowed(&mut self, keys: Option<&[u64]>) {
+        match keys {
+            Some(keys) => {
+                let allowed = self.allowed.get_or_insert_with(Vec::new);
+                allowed.clear();
+                allowed.extend_from_slice(keys);
+            }
+            None => self.allowed = None,
+        }
+    }
+}
+
+impl<T: Element + Delta> Param for &mut DVector<T> {
+    type Key = usize;
+    type View = VecView<T>;
+
+    fn info(&self) -> ContainerInfo {
+        ContainerInfo {
+            id: self.id,
+            name: self.name.clone(),
+            kind: ContainerKind::Vector {
+                len: self.len,
+                bounds: self.bounds.clone(),
+            },
+            local_bytes: bincode::serialized_size(&self.local).unwrap_or(u64::MAX),
+        }
+    }
+
+    fn key_code(&self, key: &usize) -> Result<u64, String> {
+        if *key < self.len {
+            Ok(*key as u64)
+        } else {
+            Err(format!(
+                "key {key} is out of range for `{}` of length {}",
+                self.name, self.len
+            ))
+        }
+    }
+
+    fn open(&mut self, worker: &mut Worker<'_>, access: Access) -> Result<VecView<T>, ApError> {
+        self.check_home("a loop's parameter")?;
+        let name: Arc<str> = Arc::from(self.name.as_str());
+        let bounds: Arc<[usize]> = Arc::from(self.bounds.as_slice());
+        match access {
+            Access::Exclusive => Ok(VecView {
+                name,
+                start: self.bounds[self.worker],
+                data: std::mem::take(&mut self.local),
+                bounds,
+                replica: None,
+                allowed: None,
+            }),
+            Access::Replica { asynchronous } => {
+                let parts = worker.all_gather(&ByteBuf::from(encode(&self.local)?))?;
+                let mut data = Vec::with_capacity(self.len);
+                for part in parts {
+                    data.extend(decode::<Vec<T>>(&part)?);
+                }
+                self.local.clear();
+                let committed = if asynchronous {
+                    Vec::new()
+                } else {
+                    data.clone()
+                };
+                Ok(VecView {
+                    name,
+                    start: 0,
+                    bounds,
+                    replica: Some(Box::new(VecReplica {
+                        asynchronous,
+                        committed,
+                        stamp: vec![0; data.len()],
+                        step: 0,
+                        before: Vec::new(),
+                        pending: Pending::default(),
+                        touched: TouchedSet::default(),
+                    })),
+                    data,
+                    allowed: None,
+                })
+            }
+        }
+    }
+
+    fn close(&mut self, _worker: &mut Worker<'_>, view: VecView<T>) -> Result<(), ApError> {
+        let home = self.range_of(self.worker);
+        if view.replica.is_some() {
+            // Every replica is merged; the home range of this worker's copy is authoritative.
+            let mut data = view.data;
+            data.truncate(home.end);
+            self.local = data.split_off(home.start);
+        } else {
+            debug_assert_eq!(view.start, home.start, "a rotated block did not come home");
+            self.local = view.data;
+        }
+        Ok(())
+    }
+
+    fn repartition(&mut self, worker: &mut Worker<'_>, bounds: &[usize]) -> Result<(), ApError> {
+        self.move_to(worker, bounds)
+    }
+}

@@ -1,0 +1,73 @@
+//! STRADS-AP on the Strads engine: distributed containers and parallel loops with a consistency
+//! model, so that a sequential ML program becomes a distributed one by a few mechanical edits.
+//!
+//! A program is SPMD: [`run`] runs it on every worker (threads in one process, or processes over
+//! TCP), and code between loops is ordinary sequential Rust that computes the same values on every
+//! worker. Parameters live in [`DVector`] (range-partitioned), [`DMap`] (hash-partitioned) and
+//! [`Accumulator`] (replicated, merged by deltas: the one documented relaxation). A loop runs one
+//! iteration per element of a data vector:
+//!
+//! - [`Consistency::Serializable`] (AsyncFor): with a key function naming each iteration's keys, the
+//!   runtime pins the largest container, rotates the others' blocks among the workers (STRADS's
+//!   static schedule), and moves each iteration to where its keys are; the result equals some
+//!   sequential order of the iterations.
+//! - [`Consistency::Bsp`], [`Consistency::Ssp`] (SyncFor): mini-batches against replicas, every
+//!   worker's changes merged ([`Delta`], a sum by default) at mini-batch boundaries, reads at most
+//!   `s` mini-batches stale.
+//! - [`Consistency::Async`]: changes applied as they arrive, bounded delay.
+//!
+//! What the runtime decided for a loop is one value, [`Strategy`], printed with
+//! `STRADS_AP_PRINT_STRATEGY=1`. `STRADS_AP_DEBUG=1` runs the program in one thread and checks
+//! every access of a `Serializable` loop against the keys its key function named.
+//!
+//! ```
+//! use strads_ap::{run, ApConfig, Consistency};
+//!
+//! // Sequential: for (u, v) in edges { degree[u] += 1; degree[v] += 1; }
+//! let degrees = run(&ApConfig::threads(2), |ap| {
+//!     let pairs = [(0usize, 1usize), (1, 2), (2, 0), (3, 1)];
+//!     let mut edges = ap.dvector(pairs.len(), |i| pairs[i]);
+//!     let mut degree = ap.dvector(4, |_| 0u32).with_name("degree");
+//!     for _ in 0..2 {
+//!         ap.parallel_for(&mut edges, (&mut degree,))
+//!             .keys(|&(u, v)| ([u, v],))
+//!             .run(Consistency::Bsp, |&mut (u, v), (degree,)| {
+//!                 degree[u] += 1;
+//!                 degree[v] += 1;
+//!             })?;
+//!     }
+//!     ap.gather(&degree)
+//! })
+//! .unwrap();
+//! assert_eq!(degrees[0], Some(vec![4, 6, 4, 2]));
+//! ```
+
+mod accumulator;
+mod delta;
+mod dmap;
+mod dvector;
+mod error;
+mod keys;
+mod parallel;
+mod param;
+mod program;
+mod serializable;
+mod strategy;
+mod synchronous;
+mod view;
+
+pub use accumulator::{AccView, Accumulator};
+pub use delta::Delta;
+pub use dmap::{DMap, MapKey, MapView};
+pub use dvector::{DVector, VecView};
+pub use error::ApError;
+pub use keys::KeyList;
+pub use parallel::{KeyFunction, LoopReport, NoKeys, ParallelFor};
+pub use param::{Access, ContainerInfo, ContainerKind, Element, KeysOf, Param, ParamSet};
+pub use program::{run, Ap, ApConfig};
+pub use strads_engine::ClusterConfig;
+pub use strategy::{
+    Balance, Consistency, ContainerStrategy, IterationPlacement, Partitioning, Strategy,
+    Synchronization,
+};
+pub use view::LoopView;

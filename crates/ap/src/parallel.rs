@@ -1,0 +1,237 @@
+//! The parallel loop: [`ParallelFor`], built by [`Ap::parallel_for`] and run with a consistency
+//! model.
+
+use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use crate::dvector::DVector;
+use crate::error::ApError;
+use crate::param::{Element, KeysOf, ParamSet};
+use crate::program::Ap;
+use crate::strategy::{Consistency, Strategy};
+use crate::view::{is_violation, panic_text, LoopView};
+
+/// The key function of a loop that has none.
+pub struct NoKeys;
+
+/// A loop's key function, or [`NoKeys`].
+pub trait KeyFunction<D, P: ParamSet> {
+    /// The key codes of one iteration per container, or `None` without a key function.
+    fn codes(
+        &self,
+        item: &D,
+        params: &P,
+        out: &mut [Vec<u64>],
+    ) -> Option<Result<(), (usize, String)>>;
+}
+
+impl<D, P: ParamSet> KeyFunction<D, P> for NoKeys {
+    fn codes(&self, _: &D, _: &P, _: &mut [Vec<u64>]) -> Option<Result<(), (usize, String)>> {
+        None
+    }
+}
+
+impl<D, P, F, K> KeyFunction<D, P> for F
+where
+    P: ParamSet,
+    F: Fn(&D) -> K,
+    K: KeysOf<P>,
+{
+    fn codes(
+        &self,
+        item: &D,
+        params: &P,
+        out: &mut [Vec<u64>],
+    ) -> Option<Result<(), (usize, String)>> {
+        Some(self(item).codes(params, out))
+    }
+}
+
+/// What one execution of a loop did.
+#[derive(Clone, Debug)]
+pub struct LoopReport {
+    /// The strategy it ran with.
+    pub strategy: Strategy,
+    /// Steps (sub-rounds or mini-batches) run.
+    pub steps: usize,
+    /// The most steps of other workers' changes a step started without (synchronous loops;
+    /// never more than `s` under `Ssp(s)`, 0 under `Bsp`).
+    pub max_staleness: usize,
+    /// Wall-clock seconds of the execution (including planning on the first one).
+    pub seconds: f64,
+}
+
+/// A loop over a data vector and a tuple of containers; see [`Ap::parallel_for`].
+pub struct ParallelFor<'l, 'a, 'w, D, P, K> {
+    pub(crate) ap: &'l mut Ap<'a, 'w>,
+    pub(crate) data: &'l mut DVector<D>,
+    pub(crate) params: P,
+    pub(crate) keys: K,
+    pub(crate) name: String,
+    pub(crate) batch: Option<usize>,
+}
+
+impl<'a, 'w> Ap<'a, 'w> {
+    /// A parallel loop: one iteration per element of `data`, the body seeing the element
+    /// mutably and a view of each container of `params` (a tuple such as `(&mut w, &mut h)`).
+    ///
+    /// ```ignore
+    /// ap.parallel_for(&mut ratings, (&mut w, &mut h))
+    ///     .keys(|r| (r.user, r.item))
+    ///     .run(Consistency::Serializable, |r, (w, h)| sgd_step(&mut w[r.user], &mut h[r.item], r))?;
+    /// ```
+    ///
+    /// Every worker must run the same loops in the same order (SPMD). A loop is identified by
+    /// its call site (or [`ParallelFor::name`]): its plan is made on the first execution and
+    /// reused.
+    #[track_caller]
+    pub fn parallel_for<'l, D: Element, P: ParamSet>(
+        &'l mut self,
+        data: &'l mut DVector<D>,
+        params: P,
+    ) -> ParallelFor<'l, 'a, 'w, D, P, NoKeys> {
+        let caller = std::panic::Location::caller();
+        ParallelFor {
+            ap: self,
+            data,
+            params,
+            keys: NoKeys,
+            name: format!("{}:{}", caller.file(), caller.line()),
+            batch: None,
+        }
+    }
+}
+
+impl<'l, 'a, 'w, D: Element, P: ParamSet, K: KeyFunction<D, P>> ParallelFor<'l, 'a, 'w, D, P, K> {
+    /// The keys each iteration touches, one entry per container (a key, several, or `()` for
+    /// an accumulator). Required by `Serializable` loops, which schedule by them; checked
+    /// against every access in debug mode.
+    pub fn keys<F, Keys>(self, keys: F) -> ParallelFor<'l, 'a, 'w, D, P, F>
+    where
+        F: Fn(&D) -> Keys,
+        Keys: KeysOf<P>,
+    {
+        ParallelFor {
+            ap: self.ap,
+            data: self.data,
+            params: self.params,
+            keys,
+            name: self.name,
+            batch: self.batch,
+        }
+    }
+
+    /// Names the loop in errors and strategies (default: its call site).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Iterations per worker in one mini-batch of a synchronous loop (default: a sixteenth of
+    /// the largest worker's share).
+    pub fn batch(mut self, iterations: usize) -> Self {
+        self.batch = Some(iterations.max(1));
+        self
+    }
+
+    /// Runs the loop once over every element of the data vector.
+    pub fn run<B>(self, consistency: Consistency, body: B) -> Result<LoopReport, ApError>
+    where
+        B: FnMut(&mut D, &mut P::Views),
+    {
+        let started = Instant::now();
+        let mut report = match consistency {
+            Consistency::Serializable => crate::serializable::run(self, body)?,
+            _ => crate::synchronous::run(self, consistency, body)?,
+        };
+        report.seconds = started.elapsed().as_secs_f64();
+        Ok(report)
+    }
+}
+
+/// What every worker sends at the end of a step: its failure, if any, and each view's changes.
+#[derive(Serialize, Deserialize, Default)]
+pub(crate) struct StepMessage {
+    pub error: Option<StepError>,
+    pub deltas: Vec<ByteBuf>,
+}
+
+/// A failure of a worker's body, in a form every worker can turn into the same error.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub(crate) struct StepError {
+    pub worker: usize,
+    /// The iteration (global index of its data element) for access violations.
+    pub iteration: Option<u64>,
+    pub message: String,
+}
+
+impl StepError {
+    pub fn into_error(self, name: &str) -> ApError {
+        match self.iteration {
+            Some(iteration) => ApError::Access {
+                name: name.to_owned(),
+                iteration,
+                message: self.message,
+            },
+            None => ApError::Body {
+                name: name.to_owned(),
+                worker: self.worker,
+                message: self.message,
+            },
+        }
+    }
+}
+
+/// Runs `body` over `items` (whose global indices are `index(n)`), stopping at the first panic,
+/// which it returns as a [`StepError`]. `before` runs before each iteration (debug checks).
+pub(crate) fn run_items<D, V>(
+    worker: usize,
+    items: &mut [D],
+    views: &mut V,
+    body: &mut impl FnMut(&mut D, &mut V),
+    index: impl Fn(usize) -> u64,
+    mut before: impl FnMut(usize, &mut V),
+) -> Option<StepError> {
+    let current = Cell::new(0usize);
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        for (n, item) in items.iter_mut().enumerate() {
+            current.set(n);
+            before(n, views);
+            body(item, views);
+        }
+    }));
+    outcome.err().map(|payload| StepError {
+        worker,
+        iteration: is_violation(payload.as_ref()).then(|| index(current.get())),
+        message: panic_text(payload.as_ref()),
+    })
+}
+
+/// The views' encoded changes of the step that just ended.
+pub(crate) fn step_deltas(views: &mut [&mut dyn LoopView]) -> Result<Vec<ByteBuf>, ApError> {
+    views
+        .iter_mut()
+        .map(|v| v.step_delta().map(ByteBuf::from))
+        .collect()
+}
+
+/// Merges step `step` into every view from every worker's message (in worker order).
+pub(crate) fn apply_messages(
+    views: &mut [&mut dyn LoopView],
+    step: u32,
+    messages: &[StepMessage],
+    own: usize,
+) -> Result<(), ApError> {
+    for (c, view) in views.iter_mut().enumerate() {
+        let deltas: Vec<&[u8]> = messages
+            .iter()
+            .map(|m| m.deltas.get(c).map_or(&[][..], |d| d.as_slice()))
+            .collect();
+        view.apply_step(step, &deltas, own)?;
+    }
+    Ok(())
+}

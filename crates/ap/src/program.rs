@@ -1,0 +1,322 @@
+//! The SPMD entry point [`run`], its configuration [`ApConfig`], and [`Ap`], the handle a program
+//! uses to make containers, run loops and combine values between loops.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_bytes::ByteBuf;
+use strads_core::balanced_blocks;
+use strads_engine::{run_cluster, ClusterConfig, Worker};
+use strads_io::{line_number_at, read_shard_lines, DataError};
+
+use crate::accumulator::Accumulator;
+use crate::dmap::{DMap, MapKey};
+use crate::dvector::DVector;
+use crate::error::{decode, encode, ApError};
+use crate::param::Element;
+use crate::strategy::Strategy;
+
+/// Where and how a program runs.
+#[derive(Clone, Debug)]
+pub struct ApConfig {
+    /// The cluster: worker threads, and processes over TCP.
+    pub cluster: ClusterConfig,
+    /// Debug mode: run sequentially in one thread and check every access of a `Serializable`
+    /// loop against the keys its key function recorded. Also on when the environment variable
+    /// `STRADS_AP_DEBUG` is set to anything but `0`.
+    pub debug: bool,
+    /// Print each loop's strategy (one JSON line on stderr, from worker 0) when the loop is first
+    /// planned. Also on when `STRADS_AP_PRINT_STRATEGY` is set to anything but `0`.
+    pub print_strategies: bool,
+}
+
+fn env_flag(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| v != "0")
+}
+
+impl ApConfig {
+    /// Runs on `cluster`, with debug mode and strategy printing as the environment says.
+    pub fn new(cluster: ClusterConfig) -> Self {
+        ApConfig {
+            cluster,
+            debug: env_flag("STRADS_AP_DEBUG"),
+            print_strategies: env_flag("STRADS_AP_PRINT_STRATEGY"),
+        }
+    }
+
+    /// `threads` worker threads in this process.
+    pub fn threads(threads: usize) -> Self {
+        ApConfig::new(ClusterConfig::threads(threads))
+    }
+}
+
+/// Runs `program` on every worker of the cluster (SPMD: every worker runs the same code; code
+/// between loops is ordinary sequential Rust and computes the same values everywhere) and returns
+/// every local worker's result, in worker order.
+///
+/// In debug mode the program runs on one worker thread; a multi-process cluster is refused.
+pub fn run<T, F>(config: &ApConfig, program: F) -> Result<Vec<T>, ApError>
+where
+    T: Send + 'static,
+    F: Fn(&mut Ap<'_, '_>) -> Result<T, ApError> + Send + Sync + 'static,
+{
+    let cluster = if config.debug {
+        if config.cluster.processes() > 1 {
+            return Err(ApError::Usage(
+                "debug mode runs the program in one thread of one process; \
+                 start it without other processes"
+                    .into(),
+            ));
+        }
+        ClusterConfig::threads(1)
+    } else {
+        config.cluster.clone()
+    };
+    let (debug, print_strategies) = (config.debug, config.print_strategies);
+    let results = run_cluster(&cluster, move |worker| {
+        let mut ap = Ap::new(worker, debug, print_strategies);
+        program(&mut ap)
+    })?;
+    results.into_iter().collect()
+}
+
+/// A worker's handle on the program: containers, loops, and collectives for the code between
+/// loops.
+pub struct Ap<'a, 'w> {
+    pub(crate) worker: &'a mut Worker<'w>,
+    pub(crate) debug: bool,
+    pub(crate) print_strategies: bool,
+    next_id: u64,
+    next_tag: u64,
+    pub(crate) plans: HashMap<(String, u64), crate::serializable::Plan>,
+    pub(crate) strategies: Vec<Strategy>,
+}
+
+/// Message tags of synchronous loops start here (programs' own tags are smaller).
+const LOOP_TAGS: u64 = 1 << 61;
+
+impl<'a, 'w> Ap<'a, 'w> {
+    fn new(worker: &'a mut Worker<'w>, debug: bool, print_strategies: bool) -> Self {
+        Ap {
+            worker,
+            debug,
+            print_strategies,
+            next_id: 1,
+            next_tag: LOOP_TAGS,
+            plans: HashMap::new(),
+            strategies: Vec::new(),
+        }
+    }
+
+    /// This worker's index in `0..workers()`.
+    pub fn index(&self) -> usize {
+        self.worker.index()
+    }
+
+    /// Number of workers.
+    pub fn workers(&self) -> usize {
+        self.worker.peers()
+    }
+
+    /// Whether this is worker 0, which by convention prints and writes outputs.
+    pub fn is_leader(&self) -> bool {
+        self.worker.is_leader()
+    }
+
+    /// Whether debug mode is on.
+    pub fn debug(&self) -> bool {
+        self.debug
+    }
+
+    /// The strategies of the loops planned so far, in the order they were first run.
+    pub fn strategies(&self) -> &[Strategy] {
+        &self.strategies
+    }
+
+    /// The engine's worker handle, for collectives this API does not cover.
+    pub fn engine(&mut self) -> &mut Worker<'w> {
+        self.worker
+    }
+
+    pub(crate) fn new_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// A block of `1 << 24` message tags for one loop execution.
+    pub(crate) fn new_tags(&mut self) -> u64 {
+        let base = self.next_tag;
+        self.next_tag += 1 << 24;
+        base
+    }
+
+    pub(crate) fn record_strategy(&mut self, strategy: &Strategy) {
+        if self.print_strategies && self.is_leader() {
+            eprintln!("strategy {strategy}");
+        }
+        self.strategies.push(strategy.clone());
+    }
+
+    fn vector_with_bounds<T>(&mut self, bounds: Vec<usize>, local: Vec<T>) -> DVector<T> {
+        let id = self.new_id();
+        DVector {
+            id,
+            name: format!("vector{id}"),
+            len: *bounds.last().unwrap_or(&0),
+            worker: self.index(),
+            bounds,
+            local,
+            origin: None,
+            arrangement: 0,
+        }
+    }
+
+    /// A vector of `len` elements, element `i` made by `make(i)` on the worker that holds it;
+    /// the workers hold near-equal contiguous ranges.
+    pub fn dvector<T>(&mut self, len: usize, make: impl FnMut(usize) -> T) -> DVector<T> {
+        let workers = self.workers();
+        let bounds: Vec<usize> = (0..=workers).map(|w| len * w / workers).collect();
+        let w = self.index();
+        let local = (bounds[w]..bounds[w + 1]).map(make).collect();
+        self.vector_with_bounds(bounds, local)
+    }
+
+    /// Like [`Ap::dvector`], with ranges of near-equal total `weights` (one per element, the
+    /// same on every worker), e.g. the number of ratings of each user.
+    pub fn dvector_balanced<T>(
+        &mut self,
+        weights: &[u64],
+        make: impl FnMut(usize) -> T,
+    ) -> DVector<T> {
+        let ranges = balanced_blocks(weights, self.workers());
+        let mut bounds: Vec<usize> = ranges.iter().map(|r| r.start).collect();
+        bounds.push(weights.len());
+        let w = self.index();
+        let local = (bounds[w]..bounds[w + 1]).map(make).collect();
+        self.vector_with_bounds(bounds, local)
+    }
+
+    /// The vector `0, 1, ..., n - 1`: a loop over an index range.
+    pub fn range(&mut self, n: usize) -> DVector<usize> {
+        self.dvector(n, |i| i)
+    }
+
+    /// A vector made of every worker's `local` elements, concatenated in worker order
+    /// (collective).
+    pub fn dvector_from_parts<T>(&mut self, local: Vec<T>) -> Result<DVector<T>, ApError> {
+        let lens: Vec<u64> = self.worker.all_gather(&(local.len() as u64))?;
+        let mut bounds = vec![0usize];
+        for len in lens {
+            bounds.push(bounds.last().unwrap() + len as usize);
+        }
+        Ok(self.vector_with_bounds(bounds, local))
+    }
+
+    /// Reads a text file in byte-range shards (each worker reads only its part) and parses each
+    /// line with `parse`, which returns `Ok(None)` for a line that holds no element (a comment)
+    /// and `Err(what was expected)` for a malformed one. A malformed line fails every worker with
+    /// an error naming the file and the line. The elements are in file order.
+    pub fn read_lines<T>(
+        &mut self,
+        path: &Path,
+        mut parse: impl FnMut(&str) -> Result<Option<T>, String>,
+    ) -> Result<DVector<T>, ApError> {
+        let (w, workers) = (self.index(), self.workers());
+        let mut local = Vec::new();
+        let mut failure: Option<(u64, String)> = None;
+        match read_shard_lines(path, w, workers, 0) {
+            Ok(text) => {
+                for line in text.lines() {
+                    let parsed = match std::str::from_utf8(line.text) {
+                        Ok(s) => parse(s),
+                        Err(_) => Err("expected UTF-8 text".to_owned()),
+                    };
+                    match parsed {
+                        Ok(Some(item)) => local.push(item),
+                        Ok(None) => {}
+                        Err(message) => {
+                            failure = Some((line.offset, message));
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => failure = Some((u64::MAX, e.to_string())),
+        }
+        // Every worker learns every failure, so that all stop with the same error.
+        let failure = failure.map(|(offset, message)| match offset {
+            u64::MAX => (0, message),
+            offset => match line_number_at(path, offset) {
+                Ok(line) => (line, message),
+                Err(e) => (0, format!("{message} ({e})")),
+            },
+        });
+        let failures: Vec<Option<(u64, String)>> = self.worker.all_gather(&failure)?;
+        if let Some((line, message)) = failures.into_iter().flatten().next() {
+            return Err(if line == 0 {
+                ApError::Usage(message)
+            } else {
+                ApError::Data(DataError::parse(path, line, message))
+            });
+        }
+        self.dvector_from_parts(local)
+    }
+
+    /// An empty distributed map.
+    pub fn dmap<K: MapKey, V>(&mut self) -> DMap<K, V> {
+        let id = self.new_id();
+        DMap {
+            id,
+            name: format!("map{id}"),
+            worker: self.index(),
+            workers: self.workers(),
+            local: HashMap::new(),
+        }
+    }
+
+    /// A replicated accumulator holding `value` (the same on every worker).
+    pub fn accumulator<T>(&mut self, value: T) -> Accumulator<T> {
+        let id = self.new_id();
+        Accumulator {
+            id,
+            name: format!("accumulator{id}"),
+            value,
+        }
+    }
+
+    /// Collects the whole vector, in global index order, on worker 0 (`None` elsewhere).
+    pub fn gather<T: Element>(&mut self, vector: &DVector<T>) -> Result<Option<Vec<T>>, ApError> {
+        let workers = self.workers();
+        let mut outgoing = vec![Vec::new(); workers];
+        outgoing[0] = encode(&(vector.local_indices(), &vector.local))?;
+        let incoming = self.worker.all_to_all_bytes(outgoing);
+        if !self.is_leader() {
+            return Ok(None);
+        }
+        let mut all: Vec<(u64, T)> = Vec::with_capacity(vector.len);
+        for bytes in incoming {
+            let (indices, items): (Vec<u64>, Vec<T>) = decode(&bytes)?;
+            all.extend(indices.into_iter().zip(items));
+        }
+        all.sort_unstable_by_key(|(i, _)| *i);
+        Ok(Some(all.into_iter().map(|(_, item)| item).collect()))
+    }
+
+    /// The sum over all workers of each worker's `value` (the same result on every worker).
+    pub fn sum(&mut self, value: f64) -> Result<f64, ApError> {
+        Ok(self.worker.all_reduce_sum(&[value])?[0])
+    }
+
+    /// Element-wise sum over all workers, in worker order.
+    pub fn sum_vec(&mut self, values: &[f64]) -> Result<Vec<f64>, ApError> {
+        Ok(self.worker.all_reduce_sum(values)?)
+    }
+
+    /// Every worker's `value`, in worker order, on every worker.
+    pub fn all_gather<T: Element>(&mut self, value: &T) -> Result<Vec<T>, ApError> {
+        let bytes = ByteBuf::from(encode(value)?);
+        let all: Vec<ByteBuf> = self.worker.all_gather(&bytes)?;
+        all.iter().map(|b| decode(b)).collect()
+    }
+}

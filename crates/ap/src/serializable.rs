@@ -1,0 +1,475 @@
+//! `Serializable` loops (STRADS-AP's AsyncFor): the plan made from the key function, and the
+//! rotation that runs it.
+//!
+//! The plan, made on a loop's first execution and reused:
+//! 1. Every iteration's keys per container come from the key function.
+//! 2. Of the containers with keys, the largest (encoded bytes) is *pinned*: its partition decides
+//!    where each iteration runs, and its elements never move. The others are *rotated*: split
+//!    into one block per worker, passed from worker to worker. Accumulators are replicas merged at
+//!    every step (their documented relaxation).
+//! 3. Vector containers are re-cut into ranges of near-equal iteration counts.
+//! 4. An iteration runs on the worker owning its pinned keys, in the sub-round in which that
+//!    worker holds the block of its rotated keys. If an iteration's pinned keys have two owners,
+//!    or its rotated keys lie in two blocks, no conflict-free schedule exists and the loop fails
+//!    naming the container and the keys.
+//! 5. The data elements move once to the worker that runs them, grouped by block.
+//!
+//! Why the result equals a sequential order: in sub-round r worker p holds rotated block
+//! (p + r) mod P and its own pinned range; no two workers hold the same block or range, and an
+//! iteration touches only keys of the pinned range of its worker and of the block it runs with, so
+//! iterations running at the same time touch disjoint keys. Running the sub-rounds one after the
+//! other, each worker's iterations of the sub-round in its order, is therefore a sequential order
+//! with the same result.
+
+use std::ops::Range;
+
+use serde_bytes::ByteBuf;
+use strads_core::{balanced_blocks, rotation_block};
+
+use crate::dvector::DVector;
+use crate::error::{decode, encode, ApError};
+use crate::parallel::{
+    apply_messages, run_items, step_deltas, KeyFunction, LoopReport, ParallelFor, StepMessage,
+};
+use crate::param::{Access, ContainerKind, Element, ParamSet};
+use crate::strategy::{
+    Balance, Consistency, ContainerStrategy, IterationPlacement, Partitioning, Strategy,
+    Synchronization,
+};
+
+/// Keys of the local iterations, per container, in compressed rows.
+struct KeyCodes {
+    /// `starts[c][n]..starts[c][n + 1]` indexes `codes[c]` for iteration n.
+    starts: Vec<Vec<u32>>,
+    codes: Vec<Vec<u64>>,
+}
+
+impl KeyCodes {
+    fn of(&self, c: usize, n: usize) -> &[u64] {
+        &self.codes[c][self.starts[c][n] as usize..self.starts[c][n + 1] as usize]
+    }
+}
+
+/// A `Serializable` loop's plan on one worker.
+pub(crate) struct Plan {
+    strategy: Strategy,
+    access: Vec<Access>,
+    rotated: Vec<bool>,
+    container_ids: Vec<u64>,
+    /// The home partition each vector container must have (others `None`).
+    bounds: Vec<Option<Vec<usize>>>,
+    /// The local data elements of each block, after arrangement.
+    block_ranges: Vec<Range<usize>>,
+    arrangement: u64,
+    /// Debug mode: the keys recorded for every local iteration.
+    recorded: Option<KeyCodes>,
+}
+
+pub(crate) fn run<D, P, K, B>(
+    mut pf: ParallelFor<'_, '_, '_, D, P, K>,
+    mut body: B,
+) -> Result<LoopReport, ApError>
+where
+    D: Element,
+    P: ParamSet,
+    K: KeyFunction<D, P>,
+    B: FnMut(&mut D, &mut P::Views),
+{
+    let cache_key = (pf.name.clone(), pf.data.id);
+    let ids: Vec<u64> = pf.params.infos().iter().map(|i| i.id).collect();
+    let reusable =
+        pf.ap.plans.get(&cache_key).is_some_and(|plan| {
+            plan.arrangement == pf.data.arrangement && plan.container_ids == ids
+        });
+    if !reusable {
+        let plan = make_plan(&mut pf)?;
+        pf.ap.record_strategy(&plan.strategy);
+        pf.ap.plans.insert(cache_key.clone(), plan);
+    }
+    let plan = pf.ap.plans.remove(&cache_key).expect("plan made above");
+    let outcome = execute(&mut pf, &plan, &mut body);
+    pf.ap.plans.insert(cache_key, plan);
+    outcome
+}
+
+fn execute<D, P, K, B>(
+    pf: &mut ParallelFor<'_, '_, '_, D, P, K>,
+    plan: &Plan,
+    body: &mut B,
+) -> Result<LoopReport, ApError>
+where
+    D: Element,
+    P: ParamSet,
+    B: FnMut(&mut D, &mut P::Views),
+{
+    let worker = &mut *pf.ap.worker;
+    let (p, workers) = (worker.index(), worker.peers());
+    // A container used by another loop in between may have been re-cut: restore this plan's.
+    for (c, bounds) in plan.bounds.iter().enumerate() {
+        if let Some(bounds) = bounds {
+            pf.params.repartition(c, worker, bounds)?;
+        }
+    }
+    let mut views = pf.params.open_all(worker, &plan.access)?;
+    let origin = pf.data.local_indices();
+    let mut failure = None;
+    for r in 0..workers {
+        let step = r as u32 + 1;
+        for view in P::dyn_views(&mut views) {
+            view.begin_step(step);
+        }
+        let b = rotation_block(p, r, workers);
+        let range = plan.block_ranges[b].clone();
+        let error = if failure.is_some() {
+            None
+        } else {
+            let recorded = plan.recorded.as_ref();
+            run_items(
+                p,
+                &mut pf.data.local[range.clone()],
+                &mut views,
+                body,
+                |n| origin[range.start + n],
+                |n, views| {
+                    if let Some(recorded) = recorded {
+                        for (c, view) in P::dyn_views(views).into_iter().enumerate() {
+                            view.set_allowed(Some(recorded.of(c, range.start + n)));
+                        }
+                    }
+                },
+            )
+        };
+        let mut dyn_views = P::dyn_views(&mut views);
+        let message = StepMessage {
+            error,
+            deltas: step_deltas(&mut dyn_views)?,
+        };
+        let messages: Vec<StepMessage> = if workers == 1 {
+            vec![message]
+        } else {
+            // Pass the rotated blocks on to worker p - 1 and the step's changes to everyone.
+            let mut blocks = Vec::new();
+            for (view, &rotated) in dyn_views.iter_mut().zip(&plan.rotated) {
+                if rotated {
+                    blocks.push(ByteBuf::from(view.take_block()?));
+                }
+            }
+            let (incoming, to_all) = worker.rotate_bytes(encode(&blocks)?, encode(&message)?);
+            let incoming: Vec<ByteBuf> = decode(&incoming)?;
+            let next = rotation_block(p, r + 1, workers);
+            let mut incoming = incoming.into_iter();
+            for (view, &rotated) in dyn_views.iter_mut().zip(&plan.rotated) {
+                if rotated {
+                    let block = incoming
+                        .next()
+                        .ok_or_else(|| ApError::Codec("a rotated block is missing".into()))?;
+                    view.put_block(next, &block)?;
+                }
+            }
+            to_all
+                .iter()
+                .map(|bytes| decode(bytes))
+                .collect::<Result<_, _>>()?
+        };
+        if failure.is_none() {
+            failure = messages.iter().find_map(|m| m.error.clone());
+        }
+        apply_messages(&mut dyn_views, step, &messages, p)?;
+    }
+    if plan.recorded.is_some() {
+        for view in P::dyn_views(&mut views) {
+            view.set_allowed(None);
+        }
+    }
+    pf.params.close_all(worker, views)?;
+    if let Some(error) = failure {
+        return Err(error.into_error(&pf.name));
+    }
+    Ok(LoopReport {
+        strategy: plan.strategy.clone(),
+        steps: workers,
+        max_staleness: 0,
+        seconds: 0.0,
+    })
+}
+
+fn make_plan<D, P, K>(pf: &mut ParallelFor<'_, '_, '_, D, P, K>) -> Result<Plan, ApError>
+where
+    D: Element,
+    P: ParamSet,
+    K: KeyFunction<D, P>,
+{
+    let name = pf.name.clone();
+    let schedule_error = |message: String| ApError::Schedule {
+        name: name.clone(),
+        message,
+    };
+    let (p, workers) = (pf.ap.index(), pf.ap.workers());
+    let infos = pf.params.infos();
+    let n_containers = infos.len();
+    let origin = pf.data.local_indices();
+
+    // 1. Every local iteration's keys.
+    let mut keys = KeyCodes {
+        starts: vec![vec![0u32]; n_containers],
+        codes: vec![Vec::new(); n_containers],
+    };
+    let mut scratch = vec![Vec::new(); n_containers];
+    let mut failure: Option<String> = None;
+    for (n, item) in pf.data.local.iter().enumerate() {
+        scratch.iter_mut().for_each(Vec::clear);
+        match pf.keys.codes(item, &pf.params, &mut scratch) {
+            None => {
+                return Err(ApError::Usage(format!(
+                    "loop `{name}` is Serializable, so it needs a key function: \
+                     .keys(|item| (key of container 1, key of container 2, ...))"
+                )))
+            }
+            Some(Err((c, message))) => {
+                failure = Some(format!(
+                    "iteration {}: container `{}`: {message}",
+                    origin[n], infos[c].name
+                ));
+                break;
+            }
+            Some(Ok(())) => {}
+        }
+        for c in 0..n_containers {
+            keys.codes[c].extend_from_slice(&scratch[c]);
+            keys.starts[c].push(keys.codes[c].len() as u32);
+        }
+    }
+    agree(pf, failure).map_err(&schedule_error)?;
+
+    // 2. Roles: the biggest keyed container is pinned, the other keyed ones rotate.
+    let local_bytes: Vec<f64> = infos.iter().map(|i| i.local_bytes as f64).collect();
+    let total_bytes = pf.ap.sum_vec(&local_bytes)?;
+    let keyed: Vec<usize> = (0..n_containers)
+        .filter(|&c| infos[c].kind != ContainerKind::Accumulator)
+        .collect();
+    let pinned = keyed
+        .iter()
+        .copied()
+        .max_by(|&a, &b| total_bytes[a].total_cmp(&total_bytes[b]).then(b.cmp(&a)));
+    let rotated: Vec<bool> = (0..n_containers)
+        .map(|c| keyed.contains(&c) && Some(c) != pinned)
+        .collect();
+
+    // 3. Vector containers re-cut by iteration counts.
+    let mut bounds: Vec<Option<Vec<usize>>> = vec![None; n_containers];
+    for &c in &keyed {
+        let ContainerKind::Vector {
+            len,
+            bounds: current,
+        } = &infos[c].kind
+        else {
+            continue;
+        };
+        if workers == 1 {
+            bounds[c] = Some(current.clone());
+            continue;
+        }
+        let mut counts = vec![0f64; *len];
+        for &code in &keys.codes[c] {
+            counts[code as usize] += 1.0;
+        }
+        let counts = pf.ap.sum_vec(&counts)?;
+        let weights: Vec<u64> = counts.iter().map(|&n| n as u64 + 1).collect();
+        let ranges = balanced_blocks(&weights, workers);
+        let mut cut: Vec<usize> = ranges.iter().map(|r| r.start).collect();
+        cut.push(*len);
+        pf.params.repartition(c, pf.ap.worker, &cut)?;
+        bounds[c] = Some(cut);
+    }
+    let owner = |c: usize, code: u64| -> usize {
+        match &bounds[c] {
+            Some(cut) => cut.partition_point(|&b| b as u64 <= code) - 1,
+            None => (code % workers as u64) as usize,
+        }
+    };
+
+    // 4. Each iteration's worker and block.
+    let n_local = pf.data.local.len();
+    let mut placement: Vec<(u32, u32)> = Vec::with_capacity(n_local);
+    let mut failure = None;
+    'iterations: for n in 0..n_local {
+        let mut home: Option<(usize, u64)> = None;
+        if let Some(c) = pinned {
+            for &code in keys.of(c, n) {
+                let o = owner(c, code);
+                match home {
+                    Some((h, first)) if h != o => {
+                        failure = Some(format!(
+                            "iteration {} touches keys {first} and {code} of `{}`, which are held \
+                             by different workers; no conflict-free schedule exists (pin another \
+                             container, or run the loop Bsp)",
+                            origin[n], infos[c].name
+                        ));
+                        break 'iterations;
+                    }
+                    _ => home = Some((o, code)),
+                }
+            }
+        }
+        let home = home.map_or(p, |(h, _)| h);
+        let mut block: Option<(usize, usize, u64)> = None;
+        for c in (0..n_containers).filter(|&c| rotated[c]) {
+            for &code in keys.of(c, n) {
+                let o = owner(c, code);
+                match block {
+                    Some((b, first_c, first)) if b != o => {
+                        failure = Some(format!(
+                            "iteration {} touches key {first} of `{}` and key {code} of `{}`, \
+                             which lie in different rotation blocks; no conflict-free schedule \
+                             exists",
+                            origin[n], infos[first_c].name, infos[c].name
+                        ));
+                        break 'iterations;
+                    }
+                    _ => block = Some((o, c, code)),
+                }
+            }
+        }
+        let block = block.map_or(home, |(b, _, _)| b);
+        placement.push((home as u32, block as u32));
+    }
+    agree(pf, failure).map_err(&schedule_error)?;
+
+    // 5. Move the elements to the workers that run them, grouped by block.
+    let recorded = pf.ap.debug.then_some(keys);
+    let arrangement = pf.ap.new_id();
+    let blocks = arrange(pf, &placement, workers)?;
+    pf.data.arrangement = arrangement;
+    let mut block_ranges = Vec::with_capacity(workers);
+    let mut blocks_of_local: Vec<usize> = vec![0; workers];
+    for &block in &blocks {
+        blocks_of_local[block as usize] += 1;
+    }
+    let mut start = 0;
+    for count in blocks_of_local {
+        block_ranges.push(start..start + count);
+        start += count;
+    }
+
+    let containers = infos
+        .iter()
+        .enumerate()
+        .map(|(c, info)| {
+            let partitioning = match info.kind {
+                ContainerKind::Vector { .. } => Partitioning::Range {
+                    balance: if workers > 1 {
+                        Balance::IterationCount
+                    } else {
+                        Balance::AsBuilt
+                    },
+                },
+                ContainerKind::Map => Partitioning::Hash,
+                ContainerKind::Accumulator => Partitioning::Replicated,
+            };
+            let synchronization = if info.kind == ContainerKind::Accumulator {
+                Synchronization::ReplicaDeltas
+            } else if rotated[c] {
+                Synchronization::Rotation
+            } else {
+                Synchronization::Pinned
+            };
+            ContainerStrategy {
+                name: info.name.clone(),
+                partitioning,
+                synchronization,
+            }
+        })
+        .collect();
+    let access = infos
+        .iter()
+        .map(|info| match info.kind {
+            ContainerKind::Accumulator => Access::Replica {
+                asynchronous: false,
+            },
+            _ => Access::Exclusive,
+        })
+        .collect();
+    Ok(Plan {
+        strategy: Strategy {
+            name: name.clone(),
+            consistency: Consistency::Serializable,
+            workers,
+            iterations: match pinned {
+                Some(c) => IterationPlacement::WithKey {
+                    container: infos[c].name.clone(),
+                },
+                None => IterationPlacement::InPlace,
+            },
+            steps_per_execution: workers,
+            mini_batch: None,
+            containers,
+        },
+        access,
+        rotated,
+        container_ids: infos.iter().map(|i| i.id).collect(),
+        bounds,
+        block_ranges,
+        arrangement,
+        recorded,
+    })
+}
+
+/// Every worker learns every worker's failure; all return the first one.
+fn agree<D, P, K>(
+    pf: &mut ParallelFor<'_, '_, '_, D, P, K>,
+    failure: Option<String>,
+) -> Result<(), String> {
+    let all: Vec<Option<String>> = pf.ap.all_gather(&failure).map_err(|e| e.to_string())?;
+    match all.into_iter().flatten().next() {
+        Some(message) => Err(message),
+        None => Ok(()),
+    }
+}
+
+/// Sends every element to the worker that runs it; the received elements are sorted by block
+/// (stable, so in global index order within a block when the data started in index order).
+/// Returns each local element's block.
+fn arrange<D: Element, P, K>(
+    pf: &mut ParallelFor<'_, '_, '_, D, P, K>,
+    placement: &[(u32, u32)],
+    workers: usize,
+) -> Result<Vec<u32>, ApError> {
+    let data: &mut DVector<D> = pf.data;
+    let origin = data.local_indices();
+    let items = std::mem::take(&mut data.local);
+    let mut received: Vec<(u64, u32, D)> = if workers == 1 {
+        origin
+            .into_iter()
+            .zip(placement)
+            .zip(items)
+            .map(|((o, &(_, b)), item)| (o, b, item))
+            .collect()
+    } else {
+        let mut outgoing: Vec<Vec<(u64, u32, D)>> = (0..workers).map(|_| Vec::new()).collect();
+        for ((o, &(home, block)), item) in origin.into_iter().zip(placement).zip(items) {
+            outgoing[home as usize].push((o, block, item));
+        }
+        let encoded = outgoing
+            .iter()
+            .map(|part| encode(part))
+            .collect::<Result<Vec<_>, _>>()?;
+        drop(outgoing);
+        let mut all = Vec::new();
+        for bytes in pf.ap.worker.all_to_all_bytes(encoded) {
+            all.extend(decode::<Vec<(u64, u32, D)>>(&bytes)?);
+        }
+        all
+    };
+    received.sort_by_key(|(_, block, _)| *block);
+    let mut origin = Vec::with_capacity(received.len());
+    let mut blocks = Vec::with_capacity(received.len());
+    let mut local = Vec::with_capacity(received.len());
+    for (o, b, item) in received {
+        origin.push(o);
+        blocks.push(b);
+        local.push(item);
+    }
+    data.local = local;
+    data.origin = Some(origin);
+    Ok(blocks)
+}

@@ -1,0 +1,145 @@
+//! What a loop body sees of a container during one step, and how the runtime moves a step's
+//! changes between workers.
+//!
+//! A view owns the storage it shows for the duration of a loop (the container lends it and gets it
+//! back at the loop's end), so views carry no lifetimes and a body can hold several of them
+//! mutably at once. Two ways to hold data:
+//!
+//! - **exclusive**: the view holds one block of the container (its home block, or the block the
+//!   rotation brought), and no other worker can touch those keys now. Writes need no bookkeeping.
+//! - **replica**: the view holds a copy of the whole container. The first write to an element in a
+//!   step saves the element's value before the step; at the step's end its change
+//!   ([`crate::Delta`]) is what crosses to the other workers. The view keeps `committed`, the value
+//!   with every worker's changes of the merged steps applied in worker order, and shows
+//!   `committed` plus this worker's own changes of the steps not merged yet, so a worker always
+//!   reads its own writes, and the merged state does not depend on message timing.
+
+use std::any::Any;
+use std::collections::VecDeque;
+
+use crate::error::ApError;
+
+/// The operations the loop drivers need from every view, whatever its container.
+///
+/// Not meant to be implemented outside this crate; it is public only because the container
+/// traits name it.
+#[doc(hidden)]
+pub trait LoopView {
+    /// A new step begins (steps count from 1 in a loop execution).
+    fn begin_step(&mut self, step: u32);
+    /// This worker's changes in the step that just ended, encoded (empty when there are none to
+    /// send, e.g. an exclusive view).
+    fn step_delta(&mut self) -> Result<Vec<u8>, ApError>;
+    /// Merges step `step`: every worker's encoded changes in worker order (`deltas[own]` is
+    /// ignored: this worker's own changes are taken from what it kept).
+    fn apply_step(&mut self, step: u32, deltas: &[&[u8]], own: usize) -> Result<(), ApError>;
+    /// Asynchronous loops: adds another worker's changes as soon as they arrive.
+    fn apply_other(&mut self, delta: &[u8]) -> Result<(), ApError>;
+    /// Rotation: encodes the held block and gives it up.
+    fn take_block(&mut self) -> Result<Vec<u8>, ApError>;
+    /// Rotation: installs block `block`, received from the worker that held it.
+    fn put_block(&mut self, block: usize, bytes: &[u8]) -> Result<(), ApError>;
+    /// Debug mode: the key codes the current iteration may touch (`None`: no check).
+    fn set_allowed(&mut self, keys: Option<&[u64]>);
+}
+
+/// The panic payload of an access a view cannot serve: a key not held in this step, or, in debug
+/// mode, a key outside the iteration's recorded keys. The loop driver turns it into an error.
+#[derive(Debug)]
+pub(crate) struct AccessViolation {
+    pub container: String,
+    pub message: String,
+}
+
+/// Stops the body: `message` says which key of which container and why.
+#[cold]
+#[inline(never)]
+pub(crate) fn violation(container: &str, message: String) -> ! {
+    std::panic::panic_any(AccessViolation {
+        container: container.to_owned(),
+        message,
+    })
+}
+
+/// Turns a caught panic payload into the text of an error.
+pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> String {
+    if let Some(v) = payload.downcast_ref::<AccessViolation>() {
+        format!("container `{}`: {}", v.container, v.message)
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else {
+        "a panic with no message".to_owned()
+    }
+}
+
+/// Whether a panic payload is an access violation (debug mode reports those by iteration).
+pub(crate) fn is_violation(payload: &(dyn Any + Send)) -> bool {
+    payload.is::<AccessViolation>()
+}
+
+/// A replica's own changes of the steps not merged yet, oldest first.
+pub(crate) struct Pending<D> {
+    steps: VecDeque<(u32, D)>,
+}
+
+impl<D> Default for Pending<D> {
+    fn default() -> Self {
+        Pending {
+            steps: VecDeque::new(),
+        }
+    }
+}
+
+impl<D> Pending<D> {
+    pub fn push(&mut self, step: u32, delta: D) {
+        self.steps.push_back((step, delta));
+    }
+
+    /// Removes and returns this worker's changes of `step`, which must be the oldest kept.
+    pub fn pop(&mut self, step: u32) -> Option<D> {
+        match self.steps.front() {
+            Some((s, _)) if *s == step => self.steps.pop_front().map(|(_, d)| d),
+            _ => None,
+        }
+    }
+
+    /// The changes of the steps after the last merged one.
+    pub fn later(&self) -> impl Iterator<Item = &D> {
+        self.steps.iter().map(|(_, d)| d)
+    }
+}
+
+/// A set of small integers that can be emptied in O(1): the keys a merge touched.
+#[derive(Default)]
+pub(crate) struct TouchedSet {
+    mark: Vec<u32>,
+    epoch: u32,
+    pub keys: Vec<usize>,
+}
+
+impl TouchedSet {
+    pub fn clear(&mut self, universe: usize) {
+        if self.mark.len() < universe {
+            self.mark.resize(universe, 0);
+        }
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.mark.iter_mut().for_each(|m| *m = 0);
+            self.epoch = 1;
+        }
+        self.keys.clear();
+    }
+
+    pub fn insert(&mut self, key: usize) {
+        if self.mark[key] != self.epoch {
+            self.mark[key] = self.epoch;
+            self.keys.push(key);
+        }
+    }
+
+    pub fn contains(&self, key: usize) -> bool {
+        self.mark.get(key) == Some(&self.epoch)
+    }
+}
