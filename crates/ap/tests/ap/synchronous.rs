@@ -287,3 +287,48 @@ fn async_totals_are_exact_and_delay_bounded() {
         check_probes(Consistency::Async { max_delay }, max_delay as usize);
     }
 }
+
+/// Workers' bodies fail in different steps: every worker must return the same error (under
+/// `Bsp`/`Ssp` the first in step, then worker order), whatever the consistency.
+#[test]
+fn a_body_failure_gives_every_worker_the_same_error() {
+    for consistency in [
+        Consistency::Bsp,
+        Consistency::Ssp(2),
+        Consistency::Async { max_delay: 1 },
+    ] {
+        let results = crate::within(60, move || {
+            run(&threads(3), move |ap| {
+                let mut data = ap.range(30);
+                let mut w = ap.dvector(4, |_| 0i64);
+                let me = ap.index();
+                let outcome = ap
+                    .parallel_for(&mut data, (&mut w,))
+                    .name("fails")
+                    .batch(2)
+                    .run(consistency, |&mut i, (w,)| {
+                        // Worker 0 fails in its third step, the others in their second.
+                        let fail_at = if me == 0 { 4 } else { 2 };
+                        if i - home(30, me, 3).start == fail_at {
+                            panic!("worker {me} gives up");
+                        }
+                        w[i % 4] += 1;
+                    });
+                Ok(outcome.map(|_| ()).map_err(|e| e.to_string()))
+            })
+            .expect("the program itself runs")
+        });
+        let first = &results[0];
+        assert!(first.is_err(), "{consistency:?}: {first:?}");
+        if !matches!(consistency, Consistency::Async { .. }) {
+            // Deterministic: worker 1's failure is the first in (step, worker) order.
+            assert!(
+                matches!(first, Err(text) if text.contains("worker 1 gives up")),
+                "{consistency:?}: {first:?}"
+            );
+        }
+        for (w, outcome) in results.iter().enumerate() {
+            assert_eq!(outcome, first, "{consistency:?}: worker {w}");
+        }
+    }
+}
