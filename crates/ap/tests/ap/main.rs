@@ -1,6 +1,7 @@
 //! Integration tests of STRADS-AP: every loop kind against an independent sequential reference
 //! computed here by plain code.
 
+mod combinations;
 mod debug;
 mod dmap;
 mod processes;

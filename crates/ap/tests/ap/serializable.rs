@@ -269,3 +269,53 @@ fn rotated_keys_in_two_blocks_are_a_schedule_error() {
         }
     }
 }
+
+#[test]
+fn pinned_keys_on_two_workers_and_keys_out_of_range_are_schedule_errors() {
+    // (x keys, y key): iteration 5 names keys 0 and NX - 1 of the pinned `x`, which two
+    // workers hold; in the second loop iteration 9 names key NY of `y`, past its end.
+    let results = crate::within(60, || {
+        run(&threads(2), |ap| {
+            let mut data = ap.range(30);
+            let mut x = ap.dvector(NX, x0).with_name("x");
+            let mut y = ap.dvector(NY, y0).with_name("y");
+            let two_owners = ap
+                .parallel_for(&mut data, (&mut x, &mut y))
+                .keys(|&i: &usize| {
+                    let a = if i == 5 { vec![0, NX - 1] } else { vec![i] };
+                    (a, i % NY)
+                })
+                .name("two owners")
+                .run(Consistency::Serializable, |_, _| {});
+            let out_of_range = ap
+                .parallel_for(&mut data, (&mut x, &mut y))
+                .keys(|&i: &usize| (i, if i == 9 { NY } else { i % NY }))
+                .name("past the end")
+                .run(Consistency::Serializable, |_, _| {});
+            Ok((two_owners, out_of_range))
+        })
+        .expect("the program itself runs")
+    });
+    for (w, (two_owners, out_of_range)) in results.into_iter().enumerate() {
+        match two_owners {
+            Err(ApError::Schedule { name, message }) => {
+                assert_eq!(name, "two owners");
+                assert!(
+                    message.contains("iteration 5") && message.contains("`x`"),
+                    "worker {w}: {message}"
+                );
+            }
+            other => panic!("worker {w}: expected a schedule error, got {other:?}"),
+        }
+        match out_of_range {
+            Err(ApError::Schedule { name, message }) => {
+                assert_eq!(name, "past the end");
+                assert!(
+                    message.contains("iteration 9") && message.contains("`y`"),
+                    "worker {w}: {message}"
+                );
+            }
+            other => panic!("worker {w}: expected a schedule error, got {other:?}"),
+        }
+    }
+}
