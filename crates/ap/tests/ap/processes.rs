@@ -190,12 +190,20 @@ fn two_processes() -> Factors {
             logs(dir.path())
         );
     }
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.path().join(name)).unwrap_or_else(|e| {
+            panic!(
+                "no result {name} from a child ({e}): did it run `{TEST}`?\n{}",
+                logs(dir.path())
+            )
+        })
+    };
     assert_eq!(
-        std::fs::read_to_string(dir.path().join("out1.json")).unwrap(),
+        read("out1.json"),
         "null",
         "process 1 holds worker 1, which gathers nothing"
     );
-    let text = std::fs::read_to_string(dir.path().join("out0.json")).unwrap();
+    let text = read("out0.json");
     let bits: Vec<u64> = serde_json::from_str(&text).unwrap();
     let values: Vec<f64> = bits.into_iter().map(f64::from_bits).collect();
     let (w, h) = values.split_at(USERS * K);
