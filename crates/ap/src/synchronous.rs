@@ -93,6 +93,9 @@ where
     let mut received_from = vec![0usize; workers]; // asynchronous: messages received per peer
     let mut max_staleness = 0usize;
     let mut failure: Option<StepError> = None;
+    // This worker's body failed: it runs no more iterations, but (synchronously) its verdict is
+    // the first failure in step and worker order, which it learns when it merges that step.
+    let mut stopped = false;
 
     for t in 1..=steps {
         // Wait until every step up to t - 1 - s is merged (or, asynchronously, received).
@@ -137,7 +140,7 @@ where
         }
         let start = ((t - 1) * batch).min(data.local.len());
         let end = (t * batch).min(data.local.len());
-        let error = if failure.is_some() {
+        let error = if failure.is_some() || stopped {
             None
         } else {
             run_items(
@@ -149,7 +152,8 @@ where
                 |_, _| {},
             )
         };
-        if failure.is_none() {
+        stopped |= error.is_some();
+        if asynchronous && failure.is_none() {
             failure.clone_from(&error);
         }
         let message = StepMessage {
