@@ -225,6 +225,7 @@ impl<'a, 'w> Ap<'a, 'w> {
         let (w, workers) = (self.index(), self.workers());
         let mut local = Vec::new();
         let mut failure: Option<(u64, String)> = None;
+        let mut unreadable = None;
         match read_shard_lines(path, w, workers, 0) {
             Ok(text) => {
                 for line in text.lines() {
@@ -242,7 +243,10 @@ impl<'a, 'w> Ap<'a, 'w> {
                     }
                 }
             }
-            Err(e) => failure = Some((u64::MAX, e.to_string())),
+            Err(e) => {
+                failure = Some((u64::MAX, e.to_string()));
+                unreadable = Some(e);
+            }
         }
         // Every worker learns every failure, so that all stop with the same error.
         let failure = failure.map(|(offset, message)| match offset {
@@ -255,7 +259,11 @@ impl<'a, 'w> Ap<'a, 'w> {
         let failures: Vec<Option<(u64, String)>> = self.worker.all_gather(&failure)?;
         if let Some((line, message)) = failures.into_iter().flatten().next() {
             return Err(if line == 0 {
-                ApError::Usage(message)
+                // This worker's own I/O error keeps its kind; a peer's arrives as text.
+                match unreadable {
+                    Some(e) => ApError::Data(e),
+                    None => ApError::Usage(message),
+                }
             } else {
                 ApError::Data(DataError::parse(path, line, message))
             });

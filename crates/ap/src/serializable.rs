@@ -234,8 +234,8 @@ where
             }
             Some(Ok(())) => {}
         }
-        for c in 0..n_containers {
-            keys.codes[c].extend_from_slice(&scratch[c]);
+        for (c, found) in scratch.iter().enumerate() {
+            keys.codes[c].extend_from_slice(found);
             keys.starts[c].push(keys.codes[c].len() as u32);
         }
     }
@@ -292,7 +292,7 @@ where
     let n_local = pf.data.local.len();
     let mut placement: Vec<(u32, u32)> = Vec::with_capacity(n_local);
     let mut failure = None;
-    'iterations: for n in 0..n_local {
+    'iterations: for (n, &global) in origin.iter().enumerate().take(n_local) {
         let mut home: Option<(usize, u64)> = None;
         if let Some(c) = pinned {
             for &code in keys.of(c, n) {
@@ -303,7 +303,7 @@ where
                             "iteration {} touches keys {first} and {code} of `{}`, which are held \
                              by different workers; no conflict-free schedule exists (pin another \
                              container, or run the loop Bsp)",
-                            origin[n], infos[c].name
+                            global, infos[c].name
                         ));
                         break 'iterations;
                     }
@@ -322,7 +322,7 @@ where
                             "iteration {} touches key {first} of `{}` and key {code} of `{}`, \
                              which lie in different rotation blocks; no conflict-free schedule \
                              exists",
-                            origin[n], infos[first_c].name, infos[c].name
+                            global, infos[first_c].name, infos[c].name
                         ));
                         break 'iterations;
                     }
@@ -449,10 +449,7 @@ fn arrange<D: Element, P, K>(
         for ((o, &(home, block)), item) in origin.into_iter().zip(placement).zip(items) {
             outgoing[home as usize].push((o, block, item));
         }
-        let encoded = outgoing
-            .iter()
-            .map(|part| encode(part))
-            .collect::<Result<Vec<_>, _>>()?;
+        let encoded = outgoing.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
         drop(outgoing);
         let mut all = Vec::new();
         for bytes in pf.ap.worker.all_to_all_bytes(encoded) {
