@@ -113,12 +113,19 @@ where
     let mut views = pf.params.open_all(worker, &plan.access)?;
     let origin = pf.data.local_indices();
     let mut failure = None;
-    for r in 0..workers {
+    // Without a rotated container every iteration runs at home, in one step.
+    let rotating = plan.rotated.contains(&true);
+    let steps = if rotating { workers } else { 1 };
+    for r in 0..steps {
         let step = r as u32 + 1;
         for view in P::dyn_views(&mut views) {
             view.begin_step(step);
         }
-        let b = rotation_block(p, r, workers);
+        let b = if rotating {
+            rotation_block(p, r, workers)
+        } else {
+            p
+        };
         let range = plan.block_ranges[b].clone();
         let error = if failure.is_some() {
             None
@@ -146,6 +153,11 @@ where
         };
         let messages: Vec<StepMessage> = if workers == 1 {
             vec![message]
+        } else if !rotating {
+            let all: Vec<ByteBuf> = worker.all_gather(&ByteBuf::from(encode(&message)?))?;
+            all.iter()
+                .map(|bytes| decode(bytes))
+                .collect::<Result<_, _>>()?
         } else {
             // Pass the rotated blocks on to worker p - 1 and the step's changes to everyone.
             let mut blocks = Vec::new();
@@ -187,7 +199,7 @@ where
     }
     Ok(LoopReport {
         strategy: plan.strategy.clone(),
-        steps: workers,
+        steps,
         max_staleness: 0,
         seconds: 0.0,
     })
@@ -400,7 +412,7 @@ where
                 },
                 None => IterationPlacement::InPlace,
             },
-            steps_per_execution: workers,
+            steps_per_execution: if rotated.contains(&true) { workers } else { 1 },
             mini_batch: None,
             containers,
         },
