@@ -129,6 +129,17 @@ impl<T: Element + Delta> LoopView for AccView<T> {
     }
 
     fn set_allowed(&mut self, _keys: Option<&[u64]>) {}
+
+    fn start_recording(&mut self) {}
+
+    fn take_recorded(&mut self) -> Vec<u64> {
+        Vec::new()
+    }
+
+    fn discard_changes(&mut self) {
+        self.value.clone_from(&self.committed);
+        self.before = None;
+    }
 }
 
 impl<T: Element + Delta> Param for &mut Accumulator<T> {

@@ -12,7 +12,7 @@ use strads_engine::Worker;
 use crate::delta::Delta;
 use crate::error::{decode, encode, ApError};
 use crate::param::{Access, ContainerInfo, ContainerKind, Element, Param};
-use crate::view::{violation, LoopView, Pending};
+use crate::view::{violation, Audit, LoopView, Pending};
 
 /// What a [`DMap`] key must be.
 pub trait MapKey: Element + Hash + Eq + std::fmt::Debug {}
@@ -68,7 +68,7 @@ pub struct MapView<K, V> {
     /// Exclusive access: the hash class held now, of `classes`.
     class: Option<(u64, u64)>,
     replica: Option<Box<MapReplica<K, V>>>,
-    allowed: Option<Vec<u64>>,
+    audit: Option<Box<Audit>>,
 }
 
 struct MapReplica<K, V> {
@@ -83,17 +83,12 @@ struct MapReplica<K, V> {
 impl<K: MapKey, V: Element + Delta + Default> MapView<K, V> {
     #[inline]
     fn check(&self, key: &K) {
-        if self.allowed.is_none() && self.class.is_none() {
+        if self.audit.is_none() && self.class.is_none() {
             return;
         }
         let code = key_hash(key);
-        if let Some(allowed) = &self.allowed {
-            if !allowed.contains(&code) {
-                violation(
-                    &self.name,
-                    format!("key {key:?} is not among the iteration's recorded keys"),
-                );
-            }
+        if let Some(audit) = &self.audit {
+            audit.access(code, &self.name, &|| format!("{key:?}"));
         }
         if let Some((class, classes)) = self.class {
             if code % classes != class {
@@ -240,13 +235,21 @@ impl<K: MapKey, V: Element + Delta + Default> LoopView for MapView<K, V> {
     }
 
     fn set_allowed(&mut self, keys: Option<&[u64]>) {
-        match keys {
-            Some(keys) => {
-                let allowed = self.allowed.get_or_insert_with(Vec::new);
-                allowed.clear();
-                allowed.extend_from_slice(keys);
-            }
-            None => self.allowed = None,
+        Audit::set_allowed(&mut self.audit, keys);
+    }
+
+    fn start_recording(&mut self) {
+        Audit::start_recording(&mut self.audit);
+    }
+
+    fn take_recorded(&mut self) -> Vec<u64> {
+        Audit::take_recorded(&mut self.audit)
+    }
+
+    fn discard_changes(&mut self) {
+        if let Some(replica) = &mut self.replica {
+            self.map.clone_from(&replica.committed);
+            replica.before.clear();
         }
     }
 }
@@ -276,7 +279,7 @@ impl<K: MapKey, V: Element + Delta + Default> Param for &mut DMap<K, V> {
                 map: std::mem::take(&mut self.local),
                 class: Some((self.worker as u64, self.workers as u64)),
                 replica: None,
-                allowed: None,
+                audit: None,
             }),
             Access::Replica { asynchronous } => {
                 let parts = worker.all_gather(&ByteBuf::from(encode(&self.local)?))?;
@@ -301,7 +304,7 @@ impl<K: MapKey, V: Element + Delta + Default> Param for &mut DMap<K, V> {
                         before: HashMap::new(),
                         pending: Pending::default(),
                     })),
-                    allowed: None,
+                    audit: None,
                 })
             }
         }

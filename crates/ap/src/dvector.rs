@@ -10,7 +10,7 @@ use strads_engine::Worker;
 use crate::delta::Delta;
 use crate::error::{decode, encode, ApError};
 use crate::param::{Access, ContainerInfo, ContainerKind, Element, Param};
-use crate::view::{violation, LoopView, Pending, TouchedSet};
+use crate::view::{violation, Audit, LoopView, Pending, TouchedSet};
 
 /// A distributed vector: `len` elements, worker `w` holding the range `bounds[w]..bounds[w + 1]`.
 ///
@@ -138,7 +138,7 @@ pub struct VecView<T> {
     data: Vec<T>,
     bounds: Arc<[usize]>,
     replica: Option<Box<VecReplica<T>>>,
-    allowed: Option<Vec<u64>>,
+    audit: Option<Box<Audit>>,
 }
 
 /// A replica's bookkeeping (see [`crate::view`]).
@@ -163,13 +163,8 @@ impl<T> VecView<T> {
 
     #[inline]
     fn position(&self, i: usize) -> usize {
-        if let Some(allowed) = &self.allowed {
-            if !allowed.contains(&(i as u64)) {
-                violation(
-                    &self.name,
-                    format!("key {i} is not among the iteration's recorded keys {allowed:?}"),
-                );
-            }
+        if let Some(audit) = &self.audit {
+            audit.access(i as u64, &self.name, &|| i.to_string());
         }
         let at = i.wrapping_sub(self.start);
         if at >= self.data.len() {
@@ -286,13 +281,21 @@ impl<T: Element + Delta> LoopView for VecView<T> {
     }
 
     fn set_allowed(&mut self, keys: Option<&[u64]>) {
-        match keys {
-            Some(keys) => {
-                let allowed = self.allowed.get_or_insert_with(Vec::new);
-                allowed.clear();
-                allowed.extend_from_slice(keys);
-            }
-            None => self.allowed = None,
+        Audit::set_allowed(&mut self.audit, keys);
+    }
+
+    fn start_recording(&mut self) {
+        Audit::start_recording(&mut self.audit);
+    }
+
+    fn take_recorded(&mut self) -> Vec<u64> {
+        Audit::take_recorded(&mut self.audit)
+    }
+
+    fn discard_changes(&mut self) {
+        if let Some(replica) = &mut self.replica {
+            self.data.clone_from(&replica.committed);
+            replica.before.clear();
         }
     }
 }
@@ -335,7 +338,7 @@ impl<T: Element + Delta> Param for &mut DVector<T> {
                 data: std::mem::take(&mut self.local),
                 bounds,
                 replica: None,
-                allowed: None,
+                audit: None,
             }),
             Access::Replica { asynchronous } => {
                 let parts = worker.all_gather(&ByteBuf::from(encode(&self.local)?))?;
@@ -363,7 +366,7 @@ impl<T: Element + Delta> Param for &mut DVector<T> {
                         touched: TouchedSet::default(),
                     })),
                     data,
-                    allowed: None,
+                    audit: None,
                 })
             }
         }

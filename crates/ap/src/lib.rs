@@ -7,8 +7,9 @@
 //! [`Accumulator`] (replicated, merged by deltas: the one documented relaxation). A loop runs one
 //! iteration per element of a data vector:
 //!
-//! - [`Consistency::Serializable`] (AsyncFor): with a key function naming each iteration's keys, the
-//!   runtime pins the largest container, rotates the others' blocks among the workers (STRADS's
+//! - [`Consistency::Serializable`] (AsyncFor): from each iteration's keys (named by a key function,
+//!   or found by inspecting the body's accesses on the first execution), the runtime pins the
+//!   largest container, rotates the others' blocks among the workers (STRADS's
 //!   static schedule), and moves each iteration to where its keys are; the result equals some
 //!   sequential order of the iterations.
 //! - [`Consistency::Bsp`], [`Consistency::Ssp`] (SyncFor): mini-batches against replicas, every

@@ -108,8 +108,10 @@ impl<'a, 'w> Ap<'a, 'w> {
 
 impl<'l, 'a, 'w, D: Element, P: ParamSet, K: KeyFunction<D, P>> ParallelFor<'l, 'a, 'w, D, P, K> {
     /// The keys each iteration touches, one entry per container (a key, several, or `()` for
-    /// an accumulator). Required by `Serializable` loops, which schedule by them; checked
-    /// against every access in debug mode.
+    /// an accumulator). `Serializable` loops schedule by them; without a key function they
+    /// learn them by inspecting the body's accesses on the first execution (a dry run on replicas
+    /// whose writes are discarded: an extra pass, and a full copy of the containers per worker
+    /// while it runs). Either way, debug mode checks every access against them.
     pub fn keys<F, Keys>(self, keys: F) -> ParallelFor<'l, 'a, 'w, D, P, F>
     where
         F: Fn(&D) -> Keys,

@@ -45,6 +45,21 @@ struct KeyCodes {
 }
 
 impl KeyCodes {
+    fn new(containers: usize) -> Self {
+        KeyCodes {
+            starts: vec![vec![0u32]; containers],
+            codes: vec![Vec::new(); containers],
+        }
+    }
+
+    /// Appends one iteration's codes per container.
+    fn push(&mut self, found: &mut [Vec<u64>]) {
+        for (c, codes) in found.iter().enumerate() {
+            self.codes[c].extend_from_slice(codes);
+            self.starts[c].push(self.codes[c].len() as u32);
+        }
+    }
+
     fn of(&self, c: usize, n: usize) -> &[u64] {
         &self.codes[c][self.starts[c][n] as usize..self.starts[c][n + 1] as usize]
     }
@@ -82,7 +97,7 @@ where
             plan.arrangement == pf.data.arrangement && plan.container_ids == ids
         });
     if !reusable {
-        let plan = make_plan(&mut pf)?;
+        let plan = make_plan(&mut pf, &mut body)?;
         pf.ap.record_strategy(&plan.strategy);
         pf.ap.plans.insert(cache_key.clone(), plan);
     }
@@ -205,11 +220,15 @@ where
     })
 }
 
-fn make_plan<D, P, K>(pf: &mut ParallelFor<'_, '_, '_, D, P, K>) -> Result<Plan, ApError>
+fn make_plan<D, P, K, B>(
+    pf: &mut ParallelFor<'_, '_, '_, D, P, K>,
+    body: &mut B,
+) -> Result<Plan, ApError>
 where
     D: Element,
     P: ParamSet,
     K: KeyFunction<D, P>,
+    B: FnMut(&mut D, &mut P::Views),
 {
     let name = pf.name.clone();
     let schedule_error = |message: String| ApError::Schedule {
@@ -221,36 +240,11 @@ where
     let n_containers = infos.len();
     let origin = pf.data.local_indices();
 
-    // 1. Every local iteration's keys.
-    let mut keys = KeyCodes {
-        starts: vec![vec![0u32]; n_containers],
-        codes: vec![Vec::new(); n_containers],
+    // 1. Every local iteration's keys: from the key function, or else by inspection.
+    let (keys, failure) = match key_codes(pf, n_containers) {
+        Some(found) => found,
+        None => inspect(pf, body, n_containers)?,
     };
-    let mut scratch = vec![Vec::new(); n_containers];
-    let mut failure: Option<String> = None;
-    for (n, item) in pf.data.local.iter().enumerate() {
-        scratch.iter_mut().for_each(Vec::clear);
-        match pf.keys.codes(item, &pf.params, &mut scratch) {
-            None => {
-                return Err(ApError::Usage(format!(
-                    "loop `{name}` is Serializable, so it needs a key function: \
-                     .keys(|item| (key of container 1, key of container 2, ...))"
-                )))
-            }
-            Some(Err((c, message))) => {
-                failure = Some(format!(
-                    "iteration {}: container `{}`: {message}",
-                    origin[n], infos[c].name
-                ));
-                break;
-            }
-            Some(Ok(())) => {}
-        }
-        for (c, found) in scratch.iter().enumerate() {
-            keys.codes[c].extend_from_slice(found);
-            keys.starts[c].push(keys.codes[c].len() as u32);
-        }
-    }
     agree(pf, failure).map_err(&schedule_error)?;
 
     // 2. Roles: the biggest keyed container is pinned, the other keyed ones rotate.
@@ -481,4 +475,95 @@ fn arrange<D: Element, P, K>(
     data.local = local;
     data.origin = Some(origin);
     Ok(blocks)
+}
+
+/// The keys of every local iteration from the loop's key function (`None` without one), and the
+/// first invalid key.
+fn key_codes<D, P, K>(
+    pf: &ParallelFor<'_, '_, '_, D, P, K>,
+    n_containers: usize,
+) -> Option<(KeyCodes, Option<String>)>
+where
+    D: Element,
+    P: ParamSet,
+    K: KeyFunction<D, P>,
+{
+    let infos = pf.params.infos();
+    let origin = pf.data.local_indices();
+    let mut keys = KeyCodes::new(n_containers);
+    let mut scratch = vec![Vec::new(); n_containers];
+    for (n, item) in pf.data.local.iter().enumerate() {
+        scratch.iter_mut().for_each(Vec::clear);
+        match pf.keys.codes(item, &pf.params, &mut scratch)? {
+            Err((c, message)) => {
+                let failure = format!(
+                    "iteration {}: container `{}`: {message}",
+                    origin[n], infos[c].name
+                );
+                return Some((keys, Some(failure)));
+            }
+            Ok(()) => keys.push(&mut scratch),
+        }
+    }
+    Some((keys, None))
+}
+
+/// The keys of every local iteration found by running the body once on copies: every container
+/// opened as a replica (so every key holds its real value), every access recorded, every write
+/// then discarded. Control flow must not depend on parameter values, as for a key function;
+/// debug mode checks that it does not.
+fn inspect<D, P, K, B>(
+    pf: &mut ParallelFor<'_, '_, '_, D, P, K>,
+    body: &mut B,
+    n_containers: usize,
+) -> Result<(KeyCodes, Option<String>), ApError>
+where
+    D: Element,
+    P: ParamSet,
+    B: FnMut(&mut D, &mut P::Views),
+{
+    let worker = &mut *pf.ap.worker;
+    let access = vec![
+        Access::Replica {
+            asynchronous: false
+        };
+        n_containers
+    ];
+    let mut views = pf.params.open_all(worker, &access)?;
+    for view in P::dyn_views(&mut views) {
+        view.begin_step(1);
+        view.start_recording();
+    }
+    let origin = pf.data.local_indices();
+    let mut keys = KeyCodes::new(n_containers);
+    let mut found = vec![Vec::new(); n_containers];
+    let mut failure = None;
+    for (n, item) in pf.data.local.iter().enumerate() {
+        let mut copy = [item.clone()];
+        if let Some(error) = run_items(
+            worker.index(),
+            &mut copy,
+            &mut views,
+            body,
+            |_| origin[n],
+            |_, _| {},
+        ) {
+            failure = Some(format!(
+                "the body failed while its accesses were inspected, at iteration {}: {}",
+                origin[n], error.message
+            ));
+            break;
+        }
+        for (c, view) in P::dyn_views(&mut views).into_iter().enumerate() {
+            found[c] = view.take_recorded();
+            found[c].sort_unstable();
+            found[c].dedup();
+        }
+        keys.push(&mut found);
+    }
+    for view in P::dyn_views(&mut views) {
+        view.discard_changes();
+    }
+    pf.params.close_all(worker, views)?;
+    Ok((keys, failure))
 }

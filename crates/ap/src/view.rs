@@ -41,6 +41,79 @@ pub trait LoopView {
     fn put_block(&mut self, block: usize, bytes: &[u8]) -> Result<(), ApError>;
     /// Debug mode: the key codes the current iteration may touch (`None`: no check).
     fn set_allowed(&mut self, keys: Option<&[u64]>);
+    /// Inspection: from now on, record the code of every key accessed.
+    fn start_recording(&mut self);
+    /// Inspection: the codes recorded since the last call (or since recording started).
+    fn take_recorded(&mut self) -> Vec<u64>;
+    /// Inspection: forgets every write since the view was opened (replicas only).
+    fn discard_changes(&mut self);
+}
+
+/// A view's checks of accesses: debug mode's allowed keys, and the inspection's recording.
+/// Boxed behind one `Option`, so that a view without checks pays one branch per access.
+#[derive(Default)]
+pub(crate) struct Audit {
+    pub allowed: Option<Vec<u64>>,
+    pub recorded: Option<std::cell::RefCell<Vec<u64>>>,
+}
+
+impl Audit {
+    /// Checks (debug mode) or records (inspection) an access to `code`; `shown` prints the key.
+    #[inline]
+    pub fn access(&self, code: u64, container: &str, shown: &dyn Fn() -> String) {
+        if let Some(recorded) = &self.recorded {
+            recorded.borrow_mut().push(code);
+        }
+        if let Some(allowed) = &self.allowed {
+            if !allowed.contains(&code) {
+                violation(
+                    container,
+                    format!("key {} is not among the iteration's recorded keys", shown()),
+                );
+            }
+        }
+    }
+
+    /// Sets or clears the allowed keys of `audit`, dropping it when nothing is left to check.
+    pub fn set_allowed(audit: &mut Option<Box<Audit>>, keys: Option<&[u64]>) {
+        match keys {
+            Some(keys) => {
+                let allowed = audit
+                    .get_or_insert_with(Box::default)
+                    .allowed
+                    .get_or_insert_with(Vec::new);
+                allowed.clear();
+                allowed.extend_from_slice(keys);
+            }
+            None => {
+                if let Some(a) = audit.as_mut() {
+                    a.allowed = None;
+                }
+                Audit::drop_if_idle(audit);
+            }
+        }
+    }
+
+    pub fn start_recording(audit: &mut Option<Box<Audit>>) {
+        audit.get_or_insert_with(Box::default).recorded = Some(Default::default());
+    }
+
+    pub fn take_recorded(audit: &mut Option<Box<Audit>>) -> Vec<u64> {
+        audit
+            .as_ref()
+            .and_then(|a| a.recorded.as_ref())
+            .map(|r| std::mem::take(&mut *r.borrow_mut()))
+            .unwrap_or_default()
+    }
+
+    fn drop_if_idle(audit: &mut Option<Box<Audit>>) {
+        if audit
+            .as_ref()
+            .is_some_and(|a| a.allowed.is_none() && a.recorded.is_none())
+        {
+            *audit = None;
+        }
+    }
 }
 
 /// The panic payload of an access a view cannot serve: a key not held in this step, or, in debug

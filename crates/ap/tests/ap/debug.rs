@@ -48,6 +48,44 @@ fn debug_mode_catches_a_key_outside_the_recorded_ones() {
 }
 
 #[test]
+fn debug_mode_checks_the_keys_an_inspection_recorded() {
+    let results = within(60, || {
+        run(&debug_mode(), |ap| {
+            let mut data = ap.range(6);
+            let mut x = ap.dvector(7, |_| 0i64).with_name("x");
+            let mut outcomes = Vec::new();
+            let mut after_first = None;
+            for _ in 0..2 {
+                // No key function: the first execution's inspection records x[3] for
+                // iteration 3; the second execution touches x[4] instead.
+                outcomes.push(ap.parallel_for(&mut data, (&mut x,)).name("drift").run(
+                    Consistency::Serializable,
+                    |&mut i, (x,)| {
+                        let k = if i == 3 && x[i] != 0 { i + 1 } else { i };
+                        x[k] += 1;
+                    },
+                ));
+                if after_first.is_none() {
+                    after_first = ap.gather(&x)?;
+                }
+            }
+            Ok((outcomes, after_first))
+        })
+        .expect("the program itself runs")
+    });
+    let (outcomes, after_first) = &results[0];
+    assert!(outcomes[0].is_ok(), "first execution: {:?}", outcomes[0]);
+    // The inspection's dry run left nothing behind: each iteration counted once.
+    assert_eq!(after_first.as_deref(), Some(&[1, 1, 1, 1, 1, 1, 0][..]));
+    assert!(
+        matches!(&outcomes[1], Err(ApError::Access { name, iteration: 3, message })
+            if name == "drift" && message.contains("key 4")),
+        "second execution: {:?}",
+        outcomes[1]
+    );
+}
+
+#[test]
 fn debug_mode_catches_a_key_that_depends_on_a_parameter_value() {
     let results = within(60, || {
         run(&debug_mode(), |ap| {
