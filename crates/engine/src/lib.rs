@@ -17,6 +17,7 @@
 //! assert_eq!(sums, vec![1, 1]);
 //! ```
 
+pub mod agreement;
 pub mod cluster;
 mod connect;
 pub mod dense;
@@ -25,8 +26,10 @@ pub mod failure;
 pub mod launch;
 mod mailbox;
 pub mod rounds;
+pub mod secret;
 
 pub use cluster::{run_cluster, ClusterConfig};
 pub use dense::{DenseVector, DenseVector32};
 pub use error::EngineError;
 pub use mailbox::Worker;
+pub use secret::Secret;
