@@ -1,14 +1,19 @@
 //! `strads launch`: a cluster of local processes on free loopback ports.
 //!
-//! The launcher picks one free port per process, writes a hosts file, starts the same binary once
-//! per process with `--processes N --process I --hosts FILE --threads T` added after the
-//! subcommand, lets the children write straight to the terminal, and returns the first non-zero
-//! exit status (killing the others), or 0.
+//! The launcher picks one free port per process, writes a hosts file, makes a fresh random
+//! cluster secret, starts the same binary once per process with `--processes N --process I
+//! --hosts FILE --threads T` added after the subcommand and the secret in its environment
+//! ([`SECRET_ENV`]; an environment is readable only by its user, a command line by everyone),
+//! lets the children write straight to the terminal, and returns the first non-zero exit status
+//! (killing the others), or 0.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::time::Duration;
+
+use crate::secret::Secret;
+pub use crate::secret::SECRET_ENV;
 
 /// What to launch.
 #[derive(Clone, Debug)]
@@ -72,10 +77,12 @@ pub fn child_args(spec: &LaunchSpec, process: usize, hosts: &Path) -> Vec<String
 pub fn launch(spec: &LaunchSpec, hosts_dir: &Path) -> std::io::Result<i32> {
     let ports = free_loopback_ports(spec.processes)?;
     let hosts = write_hosts_file(hosts_dir, &ports)?;
+    let secret = Secret::random_hex().map_err(std::io::Error::other)?;
     let mut children: Vec<Child> = Vec::with_capacity(spec.processes);
     for process in 0..spec.processes {
         match Command::new(&spec.program)
             .args(child_args(spec, process, &hosts))
+            .env(SECRET_ENV, &secret)
             .spawn()
         {
             Ok(child) => children.push(child),
