@@ -1,5 +1,7 @@
-//! The flags that say where workers run, shared by every app subcommand.
+//! The flags that say where workers run, shared by every app subcommand, and what the processes
+//! of a cluster must agree on.
 
+use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -162,3 +164,53 @@ fn warn_if_others_can_read(path: &Path) {
 
 #[cfg(not(unix))]
 fn warn_if_others_can_read(_path: &Path) {}
+
+/// What every process of a cluster must agree on, in order: the binary, the subcommand,
+/// `--threads`, then the app's items (every flag that changes the computation, with its
+/// resolved value, and the inputs' sizes). Compared during formation; the first difference is
+/// an error on every process naming the item.
+pub struct Agreement(Vec<(String, String)>);
+
+impl Agreement {
+    /// The items every app starts with.
+    pub fn new(cluster: &ClusterConfig, subcommand: &str) -> Agreement {
+        let mut agreement = Agreement(Vec::new());
+        agreement
+            .item(
+                "strads version",
+                strads_engine::agreement::binary_identity(),
+            )
+            .item("subcommand", subcommand)
+            .item("--threads", cluster.threads);
+        agreement
+    }
+
+    /// An item shown with `Display`.
+    pub fn item(&mut self, name: &str, value: impl Display) -> &mut Self {
+        self.0.push((name.to_owned(), value.to_string()));
+        self
+    }
+
+    /// A number, written so that different numbers read differently (`{:?}`: 1e-300, not 300
+    /// zeros).
+    pub fn number(&mut self, name: &str, value: f64) -> &mut Self {
+        self.item(name, format!("{value:?}"))
+    }
+
+    /// An input file's size (item `FLAG size`), or that it is absent.
+    pub fn file(&mut self, flag: &str, path: Option<&Path>) -> &mut Self {
+        let value = match path {
+            None => "none".to_owned(),
+            Some(path) => match std::fs::metadata(path) {
+                Ok(metadata) => format!("{} bytes", metadata.len()),
+                Err(e) => format!("unreadable ({})", e.kind()),
+            },
+        };
+        self.item(&format!("{flag} size"), value)
+    }
+
+    /// The items.
+    pub fn into_items(self) -> Vec<(String, String)> {
+        self.0
+    }
+}
