@@ -114,11 +114,13 @@ impl Watcher {
                 }
                 last_sent = Some(Instant::now());
             }
+            // Wake for the next beat, or when the peer's silence reaches the timeout.
             let until_next = self
                 .interval
-                .saturating_sub(last_sent.map_or(Duration::ZERO, |t| t.elapsed()))
-                .max(Duration::from_millis(1));
-            let _ = self.stream.set_read_timeout(Some(until_next));
+                .saturating_sub(last_sent.map_or(Duration::ZERO, |t| t.elapsed()));
+            let until_lost = self.timeout.saturating_sub(last_heard.elapsed());
+            let wait = until_next.min(until_lost).max(Duration::from_millis(1));
+            let _ = self.stream.set_read_timeout(Some(wait));
             match self.stream.read(&mut buffer) {
                 Ok(0) => self.lost("its heartbeat connection closed"),
                 Ok(n) => {
@@ -131,7 +133,7 @@ impl Watcher {
                 Err(e) => self.lost(&e.to_string()),
             }
             let silence = last_heard.elapsed();
-            if silence > self.timeout && !self.stopped() {
+            if silence >= self.timeout && !self.stopped() {
                 panic!(
                     "process {} heard no heartbeat from process {} for {:.1} s (the peer \
                      timeout): it is stopped, hung or cut off from the network",
