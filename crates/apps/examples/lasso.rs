@@ -5,7 +5,8 @@
 //! ```
 //!
 //! The same `solve` call runs on a cluster of processes when given
-//! `ClusterConfig::cluster(threads, process, hosts)` instead of `ClusterConfig::threads(2)`.
+//! `ClusterConfig::cluster(threads, process, hosts)?.with_secret(secret)` (the job's shared
+//! secret, the same in every process) instead of `ClusterConfig::threads(2)`.
 
 use strads_apps::sparse_regression::{
     solve, DataSource, Layout, LossKind, Penalty, RegressionParams,

@@ -5,7 +5,8 @@
 //! ```
 //!
 //! The same `train` call runs on a cluster of processes when given
-//! `ClusterConfig::cluster(threads, process, hosts)` instead of `ClusterConfig::threads(2)`.
+//! `ClusterConfig::cluster(threads, process, hosts)?.with_secret(secret)` (the job's shared
+//! secret, the same in every process) instead of `ClusterConfig::threads(2)`.
 
 use strads_apps::lda::{train, CorpusSource, LdaParams, SamplerKind};
 use strads_engine::ClusterConfig;

@@ -32,7 +32,9 @@ impl AppError {
     pub fn exit_code(&self) -> u8 {
         match self {
             AppError::Data(_) | AppError::InvalidArgument(_) | AppError::RemoteData(_) => 2,
-            AppError::Engine(_) | AppError::Inconsistent(_) | AppError::Resources(_) => 1,
+            // 2 for a disagreement between processes or a bad cluster configuration.
+            AppError::Engine(e) => e.exit_code(),
+            AppError::Inconsistent(_) | AppError::Resources(_) => 1,
         }
     }
 }

@@ -11,7 +11,7 @@ use strads_io::corpus::{detect_corpus_format, CorpusFormat};
 use strads_io::lda_generate::{generate_lda, vocab_path, LdaSpec};
 use strads_io::write_atomic;
 
-use crate::cluster_args::ClusterArgs;
+use crate::cluster_args::{Agreement, ClusterArgs};
 use crate::progress::lda_progress;
 use crate::{app_failure, bad_input, write_trace, Failure};
 
@@ -204,6 +204,8 @@ pub fn run(args: LdaArgs) -> Result<(), Failure> {
         check_counts: args.check_counts,
         doc_topics: args.doc_topics_out.is_some(),
     };
+    let items = agreement(&args, &params, &cluster);
+    let cluster = cluster.with_agreement(items);
     let (bar, observer) = lda_progress(is_output_process, args.iters);
     let started = std::time::Instant::now();
     let model = train(&cluster, &params, observer)
@@ -352,4 +354,44 @@ fn print_summary(
         )?;
     }
     Ok(())
+}
+
+/// What the processes of a cluster must agree on: every resolved parameter, the inputs' sizes,
+/// and whether document-topic counts are gathered on process 0 (for --doc-topics-out).
+fn agreement(
+    args: &LdaArgs,
+    params: &LdaParams,
+    cluster: &strads_engine::ClusterConfig,
+) -> Vec<(String, String)> {
+    let mut items = Agreement::new(cluster, "lda");
+    let corpus = &params.corpus;
+    match &args.data {
+        None => items.item("--data", "the embedded corpus"),
+        Some(data) => items
+            .file("--data", Some(data))
+            .file("--vocab", corpus.vocab.as_deref())
+            .file("--stopwords", corpus.stopwords.as_deref()),
+    };
+    items
+        .item("--format", format!("{:?}", corpus.format))
+        .item("--min-count", corpus.min_count)
+        .item("--topics", params.topics)
+        .item("--iters", params.iterations)
+        .number("--alpha", params.alpha)
+        .number("--beta", params.beta)
+        .item(
+            "--sampler",
+            match params.sampler {
+                SamplerKind::Exact => "exact".to_owned(),
+                SamplerKind::Mh { cycles } => format!("mh, --mh-steps {cycles}"),
+            },
+        )
+        .item("--loglik-every", params.loglik_every)
+        .item("--check-counts", params.check_counts)
+        .item("--seed", params.seed)
+        .item(
+            "document-topic counts gathered on process 0 (--doc-topics-out)",
+            params.doc_topics,
+        );
+    items.into_items()
 }

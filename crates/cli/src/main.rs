@@ -110,6 +110,8 @@ pub fn bad_input(error: impl Into<anyhow::Error>) -> Failure {
 }
 
 fn main() -> ExitCode {
+    // A child of `strads launch` exits as soon as its launcher is gone.
+    strads_engine::launch::watch_launcher();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Lasso(args) => {

@@ -9,7 +9,7 @@ use serde_json::json;
 use strads_apps::mf::{solve, Algorithm, Init, MfParams, MfSolution, RegScaling};
 use strads_io::{generate_ratings, read_pairs, write_atomic, RatingsFormat, RatingsSpec};
 
-use crate::cluster_args::ClusterArgs;
+use crate::cluster_args::{Agreement, ClusterArgs};
 use crate::progress::mf_progress;
 use crate::{app_failure, bad_input, write_trace, Failure};
 
@@ -196,6 +196,8 @@ pub fn run(args: MfArgs) -> Result<(), Failure> {
         learning_rate_decay: args.lr_decay,
         collect_model: args.out_prefix.is_some() || args.predict.is_some(),
     };
+    let items = agreement(&args, &params, &cluster);
+    let cluster = cluster.with_agreement(items);
     let (bar, observer) = mf_progress(is_output_process);
     let started = std::time::Instant::now();
     let solution = solve(&cluster, &params, observer)
@@ -340,4 +342,39 @@ fn print_summary(
         )?;
     }
     Ok(())
+}
+
+/// What the processes of a cluster must agree on: every resolved parameter, the inputs' sizes,
+/// and whether the model is gathered on process 0 (for --out-prefix or --predict).
+fn agreement(
+    args: &MfArgs,
+    params: &MfParams,
+    cluster: &strads_engine::ClusterConfig,
+) -> Vec<(String, String)> {
+    let mut items = Agreement::new(cluster, "mf");
+    match &args.train {
+        None => items.item("--train", "the embedded problem"),
+        Some(train) => items
+            .file("--train", Some(train))
+            .file("--test", args.test.as_deref()),
+    };
+    items
+        .item("--format", format!("{:?}", args.format))
+        .item("--algo", format!("{:?}", args.algo))
+        .item("--rank", params.rank)
+        .number("--lambda", params.lambda)
+        .item("--reg-scaling", format!("{:?}", args.reg_scaling))
+        .item("--iters", params.iterations)
+        .number("--max-seconds", params.max_seconds)
+        .item("--inner", params.inner_iterations)
+        .item("--init", format!("{:?}", args.init))
+        .item("--init-steps", params.init_steps)
+        .number("--lr", params.learning_rate)
+        .number("--lr-decay", params.learning_rate_decay)
+        .item("--seed", params.seed)
+        .item(
+            "model gathered on process 0 (--out-prefix or --predict)",
+            params.collect_model,
+        );
+    items.into_items()
 }

@@ -12,7 +12,7 @@ use strads_apps::sparse_regression::{
 use strads_core::{SchedulerKind, SchedulerParams};
 use strads_io::{generate_regression, write_coefficients, RegressionSpec, Task};
 
-use crate::cluster_args::ClusterArgs;
+use crate::cluster_args::{Agreement, ClusterArgs};
 use crate::progress::regression_progress;
 use crate::{app_failure, bad_input, write_trace, Failure};
 
@@ -203,6 +203,8 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
         layout: args.layout,
         local_passes: args.local_passes.unwrap_or(0),
     };
+    let items = agreement(loss, &args, &params, &cluster);
+    let cluster = cluster.with_agreement(items);
     let (bar, observer) = regression_progress(is_output_process);
     let started = std::time::Instant::now();
     let solution = solve(&cluster, &params, observer)
@@ -222,6 +224,49 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
     }
     print_summary(loss, &args, &params, &cluster, &solution, seconds)?;
     Ok(())
+}
+
+/// What the processes of a cluster must agree on: every resolved parameter and the inputs'
+/// sizes (the outputs, written by process 0 alone, need not agree).
+fn agreement(
+    loss: LossKind,
+    args: &RegressionArgs,
+    params: &RegressionParams,
+    cluster: &strads_engine::ClusterConfig,
+) -> Vec<(String, String)> {
+    let mut items = Agreement::new(cluster, loss.app_name());
+    match (&args.data, &params.data) {
+        (None, _) => items.item("--data", "the embedded problem"),
+        (Some(_), DataSource::Libsvm { path, zero_based }) => items
+            .item("--format", "libsvm")
+            .file("--data", Some(path))
+            .item("--zero-based", zero_based),
+        (Some(_), DataSource::MatrixMarket { matrix, labels }) => items
+            .item("--format", "mm")
+            .file("--data", Some(matrix))
+            .file("--labels", Some(labels)),
+    };
+    match params.penalty {
+        Penalty::Absolute(lambda) => items.number("--lambda", lambda),
+        Penalty::Ratio(ratio) => items.number("--lambda-ratio", ratio),
+    };
+    items
+        .number("--tol", params.tol)
+        .number("--max-iters", params.max_passes)
+        .number("--max-seconds", params.max_seconds)
+        .item("--layout", format!("{:?}", params.layout))
+        .item("--local-passes", params.local_passes)
+        .item("--scheduler", format!("{:?}", params.scheduler.kind))
+        .item("--schedule-size", params.scheduler.schedule_size)
+        .number("--eta", params.scheduler.eta)
+        .item("--seed", params.scheduler.seed)
+        .number("--rho", params.rho)
+        .item("--staleness", params.staleness)
+        .number("--gap-every", params.gap_every)
+        .item("--no-screening", !params.screening)
+        .number("--sweep-share", params.sweep_share)
+        .item("--inner-passes", params.inner_passes);
+    items.into_items()
 }
 
 fn source_for(path: &std::path::Path, args: &RegressionArgs) -> Result<DataSource, Failure> {

@@ -6,6 +6,8 @@
 //! - `cluster`: one thread, two threads and two processes give the same answer.
 //! - `failure`: when a process of a cluster dies, the other exits promptly and names it.
 //! - `launch`: `strads launch` propagates a child's failure and reports it once.
+//! - `reliability`: forged handshakes and idle connections, a missing or wrong secret, processes
+//!   started with different flags, a stopped peer, a peer killed while loading, a killed launcher.
 //! - `mf`: matrix factorisation and `strads plot` (malformed ratings, identical factors across
 //!   cluster shapes, predictions, PNG/SVG plots).
 //! - `lda`: topic modelling (malformed corpora, output files, same seed, 2 processes vs 1).
@@ -27,6 +29,9 @@ mod failure;
 
 #[path = "cli/launch.rs"]
 mod launch;
+
+#[path = "cli/reliability.rs"]
+mod reliability;
 
 #[path = "cli/mf.rs"]
 mod mf;

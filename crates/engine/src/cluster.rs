@@ -1,9 +1,16 @@
 //! Cluster shape and start-up: one process with worker threads, or several processes over TCP.
 //!
 //! Both shapes run the same code: timely dataflow with a process-local or a networked allocator.
-//! For processes we open and vet the TCP connections ourselves ([`crate::connect`]) so that a
-//! peer that never comes up is an error after a deadline, not an endless retry loop on stdout.
+//! For processes we open and vet the TCP connections ourselves ([`crate::connect`]): every
+//! connection is authenticated with the cluster's secret, every peer must agree on the run's
+//! items ([`crate::agreement`]), a peer that never comes up is an error after a deadline, and
+//! from formation on a heartbeat ([`crate::heartbeat`]) notices a peer that dies or stops.
+//!
+//! [`run_cluster`] forms the cluster and runs; [`Cluster::form`] and [`Cluster::run`] do it in two
+//! steps, for programs that read their input between the two (the heartbeat already watches
+//! the peers then, so one that dies while loading is noticed at once).
 
+use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,8 +19,16 @@ use timely::communication::allocator::{AllocatorBuilder, ProcessBuilder};
 use timely::communication::Hooks;
 use timely::WorkerConfig;
 
+use crate::agreement::Item;
 use crate::error::EngineError;
+use crate::heartbeat::Heartbeat;
 use crate::mailbox::Worker;
+use crate::secret::Secret;
+
+/// The default of [`ClusterConfig::connect_timeout`].
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The default of [`ClusterConfig::peer_timeout`].
+pub const DEFAULT_PEER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where the workers run: `threads` worker threads in each of `hosts.len()` processes.
 ///
@@ -26,8 +41,15 @@ pub struct ClusterConfig {
     pub process: usize,
     /// `host:port` of every process, in process order; empty for a single process.
     pub hosts: Vec<String>,
-    /// How long to wait for peers to connect at start-up.
+    /// How long formation may take: every peer connected, authenticated and agreeing.
     pub connect_timeout: Duration,
+    /// How long a peer may stay silent (no heartbeat) before it is declared lost.
+    pub peer_timeout: Duration,
+    /// The secret every process must prove it knows; required for more than one process.
+    pub secret: Option<Secret>,
+    /// What every process must agree on (the caller's items: version, subcommand, flags, input
+    /// sizes), compared during formation; the first difference is an error naming the item.
+    pub agreement: Vec<Item>,
 }
 
 impl ClusterConfig {
@@ -37,7 +59,10 @@ impl ClusterConfig {
             threads: threads.max(1),
             process: 0,
             hosts: Vec::new(),
-            connect_timeout: Duration::from_secs(60),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            peer_timeout: DEFAULT_PEER_TIMEOUT,
+            secret: None,
+            agreement: Vec::new(),
         }
     }
 
@@ -67,8 +92,35 @@ impl ClusterConfig {
             threads,
             process,
             hosts,
-            connect_timeout: Duration::from_secs(60),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            peer_timeout: DEFAULT_PEER_TIMEOUT,
+            secret: None,
+            agreement: Vec::new(),
         })
+    }
+
+    /// The same cluster with the shared secret of its processes.
+    pub fn with_secret(mut self, secret: Secret) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+
+    /// The same cluster whose processes must agree on `items` (in this order).
+    pub fn with_agreement(mut self, items: Vec<Item>) -> Self {
+        self.agreement = items;
+        self
+    }
+
+    /// The same cluster with another formation deadline.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The same cluster with another peer timeout.
+    pub fn with_peer_timeout(mut self, timeout: Duration) -> Self {
+        self.peer_timeout = timeout;
+        self
     }
 
     /// Number of processes.
@@ -122,57 +174,132 @@ pub fn read_hosts_file(path: &Path, expected: usize) -> Result<Vec<String>, Engi
 /// Runs `func` on every worker of this process and returns their results in worker order.
 ///
 /// Every process of a cluster must call this with the same program; worker indices are global
-/// (`process * threads + thread`).
+/// (`process * threads + thread`). The same as [`Cluster::form`] followed by [`Cluster::run`].
 pub fn run_cluster<T, F>(config: &ClusterConfig, func: F) -> Result<Vec<T>, EngineError>
 where
     T: Send + 'static,
     F: Fn(&mut Worker) -> T + Send + Sync + 'static,
 {
-    let (builders, guard): (Vec<AllocatorBuilder>, Box<dyn std::any::Any + Send>) =
+    Cluster::form(config)?.run(func)
+}
+
+/// A formed cluster, ready to run: for processes, every peer connected, authenticated and in
+/// agreement, and the heartbeat watching them (until the cluster has run, or is dropped).
+pub struct Cluster {
+    config: ClusterConfig,
+    sockets: Option<Vec<Option<TcpStream>>>,
+    /// Dropped after the run: says goodbye to every peer.
+    heartbeat: Option<Heartbeat>,
+}
+
+impl Cluster {
+    /// Forms the cluster `config` describes (nothing to do for a single process).
+    pub fn form(config: &ClusterConfig) -> Result<Cluster, EngineError> {
         if config.hosts.len() <= 1 {
-            let builders =
-                ProcessBuilder::new_typed_vector(config.threads, Hooks::default().refill, None)
-                    .into_iter()
-                    .map(AllocatorBuilder::Process)
-                    .collect();
-            (builders, Box::new(()))
-        } else {
-            let sockets =
-                crate::connect::connect_all(&config.hosts, config.process, config.connect_timeout)?;
-            let hooks = Hooks::default();
-            let process_allocators =
-                ProcessBuilder::new_typed_vector(config.threads, hooks.refill.clone(), None);
-            let (builders, guard) = initialize_networking_from_sockets(
-                process_allocators,
-                sockets,
-                config.process,
-                config.threads,
-                hooks,
-            )
-            .map_err(|e| EngineError::Timely(e.to_string()))?;
-            (
-                builders.into_iter().map(AllocatorBuilder::Tcp).collect(),
-                Box::new(guard),
-            )
+            return Ok(Cluster {
+                config: config.clone(),
+                sockets: None,
+                heartbeat: None,
+            });
+        }
+        let Some(secret) = &config.secret else {
+            return Err(EngineError::Config(format!(
+                "a cluster of processes needs a shared secret ({} in the environment of every \
+                 process, or ClusterConfig::with_secret)",
+                crate::secret::SECRET_ENV
+            )));
         };
-    let guards = timely::execute::execute_from(
-        builders,
-        guard,
-        WorkerConfig::default(),
-        move |timely_worker| {
-            let mut worker = Worker::new(timely_worker);
-            let result = func(&mut worker);
-            worker.close();
-            result
-        },
-    )
-    .map_err(EngineError::Timely)?;
-    guards
-        .join()
-        .into_iter()
-        .enumerate()
-        .map(|(worker, result)| {
-            result.map_err(|message| EngineError::WorkerFailed { worker, message })
+        if config.peer_timeout.is_zero() || config.connect_timeout.is_zero() {
+            return Err(EngineError::Config(
+                "the connect and peer timeouts must be positive".into(),
+            ));
+        }
+        // The engine's own items come after the caller's, so a caller's flag is named first.
+        let mut items = config.agreement.clone();
+        items.push((
+            "worker threads per process".to_owned(),
+            config.threads.to_string(),
+        ));
+        let formed = crate::connect::form(
+            &config.hosts,
+            config.process,
+            secret,
+            &items,
+            config.connect_timeout,
+            config.peer_timeout,
+        )?;
+        Ok(Cluster {
+            config: config.clone(),
+            sockets: Some(formed.sockets),
+            heartbeat: Some(formed.heartbeat),
         })
-        .collect()
+    }
+
+    /// The configuration this cluster was formed from.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
+    /// Runs `func` on every worker of this process and returns their results in worker order
+    /// (see [`run_cluster`]).
+    pub fn run<T, F>(mut self, func: F) -> Result<Vec<T>, EngineError>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Worker) -> T + Send + Sync + 'static,
+    {
+        let config = &self.config;
+        let (builders, guard): (Vec<AllocatorBuilder>, Box<dyn std::any::Any + Send>) = match self
+            .sockets
+            .take()
+        {
+            None => {
+                let builders =
+                    ProcessBuilder::new_typed_vector(config.threads, Hooks::default().refill, None)
+                        .into_iter()
+                        .map(AllocatorBuilder::Process)
+                        .collect();
+                (builders, Box::new(()))
+            }
+            Some(sockets) => {
+                let hooks = Hooks::default();
+                let process_allocators =
+                    ProcessBuilder::new_typed_vector(config.threads, hooks.refill.clone(), None);
+                let (builders, guard) = initialize_networking_from_sockets(
+                    process_allocators,
+                    sockets,
+                    config.process,
+                    config.threads,
+                    hooks,
+                )
+                .map_err(|e| EngineError::Timely(e.to_string()))?;
+                (
+                    builders.into_iter().map(AllocatorBuilder::Tcp).collect(),
+                    Box::new(guard),
+                )
+            }
+        };
+        let guards = timely::execute::execute_from(
+            builders,
+            guard,
+            WorkerConfig::default(),
+            move |timely_worker| {
+                let mut worker = Worker::new(timely_worker);
+                let result = func(&mut worker);
+                worker.close();
+                result
+            },
+        )
+        .map_err(EngineError::Timely)?;
+        let results = guards
+            .join()
+            .into_iter()
+            .enumerate()
+            .map(|(worker, result)| {
+                result.map_err(|message| EngineError::WorkerFailed { worker, message })
+            })
+            .collect();
+        // Every worker and network thread of this process is done: say goodbye.
+        drop(self.heartbeat.take());
+        results
+    }
 }

@@ -37,6 +37,18 @@ pub enum EngineError {
         /// What went wrong.
         message: String,
     },
+    /// A peer process was started differently: another build, subcommand, flag or input size.
+    #[error("process {process} differs in {item}: {here} here, {there} there")]
+    Disagreement {
+        /// Index of the peer process.
+        process: usize,
+        /// The first item that differs (a flag name, e.g. `--lambda-ratio`).
+        item: String,
+        /// Its value in this process.
+        here: String,
+        /// Its value in the peer.
+        there: String,
+    },
     /// A worker thread failed (panicked); the message is its panic text.
     #[error("worker {worker} failed: {message}")]
     WorkerFailed {
@@ -51,4 +63,21 @@ pub enum EngineError {
     /// A message could not be encoded or decoded (a bug, or peers built from different sources).
     #[error("message codec: {0}")]
     Codec(String),
+}
+
+impl EngineError {
+    /// The process exit status for this error: 2 when the command line, the hosts file or the
+    /// processes' agreement is at fault (usage), 1 for failures while running.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            EngineError::Config(_)
+            | EngineError::HostsLine { .. }
+            | EngineError::HostsFile { .. }
+            | EngineError::Disagreement { .. } => 2,
+            EngineError::Connect { .. }
+            | EngineError::WorkerFailed { .. }
+            | EngineError::Timely(_)
+            | EngineError::Codec(_) => 1,
+        }
+    }
 }

@@ -1,14 +1,60 @@
 //! `strads launch`: a cluster of local processes on free loopback ports.
 //!
-//! The launcher picks one free port per process, writes a hosts file, starts the same binary once
-//! per process with `--processes N --process I --hosts FILE --threads T` added after the
-//! subcommand, lets the children write straight to the terminal, and returns the first non-zero
-//! exit status (killing the others), or 0.
+//! The launcher picks one free port per process, writes a hosts file, makes a fresh random
+//! cluster secret, starts the same binary once per process with `--processes N --process I
+//! --hosts FILE --threads T` added after the subcommand and the secret in its environment
+//! ([`SECRET_ENV`]; an environment is readable only by its user, a command line by everyone),
+//! lets the children write straight to the terminal, and returns the first non-zero exit status
+//! (killing the others), or 0.
+//!
+//! Children die with their launcher: each child's standard input is a pipe whose other end only
+//! the launcher holds, and a child started with [`LIFELINE_ENV`] watches it
+//! ([`watch_launcher`]). When the launcher ends in any way (even `kill -9`), the kernel closes
+//! the pipe, the child reads end-of-file and exits with status 1. (`prctl(PR_SET_PDEATHSIG)`
+//! would need `unsafe` in a `pre_exec` hook and works on Linux only; the pipe needs neither.)
 
+use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::time::Duration;
+
+use crate::failure::FAILURE_EXIT_CODE;
+use crate::secret::Secret;
+pub use crate::secret::SECRET_ENV;
+
+/// Set (to `stdin`) in the environment of the children of `strads launch`: their standard input
+/// is the launcher's lifeline.
+pub const LIFELINE_ENV: &str = "STRADS_LAUNCHER_LIFELINE";
+
+/// In a child of `strads launch` (see [`LIFELINE_ENV`]), starts a thread that exits the process
+/// with status 1 as soon as the launcher is gone (its standard input reaches end-of-file).
+/// Returns whether it did. Call once, early, from the binary.
+pub fn watch_launcher() -> bool {
+    if std::env::var_os(LIFELINE_ENV).is_none_or(|v| v != "stdin") {
+        return false;
+    }
+    std::thread::Builder::new()
+        .name("strads:lifeline".into())
+        .spawn(|| {
+            let mut stdin = std::io::stdin().lock();
+            let mut buffer = [0u8; 64];
+            loop {
+                match stdin.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            eprintln!(
+                "error: the launcher (strads launch) of this process (pid {}) exited; stopping",
+                std::process::id()
+            );
+            std::process::exit(FAILURE_EXIT_CODE);
+        })
+        .is_ok()
+}
 
 /// What to launch.
 #[derive(Clone, Debug)]
@@ -72,13 +118,22 @@ pub fn child_args(spec: &LaunchSpec, process: usize, hosts: &Path) -> Vec<String
 pub fn launch(spec: &LaunchSpec, hosts_dir: &Path) -> std::io::Result<i32> {
     let ports = free_loopback_ports(spec.processes)?;
     let hosts = write_hosts_file(hosts_dir, &ports)?;
+    let secret = Secret::random_hex().map_err(std::io::Error::other)?;
     let mut children: Vec<Child> = Vec::with_capacity(spec.processes);
+    // The write ends of the children's lifelines: held until the launcher returns or dies.
+    let mut _lifelines: Vec<ChildStdin> = Vec::with_capacity(spec.processes);
     for process in 0..spec.processes {
         match Command::new(&spec.program)
             .args(child_args(spec, process, &hosts))
+            .env(SECRET_ENV, &secret)
+            .env(LIFELINE_ENV, "stdin")
+            .stdin(Stdio::piped())
             .spawn()
         {
-            Ok(child) => children.push(child),
+            Ok(mut child) => {
+                _lifelines.extend(child.stdin.take());
+                children.push(child);
+            }
             Err(e) => {
                 kill_all(&mut children);
                 return Err(e);

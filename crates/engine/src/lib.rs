@@ -17,16 +17,20 @@
 //! assert_eq!(sums, vec![1, 1]);
 //! ```
 
+pub mod agreement;
 pub mod cluster;
 mod connect;
 pub mod dense;
 pub mod error;
 pub mod failure;
+mod heartbeat;
 pub mod launch;
 mod mailbox;
 pub mod rounds;
+pub mod secret;
 
-pub use cluster::{run_cluster, ClusterConfig};
+pub use cluster::{run_cluster, Cluster, ClusterConfig};
 pub use dense::{DenseVector, DenseVector32};
 pub use error::EngineError;
 pub use mailbox::Worker;
+pub use secret::Secret;

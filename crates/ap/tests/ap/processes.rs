@@ -115,7 +115,9 @@ fn child(process: &str) {
         .collect();
     let out = std::env::var(CHILD_OUT).expect("an output path");
     let config = ApConfig {
-        cluster: ClusterConfig::cluster(1, process, hosts).expect("a cluster config"),
+        cluster: ClusterConfig::cluster(1, process, hosts)
+            .expect("a cluster config")
+            .with_secret(strads_engine::Secret::new("strads-ap-test-secret-0123456789").unwrap()),
         debug: false,
         print_strategies: false,
     };

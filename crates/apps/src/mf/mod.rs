@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
-use strads_engine::{run_cluster, ClusterConfig, EngineError, Worker};
+use strads_engine::{Cluster, ClusterConfig, EngineError, Worker};
 use strads_io::{read_ratings, RatingsFormat};
 
 use crate::error::AppError;
@@ -178,22 +178,29 @@ pub fn solve(
 ) -> Result<Option<MfSolution>, AppError> {
     validate(params)?;
     let started = Instant::now();
+    // Form the cluster first: from then on the heartbeat watches the peers, so one that dies or
+    // stops while the files are parsed is noticed as soon as while solving.
+    let cluster = Cluster::form(cluster)?;
     // Every process parses the whole files (with one parser thread per worker thread): the id
     // remapping needs every id anyway. Each worker then keeps only its blocks.
-    let train = read_ratings(&params.train, params.format, cluster.threads)?;
+    let train = read_ratings(&params.train, params.format, cluster.config().threads)?;
     let test = match &params.test {
-        Some(path) => Some(read_ratings(path, params.format, cluster.threads)?),
+        Some(path) => Some(read_ratings(path, params.format, cluster.config().threads)?),
         None => None,
     };
     let row_cost = match params.algorithm {
         Algorithm::Als => ALS_ROW_COST,
         Algorithm::Ccd | Algorithm::Sgd => 0,
     };
-    let problem = Arc::new(Problem::new(train, test, cluster.workers(), row_cost));
+    let problem = Arc::new(Problem::new(
+        train,
+        test,
+        cluster.config().workers(),
+        row_cost,
+    ));
     let params = params.clone();
-    let results = run_cluster(cluster, move |worker| {
-        solve_on_worker(worker, &problem, &params, started, observer.clone())
-    })?;
+    let results = cluster
+        .run(move |worker| solve_on_worker(worker, &problem, &params, started, observer.clone()))?;
     let mut leader = None;
     for result in results {
         if let Some(solution) = result? {

@@ -147,8 +147,17 @@ pub struct Proc {
 }
 
 impl Proc {
-    /// Starts `strads ARGS`.
+    /// Starts `strads ARGS` (without a cluster secret in its environment).
     pub fn spawn<I, S>(args: I) -> Proc
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Proc::spawn_with_env(args, &[])
+    }
+
+    /// Starts `strads ARGS` with `env` added to its environment (and no other cluster secret).
+    pub fn spawn_with_env<I, S>(args: I, env: &[(&str, &str)]) -> Proc
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
@@ -161,6 +170,8 @@ impl Proc {
             .join(" ");
         let mut child = Command::new(strads_path())
             .args(&args)
+            .env_remove(SECRET_ENV)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -371,24 +382,56 @@ pub fn number(json: &serde_json::Value, field: &str) -> f64 {
         .unwrap_or_else(|| panic!("field {field:?} is not a number in {json}"))
 }
 
+/// The environment variable with a cluster's secret.
+pub const SECRET_ENV: &str = "STRADS_SECRET";
+
+/// The secret of the clusters these tests start by hand.
+pub const TEST_SECRET: &str = "strads-cli-tests-0123456789abcdef";
+
+/// The command line of process `process` of a cluster started by hand: `APP --processes N
+/// --process I --hosts HOSTS --threads 1 FLAGS`.
+pub fn cluster_args(
+    app: &str,
+    processes: usize,
+    process: usize,
+    hosts: &Path,
+    flags: &[String],
+) -> Vec<String> {
+    let mut args = vec![
+        app.to_owned(),
+        "--processes".to_owned(),
+        processes.to_string(),
+        "--process".to_owned(),
+        process.to_string(),
+        "--hosts".to_owned(),
+        arg(hosts),
+        "--threads".to_owned(),
+        "1".to_owned(),
+    ];
+    args.extend(flags.iter().cloned());
+    args
+}
+
+/// Starts process `process` of a cluster on `hosts` directly (see [`cluster_args`]), with the
+/// tests' secret.
+pub fn spawn_process(
+    app: &str,
+    processes: usize,
+    process: usize,
+    hosts: &Path,
+    flags: &[String],
+) -> Proc {
+    Proc::spawn_with_env(
+        cluster_args(app, processes, process, hosts, flags),
+        &[(SECRET_ENV, TEST_SECRET)],
+    )
+}
+
 /// Starts the processes of a cluster on `hosts` directly (not via `strads launch`): process `i`
-/// runs `strads APP --processes N --process i --hosts HOSTS --threads 1 FLAGS`.
+/// runs `strads APP --processes N --process i --hosts HOSTS --threads 1 FLAGS`, all with the
+/// tests' secret.
 pub fn spawn_cluster(app: &str, processes: usize, hosts: &Path, flags: &[String]) -> Vec<Proc> {
     (0..processes)
-        .map(|process| {
-            let mut args = vec![
-                app.to_owned(),
-                "--processes".to_owned(),
-                processes.to_string(),
-                "--process".to_owned(),
-                process.to_string(),
-                "--hosts".to_owned(),
-                arg(hosts),
-                "--threads".to_owned(),
-                "1".to_owned(),
-            ];
-            args.extend(flags.iter().cloned());
-            Proc::spawn(args)
-        })
+        .map(|process| spawn_process(app, processes, process, hosts, flags))
         .collect()
 }
