@@ -139,6 +139,10 @@ pub struct VecView<T> {
     bounds: Arc<[usize]>,
     replica: Option<Box<VecReplica<T>>>,
     allowed: Option<Vec<u64>>,
+    /// `replica` or `allowed` is set: an access needs more than the range check. One flag, so
+    /// that the common access (an exclusive view, no debug check) is a subtraction and a
+    /// comparison, inlined into the body.
+    slow: bool,
 }
 
 /// A replica's bookkeeping (see [`crate::view`]).
@@ -161,8 +165,32 @@ impl<T> VecView<T> {
         self.start..self.start + self.data.len()
     }
 
+    /// Position of key `i` in `data`, or the access violation that stops the loop.
     #[inline]
     fn position(&self, i: usize) -> usize {
+        let at = i.wrapping_sub(self.start);
+        if at >= self.data.len() {
+            self.not_held(i);
+        }
+        at
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn not_held(&self, i: usize) -> ! {
+        violation(
+            &self.name,
+            format!(
+                "key {i} is not held by this worker in this step (it holds {:?}); \
+                 the loop's key function must name every key the body touches",
+                self.held()
+            ),
+        )
+    }
+
+    /// Debug mode: stops the loop if `i` is not among the iteration's recorded keys.
+    #[inline(never)]
+    fn check_allowed(&self, i: usize) {
         if let Some(allowed) = &self.allowed {
             if !allowed.contains(&(i as u64)) {
                 violation(
@@ -171,18 +199,22 @@ impl<T> VecView<T> {
                 );
             }
         }
-        let at = i.wrapping_sub(self.start);
-        if at >= self.data.len() {
-            violation(
-                &self.name,
-                format!(
-                    "key {i} is not held by this worker in this step (it holds {:?}); \
-                     the loop's key function must name every key the body touches",
-                    self.held()
-                ),
-            );
+    }
+}
+
+impl<T: Clone> VecView<T> {
+    /// The slow part of a write: the debug check, and a replica's first write in a step saving
+    /// the element's value before it.
+    #[inline(never)]
+    fn before_write(&mut self, i: usize) {
+        self.check_allowed(i);
+        let at = self.position(i);
+        if let Some(replica) = &mut self.replica {
+            if replica.stamp[at] != replica.step {
+                replica.stamp[at] = replica.step;
+                replica.before.push((at, self.data[at].clone()));
+            }
         }
-        at
     }
 }
 
@@ -190,6 +222,9 @@ impl<T> Index<usize> for VecView<T> {
     type Output = T;
     #[inline]
     fn index(&self, i: usize) -> &T {
+        if self.allowed.is_some() {
+            self.check_allowed(i);
+        }
         let at = self.position(i);
         &self.data[at]
     }
@@ -198,13 +233,10 @@ impl<T> Index<usize> for VecView<T> {
 impl<T: Clone> IndexMut<usize> for VecView<T> {
     #[inline]
     fn index_mut(&mut self, i: usize) -> &mut T {
-        let at = self.position(i);
-        if let Some(replica) = &mut self.replica {
-            if replica.stamp[at] != replica.step {
-                replica.stamp[at] = replica.step;
-                replica.before.push((at, self.data[at].clone()));
-            }
+        if self.slow {
+            self.before_write(i);
         }
+        let at = self.position(i);
         &mut self.data[at]
     }
 }
@@ -294,6 +326,7 @@ impl<T: Element + Delta> LoopView for VecView<T> {
             }
             None => self.allowed = None,
         }
+        self.slow = self.replica.is_some() || self.allowed.is_some();
     }
 }
 
@@ -336,6 +369,7 @@ impl<T: Element + Delta> Param for &mut DVector<T> {
                 bounds,
                 replica: None,
                 allowed: None,
+                slow: false,
             }),
             Access::Replica { asynchronous } => {
                 let parts = worker.all_gather(&ByteBuf::from(encode(&self.local)?))?;
@@ -364,6 +398,7 @@ impl<T: Element + Delta> Param for &mut DVector<T> {
                     })),
                     data,
                     allowed: None,
+                    slow: true,
                 })
             }
         }
