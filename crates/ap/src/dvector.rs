@@ -74,6 +74,11 @@ impl<T> DVector<T> {
         }
     }
 
+    /// The global index of local element `n` (of [`DVector::local`]).
+    pub(crate) fn global_index(&self, n: usize) -> u64 {
+        global_index(self.origin.as_deref(), self.bounds[self.worker], n)
+    }
+
     /// The home range of worker `w`.
     pub fn range_of(&self, w: usize) -> Range<usize> {
         self.bounds[w]..self.bounds[w + 1]
@@ -124,6 +129,15 @@ impl<T: Element> DVector<T> {
         self.local = mine;
         self.bounds = bounds.to_vec();
         Ok(())
+    }
+}
+
+/// The global index of local element `n` of a vector whose elements came from a loop's
+/// arrangement (`origin`) or are its home range from `home_start`.
+pub(crate) fn global_index(origin: Option<&[u64]>, home_start: usize, n: usize) -> u64 {
+    match origin {
+        Some(origin) => origin[n],
+        None => (home_start + n) as u64,
     }
 }
 
@@ -333,6 +347,10 @@ impl<T: Element + Delta> LoopView for VecView<T> {
 impl<T: Element + Delta> Param for &mut DVector<T> {
     type Key = usize;
     type View = VecView<T>;
+
+    fn id(&self) -> u64 {
+        self.id
+    }
 
     fn info(&self) -> ContainerInfo {
         ContainerInfo {

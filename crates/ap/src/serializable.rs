@@ -26,7 +26,7 @@ use std::ops::Range;
 use serde_bytes::ByteBuf;
 use strads_core::{balanced_blocks, rotation_block};
 
-use crate::dvector::DVector;
+use crate::dvector::{global_index, DVector};
 use crate::error::{decode, encode, ApError};
 use crate::parallel::{
     apply_messages, run_items, step_deltas, KeyFunction, LoopReport, ParallelFor, StepMessage,
@@ -76,7 +76,7 @@ where
     B: FnMut(&mut D, &mut P::Views),
 {
     let cache_key = (pf.name.clone(), pf.data.id);
-    let ids: Vec<u64> = pf.params.infos().iter().map(|i| i.id).collect();
+    let ids = pf.params.ids();
     let reusable =
         pf.ap.plans.get(&cache_key).is_some_and(|plan| {
             plan.arrangement == pf.data.arrangement && plan.container_ids == ids
@@ -111,7 +111,8 @@ where
         }
     }
     let mut views = pf.params.open_all(worker, &plan.access)?;
-    let origin = pf.data.local_indices();
+    let origin = pf.data.origin.as_deref();
+    let home_start = pf.data.bounds[pf.data.worker];
     let mut failure = None;
     for r in 0..workers {
         let step = r as u32 + 1;
@@ -129,7 +130,7 @@ where
                 &mut pf.data.local[range.clone()],
                 &mut views,
                 body,
-                |n| origin[range.start + n],
+                |n| global_index(origin, home_start, range.start + n),
                 |n, views| {
                     if let Some(recorded) = recorded {
                         for (c, view) in P::dyn_views(views).into_iter().enumerate() {
@@ -207,7 +208,6 @@ where
     let (p, workers) = (pf.ap.index(), pf.ap.workers());
     let infos = pf.params.infos();
     let n_containers = infos.len();
-    let origin = pf.data.local_indices();
 
     // 1. Every local iteration's keys.
     let mut keys = KeyCodes {
@@ -228,7 +228,8 @@ where
             Some(Err((c, message))) => {
                 failure = Some(format!(
                     "iteration {}: container `{}`: {message}",
-                    origin[n], infos[c].name
+                    pf.data.global_index(n),
+                    infos[c].name
                 ));
                 break;
             }
@@ -303,7 +304,8 @@ where
                             "iteration {} touches keys {first} and {code} of `{}`, which are held \
                              by different workers; no conflict-free schedule exists (pin another \
                              container, or run the loop Bsp)",
-                            origin[n], infos[c].name
+                            pf.data.global_index(n),
+                            infos[c].name
                         ));
                         break 'iterations;
                     }
@@ -322,7 +324,9 @@ where
                             "iteration {} touches key {first} of `{}` and key {code} of `{}`, \
                              which lie in different rotation blocks; no conflict-free schedule \
                              exists",
-                            origin[n], infos[first_c].name, infos[c].name
+                            pf.data.global_index(n),
+                            infos[first_c].name,
+                            infos[c].name
                         ));
                         break 'iterations;
                     }
