@@ -209,23 +209,33 @@ where
     let infos = pf.params.infos();
     let n_containers = infos.len();
 
-    // 1. Every local iteration's keys.
-    let mut keys = KeyCodes {
+    // 1. Every local iteration's keys: checked, counted per vector container (step 3 balances
+    //    by the counts) and, in debug mode, recorded. Not kept otherwise: step 4 asks the key
+    //    function again, which costs less than holding every iteration's keys (for a loop over
+    //    ratings with two containers, 24 bytes per rating, more than the ratings themselves).
+    let mut counts: Vec<Vec<f64>> = infos
+        .iter()
+        .map(|info| match &info.kind {
+            ContainerKind::Vector { len, .. } if workers > 1 => vec![0.0; *len],
+            _ => Vec::new(),
+        })
+        .collect();
+    let mut recorded = pf.ap.debug.then(|| KeyCodes {
         starts: vec![vec![0u32]; n_containers],
         codes: vec![Vec::new(); n_containers],
-    };
+    });
     let mut scratch = vec![Vec::new(); n_containers];
     let mut failure: Option<String> = None;
     for (n, item) in pf.data.local.iter().enumerate() {
-        scratch.iter_mut().for_each(Vec::clear);
-        match pf.keys.codes(item, &pf.params, &mut scratch) {
-            None => {
+        match iteration_keys(&pf.keys, &pf.params, item, &mut scratch) {
+            Ok(()) => {}
+            Err(None) => {
                 return Err(ApError::Usage(format!(
                     "loop `{name}` is Serializable, so it needs a key function: \
                      .keys(|item| (key of container 1, key of container 2, ...))"
                 )))
             }
-            Some(Err((c, message))) => {
+            Err(Some((c, message))) => {
                 failure = Some(format!(
                     "iteration {}: container `{}`: {message}",
                     pf.data.global_index(n),
@@ -233,11 +243,17 @@ where
                 ));
                 break;
             }
-            Some(Ok(())) => {}
         }
         for c in 0..n_containers {
-            keys.codes[c].extend_from_slice(&scratch[c]);
-            keys.starts[c].push(keys.codes[c].len() as u32);
+            if !counts[c].is_empty() {
+                for &code in &scratch[c] {
+                    counts[c][code as usize] += 1.0;
+                }
+            }
+            if let Some(keys) = &mut recorded {
+                keys.codes[c].extend_from_slice(&scratch[c]);
+                keys.starts[c].push(keys.codes[c].len() as u32);
+            }
         }
     }
     agree(pf, failure).map_err(&schedule_error)?;
@@ -256,7 +272,9 @@ where
         .map(|c| keyed.contains(&c) && Some(c) != pinned)
         .collect();
 
-    // 3. Vector containers re-cut by iteration counts.
+    // 3. Vector containers re-cut by iteration counts, unless their current ranges are nearly as
+    //    balanced for this loop (so that loops over different data sharing a container, such as
+    //    a training and a test loop, do not move it back and forth at every execution).
     let mut bounds: Vec<Option<Vec<usize>>> = vec![None; n_containers];
     for &c in &keyed {
         let ContainerKind::Vector {
@@ -270,16 +288,20 @@ where
             bounds[c] = Some(current.clone());
             continue;
         }
-        let mut counts = vec![0f64; *len];
-        for &code in &keys.codes[c] {
-            counts[code as usize] += 1.0;
-        }
-        let counts = pf.ap.sum_vec(&counts)?;
+        let counts = pf.ap.sum_vec(&counts[c])?;
         let weights: Vec<u64> = counts.iter().map(|&n| n as u64 + 1).collect();
         let ranges = balanced_blocks(&weights, workers);
         let mut cut: Vec<usize> = ranges.iter().map(|r| r.start).collect();
         cut.push(*len);
-        pf.params.repartition(c, pf.ap.worker, &cut)?;
+        let heaviest = |cut: &[usize]| -> u64 {
+            let range_weight = |w: usize| weights[cut[w]..cut[w + 1]].iter().sum::<u64>();
+            (0..workers).map(range_weight).max().unwrap_or(0)
+        };
+        if heaviest(current) as f64 <= KEEP_BALANCE * heaviest(&cut) as f64 {
+            cut.clone_from(current);
+        } else {
+            pf.params.repartition(c, pf.ap.worker, &cut)?;
+        }
         bounds[c] = Some(cut);
     }
     let owner = |c: usize, code: u64| -> usize {
@@ -294,9 +316,12 @@ where
     let mut placement: Vec<(u32, u32)> = Vec::with_capacity(n_local);
     let mut failure = None;
     'iterations: for n in 0..n_local {
+        // The keys were checked in step 1.
+        iteration_keys(&pf.keys, &pf.params, &pf.data.local[n], &mut scratch)
+            .map_err(|_| ApError::Usage(format!("loop `{name}`: the key function changed")))?;
         let mut home: Option<(usize, u64)> = None;
         if let Some(c) = pinned {
-            for &code in keys.of(c, n) {
+            for &code in &scratch[c] {
                 let o = owner(c, code);
                 match home {
                     Some((h, first)) if h != o => {
@@ -316,7 +341,7 @@ where
         let home = home.map_or(p, |(h, _)| h);
         let mut block: Option<(usize, usize, u64)> = None;
         for c in (0..n_containers).filter(|&c| rotated[c]) {
-            for &code in keys.of(c, n) {
+            for &code in &scratch[c] {
                 let o = owner(c, code);
                 match block {
                     Some((b, first_c, first)) if b != o => {
@@ -340,17 +365,13 @@ where
     agree(pf, failure).map_err(&schedule_error)?;
 
     // 5. Move the elements to the workers that run them, grouped by block.
-    let recorded = pf.ap.debug.then_some(keys);
     let arrangement = pf.ap.new_id();
-    let blocks = arrange(pf, &placement, workers)?;
+    let block_sizes = arrange(pf, &placement, workers)?;
+    drop(placement);
     pf.data.arrangement = arrangement;
     let mut block_ranges = Vec::with_capacity(workers);
-    let mut blocks_of_local: Vec<usize> = vec![0; workers];
-    for &block in &blocks {
-        blocks_of_local[block as usize] += 1;
-    }
     let mut start = 0;
-    for count in blocks_of_local {
+    for count in block_sizes {
         block_ranges.push(start..start + count);
         start += count;
     }
@@ -418,6 +439,25 @@ where
     })
 }
 
+/// A container whose current ranges carry at most this much more than the best cut's heaviest
+/// range of a loop's iterations keeps its ranges.
+const KEEP_BALANCE: f64 = 1.05;
+
+/// One iteration's key codes per container, into `out` (cleared first). `Err(None)`: the loop has
+/// no key function; `Err(Some((container, why)))`: an invalid key.
+fn iteration_keys<D, P: ParamSet, K: KeyFunction<D, P>>(
+    keys: &K,
+    params: &P,
+    item: &D,
+    out: &mut [Vec<u64>],
+) -> Result<(), Option<(usize, String)>> {
+    out.iter_mut().for_each(Vec::clear);
+    match keys.codes(item, params, out) {
+        None => Err(None),
+        Some(result) => result.map_err(Some),
+    }
+}
+
 /// Every worker learns every worker's failure; all return the first one.
 fn agree<D, P, K>(
     pf: &mut ParallelFor<'_, '_, '_, D, P, K>,
@@ -430,50 +470,86 @@ fn agree<D, P, K>(
     }
 }
 
-/// Sends every element to the worker that runs it; the received elements are sorted by block
-/// (stable, so in global index order within a block when the data started in index order).
-/// Returns each local element's block.
+/// Sends every element to the worker that runs it (`placement`: its worker and block) and groups
+/// the received ones by block: within a block, the senders in worker order, each one's elements in
+/// its local order (so in global index order when the data started in index order). Returns the
+/// number of local elements of each block.
+///
+/// Memory: the elements move (no copy of the data vector), each worker's part for itself is not
+/// encoded, and a block's run is freed as soon as it joins the local elements.
 fn arrange<D: Element, P, K>(
     pf: &mut ParallelFor<'_, '_, '_, D, P, K>,
     placement: &[(u32, u32)],
     workers: usize,
-) -> Result<Vec<u32>, ApError> {
+) -> Result<Vec<usize>, ApError> {
     let data: &mut DVector<D> = pf.data;
-    let origin = data.local_indices();
-    let items = std::mem::take(&mut data.local);
-    let mut received: Vec<(u64, u32, D)> = if workers == 1 {
-        origin
-            .into_iter()
-            .zip(placement)
-            .zip(items)
-            .map(|((o, &(_, b)), item)| (o, b, item))
-            .collect()
-    } else {
-        let mut outgoing: Vec<Vec<(u64, u32, D)>> = (0..workers).map(|_| Vec::new()).collect();
-        for ((o, &(home, block)), item) in origin.into_iter().zip(placement).zip(items) {
-            outgoing[home as usize].push((o, block, item));
+    let me = data.worker;
+    let mut sizes = vec![vec![0usize; workers]; workers];
+    for &(home, block) in placement {
+        sizes[home as usize][block as usize] += 1;
+    }
+    // Nothing to move (one worker, or a placement that keeps every element in block order).
+    let stays = placement.iter().all(|&(home, _)| home as usize == me);
+    if stays && placement.windows(2).all(|pair| pair[0].1 <= pair[1].1) {
+        return Ok(sizes.swap_remove(me));
+    }
+    // Runs by destination and block: (global indices, elements).
+    type Runs<D> = Vec<(Vec<u64>, Vec<D>)>;
+    let mut runs: Vec<Runs<D>> = sizes
+        .iter()
+        .map(|blocks| {
+            blocks
+                .iter()
+                .map(|&n| (Vec::with_capacity(n), Vec::with_capacity(n)))
+                .collect()
+        })
+        .collect();
+    let origin = data.origin.take();
+    let home_start = data.bounds[me];
+    for (n, (item, &(home, block))) in std::mem::take(&mut data.local)
+        .into_iter()
+        .zip(placement)
+        .enumerate()
+    {
+        let run = &mut runs[home as usize][block as usize];
+        run.0.push(global_index(origin.as_deref(), home_start, n));
+        run.1.push(item);
+    }
+    drop(origin);
+    let mut outgoing = Vec::with_capacity(workers);
+    for (d, part) in runs.iter_mut().enumerate() {
+        outgoing.push(if d == me {
+            Vec::new()
+        } else {
+            encode(&std::mem::take(part))?
+        });
+    }
+    let incoming = pf.ap.worker.all_to_all_bytes(outgoing);
+    let mut parts: Vec<Runs<D>> = Vec::with_capacity(workers);
+    for (s, bytes) in incoming.into_iter().enumerate() {
+        parts.push(if s == me {
+            std::mem::take(&mut runs[me])
+        } else {
+            decode(&bytes)?
+        });
+    }
+    let total = parts.iter().flatten().map(|run| run.1.len()).sum();
+    let (mut local, mut origin) = (Vec::with_capacity(total), Vec::with_capacity(total));
+    let mut block_sizes = vec![0usize; workers];
+    for (b, size) in block_sizes.iter_mut().enumerate() {
+        for part in &mut parts {
+            let Some(run) = part.get_mut(b) else {
+                return Err(ApError::Codec(
+                    "an arrangement message lacks a block".into(),
+                ));
+            };
+            let (indices, items) = std::mem::take(run);
+            *size += items.len();
+            origin.extend(indices);
+            local.extend(items);
         }
-        let encoded = outgoing
-            .iter()
-            .map(|part| encode(part))
-            .collect::<Result<Vec<_>, _>>()?;
-        drop(outgoing);
-        let mut all = Vec::new();
-        for bytes in pf.ap.worker.all_to_all_bytes(encoded) {
-            all.extend(decode::<Vec<(u64, u32, D)>>(&bytes)?);
-        }
-        all
-    };
-    received.sort_by_key(|(_, block, _)| *block);
-    let mut origin = Vec::with_capacity(received.len());
-    let mut blocks = Vec::with_capacity(received.len());
-    let mut local = Vec::with_capacity(received.len());
-    for (o, b, item) in received {
-        origin.push(o);
-        blocks.push(b);
-        local.push(item);
     }
     data.local = local;
     data.origin = Some(origin);
-    Ok(blocks)
+    Ok(block_sizes)
 }
