@@ -293,11 +293,12 @@ where
         let ranges = balanced_blocks(&weights, workers);
         let mut cut: Vec<usize> = ranges.iter().map(|r| r.start).collect();
         cut.push(*len);
-        let heaviest = |cut: &[usize]| -> u64 {
-            let range_weight = |w: usize| weights[cut[w]..cut[w + 1]].iter().sum::<u64>();
-            (0..workers).map(range_weight).max().unwrap_or(0)
+        // The iterations of the busiest worker (without the weight every row gets).
+        let busiest = |cut: &[usize]| -> f64 {
+            let iterations = |w: usize| counts[cut[w]..cut[w + 1]].iter().sum::<f64>();
+            (0..workers).map(iterations).fold(0.0, f64::max)
         };
-        if heaviest(current) as f64 <= KEEP_BALANCE * heaviest(&cut) as f64 {
+        if busiest(current) <= KEEP_BALANCE * busiest(&cut) {
             cut.clone_from(current);
         } else {
             pf.params.repartition(c, pf.ap.worker, &cut)?;
@@ -439,8 +440,8 @@ where
     })
 }
 
-/// A container whose current ranges carry at most this much more than the best cut's heaviest
-/// range of a loop's iterations keeps its ranges.
+/// A container whose current ranges give a loop's busiest worker at most this many times the
+/// iterations the re-cut would give it keeps its ranges.
 const KEEP_BALANCE: f64 = 1.05;
 
 /// One iteration's key codes per container, into `out` (cleared first). `Err(None)`: the loop has
