@@ -139,6 +139,7 @@ impl<'l, 'a, 'w, D: Element, P: ParamSet, K: KeyFunction<D, P>> ParallelFor<'l, 
     }
 
     /// Runs the loop once over every element of the data vector.
+    #[inline]
     pub fn run<B>(self, consistency: Consistency, body: B) -> Result<LoopReport, ApError>
     where
         B: FnMut(&mut D, &mut P::Views),
@@ -188,6 +189,7 @@ impl StepError {
 
 /// Runs `body` over `items` (whose global indices are `index(n)`), stopping at the first panic,
 /// which it returns as a [`StepError`]. `before` runs before each iteration (debug checks).
+#[inline]
 pub(crate) fn run_items<D, V>(
     worker: usize,
     items: &mut [D],

@@ -65,6 +65,7 @@ pub(crate) struct Plan {
     recorded: Option<KeyCodes>,
 }
 
+#[inline]
 pub(crate) fn run<D, P, K, B>(
     mut pf: ParallelFor<'_, '_, '_, D, P, K>,
     mut body: B,
@@ -92,6 +93,7 @@ where
     outcome
 }
 
+#[inline]
 fn execute<D, P, K, B>(
     pf: &mut ParallelFor<'_, '_, '_, D, P, K>,
     plan: &Plan,
