@@ -79,23 +79,25 @@ pub fn train(print: bool, ap: &mut Ap, args: &Args, p: &Problem) -> Result<Summa
 }
 
 /// The factor rows a rating touches: its user's and its item's.
+#[inline]
 fn rows(r: &Rating) -> (usize, usize) {
     (r.0 as usize, r.1 as usize)
 }
 
 /// One SGD step on rating `r` with step size `eta` (`strads mf`'s `kernels::sgd_step`, each row
 /// carrying its penalty); returns the error before the step.
+#[inline]
 fn sgd_step(w: &mut Row, h: &mut Row, r: f64, eta: f64) -> f64 {
-    let (reg_w, reg_h) = (w.1, h.1);
-    let e = r - dot(&w.0, &h.0);
-    for (wt, ht) in w.0.iter_mut().zip(h.0.iter_mut()) {
-        let (w0, h0) = (*wt, *ht);
-        *wt = w0 + eta * (e * h0 - reg_w * w0);
-        *ht = h0 + eta * (e * w0 - reg_h * h0);
+    let ((w0, reg_w), (h0, reg_h)) = (*w, *h);
+    let e = r - dot(&w0, &h0);
+    for t in 0..RANK {
+        w.0[t] = w0[t] + eta * (e * h0[t] - reg_w * w0[t]);
+        h.0[t] = h0[t] + eta * (e * w0[t] - reg_h * h0[t]);
     }
     e
 }
 
+#[inline]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
