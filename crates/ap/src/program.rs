@@ -157,6 +157,9 @@ pub struct Ap<'a, 'w> {
     next_id: u64,
     next_tag: u64,
     pub(crate) plans: HashMap<(String, u64), crate::serializable::Plan>,
+    /// Vector containers cut by a `Serializable` loop's plan: the iterations of the loop that cut
+    /// them last (a loop with fewer iterations keeps the ranges).
+    pub(crate) cut_by: HashMap<u64, f64>,
     pub(crate) strategies: Vec<Strategy>,
 }
 
@@ -172,6 +175,7 @@ impl<'a, 'w> Ap<'a, 'w> {
             next_id: 1,
             next_tag: LOOP_TAGS,
             plans: HashMap::new(),
+            cut_by: HashMap::new(),
             strategies: Vec::new(),
         }
     }
