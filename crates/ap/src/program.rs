@@ -392,3 +392,34 @@ impl<'a, 'w> Ap<'a, 'w> {
         all.iter().map(|b| decode(b)).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn cluster_flags_are_taken_out_and_the_rest_kept_in_order() {
+        let (config, rest) =
+            ApConfig::from_args(args(&["--a", "1", "--threads=3", "b", "--process", "0"])).unwrap();
+        assert_eq!(config.cluster, ClusterConfig::threads(3));
+        assert_eq!(rest, args(&["--a", "1", "b"]));
+    }
+
+    #[test]
+    fn bad_cluster_flags_are_usage_errors() {
+        for bad in [
+            &["--threads"][..],
+            &["--threads", "x"],
+            &["--threads", "0"],
+            &["--process", "1"],
+            &["--processes", "2"],
+        ] {
+            let error = ApConfig::from_args(args(bad)).unwrap_err();
+            assert!(matches!(error, ApError::Usage(_)), "{bad:?}: {error}");
+        }
+    }
+}
