@@ -3,13 +3,14 @@
 //! parallel loop); the two files differ in a few lines (`git diff --no-index` them).
 //!
 //! The model and the steps are `strads mf --algo sgd --reg-scaling none`'s: ratings `r ~ w_u . h_i`;
-//! an epoch takes every training rating once, `e = r - w.h; w += eta (e h - reg_w w); h += eta (e w
-//! - reg_h h)`, with `reg = lambda / n` (n: the row's training ratings) and `eta = lr / (1 + lr_decay
-//! epoch)`, epochs counted from 0; the factors start as `strads mf` starts them (the same dense
-//! indices, so the same values). A factor row is `[f64; RANK]`: the rank is a constant, 10. The
-//! training order: the users in a random order, each user's ratings together and shuffled (a
-//! user's row stays in cache for its run). After each epoch, the test RMSE, the test ratings of
-//! users or items without training ratings predicted by the training mean.
+//! an epoch takes every training rating once,
+//! `e = r - w.h; w += eta (e h - reg_w w); h += eta (e w - reg_h h)`,
+//! with `reg = lambda / n` (n: the row's training ratings) and `eta = lr / (1 + lr_decay epoch)`,
+//! epochs counted from 0; the factors start as `strads mf` starts them (the same dense indices, so
+//! the same values). A factor row is `[f64; RANK]`: the rank is a constant, 10. The training
+//! order: the users in a random order, each user's ratings together and shuffled (a user's row
+//! stays in cache for its run). After each epoch, the test RMSE, the test ratings of users or
+//! items without training ratings predicted by the training mean.
 //!
 //! Input: `user item rating [timestamp]` lines, fields separated by whitespace or commas (as
 //! `strads gen mf` writes them; blank lines and lines starting with `#` or `%` are skipped); ids are
@@ -169,7 +170,7 @@ impl Args {
                 args.rank
             ));
         }
-        if !(args.lr > 0.0) || !(args.lambda >= 0.0) || !(args.lr_decay >= 0.0) {
+        if !(args.lr > 0.0 && args.lambda >= 0.0 && args.lr_decay >= 0.0) {
             return Err("--lr must be positive, --lambda and --lr-decay not negative".into());
         }
         Ok(args)
