@@ -146,6 +146,10 @@ impl<T: Element + Delta> Param for &mut Accumulator<T> {
     type Key = ();
     type View = AccView<T>;
 
+    fn id(&self) -> u64 {
+        self.id
+    }
+
     fn info(&self) -> ContainerInfo {
         ContainerInfo {
             id: self.id,

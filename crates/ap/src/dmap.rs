@@ -258,6 +258,10 @@ impl<K: MapKey, V: Element + Delta + Default> Param for &mut DMap<K, V> {
     type Key = K;
     type View = MapView<K, V>;
 
+    fn id(&self) -> u64 {
+        self.id
+    }
+
     fn info(&self) -> ContainerInfo {
         ContainerInfo {
             id: self.id,

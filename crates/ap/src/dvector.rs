@@ -74,6 +74,11 @@ impl<T> DVector<T> {
         }
     }
 
+    /// The global index of local element `n` (of [`DVector::local`]).
+    pub(crate) fn global_index(&self, n: usize) -> u64 {
+        global_index(self.origin.as_deref(), self.bounds[self.worker], n)
+    }
+
     /// The home range of worker `w`.
     pub fn range_of(&self, w: usize) -> Range<usize> {
         self.bounds[w]..self.bounds[w + 1]
@@ -127,6 +132,15 @@ impl<T: Element> DVector<T> {
     }
 }
 
+/// The global index of local element `n` of a vector whose elements came from a loop's
+/// arrangement (`origin`) or are its home range from `home_start`.
+pub(crate) fn global_index(origin: Option<&[u64]>, home_start: usize, n: usize) -> u64 {
+    match origin {
+        Some(origin) => origin[n],
+        None => (home_start + n) as u64,
+    }
+}
+
 /// A loop body's view of a [`DVector`]: index it by global index, like the `Vec` it replaces.
 ///
 /// Indexing a key the worker does not hold in the current step (or, in debug mode, a key outside
@@ -139,6 +153,10 @@ pub struct VecView<T> {
     bounds: Arc<[usize]>,
     replica: Option<Box<VecReplica<T>>>,
     audit: Option<Box<Audit>>,
+    /// `replica` or `audit` is set: an access needs more than the range check. One flag, so
+    /// that the common access (an exclusive view, no debug check) is a subtraction and a
+    /// comparison, inlined into the body.
+    slow: bool,
 }
 
 /// A replica's bookkeeping (see [`crate::view`]).
@@ -161,23 +179,52 @@ impl<T> VecView<T> {
         self.start..self.start + self.data.len()
     }
 
+    /// Position of key `i` in `data`, or the access violation that stops the loop.
     #[inline]
     fn position(&self, i: usize) -> usize {
+        let at = i.wrapping_sub(self.start);
+        if at >= self.data.len() {
+            self.not_held(i);
+        }
+        at
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn not_held(&self, i: usize) -> ! {
+        violation(
+            &self.name,
+            format!(
+                "key {i} is not held by this worker in this step (it holds {:?}); \
+                 the loop's key function must name every key the body touches",
+                self.held()
+            ),
+        )
+    }
+
+    /// Debug mode: stops the loop if `i` is not among the iteration's recorded keys;
+    /// inspection: records `i`.
+    #[inline(never)]
+    fn check_allowed(&self, i: usize) {
         if let Some(audit) = &self.audit {
             audit.access(i as u64, &self.name, &|| i.to_string());
         }
-        let at = i.wrapping_sub(self.start);
-        if at >= self.data.len() {
-            violation(
-                &self.name,
-                format!(
-                    "key {i} is not held by this worker in this step (it holds {:?}); \
-                     the loop's key function must name every key the body touches",
-                    self.held()
-                ),
-            );
+    }
+}
+
+impl<T: Clone> VecView<T> {
+    /// The slow part of a write: the debug check, and a replica's first write in a step saving
+    /// the element's value before it.
+    #[inline(never)]
+    fn before_write(&mut self, i: usize) {
+        self.check_allowed(i);
+        let at = self.position(i);
+        if let Some(replica) = &mut self.replica {
+            if replica.stamp[at] != replica.step {
+                replica.stamp[at] = replica.step;
+                replica.before.push((at, self.data[at].clone()));
+            }
         }
-        at
     }
 }
 
@@ -185,6 +232,9 @@ impl<T> Index<usize> for VecView<T> {
     type Output = T;
     #[inline]
     fn index(&self, i: usize) -> &T {
+        if self.audit.is_some() {
+            self.check_allowed(i);
+        }
         let at = self.position(i);
         &self.data[at]
     }
@@ -193,13 +243,10 @@ impl<T> Index<usize> for VecView<T> {
 impl<T: Clone> IndexMut<usize> for VecView<T> {
     #[inline]
     fn index_mut(&mut self, i: usize) -> &mut T {
-        let at = self.position(i);
-        if let Some(replica) = &mut self.replica {
-            if replica.stamp[at] != replica.step {
-                replica.stamp[at] = replica.step;
-                replica.before.push((at, self.data[at].clone()));
-            }
+        if self.slow {
+            self.before_write(i);
         }
+        let at = self.position(i);
         &mut self.data[at]
     }
 }
@@ -282,10 +329,12 @@ impl<T: Element + Delta> LoopView for VecView<T> {
 
     fn set_allowed(&mut self, keys: Option<&[u64]>) {
         Audit::set_allowed(&mut self.audit, keys);
+        self.slow = self.replica.is_some() || self.audit.is_some();
     }
 
     fn start_recording(&mut self) {
         Audit::start_recording(&mut self.audit);
+        self.slow = true;
     }
 
     fn take_recorded(&mut self) -> Vec<u64> {
@@ -303,6 +352,10 @@ impl<T: Element + Delta> LoopView for VecView<T> {
 impl<T: Element + Delta> Param for &mut DVector<T> {
     type Key = usize;
     type View = VecView<T>;
+
+    fn id(&self) -> u64 {
+        self.id
+    }
 
     fn info(&self) -> ContainerInfo {
         ContainerInfo {
@@ -339,6 +392,7 @@ impl<T: Element + Delta> Param for &mut DVector<T> {
                 bounds,
                 replica: None,
                 audit: None,
+                slow: false,
             }),
             Access::Replica { asynchronous } => {
                 let parts = worker.all_gather(&ByteBuf::from(encode(&self.local)?))?;
@@ -367,6 +421,7 @@ impl<T: Element + Delta> Param for &mut DVector<T> {
                     })),
                     data,
                     audit: None,
+                    slow: true,
                 })
             }
         }

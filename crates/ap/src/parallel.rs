@@ -20,6 +20,8 @@ pub struct NoKeys;
 
 /// A loop's key function, or [`NoKeys`].
 pub trait KeyFunction<D, P: ParamSet> {
+    /// Whether there is a key function (without one, `Serializable` loops inspect the body).
+    fn present(&self) -> bool;
     /// The key codes of one iteration per container, or `None` without a key function.
     fn codes(
         &self,
@@ -30,6 +32,9 @@ pub trait KeyFunction<D, P: ParamSet> {
 }
 
 impl<D, P: ParamSet> KeyFunction<D, P> for NoKeys {
+    fn present(&self) -> bool {
+        false
+    }
     fn codes(&self, _: &D, _: &P, _: &mut [Vec<u64>]) -> Option<Result<(), (usize, String)>> {
         None
     }
@@ -41,6 +46,9 @@ where
     F: Fn(&D) -> K,
     K: KeysOf<P>,
 {
+    fn present(&self) -> bool {
+        true
+    }
     fn codes(
         &self,
         item: &D,
@@ -141,6 +149,7 @@ impl<'l, 'a, 'w, D: Element, P: ParamSet, K: KeyFunction<D, P>> ParallelFor<'l, 
     }
 
     /// Runs the loop once over every element of the data vector.
+    #[inline]
     pub fn run<B>(self, consistency: Consistency, body: B) -> Result<LoopReport, ApError>
     where
         B: FnMut(&mut D, &mut P::Views),
@@ -190,6 +199,7 @@ impl StepError {
 
 /// Runs `body` over `items` (whose global indices are `index(n)`), stopping at the first panic,
 /// which it returns as a [`StepError`]. `before` runs before each iteration (debug checks).
+#[inline]
 pub(crate) fn run_items<D, V>(
     worker: usize,
     items: &mut [D],

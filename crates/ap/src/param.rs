@@ -64,6 +64,11 @@ pub trait Param {
     type View: LoopView + 'static;
     /// Name, kind and partition.
     fn info(&self) -> ContainerInfo;
+    /// The container's id, `info().id`, without measuring the container (a loop asks for it at
+    /// every execution, to check that its plan still holds).
+    fn id(&self) -> u64 {
+        self.info().id
+    }
     /// The 64-bit code of a key (vector index, map key hash); an error says why a key is invalid.
     fn key_code(&self, key: &Self::Key) -> Result<u64, String>;
     /// Lends the container's storage to a view for one loop execution (collective).
@@ -83,6 +88,10 @@ pub trait ParamSet {
     const LEN: usize;
     /// Every container's description, in tuple order.
     fn infos(&self) -> Vec<ContainerInfo>;
+    /// Every container's id, in tuple order.
+    fn ids(&self) -> Vec<u64> {
+        self.infos().iter().map(|i| i.id).collect()
+    }
     /// Opens every container with its access.
     fn open_all(
         &mut self,
@@ -116,6 +125,9 @@ macro_rules! param_tuple {
             const LEN: usize = $len;
             fn infos(&self) -> Vec<ContainerInfo> {
                 vec![$(self.$i.info()),+]
+            }
+            fn ids(&self) -> Vec<u64> {
+                vec![$(self.$i.id()),+]
             }
             fn open_all(
                 &mut self,

@@ -48,6 +48,74 @@ impl ApConfig {
     pub fn threads(threads: usize) -> Self {
         ApConfig::new(ClusterConfig::threads(threads))
     }
+
+    /// Takes the cluster flags out of a command line (like `MPI_Init`, so that a program parses
+    /// only its own flags): `--threads N` worker threads per process (default: the machine's
+    /// cores), `--processes N`, `--process I` and `--hosts FILE` (one `host:port` per process;
+    /// needed when N > 1). Returns the configuration and the other arguments, in their order.
+    ///
+    /// ```
+    /// let args = ["--rank", "5", "--threads", "2"].map(String::from);
+    /// let (config, rest) = strads_ap::ApConfig::from_args(args).unwrap();
+    /// assert_eq!((config.cluster.threads, rest), (2, vec!["--rank".to_owned(), "5".to_owned()]));
+    /// ```
+    pub fn from_args(
+        args: impl IntoIterator<Item = String>,
+    ) -> Result<(Self, Vec<String>), ApError> {
+        let (mut threads, mut processes, mut process, mut hosts) = (None, 1, 0, None);
+        let mut rest = Vec::new();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
+                None => (arg.clone(), None),
+            };
+            if !matches!(
+                flag.as_str(),
+                "--threads" | "--processes" | "--process" | "--hosts"
+            ) {
+                rest.push(arg);
+                continue;
+            }
+            let value = inline
+                .or_else(|| args.next())
+                .ok_or_else(|| ApError::Usage(format!("{flag} needs a value")))?;
+            let number = || {
+                value.parse::<usize>().map_err(|_| {
+                    ApError::Usage(format!("{flag} needs a whole number, got {value:?}"))
+                })
+            };
+            match flag.as_str() {
+                "--threads" => threads = Some(number()?),
+                "--processes" => processes = number()?,
+                "--process" => process = number()?,
+                _ => hosts = Some(std::path::PathBuf::from(value)),
+            }
+        }
+        let threads = threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        if threads == 0 {
+            return Err(ApError::Usage("--threads must be at least 1".into()));
+        }
+        let cluster = if processes <= 1 {
+            if process != 0 {
+                return Err(ApError::Usage(format!(
+                    "--process {process} needs --processes > {process}"
+                )));
+            }
+            ClusterConfig::threads(threads)
+        } else {
+            let Some(hosts) = hosts else {
+                return Err(ApError::Usage(format!(
+                    "--processes {processes} needs --hosts FILE (one host:port per process)"
+                )));
+            };
+            let hosts = strads_engine::cluster::read_hosts_file(&hosts, processes)?;
+            ClusterConfig::cluster(threads, process, hosts)?
+        };
+        Ok((ApConfig::new(cluster), rest))
+    }
 }
 
 /// Runs `program` on every worker of the cluster (SPMD: every worker runs the same code; code
@@ -89,6 +157,9 @@ pub struct Ap<'a, 'w> {
     next_id: u64,
     next_tag: u64,
     pub(crate) plans: HashMap<(String, u64), crate::serializable::Plan>,
+    /// Vector containers cut by a `Serializable` loop's plan: the iterations of the loop that cut
+    /// them last (a loop with fewer iterations keeps the ranges).
+    pub(crate) cut_by: HashMap<u64, f64>,
     pub(crate) strategies: Vec<Strategy>,
 }
 
@@ -104,6 +175,7 @@ impl<'a, 'w> Ap<'a, 'w> {
             next_id: 1,
             next_tag: LOOP_TAGS,
             plans: HashMap::new(),
+            cut_by: HashMap::new(),
             strategies: Vec::new(),
         }
     }
@@ -326,5 +398,36 @@ impl<'a, 'w> Ap<'a, 'w> {
         let bytes = ByteBuf::from(encode(value)?);
         let all: Vec<ByteBuf> = self.worker.all_gather(&bytes)?;
         all.iter().map(|b| decode(b)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn cluster_flags_are_taken_out_and_the_rest_kept_in_order() {
+        let (config, rest) =
+            ApConfig::from_args(args(&["--a", "1", "--threads=3", "b", "--process", "0"])).unwrap();
+        assert_eq!(config.cluster, ClusterConfig::threads(3));
+        assert_eq!(rest, args(&["--a", "1", "b"]));
+    }
+
+    #[test]
+    fn bad_cluster_flags_are_usage_errors() {
+        for bad in [
+            &["--threads"][..],
+            &["--threads", "x"],
+            &["--threads", "0"],
+            &["--process", "1"],
+            &["--processes", "2"],
+        ] {
+            let error = ApConfig::from_args(args(bad)).unwrap_err();
+            assert!(matches!(error, ApError::Usage(_)), "{bad:?}: {error}");
+        }
     }
 }

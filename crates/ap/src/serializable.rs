@@ -7,7 +7,9 @@
 //!    where each iteration runs, and its elements never move. The others are *rotated*: split
 //!    into one block per worker, passed from worker to worker. Accumulators are replicas merged at
 //!    every step (their documented relaxation).
-//! 3. Vector containers are re-cut into ranges of near-equal iteration counts.
+//! 3. Vector containers are re-cut into ranges of near-equal cost: a key costs its iterations
+//!    plus `KEY_COST` (its row fetched once in each step). A container keeps its ranges when a
+//!    loop with more iterations cut it, or when they are within 5% of the new cut's balance.
 //! 4. An iteration runs on the worker owning its pinned keys, in the sub-round in which that
 //!    worker holds the block of its rotated keys. If an iteration's pinned keys have two owners,
 //!    or its rotated keys lie in two blocks, no conflict-free schedule exists and the loop fails
@@ -26,7 +28,7 @@ use std::ops::Range;
 use serde_bytes::ByteBuf;
 use strads_core::{balanced_blocks, rotation_block};
 
-use crate::dvector::DVector;
+use crate::dvector::{global_index, DVector};
 use crate::error::{decode, encode, ApError};
 use crate::parallel::{
     apply_messages, run_items, step_deltas, KeyFunction, LoopReport, ParallelFor, StepMessage,
@@ -53,7 +55,7 @@ impl KeyCodes {
     }
 
     /// Appends one iteration's codes per container.
-    fn push(&mut self, found: &mut [Vec<u64>]) {
+    fn push(&mut self, found: &[Vec<u64>]) {
         for (c, codes) in found.iter().enumerate() {
             self.codes[c].extend_from_slice(codes);
             self.starts[c].push(self.codes[c].len() as u32);
@@ -80,6 +82,7 @@ pub(crate) struct Plan {
     recorded: Option<KeyCodes>,
 }
 
+#[inline]
 pub(crate) fn run<D, P, K, B>(
     mut pf: ParallelFor<'_, '_, '_, D, P, K>,
     mut body: B,
@@ -91,7 +94,7 @@ where
     B: FnMut(&mut D, &mut P::Views),
 {
     let cache_key = (pf.name.clone(), pf.data.id);
-    let ids: Vec<u64> = pf.params.infos().iter().map(|i| i.id).collect();
+    let ids = pf.params.ids();
     let reusable =
         pf.ap.plans.get(&cache_key).is_some_and(|plan| {
             plan.arrangement == pf.data.arrangement && plan.container_ids == ids
@@ -107,6 +110,7 @@ where
     outcome
 }
 
+#[inline]
 fn execute<D, P, K, B>(
     pf: &mut ParallelFor<'_, '_, '_, D, P, K>,
     plan: &Plan,
@@ -126,7 +130,8 @@ where
         }
     }
     let mut views = pf.params.open_all(worker, &plan.access)?;
-    let origin = pf.data.local_indices();
+    let origin = pf.data.origin.as_deref();
+    let home_start = pf.data.bounds[pf.data.worker];
     let mut failure = None;
     // Without a rotated container every iteration runs at home, in one step.
     let rotating = plan.rotated.contains(&true);
@@ -151,7 +156,7 @@ where
                 &mut pf.data.local[range.clone()],
                 &mut views,
                 body,
-                |n| origin[range.start + n],
+                |n| global_index(origin, home_start, range.start + n),
                 |n, views| {
                     if let Some(recorded) = recorded {
                         for (c, view) in P::dyn_views(views).into_iter().enumerate() {
@@ -238,13 +243,68 @@ where
     let (p, workers) = (pf.ap.index(), pf.ap.workers());
     let infos = pf.params.infos();
     let n_containers = infos.len();
-    let origin = pf.data.local_indices();
 
-    // 1. Every local iteration's keys: from the key function, or else by inspection.
-    let (keys, failure) = match key_codes(pf, n_containers) {
-        Some(found) => found,
-        None => inspect(pf, body, n_containers)?,
+    // 1. Every local iteration's keys: checked, counted per vector container (step 3 balances
+    //    by the counts) and, in debug mode, recorded. Not kept otherwise: step 4 asks the key
+    //    function again, which costs less than holding every iteration's keys (for a loop over
+    //    ratings with two containers, 24 bytes per rating, more than the ratings themselves).
+    let mut counts: Vec<Vec<f64>> = infos
+        .iter()
+        .map(|info| match &info.kind {
+            ContainerKind::Vector { len, .. } if workers > 1 => vec![0.0; *len],
+            _ => Vec::new(),
+        })
+        .collect();
+    let mut recorded = pf.ap.debug.then(|| KeyCodes {
+        starts: vec![vec![0u32]; n_containers],
+        codes: vec![Vec::new(); n_containers],
+    });
+    // Without a key function, the keys come from an inspection of the body's accesses, kept
+    // (the body cannot be asked again).
+    let mut failure: Option<String> = None;
+    let inspected = if pf.keys.present() {
+        None
+    } else {
+        let (keys, inspection_failure) = inspect(pf, body, n_containers)?;
+        failure = inspection_failure;
+        Some(keys)
     };
+    let mut scratch = vec![Vec::new(); n_containers];
+    for (n, item) in pf.data.local.iter().enumerate() {
+        if failure.is_some() {
+            break;
+        }
+        match iteration_keys(
+            &pf.keys,
+            inspected.as_ref(),
+            n,
+            &pf.params,
+            item,
+            &mut scratch,
+        ) {
+            Ok(()) => {}
+            Err(None) => unreachable!("the keys come from the key function or the inspection"),
+            Err(Some((c, message))) => {
+                failure = Some(format!(
+                    "iteration {}: container `{}`: {message}",
+                    pf.data.global_index(n),
+                    infos[c].name
+                ));
+                break;
+            }
+        }
+        for c in 0..n_containers {
+            if !counts[c].is_empty() {
+                for &code in &scratch[c] {
+                    counts[c][code as usize] += 1.0;
+                }
+            }
+            if let Some(keys) = &mut recorded {
+                keys.codes[c].extend_from_slice(&scratch[c]);
+                keys.starts[c].push(keys.codes[c].len() as u32);
+            }
+        }
+    }
     agree(pf, failure).map_err(&schedule_error)?;
 
     // 2. Roles: the biggest keyed container is pinned, the other keyed ones rotate.
@@ -261,7 +321,10 @@ where
         .map(|c| keyed.contains(&c) && Some(c) != pinned)
         .collect();
 
-    // 3. Vector containers re-cut by iteration counts.
+    // 3. Vector containers re-cut by cost, unless a loop with more iterations cut them or their
+    //    current ranges are nearly as balanced for this loop (so that loops over different data
+    //    sharing a container, such as a training and a test loop, do not move it back and forth
+    //    at every execution).
     let mut bounds: Vec<Option<Vec<usize>>> = vec![None; n_containers];
     for &c in &keyed {
         let ContainerKind::Vector {
@@ -275,16 +338,24 @@ where
             bounds[c] = Some(current.clone());
             continue;
         }
-        let mut counts = vec![0f64; *len];
-        for &code in &keys.codes[c] {
-            counts[code as usize] += 1.0;
-        }
-        let counts = pf.ap.sum_vec(&counts)?;
-        let weights: Vec<u64> = counts.iter().map(|&n| n as u64 + 1).collect();
+        let counts = pf.ap.sum_vec(&counts[c])?;
+        let iterations: f64 = counts.iter().sum();
+        let weights: Vec<u64> = counts.iter().map(|&n| n as u64 + KEY_COST).collect();
         let ranges = balanced_blocks(&weights, workers);
         let mut cut: Vec<usize> = ranges.iter().map(|r| r.start).collect();
         cut.push(*len);
-        pf.params.repartition(c, pf.ap.worker, &cut)?;
+        let busiest = |cut: &[usize]| -> u64 {
+            let cost = |w: usize| weights[cut[w]..cut[w + 1]].iter().sum::<u64>();
+            (0..workers).map(cost).max().unwrap_or(0)
+        };
+        let id = infos[c].id;
+        let heavier = pf.ap.cut_by.get(&id).is_some_and(|&n| n > iterations);
+        if heavier || busiest(current) as f64 <= KEEP_BALANCE * busiest(&cut) as f64 {
+            cut.clone_from(current);
+        } else {
+            pf.params.repartition(c, pf.ap.worker, &cut)?;
+            pf.ap.cut_by.insert(id, iterations);
+        }
         bounds[c] = Some(cut);
     }
     let owner = |c: usize, code: u64| -> usize {
@@ -298,10 +369,21 @@ where
     let n_local = pf.data.local.len();
     let mut placement: Vec<(u32, u32)> = Vec::with_capacity(n_local);
     let mut failure = None;
-    'iterations: for (n, &global) in origin.iter().enumerate().take(n_local) {
+    'iterations: for n in 0..n_local {
+        // The keys were checked in step 1.
+        let item = &pf.data.local[n];
+        iteration_keys(
+            &pf.keys,
+            inspected.as_ref(),
+            n,
+            &pf.params,
+            item,
+            &mut scratch,
+        )
+        .map_err(|_| ApError::Usage(format!("loop `{name}`: the key function changed")))?;
         let mut home: Option<(usize, u64)> = None;
         if let Some(c) = pinned {
-            for &code in keys.of(c, n) {
+            for &code in &scratch[c] {
                 let o = owner(c, code);
                 match home {
                     Some((h, first)) if h != o => {
@@ -309,7 +391,8 @@ where
                             "iteration {} touches keys {first} and {code} of `{}`, which are held \
                              by different workers; no conflict-free schedule exists (pin another \
                              container, or run the loop Bsp)",
-                            global, infos[c].name
+                            pf.data.global_index(n),
+                            infos[c].name
                         ));
                         break 'iterations;
                     }
@@ -320,7 +403,7 @@ where
         let home = home.map_or(p, |(h, _)| h);
         let mut block: Option<(usize, usize, u64)> = None;
         for c in (0..n_containers).filter(|&c| rotated[c]) {
-            for &code in keys.of(c, n) {
+            for &code in &scratch[c] {
                 let o = owner(c, code);
                 match block {
                     Some((b, first_c, first)) if b != o => {
@@ -328,7 +411,9 @@ where
                             "iteration {} touches key {first} of `{}` and key {code} of `{}`, \
                              which lie in different rotation blocks; no conflict-free schedule \
                              exists",
-                            global, infos[first_c].name, infos[c].name
+                            pf.data.global_index(n),
+                            infos[first_c].name,
+                            infos[c].name
                         ));
                         break 'iterations;
                     }
@@ -342,17 +427,13 @@ where
     agree(pf, failure).map_err(&schedule_error)?;
 
     // 5. Move the elements to the workers that run them, grouped by block.
-    let recorded = pf.ap.debug.then_some(keys);
     let arrangement = pf.ap.new_id();
-    let blocks = arrange(pf, &placement, workers)?;
+    let block_sizes = arrange(pf, &placement, workers)?;
+    drop(placement);
     pf.data.arrangement = arrangement;
     let mut block_ranges = Vec::with_capacity(workers);
-    let mut blocks_of_local: Vec<usize> = vec![0; workers];
-    for &block in &blocks {
-        blocks_of_local[block as usize] += 1;
-    }
     let mut start = 0;
-    for count in blocks_of_local {
+    for count in block_sizes {
         block_ranges.push(start..start + count);
         start += count;
     }
@@ -420,6 +501,41 @@ where
     })
 }
 
+/// What a key of a vector container costs besides its iterations, in iterations, when the
+/// container is cut for a loop: in every step its row is fetched from memory once. Measured on
+/// SGD matrix factorisation (`examples/mf_sgd_ap.rs`, 9M ratings, 2 workers): with a cost of 1,
+/// the worker holding the 150k rarely rated users took 1.35 times as long per step as the one
+/// holding the 50k popular ones (the same number of ratings); with 16 they take about as long.
+pub(crate) const KEY_COST: u64 = 16;
+
+/// A container whose current ranges give a loop's busiest worker at most this many times the
+/// cost the re-cut would give it keeps its ranges.
+const KEEP_BALANCE: f64 = 1.05;
+
+/// Local iteration `n`'s key codes per container, into `out` (cleared first), from the
+/// inspection's record if there is one, else from the key function. `Err(None)`: neither;
+/// `Err(Some((container, why)))`: an invalid key.
+fn iteration_keys<D, P: ParamSet, K: KeyFunction<D, P>>(
+    keys: &K,
+    inspected: Option<&KeyCodes>,
+    n: usize,
+    params: &P,
+    item: &D,
+    out: &mut [Vec<u64>],
+) -> Result<(), Option<(usize, String)>> {
+    out.iter_mut().for_each(Vec::clear);
+    if let Some(inspected) = inspected {
+        for (c, codes) in out.iter_mut().enumerate() {
+            codes.extend_from_slice(inspected.of(c, n));
+        }
+        return Ok(());
+    }
+    match keys.codes(item, params, out) {
+        None => Err(None),
+        Some(result) => result.map_err(Some),
+    }
+}
+
 /// Every worker learns every worker's failure; all return the first one.
 fn agree<D, P, K>(
     pf: &mut ParallelFor<'_, '_, '_, D, P, K>,
@@ -432,86 +548,97 @@ fn agree<D, P, K>(
     }
 }
 
-/// Sends every element to the worker that runs it; the received elements are sorted by block
-/// (stable, so in global index order within a block when the data started in index order).
-/// Returns each local element's block.
+/// Sends every element to the worker that runs it (`placement`: its worker and block) and groups
+/// the received ones by block: within a block, the senders in worker order, each one's elements in
+/// its local order (so in global index order when the data started in index order). Returns the
+/// number of local elements of each block.
+///
+/// Memory: the elements move (no copy of the data vector), each worker's part for itself is not
+/// encoded, and a block's run is freed as soon as it joins the local elements.
 fn arrange<D: Element, P, K>(
     pf: &mut ParallelFor<'_, '_, '_, D, P, K>,
     placement: &[(u32, u32)],
     workers: usize,
-) -> Result<Vec<u32>, ApError> {
+) -> Result<Vec<usize>, ApError> {
     let data: &mut DVector<D> = pf.data;
-    let origin = data.local_indices();
-    let items = std::mem::take(&mut data.local);
-    let mut received: Vec<(u64, u32, D)> = if workers == 1 {
-        origin
-            .into_iter()
-            .zip(placement)
-            .zip(items)
-            .map(|((o, &(_, b)), item)| (o, b, item))
-            .collect()
-    } else {
-        let mut outgoing: Vec<Vec<(u64, u32, D)>> = (0..workers).map(|_| Vec::new()).collect();
-        for ((o, &(home, block)), item) in origin.into_iter().zip(placement).zip(items) {
-            outgoing[home as usize].push((o, block, item));
+    let me = data.worker;
+    let mut sizes = vec![vec![0usize; workers]; workers];
+    for &(home, block) in placement {
+        sizes[home as usize][block as usize] += 1;
+    }
+    // Nothing to move (one worker, or a placement that keeps every element in block order on
+    // every worker: a collective decision, since the others would wait in the all-to-all).
+    let stays = placement.iter().all(|&(home, _)| home as usize == me)
+        && placement.windows(2).all(|pair| pair[0].1 <= pair[1].1);
+    let everywhere = workers == 1 || pf.ap.all_gather(&stays)?.iter().all(|&s| s);
+    if everywhere {
+        return Ok(sizes.swap_remove(me));
+    }
+    // Runs by destination and block: (global indices, elements).
+    type Runs<D> = Vec<(Vec<u64>, Vec<D>)>;
+    let mut runs: Vec<Runs<D>> = sizes
+        .iter()
+        .map(|blocks| {
+            blocks
+                .iter()
+                .map(|&n| (Vec::with_capacity(n), Vec::with_capacity(n)))
+                .collect()
+        })
+        .collect();
+    let origin = data.origin.take();
+    let home_start = data.bounds[me];
+    for (n, (item, &(home, block))) in std::mem::take(&mut data.local)
+        .into_iter()
+        .zip(placement)
+        .enumerate()
+    {
+        let run = &mut runs[home as usize][block as usize];
+        run.0.push(global_index(origin.as_deref(), home_start, n));
+        run.1.push(item);
+    }
+    drop(origin);
+    let mut outgoing = Vec::with_capacity(workers);
+    for (d, part) in runs.iter_mut().enumerate() {
+        outgoing.push(if d == me {
+            Vec::new()
+        } else {
+            encode(&std::mem::take(part))?
+        });
+    }
+    let incoming = pf.ap.worker.all_to_all_bytes(outgoing);
+    let mut parts: Vec<Runs<D>> = Vec::with_capacity(workers);
+    for (s, bytes) in incoming.into_iter().enumerate() {
+        parts.push(if s == me {
+            std::mem::take(&mut runs[me])
+        } else {
+            decode(&bytes)?
+        });
+    }
+    let total = parts.iter().flatten().map(|run| run.1.len()).sum();
+    let (mut local, mut origin) = (Vec::with_capacity(total), Vec::with_capacity(total));
+    let mut block_sizes = vec![0usize; workers];
+    for (b, size) in block_sizes.iter_mut().enumerate() {
+        for part in &mut parts {
+            let Some(run) = part.get_mut(b) else {
+                return Err(ApError::Codec(
+                    "an arrangement message lacks a block".into(),
+                ));
+            };
+            let (indices, items) = std::mem::take(run);
+            *size += items.len();
+            origin.extend(indices);
+            local.extend(items);
         }
-        let encoded = outgoing.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
-        drop(outgoing);
-        let mut all = Vec::new();
-        for bytes in pf.ap.worker.all_to_all_bytes(encoded) {
-            all.extend(decode::<Vec<(u64, u32, D)>>(&bytes)?);
-        }
-        all
-    };
-    received.sort_by_key(|(_, block, _)| *block);
-    let mut origin = Vec::with_capacity(received.len());
-    let mut blocks = Vec::with_capacity(received.len());
-    let mut local = Vec::with_capacity(received.len());
-    for (o, b, item) in received {
-        origin.push(o);
-        blocks.push(b);
-        local.push(item);
     }
     data.local = local;
     data.origin = Some(origin);
-    Ok(blocks)
-}
-
-/// The keys of every local iteration from the loop's key function (`None` without one), and the
-/// first invalid key.
-fn key_codes<D, P, K>(
-    pf: &ParallelFor<'_, '_, '_, D, P, K>,
-    n_containers: usize,
-) -> Option<(KeyCodes, Option<String>)>
-where
-    D: Element,
-    P: ParamSet,
-    K: KeyFunction<D, P>,
-{
-    let infos = pf.params.infos();
-    let origin = pf.data.local_indices();
-    let mut keys = KeyCodes::new(n_containers);
-    let mut scratch = vec![Vec::new(); n_containers];
-    for (n, item) in pf.data.local.iter().enumerate() {
-        scratch.iter_mut().for_each(Vec::clear);
-        match pf.keys.codes(item, &pf.params, &mut scratch)? {
-            Err((c, message)) => {
-                let failure = format!(
-                    "iteration {}: container `{}`: {message}",
-                    origin[n], infos[c].name
-                );
-                return Some((keys, Some(failure)));
-            }
-            Ok(()) => keys.push(&mut scratch),
-        }
-    }
-    Some((keys, None))
+    Ok(block_sizes)
 }
 
 /// The keys of every local iteration found by running the body once on copies: every container
 /// opened as a replica (so every key holds its real value), every access recorded, every write
 /// then discarded. Control flow must not depend on parameter values, as for a key function;
-/// debug mode checks that it does not.
+/// debug mode checks that it does not. Returns the first failure of the body, if any.
 fn inspect<D, P, K, B>(
     pf: &mut ParallelFor<'_, '_, '_, D, P, K>,
     body: &mut B,
@@ -534,23 +661,24 @@ where
         view.begin_step(1);
         view.start_recording();
     }
-    let origin = pf.data.local_indices();
     let mut keys = KeyCodes::new(n_containers);
     let mut found = vec![Vec::new(); n_containers];
     let mut failure = None;
     for (n, item) in pf.data.local.iter().enumerate() {
         let mut copy = [item.clone()];
-        if let Some(error) = run_items(
+        let iteration = pf.data.global_index(n);
+        let error = run_items(
             worker.index(),
             &mut copy,
             &mut views,
             body,
-            |_| origin[n],
+            |_| iteration,
             |_, _| {},
-        ) {
+        );
+        if let Some(error) = error {
             failure = Some(format!(
-                "the body failed while its accesses were inspected, at iteration {}: {}",
-                origin[n], error.message
+                "the body failed while its accesses were inspected, at iteration {iteration}: {}",
+                error.message
             ));
             break;
         }
@@ -559,7 +687,7 @@ where
             found[c].sort_unstable();
             found[c].dedup();
         }
-        keys.push(&mut found);
+        keys.push(&found);
     }
     for view in P::dyn_views(&mut views) {
         view.discard_changes();

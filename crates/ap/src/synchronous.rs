@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use serde_bytes::ByteBuf;
 
+use crate::dvector::global_index;
 use crate::error::{decode, encode, ApError};
 use crate::parallel::{
     apply_messages, run_items, step_deltas, LoopReport, ParallelFor, StepError, StepMessage,
@@ -85,7 +86,8 @@ where
     let worker = &mut *ap.worker;
     let access = vec![Access::Replica { asynchronous }; infos.len()];
     let mut views = params.open_all(worker, &access)?;
-    let origin = data.local_indices();
+    let origin = data.origin.as_deref();
+    let home_start = data.bounds[data.worker];
     // Messages of others received but not merged, by step; this worker's own by step.
     let mut inbox: HashMap<u32, Vec<Option<StepMessage>>> = HashMap::new();
     let mut own: HashMap<u32, StepMessage> = HashMap::new();
@@ -148,7 +150,7 @@ where
                 &mut data.local[start..end],
                 &mut views,
                 &mut body,
-                |n| origin[start + n],
+                |n| global_index(origin, home_start, start + n),
                 |_, _| {},
             )
         };
