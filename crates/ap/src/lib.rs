@@ -43,6 +43,7 @@
 //! ```
 
 mod accumulator;
+mod args;
 mod delta;
 mod dmap;
 mod dvector;
@@ -57,6 +58,7 @@ mod synchronous;
 mod view;
 
 pub use accumulator::{AccView, Accumulator};
+pub use args::{cluster_from_args, run_with_args, CLUSTER_FLAGS};
 pub use delta::Delta;
 pub use dmap::{DMap, MapKey, MapView};
 pub use dvector::{DVector, VecView};
