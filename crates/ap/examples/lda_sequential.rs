@@ -27,8 +27,8 @@
 //! `p(z = k) ∝ c_k n_kw + b c_k`, a word bucket summed over the few topics the word has tokens in
 //! and a prior bucket `b sum_k c_k`. The coefficients are computed once per run of a document's
 //! tokens and kept current as tokens move, so a token costs about one pass over its word's
-//! nonzero topics. Word rows are kept sparse, largest count first, so the pass usually stops
-//! early.
+//! nonzero topics. Word rows are kept sparse and largest count first, so that the searches in
+//! them usually stop at their first entries.
 //!
 //! Output: one line per iteration, then one JSON line (`iterations`, `tokens`,
 //! `tokens_per_second`, `loglik_per_token`, `seconds`, `peak_memory_kb`). tokens/s counts
@@ -47,15 +47,9 @@ pub type Cell = (u32, u32, u32, u32);
 /// A document: its topic counts `n_dk` (K entries) and the topic of each of its tokens.
 pub type Doc = (Vec<u32>, Vec<u32>);
 
-/// A word's topic counts `n_kw`, sparse: one entry `n_kw << bits | k` for each topic `k` the
-/// word has tokens in (`bits` = [`topic_bits`]), so that entries compare by count; kept largest
-/// first, so that the sampler's pass over the row usually stops at its first entry.
-pub type WordRow = Vec<u32>;
-
-/// Bits that hold a topic of `0..topics` in a [`WordRow`] entry.
-pub fn topic_bits(topics: usize) -> u32 {
-    topics.next_power_of_two().trailing_zeros()
-}
+/// A word's topic counts `n_kw`, sparse: `(n_kw, k)` for each topic `k` the word has tokens in,
+/// largest count first (so the sampler's searches of the row usually stop at its first entries).
+pub type WordRow = Vec<(u32, u32)>;
 
 /// What to train on and how.
 #[derive(Clone, Debug)]
@@ -202,9 +196,6 @@ pub struct Sampler {
     alpha: f64,
     beta: f64,
     w_beta: f64,
-    /// A [`WordRow`] entry's topic bits and the mask of them.
-    bits: u32,
-    mask: u32,
     /// Seed of this iteration's random numbers.
     seed: u64,
     /// The document whose coefficients are cached (`u32::MAX`: none yet).
@@ -212,24 +203,24 @@ pub struct Sampler {
     /// `c_k = (n_dk + alpha) / (n_k + W beta)` of that document, and their sum.
     coef: Vec<f64>,
     coef_sum: f64,
+    /// Scratch: the word bucket's running sums over a row.
+    cumulative: Vec<f64>,
     rng: Rng,
 }
 
 impl Sampler {
     /// A sampler for one sweep of iteration `iteration`.
     pub fn new(opts: &Options, iteration: usize) -> Sampler {
-        let bits = topic_bits(opts.topics);
         Sampler {
             init: iteration == 0,
             alpha: opts.alpha,
             beta: opts.beta,
             w_beta: opts.words as f64 * opts.beta,
-            bits,
-            mask: (1 << bits) - 1,
             seed: mix(opts.seed ^ mix(iteration as u64)),
             doc: u32::MAX,
             coef: vec![0.0; opts.topics],
             coef_sum: 0.0,
+            cumulative: Vec::new(),
             rng: Rng(0),
         }
     }
@@ -246,7 +237,7 @@ impl Sampler {
                 topics.push(k as u32);
                 doc.0[k] += 1;
                 totals[k] += 1;
-                self.add(row, k, None);
+                add_token(row, k, None);
             }
             return;
         }
@@ -266,12 +257,12 @@ impl Sampler {
             let kept = (self.coef[old], self.coef_sum);
             doc.0[old] -= 1;
             totals[old] -= 1;
-            self.remove(row, old);
+            remove_token(row, old);
             self.refresh(old, doc.0[old], totals[old]);
             let (new, at) = self.draw(row);
             doc.0[new] += 1;
             totals[new] += 1;
-            self.add(row, new, at);
+            add_token(row, new, at);
             if new == old {
                 // Back where it was: the coefficients before the move are exact again.
                 (self.coef[old], self.coef_sum) = kept;
@@ -292,67 +283,58 @@ impl Sampler {
     /// Draws a topic for a token of the word whose row is `row`, from the counts without it;
     /// returns it and its entry in `row`, if it has one.
     fn draw(&mut self, row: &WordRow) -> (usize, Option<usize>) {
-        let (coef, bits, mask) = (&self.coef, self.bits, self.mask);
-        let weight = |e: u32| coef[(e & mask) as usize] * f64::from(e >> bits);
-        // Four running sums, so that the additions do not wait on one another.
-        let mut sums = [0.0; 4];
-        for quad in row.chunks(4) {
-            for (sum, &e) in sums.iter_mut().zip(quad) {
-                *sum += weight(e);
-            }
+        // The word bucket's weights c_k n_kw, summed entry by entry.
+        let mut word_mass = 0.0;
+        self.cumulative.resize(row.len(), 0.0);
+        for (sum, &(n, k)) in self.cumulative.iter_mut().zip(row) {
+            word_mass += self.coef[k as usize] * f64::from(n);
+            *sum = word_mass;
         }
-        let word_mass = (sums[0] + sums[1]) + (sums[2] + sums[3]);
         let prior_mass = self.beta * self.coef_sum.max(0.0);
-        let mut u = self.rng.unit() * (word_mass + prior_mass);
+        let u = self.rng.unit() * (word_mass + prior_mass);
         if u < word_mass {
-            for (i, &e) in row.iter().enumerate() {
-                u -= weight(e);
-                if u < 0.0 {
-                    return ((e & mask) as usize, Some(i));
-                }
-            }
-            // Rounding: u fell past the last term; the last topic is as good as any.
-            let i = row.len() - 1;
-            return ((row[i] & mask) as usize, Some(i));
+            // (Rounding may leave u past the last sum: the last topic is as good as any.)
+            let i = self.cumulative.iter().position(|&sum| u < sum);
+            let i = i.unwrap_or(row.len() - 1);
+            return (row[i].1 as usize, Some(i));
         }
-        u = (u - word_mass) / self.beta;
-        for (k, &c) in coef.iter().enumerate() {
+        let mut u = (u - word_mass) / self.beta;
+        for (k, &c) in self.coef.iter().enumerate() {
             u -= c;
             if u < 0.0 {
                 return (k, None);
             }
         }
-        (coef.len() - 1, None)
+        (self.coef.len() - 1, None)
     }
+}
 
-    /// Adds a token of topic `k` to `row`, whose entry for `k` is `at` if known.
-    fn add(&self, row: &mut WordRow, k: usize, at: Option<usize>) {
-        let k = k as u32;
-        let Some(mut i) = at.or_else(|| row.iter().position(|&e| e & self.mask == k)) else {
-            row.push(1 << self.bits | k); // a count of 1 is the smallest: the order holds
-            return;
-        };
-        let overflow = "a word has too many tokens of one topic for its 32-bit entry";
-        row[i] = row[i].checked_add(1 << self.bits).expect(overflow);
-        while i > 0 && row[i - 1] < row[i] {
-            row.swap(i - 1, i);
-            i -= 1;
-        }
+/// Adds a token of topic `k` to a word's row, whose entry for `k` is `at` if known.
+fn add_token(row: &mut WordRow, k: usize, at: Option<usize>) {
+    let k = k as u32;
+    let Some(mut i) = at.or_else(|| row.iter().position(|&(_, t)| t == k)) else {
+        row.push((1, k)); // a count of 1 is the smallest: the order holds
+        return;
+    };
+    row[i].0 += 1;
+    while i > 0 && row[i - 1] < row[i] {
+        row.swap(i - 1, i);
+        i -= 1;
     }
+}
 
-    /// Takes a token of topic `k` out of `row`.
-    fn remove(&self, row: &mut WordRow, k: usize) {
-        let i = row.iter().position(|&e| e & self.mask == k as u32);
-        let mut i = i.expect("the token's topic is in its word's row");
-        row[i] -= 1 << self.bits;
-        if row[i] >> self.bits == 0 {
-            row.swap_remove(i); // the entries after it counted 1 too: the order holds
-            return;
-        }
-        while i + 1 < row.len() && row[i + 1] > row[i] {
-            row.swap(i, i + 1);
-            i += 1;
-        }
+/// Takes a token of topic `k` out of a word's row.
+fn remove_token(row: &mut WordRow, k: usize) {
+    let i = row.iter().position(|&(_, t)| t == k as u32);
+    let mut i = i.expect("the token's topic is in its word's row");
+    row[i].0 -= 1;
+    if row[i].0 == 0 {
+        row.swap_remove(i); // the entries after it counted 1 too: the order holds
+        return;
+    }
+    while i + 1 < row.len() && row[i + 1] > row[i] {
+        row.swap(i, i + 1);
+        i += 1;
     }
 }
 
@@ -370,9 +352,8 @@ pub fn row_terms(docs: &[Doc], words: &[WordRow], opts: &Options) -> f64 {
             .sum::<f64>();
         sum += ln_gamma(k_alpha) - ln_gamma(topics.len() as f64 + k_alpha);
     }
-    let bits = topic_bits(opts.topics);
     for row in words {
-        let counts = row.iter().map(|&e| e >> bits);
+        let counts = row.iter().map(|&e| e.0);
         sum += counts
             .map(|n| ln_gamma(f64::from(n) + b) - ln_gamma_b)
             .sum::<f64>();
