@@ -49,6 +49,7 @@
 //! ```
 
 mod accumulator;
+mod args;
 mod delta;
 mod dmap;
 mod dvector;
@@ -63,6 +64,7 @@ mod synchronous;
 mod view;
 
 pub use accumulator::{AccView, Accumulator};
+pub use args::{cluster_from_args, run_with_args, CLUSTER_FLAGS};
 pub use delta::Delta;
 pub use dmap::{DMap, MapKey, MapView};
 pub use dvector::{DVector, VecView};

@@ -1,0 +1,491 @@
+//! LDA by collapsed Gibbs sampling, twice: `lda_sequential.rs` is a plain sequential program and
+//! `lda_ap.rs` the same program on STRADS-AP, distributed over threads and processes by changing
+//! a few lines (compare the two files: `git diff --no-index` them).
+//!
+//! ```sh
+//! strads gen lda --docs 20000 --vocab 20000 --topics 50 --doc-length 200 --seed 1 --out corpus
+//! cargo run --release -p strads-ap --example lda_sequential -- --data corpus --topics 50 --iters 50
+//! cargo run --release -p strads-ap --example lda_ap -- --data corpus --topics 50 --threads 2
+//! # two processes: a hosts file with one `host:port` per process, then in two shells
+//! lda_ap --data corpus --processes 2 --process 0 --hosts hosts --threads 1
+//! lda_ap --data corpus --processes 2 --process 1 --hosts hosts --threads 1
+//! ```
+//!
+//! The model, priors, input and objective are those of `strads lda`: symmetric Dirichlet priors
+//! `alpha` (documents) and `beta` (topics), a UCI docword corpus (lines `D`, `W`, `NNZ`, then
+//! `doc word count` with 1-based ids), and after every iteration the collapsed joint
+//! log-likelihood per token, `log p(w, z) / N`, with
+//!
+//! ```text
+//! log p(w|z) = K [lnG(W b) - W lnG(b)] + sum_k [ sum_w lnG(n_kw + b) - lnG(n_k + W b) ]
+//! log p(z)   = D [lnG(K a) - K lnG(a)] + sum_d [ sum_k lnG(n_dk + a) - lnG(n_d + K a) ]
+//! ```
+//!
+//! Each token's topic is drawn from the exact collapsed conditional
+//! `p(z = k) ∝ (n_dk + a)(n_kw + b) / (n_k + W b)` (counts without the token), split as in
+//! SparseLDA: with the document's coefficients `c_k = (n_dk + a) / (n_k + W b)`,
+//! `p(z = k) ∝ c_k n_kw + b c_k`, a word bucket summed over the few topics the word has tokens in
+//! and a prior bucket `b sum_k c_k`. The coefficients are computed once per run of a document's
+//! tokens and kept current as tokens move, so a token costs about one pass over its word's
+//! nonzero topics. Word rows are kept sparse and largest count first, so that the searches in
+//! them usually stop at their first entries.
+//!
+//! Output: one line per iteration, then one JSON line (`iterations`, `tokens`,
+//! `tokens_per_second`, `loglik_per_token`, `seconds`, `peak_memory_kb`). tokens/s counts
+//! sampling only (not the log-likelihood evaluation, nor iteration 0, which draws the initial
+//! topics).
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// A cell of the corpus, `(doc, word, count, first)`: `word` occurs `count` times in `doc` (ids
+/// from 0), and those tokens' topics are `count` consecutive entries of the document's topic list,
+/// from `first`.
+pub type Cell = (u32, u32, u32, u32);
+
+/// A document: its topic counts `n_dk` (K entries) and the topic of each of its tokens.
+pub type Doc = (Vec<u32>, Vec<u32>);
+
+/// A word's topic counts `n_kw`, sparse: `(n_kw, k)` for each topic `k` the word has tokens in,
+/// largest count first (so the sampler's searches of the row usually stop at its first entries).
+pub type WordRow = Vec<(u32, u32)>;
+
+/// What to train on and how.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The UCI docword corpus.
+    pub data: PathBuf,
+    /// Documents `D` and vocabulary size `W`, from the corpus's header.
+    pub docs: usize,
+    /// Vocabulary size `W`.
+    pub words: usize,
+    /// Topics `K`.
+    pub topics: usize,
+    /// Sweeps over all tokens.
+    pub iterations: usize,
+    /// Document-topic prior.
+    pub alpha: f64,
+    /// Topic-word prior.
+    pub beta: f64,
+    /// Seed of the random numbers.
+    pub seed: u64,
+}
+
+/// Parses `--data FILE [--topics K] [--iters N] [--alpha A] [--beta B] [--seed S]` (defaults 50,
+/// 50, 0.1, 0.01, 1) and reads `D` and `W` from the corpus's header.
+pub fn parse_args(args: &[String]) -> Result<Options, String> {
+    let mut data = None;
+    let (mut topics, mut iterations, mut alpha, mut beta, mut seed) = (50, 50, 0.1, 0.01, 1);
+    let mut pairs = args.iter();
+    while let Some(flag) = pairs.next() {
+        let value = pairs.next().ok_or(format!("{flag} needs a value"))?;
+        let bad = |e: &dyn std::fmt::Display| format!("{flag} {value:?}: {e}");
+        match flag.as_str() {
+            "--data" => data = Some(PathBuf::from(value)),
+            "--topics" => topics = value.parse().map_err(|e| bad(&e))?,
+            "--iters" => iterations = value.parse().map_err(|e| bad(&e))?,
+            "--alpha" => alpha = value.parse().map_err(|e| bad(&e))?,
+            "--beta" => beta = value.parse().map_err(|e| bad(&e))?,
+            "--seed" => seed = value.parse().map_err(|e| bad(&e))?,
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    let data = data.ok_or("--data FILE is required")?;
+    if topics == 0 || !(alpha > 0.0 && beta > 0.0) {
+        return Err("--topics, --alpha and --beta must be positive".into());
+    }
+    let (docs, words) = read_header(&data)?;
+    Ok(Options {
+        data,
+        docs,
+        words,
+        topics,
+        iterations,
+        alpha,
+        beta,
+        seed,
+    })
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match parse_args(&args).and_then(|opts| train(&opts)) {
+        Ok(summary) => summary.print(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Trains and returns the trace: iteration 0 draws every token's topic at random, then every
+/// iteration resamples every token.
+pub fn train(opts: &Options) -> Result<Summary, String> {
+    let (k, w) = (opts.topics, opts.words);
+    let mut cells = read_lines(&opts.data, parse_cell)?;
+    let mut nd = vec![(vec![0; k], vec![]); opts.docs];
+    let (mut nw, mut nk) = (vec![vec![]; w], vec![0; k]);
+    let mut trace = Summary::new(opts);
+    for iteration in 0..=opts.iterations {
+        let mut sampler = Sampler::new(opts, iteration);
+        for c in cells.iter_mut() {
+            sampler.cell(&mut nd[c.0 as usize], &mut nw[c.1 as usize], &mut nk[..], c);
+        }
+        trace.sampled();
+        trace.record(row_terms(&nd, &nw, opts), &nk);
+    }
+    Ok(trace)
+}
+
+/// Reads `D` and `W` from the first two lines of a docword file.
+pub fn read_header(path: &Path) -> Result<(usize, usize), String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut lines = std::io::BufReader::new(file).lines();
+    let mut number = |what: &str| {
+        match lines.next() {
+            Some(Ok(line)) => line.trim().parse::<usize>().ok(),
+            _ => None,
+        }
+        .ok_or(format!(
+            "{}: expected {what} (a docword header line)",
+            path.display()
+        ))
+    };
+    Ok((number("D")?, number("W")?))
+}
+
+/// Reads a text file and parses each line with `parse`, which returns `Ok(None)` for a line that
+/// holds no element and `Err(what was expected)` for a malformed one.
+pub fn read_lines<T>(
+    path: &Path,
+    mut parse: impl FnMut(&str) -> Result<Option<T>, String>,
+) -> Result<Vec<T>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut items = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        match parse(line) {
+            Ok(Some(item)) => items.push(item),
+            Ok(None) => {}
+            Err(message) => return Err(format!("{}:{}: {message}", path.display(), n + 1)),
+        }
+    }
+    Ok(items)
+}
+
+/// A docword body line `doc word count` (1-based ids); the header's lone numbers and blank lines
+/// hold no cell.
+pub fn parse_cell(line: &str) -> Result<Option<Cell>, String> {
+    let fields: Vec<&str> = line.split_ascii_whitespace().collect();
+    let number = |s: &str| s.parse::<u32>().ok().filter(|&n| n > 0);
+    match fields[..] {
+        [] | [_] => Ok(None),
+        [d, w, c] => match (number(d), number(w), number(c)) {
+            (Some(d), Some(w), Some(c)) => Ok(Some((d - 1, w - 1, c, 0))),
+            _ => Err(format!("expected positive integers, found {line:?}")),
+        },
+        _ => Err(format!("expected `doc word count`, found {line:?}")),
+    }
+}
+
+/// The sampler's state for one sweep: the cached coefficients of the document whose tokens it is
+/// visiting, and the random numbers.
+pub struct Sampler {
+    /// Iteration 0: draw the initial topics instead of resampling.
+    init: bool,
+    alpha: f64,
+    beta: f64,
+    w_beta: f64,
+    /// Seed of this iteration's random numbers.
+    seed: u64,
+    /// The document whose coefficients are cached (`u32::MAX`: none yet).
+    doc: u32,
+    /// `c_k = (n_dk + alpha) / (n_k + W beta)` of that document, and their sum.
+    coef: Vec<f64>,
+    coef_sum: f64,
+    /// Scratch: the word bucket's running sums over a row.
+    cumulative: Vec<f64>,
+    rng: Rng,
+}
+
+impl Sampler {
+    /// A sampler for one sweep of iteration `iteration`.
+    pub fn new(opts: &Options, iteration: usize) -> Sampler {
+        Sampler {
+            init: iteration == 0,
+            alpha: opts.alpha,
+            beta: opts.beta,
+            w_beta: opts.words as f64 * opts.beta,
+            seed: mix(opts.seed ^ mix(iteration as u64)),
+            doc: u32::MAX,
+            coef: vec![0.0; opts.topics],
+            coef_sum: 0.0,
+            cumulative: Vec::new(),
+            rng: Rng(0),
+        }
+    }
+
+    /// Resamples the topics of the tokens of `cell` (iteration 0: draws them uniformly), keeping
+    /// the counts of its document, its word and the topic totals current.
+    pub fn cell(&mut self, doc: &mut Doc, row: &mut WordRow, totals: &mut [u32], cell: &mut Cell) {
+        let (d, w, count, first) = *cell;
+        let topics = &mut doc.1;
+        if self.init {
+            cell.3 = topics.len() as u32;
+            for _ in 0..count {
+                let k = self.rng.below(totals.len());
+                topics.push(k as u32);
+                doc.0[k] += 1;
+                totals[k] += 1;
+                add_token(row, k, None);
+            }
+            return;
+        }
+        if d != self.doc {
+            // A new run of the document's tokens: fresh coefficients, and random numbers that
+            // depend only on the seed, the iteration, the document and the run's first word.
+            self.doc = d;
+            self.rng = Rng(mix(self.seed ^ mix(u64::from(d) << 32 | u64::from(w))));
+            self.coef_sum = 0.0;
+            for ((c, &n_dk), &n_k) in self.coef.iter_mut().zip(&doc.0).zip(totals.iter()) {
+                *c = (f64::from(n_dk) + self.alpha) / (f64::from(n_k) + self.w_beta);
+                self.coef_sum += *c;
+            }
+        }
+        for z in &mut topics[first as usize..(first + count) as usize] {
+            let old = *z as usize;
+            let kept = (self.coef[old], self.coef_sum);
+            doc.0[old] -= 1;
+            totals[old] -= 1;
+            remove_token(row, old);
+            self.refresh(old, doc.0[old], totals[old]);
+            let (new, at) = self.draw(row);
+            doc.0[new] += 1;
+            totals[new] += 1;
+            add_token(row, new, at);
+            if new == old {
+                // Back where it was: the coefficients before the move are exact again.
+                (self.coef[old], self.coef_sum) = kept;
+            } else {
+                self.refresh(new, doc.0[new], totals[new]);
+            }
+            *z = new as u32;
+        }
+    }
+
+    /// Topic `k` of the current document now has `n_dk` tokens, `n_k` in all.
+    fn refresh(&mut self, k: usize, n_dk: u32, n_k: u32) {
+        let c = (f64::from(n_dk) + self.alpha) / (f64::from(n_k) + self.w_beta);
+        self.coef_sum += c - self.coef[k];
+        self.coef[k] = c;
+    }
+
+    /// Draws a topic for a token of the word whose row is `row`, from the counts without it;
+    /// returns it and its entry in `row`, if it has one.
+    fn draw(&mut self, row: &WordRow) -> (usize, Option<usize>) {
+        // The word bucket's weights c_k n_kw, summed entry by entry.
+        let mut word_mass = 0.0;
+        self.cumulative.resize(row.len(), 0.0);
+        for (sum, &(n, k)) in self.cumulative.iter_mut().zip(row) {
+            word_mass += self.coef[k as usize] * f64::from(n);
+            *sum = word_mass;
+        }
+        let prior_mass = self.beta * self.coef_sum.max(0.0);
+        let u = self.rng.unit() * (word_mass + prior_mass);
+        if u < word_mass {
+            // (Rounding may leave u past the last sum: the last topic is as good as any.)
+            let i = self.cumulative.iter().position(|&sum| u < sum);
+            let i = i.unwrap_or(row.len() - 1);
+            return (row[i].1 as usize, Some(i));
+        }
+        let mut u = (u - word_mass) / self.beta;
+        for (k, &c) in self.coef.iter().enumerate() {
+            u -= c;
+            if u < 0.0 {
+                return (k, None);
+            }
+        }
+        (self.coef.len() - 1, None)
+    }
+}
+
+/// Adds a token of topic `k` to a word's row, whose entry for `k` is `at` if known.
+fn add_token(row: &mut WordRow, k: usize, at: Option<usize>) {
+    let k = k as u32;
+    let Some(mut i) = at.or_else(|| row.iter().position(|&(_, t)| t == k)) else {
+        row.push((1, k)); // a count of 1 is the smallest: the order holds
+        return;
+    };
+    row[i].0 += 1;
+    while i > 0 && row[i - 1] < row[i] {
+        row.swap(i - 1, i);
+        i -= 1;
+    }
+}
+
+/// Takes a token of topic `k` out of a word's row.
+fn remove_token(row: &mut WordRow, k: usize) {
+    let i = row.iter().position(|&(_, t)| t == k as u32);
+    let mut i = i.expect("the token's topic is in its word's row");
+    row[i].0 -= 1;
+    if row[i].0 == 0 {
+        row.swap_remove(i); // the entries after it counted 1 too: the order holds
+        return;
+    }
+    while i + 1 < row.len() && row[i + 1] > row[i] {
+        row.swap(i, i + 1);
+        i += 1;
+    }
+}
+
+/// The parts of `log p(w, z)` that are sums over the rows:
+/// `sum_d [ lnG(K a) - lnG(n_d + K a) + sum_k (lnG(n_dk + a) - lnG(a)) ]` over the documents
+/// plus `sum_w sum_k (lnG(n_kw + b) - lnG(b))` over the words.
+pub fn row_terms(docs: &[Doc], words: &[WordRow], opts: &Options) -> f64 {
+    let (a, b, k_alpha) = (opts.alpha, opts.beta, opts.topics as f64 * opts.alpha);
+    let (ln_gamma_a, ln_gamma_b) = (ln_gamma(a), ln_gamma(b));
+    let mut sum = 0.0;
+    for (counts, topics) in docs {
+        let nonzero = counts.iter().filter(|&&n| n > 0);
+        sum += nonzero
+            .map(|&n| ln_gamma(f64::from(n) + a) - ln_gamma_a)
+            .sum::<f64>();
+        sum += ln_gamma(k_alpha) - ln_gamma(topics.len() as f64 + k_alpha);
+    }
+    for row in words {
+        let counts = row.iter().map(|&e| e.0);
+        sum += counts
+            .map(|n| ln_gamma(f64::from(n) + b) - ln_gamma_b)
+            .sum::<f64>();
+    }
+    sum
+}
+
+/// `ln Γ(x)`.
+fn ln_gamma(x: f64) -> f64 {
+    libm::lgamma(x)
+}
+
+/// SplitMix64's finaliser: a well-mixed function of `x`.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// SplitMix64: random numbers from a counter.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        mix(self.0)
+    }
+
+    /// Uniform in `[0, 1)`.
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in `0..n`.
+    fn below(&mut self, n: usize) -> usize {
+        ((u128::from(self.next()) * n as u128) >> 64) as usize
+    }
+}
+
+/// One iteration of the trace.
+#[derive(Clone, Debug)]
+pub struct Record {
+    /// Iterations done (0: the initial random topics).
+    pub iteration: usize,
+    /// Seconds of sampling in this iteration.
+    pub seconds: f64,
+    /// `log p(w, z) / N`.
+    pub loglik_per_token: f64,
+}
+
+/// The trace of a training run.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// One record per iteration, from 0.
+    pub records: Vec<Record>,
+    /// Tokens `N`.
+    pub tokens: u64,
+    opts: Options,
+    clock: Instant,
+    sampling: f64,
+}
+
+impl Summary {
+    fn new(opts: &Options) -> Summary {
+        Summary {
+            records: Vec::new(),
+            tokens: 0,
+            opts: opts.clone(),
+            clock: Instant::now(),
+            sampling: 0.0,
+        }
+    }
+
+    /// A sweep has ended: its sampling time stops here.
+    fn sampled(&mut self) {
+        self.sampling = self.clock.elapsed().as_secs_f64();
+    }
+
+    /// Completes the iteration's record from the row sums and `n_k`.
+    fn record(&mut self, rows: f64, topic_totals: &[u32]) {
+        let o = &self.opts;
+        let w_beta = o.words as f64 * o.beta;
+        let totals = topic_totals
+            .iter()
+            .map(|&n| ln_gamma(f64::from(n) + w_beta));
+        let loglik = rows + o.topics as f64 * ln_gamma(w_beta) - totals.sum::<f64>();
+        self.tokens = topic_totals.iter().map(|&n| u64::from(n)).sum();
+        self.records.push(Record {
+            iteration: self.records.len(),
+            seconds: self.sampling,
+            loglik_per_token: loglik / self.tokens as f64,
+        });
+        self.clock = Instant::now();
+    }
+
+    /// Tokens sampled per second over iterations 1 and on.
+    pub fn tokens_per_second(&self) -> f64 {
+        let seconds: f64 = self.records.iter().skip(1).map(|r| r.seconds).sum();
+        self.tokens as f64 * (self.records.len() - 1) as f64 / seconds
+    }
+
+    /// `log p(w, z) / N` after the last iteration.
+    pub fn loglik_per_token(&self) -> f64 {
+        self.records.last().map_or(f64::NAN, |r| r.loglik_per_token)
+    }
+
+    /// Prints one line per iteration and the JSON summary.
+    pub fn print(&self) {
+        for r in &self.records {
+            let speed = self.tokens as f64 / r.seconds / 1e6;
+            println!(
+                "iteration {:4}  loglik/token {:.4}  {:.3} s  {speed:.2} M tokens/s",
+                r.iteration, r.loglik_per_token, r.seconds
+            );
+        }
+        let seconds: f64 = self.records.iter().skip(1).map(|r| r.seconds).sum();
+        println!(
+            "{{\"iterations\":{},\"tokens\":{},\"tokens_per_second\":{:.0},\"loglik_per_token\":{:.6},\"seconds\":{:.3},\"peak_memory_kb\":{}}}",
+            self.records.len() - 1,
+            self.tokens,
+            self.tokens_per_second(),
+            self.loglik_per_token(),
+            seconds,
+            peak_memory_kb().map_or("null".into(), |kb| kb.to_string())
+        );
+    }
+}
+
+/// The process's peak resident memory (`VmHWM` in `/proc/self/status`), in KiB.
+fn peak_memory_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
