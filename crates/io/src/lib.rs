@@ -58,7 +58,7 @@ pub mod shard;
 pub mod sparse;
 mod token;
 
-pub use atomic::write_atomic;
+pub use atomic::{resolve_symlinks, write_atomic};
 pub use coefficients::{read_coefficients, write_coefficients};
 pub use error::DataError;
 pub use generate::{generate_regression, truth_path, GeneratedSummary, RegressionSpec, Task};
