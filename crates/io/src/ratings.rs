@@ -284,6 +284,10 @@ fn plain_line(line: &[u8]) -> Option<([PlainId<'_>; 2], &[u8])> {
     let is_gap = |b: u8| b == b' ' || b == b'\t';
     // A plain id starting at `from`, followed by a gap.
     let id_at = |from: usize| -> Option<(PlainId<'_>, usize)> {
+        // A line may end in a gap (`1 `): no id there.
+        if from >= line.len() {
+            return None;
+        }
         let mut value: u64 = 0;
         let mut i = from;
         while i < line.len() && line[i].is_ascii_digit() {
@@ -682,7 +686,7 @@ fn dense_ids(
 /// that is `user item`-like text with a non-numeric third field is read as a pair, not a header).
 /// Returns the tokens in file order.
 pub fn read_pairs(path: &Path) -> Result<Vec<(String, String)>, DataError> {
-    let text = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let text = crate::memory::read_whole_file(path)?;
     let mut pairs = Vec::new();
     for (number, line) in strip_bom(&text).split(|&b| b == b'\n').enumerate() {
         let body = line.trim_ascii();
@@ -872,7 +876,7 @@ mod tests {
         let general = |line: &[u8]| -> Vec<Vec<u8>> {
             fields(line.trim_ascii()).map(<[u8]>::to_vec).collect()
         };
-        let lines: [&[u8]; 16] = [
+        let lines: [&[u8]; 19] = [
             b"1 2 3.5",
             b"10\t20\t-0.25\r",
             b"7  8   +1",
@@ -889,6 +893,10 @@ mod tests {
             b"1 2 x",
             b"1 2 3\r\r",
             b"",
+            // Found by the property tests: an id followed by a gap and the end of the line.
+            b"1 ",
+            b"1 2 ",
+            b"12\t",
         ];
         let mut accepted = 0;
         for line in lines {
