@@ -337,7 +337,7 @@ pub fn build_vocabulary(
 /// Reads a vocabulary file: one word per line (surrounding whitespace trimmed); line `i` names
 /// word id `i`. An empty line is an error, since it would leave an id without a name.
 pub fn read_vocabulary(path: &Path) -> Result<Vec<String>, DataError> {
-    let text = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let text = crate::memory::read_whole_file(path)?;
     let mut lines: Vec<&[u8]> = strip_bom(&text).split(|&b| b == b'\n').collect();
     if lines.last().is_some_and(|line| line.is_empty()) {
         // The empty remainder after a final newline is not a line.
@@ -369,7 +369,8 @@ pub fn read_vocabulary(path: &Path) -> Result<Vec<String>, DataError> {
 
 /// Reads a stop-word file: whitespace-separated words, `#` comments to the end of a line.
 pub fn read_stopwords(path: &Path) -> Result<HashSet<String>, DataError> {
-    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    let text = String::from_utf8(crate::memory::read_whole_file(path)?)
+        .map_err(|_| DataError::invalid(path, "expected UTF-8 text (stop words)"))?;
     Ok(text
         .strip_prefix('\u{feff}')
         .unwrap_or(&text)

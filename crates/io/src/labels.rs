@@ -38,7 +38,7 @@ impl LabelKind {
 /// `expected` comes from another file's header, so nothing is allocated for it beyond what this
 /// file can hold: a label takes at least two bytes (`1` and a newline).
 pub fn read_labels(path: &Path, expected: usize, kind: LabelKind) -> Result<Vec<f64>, DataError> {
-    let mut bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let mut bytes = crate::memory::read_whole_file(path)?;
     let bom = bytes.len() - strip_bom(&bytes).len();
     // The byte order mark is blanked rather than removed, so that offsets stay the file's.
     bytes[..bom].fill(b' ');

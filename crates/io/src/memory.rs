@@ -105,6 +105,25 @@ pub fn check_memory_against(what: &str, needed: u128, limit: &MemoryLimit) -> Re
     ))
 }
 
+/// Reads the whole file `path`, after checking that its size fits in the [`memory_limit`] (a
+/// file larger than the machine's memory is an error naming it, not an abort).
+pub fn read_whole_file(path: &std::path::Path) -> Result<Vec<u8>, crate::DataError> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| crate::DataError::io(path, e))?
+        .len();
+    check_file_size(path, size)?;
+    std::fs::read(path).map_err(|e| crate::DataError::io(path, e))
+}
+
+/// Fails when `bytes` of the file `path` would not fit in the [`memory_limit`].
+pub fn check_file_size(path: &std::path::Path, bytes: u64) -> Result<(), crate::DataError> {
+    check_memory(
+        &format!("reading {bytes} bytes of this file into memory"),
+        u128::from(bytes),
+    )
+    .map_err(|message| crate::DataError::invalid(path, message))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -145,6 +145,8 @@ pub fn read_shard_lines(
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
     let file_len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
     let (start, end) = shard_byte_range(data_start, file_len, shard, n_shards);
+    // The shards of a file are read into memory: together, the whole file.
+    crate::memory::check_file_size(path, file_len)?;
     read_owned_lines(file, data_start.min(file_len), start, end).map_err(|e| DataError::io(path, e))
 }
 
