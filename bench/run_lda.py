@@ -106,8 +106,13 @@ def run_strads(binary, name, prefix, data, k, checkpoints, args):
         cmd = [str(binary)] + prefix + [
             "--data", str(data), "--topics", str(k), "--iters", str(max(checkpoints)),
             "--alpha", str(args.alpha), "--beta", str(args.beta), "--seed", "1",
-            "--mh-steps", str(args.mh_steps), "--loglik-every", str(step),
+            "--loglik-every", str(step),
             "--trace", str(trace), "--json"]
+        # --mh-steps applies only where the sampler is Metropolis-Hastings (strads refuses it
+        # elsewhere): --sampler mh, or the default auto above 64 topics.
+        sampler = prefix[prefix.index("--sampler") + 1] if "--sampler" in prefix else "auto"
+        if sampler == "mh" or (sampler == "auto" and k > 64):
+            cmd += ["--mh-steps", str(args.mh_steps)]
         print("$", shlex.join(cmd), file=sys.stderr, flush=True)
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:

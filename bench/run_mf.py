@@ -76,8 +76,11 @@ def strads_run(args, name, algo, threads, processes, train, test, traces):
     trace = traces / (name.replace(" ", "-") + ".jsonl")
     cmd = ["mf", "--train", str(train), "--test", str(test), "--algo", algo,
            "--rank", str(args.rank), "--lambda", str(args.reg), "--reg-scaling", "count",
-           "--iters", str(args.iters), "--lr", str(args.lr), "--seed", "1",
+           "--iters", str(args.iters), "--seed", "1",
            "--trace", str(trace), "--json"]
+    if algo == "sgd":
+        # --lr applies to sgd only (strads refuses it with ccd and als).
+        cmd += ["--lr", str(args.lr)]
     if processes > 1:
         cmd = [args.strads, "launch", "--processes", str(processes), "--threads", str(threads),
                "--"] + cmd

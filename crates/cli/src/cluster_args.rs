@@ -12,10 +12,13 @@ use strads_engine::{ClusterConfig, Secret};
 
 use crate::{bad_input, Failure};
 
+/// The most worker threads a process may run.
+pub const MAX_THREADS: usize = 256;
+
 /// Where the workers run: threads in this process, and optionally a cluster of processes.
 #[derive(Args, Clone, Debug)]
 pub struct ClusterArgs {
-    /// Worker threads per process [default: the machine's cores].
+    /// Worker threads per process, at most 256 [default: the machine's cores].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Number of processes in the cluster (each runs the same command).
@@ -34,11 +37,11 @@ pub struct ClusterArgs {
     pub secret_file: Option<PathBuf>,
     /// Seconds that forming the cluster may take (every process connected, authenticated and in
     /// agreement) [default: 60].
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     pub connect_timeout: Option<f64>,
     /// Seconds without a heartbeat from a peer process after which it is declared lost (it is
     /// stopped, hung or cut off) and every other process exits with status 1 [default: 30].
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     pub peer_timeout: Option<f64>,
 }
 
@@ -53,6 +56,18 @@ impl ClusterArgs {
         if threads == 0 {
             return Err(bad_input(anyhow::anyhow!("--threads must be at least 1")));
         }
+        if threads > MAX_THREADS {
+            return Err(bad_input(anyhow::anyhow!(
+                "--threads must be at most {MAX_THREADS}, got {threads}: every pair of workers \
+                 has its own channels, so memory and start-up time grow with the square of the \
+                 workers (256 threads take 0.3 GB and 8 s to solve a 3-row problem)"
+            )));
+        }
+        if self.processes == 0 {
+            return Err(bad_input(anyhow::anyhow!(
+                "--processes must be at least 1, got 0"
+            )));
+        }
         if self.processes <= 1 {
             if self.process != 0 {
                 return Err(bad_input(anyhow::anyhow!(
@@ -62,6 +77,7 @@ impl ClusterArgs {
                 )));
             }
             let given: Vec<&str> = [
+                ("--hosts", self.hosts.is_some()),
                 ("--secret-file", self.secret_file.is_some()),
                 ("--connect-timeout", self.connect_timeout.is_some()),
                 ("--peer-timeout", self.peer_timeout.is_some()),

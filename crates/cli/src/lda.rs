@@ -12,6 +12,7 @@ use strads_io::lda_generate::{generate_lda, vocab_path, LdaSpec};
 use strads_io::write_atomic;
 
 use crate::cluster_args::{Agreement, ClusterArgs};
+use crate::files::{reject_inapplicable, Files};
 use crate::progress::lda_progress;
 use crate::{app_failure, bad_input, write_trace, Failure};
 
@@ -70,15 +71,15 @@ pub struct LdaArgs {
     /// The corpus; without it, an embedded generated corpus (2000 documents, 20 topics).
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
-    /// Format of --data.
-    #[arg(long, value_enum, default_value_t = Format::Auto)]
-    pub format: Format,
+    /// Format of --data [default: auto].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
     /// Vocabulary for docword/idcount input: one word per line, line i names word id i.
     #[arg(long, value_name = "FILE")]
     pub vocab: Option<PathBuf>,
-    /// Text input: drop words seen fewer than N times in the whole corpus.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub min_count: u64,
+    /// Text input: drop words seen fewer than N times in the whole corpus [default: 1].
+    #[arg(long, value_name = "N")]
+    pub min_count: Option<u64>,
     /// Text input: drop the words listed in FILE (whitespace-separated, `#` comments).
     #[arg(long, value_name = "FILE")]
     pub stopwords: Option<PathBuf>,
@@ -89,17 +90,18 @@ pub struct LdaArgs {
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub iters: usize,
     /// Symmetric Dirichlet prior of the document-topic proportions.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     pub alpha: f64,
     /// Symmetric Dirichlet prior of the topic-word distributions.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
     pub beta: f64,
     /// Token sampler.
     #[arg(long, value_enum, default_value_t = Sampler::Auto)]
     pub sampler: Sampler,
-    /// MH sampler: rounds of (word-proposal step, doc-proposal step) per token, 1 to 4.
-    #[arg(long, value_name = "N", default_value_t = 2)]
-    pub mh_steps: usize,
+    /// MH sampler: rounds of (word-proposal step, doc-proposal step) per token, 1 to 4
+    /// [default: 2].
+    #[arg(long, value_name = "N")]
+    pub mh_steps: Option<usize>,
     /// Evaluate (and trace) the log-likelihood every N iterations; 0 = only after the last.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub loglik_every: usize,
@@ -110,9 +112,9 @@ pub struct LdaArgs {
     /// same output.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Words per topic in --topics-out.
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    pub top_words: usize,
+    /// Words per topic in --topics-out [default: 10].
+    #[arg(long, value_name = "N")]
+    pub top_words: Option<usize>,
     /// Write each topic's most probable words (see above for the format).
     #[arg(long, value_name = "FILE")]
     pub topics_out: Option<PathBuf>,
@@ -146,31 +148,98 @@ fn embedded_spec(seed: u64) -> LdaSpec {
     }
 }
 
+/// Fails on flags that the corpus format or the sampler would ignore, and on out-of-range
+/// numbers. `format` is the corpus's format (`None` for the embedded corpus).
+fn check_flags(args: &LdaArgs, format: Option<CorpusFormat>) -> Result<(), Failure> {
+    match format {
+        None => reject_inapplicable(
+            &[
+                ("--format", args.format.is_some()),
+                ("--vocab", args.vocab.is_some()),
+                ("--min-count", args.min_count.is_some()),
+                ("--stopwords", args.stopwords.is_some()),
+            ],
+            "to a --data file (without one, the embedded corpus is used)",
+        )?,
+        Some(CorpusFormat::Text) => reject_inapplicable(
+            &[("--vocab", args.vocab.is_some())],
+            "to docword and idcount corpora (a text corpus's vocabulary is built from its \
+             words)",
+        )?,
+        Some(CorpusFormat::Docword | CorpusFormat::IdCount) => reject_inapplicable(
+            &[
+                ("--min-count", args.min_count.is_some()),
+                ("--stopwords", args.stopwords.is_some()),
+            ],
+            "to text corpora (docword and idcount corpora are already counted words)",
+        )?,
+    }
+    let exact = match args.sampler {
+        Sampler::Exact => true,
+        Sampler::Mh => false,
+        Sampler::Auto => args.topics <= AUTO_EXACT_MAX_TOPICS,
+    };
+    if exact {
+        reject_inapplicable(
+            &[("--mh-steps", args.mh_steps.is_some())],
+            "to the MH sampler (--sampler mh, or --sampler auto above 64 topics)",
+        )?;
+    }
+    if args.topics_out.is_none() {
+        reject_inapplicable(
+            &[("--top-words", args.top_words.is_some())],
+            "to --topics-out",
+        )?;
+    }
+    if args.top_words == Some(0) {
+        return Err(bad_input(anyhow::anyhow!("--top-words must be at least 1")));
+    }
+    if args.min_count == Some(0) {
+        return Err(bad_input(anyhow::anyhow!(
+            "--min-count must be at least 1 (1 keeps every word)"
+        )));
+    }
+    Ok(())
+}
+
 /// Runs the subcommand.
 pub fn run(args: LdaArgs) -> Result<(), Failure> {
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
+    Files::new()
+        .input("--data", args.data.as_deref())
+        .input("--vocab", args.vocab.as_deref())
+        .input("--stopwords", args.stopwords.as_deref())
+        .input("--hosts", args.cluster.hosts.as_deref())
+        .input("--secret-file", args.cluster.secret_file.as_deref())
+        .output("--topics-out", args.topics_out.as_deref())
+        .output("--word-topics-out", args.word_topics_out.as_deref())
+        .output("--doc-topics-out", args.doc_topics_out.as_deref())
+        .output("--trace", args.trace.as_deref())
+        .check(is_output_process)?;
+    let format = match &args.data {
+        None => None,
+        Some(path) => Some(match args.format.unwrap_or(Format::Auto) {
+            Format::Auto => detect_corpus_format(path).map_err(bad_input)?,
+            Format::Docword => CorpusFormat::Docword,
+            Format::Idcount => CorpusFormat::IdCount,
+            Format::Text => CorpusFormat::Text,
+        }),
+    };
+    check_flags(&args, format)?;
     if cluster.processes() > 1 {
         strads_engine::failure::install_exit_on_failure(cluster.process);
     }
     let _embedded_dir;
-    let corpus = match &args.data {
-        Some(path) => {
-            let format = match args.format {
-                Format::Auto => detect_corpus_format(path).map_err(bad_input)?,
-                Format::Docword => CorpusFormat::Docword,
-                Format::Idcount => CorpusFormat::IdCount,
-                Format::Text => CorpusFormat::Text,
-            };
-            CorpusSource {
-                path: path.clone(),
-                format,
-                vocab: args.vocab.clone(),
-                min_count: args.min_count,
-                stopwords: args.stopwords.clone(),
-            }
-        }
-        None => {
+    let corpus = match (&args.data, format) {
+        (Some(path), Some(format)) => CorpusSource {
+            path: path.clone(),
+            format,
+            vocab: args.vocab.clone(),
+            min_count: args.min_count.unwrap_or(1),
+            stopwords: args.stopwords.clone(),
+        },
+        _ => {
             // Every process generates the same embedded corpus (it is seeded).
             let dir = tempfile::tempdir()
                 .context("creating a temporary directory for the embedded corpus")?;
@@ -196,7 +265,7 @@ pub fn run(args: LdaArgs) -> Result<(), Failure> {
         sampler: match args.sampler {
             Sampler::Auto if args.topics <= AUTO_EXACT_MAX_TOPICS => SamplerKind::Exact,
             Sampler::Auto | Sampler::Mh => SamplerKind::Mh {
-                cycles: args.mh_steps,
+                cycles: args.mh_steps.unwrap_or(2),
             },
             Sampler::Exact => SamplerKind::Exact,
         },
@@ -249,7 +318,7 @@ fn write_outputs(args: &LdaArgs, model: &LdaResult) -> Result<(), Failure> {
             let mut buffer = ryu::Buffer::new();
             for (k, topic) in phi.iter().enumerate() {
                 let mut order: Vec<usize> = (0..topic.len()).collect();
-                let top = args.top_words.min(order.len());
+                let top = args.top_words.unwrap_or(10).min(order.len());
                 if top == 0 {
                     continue;
                 }
@@ -324,7 +393,7 @@ fn print_summary(
             "alpha": args.alpha,
             "beta": args.beta,
             "sampler": sampler,
-            "mh_steps": args.mh_steps,
+            "mh_steps": args.mh_steps.unwrap_or(2),
             "seed": args.seed,
             "count_checks": model.count_checks,
         });

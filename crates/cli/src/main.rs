@@ -5,6 +5,7 @@
 //! 2 bad input or usage.
 
 mod cluster_args;
+mod files;
 mod gen;
 mod gen_lda;
 mod gen_mf;

@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde_json::json;
+use strads_apps::mf::model::set_paths;
 use strads_apps::mf::{solve, Algorithm, Init, MfParams, MfSolution, RegScaling};
 use strads_io::{generate_ratings, read_pairs, write_atomic, RatingsFormat, RatingsSpec};
 
 use crate::cluster_args::{Agreement, ClusterArgs};
+use crate::files::{reject_inapplicable, Files};
 use crate::progress::mf_progress;
 use crate::{app_failure, bad_input, write_trace, Failure};
 
@@ -69,9 +71,9 @@ pub struct MfArgs {
     /// global mean and counted as `unseen_test_ratings`).
     #[arg(long, value_name = "FILE")]
     pub test: Option<PathBuf>,
-    /// Layout of --train, --test.
-    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
-    pub format: FormatArg,
+    /// Layout of --train, --test [default: auto].
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
     /// Solver.
     #[arg(long, value_enum, default_value_t = AlgoArg::Ccd)]
     pub algo: AlgoArg,
@@ -79,7 +81,7 @@ pub struct MfArgs {
     #[arg(long, default_value_t = 10)]
     pub rank: usize,
     /// The penalty lambda in sum (r_ij - w_i.h_j)^2 + lambda (sum c_i ||w_i||^2 + sum c_j ||h_j||^2).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
     pub lambda: f64,
     /// The penalty weights c.
     #[arg(long, value_enum, default_value_t = RegScalingArg::None)]
@@ -88,27 +90,28 @@ pub struct MfArgs {
     #[arg(long, default_value_t = 10)]
     pub iters: usize,
     /// Stop after the iteration during which this many seconds of solving passed.
-    #[arg(long, default_value_t = f64::INFINITY)]
+    #[arg(long, default_value_t = f64::INFINITY, allow_negative_numbers = true)]
     pub max_seconds: f64,
     /// CCD++ inner iterations: how many times each rank-one term (w_t, then h_t) is updated in a
-    /// row before the next; an iteration then costs INNER times as much.
-    #[arg(long, default_value_t = 1)]
-    pub inner: usize,
-    /// How ccd and als start (sgd always starts from random W and H).
-    #[arg(long, value_enum, default_value_t = InitArg::Spectral)]
-    pub init: InitArg,
+    /// row before the next; an iteration then costs INNER times as much [default: 1; ccd only].
+    #[arg(long)]
+    pub inner: Option<usize>,
+    /// How ccd and als start (sgd always starts from random W and H) [default: spectral].
+    #[arg(long, value_enum)]
+    pub init: Option<InitArg>,
     /// Subspace-iteration steps of --init spectral (each is one pass over the ratings on each
     /// side, and one more orders the columns). Default: 3 for als, 2 for ccd, each the fastest
     /// to a given test RMSE on the benchmark problem (with 3 ALS gets there one iteration
     /// sooner; CCD++ gains nothing).
     #[arg(long)]
     pub init_steps: Option<usize>,
-    /// SGD step size of the first epoch; epoch e (from 0) uses LR / (1 + LR_DECAY e).
-    #[arg(long, default_value_t = 0.05)]
-    pub lr: f64,
-    /// SGD step-size decay (see --lr).
-    #[arg(long, default_value_t = 0.1)]
-    pub lr_decay: f64,
+    /// SGD step size of the first epoch; epoch e (from 0) uses LR / (1 + LR_DECAY e)
+    /// [default: 0.05; sgd only].
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr: Option<f64>,
+    /// SGD step-size decay (see --lr) [default: 0.1; sgd only].
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr_decay: Option<f64>,
     /// Random seed (initial factors, SGD order, embedded problem).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -130,10 +133,83 @@ pub struct MfArgs {
     pub json: bool,
 }
 
+/// Fails on flags that the chosen algorithm or input would ignore, and on out-of-range numbers.
+fn check_flags(args: &MfArgs) -> Result<(), Failure> {
+    if args.train.is_none() {
+        reject_inapplicable(
+            &[
+                ("--format", args.format.is_some()),
+                ("--test", args.test.is_some()),
+            ],
+            "to a --train file (without one, the embedded problem is factorised)",
+        )?;
+    }
+    if args.algo != AlgoArg::Sgd {
+        reject_inapplicable(
+            &[
+                ("--lr", args.lr.is_some()),
+                ("--lr-decay", args.lr_decay.is_some()),
+            ],
+            "to --algo sgd",
+        )?;
+    } else {
+        reject_inapplicable(
+            &[
+                ("--init", args.init.is_some()),
+                ("--init-steps", args.init_steps.is_some()),
+            ],
+            "to --algo ccd and als (sgd starts from random W and H)",
+        )?;
+    }
+    if args.algo != AlgoArg::Ccd {
+        reject_inapplicable(&[("--inner", args.inner.is_some())], "to --algo ccd")?;
+    }
+    if args.init == Some(InitArg::Random) {
+        reject_inapplicable(
+            &[("--init-steps", args.init_steps.is_some())],
+            "to --init spectral",
+        )?;
+    }
+    if args.init_steps == Some(0) {
+        return Err(bad_input(anyhow::anyhow!(
+            "--init-steps must be at least 1 (for a random start use --init random)"
+        )));
+    }
+    if args.predict.is_some() && args.predictions_out.is_none() {
+        return Err(bad_input(anyhow::anyhow!(
+            "--predict needs --predictions-out FILE"
+        )));
+    }
+    Ok(())
+}
+
 /// Runs the subcommand.
 pub fn run(args: MfArgs) -> Result<(), Failure> {
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
+    check_flags(&args)?;
+    let model_files = args.out_prefix.as_deref().map(set_paths);
+    Files::new()
+        .input("--train", args.train.as_deref())
+        .input("--test", args.test.as_deref())
+        .input("--predict", args.predict.as_deref())
+        .input("--hosts", args.cluster.hosts.as_deref())
+        .input("--secret-file", args.cluster.secret_file.as_deref())
+        .output(
+            "--out-prefix (.users)",
+            model_files.as_ref().map(|f| f.0.as_path()),
+        )
+        .output(
+            "--out-prefix (.items)",
+            model_files.as_ref().map(|f| f.1.as_path()),
+        )
+        .output(
+            "--out-prefix (.json)",
+            model_files.as_ref().map(|f| f.2.as_path()),
+        )
+        .output("--predictions-out", args.predictions_out.as_deref())
+        .output("--trace", args.trace.as_deref())
+        .check(is_output_process)?;
     if cluster.processes() > 1 {
         strads_engine::failure::install_exit_on_failure(cluster.process);
     }
@@ -163,7 +239,7 @@ pub fn run(args: MfArgs) -> Result<(), Failure> {
     let params = MfParams {
         train,
         test,
-        format: match args.format {
+        format: match args.format.unwrap_or(FormatArg::Auto) {
             FormatArg::Auto => RatingsFormat::Auto,
             FormatArg::Delimited => RatingsFormat::Delimited,
             FormatArg::Movielens => RatingsFormat::MovieLens,
@@ -181,8 +257,8 @@ pub fn run(args: MfArgs) -> Result<(), Failure> {
             RegScalingArg::Count => RegScaling::Count,
         },
         iterations: args.iters,
-        inner_iterations: args.inner,
-        init: match args.init {
+        inner_iterations: args.inner.unwrap_or(1),
+        init: match args.init.unwrap_or(InitArg::Spectral) {
             InitArg::Spectral => Init::Spectral,
             InitArg::Random => Init::Random,
         },
@@ -192,8 +268,8 @@ pub fn run(args: MfArgs) -> Result<(), Failure> {
         }),
         max_seconds: args.max_seconds,
         seed: args.seed,
-        learning_rate: args.lr,
-        learning_rate_decay: args.lr_decay,
+        learning_rate: args.lr.unwrap_or(0.05),
+        learning_rate_decay: args.lr_decay.unwrap_or(0.1),
         collect_model: args.out_prefix.is_some() || args.predict.is_some(),
     };
     let items = agreement(&args, &params, &cluster);
@@ -359,7 +435,7 @@ fn agreement(
             .file("--test", args.test.as_deref()),
     };
     items
-        .item("--format", format!("{:?}", args.format))
+        .item("--format", format!("{:?}", params.format))
         .item("--algo", format!("{:?}", args.algo))
         .item("--rank", params.rank)
         .number("--lambda", params.lambda)
@@ -367,7 +443,7 @@ fn agreement(
         .item("--iters", params.iterations)
         .number("--max-seconds", params.max_seconds)
         .item("--inner", params.inner_iterations)
-        .item("--init", format!("{:?}", args.init))
+        .item("--init", format!("{:?}", params.init))
         .item("--init-steps", params.init_steps)
         .number("--lr", params.learning_rate)
         .number("--lr-decay", params.learning_rate_decay)

@@ -35,10 +35,10 @@ pub struct PlotArgs {
     /// Title above the plots.
     #[arg(long)]
     pub title: Option<String>,
-    /// Image width in pixels.
+    /// Image width in pixels (16 to 16384).
     #[arg(long, default_value_t = 1200)]
     pub width: u32,
-    /// Image height in pixels.
+    /// Image height in pixels (16 to 16384).
     #[arg(long, default_value_t = 900)]
     pub height: u32,
 }
@@ -64,6 +64,18 @@ pub fn run(args: PlotArgs) -> Result<(), Failure> {
             )))
         }
     };
+    if !(16..=16384).contains(&args.width) || !(16..=16384).contains(&args.height) {
+        return Err(bad_input(anyhow!(
+            "--width and --height must be in 16..=16384 pixels, got {} x {}",
+            args.width,
+            args.height
+        )));
+    }
+    let mut files = crate::files::Files::new();
+    for trace in &args.traces {
+        files.input("TRACE", Some(trace));
+    }
+    files.output("--out", Some(&args.out)).check(true)?;
     if !args.labels.is_empty() && args.labels.len() != args.traces.len() {
         return Err(bad_input(anyhow!(
             "{} --label values for {} traces",

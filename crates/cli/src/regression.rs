@@ -7,12 +7,13 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use strads_apps::sparse_regression::{
-    solve, DataSource, Layout, LossKind, Penalty, RegressionParams, Solution,
+    solve, DataSource, Layout, LossKind, Penalty, RegressionParams, Solution, StopReason,
 };
 use strads_core::{SchedulerKind, SchedulerParams};
 use strads_io::{generate_regression, write_coefficients, RegressionSpec, Task};
 
 use crate::cluster_args::{Agreement, ClusterArgs};
+use crate::files::{reject_inapplicable, Files};
 use crate::progress::regression_progress;
 use crate::{app_failure, bad_input, write_trace, Failure};
 
@@ -35,9 +36,9 @@ pub struct RegressionArgs {
     /// Training data; without it, an embedded generated problem is solved.
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
-    /// Format of --data.
-    #[arg(long, value_enum, default_value_t = Format::Auto)]
-    pub format: Format,
+    /// Format of --data [default: auto].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
     /// Labels, one per line, for a MatrixMarket --data.
     #[arg(long, value_name = "FILE")]
     pub labels: Option<PathBuf>,
@@ -45,19 +46,19 @@ pub struct RegressionArgs {
     #[arg(long)]
     pub zero_based: bool,
     /// The l1 penalty lambda.
-    #[arg(long, conflicts_with = "lambda_ratio")]
+    #[arg(long, conflicts_with = "lambda_ratio", allow_negative_numbers = true)]
     pub lambda: Option<f64>,
     /// lambda = RATIO * lambda_max (lasso: ||X^T y||_inf; logreg: ||X^T y||_inf / 2) [default: 0.1].
-    #[arg(long, value_name = "RATIO")]
+    #[arg(long, value_name = "RATIO", allow_negative_numbers = true)]
     pub lambda_ratio: Option<f64>,
     /// Stop when the duality gap <= TOL * objective.
-    #[arg(long, default_value_t = 1e-6)]
+    #[arg(long, default_value_t = 1e-6, allow_negative_numbers = true)]
     pub tol: f64,
     /// Stop after this many passes over the coordinates.
-    #[arg(long, default_value_t = 10_000.0)]
+    #[arg(long, default_value_t = 10_000.0, allow_negative_numbers = true)]
     pub max_iters: f64,
     /// Stop after this many seconds of solving.
-    #[arg(long, default_value_t = f64::INFINITY)]
+    #[arg(long, default_value_t = f64::INFINITY, allow_negative_numbers = true)]
     pub max_seconds: f64,
     /// How X is split over the workers: `columns` (each worker owns a block of columns and
     /// sweeps its working set against a replica of the residual; rounds all-gather the
@@ -83,12 +84,12 @@ pub struct RegressionArgs {
     /// Rows layout: dependency filter: never two coordinates with |corr| >= RHO in one round (1 disables)
     /// [default: 1 for lasso with inner passes, whose sequential steps need no filter; otherwise
     /// 0.1].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub rho: Option<f64>,
     /// Rows layout: priority floor: coordinate j is drawn with probability proportional to
     /// (delta b_j)^2 + eta, with eta = ETA x the largest squared step predicted at the last
     /// duality-gap evaluation [default: 1e-9].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub eta: Option<f64>,
     /// Rows layout: up to STALENESS + 1 rounds in flight (0 = bulk synchronous) [default: 0].
     #[arg(long)]
@@ -100,7 +101,7 @@ pub struct RegressionArgs {
     /// sweep the working set, so its evaluations can be rarer than logreg's, whose refreshed
     /// priorities are worth more than the evaluation's pass over X [default: lasso 2, logreg
     /// 0.25].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub gap_every: Option<f64>,
     /// Rows layout: do not screen out coordinates with the gap-safe rule (screening is exact: it only removes
     /// coordinates that are provably zero at the optimum).
@@ -111,7 +112,7 @@ pub struct RegressionArgs {
     /// step is not left waiting for the next priority refresh (0 disables) [default: lasso 16,
     /// so a lasso round is 256 coordinates by priority and 4096 from the sweep, the fastest
     /// measured at every lambda of the benchmark; logreg 0.25].
-    #[arg(long, value_name = "SHARE")]
+    #[arg(long, value_name = "SHARE", allow_negative_numbers = true)]
     pub sweep_share: Option<f64>,
     /// Rows layout, lasso only: step each round's candidates one after another, each seeing the earlier
     /// steps through the candidates' Gram entries (exactly sequential coordinate descent), and
@@ -155,6 +156,16 @@ fn embedded_spec(loss: LossKind, seed: u64) -> RegressionSpec {
 pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
+    check_layout_flags(&args)?;
+    check_input_flags(&args)?;
+    Files::new()
+        .input("--data", args.data.as_deref())
+        .input("--labels", args.labels.as_deref())
+        .input("--hosts", args.cluster.hosts.as_deref())
+        .input("--secret-file", args.cluster.secret_file.as_deref())
+        .output("--out", args.out.as_deref())
+        .output("--trace", args.trace.as_deref())
+        .check(is_output_process)?;
     if cluster.processes() > 1 {
         strads_engine::failure::install_exit_on_failure(cluster.process);
     }
@@ -176,7 +187,6 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
             })
         }
     }?;
-    check_layout_flags(&args)?;
     let defaults = Defaults::for_run(loss, &args, cluster.processes());
     let params = RegressionParams {
         loss,
@@ -216,14 +226,49 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
         return Ok(());
     };
     let seconds = started.elapsed().as_secs_f64();
-    if let Some(path) = &args.out {
+    let diverged = solution.stop == StopReason::Diverged;
+    if diverged && diverged_at_start(&solution) {
+        return Err(bad_input(anyhow::anyhow!(
+            "the objective at b = 0 is {}: the data's values are too large for double \
+             precision (the labels' squares overflow); rescale them",
+            solution.objective
+        )));
+    }
+    // A diverged run's coefficients mean nothing: only its trace is written, to show how.
+    if let (Some(path), false) = (&args.out, diverged) {
         write_coefficients(path, &solution.coefficients)?;
     }
     if let Some(path) = &args.trace {
         write_trace(path, &solution.trace)?;
     }
     print_summary(loss, &args, &params, &cluster, &solution, seconds)?;
+    if diverged {
+        return Err(divergence(&solution));
+    }
     Ok(())
+}
+
+/// Whether the objective was already infinite or NaN at b = 0, where only the data decides it.
+fn diverged_at_start(solution: &Solution) -> bool {
+    solution
+        .trace
+        .first()
+        .is_some_and(|first| !first.objective.is_finite())
+}
+
+/// The failure of a run whose objective became infinite or NaN (or rose a thousandfold) while
+/// solving: a runtime failure (exit status 1).
+fn divergence(solution: &Solution) -> Failure {
+    Failure {
+        code: 1,
+        error: anyhow::anyhow!(
+            "the run diverged: the objective became {} after {:.1} passes; no coefficients \
+             were written (in the rows layout, lower --rho or --schedule-size; or rescale \
+             values too large for double precision)",
+            solution.objective,
+            solution.iterations
+        ),
+    }
 }
 
 /// What the processes of a cluster must agree on: every resolved parameter and the inputs'
@@ -269,12 +314,43 @@ fn agreement(
     items.into_items()
 }
 
-fn source_for(path: &std::path::Path, args: &RegressionArgs) -> Result<DataSource, Failure> {
-    let is_mm = match args.format {
+/// Whether --data is MatrixMarket (by --format, else by the `.mtx` extension).
+fn is_matrix_market(path: &std::path::Path, format: Option<Format>) -> bool {
+    match format.unwrap_or(Format::Auto) {
         Format::Mm => true,
         Format::Libsvm => false,
         Format::Auto => path.extension().is_some_and(|e| e == "mtx"),
+    }
+}
+
+/// Fails on input flags that the data's format (or the embedded problem) would ignore.
+fn check_input_flags(args: &RegressionArgs) -> Result<(), Failure> {
+    let Some(path) = &args.data else {
+        return reject_inapplicable(
+            &[
+                ("--format", args.format.is_some()),
+                ("--labels", args.labels.is_some()),
+                ("--zero-based", args.zero_based),
+            ],
+            "to a --data file (without one, the embedded problem is solved)",
+        );
     };
+    if is_matrix_market(path, args.format) {
+        reject_inapplicable(
+            &[("--zero-based", args.zero_based)],
+            "to libsvm --data (MatrixMarket indices are 1-based by definition)",
+        )
+    } else {
+        reject_inapplicable(
+            &[("--labels", args.labels.is_some())],
+            "to a MatrixMarket --data (a libsvm file holds its labels; use --format mm for a \
+             MatrixMarket file without the .mtx extension)",
+        )
+    }
+}
+
+fn source_for(path: &std::path::Path, args: &RegressionArgs) -> Result<DataSource, Failure> {
+    let is_mm = is_matrix_market(path, args.format);
     if is_mm {
         let labels = args.labels.clone().ok_or_else(|| {
             bad_input(anyhow::anyhow!(
@@ -375,11 +451,11 @@ fn print_summary(
             stdout,
             "{:.1} passes, {} rounds ({} layout); load {:.3} s, solve {:.3} s, total {:.3} s on {} worker(s) in {} process(es)",
             solution.iterations,
+            solution.rounds,
             match params.layout {
                 Layout::Rows => "rows",
                 Layout::Columns => "column",
             },
-            solution.rounds,
             solution.load_seconds,
             solution.solve_seconds,
             seconds,
@@ -426,6 +502,11 @@ fn check_layout_flags(args: &RegressionArgs) -> Result<(), Failure> {
             vec![("--local-passes", args.local_passes.is_some())],
         ),
     };
+    if args.local_passes == Some(0) {
+        return Err(bad_input(anyhow::anyhow!(
+            "--local-passes must be at least 1 (leave it out for the automatic choice)"
+        )));
+    }
     let given: Vec<&str> = given
         .into_iter()
         .filter(|(_, g)| *g)

@@ -11,6 +11,10 @@
 //! - `mf`: matrix factorisation and `strads plot` (malformed ratings, identical factors across
 //!   cluster shapes, predictions, PNG/SVG plots).
 //! - `lda`: topic modelling (malformed corpora, output files, same seed, 2 processes vs 1).
+//! - `safety`: outputs that are inputs, unwritable directories, symlinked outputs, mf model sets,
+//!   the memory limit, byte order marks, values too large, the text summaries.
+//! - `tally`: the README's malformed-input tally: every case ends in a clean exit 2 or a correct
+//!   acceptance (no abort, hang or silent misread).
 
 #[path = "cli/support.rs"]
 mod support;
@@ -38,3 +42,9 @@ mod mf;
 
 #[path = "cli/lda.rs"]
 mod lda;
+
+#[path = "cli/tally.rs"]
+mod tally;
+
+#[path = "cli/safety.rs"]
+mod safety;

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::DataError;
 
@@ -12,12 +12,15 @@ use crate::error::DataError;
 /// The temporary file lives in the target's directory because a rename is atomic only within one
 /// file system. If `write` or any later step fails, the temporary file is removed and `path` is left
 /// as it was. A new file gets mode 0644 on Unix (the temporary file starts as 0600); an existing
-/// file keeps its permissions.
+/// file keeps its permissions. When `path` is a symlink, the file it names is written (atomically,
+/// in that file's directory) and the link is kept, as a plain write would do.
 pub fn write_atomic<F>(path: &Path, write: F) -> Result<(), DataError>
 where
     F: FnOnce(&mut BufWriter<File>) -> io::Result<()>,
 {
     let error = |source: io::Error| DataError::io(path, source);
+    let target = resolve_symlinks(path);
+    let path = target.as_path();
     let directory = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -49,6 +52,41 @@ where
     temporary_path.persist(path).map_err(|e| error(e.error))?;
     sync_directory(directory);
     Ok(())
+}
+
+/// `path` with its symlinks followed to the file they finally name, which need not exist (a
+/// dangling link names the file a write creates). At most 40 links are followed, as the kernel
+/// does; the directory part is made canonical when it exists.
+pub fn resolve_symlinks(path: &Path) -> PathBuf {
+    let mut current = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::read_link(&current) {
+            Ok(target) => {
+                current = match current.parent() {
+                    Some(parent) if target.is_relative() => parent.join(target),
+                    _ => target,
+                };
+            }
+            Err(_) => break,
+        }
+    }
+    if let Ok(canonical) = std::fs::canonicalize(&current) {
+        return canonical;
+    }
+    match (current.parent(), current.file_name()) {
+        (Some(parent), Some(name)) => {
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            match std::fs::canonicalize(parent) {
+                Ok(parent) => parent.join(name),
+                Err(_) => current,
+            }
+        }
+        _ => current,
+    }
 }
 
 #[cfg(unix)]
@@ -113,6 +151,41 @@ mod tests {
             error.to_string().starts_with(&path.display().to_string()),
             "{error}"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_is_followed_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.txt");
+        std::fs::write(&real, "old").unwrap();
+        let link = dir.path().join("link.txt");
+        std::os::unix::fs::symlink("real.txt", &link).unwrap();
+        write_atomic(&link, |w| w.write_all(b"new")).unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
+        // A dangling link: the write creates the file it names, in the link's target directory.
+        let other = tempfile::tempdir().unwrap();
+        let dangling = dir.path().join("dangling.txt");
+        std::os::unix::fs::symlink(other.path().join("made.txt"), &dangling).unwrap();
+        write_atomic(&dangling, |w| w.write_all(b"made")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(other.path().join("made.txt")).unwrap(),
+            "made"
+        );
+        assert!(std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        // A chain of links.
+        let chain = dir.path().join("chain.txt");
+        std::os::unix::fs::symlink("link.txt", &chain).unwrap();
+        write_atomic(&chain, |w| w.write_all(b"chained")).unwrap();
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "chained");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
     }
 
     #[cfg(unix)]

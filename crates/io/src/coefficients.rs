@@ -26,10 +26,13 @@ pub fn write_coefficients(path: &Path, coef: &[f64]) -> Result<(), DataError> {
 /// `(0-based index, value)` pairs in file order. Blank lines and `#` comment lines are skipped;
 /// indices must be strictly increasing.
 pub fn read_coefficients(path: &Path) -> Result<Vec<(u32, f64)>, DataError> {
-    let text = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let text = crate::memory::read_whole_file(path)?;
     let mut entries: Vec<(u32, f64)> = Vec::new();
     let mut previous: Option<u64> = None;
-    for (line, number) in text.split(|&byte| byte == b'\n').zip(1u64..) {
+    for (line, number) in crate::shard::strip_bom(&text)
+        .split(|&byte| byte == b'\n')
+        .zip(1u64..)
+    {
         let error = |message: String| DataError::parse(path, number, message);
         let tokens: Vec<&[u8]> = fields(line).collect();
         match tokens.as_slice() {

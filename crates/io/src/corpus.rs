@@ -10,7 +10,8 @@
 //!   ([`build_vocabulary`]), dropping stop words and rare words.
 //!
 //! A vocabulary file ([`read_vocabulary`]) has one word per line; line `i` names word id `i`.
-//! Blank lines and lines starting with `#` in a body are skipped. Every bad line is a
+//! Blank lines and lines starting with `#` in a body are skipped. A UTF-8 byte order mark at
+//! the start of any of these files is skipped. Every bad line is a
 //! [`DataError::Parse`] naming the file and its absolute line.
 
 use std::collections::{HashMap, HashSet};
@@ -21,7 +22,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DataError;
-use crate::shard::read_shard_lines;
+use crate::shard::{read_shard_lines, strip_bom};
 use crate::token::{fields, parse_unsigned, quoted};
 
 /// One cell of the document-word count matrix, with 0-based ids.
@@ -51,34 +52,50 @@ pub struct DocwordHeader {
 /// Ids must fit in a `u32`.
 const MAX_ID: u64 = u32::MAX as u64;
 
-/// Reads the `D`, `W`, `NNZ` header lines of the docword file `path`.
+/// Reads the `D`, `W`, `NNZ` header lines of the docword file `path` (blank lines and `#`
+/// comment lines before and between them are skipped, as in the body).
 pub fn read_docword_header(path: &Path) -> Result<DocwordHeader, DataError> {
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
     let mut reader = BufReader::new(file);
     let mut values = [0u64; 3];
     let mut offset = 0u64;
     let mut line = Vec::new();
+    let mut line_number = 0u64;
     let names = [
         "the number of documents D",
         "the vocabulary size W",
         "the number of entries NNZ",
     ];
     for (index, name) in names.iter().enumerate() {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| DataError::io(path, e))?;
-        offset += n as u64;
-        let line_number = index as u64 + 1;
-        if n == 0 {
-            return Err(DataError::parse(
-                path,
-                line_number,
-                format!("expected {name} (a UCI docword header line), found the end of the file"),
-            ));
-        }
-        let content = line.strip_suffix(b"\n").unwrap_or(&line);
-        let tokens: Vec<&[u8]> = fields(content).collect();
+        let tokens: Vec<&[u8]> = loop {
+            line.clear();
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| DataError::io(path, e))?;
+            offset += n as u64;
+            line_number += 1;
+            if n == 0 {
+                return Err(DataError::parse(
+                    path,
+                    line_number,
+                    format!(
+                        "expected {name} (a UCI docword header line), found the end of the file"
+                    ),
+                ));
+            }
+            let content = line.strip_suffix(b"\n").unwrap_or(&line);
+            let content = if line_number == 1 {
+                strip_bom(content)
+            } else {
+                content
+            };
+            let tokens: Vec<&[u8]> = fields(content).collect();
+            match tokens.first() {
+                None => continue,
+                Some(first) if first.starts_with(b"#") => continue,
+                Some(_) => break tokens,
+            }
+        };
         let value = match tokens.as_slice() {
             [token] => parse_unsigned(token),
             _ => None,
@@ -89,7 +106,7 @@ pub fn read_docword_header(path: &Path) -> Result<DocwordHeader, DataError> {
                 line_number,
                 format!(
                     "expected {name} (one non-negative integer below 2^32), found {}",
-                    quoted(line.trim_ascii())
+                    quoted(strip_bom(line.trim_ascii()))
                 ),
             )
         })?;
@@ -320,8 +337,8 @@ pub fn build_vocabulary(
 /// Reads a vocabulary file: one word per line (surrounding whitespace trimmed); line `i` names
 /// word id `i`. An empty line is an error, since it would leave an id without a name.
 pub fn read_vocabulary(path: &Path) -> Result<Vec<String>, DataError> {
-    let text = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    let mut lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+    let text = crate::memory::read_whole_file(path)?;
+    let mut lines: Vec<&[u8]> = strip_bom(&text).split(|&b| b == b'\n').collect();
     if lines.last().is_some_and(|line| line.is_empty()) {
         // The empty remainder after a final newline is not a line.
         lines.pop();
@@ -352,8 +369,11 @@ pub fn read_vocabulary(path: &Path) -> Result<Vec<String>, DataError> {
 
 /// Reads a stop-word file: whitespace-separated words, `#` comments to the end of a line.
 pub fn read_stopwords(path: &Path) -> Result<HashSet<String>, DataError> {
-    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    let text = String::from_utf8(crate::memory::read_whole_file(path)?)
+        .map_err(|_| DataError::invalid(path, "expected UTF-8 text (stop words)"))?;
     Ok(text
+        .strip_prefix('\u{feff}')
+        .unwrap_or(&text)
         .lines()
         .map(|line| line.split('#').next().unwrap_or(""))
         .flat_map(str::split_whitespace)
@@ -372,8 +392,10 @@ pub enum CorpusFormat {
     Text,
 }
 
-/// Guesses the format of `path` from its first non-blank line: a lone integer starts a docword
-/// header, a second token with a `:` means `doc_id word:count` lines, anything else is text.
+/// Guesses the format of `path` from its first line that is neither blank nor a `#` comment: a
+/// lone integer starts a docword header, a second token with a `:` means `doc_id word:count`
+/// lines, anything else is text. A file with no such line holds no documents: an error, not a
+/// text corpus of its comments.
 pub fn detect_corpus_format(path: &Path) -> Result<CorpusFormat, DataError> {
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
     let mut reader = BufReader::new(file);
@@ -384,12 +406,16 @@ pub fn detect_corpus_format(path: &Path) -> Result<CorpusFormat, DataError> {
             .read_until(b'\n', &mut line)
             .map_err(|e| DataError::io(path, e))?;
         if n == 0 {
-            return Ok(CorpusFormat::Text);
+            return Err(DataError::Empty {
+                path: path.to_path_buf(),
+                what: "documents (only blank lines and `#` comments)".into(),
+            });
         }
-        let content = line.strip_suffix(b"\n").unwrap_or(&line);
+        let content = strip_bom(line.strip_suffix(b"\n").unwrap_or(&line));
         let tokens: Vec<&[u8]> = fields(content).collect();
         match tokens.as_slice() {
             [] => continue,
+            [first, ..] if first.starts_with(b"#") => continue,
             [single] if parse_unsigned(single).is_some() => return Ok(CorpusFormat::Docword),
             [_, second, ..] if second.contains(&b':') => return Ok(CorpusFormat::IdCount),
             _ => return Ok(CorpusFormat::Text),

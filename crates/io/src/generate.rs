@@ -236,7 +236,17 @@ fn validate(spec: &RegressionSpec) -> Result<(), DataError> {
     } else if spec.group == 0 {
         Some("group must be at least 1".to_string())
     } else {
-        None
+        // The truth and the column groups are per column; a row's entries and its group's
+        // correlated columns are built in memory.
+        let needed = spec.cols as u128 * 24 + (spec.nnz_per_row as u128 + spec.group as u128) * 48;
+        crate::memory::check_memory(
+            &format!(
+                "generating {} columns with groups of {}",
+                spec.cols, spec.group
+            ),
+            needed,
+        )
+        .err()
     };
     match problem {
         Some(message) => Err(DataError::InvalidRequest { message }),

@@ -171,6 +171,17 @@ fn validate(spec: &RatingsSpec) -> Result<(), DataError> {
             spec.test_fraction
         ));
     }
+    // The true factors, the popularity tables, and per rating its pair and its text.
+    let needed = (spec.users as u128 + spec.items as u128) * (spec.rank as u128 * 8 + 8)
+        + spec.ratings as u128 * 48;
+    crate::memory::check_memory(
+        &format!(
+            "generating {} users x {} items of rank {} with {} ratings",
+            spec.users, spec.items, spec.rank, spec.ratings
+        ),
+        needed,
+    )
+    .or_else(refuse)?;
     Ok(())
 }
 

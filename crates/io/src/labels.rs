@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::error::DataError;
-use crate::shard::ShardText;
+use crate::shard::{strip_bom, ShardText};
 use crate::token::{fields, parse_finite, quoted, NumberError};
 
 /// Which labels an app accepts.
@@ -32,14 +32,22 @@ impl LabelKind {
 /// Reads the label file `path`, which must hold exactly `expected` labels of `kind`, one per line.
 ///
 /// Blank lines are allowed only at the end of the file, since one in the middle would shift every
-/// later label onto the wrong row. CRLF line ends and surrounding spaces are accepted.
+/// later label onto the wrong row. CRLF line ends, surrounding spaces and a UTF-8 byte order mark
+/// are accepted.
+///
+/// `expected` comes from another file's header, so nothing is allocated for it beyond what this
+/// file can hold: a label takes at least two bytes (`1` and a newline).
 pub fn read_labels(path: &Path, expected: usize, kind: LabelKind) -> Result<Vec<f64>, DataError> {
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let mut bytes = crate::memory::read_whole_file(path)?;
+    let bom = bytes.len() - strip_bom(&bytes).len();
+    // The byte order mark is blanked rather than removed, so that offsets stay the file's.
+    bytes[..bom].fill(b' ');
     let text = ShardText {
         bytes,
         byte_offset: 0,
     };
-    let mut labels = Vec::with_capacity(expected);
+    let most = text.bytes.len().div_ceil(2);
+    let mut labels = Vec::with_capacity(expected.min(most));
     let mut first_blank_line: Option<u64> = None;
     for (line, number) in text.lines().zip(1u64..) {
         let mut tokens = fields(line.text);

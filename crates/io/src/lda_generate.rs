@@ -105,6 +105,20 @@ pub fn generate_lda(spec: &LdaSpec, out: &Path) -> Result<LdaSummary, DataError>
             spec.alpha, spec.beta
         ));
     }
+    // Every topic's word distribution and its alias table; per document its word counts.
+    let cells_per_doc = spec.doc_length.min(spec.words) as u128;
+    let needed = spec.topics as u128 * spec.words as u128 * 32
+        + spec.docs as u128 * cells_per_doc * 8
+        + spec.doc_length as u128 * 4;
+    if let Err(message) = crate::memory::check_memory(
+        &format!(
+            "generating {} documents of {} tokens from {} topics over {} words",
+            spec.docs, spec.doc_length, spec.topics, spec.words
+        ),
+        needed,
+    ) {
+        return invalid(message);
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let word_gamma = Gamma::new(spec.beta, 1.0).expect("beta > 0");
     let topic_gamma = Gamma::new(spec.alpha, 1.0).expect("alpha > 0");

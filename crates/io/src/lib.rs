@@ -13,6 +13,8 @@
 //!   dense indices) and a low-rank generator with a train/test split.
 //! - [`corpus`] and [`lda_generate`]: bag-of-words corpora for topic models, and LDA corpora with
 //!   their true topics.
+//! - [`memory`]: the memory a process may plan for, checked before allocations sized by inputs
+//!   or flags.
 //!
 //! Every error is a [`DataError`] that names the file and, for a bad line, its 1-based line number
 //! in the whole file (also when the line was read by a shard) and what was expected there.
@@ -50,12 +52,13 @@ pub mod labels;
 pub mod lda_generate;
 pub mod libsvm;
 pub mod matrix_market;
+pub mod memory;
 pub mod ratings;
 pub mod shard;
 pub mod sparse;
 mod token;
 
-pub use atomic::write_atomic;
+pub use atomic::{resolve_symlinks, write_atomic};
 pub use coefficients::{read_coefficients, write_coefficients};
 pub use error::DataError;
 pub use generate::{generate_regression, truth_path, GeneratedSummary, RegressionSpec, Task};
@@ -65,6 +68,9 @@ pub use libsvm::{check_nonempty_total, parse_libsvm, read_libsvm_shard, LibsvmOp
 pub use matrix_market::{
     check_mm_total, entries_to_rows, read_mm_header, read_mm_shard, MmEntry, MmField, MmHeader,
 };
+pub use memory::{check_memory, format_bytes, memory_limit, MemoryLimit};
 pub use ratings::{align_ids, read_pairs, read_ratings, Ratings, RatingsFormat};
-pub use shard::{line_number_at, read_shard_lines, shard_byte_range, ShardText};
+pub use shard::{
+    bom_len, line_number_at, read_shard_lines, shard_byte_range, strip_bom, ShardText, UTF8_BOM,
+};
 pub use sparse::SparseRows;

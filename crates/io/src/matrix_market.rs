@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use crate::error::DataError;
-use crate::shard::read_shard_lines;
+use crate::shard::{read_shard_lines, strip_bom};
 use crate::sparse::SparseRows;
 use crate::token::{fields, number_problem, parse_finite, parse_unsigned, quoted};
 
@@ -95,6 +95,7 @@ pub fn read_mm_header(path: &Path) -> Result<MmHeader, DataError> {
         let text = line.strip_suffix(b"\n").unwrap_or(&line);
         let text = text.strip_suffix(b"\r").unwrap_or(text);
         let Some(field) = field else {
+            let text = strip_bom(text);
             field = Some(parse_banner(text).map_err(|message| DataError::parse(path, 1, message))?);
             continue;
         };

@@ -1,6 +1,7 @@
 //! Rating files for matrix factorisation: `user item rating` lines (whitespace or comma
-//! separated, with an optional header line), MovieLens `user::item::rating::timestamp`, and
-//! MatrixMarket coordinate files.
+//! separated, with an optional header line: a first line none of whose fields is a number),
+//! MovieLens `user::item::rating::timestamp`, and MatrixMarket coordinate files. A UTF-8 byte
+//! order mark at the start of a file is skipped.
 //!
 //! User and item ids are arbitrary tokens. They are remapped to dense indices in a canonical order
 //! that does not depend on how the file was split for parsing: tokens that are unsigned integers
@@ -15,7 +16,7 @@ use std::path::Path;
 
 use crate::error::DataError;
 use crate::matrix_market::{check_mm_total, read_mm_header, read_mm_shard, MmField};
-use crate::shard::{read_shard_lines, ShardText};
+use crate::shard::{bom_len, read_shard_lines, strip_bom, ShardText};
 use crate::token::{fields, number_problem, parse_finite, parse_unsigned, quoted, NumberError};
 
 /// How a rating file is laid out.
@@ -24,8 +25,8 @@ pub enum RatingsFormat {
     /// Decide from the first line: a MatrixMarket banner, a line with `::` (MovieLens), or else
     /// delimited.
     Auto,
-    /// `user item rating [timestamp]`, separated by whitespace or by commas; a first line whose
-    /// rating field is not a number is a header.
+    /// `user item rating [timestamp]`, separated by whitespace or by commas; a first line none
+    /// of whose fields is a number (`user item rating`) is a header.
     Delimited,
     /// MovieLens `user::item::rating::timestamp` (the timestamp may be missing).
     MovieLens,
@@ -112,13 +113,14 @@ fn detect_format(path: &Path) -> Result<RatingsFormat, DataError> {
         if n == 0 {
             return Ok(RatingsFormat::Delimited);
         }
+        let line = strip_bom(&line);
         if line.trim_ascii().is_empty() {
             continue;
         }
         if line.starts_with(b"%%MatrixMarket") {
             return Ok(RatingsFormat::MatrixMarket);
         }
-        if memchr::memmem::find(&line, b"::").is_some() {
+        if memchr::memmem::find(line, b"::").is_some() {
             return Ok(RatingsFormat::MovieLens);
         }
         return Ok(RatingsFormat::Delimited);
@@ -146,10 +148,12 @@ fn read_text(path: &Path, movielens: bool, n_threads: usize) -> Result<Ratings, 
             .map(|h| h.join().expect("reader thread panicked"))
             .collect::<Result<_, _>>()
     })?;
+    // The first line (a possible header) starts after the byte order mark, if any.
+    let first_line = bom_len(path)?;
     let parsed: Vec<Result<ShardRatings<'_>, (u64, String)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = texts
             .iter()
-            .map(|text| scope.spawn(move || parse_text_shard(text, movielens)))
+            .map(|text| scope.spawn(move || parse_text_shard(text, movielens, first_line)))
             .collect();
         handles
             .into_iter()
@@ -169,10 +173,18 @@ fn read_text(path: &Path, movielens: bool, n_threads: usize) -> Result<Ratings, 
     Ok(merge_shards(shards))
 }
 
-/// Parses one shard; an error is `(line offset, message)`.
-fn parse_text_shard(text: &ShardText, movielens: bool) -> Result<ShardRatings<'_>, (u64, String)> {
-    let mut users = Interner::default();
-    let mut items = Interner::default();
+/// Parses one shard whose file's first line starts at byte `first_line`; an error is
+/// `(line offset, message)`.
+fn parse_text_shard(
+    text: &ShardText,
+    movielens: bool,
+    first_line: u64,
+) -> Result<ShardRatings<'_>, (u64, String)> {
+    // Tables indexed by plain-number ids are at most about as large as the text: ids beyond
+    // that go to the hash map, so a short file with a huge id allocates little.
+    let table_limit = (text.bytes.len() as u64).clamp(1 << 20, Interner::TABLE_LIMIT);
+    let mut users = Interner::with_limit(table_limit);
+    let mut items = Interner::with_limit(table_limit);
     let mut shard = ShardRatings {
         user_tokens: Vec::new(),
         item_tokens: Vec::new(),
@@ -217,8 +229,9 @@ fn parse_text_shard(text: &ShardText, movielens: bool) -> Result<ShardRatings<'_
         }
         let value = match parse_rating(tokens[2]) {
             Ok(value) => value,
-            // A first line of the file whose rating is not a number is a header.
-            Err(_) if line.offset == 0 && !movielens => continue,
+            // The first line of the file is a header when it could not be data: none of its
+            // fields is a number (`user item rating`; but `1 2 nan` is a bad rating).
+            Err(_) if line.offset == first_line && !movielens && is_header(&tokens) => continue,
             Err(error) => {
                 return Err((
                     line.offset,
@@ -244,6 +257,17 @@ fn parse_text_shard(text: &ShardText, movielens: bool) -> Result<ShardRatings<'_
     Ok(shard)
 }
 
+/// Whether a first line with these fields is a header: none of them reads as a number (NaN and
+/// infinities included), so the line cannot be a rating.
+fn is_header(tokens: &[&[u8]]) -> bool {
+    tokens.iter().all(|token| {
+        std::str::from_utf8(token)
+            .ok()
+            .and_then(|text| text.parse::<f64>().ok())
+            .is_none()
+    })
+}
+
 /// An id token that is a plain number (decimal digits, no leading zero, below
 /// [`Interner::TABLE_LIMIT`]): the token and its value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -260,6 +284,10 @@ fn plain_line(line: &[u8]) -> Option<([PlainId<'_>; 2], &[u8])> {
     let is_gap = |b: u8| b == b' ' || b == b'\t';
     // A plain id starting at `from`, followed by a gap.
     let id_at = |from: usize| -> Option<(PlainId<'_>, usize)> {
+        // A line may end in a gap (`1 `): no id there.
+        if from >= line.len() {
+            return None;
+        }
         let mut value: u64 = 0;
         let mut i = from;
         while i < line.len() && line[i].is_ascii_digit() {
@@ -354,30 +382,47 @@ fn split_str<'a>(text: &'a [u8], separator: &'a [u8]) -> impl Iterator<Item = &'
     })
 }
 
-/// Shard-local interning of id tokens. Decimal ids without leading zeros below 2^26 (the
-/// usual case) are looked up in a table indexed by their value; other tokens in a hash map.
-#[derive(Default)]
+/// Shard-local interning of id tokens. Decimal ids without leading zeros below the table limit
+/// (at most 2^26; the usual case) are looked up in a table indexed by their value; other tokens
+/// in a hash map.
 struct Interner<'t> {
     tokens: Vec<&'t [u8]>,
     by_number: Vec<u32>,
     by_text: HashMap<&'t [u8], u32>,
+    /// Plain-number ids below this are looked up in the table.
+    limit: u64,
 }
 
 impl<'t> Interner<'t> {
-    /// Plain-number ids below this are looked up in the table.
+    /// The largest table limit: plain-number ids below this may be looked up in the table.
     const TABLE_LIMIT: u64 = 1 << 26;
+
+    /// An empty interner whose table holds ids below `limit` (at most [`Self::TABLE_LIMIT`]).
+    fn with_limit(limit: u64) -> Self {
+        Interner {
+            tokens: Vec::new(),
+            by_number: Vec::new(),
+            by_text: HashMap::new(),
+            limit: limit.min(Self::TABLE_LIMIT),
+        }
+    }
 
     fn intern(&mut self, token: &'t [u8]) -> u32 {
         let plain_number = (token.len() == 1 || token[0] != b'0')
             .then(|| parse_unsigned(token))
             .flatten()
-            .filter(|&n| n < Self::TABLE_LIMIT);
+            .filter(|&n| n < self.limit);
         if let Some(n) = plain_number {
             return self.intern_number(PlainId {
                 token,
                 value: n as u32,
             });
         }
+        self.intern_text(token)
+    }
+
+    /// Interns a token through the hash map.
+    fn intern_text(&mut self, token: &'t [u8]) -> u32 {
         let tokens = &mut self.tokens;
         *self.by_text.entry(token).or_insert_with(|| {
             tokens.push(token);
@@ -387,6 +432,9 @@ impl<'t> Interner<'t> {
 
     /// [`Interner::intern`] of a token already known to be a plain number.
     fn intern_number(&mut self, id: PlainId<'t>) -> u32 {
+        if u64::from(id.value) >= self.limit {
+            return self.intern_text(id.token);
+        }
         let n = id.value as usize;
         if n >= self.by_number.len() {
             self.by_number
@@ -484,6 +532,11 @@ fn unify_plain_numbers(per_shard: &[&[&[u8]]]) -> Option<(Vec<String>, Vec<Vec<u
         .flatten()
         .max()
         .map_or(0, |&n| n as usize + 1);
+    // The table is at most a few times the tokens (a short list with a huge id sorts instead).
+    let tokens: usize = numbers.iter().map(Vec::len).sum();
+    if size > tokens.saturating_mul(4).max(1 << 20) {
+        return None;
+    }
     let mut dense = vec![u32::MAX; size];
     numbers
         .iter()
@@ -553,44 +606,89 @@ fn read_matrix_market(path: &Path, n_threads: usize) -> Result<Ratings, DataErro
             "a `pattern` MatrixMarket file holds no rating values: expected `real` or `integer`",
         ));
     }
-    let mut entries = Vec::with_capacity(header.nnz);
+    // The header's count is checked against the body only after reading it: reserve no more
+    // than the file can hold (an entry line takes at least 6 bytes).
+    let file_len = std::fs::metadata(path)
+        .map_err(|e| DataError::io(path, e))?
+        .len();
+    let most = usize::try_from(file_len / 6).unwrap_or(usize::MAX);
+    let mut entries = Vec::with_capacity(header.nnz.min(most));
     for shard in 0..n_threads {
         entries.extend(read_mm_shard(path, &header, shard, n_threads)?);
     }
     check_mm_total(path, &header, entries.len())?;
-    let dense = |present: Vec<bool>| {
-        let mut index = vec![u32::MAX; present.len()];
-        let mut names = Vec::new();
-        for (i, _) in present.iter().enumerate().filter(|(_, p)| **p) {
-            index[i] = names.len() as u32;
-            names.push((i + 1).to_string());
-        }
-        (index, names)
-    };
-    let mut rows = vec![false; header.rows];
-    let mut cols = vec![false; header.cols];
-    for entry in &entries {
-        rows[entry.row as usize] = true;
-        cols[entry.col as usize] = true;
-    }
-    let (row_index, user_ids) = dense(rows);
-    let (col_index, item_ids) = dense(cols);
+    let (row_index, user_ids) = dense_ids(entries.iter().map(|e| e.row), header.rows);
+    let (col_index, item_ids) = dense_ids(entries.iter().map(|e| e.col), header.cols);
     Ok(Ratings {
         user_ids,
         item_ids,
-        users: entries.iter().map(|e| row_index[e.row as usize]).collect(),
-        items: entries.iter().map(|e| col_index[e.col as usize]).collect(),
+        users: entries.iter().map(|e| row_index.get(e.row)).collect(),
+        items: entries.iter().map(|e| col_index.get(e.col)).collect(),
         values: entries.iter().map(|e| e.value).collect(),
     })
+}
+
+/// The dense index of each 0-based MatrixMarket index that occurs.
+enum DenseIndex {
+    /// Indexed by the MatrixMarket index (`u32::MAX` where absent).
+    Table(Vec<u32>),
+    /// The indices that occur, sorted: the dense index is the position.
+    Sorted(Vec<u32>),
+}
+
+impl DenseIndex {
+    fn get(&self, index: u32) -> u32 {
+        match self {
+            DenseIndex::Table(table) => table[index as usize],
+            DenseIndex::Sorted(sorted) => sorted
+                .binary_search(&index)
+                .expect("every entry's index is in the list")
+                as u32,
+        }
+    }
+}
+
+/// Dense indices, in increasing order, for the `indices` that occur out of `0..bound`, and the
+/// 1-based names of the ones that occur. A table of `bound` slots when that is not much more
+/// than the entries (the header's bound may be up to 2^32, so it never sizes memory alone);
+/// otherwise the occurring indices, sorted.
+fn dense_ids(
+    indices: impl Iterator<Item = u32> + Clone,
+    bound: usize,
+) -> (DenseIndex, Vec<String>) {
+    let count = indices.clone().count();
+    if bound <= count.saturating_mul(4).max(1 << 16) {
+        let mut table = vec![u32::MAX; bound];
+        for i in indices {
+            table[i as usize] = 0;
+        }
+        let mut names = Vec::new();
+        for (i, slot) in table.iter_mut().enumerate() {
+            if *slot == 0 {
+                *slot = names.len() as u32;
+                names.push((i + 1).to_string());
+            }
+        }
+        (DenseIndex::Table(table), names)
+    } else {
+        let mut sorted: Vec<u32> = indices.collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let names = sorted
+            .iter()
+            .map(|&i| (u64::from(i) + 1).to_string())
+            .collect();
+        (DenseIndex::Sorted(sorted), names)
+    }
 }
 
 /// Reads `user item` pairs to score (extra fields, such as a rating, are ignored; a first line
 /// that is `user item`-like text with a non-numeric third field is read as a pair, not a header).
 /// Returns the tokens in file order.
 pub fn read_pairs(path: &Path) -> Result<Vec<(String, String)>, DataError> {
-    let text = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let text = crate::memory::read_whole_file(path)?;
     let mut pairs = Vec::new();
-    for (number, line) in text.split(|&b| b == b'\n').enumerate() {
+    for (number, line) in strip_bom(&text).split(|&b| b == b'\n').enumerate() {
         let body = line.trim_ascii();
         if body.is_empty() {
             continue;
@@ -778,7 +876,7 @@ mod tests {
         let general = |line: &[u8]| -> Vec<Vec<u8>> {
             fields(line.trim_ascii()).map(<[u8]>::to_vec).collect()
         };
-        let lines: [&[u8]; 16] = [
+        let lines: [&[u8]; 19] = [
             b"1 2 3.5",
             b"10\t20\t-0.25\r",
             b"7  8   +1",
@@ -795,6 +893,10 @@ mod tests {
             b"1 2 x",
             b"1 2 3\r\r",
             b"",
+            // Found by the property tests: an id followed by a gap and the end of the line.
+            b"1 ",
+            b"1 2 ",
+            b"12\t",
         ];
         let mut accepted = 0;
         for line in lines {

@@ -7,12 +7,33 @@
 //! past its raw end to finish its last line.
 //! Because the raw ranges tile the data region, every line has exactly one owner, for any number of
 //! shards; a shard whose raw range holds no line start is empty.
+//!
+//! A UTF-8 byte order mark (`EF BB BF`) at the start of a file is not part of its first line: a
+//! data region that starts at byte 0 starts after it (see [`UTF8_BOM`], [`strip_bom`]).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::error::DataError;
+
+/// The UTF-8 byte order mark, which some editors put at the start of a text file.
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// `bytes` without a leading UTF-8 byte order mark.
+pub fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes)
+}
+
+/// The length of the byte order mark at the start of `path`: 3 or 0.
+pub fn bom_len(path: &Path) -> Result<u64, DataError> {
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut head = Vec::with_capacity(3);
+    file.take(3)
+        .read_to_end(&mut head)
+        .map_err(|e| DataError::io(path, e))?;
+    Ok(if head == UTF8_BOM { 3 } else { 0 })
+}
 
 /// The raw byte range `[start, end)` of shard `shard` out of `n_shards` over the data region
 /// `[data_start, file_len)`, before alignment to line boundaries.
@@ -103,7 +124,8 @@ impl<'a> Iterator for Lines<'a> {
 }
 
 /// Reads the lines that shard `shard` of `n_shards` owns in the data region of `path`, which starts
-/// at byte `data_start` (0 for headerless formats; the first entry line for MatrixMarket).
+/// at byte `data_start` (0 for headerless formats; the first entry line for MatrixMarket). A data
+/// region starting at byte 0 starts after the file's UTF-8 byte order mark, if it has one.
 pub fn read_shard_lines(
     path: &Path,
     shard: usize,
@@ -115,9 +137,16 @@ pub fn read_shard_lines(
             message: format!("shard {shard} does not exist among {n_shards} shards"),
         });
     }
+    let data_start = if data_start == 0 {
+        bom_len(path)?
+    } else {
+        data_start
+    };
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
     let file_len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
     let (start, end) = shard_byte_range(data_start, file_len, shard, n_shards);
+    // The shards of a file are read into memory: together, the whole file.
+    crate::memory::check_file_size(path, file_len)?;
     read_owned_lines(file, data_start.min(file_len), start, end).map_err(|e| DataError::io(path, e))
 }
 

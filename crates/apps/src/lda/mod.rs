@@ -152,6 +152,33 @@ impl LdaResult {
     }
 }
 
+/// Bytes one process needs to train (an estimate that errs on the high side): every worker's
+/// dense `W x K` word-topic counts (and as much again for the rows it packs and receives), its
+/// per-word sums, its log-gamma tables; per token of the process's share, its topic and layout
+/// (`z`, document, slot, word and order: 18 bytes) and its cell; per non-empty document, its
+/// topic counts; on process 0 the `K x W` topic-word distributions written by `--topics-out`.
+pub fn memory_needed(
+    topics: usize,
+    threads: usize,
+    workers: usize,
+    words: usize,
+    tokens: u64,
+    docs: u64,
+) -> u128 {
+    let (k, threads, workers, words) = (
+        topics as u128,
+        threads as u128,
+        workers.max(1) as u128,
+        words as u128,
+    );
+    let share = |n: u128| (n * threads).div_ceil(workers);
+    let docs = u128::from(docs.min(tokens));
+    threads * (words * (8 * k + 40) + (2 << 20) * 8)
+        + share(u128::from(tokens)) * 24
+        + share(docs) * k * 4
+        + words * k * 8
+}
+
 fn validate(params: &LdaParams) -> Result<(), AppError> {
     let bad = |m: String| Err(AppError::InvalidArgument(m));
     if params.topics == 0 || params.topics > (1 << 24) {
@@ -185,9 +212,24 @@ pub fn train(
 ) -> Result<Option<LdaResult>, AppError> {
     validate(params)?;
     let params = params.clone();
+    let (threads, workers) = (cluster.threads, cluster.workers());
     let results = run_cluster(cluster, move |worker| {
         let started = Instant::now();
         let corpus = load::load_corpus(worker, &params.corpus)?;
+        let needed = memory_needed(
+            params.topics,
+            threads,
+            workers,
+            corpus.words,
+            corpus.total_tokens,
+            corpus.total_docs,
+        );
+        let what = format!(
+            "a corpus of {} tokens over a vocabulary of W = {} words, with K = {} topics on {} \
+             worker thread(s),",
+            corpus.total_tokens, corpus.words, params.topics, threads
+        );
+        strads_io::check_memory(&what, needed).map_err(AppError::InvalidArgument)?;
         if corpus.words as u64 * params.topics as u64 > (1u64 << 34) {
             return Err(AppError::InvalidArgument(format!(
                 "W x K = {} x {} word-topic counts are too many for one process",

@@ -177,6 +177,13 @@ pub fn solve(
     observer: Option<Observer>,
 ) -> Result<Option<MfSolution>, AppError> {
     validate(params)?;
+    let threads = cluster.threads;
+    // What the rank alone costs (the rank x rank sums and scratch) is checked before any work.
+    strads_io::check_memory(
+        &format!("--rank {} on {threads} worker thread(s)", params.rank),
+        memory_needed(params.rank, threads, cluster.workers(), 0, 0, 0, 0),
+    )
+    .map_err(AppError::InvalidArgument)?;
     let started = Instant::now();
     // Form the cluster first: from then on the heartbeat watches the peers, so one that dies or
     // stops while the files are parsed is noticed as soon as while solving.
@@ -188,6 +195,23 @@ pub fn solve(
         Some(path) => Some(read_ratings(path, params.format, cluster.config().threads)?),
         None => None,
     };
+    let needed = memory_needed(
+        params.rank,
+        threads,
+        cluster.config().workers(),
+        train.n_users(),
+        train.n_items(),
+        train.len(),
+        test.as_ref().map_or(0, |t| t.len()),
+    );
+    let what = format!(
+        "{} users x {} items with {} training ratings, at --rank {} on {threads} worker thread(s),",
+        train.n_users(),
+        train.n_items(),
+        train.len(),
+        params.rank
+    );
+    strads_io::check_memory(&what, needed).map_err(AppError::InvalidArgument)?;
     let row_cost = match params.algorithm {
         Algorithm::Als => ALS_ROW_COST,
         Algorithm::Ccd | Algorithm::Sgd => 0,
@@ -215,6 +239,28 @@ pub fn solve(
 /// rating; with blocks balanced by ratings alone, the worker owning the many light users took
 /// 1.5x as long for its W half.
 const ALS_ROW_COST: u64 = 34;
+
+/// Bytes one process needs (an estimate that errs on the high side): the factors of its
+/// workers' blocks and the gathered model, every worker's halo of the other side's rows (at
+/// worst all of them) and its exchange buffers, `rank x rank` sums and scratch per worker (the
+/// spectral start's exact sums in `i128`, gathered from every worker; ALS's normal equations;
+/// the small eigenproblems), and per rating its two stored copies, residuals and tiles.
+pub fn memory_needed(
+    rank: usize,
+    threads: usize,
+    workers: usize,
+    users: usize,
+    items: usize,
+    ratings: usize,
+    test_ratings: usize,
+) -> u128 {
+    let (k, threads, workers) = (rank as u128, threads as u128, workers as u128);
+    let rows = users as u128 + items as u128;
+    rows * k * 8 * (threads + 4)
+        + k * k * 8 * threads * (6 + 2 * workers)
+        + ratings as u128 * 64
+        + test_ratings as u128 * 32
+}
 
 fn validate(params: &MfParams) -> Result<(), AppError> {
     let bad = |m: String| Err(AppError::InvalidArgument(m));

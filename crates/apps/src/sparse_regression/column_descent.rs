@@ -399,8 +399,10 @@ impl Progress {
         let start = self.trace.first().map_or(objective, |r| r.objective);
         self.trace.push(record.clone());
         let settings = &self.settings;
-        // Divergence: a thousandfold rise, or NaN.
-        if objective.is_nan() || objective > 1e3 * start {
+        // Divergence: a thousandfold rise, or an infinite or NaN objective (which would
+        // otherwise pass the gap test below: infinity minus a finite dual is not above
+        // tol x infinity).
+        if !objective.is_finite() || objective > 1e3 * start {
             self.stop = Some(StopReason::Diverged);
         } else if gap <= settings.tol * objective.abs() {
             self.stop = Some(StopReason::Converged);

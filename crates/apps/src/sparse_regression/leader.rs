@@ -784,7 +784,7 @@ impl LeaderState {
                     .trace
                     .first()
                     .map_or(objective, |first| first.objective);
-                if !(objective <= 1e3 * start && dual.is_finite()) {
+                if !(objective.is_finite() && objective <= 1e3 * start && dual.is_finite()) {
                     leader.stop = Some(StopReason::Diverged);
                 } else if gap <= leader.settings.tol * objective.abs() {
                     leader.stop = Some(StopReason::Converged);

@@ -148,8 +148,9 @@ pub enum StopReason {
     MaxIterations,
     /// The time limit was reached first.
     MaxSeconds,
-    /// The objective became infinite or NaN: parallel updates of dependent coordinates
-    /// overshot (lower --rho or --schedule-size).
+    /// The objective became infinite or NaN (or rose a thousandfold): parallel updates of
+    /// dependent coordinates overshot (lower --rho or --schedule-size), or the data's values
+    /// are too large for double precision (the objective at b = 0 is already infinite).
     Diverged,
 }
 
@@ -212,20 +213,21 @@ pub fn solve(
 ) -> Result<Option<Solution>, AppError> {
     validate(params)?;
     let params = params.clone();
+    let threads = cluster.threads;
     let results = run_cluster(cluster, move |worker| {
         let observer = observer.clone();
         match (params.loss, params.layout) {
             (LossKind::Squared, Layout::Rows) => {
-                solve_by_rows::<SquaredLoss>(worker, &params, observer)
+                solve_by_rows::<SquaredLoss>(worker, &params, threads, observer)
             }
             (LossKind::Logistic, Layout::Rows) => {
-                solve_by_rows::<LogisticLoss>(worker, &params, observer)
+                solve_by_rows::<LogisticLoss>(worker, &params, threads, observer)
             }
             (LossKind::Squared, Layout::Columns) => {
-                solve_by_columns::<SquaredLoss>(worker, &params, observer)
+                solve_by_columns::<SquaredLoss>(worker, &params, threads, observer)
             }
             (LossKind::Logistic, Layout::Columns) => {
-                solve_by_columns::<LogisticLoss>(worker, &params, observer)
+                solve_by_columns::<LogisticLoss>(worker, &params, threads, observer)
             }
         }
     })?;
@@ -255,6 +257,30 @@ fn validate(params: &RegressionParams) -> Result<(), AppError> {
     if params.scheduler.schedule_size == 0 {
         return bad("--schedule-size must be at least 1".into());
     }
+    if params.max_passes.is_nan() || params.max_passes < 0.0 {
+        return bad(format!(
+            "--max-iters must be a number >= 0, got {}",
+            params.max_passes
+        ));
+    }
+    if params.max_seconds.is_nan() || params.max_seconds <= 0.0 {
+        return bad(format!(
+            "--max-seconds must be > 0, got {}",
+            params.max_seconds
+        ));
+    }
+    if !(params.scheduler.eta >= 0.0 && params.scheduler.eta.is_finite()) {
+        return bad(format!(
+            "--eta must be a finite number >= 0, got {}",
+            params.scheduler.eta
+        ));
+    }
+    if params.staleness > MAX_STALENESS {
+        return bad(format!(
+            "--staleness must be at most {MAX_STALENESS}, got {}",
+            params.staleness
+        ));
+    }
     if params.rho.is_nan() || params.rho <= 0.0 {
         return bad(format!(
             "--rho must be > 0 (1 or more disables the filter), got {}",
@@ -273,16 +299,88 @@ fn validate(params: &RegressionParams) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Loads this worker's rows, with logistic 0/1 labels mapped to -1/+1.
+/// The largest `--staleness` (rounds in flight minus one) accepted before the memory estimate.
+pub const MAX_STALENESS: u64 = 1 << 32;
+
+/// Bytes one process needs to solve a problem of this shape on `threads` worker threads, by
+/// the arrays the layouts allocate (an estimate that errs on the high side): per column, each
+/// worker's counts and sums and the leader's coefficients, scheduler and bookkeeping; per row,
+/// the column layout's replicas of the row state (labels, predictions, the residual and its
+/// unsent part, the extrapolation's iterates) on every worker; per nonzero, the parsed rows,
+/// their redistribution and the columns; for the rows layout's rounds in flight, their
+/// candidates on every worker and the leader's window of recent rounds.
+pub fn memory_needed(
+    params: &RegressionParams,
+    threads: usize,
+    rows: usize,
+    cols: usize,
+    nonzeros: usize,
+) -> u128 {
+    let (threads, rows, cols, nonzeros) = (
+        threads as u128,
+        rows as u128,
+        cols as u128,
+        nonzeros as u128,
+    );
+    let per_column = 48 * threads + 96;
+    let per_row = match params.layout {
+        Layout::Columns => 120 * threads,
+        Layout::Rows => 40,
+    };
+    let in_flight = match params.layout {
+        Layout::Columns => 0,
+        Layout::Rows => {
+            let round = (params.scheduler.schedule_size as f64 * (1.0 + params.sweep_share))
+                .ceil()
+                .min(1e30) as u128;
+            (2 * u128::from(params.staleness) + 2) * round.min(cols.max(1)) * 16 * (threads + 1)
+        }
+    };
+    cols * per_column + rows * per_row + nonzeros * 40 + in_flight
+}
+
+/// Fails with [`AppError::InvalidArgument`] (exit status 2) when solving the loaded problem
+/// would need more memory than the machine has ([`strads_io::memory_limit`]).
+fn check_memory(
+    params: &RegressionParams,
+    threads: usize,
+    loaded: &load::LoadedShard,
+) -> Result<(), AppError> {
+    let needed = memory_needed(
+        params,
+        threads,
+        loaded.total_rows,
+        loaded.n_cols,
+        loaded.total_nonzeros,
+    );
+    let what = format!(
+        "X of {} rows and {} columns (the largest column index) with {} nonzeros, solved by \
+         {} worker thread(s){},",
+        loaded.total_rows,
+        loaded.n_cols,
+        loaded.total_nonzeros,
+        threads,
+        match params.layout {
+            Layout::Rows => format!(" with --staleness {}", params.staleness),
+            Layout::Columns => String::new(),
+        }
+    );
+    strads_io::check_memory(&what, needed).map_err(AppError::InvalidArgument)
+}
+
+/// Loads this worker's rows, with logistic 0/1 labels mapped to -1/+1, and checks that the
+/// problem fits in memory before anything is sized by its shape.
 fn load_rows(
     worker: &mut Worker<'_>,
     params: &RegressionParams,
+    threads: usize,
 ) -> Result<load::LoadedShard, AppError> {
     let label_kind = match params.loss {
         LossKind::Squared => LabelKind::Real,
         LossKind::Logistic => LabelKind::Binary,
     };
     let mut loaded = load::load_shard(worker, &params.data, label_kind)?;
+    check_memory(params, threads, &loaded)?;
     if params.loss == LossKind::Logistic {
         // 0/1 labels are accepted and mean -1/+1.
         for y in &mut loaded.rows.labels {
@@ -298,10 +396,11 @@ fn load_rows(
 fn solve_by_rows<L: Loss>(
     worker: &mut Worker<'_>,
     params: &RegressionParams,
+    threads: usize,
     observer: Option<Observer>,
 ) -> Result<Option<Solution>, AppError> {
     let started = Instant::now();
-    let loaded = load_rows(worker, params)?;
+    let loaded = load_rows(worker, params, threads)?;
     let labels = loaded.rows.labels.clone();
     let d = loaded.n_cols;
     let shard = ColumnShard::from_rows(&loaded.rows, d);
@@ -394,10 +493,11 @@ fn solve_by_rows<L: Loss>(
 fn solve_by_columns<L: Loss>(
     worker: &mut Worker<'_>,
     params: &RegressionParams,
+    threads: usize,
     observer: Option<Observer>,
 ) -> Result<Option<Solution>, AppError> {
     let started = Instant::now();
-    let loaded = load_rows(worker, params)?;
+    let loaded = load_rows(worker, params, threads)?;
     let d = loaded.n_cols;
     let block = column_blocks::redistribute(worker, &loaded.rows, d)?;
     drop(loaded.rows);

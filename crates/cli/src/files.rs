@@ -1,0 +1,187 @@
+//! Checks of a run's files before any work: inputs are regular files (a FIFO would block the
+//! reader forever), no output is an input or another output (compared by device and inode when
+//! the file exists, by canonical path after following symlinks when it does not), and every
+//! output's directory is writable (a file is created and removed in it). Each failure is a usage
+//! error (exit status 2) naming the flags and paths.
+
+use std::path::{Path, PathBuf};
+
+use strads_io::resolve_symlinks;
+
+use crate::{bad_input, Failure};
+
+/// The input and output files of a run, by flag.
+#[derive(Default)]
+pub struct Files {
+    inputs: Vec<(String, PathBuf)>,
+    outputs: Vec<(String, PathBuf)>,
+}
+
+/// What identifies a file: its device and inode when it exists, else the path it would be
+/// created at (symlinks followed, the directory canonical).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Identity {
+    Inode(u64, u64),
+    Path(PathBuf),
+}
+
+impl Files {
+    /// No files yet.
+    pub fn new() -> Self {
+        Files::default()
+    }
+
+    /// An input file, if given.
+    pub fn input(&mut self, flag: &str, path: Option<&Path>) -> &mut Self {
+        if let Some(path) = path {
+            self.inputs.push((flag.to_owned(), path.to_owned()));
+        }
+        self
+    }
+
+    /// An output file, if given.
+    pub fn output(&mut self, flag: &str, path: Option<&Path>) -> &mut Self {
+        if let Some(path) = path {
+            self.outputs.push((flag.to_owned(), path.to_owned()));
+        }
+        self
+    }
+
+    /// Checks the inputs, and the outputs when `outputs` (only the process that writes them
+    /// checks them: in a cluster the others may not even see the same directories).
+    pub fn check(&self, outputs: bool) -> Result<(), Failure> {
+        let usage = |message: String| Err(bad_input(anyhow::anyhow!(message)));
+        let mut inputs = Vec::new();
+        for (flag, path) in &self.inputs {
+            // A missing or unreadable input is reported by its reader, with its cause.
+            let Ok(metadata) = std::fs::metadata(path) else {
+                continue;
+            };
+            if !metadata.is_file() {
+                return usage(format!(
+                    "{}: {flag} is not a regular file ({}): give a file",
+                    path.display(),
+                    kind_of(&metadata)
+                ));
+            }
+            inputs.push((flag, path, identity(path)));
+        }
+        if !outputs {
+            return Ok(());
+        }
+        let mut seen: Vec<(&String, &PathBuf, Identity)> = Vec::new();
+        for (flag, path) in &self.outputs {
+            let target = resolve_symlinks(path);
+            if target.is_dir() {
+                return usage(format!(
+                    "{}: {flag} is a directory; give a file name",
+                    path.display()
+                ));
+            }
+            let id = identity(&target);
+            for (input_flag, input, input_id) in &inputs {
+                if *input_id == id {
+                    return usage(format!(
+                        "{flag} {} is the same file as {input_flag} {}: it would overwrite the \
+                         input",
+                        path.display(),
+                        input.display()
+                    ));
+                }
+            }
+            for (other_flag, other, other_id) in &seen {
+                if *other_id == id {
+                    return usage(format!(
+                        "{flag} {} is the same file as {other_flag} {}: one output would \
+                         overwrite the other",
+                        path.display(),
+                        other.display()
+                    ));
+                }
+            }
+            check_writable(flag, path, &target)?;
+            seen.push((flag, path, id));
+        }
+        Ok(())
+    }
+}
+
+fn identity(path: &Path) -> Identity {
+    #[cfg(unix)]
+    if let Ok(metadata) = std::fs::metadata(path) {
+        use std::os::unix::fs::MetadataExt;
+        return Identity::Inode(metadata.dev(), metadata.ino());
+    }
+    Identity::Path(resolve_symlinks(path))
+}
+
+fn kind_of(metadata: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = metadata.file_type();
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+    }
+    if metadata.is_dir() {
+        "a directory"
+    } else {
+        "not a plain file"
+    }
+}
+
+/// Creates and removes a file in the directory of `target` (the resolved `path`).
+fn check_writable(flag: &str, path: &Path, target: &Path) -> Result<(), Failure> {
+    let directory = match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    match tempfile::Builder::new()
+        .prefix(".strads-write-check.")
+        .tempfile_in(directory)
+    {
+        Ok(file) => {
+            let _ = file.close();
+            Ok(())
+        }
+        Err(e) => Err(bad_input(anyhow::anyhow!(
+            "{flag} {}: cannot write to the directory {}: {}",
+            path.display(),
+            directory.display(),
+            io_cause(&e)
+        ))),
+    }
+}
+
+/// An I/O error's cause without tempfile's "... at path" decoration.
+fn io_cause(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => "it does not exist".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => error.to_string(),
+    }
+}
+
+/// Fails when any of `given` (flag, whether given) was given: they only apply to `context`.
+pub fn reject_inapplicable(given: &[(&str, bool)], context: &str) -> Result<(), Failure> {
+    let given: Vec<&str> = given
+        .iter()
+        .filter(|(_, given)| *given)
+        .map(|(flag, _)| *flag)
+        .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    Err(bad_input(anyhow::anyhow!(
+        "{} only appl{} {context}",
+        given.join(", "),
+        if given.len() == 1 { "ies" } else { "y" },
+    )))
+}
