@@ -96,16 +96,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         return Err("--topics, --alpha and --beta must be positive".into());
     }
     let (docs, words) = read_header(&data)?;
-    Ok(Options {
-        data,
-        docs,
-        words,
-        topics,
-        iterations,
-        alpha,
-        beta,
-        seed,
-    })
+    Ok(Options { data, docs, words, topics, iterations, alpha, beta, seed })
 }
 
 fn main() {
@@ -147,10 +138,7 @@ pub fn read_header(path: &Path) -> Result<(usize, usize), String> {
             Some(Ok(line)) => line.trim().parse::<usize>().ok(),
             _ => None,
         }
-        .ok_or(format!(
-            "{}: expected {what} (a docword header line)",
-            path.display()
-        ))
+        .ok_or(format!("{}: expected {what} (a docword header line)", path.display()))
     };
     Ok((number("D")?, number("W")?))
 }
@@ -347,16 +335,12 @@ pub fn row_terms(docs: &[Doc], words: &[WordRow], opts: &Options) -> f64 {
     let mut sum = 0.0;
     for (counts, topics) in docs {
         let nonzero = counts.iter().filter(|&&n| n > 0);
-        sum += nonzero
-            .map(|&n| ln_gamma(f64::from(n) + a) - ln_gamma_a)
-            .sum::<f64>();
+        sum += nonzero.map(|&n| ln_gamma(f64::from(n) + a) - ln_gamma_a).sum::<f64>();
         sum += ln_gamma(k_alpha) - ln_gamma(topics.len() as f64 + k_alpha);
     }
     for row in words {
         let counts = row.iter().map(|&e| e.0);
-        sum += counts
-            .map(|n| ln_gamma(f64::from(n) + b) - ln_gamma_b)
-            .sum::<f64>();
+        sum += counts.map(|n| ln_gamma(f64::from(n) + b) - ln_gamma_b).sum::<f64>();
     }
     sum
 }
@@ -437,9 +421,7 @@ impl Summary {
     fn record(&mut self, rows: f64, topic_totals: &[u32]) {
         let o = &self.opts;
         let w_beta = o.words as f64 * o.beta;
-        let totals = topic_totals
-            .iter()
-            .map(|&n| ln_gamma(f64::from(n) + w_beta));
+        let totals = topic_totals.iter().map(|&n| ln_gamma(f64::from(n) + w_beta));
         let loglik = rows + o.topics as f64 * ln_gamma(w_beta) - totals.sum::<f64>();
         self.tokens = topic_totals.iter().map(|&n| u64::from(n)).sum();
         self.records.push(Record {

@@ -10,10 +10,12 @@ use strads_io::corpus::CorpusFormat;
 use strads_io::lda_generate::{generate_lda, LdaSpec};
 
 #[allow(dead_code)]
+#[rustfmt::skip] // formatted with examples/rustfmt.toml
 #[path = "../examples/lda_ap.rs"]
 mod lda_ap;
 
 #[allow(dead_code)]
+#[rustfmt::skip] // formatted with examples/rustfmt.toml
 #[path = "../examples/lda_sequential.rs"]
 mod lda_sequential;
 
