@@ -20,11 +20,14 @@
 //! `examples/mf_sgd_sequential.rs` and `examples/mf_sgd_ap.rs` are one program twice, SGD matrix
 //! factorisation in plain Rust and on this API: the second differs from the first in 10 added
 //! and 8 removed lines (the cluster flags, the SPMD entry, the containers, the loop header, one
-//! sum), and runs on threads or processes with `strads mf --algo sgd`'s results.
+//! sum), and runs on threads or processes with `strads mf --algo sgd`'s results. The pair
+//! `examples/lda_sequential.rs` / `examples/lda_ap.rs` does the same for LDA by collapsed Gibbs
+//! sampling (an `Accumulator` for the topic totals, the input read in shards).
 //!
 //! What the runtime decided for a loop is one value, [`Strategy`], printed with
 //! `STRADS_AP_PRINT_STRATEGY=1`. `STRADS_AP_DEBUG=1` runs the program in one thread and checks
-//! every access of a `Serializable` loop against the keys its key function named.
+//! every access of a `Serializable` loop against the keys its key function named (or its
+//! inspection recorded).
 //!
 //! ```
 //! use strads_ap::{run, ApConfig, Consistency};
