@@ -3,29 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{arg, spawn_cluster, Dir, Proc};
+use crate::support::{arg, spawn_cluster, Dir, Proc, BIG_PROBLEM};
 
 /// The requirement: survivors exit within this time after a peer dies.
 const FAILURE_DEADLINE: Duration = Duration::from_secs(10);
-
-/// A problem that keeps two processes busy far longer than the test (the tolerance is out of
-/// reach, and --max-seconds bounds a run that nobody kills).
-const BIG_PROBLEM: &[&str] = &[
-    "--rows",
-    "20000",
-    "--cols",
-    "20000",
-    "--nnz-per-row",
-    "20",
-    "--support",
-    "200",
-    "--corr",
-    "0.5",
-    "--group",
-    "5",
-    "--seed",
-    "5",
-];
 
 /// Panics (after killing every child, via their `Drop`) with the output of all of them.
 fn fail(children: &[Proc], message: &str) -> ! {

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    arg, cluster_args, spawn_cluster, spawn_process, Dir, Proc, Run, COMMAND_TIMEOUT,
+    arg, cluster_args, spawn_cluster, spawn_process, Dir, Proc, Run, BIG_PROBLEM, COMMAND_TIMEOUT,
     LASSO_PROBLEM, SECRET_ENV, TEST_SECRET,
 };
 
@@ -21,25 +21,6 @@ use crate::support::{
 const MAGIC: u64 = 0x5354_5241_4453_0002;
 /// The acceptor's answer: magic, process count, index, nonce (32), MAC (32).
 const ANSWER: usize = 3 * 8 + 32 + 32;
-
-/// A problem that keeps two processes busy far longer than any test here (the tolerance is out
-/// of reach; --max-seconds bounds a run that nobody stops).
-const BIG_PROBLEM: &[&str] = &[
-    "--rows",
-    "20000",
-    "--cols",
-    "20000",
-    "--nnz-per-row",
-    "20",
-    "--support",
-    "200",
-    "--corr",
-    "0.5",
-    "--group",
-    "5",
-    "--seed",
-    "5",
-];
 
 /// Flags that make a lasso run go on until killed (at most 120 s).
 fn endless(data: &Path) -> Vec<String> {

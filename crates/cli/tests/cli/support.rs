@@ -435,3 +435,22 @@ pub fn spawn_cluster(app: &str, processes: usize, hosts: &Path, flags: &[String]
         .map(|process| spawn_process(app, processes, process, hosts, flags))
         .collect()
 }
+
+/// A lasso problem that keeps two processes busy far longer than any test (the tolerance is out
+/// of reach; `--max-seconds` bounds a run that nobody stops), for the fault-injection tests.
+pub const BIG_PROBLEM: &[&str] = &[
+    "--rows",
+    "20000",
+    "--cols",
+    "20000",
+    "--nnz-per-row",
+    "20",
+    "--support",
+    "200",
+    "--corr",
+    "0.5",
+    "--group",
+    "5",
+    "--seed",
+    "5",
+];
