@@ -56,9 +56,9 @@ pub type WordRow = Vec<(u32, u32)>;
 pub struct Options {
     /// The UCI docword corpus.
     pub data: PathBuf,
-    /// Documents `D` and vocabulary size `W`, from the corpus's header.
+    /// Documents `D`, from the corpus's header.
     pub docs: usize,
-    /// Vocabulary size `W`.
+    /// Vocabulary size `W`, from the corpus's header.
     pub words: usize,
     /// Topics `K`.
     pub topics: usize,
