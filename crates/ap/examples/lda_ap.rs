@@ -314,29 +314,31 @@ impl Sampler {
 /// Adds a token of topic `k` to a word's row, whose entry for `k` is `at` if known.
 fn add_token(row: &mut WordRow, k: usize, at: Option<usize>) {
     let k = k as u32;
-    let Some(mut i) = at.or_else(|| row.iter().position(|&(_, t)| t == k)) else {
+    let Some(i) = at.or_else(|| row.iter().position(|&(_, t)| t == k)) else {
         row.push((1, k)); // a count of 1 is the smallest: the order holds
         return;
     };
-    row[i].0 += 1;
-    while i > 0 && row[i - 1] < row[i] {
-        row.swap(i - 1, i);
-        i -= 1;
-    }
+    // Swap it with the first entry of its count, then add: the order holds.
+    let count = row[i].0;
+    let first = row[..i]
+        .iter()
+        .rposition(|e| e.0 > count)
+        .map_or(0, |j| j + 1);
+    row.swap(first, i);
+    row[first].0 += 1;
 }
 
 /// Takes a token of topic `k` out of a word's row.
 fn remove_token(row: &mut WordRow, k: usize) {
     let i = row.iter().position(|&(_, t)| t == k as u32);
-    let mut i = i.expect("the token's topic is in its word's row");
-    row[i].0 -= 1;
-    if row[i].0 == 0 {
-        row.swap_remove(i); // the entries after it counted 1 too: the order holds
-        return;
-    }
-    while i + 1 < row.len() && row[i + 1] > row[i] {
-        row.swap(i, i + 1);
-        i += 1;
+    let i = i.expect("the token's topic is in its word's row");
+    // Swap it with the last entry of its count, then take away: the order holds.
+    let count = row[i].0;
+    let last = i + row[i + 1..].iter().take_while(|e| e.0 == count).count();
+    row.swap(i, last);
+    row[last].0 -= 1;
+    if row[last].0 == 0 {
+        row.pop(); // it was a count of 1, the smallest: it is the last entry
     }
 }
 
