@@ -107,7 +107,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         }
     }
     let data = data.ok_or("--data FILE is required")?;
-    if !(1..=1 << TOPIC_BITS).contains(&topics) || !(alpha > 0.0 && beta > 0.0) {
+    if !((1..=1 << TOPIC_BITS).contains(&topics) && alpha > 0.0 && beta > 0.0) {
         return Err("--topics must be in 1..=1024, --alpha and --beta positive".into());
     }
     let (docs, words) = read_header(&data)?;
