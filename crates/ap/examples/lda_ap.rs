@@ -47,18 +47,33 @@ pub type Cell = (u32, u32, u32, u32);
 /// A document: its topic counts `n_dk` (K entries) and the topic of each of its tokens.
 pub type Doc = (Vec<u32>, Vec<u32>);
 
-/// A word's topic counts `n_kw`, sparse: `(n_kw, k)` for each topic `k` the word has tokens in,
-/// largest count first (so the sampler's searches of the row usually stop at its first entries).
-pub type WordRow = Vec<(u32, u32)>;
+/// A word's topic counts `n_kw`, sparse: one entry `n_kw << TOPIC_BITS | k` for each topic `k`
+/// the word has tokens in, largest count first (so the sampler's searches of the row usually stop
+/// at its first entries). Four bytes an entry keep the rows of many words in cache.
+pub type WordRow = Vec<u32>;
+
+/// The low bits of a [`WordRow`] entry hold its topic (so K is at most 1024), the others its
+/// count (at most 2^22 - 1 tokens of one word in one topic).
+const TOPIC_BITS: u32 = 10;
+
+/// The topic of a [`WordRow`] entry.
+fn topic(entry: u32) -> usize {
+    (entry & ((1 << TOPIC_BITS) - 1)) as usize
+}
+
+/// The count of a [`WordRow`] entry.
+fn count(entry: u32) -> u32 {
+    entry >> TOPIC_BITS
+}
 
 /// What to train on and how.
 #[derive(Clone, Debug)]
 pub struct Options {
     /// The UCI docword corpus.
     pub data: PathBuf,
-    /// Documents `D` and vocabulary size `W`, from the corpus's header.
+    /// Documents `D`, from the corpus's header.
     pub docs: usize,
-    /// Vocabulary size `W`.
+    /// Vocabulary size `W`, from the corpus's header.
     pub words: usize,
     /// Topics `K`.
     pub topics: usize,
@@ -73,7 +88,7 @@ pub struct Options {
 }
 
 /// Parses `--data FILE [--topics K] [--iters N] [--alpha A] [--beta B] [--seed S]` (defaults 50,
-/// 50, 0.1, 0.01, 1) and reads `D` and `W` from the corpus's header.
+/// 50, 0.1, 0.01, 1; K at most 1024) and reads `D` and `W` from the corpus's header.
 pub fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut data = None;
     let (mut topics, mut iterations, mut alpha, mut beta, mut seed) = (50, 50, 0.1, 0.01, 1);
@@ -92,8 +107,8 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         }
     }
     let data = data.ok_or("--data FILE is required")?;
-    if topics == 0 || !(alpha > 0.0 && beta > 0.0) {
-        return Err("--topics, --alpha and --beta must be positive".into());
+    if !((1..=1 << TOPIC_BITS).contains(&topics) && alpha > 0.0 && beta > 0.0) {
+        return Err("--topics must be in 1..=1024, --alpha and --beta positive".into());
     }
     let (docs, words) = read_header(&data)?;
     Ok(Options { data, docs, words, topics, iterations, alpha, beta, seed })
@@ -276,8 +291,8 @@ impl Sampler {
         // The word bucket's weights c_k n_kw, summed entry by entry.
         let mut word_mass = 0.0;
         self.cumulative.resize(row.len(), 0.0);
-        for (sum, &(n, k)) in self.cumulative.iter_mut().zip(row) {
-            word_mass += self.coef[k as usize] * f64::from(n);
+        for (sum, &entry) in self.cumulative.iter_mut().zip(row) {
+            word_mass += self.coef[topic(entry)] * f64::from(count(entry));
             *sum = word_mass;
         }
         let prior_mass = self.beta * self.coef_sum.max(0.0);
@@ -286,7 +301,7 @@ impl Sampler {
             // (Rounding may leave u past the last sum: the last topic is as good as any.)
             let i = self.cumulative.iter().position(|&sum| u < sum);
             let i = i.unwrap_or(row.len() - 1);
-            return (row[i].1 as usize, Some(i));
+            return (topic(row[i]), Some(i));
         }
         let mut u = (u - word_mass) / self.beta;
         for (k, &c) in self.coef.iter().enumerate() {
@@ -301,30 +316,29 @@ impl Sampler {
 
 /// Adds a token of topic `k` to a word's row, whose entry for `k` is `at` if known.
 fn add_token(row: &mut WordRow, k: usize, at: Option<usize>) {
-    let k = k as u32;
-    let Some(mut i) = at.or_else(|| row.iter().position(|&(_, t)| t == k)) else {
-        row.push((1, k)); // a count of 1 is the smallest: the order holds
+    let Some(i) = at.or_else(|| row.iter().position(|&e| topic(e) == k)) else {
+        row.push(1 << TOPIC_BITS | k as u32); // a count of 1 is the smallest: the order holds
         return;
     };
-    row[i].0 += 1;
-    while i > 0 && row[i - 1] < row[i] {
-        row.swap(i - 1, i);
-        i -= 1;
-    }
+    // Swap it with the first entry of its count, then add: the order holds.
+    let n = count(row[i]);
+    let first = row[..i].iter().rposition(|&e| count(e) > n).map_or(0, |j| j + 1);
+    row.swap(first, i);
+    let overflow = "a word has 2^22 tokens of one topic, more than its row entry holds";
+    row[first] = row[first].checked_add(1 << TOPIC_BITS).expect(overflow);
 }
 
 /// Takes a token of topic `k` out of a word's row.
 fn remove_token(row: &mut WordRow, k: usize) {
-    let i = row.iter().position(|&(_, t)| t == k as u32);
-    let mut i = i.expect("the token's topic is in its word's row");
-    row[i].0 -= 1;
-    if row[i].0 == 0 {
-        row.swap_remove(i); // the entries after it counted 1 too: the order holds
-        return;
-    }
-    while i + 1 < row.len() && row[i + 1] > row[i] {
-        row.swap(i, i + 1);
-        i += 1;
+    let i = row.iter().position(|&e| topic(e) == k);
+    let i = i.expect("the token's topic is in its word's row");
+    // Swap it with the last entry of its count, then take away: the order holds.
+    let n = count(row[i]);
+    let last = i + row[i + 1..].iter().take_while(|&&e| count(e) == n).count();
+    row.swap(i, last);
+    row[last] -= 1 << TOPIC_BITS;
+    if count(row[last]) == 0 {
+        row.pop(); // it was a count of 1, the smallest: it is the last entry
     }
 }
 
@@ -341,7 +355,7 @@ pub fn row_terms(docs: &[Doc], words: &[WordRow], opts: &Options) -> f64 {
         sum += ln_gamma(k_alpha) - ln_gamma(topics.len() as f64 + k_alpha);
     }
     for row in words {
-        let counts = row.iter().map(|&e| e.0);
+        let counts = row.iter().map(|&e| count(e));
         sum += counts.map(|n| ln_gamma(f64::from(n) + b) - ln_gamma_b).sum::<f64>();
     }
     sum
