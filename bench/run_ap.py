@@ -46,6 +46,8 @@ MF_SHAPES = {
     "mf-bench": dict(users=200_000, items=20_000, ratings=10_000_000, skew=0.5),
     # More items than users' share of them, strong skew: bigger H blocks, uneven rows.
     "mf-skewed": dict(users=100_000, items=50_000, ratings=5_000_000, skew=1.0),
+    # More items than users: the item factors are pinned and the user factors rotate.
+    "mf-wide": dict(users=40_000, items=120_000, ratings=4_000_000, skew=0.8),
 }
 MF_QUICK = {
     "mf-quick": dict(users=20_000, items=2_000, ratings=500_000, skew=0.5),

@@ -7,9 +7,9 @@
 //!    where each iteration runs, and its elements never move. The others are *rotated*: split
 //!    into one block per worker, passed from worker to worker. Accumulators are replicas merged at
 //!    every step (their documented relaxation).
-//! 3. Vector containers are re-cut into ranges of near-equal cost: a key costs its iterations
-//!    plus `KEY_COST` (its row fetched once in each step). A container keeps its ranges when a
-//!    loop with more iterations cut it, or when they are within 5% of the new cut's balance.
+//! 3. Vector containers are re-cut into ranges of near-equal iteration counts (a key weighs its
+//!    iterations). A container keeps its ranges when a loop with more iterations cut it, or when
+//!    they are within 5% of the new cut's balance.
 //! 4. An iteration runs on the worker owning its pinned keys, in the sub-round in which that
 //!    worker holds the block of its rotated keys. If an iteration's pinned keys have two owners,
 //!    or its rotated keys lie in two blocks, no conflict-free schedule exists and the loop fails
@@ -340,7 +340,11 @@ where
         }
         let counts = pf.ap.sum_vec(&counts[c])?;
         let iterations: f64 = counts.iter().sum();
-        let weights: Vec<u64> = counts.iter().map(|&n| n as u64 + KEY_COST).collect();
+        // A key weighs its iterations, as in `strads mf`'s blocks. (Adding a cost per key, for its
+        // row fetched once a step, balanced the workers' totals better but not the sub-rounds'
+        // blocks, and on skewed ratings SGD's stratified order lost 1-3% of test RMSE against
+        // `strads mf --algo sgd`; bench/run_ap.py's mf shapes.)
+        let weights: Vec<u64> = counts.iter().map(|&n| n as u64).collect();
         let ranges = balanced_blocks(&weights, workers);
         let mut cut: Vec<usize> = ranges.iter().map(|r| r.start).collect();
         cut.push(*len);
@@ -500,13 +504,6 @@ where
         recorded,
     })
 }
-
-/// What a key of a vector container costs besides its iterations, in iterations, when the
-/// container is cut for a loop: in every step its row is fetched from memory once. Measured on
-/// SGD matrix factorisation (`examples/mf_sgd_ap.rs`, 9M ratings, 2 workers): with a cost of 1,
-/// the worker holding the 150k rarely rated users took 1.35 times as long per step as the one
-/// holding the 50k popular ones (the same number of ratings); with 16 they take about as long.
-pub(crate) const KEY_COST: u64 = 16;
 
 /// A container whose current ranges give a loop's busiest worker at most this many times the
 /// cost the re-cut would give it keeps its ranges.
