@@ -32,7 +32,7 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// What a checkpoint was written by: the app, the cluster's shape and the fingerprint of the
 /// computation (the flags that change it and the inputs' sizes). A resumed run must match it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckpointHeader {
     /// The app, e.g. `lasso` or `mf ccd`.
     pub app: String,
