@@ -160,7 +160,10 @@ impl Checkpointing {
                     .map_err(|e| e.to_string())
             });
         let records: Vec<Result<ShardRecord, String>> = worker.all_gather(&written)?;
-        agree_on_errors(records.iter().map(|r| r.as_ref().err()), "writing a checkpoint")?;
+        agree_on_errors(
+            records.iter().map(|r| r.as_ref().err()),
+            "writing a checkpoint",
+        )?;
         let (process, first) = self.process_of(worker);
         let published = if first {
             let threads = self.header.threads.max(1);
@@ -179,7 +182,7 @@ impl Checkpointing {
             "writing a checkpoint",
         )?;
         if first {
-            dir.remove_all_but(iteration);
+            dir.remove_older_than(iteration);
         }
         Ok(())
     }
@@ -234,11 +237,13 @@ impl Checkpointing {
         })?;
         // Generations after the resumed one (incomplete somewhere, or of a run that went on)
         // would be overwritten with other bytes: remove them before this run writes its own.
+        // Every process removes them before any writes (a directory may be shared).
         if let (true, Some((dir, _))) = (first, &self.save) {
             if dir.root() == resume.dir.root() {
-                dir.remove_all_but(iteration);
+                dir.remove_newer_than(iteration);
             }
         }
+        worker.all_gather(&())?;
         Ok(Some((iteration, read.expect("checked above"))))
     }
 }

@@ -229,12 +229,9 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
         Layout::Columns => Some(install_stop_on_signals()?),
         Layout::Rows => None,
     };
-    params.checkpointing = args.checkpoint.checkpointing(
-        loss.app_name(),
-        &cluster,
-        &items,
-        stop_request.clone(),
-    )?;
+    params.checkpointing =
+        args.checkpoint
+            .checkpointing(loss.app_name(), &cluster, &items, stop_request.clone())?;
     items.extend(args.checkpoint.agreement_items());
     let cluster = cluster.with_agreement(items);
     let (bar, observer) = regression_progress(is_output_process);

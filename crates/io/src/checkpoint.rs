@@ -172,12 +172,14 @@ impl CheckpointDir {
 
     /// The directory of the generation at `iteration`.
     pub fn generation(&self, iteration: u64) -> PathBuf {
-        self.root.join(format!("{GENERATION_PREFIX}{iteration:012}"))
+        self.root
+            .join(format!("{GENERATION_PREFIX}{iteration:012}"))
     }
 
     /// The state file of `worker` at `iteration`.
     pub fn worker_file(&self, iteration: u64, worker: usize) -> PathBuf {
-        self.generation(iteration).join(format!("worker-{worker}.bin"))
+        self.generation(iteration)
+            .join(format!("worker-{worker}.bin"))
     }
 
     fn manifest_file(&self, iteration: u64, process: usize) -> PathBuf {
@@ -238,7 +240,9 @@ impl CheckpointDir {
         for entry in entries {
             let entry = entry.map_err(|e| CheckpointError::io(&self.root, e))?;
             let name = entry.file_name();
-            let Some(digits) = name.to_str().and_then(|n| n.strip_prefix(GENERATION_PREFIX))
+            let Some(digits) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(GENERATION_PREFIX))
             else {
                 continue;
             };
@@ -294,8 +298,9 @@ impl CheckpointDir {
         iteration: u64,
         process: usize,
     ) -> Result<Manifest, CheckpointError> {
-        let manifest: Manifest = serde_json::from_slice(text)
-            .map_err(|e| CheckpointError::corrupt(path, format!("not a checkpoint manifest: {e}")))?;
+        let manifest: Manifest = serde_json::from_slice(text).map_err(|e| {
+            CheckpointError::corrupt(path, format!("not a checkpoint manifest: {e}"))
+        })?;
         if manifest.format_version != FORMAT_VERSION {
             return Err(CheckpointError::corrupt(
                 path,
@@ -337,7 +342,11 @@ impl CheckpointDir {
         self.read_checked(iteration, shard)
     }
 
-    fn read_checked(&self, iteration: u64, shard: &ShardRecord) -> Result<Vec<u8>, CheckpointError> {
+    fn read_checked(
+        &self,
+        iteration: u64,
+        shard: &ShardRecord,
+    ) -> Result<Vec<u8>, CheckpointError> {
         let path = self.worker_file(iteration, shard.worker);
         let bytes = std::fs::read(&path).map_err(|e| CheckpointError::io(&path, e))?;
         if bytes.len() as u64 != shard.bytes || fnv1a64_hex(&bytes) != shard.fnv1a64 {
@@ -355,12 +364,23 @@ impl CheckpointDir {
         Ok(bytes)
     }
 
-    /// Removes every generation except `keep` (best effort: a generation that cannot be removed
-    /// stays, and is skipped or overwritten later).
-    pub fn remove_all_but(&self, keep: u64) {
-        for iteration in self.generations().unwrap_or_default() {
-            if iteration != keep {
-                let _ = std::fs::remove_dir_all(self.generation(iteration));
+    /// Removes the generations before `iteration` (best effort: one that cannot be removed
+    /// stays, and is skipped later). Never a later one: in a directory that several processes
+    /// share, a faster process may already be writing the next generation.
+    pub fn remove_older_than(&self, iteration: u64) {
+        self.remove_where(|other| other < iteration);
+    }
+
+    /// Removes the generations after `iteration` (best effort), e.g. those of a run that went
+    /// on past the checkpoint a new run resumes.
+    pub fn remove_newer_than(&self, iteration: u64) {
+        self.remove_where(|other| other > iteration);
+    }
+
+    fn remove_where(&self, remove: impl Fn(u64) -> bool) {
+        for other in self.generations().unwrap_or_default() {
+            if remove(other) {
+                let _ = std::fs::remove_dir_all(self.generation(other));
             }
         }
     }
@@ -423,7 +443,10 @@ mod tests {
         let dir = CheckpointDir::new(root.path());
         write_generation(&dir, 10, 7);
         std::fs::write(dir.worker_file(10, 1), [7; 99]).unwrap();
-        let error = dir.complete_iterations(0, &header()).unwrap_err().to_string();
+        let error = dir
+            .complete_iterations(0, &header())
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("worker-1.bin"), "{error}");
         assert!(error.contains("99 bytes"), "{error}");
         std::fs::write(dir.worker_file(10, 1), [8; 100]).unwrap();
@@ -455,17 +478,26 @@ mod tests {
         let dir = CheckpointDir::new(root.path());
         write_generation(&dir, 10, 7);
         std::fs::write(dir.manifest_file(10, 0), b"{\"format_version\": 1").unwrap();
-        let error = dir.complete_iterations(0, &header()).unwrap_err().to_string();
-        assert!(error.contains("process-0.json: not a checkpoint manifest"), "{error}");
+        let error = dir
+            .complete_iterations(0, &header())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("process-0.json: not a checkpoint manifest"),
+            "{error}"
+        );
     }
 
     #[test]
-    fn removing_keeps_only_the_named_generation() {
+    fn removing_older_or_newer_generations_keeps_the_others() {
         let root = tempfile::tempdir().unwrap();
         let dir = CheckpointDir::new(root.path());
-        write_generation(&dir, 10, 7);
-        write_generation(&dir, 20, 8);
-        dir.remove_all_but(20);
+        for (iteration, fill) in [(10, 7), (20, 8), (30, 9)] {
+            write_generation(&dir, iteration, fill);
+        }
+        dir.remove_older_than(20);
+        assert_eq!(dir.complete_iterations(0, &header()).unwrap(), vec![20, 30]);
+        dir.remove_newer_than(20);
         assert_eq!(dir.complete_iterations(0, &header()).unwrap(), vec![20]);
         assert!(dir.holds_checkpoints().unwrap());
     }

@@ -45,7 +45,11 @@ struct LdaSnapshotRef<'a> {
 fn agree<T>(worker: &mut Worker<'_>, result: Result<T, AppError>) -> Result<T, AppError> {
     let error = result.as_ref().err().map(ToString::to_string);
     let all: Vec<Option<String>> = worker.all_gather(&error)?;
-    match all.into_iter().enumerate().find_map(|(w, e)| e.map(|e| (w, e))) {
+    match all
+        .into_iter()
+        .enumerate()
+        .find_map(|(w, e)| e.map(|e| (w, e)))
+    {
         None => Ok(result.unwrap_or_else(|_| unreachable!("no worker failed"))),
         Some((w, message)) => Err(AppError::InvalidArgument(format!(
             "resuming failed on worker {w}: {message}"

@@ -547,7 +547,15 @@ impl Driver {
             let trace: SavedDriver = self
                 .trace
                 .iter()
-                .map(|r| (r.iteration, r.seconds, r.objective, r.rmse_train, r.rmse_test))
+                .map(|r| {
+                    (
+                        r.iteration,
+                        r.seconds,
+                        r.objective,
+                        r.rmse_train,
+                        r.rmse_test,
+                    )
+                })
                 .collect();
             self.checkpointing
                 .save(worker, iteration as u64, &(state, &trace, seconds))?;
@@ -561,9 +569,8 @@ impl Driver {
         &mut self,
         worker: &mut Worker<'_>,
     ) -> Result<Option<(usize, S)>, AppError> {
-        let Some((iteration, (state, trace, seconds))) = self
-            .checkpointing
-            .resume::<(S, SavedDriver, f64)>(worker)?
+        let Some((iteration, (state, trace, seconds))) =
+            self.checkpointing.resume::<(S, SavedDriver, f64)>(worker)?
         else {
             return Ok(None);
         };
