@@ -45,6 +45,7 @@ fn args(path: &Path, seed: u64) -> Vec<String> {
 
 fn strads(path: &Path, seed: u64) -> f64 {
     let params = LdaParams {
+        checkpointing: Default::default(),
         corpus: CorpusSource {
             path: path.to_path_buf(),
             format: CorpusFormat::Docword,

@@ -80,6 +80,7 @@ fn sgd_examples_match_strads_mf() {
     let argv = argv(&files.train_path, &files.test_path);
 
     let params = MfParams {
+        checkpointing: Default::default(),
         train: files.train_path.clone(),
         test: Some(files.test_path.clone()),
         format: RatingsFormat::Auto,

@@ -32,6 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let generated = generate_regression(&spec, &path)?;
 
     let params = RegressionParams {
+        checkpointing: Default::default(),
         loss: LossKind::Squared,
         data: DataSource::Libsvm {
             path,

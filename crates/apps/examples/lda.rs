@@ -28,6 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     generate_lda(&spec, &path)?;
     let params = LdaParams {
+        checkpointing: Default::default(),
         corpus: CorpusSource {
             vocab: Some(vocab_path(&path)),
             path: path.clone(),

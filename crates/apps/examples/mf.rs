@@ -26,6 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let files = generate_ratings(&spec, &dir.path().join("ratings"))?;
     let params = MfParams {
+        checkpointing: Default::default(),
         train: files.train_path,
         test: Some(files.test_path),
         format: RatingsFormat::Auto,

@@ -6,10 +6,13 @@
 //! - [`mf`]: matrix factorisation of ratings by CCD++, ALS or rotated stratified SGD.
 //! - [`lda`]: LDA topic modelling by collapsed Gibbs sampling with STRADS vocabulary rotation.
 //!
+//! - [`checkpoint`]: checkpoint and resume, and stopping on request, shared by the apps.
+//!
 //! Apps know the engine (to run) and the core (to schedule); the engine and the core know no app.
 
 #![deny(missing_docs)]
 
+pub mod checkpoint;
 pub mod error;
 mod huge;
 pub mod lda;

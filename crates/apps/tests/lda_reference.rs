@@ -12,6 +12,7 @@ use strads_io::lda_generate::{generate_lda, read_topics, LdaSpec};
 
 fn params(path: &Path, topics: usize, iterations: usize, sampler: SamplerKind) -> LdaParams {
     LdaParams {
+        checkpointing: Default::default(),
         corpus: CorpusSource {
             path: path.to_owned(),
             format: CorpusFormat::Docword,

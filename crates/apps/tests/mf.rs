@@ -24,6 +24,7 @@ fn noiseless(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
 
 fn params(train: &Path, test: &Path, algorithm: Algorithm, iterations: usize) -> MfParams {
     MfParams {
+        checkpointing: Default::default(),
         train: train.to_owned(),
         test: Some(test.to_owned()),
         format: RatingsFormat::Auto,

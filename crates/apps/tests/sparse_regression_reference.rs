@@ -497,6 +497,7 @@ const LIBRARY_TOL: f64 = 1e-12;
 
 fn params(kind: LossKind, path: &Path, penalty: Penalty, run: Run) -> RegressionParams {
     RegressionParams {
+        checkpointing: Default::default(),
         loss: kind,
         data: DataSource::Libsvm {
             path: path.to_path_buf(),

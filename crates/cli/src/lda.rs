@@ -11,6 +11,7 @@ use strads_io::corpus::{detect_corpus_format, CorpusFormat};
 use strads_io::lda_generate::{generate_lda, vocab_path, LdaSpec};
 use strads_io::write_atomic;
 
+use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
 use crate::cluster_args::{Agreement, ClusterArgs};
 use crate::files::{reject_inapplicable, Files};
 use crate::progress::lda_progress;
@@ -68,6 +69,8 @@ Objective: log p(w, z) = log p(w|z) + log p(z), with
 pub struct LdaArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub checkpoint: CheckpointArgs,
     /// The corpus; without it, an embedded generated corpus (2000 documents, 20 topics).
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
@@ -217,6 +220,15 @@ pub fn run(args: LdaArgs) -> Result<(), Failure> {
         .output("--doc-topics-out", args.doc_topics_out.as_deref())
         .output("--trace", args.trace.as_deref())
         .check(is_output_process)?;
+    args.checkpoint.check(&[
+        ("--data", args.data.as_deref()),
+        ("--vocab", args.vocab.as_deref()),
+        ("--stopwords", args.stopwords.as_deref()),
+        ("--topics-out", args.topics_out.as_deref()),
+        ("--word-topics-out", args.word_topics_out.as_deref()),
+        ("--doc-topics-out", args.doc_topics_out.as_deref()),
+        ("--trace", args.trace.as_deref()),
+    ])?;
     let format = match &args.data {
         None => None,
         Some(path) => Some(match args.format.unwrap_or(Format::Auto) {
@@ -255,7 +267,7 @@ pub fn run(args: LdaArgs) -> Result<(), Failure> {
             }
         }
     };
-    let params = LdaParams {
+    let mut params = LdaParams {
         corpus,
         topics: args.topics,
         iterations: args.iters,
@@ -272,8 +284,14 @@ pub fn run(args: LdaArgs) -> Result<(), Failure> {
         loglik_every: args.loglik_every,
         check_counts: args.check_counts,
         doc_topics: args.doc_topics_out.is_some(),
+        checkpointing: Default::default(),
     };
-    let items = agreement(&args, &params, &cluster);
+    let mut items = agreement(&args, &params, &cluster);
+    let stop_request = install_stop_on_signals()?;
+    params.checkpointing =
+        args.checkpoint
+            .checkpointing("lda", &cluster, &items, Some(stop_request.clone()))?;
+    items.extend(args.checkpoint.agreement_items());
     let cluster = cluster.with_agreement(items);
     let (bar, observer) = lda_progress(is_output_process, args.iters);
     let started = std::time::Instant::now();
@@ -283,7 +301,7 @@ pub fn run(args: LdaArgs) -> Result<(), Failure> {
         bar.finish_and_clear();
     }
     let Some(model) = model else {
-        return Ok(());
+        return interrupted(Some(&stop_request));
     };
     let seconds = started.elapsed().as_secs_f64();
     write_outputs(&args, &model)?;
@@ -292,7 +310,7 @@ pub fn run(args: LdaArgs) -> Result<(), Failure> {
         SamplerKind::Mh { .. } => "mh",
     };
     print_summary(&args, &cluster, &model, sampler, seconds)?;
-    Ok(())
+    interrupted(Some(&stop_request))
 }
 
 /// The name of word `w` (0-based) in outputs: its vocabulary entry, else its 1-based id.

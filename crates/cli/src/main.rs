@@ -2,8 +2,10 @@
 //!
 //! This binary only reads flags, shows progress and prints results; every algorithm lives in the
 //! library crates. Exit status: 0 success, 1 runtime failure (e.g. a peer process died),
-//! 2 bad input or usage.
+//! 2 bad input or usage, 128 + N when signal N (SIGINT, SIGTERM) stopped a run after it wrote
+//! its outputs.
 
+mod checkpoint_args;
 mod cluster_args;
 mod files;
 mod gen;

@@ -10,6 +10,7 @@ use strads_apps::mf::model::set_paths;
 use strads_apps::mf::{solve, Algorithm, Init, MfParams, MfSolution, RegScaling};
 use strads_io::{generate_ratings, read_pairs, write_atomic, RatingsFormat, RatingsSpec};
 
+use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
 use crate::cluster_args::{Agreement, ClusterArgs};
 use crate::files::{reject_inapplicable, Files};
 use crate::progress::mf_progress;
@@ -63,6 +64,8 @@ pub enum FormatArg {
 pub struct MfArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub checkpoint: CheckpointArgs,
     /// Training ratings; without it, an embedded generated problem (2000 users, 1000 items,
     /// 100 000 ratings of rank 10 plus noise 0.1) is factorised.
     #[arg(long, value_name = "FILE")]
@@ -210,6 +213,13 @@ pub fn run(args: MfArgs) -> Result<(), Failure> {
         .output("--predictions-out", args.predictions_out.as_deref())
         .output("--trace", args.trace.as_deref())
         .check(is_output_process)?;
+    args.checkpoint.check(&[
+        ("--train", args.train.as_deref()),
+        ("--test", args.test.as_deref()),
+        ("--predict", args.predict.as_deref()),
+        ("--predictions-out", args.predictions_out.as_deref()),
+        ("--trace", args.trace.as_deref()),
+    ])?;
     if cluster.processes() > 1 {
         strads_engine::failure::install_exit_on_failure(cluster.process);
     }
@@ -236,7 +246,7 @@ pub fn run(args: MfArgs) -> Result<(), Failure> {
             (summary.train_path, Some(summary.test_path))
         }
     };
-    let params = MfParams {
+    let mut params = MfParams {
         train,
         test,
         format: match args.format.unwrap_or(FormatArg::Auto) {
@@ -271,8 +281,17 @@ pub fn run(args: MfArgs) -> Result<(), Failure> {
         learning_rate: args.lr.unwrap_or(0.05),
         learning_rate_decay: args.lr_decay.unwrap_or(0.1),
         collect_model: args.out_prefix.is_some() || args.predict.is_some(),
+        checkpointing: Default::default(),
     };
-    let items = agreement(&args, &params, &cluster);
+    let mut items = agreement(&args, &params, &cluster);
+    let stop_request = install_stop_on_signals()?;
+    params.checkpointing = args.checkpoint.checkpointing(
+        &format!("mf {}", params.algorithm.name()),
+        &cluster,
+        &items,
+        Some(stop_request.clone()),
+    )?;
+    items.extend(args.checkpoint.agreement_items());
     let cluster = cluster.with_agreement(items);
     let (bar, observer) = mf_progress(is_output_process);
     let started = std::time::Instant::now();
@@ -282,7 +301,7 @@ pub fn run(args: MfArgs) -> Result<(), Failure> {
         bar.finish_and_clear();
     }
     let Some(solution) = solution else {
-        return Ok(());
+        return interrupted(Some(&stop_request));
     };
     let seconds = started.elapsed().as_secs_f64();
     let mut unknown_predictions = None;
@@ -331,7 +350,7 @@ pub fn run(args: MfArgs) -> Result<(), Failure> {
             ),
         });
     }
-    Ok(())
+    interrupted(Some(&stop_request))
 }
 
 fn print_summary(

@@ -12,6 +12,7 @@ use strads_apps::sparse_regression::{
 use strads_core::{SchedulerKind, SchedulerParams};
 use strads_io::{generate_regression, write_coefficients, RegressionSpec, Task};
 
+use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
 use crate::cluster_args::{Agreement, ClusterArgs};
 use crate::files::{reject_inapplicable, Files};
 use crate::progress::regression_progress;
@@ -33,6 +34,8 @@ pub enum Format {
 pub struct RegressionArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub checkpoint: CheckpointArgs,
     /// Training data; without it, an embedded generated problem is solved.
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
@@ -166,6 +169,12 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
         .output("--out", args.out.as_deref())
         .output("--trace", args.trace.as_deref())
         .check(is_output_process)?;
+    args.checkpoint.check(&[
+        ("--data", args.data.as_deref()),
+        ("--labels", args.labels.as_deref()),
+        ("--out", args.out.as_deref()),
+        ("--trace", args.trace.as_deref()),
+    ])?;
     if cluster.processes() > 1 {
         strads_engine::failure::install_exit_on_failure(cluster.process);
     }
@@ -188,7 +197,7 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
         }
     }?;
     let defaults = Defaults::for_run(loss, &args, cluster.processes());
-    let params = RegressionParams {
+    let mut params = RegressionParams {
         loss,
         data,
         penalty: match (args.lambda, args.lambda_ratio) {
@@ -212,8 +221,18 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
         inner_passes: defaults.inner_passes,
         layout: args.layout,
         local_passes: args.local_passes.unwrap_or(0),
+        checkpointing: Default::default(),
     };
-    let items = agreement(loss, &args, &params, &cluster);
+    let mut items = agreement(loss, &args, &params, &cluster);
+    // The rows layout cannot stop at a boundary: there a signal ends the process as usual.
+    let stop_request = match params.layout {
+        Layout::Columns => Some(install_stop_on_signals()?),
+        Layout::Rows => None,
+    };
+    params.checkpointing =
+        args.checkpoint
+            .checkpointing(loss.app_name(), &cluster, &items, stop_request.clone())?;
+    items.extend(args.checkpoint.agreement_items());
     let cluster = cluster.with_agreement(items);
     let (bar, observer) = regression_progress(is_output_process);
     let started = std::time::Instant::now();
@@ -223,7 +242,7 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
         bar.finish_and_clear();
     }
     let Some(solution) = solution else {
-        return Ok(());
+        return interrupted(stop_request.as_ref());
     };
     let seconds = started.elapsed().as_secs_f64();
     let diverged = solution.stop == StopReason::Diverged;
@@ -245,7 +264,7 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
     if diverged {
         return Err(divergence(&solution));
     }
-    Ok(())
+    interrupted(stop_request.as_ref())
 }
 
 /// Whether the objective was already infinite or NaN at b = 0, where only the data decides it.

@@ -13,6 +13,8 @@
 //! - `lda`: topic modelling (malformed corpora, output files, same seed, 2 processes vs 1).
 //! - `safety`: outputs that are inputs, unwritable directories, symlinked outputs, mf model sets,
 //!   the memory limit, byte order marks, values too large, the text summaries.
+//! - `checkpoint`: resumed runs equal uninterrupted ones for every app, SIGTERM, kill -9 of a
+//!   cluster's process then resume, bad checkpoints and flags.
 //! - `tally`: the README's malformed-input tally: every case ends in a clean exit 2 or a correct
 //!   acceptance (no abort, hang or silent misread).
 
@@ -48,3 +50,6 @@ mod tally;
 
 #[path = "cli/safety.rs"]
 mod safety;
+
+#[path = "cli/checkpoint.rs"]
+mod checkpoint;

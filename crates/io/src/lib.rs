@@ -13,6 +13,7 @@
 //!   dense indices) and a low-rank generator with a train/test split.
 //! - [`corpus`] and [`lda_generate`]: bag-of-words corpora for topic models, and LDA corpora with
 //!   their true topics.
+//! - [`checkpoint`]: checkpoint directories, one file per worker and a manifest written last.
 //! - [`memory`]: the memory a process may plan for, checked before allocations sized by inputs
 //!   or flags.
 //!
@@ -43,6 +44,7 @@
 #![deny(missing_docs)]
 
 pub mod atomic;
+pub mod checkpoint;
 pub mod coefficients;
 pub mod corpus;
 pub mod error;

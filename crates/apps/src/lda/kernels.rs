@@ -48,6 +48,16 @@ impl FastRng {
         }
     }
 
+    /// The generator's state (for a checkpoint).
+    pub fn state(&self) -> [u64; 4] {
+        self.s
+    }
+
+    /// The generator whose state is `state` (from [`FastRng::state`]).
+    pub fn from_state(state: [u64; 4]) -> Self {
+        FastRng { s: state }
+    }
+
     /// 64 random bits.
     #[inline]
     pub fn next_u64(&mut self) -> u64 {

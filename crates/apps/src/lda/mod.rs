@@ -26,6 +26,7 @@ use strads_engine::{run_cluster, ClusterConfig};
 
 pub use load::CorpusSource;
 
+use crate::checkpoint::Checkpointing;
 use crate::error::AppError;
 
 /// `(topic, count)` pairs with positive counts, by topic.
@@ -70,10 +71,12 @@ pub struct LdaParams {
     pub check_counts: bool,
     /// Collect the documents' topic counts on the leader.
     pub doc_topics: bool,
+    /// Checkpoints (after iterations), resuming and stop requests.
+    pub checkpointing: Checkpointing,
 }
 
 /// One line of the trace: the state after an iteration.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct TraceRecord {
     /// Iterations done.
     pub iteration: usize,

@@ -14,11 +14,48 @@ use std::time::Instant;
 use strads_core::{balanced_blocks, rotation_block};
 use strads_engine::Worker;
 
-use super::kernels::{word_log_likelihood, FastRng, LogGammaTable, Priors};
+use serde::{Deserialize, Serialize};
+
+use super::kernels::{word_log_likelihood, FastRng, LogGammaTable, Priors, Topic};
 use super::load::LoadedCorpus;
 use super::shard::{local_word_counts, PackedRows, ShardState};
 use super::{DocTopicRows, LdaParams, LdaResult, Observer, TraceRecord};
+use crate::checkpoint::{Boundary, CheckpointClock};
 use crate::error::AppError;
+
+/// A worker's state after an iteration, as a checkpoint holds it.
+#[derive(Deserialize)]
+struct LdaSnapshot {
+    topics: Vec<Topic>,
+    rng: [u64; 4],
+    trace: Vec<TraceRecord>,
+    seconds: f64,
+}
+
+/// [`LdaSnapshot`] by reference, for writing (bincode encodes a reference as the value).
+#[derive(Serialize)]
+struct LdaSnapshotRef<'a> {
+    topics: &'a [Topic],
+    rng: [u64; 4],
+    trace: &'a [TraceRecord],
+    seconds: f64,
+}
+
+/// Fails on every worker when `result` failed on any (so that none waits for the others).
+fn agree<T>(worker: &mut Worker<'_>, result: Result<T, AppError>) -> Result<T, AppError> {
+    let error = result.as_ref().err().map(ToString::to_string);
+    let all: Vec<Option<String>> = worker.all_gather(&error)?;
+    match all
+        .into_iter()
+        .enumerate()
+        .find_map(|(w, e)| e.map(|e| (w, e)))
+    {
+        None => Ok(result.unwrap_or_else(|_| unreachable!("no worker failed"))),
+        Some((w, message)) => Err(AppError::InvalidArgument(format!(
+            "resuming failed on worker {w}: {message}"
+        ))),
+    }
+}
 
 /// A sub-round of the rotation, seen from one worker.
 struct Rotation {
@@ -76,6 +113,20 @@ pub fn train_on_worker(
     )
     .map_err(|e| AppError::Resources(format!("allocating the count arrays: {e}")))?;
     drop(corpus.docs);
+    // A checkpoint holds every token's topic and the generator: the counts follow from the
+    // topics exactly (integers), so they are rebuilt below as at the start.
+    let resumed = params
+        .checkpointing
+        .resume::<LdaSnapshot>(worker)?
+        .map(|(iteration, snapshot)| -> Result<_, AppError> {
+            state
+                .restore_topics(&snapshot.topics)
+                .map_err(AppError::InvalidArgument)?;
+            rng = FastRng::from_state(snapshot.rng);
+            Ok((iteration, snapshot.trace, snapshot.seconds))
+        })
+        .transpose();
+    let resumed = agree(worker, resumed)?;
 
     // Initial counts: every worker's partial rows of block b go to its first holder, worker b.
     let initial = gather_rows(worker, &mut state, &rotation)?;
@@ -91,11 +142,23 @@ pub fn train_on_worker(
     let doc_table = LogGammaTable::new(params.alpha, state.max_doc_length());
     let load_seconds = started.elapsed().as_secs_f64();
 
-    let train_started = Instant::now();
+    let mut train_started = Instant::now();
     let mut trace = Vec::new();
     let mut count_checks = 0;
     let mut loglik = f64::NAN;
-    for iteration in 1..=params.iterations {
+    let mut clock = CheckpointClock::default();
+    let mut first = 1;
+    let mut completed = 0;
+    if let Some((iteration, saved_trace, seconds)) = resumed {
+        trace = saved_trace;
+        train_started = Instant::now()
+            .checked_sub(std::time::Duration::from_secs_f64(seconds))
+            .unwrap_or(train_started);
+        clock = CheckpointClock::at(iteration, seconds);
+        first = iteration as usize + 1;
+        completed = iteration as usize;
+    }
+    for iteration in first..=params.iterations {
         for r in 0..peers {
             state.sample_block(rotation.held(r), &priors, params.sampler, &mut rng);
             if peers == 1 {
@@ -125,7 +188,19 @@ pub fn train_on_worker(
             check_counts(worker, &mut state, &rotation, &synced_totals, iteration)?;
             count_checks += 1;
         }
+        // Every worker decides the same: write a checkpoint, stop on request (then the state
+        // is evaluated as after the last iteration).
+        let boundary = if iteration < params.iterations {
+            let seconds = train_started.elapsed().as_secs_f64();
+            params
+                .checkpointing
+                .boundary(worker, iteration as u64, seconds, &mut clock)?
+        } else {
+            Boundary::default()
+        };
+        completed = iteration;
         let evaluate = iteration == params.iterations
+            || boundary.stop.is_some()
             || (params.loglik_every > 0 && iteration % params.loglik_every == 0);
         if evaluate {
             let local = [
@@ -146,6 +221,20 @@ pub fn train_on_worker(
                 observer(&record);
             }
             trace.push(record);
+        }
+        if boundary.checkpoint {
+            let snapshot = LdaSnapshotRef {
+                topics: state.topics(),
+                rng: rng.state(),
+                trace: &trace,
+                seconds: train_started.elapsed().as_secs_f64(),
+            };
+            params
+                .checkpointing
+                .save(worker, iteration as u64, &snapshot)?;
+        }
+        if boundary.stop.is_some() {
+            break;
         }
     }
     let train_seconds = train_started.elapsed().as_secs_f64();
@@ -182,7 +271,7 @@ pub fn train_on_worker(
         words,
         docs: corpus.total_docs,
         tokens: corpus.total_tokens,
-        iterations: params.iterations,
+        iterations: completed,
         loglik,
         topic_totals: synced_totals.iter().map(|&n| n as u64).collect(),
         word_topic,

@@ -479,6 +479,60 @@ impl ShardState {
             .collect()
     }
 
+    /// Every local token's topic, in the layout's order (a checkpoint's share of the state).
+    pub fn topics(&self) -> &[Topic] {
+        &self.z
+    }
+
+    /// Replaces every local token's topic with `topics` (from [`ShardState::topics`] of the same
+    /// documents and layout) and recounts `n_dk`; the word-topic rows and `n_k` are then
+    /// rebuilt by the caller, as after [`ShardState::new`].
+    pub fn restore_topics(&mut self, topics: &[Topic]) -> Result<(), String> {
+        if topics.len() != self.z.len() {
+            return Err(format!(
+                "the checkpoint holds {} topic assignments, this worker has {} tokens",
+                topics.len(),
+                self.z.len()
+            ));
+        }
+        let k = self.n_topics;
+        if let Some(bad) = topics.iter().find(|&&t| usize::from(t) >= k) {
+            return Err(format!("a topic {bad} is not below K = {k}"));
+        }
+        self.z.copy_from_slice(topics);
+        self.doc_topic.iter_mut().for_each(|c| *c = 0);
+        let doc_topic = &mut self.doc_topic;
+        match &self.layout {
+            Layout::WordIndexed { .. } => {
+                for d in 0..self.doc_ids.len() {
+                    let (start, end) = (self.doc_start[d] as usize, self.doc_start[d + 1] as usize);
+                    for &z in &self.z[start..end] {
+                        doc_topic[d * k + usize::from(z)] += 1;
+                    }
+                }
+            }
+            Layout::Sliced {
+                slices,
+                visit_doc,
+                visit_end,
+                ..
+            } => {
+                for slice in slices {
+                    let mut at = slice.tokens.start;
+                    for v in slice.visits.clone() {
+                        let d = visit_doc[v] as usize;
+                        let end = visit_end[v] as usize;
+                        for &z in &self.z[at..end] {
+                            doc_topic[d * k + usize::from(z)] += 1;
+                        }
+                        at = end;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Checks the local counts against the topic assignments: `n_dk` recounted from `z`, and
     /// `n_d = sum_k n_dk` equal to the document's length. Returns a description of the first
     /// inconsistency.

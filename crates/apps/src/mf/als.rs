@@ -2,34 +2,46 @@
 //! rows (`kernels::als_row`), the new W rows go to the workers that need them, then every owned
 //! H row is solved against those; the new H rows serve both the evaluation and the next W half.
 
-use strads_engine::{EngineError, Worker};
+use strads_engine::Worker;
 
 use super::kernels::{als_row, als_row_with_error, AlsScratch};
 use super::shard::Side;
 use super::{Driver, Local};
+use crate::error::AppError;
 
 /// Runs ALS until the driver says stop.
 pub fn run(
     worker: &mut Worker<'_>,
     local: &mut Local,
     driver: &mut Driver,
-) -> Result<(), EngineError> {
+) -> Result<(), AppError> {
     let k = local.rank;
     let mut scratch = AlsScratch::new(k);
     let items = &local.items;
     let squares: Vec<f64> = (0..items.len())
         .map(|j| items.values[items.row(j)].iter().map(|r| r * r).sum())
         .collect();
-    local.refresh_h(worker)?;
-    // W is 0 at the start (the first half solves for it), so every prediction is 0 and the
-    // errors are the squared ratings.
-    debug_assert!(local.w.iter().all(|&x| x == 0.0));
-    let test_squares = local.users.test_values.iter().map(|r| r * r).sum();
-    let start = [squares.iter().sum(), local.penalty(), test_squares];
-    if driver.record(worker, 0, start)? {
-        return Ok(());
-    }
-    for iteration in 1.. {
+    // A checkpoint holds W and H: everything else is rebuilt from them.
+    let first = match driver.resume::<(Vec<f64>, Vec<f64>)>(worker)? {
+        Some((iteration, (w, h))) => {
+            (local.w, local.h) = (w, h);
+            local.refresh_h(worker)?;
+            iteration + 1
+        }
+        None => {
+            local.refresh_h(worker)?;
+            // W is 0 at the start (the first half solves for it), so every prediction is 0
+            // and the errors are the squared ratings.
+            debug_assert!(local.w.iter().all(|&x| x == 0.0));
+            let test_squares = local.users.test_values.iter().map(|r| r * r).sum();
+            let start = [squares.iter().sum(), local.penalty(), test_squares];
+            if driver.record(worker, 0, start)? {
+                return Ok(());
+            }
+            1
+        }
+    };
+    for iteration in first.. {
         solve_rows(
             &local.users,
             &local.h_needed,
@@ -55,7 +67,9 @@ pub fn run(
             local.penalty(),
             local.test_error(&local.h_needed),
         ];
-        if driver.record(worker, iteration, errors)? {
+        if driver.record(worker, iteration, errors)?
+            || driver.boundary(worker, iteration, &(&local.w, &local.h))?
+        {
             break;
         }
     }

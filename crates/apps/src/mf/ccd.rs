@@ -10,11 +10,40 @@
 // Rows are addressed by index into several parallel arrays (ratings, residuals, old values).
 #![allow(clippy::needless_range_loop)]
 
-use strads_engine::{EngineError, Worker};
+use serde::{Deserialize, Serialize};
+use strads_engine::Worker;
 
 use super::kernels::{ccd_coordinate, ccd_residual, ccd_update_and_next};
 use super::tiles::Tiles;
 use super::{Driver, Local};
+use crate::error::AppError;
+
+/// The previous step's `(w_pairs, h_old, h_new)`, whose item residual update is pending.
+type PendingStep = (Vec<f64>, Vec<f64>, Vec<f64>);
+
+/// A worker's CCD++ state after an iteration, as a checkpoint holds it.
+#[derive(Deserialize)]
+struct CcdSnapshot {
+    w: Vec<f64>,
+    h: Vec<f64>,
+    user_residual: Vec<f64>,
+    test_residual: Vec<f64>,
+    item_residual: Vec<f64>,
+    w_pending: Vec<f64>,
+    previous: Option<PendingStep>,
+}
+
+/// [`CcdSnapshot`] by reference, for writing (bincode encodes a reference as the value).
+#[derive(Serialize)]
+struct CcdSnapshotRef<'a> {
+    w: &'a [f64],
+    h: &'a [f64],
+    user_residual: &'a [f64],
+    test_residual: &'a [f64],
+    item_residual: &'a [f64],
+    w_pending: &'a [f64],
+    previous: &'a Option<PendingStep>,
+}
 
 /// Runs CCD++ until the driver says stop.
 ///
@@ -29,7 +58,7 @@ pub fn run(
     local: &mut Local,
     driver: &mut Driver,
     inner: usize,
-) -> Result<(), EngineError> {
+) -> Result<(), AppError> {
     let inner = inner.max(1);
     let k = local.rank;
     // W = 0 at the start, so the residual is the rating itself.
@@ -40,8 +69,7 @@ pub fn run(
     let (n_users, n_items) = (local.users.len(), local.items.len());
     let mut w_old = vec![0.0; n_users];
     let (mut h_old, mut h_new) = (vec![0.0; n_items], vec![0.0; n_items]);
-    // The previous step's `(w_pairs, h_old, h_new)`, whose item residual update is pending.
-    let mut previous: Option<(Vec<f64>, Vec<f64>, Vec<f64>)> = None;
+    let mut previous: Option<PendingStep> = None;
     // Column 0 of H for the items our users rate, and the W update of step 0 it gives.
     let h_column = {
         let h = &local.h;
@@ -70,13 +98,29 @@ pub fn run(
         let sum2 = |x: &[f64]| x.iter().map(|e| e * e).sum::<f64>();
         [sum2(user_residual), local.penalty(), sum2(test_residual)]
     };
-    if driver.record(worker, 0, evaluate(local, &user_residual, &test_residual))? {
-        return Ok(());
-    }
+    // A checkpoint holds the factors, both residual copies (updated in place, so not
+    // recomputable bit for bit), the next step's W update and the pending item residual update.
+    let first = match driver.resume::<CcdSnapshot>(worker)? {
+        Some((iteration, snapshot)) => {
+            (local.w, local.h) = (snapshot.w, snapshot.h);
+            user_residual = snapshot.user_residual;
+            test_residual = snapshot.test_residual;
+            tiles.residual = snapshot.item_residual;
+            w_pending = snapshot.w_pending;
+            previous = snapshot.previous;
+            iteration + 1
+        }
+        None => {
+            if driver.record(worker, 0, evaluate(local, &user_residual, &test_residual))? {
+                return Ok(());
+            }
+            1
+        }
+    };
     // The columns of an iteration's steps: each column `inner` times in a row (CCD++'s inner
     // iterations on one rank-one term), then the next.
     let steps: Vec<usize> = (0..k).flat_map(|t| std::iter::repeat_n(t, inner)).collect();
-    for iteration in 1.. {
+    for iteration in first.. {
         for (s, &t) in steps.iter().enumerate() {
             // W half: the new w_t (computed in the previous pass) replaces the old.
             for i in 0..n_users {
@@ -139,6 +183,18 @@ pub fn run(
             iteration,
             evaluate(local, &user_residual, &test_residual),
         )? {
+            break;
+        }
+        let snapshot = CcdSnapshotRef {
+            w: &local.w,
+            h: &local.h,
+            user_residual: &user_residual,
+            test_residual: &test_residual,
+            item_residual: &tiles.residual,
+            w_pending: &w_pending,
+            previous: &previous,
+        };
+        if driver.boundary(worker, iteration, &snapshot)? {
             break;
         }
     }

@@ -30,10 +30,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use strads_engine::{Cluster, ClusterConfig, EngineError, Worker};
 use strads_io::{read_ratings, RatingsFormat};
 
+use crate::checkpoint::{CheckpointClock, Checkpointing};
 use crate::error::AppError;
 use crate::huge::HugeBuffer;
 use halo::Halo;
@@ -120,6 +122,8 @@ pub struct MfParams {
     pub learning_rate_decay: f64,
     /// Whether process 0 gathers the factors at the end (for writing or predicting).
     pub collect_model: bool,
+    /// Checkpoints (after iterations), resuming and stop requests.
+    pub checkpointing: Checkpointing,
 }
 
 /// One line of the trace: the state after an iteration (iteration 0 is the initial state).
@@ -484,7 +488,16 @@ pub struct Driver {
     pub trace: Vec<TraceRecord>,
     /// Whether the objective became infinite or NaN.
     pub diverged: bool,
+    checkpointing: Checkpointing,
+    clock: CheckpointClock,
 }
+
+/// A trace record as a checkpoint holds it (bincode cannot read back a record serialised with
+/// `rmse_test` skipped).
+type SavedRecord = (usize, f64, f64, f64, Option<f64>);
+
+/// What a checkpoint holds besides the algorithm's state: the trace so far.
+type SavedDriver = Vec<SavedRecord>;
 
 impl Driver {
     /// Sums `local` = `(training SSE, penalty, test SSE)` over workers, records iteration
@@ -517,6 +530,68 @@ impl Driver {
         self.diverged = !objective.is_finite();
         Ok(self.diverged || global[3] > 0.0 || iteration >= self.iterations)
     }
+
+    /// After [`Driver::record`] of `iteration` said "go on": writes the checkpoint `state` (the
+    /// algorithm's, with the trace) when one is due, and returns whether a stop was requested.
+    pub fn boundary<S: Serialize>(
+        &mut self,
+        worker: &mut Worker<'_>,
+        iteration: usize,
+        state: &S,
+    ) -> Result<bool, AppError> {
+        let seconds = self.started.elapsed().as_secs_f64();
+        let boundary =
+            self.checkpointing
+                .boundary(worker, iteration as u64, seconds, &mut self.clock)?;
+        if boundary.checkpoint {
+            let trace: SavedDriver = self
+                .trace
+                .iter()
+                .map(|r| {
+                    (
+                        r.iteration,
+                        r.seconds,
+                        r.objective,
+                        r.rmse_train,
+                        r.rmse_test,
+                    )
+                })
+                .collect();
+            self.checkpointing
+                .save(worker, iteration as u64, &(state, &trace, seconds))?;
+        }
+        Ok(boundary.stop.is_some())
+    }
+
+    /// The state to resume from (`None` for a fresh run), with the iteration it was written
+    /// after; restores the trace and the clock.
+    pub fn resume<S: DeserializeOwned>(
+        &mut self,
+        worker: &mut Worker<'_>,
+    ) -> Result<Option<(usize, S)>, AppError> {
+        let Some((iteration, (state, trace, seconds))) =
+            self.checkpointing.resume::<(S, SavedDriver, f64)>(worker)?
+        else {
+            return Ok(None);
+        };
+        self.trace = trace
+            .into_iter()
+            .map(
+                |(iteration, seconds, objective, rmse_train, rmse_test)| TraceRecord {
+                    iteration,
+                    seconds,
+                    objective,
+                    rmse_train,
+                    rmse_test,
+                },
+            )
+            .collect();
+        self.started = Instant::now()
+            .checked_sub(std::time::Duration::from_secs_f64(seconds))
+            .unwrap_or(self.started);
+        self.clock = CheckpointClock::at(iteration, seconds);
+        Ok(Some((iteration as usize, state)))
+    }
 }
 
 fn solve_on_worker(
@@ -539,9 +614,13 @@ fn solve_on_worker(
         observer,
         trace: Vec::new(),
         diverged: false,
+        checkpointing: params.checkpointing.clone(),
+        clock: CheckpointClock::default(),
     };
-    // The initialisation is part of solving: its time counts in every trace record.
-    if params.init == Init::Spectral && params.algorithm != Algorithm::Sgd {
+    // The initialisation is part of solving: its time counts in every trace record. A resumed
+    // run reads its factors instead (every process resumes, or none: it is agreed).
+    let resuming = params.checkpointing.resume.is_some();
+    if params.init == Init::Spectral && params.algorithm != Algorithm::Sgd && !resuming {
         init::spectral(
             worker,
             &mut local,

@@ -16,11 +16,12 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use strads_core::rotation_block;
-use strads_engine::{EngineError, Worker};
+use strads_engine::Worker;
 
 use super::kernels::sgd_step;
 use super::shard::Problem;
 use super::{Driver, Local, MfParams, RegScaling};
+use crate::error::AppError;
 
 /// One rating of a block: owned user, item offset within the item block, value.
 #[derive(Clone, Copy, Debug)]
@@ -37,7 +38,7 @@ pub fn run(
     driver: &mut Driver,
     problem: &Problem,
     params: &MfParams,
-) -> Result<(), EngineError> {
+) -> Result<(), AppError> {
     let (p, n_workers, k) = (worker.index(), worker.peers(), local.rank);
     let blocks = ratings_by_block(local, problem, params.seed, p);
     let per_rating = |c: u64| match params.reg_scaling {
@@ -50,12 +51,23 @@ pub fn run(
         .collect();
     let item_reg: Vec<f64> = problem.item_counts.iter().map(|&c| per_rating(c)).collect();
 
-    local.refresh_h(worker)?;
-    if driver.record(worker, 0, local.evaluate(&local.h_needed))? {
-        return Ok(());
-    }
+    // A checkpoint holds W and H after an epoch; the step size follows from the epoch and the
+    // rating order from the seed.
+    let first = match driver.resume::<(Vec<f64>, Vec<f64>)>(worker)? {
+        Some((epoch, (w, h))) => {
+            (local.w, local.h) = (w, h);
+            epoch + 1
+        }
+        None => {
+            local.refresh_h(worker)?;
+            if driver.record(worker, 0, local.evaluate(&local.h_needed))? {
+                return Ok(());
+            }
+            1
+        }
+    };
     let mut h_block = std::mem::take(&mut local.h);
-    for epoch in 1.. {
+    for epoch in first.. {
         let eta = params.learning_rate / (1.0 + params.learning_rate_decay * (epoch - 1) as f64);
         for sub_epoch in 0..n_workers {
             let b = rotation_block(p, sub_epoch, n_workers);
@@ -79,7 +91,8 @@ pub fn run(
         }
         local.h = std::mem::take(&mut h_block);
         local.refresh_h(worker)?;
-        let stop = driver.record(worker, epoch, local.evaluate(&local.h_needed))?;
+        let stop = driver.record(worker, epoch, local.evaluate(&local.h_needed))?
+            || driver.boundary(worker, epoch, &(&local.w, &local.h))?;
         h_block = std::mem::take(&mut local.h);
         if stop {
             break;

@@ -25,7 +25,7 @@
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use strads_engine::{DenseVector, DenseVector32, Worker};
@@ -37,10 +37,11 @@ use super::kernels::{
 };
 use super::loss::Loss;
 use super::{Observer, StopReason, TraceRecord};
+use crate::checkpoint::{CheckpointClock, Checkpointing};
 use crate::error::AppError;
 
 /// How a solve in the column layout runs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ColumnSettings {
     /// The l1 penalty.
     pub lambda: f64,
@@ -127,8 +128,11 @@ struct GapShare {
     seconds: f64,
 }
 
-/// The schedule's state: identical on every worker (see the module's invariant).
+/// The schedule's state: identical on every worker (see the module's invariant). A checkpoint
+/// holds all of it but the settings, which come from the resumed run.
+#[derive(Serialize, Deserialize)]
 struct Progress {
+    #[serde(skip)]
     settings: ColumnSettings,
     workers: usize,
     /// `F(b)` of the committed state.
@@ -223,14 +227,45 @@ struct BlockState<L: Loss> {
     _loss: PhantomData<L>,
 }
 
+/// A worker's checkpoint: the schedule and the block's state (what [`BlockState::new`] does
+/// not rebuild from the data), written by reference and read back owned (bincode's encoding of
+/// a reference is the value's).
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    progress: &'a Progress,
+    rows: &'a RowState,
+    beta: &'a [f64],
+    working: &'a [u32],
+    history: &'a VecDeque<Vec<f64>>,
+    extrapolated: &'a Option<Vec<f64>>,
+    unsent: &'a [f64],
+    unsent_part: &'a [f64],
+}
+
+/// The owned form of [`SnapshotRef`].
+#[derive(Deserialize)]
+struct Snapshot {
+    progress: Progress,
+    rows: RowState,
+    beta: Vec<f64>,
+    working: Vec<u32>,
+    history: VecDeque<Vec<f64>>,
+    extrapolated: Option<Vec<f64>>,
+    unsent: Vec<f64>,
+    unsent_part: Vec<f64>,
+}
+
 /// Runs the column-layout solve on this worker; every worker of the cluster must call it.
+/// Checkpoints are taken after gap evaluations (the unit of `--checkpoint-every`), where the
+/// unsent remainders are committed and every worker holds the same rows.
 pub fn run_column_descent<L: Loss>(
     worker: &mut Worker<'_>,
     block: ColumnBlock,
     settings: ColumnSettings,
     observer: Option<Observer>,
+    checkpointing: &Checkpointing,
 ) -> Result<ColumnOutcome, AppError> {
-    let started = Instant::now();
+    let mut started = Instant::now();
     let workers = worker.peers();
     let mut state = BlockState::<L>::new(block, settings.lambda, workers);
     let mut progress = Progress {
@@ -253,6 +288,24 @@ pub fn run_column_descent<L: Loss>(
         stop: None,
         trace: Vec::new(),
     };
+    let mut clock = CheckpointClock::default();
+    if let Some((iteration, snapshot)) = checkpointing.resume::<Snapshot>(worker)? {
+        let settings = std::mem::take(&mut progress.settings);
+        progress = snapshot.progress;
+        progress.settings = settings;
+        state.rows = snapshot.rows;
+        state.beta = snapshot.beta;
+        state.working = snapshot.working;
+        state.history = snapshot.history;
+        state.extrapolated = snapshot.extrapolated;
+        state.unsent = snapshot.unsent;
+        state.unsent_part = snapshot.unsent_part;
+        // The clock goes on from the checkpoint's time (trace and --max-seconds).
+        started = Instant::now()
+            .checked_sub(Duration::from_secs_f64(progress.seconds))
+            .unwrap_or(started);
+        clock = CheckpointClock::at(iteration, progress.seconds);
+    }
     while progress.stop.is_none() {
         progress.rounds += 1;
         if progress.gap_due() {
@@ -266,6 +319,27 @@ pub fn run_column_descent<L: Loss>(
             if worker.is_leader() {
                 if let Some(observer) = &observer {
                     observer(&record);
+                }
+            }
+            if progress.stop.is_none() {
+                let evaluations = progress.trace.len() as u64;
+                let boundary =
+                    checkpointing.boundary(worker, evaluations, progress.seconds, &mut clock)?;
+                if boundary.checkpoint {
+                    let snapshot = SnapshotRef {
+                        progress: &progress,
+                        rows: &state.rows,
+                        beta: &state.beta,
+                        working: &state.working,
+                        history: &state.history,
+                        extrapolated: &state.extrapolated,
+                        unsent: &state.unsent,
+                        unsent_part: &state.unsent_part,
+                    };
+                    checkpointing.save(worker, evaluations, &snapshot)?;
+                }
+                if boundary.stop.is_some() {
+                    progress.stop = Some(StopReason::Interrupted);
                 }
             }
         } else {

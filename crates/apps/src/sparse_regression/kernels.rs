@@ -4,7 +4,7 @@ use super::column_shard::ColumnShard;
 use super::loss::Loss;
 
 /// Per-row state of a worker: labels, predictions `p = X b` and the loss derivatives at them.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct RowState {
     /// Labels `y_i`.
     pub labels: Vec<f64>,

@@ -34,6 +34,7 @@ use strads_io::LabelKind;
 pub use load::DataSource;
 pub use loss::LossKind;
 
+use crate::checkpoint::Checkpointing;
 use crate::error::AppError;
 use column_shard::ColumnShard;
 use leader::{LeaderState, SolveSettings};
@@ -89,6 +90,9 @@ pub struct RegressionParams {
     /// Column layout only: passes over a worker's working set per round (0: as many as make a
     /// round's sweeping outweigh its exchange).
     pub local_passes: u32,
+    /// Checkpoints, resuming and stop requests (column layout only; the unit of an interval in
+    /// iterations is a duality-gap evaluation).
+    pub checkpointing: Checkpointing,
 }
 
 /// How X is split over the workers.
@@ -117,7 +121,7 @@ impl std::str::FromStr for Layout {
 }
 
 /// One line of the trace: the state at a duality-gap evaluation.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TraceRecord {
     /// Passes over the coordinates so far (coordinate updates / d).
     pub iteration: f64,
@@ -139,7 +143,7 @@ pub struct TraceRecord {
 pub type Observer = Arc<dyn Fn(&TraceRecord) + Send + Sync>;
 
 /// Why a solve stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
     /// The duality gap reached the tolerance.
@@ -152,6 +156,9 @@ pub enum StopReason {
     /// dependent coordinates overshot (lower --rho or --schedule-size), or the data's values
     /// are too large for double precision (the objective at b = 0 is already infinite).
     Diverged,
+    /// A process was asked to stop (a signal): the run stopped at an iteration boundary, after
+    /// writing a last checkpoint when checkpointing.
+    Interrupted,
 }
 
 /// The answer, returned by the process that holds the leader (process 0).
@@ -289,6 +296,18 @@ fn validate(params: &RegressionParams) -> Result<(), AppError> {
     }
     if params.gap_every.is_nan() || params.gap_every <= 0.0 {
         return bad(format!("--gap-every must be > 0, got {}", params.gap_every));
+    }
+    let checkpoints = &params.checkpointing;
+    if params.layout == Layout::Rows
+        && (checkpoints.save.is_some()
+            || checkpoints.resume.is_some()
+            || checkpoints.stop_request.is_some())
+    {
+        return bad(
+            "checkpoints, resuming and stopping at a signal work in the column layout only \
+             (the rows layout's rounds in flight are not saved)"
+                .into(),
+        );
     }
     if !(0.0..=16.0).contains(&params.sweep_share) {
         return bad(format!(
@@ -534,7 +553,13 @@ fn solve_by_columns<L: Loss>(
         nonzeros: loaded.total_nonzeros,
     };
     let solve_started = Instant::now();
-    let outcome = column_descent::run_column_descent::<L>(worker, block, settings, observer)?;
+    let outcome = column_descent::run_column_descent::<L>(
+        worker,
+        block,
+        settings,
+        observer,
+        &params.checkpointing,
+    )?;
     let solve_seconds = solve_started.elapsed().as_secs_f64();
     if !worker.is_leader() {
         return Ok(None);

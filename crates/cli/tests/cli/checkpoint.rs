@@ -1,0 +1,386 @@
+//! Checkpoint and resume: a run resumed from a checkpoint ends with the same output files, byte
+//! for byte, and the same trace (times aside) as the run that was never interrupted, for every
+//! app; SIGTERM stops a run at an iteration boundary with its outputs and a last checkpoint and
+//! exit status 143; a cluster whose process is killed with `kill -9` resumes to the
+//! uninterrupted answer; bad checkpoints and flags are exit-2 errors naming the problem.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::support::{arg, run, spawn_cluster, Dir, Proc, Run, COMMAND_TIMEOUT};
+
+/// The trace's records without their times (which differ between any two runs).
+fn trace_without_times(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: cannot read the trace: {e}", path.display()));
+    text.lines()
+        .map(|line| {
+            let mut record: serde_json::Value = serde_json::from_str(line).unwrap();
+            let object = record.as_object_mut().unwrap();
+            object.remove("seconds");
+            object.remove("tokens_per_second");
+            record
+        })
+        .collect()
+}
+
+fn bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The iterations of the checkpoint generations in `dir` that have every listed manifest.
+fn generations_with(dir: &Path, manifests: &[&str]) -> Vec<u64> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<u64> = entries
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let name = e.file_name().into_string().ok()?;
+            let iteration = name.strip_prefix("iteration-")?.parse().ok()?;
+            manifests
+                .iter()
+                .all(|m| e.path().join(m).exists())
+                .then_some(iteration)
+        })
+        .collect();
+    found.sort_unstable();
+    found
+}
+
+/// Runs `app FLAGS` three ways: uninterrupted; with a checkpoint every `every` (the last one
+/// stays, before the end); resumed from it. The resumed run's `outputs` (flags naming files)
+/// and trace must equal the uninterrupted run's.
+fn resumed_equals_uninterrupted(app: &[&str], flags: &[&str], every: &str, outputs: &[&str]) {
+    let dir = Dir::new();
+    let checkpoint = dir.path("checkpoint");
+    let with_outputs = |tag: &str| -> Vec<String> {
+        let mut args: Vec<String> = app.iter().chain(flags).map(|s| s.to_string()).collect();
+        for flag in outputs {
+            args.push(flag.to_string());
+            args.push(arg(&dir.path(&format!("{tag}{flag}"))));
+        }
+        args.push("--trace".into());
+        args.push(arg(&dir.path(&format!("{tag}.trace"))));
+        args
+    };
+    run(with_outputs("full")).expect_success();
+    let mut checkpointed: Vec<String> = app.iter().chain(flags).map(|s| s.to_string()).collect();
+    checkpointed.extend([
+        "--checkpoint".into(),
+        arg(&checkpoint),
+        "--checkpoint-every".into(),
+        every.into(),
+    ]);
+    run(&checkpointed).expect_success();
+    let saved = generations_with(&checkpoint, &["process-0.json"]);
+    let full_trace = trace_without_times(&dir.path("full.trace"));
+    assert_eq!(saved.len(), 1, "one checkpoint kept, found {saved:?}");
+    assert!(
+        (saved[0] as usize) + 1 < full_trace.len(),
+        "the checkpoint (after {}) is not before the end ({} trace records)",
+        saved[0],
+        full_trace.len()
+    );
+    let mut resumed = with_outputs("resumed");
+    resumed.extend(["--resume".into(), arg(&checkpoint)]);
+    run(&resumed).expect_success();
+    // Every file an output flag made (mf's --out-prefix makes three; its manifest names the
+    // files and the input paths, so it is not compared).
+    for flag in outputs {
+        let made: Vec<String> = std::fs::read_dir(dir.path(""))
+            .unwrap()
+            .filter_map(|e| e.unwrap().file_name().into_string().ok())
+            .filter_map(|name| name.strip_prefix(&format!("full{flag}")).map(str::to_owned))
+            .filter(|suffix| suffix != ".json")
+            .collect();
+        assert!(!made.is_empty(), "{app:?}: {flag} wrote nothing");
+        for suffix in made {
+            assert!(
+                bytes(&dir.path(&format!("full{flag}{suffix}")))
+                    == bytes(&dir.path(&format!("resumed{flag}{suffix}"))),
+                "{app:?}: {flag}{suffix} of the resumed run differs from the uninterrupted run's"
+            );
+        }
+    }
+    assert_eq!(
+        trace_without_times(&dir.path("resumed.trace")),
+        full_trace,
+        "{app:?}: the resumed trace differs"
+    );
+}
+
+#[test]
+fn lasso_resumes_bit_identically() {
+    resumed_equals_uninterrupted(&["lasso"], &["--threads", "2"], "2", &["--out"]);
+}
+
+#[test]
+fn logreg_resumes_bit_identically() {
+    resumed_equals_uninterrupted(
+        &["logreg"],
+        &["--threads", "2", "--tol", "1e-9"],
+        "2",
+        &["--out"],
+    );
+}
+
+#[test]
+fn mf_resumes_bit_identically_with_every_algorithm() {
+    for algo in ["ccd", "als", "sgd"] {
+        resumed_equals_uninterrupted(
+            &["mf", "--algo", algo],
+            &["--threads", "2", "--iters", "7"],
+            "3",
+            &["--out-prefix"],
+        );
+    }
+}
+
+#[test]
+fn lda_resumes_bit_identically() {
+    resumed_equals_uninterrupted(
+        &["lda"],
+        &["--threads", "2", "--iters", "9", "--loglik-every", "1"],
+        "3",
+        &["--word-topics-out", "--doc-topics-out"],
+    );
+}
+
+/// Waits (polling, generous deadline) until `dir` holds a generation with every manifest.
+fn wait_for_checkpoint(children: &mut [Proc], dir: &Path, manifests: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while generations_with(dir, manifests).is_empty() {
+        for child in children.iter_mut() {
+            if let Some(status) = child.try_wait() {
+                panic!(
+                    "exited ({status}) before a checkpoint was written\n{}",
+                    child.describe_so_far()
+                );
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint within 60 s in {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn send_signal(process: &Proc, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &process.id().to_string()])
+        .status()
+        .expect("running kill");
+    assert!(status.success(), "kill {signal} failed");
+}
+
+#[test]
+fn sigterm_writes_the_outputs_and_a_last_checkpoint_then_exits_143() {
+    let dir = Dir::new();
+    let checkpoint = dir.path("checkpoint");
+    let lda = |iters: &str, tag: &str| -> Vec<String> {
+        [
+            "lda",
+            "--threads",
+            "2",
+            "--iters",
+            iters,
+            "--word-topics-out",
+            &arg(&dir.path(&format!("{tag}.words"))),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let mut args = lda("100000000", "stopped");
+    args.extend([
+        "--checkpoint".into(),
+        arg(&checkpoint),
+        "--checkpoint-every".into(),
+        "3".into(),
+    ]);
+    let mut process = Proc::spawn(&args);
+    wait_for_checkpoint(
+        std::slice::from_mut(&mut process),
+        &checkpoint,
+        &["process-0.json"],
+    );
+    send_signal(&process, "-TERM");
+    let stopped: Run = process.finish(COMMAND_TIMEOUT);
+    stopped.expect_code(143);
+    assert!(
+        stopped.stderr.contains("interrupted by signal 15"),
+        "{}",
+        stopped.describe()
+    );
+    assert!(dir.path("stopped.words").exists(), "no outputs written");
+    // The last checkpoint is the stopping iteration's; resuming it to a few more iterations
+    // gives what a run of that many iterations gives.
+    let last = *generations_with(&checkpoint, &["process-0.json"])
+        .last()
+        .expect("a checkpoint");
+    let iters = (last + 3).to_string();
+    run(lda(&iters, "full")).expect_success();
+    let mut resumed = lda(&iters, "resumed");
+    resumed.extend(["--resume".into(), arg(&checkpoint)]);
+    run(&resumed).expect_success();
+    assert!(
+        bytes(&dir.path("full.words")) == bytes(&dir.path("resumed.words")),
+        "the run resumed after SIGTERM differs from the uninterrupted one"
+    );
+}
+
+#[test]
+fn a_cluster_resumes_after_kill_9_to_the_uninterrupted_answer() {
+    let dir = Dir::new();
+    let checkpoint = dir.path("checkpoint");
+    let flags = |iters: &str, extra: &[String]| -> Vec<String> {
+        let mut flags: Vec<String> = ["--iters", iters, "--loglik-every", "1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        flags.extend(extra.iter().cloned());
+        flags
+    };
+    let (hosts, _) = dir.loopback_hosts(2);
+    let saving = [
+        "--checkpoint".to_owned(),
+        arg(&checkpoint),
+        "--checkpoint-every".to_owned(),
+        "2".to_owned(),
+    ];
+    let mut children = spawn_cluster("lda", 2, &hosts, &flags("100000000", &saving));
+    wait_for_checkpoint(
+        &mut children,
+        &checkpoint,
+        &["process-0.json", "process-1.json"],
+    );
+    children[1].kill();
+    let survivor = children.remove(0).finish(COMMAND_TIMEOUT);
+    survivor.expect_code(1);
+    // Resume both to a few iterations past everything written (each resumes the latest
+    // checkpoint complete on both), and compare with a cluster that was never interrupted.
+    let written = generations_with(&checkpoint, &[]);
+    let iters = (written.last().expect("a checkpoint") + 3).to_string();
+    let outputs = |tag: &str| {
+        vec![
+            "--word-topics-out".to_owned(),
+            arg(&dir.path(&format!("{tag}.words"))),
+            "--trace".to_owned(),
+            arg(&dir.path(&format!("{tag}.trace"))),
+        ]
+    };
+    let mut resume = outputs("resumed");
+    resume.extend(["--resume".to_owned(), arg(&checkpoint)]);
+    let (hosts, _) = dir.loopback_hosts(2);
+    for child in spawn_cluster("lda", 2, &hosts, &flags(&iters, &resume)) {
+        child.finish(COMMAND_TIMEOUT).expect_success();
+    }
+    let (hosts, _) = dir.loopback_hosts(2);
+    for child in spawn_cluster("lda", 2, &hosts, &flags(&iters, &outputs("full"))) {
+        child.finish(COMMAND_TIMEOUT).expect_success();
+    }
+    assert!(
+        bytes(&dir.path("full.words")) == bytes(&dir.path("resumed.words")),
+        "the cluster resumed after kill -9 differs from the uninterrupted one"
+    );
+    assert_eq!(
+        trace_without_times(&dir.path("resumed.trace")),
+        trace_without_times(&dir.path("full.trace"))
+    );
+}
+
+fn expect_usage_error(args: &[String], expected: &str) {
+    let result = run(args);
+    result.expect_code(2);
+    assert!(
+        result.stderr.contains(expected),
+        "expected '{expected}' in the error\n{}",
+        result.describe()
+    );
+}
+
+#[test]
+fn bad_checkpoints_and_flags_are_usage_errors_naming_the_problem() {
+    let dir = Dir::new();
+    let checkpoint = dir.path("checkpoint");
+    let lda = |extra: &[&str]| -> Vec<String> {
+        ["lda", "--threads", "2", "--iters", "6"]
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let path = arg(&checkpoint);
+    run(lda(&["--checkpoint", &path, "--checkpoint-every", "2"])).expect_success();
+
+    expect_usage_error(
+        &lda(&["--checkpoint-every", "2"]),
+        "--checkpoint-every needs --checkpoint DIR",
+    );
+    expect_usage_error(
+        &lda(&[
+            "--checkpoint",
+            &arg(&dir.path("other")),
+            "--checkpoint-every",
+            "2x",
+        ]),
+        "--checkpoint-every must be",
+    );
+    expect_usage_error(
+        &lda(&["--checkpoint", &path]),
+        "--checkpoint already holds a checkpoint",
+    );
+    expect_usage_error(
+        &lda(&["--resume", &arg(&dir.path("missing"))]),
+        "--resume needs a checkpoint directory",
+    );
+    expect_usage_error(
+        &[
+            "lda",
+            "--threads",
+            "1",
+            "--iters",
+            "6",
+            "--resume",
+            path.as_str(),
+        ]
+        .map(String::from),
+        "--threads 2, this run has 1",
+    );
+    expect_usage_error(
+        &lda(&["--topics", "20", "--resume", &path]),
+        "--topics 50, this run has 20",
+    );
+    expect_usage_error(
+        &["mf", "--threads", "2", "--resume", path.as_str()].map(String::from),
+        "app lda, this run has mf ccd",
+    );
+    let data = arg(&dir.write("data.libsvm", "1 1:1\n2 2:1\n"));
+    expect_usage_error(
+        &[
+            "lasso",
+            "--data",
+            data.as_str(),
+            "--checkpoint",
+            data.as_str(),
+        ]
+        .map(String::from),
+        "--checkpoint is also --data",
+    );
+    let rows = arg(&dir.path("rows"));
+    expect_usage_error(
+        &["lasso", "--layout", "rows", "--checkpoint", rows.as_str()].map(String::from),
+        "column layout only",
+    );
+    // A damaged worker file: an error naming it, not a silently different run.
+    let generation = std::fs::read_dir(&checkpoint)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("process-0.json").exists())
+        .expect("a complete generation");
+    std::fs::write(generation.join("worker-1.bin"), b"garbage").unwrap();
+    expect_usage_error(&lda(&["--resume", &path]), "worker-1.bin: 7 bytes");
+}
