@@ -1,6 +1,7 @@
 //! [`DVector`]: a distributed `Vec`, range-partitioned over the workers, and [`VecView`], what a
 //! loop body indexes.
 
+use crate::prefetch::prefetch_value;
 use std::ops::{Index, IndexMut, Range};
 use std::sync::Arc;
 
@@ -352,6 +353,13 @@ impl<T: Element + Delta> LoopView for VecView<T> {
 impl<T: Element + Delta> Param for &mut DVector<T> {
     type Key = usize;
     type View = VecView<T>;
+
+    #[inline(always)]
+    fn prefetch(view: &VecView<T>, key: &usize) {
+        if let Some(element) = view.data.get(key.wrapping_sub(view.start)) {
+            prefetch_value(element);
+        }
+    }
 
     fn id(&self) -> u64 {
         self.id

@@ -60,6 +60,7 @@ mod error;
 mod keys;
 mod parallel;
 mod param;
+mod prefetch;
 mod program;
 mod serializable;
 mod strategy;

@@ -1,6 +1,7 @@
 //! The parallel loop: [`ParallelFor`], built by [`Ap::parallel_for`] and run with a consistency
 //! model.
 
+use crate::prefetch::PREFETCH_DISTANCE;
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
@@ -29,6 +30,11 @@ pub trait KeyFunction<D, P: ParamSet> {
         params: &P,
         out: &mut [Vec<u64>],
     ) -> Option<Result<(), (usize, String)>>;
+    /// Prefetches the elements `item`'s iteration will touch (nothing without a key function).
+    #[inline(always)]
+    fn prefetch(&self, item: &D, views: &P::Views) {
+        let _ = (item, views);
+    }
 }
 
 impl<D, P: ParamSet> KeyFunction<D, P> for NoKeys {
@@ -56,6 +62,10 @@ where
         out: &mut [Vec<u64>],
     ) -> Option<Result<(), (usize, String)>> {
         Some(self(item).codes(params, out))
+    }
+    #[inline(always)]
+    fn prefetch(&self, item: &D, views: &P::Views) {
+        self(item).prefetch(views);
     }
 }
 
@@ -198,7 +208,8 @@ impl StepError {
 }
 
 /// Runs `body` over `items` (whose global indices are `index(n)`), stopping at the first panic,
-/// which it returns as a [`StepError`]. `before` runs before each iteration (debug checks).
+/// which it returns as a [`StepError`]. `before` runs before each iteration (debug checks);
+/// `prefetch` is given the item [`PREFETCH_DISTANCE`] iterations ahead, to request its elements.
 #[inline]
 pub(crate) fn run_items<D, V>(
     worker: usize,
@@ -207,13 +218,17 @@ pub(crate) fn run_items<D, V>(
     body: &mut impl FnMut(&mut D, &mut V),
     index: impl Fn(usize) -> u64,
     mut before: impl FnMut(usize, &mut V),
+    prefetch: impl Fn(&D, &V),
 ) -> Option<StepError> {
     let current = Cell::new(0usize);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        for (n, item) in items.iter_mut().enumerate() {
+        for n in 0..items.len() {
+            if let Some(ahead) = items.get(n + PREFETCH_DISTANCE) {
+                prefetch(ahead, views);
+            }
             current.set(n);
             before(n, views);
-            body(item, views);
+            body(&mut items[n], views);
         }
     }));
     outcome.err().map(|payload| StepError {

@@ -71,6 +71,12 @@ pub trait Param {
     }
     /// The 64-bit code of a key (vector index, map key hash); an error says why a key is invalid.
     fn key_code(&self, key: &Self::Key) -> Result<u64, String>;
+    /// Asks the CPU to fetch `key`'s element into its caches, if `view` holds it (a hint for an
+    /// iteration that runs soon; containers without cheap addressing do nothing).
+    #[inline(always)]
+    fn prefetch(view: &Self::View, key: &Self::Key) {
+        let _ = (view, key);
+    }
     /// Lends the container's storage to a view for one loop execution (collective).
     fn open(&mut self, worker: &mut Worker<'_>, access: Access) -> Result<Self::View, ApError>;
     /// Takes the storage back at the loop's end (collective).
@@ -116,6 +122,8 @@ pub trait KeysOf<P: ParamSet> {
     /// Appends the key codes per container to `out[c]`; on an invalid key, the container's index
     /// and the reason.
     fn codes(&self, params: &P, out: &mut [Vec<u64>]) -> Result<(), (usize, String)>;
+    /// Prefetches every key's element the views hold ([`Param::prefetch`]).
+    fn prefetch(&self, views: &P::Views);
 }
 
 macro_rules! param_tuple {
@@ -181,6 +189,11 @@ macro_rules! param_tuple {
                     }
                 )+
                 Ok(())
+            }
+
+            #[inline(always)]
+            fn prefetch(&self, views: &($($p::View,)+)) {
+                $(self.$i.for_each_key(&mut |key| $p::prefetch(&views.$i, key));)+
             }
         }
     };

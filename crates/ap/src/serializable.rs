@@ -119,6 +119,7 @@ fn execute<D, P, K, B>(
 where
     D: Element,
     P: ParamSet,
+    K: KeyFunction<D, P>,
     B: FnMut(&mut D, &mut P::Views),
 {
     let worker = &mut *pf.ap.worker;
@@ -151,6 +152,7 @@ where
             None
         } else {
             let recorded = plan.recorded.as_ref();
+            let keys = &pf.keys;
             run_items(
                 p,
                 &mut pf.data.local[range.clone()],
@@ -164,6 +166,7 @@ where
                         }
                     }
                 },
+                |item, views| keys.prefetch(item, views),
             )
         };
         let mut dyn_views = P::dyn_views(&mut views);
@@ -670,6 +673,7 @@ where
             &mut views,
             body,
             |_| iteration,
+            |_, _| {},
             |_, _| {},
         );
         if let Some(error) = error {

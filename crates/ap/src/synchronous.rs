@@ -16,7 +16,8 @@ use serde_bytes::ByteBuf;
 use crate::dvector::global_index;
 use crate::error::{decode, encode, ApError};
 use crate::parallel::{
-    apply_messages, run_items, step_deltas, LoopReport, ParallelFor, StepError, StepMessage,
+    apply_messages, run_items, step_deltas, KeyFunction, LoopReport, ParallelFor, StepError,
+    StepMessage,
 };
 use crate::param::{Access, ContainerKind, Element, ParamSet};
 use crate::strategy::{
@@ -33,6 +34,7 @@ pub(crate) fn run<D, P, K, B>(
 where
     D: Element,
     P: ParamSet,
+    K: KeyFunction<D, P>,
     B: FnMut(&mut D, &mut P::Views),
 {
     let ParallelFor {
@@ -41,6 +43,7 @@ where
         mut params,
         name,
         batch,
+        keys,
         ..
     } = pf;
     let (p, workers) = (ap.index(), ap.workers());
@@ -152,6 +155,7 @@ where
                 &mut body,
                 |n| global_index(origin, home_start, start + n),
                 |_, _| {},
+                |item, views| keys.prefetch(item, views),
             )
         };
         stopped |= error.is_some();
