@@ -1,0 +1,190 @@
+//! The worker collectives (`all_gather`, `broadcast`, `all_to_all`, `all_to_all_bytes`,
+//! `all_reduce_sum`, `rotate`) checked directly against what they must return, computed here from
+//! the worker index alone: on 1, 2 and 3 threads, and on 2 real processes of 2 threads each over
+//! loopback (the test binary starts itself twice).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use strads_engine::{run_cluster, ClusterConfig, Secret, Worker};
+
+/// What one worker received from every collective.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Seen {
+    worker: usize,
+    peers: usize,
+    gathered: Vec<u64>,
+    broadcast: String,
+    all_to_all: Vec<(u64, u64)>,
+    bytes: Vec<Vec<u8>>,
+    sum: Vec<f64>,
+    rotated_block: u64,
+    rotated_to_all: Vec<u64>,
+    /// Twenty rounds of a gather followed by a sum: tags never mix up consecutive collectives.
+    rounds: Vec<(Vec<u64>, f64)>,
+}
+
+const ROUNDS: u64 = 20;
+
+/// Every collective, in one fixed order, on worker `worker.index()`.
+fn exercise(worker: &mut Worker<'_>) -> Seen {
+    let (p, peers) = (worker.index(), worker.peers());
+    let gathered = worker.all_gather(&(p as u64 * 10 + 1)).unwrap();
+    let root = peers - 1;
+    let message = format!("from the root, worker {root}");
+    let broadcast = worker
+        .broadcast(root, (p == root).then_some(&message))
+        .unwrap();
+    let outgoing: Vec<(u64, u64)> = (0..peers).map(|d| (p as u64, d as u64)).collect();
+    let all_to_all = worker.all_to_all(&outgoing).unwrap();
+    // Sizes differ by source and destination, the empty message included.
+    let bytes = worker.all_to_all_bytes((0..peers).map(|d| vec![p as u8; p + d]).collect());
+    let sum = worker
+        .all_reduce_sum(&[p as f64, 1.0, 0.5 * p as f64])
+        .unwrap();
+    let (rotated_block, rotated_to_all) = worker.rotate(&(100 * p as u64), &(p as u64)).unwrap();
+    let rounds = (0..ROUNDS)
+        .map(|round| {
+            let value = round * peers as u64 + p as u64;
+            let gathered = worker.all_gather(&value).unwrap();
+            let sum = worker.all_reduce_sum(&[value as f64]).unwrap()[0];
+            (gathered, sum)
+        })
+        .collect();
+    Seen {
+        worker: p,
+        peers,
+        gathered,
+        broadcast,
+        all_to_all,
+        bytes,
+        sum,
+        rotated_block,
+        rotated_to_all,
+        rounds,
+    }
+}
+
+/// What worker `p` of `peers` must see, from the collectives' definitions.
+fn expected(p: usize, peers: usize) -> Seen {
+    let all: Vec<usize> = (0..peers).collect();
+    let index_sum: usize = all.iter().sum();
+    Seen {
+        worker: p,
+        peers,
+        gathered: all.iter().map(|&q| q as u64 * 10 + 1).collect(),
+        broadcast: format!("from the root, worker {}", peers - 1),
+        // Source s sent (s, p) to this worker; results come in source order.
+        all_to_all: all.iter().map(|&s| (s as u64, p as u64)).collect(),
+        bytes: all.iter().map(|&s| vec![s as u8; s + p]).collect(),
+        sum: vec![index_sum as f64, peers as f64, 0.5 * index_sum as f64],
+        // STRADS's rotation: the block of worker p + 1 arrives here.
+        rotated_block: 100 * ((p + 1) % peers) as u64,
+        rotated_to_all: all.iter().map(|&q| q as u64).collect(),
+        rounds: (0..ROUNDS)
+            .map(|round| {
+                let values: Vec<u64> = all
+                    .iter()
+                    .map(|&q| round * peers as u64 + q as u64)
+                    .collect();
+                let sum = values.iter().sum::<u64>() as f64;
+                (values, sum)
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn collectives_on_threads_return_what_their_definitions_say() {
+    for threads in [1, 2, 3] {
+        let seen = run_cluster(&ClusterConfig::threads(threads), exercise).unwrap();
+        assert_eq!(seen.len(), threads);
+        for (p, seen) in seen.into_iter().enumerate() {
+            assert_eq!(seen, expected(p, threads), "{threads} threads, worker {p}");
+        }
+    }
+}
+
+/// This test's name as the harness knows it (for `--exact` in the children).
+const TEST: &str = "collectives_on_two_processes_return_what_their_definitions_say";
+const CHILD_PROCESS: &str = "STRADS_ENGINE_TEST_CHILD_PROCESS";
+const CHILD_HOSTS: &str = "STRADS_ENGINE_TEST_CHILD_HOSTS";
+const CHILD_OUT: &str = "STRADS_ENGINE_TEST_CHILD_OUT";
+const THREADS_PER_PROCESS: usize = 2;
+
+#[test]
+fn collectives_on_two_processes_return_what_their_definitions_say() {
+    if let Ok(process) = std::env::var(CHILD_PROCESS) {
+        return child(&process);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ports = strads_engine::launch::free_loopback_ports(2).unwrap();
+    let hosts: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut children: Vec<Child> = (0..2)
+        .map(|p| spawn(p, &hosts.join(","), dir.path()))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for (p, child) in children.iter_mut().enumerate() {
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process {p} did not finish in 120 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let log = std::fs::read_to_string(dir.path().join(format!("log{p}"))).unwrap_or_default();
+        assert!(status.success(), "process {p} failed: {status}\n{log}");
+    }
+    let peers = 2 * THREADS_PER_PROCESS;
+    let mut workers = Vec::new();
+    for p in 0..2 {
+        let text = std::fs::read_to_string(dir.path().join(format!("out{p}.json"))).unwrap();
+        let seen: Vec<Seen> = serde_json::from_str(&text).unwrap();
+        assert_eq!(seen.len(), THREADS_PER_PROCESS, "process {p}'s workers");
+        workers.extend(seen);
+    }
+    workers.sort_by_key(|s| s.worker);
+    for (w, seen) in workers.into_iter().enumerate() {
+        assert_eq!(
+            seen,
+            expected(w, peers),
+            "worker {w} of {peers}, 2 processes"
+        );
+    }
+}
+
+/// A child: process `process` of two, writing what its workers saw.
+fn child(process: &str) {
+    let process: usize = process.parse().unwrap();
+    let hosts: Vec<String> = std::env::var(CHILD_HOSTS)
+        .unwrap()
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    let secret = Secret::new("strads-engine-test-secret-0123456789").unwrap();
+    let config = ClusterConfig::cluster(THREADS_PER_PROCESS, process, hosts)
+        .unwrap()
+        .with_secret(secret);
+    let seen = run_cluster(&config, exercise).unwrap();
+    let out = std::env::var(CHILD_OUT).unwrap();
+    std::fs::write(out, serde_json::to_string(&seen).unwrap()).unwrap();
+}
+
+fn spawn(process: usize, hosts: &str, dir: &Path) -> Child {
+    let log = std::fs::File::create(dir.join(format!("log{process}"))).unwrap();
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+        .env(CHILD_PROCESS, process.to_string())
+        .env(CHILD_HOSTS, hosts)
+        .env(CHILD_OUT, dir.join(format!("out{process}.json")))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
