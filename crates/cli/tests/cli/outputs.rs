@@ -247,3 +247,126 @@ fn failed_run_writes_no_output_files() {
     assert!(!out.exists(), "--out written by a failed run");
     assert!(!trace.exists(), "--trace written by a failed run");
 }
+
+/// The text summary of a default run and the `--json` summary of the same run (deterministic:
+/// same data, seed and threads) show the same values, each where its label says: for every
+/// subcommand, so a format string with its arguments out of order cannot pass.
+#[test]
+fn text_summaries_show_the_json_summary_values() {
+    let summaries = |app: &str| {
+        let text = run([app, "--threads", "2"]);
+        text.expect_success();
+        let json = run([app, "--threads", "2", "--json"]);
+        json.expect_success();
+        (text.stdout, json.json())
+    };
+    let n = |json: &serde_json::Value, field: &str| number(json, field);
+    let int = |json: &serde_json::Value, field: &str| n(json, field) as u64;
+    let expect_line = |text: &str, line: &str| {
+        assert!(
+            text.lines().any(|l| l.contains(line)),
+            "the summary has no line with {line:?}:\n{text}"
+        );
+    };
+
+    for app in ["lasso", "logreg"] {
+        let (text, json) = summaries(app);
+        expect_line(
+            &text,
+            &format!(
+                "{app}: {} x {} ({} nonzeros), lambda {:.6e} ({:.3e} x lambda_max)",
+                int(&json, "rows"),
+                int(&json, "cols"),
+                int(&json, "nonzeros"),
+                n(&json, "lambda"),
+                n(&json, "lambda") / n(&json, "lambda_max")
+            ),
+        );
+        expect_line(
+            &text,
+            &format!(
+                "objective {:.12e}, {} nonzero coefficients",
+                n(&json, "objective"),
+                int(&json, "nnz")
+            ),
+        );
+        let layout = json["layout"].as_str().unwrap().trim_end_matches('s');
+        expect_line(
+            &text,
+            &format!(
+                "{:.1} passes, {} rounds ({layout} layout)",
+                n(&json, "iterations"),
+                int(&json, "rounds")
+            ),
+        );
+        expect_line(
+            &text,
+            &format!(
+                "on {} worker(s) in {} process(es)",
+                int(&json, "workers"),
+                int(&json, "processes")
+            ),
+        );
+    }
+
+    let (text, json) = summaries("mf");
+    expect_line(
+        &text,
+        &format!(
+            "mf ({}): {} users x {} items, {} training ratings, rank {}, lambda {}",
+            json["algo"].as_str().unwrap(),
+            int(&json, "users"),
+            int(&json, "items"),
+            int(&json, "train_ratings"),
+            int(&json, "rank"),
+            n(&json, "lambda")
+        ),
+    );
+    expect_line(
+        &text,
+        &format!(
+            "objective {:.12e}, rmse train {:.6} after {} iterations",
+            n(&json, "objective"),
+            n(&json, "rmse_train"),
+            int(&json, "iterations")
+        ),
+    );
+    expect_line(
+        &text,
+        &format!(
+            "rmse test {:.6} on {} ratings ({} with an unseen user or item",
+            n(&json, "rmse_test"),
+            int(&json, "test_ratings"),
+            int(&json, "unseen_test_ratings")
+        ),
+    );
+
+    let (text, json) = summaries("lda");
+    expect_line(
+        &text,
+        &format!(
+            "lda: {} documents, {} words, {} tokens, {} topics",
+            int(&json, "docs"),
+            int(&json, "words"),
+            int(&json, "tokens"),
+            int(&json, "topics")
+        ),
+    );
+    expect_line(
+        &text,
+        &format!(
+            "log p(w, z) = {:.10e} ({:.6} per token) after {} iterations",
+            n(&json, "loglik"),
+            n(&json, "loglik_per_token"),
+            int(&json, "iterations")
+        ),
+    );
+    expect_line(
+        &text,
+        &format!(
+            "on {} worker(s) in {} process(es)",
+            int(&json, "workers"),
+            int(&json, "processes")
+        ),
+    );
+}
