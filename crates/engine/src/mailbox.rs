@@ -4,7 +4,8 @@
 //! `(destination, source, tag, bytes)`, exchanged on the destination into a sink that appends
 //! them to this worker's inbox. Every send is flushed by advancing the input's epoch, which is
 //! what makes timely's exchange channels push their buffers. Completion is decided by counting
-//! messages in the inbox, never by waiting on frontiers (measured on timely 0.32: counting is about 5x cheaper).
+//! messages in the inbox, never by waiting on frontiers (measured on timely 0.32: counting is
+//! about 5x cheaper).
 //!
 //! Messages between the same two workers may arrive in any order relative to other tags; callers
 //! match on tags, so no ordering is assumed.
