@@ -403,6 +403,8 @@ fn print_summary(
             "loglik_per_token": model.loglik_per_token(),
             "tokens_per_second": model.tokens_per_second(),
             "seconds": seconds,
+            // This process's peak (process 0's, in a cluster of processes).
+            "peak_memory_mib": strads_io::peak_resident_bytes().map(|b| b as f64 / 1048576.0),
             "load_seconds": model.load_seconds,
             "train_seconds": model.train_seconds,
             "workers": cluster.workers(),

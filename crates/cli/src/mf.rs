@@ -377,6 +377,8 @@ fn print_summary(
             "rmse_train": last.rmse_train,
             "rmse_test": last.rmse_test,
             "seconds": seconds,
+            // This process's peak (process 0's, in a cluster of processes).
+            "peak_memory_mib": strads_io::peak_resident_bytes().map(|b| b as f64 / 1048576.0),
             "load_seconds": solution.load_seconds,
             "solve_seconds": solution.solve_seconds,
             "seconds_per_iteration": solution.solve_seconds / last.iteration.max(1) as f64,

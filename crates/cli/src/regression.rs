@@ -413,6 +413,8 @@ fn print_summary(
             "converged": solution.converged(),
             "stop_reason": solution.stop,
             "seconds": seconds,
+            // This process's peak (process 0's, in a cluster of processes).
+            "peak_memory_mib": strads_io::peak_resident_bytes().map(|b| b as f64 / 1048576.0),
             "load_seconds": solution.load_seconds,
             "solve_seconds": solution.solve_seconds,
             "lambda": solution.lambda,

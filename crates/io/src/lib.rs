@@ -70,7 +70,7 @@ pub use libsvm::{check_nonempty_total, parse_libsvm, read_libsvm_shard, LibsvmOp
 pub use matrix_market::{
     check_mm_total, entries_to_rows, read_mm_header, read_mm_shard, MmEntry, MmField, MmHeader,
 };
-pub use memory::{check_memory, format_bytes, memory_limit, MemoryLimit};
+pub use memory::{check_memory, format_bytes, memory_limit, peak_resident_bytes, MemoryLimit};
 pub use ratings::{align_ids, read_pairs, read_ratings, Ratings, RatingsFormat};
 pub use shard::{
     bom_len, line_number_at, read_shard_lines, shard_byte_range, strip_bom, ShardText, UTF8_BOM,

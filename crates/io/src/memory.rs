@@ -124,9 +124,33 @@ pub fn check_file_size(path: &std::path::Path, bytes: u64) -> Result<(), crate::
     .map_err(|message| crate::DataError::invalid(path, message))
 }
 
+/// This process's peak resident memory so far (`VmHWM` of `/proc/self/status`), in bytes;
+/// `None` where the kernel does not report it.
+pub fn peak_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    vm_hwm(&status)
+}
+
+fn vm_hwm(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_peak_from_proc_status() {
+        let status = "Name:\tstrads\nVmPeak:\t  900 kB\nVmHWM:\t  2048 kB\nVmRSS:\t 1000 kB\n";
+        assert_eq!(vm_hwm(status), Some(2048 * 1024));
+        assert_eq!(vm_hwm("Name:\tstrads\n"), None);
+        // This process has touched memory, so Linux reports a nonzero peak.
+        if cfg!(target_os = "linux") {
+            assert!(peak_resident_bytes().is_some_and(|b| b > 0));
+        }
+    }
 
     #[test]
     fn reads_meminfo_and_sizes() {
