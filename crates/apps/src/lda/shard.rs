@@ -500,36 +500,13 @@ impl ShardState {
             return Err(format!("a topic {bad} is not below K = {k}"));
         }
         self.z.copy_from_slice(topics);
-        self.doc_topic.iter_mut().for_each(|c| *c = 0);
-        let doc_topic = &mut self.doc_topic;
-        match &self.layout {
-            Layout::WordIndexed { .. } => {
-                for d in 0..self.doc_ids.len() {
-                    let (start, end) = (self.doc_start[d] as usize, self.doc_start[d + 1] as usize);
-                    for &z in &self.z[start..end] {
-                        doc_topic[d * k + usize::from(z)] += 1;
-                    }
-                }
-            }
-            Layout::Sliced {
-                slices,
-                visit_doc,
-                visit_end,
-                ..
-            } => {
-                for slice in slices {
-                    let mut at = slice.tokens.start;
-                    for v in slice.visits.clone() {
-                        let d = visit_doc[v] as usize;
-                        let end = visit_end[v] as usize;
-                        for &z in &self.z[at..end] {
-                            doc_topic[d * k + usize::from(z)] += 1;
-                        }
-                        at = end;
-                    }
-                }
-            }
-        }
+        count_doc_topics(
+            &self.layout,
+            &self.z,
+            &self.doc_start,
+            k,
+            &mut self.doc_topic,
+        );
         Ok(())
     }
 
@@ -540,34 +517,7 @@ impl ShardState {
         let k = self.n_topics;
         let n_docs = self.doc_ids.len();
         let mut recount = vec![0u32; n_docs * k];
-        match &self.layout {
-            Layout::WordIndexed { .. } => {
-                for d in 0..n_docs {
-                    let (start, end) = (self.doc_start[d] as usize, self.doc_start[d + 1] as usize);
-                    for &z in &self.z[start..end] {
-                        recount[d * k + usize::from(z)] += 1;
-                    }
-                }
-            }
-            Layout::Sliced {
-                slices,
-                visit_doc,
-                visit_end,
-                ..
-            } => {
-                for slice in slices {
-                    let mut at = slice.tokens.start;
-                    for v in slice.visits.clone() {
-                        let d = visit_doc[v] as usize;
-                        let end = visit_end[v] as usize;
-                        for &z in &self.z[at..end] {
-                            recount[d * k + usize::from(z)] += 1;
-                        }
-                        at = end;
-                    }
-                }
-            }
-        }
+        count_doc_topics(&self.layout, &self.z, &self.doc_start, k, &mut recount);
         for d in 0..n_docs {
             let held = &self.doc_topic[d * k..(d + 1) * k];
             if held != &recount[d * k..(d + 1) * k] {
@@ -597,6 +547,40 @@ impl ShardState {
             }
         }
         sums
+    }
+}
+
+/// Counts `n_dk` from the topic assignments `z` into `counts` (D x K, zeroed first), walking
+/// the tokens in the layout's order.
+fn count_doc_topics(layout: &Layout, z: &[Topic], doc_start: &[u32], k: usize, counts: &mut [u32]) {
+    counts.iter_mut().for_each(|c| *c = 0);
+    match layout {
+        Layout::WordIndexed { .. } => {
+            for d in 0..doc_start.len() - 1 {
+                let (start, end) = (doc_start[d] as usize, doc_start[d + 1] as usize);
+                for &z in &z[start..end] {
+                    counts[d * k + usize::from(z)] += 1;
+                }
+            }
+        }
+        Layout::Sliced {
+            slices,
+            visit_doc,
+            visit_end,
+            ..
+        } => {
+            for slice in slices {
+                let mut at = slice.tokens.start;
+                for v in slice.visits.clone() {
+                    let d = visit_doc[v] as usize;
+                    let end = visit_end[v] as usize;
+                    for &z in &z[at..end] {
+                        counts[d * k + usize::from(z)] += 1;
+                    }
+                    at = end;
+                }
+            }
+        }
     }
 }
 
