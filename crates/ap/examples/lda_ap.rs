@@ -223,8 +223,6 @@ pub struct Sampler {
     /// `c_k = (n_dk + alpha) / (n_k + W beta)` of that document, and their sum.
     coef: Vec<f64>,
     coef_sum: f64,
-    /// Scratch: the word bucket's running sums over a row.
-    cumulative: Vec<f64>,
     rng: Rng,
 }
 
@@ -240,7 +238,6 @@ impl Sampler {
             doc: u32::MAX,
             coef: vec![0.0; opts.topics],
             coef_sum: 0.0,
-            cumulative: Vec::new(),
             rng: Rng(0),
         }
     }
@@ -304,17 +301,19 @@ impl Sampler {
     /// returns it and its entry in `row`, if it has one.
     fn draw(&mut self, row: &WordRow) -> (usize, Option<usize>) {
         // The word bucket's weights c_k n_kw, summed entry by entry.
-        let mut word_mass = 0.0;
-        self.cumulative.resize(row.len(), 0.0);
-        for (sum, &entry) in self.cumulative.iter_mut().zip(row) {
-            word_mass += self.coef[topic(entry)] * f64::from(count(entry));
-            *sum = word_mass;
-        }
+        let weight = |entry: u32| self.coef[topic(entry)] * f64::from(count(entry));
+        let word_mass: f64 = row.iter().map(|&entry| weight(entry)).sum();
         let prior_mass = self.beta * self.coef_sum.max(0.0);
         let u = self.rng.unit() * (word_mass + prior_mass);
         if u < word_mass {
+            // The running sums again: recomputing them over the first entries (the largest
+            // counts, where the search usually stops) costs less than storing them all.
             // (Rounding may leave u past the last sum: the last topic is as good as any.)
-            let i = self.cumulative.iter().position(|&sum| u < sum);
+            let mut sum = 0.0;
+            let i = row.iter().position(|&entry| {
+                sum += weight(entry);
+                u < sum
+            });
             let i = i.unwrap_or(row.len() - 1);
             return (topic(row[i]), Some(i));
         }
