@@ -28,7 +28,9 @@
 //! and a prior bucket `b sum_k c_k`. The coefficients are computed once per run of a document's
 //! tokens and kept current as tokens move, so a token costs about one pass over its word's
 //! nonzero topics. Word rows are kept sparse and largest count first, so that the searches in
-//! them usually stop at their first entries.
+//! them usually stop at their first entries. The cells are visited slice of the vocabulary by
+//! slice and, inside a slice, document by document ([`visiting_order`]), so that the rows of
+//! the words being sampled stay in cache.
 //!
 //! Output: one line per iteration, then one JSON line (`iterations`, `tokens`,
 //! `tokens_per_second`, `loglik_per_token`, `seconds`, `peak_memory_kb`). tokens/s counts
