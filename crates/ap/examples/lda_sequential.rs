@@ -204,7 +204,9 @@ const SLICE_WORDS: u32 = 2048;
 /// slice document by document (stable: inside a document in the corpus's order). Visiting
 /// document by document over the whole vocabulary would fetch almost every token's word row
 /// from memory; this order fetches each row about once per slice, and a document's
-/// coefficients are computed once per run of its tokens in a slice (as in `strads lda`).
+/// coefficients are computed once per run of its tokens in a slice (as in `strads lda`). Any
+/// fixed order is a valid Gibbs sweep, so the order is for speed only: the AP version sorts the
+/// cells each worker holds.
 pub fn visiting_order(cell: &Cell) -> (u32, u32) {
     (cell.1 / SLICE_WORDS, cell.0)
 }
