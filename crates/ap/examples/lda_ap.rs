@@ -28,7 +28,9 @@
 //! and a prior bucket `b sum_k c_k`. The coefficients are computed once per run of a document's
 //! tokens and kept current as tokens move, so a token costs about one pass over its word's
 //! nonzero topics. Word rows are kept sparse and largest count first, so that the searches in
-//! them usually stop at their first entries.
+//! them usually stop at their first entries. The cells are visited slice of the vocabulary by
+//! slice and, inside a slice, document by document ([`visiting_order`]), so that the rows of
+//! the words being sampled stay in cache.
 //!
 //! Output: one line per iteration, then one JSON line (`iterations`, `tokens`,
 //! `tokens_per_second`, `loglik_per_token`, `seconds`, `peak_memory_kb`). tokens/s counts
@@ -130,13 +132,13 @@ fn main() {
 pub fn train(ap: &mut strads_ap::Ap, opts: &Options) -> Result<Summary, strads_ap::ApError> {
     let (k, w) = (opts.topics, opts.words);
     let mut cells = ap.read_lines(&opts.data, parse_cell)?;
+    cells.local_mut().sort_by_key(visiting_order);
     let mut nd = ap.dvector(opts.docs, |_| (vec![0; k], vec![]));
     let (mut nw, mut nk) = (ap.dvector(w, |_| vec![]), ap.accumulator(vec![0; k]));
     let mut trace = Summary::new(opts);
     for iteration in 0..=opts.iterations {
         let mut sampler = Sampler::new(opts, iteration);
-        let lp = ap.parallel_for(&mut cells, (&mut nd, &mut nw, &mut nk));
-        let lp = lp.keys(|c| (c.0, c.1, ()));
+        let lp = ap.parallel_for(&mut cells, (&mut nd, &mut nw, &mut nk)).keys(|c| (c.0, c.1, ()));
         lp.run(strads_ap::Consistency::Serializable, |c, (nd, nw, nk)| {
             sampler.cell(&mut nd[c.0 as usize], &mut nw[c.1 as usize], &mut nk[..], c);
         })?;
@@ -193,6 +195,23 @@ pub fn parse_cell(line: &str) -> Result<Option<Cell>, String> {
     }
 }
 
+/// Words per slice of the vocabulary (see [`visiting_order`]): the rows of a slice's words (a few
+/// hundred KiB at K = 50) stay in a core's L2 cache while the sampler visits the slice's tokens.
+/// (Measured on the bench corpora, one thread: 2048 and 4096 words 10% faster than 1024, 8192
+/// no faster.)
+const SLICE_WORDS: u32 = 2048;
+
+/// The order in which the sampler visits the cells: slice of the vocabulary by slice, inside a
+/// slice document by document (stable: inside a document in the corpus's order). Visiting
+/// document by document over the whole vocabulary would fetch almost every token's word row
+/// from memory; this order fetches each row about once per slice, and a document's
+/// coefficients are computed once per run of its tokens in a slice (as in `strads lda`). Any
+/// fixed order is a valid Gibbs sweep, so the order is for speed only: the AP version sorts the
+/// cells each worker holds.
+pub fn visiting_order(cell: &Cell) -> (u32, u32) {
+    (cell.1 / SLICE_WORDS, cell.0)
+}
+
 /// The sampler's state for one sweep: the cached coefficients of the document whose tokens it is
 /// visiting, and the random numbers.
 pub struct Sampler {
@@ -208,8 +227,6 @@ pub struct Sampler {
     /// `c_k = (n_dk + alpha) / (n_k + W beta)` of that document, and their sum.
     coef: Vec<f64>,
     coef_sum: f64,
-    /// Scratch: the word bucket's running sums over a row.
-    cumulative: Vec<f64>,
     rng: Rng,
 }
 
@@ -225,7 +242,6 @@ impl Sampler {
             doc: u32::MAX,
             coef: vec![0.0; opts.topics],
             coef_sum: 0.0,
-            cumulative: Vec::new(),
             rng: Rng(0),
         }
     }
@@ -289,17 +305,19 @@ impl Sampler {
     /// returns it and its entry in `row`, if it has one.
     fn draw(&mut self, row: &WordRow) -> (usize, Option<usize>) {
         // The word bucket's weights c_k n_kw, summed entry by entry.
-        let mut word_mass = 0.0;
-        self.cumulative.resize(row.len(), 0.0);
-        for (sum, &entry) in self.cumulative.iter_mut().zip(row) {
-            word_mass += self.coef[topic(entry)] * f64::from(count(entry));
-            *sum = word_mass;
-        }
+        let weight = |entry: u32| self.coef[topic(entry)] * f64::from(count(entry));
+        let word_mass: f64 = row.iter().map(|&entry| weight(entry)).sum();
         let prior_mass = self.beta * self.coef_sum.max(0.0);
         let u = self.rng.unit() * (word_mass + prior_mass);
         if u < word_mass {
+            // The running sums again: recomputing them over the first entries (the largest
+            // counts, where the search usually stops) costs less than storing them all.
             // (Rounding may leave u past the last sum: the last topic is as good as any.)
-            let i = self.cumulative.iter().position(|&sum| u < sum);
+            let mut sum = 0.0;
+            let i = row.iter().position(|&entry| {
+                sum += weight(entry);
+                u < sum
+            });
             let i = i.unwrap_or(row.len() - 1);
             return (topic(row[i]), Some(i));
         }
