@@ -84,7 +84,7 @@ impl CheckpointClock {
 impl Checkpointing {
     /// Whether a boundary needs a collective at all: with no checkpoints to write and no stop
     /// request to watch, every boundary is "go on".
-    fn watching(&self) -> bool {
+    pub fn watching(&self) -> bool {
         self.save.is_some() || self.stop_request.is_some()
     }
 

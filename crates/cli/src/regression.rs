@@ -224,11 +224,7 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
         checkpointing: Default::default(),
     };
     let mut items = agreement(loss, &args, &params, &cluster);
-    // The rows layout cannot stop at a boundary: there a signal ends the process as usual.
-    let stop_request = match params.layout {
-        Layout::Columns => Some(install_stop_on_signals()?),
-        Layout::Rows => None,
-    };
+    let stop_request = Some(install_stop_on_signals()?);
     params.checkpointing =
         args.checkpoint
             .checkpointing(loss.app_name(), &cluster, &items, stop_request.clone())?;

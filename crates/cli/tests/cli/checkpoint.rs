@@ -125,6 +125,36 @@ fn logreg_resumes_bit_identically() {
     );
 }
 
+/// The rows layout (STRADS's scheduled rounds), bulk synchronous and with rounds in flight:
+/// the driver pauses after gap evaluations, and the updates that staleness holds back there,
+/// the scheduler with its random generator, screening and the staleness window are saved.
+#[test]
+fn lasso_and_logreg_resume_bit_identically_in_the_rows_layout() {
+    for staleness in ["0", "2"] {
+        resumed_equals_uninterrupted(
+            &["lasso"],
+            &[
+                "--layout",
+                "rows",
+                "--threads",
+                "2",
+                "--lambda-ratio",
+                "0.01",
+                "--staleness",
+                staleness,
+            ],
+            "10",
+            &["--out"],
+        );
+    }
+    resumed_equals_uninterrupted(
+        &["logreg"],
+        &["--layout", "rows", "--threads", "2", "--staleness", "1"],
+        "150",
+        &["--out"],
+    );
+}
+
 #[test]
 fn mf_resumes_bit_identically_with_every_algorithm() {
     for algo in ["ccd", "als", "sgd"] {
