@@ -251,6 +251,13 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
     }
     // A diverged run's coefficients mean nothing: only its trace is written, to show how.
     if let (Some(path), false) = (&args.out, diverged) {
+        // A line is at most 32 bytes (`index value`, the value in 17 significant digits).
+        let needed = solution.nnz() as u64 * 32;
+        strads_io::check_free_space(
+            "the coefficients (--out)",
+            strads_io::disk::directory_of(path),
+            needed,
+        )?;
         write_coefficients(path, &solution.coefficients)?;
     }
     if let Some(path) = &args.trace {

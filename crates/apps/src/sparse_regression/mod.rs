@@ -491,6 +491,8 @@ fn solve_by_rows<L: Loss>(
         let seconds = program.leader.as_ref().map_or(0.0, LeaderState::seconds);
         clock = CheckpointClock::at(iteration, seconds);
     }
+    // A checkpoint directory that clearly cannot hold a checkpoint fails the run now (exit 2).
+    checkpointing.check_space(worker, &program.snapshot(RoundsState::start()))?;
     while continue_rounds(worker, &mut program, options, &mut rounds)? == RoundsEnd::Paused {
         evaluations += 1;
         let seconds = program.leader.as_ref().map_or(0.0, LeaderState::seconds);
