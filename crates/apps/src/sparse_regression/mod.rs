@@ -247,7 +247,8 @@ pub fn solve(
     Ok(leader)
 }
 
-fn validate(params: &RegressionParams) -> Result<(), AppError> {
+/// Checks the parameters (before any work; `solve` checks them again).
+pub fn validate(params: &RegressionParams) -> Result<(), AppError> {
     let bad = |m: String| Err(AppError::InvalidArgument(m));
     match params.penalty {
         Penalty::Absolute(l) if !(l >= 0.0 && l.is_finite()) => {
