@@ -479,15 +479,23 @@ mod tests {
         .unwrap()
     }
 
+    /// What a worker saw in [`run_with_pauses`].
+    struct PausedRun {
+        pauses: u64,
+        rounds: u64,
+        total: u64,
+        /// Updates applied and held back at each pause.
+        at_pauses: Vec<(u64, usize)>,
+    }
+
     /// Pauses every `pause_every` rounds, the driver's state round-tripped through bincode at
-    /// each (as a checkpoint would); returns per worker (pauses, rounds, total, updates applied
-    /// and held back at each pause).
+    /// each (as a checkpoint would).
     fn run_with_pauses(
         threads: usize,
         staleness: u64,
         rounds: u64,
         pause_every: u64,
-    ) -> Vec<(u64, u64, u64, Vec<(u64, usize)>)> {
+    ) -> Vec<PausedRun> {
         run_cluster(&ClusterConfig::threads(threads), move |worker| {
             let mut program = accumulate(worker.index(), rounds, staleness, pause_every);
             let options = RoundOptions { staleness };
@@ -499,8 +507,12 @@ mod tests {
                 at_pauses.push((state.applied, state.held_back.len()));
                 state = decode(&encode(&state).unwrap()).unwrap();
             }
-            let pauses = at_pauses.len() as u64;
-            (pauses, state.rounds(), program.total, at_pauses)
+            PausedRun {
+                pauses: at_pauses.len() as u64,
+                rounds: state.rounds(),
+                total: program.total,
+                at_pauses,
+            }
         })
         .unwrap()
     }
@@ -514,8 +526,12 @@ mod tests {
                 let expected = weight * rounds * (rounds - 1) / 2;
                 // Each push asserts the staleness invariant, which a pause that applied the
                 // held-back updates would break.
-                for (pauses, done, total, at_pauses) in
-                    run_with_pauses(threads, staleness, rounds, 10)
+                for PausedRun {
+                    pauses,
+                    rounds: done,
+                    total,
+                    at_pauses,
+                } in run_with_pauses(threads, staleness, rounds, 10)
                 {
                     assert_eq!(pauses, 10, "threads {threads}, staleness {staleness}");
                     assert_eq!(done, rounds);
