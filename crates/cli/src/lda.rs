@@ -298,7 +298,7 @@ pub fn run(args: LdaArgs) -> Result<(), Failure> {
         Ok((params, items, stop_request, embedded_dir))
     };
     let (params, items, stop_request, _embedded_dir) =
-        prepare().map_err(|failure| fail_before_formation(&cluster, failure))?;
+        prepare().map_err(|failure| fail_before_formation(&cluster, is_output_process, failure))?;
     let cluster = cluster.with_agreement(items);
     let (bar, observer) = lda_progress(is_output_process, args.iters);
     let started = std::time::Instant::now();

@@ -330,7 +330,13 @@ pub fn memory_needed(
         cols as u128,
         nonzeros as u128,
     );
-    let per_column = 48 * threads + 96;
+    // A rows-layout checkpoint copies the leader's per-column state (about 70 bytes) and
+    // encodes it (as many again) while it is written.
+    let checkpoint_copy = match (params.layout, &params.checkpointing.save) {
+        (Layout::Rows, Some(_)) => 160,
+        _ => 0,
+    };
+    let per_column = 48 * threads + 96 + checkpoint_copy;
     let per_row = match params.layout {
         Layout::Columns => 120 * threads,
         Layout::Rows => 40,
