@@ -13,7 +13,7 @@ use strads_io::write_atomic;
 
 use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
 use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
-use crate::files::{reject_inapplicable, Files};
+use crate::files::{check_output_space, reject_inapplicable, Files};
 use crate::progress::lda_progress;
 use crate::{app_failure, bad_input, write_trace, Failure};
 
@@ -364,7 +364,13 @@ fn write_outputs(args: &LdaArgs, model: &LdaResult) -> Result<(), Failure> {
             Ok(())
         })?;
     }
+    // A `topic:count` cell is at most 22 bytes, a row's id 21.
+    let sparse_bytes = |rows: &mut dyn Iterator<Item = usize>| -> u64 {
+        rows.map(|cells| 22 + 22 * cells as u64).sum()
+    };
     if let Some(path) = &args.word_topics_out {
+        let bytes = sparse_bytes(&mut model.word_topic.iter().map(Vec::len));
+        check_output_space("--word-topics-out", path, bytes)?;
         write_atomic(path, |w| {
             for (word, row) in model.word_topic.iter().enumerate() {
                 if !row.is_empty() {
@@ -377,6 +383,8 @@ fn write_outputs(args: &LdaArgs, model: &LdaResult) -> Result<(), Failure> {
     if let (Some(path), Some(docs)) = (&args.doc_topics_out, &model.doc_topic) {
         let mut docs: Vec<&(u64, Vec<(u32, u32)>)> = docs.iter().collect();
         docs.sort_by_key(|d| d.0);
+        let bytes = sparse_bytes(&mut docs.iter().map(|d| d.1.len()));
+        check_output_space("--doc-topics-out", path, bytes)?;
         write_atomic(path, |w| {
             for (id, row) in docs {
                 write_sparse_line(w, id + 1, row)?;

@@ -12,7 +12,7 @@ use strads_io::{generate_ratings, read_pairs, write_atomic, RatingsFormat, Ratin
 
 use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
 use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
-use crate::files::{reject_inapplicable, Files};
+use crate::files::{check_output_space, reject_inapplicable, Files};
 use crate::progress::mf_progress;
 use crate::{app_failure, bad_input, write_trace, Failure};
 
@@ -314,6 +314,11 @@ pub fn run(args: MfArgs) -> Result<(), Failure> {
     let mut unknown_predictions = None;
     if let Some(model) = &solution.model {
         if let Some(prefix) = &args.out_prefix {
+            // A factor is at most 25 bytes of text (ryu's shortest form and a separator), plus
+            // an id per row.
+            let factors = (model.w.len() + model.h.len()) as u64;
+            let rows = (model.user_ids.len() + model.item_ids.len()) as u64;
+            check_output_space("--out-prefix", prefix, factors * 25 + rows * 24)?;
             let meta = json!({
                 "algo": params.algorithm.name(),
                 "lambda": params.lambda,

@@ -14,7 +14,7 @@ use strads_io::{generate_regression, write_coefficients, RegressionSpec, Task};
 
 use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
 use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
-use crate::files::{reject_inapplicable, Files};
+use crate::files::{check_output_space, reject_inapplicable, Files};
 use crate::progress::regression_progress;
 use crate::{app_failure, bad_input, write_trace, Failure};
 
@@ -263,12 +263,7 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
     // A diverged run's coefficients mean nothing: only its trace is written, to show how.
     if let (Some(path), false) = (&args.out, diverged) {
         // A line is at most 32 bytes (`index value`, the value in 17 significant digits).
-        let needed = solution.nnz() as u64 * 32;
-        strads_io::check_free_space(
-            "the coefficients (--out)",
-            strads_io::disk::directory_of(path),
-            needed,
-        )?;
+        check_output_space("--out", path, solution.nnz() as u64 * 32)?;
         write_coefficients(path, &solution.coefficients)?;
     }
     if let Some(path) = &args.trace {
