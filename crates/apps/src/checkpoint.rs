@@ -84,7 +84,7 @@ impl CheckpointClock {
 impl Checkpointing {
     /// Whether a boundary needs a collective at all: with no checkpoints to write and no stop
     /// request to watch, every boundary is "go on".
-    fn watching(&self) -> bool {
+    pub fn watching(&self) -> bool {
         self.save.is_some() || self.stop_request.is_some()
     }
 
@@ -141,9 +141,61 @@ impl Checkpointing {
         (worker.index() / threads, worker.index() % threads == 0)
     }
 
+    /// Before any work: fails with [`AppError::InvalidArgument`] (exit status 2) on every
+    /// worker when the checkpoint directory clearly cannot hold a checkpoint of this process's
+    /// workers, each worker's share being about the size of `state` (its state as it will be
+    /// written; the sizes hardly change over a run). Every worker must call it.
+    pub fn check_space<T: Serialize>(
+        &self,
+        worker: &mut Worker<'_>,
+        state: &T,
+    ) -> Result<(), AppError> {
+        if self.save.is_none() {
+            return Ok(());
+        }
+        let bytes = bincode::serialized_size(state).unwrap_or(0);
+        self.agree_on_space(worker, bytes, "checkpointing")
+            .map_err(|e| match e {
+                AppError::Resources(m) => AppError::InvalidArgument(m),
+                other => other,
+            })
+    }
+
+    /// Gathers every worker's `bytes`; each process's first worker checks its workers' total
+    /// against the free space on the checkpoint directory; fails on every worker if any
+    /// process lacks space ([`AppError::Resources`]).
+    fn agree_on_space(
+        &self,
+        worker: &mut Worker<'_>,
+        bytes: u64,
+        doing: &str,
+    ) -> Result<(), AppError> {
+        let Some((dir, _)) = &self.save else {
+            return Ok(());
+        };
+        let sizes: Vec<u64> = worker.all_gather(&bytes)?;
+        let (process, first) = self.process_of(worker);
+        let threads = self.header.threads.max(1);
+        let checked = if first {
+            // The manifest and the directory entry: a few KiB at most.
+            let needed = sizes[process * threads..(process + 1) * threads]
+                .iter()
+                .fold(4096u64, |sum, &b| sum.saturating_add(b));
+            strads_io::check_free_space("a checkpoint", dir.root(), needed)
+                .map_err(|e| e.to_string())
+        } else {
+            Ok(())
+        };
+        let checked: Vec<Result<(), String>> = worker.all_gather(&checked)?;
+        agree_on_errors(checked.iter().map(|r| r.as_ref().err()), doing)
+    }
+
     /// Writes this worker's `state` as the checkpoint of `iteration`; every worker must call it
     /// at the same boundary. Once every process has published its manifest, the older
-    /// generations are removed, so a crash at any moment leaves a complete generation.
+    /// generations are removed, so a crash at any moment leaves a complete generation. A
+    /// checkpoint that does not fit in the free space is not started, and one that fails
+    /// (a disk filled meanwhile) is removed: either way the previous one stays, and the run
+    /// fails on every worker naming the directory.
     pub fn save<T: Serialize>(
         &self,
         worker: &mut Worker<'_>,
@@ -153,34 +205,48 @@ impl Checkpointing {
         let Some((dir, _)) = &self.save else {
             return Ok(());
         };
-        let written = bincode::serialize(state)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| {
-                dir.write_worker(iteration, worker.index(), &bytes)
-                    .map_err(|e| e.to_string())
-            });
+        let (process, first) = self.process_of(worker);
+        let serialized = bincode::serialize(state).map_err(|e| e.to_string());
+        let size = serialized.as_ref().map_or(0, |b| b.len() as u64);
+        self.agree_on_space(worker, size, "writing a checkpoint")?;
+        let written = serialized.and_then(|bytes| {
+            dir.write_worker(iteration, worker.index(), &bytes)
+                .map_err(|e| e.to_string())
+        });
         let records: Vec<Result<ShardRecord, String>> = worker.all_gather(&written)?;
-        agree_on_errors(
+        let failed = agree_on_errors(
             records.iter().map(|r| r.as_ref().err()),
             "writing a checkpoint",
-        )?;
-        let (process, first) = self.process_of(worker);
-        let published = if first {
-            let threads = self.header.threads.max(1);
-            let mine = records[process * threads..(process + 1) * threads]
-                .iter()
-                .map(|r| r.clone().expect("checked above"))
-                .collect();
-            dir.publish(iteration, process, &self.header, mine)
-                .map_err(|e| e.to_string())
-        } else {
-            Ok(())
+        );
+        let published = match failed {
+            Err(e) => Err(e),
+            Ok(()) => {
+                let published = if first {
+                    let threads = self.header.threads.max(1);
+                    let mine = records[process * threads..(process + 1) * threads]
+                        .iter()
+                        .map(|r| r.clone().expect("checked above"))
+                        .collect();
+                    dir.publish(iteration, process, &self.header, mine)
+                        .map_err(|e| e.to_string())
+                } else {
+                    Ok(())
+                };
+                let published: Vec<Result<(), String>> = worker.all_gather(&published)?;
+                agree_on_errors(
+                    published.iter().map(|r| r.as_ref().err()),
+                    "writing a checkpoint",
+                )
+            }
         };
-        let published: Vec<Result<(), String>> = worker.all_gather(&published)?;
-        agree_on_errors(
-            published.iter().map(|r| r.as_ref().err()),
-            "writing a checkpoint",
-        )?;
+        if let Err(e) = published {
+            // The failed generation would only hold space (it is incomplete everywhere, so no
+            // resume reads it); the previous one is untouched.
+            if first {
+                dir.remove_generation(iteration);
+            }
+            return Err(e);
+        }
         if first {
             dir.remove_older_than(iteration);
         }

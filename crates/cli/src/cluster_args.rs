@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use strads_engine::cluster::{read_hosts_file, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PEER_TIMEOUT};
 use strads_engine::secret::SECRET_ENV;
-use strads_engine::{ClusterConfig, Secret};
+use strads_engine::{Cluster, ClusterConfig, Secret};
 
 use crate::{bad_input, Failure};
 
@@ -229,4 +229,31 @@ impl Agreement {
     pub fn into_items(self) -> Vec<(String, String)> {
         self.0
     }
+}
+
+/// A process of a cluster that fails before the cluster forms with bad input or usage (exit
+/// status 2) tells its peers, which would otherwise wait for it until the connect timeout: it
+/// forms the cluster with its error in place of its agreement list (every peer then exits 2
+/// naming this process and the error), then fails as it would have. An app's own error (its
+/// parameters' check, the same on every process) is printed by process 0 only, as
+/// [`crate::app_failure`] does once the cluster runs.
+pub fn fail_before_formation(
+    cluster: &ClusterConfig,
+    is_output_process: bool,
+    failure: Failure,
+) -> Failure {
+    if cluster.processes() > 1 && failure.code == 2 {
+        Cluster::report_failure(cluster, &format!("{:#}", failure.error));
+    }
+    let from_app = failure
+        .error
+        .downcast_ref::<strads_apps::AppError>()
+        .is_some();
+    if from_app && !is_output_process {
+        return Failure {
+            code: failure.code,
+            error: anyhow::anyhow!(""),
+        };
+    }
+    failure
 }

@@ -185,3 +185,15 @@ pub fn reject_inapplicable(given: &[(&str, bool)], context: &str) -> Result<(), 
         if given.len() == 1 { "ies" } else { "y" },
     )))
 }
+
+/// Before writing an output of about `bytes` to `path` (given by `flag`): fails with exit
+/// status 1 naming the directory when its filesystem clearly cannot hold it (the file is then
+/// not started; the atomic write would fail anyway, but later and less clearly).
+pub fn check_output_space(flag: &str, path: &Path, bytes: u64) -> Result<(), Failure> {
+    strads_io::check_free_space(
+        &format!("writing {flag}"),
+        strads_io::disk::directory_of(path),
+        bytes,
+    )?;
+    Ok(())
+}

@@ -12,8 +12,8 @@ use strads_io::lda_generate::{generate_lda, vocab_path, LdaSpec};
 use strads_io::write_atomic;
 
 use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
-use crate::cluster_args::{Agreement, ClusterArgs};
-use crate::files::{reject_inapplicable, Files};
+use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
+use crate::files::{check_output_space, reject_inapplicable, Files};
 use crate::progress::lda_progress;
 use crate::{app_failure, bad_input, write_trace, Failure};
 
@@ -209,89 +209,96 @@ fn check_flags(args: &LdaArgs, format: Option<CorpusFormat>) -> Result<(), Failu
 pub fn run(args: LdaArgs) -> Result<(), Failure> {
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
-    Files::new()
-        .input("--data", args.data.as_deref())
-        .input("--vocab", args.vocab.as_deref())
-        .input("--stopwords", args.stopwords.as_deref())
-        .input("--hosts", args.cluster.hosts.as_deref())
-        .input("--secret-file", args.cluster.secret_file.as_deref())
-        .output("--topics-out", args.topics_out.as_deref())
-        .output("--word-topics-out", args.word_topics_out.as_deref())
-        .output("--doc-topics-out", args.doc_topics_out.as_deref())
-        .output("--trace", args.trace.as_deref())
-        .check(is_output_process)?;
-    args.checkpoint.check(&[
-        ("--data", args.data.as_deref()),
-        ("--vocab", args.vocab.as_deref()),
-        ("--stopwords", args.stopwords.as_deref()),
-        ("--topics-out", args.topics_out.as_deref()),
-        ("--word-topics-out", args.word_topics_out.as_deref()),
-        ("--doc-topics-out", args.doc_topics_out.as_deref()),
-        ("--trace", args.trace.as_deref()),
-    ])?;
-    let format = match &args.data {
-        None => None,
-        Some(path) => Some(match args.format.unwrap_or(Format::Auto) {
-            Format::Auto => detect_corpus_format(path).map_err(bad_input)?,
-            Format::Docword => CorpusFormat::Docword,
-            Format::Idcount => CorpusFormat::IdCount,
-            Format::Text => CorpusFormat::Text,
-        }),
-    };
-    check_flags(&args, format)?;
-    if cluster.processes() > 1 {
-        strads_engine::failure::install_exit_on_failure(cluster.process);
-    }
-    let _embedded_dir;
-    let corpus = match (&args.data, format) {
-        (Some(path), Some(format)) => CorpusSource {
-            path: path.clone(),
-            format,
-            vocab: args.vocab.clone(),
-            min_count: args.min_count.unwrap_or(1),
-            stopwords: args.stopwords.clone(),
-        },
-        _ => {
-            // Every process generates the same embedded corpus (it is seeded).
-            let dir = tempfile::tempdir()
-                .context("creating a temporary directory for the embedded corpus")?;
-            let path = dir.path().join("embedded-docword.txt");
-            generate_lda(&embedded_spec(args.seed), &path).map_err(bad_input)?;
-            _embedded_dir = dir;
-            CorpusSource {
-                vocab: Some(vocab_path(&path)),
-                path,
-                format: CorpusFormat::Docword,
-                min_count: 1,
-                stopwords: None,
-            }
+    // Everything before formation: a failure here is reported to the peers while forming,
+    // so that they stop at once instead of at the connect timeout.
+    let prepare = || -> Result<_, Failure> {
+        Files::new()
+            .input("--data", args.data.as_deref())
+            .input("--vocab", args.vocab.as_deref())
+            .input("--stopwords", args.stopwords.as_deref())
+            .input("--hosts", args.cluster.hosts.as_deref())
+            .input("--secret-file", args.cluster.secret_file.as_deref())
+            .output("--topics-out", args.topics_out.as_deref())
+            .output("--word-topics-out", args.word_topics_out.as_deref())
+            .output("--doc-topics-out", args.doc_topics_out.as_deref())
+            .output("--trace", args.trace.as_deref())
+            .check(is_output_process)?;
+        args.checkpoint.check(&[
+            ("--data", args.data.as_deref()),
+            ("--vocab", args.vocab.as_deref()),
+            ("--stopwords", args.stopwords.as_deref()),
+            ("--topics-out", args.topics_out.as_deref()),
+            ("--word-topics-out", args.word_topics_out.as_deref()),
+            ("--doc-topics-out", args.doc_topics_out.as_deref()),
+            ("--trace", args.trace.as_deref()),
+        ])?;
+        let format = match &args.data {
+            None => None,
+            Some(path) => Some(match args.format.unwrap_or(Format::Auto) {
+                Format::Auto => detect_corpus_format(path).map_err(bad_input)?,
+                Format::Docword => CorpusFormat::Docword,
+                Format::Idcount => CorpusFormat::IdCount,
+                Format::Text => CorpusFormat::Text,
+            }),
+        };
+        check_flags(&args, format)?;
+        if cluster.processes() > 1 {
+            strads_engine::failure::install_exit_on_failure(cluster.process);
         }
-    };
-    let mut params = LdaParams {
-        corpus,
-        topics: args.topics,
-        iterations: args.iters,
-        alpha: args.alpha,
-        beta: args.beta,
-        seed: args.seed,
-        sampler: match args.sampler {
-            Sampler::Auto if args.topics <= AUTO_EXACT_MAX_TOPICS => SamplerKind::Exact,
-            Sampler::Auto | Sampler::Mh => SamplerKind::Mh {
-                cycles: args.mh_steps.unwrap_or(2),
+        let mut embedded_dir = None;
+        let corpus = match (&args.data, format) {
+            (Some(path), Some(format)) => CorpusSource {
+                path: path.clone(),
+                format,
+                vocab: args.vocab.clone(),
+                min_count: args.min_count.unwrap_or(1),
+                stopwords: args.stopwords.clone(),
             },
-            Sampler::Exact => SamplerKind::Exact,
-        },
-        loglik_every: args.loglik_every,
-        check_counts: args.check_counts,
-        doc_topics: args.doc_topics_out.is_some(),
-        checkpointing: Default::default(),
+            _ => {
+                // Every process generates the same embedded corpus (it is seeded).
+                let dir = tempfile::tempdir()
+                    .context("creating a temporary directory for the embedded corpus")?;
+                let path = dir.path().join("embedded-docword.txt");
+                generate_lda(&embedded_spec(args.seed), &path).map_err(bad_input)?;
+                embedded_dir = Some(dir);
+                CorpusSource {
+                    vocab: Some(vocab_path(&path)),
+                    path,
+                    format: CorpusFormat::Docword,
+                    min_count: 1,
+                    stopwords: None,
+                }
+            }
+        };
+        let mut params = LdaParams {
+            corpus,
+            topics: args.topics,
+            iterations: args.iters,
+            alpha: args.alpha,
+            beta: args.beta,
+            seed: args.seed,
+            sampler: match args.sampler {
+                Sampler::Auto if args.topics <= AUTO_EXACT_MAX_TOPICS => SamplerKind::Exact,
+                Sampler::Auto | Sampler::Mh => SamplerKind::Mh {
+                    cycles: args.mh_steps.unwrap_or(2),
+                },
+                Sampler::Exact => SamplerKind::Exact,
+            },
+            loglik_every: args.loglik_every,
+            check_counts: args.check_counts,
+            doc_topics: args.doc_topics_out.is_some(),
+            checkpointing: Default::default(),
+        };
+        let mut items = agreement(&args, &params, &cluster);
+        let stop_request = install_stop_on_signals()?;
+        params.checkpointing =
+            args.checkpoint
+                .checkpointing("lda", &cluster, &items, Some(stop_request.clone()))?;
+        items.extend(args.checkpoint.agreement_items());
+        Ok((params, items, stop_request, embedded_dir))
     };
-    let mut items = agreement(&args, &params, &cluster);
-    let stop_request = install_stop_on_signals()?;
-    params.checkpointing =
-        args.checkpoint
-            .checkpointing("lda", &cluster, &items, Some(stop_request.clone()))?;
-    items.extend(args.checkpoint.agreement_items());
+    let (params, items, stop_request, _embedded_dir) =
+        prepare().map_err(|failure| fail_before_formation(&cluster, is_output_process, failure))?;
     let cluster = cluster.with_agreement(items);
     let (bar, observer) = lda_progress(is_output_process, args.iters);
     let started = std::time::Instant::now();
@@ -357,7 +364,13 @@ fn write_outputs(args: &LdaArgs, model: &LdaResult) -> Result<(), Failure> {
             Ok(())
         })?;
     }
+    // A `topic:count` cell is at most 22 bytes, a row's id 21.
+    let sparse_bytes = |rows: &mut dyn Iterator<Item = usize>| -> u64 {
+        rows.map(|cells| 22 + 22 * cells as u64).sum()
+    };
     if let Some(path) = &args.word_topics_out {
+        let bytes = sparse_bytes(&mut model.word_topic.iter().map(Vec::len));
+        check_output_space("--word-topics-out", path, bytes)?;
         write_atomic(path, |w| {
             for (word, row) in model.word_topic.iter().enumerate() {
                 if !row.is_empty() {
@@ -370,6 +383,8 @@ fn write_outputs(args: &LdaArgs, model: &LdaResult) -> Result<(), Failure> {
     if let (Some(path), Some(docs)) = (&args.doc_topics_out, &model.doc_topic) {
         let mut docs: Vec<&(u64, Vec<(u32, u32)>)> = docs.iter().collect();
         docs.sort_by_key(|d| d.0);
+        let bytes = sparse_bytes(&mut docs.iter().map(|d| d.1.len()));
+        check_output_space("--doc-topics-out", path, bytes)?;
         write_atomic(path, |w| {
             for (id, row) in docs {
                 write_sparse_line(w, id + 1, row)?;

@@ -11,8 +11,8 @@ use strads_apps::mf::{solve, Algorithm, Init, MfParams, MfSolution, RegScaling};
 use strads_io::{generate_ratings, read_pairs, write_atomic, RatingsFormat, RatingsSpec};
 
 use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
-use crate::cluster_args::{Agreement, ClusterArgs};
-use crate::files::{reject_inapplicable, Files};
+use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
+use crate::files::{check_output_space, reject_inapplicable, Files};
 use crate::progress::mf_progress;
 use crate::{app_failure, bad_input, write_trace, Failure};
 
@@ -190,108 +190,115 @@ fn check_flags(args: &MfArgs) -> Result<(), Failure> {
 pub fn run(args: MfArgs) -> Result<(), Failure> {
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
-    check_flags(&args)?;
-    let model_files = args.out_prefix.as_deref().map(set_paths);
-    Files::new()
-        .input("--train", args.train.as_deref())
-        .input("--test", args.test.as_deref())
-        .input("--predict", args.predict.as_deref())
-        .input("--hosts", args.cluster.hosts.as_deref())
-        .input("--secret-file", args.cluster.secret_file.as_deref())
-        .output(
-            "--out-prefix (.users)",
-            model_files.as_ref().map(|f| f.0.as_path()),
-        )
-        .output(
-            "--out-prefix (.items)",
-            model_files.as_ref().map(|f| f.1.as_path()),
-        )
-        .output(
-            "--out-prefix (.json)",
-            model_files.as_ref().map(|f| f.2.as_path()),
-        )
-        .output("--predictions-out", args.predictions_out.as_deref())
-        .output("--trace", args.trace.as_deref())
-        .check(is_output_process)?;
-    args.checkpoint.check(&[
-        ("--train", args.train.as_deref()),
-        ("--test", args.test.as_deref()),
-        ("--predict", args.predict.as_deref()),
-        ("--predictions-out", args.predictions_out.as_deref()),
-        ("--trace", args.trace.as_deref()),
-    ])?;
-    if cluster.processes() > 1 {
-        strads_engine::failure::install_exit_on_failure(cluster.process);
-    }
-    // Without --train, every process generates the same embedded problem (it is seeded).
-    let _embedded_dir;
-    let (train, test) = match &args.train {
-        Some(path) => (path.clone(), args.test.clone()),
-        None => {
-            let dir = tempfile::tempdir()
-                .context("creating a temporary directory for the embedded problem")?;
-            let spec = RatingsSpec {
-                users: 2000,
-                items: 1000,
-                ratings: 100_000,
-                rank: 10,
-                noise: 0.1,
-                skew: 0.5,
-                test_fraction: 0.1,
-                seed: args.seed,
-            };
-            let summary =
-                generate_ratings(&spec, &dir.path().join("embedded")).map_err(bad_input)?;
-            _embedded_dir = dir;
-            (summary.train_path, Some(summary.test_path))
+    // Everything before formation: a failure here is reported to the peers while forming,
+    // so that they stop at once instead of at the connect timeout.
+    let prepare = || -> Result<_, Failure> {
+        check_flags(&args)?;
+        let model_files = args.out_prefix.as_deref().map(set_paths);
+        Files::new()
+            .input("--train", args.train.as_deref())
+            .input("--test", args.test.as_deref())
+            .input("--predict", args.predict.as_deref())
+            .input("--hosts", args.cluster.hosts.as_deref())
+            .input("--secret-file", args.cluster.secret_file.as_deref())
+            .output(
+                "--out-prefix (.users)",
+                model_files.as_ref().map(|f| f.0.as_path()),
+            )
+            .output(
+                "--out-prefix (.items)",
+                model_files.as_ref().map(|f| f.1.as_path()),
+            )
+            .output(
+                "--out-prefix (.json)",
+                model_files.as_ref().map(|f| f.2.as_path()),
+            )
+            .output("--predictions-out", args.predictions_out.as_deref())
+            .output("--trace", args.trace.as_deref())
+            .check(is_output_process)?;
+        args.checkpoint.check(&[
+            ("--train", args.train.as_deref()),
+            ("--test", args.test.as_deref()),
+            ("--predict", args.predict.as_deref()),
+            ("--predictions-out", args.predictions_out.as_deref()),
+            ("--trace", args.trace.as_deref()),
+        ])?;
+        if cluster.processes() > 1 {
+            strads_engine::failure::install_exit_on_failure(cluster.process);
         }
+        // Without --train, every process generates the same embedded problem (it is seeded).
+        let mut embedded_dir = None;
+        let (train, test) = match &args.train {
+            Some(path) => (path.clone(), args.test.clone()),
+            None => {
+                let dir = tempfile::tempdir()
+                    .context("creating a temporary directory for the embedded problem")?;
+                let spec = RatingsSpec {
+                    users: 2000,
+                    items: 1000,
+                    ratings: 100_000,
+                    rank: 10,
+                    noise: 0.1,
+                    skew: 0.5,
+                    test_fraction: 0.1,
+                    seed: args.seed,
+                };
+                let summary =
+                    generate_ratings(&spec, &dir.path().join("embedded")).map_err(bad_input)?;
+                embedded_dir = Some(dir);
+                (summary.train_path, Some(summary.test_path))
+            }
+        };
+        let mut params = MfParams {
+            train,
+            test,
+            format: match args.format.unwrap_or(FormatArg::Auto) {
+                FormatArg::Auto => RatingsFormat::Auto,
+                FormatArg::Delimited => RatingsFormat::Delimited,
+                FormatArg::Movielens => RatingsFormat::MovieLens,
+                FormatArg::Mm => RatingsFormat::MatrixMarket,
+            },
+            algorithm: match args.algo {
+                AlgoArg::Ccd => Algorithm::Ccd,
+                AlgoArg::Als => Algorithm::Als,
+                AlgoArg::Sgd => Algorithm::Sgd,
+            },
+            rank: args.rank,
+            lambda: args.lambda,
+            reg_scaling: match args.reg_scaling {
+                RegScalingArg::None => RegScaling::None,
+                RegScalingArg::Count => RegScaling::Count,
+            },
+            iterations: args.iters,
+            inner_iterations: args.inner.unwrap_or(1),
+            init: match args.init.unwrap_or(InitArg::Spectral) {
+                InitArg::Spectral => Init::Spectral,
+                InitArg::Random => Init::Random,
+            },
+            init_steps: args.init_steps.unwrap_or(match args.algo {
+                AlgoArg::Als => 3,
+                AlgoArg::Ccd | AlgoArg::Sgd => 2,
+            }),
+            max_seconds: args.max_seconds,
+            seed: args.seed,
+            learning_rate: args.lr.unwrap_or(0.05),
+            learning_rate_decay: args.lr_decay.unwrap_or(0.1),
+            collect_model: args.out_prefix.is_some() || args.predict.is_some(),
+            checkpointing: Default::default(),
+        };
+        let mut items = agreement(&args, &params, &cluster);
+        let stop_request = install_stop_on_signals()?;
+        params.checkpointing = args.checkpoint.checkpointing(
+            &format!("mf {}", params.algorithm.name()),
+            &cluster,
+            &items,
+            Some(stop_request.clone()),
+        )?;
+        items.extend(args.checkpoint.agreement_items());
+        Ok((params, items, stop_request, embedded_dir))
     };
-    let mut params = MfParams {
-        train,
-        test,
-        format: match args.format.unwrap_or(FormatArg::Auto) {
-            FormatArg::Auto => RatingsFormat::Auto,
-            FormatArg::Delimited => RatingsFormat::Delimited,
-            FormatArg::Movielens => RatingsFormat::MovieLens,
-            FormatArg::Mm => RatingsFormat::MatrixMarket,
-        },
-        algorithm: match args.algo {
-            AlgoArg::Ccd => Algorithm::Ccd,
-            AlgoArg::Als => Algorithm::Als,
-            AlgoArg::Sgd => Algorithm::Sgd,
-        },
-        rank: args.rank,
-        lambda: args.lambda,
-        reg_scaling: match args.reg_scaling {
-            RegScalingArg::None => RegScaling::None,
-            RegScalingArg::Count => RegScaling::Count,
-        },
-        iterations: args.iters,
-        inner_iterations: args.inner.unwrap_or(1),
-        init: match args.init.unwrap_or(InitArg::Spectral) {
-            InitArg::Spectral => Init::Spectral,
-            InitArg::Random => Init::Random,
-        },
-        init_steps: args.init_steps.unwrap_or(match args.algo {
-            AlgoArg::Als => 3,
-            AlgoArg::Ccd | AlgoArg::Sgd => 2,
-        }),
-        max_seconds: args.max_seconds,
-        seed: args.seed,
-        learning_rate: args.lr.unwrap_or(0.05),
-        learning_rate_decay: args.lr_decay.unwrap_or(0.1),
-        collect_model: args.out_prefix.is_some() || args.predict.is_some(),
-        checkpointing: Default::default(),
-    };
-    let mut items = agreement(&args, &params, &cluster);
-    let stop_request = install_stop_on_signals()?;
-    params.checkpointing = args.checkpoint.checkpointing(
-        &format!("mf {}", params.algorithm.name()),
-        &cluster,
-        &items,
-        Some(stop_request.clone()),
-    )?;
-    items.extend(args.checkpoint.agreement_items());
+    let (params, items, stop_request, _embedded_dir) =
+        prepare().map_err(|failure| fail_before_formation(&cluster, is_output_process, failure))?;
     let cluster = cluster.with_agreement(items);
     let (bar, observer) = mf_progress(is_output_process);
     let started = std::time::Instant::now();
@@ -307,6 +314,11 @@ pub fn run(args: MfArgs) -> Result<(), Failure> {
     let mut unknown_predictions = None;
     if let Some(model) = &solution.model {
         if let Some(prefix) = &args.out_prefix {
+            // A factor is at most 25 bytes of text (ryu's shortest form and a separator), plus
+            // an id per row.
+            let factors = (model.w.len() + model.h.len()) as u64;
+            let rows = (model.user_ids.len() + model.item_ids.len()) as u64;
+            check_output_space("--out-prefix", prefix, factors * 25 + rows * 24)?;
             let meta = json!({
                 "algo": params.algorithm.name(),
                 "lambda": params.lambda,

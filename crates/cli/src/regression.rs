@@ -13,8 +13,8 @@ use strads_core::{SchedulerKind, SchedulerParams};
 use strads_io::{generate_regression, write_coefficients, RegressionSpec, Task};
 
 use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
-use crate::cluster_args::{Agreement, ClusterArgs};
-use crate::files::{reject_inapplicable, Files};
+use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
+use crate::files::{check_output_space, reject_inapplicable, Files};
 use crate::progress::regression_progress;
 use crate::{app_failure, bad_input, write_trace, Failure};
 
@@ -159,80 +159,87 @@ fn embedded_spec(loss: LossKind, seed: u64) -> RegressionSpec {
 pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
-    check_layout_flags(&args)?;
-    check_input_flags(&args)?;
-    Files::new()
-        .input("--data", args.data.as_deref())
-        .input("--labels", args.labels.as_deref())
-        .input("--hosts", args.cluster.hosts.as_deref())
-        .input("--secret-file", args.cluster.secret_file.as_deref())
-        .output("--out", args.out.as_deref())
-        .output("--trace", args.trace.as_deref())
-        .check(is_output_process)?;
-    args.checkpoint.check(&[
-        ("--data", args.data.as_deref()),
-        ("--labels", args.labels.as_deref()),
-        ("--out", args.out.as_deref()),
-        ("--trace", args.trace.as_deref()),
-    ])?;
-    if cluster.processes() > 1 {
-        strads_engine::failure::install_exit_on_failure(cluster.process);
-    }
-    // Without --data, every process generates the same embedded problem (it is seeded).
-    let _embedded_dir;
-    let data = match &args.data {
-        Some(path) => source_for(path, &args),
-        None => {
-            let dir = tempfile::tempdir()
-                .context("creating a temporary directory for the embedded problem")?;
-            let path = dir
-                .path()
-                .join(format!("embedded-{}.libsvm", loss.app_name()));
-            generate_regression(&embedded_spec(loss, args.seed), &path).map_err(bad_input)?;
-            _embedded_dir = dir;
-            Ok(DataSource::Libsvm {
-                path,
-                zero_based: false,
-            })
+    // Everything before formation: a failure here is reported to the peers while forming,
+    // so that they stop at once instead of at the connect timeout.
+    let prepare = || -> Result<_, Failure> {
+        check_layout_flags(&args)?;
+        check_input_flags(&args)?;
+        Files::new()
+            .input("--data", args.data.as_deref())
+            .input("--labels", args.labels.as_deref())
+            .input("--hosts", args.cluster.hosts.as_deref())
+            .input("--secret-file", args.cluster.secret_file.as_deref())
+            .output("--out", args.out.as_deref())
+            .output("--trace", args.trace.as_deref())
+            .check(is_output_process)?;
+        args.checkpoint.check(&[
+            ("--data", args.data.as_deref()),
+            ("--labels", args.labels.as_deref()),
+            ("--out", args.out.as_deref()),
+            ("--trace", args.trace.as_deref()),
+        ])?;
+        if cluster.processes() > 1 {
+            strads_engine::failure::install_exit_on_failure(cluster.process);
         }
-    }?;
-    let defaults = Defaults::for_run(loss, &args, cluster.processes());
-    let mut params = RegressionParams {
-        loss,
-        data,
-        penalty: match (args.lambda, args.lambda_ratio) {
-            (Some(lambda), _) => Penalty::Absolute(lambda),
-            (None, ratio) => Penalty::Ratio(ratio.unwrap_or(0.1)),
-        },
-        tol: args.tol,
-        max_passes: args.max_iters,
-        max_seconds: args.max_seconds,
-        scheduler: SchedulerParams {
-            kind: defaults.scheduler,
-            schedule_size: defaults.schedule_size,
-            eta: args.eta.unwrap_or(1e-9),
-            seed: args.seed,
-        },
-        rho: defaults.rho,
-        staleness: args.staleness.unwrap_or(0),
-        gap_every: defaults.gap_every,
-        screening: !args.no_screening,
-        sweep_share: defaults.sweep_share,
-        inner_passes: defaults.inner_passes,
-        layout: args.layout,
-        local_passes: args.local_passes.unwrap_or(0),
-        checkpointing: Default::default(),
+        // Without --data, every process generates the same embedded problem (it is seeded).
+        let mut embedded_dir = None;
+        let data = match &args.data {
+            Some(path) => source_for(path, &args),
+            None => {
+                let dir = tempfile::tempdir()
+                    .context("creating a temporary directory for the embedded problem")?;
+                let path = dir
+                    .path()
+                    .join(format!("embedded-{}.libsvm", loss.app_name()));
+                generate_regression(&embedded_spec(loss, args.seed), &path).map_err(bad_input)?;
+                embedded_dir = Some(dir);
+                Ok(DataSource::Libsvm {
+                    path,
+                    zero_based: false,
+                })
+            }
+        }?;
+        let defaults = Defaults::for_run(loss, &args, cluster.processes());
+        let mut params = RegressionParams {
+            loss,
+            data,
+            penalty: match (args.lambda, args.lambda_ratio) {
+                (Some(lambda), _) => Penalty::Absolute(lambda),
+                (None, ratio) => Penalty::Ratio(ratio.unwrap_or(0.1)),
+            },
+            tol: args.tol,
+            max_passes: args.max_iters,
+            max_seconds: args.max_seconds,
+            scheduler: SchedulerParams {
+                kind: defaults.scheduler,
+                schedule_size: defaults.schedule_size,
+                eta: args.eta.unwrap_or(1e-9),
+                seed: args.seed,
+            },
+            rho: defaults.rho,
+            staleness: args.staleness.unwrap_or(0),
+            gap_every: defaults.gap_every,
+            screening: !args.no_screening,
+            sweep_share: defaults.sweep_share,
+            inner_passes: defaults.inner_passes,
+            layout: args.layout,
+            local_passes: args.local_passes.unwrap_or(0),
+            checkpointing: Default::default(),
+        };
+        strads_apps::sparse_regression::validate(&params).map_err(bad_input)?;
+        let mut items = agreement(loss, &args, &params, &cluster);
+        let stop_request = Some(install_stop_on_signals()?);
+        params.checkpointing = args.checkpoint.checkpointing(
+            loss.app_name(),
+            &cluster,
+            &items,
+            stop_request.clone(),
+        )?;
+        items.extend(args.checkpoint.agreement_items());
+        Ok((params, items, stop_request, embedded_dir))
     };
-    let mut items = agreement(loss, &args, &params, &cluster);
-    // The rows layout cannot stop at a boundary: there a signal ends the process as usual.
-    let stop_request = match params.layout {
-        Layout::Columns => Some(install_stop_on_signals()?),
-        Layout::Rows => None,
-    };
-    params.checkpointing =
-        args.checkpoint
-            .checkpointing(loss.app_name(), &cluster, &items, stop_request.clone())?;
-    items.extend(args.checkpoint.agreement_items());
+    let (params, items, stop_request, _embedded_dir) =
+        prepare().map_err(|failure| fail_before_formation(&cluster, is_output_process, failure))?;
     let cluster = cluster.with_agreement(items);
     let (bar, observer) = regression_progress(is_output_process);
     let started = std::time::Instant::now();
@@ -255,6 +262,8 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
     }
     // A diverged run's coefficients mean nothing: only its trace is written, to show how.
     if let (Some(path), false) = (&args.out, diverged) {
+        // A line is at most 32 bytes (`index value`, the value in 17 significant digits).
+        check_output_space("--out", path, solution.nnz() as u64 * 32)?;
         write_coefficients(path, &solution.coefficients)?;
     }
     if let Some(path) = &args.trace {

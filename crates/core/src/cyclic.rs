@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 
 /// Cyclic schedule over `n` coordinates with deferral of dropped candidates.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct CyclicSchedule {
     n: usize,
     schedule_size: usize,

@@ -29,7 +29,7 @@ use crate::unexplored::UnexploredPool;
 pub const MAX_WEIGHT: f64 = 1e250;
 
 /// Priority (dynamic) schedule over `n` coordinates; see the module docs for the exact rule.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PrioritySchedule {
     n: usize,
     schedule_size: usize,

@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// Uniform random schedule over `n` coordinates (seeded ChaCha8).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct RandomSchedule {
     schedule_size: usize,
     rng: ChaCha8Rng,

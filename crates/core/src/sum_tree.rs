@@ -14,7 +14,7 @@
 pub const BLOCK: usize = 32;
 
 /// Sum tree over `len` non-negative `f64` weights, all zero initially.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SumTree {
     /// Number of weights in use (indices `0..len`).
     len: usize,

@@ -9,7 +9,7 @@
 const ABSENT: u32 = u32::MAX;
 
 /// Indexed set of unexplored coordinates with an available / taken-this-round split.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct UnexploredPool {
     /// Members; `members[..available]` may be drawn, `members[available..]` were taken this round.
     members: Vec<u32>,

@@ -14,6 +14,23 @@ pub type Item = (String, String);
 /// The most bytes an encoded list may have (a bound on what a peer can make us read).
 pub(crate) const MAX_ENCODED: usize = 1 << 20;
 
+/// The name of the one item of a process that failed before it could run (bad input): its
+/// value is the error. No flag has this name, so no normal list can be taken for it.
+pub(crate) const FAILED_ITEM: &str = "\u{0}failed before forming the cluster";
+
+/// The list a process that failed before forming the cluster sends instead of its own.
+pub(crate) fn failure_list(message: &str) -> Vec<Item> {
+    vec![(FAILED_ITEM.to_owned(), message.to_owned())]
+}
+
+/// The error a peer's list reports, if it is a [`failure_list`].
+pub(crate) fn failure_of(list: &[Item]) -> Option<&str> {
+    match list {
+        [(name, message)] if name == FAILED_ITEM => Some(message),
+        _ => None,
+    }
+}
+
 /// The list as bytes: a `u32` count, then each name and value as a `u32` length and UTF-8.
 pub(crate) fn encode(items: &[Item]) -> Vec<u8> {
     let mut bytes = Vec::new();

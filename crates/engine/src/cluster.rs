@@ -235,6 +235,30 @@ impl Cluster {
         })
     }
 
+    /// For a process that failed before it could run (bad input or usage): forms the cluster
+    /// `config` describes with `message` in place of its agreement list, so that every peer
+    /// fails at once naming this process and its error ([`EngineError::PeerFailed`]) instead
+    /// of waiting for it until the connect timeout. Returns once every peer has the message,
+    /// or formation failed (the peers then learn nothing, as before).
+    pub fn report_failure(config: &ClusterConfig, message: &str) {
+        let Some(secret) = &config.secret else {
+            return;
+        };
+        if config.hosts.len() <= 1 || config.connect_timeout.is_zero() {
+            return;
+        }
+        // Its own comparison fails (every peer's list differs from a failure's); the peers'
+        // is what matters.
+        let _ = crate::connect::form(
+            &config.hosts,
+            config.process,
+            secret,
+            &crate::agreement::failure_list(message),
+            config.connect_timeout,
+            config.peer_timeout,
+        );
+    }
+
     /// The configuration this cluster was formed from.
     pub fn config(&self) -> &ClusterConfig {
         &self.config

@@ -271,6 +271,16 @@ pub(crate) fn form(
              cluster secret (the last from {last_dropped})"
         );
     }
+    // A peer that failed before it could run sent its error instead of its list: name it
+    // before any difference (its list differs from every other).
+    for (peer, list) in lists.iter().enumerate() {
+        if let Some(message) = list.as_deref().and_then(agreement::failure_of) {
+            return Err(EngineError::PeerFailed {
+                process: peer,
+                message: message.to_owned(),
+            });
+        }
+    }
     for (peer, list) in lists.iter().enumerate() {
         if let Some(list) = list {
             if let Some(difference) = agreement::first_difference(items, list) {
@@ -732,6 +742,32 @@ mod tests {
                 assert_eq!(socket.is_some(), p != q, "process {p}'s socket to {q}");
             }
         }
+    }
+
+    #[test]
+    fn a_process_that_failed_before_running_is_named_by_every_peer() {
+        let hosts = hosts(3);
+        let started = std::time::Instant::now();
+        let formed = form_all(&hosts, Duration::from_secs(60), |p| {
+            let list = if p == 1 {
+                agreement::failure_list("data.libsvm: no such file")
+            } else {
+                items("a")
+            };
+            (secret("the same secret, 16+"), list)
+        });
+        for (p, result) in formed.into_iter().enumerate().filter(|(p, _)| *p != 1) {
+            match result {
+                Err(EngineError::PeerFailed { process, message }) => {
+                    assert_eq!(process, 1, "process {p}");
+                    assert_eq!(message, "data.libsvm: no such file");
+                }
+                Err(e) => panic!("process {p}: {e}"),
+                Ok(_) => panic!("process {p} formed a cluster with a failed process"),
+            }
+        }
+        // Far below the deadline: nobody waited for it.
+        assert!(started.elapsed() < Duration::from_secs(30));
     }
 
     #[test]

@@ -49,6 +49,15 @@ pub enum EngineError {
         /// Its value in the peer.
         there: String,
     },
+    /// A peer process failed before it could run (bad input or usage) and said so during
+    /// formation; the message is its error.
+    #[error("process {process} failed before the cluster could run: {message}")]
+    PeerFailed {
+        /// Index of the peer process.
+        process: usize,
+        /// Its error.
+        message: String,
+    },
     /// A worker thread failed (panicked); the message is its panic text.
     #[error("worker {worker} failed: {message}")]
     WorkerFailed {
@@ -73,7 +82,8 @@ impl EngineError {
             EngineError::Config(_)
             | EngineError::HostsLine { .. }
             | EngineError::HostsFile { .. }
-            | EngineError::Disagreement { .. } => 2,
+            | EngineError::Disagreement { .. }
+            | EngineError::PeerFailed { .. } => 2,
             EngineError::Connect { .. }
             | EngineError::WorkerFailed { .. }
             | EngineError::Timely(_)

@@ -13,11 +13,17 @@
 //! scheduled as [`Schedule::Barrier`] waits until no round is in flight and runs on the state with
 //! every earlier update applied (for whole-model evaluations such as a duality gap).
 //! Completion is detected by counting messages, never by waiting on timely frontiers.
+//!
+//! A program may also [`Schedule::Pause`]: once the rounds in flight commit, every worker
+//! returns [`RoundsEnd::Paused`] from [`continue_rounds`] with no driver message in flight and
+//! its [`RoundsState`] (the next round, the updates applied, the updates held back by the
+//! staleness rule), which serialises; calling it again with that state continues exactly as if
+//! it had not returned (**invariant**, tested below). Callers checkpoint there.
 
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::EngineError;
 use crate::mailbox::{decode, encode, Worker};
@@ -56,6 +62,50 @@ pub enum Schedule<T> {
     Wait,
     /// The program is finished once the rounds in flight commit.
     Finished,
+    /// Schedule nothing more for now: once the rounds in flight commit, [`continue_rounds`]
+    /// returns [`RoundsEnd::Paused`] on every worker. The next call asks `schedule` again.
+    Pause,
+}
+
+/// Why [`continue_rounds`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoundsEnd {
+    /// The leader's `schedule` returned [`Schedule::Finished`] and every update is applied.
+    Finished,
+    /// The leader's `schedule` returned [`Schedule::Pause`]: every scheduled round is committed
+    /// and every worker holds its update (applied, or held back by the staleness rule).
+    Paused,
+}
+
+/// Where one worker's rounds stand between calls of [`continue_rounds`]: what a checkpoint of
+/// the driver holds. Each worker has its own (the updates it holds back differ by nothing but
+/// timing-free rules, yet they are per worker).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoundsState<U> {
+    /// The next round to schedule: every earlier one is committed (between calls, none is in
+    /// flight).
+    next_round: u64,
+    /// Updates this worker has applied (rounds `0..applied`).
+    applied: u64,
+    /// Updates received but not applied yet: staleness lets the next rounds' pushes run
+    /// without them, so applying them at a pause would change those pushes.
+    held_back: Vec<(u64, U)>,
+}
+
+impl<U> RoundsState<U> {
+    /// The state before round 0.
+    pub fn start() -> Self {
+        RoundsState {
+            next_round: 0,
+            applied: 0,
+            held_back: Vec::new(),
+        }
+    }
+
+    /// Rounds committed so far.
+    pub fn rounds(&self) -> u64 {
+        self.next_round
+    }
 }
 
 /// How rounds are pipelined.
@@ -77,6 +127,8 @@ const TAG_TASK: u64 = 1;
 const TAG_PARTIAL: u64 = 2;
 const TAG_UPDATE: u64 = 3;
 const TAG_STOP: u64 = 4;
+const TAG_PAUSE: u64 = 5;
+const TAG_PAUSED: u64 = 6;
 
 /// Leader-side bookkeeping of rounds in flight.
 struct Leader<P: RoundProgram> {
@@ -84,6 +136,12 @@ struct Leader<P: RoundProgram> {
     committed: u64,
     exhausted: bool,
     stop_sent: bool,
+    /// `schedule` asked for a pause: schedule nothing more in this call.
+    pausing: bool,
+    pause_sent: bool,
+    /// Workers that reported being paused (the leader returns once all have, so that no
+    /// worker can receive the next call's tasks in this one).
+    paused_workers: usize,
     /// A barrier task waiting for the rounds in flight to commit.
     barrier: Option<P::Task>,
     tasks: BTreeMap<u64, P::Task>,
@@ -91,27 +149,53 @@ struct Leader<P: RoundProgram> {
 }
 
 /// Runs `program` to completion on this worker; every worker of the cluster must call it.
-/// Returns once the leader's `schedule` returned `None` and every scheduled round was applied.
+/// Returns once the leader's `schedule` returned [`Schedule::Finished`] and every scheduled
+/// round was applied; a [`Schedule::Pause`] is passed over (see [`continue_rounds`]).
 pub fn run_rounds<P: RoundProgram>(
     worker: &mut Worker<'_>,
     program: &mut P,
     options: RoundOptions,
 ) -> Result<RoundStats, EngineError> {
+    let mut state = RoundsState::start();
+    while continue_rounds(worker, program, options, &mut state)? == RoundsEnd::Paused {}
+    Ok(RoundStats {
+        rounds: state.rounds(),
+    })
+}
+
+/// Runs `program` from `state` until the leader's `schedule` finishes or pauses, and leaves in
+/// `state` where this worker's rounds stand; every worker of the cluster must call it with its
+/// own state (from [`RoundsState::start`], the previous call, or a checkpoint of it).
+pub fn continue_rounds<P: RoundProgram>(
+    worker: &mut Worker<'_>,
+    program: &mut P,
+    options: RoundOptions,
+    state: &mut RoundsState<P::Update>,
+) -> Result<RoundsEnd, EngineError> {
     let peers = worker.peers();
     let staleness = options.staleness;
+    let first_round = state.next_round;
     let mut leader: Option<Leader<P>> = worker.is_leader().then(|| Leader {
-        scheduled: 0,
-        committed: 0,
+        scheduled: first_round,
+        committed: first_round,
         exhausted: false,
         stop_sent: false,
+        pausing: false,
+        pause_sent: false,
+        paused_workers: 0,
         barrier: None,
         tasks: BTreeMap::new(),
         partials: BTreeMap::new(),
     });
-    let mut applied: u64 = 0;
+    let mut applied: u64 = state.applied;
+    // Tasks of one sender arrive in the order sent (one tag), so rounds are pushed in order.
+    let mut pushed: u64 = first_round;
     let mut tasks: BTreeMap<u64, (bool, P::Task)> = BTreeMap::new();
-    let mut updates: BTreeMap<u64, P::Update> = BTreeMap::new();
+    let mut updates: BTreeMap<u64, P::Update> =
+        std::mem::take(&mut state.held_back).into_iter().collect();
     let mut stop_at: Option<u64> = None;
+    let mut pause_at: Option<u64> = None;
+    let mut reported_paused = false;
 
     loop {
         let mut progressed = false;
@@ -127,7 +211,11 @@ pub fn run_rounds<P: RoundProgram>(
         for (_, bytes) in worker.take(TAG_STOP) {
             stop_at = Some(decode(&bytes)?);
         }
+        for (_, bytes) in worker.take(TAG_PAUSE) {
+            pause_at = Some(decode(&bytes)?);
+        }
         if let Some(lead) = leader.as_mut() {
+            lead.paused_workers += worker.take(TAG_PAUSED).len();
             for (source, bytes) in worker.take(TAG_PARTIAL) {
                 let (round, partial): (u64, P::Partial) = decode(&bytes)?;
                 let slots = lead
@@ -170,7 +258,7 @@ pub fn run_rounds<P: RoundProgram>(
 
         if let Some(lead) = leader.as_mut() {
             loop {
-                if lead.exhausted || lead.scheduled > lead.committed + staleness {
+                if lead.exhausted || lead.pausing || lead.scheduled > lead.committed + staleness {
                     break;
                 }
                 let (task, barrier) = match lead.barrier.take() {
@@ -197,6 +285,10 @@ pub fn run_rounds<P: RoundProgram>(
                             lead.exhausted = true;
                             break;
                         }
+                        Schedule::Pause => {
+                            lead.pausing = true;
+                            break;
+                        }
                     },
                 };
                 let bytes = encode(&(lead.scheduled, barrier, &task))?;
@@ -215,6 +307,14 @@ pub fn run_rounds<P: RoundProgram>(
                     worker.send_bytes(destination, TAG_STOP, bytes.clone());
                 }
                 lead.stop_sent = true;
+                progressed = true;
+            }
+            if lead.pausing && !lead.pause_sent && lead.committed == lead.scheduled {
+                let bytes = encode(&lead.scheduled)?;
+                for destination in 0..peers {
+                    worker.send_bytes(destination, TAG_PAUSE, bytes.clone());
+                }
+                lead.pause_sent = true;
                 progressed = true;
             }
         }
@@ -236,6 +336,7 @@ pub fn run_rounds<P: RoundProgram>(
             let (round, (_, task)) = entry.remove_entry();
             let partial = program.push(round, &task);
             worker.send_bytes(0, TAG_PARTIAL, encode(&(round, partial))?);
+            pushed = round + 1;
             progressed = true;
         }
         if let Some(stop) = stop_at {
@@ -244,7 +345,27 @@ pub fn run_rounds<P: RoundProgram>(
 
         if stop_at == Some(applied) && tasks.is_empty() {
             worker.flush();
-            return Ok(RoundStats { rounds: applied });
+            state.next_round = applied;
+            state.applied = applied;
+            return Ok(RoundsEnd::Finished);
+        }
+        // Paused once every round before the pause is pushed and its update is here (applied
+        // or held back): nothing of this call is in flight to this worker any more.
+        if let Some(pause) = pause_at {
+            let all_updates_here = applied + updates.len() as u64 == pause;
+            if !reported_paused && pushed == pause && all_updates_here {
+                worker.send_bytes(0, TAG_PAUSED, Vec::new());
+                reported_paused = true;
+                progressed = true;
+            }
+            let everyone_paused = leader.as_ref().is_none_or(|l| l.paused_workers == peers);
+            if reported_paused && everyone_paused {
+                worker.flush();
+                state.next_round = pause;
+                state.applied = applied;
+                state.held_back = std::mem::take(&mut updates).into_iter().collect();
+                return Ok(RoundsEnd::Paused);
+            }
         }
         worker.step(!progressed);
     }
@@ -283,6 +404,9 @@ mod tests {
         applied: u64,
         floor: u64,
         total: u64,
+        /// Pause before every round that is a multiple of this (0: never).
+        pause_every: u64,
+        paused_at: Option<u64>,
     }
 
     impl RoundProgram for Accumulate {
@@ -291,6 +415,11 @@ mod tests {
         type Update = u64;
         fn schedule(&mut self, round: u64, in_flight: u64) -> Schedule<u64> {
             assert!(in_flight <= self.staleness + 1);
+            let pause_due = self.pause_every > 0 && round % self.pause_every == 0;
+            if pause_due && round > 0 && self.paused_at != Some(round) {
+                self.paused_at = Some(round);
+                return Schedule::Pause;
+            }
             if round >= self.rounds {
                 Schedule::Finished
             } else if round % 7 == 3 {
@@ -328,20 +457,96 @@ mod tests {
         }
     }
 
+    fn accumulate(index: usize, rounds: u64, staleness: u64, pause_every: u64) -> Accumulate {
+        Accumulate {
+            index: index as u64,
+            rounds,
+            staleness,
+            applied: 0,
+            floor: 0,
+            total: 0,
+            pause_every,
+            paused_at: None,
+        }
+    }
+
     fn run(threads: usize, staleness: u64, rounds: u64) -> Vec<(u64, u64)> {
         run_cluster(&ClusterConfig::threads(threads), move |worker| {
-            let mut program = Accumulate {
-                index: worker.index() as u64,
-                rounds,
-                staleness,
-                applied: 0,
-                floor: 0,
-                total: 0,
-            };
+            let mut program = accumulate(worker.index(), rounds, staleness, 0);
             let stats = run_rounds(worker, &mut program, RoundOptions { staleness }).unwrap();
             (stats.rounds, program.total)
         })
         .unwrap()
+    }
+
+    /// What a worker saw in [`run_with_pauses`].
+    struct PausedRun {
+        pauses: u64,
+        rounds: u64,
+        total: u64,
+        /// Updates applied and held back at each pause.
+        at_pauses: Vec<(u64, usize)>,
+    }
+
+    /// Pauses every `pause_every` rounds, the driver's state round-tripped through bincode at
+    /// each (as a checkpoint would).
+    fn run_with_pauses(
+        threads: usize,
+        staleness: u64,
+        rounds: u64,
+        pause_every: u64,
+    ) -> Vec<PausedRun> {
+        run_cluster(&ClusterConfig::threads(threads), move |worker| {
+            let mut program = accumulate(worker.index(), rounds, staleness, pause_every);
+            let options = RoundOptions { staleness };
+            let mut state = RoundsState::start();
+            let mut at_pauses = Vec::new();
+            while continue_rounds(worker, &mut program, options, &mut state).unwrap()
+                == RoundsEnd::Paused
+            {
+                at_pauses.push((state.applied, state.held_back.len()));
+                state = decode(&encode(&state).unwrap()).unwrap();
+            }
+            PausedRun {
+                pauses: at_pauses.len() as u64,
+                rounds: state.rounds(),
+                total: program.total,
+                at_pauses,
+            }
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_paused_driver_continues_exactly_as_if_it_had_not_paused() {
+        for threads in [1, 3] {
+            for staleness in [0, 2] {
+                let rounds = 100;
+                let weight: u64 = (1..=threads as u64).sum();
+                let expected = weight * rounds * (rounds - 1) / 2;
+                // Each push asserts the staleness invariant, which a pause that applied the
+                // held-back updates would break.
+                for PausedRun {
+                    pauses,
+                    rounds: done,
+                    total,
+                    at_pauses,
+                } in run_with_pauses(threads, staleness, rounds, 10)
+                {
+                    assert_eq!(pauses, 10, "threads {threads}, staleness {staleness}");
+                    assert_eq!(done, rounds);
+                    assert_eq!(total, expected, "threads {threads}, staleness {staleness}");
+                    for (pause, &(applied, held_back)) in at_pauses.iter().enumerate() {
+                        let next_round = 10 * (pause as u64 + 1);
+                        assert_eq!(applied + held_back as u64, next_round);
+                        // The last round's push ran without its own update at least.
+                        if staleness > 0 {
+                            assert!(held_back > 0, "a pause applied the held-back updates");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

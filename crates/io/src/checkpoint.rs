@@ -377,6 +377,12 @@ impl CheckpointDir {
         self.remove_where(|other| other > iteration);
     }
 
+    /// Removes the generation of `iteration` (best effort): one whose writing failed, which
+    /// would only hold space.
+    pub fn remove_generation(&self, iteration: u64) {
+        self.remove_where(|other| other == iteration);
+    }
+
     fn remove_where(&self, remove: impl Fn(u64) -> bool) {
         for other in self.generations().unwrap_or_default() {
             if remove(other) {
@@ -433,6 +439,19 @@ mod tests {
         write_generation(&dir, 10, 7);
         dir.write_worker(20, 0, &[9; 100]).unwrap();
         std::fs::write(dir.generation(20).join(".worker-1.bin.abc.tmp"), [1, 2]).unwrap();
+        assert_eq!(dir.complete_iterations(0, &header()).unwrap(), vec![10]);
+        assert_eq!(dir.read_worker(10, 0, 0).unwrap(), vec![7; 100]);
+    }
+
+    /// A write that failed (a full disk) removes its own generation only.
+    #[test]
+    fn removing_a_failed_generation_keeps_the_previous_one() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = CheckpointDir::new(root.path());
+        write_generation(&dir, 10, 7);
+        dir.write_worker(20, 0, &[9; 100]).unwrap();
+        dir.remove_generation(20);
+        assert!(!dir.generation(20).exists());
         assert_eq!(dir.complete_iterations(0, &header()).unwrap(), vec![10]);
         assert_eq!(dir.read_worker(10, 0, 0).unwrap(), vec![7; 100]);
     }

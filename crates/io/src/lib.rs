@@ -47,6 +47,7 @@ pub mod atomic;
 pub mod checkpoint;
 pub mod coefficients;
 pub mod corpus;
+pub mod disk;
 pub mod error;
 pub mod generate;
 pub mod generate_ratings;
@@ -62,6 +63,7 @@ mod token;
 
 pub use atomic::{resolve_symlinks, write_atomic};
 pub use coefficients::{read_coefficients, write_coefficients};
+pub use disk::{check_free_space, free_space, DiskSpaceError};
 pub use error::DataError;
 pub use generate::{generate_regression, truth_path, GeneratedSummary, RegressionSpec, Task};
 pub use generate_ratings::{generate_ratings, RatingsSpec, RatingsSummary};

@@ -1,13 +1,17 @@
 //! What the machine can hold: allocations whose size comes from an input's header or from a flag
-//! are compared with the machine's memory before they are made, so that a bad input or flag is a
-//! clear error instead of an abort ("memory allocation of N bytes failed").
+//! are compared with the memory this process may use before they are made, so that a bad input
+//! or flag is a clear error instead of an abort ("memory allocation of N bytes failed").
 //!
-//! The limit is the machine's total memory (`MemTotal` in `/proc/meminfo`), or
-//! `STRADS_MEMORY_LIMIT` bytes when that variable is set (a plain number, or with a `K`, `M`, `G`
-//! or `T` suffix for powers of 1024), e.g. to keep a run within a container's share. Where
-//! neither is known no limit is applied.
+//! The limit is the smallest of: the machine's total memory (`MemTotal` in `/proc/meminfo`);
+//! the memory limit of the process's control group, cgroup v2 (`memory.max`, "max" meaning none)
+//! or v1 (`memory.limit_in_bytes`), read for the process's own group (from `/proc/self/cgroup`)
+//! and for the root of `/sys/fs/cgroup`, as a container sees it; and `STRADS_MEMORY_LIMIT`
+//! bytes when that variable is set (a plain number, or with a `K`, `M`, `G` or `T` suffix for
+//! powers of 1024). Where none is known no limit is applied.
 
-/// The environment variable that overrides the machine's total memory as the limit.
+use std::path::{Path, PathBuf};
+
+/// The environment variable that sets a memory limit (the smallest limit applies).
 pub const MEMORY_LIMIT_ENV: &str = "STRADS_MEMORY_LIMIT";
 
 /// The memory a process may plan to use, and where that figure comes from.
@@ -19,29 +23,107 @@ pub struct MemoryLimit {
     pub source: String,
 }
 
-/// The limit: `STRADS_MEMORY_LIMIT` if set and valid, else `MemTotal`, else unlimited.
+/// The limit: the smallest of `STRADS_MEMORY_LIMIT` (if set and valid), the cgroup limits and
+/// `MemTotal`; unlimited when none is known.
 pub fn memory_limit() -> MemoryLimit {
+    let mut candidates = Vec::new();
     if let Some(value) = std::env::var_os(MEMORY_LIMIT_ENV) {
         if let Some(bytes) = value.to_str().and_then(parse_size) {
-            return MemoryLimit {
+            candidates.push(MemoryLimit {
                 bytes,
                 source: MEMORY_LIMIT_ENV.to_owned(),
-            };
+            });
         }
     }
-    match std::fs::read_to_string("/proc/meminfo")
+    if let Some(bytes) = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|text| mem_total(&text))
     {
-        Some(bytes) => MemoryLimit {
+        candidates.push(MemoryLimit {
             bytes,
             source: "MemTotal in /proc/meminfo".to_owned(),
-        },
-        None => MemoryLimit {
+        });
+    }
+    let own_groups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    for path in cgroup_limit_files(Path::new("/sys/fs/cgroup"), &own_groups) {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        if let Some(bytes) = cgroup_limit(&text) {
+            let version = if path.ends_with("memory.max") {
+                "v2"
+            } else {
+                "v1"
+            };
+            candidates.push(MemoryLimit {
+                bytes,
+                source: format!("the cgroup {version} limit in {}", path.display()),
+            });
+        }
+    }
+    smallest_limit(candidates)
+}
+
+/// The smallest of `candidates` (the first of equal ones); unlimited when there are none.
+pub fn smallest_limit(candidates: impl IntoIterator<Item = MemoryLimit>) -> MemoryLimit {
+    candidates
+        .into_iter()
+        .reduce(|smallest, other| {
+            if other.bytes < smallest.bytes {
+                other
+            } else {
+                smallest
+            }
+        })
+        .unwrap_or(MemoryLimit {
             bytes: u64::MAX,
             source: "unknown".to_owned(),
-        },
+        })
+}
+
+/// The files that may hold a memory limit of this process under the cgroup mount `root`,
+/// given the text of `/proc/self/cgroup`: for v2 (`0::/path`) `root/path/memory.max`, for the
+/// v1 memory controller (`N:memory:/path`) `root/memory/path/memory.limit_in_bytes`, and both
+/// files at the root (a container's own group is its namespace's root).
+pub fn cgroup_limit_files(root: &Path, own_groups: &str) -> Vec<PathBuf> {
+    let mut files = vec![
+        root.join("memory.max"),
+        root.join("memory").join("memory.limit_in_bytes"),
+    ];
+    for line in own_groups.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let relative = path.trim().trim_start_matches('/');
+        if relative.is_empty() || relative.split('/').any(|part| part == "..") {
+            continue;
+        }
+        if controllers.is_empty() {
+            files.push(root.join(relative).join("memory.max"));
+        } else if controllers.split(',').any(|c| c == "memory") {
+            files.push(
+                root.join("memory")
+                    .join(relative)
+                    .join("memory.limit_in_bytes"),
+            );
+        }
     }
+    files
+}
+
+/// The limit in a cgroup memory file: v2's `memory.max` is a number or `max` (no limit); v1's
+/// `memory.limit_in_bytes` says "no limit" with a number near 2^63 (the largest page multiple),
+/// so anything from 2^62 on is taken as none.
+pub fn cgroup_limit(text: &str) -> Option<u64> {
+    let text = text.trim();
+    if text == "max" {
+        return None;
+    }
+    let bytes: u64 = text.parse().ok()?;
+    (bytes < 1 << 62).then_some(bytes)
 }
 
 /// `MemTotal` of a `/proc/meminfo` text, in bytes.
@@ -98,7 +180,7 @@ pub fn check_memory_against(what: &str, needed: u128, limit: &MemoryLimit) -> Re
         return Ok(());
     }
     Err(format!(
-        "{what} would need about {} of memory, more than this machine's {} ({})",
+        "{what} would need about {} of memory, more than the {} this process may use ({})",
         format_bytes(needed),
         format_bytes(u128::from(limit.bytes)),
         limit.source
@@ -167,6 +249,46 @@ mod tests {
     }
 
     #[test]
+    fn reads_cgroup_limits_of_both_versions() {
+        assert_eq!(cgroup_limit("max\n"), None);
+        assert_eq!(cgroup_limit("536870912\n"), Some(512 << 20));
+        // v1's "no limit".
+        assert_eq!(cgroup_limit("9223372036854771712\n"), None);
+        assert_eq!(cgroup_limit("garbage"), None);
+        let root = Path::new("/sys/fs/cgroup");
+        let files = cgroup_limit_files(root, "0::/user.slice/job\n");
+        assert!(files.contains(&root.join("user.slice/job/memory.max")));
+        assert!(files.contains(&root.join("memory.max")));
+        let v1 = "4:memory:/process_api/abc\n3:cpuset:/\n0::/\n";
+        let files = cgroup_limit_files(root, v1);
+        assert!(files.contains(&root.join("memory/process_api/abc/memory.limit_in_bytes")));
+        assert!(files.contains(&root.join("memory/memory.limit_in_bytes")));
+        assert_eq!(files.len(), 3, "{files:?}");
+        // No escaping the mount.
+        assert_eq!(cgroup_limit_files(root, "0::/../../etc\n").len(), 2);
+    }
+
+    #[test]
+    fn the_smallest_limit_applies_and_is_named() {
+        let limit = |bytes: u64, source: &str| MemoryLimit {
+            bytes,
+            source: source.to_owned(),
+        };
+        let smallest = smallest_limit([
+            limit(24 << 30, "MemTotal in /proc/meminfo"),
+            limit(2 << 30, "the cgroup v2 limit in /sys/fs/cgroup/memory.max"),
+            limit(4 << 30, MEMORY_LIMIT_ENV),
+        ]);
+        assert_eq!(smallest.bytes, 2 << 30);
+        let message = check_memory_against("x", 3 << 30, &smallest).unwrap_err();
+        assert!(
+            message.ends_with("(the cgroup v2 limit in /sys/fs/cgroup/memory.max)"),
+            "{message}"
+        );
+        assert_eq!(smallest_limit([]).bytes, u64::MAX);
+    }
+
+    #[test]
     fn the_check_names_what_how_much_and_the_limit() {
         let limit = MemoryLimit {
             bytes: 1 << 30,
@@ -176,8 +298,8 @@ mod tests {
         let message = check_memory_against("solving 9 columns", 3 << 30, &limit).unwrap_err();
         assert_eq!(
             message,
-            "solving 9 columns would need about 3.0 GiB of memory, more than this machine's \
-             1.0 GiB (test)"
+            "solving 9 columns would need about 3.0 GiB of memory, more than the 1.0 GiB this \
+             process may use (test)"
         );
         assert!(memory_limit().bytes > 0);
     }

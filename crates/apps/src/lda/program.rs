@@ -115,6 +115,15 @@ pub fn train_on_worker(
     drop(corpus.docs);
     // A checkpoint holds every token's topic and the generator: the counts follow from the
     // topics exactly (integers), so they are rebuilt below as at the start.
+    params.checkpointing.check_space(
+        worker,
+        &LdaSnapshotRef {
+            topics: state.topics(),
+            rng: rng.state(),
+            trace: &[],
+            seconds: 0.0,
+        },
+    )?;
     let resumed = params
         .checkpointing
         .resume::<LdaSnapshot>(worker)?

@@ -22,6 +22,7 @@ pub fn run(
         .map(|j| items.values[items.row(j)].iter().map(|r| r * r).sum())
         .collect();
     // A checkpoint holds W and H: everything else is rebuilt from them.
+    driver.check_space(worker, &(&local.w, &local.h))?;
     let first = match driver.resume::<(Vec<f64>, Vec<f64>)>(worker)? {
         Some((iteration, (w, h))) => {
             (local.w, local.h) = (w, h);

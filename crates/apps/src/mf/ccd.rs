@@ -100,6 +100,18 @@ pub fn run(
     };
     // A checkpoint holds the factors, both residual copies (updated in place, so not
     // recomputable bit for bit), the next step's W update and the pending item residual update.
+    driver.check_space(
+        worker,
+        &CcdSnapshotRef {
+            w: &local.w,
+            h: &local.h,
+            user_residual: &user_residual,
+            test_residual: &test_residual,
+            item_residual: &tiles.residual,
+            w_pending: &w_pending,
+            previous: &previous,
+        },
+    )?;
     let first = match driver.resume::<CcdSnapshot>(worker)? {
         Some((iteration, snapshot)) => {
             (local.w, local.h) = (snapshot.w, snapshot.h);

@@ -563,6 +563,16 @@ impl Driver {
         Ok(boundary.stop.is_some())
     }
 
+    /// Before any work: fails (exit status 2) when the checkpoint directory clearly cannot hold
+    /// a checkpoint of `state` (the algorithm's, as [`Driver::boundary`] will write it).
+    pub fn check_space<S: Serialize>(
+        &self,
+        worker: &mut Worker<'_>,
+        state: &S,
+    ) -> Result<(), AppError> {
+        self.checkpointing.check_space(worker, state)
+    }
+
     /// The state to resume from (`None` for a fresh run), with the iteration it was written
     /// after; restores the trace and the clock.
     pub fn resume<S: DeserializeOwned>(

@@ -53,6 +53,7 @@ pub fn run(
 
     // A checkpoint holds W and H after an epoch; the step size follows from the epoch and the
     // rating order from the seed.
+    driver.check_space(worker, &(&local.w, &local.h))?;
     let first = match driver.resume::<(Vec<f64>, Vec<f64>)>(worker)? {
         Some((epoch, (w, h))) => {
             (local.w, local.h) = (w, h);

@@ -306,6 +306,20 @@ pub fn run_column_descent<L: Loss>(
             .unwrap_or(started);
         clock = CheckpointClock::at(iteration, progress.seconds);
     }
+    // A checkpoint directory that clearly cannot hold a checkpoint fails the run now (exit 2).
+    checkpointing.check_space(
+        worker,
+        &SnapshotRef {
+            progress: &progress,
+            rows: &state.rows,
+            beta: &state.beta,
+            working: &state.working,
+            history: &state.history,
+            extrapolated: &state.extrapolated,
+            unsent: &state.unsent,
+            unsent_part: &state.unsent_part,
+        },
+    )?;
     while progress.stop.is_none() {
         progress.rounds += 1;
         if progress.gap_due() {

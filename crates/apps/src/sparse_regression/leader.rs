@@ -5,17 +5,21 @@
 //! its `pull` commits a round from the summed partials: coordinate steps for the candidates that
 //! pass the dependency filter, or the gap with screening and a refresh of every priority.
 
+mod snapshot;
+
 use std::time::Instant;
 
+use serde::{Deserialize, Serialize};
 use strads_core::{dependency_filter_pairs, CoordinateScheduler, SchedulerParams};
 use strads_engine::rounds::Schedule;
 
 use super::kernels::{coordinate_step, pair_of};
 use super::program::{Partial, Task, Update};
 use super::{Observer, StopReason, TraceRecord};
+pub use snapshot::LeaderSnapshot;
 
 /// Where the leader is between gap evaluations.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 enum Phase {
     /// Nothing scheduled yet: the first rounds evaluate the gap at b = 0 (which also proves b = 0
     /// optimal when lambda >= lambda_max).
@@ -32,6 +36,9 @@ enum Phase {
     GapDualDue { scale: f64 },
     /// The second gap round is scheduled.
     GapDual,
+    /// The gap evaluation is complete and the solve goes on: pause the round driver first
+    /// (with [`SolveSettings::pause_after_evaluations`]), then coordinate rounds.
+    Boundary,
     /// Finished; no more rounds.
     Done,
 }
@@ -70,6 +77,9 @@ pub struct SolveSettings {
     pub inner_passes: usize,
     /// The scheduler's settings (its seed is varied when the active set is rebuilt).
     pub scheduler: SchedulerParams,
+    /// Pause the round driver after every gap evaluation that does not stop the solve, where
+    /// no round is in flight: the caller then checkpoints and agrees on stopping.
+    pub pause_after_evaluations: bool,
 }
 
 /// The leader's state: coefficients, scheduler over the active coordinates, progress.
@@ -627,6 +637,10 @@ impl LeaderState {
                 leader.phase = Phase::GapDual;
                 Schedule::Barrier(Task::GapDual { scale })
             }
+            Phase::Boundary => {
+                leader.phase = Phase::Descent;
+                Schedule::Pause
+            }
             Phase::Descent if leader.gap_due() => {
                 leader.phase = Phase::GapChange;
                 Schedule::Barrier(Task::GapChange)
@@ -811,6 +825,9 @@ impl LeaderState {
                     leader.recent.push_back((round, deltas.clone()));
                 }
                 leader.refresh_priorities();
+                if leader.settings.pause_after_evaluations {
+                    leader.phase = Phase::Boundary;
+                }
                 Update::Deltas(deltas)
             }
             _ => unreachable!("a partial answers its round's task"),
@@ -864,6 +881,7 @@ mod tests {
                 eta: 1e-9,
                 seed: 1,
             },
+            pause_after_evaluations: false,
         };
         LeaderState::new(settings, norms2, None)
     }

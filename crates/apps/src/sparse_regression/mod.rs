@@ -27,14 +27,14 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use strads_core::{SchedulerKind, SchedulerParams};
-use strads_engine::rounds::{run_rounds, RoundOptions};
+use strads_engine::rounds::{continue_rounds, RoundOptions, RoundsEnd, RoundsState};
 use strads_engine::{run_cluster, ClusterConfig, Worker};
 use strads_io::LabelKind;
 
 pub use load::DataSource;
 pub use loss::LossKind;
 
-use crate::checkpoint::Checkpointing;
+use crate::checkpoint::{CheckpointClock, Checkpointing};
 use crate::error::AppError;
 use column_shard::ColumnShard;
 use leader::{LeaderState, SolveSettings};
@@ -90,8 +90,8 @@ pub struct RegressionParams {
     /// Column layout only: passes over a worker's working set per round (0: as many as make a
     /// round's sweeping outweigh its exchange).
     pub local_passes: u32,
-    /// Checkpoints, resuming and stop requests (column layout only; the unit of an interval in
-    /// iterations is a duality-gap evaluation).
+    /// Checkpoints, resuming and stop requests (the unit of an interval in iterations is a
+    /// duality-gap evaluation).
     pub checkpointing: Checkpointing,
 }
 
@@ -247,7 +247,8 @@ pub fn solve(
     Ok(leader)
 }
 
-fn validate(params: &RegressionParams) -> Result<(), AppError> {
+/// Checks the parameters (before any work; `solve` checks them again).
+pub fn validate(params: &RegressionParams) -> Result<(), AppError> {
     let bad = |m: String| Err(AppError::InvalidArgument(m));
     match params.penalty {
         Penalty::Absolute(l) if !(l >= 0.0 && l.is_finite()) => {
@@ -297,18 +298,6 @@ fn validate(params: &RegressionParams) -> Result<(), AppError> {
     if params.gap_every.is_nan() || params.gap_every <= 0.0 {
         return bad(format!("--gap-every must be > 0, got {}", params.gap_every));
     }
-    let checkpoints = &params.checkpointing;
-    if params.layout == Layout::Rows
-        && (checkpoints.save.is_some()
-            || checkpoints.resume.is_some()
-            || checkpoints.stop_request.is_some())
-    {
-        return bad(
-            "checkpoints, resuming and stopping at a signal work in the column layout only \
-             (the rows layout's rounds in flight are not saved)"
-                .into(),
-        );
-    }
     if !(0.0..=16.0).contains(&params.sweep_share) {
         return bad(format!(
             "--sweep-share must be between 0 and 16, got {}",
@@ -341,7 +330,13 @@ pub fn memory_needed(
         cols as u128,
         nonzeros as u128,
     );
-    let per_column = 48 * threads + 96;
+    // A rows-layout checkpoint copies the leader's per-column state (about 70 bytes) and
+    // encodes it (as many again) while it is written.
+    let checkpoint_copy = match (params.layout, &params.checkpointing.save) {
+        (Layout::Rows, Some(_)) => 160,
+        _ => 0,
+    };
+    let per_column = 48 * threads + 96 + checkpoint_copy;
     let per_row = match params.layout {
         Layout::Columns => 120 * threads,
         Layout::Rows => 40,
@@ -411,13 +406,15 @@ fn load_rows(
     Ok(loaded)
 }
 
-/// The rows layout: STRADS's scheduled rounds ([`program`]) with the round driver.
+/// The rows layout: STRADS's scheduled rounds ([`program`]) with the round driver, paused after
+/// gap evaluations for checkpoints and stop requests.
 fn solve_by_rows<L: Loss>(
     worker: &mut Worker<'_>,
     params: &RegressionParams,
     threads: usize,
     observer: Option<Observer>,
 ) -> Result<Option<Solution>, AppError> {
+    let checkpointing = &params.checkpointing;
     let started = Instant::now();
     let loaded = load_rows(worker, params, threads)?;
     let labels = loaded.rows.labels.clone();
@@ -466,18 +463,59 @@ fn solve_by_rows<L: Loss>(
                 0
             },
             scheduler: params.scheduler.clone(),
+            pause_after_evaluations: checkpointing.watching(),
         };
         LeaderState::new(settings, column_norms2, observer)
     });
     let mut program = CoordinateDescent::<L>::new(shard, labels, leader);
     let solve_started = Instant::now();
-    let stats = run_rounds(
-        worker,
-        &mut program,
-        RoundOptions {
-            staleness: params.staleness,
-        },
-    )?;
+    let options = RoundOptions {
+        staleness: params.staleness,
+    };
+    // The driver pauses after every gap evaluation that does not stop the solve (when
+    // checkpointing or watching for a stop request): no round is in flight there, and the
+    // updates that staleness holds back are part of each worker's checkpoint, so a resumed
+    // run pushes every round on exactly the state the uninterrupted one did.
+    let mut rounds = RoundsState::start();
+    let mut evaluations: u64 = 0;
+    let mut clock = CheckpointClock::default();
+    if let Some((iteration, snapshot)) = checkpointing.resume::<program::RowsSnapshot>(worker)? {
+        // Every worker learns of any worker's failure (a lone failure would leave the others
+        // waiting for its rounds).
+        let restored = program.restore(snapshot);
+        let failures: Vec<Option<String>> = worker.all_gather(&restored.as_ref().err().cloned())?;
+        if let Some((w, failure)) = failures
+            .iter()
+            .enumerate()
+            .find_map(|(w, f)| Some((w, f.as_ref()?)))
+        {
+            return Err(AppError::InvalidArgument(format!(
+                "cannot resume the checkpoint: worker {w}: {failure}"
+            )));
+        }
+        rounds = restored.expect("no worker failed");
+        evaluations = iteration;
+        let seconds = program.leader.as_ref().map_or(0.0, LeaderState::seconds);
+        clock = CheckpointClock::at(iteration, seconds);
+    }
+    // A checkpoint directory that clearly cannot hold a checkpoint fails the run now (exit 2).
+    checkpointing.check_space(worker, &program.snapshot(RoundsState::start()))?;
+    while continue_rounds(worker, &mut program, options, &mut rounds)? == RoundsEnd::Paused {
+        evaluations += 1;
+        let seconds = program.leader.as_ref().map_or(0.0, LeaderState::seconds);
+        let boundary = checkpointing.boundary(worker, evaluations, seconds, &mut clock)?;
+        if boundary.checkpoint {
+            let snapshot = program.snapshot(rounds);
+            checkpointing.save(worker, evaluations, &snapshot)?;
+            rounds = snapshot.rounds;
+        }
+        if boundary.stop.is_some() {
+            if let Some(leader) = program.leader.as_mut() {
+                leader.interrupt();
+            }
+            break;
+        }
+    }
     let solve_seconds = solve_started.elapsed().as_secs_f64();
 
     Ok(program.leader.map(|leader| {
@@ -491,7 +529,7 @@ fn solve_by_rows<L: Loss>(
             duality_gap: last.duality_gap,
             stop: leader.stop.expect("the leader stops for a reason"),
             iterations: leader.passes(),
-            rounds: stats.rounds,
+            rounds: rounds.rounds(),
             active: leader.active_coordinates(),
             averaged_rounds: 0,
             coefficients: leader.beta,

@@ -15,13 +15,13 @@
 //! when `|x_j . theta| + ||x_j|| sqrt(2 L gap) < lambda`), which shrinks the scheduler's set.
 
 use serde::{Deserialize, Serialize};
-use strads_engine::rounds::{RoundProgram, Schedule};
+use strads_engine::rounds::{RoundProgram, RoundsState, Schedule};
 
 use super::column_shard::ColumnShard;
 use super::kernels::{
     add_sparse, apply_delta, gradient_dual_point, round_statistics, OverlapScratch, RowState,
 };
-use super::leader::LeaderState;
+use super::leader::{LeaderSnapshot, LeaderState};
 use super::loss::Loss;
 
 /// What the leader asks of every worker in a round.
@@ -117,6 +117,50 @@ impl<L: Loss> CoordinateDescent<L> {
             leader,
             _loss: Default::default(),
         }
+    }
+}
+
+/// A worker's checkpoint in the rows layout, taken at a pause of the round driver: the driver's
+/// state (with the updates the staleness rule holds back), the rows' predictions and loss
+/// derivatives, the dual point of the last full gap evaluation, and on the leader its state.
+/// The rows of X and the labels come from the data again.
+#[derive(Serialize, Deserialize)]
+pub struct RowsSnapshot {
+    /// Where this worker's rounds stand.
+    pub rounds: RoundsState<Update>,
+    rows: RowState,
+    snapshot_first: Vec<f64>,
+    leader: Option<LeaderSnapshot>,
+}
+
+impl<L: Loss> CoordinateDescent<L> {
+    /// This worker's checkpoint at a pause, with the driver's `rounds`.
+    pub fn snapshot(&self, rounds: RoundsState<Update>) -> RowsSnapshot {
+        RowsSnapshot {
+            rounds,
+            rows: self.rows.clone(),
+            snapshot_first: self.snapshot_first.clone(),
+            leader: self.leader.as_ref().map(LeaderState::snapshot),
+        }
+    }
+
+    /// Continues from `snapshot` (this worker's, of the same rows); returns the driver's state.
+    pub fn restore(&mut self, snapshot: RowsSnapshot) -> Result<RoundsState<Update>, String> {
+        if snapshot.rows.predictions.len() != self.rows.predictions.len() {
+            return Err(format!(
+                "the checkpoint holds {} rows for this worker, it has {}",
+                snapshot.rows.predictions.len(),
+                self.rows.predictions.len()
+            ));
+        }
+        match (&mut self.leader, snapshot.leader) {
+            (Some(leader), Some(saved)) => leader.restore(saved)?,
+            (None, None) => {}
+            _ => return Err("the checkpoint is of another worker".into()),
+        }
+        self.rows = snapshot.rows;
+        self.snapshot_first = snapshot.snapshot_first;
+        Ok(snapshot.rounds)
     }
 }
 

@@ -125,6 +125,36 @@ fn logreg_resumes_bit_identically() {
     );
 }
 
+/// The rows layout (STRADS's scheduled rounds), bulk synchronous and with rounds in flight:
+/// the driver pauses after gap evaluations, and the updates that staleness holds back there,
+/// the scheduler with its random generator, screening and the staleness window are saved.
+#[test]
+fn lasso_and_logreg_resume_bit_identically_in_the_rows_layout() {
+    for staleness in ["0", "2"] {
+        resumed_equals_uninterrupted(
+            &["lasso"],
+            &[
+                "--layout",
+                "rows",
+                "--threads",
+                "2",
+                "--lambda-ratio",
+                "0.01",
+                "--staleness",
+                staleness,
+            ],
+            "10",
+            &["--out"],
+        );
+    }
+    resumed_equals_uninterrupted(
+        &["logreg"],
+        &["--layout", "rows", "--threads", "2", "--staleness", "1"],
+        "150",
+        &["--out"],
+    );
+}
+
 #[test]
 fn mf_resumes_bit_identically_with_every_algorithm() {
     for algo in ["ccd", "als", "sgd"] {
@@ -370,11 +400,6 @@ fn bad_checkpoints_and_flags_are_usage_errors_naming_the_problem() {
         .map(String::from),
         "--checkpoint is also --data",
     );
-    let rows = arg(&dir.path("rows"));
-    expect_usage_error(
-        &["lasso", "--layout", "rows", "--checkpoint", rows.as_str()].map(String::from),
-        "column layout only",
-    );
     // A damaged worker file: an error naming it, not a silently different run.
     let generation = std::fs::read_dir(&checkpoint)
         .unwrap()
@@ -383,4 +408,140 @@ fn bad_checkpoints_and_flags_are_usage_errors_naming_the_problem() {
         .expect("a complete generation");
     std::fs::write(generation.join("worker-1.bin"), b"garbage").unwrap();
     expect_usage_error(&lda(&["--resume", &path]), "worker-1.bin: 7 bytes");
+}
+
+/// Two real processes in the rows layout with rounds in flight: checkpointed into a shared
+/// directory, then resumed, they end with the uninterrupted cluster's coefficients and trace.
+#[test]
+fn a_two_process_cluster_resumes_the_rows_layout_bit_identically() {
+    let dir = Dir::new();
+    let checkpoint = dir.path("checkpoint");
+    let flags = |extra: &[String]| -> Vec<String> {
+        let mut flags: Vec<String> = [
+            "--layout",
+            "rows",
+            "--lambda-ratio",
+            "0.01",
+            "--staleness",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        flags.extend(extra.iter().cloned());
+        flags
+    };
+    let outputs = |tag: &str| {
+        vec![
+            "--out".to_owned(),
+            arg(&dir.path(&format!("{tag}.out"))),
+            "--trace".to_owned(),
+            arg(&dir.path(&format!("{tag}.trace"))),
+        ]
+    };
+    let cluster = |extra: &[String]| {
+        let (hosts, _) = dir.loopback_hosts(2);
+        for child in spawn_cluster("lasso", 2, &hosts, &flags(extra)) {
+            child.finish(COMMAND_TIMEOUT).expect_success();
+        }
+    };
+    cluster(&outputs("full"));
+    cluster(&[
+        "--checkpoint".to_owned(),
+        arg(&checkpoint),
+        "--checkpoint-every".to_owned(),
+        "10".to_owned(),
+    ]);
+    let saved = generations_with(&checkpoint, &["process-0.json", "process-1.json"]);
+    let full_trace = trace_without_times(&dir.path("full.trace"));
+    assert!(
+        saved.len() == 1 && (saved[0] as usize) + 1 < full_trace.len(),
+        "expected one checkpoint before the end ({} trace records), found {saved:?}",
+        full_trace.len()
+    );
+    let mut resumed = outputs("resumed");
+    resumed.extend(["--resume".to_owned(), arg(&checkpoint)]);
+    cluster(&resumed);
+    assert!(
+        bytes(&dir.path("full.out")) == bytes(&dir.path("resumed.out")),
+        "the resumed cluster's coefficients differ from the uninterrupted one's"
+    );
+    assert_eq!(trace_without_times(&dir.path("resumed.trace")), full_trace);
+}
+
+/// SIGTERM in the rows layout: the run finishes its round, stops at the next gap evaluation
+/// with a last checkpoint there and its outputs, and exits 143; resumed to a pass limit, it
+/// equals a run to that limit that was never stopped.
+#[test]
+fn sigterm_stops_the_rows_layout_at_a_gap_evaluation_with_a_last_checkpoint() {
+    let dir = Dir::new();
+    let checkpoint = dir.path("checkpoint");
+    // The tolerance is out of reach: only the signal (or the pass limit) stops these runs.
+    let logreg = |tag: &str, extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "logreg",
+            "--layout",
+            "rows",
+            "--threads",
+            "2",
+            "--staleness",
+            "1",
+            "--tol",
+            "1e-300",
+            "--out",
+            &arg(&dir.path(&format!("{tag}.out"))),
+            "--trace",
+            &arg(&dir.path(&format!("{tag}.trace"))),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let path = arg(&checkpoint);
+    let mut process = Proc::spawn(logreg(
+        "stopped",
+        &["--checkpoint", &path, "--checkpoint-every", "5"],
+    ));
+    wait_for_checkpoint(
+        std::slice::from_mut(&mut process),
+        &checkpoint,
+        &["process-0.json"],
+    );
+    send_signal(&process, "-TERM");
+    let stopped = process.finish(COMMAND_TIMEOUT);
+    stopped.expect_code(143);
+    assert!(
+        stopped.stderr.contains("interrupted by signal 15"),
+        "{}",
+        stopped.describe()
+    );
+    assert!(dir.path("stopped.out").exists(), "no coefficients written");
+    let stopped_trace = trace_without_times(&dir.path("stopped.trace"));
+    let last = *generations_with(&checkpoint, &["process-0.json"])
+        .last()
+        .expect("a checkpoint");
+    assert_eq!(
+        last as usize,
+        stopped_trace.len(),
+        "the last checkpoint is not the stopping evaluation's"
+    );
+    // Two passes beyond where it stopped, resumed and uninterrupted.
+    let passes = stopped_trace.last().unwrap()["iteration"].as_f64().unwrap() + 2.0;
+    let limit = passes.to_string();
+    run(logreg("full", &["--max-iters", &limit])).expect_success();
+    run(logreg(
+        "resumed",
+        &["--max-iters", &limit, "--resume", &path],
+    ))
+    .expect_success();
+    assert!(
+        bytes(&dir.path("full.out")) == bytes(&dir.path("resumed.out")),
+        "the run resumed after SIGTERM differs from the uninterrupted one"
+    );
+    assert_eq!(
+        trace_without_times(&dir.path("resumed.trace")),
+        trace_without_times(&dir.path("full.trace"))
+    );
 }

@@ -706,3 +706,54 @@ fn killing_the_launcher_takes_its_children_down() {
     );
     println!("launcher killed: both children gone after {seconds:.3} s");
 }
+
+/// A process that fails with bad input before the cluster forms tells its peers while forming:
+/// they exit 2 at once naming it and its error, instead of at the connect timeout (120 s here;
+/// the deadline below is half of it, so only a prompt report passes).
+#[test]
+fn a_process_failing_before_formation_stops_its_peers_at_once_naming_its_error() {
+    let dir = Dir::new();
+    let data = dir.write("data.libsvm", "1 1:1 2:0.5\n-1 2:1\n2 1:0.5 3:1\n");
+    let not_a_directory = dir.write("not-a-directory", "x\n");
+    let cases: [(&str, Vec<String>, Vec<String>, &str); 2] = [
+        (
+            "lasso",
+            vec!["--data".into(), arg(&data)],
+            vec!["--checkpoint".into(), arg(&not_a_directory)],
+            "--checkpoint is not a directory",
+        ),
+        (
+            "lda",
+            vec!["--iters".into(), "2".into()],
+            vec!["--checkpoint-every".into(), "2".into()],
+            "--checkpoint-every needs --checkpoint DIR",
+        ),
+    ];
+    for (app, common, bad, expected) in cases {
+        let (hosts, _) = dir.loopback_hosts(2);
+        let mut flags = common.clone();
+        flags.extend(["--connect-timeout".to_owned(), "120".to_owned()]);
+        let mut bad_flags = flags.clone();
+        bad_flags.extend(bad);
+        let started = Instant::now();
+        let healthy = spawn_process(app, 2, 0, &hosts, &flags);
+        let failing = spawn_process(app, 2, 1, &hosts, &bad_flags);
+        let failed = failing.finish(COMMAND_TIMEOUT);
+        let peer = healthy.finish(COMMAND_TIMEOUT);
+        failed.expect_code(2);
+        assert!(failed.stderr.contains(expected), "{}", failed.describe());
+        peer.expect_code(2);
+        assert!(
+            peer.stderr
+                .contains("process 1 failed before the cluster could run")
+                && peer.stderr.contains(expected),
+            "{app}: {}",
+            peer.describe()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{app}: took {:?}",
+            started.elapsed()
+        );
+    }
+}
