@@ -1,0 +1,248 @@
+//! L-BFGS: the quasi-Newton direction by the two-loop recursion over the last `m` steps, and a
+//! backtracking line search. Plain sequential code: the objective and its gradient come from a
+//! closure (in `strads mlr`, one parallel loop over the examples per call).
+
+use std::collections::VecDeque;
+
+/// When to stop and how much history to keep.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LbfgsSettings {
+    /// Pairs `(s, y)` kept for the inverse-Hessian approximation.
+    pub memory: usize,
+    /// Stop when `||grad F(w)|| <= tol * max(1, ||grad F(w_0)||)`.
+    pub tol: f64,
+    /// Stop after this many iterations (direction and line search).
+    pub max_iterations: usize,
+}
+
+impl Default for LbfgsSettings {
+    fn default() -> Self {
+        LbfgsSettings {
+            memory: 10,
+            tol: 1e-6,
+            max_iterations: 500,
+        }
+    }
+}
+
+/// Why the solver stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LbfgsStop {
+    /// The gradient norm reached the tolerance.
+    Converged,
+    /// The iteration limit came first.
+    IterationLimit,
+    /// The line search found no decrease along a descent direction: the objective is at its
+    /// minimum to the precision of its floating-point evaluation.
+    NoProgress,
+}
+
+/// The state after one iteration, for traces.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LbfgsIteration {
+    /// Iterations done (0: the starting point).
+    pub iteration: usize,
+    /// `F(w)`.
+    pub objective: f64,
+    /// `||grad F(w)||_2`.
+    pub gradient_norm: f64,
+    /// Objective evaluations so far.
+    pub evaluations: usize,
+}
+
+/// The result of [`minimize`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct LbfgsOutcome {
+    /// The last point.
+    pub point: Vec<f64>,
+    /// Its iteration record.
+    pub last: LbfgsIteration,
+    /// Why it stopped.
+    pub stop: LbfgsStop,
+}
+
+/// The last `m` steps `s = w' - w` and gradient changes `y = g' - g`, with `1 / (s . y)`.
+struct History {
+    capacity: usize,
+    pairs: VecDeque<(Vec<f64>, Vec<f64>, f64)>,
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+impl History {
+    /// Keeps the pair when it has positive curvature (`s . y > 0`, which a convex objective
+    /// guarantees up to rounding); a pair without would make the approximation indefinite.
+    fn push(&mut self, s: Vec<f64>, y: Vec<f64>) {
+        let sy = dot(&s, &y);
+        if sy <= 1e-12 * dot(&s, &s).sqrt() * dot(&y, &y).sqrt() || sy <= 0.0 {
+            return;
+        }
+        if self.pairs.len() == self.capacity {
+            self.pairs.pop_front();
+        }
+        self.pairs.push_back((s, y, 1.0 / sy));
+    }
+
+    /// `-H g` by the two-loop recursion, with `H_0 = (s . y / y . y) I` from the newest pair.
+    fn direction(&self, gradient: &[f64]) -> Vec<f64> {
+        let mut q = gradient.to_vec();
+        let mut alphas = Vec::with_capacity(self.pairs.len());
+        for (s, y, rho) in self.pairs.iter().rev() {
+            let alpha = rho * dot(s, &q);
+            for (qi, yi) in q.iter_mut().zip(y) {
+                *qi -= alpha * yi;
+            }
+            alphas.push(alpha);
+        }
+        if let Some((_, y, rho)) = self.pairs.back() {
+            let gamma = 1.0 / (rho * dot(y, y));
+            for qi in q.iter_mut() {
+                *qi *= gamma;
+            }
+        }
+        for ((s, y, rho), alpha) in self.pairs.iter().zip(alphas.iter().rev()) {
+            let beta = rho * dot(y, &q);
+            for (qi, si) in q.iter_mut().zip(s) {
+                *qi += (alpha - beta) * si;
+            }
+        }
+        for qi in q.iter_mut() {
+            *qi = -*qi;
+        }
+        q
+    }
+}
+
+/// Sufficient decrease: accept a step when `F(w + t d) <= F(w) + C1 t (g . d)`.
+const C1: f64 = 1e-4;
+/// Halvings of the step before the line search gives up.
+const MAX_HALVINGS: usize = 40;
+
+/// Minimises `F` from `start`. `evaluate(w)` returns `(F(w), grad F(w))`; `observe` sees every
+/// iteration (the start included). An error of `evaluate` stops the solver and is returned.
+pub fn minimize<E>(
+    start: Vec<f64>,
+    settings: &LbfgsSettings,
+    mut evaluate: impl FnMut(&[f64]) -> Result<(f64, Vec<f64>), E>,
+    mut observe: impl FnMut(&LbfgsIteration),
+) -> Result<LbfgsOutcome, E> {
+    let mut history = History {
+        capacity: settings.memory.max(1),
+        pairs: VecDeque::new(),
+    };
+    let mut point = start;
+    let (mut objective, mut gradient) = evaluate(&point)?;
+    let mut evaluations = 1;
+    let initial_norm = dot(&gradient, &gradient).sqrt();
+    let threshold = settings.tol * initial_norm.max(1.0);
+    let mut record = LbfgsIteration {
+        iteration: 0,
+        objective,
+        gradient_norm: initial_norm,
+        evaluations,
+    };
+    observe(&record);
+    loop {
+        if record.gradient_norm <= threshold {
+            return Ok(finish(point, record, LbfgsStop::Converged));
+        }
+        if record.iteration >= settings.max_iterations {
+            return Ok(finish(point, record, LbfgsStop::IterationLimit));
+        }
+        let mut direction = history.direction(&gradient);
+        let mut slope = dot(&gradient, &direction);
+        if slope >= 0.0 || !slope.is_finite() {
+            // Not a descent direction (rounding in a stale history): restart from steepest descent.
+            history.pairs.clear();
+            direction = gradient.iter().map(|g| -g).collect();
+            slope = -record.gradient_norm * record.gradient_norm;
+        }
+        // Without curvature information, a first step of length 1 in w.
+        let mut step = if history.pairs.is_empty() {
+            1.0 / record.gradient_norm.max(f64::MIN_POSITIVE)
+        } else {
+            1.0
+        };
+        let mut accepted = None;
+        for _ in 0..MAX_HALVINGS {
+            let trial: Vec<f64> = point.iter().zip(&direction).map(|(w, d)| w + step * d).collect();
+            let (trial_objective, trial_gradient) = evaluate(&trial)?;
+            evaluations += 1;
+            if trial_objective <= objective + C1 * step * slope {
+                accepted = Some((trial, trial_objective, trial_gradient));
+                break;
+            }
+            step *= 0.5;
+        }
+        let Some((trial, trial_objective, trial_gradient)) = accepted else {
+            record.evaluations = evaluations;
+            return Ok(finish(point, record, LbfgsStop::NoProgress));
+        };
+        let s: Vec<f64> = trial.iter().zip(&point).map(|(a, b)| a - b).collect();
+        let y: Vec<f64> = trial_gradient.iter().zip(&gradient).map(|(a, b)| a - b).collect();
+        history.push(s, y);
+        point = trial;
+        objective = trial_objective;
+        gradient = trial_gradient;
+        record = LbfgsIteration {
+            iteration: record.iteration + 1,
+            objective,
+            gradient_norm: dot(&gradient, &gradient).sqrt(),
+            evaluations,
+        };
+        observe(&record);
+    }
+}
+
+fn finish(point: Vec<f64>, last: LbfgsIteration, stop: LbfgsStop) -> LbfgsOutcome {
+    LbfgsOutcome { point, last, stop }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `F(w) = sum_i c_i (w_i - i)^2 / 2`, badly conditioned (c from 1 to 1000).
+    fn quadratic(w: &[f64]) -> Result<(f64, Vec<f64>), ()> {
+        let c = |i: usize| 10f64.powf(3.0 * i as f64 / (w.len() - 1) as f64);
+        let f = w.iter().enumerate().map(|(i, x)| c(i) * (x - i as f64).powi(2) / 2.0).sum();
+        let g = w.iter().enumerate().map(|(i, x)| c(i) * (x - i as f64)).collect();
+        Ok((f, g))
+    }
+
+    #[test]
+    fn an_ill_conditioned_quadratic_is_solved_to_the_tolerance() {
+        let settings = LbfgsSettings { tol: 1e-10, ..LbfgsSettings::default() };
+        let mut seen = 0;
+        let outcome = minimize(vec![0.0; 20], &settings, quadratic, |_| seen += 1).unwrap();
+        assert_eq!(outcome.stop, LbfgsStop::Converged);
+        assert_eq!(seen, outcome.last.iteration + 1);
+        // ||g|| <= 1e-10 ||g_0|| (about 2e-6 here) and every curvature is at least 1.
+        for (i, w) in outcome.point.iter().enumerate() {
+            assert!((w - i as f64).abs() < 3e-6, "w[{i}] = {w}");
+        }
+        assert!(outcome.last.iteration < 100, "{} iterations", outcome.last.iteration);
+    }
+
+    #[test]
+    fn the_rosenbrock_function_is_minimised() {
+        let rosenbrock = |w: &[f64]| -> Result<(f64, Vec<f64>), ()> {
+            let (x, y) = (w[0], w[1]);
+            let f = (1.0 - x).powi(2) + 100.0 * (y - x * x).powi(2);
+            let g = vec![-2.0 * (1.0 - x) - 400.0 * x * (y - x * x), 200.0 * (y - x * x)];
+            Ok((f, g))
+        };
+        let settings = LbfgsSettings { tol: 1e-9, max_iterations: 1000, ..LbfgsSettings::default() };
+        let outcome = minimize(vec![-1.2, 1.0], &settings, rosenbrock, |_| {}).unwrap();
+        assert!((outcome.point[0] - 1.0).abs() < 1e-6 && (outcome.point[1] - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_iteration_limit_is_reported_not_an_error() {
+        let settings = LbfgsSettings { tol: 0.0, max_iterations: 3, ..LbfgsSettings::default() };
+        let outcome = minimize(vec![0.0; 20], &settings, quadratic, |_| {}).unwrap();
+        assert_eq!((outcome.stop, outcome.last.iteration), (LbfgsStop::IterationLimit, 3));
+    }
+}
