@@ -30,6 +30,7 @@ pub mod generate;
 pub mod kernels;
 pub mod lbfgs;
 pub mod model;
+pub mod predict;
 pub mod program;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +42,7 @@ pub use classes::ClassMap;
 pub use example::Example;
 pub use kernels::Shape;
 pub use lbfgs::{LbfgsSettings, LbfgsStop};
+pub use predict::{predict, Predictions};
 pub use program::{Fit, Metrics, StopReason, TraceRecord};
 
 /// Why a run failed.
