@@ -98,7 +98,7 @@ impl Default for SgdSettings {
             epochs: 10,
             batch: 512,
             step: None,
-            decay: 0.5,
+            decay: 2.0,
             consistency: Consistency::Bsp,
             seed: 1,
         }
