@@ -45,7 +45,11 @@ fn read_dense(path: &Path, intercept: bool) -> Dense {
             .collect();
         rows.push((label, features));
     }
-    let d = rows.iter().flat_map(|r| r.1.iter().map(|f| f.0 + 1)).max().unwrap();
+    let d = rows
+        .iter()
+        .flat_map(|r| r.1.iter().map(|f| f.0 + 1))
+        .max()
+        .unwrap();
     let mut labels: Vec<i64> = rows.iter().map(|r| r.0).collect();
     labels.sort_unstable();
     labels.dedup();
@@ -64,7 +68,10 @@ fn read_dense(path: &Path, intercept: bool) -> Dense {
                 x
             })
             .collect(),
-        y: rows.iter().map(|r| labels.binary_search(&r.0).unwrap()).collect(),
+        y: rows
+            .iter()
+            .map(|r| labels.binary_search(&r.0).unwrap())
+            .collect(),
         classes: labels.len(),
     }
 }
@@ -79,7 +86,9 @@ fn evaluate(p: &Dense, w: &[f64], lambda: f64, intercept: bool) -> (f64, Vec<f64
     let mut g = vec![0.0; n_weights];
     let mut h = vec![vec![0.0; n_weights]; n_weights];
     for (x, &y) in p.x.iter().zip(&p.y) {
-        let s: Vec<f64> = (0..k).map(|c| (0..d).map(|j| x[j] * w[j * k + c]).sum()).collect();
+        let s: Vec<f64> = (0..k)
+            .map(|c| (0..d).map(|j| x[j] * w[j * k + c]).sum())
+            .collect();
         let top = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let z: f64 = s.iter().map(|v| (v - top).exp()).sum();
         let prob: Vec<f64> = s.iter().map(|v| (v - top).exp() / z).collect();
@@ -194,9 +203,15 @@ fn lbfgs_reaches_the_reference_minimum_on_a_small_problem_with_intercepts() {
     generate_mlr(&spec, &path).unwrap();
     let reference = newton_minimum(&read_dense(&path, true), 0.5, true);
     for workers in [1, 2] {
-        let fit = train(&threads(workers), &lbfgs(&path, 0.5, true)).unwrap().unwrap();
+        let fit = train(&threads(workers), &lbfgs(&path, 0.5, true))
+            .unwrap()
+            .unwrap();
         let gap = relative(fit.objective, reference);
-        assert!(gap < 1e-6, "{workers} workers: {} vs {reference} ({gap:e})", fit.objective);
+        assert!(
+            gap < 1e-6,
+            "{workers} workers: {} vs {reference} ({gap:e})",
+            fit.objective
+        );
         assert!(fit.shape.intercept && fit.shape.len() == 7 * 4);
     }
 }
@@ -207,11 +222,20 @@ fn lbfgs_reaches_the_reference_minimum_on_digits_on_one_and_two_threads() {
     let reference = newton_minimum(&read_dense(&digits(), false), lambda, false);
     let mut objectives = Vec::new();
     for workers in [1, 2] {
-        let fit = train(&threads(workers), &lbfgs(&digits(), lambda, false)).unwrap().unwrap();
-        assert_eq!(fit.classes.labels(), (0..10).collect::<Vec<i64>>().as_slice());
+        let fit = train(&threads(workers), &lbfgs(&digits(), lambda, false))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            fit.classes.labels(),
+            (0..10).collect::<Vec<i64>>().as_slice()
+        );
         assert_eq!((fit.rows, fit.shape.features), (1797, 64));
         let gap = relative(fit.objective, reference);
-        assert!(gap < 1e-6, "{workers} workers: {} vs {reference} ({gap:e})", fit.objective);
+        assert!(
+            gap < 1e-6,
+            "{workers} workers: {} vs {reference} ({gap:e})",
+            fit.objective
+        );
         assert!(fit.train.accuracy > 0.99, "{}", fit.train.accuracy);
         objectives.push(fit.objective);
     }
@@ -232,7 +256,9 @@ fn sgd_comes_within_a_few_percent_of_the_exact_objective() {
         seed: 2,
     };
     generate_mlr(&spec, &path).unwrap();
-    let exact = train(&threads(2), &lbfgs(&path, 1.0, false)).unwrap().unwrap();
+    let exact = train(&threads(2), &lbfgs(&path, 1.0, false))
+        .unwrap()
+        .unwrap();
     for staleness in [0, 2] {
         let settings = SgdSettings {
             epochs: 10,
@@ -249,7 +275,12 @@ fn sgd_comes_within_a_few_percent_of_the_exact_objective() {
         };
         let fit = train(&threads(2), &params).unwrap().unwrap();
         let gap = (fit.objective - exact.objective) / exact.objective;
-        assert!((0.0..0.03).contains(&gap), "staleness {staleness}: {} vs {} ({gap})", fit.objective, exact.objective);
+        assert!(
+            (0.0..0.03).contains(&gap),
+            "staleness {staleness}: {} vs {} ({gap})",
+            fit.objective,
+            exact.objective
+        );
         assert_eq!(fit.trace.len(), 10);
     }
 }

@@ -179,7 +179,10 @@ pub fn run(args: MlrArgs) -> Result<(), Failure> {
 }
 
 fn params(args: &MlrArgs) -> Result<MlrParams, Failure> {
-    let data = args.data.clone().expect("clap requires --data without --predict");
+    let data = args
+        .data
+        .clone()
+        .expect("clap requires --data without --predict");
     let solver = match args.solver {
         SolverKind::Lbfgs => Solver::Lbfgs(LbfgsSettings {
             memory: args.memory,
@@ -277,7 +280,9 @@ fn print_summary(args: &MlrArgs, config: &ApConfig, fit: &Fit, seconds: f64) {
     };
     let peak = peak_memory_kb();
     if args.json {
-        let metric = |m: Option<strads_ap_apps::mlr::Metrics>, f: fn(&strads_ap_apps::mlr::Metrics) -> f64| m.as_ref().map(f);
+        let metric =
+            |m: Option<strads_ap_apps::mlr::Metrics>,
+             f: fn(&strads_ap_apps::mlr::Metrics) -> f64| m.as_ref().map(f);
         println!(
             "{}",
             json!({
@@ -321,7 +326,11 @@ fn print_summary(args: &MlrArgs, config: &ApConfig, fit: &Fit, seconds: f64) {
         fit.nonzeros,
         fit.classes.len(),
         args.lambda,
-        if args.intercept { "with unpenalised intercepts" } else { "no intercept" }
+        if args.intercept {
+            "with unpenalised intercepts"
+        } else {
+            "no intercept"
+        }
     );
     println!("classes (label->class): {}", classes.join(" "));
     println!("objective {OBJECTIVE} = {:.10e}", fit.objective);
@@ -329,7 +338,11 @@ fn print_summary(args: &MlrArgs, config: &ApConfig, fit: &Fit, seconds: f64) {
         "gradient norm {:.3e} after {} {} ({:?})",
         fit.gradient_norm,
         fit.iterations,
-        if args.solver == SolverKind::Sgd { "epochs" } else { "iterations" },
+        if args.solver == SolverKind::Sgd {
+            "epochs"
+        } else {
+            "iterations"
+        },
         fit.stop
     );
     println!(
@@ -347,6 +360,9 @@ fn print_summary(args: &MlrArgs, config: &ApConfig, fit: &Fit, seconds: f64) {
         seconds,
         fit.load_seconds,
         fit.solve_seconds,
-        peak.map_or("unknown".into(), |kb| format!("{:.1} MiB", kb as f64 / 1024.0))
+        peak.map_or("unknown".into(), |kb| format!(
+            "{:.1} MiB",
+            kb as f64 / 1024.0
+        ))
     );
 }

@@ -96,9 +96,7 @@ fn parse_label(token: &str) -> Result<i64, String> {
     }
     match token.parse::<f64>() {
         Ok(v) if v.fract() == 0.0 && v.abs() < 9.0e15 => Ok(v as i64),
-        Ok(_) => Err(format!(
-            "expected an integer class label, found {token:?}"
-        )),
+        Ok(_) => Err(format!("expected an integer class label, found {token:?}")),
         Err(_) if token.contains(':') => Err(format!(
             "expected an integer class label, found the feature {token:?}: every line starts \
              with its label"
@@ -113,7 +111,9 @@ mod tests {
 
     #[test]
     fn a_line_gives_its_label_and_nonzero_features() {
-        let example = parse_example("-1 2:0.5 3:0 7:-2 # note", false).unwrap().unwrap();
+        let example = parse_example("-1 2:0.5 3:0 7:-2 # note", false)
+            .unwrap()
+            .unwrap();
         assert_eq!(example.label, -1);
         assert_eq!(&*example.columns, &[1, 6]);
         assert_eq!(&*example.values, &[0.5, -2.0]);

@@ -74,10 +74,15 @@ pub fn with_suffix(out: &Path, suffix: &str) -> PathBuf {
 pub fn generate_mlr(spec: &MlrSpec, out: &Path) -> Result<MlrGenerated, DataError> {
     let invalid = |message: String| Err(DataError::InvalidRequest { message });
     if spec.classes < 2 || spec.features == 0 || spec.rows == 0 || spec.nnz_per_row == 0 {
-        return invalid("gen mlr needs at least 2 classes, 1 feature, 1 row and 1 nonzero per row".into());
+        return invalid(
+            "gen mlr needs at least 2 classes, 1 feature, 1 row and 1 nonzero per row".into(),
+        );
     }
     if !(spec.scale.is_finite() && spec.scale >= 0.0) {
-        return invalid(format!("the scale must be finite and >= 0, got {}", spec.scale));
+        return invalid(format!(
+            "the scale must be finite and >= 0, got {}",
+            spec.scale
+        ));
     }
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let nnz = spec.nnz_per_row.min(spec.features);
@@ -188,7 +193,13 @@ mod tests {
         generate_mlr(&spec, &b).unwrap();
         let text = std::fs::read_to_string(&a).unwrap();
         assert_eq!(text, std::fs::read_to_string(&b).unwrap());
-        assert_eq!(std::fs::read_to_string(generated.test_path.unwrap()).unwrap().lines().count(), 10);
+        assert_eq!(
+            std::fs::read_to_string(generated.test_path.unwrap())
+                .unwrap()
+                .lines()
+                .count(),
+            10
+        );
         // With scores of deviation 4, the true model's most likely class is usually the label.
         let (shape, classes, truth) = crate::mlr::model::read_model(&generated.truth_path).unwrap();
         let mut right = 0;
@@ -196,7 +207,14 @@ mod tests {
         for line in text.lines() {
             let e = parse_example(line, false).unwrap().unwrap();
             assert!(e.columns.len() <= 4);
-            let (predicted, _) = crate::mlr::kernels::predict(&shape, &truth, &e.columns, &e.values, None, &mut scratch);
+            let (predicted, _) = crate::mlr::kernels::predict(
+                &shape,
+                &truth,
+                &e.columns,
+                &e.values,
+                None,
+                &mut scratch,
+            );
             right += usize::from(classes.label_of(predicted) == e.label);
         }
         assert!(right > 3000 * 6 / 10, "{right} of 3000");

@@ -135,7 +135,9 @@ fn add_loss_gradient_fixed<const K: usize>(
     s[class] -= 1.0;
     for (&j, &x) in columns.iter().zip(values) {
         let j = j as usize;
-        let row: &mut [f64; K] = (&mut gradient[j * K..j * K + K]).try_into().expect("K weights");
+        let row: &mut [f64; K] = (&mut gradient[j * K..j * K + K])
+            .try_into()
+            .expect("K weights");
         for k in 0..K {
             row[k] += x * s[k];
         }
@@ -255,7 +257,9 @@ mod tests {
     };
 
     fn weights() -> Vec<f64> {
-        (0..SHAPE.len()).map(|i| ((i * 7 % 11) as f64 - 5.0) / 4.0).collect()
+        (0..SHAPE.len())
+            .map(|i| ((i * 7 % 11) as f64 - 5.0) / 4.0)
+            .collect()
     }
 
     /// The loss written straight from its definition, `-log(exp(s_y) / sum_k exp(s_k))`.
@@ -279,7 +283,15 @@ mod tests {
         let w = weights();
         let mut gradient = vec![0.0; SHAPE.len()];
         let mut scratch = [0.0; 3];
-        let loss = add_loss_gradient(&SHAPE, &w, &columns, &values, class, &mut scratch, &mut gradient);
+        let loss = add_loss_gradient(
+            &SHAPE,
+            &w,
+            &columns,
+            &values,
+            class,
+            &mut scratch,
+            &mut gradient,
+        );
         assert!((loss - plain_loss(&w, &columns, &values, class)).abs() < 1e-12);
         let h = 1e-6;
         for i in 0..w.len() {
@@ -289,7 +301,11 @@ mod tests {
             let numeric = (plain_loss(&up, &columns, &values, class)
                 - plain_loss(&down, &columns, &values, class))
                 / (2.0 * h);
-            assert!((numeric - gradient[i]).abs() < 1e-7, "weight {i}: {numeric} vs {}", gradient[i]);
+            assert!(
+                (numeric - gradient[i]).abs() < 1e-7,
+                "weight {i}: {numeric} vs {}",
+                gradient[i]
+            );
         }
     }
 
@@ -299,28 +315,50 @@ mod tests {
         let mut w = weights();
         let mut gradient = vec![0.0; SHAPE.len()];
         let mut scratch = [0.0; 3];
-        let loss = add_loss_gradient(&SHAPE, &w, &columns, &values, class, &mut scratch, &mut gradient);
+        let loss = add_loss_gradient(
+            &SHAPE,
+            &w,
+            &columns,
+            &values,
+            class,
+            &mut scratch,
+            &mut gradient,
+        );
         let before = w.clone();
         let sgd_loss = sgd_step(&SHAPE, &mut w, &columns, &values, class, 0.1, &mut scratch);
         assert_eq!(loss, sgd_loss);
         for i in 0..w.len() {
             assert!((before[i] - 0.1 * gradient[i] - w[i]).abs() < 1e-15);
         }
-        let (_, predicted_loss) = predict(&SHAPE, &before, &columns, &values, Some(class), &mut scratch);
+        let (_, predicted_loss) = predict(
+            &SHAPE,
+            &before,
+            &columns,
+            &values,
+            Some(class),
+            &mut scratch,
+        );
         assert!((predicted_loss.unwrap() - loss).abs() < 1e-12);
     }
 
     #[test]
     fn the_fixed_k_kernels_agree_with_the_general_one() {
         for classes in [2, 3, 10, 16, 17] {
-            let shape = Shape { classes, features: 5, intercept: classes % 2 == 0 };
-            let w: Vec<f64> = (0..shape.len()).map(|i| ((i * 5 % 13) as f64 - 6.0) / 5.0).collect();
+            let shape = Shape {
+                classes,
+                features: 5,
+                intercept: classes % 2 == 0,
+            };
+            let w: Vec<f64> = (0..shape.len())
+                .map(|i| ((i * 5 % 13) as f64 - 6.0) / 5.0)
+                .collect();
             let (columns, values) = ([0u32, 3, 4], [1.5, -0.25, 2.0]);
             let mut scratch = vec![0.0; classes];
             let mut fixed = vec![0.0; shape.len()];
             let mut general = vec![0.0; shape.len()];
             let a = add_loss_gradient(&shape, &w, &columns, &values, 1, &mut scratch, &mut fixed);
-            let b = add_loss_gradient_any(&shape, &w, &columns, &values, 1, &mut scratch, &mut general);
+            let b =
+                add_loss_gradient_any(&shape, &w, &columns, &values, 1, &mut scratch, &mut general);
             assert!((a - b).abs() < 1e-12, "K = {classes}");
             for (x, y) in fixed.iter().zip(&general) {
                 assert!((x - y).abs() < 1e-12, "K = {classes}");

@@ -174,7 +174,11 @@ pub fn minimize<E>(
         };
         let mut accepted = None;
         for _ in 0..MAX_HALVINGS {
-            let trial: Vec<f64> = point.iter().zip(&direction).map(|(w, d)| w + step * d).collect();
+            let trial: Vec<f64> = point
+                .iter()
+                .zip(&direction)
+                .map(|(w, d)| w + step * d)
+                .collect();
             let (trial_objective, trial_gradient) = evaluate(&trial)?;
             evaluations += 1;
             if trial_objective <= objective + C1 * step * slope {
@@ -188,9 +192,14 @@ pub fn minimize<E>(
             return Ok(finish(point, record, LbfgsStop::NoProgress));
         };
         let s: Vec<f64> = trial.iter().zip(&point).map(|(a, b)| a - b).collect();
-        let y: Vec<f64> = trial_gradient.iter().zip(&gradient).map(|(a, b)| a - b).collect();
+        let y: Vec<f64> = trial_gradient
+            .iter()
+            .zip(&gradient)
+            .map(|(a, b)| a - b)
+            .collect();
         history.push(s, y);
-        let decrease = (objective - trial_objective) / objective.abs().max(trial_objective.abs()).max(1.0);
+        let decrease =
+            (objective - trial_objective) / objective.abs().max(trial_objective.abs()).max(1.0);
         point = trial;
         objective = trial_objective;
         gradient = trial_gradient;
@@ -218,14 +227,25 @@ mod tests {
     /// `F(w) = sum_i c_i (w_i - i)^2 / 2`, badly conditioned (c from 1 to 1000).
     fn quadratic(w: &[f64]) -> Result<(f64, Vec<f64>), ()> {
         let c = |i: usize| 10f64.powf(3.0 * i as f64 / (w.len() - 1) as f64);
-        let f = w.iter().enumerate().map(|(i, x)| c(i) * (x - i as f64).powi(2) / 2.0).sum();
-        let g = w.iter().enumerate().map(|(i, x)| c(i) * (x - i as f64)).collect();
+        let f = w
+            .iter()
+            .enumerate()
+            .map(|(i, x)| c(i) * (x - i as f64).powi(2) / 2.0)
+            .sum();
+        let g = w
+            .iter()
+            .enumerate()
+            .map(|(i, x)| c(i) * (x - i as f64))
+            .collect();
         Ok((f, g))
     }
 
     #[test]
     fn an_ill_conditioned_quadratic_is_solved_to_the_tolerance() {
-        let settings = LbfgsSettings { tol: 1e-10, ..LbfgsSettings::default() };
+        let settings = LbfgsSettings {
+            tol: 1e-10,
+            ..LbfgsSettings::default()
+        };
         let mut seen = 0;
         let outcome = minimize(vec![0.0; 20], &settings, quadratic, |_| seen += 1).unwrap();
         assert_eq!(outcome.stop, LbfgsStop::Converged);
@@ -235,7 +255,11 @@ mod tests {
             assert!((w - i as f64).abs() < 3e-6, "w[{i}] = {w}");
         }
         // scipy's L-BFGS-B (maxcor 10) takes 184 iterations to the same relative gradient.
-        assert!(outcome.last.iteration < 200, "{} iterations", outcome.last.iteration);
+        assert!(
+            outcome.last.iteration < 200,
+            "{} iterations",
+            outcome.last.iteration
+        );
     }
 
     #[test]
@@ -243,10 +267,17 @@ mod tests {
         let rosenbrock = |w: &[f64]| -> Result<(f64, Vec<f64>), ()> {
             let (x, y) = (w[0], w[1]);
             let f = (1.0 - x).powi(2) + 100.0 * (y - x * x).powi(2);
-            let g = vec![-2.0 * (1.0 - x) - 400.0 * x * (y - x * x), 200.0 * (y - x * x)];
+            let g = vec![
+                -2.0 * (1.0 - x) - 400.0 * x * (y - x * x),
+                200.0 * (y - x * x),
+            ];
             Ok((f, g))
         };
-        let settings = LbfgsSettings { tol: 1e-9, max_iterations: 1000, ..LbfgsSettings::default() };
+        let settings = LbfgsSettings {
+            tol: 1e-9,
+            max_iterations: 1000,
+            ..LbfgsSettings::default()
+        };
         let outcome = minimize(vec![-1.2, 1.0], &settings, rosenbrock, |_| {}).unwrap();
         assert!((outcome.point[0] - 1.0).abs() < 1e-6 && (outcome.point[1] - 1.0).abs() < 1e-6);
     }
@@ -256,17 +287,36 @@ mod tests {
         // The same quadratic, shifted by 1e6: near the minimum the changes of F fall below its
         // rounding, and an unreachable tolerance must not keep the solver stepping.
         let shifted = |w: &[f64]| quadratic(w).map(|(f, g)| (f + 1e6, g));
-        let settings = LbfgsSettings { tol: 0.0, max_iterations: 10_000, ..LbfgsSettings::default() };
+        let settings = LbfgsSettings {
+            tol: 0.0,
+            max_iterations: 10_000,
+            ..LbfgsSettings::default()
+        };
         let outcome = minimize(vec![0.0; 20], &settings, shifted, |_| {}).unwrap();
         assert_eq!(outcome.stop, LbfgsStop::NoProgress);
-        assert!(outcome.last.evaluations < 1000, "{} evaluations", outcome.last.evaluations);
-        assert!(outcome.last.objective - 1e6 < 1e-6, "{}", outcome.last.objective);
+        assert!(
+            outcome.last.evaluations < 1000,
+            "{} evaluations",
+            outcome.last.evaluations
+        );
+        assert!(
+            outcome.last.objective - 1e6 < 1e-6,
+            "{}",
+            outcome.last.objective
+        );
     }
 
     #[test]
     fn the_iteration_limit_is_reported_not_an_error() {
-        let settings = LbfgsSettings { tol: 0.0, max_iterations: 3, ..LbfgsSettings::default() };
+        let settings = LbfgsSettings {
+            tol: 0.0,
+            max_iterations: 3,
+            ..LbfgsSettings::default()
+        };
         let outcome = minimize(vec![0.0; 20], &settings, quadratic, |_| {}).unwrap();
-        assert_eq!((outcome.stop, outcome.last.iteration), (LbfgsStop::IterationLimit, 3));
+        assert_eq!(
+            (outcome.stop, outcome.last.iteration),
+            (LbfgsStop::IterationLimit, 3)
+        );
     }
 }

@@ -172,7 +172,10 @@ pub fn train(config: &ApConfig, params: &MlrParams) -> Result<Option<Fit>, MlrEr
 fn check_params(params: &MlrParams) -> Result<(), MlrError> {
     let bad = |m: String| Err(MlrError::InvalidArgument(m));
     if !(params.lambda.is_finite() && params.lambda >= 0.0) {
-        return bad(format!("lambda must be finite and >= 0, got {}", params.lambda));
+        return bad(format!(
+            "lambda must be finite and >= 0, got {}",
+            params.lambda
+        ));
     }
     match params.solver {
         Solver::Lbfgs(s) if !(s.tol >= 0.0) || s.memory == 0 => {
@@ -181,7 +184,9 @@ fn check_params(params: &MlrParams) -> Result<(), MlrError> {
         Solver::Sgd(s) if s.batch == 0 || s.epochs == 0 => {
             bad("the mini-batch and the number of epochs must be at least 1".into())
         }
-        Solver::Sgd(s) if s.step.is_some_and(|t| !(t > 0.0 && t.is_finite())) || !(s.decay >= 0.0) => {
+        Solver::Sgd(s)
+            if s.step.is_some_and(|t| !(t > 0.0 && t.is_finite())) || !(s.decay >= 0.0) =>
+        {
             bad("the step size must be positive and finite, the decay >= 0".into())
         }
         _ => Ok(()),

@@ -83,9 +83,13 @@ pub fn read_model(path: &Path) -> Result<(Shape, ClassMap, Vec<f64>), DataError>
     let mut weights = vec![0.0; shape.len()];
     for class in 0..k {
         let line_number = class as u64 + 2;
-        let line = lines
-            .next()
-            .ok_or_else(|| DataError::parse(path, line_number, format!("expected class {class}'s weights, found the end of the file")))?;
+        let line = lines.next().ok_or_else(|| {
+            DataError::parse(
+                path,
+                line_number,
+                format!("expected class {class}'s weights, found the end of the file"),
+            )
+        })?;
         let values: Vec<f64> = line
             .split_whitespace()
             .map(|t| t.parse::<f64>().ok().filter(|v| v.is_finite()))
@@ -107,10 +111,9 @@ pub fn read_model(path: &Path) -> Result<(Shape, ClassMap, Vec<f64>), DataError>
         std::fs::read_to_string(&classes_file).map_err(|e| DataError::io(&classes_file, e))?;
     let mut labels = Vec::with_capacity(k);
     for (n, line) in labels_text.lines().enumerate() {
-        let label = line
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| DataError::parse(&classes_file, n as u64 + 1, "expected an integer label"))?;
+        let label = line.trim().parse::<i64>().map_err(|_| {
+            DataError::parse(&classes_file, n as u64 + 1, "expected an integer label")
+        })?;
         labels.push(label);
     }
     let classes = ClassMap::from_labels(labels.iter().copied());
@@ -140,6 +143,9 @@ mod tests {
         let classes = ClassMap::from_labels([-1, 3, 7]);
         write_model(&path, &shape, &classes, &weights).unwrap();
         assert_eq!(read_model(&path).unwrap(), (shape, classes, weights));
-        assert_eq!(std::fs::read_to_string(classes_path(&path)).unwrap(), "-1\n3\n7\n");
+        assert_eq!(
+            std::fs::read_to_string(classes_path(&path)).unwrap(),
+            "-1\n3\n7\n"
+        );
     }
 }

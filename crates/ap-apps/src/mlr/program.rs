@@ -123,7 +123,9 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &MlrParams) -> Result<Fit, MlrError> {
     }
     let local_labels = ClassMap::from_labels(rows.local().iter().map(|e| e.label));
     let classes = ClassMap::from_labels(
-        ap.all_gather(&local_labels.labels().to_vec())?.into_iter().flatten(),
+        ap.all_gather(&local_labels.labels().to_vec())?
+            .into_iter()
+            .flatten(),
     );
     if classes.len() < 2 {
         return Err(MlrError::InvalidArgument(format!(
@@ -170,13 +172,35 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &MlrParams) -> Result<Fit, MlrError> {
                 LbfgsStop::NoProgress => StopReason::NoProgress,
             };
             let last = outcome.last;
-            (outcome.point, last.objective, last.gradient_norm, last.iteration, stop)
+            (
+                outcome.point,
+                last.objective,
+                last.gradient_norm,
+                last.iteration,
+                stop,
+            )
         }
         Solver::Sgd(settings) => {
-            let weights = sgd(ap, &mut rows, test.as_mut(), &shape, params.lambda, n, &settings, solving, &mut trace)?;
+            let weights = sgd(
+                ap,
+                &mut rows,
+                test.as_mut(),
+                &shape,
+                params.lambda,
+                n,
+                &settings,
+                solving,
+                &mut trace,
+            )?;
             let last = trace.last().expect("every epoch is traced");
             let (objective, gradient_norm) = (last.objective, last.gradient_norm);
-            (weights, objective, gradient_norm, settings.epochs, StopReason::EpochsDone)
+            (
+                weights,
+                objective,
+                gradient_norm,
+                settings.epochs,
+                StopReason::EpochsDone,
+            )
         }
     };
     let solve_seconds = solving.elapsed().as_secs_f64();
@@ -275,7 +299,10 @@ pub fn objective_and_gradient(
     for (g, w) in gradient[..penalised].iter_mut().zip(weights) {
         *g += lambda * w;
     }
-    Ok((loss + lambda / 2.0 * kernels::penalty_norm(shape, weights), gradient))
+    Ok((
+        loss + lambda / 2.0 * kernels::penalty_norm(shape, weights),
+        gradient,
+    ))
 }
 
 /// Accuracy and mean log-loss of `weights` on `rows`.
@@ -293,8 +320,14 @@ pub fn score(
         .batch(usize::MAX)
         .run(Consistency::Bsp, |e, (sums,)| {
             let class = e.class as usize;
-            let (predicted, loss) =
-                kernels::predict(shape, weights, &e.columns, &e.values, Some(class), &mut scratch);
+            let (predicted, loss) = kernels::predict(
+                shape,
+                weights,
+                &e.columns,
+                &e.values,
+                Some(class),
+                &mut scratch,
+            );
             sums[0] += loss.unwrap_or(0.0);
             sums[1] += f64::from(u8::from(predicted == class));
         })?;
@@ -333,8 +366,10 @@ fn sgd(
     for epoch in 0..settings.epochs {
         // A fresh order every epoch; the examples are a bag, so permuting a worker's own
         // examples changes nothing else.
-        let seed = settings.seed ^ ((ap.index() as u64) << 32) ^ (epoch as u64).wrapping_mul(0x9e37_79b9);
-        rows.local_mut().shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        let seed =
+            settings.seed ^ ((ap.index() as u64) << 32) ^ (epoch as u64).wrapping_mul(0x9e37_79b9);
+        rows.local_mut()
+            .shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
         let step = step0 / (1.0 + settings.decay * epoch as f64);
         // The penalty's share of one example's gradient is lambda/n W: a factor (1 - step
         // lambda / n) per example, applied once per mini-batch for the whole batch.
@@ -346,7 +381,15 @@ fn sgd(
             .name("mlr sgd")
             .batch(batch)
             .run(settings.consistency, |e, (w,)| {
-                kernels::sgd_step(shape, &mut w[..], &e.columns, &e.values, e.class as usize, step, &mut scratch);
+                kernels::sgd_step(
+                    shape,
+                    &mut w[..],
+                    &e.columns,
+                    &e.values,
+                    e.class as usize,
+                    step,
+                    &mut scratch,
+                );
                 since_shrink += 1;
                 if since_shrink == batch {
                     for x in &mut w[..penalised] {

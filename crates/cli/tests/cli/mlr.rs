@@ -9,8 +9,20 @@ fn problem(dir: &Dir) -> (String, String) {
         "train.libsvm",
         "mlr",
         &[
-            "--rows", "3000", "--test-rows", "500", "--classes", "4", "--features", "20",
-            "--nnz-per-row", "8", "--scale", "3", "--seed", "4",
+            "--rows",
+            "3000",
+            "--test-rows",
+            "500",
+            "--classes",
+            "4",
+            "--features",
+            "20",
+            "--nnz-per-row",
+            "8",
+            "--scale",
+            "3",
+            "--seed",
+            "4",
         ],
     );
     let test = format!("{}.test", arg(&path));
@@ -45,7 +57,11 @@ fn malformed_input_names_the_file_and_line_and_exits_2() {
     let bad = dir.write("bad.libsvm", &(lines.join("\n") + "\n"));
     for threads in ["1", "2"] {
         let r = mlr(&["--data", &arg(&bad), "--threads", threads]);
-        assert_rejected(&r, &format!("error: {}:334:", arg(&bad)), "finite feature value");
+        assert_rejected(
+            &r,
+            &format!("error: {}:334:", arg(&bad)),
+            "finite feature value",
+        );
     }
     let fractional = dir.write("fractional.libsvm", "1 1:1\n0.5 1:2\n");
     assert_rejected(
@@ -82,8 +98,17 @@ fn the_model_predicts_what_training_reported_and_the_trace_has_every_iteration()
     let model = dir.path("model");
     let trace = dir.path("trace.jsonl");
     let r = mlr(&[
-        "--data", &train, "--test", &test, "--out", &arg(&model), "--trace", &arg(&trace),
-        "--json", "--threads", "2",
+        "--data",
+        &train,
+        "--test",
+        &test,
+        "--out",
+        &arg(&model),
+        "--trace",
+        &arg(&trace),
+        "--json",
+        "--threads",
+        "2",
     ]);
     r.expect_success();
     let summary = r.json();
@@ -101,11 +126,25 @@ fn the_model_predicts_what_training_reported_and_the_trace_has_every_iteration()
 
     let predictions = dir.path("predictions");
     let p = mlr(&[
-        "--predict", &test, "--model", &arg(&model), "--out", &arg(&predictions), "--json",
+        "--predict",
+        &test,
+        "--model",
+        &arg(&model),
+        "--out",
+        &arg(&predictions),
+        "--json",
     ]);
     p.expect_success();
-    assert_eq!(number(&p.json(), "accuracy"), number(&summary, "test_accuracy"));
-    assert!(relative_difference(number(&p.json(), "log_loss"), number(&summary, "test_log_loss")) < 1e-12);
+    assert_eq!(
+        number(&p.json(), "accuracy"),
+        number(&summary, "test_accuracy")
+    );
+    assert!(
+        relative_difference(
+            number(&p.json(), "log_loss"),
+            number(&summary, "test_log_loss")
+        ) < 1e-12
+    );
     // The predictions file agrees with the accuracy against the test file's labels.
     let labels: Vec<String> = std::fs::read_to_string(&test)
         .unwrap()
@@ -113,7 +152,11 @@ fn the_model_predicts_what_training_reported_and_the_trace_has_every_iteration()
         .map(|l| l.split_whitespace().next().unwrap().to_owned())
         .collect();
     let predicted = std::fs::read_to_string(&predictions).unwrap();
-    let right = predicted.lines().zip(&labels).filter(|(p, l)| p == l).count();
+    let right = predicted
+        .lines()
+        .zip(&labels)
+        .filter(|(p, l)| p == l)
+        .count();
     assert_eq!(predicted.lines().count(), 500);
     assert_eq!(right as f64 / 500.0, number(&summary, "test_accuracy"));
 }
@@ -123,7 +166,9 @@ fn one_thread_two_threads_and_two_processes_agree() {
     let dir = Dir::new();
     let (train, test) = problem(&dir);
     for solver in ["lbfgs", "sgd"] {
-        let common = ["mlr", "--data", &train, "--test", &test, "--solver", solver, "--json"];
+        let common = [
+            "mlr", "--data", &train, "--test", &test, "--solver", solver, "--json",
+        ];
         let with = |extra: &[&str], before: &[&str]| {
             let mut args: Vec<&str> = before.to_vec();
             args.extend(common);
@@ -142,6 +187,11 @@ fn one_thread_two_threads_and_two_processes_agree() {
         assert_eq!(objective(&two), objective(&processes), "{solver}");
         let tolerance = if solver == "lbfgs" { 1e-8 } else { 0.01 };
         let gap = relative_difference(objective(&one), objective(&two));
-        assert!(gap < tolerance, "{solver}: 1 thread {} vs 2 threads {}", objective(&one), objective(&two));
+        assert!(
+            gap < tolerance,
+            "{solver}: 1 thread {} vs 2 threads {}",
+            objective(&one),
+            objective(&two)
+        );
     }
 }
