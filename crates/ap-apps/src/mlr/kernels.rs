@@ -184,8 +184,73 @@ fn add_loss_gradient_any(
 
 /// One stochastic gradient step on the example's loss: `W -= step * grad loss(x, y)`, touching
 /// only the rows of its nonzero features (and the intercept). Returns the loss before the step.
+/// Compiled per `K` up to [`MAX_FIXED_CLASSES`], as [`add_loss_gradient`].
 #[inline]
 pub fn sgd_step(
+    shape: &Shape,
+    weights: &mut [f64],
+    columns: &[u32],
+    values: &[f64],
+    class: usize,
+    step: f64,
+    scratch: &mut [f64],
+) -> f64 {
+    macro_rules! fixed {
+        ($($k:literal)*) => {
+            match shape.classes {
+                $($k => sgd_step_fixed::<$k>(shape, weights, columns, values, class, step),)*
+                _ => sgd_step_any(shape, weights, columns, values, class, step, scratch),
+            }
+        };
+    }
+    fixed!(2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+}
+
+/// [`sgd_step`] for a `K` known at compile time.
+#[inline(always)]
+fn sgd_step_fixed<const K: usize>(
+    shape: &Shape,
+    weights: &mut [f64],
+    columns: &[u32],
+    values: &[f64],
+    class: usize,
+    step: f64,
+) -> f64 {
+    let bias = shape.penalised();
+    let mut s = [0.0; K];
+    if shape.intercept {
+        s.copy_from_slice(&weights[bias..bias + K]);
+    }
+    for (&j, &x) in columns.iter().zip(values) {
+        let j = j as usize;
+        let row: &[f64; K] = weights[j * K..j * K + K].try_into().expect("K weights");
+        for k in 0..K {
+            s[k] += x * row[k];
+        }
+    }
+    let own_score = s[class];
+    let log_total = softmax_in_place(&mut s);
+    s[class] -= 1.0;
+    for (&j, &x) in columns.iter().zip(values) {
+        let j = j as usize;
+        let factor = step * x;
+        let row: &mut [f64; K] = (&mut weights[j * K..j * K + K])
+            .try_into()
+            .expect("K weights");
+        for k in 0..K {
+            row[k] -= factor * s[k];
+        }
+    }
+    if shape.intercept {
+        for (w, r) in weights[bias..bias + K].iter_mut().zip(&s) {
+            *w -= step * r;
+        }
+    }
+    log_total - own_score
+}
+
+/// [`sgd_step`] for any `K`.
+fn sgd_step_any(
     shape: &Shape,
     weights: &mut [f64],
     columns: &[u32],
@@ -357,6 +422,28 @@ mod tests {
             let mut fixed = vec![0.0; shape.len()];
             let mut general = vec![0.0; shape.len()];
             let a = add_loss_gradient(&shape, &w, &columns, &values, 1, &mut scratch, &mut fixed);
+            let (mut stepped_fixed, mut stepped_any) = (w.clone(), w.clone());
+            sgd_step(
+                &shape,
+                &mut stepped_fixed,
+                &columns,
+                &values,
+                1,
+                0.1,
+                &mut scratch,
+            );
+            sgd_step_any(
+                &shape,
+                &mut stepped_any,
+                &columns,
+                &values,
+                1,
+                0.1,
+                &mut scratch,
+            );
+            for (x, y) in stepped_fixed.iter().zip(&stepped_any) {
+                assert!((x - y).abs() < 1e-12, "K = {classes}");
+            }
             let b =
                 add_loss_gradient_any(&shape, &w, &columns, &values, 1, &mut scratch, &mut general);
             assert!((a - b).abs() < 1e-12, "K = {classes}");

@@ -339,6 +339,36 @@ pub fn score(
     })
 }
 
+/// Examples that stay together when [`shuffle_in_chunks`] permutes a worker's examples.
+const SHUFFLE_CHUNK: usize = 64;
+
+/// Permutes `examples` by chunks of [`SHUFFLE_CHUNK`] consecutive ones. A full shuffle scatters
+/// the examples away from their features in memory (each holds its own allocation, made in file
+/// order): on the 1M-example problem an SGD epoch then took 2.9 s, of which the passes over the
+/// scattered examples were most. Chunks keep 64 examples' features together; SGD needs the
+/// order to change between epochs, not every example to move on its own.
+fn shuffle_in_chunks(examples: &mut [Example], rng: &mut ChaCha8Rng) {
+    let mut order: Vec<usize> = (0..examples.len().div_ceil(SHUFFLE_CHUNK)).collect();
+    order.shuffle(rng);
+    let empty = || Example {
+        label: 0,
+        class: 0,
+        columns: Box::new([]),
+        values: Box::new([]),
+    };
+    let mut old: Vec<Example> = examples
+        .iter_mut()
+        .map(|e| std::mem::replace(e, empty()))
+        .collect();
+    let mut slots = examples.iter_mut();
+    for chunk in order {
+        let end = ((chunk + 1) * SHUFFLE_CHUNK).min(old.len());
+        for example in &mut old[chunk * SHUFFLE_CHUNK..end] {
+            *slots.next().expect("as many slots as examples") = std::mem::replace(example, empty());
+        }
+    }
+}
+
 /// Mini-batch SGD (see the module docs of [`super`]); returns the weights after the last epoch.
 #[allow(clippy::too_many_arguments)]
 fn sgd(
@@ -368,8 +398,7 @@ fn sgd(
         // examples changes nothing else.
         let seed =
             settings.seed ^ ((ap.index() as u64) << 32) ^ (epoch as u64).wrapping_mul(0x9e37_79b9);
-        rows.local_mut()
-            .shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        shuffle_in_chunks(rows.local_mut(), &mut ChaCha8Rng::seed_from_u64(seed));
         let step = step0 / (1.0 + settings.decay * epoch as f64);
         // The penalty's share of one example's gradient is lambda/n W: a factor (1 - step
         // lambda / n) per example, applied once per mini-batch for the whole batch.
