@@ -178,14 +178,14 @@ fn check_params(params: &MlrParams) -> Result<(), MlrError> {
         ));
     }
     match params.solver {
-        Solver::Lbfgs(s) if !(s.tol >= 0.0) || s.memory == 0 => {
+        Solver::Lbfgs(s) if s.tol.is_nan() || s.tol < 0.0 || s.memory == 0 => {
             bad("the tolerance must be >= 0 and the memory at least 1".into())
         }
         Solver::Sgd(s) if s.batch == 0 || s.epochs == 0 => {
             bad("the mini-batch and the number of epochs must be at least 1".into())
         }
         Solver::Sgd(s)
-            if s.step.is_some_and(|t| !(t > 0.0 && t.is_finite())) || !(s.decay >= 0.0) =>
+            if s.step.is_some_and(|t| !(t > 0.0 && t.is_finite())) || s.decay.is_nan() || s.decay < 0.0 =>
         {
             bad("the step size must be positive and finite, the decay >= 0".into())
         }
