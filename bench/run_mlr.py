@@ -150,6 +150,23 @@ def run_dataset(name, spark):
     return records
 
 
+def digits_check():
+    """scikit-learn's and strads' optimum on the whole digits fixture (what the tests' reference
+    solver is checked on), both run to a tiny tolerance: one markdown line."""
+    sk = json.loads(subprocess.run(
+        [SKLEARN_PY, PEERS, "sklearn", "--solver", "lbfgs", "--train", DIGITS, "--test", DIGITS,
+         "--lambda", str(LAMBDA), "--tol", "1e-10", "--max-iter", "100000"],
+        check=True, capture_output=True, text=True).stdout)
+    st = json.loads(subprocess.run(
+        [STRADS, "mlr", "--data", DIGITS, "--lambda", str(LAMBDA), "--tol", "1e-9", "--max-iters",
+         "10000", "--threads", "2", "--json"], check=True, capture_output=True, text=True).stdout)
+    gap = abs(sk["objective"] - st["objective"]) / sk["objective"]
+    return (f"- Whole digits fixture (1797 x 64), lambda {LAMBDA}: scikit-learn lbfgs (tol 1e-10) "
+            f"objective {sk['objective']!r} in {sk['iterations']} iterations, strads mlr "
+            f"(tol 1e-9) {st['objective']!r} in {st['iterations']} ({st['stop']}): relative "
+            f"difference {gap:.1e}")
+
+
 def table(records):
     lines = ["| data | system | what | wall s | CPU s | objective | above best | iters | test acc | test log-loss | max RSS MiB | wall / strads lbfgs |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -168,10 +185,15 @@ def main():
     p.add_argument("--spark-python", default=str(BENCH / "venv-mf" / "bin" / "python"),
                    help="a python with pyspark 3.5 (default: bench/venv-mf's)")
     p.add_argument("--datasets", default="generated-1m,digits,wine")
+    p.add_argument("--digits-check-only", action="store_true",
+                   help="only print the whole-digits optimum of scikit-learn and strads")
     p.add_argument("--out", default=str(BENCH / "results" / "mlr.md"))
     args = p.parse_args()
     global SPARK_PY
     SPARK_PY = Path(args.spark_python)
+    if args.digits_check_only:
+        print(digits_check())
+        return
     load = os.getloadavg()
     records = []
     for name in args.datasets.split(","):
@@ -190,7 +212,7 @@ def main():
             f"`python3 bench/run_mlr.py {' '.join(sys.argv[1:])}` on {platform.node()} "
             f"({os.cpu_count()} cores, load average {load[0]:.1f} at the start: other jobs share the machine), "
             f"{time.strftime('%Y-%m-%d %H:%M')}. lambda = {LAMBDA} (C = {1 / LAMBDA}), no intercept, strads on 2 threads.\n\n"
-            f"{table(records)}\n\n" + "\n".join(sgd_lines) + "\n")
+            f"{table(records)}\n\n" + "\n".join(sgd_lines) + "\n" + digits_check() + "\n")
     out.write_text(text)
     print(text)
 
