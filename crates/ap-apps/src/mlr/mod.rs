@@ -185,7 +185,9 @@ fn check_params(params: &MlrParams) -> Result<(), MlrError> {
             bad("the mini-batch and the number of epochs must be at least 1".into())
         }
         Solver::Sgd(s)
-            if s.step.is_some_and(|t| !(t > 0.0 && t.is_finite())) || s.decay.is_nan() || s.decay < 0.0 =>
+            if s.step.is_some_and(|t| !(t > 0.0 && t.is_finite()))
+                || s.decay.is_nan()
+                || s.decay < 0.0 =>
         {
             bad("the step size must be positive and finite, the decay >= 0".into())
         }
