@@ -195,3 +195,53 @@ fn one_thread_two_threads_and_two_processes_agree() {
         );
     }
 }
+
+#[test]
+fn any_integer_labels_map_to_sorted_classes_and_intercepts_are_saved_and_used() {
+    let dir = Dir::new();
+    // Three classes told apart by an offset that only an intercept can express well.
+    let mut text = String::new();
+    for i in 0..300 {
+        let (label, shift) = [(7, 0.0), (-1, 1.0), (3, 2.0)][i % 3];
+        let x = (i % 10) as f64 / 10.0;
+        text.push_str(&format!("{label} 1:{} 2:{}\n", x + shift, 1.0 - x));
+    }
+    let data = arg(&dir.write("labels.libsvm", &text));
+    let model = dir.path("model");
+    let model_arg = arg(&model);
+    let fit = |extra: &[&str]| {
+        let mut args = vec!["--data", data.as_str(), "--json"];
+        args.extend(extra);
+        mlr(&args)
+    };
+    let with = fit(&["--intercept", "--out", &model_arg]);
+    with.expect_success();
+    let without = fit(&[]);
+    without.expect_success();
+    assert_eq!(with.json()["classes"], serde_json::json!([-1, 3, 7]));
+    assert_eq!(with.json()["intercept"], true);
+    assert!(number(&with.json(), "objective") < number(&without.json(), "objective"));
+    let saved = std::fs::read_to_string(&model).unwrap();
+    assert!(
+        saved.starts_with("mlr classes 3 features 2 intercept yes\n"),
+        "{saved}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path("model.classes")).unwrap(),
+        "-1\n3\n7\n"
+    );
+    let predicted = mlr(&["--predict", &data, "--model", &model_arg, "--json"]);
+    predicted.expect_success();
+    assert_eq!(
+        number(&predicted.json(), "accuracy"),
+        number(&with.json(), "train_accuracy")
+    );
+    let text_summary = mlr(&["--data", &data, "--intercept"]);
+    text_summary.expect_success();
+    assert!(
+        text_summary.stdout.contains("-1->0 3->1 7->2"),
+        "{}",
+        text_summary.stdout
+    );
+    assert!(text_summary.stdout.contains("with unpenalised intercepts"));
+}
