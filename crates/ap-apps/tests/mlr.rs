@@ -284,3 +284,98 @@ fn sgd_comes_within_a_few_percent_of_the_exact_objective() {
         assert_eq!(fit.trace.len(), 10);
     }
 }
+
+/// The minimum of `F + l1 ||W||_1` by proximal gradient descent (soft-thresholding after each
+/// gradient step, the step halved until the quadratic upper bound holds), to a relative change of
+/// the objective below 1e-14 over 100 steps.
+fn proximal_gradient_minimum(p: &Dense, lambda: f64, l1: f64) -> f64 {
+    let n_weights = p.x[0].len() * p.classes;
+    let objective = |w: &[f64]| {
+        let (f, g, _) = evaluate(p, w, lambda, false);
+        (f + l1 * w.iter().map(|v| v.abs()).sum::<f64>(), f, g)
+    };
+    let mut w = vec![0.0; n_weights];
+    let (mut total, mut f, mut g) = objective(&w);
+    let mut step = 1.0;
+    let mut history = vec![total];
+    for _ in 0..200_000 {
+        loop {
+            let trial: Vec<f64> = w
+                .iter()
+                .zip(&g)
+                .map(|(a, b)| {
+                    let z = a - step * b;
+                    z.signum() * (z.abs() - step * l1).max(0.0)
+                })
+                .collect();
+            let (trial_total, trial_f, trial_g) = objective(&trial);
+            let d: Vec<f64> = trial.iter().zip(&w).map(|(a, b)| a - b).collect();
+            let bound = f
+                + d.iter().zip(&g).map(|(a, b)| a * b).sum::<f64>()
+                + d.iter().map(|v| v * v).sum::<f64>() / (2.0 * step);
+            if trial_f <= bound + 1e-12 * f.abs() {
+                (w, total, f, g) = (trial, trial_total, trial_f, trial_g);
+                step *= 1.1;
+                break;
+            }
+            step *= 0.5;
+        }
+        history.push(total);
+        let k = history.len();
+        if k > 100 && (history[k - 101] - total).abs() < 1e-14 * total {
+            return total;
+        }
+    }
+    panic!("the proximal-gradient reference did not converge");
+}
+
+#[test]
+fn owlqn_reaches_the_proximal_gradient_minimum_with_an_l1_penalty_and_zeros_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l1.libsvm");
+    let spec = MlrSpec {
+        rows: 200,
+        test_rows: 0,
+        classes: 3,
+        features: 8,
+        nnz_per_row: 5,
+        scale: 3.0,
+        seed: 8,
+    };
+    generate_mlr(&spec, &path).unwrap();
+    let (lambda, l1) = (0.1, 5.0);
+    let reference = proximal_gradient_minimum(&read_dense(&path, false), lambda, l1);
+    for workers in [1, 2] {
+        let params = MlrParams {
+            l1,
+            ..lbfgs(&path, lambda, false)
+        };
+        let fit = train(&threads(workers), &params).unwrap().unwrap();
+        let gap = relative(fit.objective, reference);
+        assert!(
+            gap < 1e-6,
+            "{workers} workers: {} vs {reference} ({gap:e})",
+            fit.objective
+        );
+        assert!(
+            fit.weights.contains(&0.0),
+            "an L1 penalty this large zeros weights"
+        );
+    }
+    let sgd = MlrParams {
+        l1,
+        solver: Solver::Sgd(SgdSettings {
+            epochs: 30,
+            batch: 16,
+            ..SgdSettings::default()
+        }),
+        ..lbfgs(&path, lambda, false)
+    };
+    let fit = train(&threads(2), &sgd).unwrap().unwrap();
+    let gap = (fit.objective - reference) / reference;
+    assert!(
+        (0.0..0.05).contains(&gap),
+        "SGD: {} vs {reference} ({gap})",
+        fit.objective
+    );
+}

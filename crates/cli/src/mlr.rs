@@ -43,6 +43,10 @@ pub struct MlrArgs {
     /// The L2 penalty lambda (scikit-learn's C = 1 / lambda).
     #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub lambda: f64,
+    /// An L1 penalty l1 ||W||_1 added to the objective (L-BFGS becomes OWL-QN; SGD
+    /// soft-thresholds after every mini-batch).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub l1: f64,
     /// Fit an unpenalised intercept per class (default: none, as scikit-learn's
     /// fit_intercept=False).
     #[arg(long)]
@@ -222,6 +226,7 @@ fn params(args: &MlrArgs) -> Result<MlrParams, Failure> {
         test: args.test.clone(),
         zero_based: args.zero_based,
         lambda: args.lambda,
+        l1: args.l1,
         intercept: args.intercept,
         solver,
     })
@@ -252,6 +257,7 @@ fn agreement(args: &MlrArgs, cluster: &strads_engine::ClusterConfig) -> Vec<(Str
         .file("--model", args.model.as_deref())
         .item("--zero-based", args.zero_based)
         .number("--lambda", args.lambda)
+        .number("--l1", args.l1)
         .item("--intercept", args.intercept)
         .item("--solver", format!("{:?}", args.solver))
         .number("--tol", args.tol)
@@ -293,6 +299,7 @@ fn print_summary(args: &MlrArgs, config: &ApConfig, fit: &Fit, seconds: f64) {
                 "iterations": fit.iterations,
                 "stop": fit.stop,
                 "lambda": args.lambda,
+                "l1": args.l1,
                 "intercept": args.intercept,
                 "classes": fit.classes.labels(),
                 "features": fit.shape.features,
@@ -333,7 +340,12 @@ fn print_summary(args: &MlrArgs, config: &ApConfig, fit: &Fit, seconds: f64) {
         }
     );
     println!("classes (label->class): {}", classes.join(" "));
-    println!("objective {OBJECTIVE} = {:.10e}", fit.objective);
+    let l1_term = if args.l1 > 0.0 {
+        format!(" + l1 ||W||_1 (l1 {})", args.l1)
+    } else {
+        String::new()
+    };
+    println!("objective {OBJECTIVE}{l1_term} = {:.10e}", fit.objective);
     println!(
         "gradient norm {:.3e} after {} {} ({:?})",
         fit.gradient_norm,

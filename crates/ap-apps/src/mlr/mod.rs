@@ -3,7 +3,7 @@
 //! Objective, over `n` examples `(x_i, y_i)` with `K` classes (no hidden scaling):
 //!
 //! ```text
-//! F(W, b) = sum_i -log softmax(W^T x_i + b)_{y_i} + lambda/2 ||W||^2
+//! F(W, b) = sum_i -log softmax(W^T x_i + b)_{y_i} + lambda/2 ||W||^2 (+ l1 ||W||_1)
 //! ```
 //!
 //! with the intercepts `b` absent by default (scikit-learn's `fit_intercept=False`) and
@@ -41,7 +41,7 @@ use strads_io::DataError;
 pub use classes::ClassMap;
 pub use example::Example;
 pub use kernels::Shape;
-pub use lbfgs::{LbfgsSettings, LbfgsStop};
+pub use lbfgs::{LbfgsSettings, LbfgsStop, L1};
 pub use predict::{predict, Predictions};
 pub use program::{Fit, Metrics, StopReason, TraceRecord};
 
@@ -125,6 +125,8 @@ pub struct MlrParams {
     pub zero_based: bool,
     /// The L2 penalty `lambda`.
     pub lambda: f64,
+    /// The L1 penalty (0: none): L-BFGS becomes OWL-QN, SGD soft-thresholds every mini-batch.
+    pub l1: f64,
     /// Fit an unpenalised intercept per class.
     pub intercept: bool,
     /// The solver and its settings.
@@ -139,6 +141,7 @@ impl MlrParams {
             test: None,
             zero_based: false,
             lambda: 1.0,
+            l1: 0.0,
             intercept: false,
             solver: Solver::Lbfgs(LbfgsSettings::default()),
         }

@@ -13,7 +13,7 @@ use strads_ap::{Ap, ApError, Consistency, DVector};
 use super::classes::ClassMap;
 use super::example::{parse_example, Example};
 use super::kernels::{self, Shape};
-use super::lbfgs::{minimize, LbfgsStop};
+use super::lbfgs::{minimize_with_l1, LbfgsStop, L1};
 use super::{MlrError, MlrParams, SgdSettings, Solver};
 
 /// Why the solver stopped.
@@ -146,13 +146,18 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &MlrParams) -> Result<Fit, MlrError> {
     };
     let load_seconds = started.elapsed().as_secs_f64();
 
+    let l1 = L1 {
+        strength: params.l1,
+        coordinates: shape.penalised(),
+    };
     let solving = Instant::now();
     let mut trace = Vec::new();
     let (weights, objective, gradient_norm, iterations, stop) = match params.solver {
         Solver::Lbfgs(settings) => {
-            let outcome = minimize(
+            let outcome = minimize_with_l1(
                 vec![0.0; shape.len()],
                 &settings,
+                &l1,
                 |w| objective_and_gradient(ap, &mut rows, &shape, w, params.lambda),
                 |it| {
                     trace.push(TraceRecord {
@@ -186,7 +191,7 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &MlrParams) -> Result<Fit, MlrError> {
                 &mut rows,
                 test.as_mut(),
                 &shape,
-                params.lambda,
+                (params.lambda, &l1),
                 n,
                 &settings,
                 solving,
@@ -339,6 +344,11 @@ pub fn score(
     })
 }
 
+/// `sign(x) max(|x| - t, 0)`, the proximal step of `t |x|`.
+fn soft_threshold(x: f64, t: f64) -> f64 {
+    x.signum() * (x.abs() - t).max(0.0)
+}
+
 /// Examples that stay together when [`shuffle_in_chunks`] permutes a worker's examples.
 const SHUFFLE_CHUNK: usize = 64;
 
@@ -376,7 +386,7 @@ fn sgd(
     rows: &mut DVector<Example>,
     mut test: Option<&mut DVector<Example>>,
     shape: &Shape,
-    lambda: f64,
+    (lambda, l1): (f64, &L1),
     n: usize,
     settings: &SgdSettings,
     solving: Instant,
@@ -404,6 +414,9 @@ fn sgd(
         // lambda / n) per example, applied once per mini-batch for the whole batch.
         let shrink_one = 1.0 - step * lambda / n as f64;
         let shrink_batch = shrink_one.powi(batch as i32);
+        // The L1 term's proximal step for a mini-batch: soft-thresholding by its share.
+        let threshold_one = step * l1.strength / n as f64;
+        let threshold_batch = threshold_one * batch as f64;
         let mut scratch = vec![0.0; shape.classes];
         let mut since_shrink = 0usize;
         ap.parallel_for(rows, (&mut weights,))
@@ -422,7 +435,7 @@ fn sgd(
                 since_shrink += 1;
                 if since_shrink == batch {
                     for x in &mut w[..penalised] {
-                        *x *= shrink_batch;
+                        *x = soft_threshold(*x * shrink_batch, threshold_batch);
                     }
                     since_shrink = 0;
                 }
@@ -432,7 +445,7 @@ fn sgd(
         let mut current = weights.get().clone();
         let factor = shrink_one.powf(owed);
         for x in &mut current[..penalised] {
-            *x *= factor;
+            *x = soft_threshold(*x * factor, threshold_one * owed);
         }
         weights.set(current);
         let (objective, gradient) = objective_and_gradient(ap, rows, shape, weights.get(), lambda)?;
@@ -440,11 +453,12 @@ fn sgd(
             Some(test) => Some(score(ap, test, shape, weights.get())?.accuracy),
             None => None,
         };
+        let pseudo = l1.pseudo_gradient(weights.get(), &gradient);
         trace.push(TraceRecord {
             iteration: epoch + 1,
             seconds: solving.elapsed().as_secs_f64(),
-            objective,
-            gradient_norm: gradient.iter().map(|g| g * g).sum::<f64>().sqrt(),
+            objective: objective + l1.value(weights.get()),
+            gradient_norm: pseudo.iter().map(|g| g * g).sum::<f64>().sqrt(),
             evaluations: epoch + 1,
             step: Some(step),
             test_accuracy,
