@@ -82,8 +82,9 @@ pub fn softmax_in_place(scores: &mut [f64]) -> f64 {
 /// loss. `scratch` holds `K` values.
 ///
 /// For `K` up to [`MAX_FIXED_CLASSES`] a copy compiled for that `K` runs: the scores live in
-/// registers and each nonzero's `K` multiply-adds are straight-line vector code (measured 1.6x
-/// faster than the loop over a run-time `K` at K = 10).
+/// registers and each nonzero's `K` multiply-adds are straight-line vector code. On the 1M x 1000,
+/// K = 10 benchmark problem a 13-iteration solve went from 4.85 s to 4.55 s with it (one run each,
+/// on a VM shared with other jobs: a modest gain, not a precise one).
 #[inline]
 pub fn add_loss_gradient(
     shape: &Shape,
