@@ -177,7 +177,7 @@ const MAX_HALVINGS: usize = 40;
 /// ([`LbfgsStop::NoProgress`]): the objective is then exact to about 100 units in the last place,
 /// and below that the sufficient-decrease test passes on rounding alone (`F + C1 t slope` rounds to
 /// `F`), so the line search would accept steps that do nothing. On a 1M-example problem the
-/// gradient norm stalled at 2e-4 (1e-9 of its start) while hundreds of evaluations changed `F` by
+/// gradient norm stalled at 2.3e-4 (3.5e-9 of its start) while hundreds of evaluations changed `F` by
 /// one unit in the last place.
 const RELATIVE_DECREASE_FLOOR: f64 = 1e-14;
 
