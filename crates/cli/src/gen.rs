@@ -18,6 +18,8 @@ pub enum GenCommand {
     Mf(crate::gen_mf::MfGenArgs),
     /// An LDA corpus in UCI docword format, with FILE.vocab and the true topics in FILE.topics.
     Lda(crate::gen_lda::LdaGenArgs),
+    /// A softmax problem: labels drawn from softmax(W* x), libsvm (FILE.test, truth FILE.truth).
+    Mlr(crate::gen_mlr::MlrGenArgs),
 }
 
 /// Flags of `strads gen lasso|logreg`.
@@ -59,6 +61,7 @@ pub fn run(command: GenCommand) -> Result<(), Failure> {
         GenCommand::Logreg(args) => (Task::Logreg, args),
         GenCommand::Mf(args) => return crate::gen_mf::run(args),
         GenCommand::Lda(args) => return crate::gen_lda::run(args),
+        GenCommand::Mlr(args) => return crate::gen_mlr::run(args),
     };
     let spec = RegressionSpec {
         rows: args.rows,

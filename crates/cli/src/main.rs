@@ -11,9 +11,11 @@ mod files;
 mod gen;
 mod gen_lda;
 mod gen_mf;
+mod gen_mlr;
 mod launch;
 mod lda;
 mod mf;
+mod mlr;
 mod plot;
 mod progress;
 mod regression;
@@ -41,6 +43,9 @@ enum Command {
     Mf(mf::MfArgs),
     /// LDA topic modelling: collapsed Gibbs sampling with STRADS vocabulary rotation.
     Lda(lda::LdaArgs),
+    /// Multinomial logistic regression on STRADS-AP: minimise
+    /// sum_i -log softmax(W x_i)_{y_i} + lambda/2 ||W||^2 by L-BFGS or mini-batch SGD.
+    Mlr(mlr::MlrArgs),
     /// Plot traces (--trace files of any app): objective and test metric against iteration and time.
     Plot(plot::PlotArgs),
     /// Generate a synthetic problem with a known sparse truth.
@@ -125,6 +130,7 @@ fn main() -> ExitCode {
         }
         Command::Mf(args) => mf::run(args),
         Command::Lda(args) => lda::run(args),
+        Command::Mlr(args) => mlr::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Gen(command) => gen::run(command),
         Command::Launch(args) => launch::run(args),

@@ -10,6 +10,8 @@
 //!   started with different flags, a stopped peer, a peer killed while loading, a killed launcher.
 //! - `mf`: matrix factorisation and `strads plot` (malformed ratings, identical factors across
 //!   cluster shapes, predictions, PNG/SVG plots).
+//! - `mlr`: multinomial logistic regression (malformed input, model and prediction files, 1 thread
+//!   / 2 threads / 2 processes).
 //! - `lda`: topic modelling (malformed corpora, output files, same seed, 2 processes vs 1).
 //! - `safety`: outputs that are inputs, unwritable directories, symlinked outputs, mf model sets,
 //!   the memory limit, byte order marks, values too large, the text summaries.
@@ -41,6 +43,9 @@ mod reliability;
 
 #[path = "cli/mf.rs"]
 mod mf;
+
+#[path = "cli/mlr.rs"]
+mod mlr;
 
 #[path = "cli/lda.rs"]
 mod lda;

@@ -1,0 +1,199 @@
+//! Multinomial logistic (softmax) regression on STRADS-AP.
+//!
+//! Objective, over `n` examples `(x_i, y_i)` with `K` classes (no hidden scaling):
+//!
+//! ```text
+//! F(W, b) = sum_i -log softmax(W^T x_i + b)_{y_i} + lambda/2 ||W||^2 (+ l1 ||W||_1)
+//! ```
+//!
+//! with the intercepts `b` absent by default (scikit-learn's `fit_intercept=False`) and
+//! unpenalised when present. scikit-learn's `LogisticRegression(C)` minimises the same `F` with
+//! `lambda = 1 / C`.
+//!
+//! The program ([`program`]) reads the examples into a [`strads_ap::DVector`] in byte-range
+//! shards, maps the labels to classes `0..K` in sorted order ([`ClassMap`]), then solves:
+//!
+//! - [`Solver::Lbfgs`] (exact): each objective and gradient evaluation is one `Bsp` loop over the
+//!   examples summing into an [`strads_ap::Accumulator`] (the `K d` gradient and the loss, one
+//!   mini-batch per pass, so one merge); the two-loop recursion and the line search ([`lbfgs`])
+//!   are sequential code between loops. Stops when `||grad F|| <= tol * max(1, ||grad F(0)||)`.
+//! - [`Solver::Sgd`]: epochs of a `Bsp` or `Ssp(s)` loop over the (per-worker shuffled) examples
+//!   against the weights in an accumulator: every example takes a step on its own loss, the L2
+//!   shrinkage is applied every mini-batch, and each mini-batch's changes of all workers are
+//!   summed. The step size decays per epoch, `eta_e = eta_0 / (1 + decay e)`.
+//!
+//! The kernels ([`kernels`]) are plain functions over one example.
+
+pub mod classes;
+pub mod example;
+pub mod generate;
+pub mod kernels;
+pub mod lbfgs;
+pub mod model;
+pub mod predict;
+pub mod program;
+
+use std::path::{Path, PathBuf};
+
+use strads_ap::{ApConfig, ApError, Consistency};
+use strads_io::DataError;
+
+pub use classes::ClassMap;
+pub use example::Example;
+pub use kernels::Shape;
+pub use lbfgs::{LbfgsSettings, LbfgsStop, L1};
+pub use predict::{predict, Predictions};
+pub use program::{Fit, Metrics, StopReason, TraceRecord};
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MlrError {
+    /// The AP runtime failed, or an input file is malformed (`ApError::Data`).
+    #[error(transparent)]
+    Ap(#[from] ApError),
+    /// A model file is malformed or unreadable, or an output could not be written.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The data cannot be fitted as asked (one class only, a test label never seen in training,
+    /// a parameter out of range).
+    #[error("{0}")]
+    InvalidArgument(String),
+}
+
+impl MlrError {
+    /// Whether the input or the request is at fault (exit status 2) rather than the run (1).
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            MlrError::Ap(ApError::Data(_) | ApError::Usage(_)) => true,
+            MlrError::Ap(ApError::Engine(e)) => e.exit_code() == 2,
+            MlrError::Ap(_) => false,
+            MlrError::Data(_) | MlrError::InvalidArgument(_) => true,
+        }
+    }
+}
+
+/// Settings of mini-batch SGD.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SgdSettings {
+    /// Passes over the examples.
+    pub epochs: usize,
+    /// Examples per worker in one mini-batch (the unit of merging).
+    pub batch: usize,
+    /// The first epoch's step size `eta_0`; `None`: `1 / mean ||x_i||^2` (with the intercept's
+    /// constant feature), the inverse of the largest curvature of an average example's loss
+    /// times two.
+    pub step: Option<f64>,
+    /// `eta_e = eta_0 / (1 + decay e)`.
+    pub decay: f64,
+    /// `Bsp` or `Ssp(s)`.
+    pub consistency: Consistency,
+    /// Seed of the per-epoch shuffles.
+    pub seed: u64,
+}
+
+impl Default for SgdSettings {
+    fn default() -> Self {
+        SgdSettings {
+            epochs: 10,
+            batch: 512,
+            step: None,
+            decay: 2.0,
+            consistency: Consistency::Bsp,
+            seed: 1,
+        }
+    }
+}
+
+/// Which solver.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Solver {
+    /// L-BFGS on the full gradient (exact).
+    Lbfgs(LbfgsSettings),
+    /// Mini-batch SGD.
+    Sgd(SgdSettings),
+}
+
+/// Everything a run needs besides the cluster.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MlrParams {
+    /// Training data (libsvm, integer labels).
+    pub data: PathBuf,
+    /// Test data, scored at the end (and after every SGD epoch).
+    pub test: Option<PathBuf>,
+    /// Feature indices start at 0.
+    pub zero_based: bool,
+    /// The L2 penalty `lambda`.
+    pub lambda: f64,
+    /// The L1 penalty (0: none): L-BFGS becomes OWL-QN, SGD soft-thresholds every mini-batch.
+    pub l1: f64,
+    /// Fit an unpenalised intercept per class.
+    pub intercept: bool,
+    /// The solver and its settings.
+    pub solver: Solver,
+}
+
+impl MlrParams {
+    /// Defaults for `data`: `lambda = 1`, no intercept, L-BFGS with its defaults.
+    pub fn new(data: &Path) -> Self {
+        MlrParams {
+            data: data.to_path_buf(),
+            test: None,
+            zero_based: false,
+            lambda: 1.0,
+            l1: 0.0,
+            intercept: false,
+            solver: Solver::Lbfgs(LbfgsSettings::default()),
+        }
+    }
+}
+
+/// Fits the model on the cluster; returns the fit on the process that runs worker 0 (`None` on
+/// the others).
+pub fn train(config: &ApConfig, params: &MlrParams) -> Result<Option<Fit>, MlrError> {
+    check_params(params)?;
+    let params = params.clone();
+    let leader_here = config.cluster.process == 0;
+    let mut fits = strads_ap::run(config, move |ap| {
+        program::fit(ap, &params).map_err(|e| match e {
+            // Carried through the runtime as a usage error; turned back below.
+            MlrError::Ap(e) => e,
+            other => ApError::Usage(other.to_string()),
+        })
+    })
+    .map_err(|e| match e {
+        ApError::Usage(message) => MlrError::InvalidArgument(message),
+        e => MlrError::Ap(e),
+    })?;
+    Ok(if leader_here && !fits.is_empty() {
+        Some(fits.swap_remove(0))
+    } else {
+        None
+    })
+}
+
+fn check_params(params: &MlrParams) -> Result<(), MlrError> {
+    let bad = |m: String| Err(MlrError::InvalidArgument(m));
+    if !(params.lambda.is_finite() && params.lambda >= 0.0) {
+        return bad(format!(
+            "lambda must be finite and >= 0, got {}",
+            params.lambda
+        ));
+    }
+    match params.solver {
+        Solver::Lbfgs(s) if s.tol.is_nan() || s.tol < 0.0 || s.memory == 0 => {
+            bad("the tolerance must be >= 0 and the memory at least 1".into())
+        }
+        Solver::Sgd(s) if s.batch == 0 || s.epochs == 0 => {
+            bad("the mini-batch and the number of epochs must be at least 1".into())
+        }
+        Solver::Sgd(s)
+            if s.step.is_some_and(|t| !(t > 0.0 && t.is_finite()))
+                || s.decay.is_nan()
+                || s.decay < 0.0 =>
+        {
+            bad("the step size must be positive and finite, the decay >= 0".into())
+        }
+        _ => Ok(()),
+    }
+}
