@@ -273,19 +273,13 @@ fn agreement(args: &MlrArgs, cluster: &strads_engine::ClusterConfig) -> Vec<(Str
     items.into_items()
 }
 
-/// The process's peak resident memory (`VmHWM`), in KiB.
-fn peak_memory_kb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 fn print_summary(args: &MlrArgs, config: &ApConfig, fit: &Fit, seconds: f64) {
     let solver = match args.solver {
         SolverKind::Lbfgs => "lbfgs",
         SolverKind::Sgd => "sgd",
     };
-    let peak = peak_memory_kb();
+    // This process's peak (process 0's, in a cluster of processes), as every subcommand reports it.
+    let peak_mib = strads_io::peak_resident_bytes().map(|b| b as f64 / 1048576.0);
     if args.json {
         let metric =
             |m: Option<strads_ap_apps::mlr::Metrics>,
@@ -313,7 +307,7 @@ fn print_summary(args: &MlrArgs, config: &ApConfig, fit: &Fit, seconds: f64) {
                 "load_seconds": fit.load_seconds,
                 "solve_seconds": fit.solve_seconds,
                 "seconds": seconds,
-                "peak_memory_kb": peak,
+                "peak_memory_mib": peak_mib,
                 "processes": config.cluster.processes(),
                 "threads": config.cluster.threads,
             })
@@ -373,9 +367,6 @@ fn print_summary(args: &MlrArgs, config: &ApConfig, fit: &Fit, seconds: f64) {
         seconds,
         fit.load_seconds,
         fit.solve_seconds,
-        peak.map_or("unknown".into(), |kb| format!(
-            "{:.1} MiB",
-            kb as f64 / 1024.0
-        ))
+        peak_mib.map_or("unknown".into(), |mib| format!("{mib:.1} MiB"))
     );
 }
