@@ -5,7 +5,6 @@
 
 use std::ffi::OsStr;
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -340,16 +339,11 @@ impl Dir {
     }
 }
 
-/// `count` distinct free TCP ports on 127.0.0.1 (all listeners are held until every port is known,
-/// so the ports are distinct).
+/// `count` distinct free TCP ports on 127.0.0.1, below the kernel's ephemeral range (the
+/// engine's pick, which `strads launch` uses too: a port from that range can be taken by another
+/// test's connection before the process that should listen on it binds).
 pub fn free_loopback_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a loopback port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local address").port())
-        .collect()
+    strads_engine::launch::free_loopback_ports(count).expect("free loopback ports")
 }
 
 /// The generated Lasso problem of the cluster tests (2000 x 500, correlated groups).
