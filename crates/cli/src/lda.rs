@@ -407,7 +407,7 @@ fn print_summary(
 ) -> Result<(), Failure> {
     let mut stdout = std::io::stdout().lock();
     if args.json {
-        let summary = json!({
+        let mut summary = json!({
             "app": "lda",
             "topics": model.topics,
             "iterations": model.iterations,
@@ -418,8 +418,6 @@ fn print_summary(
             "loglik_per_token": model.loglik_per_token(),
             "tokens_per_second": model.tokens_per_second(),
             "seconds": seconds,
-            // This process's peak (process 0's, in a cluster of processes).
-            "peak_memory_mib": strads_io::peak_resident_bytes().map(|b| b as f64 / 1048576.0),
             "load_seconds": model.load_seconds,
             "train_seconds": model.train_seconds,
             "workers": cluster.workers(),
@@ -432,6 +430,7 @@ fn print_summary(
             "seed": args.seed,
             "count_checks": model.count_checks,
         });
+        crate::resources::add_resources(&mut summary, cluster.threads, model.iterations as f64);
         writeln!(stdout, "{summary}")?;
     } else {
         writeln!(

@@ -19,6 +19,7 @@ mod mlr;
 mod plot;
 mod progress;
 mod regression;
+mod resources;
 
 use std::io::Write;
 use std::process::ExitCode;

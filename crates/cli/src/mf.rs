@@ -376,7 +376,7 @@ fn print_summary(
     let mut stdout = std::io::stdout().lock();
     let last = &solution.last;
     if args.json {
-        let summary = json!({
+        let mut summary = json!({
             "app": "mf",
             "algo": params.algorithm.name(),
             "rank": params.rank,
@@ -389,8 +389,6 @@ fn print_summary(
             "rmse_train": last.rmse_train,
             "rmse_test": last.rmse_test,
             "seconds": seconds,
-            // This process's peak (process 0's, in a cluster of processes).
-            "peak_memory_mib": strads_io::peak_resident_bytes().map(|b| b as f64 / 1048576.0),
             "load_seconds": solution.load_seconds,
             "solve_seconds": solution.solve_seconds,
             "seconds_per_iteration": solution.solve_seconds / last.iteration.max(1) as f64,
@@ -406,6 +404,7 @@ fn print_summary(
             "diverged": solution.diverged,
             "unknown_predictions": unknown_predictions,
         });
+        crate::resources::add_resources(&mut summary, cluster.threads, last.iteration as f64);
         writeln!(stdout, "{summary}")?;
     } else {
         writeln!(

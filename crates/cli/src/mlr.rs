@@ -284,34 +284,36 @@ fn print_summary(args: &MlrArgs, config: &ApConfig, fit: &Fit, seconds: f64) {
         let metric =
             |m: Option<strads_ap_apps::mlr::Metrics>,
              f: fn(&strads_ap_apps::mlr::Metrics) -> f64| m.as_ref().map(f);
-        println!(
-            "{}",
-            json!({
-                "app": "mlr",
-                "solver": solver,
-                "objective": fit.objective,
-                "gradient_norm": fit.gradient_norm,
-                "iterations": fit.iterations,
-                "stop": fit.stop,
-                "lambda": args.lambda,
-                "l1": args.l1,
-                "intercept": args.intercept,
-                "classes": fit.classes.labels(),
-                "features": fit.shape.features,
-                "rows": fit.rows,
-                "nonzeros": fit.nonzeros,
-                "train_accuracy": fit.train.accuracy,
-                "train_log_loss": fit.train.log_loss,
-                "test_accuracy": metric(fit.test, |m| m.accuracy),
-                "test_log_loss": metric(fit.test, |m| m.log_loss),
-                "load_seconds": fit.load_seconds,
-                "solve_seconds": fit.solve_seconds,
-                "seconds": seconds,
-                "peak_memory_mib": peak_mib,
-                "processes": config.cluster.processes(),
-                "threads": config.cluster.threads,
-            })
+        let mut summary = json!({
+            "app": "mlr",
+            "solver": solver,
+            "objective": fit.objective,
+            "gradient_norm": fit.gradient_norm,
+            "iterations": fit.iterations,
+            "stop": fit.stop,
+            "lambda": args.lambda,
+            "l1": args.l1,
+            "intercept": args.intercept,
+            "classes": fit.classes.labels(),
+            "features": fit.shape.features,
+            "rows": fit.rows,
+            "nonzeros": fit.nonzeros,
+            "train_accuracy": fit.train.accuracy,
+            "train_log_loss": fit.train.log_loss,
+            "test_accuracy": metric(fit.test, |m| m.accuracy),
+            "test_log_loss": metric(fit.test, |m| m.log_loss),
+            "load_seconds": fit.load_seconds,
+            "solve_seconds": fit.solve_seconds,
+            "seconds": seconds,
+            "processes": config.cluster.processes(),
+            "threads": config.cluster.threads,
+        });
+        crate::resources::add_resources(
+            &mut summary,
+            config.cluster.threads,
+            fit.iterations as f64,
         );
+        println!("{summary}");
         return;
     }
     let classes: Vec<String> = fit

@@ -411,7 +411,7 @@ fn print_summary(
             Layout::Rows => value,
             Layout::Columns => serde_json::Value::Null,
         };
-        let summary = json!({
+        let mut summary = json!({
             "app": loss.app_name(),
             "objective": solution.objective,
             "duality_gap": solution.duality_gap,
@@ -422,8 +422,6 @@ fn print_summary(
             "converged": solution.converged(),
             "stop_reason": solution.stop,
             "seconds": seconds,
-            // This process's peak (process 0's, in a cluster of processes).
-            "peak_memory_mib": strads_io::peak_resident_bytes().map(|b| b as f64 / 1048576.0),
             "load_seconds": solution.load_seconds,
             "solve_seconds": solution.solve_seconds,
             "lambda": solution.lambda,
@@ -447,6 +445,8 @@ fn print_summary(
                 Layout::Columns => json!(solution.averaged_rounds),
             },
         });
+        // Per round: what a round exchanges is what a user sizes a network by.
+        crate::resources::add_resources(&mut summary, cluster.threads, solution.rounds as f64);
         writeln!(stdout, "{summary}")?;
     } else {
         let verdict = if solution.converged() {

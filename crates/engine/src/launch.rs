@@ -232,7 +232,10 @@ mod tests {
         assert!(ports.iter().all(|p| PICK_RANGE.contains(p)), "{ports:?}");
         // A later pick in the same process starts elsewhere, and the ports are free to listen on.
         let again = free_loopback_ports(2).unwrap();
-        assert!(again.iter().all(|p| !ports.contains(p)), "{ports:?} then {again:?}");
+        assert!(
+            again.iter().all(|p| !ports.contains(p)),
+            "{ports:?} then {again:?}"
+        );
         for port in ports {
             TcpListener::bind(("127.0.0.1", port)).unwrap();
         }

@@ -13,6 +13,7 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -103,6 +104,9 @@ impl<'w> Worker<'w> {
     }
 
     fn send_raw(&mut self, destination: usize, tag: u64, bytes: Vec<u8>) {
+        if destination != self.index() {
+            BYTES_SENT.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        }
         self.outgoing.push((
             destination as u32,
             self.index() as u32,
@@ -345,6 +349,16 @@ impl<'w> Worker<'w> {
         self.flush();
         self.input = None;
     }
+}
+
+/// Message bytes this process's workers have sent to other workers (payloads, without timely's
+/// framing), since the process started; what would cross the network in a cluster of machines.
+static BYTES_SENT: AtomicU64 = AtomicU64::new(0);
+
+/// Message bytes this process's workers have sent to other workers so far (see [`BYTES_SENT`]):
+/// the apps report it per iteration in their `--json` summaries.
+pub fn bytes_sent() -> u64 {
+    BYTES_SENT.load(Ordering::Relaxed)
 }
 
 /// Encodes a message for the wire.
