@@ -278,8 +278,6 @@ fn print_summary(args: &MlrArgs, config: &ApConfig, fit: &Fit, seconds: f64) {
         SolverKind::Lbfgs => "lbfgs",
         SolverKind::Sgd => "sgd",
     };
-    // This process's peak (process 0's, in a cluster of processes), as every subcommand reports it.
-    let peak_mib = strads_io::peak_resident_bytes().map(|b| b as f64 / 1048576.0);
     if args.json {
         let metric =
             |m: Option<strads_ap_apps::mlr::Metrics>,
@@ -364,6 +362,8 @@ fn print_summary(args: &MlrArgs, config: &ApConfig, fit: &Fit, seconds: f64) {
             test.examples, test.accuracy, test.log_loss
         );
     }
+    // This process's peak (process 0's, in a cluster of processes).
+    let peak_mib = strads_io::peak_resident_bytes().map(|b| b as f64 / 1048576.0);
     println!(
         "seconds: {:.3} (loading {:.3}, solving {:.3}); peak memory {}",
         seconds,

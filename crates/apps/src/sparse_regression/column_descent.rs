@@ -307,19 +307,7 @@ pub fn run_column_descent<L: Loss>(
         clock = CheckpointClock::at(iteration, progress.seconds);
     }
     // A checkpoint directory that clearly cannot hold a checkpoint fails the run now (exit 2).
-    checkpointing.check_space(
-        worker,
-        &SnapshotRef {
-            progress: &progress,
-            rows: &state.rows,
-            beta: &state.beta,
-            working: &state.working,
-            history: &state.history,
-            extrapolated: &state.extrapolated,
-            unsent: &state.unsent,
-            unsent_part: &state.unsent_part,
-        },
-    )?;
+    checkpointing.check_space(worker, &state.snapshot(&progress))?;
     while progress.stop.is_none() {
         progress.rounds += 1;
         if progress.gap_due() {
@@ -340,17 +328,7 @@ pub fn run_column_descent<L: Loss>(
                 let boundary =
                     checkpointing.boundary(worker, evaluations, progress.seconds, &mut clock)?;
                 if boundary.checkpoint {
-                    let snapshot = SnapshotRef {
-                        progress: &progress,
-                        rows: &state.rows,
-                        beta: &state.beta,
-                        working: &state.working,
-                        history: &state.history,
-                        extrapolated: &state.extrapolated,
-                        unsent: &state.unsent,
-                        unsent_part: &state.unsent_part,
-                    };
-                    checkpointing.save(worker, evaluations, &snapshot)?;
+                    checkpointing.save(worker, evaluations, &state.snapshot(&progress))?;
                 }
                 if boundary.stop.is_some() {
                     progress.stop = Some(StopReason::Interrupted);
@@ -518,6 +496,20 @@ impl Progress {
 }
 
 impl<L: Loss> BlockState<L> {
+    /// What a checkpoint holds of this worker, borrowed (with the run's `progress`).
+    fn snapshot<'a>(&'a self, progress: &'a Progress) -> SnapshotRef<'a> {
+        SnapshotRef {
+            progress,
+            rows: &self.rows,
+            beta: &self.beta,
+            working: &self.working,
+            history: &self.history,
+            extrapolated: &self.extrapolated,
+            unsent: &self.unsent,
+            unsent_part: &self.unsent_part,
+        }
+    }
+
     /// The block at `b = 0`, every column in the working set.
     fn new(block: ColumnBlock, lambda: f64, workers: usize) -> Self {
         let width = block.columns.n_cols();
