@@ -27,9 +27,10 @@
 //! `p(z = k) ∝ c_k n_kw + b c_k`, a word bucket summed over the few topics the word has tokens in
 //! and a prior bucket `b sum_k c_k`. The coefficients are computed once per run of a document's
 //! tokens and kept current as tokens move, so a token costs about one pass over its word's
-//! nonzero topics. Word rows are kept sparse and largest count first, so that the searches in
-//! them usually stop at their first entries. The cells are visited slice of the vocabulary by
-//! slice and, inside a slice, document by document ([`visiting_order`]), so that the rows of
+//! nonzero topics. A word's row keeps its counts dense beside the list of its nonzero topics,
+//! roughly largest count first, so that the search in the list usually stops at its first
+//! entries. The loop runs over the tokens (each keeps its topic), visited slice of the vocabulary
+//! by slice and, inside a slice, document by document ([`visiting_order`]), so that the rows of
 //! the words being sampled stay in cache.
 //!
 //! Output: one line per iteration, then one JSON line (`iterations`, `tokens`,
@@ -41,32 +42,17 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// A cell of the corpus, `(doc, word, count, first)`: `word` occurs `count` times in `doc` (ids
-/// from 0), and those tokens' topics are `count` consecutive entries of the document's topic list,
-/// from `first`.
-pub type Cell = (u32, u32, u32, u32);
+/// A token of the corpus, `(doc, word, topic)` (ids from 0): the loops run over the tokens, and
+/// each keeps its own topic.
+pub type Token = (u32, u32, u32);
 
-/// A document: its topic counts `n_dk` (K entries) and the topic of each of its tokens.
-pub type Doc = (Vec<u32>, Vec<u32>);
+/// A document's topic counts `n_dk` (K entries).
+pub type Doc = Vec<u32>;
 
-/// A word's topic counts `n_kw`, sparse: one entry `n_kw << TOPIC_BITS | k` for each topic `k`
-/// the word has tokens in, largest count first (so the sampler's searches of the row usually stop
-/// at its first entries). Four bytes an entry keep the rows of many words in cache.
-pub type WordRow = Vec<u32>;
-
-/// The low bits of a [`WordRow`] entry hold its topic (so K is at most 1024), the others its
-/// count (at most 2^22 - 1 tokens of one word in one topic).
-const TOPIC_BITS: u32 = 10;
-
-/// The topic of a [`WordRow`] entry.
-fn topic(entry: u32) -> usize {
-    (entry & ((1 << TOPIC_BITS) - 1)) as usize
-}
-
-/// The count of a [`WordRow`] entry.
-fn count(entry: u32) -> u32 {
-    entry >> TOPIC_BITS
-}
+/// A word's topic counts `n_kw`: dense (K entries, allocated at the word's first token), and the
+/// list of the topics whose count is not zero, roughly largest count first (so that the
+/// sampler's searches over the list usually stop at its first entries).
+pub type WordRow = (Vec<u32>, Vec<u16>);
 
 /// What to train on and how.
 #[derive(Clone, Debug)]
@@ -90,7 +76,7 @@ pub struct Options {
 }
 
 /// Parses `--data FILE [--topics K] [--iters N] [--alpha A] [--beta B] [--seed S]` (defaults 50,
-/// 50, 0.1, 0.01, 1; K at most 1024) and reads `D` and `W` from the corpus's header.
+/// 50, 0.1, 0.01, 1; K at most 65536) and reads `D` and `W` from the corpus's header.
 pub fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut data = None;
     let (mut topics, mut iterations, mut alpha, mut beta, mut seed) = (50, 50, 0.1, 0.01, 1);
@@ -109,8 +95,8 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         }
     }
     let data = data.ok_or("--data FILE is required")?;
-    if !((1..=1 << TOPIC_BITS).contains(&topics) && alpha > 0.0 && beta > 0.0) {
-        return Err("--topics must be in 1..=1024, --alpha and --beta positive".into());
+    if !((1..=1 << 16).contains(&topics) && alpha > 0.0 && beta > 0.0) {
+        return Err("--topics must be in 1..=65536, --alpha and --beta positive".into());
     }
     let (docs, words) = read_header(&data)?;
     Ok(Options { data, docs, words, topics, iterations, alpha, beta, seed })
@@ -131,16 +117,16 @@ fn main() {
 /// iteration resamples every token.
 pub fn train(ap: &mut strads_ap::Ap, opts: &Options) -> Result<Summary, strads_ap::ApError> {
     let (k, w) = (opts.topics, opts.words);
-    let mut cells = ap.read_lines(&opts.data, parse_cell)?;
-    cells.local_mut().sort_by_key(visiting_order);
-    let mut nd = ap.dvector(opts.docs, |_| (vec![0; k], vec![]));
-    let (mut nw, mut nk) = (ap.dvector(w, |_| vec![]), ap.accumulator(vec![0; k]));
+    let mut tokens = ap.read_lines(&opts.data, parse_tokens)?;
+    tokens.local_mut().sort_by_key(visiting_order);
+    let mut nd = ap.dvector(opts.docs, |_| vec![0; k]);
+    let (mut nw, mut nk) = (ap.dvector(w, |_| (vec![], vec![])), ap.accumulator(vec![0; k]));
     let mut trace = Summary::new(opts);
     for iteration in 0..=opts.iterations {
         let mut sampler = Sampler::new(opts, iteration);
-        let lp = ap.parallel_for(&mut cells, (&mut nd, &mut nw, &mut nk)).keys(|c| (c.0, c.1, ()));
-        lp.run(strads_ap::Consistency::Serializable, |c, (nd, nw, nk)| {
-            sampler.cell(&mut nd[c.0 as usize], &mut nw[c.1 as usize], &mut nk[..], c);
+        let lp = ap.parallel_for(&mut tokens, (&mut nd, &mut nw, &mut nk)).keys(|t| (t.0, t.1, ()));
+        lp.run(strads_ap::Consistency::Serializable, |t, (nd, nw, nk)| {
+            sampler.token(&mut nd[t.0 as usize], &mut nw[t.1 as usize], &mut nk[..], t);
         })?;
         trace.sampled();
         trace.record(ap.sum(row_terms(nd.local(), nw.local(), opts))?, nk.get());
@@ -162,33 +148,32 @@ pub fn read_header(path: &Path) -> Result<(usize, usize), String> {
     Ok((number("D")?, number("W")?))
 }
 
-/// Reads a text file and parses each line with `parse`, which returns `Ok(None)` for a line that
-/// holds no element and `Err(what was expected)` for a malformed one.
-pub fn read_lines<T>(
+/// Reads a text file and parses each line with `parse`, which returns the line's elements (none,
+/// one or several) or `Err(what was expected)` for a malformed line.
+pub fn read_lines<T, I: IntoIterator<Item = T>>(
     path: &Path,
-    mut parse: impl FnMut(&str) -> Result<Option<T>, String>,
+    mut parse: impl FnMut(&str) -> Result<I, String>,
 ) -> Result<Vec<T>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut items = Vec::new();
     for (n, line) in text.lines().enumerate() {
         match parse(line) {
-            Ok(Some(item)) => items.push(item),
-            Ok(None) => {}
+            Ok(elements) => items.extend(elements),
             Err(message) => return Err(format!("{}:{}: {message}", path.display(), n + 1)),
         }
     }
     Ok(items)
 }
 
-/// A docword body line `doc word count` (1-based ids); the header's lone numbers and blank lines
-/// hold no cell.
-pub fn parse_cell(line: &str) -> Result<Option<Cell>, String> {
+/// The tokens of a docword body line `doc word count` (1-based ids), topic 0 until the first
+/// iteration draws them; the header's lone numbers and blank lines hold none.
+pub fn parse_tokens(line: &str) -> Result<std::iter::RepeatN<Token>, String> {
     let fields: Vec<&str> = line.split_ascii_whitespace().collect();
     let number = |s: &str| s.parse::<u32>().ok().filter(|&n| n > 0);
     match fields[..] {
-        [] | [_] => Ok(None),
+        [] | [_] => Ok(std::iter::repeat_n((0, 0, 0), 0)),
         [d, w, c] => match (number(d), number(w), number(c)) {
-            (Some(d), Some(w), Some(c)) => Ok(Some((d - 1, w - 1, c, 0))),
+            (Some(d), Some(w), Some(c)) => Ok(std::iter::repeat_n((d - 1, w - 1, 0), c as usize)),
             _ => Err(format!("expected positive integers, found {line:?}")),
         },
         _ => Err(format!("expected `doc word count`, found {line:?}")),
@@ -197,19 +182,19 @@ pub fn parse_cell(line: &str) -> Result<Option<Cell>, String> {
 
 /// Words per slice of the vocabulary (see [`visiting_order`]): the rows of a slice's words (a few
 /// hundred KiB at K = 50) stay in a core's L2 cache while the sampler visits the slice's tokens.
-/// (Measured on the bench corpora, one thread: 2048 and 4096 words 10% faster than 1024, 8192
-/// no faster.)
+/// (Measured on the bench corpora, one thread: 1024, 2048 and 4096 words within a few percent
+/// of each other.)
 const SLICE_WORDS: u32 = 2048;
 
-/// The order in which the sampler visits the cells: slice of the vocabulary by slice, inside a
+/// The order in which the sampler visits the tokens: slice of the vocabulary by slice, inside a
 /// slice document by document (stable: inside a document in the corpus's order). Visiting
 /// document by document over the whole vocabulary would fetch almost every token's word row
 /// from memory; this order fetches each row about once per slice, and a document's
 /// coefficients are computed once per run of its tokens in a slice (as in `strads lda`). Any
 /// fixed order is a valid Gibbs sweep, so the order is for speed only: the AP version sorts the
-/// cells each worker holds.
-pub fn visiting_order(cell: &Cell) -> (u32, u32) {
-    (cell.1 / SLICE_WORDS, cell.0)
+/// tokens each worker holds.
+pub fn visiting_order(token: &Token) -> (u32, u32) {
+    (token.1 / SLICE_WORDS, token.0)
 }
 
 /// The sampler's state for one sweep: the cached coefficients of the document whose tokens it is
@@ -227,6 +212,8 @@ pub struct Sampler {
     /// `c_k = (n_dk + alpha) / (n_k + W beta)` of that document, and their sum.
     coef: Vec<f64>,
     coef_sum: f64,
+    /// `(n_k, 1 / (n_k + W beta))` for each topic, from when `n_k` was last seen.
+    inverse_total: Vec<(u32, f64)>,
     rng: Rng,
 }
 
@@ -242,24 +229,21 @@ impl Sampler {
             doc: u32::MAX,
             coef: vec![0.0; opts.topics],
             coef_sum: 0.0,
+            inverse_total: vec![(u32::MAX, 0.0); opts.topics],
             rng: Rng(0),
         }
     }
 
-    /// Resamples the topics of the tokens of `cell` (iteration 0: draws them uniformly), keeping
-    /// the counts of its document, its word and the topic totals current.
-    pub fn cell(&mut self, doc: &mut Doc, row: &mut WordRow, totals: &mut [u32], cell: &mut Cell) {
-        let (d, w, count, first) = *cell;
-        let topics = &mut doc.1;
+    /// Resamples the topic of `token` (iteration 0: draws it uniformly), keeping the counts of
+    /// its document, its word and the topic totals current.
+    pub fn token(&mut self, doc: &mut Doc, row: &mut WordRow, totals: &mut [u32], token: &mut Token) {
+        let (d, w, old) = (token.0, token.1, token.2 as usize);
         if self.init {
-            cell.3 = topics.len() as u32;
-            for _ in 0..count {
-                let k = self.rng.below(totals.len());
-                topics.push(k as u32);
-                doc.0[k] += 1;
-                totals[k] += 1;
-                add_token(row, k, None);
-            }
+            let k = self.rng.below(totals.len());
+            doc[k] += 1;
+            totals[k] += 1;
+            add_token(row, totals.len(), k, None);
+            token.2 = k as u32;
             return;
         }
         if d != self.doc {
@@ -268,60 +252,67 @@ impl Sampler {
             self.doc = d;
             self.rng = Rng(mix(self.seed ^ mix(u64::from(d) << 32 | u64::from(w))));
             self.coef_sum = 0.0;
-            for ((c, &n_dk), &n_k) in self.coef.iter_mut().zip(&doc.0).zip(totals.iter()) {
-                *c = (f64::from(n_dk) + self.alpha) / (f64::from(n_k) + self.w_beta);
-                self.coef_sum += *c;
+            for (k, (&n_dk, &n_k)) in doc.iter().zip(totals.iter()).enumerate() {
+                // 1 / (n_k + W b) is kept from the last time n_k was seen: a division per
+                // topic and document would cost more than all of the document's draws.
+                if self.inverse_total[k].0 != n_k {
+                    self.inverse_total[k] = (n_k, 1.0 / (f64::from(n_k) + self.w_beta));
+                }
+                self.coef[k] = (f64::from(n_dk) + self.alpha) * self.inverse_total[k].1;
+                self.coef_sum += self.coef[k];
             }
         }
-        for z in &mut topics[first as usize..(first + count) as usize] {
-            let old = *z as usize;
-            let kept = (self.coef[old], self.coef_sum);
-            doc.0[old] -= 1;
-            totals[old] -= 1;
-            remove_token(row, old);
-            self.refresh(old, doc.0[old], totals[old]);
-            let (new, at) = self.draw(row);
-            doc.0[new] += 1;
-            totals[new] += 1;
-            add_token(row, new, at);
-            if new == old {
-                // Back where it was: the coefficients before the move are exact again.
-                (self.coef[old], self.coef_sum) = kept;
-            } else {
-                self.refresh(new, doc.0[new], totals[new]);
-            }
-            *z = new as u32;
+        let kept = (self.coef[old], self.coef_sum);
+        doc[old] -= 1;
+        totals[old] -= 1;
+        remove_token(row, old);
+        self.refresh(old, doc[old], totals[old]);
+        let (new, at) = self.draw(row);
+        doc[new] += 1;
+        totals[new] += 1;
+        add_token(row, totals.len(), new, at);
+        if new == old {
+            // Back where it was: the coefficients before the move are exact again.
+            (self.coef[old], self.coef_sum) = kept;
+        } else {
+            self.refresh(new, doc[new], totals[new]);
         }
+        token.2 = new as u32;
     }
 
     /// Topic `k` of the current document now has `n_dk` tokens, `n_k` in all.
     fn refresh(&mut self, k: usize, n_dk: u32, n_k: u32) {
-        let c = (f64::from(n_dk) + self.alpha) / (f64::from(n_k) + self.w_beta);
+        self.inverse_total[k] = (n_k, 1.0 / (f64::from(n_k) + self.w_beta));
+        let c = (f64::from(n_dk) + self.alpha) * self.inverse_total[k].1;
         self.coef_sum += c - self.coef[k];
         self.coef[k] = c;
     }
 
     /// Draws a topic for a token of the word whose row is `row`, from the counts without it;
-    /// returns it and its entry in `row`, if it has one.
+    /// returns it and its place in the row's list of nonzero topics, if it is there.
     fn draw(&mut self, row: &WordRow) -> (usize, Option<usize>) {
-        // The word bucket's weights c_k n_kw, summed entry by entry.
-        let weight = |entry: u32| self.coef[topic(entry)] * f64::from(count(entry));
-        let word_mass: f64 = row.iter().map(|&entry| weight(entry)).sum();
+        let (counts, nonzero) = row;
+        // The word bucket's weights c_k n_kw, summed over the word's nonzero topics.
+        let weight = |k: u16| self.coef[usize::from(k)] * f64::from(counts[usize::from(k)]);
+        // (In four partial sums, so that each addition need not wait for the one before.)
+        let (mut lanes, quads) = ([0.0; 4], nonzero.chunks_exact(4));
+        let rest: f64 = quads.remainder().iter().map(|&k| weight(k)).sum();
+        quads.for_each(|q| (0..4).for_each(|j| lanes[j] += weight(q[j])));
+        let word_mass = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + rest;
         let prior_mass = self.beta * self.coef_sum.max(0.0);
-        let u = self.rng.unit() * (word_mass + prior_mass);
+        let mut u = self.rng.unit() * (word_mass + prior_mass);
         if u < word_mass {
             // The running sums again: recomputing them over the first entries (the largest
             // counts, where the search usually stops) costs less than storing them all.
             // (Rounding may leave u past the last sum: the last topic is as good as any.)
-            let mut sum = 0.0;
-            let i = row.iter().position(|&entry| {
-                sum += weight(entry);
-                u < sum
+            let i = nonzero.iter().position(|&k| {
+                u -= weight(k);
+                u < 0.0
             });
-            let i = i.unwrap_or(row.len() - 1);
-            return (topic(row[i]), Some(i));
+            let i = i.unwrap_or(nonzero.len() - 1);
+            return (usize::from(nonzero[i]), Some(i));
         }
-        let mut u = (u - word_mass) / self.beta;
+        u = (u - word_mass) / self.beta;
         for (k, &c) in self.coef.iter().enumerate() {
             u -= c;
             if u < 0.0 {
@@ -332,31 +323,33 @@ impl Sampler {
     }
 }
 
-/// Adds a token of topic `k` to a word's row, whose entry for `k` is `at` if known.
-fn add_token(row: &mut WordRow, k: usize, at: Option<usize>) {
-    let Some(i) = at.or_else(|| row.iter().position(|&e| topic(e) == k)) else {
-        row.push(1 << TOPIC_BITS | k as u32); // a count of 1 is the smallest: the order holds
-        return;
-    };
-    // Swap it with the first entry of its count, then add: the order holds.
-    let n = count(row[i]);
-    let first = row[..i].iter().rposition(|&e| count(e) > n).map_or(0, |j| j + 1);
-    row.swap(first, i);
-    let overflow = "a word has 2^22 tokens of one topic, more than its row entry holds";
-    row[first] = row[first].checked_add(1 << TOPIC_BITS).expect(overflow);
+/// Adds a token of topic `k` to a word's row (of K topics), whose list holds `k` at `at` if
+/// known.
+fn add_token(row: &mut WordRow, topics: usize, k: usize, at: Option<usize>) {
+    let (counts, nonzero) = row;
+    if counts.is_empty() {
+        counts.resize(topics, 0);
+    }
+    counts[k] += 1;
+    if counts[k] == 1 {
+        nonzero.push(k as u16); // a count of 1 is the smallest: the order holds
+    } else if let Some(mut i) = at {
+        // Move it ahead of the entries it now outnumbers, to keep the list largest first.
+        while i > 0 && counts[usize::from(nonzero[i - 1])] < counts[k] {
+            nonzero.swap(i - 1, i);
+            i -= 1;
+        }
+    }
 }
 
 /// Takes a token of topic `k` out of a word's row.
 fn remove_token(row: &mut WordRow, k: usize) {
-    let i = row.iter().position(|&e| topic(e) == k);
-    let i = i.expect("the token's topic is in its word's row");
-    // Swap it with the last entry of its count, then take away: the order holds.
-    let n = count(row[i]);
-    let last = i + row[i + 1..].iter().take_while(|&&e| count(e) == n).count();
-    row.swap(i, last);
-    row[last] -= 1 << TOPIC_BITS;
-    if count(row[last]) == 0 {
-        row.pop(); // it was a count of 1, the smallest: it is the last entry
+    let (counts, nonzero) = row;
+    counts[k] -= 1;
+    if counts[k] == 0 {
+        // It was a count of 1, near the list's end (the order is only kept roughly).
+        let i = nonzero.iter().rposition(|&t| usize::from(t) == k);
+        nonzero.remove(i.expect("a topic with tokens is in its word's list"));
     }
 }
 
@@ -367,14 +360,15 @@ pub fn row_terms(docs: &[Doc], words: &[WordRow], opts: &Options) -> f64 {
     let (a, b, k_alpha) = (opts.alpha, opts.beta, opts.topics as f64 * opts.alpha);
     let (ln_gamma_a, ln_gamma_b) = (ln_gamma(a), ln_gamma(b));
     let mut sum = 0.0;
-    for (counts, topics) in docs {
+    for counts in docs {
         let nonzero = counts.iter().filter(|&&n| n > 0);
         sum += nonzero.map(|&n| ln_gamma(f64::from(n) + a) - ln_gamma_a).sum::<f64>();
-        sum += ln_gamma(k_alpha) - ln_gamma(topics.len() as f64 + k_alpha);
+        let length: u32 = counts.iter().sum();
+        sum += ln_gamma(k_alpha) - ln_gamma(f64::from(length) + k_alpha);
     }
-    for row in words {
-        let counts = row.iter().map(|&e| count(e));
-        sum += counts.map(|n| ln_gamma(f64::from(n) + b) - ln_gamma_b).sum::<f64>();
+    for (counts, _) in words {
+        let nonzero = counts.iter().filter(|&&n| n > 0);
+        sum += nonzero.map(|&n| ln_gamma(f64::from(n) + b) - ln_gamma_b).sum::<f64>();
     }
     sum
 }

@@ -286,13 +286,14 @@ impl<'a, 'w> Ap<'a, 'w> {
     }
 
     /// Reads a text file in byte-range shards (each worker reads only its part) and parses each
-    /// line with `parse`, which returns `Ok(None)` for a line that holds no element (a comment)
-    /// and `Err(what was expected)` for a malformed one. A malformed line fails every worker with
-    /// an error naming the file and the line. The elements are in file order.
-    pub fn read_lines<T>(
+    /// line with `parse`, which returns the line's elements (an `Option` for at most one, `None`
+    /// for a comment; any iterator for several) or `Err(what was expected)` for a malformed line.
+    /// A malformed line fails every worker with an error naming the file and the line. The
+    /// elements are in file order.
+    pub fn read_lines<T, I: IntoIterator<Item = T>>(
         &mut self,
         path: &Path,
-        mut parse: impl FnMut(&str) -> Result<Option<T>, String>,
+        mut parse: impl FnMut(&str) -> Result<I, String>,
     ) -> Result<DVector<T>, ApError> {
         let (w, workers) = (self.index(), self.workers());
         let mut local = Vec::new();
@@ -306,8 +307,7 @@ impl<'a, 'w> Ap<'a, 'w> {
                         Err(_) => Err("expected UTF-8 text".to_owned()),
                     };
                     match parsed {
-                        Ok(Some(item)) => local.push(item),
-                        Ok(None) => {}
+                        Ok(elements) => local.extend(elements),
                         Err(message) => {
                             failure = Some((line.offset, message));
                             break;
