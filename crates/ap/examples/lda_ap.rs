@@ -236,7 +236,13 @@ impl Sampler {
 
     /// Resamples the topic of `token` (iteration 0: draws it uniformly), keeping the counts of
     /// its document, its word and the topic totals current.
-    pub fn token(&mut self, doc: &mut Doc, row: &mut WordRow, totals: &mut [u32], token: &mut Token) {
+    pub fn token(
+        &mut self,
+        doc: &mut Doc,
+        row: &mut WordRow,
+        totals: &mut [u32],
+        token: &mut Token,
+    ) {
         let (d, w, old) = (token.0, token.1, token.2 as usize);
         if self.init {
             let k = self.rng.below(totals.len());

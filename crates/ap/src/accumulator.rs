@@ -9,7 +9,7 @@
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use strads_engine::Worker;
+use strads_engine::{RotatedBlock, Worker};
 
 use crate::delta::Delta;
 use crate::error::{decode, encode, ApError};
@@ -120,11 +120,11 @@ impl<T: Element + Delta> LoopView for AccView<T> {
         Ok(())
     }
 
-    fn take_block(&mut self) -> Result<Vec<u8>, ApError> {
-        Ok(Vec::new())
+    fn take_block(&mut self, _encode: bool) -> Result<RotatedBlock, ApError> {
+        Ok(RotatedBlock::Bytes(Vec::new()))
     }
 
-    fn put_block(&mut self, _block: usize, _bytes: &[u8]) -> Result<(), ApError> {
+    fn put_block(&mut self, _block: usize, _data: RotatedBlock) -> Result<(), ApError> {
         Ok(())
     }
 

@@ -7,12 +7,12 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use serde_bytes::ByteBuf;
-use strads_engine::Worker;
+use strads_engine::{RotatedBlock, Worker};
 
 use crate::delta::Delta;
 use crate::error::{decode, encode, ApError};
 use crate::param::{Access, ContainerInfo, ContainerKind, Element, Param};
-use crate::view::{violation, Audit, LoopView, Pending};
+use crate::view::{put_block, take_block, violation, Audit, LoopView, Pending};
 
 /// What a [`DMap`] key must be.
 pub trait MapKey: Element + Hash + Eq + std::fmt::Debug {}
@@ -220,14 +220,12 @@ impl<K: MapKey, V: Element + Delta + Default> LoopView for MapView<K, V> {
         Ok(())
     }
 
-    fn take_block(&mut self) -> Result<Vec<u8>, ApError> {
-        let bytes = encode(&self.map)?;
-        self.map.clear();
-        Ok(bytes)
+    fn take_block(&mut self, encode: bool) -> Result<RotatedBlock, ApError> {
+        take_block(&mut self.map, encode)
     }
 
-    fn put_block(&mut self, block: usize, bytes: &[u8]) -> Result<(), ApError> {
-        self.map = decode(bytes)?;
+    fn put_block(&mut self, block: usize, data: RotatedBlock) -> Result<(), ApError> {
+        self.map = put_block(data)?;
         if let Some((_, classes)) = self.class {
             self.class = Some((block as u64, classes));
         }

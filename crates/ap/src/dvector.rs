@@ -6,12 +6,12 @@ use std::ops::{Index, IndexMut, Range};
 use std::sync::Arc;
 
 use serde_bytes::ByteBuf;
-use strads_engine::Worker;
+use strads_engine::{RotatedBlock, Worker};
 
 use crate::delta::Delta;
 use crate::error::{decode, encode, ApError};
 use crate::param::{Access, ContainerInfo, ContainerKind, Element, Param};
-use crate::view::{violation, Audit, LoopView, Pending, TouchedSet};
+use crate::view::{put_block, take_block, violation, Audit, LoopView, Pending, TouchedSet};
 
 /// A distributed vector: `len` elements, worker `w` holding the range `bounds[w]..bounds[w + 1]`.
 ///
@@ -316,14 +316,12 @@ impl<T: Element + Delta> LoopView for VecView<T> {
         Ok(())
     }
 
-    fn take_block(&mut self) -> Result<Vec<u8>, ApError> {
-        let bytes = encode(&self.data)?;
-        self.data.clear();
-        Ok(bytes)
+    fn take_block(&mut self, encode: bool) -> Result<RotatedBlock, ApError> {
+        take_block(&mut self.data, encode)
     }
 
-    fn put_block(&mut self, block: usize, bytes: &[u8]) -> Result<(), ApError> {
-        self.data = decode(bytes)?;
+    fn put_block(&mut self, block: usize, data: RotatedBlock) -> Result<(), ApError> {
+        self.data = put_block(data)?;
         self.start = self.bounds[block];
         Ok(())
     }

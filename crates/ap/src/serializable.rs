@@ -27,6 +27,7 @@ use std::ops::Range;
 
 use serde_bytes::ByteBuf;
 use strads_core::{balanced_blocks, rotation_block};
+use strads_engine::RotatedBlock;
 
 use crate::dvector::{global_index, DVector};
 use crate::error::{decode, encode, ApError};
@@ -182,15 +183,37 @@ where
                 .map(|bytes| decode(bytes))
                 .collect::<Result<_, _>>()?
         } else {
-            // Pass the rotated blocks on to worker p - 1 and the step's changes to everyone.
+            // Pass the rotated blocks on to worker p - 1 and the step's changes to everyone;
+            // to a worker of this process the blocks move as they are, unencoded.
+            let moving = worker.shares_process_with(worker.rotation_successor());
             let mut blocks = Vec::new();
             for (view, &rotated) in dyn_views.iter_mut().zip(&plan.rotated) {
                 if rotated {
-                    blocks.push(ByteBuf::from(view.take_block()?));
+                    blocks.push(view.take_block(!moving)?);
                 }
             }
-            let (incoming, to_all) = worker.rotate_bytes(encode(&blocks)?, encode(&message)?);
-            let incoming: Vec<ByteBuf> = decode(&incoming)?;
+            let outgoing = if moving {
+                RotatedBlock::Moved(Box::new(blocks))
+            } else {
+                let encoded = blocks.into_iter().map(|block| match block {
+                    RotatedBlock::Bytes(bytes) => ByteBuf::from(bytes),
+                    RotatedBlock::Moved(_) => unreachable!("take_block(true) encodes"),
+                });
+                RotatedBlock::Bytes(encode(&encoded.collect::<Vec<_>>())?)
+            };
+            let (incoming, to_all) = worker.rotate_block(outgoing, encode(&message)?);
+            let incoming: Vec<RotatedBlock> = match incoming {
+                RotatedBlock::Moved(blocks) => *blocks
+                    .downcast::<Vec<RotatedBlock>>()
+                    .map_err(|_| ApError::Codec("moved blocks of another type".into()))?,
+                RotatedBlock::Bytes(bytes) => {
+                    let blocks: Vec<ByteBuf> = decode(&bytes)?;
+                    blocks
+                        .into_iter()
+                        .map(|b| RotatedBlock::Bytes(b.into_vec()))
+                        .collect()
+                }
+            };
             let next = rotation_block(p, r + 1, workers);
             let mut incoming = incoming.into_iter();
             for (view, &rotated) in dyn_views.iter_mut().zip(&plan.rotated) {
@@ -198,7 +221,7 @@ where
                     let block = incoming
                         .next()
                         .ok_or_else(|| ApError::Codec("a rotated block is missing".into()))?;
-                    view.put_block(next, &block)?;
+                    view.put_block(next, block)?;
                 }
             }
             to_all

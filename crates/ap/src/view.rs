@@ -17,6 +17,8 @@
 use std::any::Any;
 use std::collections::VecDeque;
 
+use strads_engine::RotatedBlock;
+
 use crate::error::ApError;
 
 /// The operations the loop drivers need from every view, whatever its container.
@@ -35,10 +37,11 @@ pub trait LoopView {
     fn apply_step(&mut self, step: u32, deltas: &[&[u8]], own: usize) -> Result<(), ApError>;
     /// Asynchronous loops: adds another worker's changes as soon as they arrive.
     fn apply_other(&mut self, delta: &[u8]) -> Result<(), ApError>;
-    /// Rotation: encodes the held block and gives it up.
-    fn take_block(&mut self) -> Result<Vec<u8>, ApError>;
+    /// Rotation: gives up the held block, encoded if `encode` (for another process), else
+    /// moved as is.
+    fn take_block(&mut self, encode: bool) -> Result<RotatedBlock, ApError>;
     /// Rotation: installs block `block`, received from the worker that held it.
-    fn put_block(&mut self, block: usize, bytes: &[u8]) -> Result<(), ApError>;
+    fn put_block(&mut self, block: usize, data: RotatedBlock) -> Result<(), ApError>;
     /// Debug mode: the key codes the current iteration may touch (`None`: no check).
     fn set_allowed(&mut self, keys: Option<&[u64]>);
     /// Inspection: from now on, record the code of every key accessed.
@@ -214,5 +217,32 @@ impl TouchedSet {
 
     pub fn contains(&self, key: usize) -> bool {
         self.mark.get(key) == Some(&self.epoch)
+    }
+}
+
+/// Rotation: gives up the storage of a held block, encoded if `encode` (for a worker of another
+/// process), else moved as is.
+pub(crate) fn take_block<S>(held: &mut S, encode: bool) -> Result<RotatedBlock, ApError>
+where
+    S: serde::Serialize + Default + Send + 'static,
+{
+    let block = std::mem::take(held);
+    Ok(if encode {
+        RotatedBlock::Bytes(crate::error::encode(&block)?)
+    } else {
+        RotatedBlock::Moved(Box::new(block))
+    })
+}
+
+/// Rotation: the storage of a block received, from [`take_block`] of the same container.
+pub(crate) fn put_block<S: serde::de::DeserializeOwned + 'static>(
+    data: RotatedBlock,
+) -> Result<S, ApError> {
+    match data {
+        RotatedBlock::Bytes(bytes) => crate::error::decode(&bytes),
+        RotatedBlock::Moved(value) => value
+            .downcast::<S>()
+            .map(|block| *block)
+            .map_err(|_| ApError::Codec("a moved block is not of its container's type".into())),
     }
 }

@@ -12,6 +12,7 @@
 
 use std::net::TcpStream;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use timely::communication::allocator::zero_copy::initialize::initialize_networking_from_sockets;
@@ -22,7 +23,7 @@ use timely::WorkerConfig;
 use crate::agreement::Item;
 use crate::error::EngineError;
 use crate::heartbeat::Heartbeat;
-use crate::mailbox::Worker;
+use crate::mailbox::{ProcessShared, Worker};
 use crate::secret::Secret;
 
 /// The default of [`ClusterConfig::connect_timeout`].
@@ -302,12 +303,13 @@ impl Cluster {
                 )
             }
         };
+        let shared = ProcessShared::new(config.threads);
         let guards = timely::execute::execute_from(
             builders,
             guard,
             WorkerConfig::default(),
             move |timely_worker| {
-                let mut worker = Worker::new(timely_worker);
+                let mut worker = Worker::new(timely_worker, Arc::clone(&shared));
                 let result = func(&mut worker);
                 worker.close();
                 result

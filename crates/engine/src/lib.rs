@@ -32,5 +32,5 @@ pub mod secret;
 pub use cluster::{run_cluster, Cluster, ClusterConfig};
 pub use dense::{DenseVector, DenseVector32};
 pub use error::EngineError;
-pub use mailbox::{bytes_sent, Worker};
+pub use mailbox::{bytes_sent, RotatedBlock, Worker};
 pub use secret::Secret;

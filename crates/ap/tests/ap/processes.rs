@@ -20,6 +20,7 @@ const TEST: &str = "processes::two_processes_match_two_threads";
 const CHILD_PROCESS: &str = "STRADS_AP_TEST_CHILD_PROCESS";
 const CHILD_HOSTS: &str = "STRADS_AP_TEST_CHILD_HOSTS";
 const CHILD_OUT: &str = "STRADS_AP_TEST_CHILD_OUT";
+const CHILD_THREADS: &str = "STRADS_AP_TEST_CHILD_THREADS";
 
 const K: usize = 4;
 const USERS: usize = 30;
@@ -114,15 +115,19 @@ fn child(process: &str) {
         .map(str::to_owned)
         .collect();
     let out = std::env::var(CHILD_OUT).expect("an output path");
+    let threads: usize = std::env::var(CHILD_THREADS)
+        .expect("threads")
+        .parse()
+        .unwrap();
     let config = ApConfig {
-        cluster: ClusterConfig::cluster(1, process, hosts)
+        cluster: ClusterConfig::cluster(threads, process, hosts)
             .expect("a cluster config")
             .with_secret(strads_engine::Secret::new("strads-ap-test-secret-0123456789").unwrap()),
         debug: false,
         print_strategies: false,
     };
     let results = run(&config, program).expect("the program runs in the child");
-    assert_eq!(results.len(), 1, "one worker per process");
+    assert_eq!(results.len(), threads, "the process's workers");
     let text = match &results[0] {
         Some(factors) => serde_json::to_string(&bits(factors)).unwrap(),
         None => "null".to_owned(),
@@ -130,13 +135,14 @@ fn child(process: &str) {
     std::fs::write(out, text).expect("the result is written");
 }
 
-fn spawn(process: usize, hosts: &str, dir: &Path) -> Child {
+fn spawn(process: usize, threads: usize, hosts: &str, dir: &Path) -> Child {
     let log = |what: &str| std::fs::File::create(dir.join(format!("{what}{process}.log"))).unwrap();
     Command::new(std::env::current_exe().unwrap())
         .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
         .env(CHILD_PROCESS, process.to_string())
         .env(CHILD_HOSTS, hosts)
         .env(CHILD_OUT, dir.join(format!("out{process}.json")))
+        .env(CHILD_THREADS, threads.to_string())
         .env_remove("STRADS_AP_DEBUG")
         .stdin(Stdio::null())
         .stdout(log("stdout"))
@@ -157,13 +163,15 @@ fn logs(dir: &Path) -> String {
     text
 }
 
-/// Runs the program as two processes on loopback; process 0's result.
-fn two_processes() -> Factors {
+/// Runs the program as two processes of `threads` workers on loopback; process 0's result.
+fn two_processes(threads: usize) -> Factors {
     let dir = tempfile::tempdir().unwrap();
     let ports = strads_engine::launch::free_loopback_ports(2).unwrap();
     let hosts: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
     let hosts = hosts.join(",");
-    let mut children: Vec<Child> = (0..2).map(|p| spawn(p, &hosts, dir.path())).collect();
+    let mut children: Vec<Child> = (0..2)
+        .map(|p| spawn(p, threads, &hosts, dir.path()))
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut statuses = [None; 2];
     while statuses.iter().any(Option::is_none) {
@@ -203,7 +211,7 @@ fn two_processes() -> Factors {
     assert_eq!(
         read("out1.json"),
         "null",
-        "process 1 holds worker 1, which gathers nothing"
+        "process 1 holds neither worker 0 nor its gathered result"
     );
     let text = read("out0.json");
     let bits: Vec<u64> = serde_json::from_str(&text).unwrap();
@@ -222,8 +230,17 @@ fn two_processes_match_two_threads() {
         child(&process);
         return;
     }
-    let processes = two_processes();
+    let processes = two_processes(1);
     let two = run(&threads(2), program).unwrap().remove(0).unwrap();
+    // Two threads in each process: the rotation moves blocks between threads of a process and
+    // encodes them between processes, with the same result.
+    let mixed = two_processes(2);
+    let four = run(&threads(4), program).unwrap().remove(0).unwrap();
+    assert_eq!(
+        bits(&mixed),
+        bits(&four),
+        "2 processes x 2 threads vs 4 threads"
+    );
     let one = run(&threads(1), program).unwrap().remove(0).unwrap();
 
     assert_eq!(
