@@ -6,6 +6,8 @@ sequential versions and the peers users reach for, on several data shapes, in on
     cargo build --release --workspace --examples   # strads + the AP examples
     python3 bench/run_ap.py                        # every shape (about 25 minutes)
     python3 bench/run_ap.py --quick                # small shapes (smoke test, a few minutes)
+    python3 bench/run_ap.py --repeat 3             # every system 3 times, interleaved; the
+                                                   # fastest run of each is reported
 
 For each MF shape (`strads gen mf ...`): SGD matrix factorisation, rank 10, the same lambda,
 step sizes and epochs everywhere:
@@ -80,6 +82,9 @@ def parse_args():
     p.add_argument("--mf-python", default=str(BENCH / "venv-mf" / "bin" / "python"))
     p.add_argument("--lda-python", default=str(BENCH / "venv-lda" / "bin" / "python"))
     p.add_argument("--out", default=None, help="markdown output [default bench/results/ap.md]")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="rounds of every system on a shape, interleaved; each system's fastest "
+                        "run is kept (this VM's timings vary by up to 20%% from run to run)")
     p.add_argument("--render-only", action="store_true",
                    help="run nothing: render the markdown again from the .jsonl of the last run")
     return p.parse_args()
@@ -218,6 +223,22 @@ def lda_runs(args, bins, shape, corpus, k):
     return records
 
 
+def speed(record):
+    """Higher is faster: MF's seconds per epoch negated, LDA's tokens/s."""
+    if record["app"] == "mf":
+        return -(record.get("seconds_per_epoch") or float("inf"))
+    return record.get("tokens_per_second") or 0.0
+
+
+def fastest(rounds):
+    """Each system's fastest run over the rounds, with the number of runs beside it."""
+    runs = {}
+    for records in rounds:
+        for r in records:
+            runs.setdefault(r["system"], []).append(r)
+    return [dict(max(rs, key=speed), runs=len(rs)) for rs in runs.values()]
+
+
 def fmt(x, digits=3):
     return "-" if x is None else f"{x:.{digits}f}"
 
@@ -231,7 +252,10 @@ def render(args, records, shapes, command):
     load = os.getloadavg()[0]
     lines = ["# STRADS-AP benchmark\n",
              f"Command: `{command}`  \nMachine: {machine}; load average {load:.1f} at the end. "
-             "Timings on this VM vary from run to run: compare rows of one invocation.\n"]
+             "Timings on this VM vary from run to run (up to 20%): compare rows of one "
+             "invocation. "
+             + (f"Every system ran {args.repeat} times per shape, interleaved; each row is its "
+                "fastest run.\n" if args.repeat > 1 else "\n")]
     for shape, (kind, spec) in shapes.items():
         rows = [r for r in records if r["shape"] == shape]
         if not rows:
@@ -333,13 +357,16 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         bins = binaries(tmp)
         for shape, (kind, spec) in shapes.items():
-            if kind == "mf":
-                train, test = generate(bins["strads"], "mf", shape, spec)
-                records += mf_runs(args, bins, shape, train, test)
-            else:
-                corpus = generate(bins["strads"], "lda", shape, spec)
-                k = spec["topics"] if args.quick else args.topics
-                records += lda_runs(args, bins, shape, corpus, k)
+            rounds = []
+            for _ in range(max(args.repeat, 1)):
+                if kind == "mf":
+                    train, test = generate(bins["strads"], "mf", shape, spec)
+                    rounds.append(mf_runs(args, bins, shape, train, test))
+                else:
+                    corpus = generate(bins["strads"], "lda", shape, spec)
+                    k = spec["topics"] if args.quick else args.topics
+                    rounds.append(lda_runs(args, bins, shape, corpus, k))
+            records += fastest(rounds)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out.with_suffix(".jsonl"), "w") as f:
         for r in records:
