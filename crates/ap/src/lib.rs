@@ -23,7 +23,7 @@
 //! sum), and runs on threads or processes with `strads mf --algo sgd`'s results. The pair
 //! `examples/lda_sequential.rs` / `examples/lda_ap.rs` does the same for LDA by collapsed Gibbs
 //! sampling in 10 added and 9 removed lines (an `Accumulator` for the topic totals, the input
-//! read in shards, each worker sorting the cells it holds into the sampler's visiting order).
+//! read in shards, each worker sorting the tokens it holds into the sampler's visiting order).
 //!
 //! What the runtime decided for a loop is one value, [`Strategy`], printed with
 //! `STRADS_AP_PRINT_STRATEGY=1`. `STRADS_AP_DEBUG=1` runs the program in one thread and checks
