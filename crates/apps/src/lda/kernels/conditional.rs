@@ -1,0 +1,202 @@
+//! The exact collapsed conditional: the O(K) reference and the sparse (SparseLDA) sampler.
+
+use super::FastRng;
+
+/// The symmetric Dirichlet priors and the vocabulary size.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Priors {
+    /// Document-topic prior `alpha`.
+    pub alpha: f64,
+    /// Topic-word prior `beta`.
+    pub beta: f64,
+    /// Vocabulary size `W`.
+    pub words: usize,
+}
+
+/// The exact collapsed conditional `p(z = k | rest)` for `k in 0..K`, normalised, from the counts
+/// without the token: `doc_topic` = `n_d.`, `word_topic` = `n_.w`, `topic_total` = `n_.`.
+pub fn exact_conditional(
+    doc_topic: &[u32],
+    word_topic: &[u32],
+    topic_total: &[i64],
+    priors: &Priors,
+) -> Vec<f64> {
+    let w_beta = priors.words as f64 * priors.beta;
+    let mut p: Vec<f64> = (0..doc_topic.len())
+        .map(|k| {
+            (f64::from(doc_topic[k]) + priors.alpha) * (f64::from(word_topic[k]) + priors.beta)
+                / (topic_total[k] as f64 + w_beta)
+        })
+        .collect();
+    let sum: f64 = p.iter().sum();
+    p.iter_mut().for_each(|x| *x /= sum);
+    p
+}
+
+/// The exact collapsed conditional drawn sparsely (after SparseLDA, Yao, Mimno and McCallum
+/// 2009): the sampler for small K, tested against [`exact_conditional`].
+///
+/// With the document's coefficients `c_k = (n_dk + a) / (n_k + W b)`,
+/// `p_k = (n_dk + a)(n_kw + b) / (n_k + W b) = c_k n_kw + b c_k`: a word bucket
+/// `Q = sum_k c_k n_kw`, summed over the word's nonzero topics only (after the first iterations
+/// a handful), and a prior bucket `b C` with `C = sum_k c_k`, kept current by the two topics each
+/// token moves between. `Q` holds nearly all the mass, so a token usually costs one pass over its
+/// word's topics; the O(K) scan of the prior bucket is rare.
+#[derive(Clone, Debug, Default)]
+pub struct SparseConditional {
+    topics: usize,
+    alpha: f64,
+    beta: f64,
+    w_beta: f64,
+    /// `1 / (n_k + W b)`.
+    inverse_total: Vec<f64>,
+    /// `c_k` of the current document, and `C`.
+    coef: Vec<f64>,
+    coef_sum: f64,
+    /// What [`SparseConditional::remove_token`] overwrote: `(k, 1 / (n_k + W b), c_k, C)`,
+    /// restored when the token comes back to the same topic (common once the chain has mixed),
+    /// which saves a division and keeps `C` free of rounding drift.
+    removed: Option<(usize, f64, f64, f64)>,
+    /// The nonzero topics of each word of the current slice (`topics` slots per word, the
+    /// first `word_nonzeros[w]` used), largest counts first when the slice was loaded.
+    first_word: usize,
+    word_nonzero: Vec<u16>,
+    word_nonzeros: Vec<u32>,
+}
+
+impl SparseConditional {
+    /// Takes the priors and the totals `n_.`.
+    pub fn load_totals(&mut self, topic_total: &[i64], priors: &Priors) {
+        self.topics = topic_total.len();
+        self.alpha = priors.alpha;
+        self.beta = priors.beta;
+        self.w_beta = priors.words as f64 * priors.beta;
+        self.inverse_total.clear();
+        self.inverse_total.extend(
+            topic_total
+                .iter()
+                .map(|&n_k| 1.0 / (n_k as f64 + self.w_beta)),
+        );
+        self.coef.resize(self.topics, 0.0);
+    }
+
+    /// Takes the rows `n_.w` of the words `first_word..` (K counts per word, concatenated).
+    pub fn load_words(&mut self, first_word: usize, rows: &[u32]) {
+        let k = self.topics;
+        self.first_word = first_word;
+        let words = rows.len() / k;
+        self.word_nonzero.resize(words * k, 0);
+        self.word_nonzeros.clear();
+        for (row, slots) in rows
+            .chunks_exact(k)
+            .zip(self.word_nonzero.chunks_exact_mut(k))
+        {
+            let mut used = 0;
+            for (topic, &n) in row.iter().enumerate() {
+                if n > 0 {
+                    slots[used] = topic as u16;
+                    used += 1;
+                }
+            }
+            // Largest first: the search over the word bucket then usually stops early.
+            slots[..used].sort_unstable_by_key(|&t| std::cmp::Reverse(row[usize::from(t)]));
+            self.word_nonzeros.push(used as u32);
+        }
+    }
+
+    /// Takes the counts `n_d.` of the document whose tokens come next (`C` is recomputed, so
+    /// rounding cannot accumulate over more than one document's run of tokens).
+    pub fn load_doc(&mut self, doc_topic: &[u32]) {
+        let alpha = self.alpha;
+        let mut sum = 0.0;
+        for ((coef, &inverse), &n) in self.coef.iter_mut().zip(&self.inverse_total).zip(doc_topic) {
+            *coef = (f64::from(n) + alpha) * inverse;
+            sum += *coef;
+        }
+        self.coef_sum = sum;
+    }
+
+    /// Topic `k` has lost a token of `word`: `n_dk`, `n_kw`, `n_k` are the counts without it.
+    #[inline]
+    pub fn remove_token(&mut self, word: usize, k: usize, n_dk: u32, n_kw: u32, n_k: i64) {
+        self.removed = Some((k, self.inverse_total[k], self.coef[k], self.coef_sum));
+        self.refresh(k, n_dk, n_k);
+        if n_kw == 0 {
+            let used = self.word_nonzeros[word - self.first_word] as usize;
+            let slots = self.word_slots(word);
+            let at = slots[..used]
+                .iter()
+                .position(|&t| usize::from(t) == k)
+                .expect("a topic with a token is in its word's list");
+            // Swap-remove: the order (largest first at the slice's start) only speeds the search.
+            slots.swap(at, used - 1);
+            self.word_nonzeros[word - self.first_word] -= 1;
+        }
+    }
+
+    /// Topic `k` has gained a token of `word`: `n_dk`, `n_kw`, `n_k` are the counts with it.
+    #[inline]
+    pub fn add_token(&mut self, word: usize, k: usize, n_dk: u32, n_kw: u32, n_k: i64) {
+        match self.removed.take() {
+            // Back where it was: the counts are those before the removal.
+            Some((removed, inverse, coef, coef_sum)) if removed == k => {
+                self.inverse_total[k] = inverse;
+                self.coef[k] = coef;
+                self.coef_sum = coef_sum;
+            }
+            _ => self.refresh(k, n_dk, n_k),
+        }
+        if n_kw == 1 {
+            let used = self.word_nonzeros[word - self.first_word] as usize;
+            self.word_slots(word)[used] = k as u16;
+            self.word_nonzeros[word - self.first_word] += 1;
+        }
+    }
+
+    fn word_slots(&mut self, word: usize) -> &mut [u16] {
+        let at = (word - self.first_word) * self.topics;
+        &mut self.word_nonzero[at..at + self.topics]
+    }
+
+    #[inline]
+    fn refresh(&mut self, k: usize, n_dk: u32, n_k: i64) {
+        let inverse = 1.0 / (n_k as f64 + self.w_beta);
+        self.inverse_total[k] = inverse;
+        let coef = (f64::from(n_dk) + self.alpha) * inverse;
+        self.coef_sum += coef - self.coef[k];
+        self.coef[k] = coef;
+    }
+
+    /// Draws the topic of a token of `word` (in the loaded slice, with counts `word_topic`) of
+    /// the loaded document; the counts must be those without the token.
+    #[inline]
+    pub fn sample(&mut self, word: usize, word_topic: &[u32], rng: &mut FastRng) -> usize {
+        let at = (word - self.first_word) * self.topics;
+        let used = self.word_nonzeros[word - self.first_word] as usize;
+        let nonzero = &self.word_nonzero[at..at + used];
+        let coef = &self.coef;
+        let weigh = |t: u16| coef[usize::from(t)] * f64::from(word_topic[usize::from(t)]);
+        let word_total: f64 = nonzero.iter().map(|&t| weigh(t)).sum();
+        let prior_total = self.beta * self.coef_sum.max(0.0);
+        let mut u = rng.unit() * (word_total + prior_total);
+        if u < word_total {
+            // Recomputing the few products is cheaper than storing and reloading them.
+            for &t in nonzero {
+                u -= weigh(t);
+                if u < 0.0 {
+                    return usize::from(t);
+                }
+            }
+            // Rounding: u fell past the last term; the last topic is as good as any.
+            return usize::from(nonzero[used - 1]);
+        }
+        u -= word_total;
+        for (k, &c) in coef.iter().enumerate() {
+            u -= self.beta * c;
+            if u < 0.0 {
+                return k;
+            }
+        }
+        self.topics - 1
+    }
+}

@@ -1,0 +1,187 @@
+//! The kernels against independent references: exact distributions, chi-square tests, formulas.
+
+use super::*;
+use strads_core::chi_square::{chi_square_critical_001, chi_square_statistic};
+
+fn draw_from(p: &[f64], rng: &mut FastRng) -> usize {
+    let u = rng.unit();
+    let mut acc = 0.0;
+    for (k, &x) in p.iter().enumerate() {
+        acc += x;
+        if u < acc {
+            return k;
+        }
+    }
+    p.len() - 1
+}
+
+#[test]
+fn alias_table_is_exact() {
+    let mut rng = FastRng::new(5, 0);
+    let weights = [(0u32, 1u64), (3, 7), (4, 2), (9, 30), (11, 1)];
+    let mut table = AliasTable::default();
+    table.rebuild(weights.iter().copied());
+    let n = 200_000;
+    let mut observed = vec![0u64; 12];
+    for _ in 0..n {
+        observed[table.sample(&mut rng) as usize] += 1;
+    }
+    let total: u64 = weights.iter().map(|w| w.1).sum();
+    let mut expected = vec![0.0; 12];
+    for &(k, w) in &weights {
+        expected[k as usize] = n as f64 * w as f64 / total as f64;
+    }
+    let stat = chi_square_statistic(&observed, &expected);
+    assert!(stat < chi_square_critical_001(weights.len() - 1), "{stat}");
+    assert_eq!(observed.iter().sum::<u64>(), n);
+}
+
+/// The fast sampler draws from the exact collapsed conditional: start each draw from the exact
+/// conditional, apply one resampling (word + doc MH steps), and the result must still follow
+/// it (a chain that leaves the target invariant), checked by a chi-square test. The word
+/// proposal's snapshot deliberately differs from the current counts (it is stale).
+#[test]
+fn resampling_leaves_the_exact_conditional_invariant() {
+    let priors = Priors {
+        alpha: 0.3,
+        beta: 0.05,
+        words: 40,
+    };
+    let n_topics = 7;
+    // Counts of the rest of the state (without the token).
+    let doc_topic: Vec<u32> = vec![3, 0, 1, 0, 5, 2, 0];
+    let word_topic: Vec<u32> = vec![0, 4, 1, 0, 9, 0, 2];
+    let topic_total: Vec<i64> = vec![40, 31, 12, 5, 77, 20, 9];
+    // The document's other tokens carry exactly doc_topic; the token sits in slot 4.
+    let mut doc_z = Vec::new();
+    for (k, &c) in doc_topic.iter().enumerate() {
+        doc_z.extend(std::iter::repeat_n(k as Topic, c as usize));
+    }
+    let slot = 4;
+    doc_z.insert(slot, 0);
+    let exact = exact_conditional(&doc_topic, &word_topic, &topic_total, &priors);
+    let mut proposal = WordProposal::default();
+    proposal.rebuild(&[1, 4, 0, 0, 6, 3, 2]);
+    for cycles in [1, 2, MAX_CYCLES] {
+        let mut rng = FastRng::new(11, cycles as u64);
+        let n = 200_000;
+        let mut observed = vec![0u64; n_topics];
+        let (mut d, mut w, mut t, mut z) = (
+            doc_topic.clone(),
+            word_topic.clone(),
+            topic_total.clone(),
+            doc_z.clone(),
+        );
+        for _ in 0..n {
+            let start = draw_from(&exact, &mut rng);
+            d[start] += 1;
+            w[start] += 1;
+            t[start] += 1;
+            z[slot] = start as Topic;
+            let state = TokenState {
+                doc_topic: &mut d,
+                word_topic: &mut w,
+                topic_total: &mut t,
+                doc_z: &mut z,
+                slot,
+            };
+            let draws = TokenDraws::draw(&proposal, n_topics, cycles, priors.beta, &mut rng);
+            let k = resample_token(state, &proposal, &priors, cycles, &draws, &mut rng) as usize;
+            observed[k] += 1;
+            d[k] -= 1;
+            w[k] -= 1;
+            t[k] -= 1;
+        }
+        assert_eq!((&d, &w, &t), (&doc_topic, &word_topic, &topic_total));
+        let expected: Vec<f64> = exact.iter().map(|p| p * n as f64).collect();
+        let stat = chi_square_statistic(&observed, &expected);
+        assert!(
+            stat < chi_square_critical_001(n_topics - 1),
+            "cycles {cycles}: chi-square {stat}, observed {observed:?}, expected {expected:?}"
+        );
+    }
+}
+
+#[test]
+fn sparse_sampler_matches_the_exact_conditional() {
+    // A word with few topics and one with all, a document with zeros, and a token moved
+    // through the incremental updates (remove from one topic, add to another, a word topic
+    // emptied and another created) before sampling from the counts that result.
+    let priors = Priors {
+        alpha: 0.1,
+        beta: 0.01,
+        words: 10,
+    };
+    let mut doc_topic = vec![0u32, 4, 0, 0, 1, 9, 0, 0, 2, 0, 3];
+    let mut rows = [
+        vec![0u32, 0, 0, 7, 0, 5, 0, 0, 0, 0, 1],
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+    ];
+    let mut topic_total = vec![5i64, 9, 3, 12, 8, 40, 2, 6, 7, 1, 15];
+    let k = doc_topic.len();
+    let mut sparse = SparseConditional::default();
+    sparse.load_totals(&topic_total, &priors);
+    sparse.load_words(3, &rows.concat());
+    sparse.load_doc(&doc_topic);
+    // Word 3's token moves from topic 10 (its only token there) to topic 2.
+    for (topic, step) in [(10usize, -1i64), (2, 1)] {
+        let apply = |n: u32| (i64::from(n) + step) as u32;
+        doc_topic[topic] = apply(doc_topic[topic]);
+        rows[0][topic] = apply(rows[0][topic]);
+        topic_total[topic] += step;
+        let counts = (doc_topic[topic], rows[0][topic], topic_total[topic]);
+        if step < 0 {
+            sparse.remove_token(3, topic, counts.0, counts.1, counts.2);
+        } else {
+            sparse.add_token(3, topic, counts.0, counts.1, counts.2);
+        }
+    }
+    for (word, row) in rows.iter().enumerate() {
+        let exact = exact_conditional(&doc_topic, row, &topic_total, &priors);
+        let mut rng = FastRng::new(5, word as u64);
+        let n = 200_000;
+        let mut observed = vec![0u64; k];
+        for _ in 0..n {
+            observed[sparse.sample(3 + word, row, &mut rng)] += 1;
+        }
+        let expected: Vec<f64> = exact.iter().map(|p| p * n as f64).collect();
+        let stat = chi_square_statistic(&observed, &expected);
+        assert!(
+            stat < chi_square_critical_001(k - 1),
+            "word {word}: chi-square {stat}, observed {observed:?}, expected {expected:?}"
+        );
+    }
+}
+
+#[test]
+fn fast_log_likelihood_matches_the_formula() {
+    let n_topics = 3;
+    let doc_topic = vec![2, 0, 1, 0, 0, 0, 4, 1, 0];
+    let word_topic = vec![1, 0, 0, 3, 1, 0, 0, 0, 0, 2, 0, 1];
+    let (alpha, beta) = (0.2, 0.07);
+    let priors = Priors {
+        alpha,
+        beta,
+        words: 4,
+    };
+    let reference = log_likelihood_reference(&doc_topic, &word_topic, n_topics, alpha, beta);
+    let doc_table = LogGammaTable::new(alpha, 2);
+    let word_table = LogGammaTable::new(beta, 1);
+    let mut topic_total = vec![0i64; n_topics];
+    for row in word_topic.chunks(n_topics) {
+        for (k, &c) in row.iter().enumerate() {
+            topic_total[k] += i64::from(c);
+        }
+    }
+    let fast = doc_log_likelihood(&doc_topic, n_topics, alpha, &doc_table)
+        + word_log_likelihood(
+            word_rows_log_likelihood(&word_topic, &word_table),
+            &topic_total,
+            &priors,
+        );
+    assert!(
+        (fast - reference).abs() < 1e-9 * reference.abs(),
+        "{fast} vs {reference}"
+    );
+    assert!((ln_gamma(5.0) - 24f64.ln()).abs() < 1e-12);
+}
