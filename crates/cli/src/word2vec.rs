@@ -86,6 +86,7 @@ pub fn run(args: Word2vecArgs) -> Result<(), Failure> {
         return similar(&args, word, path);
     }
     reject_inapplicable(&[("--top", args.top != 10)], "without --similar")?;
+    check_values(&args)?;
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
     Files::new()
@@ -152,6 +153,41 @@ fn similar(args: &Word2vecArgs, word: &str, path: &std::path::Path) -> Result<()
         for (w, s) in neighbours {
             println!("{w} {s:.6}");
         }
+    }
+    Ok(())
+}
+
+/// Flag values out of range, named by their flags (the library checks them too, without the
+/// flag names).
+fn check_values(args: &Word2vecArgs) -> Result<(), Failure> {
+    let at_least_one = [
+        ("--dim", args.dim as u64),
+        ("--window", args.window as u64),
+        ("--negative", args.negative as u64),
+        ("--min-count", args.min_count),
+        ("--epochs", args.epochs as u64),
+        ("--sync-words", args.sync_words as u64),
+    ];
+    if let Some((flag, _)) = at_least_one.iter().find(|(_, v)| *v == 0) {
+        return Err(bad_input(anyhow::anyhow!("{flag} must be at least 1")));
+    }
+    if !(args.alpha.is_finite() && args.alpha > 0.0) {
+        return Err(bad_input(anyhow::anyhow!(
+            "--alpha must be positive and finite, got {}",
+            args.alpha
+        )));
+    }
+    if !(args.min_alpha >= 0.0 && args.min_alpha <= args.alpha) {
+        return Err(bad_input(anyhow::anyhow!(
+            "--min-alpha must be in [0, --alpha], got {}",
+            args.min_alpha
+        )));
+    }
+    if !(args.sample.is_finite() && args.sample >= 0.0) {
+        return Err(bad_input(anyhow::anyhow!(
+            "--sample must be finite and >= 0, got {}",
+            args.sample
+        )));
     }
     Ok(())
 }

@@ -201,3 +201,52 @@ fn bad_input_names_the_file_and_exits_2() {
         &["fine.txt", "nope"],
     );
 }
+
+#[test]
+fn two_threads_and_two_processes_write_the_same_vectors() {
+    let dir = Dir::new();
+    let corpus = arg(&dir.generate("corpus.txt", "text", &["--sentences", "2000"]));
+    let (threads_out, processes_out) = (
+        arg(&dir.path("threads.txt")),
+        arg(&dir.path("processes.txt")),
+    );
+    let common = [
+        "--data",
+        corpus.as_str(),
+        "--min-count",
+        "1",
+        "--dim",
+        "8",
+        "--epochs",
+        "2",
+        "--json",
+    ];
+    let mut args = vec!["word2vec", "--threads", "2", "--out", threads_out.as_str()];
+    args.extend(common);
+    let threads = run(&args);
+    let mut args = vec![
+        "launch",
+        "--processes",
+        "2",
+        "--threads",
+        "1",
+        "--",
+        "word2vec",
+        "--out",
+        processes_out.as_str(),
+    ];
+    args.extend(common);
+    let processes = run(&args);
+    threads.expect_success();
+    processes.expect_success();
+    assert_eq!(processes.json()["processes"], 2);
+    // Bsp merges every step's changes in worker order: the cluster shape alone fixes the result.
+    assert_eq!(
+        std::fs::read_to_string(&threads_out).unwrap(),
+        std::fs::read_to_string(&processes_out).unwrap()
+    );
+    assert_eq!(
+        number(&threads.json(), "final_loss"),
+        number(&processes.json(), "final_loss")
+    );
+}
