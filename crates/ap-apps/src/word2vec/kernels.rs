@@ -28,15 +28,17 @@ pub fn sigmoid(x: f32) -> f32 {
     }
 }
 
-/// `-log sigma(x) = log(1 + e^-x)`, accurate for large `|x|`.
+/// `-log sigma(x) = log(1 + e^-x)`, accurate for large `|x|`. In `f32` (returned widened for
+/// summing): the `f64` `exp` and `log1p` were 8% of a training profile, for a loss that is only
+/// reported.
 #[inline]
 pub fn neg_log_sigmoid(x: f32) -> f64 {
-    let x = f64::from(x);
-    if x >= 0.0 {
+    let l = if x >= 0.0 {
         (-x).exp().ln_1p()
     } else {
         -x + x.exp().ln_1p()
-    }
+    };
+    f64::from(l)
 }
 
 #[inline]
@@ -252,7 +254,7 @@ mod tests {
             assert!((f64::from(sigmoid(x)) - exact).abs() < 1e-7);
             let nls = neg_log_sigmoid(x);
             assert!(nls.is_finite() && nls >= 0.0);
-            assert!((nls - (1.0 + (-f64::from(x)).exp()).ln()).abs() < 1e-9 * (1.0 + nls));
+            assert!((nls - (1.0 + (-f64::from(x)).exp()).ln()).abs() < 1e-6 * (1.0 + nls));
         }
     }
 
