@@ -62,6 +62,16 @@ fn skipgram_neighbours_recover_the_planted_clusters_on_one_and_two_workers() {
         assert_eq!(fit.vectors.values.len(), 210 * 32);
         assert_eq!(fit.trace.len(), 5);
         assert!(fit.trace.iter().all(|t| t.words == 60_000));
+        // The learning rate falls linearly over all epochs' words, 0.025 -> 0.0001.
+        for t in &fit.trace {
+            let planned = 0.025 - (0.025 - 0.0001) * t.epoch as f64 / 5.0;
+            assert!(
+                (t.alpha - planned).abs() < 1e-4,
+                "epoch {}: {}",
+                t.epoch,
+                t.alpha
+            );
+        }
         let (first, last) = (fit.trace[0].mean_loss, fit.trace[4].mean_loss);
         assert!(last < first, "loss {first} -> {last}");
         // A random neighbour is in the cluster with probability 19/209.
@@ -113,4 +123,46 @@ fn no_word_reaching_the_minimum_count_is_an_error_naming_the_file() {
     let error = train(&threads(1), &Word2vecParams::new(&missing)).unwrap_err();
     assert!(matches!(error, Word2vecError::Ap(_)) && error.is_bad_input());
     assert!(error.to_string().contains("missing.txt"), "{error}");
+}
+
+#[test]
+fn pairs_follow_the_dynamic_window_without_subsampling() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = corpus(&dir);
+    let window = 5usize;
+    let params = Word2vecParams {
+        epochs: 1,
+        sample: 0.0,
+        dim: 8,
+        window,
+        ..params(&data)
+    };
+    let pairs = fit(2, &params).trace[0].pairs as f64;
+    // Every sentence has 12 words; the center at i with window b (uniform in 1..=window) has
+    // min(i, b) + min(11 - i, b) contexts. Expectation and variance, computed directly.
+    let (mut mean, mut variance) = (0.0, 0.0);
+    for i in 0..12usize {
+        let counts: Vec<f64> = (1..=window)
+            .map(|b| (i.min(b) + (11 - i).min(b)) as f64)
+            .collect();
+        let m = counts.iter().sum::<f64>() / window as f64;
+        mean += m;
+        variance += counts.iter().map(|c| (c - m) * (c - m)).sum::<f64>() / window as f64;
+    }
+    let (mean, sd) = (5000.0 * mean, (5000.0 * variance).sqrt());
+    assert!(
+        (pairs - mean).abs() < 5.0 * sd,
+        "{pairs} pairs, expected {mean} +- {sd}"
+    );
+    // With word2vec's subsampling the frequent fillers are mostly dropped: fewer pairs.
+    let sampled = fit(
+        2,
+        &Word2vecParams {
+            sample: 1e-3,
+            ..params
+        },
+    )
+    .trace[0]
+        .pairs as f64;
+    assert!(sampled < 0.9 * mean, "{sampled} pairs with subsampling");
 }
