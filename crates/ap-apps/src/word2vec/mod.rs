@@ -22,8 +22,14 @@
 //! sentences and, every mini-batch (about [`Word2vecParams::sync_words`] words per worker), the
 //! workers' changes to the rows they touched are summed. Why not `Serializable`: every sentence
 //! touches the frequent words and the negatives, so no partition of the rows separates
-//! iterations. Why `Bsp` rather than `Async`: the same speed here (the merge is sparse either
-//! way) with a result fixed by the seed and the cluster shape.
+//! iterations. Why `Bsp` rather than `Async`: both merge the same sparse row deltas, and `Bsp`
+//! fixes the result by the seed and the cluster shape (`Async` applies changes in arrival order);
+//! the two were not compared for speed. Summing the workers' changes to a frequent word is a
+//! larger step on it than one worker would take, as in parameter-server word2vec; the mini-batch
+//! bounds how much is summed at once.
+//!
+//! Workers split the text by byte ranges at line boundaries, so a text that is one long line
+//! (text8) is read and trained by one worker: split it into lines first.
 
 pub mod generate;
 pub mod kernels;
