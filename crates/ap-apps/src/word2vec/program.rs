@@ -175,7 +175,7 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
                 // worker's (they hold about equal shares).
                 let progress = (words_before + words * workers) as f64 / planned;
                 alpha = (alpha0 - (alpha0 - min_alpha) * progress).max(min_alpha);
-                let a = alpha as f32;
+                let rate = alpha as f32;
                 kept.clear();
                 for &w in sentence.iter() {
                     words += 1;
@@ -199,7 +199,7 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
                                     output,
                                     center,
                                     &negatives,
-                                    a,
+                                    rate,
                                     &mut change,
                                 );
                                 pairs += 1;
@@ -224,7 +224,7 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
                                 output,
                                 center,
                                 &negatives,
-                                a,
+                                rate,
                                 &mut change,
                             );
                             for &c in &context {
