@@ -3,6 +3,8 @@
 //!
 //! - [`mlr`]: multinomial logistic (softmax) regression with an L2 penalty, solved exactly by
 //!   L-BFGS on the full gradient or approximately by mini-batch SGD.
+//! - [`word2vec`]: word embeddings by skip-gram or CBOW with negative sampling (word2vec.c's
+//!   semantics), trained in `Bsp` loops over the sentences against replicated vectors.
 //!
 //! This crate is apart from `strads-apps` because `strads-ap` uses `strads-apps` in its tests
 //! (its examples are checked against the engine-level apps): an AP app inside `strads-apps` would
@@ -30,3 +32,4 @@
 #![deny(missing_docs)]
 
 pub mod mlr;
+pub mod word2vec;

@@ -20,6 +20,8 @@ pub enum GenCommand {
     Lda(crate::gen_lda::LdaGenArgs),
     /// A softmax problem: labels drawn from softmax(W* x), libsvm (FILE.test, truth FILE.truth).
     Mlr(crate::gen_mlr::MlrGenArgs),
+    /// Sentences over words in planted clusters (for word2vec): one sentence per line.
+    Text(crate::gen_text::TextGenArgs),
 }
 
 /// Flags of `strads gen lasso|logreg`.
@@ -62,6 +64,7 @@ pub fn run(command: GenCommand) -> Result<(), Failure> {
         GenCommand::Mf(args) => return crate::gen_mf::run(args),
         GenCommand::Lda(args) => return crate::gen_lda::run(args),
         GenCommand::Mlr(args) => return crate::gen_mlr::run(args),
+        GenCommand::Text(args) => return crate::gen_text::run(args),
     };
     let spec = RegressionSpec {
         rows: args.rows,

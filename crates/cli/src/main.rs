@@ -12,6 +12,7 @@ mod gen;
 mod gen_lda;
 mod gen_mf;
 mod gen_mlr;
+mod gen_text;
 mod launch;
 mod lda;
 mod mf;
@@ -20,6 +21,7 @@ mod plot;
 mod progress;
 mod regression;
 mod resources;
+mod word2vec;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -47,6 +49,9 @@ enum Command {
     /// Multinomial logistic regression on STRADS-AP: minimise
     /// sum_i -log softmax(W x_i)_{y_i} + lambda/2 ||W||^2 by L-BFGS or mini-batch SGD.
     Mlr(mlr::MlrArgs),
+    /// Word embeddings on STRADS-AP: skip-gram (or CBOW) with negative sampling, word2vec's
+    /// semantics; --similar WORD --vectors FILE prints nearest neighbours.
+    Word2vec(word2vec::Word2vecArgs),
     /// Plot traces (--trace files of any app): objective and test metric against iteration and time.
     Plot(plot::PlotArgs),
     /// Generate a synthetic problem with a known sparse truth.
@@ -132,6 +137,7 @@ fn main() -> ExitCode {
         Command::Mf(args) => mf::run(args),
         Command::Lda(args) => lda::run(args),
         Command::Mlr(args) => mlr::run(args),
+        Command::Word2vec(args) => word2vec::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Gen(command) => gen::run(command),
         Command::Launch(args) => launch::run(args),

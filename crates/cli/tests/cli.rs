@@ -12,6 +12,8 @@
 //!   cluster shapes, predictions, PNG/SVG plots).
 //! - `mlr`: multinomial logistic regression (malformed input, model and prediction files, 1 thread
 //!   / 2 threads / 2 processes).
+//! - `word2vec`: word embeddings (the vectors file in text and binary through `--similar`, the
+//!   JSON summary and trace, bad input).
 //! - `lda`: topic modelling (malformed corpora, output files, same seed, 2 processes vs 1).
 //! - `safety`: outputs that are inputs, unwritable directories, symlinked outputs, mf model sets,
 //!   the memory limit, byte order marks, values too large, the text summaries.
@@ -49,6 +51,9 @@ mod mlr;
 
 #[path = "cli/lda.rs"]
 mod lda;
+
+#[path = "cli/word2vec.rs"]
+mod word2vec;
 
 #[path = "cli/tally.rs"]
 mod tally;

@@ -1,0 +1,181 @@
+//! Word embeddings by word2vec (skip-gram or CBOW with negative sampling) on STRADS-AP.
+//!
+//! Objective (Mikolov et al. 2013): for every (input, center) pair of a sentence, with `h` the
+//! context word's input vector (skip-gram) or the mean of the window's input vectors (CBOW), `o_w`
+//! the output vectors and `k` negatives drawn from the unigram distribution to the 3/4,
+//!
+//! ```text
+//! L = -log sigma(h . o_center) - sum_{j=1..k} log sigma(-h . o_{n_j})
+//! ```
+//!
+//! minimised by SGD with a learning rate decaying linearly from `alpha` to `min_alpha` over all
+//! words of all epochs. Semantics of word2vec.c: the vocabulary keeps words with at least
+//! `min_count` occurrences (sorted by count, then word), frequent words are subsampled with
+//! keep probability `(sqrt(f / (sample T)) + 1) (sample T) / f`, the window is drawn uniformly
+//! in `1..=window` per center word, input vectors start uniform in `[-0.5/dim, 0.5/dim)` and
+//! output vectors at zero.
+//!
+//! The program ([`program`]) reads the text in byte-range shards with `read_lines` (each worker
+//! interning its own words), agrees on the vocabulary by an `all_gather` of every worker's
+//! `(word, count)` list, then runs each epoch as one `Bsp` loop over the sentences with the
+//! input and output vectors as two `DVector<Vec<f32>>` replicas: each worker trains on its own
+//! sentences and, every mini-batch (about [`Word2vecParams::sync_words`] words per worker), the
+//! workers' changes to the rows they touched are summed. Why not `Serializable`: every sentence
+//! touches the frequent words and the negatives, so no partition of the rows separates
+//! iterations. Why `Bsp` rather than `Async`: both merge the same sparse row deltas, and `Bsp`
+//! fixes the result by the seed and the cluster shape (`Async` applies changes in arrival order);
+//! the two were not compared for speed. Summing the workers' changes to a frequent word is a
+//! larger step on it than one worker would take, as in parameter-server word2vec; the mini-batch
+//! bounds how much is summed at once.
+//!
+//! Workers split the text by byte ranges at line boundaries, so a text that is one long line
+//! (text8) is read and trained by one worker: split it into lines first.
+
+pub mod generate;
+pub mod kernels;
+pub mod program;
+pub mod vectors;
+pub mod vocab;
+
+use std::path::{Path, PathBuf};
+
+use strads_ap::{ApConfig, ApError};
+use strads_io::DataError;
+
+pub use program::{Fit, TraceRecord};
+pub use vectors::{read_vectors, write_vectors, WordVectors};
+pub use vocab::{NoiseSampler, Vocabulary};
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Word2vecError {
+    /// The AP runtime failed, or the text is malformed (`ApError::Data`).
+    #[error(transparent)]
+    Ap(#[from] ApError),
+    /// A file is unreadable, empty or malformed, or an output could not be written.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// A parameter is out of range.
+    #[error("{0}")]
+    InvalidArgument(String),
+}
+
+impl Word2vecError {
+    /// Whether the input or the request is at fault (exit status 2) rather than the run (1).
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Word2vecError::Ap(ApError::Data(_) | ApError::Usage(_)) => true,
+            Word2vecError::Ap(ApError::Engine(e)) => e.exit_code() == 2,
+            Word2vecError::Ap(_) => false,
+            Word2vecError::Data(_) | Word2vecError::InvalidArgument(_) => true,
+        }
+    }
+}
+
+/// Skip-gram or CBOW.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Architecture {
+    /// Each context word's vector predicts the center word.
+    SkipGram,
+    /// The mean of the window's vectors predicts the center word.
+    Cbow,
+}
+
+/// Everything a run needs besides the cluster.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Word2vecParams {
+    /// Plain text, one sentence per line, whitespace-separated tokens.
+    pub data: PathBuf,
+    /// Vector dimension.
+    pub dim: usize,
+    /// Maximum window (each center word draws its window in `1..=window`).
+    pub window: usize,
+    /// Negatives per pair.
+    pub negative: usize,
+    /// Words with fewer occurrences are dropped.
+    pub min_count: u64,
+    /// Subsampling threshold (0: none).
+    pub sample: f64,
+    /// First learning rate.
+    pub alpha: f64,
+    /// Last learning rate.
+    pub min_alpha: f64,
+    /// Passes over the text.
+    pub epochs: usize,
+    /// Skip-gram or CBOW.
+    pub architecture: Architecture,
+    /// Seed of the initial vectors and of every worker's random stream.
+    pub seed: u64,
+    /// Words a worker trains on between merges of the workers' changes (at most; a pass has at
+    /// least 16 merges).
+    pub sync_words: usize,
+}
+
+impl Word2vecParams {
+    /// word2vec's defaults for `data`: skip-gram, 100 dimensions, window 5, 5 negatives,
+    /// min-count 5, sample 1e-3, alpha 0.025 to 0.0001, 5 epochs.
+    pub fn new(data: &Path) -> Self {
+        Word2vecParams {
+            data: data.to_path_buf(),
+            dim: 100,
+            window: 5,
+            negative: 5,
+            min_count: 5,
+            sample: 1e-3,
+            alpha: 0.025,
+            min_alpha: 0.0001,
+            epochs: 5,
+            architecture: Architecture::SkipGram,
+            seed: 1,
+            sync_words: 50_000,
+        }
+    }
+}
+
+/// Trains on the cluster; returns the fit (with the vectors) on the process that runs worker 0
+/// (`None` on the others).
+pub fn train(config: &ApConfig, params: &Word2vecParams) -> Result<Option<Fit>, Word2vecError> {
+    check_params(params)?;
+    let params = params.clone();
+    let leader_here = config.cluster.process == 0;
+    let mut fits = strads_ap::run(config, move |ap| {
+        program::fit(ap, &params).map_err(|e| match e {
+            Word2vecError::Ap(e) => e,
+            Word2vecError::Data(e) => ApError::Data(e),
+            // Carried through the runtime as a usage error; turned back below.
+            other => ApError::Usage(other.to_string()),
+        })
+    })
+    .map_err(|e| match e {
+        ApError::Usage(message) => Word2vecError::InvalidArgument(message),
+        e => Word2vecError::Ap(e),
+    })?;
+    Ok(if leader_here && !fits.is_empty() {
+        Some(fits.swap_remove(0))
+    } else {
+        None
+    })
+}
+
+fn check_params(p: &Word2vecParams) -> Result<(), Word2vecError> {
+    let bad = |m: &str| Err(Word2vecError::InvalidArgument(m.to_owned()));
+    if p.dim == 0 || p.window == 0 || p.negative == 0 || p.epochs == 0 || p.min_count == 0 {
+        return bad(
+            "the dimension, window, negatives, epochs and minimum count must be at least 1",
+        );
+    }
+    if p.sync_words == 0 {
+        return bad("the words between merges must be at least 1");
+    }
+    if !(p.alpha.is_finite() && p.alpha > 0.0) {
+        return bad("the learning rate must be positive and finite");
+    }
+    if !(p.min_alpha >= 0.0 && p.min_alpha <= p.alpha) {
+        return bad("the final learning rate must be in [0, the first learning rate]");
+    }
+    if !(p.sample.is_finite() && p.sample >= 0.0) {
+        return bad("the subsampling threshold must be finite and >= 0");
+    }
+    Ok(())
+}

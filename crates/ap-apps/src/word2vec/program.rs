@@ -1,0 +1,273 @@
+//! The AP program: read and count, agree on the vocabulary, train epoch by epoch, gather the
+//! input vectors on worker 0. Runs on every worker (SPMD).
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use strads_ap::{Ap, Consistency, DVector, Strategy};
+use strads_io::DataError;
+
+use super::kernels;
+use super::vectors::WordVectors;
+use super::vocab::{NoiseSampler, Vocabulary};
+use super::{Architecture, Word2vecError, Word2vecParams};
+
+/// Longer lines are cut into sentences of this many tokens (word2vec.c's
+/// `MAX_SENTENCE_LENGTH`), which also bounds one iteration's work.
+pub const MAX_SENTENCE: usize = 1000;
+
+/// Merges per pass at least, so that small corpora on several workers still mix often.
+const MIN_STEPS_PER_EPOCH: usize = 16;
+
+/// One epoch.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TraceRecord {
+    /// Epochs done.
+    pub epoch: usize,
+    /// Vocabulary words read in the epoch (before subsampling), all workers.
+    pub words: u64,
+    /// (input, center) pairs trained on, all workers.
+    pub pairs: u64,
+    /// The epoch's seconds.
+    pub seconds: f64,
+    /// `words / seconds`.
+    pub words_per_second: f64,
+    /// Mean SGNS loss per pair over the epoch, each taken before its step.
+    pub mean_loss: f64,
+    /// The learning rate at the end of the epoch.
+    pub alpha: f64,
+}
+
+/// Learned vectors and how they were reached.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fit {
+    /// The input vectors of the vocabulary, most frequent word first (empty on workers other
+    /// than 0).
+    pub vectors: WordVectors,
+    /// Vocabulary words.
+    pub vocabulary: usize,
+    /// Occurrences of vocabulary words in the text.
+    pub corpus_words: u64,
+    /// Per epoch.
+    pub trace: Vec<TraceRecord>,
+    /// What the runtime decided for the training loop.
+    pub strategy: Strategy,
+    /// Seconds reading and counting.
+    pub load_seconds: f64,
+    /// Seconds training.
+    pub train_seconds: f64,
+}
+
+/// Runs the whole program on this worker.
+pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vecError> {
+    let started = Instant::now();
+    // Each worker interns the words of its shard; the ids are local until the vocabulary is
+    // agreed.
+    let mut local_ids: HashMap<String, u32> = HashMap::new();
+    let mut local_words: Vec<String> = Vec::new();
+    let mut local_counts: Vec<u64> = Vec::new();
+    let mut sentences: DVector<Vec<u32>> = ap
+        .read_lines(&params.data, |line| {
+            let ids: Vec<u32> = line
+                .split_whitespace()
+                .map(|token| {
+                    let id = *local_ids.entry(token.to_owned()).or_insert_with(|| {
+                        local_words.push(token.to_owned());
+                        local_counts.push(0);
+                        local_words.len() as u32 - 1
+                    });
+                    local_counts[id as usize] += 1;
+                    id
+                })
+                .collect();
+            Ok::<_, String>(
+                ids.chunks(MAX_SENTENCE)
+                    .map(<[u32]>::to_vec)
+                    .collect::<Vec<_>>(),
+            )
+        })?
+        .with_name("sentences");
+    drop(local_ids);
+    let shard: Vec<(String, u64)> = local_words.iter().cloned().zip(local_counts).collect();
+    let shards = ap.all_gather(&shard)?;
+    let vocab = Vocabulary::from_counts(
+        shards.iter().flatten().map(|(w, c)| (w.as_str(), *c)),
+        params.min_count,
+    );
+    drop(shards);
+    if vocab.is_empty() {
+        return Err(Word2vecError::Data(DataError::Empty {
+            path: params.data.clone(),
+            what: format!("words occurring at least {} times", params.min_count),
+        }));
+    }
+    // Local ids to vocabulary ids; words below the minimum count leave their sentences, as in
+    // word2vec.c (so the window spans over them).
+    let to_vocab: Vec<Option<u32>> = local_words.iter().map(|w| vocab.id(w)).collect();
+    drop(local_words);
+    let mut tokens_here = 0u64;
+    for sentence in sentences.local_mut() {
+        sentence.retain_mut(|id| match to_vocab[*id as usize] {
+            Some(v) => {
+                *id = v;
+                true
+            }
+            None => false,
+        });
+        tokens_here += sentence.len() as u64;
+    }
+    let shapes: Vec<(u64, u64)> = ap.all_gather(&(tokens_here, sentences.local().len() as u64))?;
+    let corpus_words = vocab.total();
+    let most_tokens = shapes.iter().map(|s| s.0).max().unwrap_or(0) as usize;
+    let mean_sentence = corpus_words as f64 / sentences.len().max(1) as f64;
+    let words_per_step = params
+        .sync_words
+        .min(most_tokens.div_ceil(MIN_STEPS_PER_EPOCH))
+        .max(1);
+    let batch = ((words_per_step as f64 / mean_sentence.max(1.0)).ceil() as usize).max(1);
+
+    let (v, dim) = (vocab.len(), params.dim);
+    let seed = params.seed;
+    // Row i's start depends on (seed, i) only, so every cluster shape starts alike.
+    let mut input = ap
+        .dvector(v, |i| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            rng.set_stream(i as u64);
+            (0..dim)
+                .map(|_| (rng.gen::<f32>() - 0.5) / dim as f32)
+                .collect::<Vec<f32>>()
+        })
+        .with_name("input vectors");
+    let mut output = ap
+        .dvector(v, |_| vec![0.0f32; dim])
+        .with_name("output vectors");
+    let keep = vocab.keep_probabilities(params.sample);
+    let noise = NoiseSampler::new(vocab.counts(), 0.75);
+    let load_seconds = started.elapsed().as_secs_f64();
+
+    let training = Instant::now();
+    let planned = (corpus_words * params.epochs as u64).max(1) as f64;
+    let (alpha0, min_alpha) = (params.alpha, params.min_alpha);
+    let workers = ap.workers() as u64;
+    let mut words_before = 0u64; // all workers' words of the epochs done
+    let mut trace = Vec::with_capacity(params.epochs);
+    let mut strategy = None;
+    let mut alpha = alpha0;
+    for epoch in 0..params.epochs {
+        let epoch_started = Instant::now();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5157_4f52_4432_5645);
+        rng.set_stream(((epoch as u64) << 32) | ap.index() as u64);
+        let (mut words, mut pairs, mut loss) = (0u64, 0u64, 0.0f64);
+        let mut kept: Vec<usize> = Vec::new();
+        let mut negatives = vec![0usize; params.negative];
+        let mut change = vec![0.0f32; dim];
+        let mut hidden = vec![0.0f32; dim];
+        let mut context: Vec<usize> = Vec::new();
+        let report = ap
+            .parallel_for(&mut sentences, (&mut input, &mut output))
+            .name("word2vec epoch")
+            .batch(batch)
+            .run(Consistency::Bsp, |sentence, (input, output)| {
+                // Progress over the whole run, this worker's words standing for every
+                // worker's (they hold about equal shares).
+                let progress = (words_before + words * workers) as f64 / planned;
+                alpha = (alpha0 - (alpha0 - min_alpha) * progress).max(min_alpha);
+                let rate = alpha as f32;
+                kept.clear();
+                for &w in sentence.iter() {
+                    words += 1;
+                    let p = keep[w as usize];
+                    if p >= 1.0 || rng.gen::<f32>() < p {
+                        kept.push(w as usize);
+                    }
+                }
+                for i in 0..kept.len() {
+                    let center = kept[i];
+                    let b = rng.gen_range(1..=params.window);
+                    let (lo, hi) = (i.saturating_sub(b), (i + b).min(kept.len() - 1));
+                    match params.architecture {
+                        Architecture::SkipGram => {
+                            for j in (lo..=hi).filter(|&j| j != i) {
+                                for n in negatives.iter_mut() {
+                                    *n = noise.sample(&mut rng);
+                                }
+                                loss += kernels::skipgram_pair(
+                                    &mut input[kept[j]],
+                                    output,
+                                    center,
+                                    &negatives,
+                                    rate,
+                                    &mut change,
+                                );
+                                pairs += 1;
+                            }
+                        }
+                        Architecture::Cbow => {
+                            context.clear();
+                            context.extend((lo..=hi).filter(|&j| j != i).map(|j| kept[j]));
+                            if context.is_empty() {
+                                continue;
+                            }
+                            let rows = &*input;
+                            kernels::mean_into(
+                                context.iter().map(|&c| rows[c].as_slice()),
+                                &mut hidden,
+                            );
+                            for n in negatives.iter_mut() {
+                                *n = noise.sample(&mut rng);
+                            }
+                            loss += kernels::sgns_outputs(
+                                &hidden,
+                                output,
+                                center,
+                                &negatives,
+                                rate,
+                                &mut change,
+                            );
+                            for &c in &context {
+                                kernels::add_change(&mut input[c], &change);
+                            }
+                            pairs += 1;
+                        }
+                    }
+                }
+            })?;
+        strategy.get_or_insert(report.strategy);
+        let totals = ap.sum_vec(&[words as f64, pairs as f64, loss])?;
+        let (words, pairs) = (totals[0] as u64, totals[1] as u64);
+        words_before += words;
+        let seconds = epoch_started.elapsed().as_secs_f64();
+        trace.push(TraceRecord {
+            epoch: epoch + 1,
+            words,
+            pairs,
+            seconds,
+            words_per_second: words as f64 / seconds.max(1e-9),
+            mean_loss: totals[2] / pairs.max(1) as f64,
+            alpha: ap.sum(alpha)? / workers as f64,
+        });
+    }
+    let train_seconds = training.elapsed().as_secs_f64();
+    let rows = ap.gather(&input)?;
+    let vectors = WordVectors {
+        words: if rows.is_some() {
+            vocab.words().to_vec()
+        } else {
+            Vec::new()
+        },
+        dim,
+        values: rows.into_iter().flatten().flatten().collect(),
+    };
+    Ok(Fit {
+        vectors,
+        vocabulary: vocab.len(),
+        corpus_words,
+        trace,
+        strategy: strategy.expect("at least one epoch ran"),
+        load_seconds,
+        train_seconds,
+    })
+}
