@@ -123,6 +123,27 @@ pub fn bad_input(error: impl Into<anyhow::Error>) -> Failure {
     }
 }
 
+/// A failure of a cluster run, where every process meets the same bad input: process 0
+/// (`is_output_process`) reports it, the others exit with status 2 quietly; any other failure
+/// is reported by every process, exit status 1.
+pub fn cluster_failure(
+    error: impl Into<anyhow::Error>,
+    is_bad_input: bool,
+    is_output_process: bool,
+) -> Failure {
+    match (is_bad_input, is_output_process) {
+        (true, true) => bad_input(error),
+        (true, false) => Failure {
+            code: 2,
+            error: anyhow::anyhow!(""),
+        },
+        (false, _) => Failure {
+            code: 1,
+            error: error.into(),
+        },
+    }
+}
+
 fn main() -> ExitCode {
     // A child of `strads launch` exits as soon as its launcher is gone.
     strads_engine::launch::watch_launcher();

@@ -235,17 +235,8 @@ fn params(args: &MlrArgs) -> Result<MlrParams, Failure> {
 
 /// Bad input is reported by process 0 alone; the others exit with status 2 quietly.
 fn failure(error: MlrError, is_output_process: bool) -> Failure {
-    match (error.is_bad_input(), is_output_process) {
-        (true, true) => bad_input(error),
-        (true, false) => Failure {
-            code: 2,
-            error: anyhow::anyhow!(""),
-        },
-        (false, _) => Failure {
-            code: 1,
-            error: error.into(),
-        },
-    }
+    let is_bad_input = error.is_bad_input();
+    crate::cluster_failure(error, is_bad_input, is_output_process)
 }
 
 /// What every process must agree on.
