@@ -31,5 +31,8 @@
 
 #![deny(missing_docs)]
 
+pub mod error;
 pub mod mlr;
 pub mod word2vec;
+
+pub use error::ApAppError;

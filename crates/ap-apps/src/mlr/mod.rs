@@ -35,8 +35,7 @@ pub mod program;
 
 use std::path::{Path, PathBuf};
 
-use strads_ap::{ApConfig, ApError, Consistency};
-use strads_io::DataError;
+use strads_ap::{ApConfig, Consistency};
 
 pub use classes::ClassMap;
 pub use example::Example;
@@ -45,33 +44,8 @@ pub use lbfgs::{LbfgsSettings, LbfgsStop, L1};
 pub use predict::{predict, Predictions};
 pub use program::{Fit, Metrics, StopReason, TraceRecord};
 
-/// Why a run failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum MlrError {
-    /// The AP runtime failed, or an input file is malformed (`ApError::Data`).
-    #[error(transparent)]
-    Ap(#[from] ApError),
-    /// A model file is malformed or unreadable, or an output could not be written.
-    #[error(transparent)]
-    Data(#[from] DataError),
-    /// The data cannot be fitted as asked (one class only, a test label never seen in training,
-    /// a parameter out of range).
-    #[error("{0}")]
-    InvalidArgument(String),
-}
-
-impl MlrError {
-    /// Whether the input or the request is at fault (exit status 2) rather than the run (1).
-    pub fn is_bad_input(&self) -> bool {
-        match self {
-            MlrError::Ap(ApError::Data(_) | ApError::Usage(_)) => true,
-            MlrError::Ap(ApError::Engine(e)) => e.exit_code() == 2,
-            MlrError::Ap(_) => false,
-            MlrError::Data(_) | MlrError::InvalidArgument(_) => true,
-        }
-    }
-}
+/// Why a run failed (the crate's [`crate::error::ApAppError`]).
+pub type MlrError = crate::error::ApAppError;
 
 /// Settings of mini-batch SGD.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -153,23 +127,7 @@ impl MlrParams {
 pub fn train(config: &ApConfig, params: &MlrParams) -> Result<Option<Fit>, MlrError> {
     check_params(params)?;
     let params = params.clone();
-    let leader_here = config.cluster.process == 0;
-    let mut fits = strads_ap::run(config, move |ap| {
-        program::fit(ap, &params).map_err(|e| match e {
-            // Carried through the runtime as a usage error; turned back below.
-            MlrError::Ap(e) => e,
-            other => ApError::Usage(other.to_string()),
-        })
-    })
-    .map_err(|e| match e {
-        ApError::Usage(message) => MlrError::InvalidArgument(message),
-        e => MlrError::Ap(e),
-    })?;
-    Ok(if leader_here && !fits.is_empty() {
-        Some(fits.swap_remove(0))
-    } else {
-        None
-    })
+    crate::error::run_on_cluster(config, move |ap| program::fit(ap, &params))
 }
 
 fn check_params(params: &MlrParams) -> Result<(), MlrError> {

@@ -39,39 +39,14 @@ pub mod vocab;
 
 use std::path::{Path, PathBuf};
 
-use strads_ap::{ApConfig, ApError};
-use strads_io::DataError;
+use strads_ap::ApConfig;
 
 pub use program::{Fit, TraceRecord};
 pub use vectors::{read_vectors, write_vectors, WordVectors};
 pub use vocab::{NoiseSampler, Vocabulary};
 
-/// Why a run failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Word2vecError {
-    /// The AP runtime failed, or the text is malformed (`ApError::Data`).
-    #[error(transparent)]
-    Ap(#[from] ApError),
-    /// A file is unreadable, empty or malformed, or an output could not be written.
-    #[error(transparent)]
-    Data(#[from] DataError),
-    /// A parameter is out of range.
-    #[error("{0}")]
-    InvalidArgument(String),
-}
-
-impl Word2vecError {
-    /// Whether the input or the request is at fault (exit status 2) rather than the run (1).
-    pub fn is_bad_input(&self) -> bool {
-        match self {
-            Word2vecError::Ap(ApError::Data(_) | ApError::Usage(_)) => true,
-            Word2vecError::Ap(ApError::Engine(e)) => e.exit_code() == 2,
-            Word2vecError::Ap(_) => false,
-            Word2vecError::Data(_) | Word2vecError::InvalidArgument(_) => true,
-        }
-    }
-}
+/// Why a run failed (the crate's [`crate::error::ApAppError`]).
+pub type Word2vecError = crate::error::ApAppError;
 
 /// Skip-gram or CBOW.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,24 +113,7 @@ impl Word2vecParams {
 pub fn train(config: &ApConfig, params: &Word2vecParams) -> Result<Option<Fit>, Word2vecError> {
     check_params(params)?;
     let params = params.clone();
-    let leader_here = config.cluster.process == 0;
-    let mut fits = strads_ap::run(config, move |ap| {
-        program::fit(ap, &params).map_err(|e| match e {
-            Word2vecError::Ap(e) => e,
-            Word2vecError::Data(e) => ApError::Data(e),
-            // Carried through the runtime as a usage error; turned back below.
-            other => ApError::Usage(other.to_string()),
-        })
-    })
-    .map_err(|e| match e {
-        ApError::Usage(message) => Word2vecError::InvalidArgument(message),
-        e => Word2vecError::Ap(e),
-    })?;
-    Ok(if leader_here && !fits.is_empty() {
-        Some(fits.swap_remove(0))
-    } else {
-        None
-    })
+    crate::error::run_on_cluster(config, move |ap| program::fit(ap, &params))
 }
 
 fn check_params(p: &Word2vecParams) -> Result<(), Word2vecError> {
