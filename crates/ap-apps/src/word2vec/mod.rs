@@ -85,6 +85,10 @@ pub struct Word2vecParams {
     /// Words a worker trains on between merges of the workers' changes (at most; a pass has at
     /// least 16 merges).
     pub sync_words: usize,
+    /// Skip-gram only: one set of negatives per center word, shared by its window's context
+    /// words, the window's pairs updated at once ([`kernels::skipgram_window`]); otherwise, as
+    /// word2vec.c, fresh negatives for every pair and one pair at a time.
+    pub shared_negatives: bool,
 }
 
 impl Word2vecParams {
@@ -104,6 +108,7 @@ impl Word2vecParams {
             architecture: Architecture::SkipGram,
             seed: 1,
             sync_words: 50_000,
+            shared_negatives: false,
         }
     }
 }

@@ -166,6 +166,7 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
         let mut change = vec![0.0f32; dim];
         let mut hidden = vec![0.0f32; dim];
         let mut context: Vec<usize> = Vec::new();
+        let mut window = kernels::WindowScratch::default();
         let report = ap
             .parallel_for(&mut sentences, (&mut input, &mut output))
             .name("word2vec epoch")
@@ -189,6 +190,26 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
                     let b = rng.gen_range(1..=params.window);
                     let (lo, hi) = (i.saturating_sub(b), (i + b).min(kept.len() - 1));
                     match params.architecture {
+                        Architecture::SkipGram if params.shared_negatives => {
+                            context.clear();
+                            context.extend((lo..=hi).filter(|&j| j != i).map(|j| kept[j]));
+                            if context.is_empty() {
+                                continue;
+                            }
+                            for n in negatives.iter_mut() {
+                                *n = noise.sample(&mut rng);
+                            }
+                            loss += kernels::skipgram_window(
+                                input,
+                                output,
+                                &context,
+                                center,
+                                &negatives,
+                                rate,
+                                &mut window,
+                            );
+                            pairs += context.len() as u64;
+                        }
                         Architecture::SkipGram => {
                             for j in (lo..=hi).filter(|&j| j != i) {
                                 for n in negatives.iter_mut() {
