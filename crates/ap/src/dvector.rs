@@ -65,6 +65,12 @@ impl<T> DVector<T> {
         &mut self.local
     }
 
+    /// The elements this worker holds, taken out of the vector (to build another, e.g. with
+    /// [`crate::Ap::dvector_from_parts`]).
+    pub fn into_local(self) -> Vec<T> {
+        self.local
+    }
+
     /// The global indices of [`DVector::local`], in the same order.
     pub fn local_indices(&self) -> Vec<u64> {
         match &self.origin {

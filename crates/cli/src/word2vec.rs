@@ -241,7 +241,7 @@ fn print_summary(args: &Word2vecArgs, config: &ApConfig, fit: &Fit, seconds: f64
             "words_per_second": words_per_second,
             "final_loss": last.mean_loss,
             "consistency": format!("{:?}", fit.strategy.consistency),
-            "mini_batch": fit.strategy.mini_batch,
+            "words_per_step": fit.words_per_step,
             "load_seconds": fit.load_seconds,
             "train_seconds": fit.train_seconds,
             "seconds": seconds,
@@ -258,12 +258,12 @@ fn print_summary(args: &Word2vecArgs, config: &ApConfig, fit: &Fit, seconds: f64
     }
     println!(
         "strads word2vec ({architecture}, negative sampling): {} words, vocabulary {}, dim {}; \
-         {:?} loop, mini-batch {} sentences",
+         {:?} loop, mini-batch {} words",
         fit.corpus_words,
         fit.vocabulary,
         args.dim,
         fit.strategy.consistency,
-        fit.strategy.mini_batch.unwrap_or(0)
+        fit.words_per_step
     );
     for t in &fit.trace {
         println!(
