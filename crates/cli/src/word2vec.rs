@@ -259,11 +259,7 @@ fn print_summary(args: &Word2vecArgs, config: &ApConfig, fit: &Fit, seconds: f64
     println!(
         "strads word2vec ({architecture}, negative sampling): {} words, vocabulary {}, dim {}; \
          {:?} loop, mini-batch {} words",
-        fit.corpus_words,
-        fit.vocabulary,
-        args.dim,
-        fit.strategy.consistency,
-        fit.words_per_step
+        fit.corpus_words, fit.vocabulary, args.dim, fit.strategy.consistency, fit.words_per_step
     );
     for t in &fit.trace {
         println!(

@@ -189,12 +189,10 @@ where
     loss
 }
 
-/// Scratch space of [`skipgram_window`]: copies of a window's rows and their changes, kept
-/// between calls so that a window allocates nothing.
+/// Scratch space of [`skipgram_window`]: the changes of a window's rows and its targets, kept
+/// between calls.
 #[derive(Clone, Debug, Default)]
 pub struct WindowScratch {
-    contexts: Vec<f32>,
-    targets: Vec<f32>,
     context_changes: Vec<f32>,
     target_changes: Vec<f32>,
     labels: Vec<f32>,
@@ -235,23 +233,22 @@ where
         s.target_words.push(n);
         s.labels.push(0.0);
     }
-    s.contexts.clear();
-    for &c in contexts {
-        s.contexts.extend_from_slice(&inputs[c]);
-    }
-    s.targets.clear();
-    for &t in &s.target_words {
-        s.targets.extend_from_slice(&outputs[t]);
-    }
-    let dim = s.contexts.len() / contexts.len();
+    let dim = outputs[center].len();
     s.context_changes.clear();
-    s.context_changes.resize(s.contexts.len(), 0.0);
+    s.context_changes.resize(contexts.len() * dim, 0.0);
     s.target_changes.clear();
-    s.target_changes.resize(s.targets.len(), 0.0);
+    s.target_changes.resize(s.target_words.len() * dim, 0.0);
+    // The rows are read in place (a copy of each would cost a third of the arithmetic).
+    let context_rows: Vec<&[f32]> = contexts.iter().map(|&c| inputs[c].as_slice()).collect();
+    let target_rows: Vec<&[f32]> = s
+        .target_words
+        .iter()
+        .map(|&t| outputs[t].as_slice())
+        .collect();
     let loss = window_step(
         dim,
-        &s.contexts,
-        &s.targets,
+        &context_rows,
+        &target_rows,
         &s.labels,
         alpha,
         &mut s.context_changes,
@@ -270,28 +267,24 @@ where
     loss
 }
 
-/// The window's pairs at once, on contiguous copies of its rows: `contexts` and `targets` hold
-/// rows of `dim` values; for every (context, target) pair, with `f` their dot product, adds
-/// `-alpha dL/d(context)` and `-alpha dL/d(target)` to the rows' changes. Returns the summed
-/// loss. Compiled for AVX2 and AVX-512 too, as [`target_step`].
+/// The window's pairs at once: for every (context, target) pair of rows, with `f` their dot
+/// product, adds `-alpha dL/d(context)` and `-alpha dL/d(target)` to the rows' changes (rows
+/// of `dim` values, one after the other). Returns the summed loss. Compiled for AVX2 and
+/// AVX-512 too, as [`target_step`].
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 fn window_step(
     dim: usize,
-    contexts: &[f32],
-    targets: &[f32],
+    contexts: &[&[f32]],
+    targets: &[&[f32]],
     labels: &[f32],
     alpha: f32,
     context_changes: &mut [f32],
     target_changes: &mut [f32],
 ) -> f64 {
     let mut loss = 0.0;
-    let context_rows = contexts
-        .chunks_exact(dim)
-        .zip(context_changes.chunks_exact_mut(dim));
+    let context_rows = contexts.iter().zip(context_changes.chunks_exact_mut(dim));
     for (context, context_change) in context_rows {
-        let target_rows = targets
-            .chunks_exact(dim)
-            .zip(target_changes.chunks_exact_mut(dim));
+        let target_rows = targets.iter().zip(target_changes.chunks_exact_mut(dim));
         for ((target, target_change), &label) in target_rows.zip(labels) {
             let f = dot(context, target);
             let g = (label - sigmoid(f)) * alpha;
