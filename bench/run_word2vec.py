@@ -51,7 +51,10 @@ def parse_args():
     p.add_argument("--min-count", type=int, default=5)
     p.add_argument("--sample", type=float, default=1e-3)
     p.add_argument("--cbow", action="store_true")
-    p.add_argument("--systems", default="strads,gensim,fasttext")
+    p.add_argument("--systems", default="strads,strads-shared,gensim,fasttext",
+                   help="strads-shared: strads with --shared-negatives")
+    p.add_argument("--strads-flags", default="",
+                   help="extra flags for both strads systems, e.g. '--sync-words 200000'")
     p.add_argument("--python", default=str(BENCH / "venv-w2v" / "bin" / "python"))
     p.add_argument("--out", default=None)
     return p.parse_args()
@@ -109,9 +112,11 @@ def run_shape(args, strads, shape, corpus, words, tmp, evaluate):
     systems = args.systems.split(",")
     for system in systems:
         vectors = Path(tmp) / f"{shape}-{system}.vec"
-        if system == "strads":
+        if system in ("strads", "strads-shared"):
             cmd = [strads, "word2vec", "--data", str(corpus), "--out", str(vectors),
-                   "--threads", "2", "--json"] + settings(args)
+                   "--threads", "2", "--json"] + settings(args) + shlex.split(args.strads_flags)
+            if system == "strads-shared":
+                cmd.append("--shared-negatives")
             out, wall, rss = timed(cmd)
             s = last_json(out)
             train_seconds, vocab = s["train_seconds"], s["vocabulary"]
@@ -145,7 +150,10 @@ def render(args, records, shapes, command):
              f"{os.getloadavg()[0]:.1f} at the end. Settings: "
              f"{'CBOW' if args.cbow else 'skip-gram'}, dim {args.dim}, window {args.window}, "
              f"negative {args.negative}, min-count {args.min_count}, sample {args.sample}, "
-             f"{args.epochs} epochs, alpha 0.025 -> 0.0001, 2 threads/workers each.\n"]
+             f"{args.epochs} epochs, alpha 0.025 -> 0.0001, 2 threads/workers each"
+             f"{'; strads also ' + args.strads_flags if args.strads_flags else ''}. "
+             f"strads-shared: strads with `--shared-negatives` (one set of negatives per center "
+             f"word, shared by its window).\n"]
     for shape, described in shapes.items():
         rows = [r for r in records if r["shape"] == shape]
         by = {r["system"]: r for r in rows}
@@ -161,20 +169,23 @@ def render(args, records, shapes, command):
             if quality:
                 row += f" {r['wordsim_spearman']:.3f} | {100 * r['analogy_accuracy']:.1f}% |"
             lines.append(row)
-        s = by.get("strads")
-        if s:
-            lines.append("")
+        lines.append("")
+        for name in ("strads", "strads-shared"):
+            s = by.get(name)
+            if not s:
+                continue
             for peer, target in [("gensim", 1.5), ("fasttext", 1.0)]:
                 if peer in by:
                     x = ratio(s["words_per_second"], by[peer]["words_per_second"])
-                    lines.append(f"- strads words/s / {peer}: {x:.2f}x (target at least {target}x)")
+                    lines.append(f"- {name} words/s / {peer}: {x:.2f}x "
+                                 f"(target at least {target}x)")
             if quality and "gensim" in by:
                 g = by["gensim"]
                 d_ws = s["wordsim_spearman"] - g["wordsim_spearman"]
                 d_an = 100 * (s["analogy_accuracy"] - g["analogy_accuracy"])
-                lines.append(f"- WordSim-353 Spearman, strads - gensim: {d_ws:+.3f} "
+                lines.append(f"- WordSim-353 Spearman, {name} - gensim: {d_ws:+.3f} "
                              f"(target within 0.02)")
-                lines.append(f"- analogy accuracy, strads - gensim: {d_an:+.1f} points "
+                lines.append(f"- analogy accuracy, {name} - gensim: {d_an:+.1f} points "
                              f"(target within 2)")
         lines.append("")
     return "\n".join(lines)
