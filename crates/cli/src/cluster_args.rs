@@ -10,7 +10,7 @@ use strads_engine::cluster::{read_hosts_file, DEFAULT_CONNECT_TIMEOUT, DEFAULT_P
 use strads_engine::secret::SECRET_ENV;
 use strads_engine::{Cluster, ClusterConfig, Secret};
 
-use crate::{bad_input, Failure};
+use crate::failure::{bad_input, Failure};
 
 /// The most worker threads a process may run.
 pub const MAX_THREADS: usize = 256;
@@ -236,7 +236,7 @@ impl Agreement {
 /// forms the cluster with its error in place of its agreement list (every peer then exits 2
 /// naming this process and the error), then fails as it would have. An app's own error (its
 /// parameters' check, the same on every process) is printed by process 0 only, as
-/// [`crate::app_failure`] does once the cluster runs.
+/// [`crate::failure::app_failure`] does once the cluster runs.
 pub fn fail_before_formation(
     cluster: &ClusterConfig,
     is_output_process: bool,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use strads_io::resolve_symlinks;
 
-use crate::{bad_input, Failure};
+use crate::failure::{bad_input, Failure};
 
 /// The input and output files of a run, by flag.
 #[derive(Default)]

@@ -3,7 +3,7 @@
 use clap::{Args, Parser};
 use strads_engine::launch::{child_args, launch, LaunchSpec};
 
-use crate::{bad_input, Failure};
+use crate::failure::{bad_input, Failure};
 
 /// Flags of `strads launch`.
 #[derive(Args)]

@@ -13,9 +13,10 @@ use strads_io::write_atomic;
 
 use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
 use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
+use crate::failure::{app_failure, bad_input, Failure};
 use crate::files::{check_output_space, reject_inapplicable, Files};
 use crate::progress::lda_progress;
-use crate::{app_failure, bad_input, write_trace, Failure};
+use crate::trace_output::write_trace;
 
 /// Corpus formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

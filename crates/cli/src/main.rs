@@ -7,6 +7,7 @@
 
 mod checkpoint_args;
 mod cluster_args;
+mod failure;
 mod files;
 mod gen;
 mod gen_lda;
@@ -21,9 +22,9 @@ mod plot;
 mod progress;
 mod regression;
 mod resources;
+mod trace_output;
 mod word2vec;
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -61,89 +62,6 @@ enum Command {
     Launch(launch::LaunchArgs),
 }
 
-/// A failure with the exit status it maps to.
-pub struct Failure {
-    /// 1 runtime failure, 2 bad input or usage.
-    pub code: u8,
-    /// What went wrong (printed as `error: ...`); empty when already reported.
-    pub error: anyhow::Error,
-}
-
-impl<E: Into<anyhow::Error>> From<E> for Failure {
-    fn from(error: E) -> Self {
-        Failure {
-            code: 1,
-            error: error.into(),
-        }
-    }
-}
-
-/// The failure an app's error maps to. Bad input is reported only by the output process (0),
-/// so a cluster prints it once; the others exit with status 2 quietly.
-pub fn app_failure(error: strads_apps::AppError, is_output_process: bool) -> Failure {
-    use strads_apps::AppError;
-    match error {
-        e @ (AppError::Data(_) | AppError::InvalidArgument(_) | AppError::RemoteData(_)) => {
-            if is_output_process {
-                bad_input(e)
-            } else {
-                Failure {
-                    code: 2,
-                    error: anyhow::anyhow!(""),
-                }
-            }
-        }
-        e => Failure {
-            code: e.exit_code(),
-            error: e.into(),
-        },
-    }
-}
-
-/// Writes a trace atomically: one JSON line per record.
-pub fn write_trace<R: serde::Serialize>(
-    path: &std::path::Path,
-    records: &[R],
-) -> anyhow::Result<()> {
-    strads_io::write_atomic(path, |w| {
-        for record in records {
-            serde_json::to_writer(&mut *w, record)?;
-            w.write_all(b"\n")?;
-        }
-        Ok(())
-    })?;
-    Ok(())
-}
-
-/// A bad-input failure (exit status 2).
-pub fn bad_input(error: impl Into<anyhow::Error>) -> Failure {
-    Failure {
-        code: 2,
-        error: error.into(),
-    }
-}
-
-/// A failure of a cluster run, where every process meets the same bad input: process 0
-/// (`is_output_process`) reports it, the others exit with status 2 quietly; any other failure
-/// is reported by every process, exit status 1.
-pub fn cluster_failure(
-    error: impl Into<anyhow::Error>,
-    is_bad_input: bool,
-    is_output_process: bool,
-) -> Failure {
-    match (is_bad_input, is_output_process) {
-        (true, true) => bad_input(error),
-        (true, false) => Failure {
-            code: 2,
-            error: anyhow::anyhow!(""),
-        },
-        (false, _) => Failure {
-            code: 1,
-            error: error.into(),
-        },
-    }
-}
-
 fn main() -> ExitCode {
     // A child of `strads launch` exits as soon as its launcher is gone.
     strads_engine::launch::watch_launcher();
@@ -163,14 +81,5 @@ fn main() -> ExitCode {
         Command::Gen(command) => gen::run(command),
         Command::Launch(args) => launch::run(args),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            let message = format!("{:#}", failure.error);
-            if !message.is_empty() {
-                eprintln!("error: {message}");
-            }
-            ExitCode::from(failure.code)
-        }
-    }
+    failure::exit_code(result)
 }

@@ -12,9 +12,10 @@ use strads_io::{generate_ratings, read_pairs, write_atomic, RatingsFormat, Ratin
 
 use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
 use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
+use crate::failure::{app_failure, bad_input, Failure};
 use crate::files::{check_output_space, reject_inapplicable, Files};
 use crate::progress::mf_progress;
-use crate::{app_failure, bad_input, write_trace, Failure};
+use crate::trace_output::write_trace;
 
 /// `--algo`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

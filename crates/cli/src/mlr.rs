@@ -13,8 +13,9 @@ use strads_ap_apps::mlr::{
 };
 
 use crate::cluster_args::{Agreement, ClusterArgs};
+use crate::failure::{bad_input, Failure};
 use crate::files::Files;
-use crate::{bad_input, write_trace, Failure};
+use crate::trace_output::write_trace;
 
 /// The solvers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -236,7 +237,7 @@ fn params(args: &MlrArgs) -> Result<MlrParams, Failure> {
 /// Bad input is reported by process 0 alone; the others exit with status 2 quietly.
 fn failure(error: MlrError, is_output_process: bool) -> Failure {
     let is_bad_input = error.is_bad_input();
-    crate::cluster_failure(error, is_bad_input, is_output_process)
+    crate::failure::cluster_failure(error, is_bad_input, is_output_process)
 }
 
 /// What every process must agree on.

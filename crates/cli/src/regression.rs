@@ -14,9 +14,10 @@ use strads_io::{generate_regression, write_coefficients, RegressionSpec, Task};
 
 use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
 use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
+use crate::failure::{app_failure, bad_input, Failure};
 use crate::files::{check_output_space, reject_inapplicable, Files};
 use crate::progress::regression_progress;
-use crate::{app_failure, bad_input, write_trace, Failure};
+use crate::trace_output::write_trace;
 
 /// Input formats for X.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

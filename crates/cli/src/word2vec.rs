@@ -11,8 +11,9 @@ use strads_ap_apps::word2vec::{
 };
 
 use crate::cluster_args::{Agreement, ClusterArgs};
+use crate::failure::{bad_input, Failure};
 use crate::files::{reject_inapplicable, Files};
-use crate::{bad_input, write_trace, Failure};
+use crate::trace_output::write_trace;
 
 /// Flags of `strads word2vec`.
 #[derive(Args, Clone, Debug)]
@@ -195,7 +196,7 @@ fn check_values(args: &Word2vecArgs) -> Result<(), Failure> {
 /// Bad input is reported by process 0 alone; the others exit with status 2 quietly.
 fn failure(error: Word2vecError, is_output_process: bool) -> Failure {
     let is_bad_input = error.is_bad_input();
-    crate::cluster_failure(error, is_bad_input, is_output_process)
+    crate::failure::cluster_failure(error, is_bad_input, is_output_process)
 }
 
 /// What every process must agree on.
