@@ -1,6 +1,11 @@
 //! How a run fails: [`Failure`] (an error with the exit status it maps to: 1 runtime failure,
 //! 2 bad input or usage) and the constructors every subcommand uses to map its errors, so that
-//! in a cluster bad input is reported once (by process 0) and other failures by every process.
+//! in a cluster bad input is reported once (by process 0) and other failures by every process;
+//! and the panic hook that turns a lost peer into such a failure ([`install_exit_on_failure`]).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use strads_engine::threads::{role_of, ThreadRole};
 
 /// A failure with the exit status it maps to.
 pub struct Failure {
@@ -82,5 +87,53 @@ pub fn exit_code(result: Result<(), Failure>) -> std::process::ExitCode {
             }
             std::process::ExitCode::from(failure.code)
         }
+    }
+}
+
+/// Set by the first failure the hook reports.
+static FAILED: AtomicBool = AtomicBool::new(false);
+
+/// Exit status used when a peer or worker fails.
+pub const FAILURE_EXIT_CODE: i32 = 1;
+
+/// Installs a process-wide panic hook that turns a failed peer or worker into a prompt, named
+/// error instead of a hang: it prints one line naming the failed peer (from the engine's thread
+/// names, [`strads_engine::threads`]) and exits the process with status 1, which in turn breaks
+/// the connections of every other process, so the whole cluster stops within moments. Only the
+/// first failure is reported: a second thread failing meanwhile waits for the exit. Installed by
+/// every app subcommand of a cluster of processes.
+pub fn install_exit_on_failure(process: usize) {
+    std::panic::set_hook(Box::new(move |info| {
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("main");
+        if FAILED.swap(true, Ordering::SeqCst) {
+            // Another thread is already reporting a failure and exiting.
+            loop {
+                std::thread::park();
+            }
+        }
+        let message = panic_message(info.payload());
+        match role_of(name) {
+            ThreadRole::Connection { peer } => eprintln!(
+                "error: process {process} lost its connection to process {peer} (it exited or was killed): {message}"
+            ),
+            // The heartbeat's message names both processes and what happened.
+            ThreadRole::Heartbeat => eprintln!("error: {message}"),
+            ThreadRole::Other => {
+                let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+                eprintln!("error: process {process}, thread {name} failed: {message}{location}");
+            }
+        }
+        std::process::exit(FAILURE_EXIT_CODE);
+    }));
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_owned()
     }
 }

@@ -1,9 +1,9 @@
 //! `strads launch`: a cluster of local processes on loopback.
 
-use clap::{Args, Parser};
-use strads_engine::launch::{child_args, launch, LaunchSpec};
+use clap::Args;
 
 use crate::failure::{bad_input, Failure};
+use crate::launcher::{child_args, launch, LaunchSpec};
 
 /// Flags of `strads launch`.
 #[derive(Args)]
@@ -19,8 +19,9 @@ pub struct LaunchArgs {
     pub command: Vec<String>,
 }
 
-/// Runs the subcommand; exits with the first non-zero status of a child.
-pub fn run(args: LaunchArgs) -> Result<(), Failure> {
+/// Runs the subcommand; exits with the first non-zero status of a child. `strads` is the
+/// binary's command line parser, which checks the children's command line before any starts.
+pub fn run(args: LaunchArgs, strads: clap::Command) -> Result<(), Failure> {
     if args.processes == 0 || args.threads == 0 {
         return Err(bad_input(anyhow::anyhow!(
             "--processes and --threads must be at least 1"
@@ -45,7 +46,7 @@ pub fn run(args: LaunchArgs) -> Result<(), Failure> {
     // Check the children's command line here, so a usage error is reported once, not per child.
     let mut argv = vec!["strads".to_owned()];
     argv.extend(child_args(&spec, 0, &dir.path().join("hosts.txt")));
-    if let Err(error) = crate::Cli::try_parse_from(&argv) {
+    if let Err(error) = strads.try_get_matches_from(&argv) {
         let _ = error.print();
         return Err(Failure {
             code: 2,

@@ -244,7 +244,7 @@ pub fn run(args: LdaArgs) -> Result<(), Failure> {
         };
         check_flags(&args, format)?;
         if cluster.processes() > 1 {
-            strads_engine::failure::install_exit_on_failure(cluster.process);
+            crate::failure::install_exit_on_failure(cluster.process);
         }
         let mut embedded_dir = None;
         let corpus = match (&args.data, format) {

@@ -15,6 +15,7 @@ mod gen_mf;
 mod gen_mlr;
 mod gen_text;
 mod launch;
+mod launcher;
 mod lda;
 mod mf;
 mod mlr;
@@ -27,7 +28,7 @@ mod word2vec;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Scheduled model-parallel machine learning (STRADS) on threads or a cluster of processes.
 #[derive(Parser)]
@@ -64,7 +65,7 @@ enum Command {
 
 fn main() -> ExitCode {
     // A child of `strads launch` exits as soon as its launcher is gone.
-    strads_engine::launch::watch_launcher();
+    launcher::watch_launcher();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Lasso(args) => {
@@ -79,7 +80,8 @@ fn main() -> ExitCode {
         Command::Word2vec(args) => word2vec::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Gen(command) => gen::run(command),
-        Command::Launch(args) => launch::run(args),
+        // The launcher checks its children's command line with the same parser.
+        Command::Launch(args) => launch::run(args, Cli::command()),
     };
     failure::exit_code(result)
 }

@@ -225,7 +225,7 @@ pub fn run(args: MfArgs) -> Result<(), Failure> {
             ("--trace", args.trace.as_deref()),
         ])?;
         if cluster.processes() > 1 {
-            strads_engine::failure::install_exit_on_failure(cluster.process);
+            crate::failure::install_exit_on_failure(cluster.process);
         }
         // Without --train, every process generates the same embedded problem (it is seeded).
         let mut embedded_dir = None;

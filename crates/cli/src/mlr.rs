@@ -128,7 +128,7 @@ pub fn run(args: MlrArgs) -> Result<(), Failure> {
         .output("--trace", args.trace.as_deref())
         .check(is_output_process)?;
     if cluster.processes() > 1 {
-        strads_engine::failure::install_exit_on_failure(cluster.process);
+        crate::failure::install_exit_on_failure(cluster.process);
     }
     let items = agreement(&args, &cluster);
     let cluster = cluster.with_agreement(items);

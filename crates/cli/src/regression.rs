@@ -180,7 +180,7 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
             ("--trace", args.trace.as_deref()),
         ])?;
         if cluster.processes() > 1 {
-            strads_engine::failure::install_exit_on_failure(cluster.process);
+            crate::failure::install_exit_on_failure(cluster.process);
         }
         // Without --data, every process generates the same embedded problem (it is seeded).
         let mut embedded_dir = None;

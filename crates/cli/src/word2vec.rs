@@ -98,7 +98,7 @@ pub fn run(args: Word2vecArgs) -> Result<(), Failure> {
         .output("--trace", args.trace.as_deref())
         .check(is_output_process)?;
     if cluster.processes() > 1 {
-        strads_engine::failure::install_exit_on_failure(cluster.process);
+        crate::failure::install_exit_on_failure(cluster.process);
     }
     let items = agreement(&args, &cluster);
     let config = ApConfig::new(cluster.with_agreement(items));
