@@ -15,12 +15,42 @@ use crate::failure::{bad_input, Failure};
 /// The most worker threads a process may run.
 pub const MAX_THREADS: usize = 256;
 
-/// Where the workers run: threads in this process, and optionally a cluster of processes.
-#[derive(Args, Clone, Debug)]
-pub struct ClusterArgs {
+/// `--threads`, the one definition of the flag: every app subcommand takes it (in
+/// [`ClusterArgs`]), and so does `strads launch`, which passes it on to its children.
+#[derive(Args, Clone, Debug, Default)]
+pub struct ThreadsArg {
     /// Worker threads per process, at most 256 [default: the machine's cores].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+}
+
+impl ThreadsArg {
+    /// The worker threads per process: the value given, checked, or the machine's cores.
+    pub fn resolve(&self) -> Result<usize, Failure> {
+        let threads = self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+        if threads == 0 {
+            return Err(bad_input(anyhow::anyhow!("--threads must be at least 1")));
+        }
+        if threads > MAX_THREADS {
+            return Err(bad_input(anyhow::anyhow!(
+                "--threads must be at most {MAX_THREADS}, got {threads}: every pair of workers \
+                 has its own channels, so memory and start-up time grow with the square of the \
+                 workers (256 threads take 0.3 GB and 8 s to solve a 3-row problem)"
+            )));
+        }
+        Ok(threads)
+    }
+}
+
+/// Where the workers run: threads in this process, and optionally a cluster of processes.
+#[derive(Args, Clone, Debug)]
+pub struct ClusterArgs {
+    #[command(flatten)]
+    pub threads: ThreadsArg,
     /// Number of processes in the cluster (each runs the same command).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub processes: usize,
@@ -48,21 +78,7 @@ pub struct ClusterArgs {
 impl ClusterArgs {
     /// The cluster these flags describe.
     pub fn config(&self) -> Result<ClusterConfig, Failure> {
-        let threads = self.threads.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        });
-        if threads == 0 {
-            return Err(bad_input(anyhow::anyhow!("--threads must be at least 1")));
-        }
-        if threads > MAX_THREADS {
-            return Err(bad_input(anyhow::anyhow!(
-                "--threads must be at most {MAX_THREADS}, got {threads}: every pair of workers \
-                 has its own channels, so memory and start-up time grow with the square of the \
-                 workers (256 threads take 0.3 GB and 8 s to solve a 3-row problem)"
-            )));
-        }
+        let threads = self.threads.resolve()?;
         if self.processes == 0 {
             return Err(bad_input(anyhow::anyhow!(
                 "--processes must be at least 1, got 0"

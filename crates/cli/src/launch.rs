@@ -2,6 +2,7 @@
 
 use clap::Args;
 
+use crate::cluster_args::ThreadsArg;
 use crate::failure::{bad_input, Failure};
 use crate::launcher::{child_args, launch, LaunchSpec};
 
@@ -11,9 +12,9 @@ pub struct LaunchArgs {
     /// Number of processes.
     #[arg(long, default_value_t = 2)]
     pub processes: usize,
-    /// Worker threads per process.
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
+    // Passed on to every child; without it, each child has its own --threads (or the default).
+    #[command(flatten)]
+    pub threads: ThreadsArg,
     /// The subcommand to run in every process, with its flags (after `--`).
     #[arg(last = true, required = true, value_name = "SUBCOMMAND")]
     pub command: Vec<String>,
@@ -22,11 +23,16 @@ pub struct LaunchArgs {
 /// Runs the subcommand; exits with the first non-zero status of a child. `strads` is the
 /// binary's command line parser, which checks the children's command line before any starts.
 pub fn run(args: LaunchArgs, strads: clap::Command) -> Result<(), Failure> {
-    if args.processes == 0 || args.threads == 0 {
+    if args.processes == 0 {
         return Err(bad_input(anyhow::anyhow!(
-            "--processes and --threads must be at least 1"
+            "--processes must be at least 1, got 0"
         )));
     }
+    // Checked here, so that a bad value is reported once, not by every child.
+    let threads = match args.threads.threads {
+        Some(_) => Some(args.threads.resolve()?),
+        None => None,
+    };
     if args
         .command
         .first()
@@ -40,7 +46,7 @@ pub fn run(args: LaunchArgs, strads: clap::Command) -> Result<(), Failure> {
     let spec = LaunchSpec {
         program: std::env::current_exe()?,
         processes: args.processes,
-        threads: args.threads,
+        threads,
         args: args.command,
     };
     // Check the children's command line here, so a usage error is reported once, not per child.

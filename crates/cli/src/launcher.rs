@@ -3,8 +3,9 @@
 //!
 //! The launcher picks one free port per process, writes a hosts file, makes a fresh random
 //! cluster secret, starts the same binary once per process with `--processes N --process I
-//! --hosts FILE --threads T` added after the subcommand and the secret in its environment
-//! ([`SECRET_ENV`]; an environment is readable only by its user, a command line by everyone),
+//! --hosts FILE` (and `--threads T` when the launcher was given it) added after the subcommand
+//! and the secret in its environment ([`SECRET_ENV`]; an environment is readable only by its
+//! user, a command line by everyone),
 //! lets the children write straight to the terminal, and returns the first non-zero exit status
 //! (killing the others), or 0.
 //!
@@ -65,8 +66,9 @@ pub struct LaunchSpec {
     pub program: PathBuf,
     /// Number of processes.
     pub processes: usize,
-    /// Worker threads per process.
-    pub threads: usize,
+    /// Worker threads per process (`--threads`), or `None` to leave them to each child (its own
+    /// `--threads`, or the machine's cores).
+    pub threads: Option<usize>,
     /// The subcommand and its arguments, e.g. `["lasso", "--data", "x.libsvm"]`.
     pub args: Vec<String>,
 }
@@ -94,9 +96,10 @@ pub fn child_args(spec: &LaunchSpec, process: usize, hosts: &Path) -> Vec<String
         process.to_string(),
         "--hosts".to_owned(),
         hosts.display().to_string(),
-        "--threads".to_owned(),
-        spec.threads.to_string(),
     ]);
+    if let Some(threads) = spec.threads {
+        args.extend(["--threads".to_owned(), threads.to_string()]);
+    }
     args.extend(rest.cloned());
     args
 }
