@@ -11,6 +11,7 @@ use strads_engine::secret::SECRET_ENV;
 use strads_engine::{Cluster, ClusterConfig, Secret};
 
 use crate::failure::{bad_input, Failure};
+use crate::flags::reject_inapplicable;
 
 /// The most worker threads a process may run.
 pub const MAX_THREADS: usize = 256;
@@ -92,22 +93,15 @@ impl ClusterArgs {
                     self.process
                 )));
             }
-            let given: Vec<&str> = [
-                ("--hosts", self.hosts.is_some()),
-                ("--secret-file", self.secret_file.is_some()),
-                ("--connect-timeout", self.connect_timeout.is_some()),
-                ("--peer-timeout", self.peer_timeout.is_some()),
-            ]
-            .into_iter()
-            .filter_map(|(flag, given)| given.then_some(flag))
-            .collect();
-            if !given.is_empty() {
-                return Err(bad_input(anyhow::anyhow!(
-                    "{} only appl{} to a cluster of processes (--processes > 1)",
-                    given.join(", "),
-                    if given.len() == 1 { "ies" } else { "y" }
-                )));
-            }
+            reject_inapplicable(
+                &[
+                    ("--hosts", self.hosts.is_some()),
+                    ("--secret-file", self.secret_file.is_some()),
+                    ("--connect-timeout", self.connect_timeout.is_some()),
+                    ("--peer-timeout", self.peer_timeout.is_some()),
+                ],
+                "to a cluster of processes (--processes > 1)",
+            )?;
             return Ok(ClusterConfig::threads(threads));
         }
         let Some(hosts) = &self.hosts else {

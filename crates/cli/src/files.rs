@@ -169,23 +169,6 @@ fn io_cause(error: &std::io::Error) -> String {
     }
 }
 
-/// Fails when any of `given` (flag, whether given) was given: they only apply to `context`.
-pub fn reject_inapplicable(given: &[(&str, bool)], context: &str) -> Result<(), Failure> {
-    let given: Vec<&str> = given
-        .iter()
-        .filter(|(_, given)| *given)
-        .map(|(flag, _)| *flag)
-        .collect();
-    if given.is_empty() {
-        return Ok(());
-    }
-    Err(bad_input(anyhow::anyhow!(
-        "{} only appl{} {context}",
-        given.join(", "),
-        if given.len() == 1 { "ies" } else { "y" },
-    )))
-}
-
 /// Before writing an output of about `bytes` to `path` (given by `flag`): fails with exit
 /// status 1 naming the directory when its filesystem clearly cannot hold it (the file is then
 /// not started; the atomic write would fail anyway, but later and less clearly).

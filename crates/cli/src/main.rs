@@ -9,6 +9,7 @@ mod checkpoint_args;
 mod cluster_args;
 mod failure;
 mod files;
+mod flags;
 mod gen;
 mod gen_lda;
 mod gen_mf;
@@ -28,7 +29,9 @@ mod word2vec;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::flags::Given;
 
 /// Scheduled model-parallel machine learning (STRADS) on threads or a cluster of processes.
 #[derive(Parser)]
@@ -66,18 +69,34 @@ enum Command {
 fn main() -> ExitCode {
     // A child of `strads launch` exits as soon as its launcher is gone.
     launcher::watch_launcher();
-    let cli = Cli::parse();
+    let mut strads = Cli::command();
+    let matches = strads.get_matches_mut();
+    let cli = Cli::from_arg_matches(&matches)
+        .map_err(|error| error.format(&mut strads))
+        .unwrap_or_else(|error| error.exit());
+    // Which flags the subcommand's command line gave, for the rejection of inapplicable ones.
+    let given = match matches.subcommand() {
+        Some((name, matches)) => strads
+            .find_subcommand(name)
+            .map(|command| Given::new(command, matches))
+            .unwrap_or_default(),
+        None => Given::default(),
+    };
     let result = match cli.command {
-        Command::Lasso(args) => {
-            regression::run(strads_apps::sparse_regression::LossKind::Squared, args)
-        }
-        Command::Logreg(args) => {
-            regression::run(strads_apps::sparse_regression::LossKind::Logistic, args)
-        }
-        Command::Mf(args) => mf::run(args),
-        Command::Lda(args) => lda::run(args),
-        Command::Mlr(args) => mlr::run(args),
-        Command::Word2vec(args) => word2vec::run(args),
+        Command::Lasso(args) => regression::run(
+            strads_apps::sparse_regression::LossKind::Squared,
+            args,
+            &given,
+        ),
+        Command::Logreg(args) => regression::run(
+            strads_apps::sparse_regression::LossKind::Logistic,
+            args,
+            &given,
+        ),
+        Command::Mf(args) => mf::run(args, &given),
+        Command::Lda(args) => lda::run(args, &given),
+        Command::Mlr(args) => mlr::run(args, &given),
+        Command::Word2vec(args) => word2vec::run(args, &given),
         Command::Plot(args) => plot::run(args),
         Command::Gen(command) => gen::run(command),
         // The launcher checks its children's command line with the same parser.

@@ -13,7 +13,8 @@ use strads_io::{generate_ratings, read_pairs, write_atomic, RatingsFormat, Ratin
 use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
 use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
 use crate::failure::{app_failure, bad_input, Failure};
-use crate::files::{check_output_space, reject_inapplicable, Files};
+use crate::files::{check_output_space, Files};
+use crate::flags::Given;
 use crate::progress::mf_progress;
 use crate::trace_output::write_trace;
 
@@ -95,41 +96,26 @@ pub struct MfArgs {
 }
 
 /// Fails on flags that the chosen algorithm or input would ignore, and on out-of-range numbers.
-fn check_flags(args: &MfArgs) -> Result<(), Failure> {
+fn check_flags(args: &MfArgs, given: &Given) -> Result<(), Failure> {
     if args.train.is_none() {
-        reject_inapplicable(
-            &[
-                ("--format", args.format.is_some()),
-                ("--test", args.test.is_some()),
-            ],
+        given.reject(
+            &["--format", "--test"],
             "to a --train file (without one, the embedded problem is factorised)",
         )?;
     }
     if args.algo != Algorithm::Sgd {
-        reject_inapplicable(
-            &[
-                ("--lr", args.lr.is_some()),
-                ("--lr-decay", args.lr_decay.is_some()),
-            ],
-            "to --algo sgd",
-        )?;
+        given.reject(&["--lr", "--lr-decay"], "to --algo sgd")?;
     } else {
-        reject_inapplicable(
-            &[
-                ("--init", args.init.is_some()),
-                ("--init-steps", args.init_steps.is_some()),
-            ],
+        given.reject(
+            &["--init", "--init-steps"],
             "to --algo ccd and als (sgd starts from random W and H)",
         )?;
     }
     if args.algo != Algorithm::Ccd {
-        reject_inapplicable(&[("--inner", args.inner.is_some())], "to --algo ccd")?;
+        given.reject(&["--inner"], "to --algo ccd")?;
     }
     if args.init == Some(Init::Random) {
-        reject_inapplicable(
-            &[("--init-steps", args.init_steps.is_some())],
-            "to --init spectral",
-        )?;
+        given.reject(&["--init-steps"], "to --init spectral")?;
     }
     if args.init_steps == Some(0) {
         return Err(bad_input(anyhow::anyhow!(
@@ -145,13 +131,13 @@ fn check_flags(args: &MfArgs) -> Result<(), Failure> {
 }
 
 /// Runs the subcommand.
-pub fn run(args: MfArgs) -> Result<(), Failure> {
+pub fn run(args: MfArgs, given: &Given) -> Result<(), Failure> {
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
     // Everything before formation: a failure here is reported to the peers while forming,
     // so that they stop at once instead of at the connect timeout.
     let prepare = || -> Result<_, Failure> {
-        check_flags(&args)?;
+        check_flags(&args, given)?;
         let model_files = args.out_prefix.as_deref().map(set_paths);
         Files::new()
             .input("--train", args.train.as_deref())

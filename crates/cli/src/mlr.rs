@@ -13,8 +13,9 @@ use strads_ap_apps::mlr::{
 };
 
 use crate::cluster_args::{Agreement, ClusterArgs};
-use crate::failure::{bad_input, Failure};
+use crate::failure::Failure;
 use crate::files::Files;
+use crate::flags::Given;
 use crate::trace_output::write_trace;
 
 /// The solvers.
@@ -108,7 +109,8 @@ pub struct MlrArgs {
 const OBJECTIVE: &str = "sum_i -log softmax(W x_i)_{y_i} + lambda/2 ||W||^2";
 
 /// Runs the subcommand.
-pub fn run(args: MlrArgs) -> Result<(), Failure> {
+pub fn run(args: MlrArgs, given: &Given) -> Result<(), Failure> {
+    check_flags(&args, given)?;
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
     let classes_out = args
@@ -168,7 +170,7 @@ pub fn run(args: MlrArgs) -> Result<(), Failure> {
         }
         return Ok(());
     }
-    let params = params(&args)?;
+    let params = params(&args);
     let fit = train(&config, &params).map_err(|e| failure(e, is_output_process))?;
     let Some(fit) = fit else {
         return Ok(());
@@ -184,7 +186,45 @@ pub fn run(args: MlrArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn params(args: &MlrArgs) -> Result<MlrParams, Failure> {
+/// The flags of training only.
+const TRAINING_FLAGS: [&str; 13] = [
+    "--lambda",
+    "--l1",
+    "--intercept",
+    "--solver",
+    "--tol",
+    "--max-iters",
+    "--memory",
+    "--epochs",
+    "--batch",
+    "--step",
+    "--decay",
+    "--staleness",
+    "--seed",
+];
+
+/// Fails on flags that the chosen solver, or scoring with --predict, would ignore.
+fn check_flags(args: &MlrArgs, given: &Given) -> Result<(), Failure> {
+    if args.predict.is_some() {
+        return given.reject(&TRAINING_FLAGS, "to training (not to --predict)");
+    }
+    match args.solver {
+        SolverKind::Lbfgs => given.reject(
+            &[
+                "--epochs",
+                "--batch",
+                "--step",
+                "--decay",
+                "--staleness",
+                "--seed",
+            ],
+            "to --solver sgd",
+        ),
+        SolverKind::Sgd => given.reject(&["--tol", "--max-iters", "--memory"], "to --solver lbfgs"),
+    }
+}
+
+fn params(args: &MlrArgs) -> MlrParams {
     let data = args
         .data
         .clone()
@@ -207,23 +247,7 @@ fn params(args: &MlrArgs) -> Result<MlrParams, Failure> {
             seed: args.seed,
         }),
     };
-    let inapplicable: Vec<&str> = match args.solver {
-        SolverKind::Lbfgs => [
-            ("--step", args.step.is_some()),
-            ("--staleness", args.staleness != 0),
-        ]
-        .into_iter()
-        .filter_map(|(flag, given)| given.then_some(flag))
-        .collect(),
-        SolverKind::Sgd => Vec::new(),
-    };
-    if !inapplicable.is_empty() {
-        return Err(bad_input(anyhow::anyhow!(
-            "{} only apply to --solver sgd",
-            inapplicable.join(", ")
-        )));
-    }
-    Ok(MlrParams {
+    MlrParams {
         data,
         test: args.test.clone(),
         zero_based: args.zero_based,
@@ -231,7 +255,7 @@ fn params(args: &MlrArgs) -> Result<MlrParams, Failure> {
         l1: args.l1,
         intercept: args.intercept,
         solver,
-    })
+    }
 }
 
 /// Bad input is reported by process 0 alone; the others exit with status 2 quietly.

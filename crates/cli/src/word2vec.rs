@@ -12,7 +12,8 @@ use strads_ap_apps::word2vec::{
 
 use crate::cluster_args::{Agreement, ClusterArgs};
 use crate::failure::{bad_input, Failure};
-use crate::files::{reject_inapplicable, Files};
+use crate::files::Files;
+use crate::flags::Given;
 use crate::trace_output::write_trace;
 
 /// Flags of `strads word2vec`.
@@ -82,11 +83,28 @@ pub struct Word2vecArgs {
 }
 
 /// Runs the subcommand.
-pub fn run(args: Word2vecArgs) -> Result<(), Failure> {
+pub fn run(args: Word2vecArgs, given: &Given) -> Result<(), Failure> {
     if let (Some(word), Some(path)) = (&args.similar, &args.vectors) {
+        given.reject(
+            &[
+                "--binary",
+                "--dim",
+                "--window",
+                "--negative",
+                "--min-count",
+                "--sample",
+                "--alpha",
+                "--min-alpha",
+                "--epochs",
+                "--cbow",
+                "--seed",
+                "--sync-words",
+            ],
+            "to training (not to --similar)",
+        )?;
         return similar(&args, word, path);
     }
-    reject_inapplicable(&[("--top", args.top != 10)], "without --similar")?;
+    given.reject(&["--top"], "to --similar")?;
     check_values(&args)?;
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
