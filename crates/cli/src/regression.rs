@@ -99,13 +99,15 @@ pub struct RegressionArgs {
     /// Rows layout: up to STALENESS + 1 rounds in flight (0 = bulk synchronous) [default: 0].
     #[arg(long)]
     pub staleness: Option<u64>,
-    /// Duality-gap evaluations (which also refresh the priorities from the full gradient) every
-    /// GAP_EVERY x max(working set, d/20) coordinate updates; the working set is the coordinates
-    /// that are nonzero or were predicted to move at the last evaluation. The default is the
-    /// best measured over the benchmark problem's lambdas (README, Performance): lasso's rounds
-    /// sweep the working set, so its evaluations can be rarer than logreg's, whose refreshed
-    /// priorities are worth more than the evaluation's pass over X [default: lasso 2, logreg
-    /// 0.25].
+    /// How often the duality gap is evaluated. Columns layout: at most GAP_EVERY evaluations'
+    /// work of sweeping between two evaluations (earlier once the working set's subproblem has
+    /// converged, but at least 3 evaluations' work apart). Rows layout: an evaluation (which
+    /// also refreshes the priorities from the full gradient) every GAP_EVERY x max(working set,
+    /// d/20) coordinate updates; the working set is the coordinates that are nonzero or were
+    /// predicted to move at the last evaluation. The defaults are the best measured over the
+    /// benchmark problem's lambdas (README, Performance): lasso's rounds sweep the working set,
+    /// so its evaluations can be rarer than logreg's, whose refreshed priorities are worth more
+    /// than the evaluation's pass over X [default: columns 20; rows: lasso 2, logreg 0.25].
     #[arg(long, allow_negative_numbers = true)]
     pub gap_every: Option<f64>,
     /// Rows layout: do not screen out coordinates with the gap-safe rule (screening is exact: it only removes
