@@ -97,6 +97,26 @@ fn cbow_neighbours_recover_the_planted_clusters() {
 }
 
 #[test]
+fn skipgram_with_shared_negatives_recovers_the_planted_clusters_on_one_and_two_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = corpus(&dir);
+    let params = Word2vecParams {
+        shared_negatives: true,
+        ..params(&data)
+    };
+    for workers in [1, 2] {
+        let fit = fit(workers, &params);
+        let (first, last) = (fit.trace[0].mean_loss, fit.trace[4].mean_loss);
+        assert!(last < first, "loss {first} -> {last}");
+        let share = neighbours_in_cluster(&fit);
+        assert!(
+            share > 0.8,
+            "{workers} workers: {share} of neighbours in cluster"
+        );
+    }
+}
+
+#[test]
 fn a_seed_and_a_cluster_shape_fix_the_result() {
     let dir = tempfile::tempdir().unwrap();
     let data = corpus(&dir);

@@ -212,8 +212,9 @@ pub struct Sampler {
     /// `c_k = (n_dk + alpha) / (n_k + W beta)` of that document, and their sum.
     coef: Vec<f64>,
     coef_sum: f64,
-    /// `(n_k, 1 / (n_k + W beta))` for each topic, from when `n_k` was last seen.
-    inverse_total: Vec<(u32, f64)>,
+    /// `1 / (n_k + W beta)` for each topic, and the `n_k` it was computed from.
+    inverse_total: Vec<f64>,
+    inverse_of: Vec<u32>,
     rng: Rng,
 }
 
@@ -229,7 +230,8 @@ impl Sampler {
             doc: u32::MAX,
             coef: vec![0.0; opts.topics],
             coef_sum: 0.0,
-            inverse_total: vec![(u32::MAX, 0.0); opts.topics],
+            inverse_total: vec![0.0; opts.topics],
+            inverse_of: vec![u32::MAX; opts.topics],
             rng: Rng(0),
         }
     }
@@ -252,26 +254,30 @@ impl Sampler {
             token.2 = k as u32;
             return;
         }
+        // The word's row first: it is likely not in the L1 cache, and nothing below waits for
+        // it until the draw.
+        remove_token(row, old);
         if d != self.doc {
             // A new run of the document's tokens: fresh coefficients, and random numbers that
             // depend only on the seed, the iteration, the document and the run's first word.
             self.doc = d;
             self.rng = Rng(mix(self.seed ^ mix(u64::from(d) << 32 | u64::from(w))));
-            self.coef_sum = 0.0;
-            for (k, (&n_dk, &n_k)) in doc.iter().zip(totals.iter()).enumerate() {
+            for (k, &n_k) in totals.iter().enumerate() {
                 // 1 / (n_k + W b) is kept from the last time n_k was seen: a division per
                 // topic and document would cost more than all of the document's draws.
-                if self.inverse_total[k].0 != n_k {
-                    self.inverse_total[k] = (n_k, 1.0 / (f64::from(n_k) + self.w_beta));
+                if self.inverse_of[k] != n_k {
+                    (self.inverse_of[k], self.inverse_total[k]) = (n_k, self.inverse(n_k));
                 }
-                self.coef[k] = (f64::from(n_dk) + self.alpha) * self.inverse_total[k].1;
-                self.coef_sum += self.coef[k];
             }
+            let inverses = self.coef.iter_mut().zip(&self.inverse_total);
+            for ((c, &inverse), &n_dk) in inverses.zip(doc.iter()) {
+                *c = (f64::from(n_dk) + self.alpha) * inverse;
+            }
+            self.coef_sum = sum_in_lanes(&self.coef, |c| c);
         }
         let kept = (self.coef[old], self.coef_sum);
         doc[old] -= 1;
         totals[old] -= 1;
-        remove_token(row, old);
         self.refresh(old, doc[old], totals[old]);
         let (new, at) = self.draw(row);
         doc[new] += 1;
@@ -288,23 +294,26 @@ impl Sampler {
 
     /// Topic `k` of the current document now has `n_dk` tokens, `n_k` in all.
     fn refresh(&mut self, k: usize, n_dk: u32, n_k: u32) {
-        self.inverse_total[k] = (n_k, 1.0 / (f64::from(n_k) + self.w_beta));
-        let c = (f64::from(n_dk) + self.alpha) * self.inverse_total[k].1;
+        (self.inverse_of[k], self.inverse_total[k]) = (n_k, self.inverse(n_k));
+        let c = (f64::from(n_dk) + self.alpha) * self.inverse_total[k];
         self.coef_sum += c - self.coef[k];
         self.coef[k] = c;
+    }
+
+    /// `1 / (n_k + W b)`.
+    fn inverse(&self, n_k: u32) -> f64 {
+        1.0 / (f64::from(n_k) + self.w_beta)
     }
 
     /// Draws a topic for a token of the word whose row is `row`, from the counts without it;
     /// returns it and its place in the row's list of nonzero topics, if it is there.
     fn draw(&mut self, row: &WordRow) -> (usize, Option<usize>) {
         let (counts, nonzero) = row;
-        // The word bucket's weights c_k n_kw, summed over the word's nonzero topics.
-        let weight = |k: u16| self.coef[usize::from(k)] * f64::from(counts[usize::from(k)]);
-        // (In four partial sums, so that each addition need not wait for the one before.)
-        let (mut lanes, quads) = ([0.0; 4], nonzero.chunks_exact(4));
-        let rest: f64 = quads.remainder().iter().map(|&k| weight(k)).sum();
-        quads.for_each(|q| (0..4).for_each(|j| lanes[j] += weight(q[j])));
-        let word_mass = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + rest;
+        // The word bucket's weights c_k n_kw, summed over the word's nonzero topics. (Both
+        // slices K long: one bounds check serves both.)
+        let (coef, counts) = (&self.coef[..], &counts[..self.coef.len()]);
+        let weight = |k: u16| coef[usize::from(k)] * f64::from(counts[usize::from(k)]);
+        let word_mass = sum_in_lanes(nonzero, weight);
         let prior_mass = self.beta * self.coef_sum.max(0.0);
         let mut u = self.rng.unit() * (word_mass + prior_mass);
         if u < word_mass {
@@ -327,6 +336,15 @@ impl Sampler {
         }
         (self.coef.len() - 1, None)
     }
+}
+
+/// The sum of `value(x)` over `items`, in four partial sums so that each addition need not wait
+/// for the one before.
+fn sum_in_lanes<T: Copy>(items: &[T], value: impl Fn(T) -> f64) -> f64 {
+    let (mut lanes, quads) = ([0.0; 4], items.chunks_exact(4));
+    let rest: f64 = quads.remainder().iter().map(|&x| value(x)).sum();
+    quads.for_each(|q| (0..4).for_each(|j| lanes[j] += value(q[j])));
+    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + rest
 }
 
 /// Adds a token of topic `k` to a word's row (of K topics), whose list holds `k` at `at` if

@@ -16,6 +16,11 @@ pub trait Delta: Clone {
     fn delta(&self, before: &Self) -> Self;
     /// Applies a change made by some worker.
     fn apply(&mut self, delta: &Self);
+    /// `*before = self.delta(before)`, reusing `before`'s storage (the runtime keeps the saved
+    /// values of a step's writes and turns them into the step's changes in place).
+    fn delta_into(&self, before: &mut Self) {
+        *before = self.delta(before);
+    }
 }
 
 macro_rules! float_delta {
@@ -48,6 +53,16 @@ impl<T: Delta> Delta for Vec<T> {
             "a vector element changed its length inside a loop"
         );
         self.iter().zip(before).map(|(a, b)| a.delta(b)).collect()
+    }
+    fn delta_into(&self, before: &mut Self) {
+        assert_eq!(
+            self.len(),
+            before.len(),
+            "a vector element changed its length inside a loop"
+        );
+        for (a, b) in self.iter().zip(before.iter_mut()) {
+            a.delta_into(b);
+        }
     }
     fn apply(&mut self, delta: &Self) {
         assert_eq!(

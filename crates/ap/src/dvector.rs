@@ -65,6 +65,12 @@ impl<T> DVector<T> {
         &mut self.local
     }
 
+    /// The elements this worker holds, taken out of the vector (to build another, e.g. with
+    /// [`crate::Ap::dvector_from_parts`]).
+    pub fn into_local(self) -> Vec<T> {
+        self.local
+    }
+
     /// The global indices of [`DVector::local`], in the same order.
     pub fn local_indices(&self) -> Vec<u64> {
         match &self.origin {
@@ -170,6 +176,9 @@ struct VecReplica<T> {
     step: u32,
     /// Elements first written in this step, with their value before it.
     before: Vec<(usize, T)>,
+    /// Values whose storage the next first writes reuse (this worker's merged changes): saving
+    /// a `Vec` element then copies without allocating.
+    spare: Vec<T>,
     pending: Pending<Vec<(u64, T)>>,
     touched: TouchedSet,
 }
@@ -223,7 +232,14 @@ impl<T: Clone> VecView<T> {
         if let Some(replica) = &mut self.replica {
             if replica.stamp[at] != replica.step {
                 replica.stamp[at] = replica.step;
-                replica.before.push((at, self.data[at].clone()));
+                let saved = match replica.spare.pop() {
+                    Some(mut spare) => {
+                        spare.clone_from(&self.data[at]);
+                        spare
+                    }
+                    None => self.data[at].clone(),
+                };
+                replica.before.push((at, saved));
             }
         }
     }
@@ -266,10 +282,17 @@ impl<T: Element + Delta> LoopView for VecView<T> {
         let changes: Vec<(u64, T)> = replica
             .before
             .drain(..)
-            .map(|(at, before)| (at as u64, self.data[at].delta(&before)))
+            .map(|(at, mut before)| {
+                self.data[at].delta_into(&mut before);
+                (at as u64, before)
+            })
             .collect();
         let bytes = encode(&changes)?;
-        if !replica.asynchronous {
+        if replica.asynchronous {
+            replica
+                .spare
+                .extend(changes.into_iter().map(|(_, change)| change));
+        } else {
             replica.pending.push(replica.step, changes);
         }
         Ok(bytes)
@@ -298,6 +321,9 @@ impl<T: Element + Delta> LoopView for VecView<T> {
         for &at in &replica.touched.keys {
             self.data[at].clone_from(&replica.committed[at]);
         }
+        replica
+            .spare
+            .extend(mine.into_iter().map(|(_, change)| change));
         for later in replica.pending.later() {
             for (key, change) in later {
                 let at = *key as usize;
@@ -422,6 +448,7 @@ impl<T: Element + Delta> Param for &mut DVector<T> {
                         stamp: vec![0; data.len()],
                         step: 0,
                         before: Vec::new(),
+                        spare: Vec::new(),
                         pending: Pending::default(),
                         touched: TouchedSet::default(),
                     })),

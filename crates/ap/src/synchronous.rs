@@ -7,7 +7,8 @@
 //! the committed state, and shows the committed state plus its own unmerged changes. So a read is
 //! never more than `s` mini-batches stale, and the result depends only on the cluster shape, not
 //! on message timing. `Async` instead adds others' changes as they arrive and waits only for a
-//! peer more than `max_delay` mini-batches behind.
+//! peer more than `max_delay` mini-batches behind. A single worker runs the iterations in order
+//! on the containers themselves, which is what a mini-batch computation with one worker means.
 
 use std::collections::HashMap;
 
@@ -87,7 +88,13 @@ where
 
     let tags = ap.new_tags();
     let worker = &mut *ap.worker;
-    let access = vec![Access::Replica { asynchronous }; infos.len()];
+    // One worker is its own mini-batch order: its views hold the containers as they are, with
+    // no replica bookkeeping.
+    let access = if workers == 1 {
+        vec![Access::Exclusive; infos.len()]
+    } else {
+        vec![Access::Replica { asynchronous }; infos.len()]
+    };
     let mut views = params.open_all(worker, &access)?;
     let origin = data.origin.as_deref();
     let home_start = data.bounds[data.worker];

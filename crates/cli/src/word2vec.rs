@@ -65,6 +65,11 @@ pub struct Word2vecArgs {
     /// merges).
     #[arg(long, default_value_t = 50_000)]
     pub sync_words: usize,
+    /// Skip-gram: draw one set of negatives per center word, shared by the words of its window,
+    /// and update the window's pairs at once (Ji et al. 2016), instead of fresh negatives for
+    /// every pair.
+    #[arg(long)]
+    pub shared_negatives: bool,
     /// Write one JSON line per epoch.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
@@ -137,6 +142,7 @@ pub fn run(args: Word2vecArgs, given: &Given) -> Result<(), Failure> {
         },
         seed: args.seed,
         sync_words: args.sync_words,
+        shared_negatives: args.shared_negatives,
         ..Word2vecParams::new(args.data.as_deref().expect("clap requires --data"))
     };
     let fit = train(&config, &params).map_err(|e| failure(e, is_output_process))?;
@@ -232,7 +238,8 @@ fn agreement(args: &Word2vecArgs, cluster: &strads_engine::ClusterConfig) -> Vec
         .item("--epochs", args.epochs)
         .item("--cbow", args.cbow)
         .item("--seed", args.seed)
-        .item("--sync-words", args.sync_words);
+        .item("--sync-words", args.sync_words)
+        .item("--shared-negatives", args.shared_negatives);
     items.into_items()
 }
 
@@ -245,6 +252,7 @@ fn print_summary(args: &Word2vecArgs, config: &ApConfig, fit: &Fit, seconds: f64
         let mut summary = json!({
             "app": "word2vec",
             "architecture": architecture,
+            "shared_negatives": args.shared_negatives,
             "vocabulary": fit.vocabulary,
             "corpus_words": fit.corpus_words,
             "dim": args.dim,
@@ -252,7 +260,7 @@ fn print_summary(args: &Word2vecArgs, config: &ApConfig, fit: &Fit, seconds: f64
             "words_per_second": words_per_second,
             "final_loss": last.mean_loss,
             "consistency": format!("{:?}", fit.strategy.consistency),
-            "mini_batch": fit.strategy.mini_batch,
+            "words_per_step": fit.words_per_step,
             "load_seconds": fit.load_seconds,
             "train_seconds": fit.train_seconds,
             "seconds": seconds,
@@ -269,12 +277,8 @@ fn print_summary(args: &Word2vecArgs, config: &ApConfig, fit: &Fit, seconds: f64
     }
     println!(
         "strads word2vec ({architecture}, negative sampling): {} words, vocabulary {}, dim {}; \
-         {:?} loop, mini-batch {} sentences",
-        fit.corpus_words,
-        fit.vocabulary,
-        args.dim,
-        fit.strategy.consistency,
-        fit.strategy.mini_batch.unwrap_or(0)
+         {:?} loop, mini-batch {} words",
+        fit.corpus_words, fit.vocabulary, args.dim, fit.strategy.consistency, fit.words_per_step
     );
     for t in &fit.trace {
         println!(

@@ -189,6 +189,117 @@ where
     loss
 }
 
+/// Scratch space of [`skipgram_window`]: the changes of a window's rows and its targets, kept
+/// between calls.
+#[derive(Clone, Debug, Default)]
+pub struct WindowScratch {
+    context_changes: Vec<f32>,
+    target_changes: Vec<f32>,
+    labels: Vec<f32>,
+    target_words: Vec<usize>,
+}
+
+/// Skip-gram over one window with shared negatives (Ji et al., "Parallelizing Word2Vec in
+/// Shared and Distributed Memory", 2016): every context word's input row predicts the center
+/// against the same `negatives`, and the window's pairs are one step, all gradients taken at
+/// the values before it. Returns the sum of the pairs' losses. Negatives equal to `center` are
+/// skipped, as word2vec does.
+///
+/// Per pair it is the arithmetic of [`skipgram_pair`]; what it saves is memory traffic and
+/// random numbers: the window reads `negatives.len() + 1` output rows once, where the pairs one
+/// by one read fresh negatives for every context word.
+pub fn skipgram_window<I, O>(
+    inputs: &mut I,
+    outputs: &mut O,
+    contexts: &[usize],
+    center: usize,
+    negatives: &[usize],
+    alpha: f32,
+    scratch: &mut WindowScratch,
+) -> f64
+where
+    I: IndexMut<usize, Output = Vec<f32>> + ?Sized,
+    O: IndexMut<usize, Output = Vec<f32>> + ?Sized,
+{
+    if contexts.is_empty() {
+        return 0.0;
+    }
+    let s = scratch;
+    s.target_words.clear();
+    s.labels.clear();
+    s.target_words.push(center);
+    s.labels.push(1.0);
+    for &n in negatives.iter().filter(|&&n| n != center) {
+        s.target_words.push(n);
+        s.labels.push(0.0);
+    }
+    let dim = outputs[center].len();
+    s.context_changes.clear();
+    s.context_changes.resize(contexts.len() * dim, 0.0);
+    s.target_changes.clear();
+    s.target_changes.resize(s.target_words.len() * dim, 0.0);
+    // The rows are read in place (a copy of each would cost a third of the arithmetic).
+    let context_rows: Vec<&[f32]> = contexts.iter().map(|&c| inputs[c].as_slice()).collect();
+    let target_rows: Vec<&[f32]> = s
+        .target_words
+        .iter()
+        .map(|&t| outputs[t].as_slice())
+        .collect();
+    let loss = window_step(
+        dim,
+        &context_rows,
+        &target_rows,
+        &s.labels,
+        alpha,
+        &mut s.context_changes,
+        &mut s.target_changes,
+    );
+    for (&c, change) in contexts.iter().zip(s.context_changes.chunks_exact(dim)) {
+        axpy(1.0, change, &mut inputs[c]);
+    }
+    for (&t, change) in s
+        .target_words
+        .iter()
+        .zip(s.target_changes.chunks_exact(dim))
+    {
+        axpy(1.0, change, &mut outputs[t]);
+    }
+    loss
+}
+
+/// The window's pairs at once: for every (context, target) pair of rows, with `f` their dot
+/// product, adds `-alpha dL/d(context)` and `-alpha dL/d(target)` to the rows' changes (rows
+/// of `dim` values, one after the other). Returns the summed loss. Compiled for AVX2 and
+/// AVX-512 too, as [`target_step`].
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn window_step(
+    dim: usize,
+    contexts: &[&[f32]],
+    targets: &[&[f32]],
+    labels: &[f32],
+    alpha: f32,
+    context_changes: &mut [f32],
+    target_changes: &mut [f32],
+) -> f64 {
+    let mut loss = 0.0;
+    let context_rows = contexts.iter().zip(context_changes.chunks_exact_mut(dim));
+    for (context, context_change) in context_rows {
+        let target_rows = targets.iter().zip(target_changes.chunks_exact_mut(dim));
+        for ((target, target_change), &label) in target_rows.zip(labels) {
+            let f = dot(context, target);
+            let g = (label - sigmoid(f)) * alpha;
+            axpy(g, target, context_change);
+            axpy(g, context, target_change);
+            loss += if label > 0.5 {
+                neg_log_sigmoid(f)
+            } else {
+                neg_log_sigmoid(-f)
+            };
+        }
+    }
+    loss
+}
+
 /// `hidden = mean of the rows`: CBOW's input vector (word2vec's `cbow_mean = 1`).
 pub fn mean_into<'r>(rows: impl Iterator<Item = &'r [f32]>, hidden: &mut [f32]) {
     hidden.iter_mut().for_each(|x| *x = 0.0);
@@ -290,6 +401,67 @@ mod tests {
                     (step + f64::from(alpha) * grad).abs() < 1e-6,
                     "output[{w}][{i}]: moved {step}, expected {}",
                     -f64::from(alpha) * grad
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_shared_negatives_window_moves_every_row_along_minus_alpha_times_its_gradient() {
+        // Three context rows (one of them twice: its two pairs both count) against the center
+        // and two negatives, one of which is the center and is skipped; row 4 is untouched.
+        let (_, outputs) = example();
+        let inputs: Vec<Vec<f32>> = (0..4)
+            .map(|w| {
+                (0..6)
+                    .map(|i| 0.25 * ((w * 6 + i) as f32 * 1.3).sin())
+                    .collect()
+            })
+            .collect();
+        let (contexts, center, negatives) = ([0usize, 2, 3, 2], 1usize, [4usize, 1]);
+        let alpha = 1e-3f32;
+        let (mut new_inputs, mut new_outputs) = (inputs.clone(), outputs.clone());
+        let mut scratch = WindowScratch::default();
+        let reported = skipgram_window(
+            &mut new_inputs,
+            &mut new_outputs,
+            &contexts,
+            center,
+            &negatives,
+            alpha,
+            &mut scratch,
+        );
+        // The window's loss: the pairs' losses at the values before the step.
+        let window_loss = |h: &[Vec<f64>], o: &[Vec<f64>]| -> f64 {
+            contexts.iter().map(|&c| loss(&h[c], o, center, &[4])).sum()
+        };
+        let h: Vec<Vec<f64>> = inputs.iter().map(|r| to64(r)).collect();
+        let o: Vec<Vec<f64>> = outputs.iter().map(|r| to64(r)).collect();
+        assert!((reported - window_loss(&h, &o)).abs() < 1e-5);
+        let eps = 1e-6;
+        for w in 0..h.len() {
+            for i in 0..h[w].len() {
+                let (mut plus, mut minus) = (h.clone(), h.clone());
+                plus[w][i] += eps;
+                minus[w][i] -= eps;
+                let grad = (window_loss(&plus, &o) - window_loss(&minus, &o)) / (2.0 * eps);
+                let step = f64::from(new_inputs[w][i] - inputs[w][i]);
+                assert!(
+                    (step + f64::from(alpha) * grad).abs() < 1e-6,
+                    "input[{w}][{i}]"
+                );
+            }
+        }
+        for w in 0..o.len() {
+            for i in 0..o[w].len() {
+                let (mut plus, mut minus) = (o.clone(), o.clone());
+                plus[w][i] += eps;
+                minus[w][i] -= eps;
+                let grad = (window_loss(&h, &plus) - window_loss(&h, &minus)) / (2.0 * eps);
+                let step = f64::from(new_outputs[w][i] - outputs[w][i]);
+                assert!(
+                    (step + f64::from(alpha) * grad).abs() < 1e-6,
+                    "output[{w}][{i}]"
                 );
             }
         }

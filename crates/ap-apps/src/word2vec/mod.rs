@@ -17,10 +17,11 @@
 //!
 //! The program ([`program`]) reads the text in byte-range shards with `read_lines` (each worker
 //! interning its own words), agrees on the vocabulary by an `all_gather` of every worker's
-//! `(word, count)` list, then runs each epoch as one `Bsp` loop over the sentences with the
-//! input and output vectors as two `DVector<Vec<f32>>` replicas: each worker trains on its own
-//! sentences and, every mini-batch (about [`Word2vecParams::sync_words`] words per worker), the
-//! workers' changes to the rows they touched are summed. Why not `Serializable`: every sentence
+//! `(word, count)` list, then runs each epoch as one `Bsp` loop over packs of sentences (about
+//! [`Word2vecParams::sync_words`] words each, a pack per mini-batch, so that every worker's
+//! mini-batch holds about the same words whatever the lines' lengths) with the input and output
+//! vectors as two `DVector<Vec<f32>>` replicas: each worker trains on its own sentences and,
+//! after every pack, the workers' changes to the rows they touched are summed. Why not `Serializable`: every sentence
 //! touches the frequent words and the negatives, so no partition of the rows separates
 //! iterations. Why `Bsp` rather than `Async`: both merge the same sparse row deltas, and `Bsp`
 //! fixes the result by the seed and the cluster shape (`Async` applies changes in arrival order);
@@ -85,6 +86,10 @@ pub struct Word2vecParams {
     /// Words a worker trains on between merges of the workers' changes (at most; a pass has at
     /// least 16 merges).
     pub sync_words: usize,
+    /// Skip-gram only: one set of negatives per center word, shared by its window's context
+    /// words, the window's pairs updated at once ([`kernels::skipgram_window`]); otherwise, as
+    /// word2vec.c, fresh negatives for every pair and one pair at a time.
+    pub shared_negatives: bool,
 }
 
 impl Word2vecParams {
@@ -104,6 +109,7 @@ impl Word2vecParams {
             architecture: Architecture::SkipGram,
             seed: 1,
             sync_words: 50_000,
+            shared_negatives: false,
         }
     }
 }

@@ -55,6 +55,8 @@ pub struct Fit {
     pub trace: Vec<TraceRecord>,
     /// What the runtime decided for the training loop.
     pub strategy: Strategy,
+    /// Words (before subsampling) a worker trains on between merges: one mini-batch.
+    pub words_per_step: usize,
     /// Seconds reading and counting.
     pub load_seconds: f64,
     /// Seconds training.
@@ -69,27 +71,25 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
     let mut local_ids: HashMap<String, u32> = HashMap::new();
     let mut local_words: Vec<String> = Vec::new();
     let mut local_counts: Vec<u64> = Vec::new();
-    let mut sentences: DVector<Vec<u32>> = ap
-        .read_lines(&params.data, |line| {
-            let ids: Vec<u32> = line
-                .split_whitespace()
-                .map(|token| {
-                    let id = *local_ids.entry(token.to_owned()).or_insert_with(|| {
-                        local_words.push(token.to_owned());
-                        local_counts.push(0);
-                        local_words.len() as u32 - 1
-                    });
-                    local_counts[id as usize] += 1;
-                    id
-                })
-                .collect();
-            Ok::<_, String>(
-                ids.chunks(MAX_SENTENCE)
-                    .map(<[u32]>::to_vec)
-                    .collect::<Vec<_>>(),
-            )
-        })?
-        .with_name("sentences");
+    let sentences: DVector<Vec<u32>> = ap.read_lines(&params.data, |line| {
+        let ids: Vec<u32> = line
+            .split_whitespace()
+            .map(|token| {
+                let id = *local_ids.entry(token.to_owned()).or_insert_with(|| {
+                    local_words.push(token.to_owned());
+                    local_counts.push(0);
+                    local_words.len() as u32 - 1
+                });
+                local_counts[id as usize] += 1;
+                id
+            })
+            .collect();
+        Ok::<_, String>(
+            ids.chunks(MAX_SENTENCE)
+                .map(<[u32]>::to_vec)
+                .collect::<Vec<_>>(),
+        )
+    })?;
     drop(local_ids);
     let shard: Vec<(String, u64)> = local_words.iter().cloned().zip(local_counts).collect();
     let shards = ap.all_gather(&shard)?;
@@ -108,8 +108,9 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
     // word2vec.c (so the window spans over them).
     let to_vocab: Vec<Option<u32>> = local_words.iter().map(|w| vocab.id(w)).collect();
     drop(local_words);
+    let mut sentences = sentences.into_local();
     let mut tokens_here = 0u64;
-    for sentence in sentences.local_mut() {
+    for sentence in &mut sentences {
         sentence.retain_mut(|id| match to_vocab[*id as usize] {
             Some(v) => {
                 *id = v;
@@ -119,15 +120,18 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
         });
         tokens_here += sentence.len() as u64;
     }
-    let shapes: Vec<(u64, u64)> = ap.all_gather(&(tokens_here, sentences.local().len() as u64))?;
+    let most_tokens = ap.all_gather(&tokens_here)?.into_iter().max().unwrap_or(0) as usize;
     let corpus_words = vocab.total();
-    let most_tokens = shapes.iter().map(|s| s.0).max().unwrap_or(0) as usize;
-    let mean_sentence = corpus_words as f64 / sentences.len().max(1) as f64;
     let words_per_step = params
         .sync_words
         .min(most_tokens.div_ceil(MIN_STEPS_PER_EPOCH))
         .max(1);
-    let batch = ((words_per_step as f64 / mean_sentence.max(1.0)).ceil() as usize).max(1);
+    // A mini-batch is one pack of about `words_per_step` words: the lines' lengths vary (from a
+    // few words to 1000), and batches of equal line counts would keep one worker waiting for
+    // the other at every merge.
+    let mut packs = ap
+        .dvector_from_parts(pack_sentences(sentences, words_per_step))?
+        .with_name("sentences");
 
     let (v, dim) = (vocab.len(), params.dim);
     let seed = params.seed;
@@ -166,71 +170,94 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
         let mut change = vec![0.0f32; dim];
         let mut hidden = vec![0.0f32; dim];
         let mut context: Vec<usize> = Vec::new();
+        let mut window = kernels::WindowScratch::default();
         let report = ap
-            .parallel_for(&mut sentences, (&mut input, &mut output))
+            .parallel_for(&mut packs, (&mut input, &mut output))
             .name("word2vec epoch")
-            .batch(batch)
-            .run(Consistency::Bsp, |sentence, (input, output)| {
-                // Progress over the whole run, this worker's words standing for every
-                // worker's (they hold about equal shares).
-                let progress = (words_before + words * workers) as f64 / planned;
-                alpha = (alpha0 - (alpha0 - min_alpha) * progress).max(min_alpha);
-                let rate = alpha as f32;
-                kept.clear();
-                for &w in sentence.iter() {
-                    words += 1;
-                    let p = keep[w as usize];
-                    if p >= 1.0 || rng.gen::<f32>() < p {
-                        kept.push(w as usize);
+            .batch(1)
+            .run(Consistency::Bsp, |pack, (input, output)| {
+                for sentence in pack.iter() {
+                    // Progress over the whole run, this worker's words standing for every
+                    // worker's (they hold about equal shares).
+                    let progress = (words_before + words * workers) as f64 / planned;
+                    alpha = (alpha0 - (alpha0 - min_alpha) * progress).max(min_alpha);
+                    let rate = alpha as f32;
+                    kept.clear();
+                    for &w in sentence.iter() {
+                        words += 1;
+                        let p = keep[w as usize];
+                        if p >= 1.0 || rng.gen::<f32>() < p {
+                            kept.push(w as usize);
+                        }
                     }
-                }
-                for i in 0..kept.len() {
-                    let center = kept[i];
-                    let b = rng.gen_range(1..=params.window);
-                    let (lo, hi) = (i.saturating_sub(b), (i + b).min(kept.len() - 1));
-                    match params.architecture {
-                        Architecture::SkipGram => {
-                            for j in (lo..=hi).filter(|&j| j != i) {
+                    for i in 0..kept.len() {
+                        let center = kept[i];
+                        let b = rng.gen_range(1..=params.window);
+                        let (lo, hi) = (i.saturating_sub(b), (i + b).min(kept.len() - 1));
+                        match params.architecture {
+                            Architecture::SkipGram if params.shared_negatives => {
+                                context.clear();
+                                context.extend((lo..=hi).filter(|&j| j != i).map(|j| kept[j]));
+                                if context.is_empty() {
+                                    continue;
+                                }
                                 for n in negatives.iter_mut() {
                                     *n = noise.sample(&mut rng);
                                 }
-                                loss += kernels::skipgram_pair(
-                                    &mut input[kept[j]],
+                                loss += kernels::skipgram_window(
+                                    input,
+                                    output,
+                                    &context,
+                                    center,
+                                    &negatives,
+                                    rate,
+                                    &mut window,
+                                );
+                                pairs += context.len() as u64;
+                            }
+                            Architecture::SkipGram => {
+                                for j in (lo..=hi).filter(|&j| j != i) {
+                                    for n in negatives.iter_mut() {
+                                        *n = noise.sample(&mut rng);
+                                    }
+                                    loss += kernels::skipgram_pair(
+                                        &mut input[kept[j]],
+                                        output,
+                                        center,
+                                        &negatives,
+                                        rate,
+                                        &mut change,
+                                    );
+                                    pairs += 1;
+                                }
+                            }
+                            Architecture::Cbow => {
+                                context.clear();
+                                context.extend((lo..=hi).filter(|&j| j != i).map(|j| kept[j]));
+                                if context.is_empty() {
+                                    continue;
+                                }
+                                let rows = &*input;
+                                kernels::mean_into(
+                                    context.iter().map(|&c| rows[c].as_slice()),
+                                    &mut hidden,
+                                );
+                                for n in negatives.iter_mut() {
+                                    *n = noise.sample(&mut rng);
+                                }
+                                loss += kernels::sgns_outputs(
+                                    &hidden,
                                     output,
                                     center,
                                     &negatives,
                                     rate,
                                     &mut change,
                                 );
+                                for &c in &context {
+                                    kernels::add_change(&mut input[c], &change);
+                                }
                                 pairs += 1;
                             }
-                        }
-                        Architecture::Cbow => {
-                            context.clear();
-                            context.extend((lo..=hi).filter(|&j| j != i).map(|j| kept[j]));
-                            if context.is_empty() {
-                                continue;
-                            }
-                            let rows = &*input;
-                            kernels::mean_into(
-                                context.iter().map(|&c| rows[c].as_slice()),
-                                &mut hidden,
-                            );
-                            for n in negatives.iter_mut() {
-                                *n = noise.sample(&mut rng);
-                            }
-                            loss += kernels::sgns_outputs(
-                                &hidden,
-                                output,
-                                center,
-                                &negatives,
-                                rate,
-                                &mut change,
-                            );
-                            for &c in &context {
-                                kernels::add_change(&mut input[c], &change);
-                            }
-                            pairs += 1;
                         }
                     }
                 }
@@ -267,7 +294,26 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
         corpus_words,
         trace,
         strategy: strategy.expect("at least one epoch ran"),
+        words_per_step,
         load_seconds,
         train_seconds,
     })
+}
+
+/// Packs sentences, in order, into runs of at least `words` words (the last one shorter).
+fn pack_sentences(sentences: Vec<Vec<u32>>, words: usize) -> Vec<Vec<Vec<u32>>> {
+    let mut packs = Vec::new();
+    let (mut pack, mut in_pack) = (Vec::new(), 0usize);
+    for sentence in sentences {
+        in_pack += sentence.len();
+        pack.push(sentence);
+        if in_pack >= words {
+            packs.push(std::mem::take(&mut pack));
+            in_pack = 0;
+        }
+    }
+    if !pack.is_empty() {
+        packs.push(pack);
+    }
+    packs
 }

@@ -67,7 +67,8 @@ fn batch_of(n: usize, w: usize, workers: usize, batch: usize, t: usize) -> std::
 }
 
 /// The sequential mini-batch reference: every worker runs its batch on a copy of the step's
-/// snapshot, and the changes (copy - snapshot) are added to the snapshot in worker order.
+/// snapshot, and the changes (copy - snapshot) are added to the snapshot in worker order. One
+/// worker is the plain sequential program: its batch runs on the state itself.
 fn bsp_reference<S: Clone>(
     state: &mut S,
     workers: usize,
@@ -78,6 +79,10 @@ fn bsp_reference<S: Clone>(
     let steps = steps(N, workers, BATCH);
     for _ in 0..passes {
         for t in 0..steps {
+            if workers == 1 {
+                run_batch(state, batch_of(N, 0, 1, BATCH, t));
+                continue;
+            }
             let snapshot = state.clone();
             let mut next = snapshot.clone();
             for w in 0..workers {
