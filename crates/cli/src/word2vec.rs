@@ -104,12 +104,16 @@ pub fn run(args: Word2vecArgs, given: &Given) -> Result<(), Failure> {
                 "--cbow",
                 "--seed",
                 "--sync-words",
+                "--shared-negatives",
             ],
             "to training (not to --similar)",
         )?;
         return similar(&args, word, path);
     }
     given.reject(&["--top"], "to --similar")?;
+    if args.cbow {
+        given.reject(&["--shared-negatives"], "to skip-gram (without --cbow)")?;
+    }
     check_values(&args)?;
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;

@@ -160,6 +160,14 @@ fn mlr_and_word2vec_reject_the_flags_of_other_modes_naming_them() {
     );
     assert_inapplicable(
         &strads(&format!(
+            "{w2v} --out {}.vec --cbow --shared-negatives",
+            i.text
+        )),
+        &["--shared-negatives"],
+        "to skip-gram",
+    );
+    assert_inapplicable(
+        &strads(&format!(
             "lda --data {} --topics 2 --sampler exact --mh-steps 2 --threads 1",
             i.text
         )),
