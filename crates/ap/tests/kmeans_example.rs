@@ -169,7 +169,7 @@ fn kmeans_matches_lloyd_on_threads_and_processes() {
 
 /// Runs the test binary again as two processes of one worker each; process 0's clustering.
 fn two_processes(data: &Path, dir: &Path) -> kmeans::Clustering {
-    let ports = strads_engine::launch::free_loopback_ports(2).unwrap();
+    let ports = strads_engine::loopback::free_loopback_ports(2).unwrap();
     let hosts: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
     let mut children: Vec<_> = (0..2)
         .map(|p| {

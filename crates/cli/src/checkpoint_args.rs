@@ -16,7 +16,7 @@ use strads_apps::checkpoint::{CheckpointInterval, Checkpointing, Resume, StopReq
 use strads_engine::ClusterConfig;
 use strads_io::checkpoint::{CheckpointDir, CheckpointHeader};
 
-use crate::{bad_input, Failure};
+use crate::failure::{bad_input, Failure};
 
 /// The interval when `--checkpoint` is given without `--checkpoint-every`.
 pub const DEFAULT_INTERVAL_SECONDS: f64 = 60.0;

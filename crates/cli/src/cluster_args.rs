@@ -10,17 +10,48 @@ use strads_engine::cluster::{read_hosts_file, DEFAULT_CONNECT_TIMEOUT, DEFAULT_P
 use strads_engine::secret::SECRET_ENV;
 use strads_engine::{Cluster, ClusterConfig, Secret};
 
-use crate::{bad_input, Failure};
+use crate::failure::{bad_input, Failure};
+use crate::flags::reject_inapplicable;
 
 /// The most worker threads a process may run.
 pub const MAX_THREADS: usize = 256;
 
-/// Where the workers run: threads in this process, and optionally a cluster of processes.
-#[derive(Args, Clone, Debug)]
-pub struct ClusterArgs {
+/// `--threads`, the one definition of the flag: every app subcommand takes it (in
+/// [`ClusterArgs`]), and so does `strads launch`, which passes it on to its children.
+#[derive(Args, Clone, Debug, Default)]
+pub struct ThreadsArg {
     /// Worker threads per process, at most 256 [default: the machine's cores].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+}
+
+impl ThreadsArg {
+    /// The worker threads per process: the value given, checked, or the machine's cores.
+    pub fn resolve(&self) -> Result<usize, Failure> {
+        let threads = self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+        if threads == 0 {
+            return Err(bad_input(anyhow::anyhow!("--threads must be at least 1")));
+        }
+        if threads > MAX_THREADS {
+            return Err(bad_input(anyhow::anyhow!(
+                "--threads must be at most {MAX_THREADS}, got {threads}: every pair of workers \
+                 has its own channels, so memory and start-up time grow with the square of the \
+                 workers (256 threads take 0.3 GB and 8 s to solve a 3-row problem)"
+            )));
+        }
+        Ok(threads)
+    }
+}
+
+/// Where the workers run: threads in this process, and optionally a cluster of processes.
+#[derive(Args, Clone, Debug)]
+pub struct ClusterArgs {
+    #[command(flatten)]
+    pub threads: ThreadsArg,
     /// Number of processes in the cluster (each runs the same command).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub processes: usize,
@@ -48,21 +79,7 @@ pub struct ClusterArgs {
 impl ClusterArgs {
     /// The cluster these flags describe.
     pub fn config(&self) -> Result<ClusterConfig, Failure> {
-        let threads = self.threads.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        });
-        if threads == 0 {
-            return Err(bad_input(anyhow::anyhow!("--threads must be at least 1")));
-        }
-        if threads > MAX_THREADS {
-            return Err(bad_input(anyhow::anyhow!(
-                "--threads must be at most {MAX_THREADS}, got {threads}: every pair of workers \
-                 has its own channels, so memory and start-up time grow with the square of the \
-                 workers (256 threads take 0.3 GB and 8 s to solve a 3-row problem)"
-            )));
-        }
+        let threads = self.threads.resolve()?;
         if self.processes == 0 {
             return Err(bad_input(anyhow::anyhow!(
                 "--processes must be at least 1, got 0"
@@ -76,22 +93,15 @@ impl ClusterArgs {
                     self.process
                 )));
             }
-            let given: Vec<&str> = [
-                ("--hosts", self.hosts.is_some()),
-                ("--secret-file", self.secret_file.is_some()),
-                ("--connect-timeout", self.connect_timeout.is_some()),
-                ("--peer-timeout", self.peer_timeout.is_some()),
-            ]
-            .into_iter()
-            .filter_map(|(flag, given)| given.then_some(flag))
-            .collect();
-            if !given.is_empty() {
-                return Err(bad_input(anyhow::anyhow!(
-                    "{} only appl{} to a cluster of processes (--processes > 1)",
-                    given.join(", "),
-                    if given.len() == 1 { "ies" } else { "y" }
-                )));
-            }
+            reject_inapplicable(
+                &[
+                    ("--hosts", self.hosts.is_some()),
+                    ("--secret-file", self.secret_file.is_some()),
+                    ("--connect-timeout", self.connect_timeout.is_some()),
+                    ("--peer-timeout", self.peer_timeout.is_some()),
+                ],
+                "to a cluster of processes (--processes > 1)",
+            )?;
             return Ok(ClusterConfig::threads(threads));
         }
         let Some(hosts) = &self.hosts else {
@@ -236,7 +246,7 @@ impl Agreement {
 /// forms the cluster with its error in place of its agreement list (every peer then exits 2
 /// naming this process and the error), then fails as it would have. An app's own error (its
 /// parameters' check, the same on every process) is printed by process 0 only, as
-/// [`crate::app_failure`] does once the cluster runs.
+/// [`crate::failure::app_failure`] does once the cluster runs.
 pub fn fail_before_formation(
     cluster: &ClusterConfig,
     is_output_process: bool,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use strads_io::resolve_symlinks;
 
-use crate::{bad_input, Failure};
+use crate::failure::{bad_input, Failure};
 
 /// The input and output files of a run, by flag.
 #[derive(Default)]
@@ -167,23 +167,6 @@ fn io_cause(error: &std::io::Error) -> String {
         std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
         _ => error.to_string(),
     }
-}
-
-/// Fails when any of `given` (flag, whether given) was given: they only apply to `context`.
-pub fn reject_inapplicable(given: &[(&str, bool)], context: &str) -> Result<(), Failure> {
-    let given: Vec<&str> = given
-        .iter()
-        .filter(|(_, given)| *given)
-        .map(|(flag, _)| *flag)
-        .collect();
-    if given.is_empty() {
-        return Ok(());
-    }
-    Err(bad_input(anyhow::anyhow!(
-        "{} only appl{} {context}",
-        given.join(", "),
-        if given.len() == 1 { "ies" } else { "y" },
-    )))
 }
 
 /// Before writing an output of about `bytes` to `path` (given by `flag`): fails with exit

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use strads_io::{generate_regression, RegressionSpec, Task};
 
-use crate::{bad_input, Failure};
+use crate::failure::{bad_input, Failure};
 
 /// What to generate.
 #[derive(Subcommand)]

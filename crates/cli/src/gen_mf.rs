@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use strads_io::{generate_ratings, RatingsSpec};
 
-use crate::{bad_input, Failure};
+use crate::failure::{bad_input, Failure};
 
 /// Flags of `strads gen mf`.
 #[derive(Args)]

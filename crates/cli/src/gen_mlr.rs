@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use strads_ap_apps::mlr::generate::{generate_mlr, MlrSpec};
 
-use crate::{bad_input, Failure};
+use crate::failure::{bad_input, Failure};
 
 /// Flags of `strads gen mlr`.
 #[derive(Args)]

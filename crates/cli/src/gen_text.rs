@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use strads_ap_apps::word2vec::generate::{generate_text, TextSpec};
 
-use crate::{bad_input, Failure};
+use crate::failure::{bad_input, Failure};
 
 /// Flags of `strads gen text`.
 #[derive(Args)]

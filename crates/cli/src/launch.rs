@@ -1,9 +1,10 @@
 //! `strads launch`: a cluster of local processes on loopback.
 
-use clap::{Args, Parser};
-use strads_engine::launch::{child_args, launch, LaunchSpec};
+use clap::Args;
 
-use crate::{bad_input, Failure};
+use crate::cluster_args::ThreadsArg;
+use crate::failure::{bad_input, Failure};
+use crate::launcher::{child_args, launch, LaunchSpec};
 
 /// Flags of `strads launch`.
 #[derive(Args)]
@@ -11,21 +12,27 @@ pub struct LaunchArgs {
     /// Number of processes.
     #[arg(long, default_value_t = 2)]
     pub processes: usize,
-    /// Worker threads per process.
-    #[arg(long, default_value_t = 1)]
-    pub threads: usize,
+    // Passed on to every child; without it, each child has its own --threads (or the default).
+    #[command(flatten)]
+    pub threads: ThreadsArg,
     /// The subcommand to run in every process, with its flags (after `--`).
     #[arg(last = true, required = true, value_name = "SUBCOMMAND")]
     pub command: Vec<String>,
 }
 
-/// Runs the subcommand; exits with the first non-zero status of a child.
-pub fn run(args: LaunchArgs) -> Result<(), Failure> {
-    if args.processes == 0 || args.threads == 0 {
+/// Runs the subcommand; exits with the first non-zero status of a child. `strads` is the
+/// binary's command line parser, which checks the children's command line before any starts.
+pub fn run(args: LaunchArgs, strads: clap::Command) -> Result<(), Failure> {
+    if args.processes == 0 {
         return Err(bad_input(anyhow::anyhow!(
-            "--processes and --threads must be at least 1"
+            "--processes must be at least 1, got 0"
         )));
     }
+    // Checked here, so that a bad value is reported once, not by every child.
+    let threads = match args.threads.threads {
+        Some(_) => Some(args.threads.resolve()?),
+        None => None,
+    };
     if args
         .command
         .first()
@@ -39,13 +46,13 @@ pub fn run(args: LaunchArgs) -> Result<(), Failure> {
     let spec = LaunchSpec {
         program: std::env::current_exe()?,
         processes: args.processes,
-        threads: args.threads,
+        threads,
         args: args.command,
     };
     // Check the children's command line here, so a usage error is reported once, not per child.
     let mut argv = vec!["strads".to_owned()];
     argv.extend(child_args(&spec, 0, &dir.path().join("hosts.txt")));
-    if let Err(error) = crate::Cli::try_parse_from(&argv) {
+    if let Err(error) = strads.try_get_matches_from(&argv) {
         let _ = error.print();
         return Err(Failure {
             code: 2,

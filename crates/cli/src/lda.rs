@@ -13,9 +13,11 @@ use strads_io::write_atomic;
 
 use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
 use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
-use crate::files::{check_output_space, reject_inapplicable, Files};
+use crate::failure::{app_failure, bad_input, Failure};
+use crate::files::{check_output_space, Files};
+use crate::flags::Given;
 use crate::progress::lda_progress;
-use crate::{app_failure, bad_input, write_trace, Failure};
+use crate::trace_output::write_trace;
 
 /// Corpus formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -153,27 +155,19 @@ fn embedded_spec(seed: u64) -> LdaSpec {
 
 /// Fails on flags that the corpus format or the sampler would ignore, and on out-of-range
 /// numbers. `format` is the corpus's format (`None` for the embedded corpus).
-fn check_flags(args: &LdaArgs, format: Option<CorpusFormat>) -> Result<(), Failure> {
+fn check_flags(args: &LdaArgs, format: Option<CorpusFormat>, given: &Given) -> Result<(), Failure> {
     match format {
-        None => reject_inapplicable(
-            &[
-                ("--format", args.format.is_some()),
-                ("--vocab", args.vocab.is_some()),
-                ("--min-count", args.min_count.is_some()),
-                ("--stopwords", args.stopwords.is_some()),
-            ],
+        None => given.reject(
+            &["--format", "--vocab", "--min-count", "--stopwords"],
             "to a --data file (without one, the embedded corpus is used)",
         )?,
-        Some(CorpusFormat::Text) => reject_inapplicable(
-            &[("--vocab", args.vocab.is_some())],
+        Some(CorpusFormat::Text) => given.reject(
+            &["--vocab"],
             "to docword and idcount corpora (a text corpus's vocabulary is built from its \
              words)",
         )?,
-        Some(CorpusFormat::Docword | CorpusFormat::IdCount) => reject_inapplicable(
-            &[
-                ("--min-count", args.min_count.is_some()),
-                ("--stopwords", args.stopwords.is_some()),
-            ],
+        Some(CorpusFormat::Docword | CorpusFormat::IdCount) => given.reject(
+            &["--min-count", "--stopwords"],
             "to text corpora (docword and idcount corpora are already counted words)",
         )?,
     }
@@ -183,16 +177,13 @@ fn check_flags(args: &LdaArgs, format: Option<CorpusFormat>) -> Result<(), Failu
         Sampler::Auto => args.topics <= AUTO_EXACT_MAX_TOPICS,
     };
     if exact {
-        reject_inapplicable(
-            &[("--mh-steps", args.mh_steps.is_some())],
+        given.reject(
+            &["--mh-steps"],
             "to the MH sampler (--sampler mh, or --sampler auto above 64 topics)",
         )?;
     }
     if args.topics_out.is_none() {
-        reject_inapplicable(
-            &[("--top-words", args.top_words.is_some())],
-            "to --topics-out",
-        )?;
+        given.reject(&["--top-words"], "to --topics-out")?;
     }
     if args.top_words == Some(0) {
         return Err(bad_input(anyhow::anyhow!("--top-words must be at least 1")));
@@ -206,7 +197,7 @@ fn check_flags(args: &LdaArgs, format: Option<CorpusFormat>) -> Result<(), Failu
 }
 
 /// Runs the subcommand.
-pub fn run(args: LdaArgs) -> Result<(), Failure> {
+pub fn run(args: LdaArgs, given: &Given) -> Result<(), Failure> {
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
     // Everything before formation: a failure here is reported to the peers while forming,
@@ -241,9 +232,9 @@ pub fn run(args: LdaArgs) -> Result<(), Failure> {
                 Format::Text => CorpusFormat::Text,
             }),
         };
-        check_flags(&args, format)?;
+        check_flags(&args, format, given)?;
         if cluster.processes() > 1 {
-            strads_engine::failure::install_exit_on_failure(cluster.process);
+            crate::failure::install_exit_on_failure(cluster.process);
         }
         let mut embedded_dir = None;
         let corpus = match (&args.data, format) {

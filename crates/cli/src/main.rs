@@ -7,13 +7,16 @@
 
 mod checkpoint_args;
 mod cluster_args;
+mod failure;
 mod files;
+mod flags;
 mod gen;
 mod gen_lda;
 mod gen_mf;
 mod gen_mlr;
 mod gen_text;
 mod launch;
+mod launcher;
 mod lda;
 mod mf;
 mod mlr;
@@ -21,12 +24,14 @@ mod plot;
 mod progress;
 mod regression;
 mod resources;
+mod trace_output;
 mod word2vec;
 
-use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::flags::Given;
 
 /// Scheduled model-parallel machine learning (STRADS) on threads or a cluster of processes.
 #[derive(Parser)]
@@ -61,116 +66,41 @@ enum Command {
     Launch(launch::LaunchArgs),
 }
 
-/// A failure with the exit status it maps to.
-pub struct Failure {
-    /// 1 runtime failure, 2 bad input or usage.
-    pub code: u8,
-    /// What went wrong (printed as `error: ...`); empty when already reported.
-    pub error: anyhow::Error,
-}
-
-impl<E: Into<anyhow::Error>> From<E> for Failure {
-    fn from(error: E) -> Self {
-        Failure {
-            code: 1,
-            error: error.into(),
-        }
-    }
-}
-
-/// The failure an app's error maps to. Bad input is reported only by the output process (0),
-/// so a cluster prints it once; the others exit with status 2 quietly.
-pub fn app_failure(error: strads_apps::AppError, is_output_process: bool) -> Failure {
-    use strads_apps::AppError;
-    match error {
-        e @ (AppError::Data(_) | AppError::InvalidArgument(_) | AppError::RemoteData(_)) => {
-            if is_output_process {
-                bad_input(e)
-            } else {
-                Failure {
-                    code: 2,
-                    error: anyhow::anyhow!(""),
-                }
-            }
-        }
-        e => Failure {
-            code: e.exit_code(),
-            error: e.into(),
-        },
-    }
-}
-
-/// Writes a trace atomically: one JSON line per record.
-pub fn write_trace<R: serde::Serialize>(
-    path: &std::path::Path,
-    records: &[R],
-) -> anyhow::Result<()> {
-    strads_io::write_atomic(path, |w| {
-        for record in records {
-            serde_json::to_writer(&mut *w, record)?;
-            w.write_all(b"\n")?;
-        }
-        Ok(())
-    })?;
-    Ok(())
-}
-
-/// A bad-input failure (exit status 2).
-pub fn bad_input(error: impl Into<anyhow::Error>) -> Failure {
-    Failure {
-        code: 2,
-        error: error.into(),
-    }
-}
-
-/// A failure of a cluster run, where every process meets the same bad input: process 0
-/// (`is_output_process`) reports it, the others exit with status 2 quietly; any other failure
-/// is reported by every process, exit status 1.
-pub fn cluster_failure(
-    error: impl Into<anyhow::Error>,
-    is_bad_input: bool,
-    is_output_process: bool,
-) -> Failure {
-    match (is_bad_input, is_output_process) {
-        (true, true) => bad_input(error),
-        (true, false) => Failure {
-            code: 2,
-            error: anyhow::anyhow!(""),
-        },
-        (false, _) => Failure {
-            code: 1,
-            error: error.into(),
-        },
-    }
-}
-
 fn main() -> ExitCode {
     // A child of `strads launch` exits as soon as its launcher is gone.
-    strads_engine::launch::watch_launcher();
-    let cli = Cli::parse();
+    launcher::watch_launcher();
+    let mut strads = Cli::command();
+    let matches = strads.get_matches_mut();
+    let cli = Cli::from_arg_matches(&matches)
+        .map_err(|error| error.format(&mut strads))
+        .unwrap_or_else(|error| error.exit());
+    // Which flags the subcommand's command line gave, for the rejection of inapplicable ones.
+    let given = match matches.subcommand() {
+        Some((name, matches)) => strads
+            .find_subcommand(name)
+            .map(|command| Given::new(command, matches))
+            .unwrap_or_default(),
+        None => Given::default(),
+    };
     let result = match cli.command {
-        Command::Lasso(args) => {
-            regression::run(strads_apps::sparse_regression::LossKind::Squared, args)
-        }
-        Command::Logreg(args) => {
-            regression::run(strads_apps::sparse_regression::LossKind::Logistic, args)
-        }
-        Command::Mf(args) => mf::run(args),
-        Command::Lda(args) => lda::run(args),
-        Command::Mlr(args) => mlr::run(args),
-        Command::Word2vec(args) => word2vec::run(args),
+        Command::Lasso(args) => regression::run(
+            strads_apps::sparse_regression::LossKind::Squared,
+            args,
+            &given,
+        ),
+        Command::Logreg(args) => regression::run(
+            strads_apps::sparse_regression::LossKind::Logistic,
+            args,
+            &given,
+        ),
+        Command::Mf(args) => mf::run(args, &given),
+        Command::Lda(args) => lda::run(args, &given),
+        Command::Mlr(args) => mlr::run(args, &given),
+        Command::Word2vec(args) => word2vec::run(args, &given),
         Command::Plot(args) => plot::run(args),
         Command::Gen(command) => gen::run(command),
-        Command::Launch(args) => launch::run(args),
+        // The launcher checks its children's command line with the same parser.
+        Command::Launch(args) => launch::run(args, Cli::command()),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            let message = format!("{:#}", failure.error);
-            if !message.is_empty() {
-                eprintln!("error: {message}");
-            }
-            ExitCode::from(failure.code)
-        }
-    }
+    failure::exit_code(result)
 }

@@ -12,52 +12,11 @@ use strads_io::{generate_ratings, read_pairs, write_atomic, RatingsFormat, Ratin
 
 use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
 use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
-use crate::files::{check_output_space, reject_inapplicable, Files};
+use crate::failure::{app_failure, bad_input, Failure};
+use crate::files::{check_output_space, Files};
+use crate::flags::Given;
 use crate::progress::mf_progress;
-use crate::{app_failure, bad_input, write_trace, Failure};
-
-/// `--algo`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum AlgoArg {
-    /// CCD++: rank-one coordinate descent, residual updated in place (STRADS MF).
-    Ccd,
-    /// Alternating least squares, each row in closed form.
-    Als,
-    /// SGD over P x P stratified blocks rotated between workers.
-    Sgd,
-}
-
-/// `--reg-scaling`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum RegScalingArg {
-    /// c = 1: lambda (sum ||w_i||^2 + sum ||h_j||^2).
-    None,
-    /// c = the row's rating count (Spark ALS's weighted lambda).
-    Count,
-}
-
-/// `--init`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum InitArg {
-    /// H from the top eigenvectors of the item co-rating matrix (a few steps of subspace
-    /// iteration, each about as costly as a third of a ccd iteration); W = 0.
-    Spectral,
-    /// H uniform random in [-1, 1) / sqrt(rank); W = 0.
-    Random,
-}
-
-/// `--format`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum FormatArg {
-    /// From the first line: MatrixMarket banner, `::` (MovieLens), or delimited.
-    Auto,
-    /// `user item rating [timestamp]`, whitespace or comma separated, optional header line.
-    Delimited,
-    /// MovieLens `user::item::rating::timestamp`.
-    Movielens,
-    /// MatrixMarket coordinate (rows = users, columns = items).
-    Mm,
-}
+use crate::trace_output::write_trace;
 
 /// Flags of `strads mf`.
 #[derive(Args, Clone, Debug)]
@@ -76,10 +35,10 @@ pub struct MfArgs {
     pub test: Option<PathBuf>,
     /// Layout of --train, --test [default: auto].
     #[arg(long, value_enum)]
-    pub format: Option<FormatArg>,
+    pub format: Option<RatingsFormat>,
     /// Solver.
-    #[arg(long, value_enum, default_value_t = AlgoArg::Ccd)]
-    pub algo: AlgoArg,
+    #[arg(long, value_enum, default_value_t = Algorithm::Ccd)]
+    pub algo: Algorithm,
     /// Rank of the factors.
     #[arg(long, default_value_t = 10)]
     pub rank: usize,
@@ -87,8 +46,8 @@ pub struct MfArgs {
     #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
     pub lambda: f64,
     /// The penalty weights c.
-    #[arg(long, value_enum, default_value_t = RegScalingArg::None)]
-    pub reg_scaling: RegScalingArg,
+    #[arg(long, value_enum, default_value_t = RegScaling::None)]
+    pub reg_scaling: RegScaling,
     /// Iterations (epochs for sgd).
     #[arg(long, default_value_t = 10)]
     pub iters: usize,
@@ -101,7 +60,7 @@ pub struct MfArgs {
     pub inner: Option<usize>,
     /// How ccd and als start (sgd always starts from random W and H) [default: spectral].
     #[arg(long, value_enum)]
-    pub init: Option<InitArg>,
+    pub init: Option<Init>,
     /// Subspace-iteration steps of --init spectral (each is one pass over the ratings on each
     /// side, and one more orders the columns). Default: 3 for als, 2 for ccd, each the fastest
     /// to a given test RMSE on the benchmark problem (with 3 ALS gets there one iteration
@@ -137,41 +96,26 @@ pub struct MfArgs {
 }
 
 /// Fails on flags that the chosen algorithm or input would ignore, and on out-of-range numbers.
-fn check_flags(args: &MfArgs) -> Result<(), Failure> {
+fn check_flags(args: &MfArgs, given: &Given) -> Result<(), Failure> {
     if args.train.is_none() {
-        reject_inapplicable(
-            &[
-                ("--format", args.format.is_some()),
-                ("--test", args.test.is_some()),
-            ],
+        given.reject(
+            &["--format", "--test"],
             "to a --train file (without one, the embedded problem is factorised)",
         )?;
     }
-    if args.algo != AlgoArg::Sgd {
-        reject_inapplicable(
-            &[
-                ("--lr", args.lr.is_some()),
-                ("--lr-decay", args.lr_decay.is_some()),
-            ],
-            "to --algo sgd",
-        )?;
+    if args.algo != Algorithm::Sgd {
+        given.reject(&["--lr", "--lr-decay"], "to --algo sgd")?;
     } else {
-        reject_inapplicable(
-            &[
-                ("--init", args.init.is_some()),
-                ("--init-steps", args.init_steps.is_some()),
-            ],
+        given.reject(
+            &["--init", "--init-steps"],
             "to --algo ccd and als (sgd starts from random W and H)",
         )?;
     }
-    if args.algo != AlgoArg::Ccd {
-        reject_inapplicable(&[("--inner", args.inner.is_some())], "to --algo ccd")?;
+    if args.algo != Algorithm::Ccd {
+        given.reject(&["--inner"], "to --algo ccd")?;
     }
-    if args.init == Some(InitArg::Random) {
-        reject_inapplicable(
-            &[("--init-steps", args.init_steps.is_some())],
-            "to --init spectral",
-        )?;
+    if args.init == Some(Init::Random) {
+        given.reject(&["--init-steps"], "to --init spectral")?;
     }
     if args.init_steps == Some(0) {
         return Err(bad_input(anyhow::anyhow!(
@@ -187,13 +131,13 @@ fn check_flags(args: &MfArgs) -> Result<(), Failure> {
 }
 
 /// Runs the subcommand.
-pub fn run(args: MfArgs) -> Result<(), Failure> {
+pub fn run(args: MfArgs, given: &Given) -> Result<(), Failure> {
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
     // Everything before formation: a failure here is reported to the peers while forming,
     // so that they stop at once instead of at the connect timeout.
     let prepare = || -> Result<_, Failure> {
-        check_flags(&args)?;
+        check_flags(&args, given)?;
         let model_files = args.out_prefix.as_deref().map(set_paths);
         Files::new()
             .input("--train", args.train.as_deref())
@@ -224,7 +168,7 @@ pub fn run(args: MfArgs) -> Result<(), Failure> {
             ("--trace", args.trace.as_deref()),
         ])?;
         if cluster.processes() > 1 {
-            strads_engine::failure::install_exit_on_failure(cluster.process);
+            crate::failure::install_exit_on_failure(cluster.process);
         }
         // Without --train, every process generates the same embedded problem (it is seeded).
         let mut embedded_dir = None;
@@ -252,32 +196,17 @@ pub fn run(args: MfArgs) -> Result<(), Failure> {
         let mut params = MfParams {
             train,
             test,
-            format: match args.format.unwrap_or(FormatArg::Auto) {
-                FormatArg::Auto => RatingsFormat::Auto,
-                FormatArg::Delimited => RatingsFormat::Delimited,
-                FormatArg::Movielens => RatingsFormat::MovieLens,
-                FormatArg::Mm => RatingsFormat::MatrixMarket,
-            },
-            algorithm: match args.algo {
-                AlgoArg::Ccd => Algorithm::Ccd,
-                AlgoArg::Als => Algorithm::Als,
-                AlgoArg::Sgd => Algorithm::Sgd,
-            },
+            format: args.format.unwrap_or(RatingsFormat::Auto),
+            algorithm: args.algo,
             rank: args.rank,
             lambda: args.lambda,
-            reg_scaling: match args.reg_scaling {
-                RegScalingArg::None => RegScaling::None,
-                RegScalingArg::Count => RegScaling::Count,
-            },
+            reg_scaling: args.reg_scaling,
             iterations: args.iters,
             inner_iterations: args.inner.unwrap_or(1),
-            init: match args.init.unwrap_or(InitArg::Spectral) {
-                InitArg::Spectral => Init::Spectral,
-                InitArg::Random => Init::Random,
-            },
+            init: args.init.unwrap_or(Init::Spectral),
             init_steps: args.init_steps.unwrap_or(match args.algo {
-                AlgoArg::Als => 3,
-                AlgoArg::Ccd | AlgoArg::Sgd => 2,
+                Algorithm::Als => 3,
+                Algorithm::Ccd | Algorithm::Sgd => 2,
             }),
             max_seconds: args.max_seconds,
             seed: args.seed,

@@ -13,8 +13,10 @@ use strads_ap_apps::mlr::{
 };
 
 use crate::cluster_args::{Agreement, ClusterArgs};
+use crate::failure::Failure;
 use crate::files::Files;
-use crate::{bad_input, write_trace, Failure};
+use crate::flags::Given;
+use crate::trace_output::write_trace;
 
 /// The solvers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -107,7 +109,8 @@ pub struct MlrArgs {
 const OBJECTIVE: &str = "sum_i -log softmax(W x_i)_{y_i} + lambda/2 ||W||^2";
 
 /// Runs the subcommand.
-pub fn run(args: MlrArgs) -> Result<(), Failure> {
+pub fn run(args: MlrArgs, given: &Given) -> Result<(), Failure> {
+    check_flags(&args, given)?;
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
     let classes_out = args
@@ -127,7 +130,7 @@ pub fn run(args: MlrArgs) -> Result<(), Failure> {
         .output("--trace", args.trace.as_deref())
         .check(is_output_process)?;
     if cluster.processes() > 1 {
-        strads_engine::failure::install_exit_on_failure(cluster.process);
+        crate::failure::install_exit_on_failure(cluster.process);
     }
     let items = agreement(&args, &cluster);
     let cluster = cluster.with_agreement(items);
@@ -167,7 +170,7 @@ pub fn run(args: MlrArgs) -> Result<(), Failure> {
         }
         return Ok(());
     }
-    let params = params(&args)?;
+    let params = params(&args);
     let fit = train(&config, &params).map_err(|e| failure(e, is_output_process))?;
     let Some(fit) = fit else {
         return Ok(());
@@ -183,7 +186,45 @@ pub fn run(args: MlrArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn params(args: &MlrArgs) -> Result<MlrParams, Failure> {
+/// The flags of training only.
+const TRAINING_FLAGS: [&str; 13] = [
+    "--lambda",
+    "--l1",
+    "--intercept",
+    "--solver",
+    "--tol",
+    "--max-iters",
+    "--memory",
+    "--epochs",
+    "--batch",
+    "--step",
+    "--decay",
+    "--staleness",
+    "--seed",
+];
+
+/// Fails on flags that the chosen solver, or scoring with --predict, would ignore.
+fn check_flags(args: &MlrArgs, given: &Given) -> Result<(), Failure> {
+    if args.predict.is_some() {
+        return given.reject(&TRAINING_FLAGS, "to training (not to --predict)");
+    }
+    match args.solver {
+        SolverKind::Lbfgs => given.reject(
+            &[
+                "--epochs",
+                "--batch",
+                "--step",
+                "--decay",
+                "--staleness",
+                "--seed",
+            ],
+            "to --solver sgd",
+        ),
+        SolverKind::Sgd => given.reject(&["--tol", "--max-iters", "--memory"], "to --solver lbfgs"),
+    }
+}
+
+fn params(args: &MlrArgs) -> MlrParams {
     let data = args
         .data
         .clone()
@@ -206,23 +247,7 @@ fn params(args: &MlrArgs) -> Result<MlrParams, Failure> {
             seed: args.seed,
         }),
     };
-    let inapplicable: Vec<&str> = match args.solver {
-        SolverKind::Lbfgs => [
-            ("--step", args.step.is_some()),
-            ("--staleness", args.staleness != 0),
-        ]
-        .into_iter()
-        .filter_map(|(flag, given)| given.then_some(flag))
-        .collect(),
-        SolverKind::Sgd => Vec::new(),
-    };
-    if !inapplicable.is_empty() {
-        return Err(bad_input(anyhow::anyhow!(
-            "{} only apply to --solver sgd",
-            inapplicable.join(", ")
-        )));
-    }
-    Ok(MlrParams {
+    MlrParams {
         data,
         test: args.test.clone(),
         zero_based: args.zero_based,
@@ -230,13 +255,13 @@ fn params(args: &MlrArgs) -> Result<MlrParams, Failure> {
         l1: args.l1,
         intercept: args.intercept,
         solver,
-    })
+    }
 }
 
 /// Bad input is reported by process 0 alone; the others exit with status 2 quietly.
 fn failure(error: MlrError, is_output_process: bool) -> Failure {
     let is_bad_input = error.is_bad_input();
-    crate::cluster_failure(error, is_bad_input, is_output_process)
+    crate::failure::cluster_failure(error, is_bad_input, is_output_process)
 }
 
 /// What every process must agree on.

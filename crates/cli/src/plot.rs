@@ -12,7 +12,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use strads_io::write_atomic;
 
-use crate::{bad_input, Failure};
+use crate::failure::{bad_input, Failure};
 
 /// The embedded font (DejaVu Sans; licence in crates/cli/assets/DejaVuSans-LICENSE.txt).
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");

@@ -14,9 +14,11 @@ use strads_io::{generate_regression, write_coefficients, RegressionSpec, Task};
 
 use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
 use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
-use crate::files::{check_output_space, reject_inapplicable, Files};
+use crate::failure::{app_failure, bad_input, Failure};
+use crate::files::{check_output_space, Files};
+use crate::flags::Given;
 use crate::progress::regression_progress;
-use crate::{app_failure, bad_input, write_trace, Failure};
+use crate::trace_output::write_trace;
 
 /// Input formats for X.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -97,13 +99,15 @@ pub struct RegressionArgs {
     /// Rows layout: up to STALENESS + 1 rounds in flight (0 = bulk synchronous) [default: 0].
     #[arg(long)]
     pub staleness: Option<u64>,
-    /// Duality-gap evaluations (which also refresh the priorities from the full gradient) every
-    /// GAP_EVERY x max(working set, d/20) coordinate updates; the working set is the coordinates
-    /// that are nonzero or were predicted to move at the last evaluation. The default is the
-    /// best measured over the benchmark problem's lambdas (README, Performance): lasso's rounds
-    /// sweep the working set, so its evaluations can be rarer than logreg's, whose refreshed
-    /// priorities are worth more than the evaluation's pass over X [default: lasso 2, logreg
-    /// 0.25].
+    /// How often the duality gap is evaluated. Columns layout: at most GAP_EVERY evaluations'
+    /// work of sweeping between two evaluations (earlier once the working set's subproblem has
+    /// converged, but at least 3 evaluations' work apart). Rows layout: an evaluation (which
+    /// also refreshes the priorities from the full gradient) every GAP_EVERY x max(working set,
+    /// d/20) coordinate updates; the working set is the coordinates that are nonzero or were
+    /// predicted to move at the last evaluation. The defaults are the best measured over the
+    /// benchmark problem's lambdas (README, Performance): lasso's rounds sweep the working set,
+    /// so its evaluations can be rarer than logreg's, whose refreshed priorities are worth more
+    /// than the evaluation's pass over X [default: columns 20; rows: lasso 2, logreg 0.25].
     #[arg(long, allow_negative_numbers = true)]
     pub gap_every: Option<f64>,
     /// Rows layout: do not screen out coordinates with the gap-safe rule (screening is exact: it only removes
@@ -156,14 +160,14 @@ fn embedded_spec(loss: LossKind, seed: u64) -> RegressionSpec {
 }
 
 /// Runs the subcommand.
-pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
+pub fn run(loss: LossKind, args: RegressionArgs, given: &Given) -> Result<(), Failure> {
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
     // Everything before formation: a failure here is reported to the peers while forming,
     // so that they stop at once instead of at the connect timeout.
     let prepare = || -> Result<_, Failure> {
-        check_layout_flags(&args)?;
-        check_input_flags(&args)?;
+        check_layout_flags(&args, given)?;
+        check_input_flags(&args, given)?;
         Files::new()
             .input("--data", args.data.as_deref())
             .input("--labels", args.labels.as_deref())
@@ -179,7 +183,7 @@ pub fn run(loss: LossKind, args: RegressionArgs) -> Result<(), Failure> {
             ("--trace", args.trace.as_deref()),
         ])?;
         if cluster.processes() > 1 {
-            strads_engine::failure::install_exit_on_failure(cluster.process);
+            crate::failure::install_exit_on_failure(cluster.process);
         }
         // Without --data, every process generates the same embedded problem (it is seeded).
         let mut embedded_dir = None;
@@ -352,25 +356,21 @@ fn is_matrix_market(path: &std::path::Path, format: Option<Format>) -> bool {
 }
 
 /// Fails on input flags that the data's format (or the embedded problem) would ignore.
-fn check_input_flags(args: &RegressionArgs) -> Result<(), Failure> {
+fn check_input_flags(args: &RegressionArgs, given: &Given) -> Result<(), Failure> {
     let Some(path) = &args.data else {
-        return reject_inapplicable(
-            &[
-                ("--format", args.format.is_some()),
-                ("--labels", args.labels.is_some()),
-                ("--zero-based", args.zero_based),
-            ],
+        return given.reject(
+            &["--format", "--labels", "--zero-based"],
             "to a --data file (without one, the embedded problem is solved)",
         );
     };
     if is_matrix_market(path, args.format) {
-        reject_inapplicable(
-            &[("--zero-based", args.zero_based)],
+        given.reject(
+            &["--zero-based"],
             "to libsvm --data (MatrixMarket indices are 1-based by definition)",
         )
     } else {
-        reject_inapplicable(
-            &[("--labels", args.labels.is_some())],
+        given.reject(
+            &["--labels"],
             "to a MatrixMarket --data (a libsvm file holds its labels; use --format mm for a \
              MatrixMarket file without the .mtx extension)",
         )
@@ -511,45 +511,28 @@ struct Defaults {
 }
 
 /// Fails on flags that the chosen layout would ignore.
-fn check_layout_flags(args: &RegressionArgs) -> Result<(), Failure> {
-    let (layout, given) = match args.layout {
-        Layout::Columns => (
-            "rows",
-            [
-                ("--scheduler", args.scheduler.is_some()),
-                ("--schedule-size", args.schedule_size.is_some()),
-                ("--rho", args.rho.is_some()),
-                ("--eta", args.eta.is_some()),
-                ("--staleness", args.staleness.is_some()),
-                ("--no-screening", args.no_screening),
-                ("--sweep-share", args.sweep_share.is_some()),
-                ("--inner-passes", args.inner_passes.is_some()),
-            ]
-            .to_vec(),
-        ),
-        Layout::Rows => (
-            "columns",
-            vec![("--local-passes", args.local_passes.is_some())],
-        ),
-    };
+fn check_layout_flags(args: &RegressionArgs, given: &Given) -> Result<(), Failure> {
     if args.local_passes == Some(0) {
         return Err(bad_input(anyhow::anyhow!(
             "--local-passes must be at least 1 (leave it out for the automatic choice)"
         )));
     }
-    let given: Vec<&str> = given
-        .into_iter()
-        .filter(|(_, g)| *g)
-        .map(|(f, _)| f)
-        .collect();
-    if given.is_empty() {
-        return Ok(());
+    match args.layout {
+        Layout::Columns => given.reject(
+            &[
+                "--scheduler",
+                "--schedule-size",
+                "--rho",
+                "--eta",
+                "--staleness",
+                "--no-screening",
+                "--sweep-share",
+                "--inner-passes",
+            ],
+            "to --layout rows",
+        ),
+        Layout::Rows => given.reject(&["--local-passes"], "to --layout columns"),
     }
-    Err(bad_input(anyhow::anyhow!(
-        "{} only appl{} to --layout {layout}",
-        given.join(", "),
-        if given.len() == 1 { "ies" } else { "y" },
-    )))
 }
 
 impl Defaults {

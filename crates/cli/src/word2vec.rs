@@ -11,8 +11,10 @@ use strads_ap_apps::word2vec::{
 };
 
 use crate::cluster_args::{Agreement, ClusterArgs};
-use crate::files::{reject_inapplicable, Files};
-use crate::{bad_input, write_trace, Failure};
+use crate::failure::{bad_input, Failure};
+use crate::files::Files;
+use crate::flags::Given;
+use crate::trace_output::write_trace;
 
 /// Flags of `strads word2vec`.
 #[derive(Args, Clone, Debug)]
@@ -86,11 +88,32 @@ pub struct Word2vecArgs {
 }
 
 /// Runs the subcommand.
-pub fn run(args: Word2vecArgs) -> Result<(), Failure> {
+pub fn run(args: Word2vecArgs, given: &Given) -> Result<(), Failure> {
     if let (Some(word), Some(path)) = (&args.similar, &args.vectors) {
+        given.reject(
+            &[
+                "--binary",
+                "--dim",
+                "--window",
+                "--negative",
+                "--min-count",
+                "--sample",
+                "--alpha",
+                "--min-alpha",
+                "--epochs",
+                "--cbow",
+                "--seed",
+                "--sync-words",
+                "--shared-negatives",
+            ],
+            "to training (not to --similar)",
+        )?;
         return similar(&args, word, path);
     }
-    reject_inapplicable(&[("--top", args.top != 10)], "without --similar")?;
+    given.reject(&["--top"], "to --similar")?;
+    if args.cbow {
+        given.reject(&["--shared-negatives"], "to skip-gram (without --cbow)")?;
+    }
     check_values(&args)?;
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
@@ -102,7 +125,7 @@ pub fn run(args: Word2vecArgs) -> Result<(), Failure> {
         .output("--trace", args.trace.as_deref())
         .check(is_output_process)?;
     if cluster.processes() > 1 {
-        strads_engine::failure::install_exit_on_failure(cluster.process);
+        crate::failure::install_exit_on_failure(cluster.process);
     }
     let items = agreement(&args, &cluster);
     let config = ApConfig::new(cluster.with_agreement(items));
@@ -201,7 +224,7 @@ fn check_values(args: &Word2vecArgs) -> Result<(), Failure> {
 /// Bad input is reported by process 0 alone; the others exit with status 2 quietly.
 fn failure(error: Word2vecError, is_output_process: bool) -> Failure {
     let is_bad_input = error.is_bad_input();
-    crate::cluster_failure(error, is_bad_input, is_output_process)
+    crate::failure::cluster_failure(error, is_bad_input, is_output_process)
 }
 
 /// What every process must agree on.

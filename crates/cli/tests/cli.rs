@@ -19,6 +19,8 @@
 //!   the memory limit, byte order marks, values too large, the text summaries.
 //! - `checkpoint`: resumed runs equal uninterrupted ones for every app, SIGTERM, kill -9 of a
 //!   cluster's process then resume, bad checkpoints and flags.
+//! - `flags`: every app takes `--threads N --processes 1`; flags that the chosen variant would
+//!   ignore are rejected naming them.
 //! - `tally`: the README's malformed-input tally: every case ends in a clean exit 2 or a correct
 //!   acceptance (no abort, hang or silent misread).
 
@@ -54,6 +56,9 @@ mod lda;
 
 #[path = "cli/word2vec.rs"]
 mod word2vec;
+
+#[path = "cli/flags.rs"]
+mod flags;
 
 #[path = "cli/tally.rs"]
 mod tally;

@@ -8,7 +8,8 @@
 //!   ([`SchedulerKind`]): the STRADS dynamic *priority* schedule (sampling proportional to
 //!   `(delta beta_j)^2 + eta` from a sum tree), *cyclic* sweeps, or uniform *random* rounds.
 //! - [`dependency_filter`] greedily keeps candidates whose pairwise `|corr|` stays below `rho`.
-//! - [`rotation_block`] and [`balanced_blocks`] give the static block rotation used by LDA and MF.
+//! - [`rotation_block`] and [`balanced_blocks`] give the static block rotation used by LDA, MF
+//!   SGD and STRADS-AP's rotation loops.
 //! - [`chi_square`]: goodness-of-fit helpers for the sampling tests of schedulers and samplers.
 //!
 //! It depends on no dataflow engine, no network and no model: coordinates are `u32` indices and

@@ -702,7 +702,7 @@ mod tests {
     }
 
     fn hosts(count: usize) -> Vec<String> {
-        crate::launch::free_loopback_ports(count)
+        crate::loopback::free_loopback_ports(count)
             .unwrap()
             .iter()
             .map(|p| format!("127.0.0.1:{p}"))

@@ -5,8 +5,8 @@
 //! hung, or cut off by the network: its connection stays open and silent. The heartbeat notices
 //! both: a closed heartbeat connection without a goodbye means the peer died, and no byte for
 //! the peer timeout means it stopped answering. Either way the watching thread panics with a
-//! message naming the peer, and the binary's panic hook ([`crate::failure`]) prints it and exits
-//! with status 1.
+//! message naming the peer, and the binary's panic hook (see [`crate::threads`]) prints it and
+//! exits with status 1.
 //!
 //! The heartbeat runs from the moment a pair's heartbeat connection is authenticated until the
 //! [`Heartbeat`] is dropped (after the cluster ran, or when formation fails), which sends a
@@ -24,7 +24,7 @@ const BEAT: u8 = 1;
 const GOODBYE: u8 = 2;
 
 /// The name prefix of the threads that watch a peer (followed by the peer's index); the panic
-/// hook recognises it.
+/// hook recognises it ([`crate::threads::role_of`]).
 pub(crate) const THREAD_PREFIX: &str = "strads:heartbeat-";
 
 /// The heartbeats of one process with its peers.

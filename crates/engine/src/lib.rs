@@ -22,12 +22,12 @@ pub mod cluster;
 mod connect;
 pub mod dense;
 pub mod error;
-pub mod failure;
 mod heartbeat;
-pub mod launch;
+pub mod loopback;
 mod mailbox;
 pub mod rounds;
 pub mod secret;
+pub mod threads;
 
 pub use cluster::{run_cluster, Cluster, ClusterConfig};
 pub use dense::{DenseVector, DenseVector32};

@@ -120,7 +120,7 @@ fn collectives_on_two_processes_return_what_their_definitions_say() {
         return child(&process);
     }
     let dir = tempfile::tempdir().unwrap();
-    let ports = strads_engine::launch::free_loopback_ports(2).unwrap();
+    let ports = strads_engine::loopback::free_loopback_ports(2).unwrap();
     let hosts: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
     let mut children: Vec<Child> = (0..2)
         .map(|p| spawn(p, &hosts.join(","), dir.path()))

@@ -19,18 +19,21 @@ use crate::matrix_market::{check_mm_total, read_mm_header, read_mm_shard, MmFiel
 use crate::shard::{bom_len, read_shard_lines, strip_bom, ShardText};
 use crate::token::{fields, number_problem, parse_finite, parse_unsigned, quoted, NumberError};
 
-/// How a rating file is laid out.
+/// How a rating file is laid out (the doc comments of the variants are also the command line's
+/// help).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum RatingsFormat {
-    /// Decide from the first line: a MatrixMarket banner, a line with `::` (MovieLens), or else
-    /// delimited.
+    /// From the first line: MatrixMarket banner, `::` (MovieLens), or delimited.
     Auto,
-    /// `user item rating [timestamp]`, separated by whitespace or by commas; a first line none
-    /// of whose fields is a number (`user item rating`) is a header.
+    /// `user item rating [timestamp]`, whitespace or comma separated, optional header line
+    /// (a first line none of whose fields is a number).
     Delimited,
     /// MovieLens `user::item::rating::timestamp` (the timestamp may be missing).
+    #[cfg_attr(feature = "clap", value(name = "movielens"))]
     MovieLens,
-    /// MatrixMarket coordinate: rows are users, columns items (real or integer values).
+    /// MatrixMarket coordinate (rows = users, columns = items; real or integer values).
+    #[cfg_attr(feature = "clap", value(name = "mm"))]
     MatrixMarket,
 }
 

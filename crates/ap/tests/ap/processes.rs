@@ -166,7 +166,7 @@ fn logs(dir: &Path) -> String {
 /// Runs the program as two processes of `threads` workers on loopback; process 0's result.
 fn two_processes(threads: usize) -> Factors {
     let dir = tempfile::tempdir().unwrap();
-    let ports = strads_engine::launch::free_loopback_ports(2).unwrap();
+    let ports = strads_engine::loopback::free_loopback_ports(2).unwrap();
     let hosts: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
     let hosts = hosts.join(",");
     let mut children: Vec<Child> = (0..2)

@@ -42,15 +42,16 @@ use halo::Halo;
 pub use model::Model;
 use shard::{build_side, initial_entry, Problem, Side};
 
-/// Which solver.
+/// Which solver (the doc comments of the variants are also the command line's help).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Algorithm {
-    /// CCD++: rank-one coordinate descent.
+    /// CCD++: rank-one coordinate descent, residual updated in place (STRADS MF).
     Ccd,
-    /// Alternating least squares.
+    /// Alternating least squares, each row in closed form.
     Als,
-    /// Stratified, rotated stochastic gradient descent.
+    /// SGD over P x P stratified blocks rotated between workers.
     Sgd,
 }
 
@@ -67,24 +68,28 @@ impl Algorithm {
 
 /// The weight `c` of each row's penalty.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum RegScaling {
-    /// `c = 1`.
+    /// c = 1: lambda (sum ||w_i||^2 + sum ||h_j||^2).
     None,
-    /// `c` = the row's number of training ratings (Spark ALS's weighted lambda).
+    /// c = the row's number of training ratings (Spark ALS's weighted lambda).
     Count,
 }
 
 /// How CCD++ and ALS choose their starting H (W starts at 0). SGD always starts from random W
-/// and H: it updates both at once and needs both nonzero.
+/// and H: it updates both at once and needs both nonzero. The spectral start is [`init`]; the
+/// doc comments of the variants are also the command line's help.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Init {
-    /// Uniform random entries in `[-1, 1) / sqrt(rank)`.
-    Random,
-    /// The top eigenvectors of the item co-rating matrix, by a few steps of subspace iteration
-    /// from the random start ([`init`]).
+    /// H from the top eigenvectors of the item co-rating matrix (a few steps of subspace
+    /// iteration from the random start, each about as costly as a third of a ccd iteration);
+    /// W = 0.
     Spectral,
+    /// H uniform random in [-1, 1) / sqrt(rank); W = 0.
+    Random,
 }
 
 /// Everything a factorisation needs besides the cluster.

@@ -343,7 +343,7 @@ impl Dir {
 /// engine's pick, which `strads launch` uses too: a port from that range can be taken by another
 /// test's connection before the process that should listen on it binds).
 pub fn free_loopback_ports(count: usize) -> Vec<u16> {
-    strads_engine::launch::free_loopback_ports(count).expect("free loopback ports")
+    strads_engine::loopback::free_loopback_ports(count).expect("free loopback ports")
 }
 
 /// The generated Lasso problem of the cluster tests (2000 x 500, correlated groups).

@@ -1,0 +1,202 @@
+//! Flags shared by every app subcommand, and flags that do not apply: `--threads N --processes
+//! 1` is accepted by every app, and a flag that the chosen variant (algorithm, layout, solver,
+//! mode) would ignore is a usage error (status 2) naming it, the same way in every subcommand,
+//! even when it is given with its default's value.
+
+use crate::support::{arg, number, run, Dir, Run};
+
+/// Small inputs for every app.
+struct Inputs {
+    _dir: Dir,
+    lasso: String,
+    logreg: String,
+    ratings: String,
+    text: String,
+    mlr: String,
+}
+
+fn inputs() -> Inputs {
+    let dir = Dir::new();
+    let problem = [
+        "--rows",
+        "60",
+        "--cols",
+        "30",
+        "--nnz-per-row",
+        "4",
+        "--support",
+        "5",
+    ];
+    let lasso = arg(&dir.generate("lasso.libsvm", "lasso", &problem));
+    let logreg = arg(&dir.generate("logreg.libsvm", "logreg", &problem));
+    let ratings = arg(&dir.write(
+        "ratings.txt",
+        "1 10 5\n1 20 3\n2 10 4\n2 20 1\n3 30 2\n3 10 4\n4 20 5\n4 30 3\n",
+    ));
+    let sentence = "the cat sat on the mat and the dog sat on the log\n";
+    let text = arg(&dir.write("text.txt", &sentence.repeat(20)));
+    let mlr = arg(&dir.write(
+        "mlr.libsvm",
+        "0 1:1 2:0.5\n1 2:1 3:0.2\n2 1:0.3 3:1\n0 1:0.9\n1 2:0.8\n2 3:0.7\n",
+    ));
+    Inputs {
+        _dir: dir,
+        lasso,
+        logreg,
+        ratings,
+        text,
+        mlr,
+    }
+}
+
+/// Status 2, one `error:` line naming every flag and saying what they apply to, nothing on
+/// stdout, no panic.
+fn assert_inapplicable(run: &Run, flags: &[&str], context: &str) {
+    run.expect_code(2);
+    assert!(!run.stderr.contains("panicked"), "{}", run.describe());
+    assert!(run.stdout.trim().is_empty(), "{}", run.describe());
+    let errors = run.error_lines();
+    assert_eq!(errors.len(), 1, "{}", run.describe());
+    let verb = if flags.len() == 1 { "applies" } else { "apply" };
+    let expected = format!("error: {} only {verb} {context}", flags.join(", "));
+    assert!(
+        errors[0].starts_with(&expected),
+        "expected {expected:?} in `{}`\n{}",
+        run.what,
+        run.describe()
+    );
+}
+
+fn strads(command: &str) -> Run {
+    run(command.split_whitespace())
+}
+
+#[test]
+fn mf_rejects_the_flags_of_other_algorithms_naming_them() {
+    let i = inputs();
+    let mf = format!("mf --train {} --iters 1 --rank 2 --threads 1", i.ratings);
+    // sgd's flags with als and ccd, also with their default values.
+    for algo in ["als", "ccd"] {
+        assert_inapplicable(
+            &strads(&format!("{mf} --algo {algo} --lr 0.1")),
+            &["--lr"],
+            "to --algo sgd",
+        );
+        assert_inapplicable(
+            &strads(&format!("{mf} --algo {algo} --lr 0.05 --lr-decay 0.1")),
+            &["--lr", "--lr-decay"],
+            "to --algo sgd",
+        );
+    }
+    // ccd's flag with sgd and als.
+    for algo in ["sgd", "als"] {
+        assert_inapplicable(
+            &strads(&format!("{mf} --algo {algo} --inner 2")),
+            &["--inner"],
+            "to --algo ccd",
+        );
+    }
+    // The start of ccd and als with sgd.
+    assert_inapplicable(
+        &strads(&format!("{mf} --algo sgd --init spectral --init-steps 2")),
+        &["--init", "--init-steps"],
+        "to --algo ccd and als",
+    );
+    // Each flag with its own algorithm is taken.
+    for flags in [
+        "--algo sgd --lr 0.05 --lr-decay 0.1",
+        "--algo ccd --inner 2",
+        "--algo als --init random",
+    ] {
+        strads(&format!("{mf} {flags} --json")).expect_success();
+    }
+}
+
+#[test]
+fn lasso_and_logreg_reject_the_flags_of_the_other_layout_naming_them() {
+    let i = inputs();
+    for (app, data) in [("lasso", &i.lasso), ("logreg", &i.logreg)] {
+        let base = format!("{app} --data {data} --threads 1");
+        assert_inapplicable(
+            &strads(&format!(
+                "{base} --scheduler cyclic --staleness 0 --no-screening"
+            )),
+            &["--scheduler", "--staleness", "--no-screening"],
+            "to --layout rows",
+        );
+        assert_inapplicable(
+            &strads(&format!("{base} --layout columns --rho 0.1")),
+            &["--rho"],
+            "to --layout rows",
+        );
+        assert_inapplicable(
+            &strads(&format!("{base} --layout rows --local-passes 2")),
+            &["--local-passes"],
+            "to --layout columns",
+        );
+        strads(&format!("{base} --layout rows --staleness 0 --json")).expect_success();
+    }
+}
+
+#[test]
+fn mlr_and_word2vec_reject_the_flags_of_other_modes_naming_them() {
+    let i = inputs();
+    let mlr = format!("mlr --data {} --threads 1", i.mlr);
+    assert_inapplicable(
+        &strads(&format!("{mlr} --epochs 3 --staleness 0")),
+        &["--epochs", "--staleness"],
+        "to --solver sgd",
+    );
+    assert_inapplicable(
+        &strads(&format!("{mlr} --solver sgd --tol 1e-3")),
+        &["--tol"],
+        "to --solver lbfgs",
+    );
+    let w2v = format!("word2vec --data {} --min-count 1 --threads 1", i.text);
+    assert_inapplicable(
+        &strads(&format!("{w2v} --out {}.vec --top 3", i.text)),
+        &["--top"],
+        "to --similar",
+    );
+    assert_inapplicable(
+        &strads(&format!(
+            "{w2v} --out {}.vec --cbow --shared-negatives",
+            i.text
+        )),
+        &["--shared-negatives"],
+        "to skip-gram",
+    );
+    assert_inapplicable(
+        &strads(&format!(
+            "lda --data {} --topics 2 --sampler exact --mh-steps 2 --threads 1",
+            i.text
+        )),
+        &["--mh-steps"],
+        "to the MH sampler",
+    );
+}
+
+#[test]
+fn every_app_subcommand_accepts_threads_and_one_process() {
+    let i = inputs();
+    let dir = Dir::new();
+    let out = arg(&dir.path("vectors.txt"));
+    let commands = [
+        format!("lasso --data {}", i.lasso),
+        format!("logreg --data {}", i.logreg),
+        format!("mf --train {} --iters 1 --rank 2", i.ratings),
+        format!("lda --data {} --topics 2 --iters 1", i.text),
+        format!("mlr --data {} --max-iters 5", i.mlr),
+        format!(
+            "word2vec --data {} --out {out} --min-count 1 --dim 4 --epochs 1",
+            i.text
+        ),
+    ];
+    for command in &commands {
+        let run = strads(&format!("{command} --threads 2 --processes 1 --json"));
+        run.expect_success();
+        let summary = run.json();
+        assert_eq!(number(&summary, "threads"), 2.0, "{command}");
+        assert_eq!(number(&summary, "processes"), 1.0, "{command}");
+    }
+}
