@@ -14,7 +14,7 @@ use strads_core::{dependency_filter_pairs, CoordinateScheduler, SchedulerParams}
 use strads_engine::rounds::Schedule;
 
 use super::kernels::{coordinate_step, pair_of};
-use super::program::{Partial, Task, Update};
+use super::messages::{Partial, Task, Update};
 use super::{Observer, StopReason, TraceRecord};
 pub use snapshot::LeaderSnapshot;
 
