@@ -7,6 +7,7 @@
 
 mod snapshot;
 
+use std::ops::Range;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -100,8 +101,9 @@ pub struct LeaderState {
     rebuilds: u64,
     /// Round of the last change of each coordinate (`u64::MAX` = never).
     last_change: Vec<u64>,
-    /// For the last `staleness` rounds: the coordinates each may change (its candidates until it
-    /// commits, then the ones it changed), oldest first.
+    /// For recent rounds that a push in flight may not have seen (the round driver says which):
+    /// the coordinates each may change (its candidates until it commits, then the ones it
+    /// changed), oldest first.
     recent: std::collections::VecDeque<(u64, Vec<(u32, f64)>)>,
     /// Per coordinate, its total change over the rounds a push did not see (zero between uses).
     unseen_total: Vec<f64>,
@@ -241,21 +243,10 @@ impl LeaderState {
             || self.active.is_empty()
     }
 
-    /// The coordinates that may change in rounds `round - staleness .. round`, whose updates the
-    /// push of `round` will not see.
-    fn unseen_coordinates(&mut self, round: u64) -> Vec<u32> {
-        let staleness = self.settings.staleness;
-        // Kept for twice the window: the pull of a round needs the changes of the `staleness`
-        // rounds before it, and rounds up to `staleness` later are scheduled before that pull.
-        while self
-            .recent
-            .front()
-            .is_some_and(|(r, _)| r + 2 * staleness < round)
-        {
-            self.recent.pop_front();
-        }
+    /// The coordinates that may change in the rounds `rounds`, whose updates a push will not see.
+    fn unseen_coordinates(&mut self, rounds: &Range<u64>) -> Vec<u32> {
         let mut unseen = Vec::new();
-        for (_, coordinates) in self.recent.iter().filter(|(r, _)| r + staleness >= round) {
+        for (_, coordinates) in self.recent.iter().filter(|(r, _)| rounds.contains(r)) {
             for &(j, _) in coordinates {
                 if !std::mem::replace(&mut self.marked[j as usize], true) {
                     unseen.push(j);
@@ -273,6 +264,7 @@ impl LeaderState {
     fn commit_coordinates(
         &mut self,
         round: u64,
+        unseen_rounds: &Range<u64>,
         candidates: &[u32],
         unseen: &[u32],
         gradient: &[f64],
@@ -283,8 +275,8 @@ impl LeaderState {
         let n = candidates.len();
         let m = unseen.len();
         let total = m + n;
-        let staleness = self.settings.staleness;
-        let unseen_change = |last: u64| last != u64::MAX && last + staleness >= round;
+        // Whether a coordinate last changed in a round this push did not see.
+        let unseen_change = |last: u64| unseen_rounds.contains(&last);
         // |corr| of a pair of positions in `unseen ++ candidates`.
         let norms2 = &self.column_norms2;
         let coordinate = |position: usize| {
@@ -330,7 +322,7 @@ impl LeaderState {
         dependency_filter_pairs(n, &excluded, &conflicts, &mut self.kept, &mut self.dropped);
         // Steps for the kept candidates.
         if self.settings.inner_passes > 0 && with_pairs {
-            let unseen_delta = self.unseen_deltas(round, unseen);
+            let unseen_delta = self.unseen_deltas(unseen_rounds, unseen);
             self.sequential_steps(candidates, &unseen_delta, gradient, curvature, pair_dots);
         } else {
             self.round_step.clear();
@@ -366,15 +358,14 @@ impl LeaderState {
         deltas
     }
 
-    /// For each coordinate of `unseen` (the task of round `round`), its total change over the
-    /// rounds `round - staleness .. round`, which the push did not see; all of them have
-    /// committed by the time round `round` does.
-    fn unseen_deltas(&mut self, round: u64, unseen: &[u32]) -> Vec<f64> {
+    /// For each coordinate of `unseen` (the task of a round), its total change over the rounds
+    /// `rounds`, which the push did not see; all of them have committed by the time the round
+    /// does.
+    fn unseen_deltas(&mut self, rounds: &Range<u64>, unseen: &[u32]) -> Vec<f64> {
         if unseen.is_empty() {
             return Vec::new();
         }
-        let staleness = self.settings.staleness;
-        let window = |r: u64| r < round && r + staleness >= round;
+        let window = |r: u64| rounds.contains(&r);
         for (_, deltas) in self.recent.iter().filter(|(r, _)| window(*r)) {
             for &(j, delta) in deltas {
                 self.unseen_total[j as usize] += delta;
@@ -613,8 +604,9 @@ impl LeaderState {
         deltas
     }
 
-    /// The STRADS schedule step: what round `round` does.
-    pub fn schedule(&mut self, round: u64) -> Schedule<Task> {
+    /// The STRADS schedule step: what round `round` does; if it runs pipelined, its push will
+    /// not see the updates of the rounds `unseen` (the round driver's word).
+    pub fn schedule(&mut self, round: u64, unseen_rounds: Range<u64>) -> Schedule<Task> {
         let leader = self;
         match leader.phase {
             Phase::Done => Schedule::Finished,
@@ -677,8 +669,8 @@ impl LeaderState {
                     candidates
                 };
                 let with_pairs = leader.settings.rho < 1.0 || leader.settings.inner_passes > 0;
-                let unseen = if with_pairs && leader.settings.staleness > 0 {
-                    leader.unseen_coordinates(round)
+                let unseen = if with_pairs {
+                    leader.unseen_coordinates(&unseen_rounds)
                 } else {
                     Vec::new()
                 };
@@ -697,9 +689,25 @@ impl LeaderState {
         }
     }
 
-    /// The STRADS pull step: commits round `round` from the summed partials.
-    pub fn pull(&mut self, round: u64, task: Task, sum: Partial) -> Update {
+    /// The STRADS pull step: commits round `round` from the summed partials; its push did not
+    /// see the updates of the rounds `unseen_rounds` (the round driver's word).
+    pub fn pull(
+        &mut self,
+        round: u64,
+        unseen_rounds: Range<u64>,
+        task: Task,
+        sum: Partial,
+    ) -> Update {
         let leader = self;
+        // No push from now on misses a round before these (the driver's unseen rounds only move
+        // forward).
+        while leader
+            .recent
+            .front()
+            .is_some_and(|(r, _)| *r < unseen_rounds.start)
+        {
+            leader.recent.pop_front();
+        }
         match (task, sum) {
             (
                 Task::Coordinates {
@@ -714,6 +722,7 @@ impl LeaderState {
                 },
             ) => Update::Deltas(leader.commit_coordinates(
                 round,
+                &unseen_rounds,
                 &candidates,
                 &unseen,
                 &gradient,
@@ -901,7 +910,16 @@ mod tests {
                 pair_dots.push((pair_key(a, b, d), dot(&columns[a], &columns[b])));
             }
         }
-        state.commit_coordinates(0, &candidates, &[], &gradient, &norms2, &pair_dots, true);
+        state.commit_coordinates(
+            0,
+            &(0..0),
+            &candidates,
+            &[],
+            &gradient,
+            &norms2,
+            &pair_dots,
+            true,
+        );
         state.beta
     }
 
@@ -1008,6 +1026,7 @@ mod tests {
         }
         state.commit_coordinates(
             1,
+            &(0..1),
             &candidates,
             &unseen,
             &stale_gradient,

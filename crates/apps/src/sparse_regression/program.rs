@@ -14,6 +14,8 @@
 //! gap then also screens coordinates out for good (the gap-safe rule: `b_j = 0` at the optimum
 //! when `|x_j . theta| + ||x_j|| sqrt(2 L gap) < lambda`), which shrinks the scheduler's set.
 
+use std::ops::Range;
+
 use serde::{Deserialize, Serialize};
 use strads_engine::rounds::{RoundProgram, RoundsState, Schedule};
 
@@ -107,11 +109,11 @@ impl<L: Loss> RoundProgram for CoordinateDescent<L> {
     type Partial = Partial;
     type Update = Update;
 
-    fn schedule(&mut self, round: u64, _in_flight: u64) -> Schedule<Task> {
+    fn schedule(&mut self, round: u64, _in_flight: u64, unseen: Range<u64>) -> Schedule<Task> {
         self.leader
             .as_mut()
             .expect("schedule runs on the leader")
-            .schedule(round)
+            .schedule(round, unseen)
     }
 
     fn push(&mut self, _round: u64, task: &Task) -> Partial {
@@ -211,11 +213,11 @@ impl<L: Loss> RoundProgram for CoordinateDescent<L> {
         }
     }
 
-    fn pull(&mut self, round: u64, task: Task, sum: Partial) -> Update {
+    fn pull(&mut self, round: u64, unseen: Range<u64>, task: Task, sum: Partial) -> Update {
         self.leader
             .as_mut()
             .expect("pull runs on the leader")
-            .pull(round, task, sum)
+            .pull(round, unseen, task, sum)
     }
 
     fn apply(&mut self, _round: u64, update: &Update) {
