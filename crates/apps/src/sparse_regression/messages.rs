@@ -23,7 +23,7 @@ pub enum Task {
     GapChange,
     /// `X^T theta` on these columns (all when `None`) and the loss, for the duality gap.
     GapPrimal {
-        /// The columns to compute (the active ones, or fewer; see `LeaderState`).
+        /// The columns to compute (the active ones, or fewer: see the leader's gap evaluator).
         columns: Option<Vec<u32>>,
         /// A full evaluation: keep theta as the new reference theta_s.
         snapshot: bool,
