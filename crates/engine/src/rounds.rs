@@ -14,6 +14,10 @@
 //! every earlier update applied (for whole-model evaluations such as a duality gap).
 //! Completion is detected by counting messages, never by waiting on timely frontiers.
 //!
+//! The driver tells the leader which earlier rounds a push does not see: `schedule` gets the
+//! rounds a push of the round would miss if it runs pipelined, and `pull` the rounds its push did
+//! miss (none for a barrier), so a program that corrects for them does not restate the rule.
+//!
 //! A program may also [`Schedule::Pause`]: once the rounds in flight commit, every worker
 //! returns [`RoundsEnd::Paused`] from [`continue_rounds`] with no driver message in flight and
 //! its [`RoundsState`] (the next round, the updates applied, the updates held back by the
@@ -21,6 +25,7 @@
 //! it had not returned (**invariant**, tested below). Callers checkpoint there.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -39,13 +44,23 @@ pub trait RoundProgram {
     type Update: Serialize + DeserializeOwned;
 
     /// Leader: what round `round` does. `in_flight` rounds are scheduled but not yet committed.
-    fn schedule(&mut self, round: u64, in_flight: u64) -> Schedule<Self::Task>;
+    /// If the task runs pipelined ([`Schedule::Run`]), its push will not see the updates of the
+    /// rounds `unseen` (those just before `round`; a barrier sees every earlier update).
+    fn schedule(&mut self, round: u64, in_flight: u64, unseen: Range<u64>) -> Schedule<Self::Task>;
     /// Every worker: its partial result for `task`, computed on its own data.
     fn push(&mut self, round: u64, task: &Self::Task) -> Self::Partial;
     /// Leader: adds `other` into `sum`. Called in worker order, so the sum is deterministic.
     fn reduce(&mut self, sum: &mut Self::Partial, other: Self::Partial);
-    /// Leader: commits round `round` from the summed partials and returns the update.
-    fn pull(&mut self, round: u64, task: Self::Task, sum: Self::Partial) -> Self::Update;
+    /// Leader: commits round `round` from the summed partials and returns the update. The pushes
+    /// of the round did not see the updates of the rounds `unseen` (empty for a barrier), which
+    /// are all committed by now.
+    fn pull(
+        &mut self,
+        round: u64,
+        unseen: Range<u64>,
+        task: Self::Task,
+        sum: Self::Partial,
+    ) -> Self::Update;
     /// Every worker (the leader too): applies the committed update of round `round`.
     fn apply(&mut self, round: u64, update: &Self::Update);
 }
@@ -142,9 +157,13 @@ struct Leader<P: RoundProgram> {
     /// Workers that reported being paused (the leader returns once all have, so that no
     /// worker can receive the next call's tasks in this one).
     paused_workers: usize,
+    /// Updates every worker will have applied when it pushes the next round, whatever it is:
+    /// pushes only ever apply more (a barrier applies every earlier update).
+    seen: u64,
     /// A barrier task waiting for the rounds in flight to commit.
     barrier: Option<P::Task>,
-    tasks: BTreeMap<u64, P::Task>,
+    /// The rounds in flight: the rounds their pushes do not see, and the task.
+    tasks: BTreeMap<u64, (Range<u64>, P::Task)>,
     partials: BTreeMap<u64, Vec<Option<P::Partial>>>,
 }
 
@@ -175,7 +194,10 @@ pub fn continue_rounds<P: RoundProgram>(
     let peers = worker.peers();
     let staleness = options.staleness;
     let first_round = state.next_round;
+    // The updates this worker has applied are the ones every worker has (every worker pushes the
+    // same rounds under the same rule), so the next push sees at least these.
     let mut leader: Option<Leader<P>> = worker.is_leader().then(|| Leader {
+        seen: state.applied,
         scheduled: first_round,
         committed: first_round,
         exhausted: false,
@@ -245,8 +267,8 @@ pub fn continue_rounds<P: RoundProgram>(
                 for partial in slots {
                     program.reduce(&mut sum, partial);
                 }
-                let task = lead.tasks.remove(&round).unwrap();
-                let update = program.pull(round, task, sum);
+                let (unseen, task) = lead.tasks.remove(&round).unwrap();
+                let update = program.pull(round, unseen, task, sum);
                 let bytes = encode(&(round, update))?;
                 for destination in 0..peers {
                     worker.send_bytes(destination, TAG_UPDATE, bytes.clone());
@@ -261,14 +283,19 @@ pub fn continue_rounds<P: RoundProgram>(
                 if lead.exhausted || lead.pausing || lead.scheduled > lead.committed + staleness {
                     break;
                 }
+                // What a pipelined push of this round would see.
+                let pipelined = first_needed(lead.scheduled, false, staleness).max(lead.seen);
                 let (task, barrier) = match lead.barrier.take() {
                     Some(task) if lead.committed == lead.scheduled => (task, true),
                     Some(task) => {
                         lead.barrier = Some(task);
                         break;
                     }
-                    None => match program.schedule(lead.scheduled, lead.scheduled - lead.committed)
-                    {
+                    None => match program.schedule(
+                        lead.scheduled,
+                        lead.scheduled - lead.committed,
+                        pipelined..lead.scheduled,
+                    ) {
                         Schedule::Run(task) => (task, false),
                         Schedule::Barrier(task) => {
                             lead.barrier = Some(task);
@@ -295,7 +322,13 @@ pub fn continue_rounds<P: RoundProgram>(
                 for destination in 0..peers {
                     worker.send_bytes(destination, TAG_TASK, bytes.clone());
                 }
-                lead.tasks.insert(lead.scheduled, task);
+                if barrier {
+                    lead.seen = lead.scheduled;
+                } else {
+                    lead.seen = pipelined;
+                }
+                lead.tasks
+                    .insert(lead.scheduled, (lead.seen..lead.scheduled, task));
                 lead.partials
                     .insert(lead.scheduled, (0..peers).map(|_| None).collect());
                 lead.scheduled += 1;
@@ -324,11 +357,7 @@ pub fn continue_rounds<P: RoundProgram>(
         while let Some(entry) = tasks.first_entry() {
             let round = *entry.key();
             let barrier = entry.get().0;
-            let needed = if barrier {
-                round
-            } else {
-                round.saturating_sub(staleness)
-            };
+            let needed = first_needed(round, barrier, staleness);
             progressed |= apply_in_order(program, &mut updates, &mut applied, needed);
             if applied < needed {
                 break;
@@ -371,6 +400,17 @@ pub fn continue_rounds<P: RoundProgram>(
     }
 }
 
+/// The staleness rule: the push of round `round` needs the updates of rounds `0..` this applied
+/// (every earlier round for a barrier, else all but the last `staleness`). Workers apply exactly
+/// that before pushing, unless an earlier barrier already applied more.
+fn first_needed(round: u64, barrier: bool, staleness: u64) -> u64 {
+    if barrier {
+        round
+    } else {
+        round.saturating_sub(staleness)
+    }
+}
+
 /// Applies the received updates of rounds `applied..target` in order, stopping at the first one
 /// not received yet. Returns whether it applied any.
 fn apply_in_order<P: RoundProgram>(
@@ -396,7 +436,8 @@ mod tests {
     use crate::{run_cluster, ClusterConfig};
 
     /// Round t: every worker contributes (index + 1) * t; the update is the sum; workers keep a
-    /// running total. Each push checks the staleness invariant.
+    /// running total. Each push checks the staleness invariant, and each pull that the driver
+    /// named the rounds its push did not see.
     struct Accumulate {
         index: u64,
         rounds: u64,
@@ -407,14 +448,19 @@ mod tests {
         /// Pause before every round that is a multiple of this (0: never).
         pause_every: u64,
         paused_at: Option<u64>,
+        /// Per round: the rounds the driver said its push would not see, at `schedule`.
+        unseen_at_schedule: BTreeMap<u64, Range<u64>>,
+        /// Per round: the updates this worker had applied at its push.
+        applied_at_push: BTreeMap<u64, u64>,
     }
 
     impl RoundProgram for Accumulate {
         type Task = u64;
         type Partial = u64;
         type Update = u64;
-        fn schedule(&mut self, round: u64, in_flight: u64) -> Schedule<u64> {
+        fn schedule(&mut self, round: u64, in_flight: u64, unseen: Range<u64>) -> Schedule<u64> {
             assert!(in_flight <= self.staleness + 1);
+            assert!(unseen.end == round && unseen.start + self.staleness >= round);
             let pause_due = self.pause_every > 0 && round % self.pause_every == 0;
             if pause_due && round > 0 && self.paused_at != Some(round) {
                 self.paused_at = Some(round);
@@ -423,8 +469,10 @@ mod tests {
             if round >= self.rounds {
                 Schedule::Finished
             } else if round % 7 == 3 {
+                self.unseen_at_schedule.insert(round, round..round);
                 Schedule::Barrier(round)
             } else {
+                self.unseen_at_schedule.insert(round, unseen);
                 Schedule::Run(round)
             }
         }
@@ -437,6 +485,7 @@ mod tests {
                 round.saturating_sub(self.staleness)
             };
             self.floor = self.floor.max(needed);
+            self.applied_at_push.insert(round, self.applied);
             assert_eq!(
                 self.applied, self.floor,
                 "round {round} computed with {} updates applied",
@@ -447,7 +496,11 @@ mod tests {
         fn reduce(&mut self, sum: &mut u64, other: u64) {
             *sum += other;
         }
-        fn pull(&mut self, _round: u64, _task: u64, sum: u64) -> u64 {
+        fn pull(&mut self, round: u64, unseen: Range<u64>, _task: u64, sum: u64) -> u64 {
+            // The leader's own push of this round has run: it saw exactly the updates before
+            // `unseen`, as `schedule` was told.
+            assert_eq!(unseen, self.applied_at_push[&round]..round, "round {round}");
+            assert_eq!(unseen, self.unseen_at_schedule[&round], "round {round}");
             sum
         }
         fn apply(&mut self, round: u64, update: &u64) {
@@ -467,6 +520,8 @@ mod tests {
             total: 0,
             pause_every,
             paused_at: None,
+            unseen_at_schedule: BTreeMap::new(),
+            applied_at_push: BTreeMap::new(),
         }
     }
 

@@ -22,7 +22,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DataError;
-use crate::shard::{read_shard_lines, strip_bom};
+use crate::shard::{parse_error_at, read_shard_lines, strip_bom};
 use crate::token::{fields, parse_unsigned, quoted};
 
 /// One cell of the document-word count matrix, with 0-based ids.
@@ -137,7 +137,7 @@ pub fn read_docword_shard(
             Some(token) => token,
         };
         let cell = parse_docword_line(header, first, tokens, line.text)
-            .map_err(|message| DataError::parse_at_offset(path, line.offset, message))?;
+            .map_err(|message| parse_error_at(path, line.offset, message))?;
         cells.push(cell);
     }
     Ok(cells)
@@ -245,7 +245,7 @@ pub fn read_id_count_shard(
             Some(token) if token.starts_with(b"#") => continue,
             Some(token) => token,
         };
-        let error = |message: String| DataError::parse_at_offset(path, line.offset, message);
+        let error = |message: String| parse_error_at(path, line.offset, message);
         let doc = parse_id(first, "doc", MAX_ID, "ids are at most").map_err(error)?;
         for token in tokens {
             let parsed = (|| {
@@ -291,7 +291,7 @@ pub fn read_text_shard(path: &Path, shard: usize, n_shards: usize) -> Result<Tex
                 Some(&id) => id,
                 None => {
                     let word = std::str::from_utf8(token).map_err(|_| {
-                        DataError::parse_at_offset(
+                        parse_error_at(
                             path,
                             line.offset,
                             format!("expected UTF-8 text, found the token {}", quoted(token)),

@@ -2,8 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::shard::line_number_at;
-
 /// A problem with an input or output file.
 ///
 /// Every variant carries the path, so that the message alone tells the user which file to fix.
@@ -64,24 +62,14 @@ impl DataError {
         }
     }
 
-    /// A parse error at a known 1-based `line` of `path`.
+    /// A parse error at a known 1-based `line` of `path`. (A sharded reader that knows only the
+    /// line's byte offset counts its number with [`crate::shard::parse_error_at`]: no constructor
+    /// here reads a file.)
     pub fn parse(path: &Path, line: u64, message: impl Into<String>) -> Self {
         DataError::Parse {
             path: path.to_path_buf(),
             line,
             message: message.into(),
-        }
-    }
-
-    /// A parse error on the line that starts at absolute byte `offset` of `path`.
-    ///
-    /// Sharded readers know only byte offsets; the line number is worked out here by counting the
-    /// newlines before `offset`, which costs a read of the file prefix but happens only once, on the
-    /// way out with an error.
-    pub fn parse_at_offset(path: &Path, offset: u64, message: impl Into<String>) -> Self {
-        match line_number_at(path, offset) {
-            Ok(line) => DataError::parse(path, line, message),
-            Err(error) => error,
         }
     }
 

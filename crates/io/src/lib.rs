@@ -75,6 +75,7 @@ pub use matrix_market::{
 pub use memory::{check_memory, format_bytes, memory_limit, peak_resident_bytes, MemoryLimit};
 pub use ratings::{align_ids, read_pairs, read_ratings, Ratings, RatingsFormat};
 pub use shard::{
-    bom_len, line_number_at, read_shard_lines, shard_byte_range, strip_bom, ShardText, UTF8_BOM,
+    bom_len, line_number_at, parse_error_at, read_shard_lines, shard_byte_range, strip_bom,
+    ShardText, UTF8_BOM,
 };
 pub use sparse::SparseRows;

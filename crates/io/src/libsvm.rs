@@ -10,7 +10,7 @@ use std::path::Path;
 
 use crate::error::DataError;
 use crate::labels::LabelKind;
-use crate::shard::{read_shard_lines, ShardText};
+use crate::shard::{parse_error_at, read_shard_lines, ShardText};
 use crate::sparse::SparseRows;
 use crate::token::{fields, number_problem, parse_finite, parse_unsigned, quoted, NumberError};
 
@@ -51,7 +51,7 @@ pub fn parse_libsvm(
             None => line.text,
         };
         parse_line(content, options, &mut rows)
-            .map_err(|message| DataError::parse_at_offset(path, line.offset, message))?;
+            .map_err(|message| parse_error_at(path, line.offset, message))?;
     }
     Ok(rows)
 }

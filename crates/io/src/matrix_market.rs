@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use crate::error::DataError;
-use crate::shard::{read_shard_lines, strip_bom};
+use crate::shard::{line_number_at, parse_error_at, read_shard_lines, strip_bom};
 use crate::sparse::SparseRows;
 use crate::token::{fields, number_problem, parse_finite, parse_unsigned, quoted};
 
@@ -211,7 +211,7 @@ pub fn read_mm_shard(
             Some(token) => token,
         };
         let entry = parse_entry(header, first, tokens, line.text)
-            .map_err(|message| DataError::parse_at_offset(path, line.offset, message))?;
+            .map_err(|message| parse_error_at(path, line.offset, message))?;
         entries.push(MmEntry {
             offset: line.offset,
             ..entry
@@ -350,8 +350,8 @@ pub fn entries_to_rows(
             if let Some(before) =
                 previous.filter(|before| (before.row, before.col) == (entry.row, entry.col))
             {
-                let first_line = crate::shard::line_number_at(path, before.offset)?;
-                return Err(DataError::parse_at_offset(
+                let first_line = line_number_at(path, before.offset)?;
+                return Err(parse_error_at(
                     path,
                     entry.offset,
                     format!(

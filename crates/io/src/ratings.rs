@@ -16,7 +16,7 @@ use std::path::Path;
 
 use crate::error::DataError;
 use crate::matrix_market::{check_mm_total, read_mm_header, read_mm_shard, MmField};
-use crate::shard::{bom_len, read_shard_lines, strip_bom, ShardText};
+use crate::shard::{bom_len, parse_error_at, read_shard_lines, strip_bom, ShardText};
 use crate::token::{fields, number_problem, parse_finite, parse_unsigned, quoted, NumberError};
 
 /// How a rating file is laid out (the doc comments of the variants are also the command line's
@@ -168,9 +168,7 @@ fn read_text(path: &Path, movielens: bool, n_threads: usize) -> Result<Ratings, 
         match result {
             Ok(shard) => shards.push(shard),
             // The first failing shard holds the first bad line of the file.
-            Err((offset, message)) => {
-                return Err(DataError::parse_at_offset(path, offset, message))
-            }
+            Err((offset, message)) => return Err(parse_error_at(path, offset, message)),
         }
     }
     Ok(merge_shards(shards))

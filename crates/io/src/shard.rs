@@ -74,7 +74,8 @@ pub struct ShardText {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Line<'a> {
     /// The absolute file offset of the line's first byte; turn it into a line number with
-    /// [`line_number_at`] when reporting an error.
+    /// [`line_number_at`] (or an error naming the line with [`parse_error_at`]) when reporting an
+    /// error.
     pub offset: u64,
     /// The line without its `\n` and without a `\r` just before it.
     pub text: &'a [u8],
@@ -213,6 +214,19 @@ fn skip_through_newline<R: BufRead>(reader: &mut R) -> io::Result<u64> {
                 consumed += n as u64;
             }
         }
+    }
+}
+
+/// The parse error for the line that starts at absolute byte `offset` of `path`, with its 1-based
+/// line number in the whole file (see [`line_number_at`]).
+///
+/// Sharded readers know only byte offsets; the line number is counted here, which costs a read of
+/// the file up to `offset` but happens only once, on the way out with an error. If that read fails,
+/// its error is returned instead.
+pub fn parse_error_at(path: &Path, offset: u64, message: impl Into<String>) -> DataError {
+    match line_number_at(path, offset) {
+        Ok(line) => DataError::parse(path, line, message),
+        Err(error) => error,
     }
 }
 

@@ -20,6 +20,7 @@ pub mod kernels;
 pub mod leader;
 pub mod load;
 pub mod loss;
+pub mod messages;
 pub mod program;
 
 use std::sync::Arc;

@@ -1,13 +1,15 @@
 //! What a checkpoint holds of the leader: everything a resumed solve cannot rebuild exactly from
 //! the data and the flags (the coefficients, the scheduler with its random generator, the
-//! screening state, the gap phase, the staleness window, the trace), and nothing it can (the
-//! column norms, the settings, the per-round buffers, which are empty between rounds).
+//! screening state, the phase and the gap evaluator's stage, the staleness window, the trace),
+//! and nothing it can (the column norms, the settings, the per-round buffers, which are empty
+//! between rounds).
 
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 use strads_core::CoordinateScheduler;
 
+use super::gap::Stage;
 use super::{LeaderState, Phase};
 use crate::sparse_regression::{StopReason, TraceRecord};
 
@@ -22,6 +24,7 @@ pub struct LeaderSnapshot {
     last_change: Vec<u64>,
     recent: VecDeque<(u64, Vec<(u32, f64)>)>,
     phase: Phase,
+    gap_stage: Stage,
     updates: u64,
     updates_at_last_gap: u64,
     primal: f64,
@@ -43,29 +46,32 @@ pub struct LeaderSnapshot {
 impl LeaderState {
     /// A copy of the state a checkpoint holds (call it between rounds, at a pause).
     pub fn snapshot(&self) -> LeaderSnapshot {
+        let (active, candidates, window, gap) =
+            (&self.active, &self.candidates, &self.window, &self.gap);
         LeaderSnapshot {
             beta: self.beta.clone(),
-            active: self.active.clone(),
-            active_position: self.active_position.clone(),
-            scheduler: self.scheduler.clone(),
-            rebuilds: self.rebuilds,
-            last_change: self.last_change.clone(),
-            recent: self.recent.clone(),
+            active: active.active.clone(),
+            active_position: active.position.clone(),
+            scheduler: candidates.scheduler.clone(),
+            rebuilds: candidates.rebuilds,
+            last_change: window.last_change.clone(),
+            recent: window.recent.clone(),
             phase: self.phase,
+            gap_stage: gap.stage,
             updates: self.updates,
             updates_at_last_gap: self.updates_at_last_gap,
-            primal: self.primal,
-            xt_theta: self.xt_theta.clone(),
-            snapshot_xt_theta: self.snapshot_xt_theta.clone(),
-            gap_columns: self.gap_columns.clone(),
-            gap_full: self.gap_full,
-            best_dual: self.best_dual,
-            scale: self.scale,
+            primal: gap.primal,
+            xt_theta: gap.xt_theta.clone(),
+            snapshot_xt_theta: gap.snapshot_xt_theta.clone(),
+            gap_columns: gap.columns.clone(),
+            gap_full: gap.full,
+            best_dual: gap.best_dual,
+            scale: gap.scale,
             trace: self.trace.clone(),
             stop: self.stop,
-            working_set: self.working_set,
-            sweep: self.sweep.clone(),
-            sweep_cursor: self.sweep_cursor,
+            working_set: candidates.working_set,
+            sweep: candidates.sweep.clone(),
+            sweep_cursor: candidates.sweep_cursor,
             seconds: self.seconds(),
         }
     }
@@ -81,27 +87,30 @@ impl LeaderState {
             ));
         }
         self.beta = snapshot.beta;
-        self.active = snapshot.active;
-        self.active_position = snapshot.active_position;
-        self.scheduler = snapshot.scheduler;
-        self.rebuilds = snapshot.rebuilds;
-        self.last_change = snapshot.last_change;
-        self.recent = snapshot.recent;
+        self.active.active = snapshot.active;
+        self.active.position = snapshot.active_position;
+        let candidates = &mut self.candidates;
+        candidates.scheduler = snapshot.scheduler;
+        candidates.rebuilds = snapshot.rebuilds;
+        candidates.working_set = snapshot.working_set;
+        candidates.sweep = snapshot.sweep;
+        candidates.sweep_cursor = snapshot.sweep_cursor;
+        self.window.last_change = snapshot.last_change;
+        self.window.recent = snapshot.recent;
         self.phase = snapshot.phase;
         self.updates = snapshot.updates;
         self.updates_at_last_gap = snapshot.updates_at_last_gap;
-        self.primal = snapshot.primal;
-        self.xt_theta = snapshot.xt_theta;
-        self.snapshot_xt_theta = snapshot.snapshot_xt_theta;
-        self.gap_columns = snapshot.gap_columns;
-        self.gap_full = snapshot.gap_full;
-        self.best_dual = snapshot.best_dual;
-        self.scale = snapshot.scale;
+        let gap = &mut self.gap;
+        gap.stage = snapshot.gap_stage;
+        gap.primal = snapshot.primal;
+        gap.xt_theta = snapshot.xt_theta;
+        gap.snapshot_xt_theta = snapshot.snapshot_xt_theta;
+        gap.columns = snapshot.gap_columns;
+        gap.full = snapshot.gap_full;
+        gap.best_dual = snapshot.best_dual;
+        gap.scale = snapshot.scale;
         self.trace = snapshot.trace;
         self.stop = snapshot.stop;
-        self.working_set = snapshot.working_set;
-        self.sweep = snapshot.sweep;
-        self.sweep_cursor = snapshot.sweep_cursor;
         self.started = std::time::Instant::now()
             .checked_sub(std::time::Duration::from_secs_f64(snapshot.seconds))
             .unwrap_or(self.started);
