@@ -10,7 +10,8 @@
 //! - [`atomic`] and [`coefficients`]: output written to a temporary file and renamed.
 //! - [`generate`]: synthetic Lasso and logistic-regression data with their true coefficients.
 //! - [`ratings`] and [`generate_ratings`]: rating files for matrix factorisation (ids remapped to
-//!   dense indices) and a low-rank generator with a train/test split.
+//!   dense indices) and a low-rank generator with a train/test split; [`ratings_shard`]: one
+//!   shard of a rating file, for loaders that never hold the whole file.
 //! - [`corpus`] and [`lda_generate`]: bag-of-words corpora for topic models, and LDA corpora with
 //!   their true topics.
 //! - [`checkpoint`]: checkpoint directories, one file per worker and a manifest written last.
@@ -57,6 +58,7 @@ pub mod libsvm;
 pub mod matrix_market;
 pub mod memory;
 pub mod ratings;
+pub mod ratings_shard;
 pub mod shard;
 pub mod sparse;
 mod token;
@@ -74,6 +76,9 @@ pub use matrix_market::{
 };
 pub use memory::{check_memory, format_bytes, memory_limit, peak_resident_bytes, MemoryLimit};
 pub use ratings::{align_ids, read_pairs, read_ratings, Ratings, RatingsFormat};
+pub use ratings_shard::{
+    check_ratings_total, find_ids, read_ratings_shard, unify_ids, IdTokens, RatingsShard,
+};
 pub use shard::{
     bom_len, line_number_at, parse_error_at, read_shard_lines, shard_byte_range, strip_bom,
     ShardText, UTF8_BOM,

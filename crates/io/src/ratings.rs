@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::error::DataError;
-use crate::matrix_market::{check_mm_total, read_mm_header, read_mm_shard, MmField};
+use crate::matrix_market::{check_mm_total, read_mm_header, read_mm_shard, MmField, MmHeader};
 use crate::shard::{bom_len, parse_error_at, read_shard_lines, strip_bom, ShardText};
 use crate::token::{fields, number_problem, parse_finite, parse_unsigned, quoted, NumberError};
 
@@ -103,7 +103,7 @@ pub fn read_ratings(
 }
 
 /// The format of `path` judged from its first non-blank line.
-fn detect_format(path: &Path) -> Result<RatingsFormat, DataError> {
+pub(crate) fn detect_format(path: &Path) -> Result<RatingsFormat, DataError> {
     use std::io::{BufRead, BufReader};
     let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
     let mut reader = BufReader::new(file);
@@ -131,12 +131,12 @@ fn detect_format(path: &Path) -> Result<RatingsFormat, DataError> {
 }
 
 /// One shard's ratings with shard-local token indices.
-struct ShardRatings<'t> {
-    user_tokens: Vec<&'t [u8]>,
-    item_tokens: Vec<&'t [u8]>,
-    users: Vec<u32>,
-    items: Vec<u32>,
-    values: Vec<f64>,
+pub(crate) struct ShardRatings<'t> {
+    pub(crate) user_tokens: Vec<&'t [u8]>,
+    pub(crate) item_tokens: Vec<&'t [u8]>,
+    pub(crate) users: Vec<u32>,
+    pub(crate) items: Vec<u32>,
+    pub(crate) values: Vec<f64>,
 }
 
 fn read_text(path: &Path, movielens: bool, n_threads: usize) -> Result<Ratings, DataError> {
@@ -176,7 +176,7 @@ fn read_text(path: &Path, movielens: bool, n_threads: usize) -> Result<Ratings, 
 
 /// Parses one shard whose file's first line starts at byte `first_line`; an error is
 /// `(line offset, message)`.
-fn parse_text_shard(
+pub(crate) fn parse_text_shard(
     text: &ShardText,
     movielens: bool,
     first_line: u64,
@@ -467,10 +467,10 @@ pub fn align_ids(known: &[String], other: &[String]) -> Vec<Option<u32>> {
 }
 
 /// A token's place in the canonical order: (not a number, its value, its bytes).
-type CanonicalKey<'t> = (bool, u64, &'t [u8]);
+pub(crate) type CanonicalKey<'t> = (bool, u64, &'t [u8]);
 
 /// The canonical order of id tokens: unsigned integers first, numerically, then bytewise.
-fn canonical_key(token: &[u8]) -> CanonicalKey<'_> {
+pub(crate) fn canonical_key(token: &[u8]) -> CanonicalKey<'_> {
     match parse_unsigned(token) {
         Some(n) => (false, n, token),
         None => (true, 0, token),
@@ -479,7 +479,7 @@ fn canonical_key(token: &[u8]) -> CanonicalKey<'_> {
 
 /// Sorts the union of the shards' tokens canonically and returns it with, per shard, the map
 /// from its local indices to the dense ones.
-fn unify(per_shard: &[&[&[u8]]]) -> (Vec<String>, Vec<Vec<u32>>) {
+pub(crate) fn unify(per_shard: &[&[&[u8]]]) -> (Vec<String>, Vec<Vec<u32>>) {
     unify_plain_numbers(per_shard).unwrap_or_else(|| unify_sorted(per_shard))
 }
 
@@ -599,14 +599,7 @@ fn merge_shards(mut shards: Vec<ShardRatings<'_>>) -> Ratings {
 /// MatrixMarket: the 1-based row and column indices are the tokens; only rows and columns that
 /// hold an entry get a dense index.
 fn read_matrix_market(path: &Path, n_threads: usize) -> Result<Ratings, DataError> {
-    let header = read_mm_header(path)?;
-    if header.field == MmField::Pattern {
-        return Err(DataError::parse(
-            path,
-            1,
-            "a `pattern` MatrixMarket file holds no rating values: expected `real` or `integer`",
-        ));
-    }
+    let header = ratings_mm_header(path)?;
     // The header's count is checked against the body only after reading it: reserve no more
     // than the file can hold (an entry line takes at least 6 bytes).
     let file_len = std::fs::metadata(path)
@@ -629,8 +622,21 @@ fn read_matrix_market(path: &Path, n_threads: usize) -> Result<Ratings, DataErro
     })
 }
 
+/// The header of a MatrixMarket rating file; a `pattern` file (no values) is an error.
+pub(crate) fn ratings_mm_header(path: &Path) -> Result<MmHeader, DataError> {
+    let header = read_mm_header(path)?;
+    if header.field == MmField::Pattern {
+        return Err(DataError::parse(
+            path,
+            1,
+            "a `pattern` MatrixMarket file holds no rating values: expected `real` or `integer`",
+        ));
+    }
+    Ok(header)
+}
+
 /// The dense index of each 0-based MatrixMarket index that occurs.
-enum DenseIndex {
+pub(crate) enum DenseIndex {
     /// Indexed by the MatrixMarket index (`u32::MAX` where absent).
     Table(Vec<u32>),
     /// The indices that occur, sorted: the dense index is the position.
@@ -638,7 +644,7 @@ enum DenseIndex {
 }
 
 impl DenseIndex {
-    fn get(&self, index: u32) -> u32 {
+    pub(crate) fn get(&self, index: u32) -> u32 {
         match self {
             DenseIndex::Table(table) => table[index as usize],
             DenseIndex::Sorted(sorted) => sorted
@@ -653,7 +659,7 @@ impl DenseIndex {
 /// 1-based names of the ones that occur. A table of `bound` slots when that is not much more
 /// than the entries (the header's bound may be up to 2^32, so it never sizes memory alone);
 /// otherwise the occurring indices, sorted.
-fn dense_ids(
+pub(crate) fn dense_ids(
     indices: impl Iterator<Item = u32> + Clone,
     bound: usize,
 ) -> (DenseIndex, Vec<String>) {

@@ -21,6 +21,7 @@ pub mod ccd;
 pub mod halo;
 pub mod init;
 pub mod kernels;
+pub mod load;
 pub mod model;
 pub mod sgd;
 pub mod shard;
@@ -31,16 +32,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use strads_engine::{Cluster, ClusterConfig, EngineError, Worker};
-use strads_io::{read_ratings, RatingsFormat};
+use strads_io::RatingsFormat;
 
 use crate::checkpoint::{CheckpointClock, Checkpointing};
 use crate::error::AppError;
 use crate::huge::HugeBuffer;
 use halo::Halo;
+use load::Problem;
 pub use model::Model;
-use shard::{build_side, initial_entry, Problem, Side};
+use shard::{initial_entry, Side};
 
 /// Which solver (the doc comments of the variants are also the command line's help).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -177,6 +179,20 @@ pub struct MfSolution {
     pub load_seconds: f64,
     /// Seconds of solving.
     pub solve_seconds: f64,
+    /// Per process: its figures at the end of solving, gathered from every process.
+    pub processes: Vec<ProcessFigures>,
+}
+
+/// What one process read, held and used, gathered at the end of a successful run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcessFigures {
+    /// Bytes of the rating files (train and test) its workers read: their byte ranges.
+    pub bytes_read: u64,
+    /// Training ratings its workers hold, counting both copies (by user and by item): over all
+    /// processes, twice the training ratings.
+    pub ratings_held: u64,
+    /// Its peak resident memory (`VmHWM`) at the end of solving, if the system reports it.
+    pub peak_memory_bytes: Option<u64>,
 }
 
 /// Factorises on `cluster`; returns the solution in process 0 and `None` in the others.
@@ -197,43 +213,11 @@ pub fn solve(
     // Form the cluster first: from then on the heartbeat watches the peers, so one that dies or
     // stops while the files are parsed is noticed as soon as while solving.
     let cluster = Cluster::form(cluster)?;
-    // Every process parses the whole files (with one parser thread per worker thread): the id
-    // remapping needs every id anyway. Each worker then keeps only its blocks.
-    let train = read_ratings(&params.train, params.format, cluster.config().threads)?;
-    let test = match &params.test {
-        Some(path) => Some(read_ratings(path, params.format, cluster.config().threads)?),
-        None => None,
-    };
-    let needed = memory_needed(
-        params.rank,
-        threads,
-        cluster.config().workers(),
-        train.n_users(),
-        train.n_items(),
-        train.len(),
-        test.as_ref().map_or(0, |t| t.len()),
-    );
-    let what = format!(
-        "{} users x {} items with {} training ratings, at --rank {} on {threads} worker thread(s),",
-        train.n_users(),
-        train.n_items(),
-        train.len(),
-        params.rank
-    );
-    strads_io::check_memory(&what, needed).map_err(AppError::InvalidArgument)?;
-    let row_cost = match params.algorithm {
-        Algorithm::Als => ALS_ROW_COST,
-        Algorithm::Ccd | Algorithm::Sgd => 0,
-    };
-    let problem = Arc::new(Problem::new(
-        train,
-        test,
-        cluster.config().workers(),
-        row_cost,
-    ));
+    // Each worker parses only its byte range of each file; the workers agree on the ids and
+    // send every rating to its owners (`load`): no process holds all ratings.
     let params = params.clone();
     let results = cluster
-        .run(move |worker| solve_on_worker(worker, &problem, &params, started, observer.clone()))?;
+        .run(move |worker| solve_on_worker(worker, &params, threads, started, observer.clone()))?;
     let mut leader = None;
     for result in results {
         if let Some(solution) = result? {
@@ -253,21 +237,23 @@ const ALS_ROW_COST: u64 = 34;
 /// workers' blocks and the gathered model, every worker's halo of the other side's rows (at
 /// worst all of them) and its exchange buffers, `rank x rank` sums and scratch per worker (the
 /// spectral start's exact sums in `i128`, gathered from every worker; ALS's normal equations;
-/// the small eigenproblems), and per rating its two stored copies, residuals and tiles.
+/// the small eigenproblems), and per rating copy its workers hold (a rating is held twice, by
+/// its user's and by its item's owner) the copy, residuals and tiles; per test rating it holds,
+/// the rating.
 pub fn memory_needed(
     rank: usize,
     threads: usize,
     workers: usize,
     users: usize,
     items: usize,
-    ratings: usize,
+    rating_copies: usize,
     test_ratings: usize,
 ) -> u128 {
     let (k, threads, workers) = (rank as u128, threads as u128, workers as u128);
     let rows = users as u128 + items as u128;
     rows * k * 8 * (threads + 4)
         + k * k * 8 * threads * (6 + 2 * workers)
-        + ratings as u128 * 64
+        + rating_copies as u128 * 32
         + test_ratings as u128 * 32
 }
 
@@ -336,31 +322,12 @@ impl Local {
     fn build(
         worker: &mut Worker<'_>,
         problem: &Problem,
+        users: Side,
+        items: Side,
         params: &MfParams,
     ) -> Result<Local, AppError> {
-        let p = worker.index();
-        let train = &problem.train;
         let k = params.rank;
-        let (user_rows, item_rows) = (
-            problem.user_blocks[p].clone(),
-            problem.item_blocks[p].clone(),
-        );
-        let test = problem
-            .test
-            .as_ref()
-            .map(|t| (t.users.as_slice(), t.items.as_slice(), t.values.as_slice()));
-        let users = build_side(
-            user_rows.clone(),
-            (&train.users, &train.items, &train.values),
-            test,
-            train.n_items(),
-        );
-        let items = build_side(
-            item_rows.clone(),
-            (&train.items, &train.users, &train.values),
-            None,
-            train.n_users(),
-        );
+        let (user_rows, item_rows) = (users.rows.clone(), items.rows.clone());
         let reg = |counts: &[u64], rows: &std::ops::Range<usize>| -> Vec<f64> {
             rows.clone()
                 .map(|r| match params.reg_scaling {
@@ -611,21 +578,29 @@ impl Driver {
 
 fn solve_on_worker(
     worker: &mut Worker<'_>,
-    problem: &Problem,
     params: &MfParams,
+    threads: usize,
     started: Instant,
     observer: Option<Observer>,
 ) -> Result<Option<MfSolution>, AppError> {
-    let mut local = Local::build(worker, problem, params)?;
+    let row_cost = match params.algorithm {
+        Algorithm::Als => ALS_ROW_COST,
+        Algorithm::Ccd | Algorithm::Sgd => 0,
+    };
+    let load::Share {
+        problem,
+        users,
+        items,
+    } = load::load(worker, params, threads, row_cost)?;
+    let mut local = Local::build(worker, &problem, users, items, params)?;
     let load_seconds = started.elapsed().as_secs_f64();
-    let test = problem.test.as_ref();
     let mut driver = Driver {
         started: Instant::now(),
         iterations: params.iterations,
         max_seconds: params.max_seconds,
-        n_train: problem.train.len() as f64,
-        n_test: test.map_or(0, |t| t.len()) as f64,
-        unseen_sse: test.map_or(0.0, |t| t.unseen_sse),
+        n_train: problem.n_train as f64,
+        n_test: problem.n_test as f64,
+        unseen_sse: problem.unseen_sse,
         observer,
         trace: Vec::new(),
         diverged: false,
@@ -641,13 +616,13 @@ fn solve_on_worker(
             &mut local,
             params.init_steps,
             problem.mean_square,
-            problem.train.n_items(),
+            problem.n_items,
         )?;
     }
     match params.algorithm {
         Algorithm::Ccd => ccd::run(worker, &mut local, &mut driver, params.inner_iterations)?,
         Algorithm::Als => als::run(worker, &mut local, &mut driver)?,
-        Algorithm::Sgd => sgd::run(worker, &mut local, &mut driver, problem, params)?,
+        Algorithm::Sgd => sgd::run(worker, &mut local, &mut driver, &problem, params)?,
     }
     let solve_seconds = driver.started.elapsed().as_secs_f64();
     let factors = if params.collect_model {
@@ -655,16 +630,33 @@ fn solve_on_worker(
     } else {
         None
     };
+    // Only on success (every worker gets here): each process's figures, its peak last.
+    let held = (local.users.values.len() + local.items.values.len()) as u64;
+    let mine = ProcessFigures {
+        bytes_read: problem.bytes_read,
+        ratings_held: held,
+        peak_memory_bytes: strads_io::peak_resident_bytes(),
+    };
+    let every_worker: Vec<ProcessFigures> = worker.all_gather(&mine)?;
     if !worker.is_leader() {
         return Ok(None);
     }
+    let processes = every_worker
+        .chunks(threads.max(1))
+        .map(|workers| ProcessFigures {
+            bytes_read: workers.iter().map(|w| w.bytes_read).sum(),
+            ratings_held: workers.iter().map(|w| w.ratings_held).sum(),
+            peak_memory_bytes: workers.iter().filter_map(|w| w.peak_memory_bytes).max(),
+        })
+        .collect();
+    let global_mean = problem.global_mean;
     let model = factors.map(|(w, h)| Model {
         rank: params.rank,
-        user_ids: problem.train.user_ids.clone(),
-        item_ids: problem.train.item_ids.clone(),
+        user_ids: problem.user_ids,
+        item_ids: problem.item_ids,
         w,
         h,
-        global_mean: problem.global_mean,
+        global_mean,
     });
     Ok(Some(MfSolution {
         model,
@@ -675,13 +667,14 @@ fn solve_on_worker(
             .expect("iteration 0 is recorded"),
         trace: driver.trace,
         diverged: driver.diverged,
-        users: problem.train.n_users(),
-        items: problem.train.n_items(),
-        train_ratings: problem.train.len(),
-        test_ratings: test.map_or(0, |t| t.len()),
-        unseen_test_ratings: test.map_or(0, |t| t.unseen),
-        global_mean: problem.global_mean,
+        users: problem.n_users,
+        items: problem.n_items,
+        train_ratings: problem.n_train,
+        test_ratings: problem.n_test,
+        unseen_test_ratings: problem.unseen,
+        global_mean,
         load_seconds,
         solve_seconds,
+        processes,
     }))
 }

@@ -19,7 +19,7 @@ use strads_core::rotation_block;
 use strads_engine::Worker;
 
 use super::kernels::sgd_step;
-use super::shard::Problem;
+use super::load::Problem;
 use super::{Driver, Local, MfParams, RegScaling};
 use crate::error::AppError;
 

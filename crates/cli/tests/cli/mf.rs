@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::support::{arg, number, run, Dir, Run};
+use crate::support::{arg, number, run, spawn_cluster, Dir, Run, COMMAND_TIMEOUT};
 
 /// A small noisy rating set: PREFIX.train and PREFIX.test.
 fn ratings(dir: &Dir) -> (PathBuf, PathBuf) {
@@ -242,6 +242,95 @@ fn ccd_and_als_give_the_same_factors_on_threads_and_processes() {
         let objective = |r: &Run| number(&r.json(), "objective");
         assert!((objective(&runs[0]) - objective(&runs[2])).abs() <= 1e-9 * objective(&runs[0]));
     }
+}
+
+#[test]
+fn each_of_two_processes_reads_and_holds_about_half() {
+    let dir = Dir::new();
+    let (train, test) = ratings(&dir);
+    let (hosts, _) = dir.loopback_hosts(2);
+    let flags: Vec<String> = [
+        "--train",
+        &arg(&train),
+        "--test",
+        &arg(&test),
+        "--rank",
+        "4",
+        "--iters",
+        "2",
+        "--json",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let children = spawn_cluster("mf", 2, &hosts, &flags);
+    let mut runs = children.into_iter().map(|c| c.finish(COMMAND_TIMEOUT));
+    let (zero, one) = (runs.next().unwrap(), runs.next().unwrap());
+    zero.expect_success();
+    one.expect_success();
+    let summary = zero.json();
+    let list = |field: &str| -> Vec<f64> {
+        let values = summary[field]
+            .as_array()
+            .unwrap_or_else(|| panic!("{field}: {summary}"));
+        assert_eq!(values.len(), 2, "{field}: {summary}");
+        values.iter().map(|v| v.as_f64().unwrap()).collect()
+    };
+    let roughly_half = |field: &str, parts: &[f64], whole: f64| {
+        assert_eq!(parts.iter().sum::<f64>(), whole, "{field}: {summary}");
+        for part in parts {
+            assert!(
+                (part / whole - 0.5).abs() < 0.1,
+                "{field}: {part} of {whole}: {summary}"
+            );
+        }
+    };
+    // The byte ranges of both files tile them: each byte is read by exactly one process.
+    let file_bytes = [&train, &test]
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum::<u64>();
+    roughly_half(
+        "bytes_read_per_process",
+        &list("bytes_read_per_process"),
+        file_bytes as f64,
+    );
+    // Every training rating is held twice (by user and by item), each copy by one process.
+    let ratings = number(&summary, "train_ratings");
+    roughly_half(
+        "ratings_held_per_process",
+        &list("ratings_held_per_process"),
+        2.0 * ratings,
+    );
+    let peaks = list("peak_memory_mib_per_process");
+    assert!(peaks.iter().all(|&p| p > 0.0), "{summary}");
+    // Process 0's peak at the end of solving is about its peak when it printed (the kernel's
+    // figure may lag by a few pages: its per-thread counters are synced lazily).
+    assert!(
+        peaks[0] <= 1.1 * number(&summary, "peak_memory_mib"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_bad_line_that_process_1_reads_is_reported_by_process_0() {
+    let dir = Dir::new();
+    let mut text: String = (1..=200)
+        .map(|u| format!("{u} {} 3\n", u % 7 + 1))
+        .collect();
+    text.push_str("201 1\n");
+    let train = dir.write("train.txt", &text);
+    let (hosts, _) = dir.loopback_hosts(2);
+    let flags = vec!["--train".to_owned(), arg(&train)];
+    let children = spawn_cluster("mf", 2, &hosts, &flags);
+    let mut runs = children.into_iter().map(|c| c.finish(COMMAND_TIMEOUT));
+    let (zero, one) = (runs.next().unwrap(), runs.next().unwrap());
+    zero.expect_code(2);
+    one.expect_code(2);
+    let errors = zero.error_lines();
+    assert_eq!(errors.len(), 1, "{}", zero.describe());
+    let expected = format!("{}:201: expected `user item rating`", train.display());
+    assert!(errors[0].contains(&expected), "{}", zero.describe());
+    assert!(one.error_lines().is_empty(), "{}", one.describe());
 }
 
 #[test]

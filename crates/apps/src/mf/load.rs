@@ -1,0 +1,469 @@
+//! Sharded loading: no process ever holds all ratings.
+//!
+//! 1. Worker `p` of `P` reads and parses byte-range shard `p` of the training file (and of the
+//!    test file) with shard-local ids ([`strads_io::read_ratings_shard`]); one all-gather of each
+//!    shard's status decides, the same on every worker, whether the input is good (otherwise
+//!    every worker fails with the first bad line of the file: the first failing shard's).
+//! 2. The workers all-gather only their shards' distinct user and item tokens with their rating
+//!    counts, and each builds the same dense numbering (the canonical order of
+//!    [`strads_io::read_ratings`], so the indices are today's whatever the cluster shape), the
+//!    global counts and the blocks (`strads_core::balanced_blocks`, balanced by ratings).
+//! 3. The mean rating and the mean squared rating are summed in file order along the workers
+//!    ([`chain`]: worker `p` continues worker `p - 1`'s sum over its shard, which is the file's
+//!    next part), and so is the squared error of the test ratings with an unseen id: the same
+//!    floating-point sums as a sequential pass over the whole file, for any cluster shape.
+//! 4. Every rating goes to the owner of its user's block (the W half, with the test ratings) and
+//!    to the owner of its item's block (the H half), in two all-to-alls of raw triples
+//!    (`row u32, column u32, value f64`, little-endian). A worker receives its triples in source
+//!    order, which is file order, so stable sorts within rows give today's layouts.
+
+use std::ops::Range;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use strads_core::balanced_blocks;
+use strads_engine::{EngineError, Worker};
+use strads_io::{
+    check_ratings_total, find_ids, read_ratings_shard, unify_ids, DataError, IdTokens, RatingsShard,
+};
+
+use super::shard::{build_side, Side};
+use super::{memory_needed, MfParams};
+use crate::error::AppError;
+
+/// What a worker knows of the whole problem (ids, counts, blocks, global statistics) besides its
+/// own share of the ratings.
+#[derive(Debug, Default)]
+pub struct Problem {
+    /// The original token of each dense user index (on the leader only; empty elsewhere).
+    pub user_ids: Vec<String>,
+    /// The original token of each dense item index (on the leader only; empty elsewhere).
+    pub item_ids: Vec<String>,
+    /// Distinct users in the training set.
+    pub n_users: usize,
+    /// Distinct items in the training set.
+    pub n_items: usize,
+    /// Training ratings.
+    pub n_train: usize,
+    /// Test ratings, seen and unseen.
+    pub n_test: usize,
+    /// Test ratings with a user or item absent from the training set.
+    pub unseen: usize,
+    /// Sum of `(r - global mean)^2` over those, in test file order.
+    pub unseen_sse: f64,
+    /// Training ratings per user.
+    pub user_counts: Vec<u64>,
+    /// Training ratings per item.
+    pub item_counts: Vec<u64>,
+    /// Block of users owned by each worker.
+    pub user_blocks: Vec<Range<usize>>,
+    /// Block of items owned by each worker.
+    pub item_blocks: Vec<Range<usize>>,
+    /// Mean training rating.
+    pub global_mean: f64,
+    /// Mean squared training rating.
+    pub mean_square: f64,
+    /// Bytes of the rating files this worker read (its shards' lines).
+    pub bytes_read: u64,
+}
+
+/// A worker's part after loading: the shared facts and its two sides.
+pub struct Share {
+    /// The facts every worker shares.
+    pub problem: Problem,
+    /// Owned users with their training and seen test ratings.
+    pub users: Side,
+    /// Owned items with their training ratings.
+    pub items: Side,
+}
+
+/// Tags of the point-to-point messages of [`chain`] (below the collectives' tags).
+const MEAN_CHAIN: u64 = 0x6d66_0001;
+const UNSEEN_CHAIN: u64 = 0x6d66_0002;
+
+/// What a worker tells the others after parsing: each file's rating count, or its error.
+#[derive(Serialize, Deserialize)]
+struct ShardStatus {
+    train: Result<u64, String>,
+    test: Option<Result<u64, String>>,
+}
+
+/// A shard's distinct ids with their rating counts (in the shard's local index order).
+#[derive(Serialize, Deserialize)]
+struct ShardIds {
+    users: IdTokens,
+    user_counts: Vec<u64>,
+    items: IdTokens,
+    item_counts: Vec<u64>,
+}
+
+/// Loads this worker's share (see the module's description). `threads` is the worker threads
+/// per process (for the memory check of this process's share); `row_cost` balances the blocks
+/// as in [`balanced_blocks`] (ratings + `row_cost` per row).
+pub fn load(
+    worker: &mut Worker<'_>,
+    params: &MfParams,
+    threads: usize,
+    row_cost: u64,
+) -> Result<Share, AppError> {
+    let (p, n_workers) = (worker.index(), worker.peers());
+    // 1. Parse this worker's shards and agree on whether every shard is good.
+    let train = read_ratings_shard(&params.train, params.format, p, n_workers);
+    let test = match (&params.test, &train) {
+        (Some(path), Ok(_)) => Some(read_ratings_shard(path, params.format, p, n_workers)),
+        _ => None,
+    };
+    let status = ShardStatus {
+        train: count_or_message(&train),
+        test: test.as_ref().map(count_or_message),
+    };
+    let statuses: Vec<ShardStatus> = worker.all_gather(&status)?;
+    let train = agree(p, train, statuses.iter().map(|s| Some(&s.train)))?;
+    let n_train = statuses
+        .iter()
+        .map(|s| *s.train.as_ref().unwrap_or(&0))
+        .sum::<u64>();
+    check_ratings_total(&params.train, train.mm_header.as_ref(), n_train as usize)?;
+    let (test, n_test) = match test {
+        Some(test) => {
+            let test = agree(p, test, statuses.iter().map(|s| s.test.as_ref()))?;
+            let n_test = statuses
+                .iter()
+                .filter_map(|s| s.test.as_ref()?.as_ref().ok())
+                .sum::<u64>();
+            let path = params.test.as_ref().expect("a test file");
+            check_ratings_total(path, test.mm_header.as_ref(), n_test as usize)?;
+            (Some(test), n_test as usize)
+        }
+        None => (None, 0),
+    };
+    let mut train = train;
+    let bytes_read = train.bytes_read + test.as_ref().map_or(0, |t| t.bytes_read);
+
+    // 2. The dense numbering, the global counts and the blocks.
+    let ids = ShardIds {
+        user_counts: local_counts(&train.users, train.user_ids.len()),
+        item_counts: local_counts(&train.items, train.item_ids.len()),
+        users: std::mem::take(&mut train.user_ids),
+        items: std::mem::take(&mut train.item_ids),
+    };
+    let all_ids: Vec<ShardIds> = worker.all_gather(&ids)?;
+    drop(ids);
+    let (user_ids, user_counts) = numbering(
+        &all_ids,
+        |s| (&s.users, &s.user_counts),
+        p,
+        |map| train.users.iter_mut().for_each(|u| *u = map[*u as usize]),
+    );
+    let (item_ids, item_counts) = numbering(
+        &all_ids,
+        |s| (&s.items, &s.item_counts),
+        p,
+        |map| train.items.iter_mut().for_each(|i| *i = map[*i as usize]),
+    );
+    drop(all_ids);
+    let cost = |counts: &[u64]| -> Vec<u64> { counts.iter().map(|c| c + row_cost).collect() };
+    let user_blocks = balanced_blocks(&cost(&user_counts), n_workers);
+    let item_blocks = balanced_blocks(&cost(&item_counts), n_workers);
+
+    // 3. Global statistics, summed in file order.
+    let (sum, sum_squares) = chain(worker, MEAN_CHAIN, |previous: Option<(f64, f64)>| {
+        let values = &train.values;
+        match previous {
+            // Worker 0 starts as `Iterator::sum` does, the others go on from their predecessor.
+            None => (
+                values.iter().sum::<f64>(),
+                values.iter().map(|r| r * r).sum::<f64>(),
+            ),
+            Some((s, q)) => (
+                values.iter().fold(s, |a, &r| a + r),
+                values.iter().fold(q, |a, &r| a + r * r),
+            ),
+        }
+    })?;
+    let n = n_train.max(1) as f64;
+    let (global_mean, mean_square) = (sum / n, sum_squares / n);
+    // Test ratings onto the training ids: the seen ones (dense user, dense item, value) and
+    // the unseen ones' count and squared error.
+    let mut seen: (Vec<u32>, Vec<u32>, Vec<f64>) = Default::default();
+    let mut unseen_here = Vec::new();
+    if let Some(test) = test {
+        let users = find_ids(&user_ids, &test.user_ids);
+        let items = find_ids(&item_ids, &test.item_ids);
+        for k in 0..test.len() {
+            match (users[test.users[k] as usize], items[test.items[k] as usize]) {
+                (Some(u), Some(i)) => {
+                    seen.0.push(u);
+                    seen.1.push(i);
+                    seen.2.push(test.values[k]);
+                }
+                _ => unseen_here.push(test.values[k]),
+            }
+        }
+    }
+    let (unseen_sse, unseen) = chain(worker, UNSEEN_CHAIN, |previous: Option<(f64, u64)>| {
+        let (start, count) = previous.unwrap_or((0.0, 0));
+        let sse = unseen_here.iter().fold(start, |a, &r| {
+            let e = r - global_mean;
+            a + e * e
+        });
+        (sse, count + unseen_here.len() as u64)
+    })?;
+
+    // 4. This process's share is checked against the memory limit before it is sent.
+    let user_owner = |u: u32| user_blocks.partition_point(|r| r.end <= u as usize);
+    let item_owner = |i: u32| item_blocks.partition_point(|r| r.end <= i as usize);
+    let mut test_to = vec![0u64; n_workers];
+    seen.0.iter().for_each(|&u| test_to[user_owner(u)] += 1);
+    let test_to_all: Vec<Vec<u64>> = worker.all_gather(&test_to)?;
+    let process = p / threads;
+    let local_workers = process * threads..((process + 1) * threads).min(n_workers);
+    let block_sum = |counts: &[u64], blocks: &[Range<usize>]| -> u64 {
+        local_workers
+            .clone()
+            .map(|q| counts[blocks[q].clone()].iter().sum::<u64>())
+            .sum()
+    };
+    let copies = block_sum(&user_counts, &user_blocks) + block_sum(&item_counts, &item_blocks);
+    let test_here: u64 = test_to_all
+        .iter()
+        .map(|to| to[local_workers.clone()].iter().sum::<u64>())
+        .sum();
+    let needed = memory_needed(
+        params.rank,
+        threads,
+        n_workers,
+        user_ids.len(),
+        item_ids.len(),
+        copies as usize,
+        test_here as usize,
+    );
+    let what = format!(
+        "{} users x {} items with {n_train} training ratings, of which this process holds {} \
+         (stored twice, by user and by item: {copies} copies), at --rank {} on {threads} worker \
+         thread(s),",
+        user_ids.len(),
+        item_ids.len(),
+        copies / 2,
+        params.rank
+    );
+    let checked = strads_io::check_memory(&what, needed).map_err(AppError::InvalidArgument);
+    let failures: Vec<Option<String>> =
+        worker.all_gather(&checked.as_ref().err().map(|e| e.to_string()))?;
+    checked?;
+    if let Some(message) = failures.into_iter().flatten().next() {
+        return Err(AppError::RemoteData(message));
+    }
+
+    // 5. Every rating to its owners; each side built as soon as its ratings are in.
+    let (n_users, n_items) = (user_ids.len(), item_ids.len());
+    let by_user = route(
+        worker,
+        (&train.users, &train.items, &train.values),
+        user_owner,
+    )?;
+    let test_by_user = route(worker, (&seen.0, &seen.1, &seen.2), user_owner)?;
+    drop(seen);
+    let users = build_side(
+        user_blocks[p].clone(),
+        (&by_user.0, &by_user.1, &by_user.2),
+        Some((&test_by_user.0, &test_by_user.1, &test_by_user.2)),
+        n_items,
+    );
+    drop((by_user, test_by_user));
+    let by_item = route(
+        worker,
+        (&train.items, &train.users, &train.values),
+        item_owner,
+    )?;
+    drop(train);
+    let items = build_side(
+        item_blocks[p].clone(),
+        (&by_item.0, &by_item.1, &by_item.2),
+        None,
+        n_users,
+    );
+    drop(by_item);
+
+    let leader = worker.is_leader();
+    let problem = Problem {
+        user_ids: if leader { user_ids } else { Vec::new() },
+        item_ids: if leader { item_ids } else { Vec::new() },
+        n_users,
+        n_items,
+        n_train: n_train as usize,
+        n_test,
+        unseen: unseen as usize,
+        unseen_sse,
+        user_counts,
+        item_counts,
+        user_blocks,
+        item_blocks,
+        global_mean,
+        mean_square,
+        bytes_read,
+    };
+    Ok(Share {
+        problem,
+        users,
+        items,
+    })
+}
+
+fn count_or_message(shard: &Result<RatingsShard, DataError>) -> Result<u64, String> {
+    match shard {
+        Ok(shard) => Ok(shard.len() as u64),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// This worker's shard if no worker failed; otherwise the first failing worker's error (in
+/// worker order, so the file's first bad line): this worker's own, or the other's message.
+fn agree<'a>(
+    p: usize,
+    local: Result<RatingsShard, DataError>,
+    statuses: impl Iterator<Item = Option<&'a Result<u64, String>>>,
+) -> Result<RatingsShard, AppError> {
+    let first_failure = statuses.enumerate().find_map(|(q, s)| match s {
+        Some(Err(message)) => Some((q, message.clone())),
+        _ => None,
+    });
+    match (first_failure, local) {
+        (Some((q, _)), Err(own)) if q == p => Err(own.into()),
+        (Some((_, message)), _) => Err(AppError::RemoteData(message)),
+        (None, local) => Ok(local?),
+    }
+}
+
+/// How many ratings each local index has.
+fn local_counts(indices: &[u32], n: usize) -> Vec<u64> {
+    let mut counts = vec![0u64; n];
+    indices.iter().for_each(|&i| counts[i as usize] += 1);
+    counts
+}
+
+/// The dense ids of one side from every shard's tokens (`side` picks them), with the global
+/// counts; `remap` receives this worker's (`p`) map from local to dense indices.
+fn numbering(
+    all: &[ShardIds],
+    side: impl Fn(&ShardIds) -> (&IdTokens, &Vec<u64>),
+    p: usize,
+    remap: impl FnOnce(&[u32]),
+) -> (Vec<String>, Vec<u64>) {
+    let lists: Vec<&IdTokens> = all.iter().map(|s| side(s).0).collect();
+    let (names, maps) = unify_ids(&lists);
+    let mut counts = vec![0u64; names.len()];
+    for (shard, map) in all.iter().zip(&maps) {
+        for (&dense, &count) in map.iter().zip(side(shard).1) {
+            counts[dense as usize] += count;
+        }
+    }
+    remap(&maps[p]);
+    (names, counts)
+}
+
+/// A fold along the workers in worker order: worker 0 computes `step(None)`, worker `p` then
+/// `step(Some(what worker p - 1 computed))`; every worker returns the last worker's value.
+fn chain<T: Serialize + DeserializeOwned>(
+    worker: &mut Worker<'_>,
+    tag: u64,
+    step: impl FnOnce(Option<T>) -> T,
+) -> Result<T, EngineError> {
+    let (p, n_workers) = (worker.index(), worker.peers());
+    let previous = if p == 0 {
+        None
+    } else {
+        let bytes = loop {
+            if let Some((_, bytes)) = worker.take(tag).pop() {
+                break bytes;
+            }
+            worker.step(true);
+        };
+        Some(bincode::deserialize(&bytes).map_err(|e| EngineError::Codec(e.to_string()))?)
+    };
+    let value = step(previous);
+    if p + 1 < n_workers {
+        worker.send(p + 1, tag, &value)?;
+        worker.flush();
+    }
+    let last = n_workers - 1;
+    worker.broadcast(last, (p == last).then_some(&value))
+}
+
+/// Ratings as owned parallel arrays: row, other-side row, value.
+type OwnedTriples = (Vec<u32>, Vec<u32>, Vec<f64>);
+
+/// The most bytes of ratings one worker sends another in one exchange of [`route`]. Timely's
+/// network buffers grow to the largest message and keep that size for the rest of the run (a
+/// whole share in one message once left two 128 MiB buffers resident on each side).
+const ROUTE_CHUNK_BYTES: usize = 4 << 20;
+
+/// Sends every rating `(row, column, value)` to worker `owner(row)` and returns the ratings sent
+/// to this worker, in source order (each source's in its order). The ratings go in rounds of at
+/// most [`ROUTE_CHUNK_BYTES`] per message, each placed where it belongs on receipt.
+fn route(
+    worker: &mut Worker<'_>,
+    (rows, cols, values): (&[u32], &[u32], &[f64]),
+    owner: impl Fn(u32) -> usize,
+) -> Result<OwnedTriples, EngineError> {
+    const TRIPLE: usize = 16;
+    let (p, n_workers) = (worker.index(), worker.peers());
+    let mut counts = vec![0u64; n_workers];
+    rows.iter().for_each(|&r| counts[owner(r)] += 1);
+    // The ratings' positions grouped by destination (4 bytes a rating; each round encodes its
+    // chunks from them).
+    let mut first = Vec::with_capacity(n_workers + 1);
+    first.push(0usize);
+    for &c in &counts {
+        first.push(first.last().expect("one") + c as usize);
+    }
+    let mut order = vec![0u32; rows.len()];
+    let mut next = first.clone();
+    for (k, &r) in rows.iter().enumerate() {
+        let slot = &mut next[owner(r)];
+        order[*slot] = k as u32;
+        *slot += 1;
+    }
+    // Every worker's counts to every worker: the rounds, and where each source's ratings go.
+    let all_counts: Vec<Vec<u64>> = worker.all_gather(&counts)?;
+    let chunk = ROUTE_CHUNK_BYTES / TRIPLE;
+    let rounds = all_counts
+        .iter()
+        .flatten()
+        .map(|&c| (c as usize).div_ceil(chunk))
+        .max()
+        .unwrap_or(0);
+    let mut start = Vec::with_capacity(n_workers);
+    let mut total = 0;
+    for source in &all_counts {
+        start.push(total);
+        total += source[p] as usize;
+    }
+    let mut triples: OwnedTriples = (vec![0; total], vec![0; total], vec![0.0; total]);
+    for round in 0..rounds {
+        let messages = (0..n_workers)
+            .map(|d| {
+                let from = (first[d] + round * chunk).min(first[d + 1]);
+                let to = (first[d] + (round + 1) * chunk).min(first[d + 1]);
+                let mut message = Vec::with_capacity((to - from) * TRIPLE);
+                for &k in &order[from..to] {
+                    let k = k as usize;
+                    message.extend_from_slice(&rows[k].to_le_bytes());
+                    message.extend_from_slice(&cols[k].to_le_bytes());
+                    message.extend_from_slice(&values[k].to_le_bytes());
+                }
+                message
+            })
+            .collect();
+        for (source, bytes) in worker.all_to_all_bytes(messages).into_iter().enumerate() {
+            let at = start[source] + round * chunk;
+            for (k, t) in bytes.chunks_exact(TRIPLE).enumerate() {
+                let word = |i: usize| u32::from_le_bytes(t[i..i + 4].try_into().expect("4 bytes"));
+                triples.0[at + k] = word(0);
+                triples.1[at + k] = word(4);
+                triples.2[at + k] = f64::from_le_bytes(t[8..16].try_into().expect("8 bytes"));
+            }
+        }
+    }
+    Ok(triples)
+}
