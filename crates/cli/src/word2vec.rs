@@ -63,7 +63,7 @@ pub struct Word2vecArgs {
     pub seed: u64,
     /// Words a worker trains on between merges of the workers' changes (a pass has at least 16
     /// merges).
-    #[arg(long, default_value_t = 50_000)]
+    #[arg(long, default_value_t = 200_000)]
     pub sync_words: usize,
     /// Skip-gram: draw one set of negatives per center word, shared by the words of its window,
     /// and update the window's pairs at once (Ji et al. 2016), instead of fresh negatives for

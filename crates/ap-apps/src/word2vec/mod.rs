@@ -108,7 +108,7 @@ impl Word2vecParams {
             epochs: 5,
             architecture: Architecture::SkipGram,
             seed: 1,
-            sync_words: 50_000,
+            sync_words: 200_000,
             shared_negatives: false,
         }
     }
