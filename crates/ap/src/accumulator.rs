@@ -14,7 +14,7 @@ use strads_engine::{RotatedBlock, Worker};
 use crate::delta::Delta;
 use crate::error::{decode, encode, ApError};
 use crate::param::{Access, ContainerInfo, ContainerKind, Element, Param};
-use crate::view::{LoopView, Pending};
+use crate::view::{DeltaRef, LoopView, Pending, StepDelta};
 
 /// A value replicated on every worker, merged by deltas at the end of every loop step.
 pub struct Accumulator<T> {
@@ -81,23 +81,29 @@ impl<T: Element + Delta> LoopView for AccView<T> {
         self.step = step;
     }
 
-    fn step_delta(&mut self) -> Result<Vec<u8>, ApError> {
+    fn step_delta(&mut self, _shared: bool) -> Result<StepDelta, ApError> {
+        // Always encoded: an accumulator's change is one small value.
         let change = self.before.take().map(|before| self.value.delta(&before));
         let bytes = encode(&change)?;
         if let (Some(change), false) = (change, self.asynchronous) {
             self.pending.push(self.step, change);
         }
-        Ok(bytes)
+        Ok(StepDelta::Bytes(bytes))
     }
 
-    fn apply_step(&mut self, step: u32, deltas: &[&[u8]], own: usize) -> Result<(), ApError> {
+    fn apply_step(
+        &mut self,
+        step: u32,
+        deltas: &[DeltaRef<'_>],
+        own: usize,
+    ) -> Result<(), ApError> {
         let mine = self.pending.pop(step);
         let mut changed = false;
-        for (w, bytes) in deltas.iter().enumerate() {
+        for (w, delta) in deltas.iter().enumerate() {
             let change = if w == own {
                 mine.clone()
             } else {
-                decode::<Option<T>>(bytes)?
+                decode::<Option<T>>(delta.bytes()?)?
             };
             if let Some(change) = change {
                 self.committed.apply(&change);
@@ -113,8 +119,8 @@ impl<T: Element + Delta> LoopView for AccView<T> {
         Ok(())
     }
 
-    fn apply_other(&mut self, delta: &[u8]) -> Result<(), ApError> {
-        if let Some(change) = decode::<Option<T>>(delta)? {
+    fn apply_other(&mut self, delta: DeltaRef<'_>) -> Result<(), ApError> {
+        if let Some(change) = decode::<Option<T>>(delta.bytes()?)? {
             self.value.apply(&change);
         }
         Ok(())

@@ -12,7 +12,9 @@ use strads_engine::{RotatedBlock, Worker};
 use crate::delta::Delta;
 use crate::error::{decode, encode, ApError};
 use crate::param::{Access, ContainerInfo, ContainerKind, Element, Param};
-use crate::view::{put_block, take_block, violation, Audit, LoopView, Pending};
+use crate::view::{
+    put_block, take_block, violation, Audit, DeltaRef, LoopView, Pending, StepDelta,
+};
 
 /// What a [`DMap`] key must be.
 pub trait MapKey: Element + Hash + Eq + std::fmt::Debug {}
@@ -159,9 +161,9 @@ impl<K: MapKey, V: Element + Delta + Default> LoopView for MapView<K, V> {
         }
     }
 
-    fn step_delta(&mut self) -> Result<Vec<u8>, ApError> {
+    fn step_delta(&mut self, _shared: bool) -> Result<StepDelta, ApError> {
         let Some(replica) = &mut self.replica else {
-            return Ok(Vec::new());
+            return Ok(StepDelta::Bytes(Vec::new()));
         };
         let zero = V::default();
         let mut changes: Vec<(K, V)> = Vec::with_capacity(replica.before.len());
@@ -174,21 +176,26 @@ impl<K: MapKey, V: Element + Delta + Default> LoopView for MapView<K, V> {
         if !replica.asynchronous {
             replica.pending.push(replica.step, changes);
         }
-        Ok(bytes)
+        Ok(StepDelta::Bytes(bytes))
     }
 
-    fn apply_step(&mut self, step: u32, deltas: &[&[u8]], own: usize) -> Result<(), ApError> {
+    fn apply_step(
+        &mut self,
+        step: u32,
+        deltas: &[DeltaRef<'_>],
+        own: usize,
+    ) -> Result<(), ApError> {
         let Some(replica) = &mut self.replica else {
             return Ok(());
         };
         let mine = replica.pending.pop(step).unwrap_or_default();
         let mut touched: HashSet<K> = HashSet::new();
-        for (w, bytes) in deltas.iter().enumerate() {
+        for (w, delta) in deltas.iter().enumerate() {
             let decoded;
             let changes: &[(K, V)] = if w == own {
                 &mine
             } else {
-                decoded = decode::<Vec<(K, V)>>(bytes)?;
+                decoded = decode::<Vec<(K, V)>>(delta.bytes()?)?;
                 &decoded
             };
             for (key, change) in changes {
@@ -213,8 +220,8 @@ impl<K: MapKey, V: Element + Delta + Default> LoopView for MapView<K, V> {
         Ok(())
     }
 
-    fn apply_other(&mut self, delta: &[u8]) -> Result<(), ApError> {
-        for (key, change) in decode::<Vec<(K, V)>>(delta)? {
+    fn apply_other(&mut self, delta: DeltaRef<'_>) -> Result<(), ApError> {
+        for (key, change) in decode::<Vec<(K, V)>>(delta.bytes()?)? {
             self.map.entry(key).or_default().apply(&change);
         }
         Ok(())

@@ -2,6 +2,7 @@
 //! loop body indexes.
 
 use crate::prefetch::prefetch_value;
+use std::collections::VecDeque;
 use std::ops::{Index, IndexMut, Range};
 use std::sync::Arc;
 
@@ -11,7 +12,9 @@ use strads_engine::{RotatedBlock, Worker};
 use crate::delta::Delta;
 use crate::error::{decode, encode, ApError};
 use crate::param::{Access, ContainerInfo, ContainerKind, Element, Param};
-use crate::view::{put_block, take_block, violation, Audit, LoopView, Pending, TouchedSet};
+use crate::view::{
+    put_block, take_block, violation, Audit, DeltaRef, LoopView, Pending, StepDelta, TouchedSet,
+};
 
 /// A distributed vector: `len` elements, worker `w` holding the range `bounds[w]..bounds[w + 1]`.
 ///
@@ -179,7 +182,12 @@ struct VecReplica<T> {
     /// Values whose storage the next first writes reuse (this worker's merged changes): saving
     /// a `Vec` element then copies without allocating.
     spare: Vec<T>,
-    pending: Pending<Vec<(u64, T)>>,
+    /// This worker's changes of the steps not merged yet (shared with the workers of this
+    /// process that read them).
+    pending: Pending<Arc<Vec<(u64, T)>>>,
+    /// Merged changes that workers of this process may still be reading, oldest first; their
+    /// storage goes to `spare` once no one else holds them.
+    retired: VecDeque<Arc<Vec<(u64, T)>>>,
     touched: TouchedSet,
 }
 
@@ -275,9 +283,9 @@ impl<T: Element + Delta> LoopView for VecView<T> {
         }
     }
 
-    fn step_delta(&mut self) -> Result<Vec<u8>, ApError> {
+    fn step_delta(&mut self, shared: bool) -> Result<StepDelta, ApError> {
         let Some(replica) = &mut self.replica else {
-            return Ok(Vec::new());
+            return Ok(StepDelta::Bytes(Vec::new()));
         };
         let changes: Vec<(u64, T)> = replica
             .before
@@ -287,30 +295,40 @@ impl<T: Element + Delta> LoopView for VecView<T> {
                 (at as u64, before)
             })
             .collect();
-        let bytes = encode(&changes)?;
-        if replica.asynchronous {
+        let changes = Arc::new(changes);
+        let delta = if shared {
+            StepDelta::Shared(changes.clone())
+        } else {
+            StepDelta::Bytes(encode(&*changes)?)
+        };
+        if !replica.asynchronous {
+            replica.pending.push(replica.step, changes);
+        } else if let Ok(changes) = Arc::try_unwrap(changes) {
             replica
                 .spare
                 .extend(changes.into_iter().map(|(_, change)| change));
-        } else {
-            replica.pending.push(replica.step, changes);
         }
-        Ok(bytes)
+        Ok(delta)
     }
 
-    fn apply_step(&mut self, step: u32, deltas: &[&[u8]], own: usize) -> Result<(), ApError> {
+    fn apply_step(
+        &mut self,
+        step: u32,
+        deltas: &[DeltaRef<'_>],
+        own: usize,
+    ) -> Result<(), ApError> {
         let Some(replica) = &mut self.replica else {
             return Ok(());
         };
         let mine = replica.pending.pop(step).unwrap_or_default();
         replica.touched.clear(self.data.len());
-        for (w, bytes) in deltas.iter().enumerate() {
-            let decoded;
+        for (w, delta) in deltas.iter().enumerate() {
+            let received;
             let changes: &[(u64, T)] = if w == own {
                 &mine
             } else {
-                decoded = decode::<Vec<(u64, T)>>(bytes)?;
-                &decoded
+                received = delta.read::<Vec<(u64, T)>>()?;
+                &received
             };
             for (key, change) in changes {
                 let at = *key as usize;
@@ -321,11 +339,20 @@ impl<T: Element + Delta> LoopView for VecView<T> {
         for &at in &replica.touched.keys {
             self.data[at].clone_from(&replica.committed[at]);
         }
-        replica
-            .spare
-            .extend(mine.into_iter().map(|(_, change)| change));
+        replica.retired.push_back(mine);
+        while let Some(oldest) = replica.retired.pop_front() {
+            match Arc::try_unwrap(oldest) {
+                Ok(changes) => replica
+                    .spare
+                    .extend(changes.into_iter().map(|(_, change)| change)),
+                Err(still_read) => {
+                    replica.retired.push_front(still_read);
+                    break;
+                }
+            }
+        }
         for later in replica.pending.later() {
-            for (key, change) in later {
+            for (key, change) in later.iter() {
                 let at = *key as usize;
                 if replica.touched.contains(at) {
                     self.data[at].apply(change);
@@ -335,9 +362,9 @@ impl<T: Element + Delta> LoopView for VecView<T> {
         Ok(())
     }
 
-    fn apply_other(&mut self, delta: &[u8]) -> Result<(), ApError> {
-        for (key, change) in decode::<Vec<(u64, T)>>(delta)? {
-            self.data[key as usize].apply(&change);
+    fn apply_other(&mut self, delta: DeltaRef<'_>) -> Result<(), ApError> {
+        for (key, change) in delta.read::<Vec<(u64, T)>>()?.iter() {
+            self.data[*key as usize].apply(change);
         }
         Ok(())
     }
@@ -449,6 +476,7 @@ impl<T: Element + Delta> Param for &mut DVector<T> {
                         step: 0,
                         before: Vec::new(),
                         spare: Vec::new(),
+                        retired: VecDeque::new(),
                         pending: Pending::default(),
                         touched: TouchedSet::default(),
                     })),

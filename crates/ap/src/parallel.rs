@@ -4,6 +4,7 @@
 use crate::prefetch::PREFETCH_DISTANCE;
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -14,7 +15,7 @@ use crate::error::ApError;
 use crate::param::{Element, KeysOf, ParamSet};
 use crate::program::Ap;
 use crate::strategy::{Consistency, Strategy};
-use crate::view::{is_violation, panic_text, LoopView};
+use crate::view::{is_violation, panic_text, DeltaRef, LoopView, StepDelta};
 
 /// The key function of a loop that has none.
 pub struct NoKeys;
@@ -174,11 +175,50 @@ impl<'l, 'a, 'w, D: Element, P: ParamSet, K: KeyFunction<D, P>> ParallelFor<'l, 
     }
 }
 
-/// What every worker sends at the end of a step: its failure, if any, and each view's changes.
+/// What every worker sends at the end of a step: its failure, if any, and each view's changes,
+/// encoded (for workers of other processes).
 #[derive(Serialize, Deserialize, Default)]
 pub(crate) struct StepMessage {
     pub error: Option<StepError>,
     pub deltas: Vec<ByteBuf>,
+}
+
+/// The same between the workers of one process: the views' changes as they are, shared.
+pub(crate) struct LocalStep {
+    pub error: Option<StepError>,
+    pub deltas: Vec<StepDelta>,
+}
+
+/// A step's message as a worker holds it: received encoded, or shared within the process.
+pub(crate) enum Received {
+    Wire(StepMessage),
+    Local(Arc<LocalStep>),
+}
+
+impl Default for Received {
+    fn default() -> Self {
+        Received::Wire(StepMessage::default())
+    }
+}
+
+impl Received {
+    pub fn error(&self) -> Option<&StepError> {
+        match self {
+            Received::Wire(m) => m.error.as_ref(),
+            Received::Local(m) => m.error.as_ref(),
+        }
+    }
+
+    /// Container `c`'s changes (none if the sender had none).
+    pub fn delta(&self, c: usize) -> DeltaRef<'_> {
+        match self {
+            Received::Wire(m) => DeltaRef::Bytes(m.deltas.get(c).map_or(&[][..], |d| d)),
+            Received::Local(m) => m
+                .deltas
+                .get(c)
+                .map_or(DeltaRef::Bytes(&[]), StepDelta::as_ref),
+        }
+    }
 }
 
 /// A failure of a worker's body, in a form every worker can turn into the same error.
@@ -238,11 +278,27 @@ pub(crate) fn run_items<D, V>(
     })
 }
 
-/// The views' encoded changes of the step that just ended.
-pub(crate) fn step_deltas(views: &mut [&mut dyn LoopView]) -> Result<Vec<ByteBuf>, ApError> {
-    views
-        .iter_mut()
-        .map(|v| v.step_delta().map(ByteBuf::from))
+/// The views' changes of the step that just ended: shared where a view can if `shared` (every
+/// receiver runs in this process), encoded otherwise.
+pub(crate) fn step_deltas(
+    views: &mut [&mut dyn LoopView],
+    shared: bool,
+) -> Result<Vec<StepDelta>, ApError> {
+    views.iter_mut().map(|v| v.step_delta(shared)).collect()
+}
+
+/// The views' changes of the step that just ended, encoded.
+pub(crate) fn encoded_step_deltas(
+    views: &mut [&mut dyn LoopView],
+) -> Result<Vec<ByteBuf>, ApError> {
+    step_deltas(views, false)?
+        .into_iter()
+        .map(|delta| match delta {
+            StepDelta::Bytes(bytes) => Ok(ByteBuf::from(bytes)),
+            StepDelta::Shared(_) => Err(ApError::Codec(
+                "a view shared its changes when asked to encode them".into(),
+            )),
+        })
         .collect()
 }
 
@@ -250,14 +306,11 @@ pub(crate) fn step_deltas(views: &mut [&mut dyn LoopView]) -> Result<Vec<ByteBuf
 pub(crate) fn apply_messages(
     views: &mut [&mut dyn LoopView],
     step: u32,
-    messages: &[StepMessage],
+    messages: &[Received],
     own: usize,
 ) -> Result<(), ApError> {
     for (c, view) in views.iter_mut().enumerate() {
-        let deltas: Vec<&[u8]> = messages
-            .iter()
-            .map(|m| m.deltas.get(c).map_or(&[][..], |d| d.as_slice()))
-            .collect();
+        let deltas: Vec<DeltaRef<'_>> = messages.iter().map(|m| m.delta(c)).collect();
         view.apply_step(step, &deltas, own)?;
     }
     Ok(())

@@ -11,8 +11,8 @@ use crate::view::LoopView;
 
 /// What a container's element must be: plain data that can cross workers. A `serde` derive is
 /// all a user type needs (plus [`crate::Delta`] for parameters written by synchronous loops).
-pub trait Element: Clone + Serialize + DeserializeOwned + Send + 'static {}
-impl<T: Clone + Serialize + DeserializeOwned + Send + 'static> Element for T {}
+pub trait Element: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {}
+impl<T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static> Element for T {}
 
 /// How a loop holds a container's data on each worker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

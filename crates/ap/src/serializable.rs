@@ -32,7 +32,8 @@ use strads_engine::RotatedBlock;
 use crate::dvector::{global_index, DVector};
 use crate::error::{decode, encode, ApError};
 use crate::parallel::{
-    apply_messages, run_items, step_deltas, KeyFunction, LoopReport, ParallelFor, StepMessage,
+    apply_messages, encoded_step_deltas, run_items, KeyFunction, LoopReport, ParallelFor, Received,
+    StepMessage,
 };
 use crate::param::{Access, ContainerKind, Element, ParamSet};
 use crate::strategy::{
@@ -173,7 +174,7 @@ where
         let mut dyn_views = P::dyn_views(&mut views);
         let message = StepMessage {
             error,
-            deltas: step_deltas(&mut dyn_views)?,
+            deltas: encoded_step_deltas(&mut dyn_views)?,
         };
         let messages: Vec<StepMessage> = if workers == 1 {
             vec![message]
@@ -232,6 +233,7 @@ where
         if failure.is_none() {
             failure = messages.iter().find_map(|m| m.error.clone());
         }
+        let messages: Vec<Received> = messages.into_iter().map(Received::Wire).collect();
         apply_messages(&mut dyn_views, step, &messages, p)?;
     }
     if plan.recorded.is_some() {

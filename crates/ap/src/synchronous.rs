@@ -11,14 +11,15 @@
 //! on the containers themselves, which is what a mini-batch computation with one worker means.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_bytes::ByteBuf;
 
 use crate::dvector::global_index;
 use crate::error::{decode, encode, ApError};
 use crate::parallel::{
-    apply_messages, run_items, step_deltas, KeyFunction, LoopReport, ParallelFor, StepError,
-    StepMessage,
+    apply_messages, encoded_step_deltas, run_items, step_deltas, KeyFunction, LocalStep,
+    LoopReport, ParallelFor, Received, StepError, StepMessage,
 };
 use crate::param::{Access, ContainerKind, Element, ParamSet};
 use crate::strategy::{
@@ -98,9 +99,11 @@ where
     let mut views = params.open_all(worker, &access)?;
     let origin = data.origin.as_deref();
     let home_start = data.bounds[data.worker];
+    // Between workers of one process the views' changes are shared, not encoded.
+    let local = (0..workers).all(|w| worker.shares_process_with(w));
     // Messages of others received but not merged, by step; this worker's own by step.
-    let mut inbox: HashMap<u32, Vec<Option<StepMessage>>> = HashMap::new();
-    let mut own: HashMap<u32, StepMessage> = HashMap::new();
+    let mut inbox: HashMap<u32, Vec<Option<Received>>> = HashMap::new();
+    let mut own: HashMap<u32, Received> = HashMap::new();
     let mut merged = 0usize; // steps merged (synchronous), or fully received (asynchronous)
     let mut received_from = vec![0usize; workers]; // asynchronous: messages received per peer
     let mut max_staleness = 0usize;
@@ -122,6 +125,7 @@ where
                     &mut received_from,
                     &mut failure,
                     p,
+                    local,
                 )?;
                 if (0..workers).all(|w| w == p || received_from[w] >= need) {
                     break;
@@ -137,9 +141,9 @@ where
         } else {
             while merged < need {
                 let step = merged as u32 + 1;
-                let messages = wait_step(worker, tags, step, &mut inbox, &mut own, p, workers)?;
+                let messages = wait_step(worker, tags, step, &mut inbox, &mut own, p, local)?;
                 if failure.is_none() {
-                    failure = messages.iter().find_map(|m| m.error.clone());
+                    failure = messages.iter().find_map(|m| m.error().cloned());
                 }
                 apply_messages(&mut P::dyn_views(&mut views), step, &messages, p)?;
                 merged += 1;
@@ -169,16 +173,33 @@ where
         if asynchronous && failure.is_none() {
             failure.clone_from(&error);
         }
-        let message = StepMessage {
-            error,
-            deltas: step_deltas(&mut P::dyn_views(&mut views))?,
-        };
-        let bytes = ByteBuf::from(encode(&message)?);
-        for w in (0..workers).filter(|&w| w != p) {
-            worker.send(w, tags + t as u64, &bytes)?;
+        let tag = tags + t as u64;
+        let others = (0..workers).filter(|&w| w != p);
+        if local {
+            let message = Arc::new(LocalStep {
+                error,
+                deltas: step_deltas(&mut P::dyn_views(&mut views), true)?,
+            });
+            for w in others {
+                worker.send_parcel(w, tag, Box::new(message.clone()));
+            }
+            // This worker merges its own changes from what its views kept: the message it keeps
+            // holds none of them, so they are free as soon as every peer has merged them.
+            let error = message.error.clone();
+            let deltas = Vec::new();
+            own.insert(t as u32, Received::Wire(StepMessage { error, deltas }));
+        } else {
+            let message = StepMessage {
+                error,
+                deltas: encoded_step_deltas(&mut P::dyn_views(&mut views))?,
+            };
+            let bytes = encode(&message)?;
+            for w in others {
+                worker.send_bytes(w, tag, bytes.clone());
+            }
+            own.insert(t as u32, Received::Wire(message));
         }
         worker.flush();
-        own.insert(t as u32, message);
     }
 
     // Merge (or receive) everything before handing the containers back.
@@ -192,6 +213,7 @@ where
                 &mut received_from,
                 &mut failure,
                 p,
+                local,
             )?;
             if (0..workers).any(|w| w != p && received_from[w] < steps) {
                 worker.step(true);
@@ -200,9 +222,9 @@ where
     } else {
         while merged < steps {
             let step = merged as u32 + 1;
-            let messages = wait_step(worker, tags, step, &mut inbox, &mut own, p, workers)?;
+            let messages = wait_step(worker, tags, step, &mut inbox, &mut own, p, local)?;
             if failure.is_none() {
-                failure = messages.iter().find_map(|m| m.error.clone());
+                failure = messages.iter().find_map(|m| m.error().cloned());
             }
             apply_messages(&mut P::dyn_views(&mut views), step, &messages, p)?;
             merged += 1;
@@ -238,18 +260,19 @@ fn wait_step(
     worker: &mut strads_engine::Worker<'_>,
     tags: u64,
     step: u32,
-    inbox: &mut HashMap<u32, Vec<Option<StepMessage>>>,
-    own: &mut HashMap<u32, StepMessage>,
+    inbox: &mut HashMap<u32, Vec<Option<Received>>>,
+    own: &mut HashMap<u32, Received>,
     p: usize,
-    workers: usize,
-) -> Result<Vec<StepMessage>, ApError> {
+    local: bool,
+) -> Result<Vec<Received>, ApError> {
+    let workers = worker.peers();
+    let tag = tags + step as u64;
     let slots = inbox
         .entry(step)
         .or_insert_with(|| (0..workers).map(|_| None).collect());
     loop {
-        for (source, bytes) in worker.take(tags + step as u64) {
-            let bytes: ByteBuf = decode(&bytes)?;
-            slots[source] = Some(decode(&bytes)?);
+        for (source, bytes) in worker.take(tag) {
+            slots[source] = Some(receive(worker, source, tag, &bytes, local)?);
         }
         if (0..workers).all(|w| w == p || slots[w].is_some()) {
             break;
@@ -261,7 +284,28 @@ fn wait_step(
     Ok(slots.into_iter().map(Option::unwrap_or_default).collect())
 }
 
+/// The message `source` sent under `tag`: its bytes, or (`local`) the parcel they announce.
+fn receive(
+    worker: &mut strads_engine::Worker<'_>,
+    source: usize,
+    tag: u64,
+    bytes: &[u8],
+    local: bool,
+) -> Result<Received, ApError> {
+    if !local {
+        return Ok(Received::Wire(decode(bytes)?));
+    }
+    let parcel = worker
+        .take_parcel(source, tag)
+        .ok_or_else(|| ApError::Codec(format!("worker {source}'s step changes are missing")))?;
+    let message = parcel
+        .downcast::<Arc<LocalStep>>()
+        .map_err(|_| ApError::Codec("a step's changes of another type".into()))?;
+    Ok(Received::Local(*message))
+}
+
 /// Asynchronous loops: applies every message that has arrived, in arrival order.
+#[allow(clippy::too_many_arguments)]
 fn drain_async(
     worker: &mut strads_engine::Worker<'_>,
     tags: u64,
@@ -270,17 +314,18 @@ fn drain_async(
     received_from: &mut [usize],
     failure: &mut Option<StepError>,
     p: usize,
+    local: bool,
 ) -> Result<(), ApError> {
     for t in 1..=steps {
-        for (source, bytes) in worker.take(tags + t as u64) {
+        let tag = tags + t as u64;
+        for (source, bytes) in worker.take(tag) {
             debug_assert_ne!(source, p);
-            let bytes: ByteBuf = decode(&bytes)?;
-            let message: StepMessage = decode(&bytes)?;
+            let message = receive(worker, source, tag, &bytes, local)?;
             if failure.is_none() {
-                failure.clone_from(&message.error);
+                *failure = message.error().cloned();
             }
-            for (view, delta) in views.iter_mut().zip(&message.deltas) {
-                view.apply_other(delta)?;
+            for (c, view) in views.iter_mut().enumerate() {
+                view.apply_other(message.delta(c))?;
             }
             received_from[source] += 1;
         }

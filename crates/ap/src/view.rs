@@ -16,6 +16,7 @@
 
 use std::any::Any;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use strads_engine::RotatedBlock;
 
@@ -29,14 +30,16 @@ use crate::error::ApError;
 pub trait LoopView {
     /// A new step begins (steps count from 1 in a loop execution).
     fn begin_step(&mut self, step: u32);
-    /// This worker's changes in the step that just ended, encoded (empty when there are none to
-    /// send, e.g. an exclusive view).
-    fn step_delta(&mut self) -> Result<Vec<u8>, ApError>;
-    /// Merges step `step`: every worker's encoded changes in worker order (`deltas[own]` is
-    /// ignored: this worker's own changes are taken from what it kept).
-    fn apply_step(&mut self, step: u32, deltas: &[&[u8]], own: usize) -> Result<(), ApError>;
+    /// This worker's changes in the step that just ended: encoded (empty when there are none
+    /// to send, e.g. an exclusive view), or, if `shared` and the view can, the value itself for
+    /// the workers of this process to read.
+    fn step_delta(&mut self, shared: bool) -> Result<StepDelta, ApError>;
+    /// Merges step `step`: every worker's changes in worker order (`deltas[own]` is ignored:
+    /// this worker's own changes are taken from what it kept).
+    fn apply_step(&mut self, step: u32, deltas: &[DeltaRef<'_>], own: usize)
+        -> Result<(), ApError>;
     /// Asynchronous loops: adds another worker's changes as soon as they arrive.
-    fn apply_other(&mut self, delta: &[u8]) -> Result<(), ApError>;
+    fn apply_other(&mut self, delta: DeltaRef<'_>) -> Result<(), ApError>;
     /// Rotation: gives up the held block, encoded if `encode` (for another process), else
     /// moved as is.
     fn take_block(&mut self, encode: bool) -> Result<RotatedBlock, ApError>;
@@ -50,6 +53,60 @@ pub trait LoopView {
     fn take_recorded(&mut self) -> Vec<u64>;
     /// Inspection: forgets every write since the view was opened (replicas only).
     fn discard_changes(&mut self);
+}
+
+/// A view's changes of one step, as they leave it.
+pub enum StepDelta {
+    /// Encoded: for any worker.
+    Bytes(Vec<u8>),
+    /// The changes themselves, shared with the workers of this process, which read them in
+    /// place (nothing encoded, copied or decoded).
+    Shared(Arc<dyn Any + Send + Sync>),
+}
+
+impl StepDelta {
+    /// How a receiver sees it.
+    pub fn as_ref(&self) -> DeltaRef<'_> {
+        match self {
+            StepDelta::Bytes(bytes) => DeltaRef::Bytes(bytes),
+            StepDelta::Shared(value) => DeltaRef::Shared(value.as_ref()),
+        }
+    }
+}
+
+/// Another worker's changes of one step, as a view receives them.
+#[derive(Clone, Copy)]
+pub enum DeltaRef<'a> {
+    /// Encoded.
+    Bytes(&'a [u8]),
+    /// Shared by a worker of this process: the view's own change type.
+    Shared(&'a (dyn Any + Send + Sync)),
+}
+
+impl<'a> DeltaRef<'a> {
+    /// The encoded form; for views that only ever send encoded changes.
+    pub(crate) fn bytes(self) -> Result<&'a [u8], ApError> {
+        match self {
+            DeltaRef::Bytes(bytes) => Ok(bytes),
+            DeltaRef::Shared(_) => Err(ApError::Codec(
+                "shared changes reached a view that only encodes its changes".into(),
+            )),
+        }
+    }
+
+    /// The changes as a value of type `C`: shared ones read in place, encoded ones decoded.
+    pub(crate) fn read<C>(self) -> Result<std::borrow::Cow<'a, C>, ApError>
+    where
+        C: serde::de::DeserializeOwned + Clone + 'static,
+    {
+        match self {
+            DeltaRef::Bytes(bytes) => Ok(std::borrow::Cow::Owned(crate::error::decode(bytes)?)),
+            DeltaRef::Shared(value) => value
+                .downcast_ref::<C>()
+                .map(std::borrow::Cow::Borrowed)
+                .ok_or_else(|| ApError::Codec("shared changes of another type".into())),
+        }
+    }
 }
 
 /// A view's checks of accesses: debug mode's allowed keys, and the inspection's recording.

@@ -40,13 +40,19 @@ pub(crate) struct ProcessShared {
     /// Workers per process: worker `i` runs in process `i / workers_per_process`.
     workers_per_process: usize,
     handoffs: Mutex<HashMap<(usize, u64), Box<dyn Any + Send>>>,
+    /// [`Worker::send_parcel`]'s values, keyed by destination, source and tag.
+    parcels: Mutex<HashMap<ParcelKey, Box<dyn Any + Send>>>,
 }
+
+/// A parcel's destination worker, source worker and tag.
+type ParcelKey = (usize, usize, u64);
 
 impl ProcessShared {
     pub(crate) fn new(workers_per_process: usize) -> Arc<Self> {
         Arc::new(ProcessShared {
             workers_per_process: workers_per_process.max(1),
             handoffs: Mutex::default(),
+            parcels: Mutex::default(),
         })
     }
 }
@@ -142,8 +148,9 @@ impl<'w> Worker<'w> {
         Ok(())
     }
 
-    /// Queues already encoded bytes for `destination` under `tag`.
-    pub(crate) fn send_bytes(&mut self, destination: usize, tag: u64, bytes: Vec<u8>) {
+    /// Queues already encoded bytes for `destination` under `tag` (below 2^62): they arrive
+    /// as they are ([`Worker::take`]), without a second encoding around them.
+    pub fn send_bytes(&mut self, destination: usize, tag: u64, bytes: Vec<u8>) {
         self.send_raw(destination, tag, bytes);
     }
 
@@ -157,6 +164,36 @@ impl<'w> Worker<'w> {
             tag,
             serde_bytes::ByteBuf::from(bytes),
         ));
+    }
+
+    /// Hands `value` to worker `destination`, which must run in this process, under `tag`
+    /// (below 2^62), without encoding it: an empty message under `tag` tells the destination
+    /// that it is there, to take with [`Worker::take_parcel`]. Not counted in
+    /// [`bytes_sent`]: nothing crosses a network.
+    pub fn send_parcel(&mut self, destination: usize, tag: u64, value: Box<dyn Any + Send>) {
+        assert!(
+            self.shares_process_with(destination),
+            "a parcel can only go to a worker of the same process"
+        );
+        let key = (destination, self.index(), tag);
+        self.shared
+            .parcels
+            .lock()
+            .expect("parcels lock")
+            .insert(key, value);
+        // Queued after the parcel is stored: once the message has arrived, the parcel is there.
+        self.send_raw(destination, tag, Vec::new());
+    }
+
+    /// The parcel worker `source` sent this worker under `tag`, once its message has arrived
+    /// ([`Worker::take`]); `None` if there is none.
+    pub fn take_parcel(&mut self, source: usize, tag: u64) -> Option<Box<dyn Any + Send>> {
+        let key = (self.index(), source, tag);
+        self.shared
+            .parcels
+            .lock()
+            .expect("parcels lock")
+            .remove(&key)
     }
 
     /// Sends everything queued so far.
