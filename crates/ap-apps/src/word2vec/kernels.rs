@@ -19,6 +19,8 @@
 use std::ops::IndexMut;
 use std::sync::LazyLock;
 
+use smallvec::SmallVec;
+
 /// The tables cover `-TABLE_RANGE..TABLE_RANGE`.
 const TABLE_RANGE: f32 = 8.0;
 /// Intervals of the tables (spacing 2 x 8 / 8192 = 0.002: linear interpolation errs by at most
@@ -238,9 +240,11 @@ where
     s.context_changes.resize(contexts.len() * dim, 0.0);
     s.target_changes.clear();
     s.target_changes.resize(s.target_words.len() * dim, 0.0);
-    // The rows are read in place (a copy of each would cost a third of the arithmetic).
-    let context_rows: Vec<&[f32]> = contexts.iter().map(|&c| inputs[c].as_slice()).collect();
-    let target_rows: Vec<&[f32]> = s
+    // The rows are read in place (a copy of each would cost a third of the arithmetic), their
+    // references kept on the stack (a window has a few dozen).
+    let context_rows: SmallVec<[&[f32]; 32]> =
+        contexts.iter().map(|&c| inputs[c].as_slice()).collect();
+    let target_rows: SmallVec<[&[f32]; 32]> = s
         .target_words
         .iter()
         .map(|&t| outputs[t].as_slice())
@@ -254,6 +258,7 @@ where
         &mut s.context_changes,
         &mut s.target_changes,
     );
+    drop((context_rows, target_rows));
     for (&c, change) in contexts.iter().zip(s.context_changes.chunks_exact(dim)) {
         axpy(1.0, change, &mut inputs[c]);
     }
