@@ -62,9 +62,9 @@ pub struct Word2vecArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Words a worker trains on between merges of the workers' changes (a pass has at least 16
-    /// merges).
-    #[arg(long, default_value_t = 200_000)]
-    pub sync_words: usize,
+    /// merges) [default: 200000 with --shared-negatives, 50000 without].
+    #[arg(long)]
+    pub sync_words: Option<usize>,
     /// Skip-gram: draw one set of negatives per center word, shared by the words of its window,
     /// and update the window's pairs at once (Ji et al. 2016), instead of fresh negatives for
     /// every pair.
@@ -145,7 +145,7 @@ pub fn run(args: Word2vecArgs, given: &Given) -> Result<(), Failure> {
             Architecture::SkipGram
         },
         seed: args.seed,
-        sync_words: args.sync_words,
+        sync_words: sync_words(args),
         shared_negatives: args.shared_negatives,
         ..Word2vecParams::new(args.data.as_deref().expect("clap requires --data"))
     };
@@ -188,6 +188,12 @@ fn similar(args: &Word2vecArgs, word: &str, path: &std::path::Path) -> Result<()
 
 /// Flag values out of range, named by their flags (the library checks them too, without the
 /// flag names).
+/// `--sync-words`, or its default for the chosen negatives.
+fn sync_words(args: &Word2vecArgs) -> usize {
+    args.sync_words
+        .unwrap_or(Word2vecParams::default_sync_words(args.shared_negatives))
+}
+
 fn check_values(args: &Word2vecArgs) -> Result<(), Failure> {
     let at_least_one = [
         ("--dim", args.dim as u64),
@@ -195,7 +201,7 @@ fn check_values(args: &Word2vecArgs) -> Result<(), Failure> {
         ("--negative", args.negative as u64),
         ("--min-count", args.min_count),
         ("--epochs", args.epochs as u64),
-        ("--sync-words", args.sync_words as u64),
+        ("--sync-words", sync_words(args) as u64),
     ];
     if let Some((flag, _)) = at_least_one.iter().find(|(_, v)| *v == 0) {
         return Err(bad_input(anyhow::anyhow!("{flag} must be at least 1")));
@@ -242,7 +248,7 @@ fn agreement(args: &Word2vecArgs, cluster: &strads_engine::ClusterConfig) -> Vec
         .item("--epochs", args.epochs)
         .item("--cbow", args.cbow)
         .item("--seed", args.seed)
-        .item("--sync-words", args.sync_words)
+        .item("--sync-words", sync_words(args))
         .item("--shared-negatives", args.shared_negatives);
     items.into_items()
 }
