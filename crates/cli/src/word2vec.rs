@@ -145,7 +145,7 @@ pub fn run(args: Word2vecArgs, given: &Given) -> Result<(), Failure> {
             Architecture::SkipGram
         },
         seed: args.seed,
-        sync_words: sync_words(args),
+        sync_words: sync_words(&args),
         shared_negatives: args.shared_negatives,
         ..Word2vecParams::new(args.data.as_deref().expect("clap requires --data"))
     };
