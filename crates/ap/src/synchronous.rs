@@ -185,8 +185,7 @@ where
             }
             // This worker merges its own changes from what its views kept: the message it keeps
             // holds none of them, so they are free as soon as every peer has merged them.
-            let error = message.error.clone();
-            let deltas = Vec::new();
+            let (error, deltas) = (message.error.clone(), Vec::new());
             own.insert(t as u32, Received::Wire(StepMessage { error, deltas }));
         } else {
             let message = StepMessage {
@@ -197,7 +196,8 @@ where
             for w in others {
                 worker.send_bytes(w, tag, bytes.clone());
             }
-            own.insert(t as u32, Received::Wire(message));
+            let (error, deltas) = (message.error, Vec::new());
+            own.insert(t as u32, Received::Wire(StepMessage { error, deltas }));
         }
         worker.flush();
     }
