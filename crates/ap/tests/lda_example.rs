@@ -9,7 +9,7 @@ use strads_ap::{run, ApConfig};
 use strads_apps::lda::{train, CorpusSource, LdaParams, SamplerKind};
 use strads_engine::ClusterConfig;
 use strads_io::corpus::CorpusFormat;
-use strads_io::lda_generate::{generate_lda, LdaSpec};
+use strads_io::generate::lda::{generate_lda, LdaSpec};
 
 #[allow(dead_code)]
 #[rustfmt::skip] // formatted with examples/rustfmt.toml

@@ -11,7 +11,7 @@
 use strads_apps::lda::{train, CorpusSource, LdaParams, SamplerKind};
 use strads_engine::ClusterConfig;
 use strads_io::corpus::CorpusFormat;
-use strads_io::lda_generate::{generate_lda, read_topics, topics_path, vocab_path, LdaSpec};
+use strads_io::generate::lda::{generate_lda, read_topics, topics_path, vocab_path, LdaSpec};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1000 documents of 100 tokens drawn from 8 sparse topics over 1000 words.

@@ -8,7 +8,7 @@ use strads_apps::lda::kernels::log_likelihood_reference;
 use strads_apps::lda::{train, CorpusSource, LdaParams, LdaResult, SamplerKind};
 use strads_engine::ClusterConfig;
 use strads_io::corpus::CorpusFormat;
-use strads_io::lda_generate::{generate_lda, read_topics, LdaSpec};
+use strads_io::generate::lda::{generate_lda, read_topics, LdaSpec};
 
 fn params(path: &Path, topics: usize, iterations: usize, sampler: SamplerKind) -> LdaParams {
     LdaParams {
@@ -67,7 +67,7 @@ fn learned_topics_match_the_generating_ones() {
         seed: 5,
     };
     let path = corpus(dir.path(), &spec);
-    let truth = read_topics(&strads_io::lda_generate::topics_path(&path), spec.words).unwrap();
+    let truth = read_topics(&strads_io::generate::lda::topics_path(&path), spec.words).unwrap();
     for (threads, sampler) in [(2, SamplerKind::Mh { cycles: 2 }), (1, SamplerKind::Exact)] {
         let model = train(
             &ClusterConfig::threads(threads),

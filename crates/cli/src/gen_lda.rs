@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use strads_io::lda_generate::{generate_lda, LdaSpec};
+use strads_io::generate::lda::{generate_lda, LdaSpec};
 
 use crate::failure::{bad_input, Failure};
 

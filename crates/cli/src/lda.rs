@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 use strads_apps::lda::{train, CorpusSource, LdaParams, LdaResult, SamplerKind};
 use strads_io::corpus::{detect_corpus_format, CorpusFormat};
-use strads_io::lda_generate::{generate_lda, vocab_path, LdaSpec};
+use strads_io::generate::lda::{generate_lda, vocab_path, LdaSpec};
 use strads_io::write_atomic;
 
 use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};

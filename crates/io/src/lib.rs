@@ -8,12 +8,13 @@
 //! - [`shard`]: which lines of a file each of `n` workers reads, by byte range.
 //! - [`libsvm`] and [`matrix_market`] (with [`labels`]): the input formats.
 //! - [`atomic`] and [`coefficients`]: output written to a temporary file and renamed.
-//! - [`generate`]: synthetic Lasso and logistic-regression data with their true coefficients.
-//! - [`ratings`] and [`generate_ratings`]: rating files for matrix factorisation (ids remapped to
-//!   dense indices) and a low-rank generator with a train/test split; [`ratings_shard`]: one
-//!   shard of a rating file, for loaders that never hold the whole file.
-//! - [`corpus`] and [`lda_generate`]: bag-of-words corpora for topic models, and LDA corpora with
-//!   their true topics.
+//! - [`ratings`]: rating files for matrix factorisation (ids remapped to dense indices);
+//!   [`ratings_shard`]: one shard of a rating file, for loaders that never hold the whole file.
+//! - [`corpus`]: bag-of-words corpora for topic models.
+//! - [`generate`], apart from the formats: synthetic data with a known truth, Lasso and
+//!   logistic-regression data with their true coefficients ([`generate::regression`]), low-rank
+//!   rating sets with a train/test split ([`generate::ratings`]), LDA corpora with their true
+//!   topics ([`generate::lda`]).
 //! - [`checkpoint`]: checkpoint directories, one file per worker and a manifest written last.
 //! - [`memory`]: the memory a process may plan for, checked before allocations sized by inputs
 //!   or flags.
@@ -51,9 +52,7 @@ pub mod corpus;
 pub mod disk;
 pub mod error;
 pub mod generate;
-pub mod generate_ratings;
 pub mod labels;
-pub mod lda_generate;
 pub mod libsvm;
 pub mod matrix_market;
 pub mod memory;
@@ -67,8 +66,10 @@ pub use atomic::{resolve_symlinks, write_atomic};
 pub use coefficients::{read_coefficients, write_coefficients};
 pub use disk::{check_free_space, free_space, DiskSpaceError};
 pub use error::DataError;
-pub use generate::{generate_regression, truth_path, GeneratedSummary, RegressionSpec, Task};
-pub use generate_ratings::{generate_ratings, RatingsSpec, RatingsSummary};
+pub use generate::ratings::{generate_ratings, RatingsSpec, RatingsSummary};
+pub use generate::regression::{
+    generate_regression, truth_path, GeneratedSummary, RegressionSpec, Task,
+};
 pub use labels::{read_labels, LabelKind};
 pub use libsvm::{check_nonempty_total, parse_libsvm, read_libsvm_shard, LibsvmOptions};
 pub use matrix_market::{
