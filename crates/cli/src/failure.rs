@@ -46,6 +46,13 @@ pub fn app_failure(error: strads_apps::AppError, is_output_process: bool) -> Fai
     }
 }
 
+/// The failure a STRADS-AP app's error maps to (mlr, word2vec): bad input is reported by
+/// process 0 alone; the others exit with status 2 quietly.
+pub fn ap_app_failure(error: strads_ap_apps::ApAppError, is_output_process: bool) -> Failure {
+    let is_bad_input = error.is_bad_input();
+    cluster_failure(error, is_bad_input, is_output_process)
+}
+
 /// A bad-input failure (exit status 2).
 pub fn bad_input(error: impl Into<anyhow::Error>) -> Failure {
     Failure {

@@ -8,12 +8,10 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 use strads_ap::{ApConfig, Consistency};
 use strads_ap_apps::mlr::model::{classes_path, write_model};
-use strads_ap_apps::mlr::{
-    predict, train, Fit, LbfgsSettings, MlrError, MlrParams, SgdSettings, Solver,
-};
+use strads_ap_apps::mlr::{predict, train, Fit, LbfgsSettings, MlrParams, SgdSettings, Solver};
 
 use crate::cluster_args::{Agreement, ClusterArgs};
-use crate::failure::Failure;
+use crate::failure::{ap_app_failure, Failure};
 use crate::files::Files;
 use crate::flags::Given;
 use crate::trace_output::write_trace;
@@ -138,7 +136,7 @@ pub fn run(args: MlrArgs, given: &Given) -> Result<(), Failure> {
     let started = std::time::Instant::now();
     if let (Some(data), Some(model)) = (&args.predict, &args.model) {
         let predictions = predict(&config, model, data, args.zero_based)
-            .map_err(|e| failure(e, is_output_process))?;
+            .map_err(|e| ap_app_failure(e, is_output_process))?;
         let Some(predictions) = predictions else {
             return Ok(());
         };
@@ -171,7 +169,7 @@ pub fn run(args: MlrArgs, given: &Given) -> Result<(), Failure> {
         return Ok(());
     }
     let params = params(&args);
-    let fit = train(&config, &params).map_err(|e| failure(e, is_output_process))?;
+    let fit = train(&config, &params).map_err(|e| ap_app_failure(e, is_output_process))?;
     let Some(fit) = fit else {
         return Ok(());
     };
@@ -256,12 +254,6 @@ fn params(args: &MlrArgs) -> MlrParams {
         intercept: args.intercept,
         solver,
     }
-}
-
-/// Bad input is reported by process 0 alone; the others exit with status 2 quietly.
-fn failure(error: MlrError, is_output_process: bool) -> Failure {
-    let is_bad_input = error.is_bad_input();
-    crate::failure::cluster_failure(error, is_bad_input, is_output_process)
 }
 
 /// What every process must agree on.

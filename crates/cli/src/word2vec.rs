@@ -7,11 +7,11 @@ use clap::Args;
 use serde_json::json;
 use strads_ap::ApConfig;
 use strads_ap_apps::word2vec::{
-    read_vectors, train, write_vectors, Architecture, Fit, Word2vecError, Word2vecParams,
+    read_vectors, train, write_vectors, Architecture, Fit, Word2vecParams,
 };
 
 use crate::cluster_args::{Agreement, ClusterArgs};
-use crate::failure::{bad_input, Failure};
+use crate::failure::{ap_app_failure, bad_input, Failure};
 use crate::files::Files;
 use crate::flags::Given;
 use crate::trace_output::write_trace;
@@ -149,7 +149,7 @@ pub fn run(args: Word2vecArgs, given: &Given) -> Result<(), Failure> {
         shared_negatives: args.shared_negatives,
         ..Word2vecParams::new(args.data.as_deref().expect("clap requires --data"))
     };
-    let fit = train(&config, &params).map_err(|e| failure(e, is_output_process))?;
+    let fit = train(&config, &params).map_err(|e| ap_app_failure(e, is_output_process))?;
     let Some(fit) = fit else {
         return Ok(());
     };
@@ -225,12 +225,6 @@ fn check_values(args: &Word2vecArgs) -> Result<(), Failure> {
         )));
     }
     Ok(())
-}
-
-/// Bad input is reported by process 0 alone; the others exit with status 2 quietly.
-fn failure(error: Word2vecError, is_output_process: bool) -> Failure {
-    let is_bad_input = error.is_bad_input();
-    crate::failure::cluster_failure(error, is_bad_input, is_output_process)
 }
 
 /// What every process must agree on.
