@@ -175,7 +175,13 @@ impl<T: Element + Delta> Param for &mut Accumulator<T> {
             value: self.value.clone(),
             before: None,
             step: 0,
-            asynchronous: matches!(access, Access::Replica { asynchronous: true }),
+            asynchronous: matches!(
+                access,
+                Access::Replica {
+                    asynchronous: true,
+                    ..
+                }
+            ),
             pending: Pending::default(),
             _name: Arc::from(self.name.as_str()),
         })

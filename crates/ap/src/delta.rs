@@ -21,6 +21,11 @@ pub trait Delta: Clone {
     fn delta_into(&self, before: &mut Self) {
         *before = self.delta(before);
     }
+    /// `*self = self.delta(before)`, reusing `self`'s storage (a replica that merges every step
+    /// turns its written values into the step's changes in place).
+    fn delta_from(&mut self, before: &Self) {
+        *self = self.delta(before);
+    }
 }
 
 macro_rules! float_delta {
@@ -62,6 +67,16 @@ impl<T: Delta> Delta for Vec<T> {
         );
         for (a, b) in self.iter().zip(before.iter_mut()) {
             a.delta_into(b);
+        }
+    }
+    fn delta_from(&mut self, before: &Self) {
+        assert_eq!(
+            self.len(),
+            before.len(),
+            "a vector element changed its length inside a loop"
+        );
+        for (a, b) in self.iter_mut().zip(before) {
+            a.delta_from(b);
         }
     }
     fn apply(&mut self, delta: &Self) {

@@ -290,7 +290,7 @@ impl<K: MapKey, V: Element + Delta + Default> Param for &mut DMap<K, V> {
                 replica: None,
                 audit: None,
             }),
-            Access::Replica { asynchronous } => {
+            Access::Replica { asynchronous, .. } => {
                 let parts = worker.all_gather(&ByteBuf::from(encode(&self.local)?))?;
                 let mut map = HashMap::new();
                 for part in parts {

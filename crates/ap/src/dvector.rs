@@ -172,7 +172,10 @@ pub struct VecView<T> {
 /// A replica's bookkeeping (see [`crate::view`]).
 struct VecReplica<T> {
     asynchronous: bool,
-    /// Every merged step applied; empty for asynchronous loops.
+    /// Steps may begin before the previous ones are merged (see [`Access::Replica`]).
+    stale: bool,
+    /// Every merged step applied; kept only for stale synchronous loops (without staleness the
+    /// view's data is the merged state whenever a step begins).
     committed: Vec<T>,
     /// The step in which each element was last first-written (0: never).
     stamp: Vec<u32>,
@@ -189,6 +192,13 @@ struct VecReplica<T> {
     /// storage goes to `spare` once no one else holds them.
     retired: VecDeque<Arc<Vec<(u64, T)>>>,
     touched: TouchedSet,
+}
+
+impl<T> VecReplica<T> {
+    /// Synchronous without staleness: no `committed` copy, merges apply to the data itself.
+    fn merges_from_data(&self) -> bool {
+        !self.asynchronous && !self.stale
+    }
 }
 
 impl<T> VecView<T> {
@@ -287,14 +297,28 @@ impl<T: Element + Delta> LoopView for VecView<T> {
         let Some(replica) = &mut self.replica else {
             return Ok(StepDelta::Bytes(Vec::new()));
         };
-        let changes: Vec<(u64, T)> = replica
-            .before
-            .drain(..)
-            .map(|(at, mut before)| {
-                self.data[at].delta_into(&mut before);
-                (at as u64, before)
-            })
-            .collect();
+        let changes: Vec<(u64, T)> = if replica.merges_from_data() {
+            // The element goes back to its value before the step (the merged state), and the
+            // written value becomes the change, in place: merging then only applies changes.
+            replica
+                .before
+                .drain(..)
+                .map(|(at, mut written)| {
+                    std::mem::swap(&mut self.data[at], &mut written);
+                    written.delta_from(&self.data[at]);
+                    (at as u64, written)
+                })
+                .collect()
+        } else {
+            replica
+                .before
+                .drain(..)
+                .map(|(at, mut before)| {
+                    self.data[at].delta_into(&mut before);
+                    (at as u64, before)
+                })
+                .collect()
+        };
         let changes = Arc::new(changes);
         let delta = if shared {
             StepDelta::Shared(changes.clone())
@@ -321,7 +345,15 @@ impl<T: Element + Delta> LoopView for VecView<T> {
             return Ok(());
         };
         let mine = replica.pending.pop(step).unwrap_or_default();
-        replica.touched.clear(self.data.len());
+        let from_data = replica.merges_from_data();
+        // Without staleness the data is the merged state of the steps before (`step_delta` put
+        // this worker's written elements back): the step's changes apply to it directly.
+        let merged = if from_data {
+            &mut self.data
+        } else {
+            replica.touched.clear(self.data.len());
+            &mut replica.committed
+        };
         for (w, delta) in deltas.iter().enumerate() {
             let received;
             let changes: &[(u64, T)] = if w == own {
@@ -332,12 +364,16 @@ impl<T: Element + Delta> LoopView for VecView<T> {
             };
             for (key, change) in changes {
                 let at = *key as usize;
-                replica.committed[at].apply(change);
-                replica.touched.insert(at);
+                merged[at].apply(change);
+                if !from_data {
+                    replica.touched.insert(at);
+                }
             }
         }
-        for &at in &replica.touched.keys {
-            self.data[at].clone_from(&replica.committed[at]);
+        if !from_data {
+            for &at in &replica.touched.keys {
+                self.data[at].clone_from(&replica.committed[at]);
+            }
         }
         replica.retired.push_back(mine);
         while let Some(oldest) = replica.retired.pop_front() {
@@ -351,6 +387,7 @@ impl<T: Element + Delta> LoopView for VecView<T> {
                 }
             }
         }
+        debug_assert!(!from_data || replica.pending.later().next().is_none());
         for later in replica.pending.later() {
             for (key, change) in later.iter() {
                 let at = *key as usize;
@@ -395,8 +432,15 @@ impl<T: Element + Delta> LoopView for VecView<T> {
 
     fn discard_changes(&mut self) {
         if let Some(replica) = &mut self.replica {
-            self.data.clone_from(&replica.committed);
-            replica.before.clear();
+            if replica.merges_from_data() {
+                // Every write is of the current step: its saved values are the merged state.
+                for (at, before) in replica.before.drain(..) {
+                    self.data[at] = before;
+                }
+            } else {
+                self.data.clone_from(&replica.committed);
+                replica.before.clear();
+            }
         }
     }
 }
@@ -453,17 +497,20 @@ impl<T: Element + Delta> Param for &mut DVector<T> {
                 audit: None,
                 slow: false,
             }),
-            Access::Replica { asynchronous } => {
+            Access::Replica {
+                asynchronous,
+                stale,
+            } => {
                 let parts = worker.all_gather(&ByteBuf::from(encode(&self.local)?))?;
                 let mut data = Vec::with_capacity(self.len);
                 for part in parts {
                     data.extend(decode::<Vec<T>>(&part)?);
                 }
                 self.local.clear();
-                let committed = if asynchronous {
-                    Vec::new()
-                } else {
+                let committed = if stale && !asynchronous {
                     data.clone()
+                } else {
+                    Vec::new()
                 };
                 Ok(VecView {
                     name,
@@ -471,6 +518,7 @@ impl<T: Element + Delta> Param for &mut DVector<T> {
                     bounds,
                     replica: Some(Box::new(VecReplica {
                         asynchronous,
+                        stale,
                         committed,
                         stamp: vec![0; data.len()],
                         step: 0,

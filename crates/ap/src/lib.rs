@@ -77,6 +77,7 @@ pub use error::ApError;
 pub use keys::KeyList;
 pub use parallel::{KeyFunction, LoopReport, NoKeys, ParallelFor};
 pub use param::{Access, ContainerInfo, ContainerKind, Element, KeysOf, Param, ParamSet};
+pub use prefetch::prefetch_slice;
 pub use program::{run, Ap, ApConfig};
 pub use strads_engine::ClusterConfig;
 pub use strategy::{

@@ -23,6 +23,10 @@ pub enum Access {
     Replica {
         /// Others' changes are added as they arrive instead of in step order.
         asynchronous: bool,
+        /// A step may begin before the steps it follows are merged (`Ssp`): the view keeps the
+        /// merged state apart from its own unmerged changes. Otherwise (`Bsp`, one inspected
+        /// step) every step begins from the merged state, and the view's data is all it needs.
+        stale: bool,
     },
 }
 

@@ -504,6 +504,7 @@ where
         .map(|info| match info.kind {
             ContainerKind::Accumulator => Access::Replica {
                 asynchronous: false,
+                stale: false,
             },
             _ => Access::Exclusive,
         })
@@ -677,7 +678,8 @@ where
     let worker = &mut *pf.ap.worker;
     let access = vec![
         Access::Replica {
-            asynchronous: false
+            asynchronous: false,
+            stale: false,
         };
         n_containers
     ];

@@ -94,7 +94,14 @@ where
     let access = if workers == 1 {
         vec![Access::Exclusive; infos.len()]
     } else {
-        vec![Access::Replica { asynchronous }; infos.len()]
+        let stale = staleness > 0 && !asynchronous;
+        vec![
+            Access::Replica {
+                asynchronous,
+                stale
+            };
+            infos.len()
+        ]
     };
     let mut views = params.open_all(worker, &access)?;
     let origin = data.origin.as_deref();

@@ -12,7 +12,10 @@
 //!   ([`crate::Delta`]) is what crosses to the other workers. The view keeps `committed`, the value
 //!   with every worker's changes of the merged steps applied in worker order, and shows
 //!   `committed` plus this worker's own changes of the steps not merged yet, so a worker always
-//!   reads its own writes, and the merged state does not depend on message timing.
+//!   reads its own writes, and the merged state does not depend on message timing. Without
+//!   staleness (`Bsp`) a vector view needs no `committed`: every step begins from the merged
+//!   state, which is its data once the step's written elements are put back to their saved
+//!   values.
 
 use std::any::Any;
 use std::collections::VecDeque;

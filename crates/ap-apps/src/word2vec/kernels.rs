@@ -249,6 +249,10 @@ where
         .iter()
         .map(|&t| outputs[t].as_slice())
         .collect();
+    // Every row requested at once, before the first pair waits for its two.
+    for row in context_rows.iter().chain(&target_rows) {
+        strads_ap::prefetch_slice(row);
+    }
     let loss = window_step(
         dim,
         &context_rows,
