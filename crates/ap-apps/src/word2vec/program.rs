@@ -167,6 +167,7 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
         let (mut words, mut pairs, mut loss) = (0u64, 0u64, 0.0f64);
         let mut kept: Vec<usize> = Vec::new();
         let mut negatives = vec![0usize; params.negative];
+        let mut next_negatives = vec![0usize; params.negative];
         let mut change = vec![0.0f32; dim];
         let mut hidden = vec![0.0f32; dim];
         let mut context: Vec<usize> = Vec::new();
@@ -190,31 +191,59 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
                             kept.push(w as usize);
                         }
                     }
+                    if params.architecture == Architecture::SkipGram && params.shared_negatives {
+                        // Each window's draws (its size, then its negatives) are made one
+                        // window early, in the order they would be made in turn, so that its
+                        // rows are requested while the window before it computes: waiting for
+                        // those rows is most of the kernel's time.
+                        if kept.is_empty() {
+                            continue;
+                        }
+                        let mut next_b = rng.gen_range(1..=params.window);
+                        if kept.len() < 2 {
+                            continue; // the lone word has no context
+                        }
+                        for n in next_negatives.iter_mut() {
+                            *n = noise.sample(&mut rng);
+                        }
+                        for i in 0..kept.len() {
+                            let b = next_b;
+                            std::mem::swap(&mut negatives, &mut next_negatives);
+                            if i + 1 < kept.len() {
+                                next_b = rng.gen_range(1..=params.window);
+                                for n in next_negatives.iter_mut() {
+                                    *n = noise.sample(&mut rng);
+                                }
+                                let (lo, hi) = window_bounds(i + 1, next_b, kept.len());
+                                for j in (lo..=hi).filter(|&j| j != i + 1) {
+                                    strads_ap::prefetch_slice(&input[kept[j]]);
+                                }
+                                strads_ap::prefetch_slice(&output[kept[i + 1]]);
+                                for &n in &next_negatives {
+                                    strads_ap::prefetch_slice(&output[n]);
+                                }
+                            }
+                            let (lo, hi) = window_bounds(i, b, kept.len());
+                            context.clear();
+                            context.extend((lo..=hi).filter(|&j| j != i).map(|j| kept[j]));
+                            loss += kernels::skipgram_window(
+                                input,
+                                output,
+                                &context,
+                                kept[i],
+                                &negatives,
+                                rate,
+                                &mut window,
+                            );
+                            pairs += context.len() as u64;
+                        }
+                        continue;
+                    }
                     for i in 0..kept.len() {
                         let center = kept[i];
                         let b = rng.gen_range(1..=params.window);
-                        let (lo, hi) = (i.saturating_sub(b), (i + b).min(kept.len() - 1));
+                        let (lo, hi) = window_bounds(i, b, kept.len());
                         match params.architecture {
-                            Architecture::SkipGram if params.shared_negatives => {
-                                context.clear();
-                                context.extend((lo..=hi).filter(|&j| j != i).map(|j| kept[j]));
-                                if context.is_empty() {
-                                    continue;
-                                }
-                                for n in negatives.iter_mut() {
-                                    *n = noise.sample(&mut rng);
-                                }
-                                loss += kernels::skipgram_window(
-                                    input,
-                                    output,
-                                    &context,
-                                    center,
-                                    &negatives,
-                                    rate,
-                                    &mut window,
-                                );
-                                pairs += context.len() as u64;
-                            }
                             Architecture::SkipGram => {
                                 for j in (lo..=hi).filter(|&j| j != i) {
                                     for n in negatives.iter_mut() {
@@ -316,4 +345,10 @@ fn pack_sentences(sentences: Vec<Vec<u32>>, words: usize) -> Vec<Vec<Vec<u32>>> 
         packs.push(pack);
     }
     packs
+}
+
+/// The words around position `i` of a sentence of `len` kept words in a window of `b`: positions
+/// `lo..=hi` (the center included).
+fn window_bounds(i: usize, b: usize, len: usize) -> (usize, usize) {
+    (i.saturating_sub(b), (i + b).min(len - 1))
 }
