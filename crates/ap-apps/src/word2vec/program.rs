@@ -166,8 +166,11 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
         rng.set_stream(((epoch as u64) << 32) | ap.index() as u64);
         let (mut words, mut pairs, mut loss) = (0u64, 0u64, 0.0f64);
         let mut kept: Vec<usize> = Vec::new();
-        let mut negatives = vec![0usize; params.negative];
-        let mut next_negatives = vec![0usize; params.negative];
+        let (mut negatives, mut next_negatives) = (Vec::new(), Vec::new());
+        // Sets of negatives a window draws: one per context word for word2vec.c's skip-gram,
+        // one for the window otherwise.
+        let per_pair = params.architecture == Architecture::SkipGram && !params.shared_negatives;
+        let sets = |(lo, hi): (usize, usize)| if per_pair { hi - lo } else { 1 };
         let mut change = vec![0.0f32; dim];
         let mut hidden = vec![0.0f32; dim];
         let mut context: Vec<usize> = Vec::new();
@@ -191,69 +194,61 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
                             kept.push(w as usize);
                         }
                     }
-                    if params.architecture == Architecture::SkipGram && params.shared_negatives {
-                        // Each window's draws (its size, then its negatives) are made one
-                        // window early, in the order they would be made in turn, so that its
-                        // rows are requested while the window before it computes: waiting for
-                        // those rows is most of the kernel's time.
-                        if kept.is_empty() {
-                            continue;
-                        }
-                        let mut next_b = rng.gen_range(1..=params.window);
-                        if kept.len() < 2 {
-                            continue; // the lone word has no context
-                        }
-                        for n in next_negatives.iter_mut() {
-                            *n = noise.sample(&mut rng);
-                        }
-                        for i in 0..kept.len() {
-                            let b = next_b;
-                            std::mem::swap(&mut negatives, &mut next_negatives);
-                            if i + 1 < kept.len() {
-                                next_b = rng.gen_range(1..=params.window);
-                                for n in next_negatives.iter_mut() {
-                                    *n = noise.sample(&mut rng);
-                                }
-                                let (lo, hi) = window_bounds(i + 1, next_b, kept.len());
-                                for j in (lo..=hi).filter(|&j| j != i + 1) {
-                                    strads_ap::prefetch_slice(&input[kept[j]]);
-                                }
-                                strads_ap::prefetch_slice(&output[kept[i + 1]]);
-                                for &n in &next_negatives {
-                                    strads_ap::prefetch_slice(&output[n]);
-                                }
-                            }
-                            let (lo, hi) = window_bounds(i, b, kept.len());
-                            context.clear();
-                            context.extend((lo..=hi).filter(|&j| j != i).map(|j| kept[j]));
-                            loss += kernels::skipgram_window(
-                                input,
-                                output,
-                                &context,
-                                kept[i],
-                                &negatives,
-                                rate,
-                                &mut window,
-                            );
-                            pairs += context.len() as u64;
-                        }
+                    // Each window's draws (its size, then its negatives) are made one window
+                    // early, in the order they would be made in turn (the results are those
+                    // of drawing them when the window comes), so that its rows are requested
+                    // while the window before it computes: waiting for those rows is most of
+                    // the kernels' time.
+                    if kept.is_empty() {
                         continue;
                     }
+                    let mut next_b = rng.gen_range(1..=params.window);
+                    if kept.len() < 2 {
+                        continue; // a lone word has no context: no negatives drawn
+                    }
+                    let (neg, len) = (params.negative, kept.len());
+                    let first = sets(window_bounds(0, next_b, len));
+                    draw_negatives(&mut next_negatives, first, neg, &noise, &mut rng);
                     for i in 0..kept.len() {
-                        let center = kept[i];
-                        let b = rng.gen_range(1..=params.window);
+                        let (center, b) = (kept[i], next_b);
+                        std::mem::swap(&mut negatives, &mut next_negatives);
+                        if i + 1 < kept.len() {
+                            next_b = rng.gen_range(1..=params.window);
+                            let (lo, hi) = window_bounds(i + 1, next_b, len);
+                            let sets = sets((lo, hi));
+                            draw_negatives(&mut next_negatives, sets, neg, &noise, &mut rng);
+                            for j in (lo..=hi).filter(|&j| j != i + 1) {
+                                strads_ap::prefetch_slice(&input[kept[j]]);
+                            }
+                            strads_ap::prefetch_slice(&output[kept[i + 1]]);
+                            for &n in &next_negatives {
+                                strads_ap::prefetch_slice(&output[n]);
+                            }
+                        }
                         let (lo, hi) = window_bounds(i, b, kept.len());
+                        context.clear();
+                        context.extend((lo..=hi).filter(|&j| j != i).map(|j| kept[j]));
                         match params.architecture {
+                            Architecture::SkipGram if params.shared_negatives => {
+                                loss += kernels::skipgram_window(
+                                    input,
+                                    output,
+                                    &context,
+                                    center,
+                                    &negatives,
+                                    rate,
+                                    &mut window,
+                                );
+                                pairs += context.len() as u64;
+                            }
                             Architecture::SkipGram => {
-                                for j in (lo..=hi).filter(|&j| j != i) {
-                                    for n in negatives.iter_mut() {
-                                        *n = noise.sample(&mut rng);
-                                    }
+                                let per_pair = negatives.chunks_exact(params.negative);
+                                for (&c, negatives) in context.iter().zip(per_pair) {
                                     loss += kernels::skipgram_pair(
-                                        &mut input[kept[j]],
+                                        &mut input[c],
                                         output,
                                         center,
-                                        &negatives,
+                                        negatives,
                                         rate,
                                         &mut change,
                                     );
@@ -261,19 +256,11 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
                                 }
                             }
                             Architecture::Cbow => {
-                                context.clear();
-                                context.extend((lo..=hi).filter(|&j| j != i).map(|j| kept[j]));
-                                if context.is_empty() {
-                                    continue;
-                                }
                                 let rows = &*input;
                                 kernels::mean_into(
                                     context.iter().map(|&c| rows[c].as_slice()),
                                     &mut hidden,
                                 );
-                                for n in negatives.iter_mut() {
-                                    *n = noise.sample(&mut rng);
-                                }
                                 loss += kernels::sgns_outputs(
                                     &hidden,
                                     output,
@@ -351,4 +338,16 @@ fn pack_sentences(sentences: Vec<Vec<u32>>, words: usize) -> Vec<Vec<Vec<u32>>> 
 /// `lo..=hi` (the center included).
 fn window_bounds(i: usize, b: usize, len: usize) -> (usize, usize) {
     (i.saturating_sub(b), (i + b).min(len - 1))
+}
+
+/// Fills `negatives` with `sets` sets of `per_set` words drawn from the noise distribution.
+fn draw_negatives(
+    negatives: &mut Vec<usize>,
+    sets: usize,
+    per_set: usize,
+    noise: &NoiseSampler,
+    rng: &mut ChaCha8Rng,
+) {
+    negatives.clear();
+    negatives.extend((0..sets * per_set).map(|_| noise.sample(rng)));
 }
