@@ -12,6 +12,19 @@ use crate::mailbox::Worker;
 /// The most bytes one worker sends another in one message of [`Worker::exchange_records`].
 pub const MAX_MESSAGE_BYTES: usize = 4 << 20;
 
+/// Records one source sent in one round of [`Worker::exchange_records`].
+#[derive(Clone, Copy, Debug)]
+pub struct RecordChunk<'a> {
+    /// The sending worker.
+    pub source: usize,
+    /// Index of the first record here among all the records `source` sends this worker.
+    pub first: u64,
+    /// How many records `source` sends this worker in all.
+    pub total: u64,
+    /// Whole records, `first..` in `source`'s order.
+    pub bytes: &'a [u8],
+}
+
 impl Worker<'_> {
     /// Sends `counts[d]` records of `record_bytes` bytes each to every worker `d` and hands this
     /// worker the records every worker sent it. A collective: every worker calls it.
@@ -19,15 +32,16 @@ impl Worker<'_> {
     /// The records go in rounds, each message at most [`MAX_MESSAGE_BYTES`] (whole records):
     /// `fill(d, n, buffer)` appends the next `n` records for worker `d` to `buffer` (so a
     /// caller keeps one cursor per destination and never encodes more than one message ahead),
-    /// and `take(source, bytes)` receives the next whole records from `source`. Each source's
-    /// records arrive in the order it filled them; rounds interleave the sources, source order
-    /// within a round.
+    /// and `take` receives the next whole records from a source ([`RecordChunk`]: where they
+    /// start in that source's records, and how many it sends in all, so a receiver can size its
+    /// storage exactly). Each source's records arrive in the order it filled them; rounds
+    /// interleave the sources, source order within a round.
     pub fn exchange_records(
         &mut self,
         record_bytes: usize,
         counts: &[u64],
         mut fill: impl FnMut(usize, usize, &mut Vec<u8>),
-        mut take: impl FnMut(usize, &[u8]),
+        mut take: impl FnMut(RecordChunk<'_>),
     ) -> Result<(), EngineError> {
         let (p, n_workers) = (self.index(), self.peers());
         assert_eq!(counts.len(), n_workers, "one count per worker");
@@ -62,7 +76,12 @@ impl Worker<'_> {
                     )));
                 }
                 if !bytes.is_empty() {
-                    take(source, &bytes);
+                    take(RecordChunk {
+                        source,
+                        first: round * chunk,
+                        total: all_counts[source][p],
+                        bytes: &bytes,
+                    });
                 }
             }
         }
@@ -95,9 +114,12 @@ mod tests {
                             next[d] += 1;
                         }
                     },
-                    |source, bytes| {
-                        received[source].extend(
-                            bytes
+                    |chunk| {
+                        assert_eq!(chunk.total, PER_DESTINATION);
+                        assert_eq!(chunk.first, received[chunk.source].len() as u64);
+                        received[chunk.source].extend(
+                            chunk
+                                .bytes
                                 .chunks_exact(8)
                                 .map(|b| u64::from_le_bytes(b.try_into().unwrap())),
                         )
