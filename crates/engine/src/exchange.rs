@@ -40,21 +40,37 @@ impl Worker<'_> {
         &mut self,
         record_bytes: usize,
         counts: &[u64],
+        fill: impl FnMut(usize, usize, &mut Vec<u8>),
+        take: impl FnMut(RecordChunk<'_>),
+    ) -> Result<(), EngineError> {
+        assert_eq!(counts.len(), self.peers(), "one count per worker");
+        // Every worker's counts to every worker: how many rounds, and what arrives from whom.
+        let all_counts: Vec<Vec<u64>> = self.all_gather(&counts.to_vec())?;
+        let largest = all_counts.iter().flatten().copied().max().unwrap_or(0);
+        let incoming: Vec<u64> = all_counts.iter().map(|c| c[self.index()]).collect();
+        let rounds = record_rounds(record_bytes, largest);
+        self.exchange_known_records(record_bytes, counts, &incoming, rounds, fill, take)
+    }
+
+    /// [`Worker::exchange_records`] when every worker already knows what it receives from whom
+    /// (`incoming[s]` records from worker `s`) and the number of rounds (`rounds`, the same on
+    /// every worker: [`record_rounds`] of the largest count anywhere), as in a halo exchange
+    /// repeated every step: no collective beyond the rounds themselves, and one round when every
+    /// message fits.
+    pub fn exchange_known_records(
+        &mut self,
+        record_bytes: usize,
+        counts: &[u64],
+        incoming: &[u64],
+        rounds: u64,
         mut fill: impl FnMut(usize, usize, &mut Vec<u8>),
         mut take: impl FnMut(RecordChunk<'_>),
     ) -> Result<(), EngineError> {
-        let (p, n_workers) = (self.index(), self.peers());
+        let n_workers = self.peers();
         assert_eq!(counts.len(), n_workers, "one count per worker");
+        assert_eq!(incoming.len(), n_workers, "one count per worker");
         assert!(record_bytes > 0 && record_bytes <= MAX_MESSAGE_BYTES);
         let chunk = (MAX_MESSAGE_BYTES / record_bytes) as u64;
-        // Every worker's counts to every worker: how many rounds, and what arrives from whom.
-        let all_counts: Vec<Vec<u64>> = self.all_gather(&counts.to_vec())?;
-        let rounds = all_counts
-            .iter()
-            .flatten()
-            .map(|&c| c.div_ceil(chunk))
-            .max()
-            .unwrap_or(0);
         for round in 0..rounds {
             let in_round = |count: u64| count.saturating_sub(round * chunk).min(chunk) as usize;
             let messages = (0..n_workers)
@@ -69,7 +85,7 @@ impl Worker<'_> {
                 })
                 .collect();
             for (source, bytes) in self.all_to_all_bytes(messages).into_iter().enumerate() {
-                if bytes.len() != in_round(all_counts[source][p]) * record_bytes {
+                if bytes.len() != in_round(incoming[source]) * record_bytes {
                     return Err(EngineError::Codec(format!(
                         "worker {source} sent {} bytes in round {round} of a record exchange",
                         bytes.len()
@@ -79,7 +95,7 @@ impl Worker<'_> {
                     take(RecordChunk {
                         source,
                         first: round * chunk,
-                        total: all_counts[source][p],
+                        total: incoming[source],
                         bytes: &bytes,
                     });
                 }
@@ -87,6 +103,14 @@ impl Worker<'_> {
         }
         Ok(())
     }
+}
+
+/// Rounds of an exchange of records of `record_bytes` bytes whose largest count from one
+/// worker to another is `largest` (at least one round, so that every worker takes part in the
+/// same number of collectives even when nothing moves).
+pub fn record_rounds(record_bytes: usize, largest: u64) -> u64 {
+    let chunk = (MAX_MESSAGE_BYTES / record_bytes.max(1)).max(1) as u64;
+    largest.div_ceil(chunk).max(1)
 }
 
 #[cfg(test)]
