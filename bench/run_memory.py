@@ -90,8 +90,8 @@ def render(records):
     lines.append("Commands (each run's `--json` summary is in memory.jsonl):")
     lines.append("")
     for r in records:
-        lines.append(f"- `{r['command_one']}`")
-        lines.append(f"- `{r['command_two']}`")
+        for command in (r["command_one"], r["command_two"]):
+            lines.append(f"- `{command.replace(str(ROOT) + '/', '')}`")
     return "\n".join(lines) + "\n"
 
 
