@@ -157,6 +157,8 @@ pub fn fit(params: &MlrParams) -> Result<Fit, MlrError> {
         trace,
         load_seconds,
         solve_seconds,
+        // The sequential program runs outside any cluster: no per-process figures.
+        processes: Vec::new(),
     })
 }
 

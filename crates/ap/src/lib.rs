@@ -79,7 +79,7 @@ pub use parallel::{KeyFunction, LoopReport, NoKeys, ParallelFor};
 pub use param::{Access, ContainerInfo, ContainerKind, Element, KeysOf, Param, ParamSet};
 pub use prefetch::prefetch_slice;
 pub use program::{run, Ap, ApConfig};
-pub use strads_engine::ClusterConfig;
+pub use strads_engine::{ClusterConfig, ProcessFigures};
 pub use strategy::{
     Balance, Consistency, ContainerStrategy, IterationPlacement, Partitioning, Strategy,
     Synchronization,

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_bytes::ByteBuf;
 use strads_core::balanced_blocks;
-use strads_engine::{run_cluster, ClusterConfig, Worker};
+use strads_engine::{run_cluster, ClusterConfig, ProcessFigures, Worker};
 use strads_io::{line_number_at, read_shard_lines, DataError};
 
 use crate::accumulator::Accumulator;
@@ -161,6 +161,8 @@ pub struct Ap<'a, 'w> {
     /// them last (a loop with fewer iterations keeps the ranges).
     pub(crate) cut_by: HashMap<u64, f64>,
     pub(crate) strategies: Vec<Strategy>,
+    /// Bytes of the lines [`Ap::read_lines`] read on this worker, over all its calls.
+    bytes_read: u64,
 }
 
 /// Message tags of synchronous loops start here (programs' own tags are smaller).
@@ -173,6 +175,7 @@ impl<'a, 'w> Ap<'a, 'w> {
             debug,
             print_strategies,
             next_id: 1,
+            bytes_read: 0,
             next_tag: LOOP_TAGS,
             plans: HashMap::new(),
             cut_by: HashMap::new(),
@@ -301,6 +304,7 @@ impl<'a, 'w> Ap<'a, 'w> {
         let mut unreadable = None;
         match read_shard_lines(path, w, workers, 0) {
             Ok(text) => {
+                self.bytes_read += text.bytes.len() as u64;
                 for line in text.lines() {
                     let parsed = match std::str::from_utf8(line.text) {
                         Ok(s) => parse(s),
@@ -341,6 +345,28 @@ impl<'a, 'w> Ap<'a, 'w> {
             });
         }
         self.dvector_from_parts(local)
+    }
+
+    /// Bytes of input this worker has read with [`Ap::read_lines`]: the lines of its byte
+    /// ranges (over all workers and one file, the file's size).
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// Each process's bytes read ([`Ap::bytes_read`]), `held` (what its workers hold of the
+    /// data, in the program's unit) and peak resident memory (read now), gathered on worker 0,
+    /// process 0 first; `None` on the other workers. Collective: call it on every worker, at
+    /// the end of a run, so that the peak is the run's.
+    pub fn gather_process_figures(
+        &mut self,
+        held: u64,
+    ) -> Result<Option<Vec<ProcessFigures>>, ApError> {
+        let mine = ProcessFigures {
+            bytes_read: self.bytes_read,
+            held,
+            peak_memory_bytes: strads_io::peak_resident_bytes(),
+        };
+        Ok(self.worker.gather_process_figures(&mine)?)
     }
 
     /// An empty distributed map.

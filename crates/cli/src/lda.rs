@@ -422,6 +422,7 @@ fn print_summary(
             "count_checks": model.count_checks,
         });
         crate::resources::add_resources(&mut summary, cluster.threads, model.iterations as f64);
+        crate::resources::add_process_figures(&mut summary, &model.processes, "tokens_held");
         writeln!(stdout, "{summary}")?;
     } else {
         writeln!(

@@ -332,24 +332,9 @@ fn print_summary(
             "global_mean": solution.global_mean,
             "diverged": solution.diverged,
             "unknown_predictions": unknown_predictions,
-            // Each process's own figures, gathered at the end of solving (process 0 first).
-            "peak_memory_mib_per_process": solution
-                .processes
-                .iter()
-                .map(|p| p.peak_memory_bytes.map(|b| b as f64 / 1048576.0))
-                .collect::<Vec<_>>(),
-            "bytes_read_per_process": solution
-                .processes
-                .iter()
-                .map(|p| p.bytes_read)
-                .collect::<Vec<_>>(),
-            "ratings_held_per_process": solution
-                .processes
-                .iter()
-                .map(|p| p.ratings_held)
-                .collect::<Vec<_>>(),
         });
         crate::resources::add_resources(&mut summary, cluster.threads, last.iteration as f64);
+        crate::resources::add_process_figures(&mut summary, &solution.processes, "ratings_held");
         writeln!(stdout, "{summary}")?;
     } else {
         writeln!(

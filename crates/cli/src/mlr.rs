@@ -319,6 +319,7 @@ fn print_summary(args: &MlrArgs, config: &ApConfig, fit: &Fit, seconds: f64) {
             config.cluster.threads,
             fit.iterations as f64,
         );
+        crate::resources::add_process_figures(&mut summary, &fit.processes, "rows_held");
         println!("{summary}");
         return;
     }

@@ -447,6 +447,7 @@ fn print_summary(
         });
         // Per round: what a round exchanges is what a user sizes a network by.
         crate::resources::add_resources(&mut summary, cluster.threads, solution.rounds as f64);
+        crate::resources::add_process_figures(&mut summary, &solution.processes, "nonzeros_held");
         writeln!(stdout, "{summary}")?;
     } else {
         let verdict = if solution.converged() {

@@ -2,6 +2,7 @@
 //! memory and the message traffic between workers.
 
 use serde_json::{json, Value};
+use strads_engine::ProcessFigures;
 
 /// Adds `peak_memory_mib` (this process's peak resident memory, `VmHWM`), `bytes_sent` (message
 /// bytes this process's workers sent to other workers) and `bytes_sent_per_worker_iteration`
@@ -21,5 +22,26 @@ pub fn add_resources(summary: &mut Value, local_workers: usize, iterations: f64)
             "bytes_sent_per_worker_iteration".into(),
             json!(per_iteration),
         );
+    }
+}
+
+/// Adds each process's own figures, gathered at the end of the run (process 0 first), to the
+/// JSON object `summary`: `peak_memory_mib_per_process` (its peak resident memory, `VmHWM`),
+/// `bytes_read_per_process` (bytes of the input it read) and `<held>_per_process` (what it holds
+/// of the data, in the app's unit, e.g. `held = "tokens_held"`).
+pub fn add_process_figures(summary: &mut Value, processes: &[ProcessFigures], held: &str) {
+    if let Some(object) = summary.as_object_mut() {
+        let column = |f: &dyn Fn(&ProcessFigures) -> Value| -> Value {
+            processes.iter().map(f).collect::<Vec<_>>().into()
+        };
+        object.insert(
+            "peak_memory_mib_per_process".into(),
+            column(&|p| json!(p.peak_memory_bytes.map(|b| b as f64 / 1048576.0))),
+        );
+        object.insert(
+            "bytes_read_per_process".into(),
+            column(&|p| json!(p.bytes_read)),
+        );
+        object.insert(format!("{held}_per_process"), column(&|p| json!(p.held)));
     }
 }

@@ -276,6 +276,7 @@ fn print_summary(args: &Word2vecArgs, config: &ApConfig, fit: &Fit, seconds: f64
             config.cluster.threads,
             fit.trace.len() as f64,
         );
+        crate::resources::add_process_figures(&mut summary, &fit.processes, "words_held");
         println!("{summary}");
         return;
     }

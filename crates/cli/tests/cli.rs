@@ -4,6 +4,8 @@
 //! - `malformed_input`: bad data, labels and flags fail with status 2 and a `file:line:` message.
 //! - `outputs`: `--out`, `--trace` and `--json` agree with each other and with the data.
 //! - `cluster`: one thread, two threads and two processes give the same answer.
+//! - `sharded`: on 2 processes each reads and holds about half (lasso, lda, word2vec, mlr),
+//!   with the 1-process answer; a bad line cut by the shard boundary is named by `file:line`.
 //! - `failure`: when a process of a cluster dies, the other exits promptly and names it.
 //! - `launch`: `strads launch` propagates a child's failure and reports it once.
 //! - `reliability`: forged handshakes and idle connections, a missing or wrong secret, processes
@@ -38,6 +40,9 @@ mod cluster;
 
 #[path = "cli/failure.rs"]
 mod failure;
+
+#[path = "cli/sharded.rs"]
+mod sharded;
 
 #[path = "cli/launch.rs"]
 mod launch;

@@ -112,6 +112,11 @@ impl<'w> Worker<'w> {
         self.index() / per_process == other / per_process
     }
 
+    /// Worker threads per process: worker `i` runs in process `i / workers_per_process()`.
+    pub fn workers_per_process(&self) -> usize {
+        self.shared.workers_per_process
+    }
+
     /// The worker the rotation passes this worker's block to: `index - 1` (mod peers).
     pub fn rotation_successor(&self) -> usize {
         (self.index() + self.peers() - 1) % self.peers()

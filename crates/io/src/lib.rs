@@ -81,7 +81,7 @@ pub use ratings_shard::{
     check_ratings_total, find_ids, read_ratings_shard, unify_ids, IdTokens, RatingsShard,
 };
 pub use shard::{
-    bom_len, line_number_at, parse_error_at, read_shard_lines, shard_byte_range, strip_bom,
-    ShardText, UTF8_BOM,
+    bom_len, line_number_at, parse_error_at, read_shard_lines, shard_byte_range, shard_owned_bytes,
+    strip_bom, ShardText, UTF8_BOM,
 };
 pub use sparse::SparseRows;

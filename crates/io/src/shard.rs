@@ -160,15 +160,7 @@ fn read_owned_lines<R: Read + Seek>(
     end: u64,
 ) -> io::Result<ShardText> {
     let mut reader = BufReader::with_capacity(64 << 10, source);
-    let first = if start == data_start {
-        reader.seek(SeekFrom::Start(start))?;
-        start
-    } else {
-        // The first owned line starts just after the first `\n` at or after `start - 1`: looking one
-        // byte back is what tells whether `start` itself begins a line.
-        reader.seek(SeekFrom::Start(start - 1))?;
-        start - 1 + skip_through_newline(&mut reader)?
-    };
+    let first = seek_first_line(&mut reader, data_start, start)?;
     if first >= end {
         return Ok(ShardText {
             bytes: Vec::new(),
@@ -192,6 +184,59 @@ fn read_owned_lines<R: Read + Seek>(
         bytes,
         byte_offset: first,
     })
+}
+
+/// Positions `reader` at the first line that starts at or after `start` (`data_start` counts as
+/// a line start) and returns its offset, the end of the file if there is none.
+fn seek_first_line<R: BufRead + Seek>(
+    reader: &mut R,
+    data_start: u64,
+    start: u64,
+) -> io::Result<u64> {
+    if start == data_start {
+        reader.seek(SeekFrom::Start(start))?;
+        Ok(start)
+    } else {
+        // The first owned line starts just after the first `\n` at or after `start - 1`: looking
+        // one byte back is what tells whether `start` itself begins a line.
+        reader.seek(SeekFrom::Start(start - 1))?;
+        Ok(start - 1 + skip_through_newline(reader)?)
+    }
+}
+
+/// The bytes of the lines shard `shard` of `n_shards` owns in the data region of `path` (as
+/// [`read_shard_lines`] would read them), found without reading them: a few bytes at each end.
+/// What a loader reports as its bytes read; over all shards they add up to the data region.
+pub fn shard_owned_bytes(
+    path: &Path,
+    shard: usize,
+    n_shards: usize,
+    data_start: u64,
+) -> Result<u64, DataError> {
+    if shard >= n_shards {
+        return Err(DataError::InvalidRequest {
+            message: format!("shard {shard} does not exist among {n_shards} shards"),
+        });
+    }
+    let data_start = if data_start == 0 {
+        bom_len(path)?
+    } else {
+        data_start
+    };
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let file_len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
+    let data_start = data_start.min(file_len);
+    let mut reader = BufReader::with_capacity(4 << 10, file);
+    let mut line_start = |raw: u64| -> io::Result<u64> {
+        if raw >= file_len {
+            return Ok(file_len);
+        }
+        seek_first_line(&mut reader, data_start, raw)
+    };
+    let (start, end) = shard_byte_range(data_start, file_len, shard, n_shards);
+    let first = line_start(start).map_err(|e| DataError::io(path, e))?;
+    let next = line_start(end).map_err(|e| DataError::io(path, e))?;
+    Ok(next.saturating_sub(first))
 }
 
 /// Consumes bytes up to and including the next `\n` (or to the end of input) without storing them,
@@ -376,5 +421,39 @@ mod tests {
             read_shard_lines(&path, 3, 3, 0),
             Err(DataError::InvalidRequest { .. })
         ));
+    }
+
+    /// `shard_owned_bytes` finds, without reading them, exactly the bytes `read_shard_lines`
+    /// reads, for files with and without headers, byte order marks, long and empty lines.
+    #[test]
+    fn owned_bytes_match_the_lines_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: [(&[u8], u64); 6] = [
+            (b"a\nbb\nccc\n\ndddd\ne", 0),
+            (b"\xEF\xBB\xBFone\ntwo\nthree\n", 0),
+            (b"%%header\n1 2 3\n4 5 6\n7 8 9\n", 9),
+            (b"a very long first line that spans every shard\nx\n", 0),
+            (b"", 0),
+            (b"\n\n\n\n", 0),
+        ];
+        for (k, (data, data_start)) in files.iter().enumerate() {
+            let path = dir.path().join(format!("file{k}"));
+            std::fs::write(&path, data).unwrap();
+            for n_shards in 1..8 {
+                let mut total = 0;
+                for shard in 0..n_shards {
+                    let read = read_shard_lines(&path, shard, n_shards, *data_start).unwrap();
+                    let owned = shard_owned_bytes(&path, shard, n_shards, *data_start).unwrap();
+                    assert_eq!(
+                        owned,
+                        read.bytes.len() as u64,
+                        "file {k}, {shard} of {n_shards}"
+                    );
+                    total += owned;
+                }
+                let region = data.len() as u64 - data_start.max(&bom_len(&path).unwrap());
+                assert_eq!(total, region, "file {k}, {n_shards} shards");
+            }
+        }
     }
 }

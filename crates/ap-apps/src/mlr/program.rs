@@ -93,6 +93,10 @@ pub struct Fit {
     pub load_seconds: f64,
     /// Seconds solving.
     pub solve_seconds: f64,
+    /// Per process, process 0 first (empty on workers other than 0): bytes of the training and
+    /// test files it read, the examples its workers hold (over all processes, every training
+    /// and test example once) and its peak memory, gathered at the end of the run.
+    pub processes: Vec<strads_ap::ProcessFigures>,
 }
 
 /// Reads a libsvm file into a vector of examples, each worker its byte range.
@@ -209,11 +213,15 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &MlrParams) -> Result<Fit, MlrError> {
         }
     };
     let solve_seconds = solving.elapsed().as_secs_f64();
+    // Training and test examples this worker holds (the vectors are range-partitioned and
+    // keep their cut through the run's loops).
+    let held = rows.local().len() + test.as_ref().map_or(0, |t| t.local().len());
     let train = score(ap, &mut rows, &shape, &weights)?;
     let test = match test.as_mut() {
         Some(test) => Some(score(ap, test, &shape, &weights)?),
         None => None,
     };
+    let processes = ap.gather_process_figures(held as u64)?.unwrap_or_default();
     Ok(Fit {
         classes,
         shape,
@@ -229,6 +237,7 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &MlrParams) -> Result<Fit, MlrError> {
         trace,
         load_seconds,
         solve_seconds,
+        processes,
     })
 }
 

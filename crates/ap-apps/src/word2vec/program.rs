@@ -61,6 +61,10 @@ pub struct Fit {
     pub load_seconds: f64,
     /// Seconds training.
     pub train_seconds: f64,
+    /// Per process, process 0 first (empty on workers other than 0): bytes of the text it read,
+    /// the vocabulary words of its sentences (over all processes, the corpus's words after the
+    /// minimum count) and its peak memory, gathered at the end of training.
+    pub processes: Vec<strads_ap::ProcessFigures>,
 }
 
 /// Runs the whole program on this worker.
@@ -295,6 +299,7 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
     }
     let train_seconds = training.elapsed().as_secs_f64();
     let rows = ap.gather(&input)?;
+    let processes = ap.gather_process_figures(tokens_here)?.unwrap_or_default();
     let vectors = WordVectors {
         words: if rows.is_some() {
             vocab.words().to_vec()
@@ -313,6 +318,7 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
         words_per_step,
         load_seconds,
         train_seconds,
+        processes,
     })
 }
 

@@ -13,7 +13,7 @@ use strads_io::corpus::{
     read_docword_shard, read_id_count_shard, read_stopwords, read_text_shard, read_vocabulary,
     CorpusFormat, WordCount,
 };
-use strads_io::DataError;
+use strads_io::{shard_owned_bytes, DataError};
 
 use crate::error::AppError;
 
@@ -54,6 +54,20 @@ pub struct LoadedCorpus {
     pub total_tokens: u64,
     /// Word names, when known (a vocabulary file, or built from plain text).
     pub vocabulary: Option<Vec<String>>,
+    /// Bytes of the corpus file this worker read: the lines of its byte range (the vocabulary
+    /// and stop-word files, which every worker reads whole, are not counted).
+    pub bytes_read: u64,
+}
+
+impl LoadedCorpus {
+    /// Tokens in this worker's documents.
+    pub fn tokens_held(&self) -> u64 {
+        self.docs
+            .iter()
+            .flat_map(|d| &d.words)
+            .map(|&(_, count)| u64::from(count))
+            .sum()
+    }
 }
 
 /// What a worker tells the others after parsing: its numbers, or its error as a sentence.
@@ -119,19 +133,61 @@ fn cells_to_docs(mut cells: Vec<WordCount>) -> Vec<LocalDoc> {
     docs
 }
 
-/// Sends every cell to the worker that owns its document; returns this worker's documents.
+/// Bytes of a cell on the wire: document, word, count (u32 each, little-endian).
+const CELL_BYTES: usize = 12;
+
+/// Sends every cell to the worker that owns its document, in messages of at most
+/// [`strads_engine::MAX_MESSAGE_BYTES`]; returns this worker's documents.
 fn route_cells(
     worker: &mut Worker<'_>,
-    cells: Vec<WordCount>,
+    mut cells: Vec<WordCount>,
     total_docs: u64,
 ) -> Result<Vec<LocalDoc>, AppError> {
     let peers = worker.peers();
-    let mut outgoing: Vec<Vec<WordCount>> = vec![Vec::new(); peers];
-    for cell in cells {
-        outgoing[doc_owner(u64::from(cell.doc), peers, total_docs)].push(cell);
-    }
-    let incoming: Vec<Vec<WordCount>> = worker.all_to_all(&outgoing)?;
-    Ok(cells_to_docs(incoming.into_iter().flatten().collect()))
+    let owner = |cell: &WordCount| doc_owner(u64::from(cell.doc), peers, total_docs);
+    // Grouped by owner in place (the receiver sorts its cells anyway): each destination's
+    // cells are one run, sent from a cursor, with no second copy of the shard.
+    cells.sort_unstable_by_key(owner);
+    let mut counts = vec![0u64; peers];
+    cells.iter().for_each(|c| counts[owner(c)] += 1);
+    let mut next: Vec<usize> = counts
+        .iter()
+        .scan(0usize, |start, &c| {
+            let here = *start;
+            *start += c as usize;
+            Some(here)
+        })
+        .collect();
+    let (mut mine, mut expected) = (Vec::new(), 0usize);
+    worker.exchange_records(
+        CELL_BYTES,
+        &counts,
+        |d, n, message| {
+            for cell in &cells[next[d]..next[d] + n] {
+                message.extend_from_slice(&cell.doc.to_le_bytes());
+                message.extend_from_slice(&cell.word.to_le_bytes());
+                message.extend_from_slice(&cell.count.to_le_bytes());
+            }
+            next[d] += n;
+        },
+        |chunk| {
+            if chunk.first == 0 {
+                // Sized once for every source's cells, never grown by doubling.
+                expected += chunk.total as usize;
+                mine.reserve_exact(expected - mine.len());
+            }
+            for c in chunk.bytes.chunks_exact(CELL_BYTES) {
+                let field = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().expect("4 bytes"));
+                mine.push(WordCount {
+                    doc: field(0),
+                    word: field(4),
+                    count: field(8),
+                });
+            }
+        },
+    )?;
+    drop(cells);
+    Ok(cells_to_docs(mine))
 }
 
 fn token_count(cells: &[WordCount]) -> u64 {
@@ -167,10 +223,11 @@ pub fn load_corpus(
                     None => None,
                 };
                 let cells = read_docword_shard(path, &header, shard, peers)?;
-                Ok((header, vocabulary, cells))
+                let bytes_read = shard_owned_bytes(path, shard, peers, header.data_start)?;
+                Ok((header, vocabulary, cells, bytes_read))
             });
-            let ((header, vocabulary, cells), summaries) =
-                agree(worker, parsed, |(_, _, cells)| {
+            let ((header, vocabulary, cells, bytes_read), summaries) =
+                agree(worker, parsed, |(_, _, cells, _)| {
                     (cells.len(), token_count(cells))
                 })?;
             let lines = summaries.iter().map(|s| s.0).sum();
@@ -184,6 +241,7 @@ pub fn load_corpus(
                 words: header.words,
                 total_tokens,
                 vocabulary,
+                bytes_read,
             })
         }
         CorpusFormat::IdCount => {
@@ -194,17 +252,18 @@ pub fn load_corpus(
                 };
                 let bound = vocabulary.as_ref().map(Vec::len);
                 let cells = read_id_count_shard(path, shard, peers, bound)?;
-                Ok((vocabulary, cells))
+                Ok((vocabulary, cells, shard_owned_bytes(path, shard, peers, 0)?))
             })();
-            let ((vocabulary, cells), summaries) = agree(worker, parsed, |(_, cells)| {
-                let max_doc = cells
-                    .iter()
-                    .map(|c| u64::from(c.doc) + 1)
-                    .max()
-                    .unwrap_or(0);
-                let max_word = cells.iter().map(|c| c.word as usize + 1).max().unwrap_or(0);
-                (max_doc, max_word, token_count(cells))
-            })?;
+            let ((vocabulary, cells, bytes_read), summaries) =
+                agree(worker, parsed, |(_, cells, _)| {
+                    let max_doc = cells
+                        .iter()
+                        .map(|c| u64::from(c.doc) + 1)
+                        .max()
+                        .unwrap_or(0);
+                    let max_word = cells.iter().map(|c| c.word as usize + 1).max().unwrap_or(0);
+                    (max_doc, max_word, token_count(cells))
+                })?;
             let total_tokens = summaries.iter().map(|s| s.2).sum();
             check_nonempty_corpus(path, total_tokens)?;
             let total_docs = summaries.iter().map(|s| s.0).max().unwrap_or(0);
@@ -219,6 +278,7 @@ pub fn load_corpus(
                 words,
                 total_tokens,
                 vocabulary,
+                bytes_read,
             })
         }
         CorpusFormat::Text => {
@@ -227,9 +287,10 @@ pub fn load_corpus(
                     Some(stop_path) => read_stopwords(stop_path)?,
                     None => HashSet::new(),
                 };
-                Ok((stopwords, read_text_shard(path, shard, peers)?))
+                let text = read_text_shard(path, shard, peers)?;
+                Ok((stopwords, text, shard_owned_bytes(path, shard, peers, 0)?))
             })();
-            let ((stopwords, text), _) = agree(worker, parsed, |_| ())?;
+            let ((stopwords, text, bytes_read), _) = agree(worker, parsed, |_| ())?;
             // Every worker builds the same vocabulary from everyone's word counts.
             let parts: Vec<(Vec<String>, Vec<u64>, u64)> = worker.all_gather(&(
                 text.words.clone(),
@@ -280,6 +341,7 @@ pub fn load_corpus(
                 words: vocabulary.len(),
                 total_tokens,
                 vocabulary: Some(vocabulary),
+                bytes_read,
             })
         }
     }

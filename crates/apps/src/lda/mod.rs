@@ -124,6 +124,10 @@ pub struct LdaResult {
     pub train_seconds: f64,
     /// How many count-consistency checks passed.
     pub count_checks: usize,
+    /// Per process, process 0 first, gathered at the end of a successful run: the bytes of the
+    /// corpus it read, the tokens its workers hold (over all processes, every token once) and
+    /// its peak memory.
+    pub processes: Vec<strads_engine::ProcessFigures>,
 }
 
 impl LdaResult {

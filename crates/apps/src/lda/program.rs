@@ -12,7 +12,7 @@ use std::ops::Range;
 use std::time::Instant;
 
 use strads_core::{balanced_blocks, rotation_block};
-use strads_engine::Worker;
+use strads_engine::{ProcessFigures, Worker};
 
 use serde::{Deserialize, Serialize};
 
@@ -112,6 +112,7 @@ pub fn train_on_worker(
         &mut rng,
     )
     .map_err(|e| AppError::Resources(format!("allocating the count arrays: {e}")))?;
+    let tokens_held = corpus.tokens_held();
     drop(corpus.docs);
     // A checkpoint holds every token's topic and the generator: the counts follow from the
     // topics exactly (integers), so they are rebuilt below as at the start.
@@ -260,9 +261,15 @@ pub fn train_on_worker(
     } else {
         None
     };
-    if !worker.is_leader() {
+    // Only on success (every worker gets here): each process's figures, its peak last.
+    let mine = ProcessFigures {
+        bytes_read: corpus.bytes_read,
+        held: tokens_held,
+        peak_memory_bytes: strads_io::peak_resident_bytes(),
+    };
+    let Some(processes) = worker.gather_process_figures(&mine)? else {
         return Ok(None);
-    }
+    };
     let mut word_topic: Vec<Vec<(u32, u32)>> = Vec::with_capacity(words);
     for (b, packed) in blocks.iter().enumerate() {
         let mut at = 0;
@@ -290,6 +297,7 @@ pub fn train_on_worker(
         load_seconds,
         train_seconds,
         count_checks,
+        processes,
     }))
 }
 

@@ -14,6 +14,10 @@ pub struct Halo {
     serve: Vec<Vec<u32>>,
     /// Number of needed rows this worker receives.
     needed_len: usize,
+    /// For each peer, how many of this worker's needed rows it owns.
+    from_each: Vec<usize>,
+    /// The most rows any worker serves any other (fixes the rounds of an exchange).
+    largest_serve: u64,
 }
 
 impl Halo {
@@ -35,12 +39,27 @@ impl Halo {
             .collect();
         let incoming: Vec<Vec<u32>> = worker.all_to_all(&requests)?;
         let mine = blocks[worker.index()].start as u32;
+        let me = worker.index();
+        let largest_here = incoming
+            .iter()
+            .enumerate()
+            .filter(|&(peer, _)| peer != me)
+            .map(|(_, rows)| rows.len() as u64)
+            .max()
+            .unwrap_or(0);
+        let largest_serve = worker
+            .all_gather(&largest_here)?
+            .into_iter()
+            .max()
+            .unwrap_or(0);
         Ok(Halo {
             serve: incoming
                 .into_iter()
                 .map(|rows| rows.into_iter().map(|g| g - mine).collect())
                 .collect(),
             needed_len: needed.len(),
+            from_each: requests.iter().map(Vec::len).collect(),
+            largest_serve,
         })
     }
 
@@ -68,65 +87,76 @@ impl Halo {
         values: &mut [f64],
     ) -> Result<(), EngineError> {
         let me = worker.index();
-        let fill_rows = |rows: &[u32], out: &mut [f64]| {
-            for (&offset, row) in rows.iter().zip(out.chunks_exact_mut(width)) {
-                fill(offset as usize, row);
-            }
-        };
-        let piece = |rows: &[u32]| {
-            let mut out = vec![0.0; rows.len() * width];
-            fill_rows(rows, &mut out);
-            to_wire(&out)
-        };
-        // This worker's own rows are copied in place below instead of being sent to itself (on
-        // one worker that is the whole exchange: 6% of a CCD++ iteration).
-        let outgoing: Vec<Vec<u8>> = self
-            .serve
-            .iter()
-            .enumerate()
-            .map(|(peer, rows)| if peer == me { Vec::new() } else { piece(rows) })
-            .collect();
-        let incoming = worker.all_to_all_bytes(outgoing);
-        // Needed rows are sorted and blocks are in worker order, so the pieces arrive in order.
         assert_eq!(
             values.len(),
             self.needed_len * width,
             "the buffer fits the needed rows"
         );
+        // Needed rows are sorted and blocks are in worker order: the rows from worker q start
+        // after those from workers before q.
+        let mut starts = Vec::with_capacity(self.from_each.len());
         let mut at = 0;
-        for (peer, received) in incoming.iter().enumerate() {
-            if peer == me {
-                let len = self.serve[me].len() * width;
-                fill_rows(&self.serve[me], &mut values[at..at + len]);
-                at += len;
-            } else {
-                let len = received.len() / 8;
-                if received.len() % 8 != 0 || at + len > values.len() {
-                    return Err(EngineError::Codec(format!(
-                        "worker {peer} sent {} bytes of factor rows, which do not fit",
-                        received.len()
-                    )));
+        for &n in &self.from_each {
+            starts.push(at);
+            at += n * width;
+        }
+        // This worker's own rows are copied in place instead of being sent to itself (on one
+        // worker that is the whole exchange: 6% of a CCD++ iteration).
+        let own = &mut values[starts[me]..starts[me] + self.serve[me].len() * width];
+        for (&offset, row) in self.serve[me].iter().zip(own.chunks_exact_mut(width)) {
+            fill(offset as usize, row);
+        }
+        // The others' rows in messages of bounded size (whole factor rows of a worker's block
+        // in one message left timely's buffers at that size for the rest of the run).
+        let counts: Vec<u64> = (0..self.serve.len())
+            .map(|peer| {
+                if peer == me {
+                    0
+                } else {
+                    self.serve[peer].len() as u64
                 }
-                from_wire(received, &mut values[at..at + len]);
-                at += len;
-            }
-        }
-        if at != values.len() {
-            return Err(EngineError::Codec(format!(
-                "received {at} numbers of factor rows, expected {}",
-                values.len()
-            )));
-        }
-        Ok(())
+            })
+            .collect();
+        let incoming: Vec<u64> = (0..self.from_each.len())
+            .map(|peer| {
+                if peer == me {
+                    0
+                } else {
+                    self.from_each[peer] as u64
+                }
+            })
+            .collect();
+        let rounds = strads_engine::record_rounds(8 * width, self.largest_serve);
+        let mut sent = vec![0usize; counts.len()];
+        let mut row = vec![0.0; width];
+        worker.exchange_known_records(
+            8 * width,
+            &counts,
+            &incoming,
+            rounds,
+            |peer, n, message| {
+                for &offset in &self.serve[peer][sent[peer]..sent[peer] + n] {
+                    fill(offset as usize, &mut row);
+                    append_wire(&row, message);
+                }
+                sent[peer] += n;
+            },
+            |chunk| {
+                let from = starts[chunk.source] + chunk.first as usize * width;
+                from_wire(chunk.bytes, &mut values[from..from + chunk.bytes.len() / 8]);
+            },
+        )
     }
 }
 
-/// `values` as little-endian bytes (the wire format of every number the engine sends).
-fn to_wire(values: &[f64]) -> Vec<u8> {
+/// Appends `values` as little-endian bytes (the wire format of every number the engine sends).
+fn append_wire(values: &[f64], out: &mut Vec<u8>) {
     if cfg!(target_endian = "little") {
-        bytemuck::cast_slice(values).to_vec()
+        out.extend_from_slice(bytemuck::cast_slice(values));
     } else {
-        values.iter().flat_map(|v| v.to_le_bytes()).collect()
+        values
+            .iter()
+            .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
     }
 }
 
@@ -137,6 +167,46 @@ fn from_wire(bytes: &[u8], out: &mut [f64]) {
     } else {
         for (o, chunk) in out.iter_mut().zip(bytes.chunks_exact(8)) {
             *o = f64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Halo;
+    use strads_engine::{run_cluster, ClusterConfig};
+
+    /// Each of 2 workers needs every row of the other's block and every third of its own;
+    /// rows wide enough that a block takes two messages still arrive whole and in place.
+    #[test]
+    fn needed_rows_arrive_in_place_over_several_rounds() {
+        const ROWS: usize = 12_000;
+        const WIDTH: usize = 48;
+        let blocks = [0..ROWS, ROWS..2 * ROWS];
+        let results = run_cluster(&ClusterConfig::threads(2), move |worker| {
+            let me = worker.index();
+            let needed: Vec<u32> = (0..2 * ROWS as u32)
+                .filter(|&g| !blocks[me].contains(&(g as usize)) || g % 3 == 0)
+                .collect();
+            let halo = Halo::new(worker, &needed, &blocks).unwrap();
+            let first = blocks[me].start;
+            let values = halo
+                .exchange(worker, WIDTH, |offset, out| {
+                    for (c, o) in out.iter_mut().enumerate() {
+                        *o = ((first + offset) * 1000 + c) as f64;
+                    }
+                })
+                .unwrap();
+            (needed, values)
+        })
+        .unwrap();
+        for (needed, values) in results {
+            assert_eq!(values.len(), needed.len() * WIDTH);
+            for (row, &g) in values.chunks_exact(WIDTH).zip(&needed) {
+                let expected: Vec<f64> =
+                    (0..WIDTH).map(|c| (g as usize * 1000 + c) as f64).collect();
+                assert_eq!(row, expected.as_slice(), "row {g}");
+            }
         }
     }
 }

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use strads_engine::{Cluster, ClusterConfig, EngineError, Worker};
 use strads_io::RatingsFormat;
 
@@ -183,17 +183,10 @@ pub struct MfSolution {
     pub processes: Vec<ProcessFigures>,
 }
 
-/// What one process read, held and used, gathered at the end of a successful run.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ProcessFigures {
-    /// Bytes of the rating files (train and test) its workers read: their byte ranges.
-    pub bytes_read: u64,
-    /// Training ratings its workers hold, counting both copies (by user and by item): over all
-    /// processes, twice the training ratings.
-    pub ratings_held: u64,
-    /// Its peak resident memory (`VmHWM`) at the end of solving, if the system reports it.
-    pub peak_memory_bytes: Option<u64>,
-}
+/// What one process read, held (`held`: training ratings its workers store, both copies
+/// counted, so over all processes twice the training ratings) and used, gathered at the end of a
+/// successful run.
+pub use strads_engine::ProcessFigures;
 
 /// Factorises on `cluster`; returns the solution in process 0 and `None` in the others.
 pub fn solve(
@@ -634,21 +627,12 @@ fn solve_on_worker(
     let held = (local.users.values.len() + local.items.values.len()) as u64;
     let mine = ProcessFigures {
         bytes_read: problem.bytes_read,
-        ratings_held: held,
+        held,
         peak_memory_bytes: strads_io::peak_resident_bytes(),
     };
-    let every_worker: Vec<ProcessFigures> = worker.all_gather(&mine)?;
-    if !worker.is_leader() {
+    let Some(processes) = worker.gather_process_figures(&mine)? else {
         return Ok(None);
-    }
-    let processes = every_worker
-        .chunks(threads.max(1))
-        .map(|workers| ProcessFigures {
-            bytes_read: workers.iter().map(|w| w.bytes_read).sum(),
-            ratings_held: workers.iter().map(|w| w.ratings_held).sum(),
-            peak_memory_bytes: workers.iter().filter_map(|w| w.peak_memory_bytes).max(),
-        })
-        .collect();
+    };
     let global_mean = problem.global_mean;
     let model = factors.map(|(w, h)| Model {
         rank: params.rank,

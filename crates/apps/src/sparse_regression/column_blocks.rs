@@ -47,9 +47,15 @@ const ENTRY_BYTES: usize = 16;
 
 /// Sends every entry of this worker's rows to the worker owning its column and returns this
 /// worker's block. Every worker must call it (it is a collective).
+///
+/// The entries go in messages of at most [`strads_engine::MAX_MESSAGE_BYTES`], encoded one
+/// message ahead from the rows (a row's entries for one block are a contiguous run, since its
+/// columns increase), and the rows are dropped as soon as they are sent: a worker holds its rows
+/// and what it received (16 bytes an entry) while exchanging, then what it received and its
+/// columns, never its rows encoded a second time.
 pub fn redistribute(
     worker: &mut Worker<'_>,
-    rows: &SparseRows,
+    rows: SparseRows,
     n_cols: usize,
 ) -> Result<ColumnBlock, AppError> {
     let peers = worker.peers();
@@ -59,36 +65,66 @@ pub fn redistribute(
     }
     let counts = worker.all_reduce_sum(&counts)?;
     let boundaries = block_boundaries(&counts, peers);
+    drop(counts);
 
     let shard_rows: Vec<usize> = worker.all_gather(&rows.n_rows())?;
     let first_row: usize = shard_rows[..worker.index()].iter().sum();
     let labels: Vec<Vec<f64>> = worker.all_gather(&rows.labels)?;
     let labels: Vec<f64> = labels.concat();
 
-    let mut outgoing: Vec<Vec<u8>> = (0..peers)
-        .map(|w| {
-            let share = counts[boundaries[w]..boundaries[w + 1]].iter().sum::<f64>();
-            Vec::with_capacity((share / peers as f64) as usize * ENTRY_BYTES)
-        })
-        .collect();
-    for i in 0..rows.n_rows() {
-        let global_row = (first_row + i) as u32;
-        let (columns, values) = rows.row(i);
-        for (&c, &v) in columns.iter().zip(values) {
-            // The owner is the last block starting at or before c.
-            let owner = boundaries[1..peers].partition_point(|&start| start <= c as usize);
-            let out = &mut outgoing[owner];
-            out.extend_from_slice(&global_row.to_le_bytes());
-            out.extend_from_slice(&c.to_le_bytes());
-            out.extend_from_slice(&v.to_le_bytes());
-        }
+    // The run of row i's entries that falls in worker d's block.
+    let segment = |i: usize, d: usize| -> std::ops::Range<usize> {
+        let columns = &rows.columns[rows.row_offsets[i]..rows.row_offsets[i + 1]];
+        let start = columns.partition_point(|&c| (c as usize) < boundaries[d]);
+        let end = columns.partition_point(|&c| (c as usize) < boundaries[d + 1]);
+        rows.row_offsets[i] + start..rows.row_offsets[i] + end
+    };
+    let mut to_each = vec![0u64; peers];
+    for &c in &rows.columns {
+        // The owner is the last block starting at or before c.
+        to_each[boundaries[1..peers].partition_point(|&start| start <= c as usize)] += 1;
     }
-    let incoming = worker.all_to_all_bytes(outgoing);
+    // Per destination: the row being sent and the next entry of it (absolute index).
+    let mut cursors: Vec<(usize, usize)> = vec![(0, 0); peers];
+    let mut received: Vec<Vec<u8>> = vec![Vec::new(); peers];
+    worker.exchange_records(
+        ENTRY_BYTES,
+        &to_each,
+        |d, mut n, message| {
+            let (row, next) = &mut cursors[d];
+            while n > 0 {
+                let run = segment(*row, d);
+                let from = (*next).max(run.start);
+                let take = run.end.saturating_sub(from).min(n);
+                let global_row = (first_row + *row) as u32;
+                for k in from..from + take {
+                    message.extend_from_slice(&global_row.to_le_bytes());
+                    message.extend_from_slice(&rows.columns[k].to_le_bytes());
+                    message.extend_from_slice(&rows.values[k].to_le_bytes());
+                }
+                n -= take;
+                if from + take >= run.end {
+                    *row += 1;
+                    *next = 0;
+                } else {
+                    *next = from + take;
+                }
+            }
+        },
+        |chunk| {
+            let staged = &mut received[chunk.source];
+            if chunk.first == 0 {
+                staged.reserve_exact(chunk.total as usize * ENTRY_BYTES);
+            }
+            staged.extend_from_slice(chunk.bytes);
+        },
+    )?;
+    drop(rows);
 
     let (first_column, end) = (boundaries[worker.index()], boundaries[worker.index() + 1]);
     Ok(ColumnBlock {
         first_column,
-        columns: columns_from_entries(&incoming, first_column, end, labels.len()),
+        columns: columns_from_entries(&received, first_column, end, labels.len()),
         labels,
     })
 }

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use strads_engine::Worker;
 use strads_io::{
     check_mm_total, check_nonempty_total, entries_to_rows, read_labels, read_libsvm_shard,
-    read_mm_header, read_mm_shard, DataError, LabelKind, LibsvmOptions, MmEntry, SparseRows,
+    read_mm_header, read_mm_shard, shard_owned_bytes, DataError, LabelKind, LibsvmOptions, MmEntry,
+    SparseRows,
 };
 
 use crate::error::AppError;
@@ -41,6 +42,9 @@ pub struct LoadedShard {
     pub total_rows: usize,
     /// Nonzeros of X over all workers.
     pub total_nonzeros: usize,
+    /// Bytes of the input this worker read: the lines of its byte range, and for MatrixMarket
+    /// the whole label file, which every worker reads.
+    pub bytes_read: u64,
 }
 
 /// A shard's shape: rows, columns seen, nonzeros.
@@ -85,8 +89,9 @@ pub fn load_shard(
                 zero_based: *zero_based,
                 labels: label_kind,
             };
-            let local = read_libsvm_shard(path, shard, peers, &options);
-            let (rows, shapes) = agree(worker, local, |r| {
+            let local = read_libsvm_shard(path, shard, peers, &options)
+                .and_then(|rows| Ok((rows, shard_owned_bytes(path, shard, peers, 0)?)));
+            let ((rows, bytes_read), shapes) = agree(worker, local, |(r, _)| {
                 (r.n_rows(), r.min_cols(), r.n_nonzeros())
             })?;
             let total_rows = shapes.iter().map(|s| s.0).sum();
@@ -96,32 +101,26 @@ pub fn load_shard(
                 n_cols: shapes.iter().map(|s| s.1).max().unwrap_or(0),
                 total_rows,
                 total_nonzeros: shapes.iter().map(|s| s.2).sum(),
+                bytes_read,
             })
         }
         DataSource::MatrixMarket { matrix, labels } => {
+            let labels_path = labels;
             // Parse the entries of our byte range, then send each entry to the worker that owns
             // its row (rows are split into contiguous blocks, one per worker).
             let parsed = read_mm_header(matrix).and_then(|header| {
                 let entries = read_mm_shard(matrix, &header, shard, peers)?;
                 let labels = read_labels(labels, header.rows, label_kind)?;
-                Ok((header, entries, labels))
+                let bytes_read = shard_owned_bytes(matrix, shard, peers, header.data_start)?
+                    + std::fs::metadata(labels_path).map_or(0, |m| m.len());
+                Ok((header, entries, labels, bytes_read))
             });
-            let ((header, entries, labels), shapes) =
-                agree(worker, parsed, |(_, e, _)| (0, 0, e.len()))?;
+            let ((header, entries, labels, bytes_read), shapes) =
+                agree(worker, parsed, |(_, e, _, _)| (0, 0, e.len()))?;
             check_mm_total(matrix, &header, shapes.iter().map(|s| s.2).sum())?;
+            let mine = route_entries(worker, entries, header.rows)?;
             let block = |w: usize| w * header.rows / peers;
-            let mut outgoing: Vec<Vec<MmEntry>> = (0..peers).map(|_| Vec::new()).collect();
-            for entry in entries {
-                // The owner of row r is the last worker whose block starts at or before r.
-                let owner = (0..peers)
-                    .rev()
-                    .find(|&w| block(w) <= entry.row as usize)
-                    .unwrap_or(0);
-                outgoing[owner].push(entry);
-            }
-            let incoming: Vec<Vec<MmEntry>> = worker.all_to_all(&outgoing)?;
             let (start, end) = (block(shard), block(shard + 1));
-            let mine: Vec<MmEntry> = incoming.into_iter().flatten().collect();
             let rows = entries_to_rows(matrix, end - start, start, mine, &labels[start..end]);
             let (rows, _) = agree(worker, rows, |r| (r.n_rows(), 0, r.n_nonzeros()))?;
             Ok(LoadedShard {
@@ -129,7 +128,64 @@ pub fn load_shard(
                 n_cols: header.cols,
                 total_rows: header.rows,
                 total_nonzeros: header.nnz,
+                bytes_read,
             })
         }
     }
+}
+
+/// Bytes of an entry on the wire: row, column (u32), value (f64), line offset (u64).
+const MM_ENTRY_BYTES: usize = 24;
+
+/// Sends every entry to the worker whose block of rows holds it (rows split into `peers`
+/// contiguous blocks of near-equal length) in messages of bounded size, and returns the entries
+/// this worker owns.
+fn route_entries(
+    worker: &mut Worker<'_>,
+    entries: Vec<MmEntry>,
+    n_rows: usize,
+) -> Result<Vec<MmEntry>, AppError> {
+    let peers = worker.peers();
+    let block = |w: usize| w * n_rows / peers;
+    // The owner of row r is the last worker whose block starts at or before r.
+    let owner = |row: u32| {
+        (1..peers)
+            .rev()
+            .find(|&w| block(w) <= row as usize)
+            .unwrap_or(0)
+    };
+    let mut by_owner: Vec<Vec<usize>> = vec![Vec::new(); peers];
+    for (k, entry) in entries.iter().enumerate() {
+        by_owner[owner(entry.row)].push(k);
+    }
+    let counts: Vec<u64> = by_owner.iter().map(|k| k.len() as u64).collect();
+    let mut sent = vec![0usize; peers];
+    let mut mine = Vec::new();
+    worker.exchange_records(
+        MM_ENTRY_BYTES,
+        &counts,
+        |d, n, message| {
+            for &k in &by_owner[d][sent[d]..sent[d] + n] {
+                let e = &entries[k];
+                message.extend_from_slice(&e.row.to_le_bytes());
+                message.extend_from_slice(&e.col.to_le_bytes());
+                message.extend_from_slice(&e.value.to_le_bytes());
+                message.extend_from_slice(&e.offset.to_le_bytes());
+            }
+            sent[d] += n;
+        },
+        |chunk| {
+            for e in chunk.bytes.chunks_exact(MM_ENTRY_BYTES) {
+                let word = |i: usize| u32::from_le_bytes(e[i..i + 4].try_into().expect("4 bytes"));
+                let long = |i: usize| e[i..i + 8].try_into().expect("8 bytes");
+                mine.push(MmEntry {
+                    row: word(0),
+                    col: word(4),
+                    value: f64::from_le_bytes(long(8)),
+                    offset: u64::from_le_bytes(long(16)),
+                });
+            }
+        },
+    )?;
+    Ok(mine)
 }

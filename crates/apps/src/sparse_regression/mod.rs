@@ -29,7 +29,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use strads_core::{SchedulerKind, SchedulerParams};
 use strads_engine::rounds::{continue_rounds, RoundOptions, RoundsEnd, RoundsState};
-use strads_engine::{run_cluster, ClusterConfig, Worker};
+use strads_engine::{run_cluster, ClusterConfig, ProcessFigures, Worker};
 use strads_io::LabelKind;
 
 pub use load::DataSource;
@@ -199,6 +199,10 @@ pub struct Solution {
     /// Column layout: sweep rounds committed averaged because the blocks' summed change would
     /// have raised the objective (0 in the rows layout).
     pub averaged_rounds: u64,
+    /// Per process, process 0 first, gathered at the end of a successful run: the bytes of the
+    /// input it read, the nonzeros of X its workers hold (over all processes, the nonzeros of
+    /// X) and its peak memory.
+    pub processes: Vec<ProcessFigures>,
 }
 
 impl Solution {
@@ -211,6 +215,20 @@ impl Solution {
     pub fn nnz(&self) -> usize {
         self.coefficients.iter().filter(|b| **b != 0.0).count()
     }
+}
+
+/// Each process's figures gathered on worker 0 (`None` elsewhere): `bytes_read` of the input,
+/// `held` nonzeros of X, and the peak memory read now, at the end of the run.
+fn gather_figures(
+    worker: &mut Worker<'_>,
+    bytes_read: u64,
+    nonzeros_held: usize,
+) -> Result<Option<Vec<ProcessFigures>>, AppError> {
+    Ok(worker.gather_process_figures(&ProcessFigures {
+        bytes_read,
+        held: nonzeros_held as u64,
+        peak_memory_bytes: strads_io::peak_resident_bytes(),
+    })?)
 }
 
 /// Solves on `cluster`; returns the solution in process 0 and `None` in the others.
@@ -422,6 +440,7 @@ fn solve_by_rows<L: Loss>(
     let d = loaded.n_cols;
     let shard = ColumnShard::from_rows(&loaded.rows, d);
     drop(loaded.rows);
+    let nonzeros_held = shard.rows.len();
 
     // Column norms (for correlations) and X^T theta at b = 0 (for lambda_max), in one reduction.
     let mut local = vec![0.0; 2 * d];
@@ -518,6 +537,7 @@ fn solve_by_rows<L: Loss>(
         }
     }
     let solve_seconds = solve_started.elapsed().as_secs_f64();
+    let processes = gather_figures(worker, loaded.bytes_read, nonzeros_held)?;
 
     Ok(program.leader.map(|leader| {
         let last = leader
@@ -533,6 +553,7 @@ fn solve_by_rows<L: Loss>(
             rounds: rounds.rounds(),
             active: leader.active_coordinates(),
             averaged_rounds: 0,
+            processes: processes.unwrap_or_default(),
             coefficients: leader.beta,
             lambda,
             lambda_max,
@@ -557,8 +578,7 @@ fn solve_by_columns<L: Loss>(
     let started = Instant::now();
     let loaded = load_rows(worker, params, threads)?;
     let d = loaded.n_cols;
-    let block = column_blocks::redistribute(worker, &loaded.rows, d)?;
-    drop(loaded.rows);
+    let block = column_blocks::redistribute(worker, loaded.rows, d)?;
 
     // lambda_max = ||X^T theta(0)||_inf, each block's share, then the largest.
     let columns = &block.columns;
@@ -592,6 +612,7 @@ fn solve_by_columns<L: Loss>(
         nonzeros: loaded.total_nonzeros,
     };
     let solve_started = Instant::now();
+    let nonzeros_held = block.columns.rows.len();
     let outcome = column_descent::run_column_descent::<L>(
         worker,
         block,
@@ -600,9 +621,9 @@ fn solve_by_columns<L: Loss>(
         &params.checkpointing,
     )?;
     let solve_seconds = solve_started.elapsed().as_secs_f64();
-    if !worker.is_leader() {
+    let Some(processes) = gather_figures(worker, loaded.bytes_read, nonzeros_held)? else {
         return Ok(None);
-    }
+    };
     let last = outcome
         .trace
         .last()
@@ -616,6 +637,7 @@ fn solve_by_columns<L: Loss>(
         rounds: outcome.rounds,
         active: outcome.working_set,
         averaged_rounds: outcome.averaged_rounds,
+        processes,
         coefficients: outcome.coefficients,
         lambda,
         lambda_max,
