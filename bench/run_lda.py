@@ -324,7 +324,10 @@ def render_one(records, shape, k, quality_iters):
 
     target = target_for(k)
     checks = []
-    if tomo:
+    if any(r.get("before_issue_18") for r in runs.values()):
+        lines += ["(Recorded before issue 18: only the checkpoints were traced, too coarse to "
+                  "interpolate a time to quality.)", ""]
+    elif tomo:
         lines += [f"Time to quality (target: Strads at least {target:g}x tomotopy's speed, i.e. "
                   "tomotopy's time / Strads's time to the same log-likelihood per token):", "",
                   "| system | N | tomotopy loglik/token after N | tomotopy s | this system's s to it "
@@ -373,6 +376,9 @@ def render_one(records, shape, k, quality_iters):
     lines += ["Runs:", "", "| system | whole s | peak MiB | runs | notes |", "|---|---:|---:|---:|---|"]
     for system in systems:
         r = runs[system]
+        if "wall" not in r:
+            lines.append(f"| {system} | — | — | {r['runs']} | recorded before issue 18 |")
+            continue
         notes = ""
         if system.startswith("strads"):
             notes = (f"load {r['load_seconds']:.2f} s, train {r['train_seconds']:.2f} s untraced; "
@@ -382,7 +388,8 @@ def render_one(records, shape, k, quality_iters):
                         "log-likelihoods differ: not the same chain**"))
         lines.append(f"| {system} | {r['wall']:.2f} | {r['peak_rss_mib']:.0f} | {r['runs']} | {notes} |")
     peers = [runs[s] for s in ("tomotopy", "lda") if s in runs]
-    if HEADLINE in runs and peers:
+    peers = [r for r in peers if r.get("peak_rss_mib")]
+    if HEADLINE in runs and peers and runs[HEADLINE].get("peak_rss_mib"):
         light = min(peers, key=lambda r: r["peak_rss_mib"])
         m = runs[HEADLINE]["peak_rss_mib"] / light["peak_rss_mib"]
         checks.append(f"- {HEADLINE} peak memory {runs[HEADLINE]['peak_rss_mib']:.0f} MiB vs the "
@@ -403,6 +410,26 @@ def render(records, header, shapes_text, quality_iters):
     return "\n".join(lines)
 
 
+def upgrade(records):
+    """Records of the drivers before issue 18 (one per system and checkpoint, no shape, memory or
+    time-to-quality trace) as runs of the bench shape, so that --render shows them."""
+    runs, rest = {}, []
+    for r in records:
+        if "trace" in r:
+            rest.append(r)
+            continue
+        key = (r["system"], r["topics"], r.get("run", 0))
+        run = runs.setdefault(key, dict(system=r["system"], topics=r["topics"], run=key[2],
+                                        shape="bench", trace=[], checkpoints=[],
+                                        before_issue_18=True))
+        run["trace"].append({k: r[k] for k in ("iteration", "seconds", "loglik_per_token",
+                                               "tokens_per_second")})
+        run["checkpoints"].append(r["iteration"])
+    for run in runs.values():
+        run["trace"].sort(key=lambda p: p["iteration"])
+    return rest + list(runs.values())
+
+
 # ----------------------------------------------------------------------------- main
 
 def main():
@@ -412,8 +439,8 @@ def main():
     command = "python3 bench/run_lda.py " + shlex.join(sys.argv[1:])
     quality_iters = ints(args.quality_iters)
     if args.render:
-        records = [json.loads(line) for f in args.render.split(",")
-                   for line in Path(f).read_text().splitlines() if line.strip()]
+        records = upgrade([json.loads(line) for f in args.render.split(",")
+                           for line in Path(f).read_text().splitlines() if line.strip()])
         text = render(records, f"# LDA benchmark\n\nRendered by `{command}`", [], quality_iters)
         out.write_text(text + "\n")
         print(text)
