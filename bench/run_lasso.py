@@ -204,9 +204,9 @@ def render(records, header):
     """Markdown for the records (dicts with shape, ratio, system, config, wall, peak_rss_mib,
     result, error): one table per shape, each followed by its target checks."""
     out = [header, ""]
-    shapes = list(dict.fromkeys(r.get("shape", "given") for r in records))
+    shapes = list(dict.fromkeys(r.get("shape", "not recorded (before issue 18: see the data line above)") for r in records))
     for shape in shapes:
-        out += render_shape([r for r in records if r.get("shape", "given") == shape], shape)
+        out += render_shape([r for r in records if r.get("shape", "not recorded (before issue 18: see the data line above)") == shape], shape)
     return "\n".join(out) + "\n"
 
 
