@@ -22,8 +22,10 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from benchlib import run_measured
@@ -307,6 +309,11 @@ def main():
         sys.exit(f"{args.strads} not found: run `cargo build --release` first")
     if ({"spark", "surprise"} & set(systems)) and not Path(args.python).exists():
         sys.exit(f"{args.python} not found: run bench/setup_mf.sh first")
+    # A private copy of the binary, so a concurrent build cannot change it mid-benchmark
+    # (`strads launch` re-executes its own path, i.e. the copy).
+    private_dir = Path(tempfile.mkdtemp(prefix="strads-bench-"))
+    shutil.copy2(args.strads, private_dir / "strads")
+    args.strads = str(private_dir / "strads")
     base = "smoke-mf" if args.quick else "mf"
     results_dir = BENCH / "results"
     out = Path(args.out) if args.out else results_dir / f"{base}.md"
@@ -350,6 +357,7 @@ def main():
                        f"strads mf on {shape}, rank {args.rank}, lambda {args.reg} (count-scaled)"])
             plot = png.name
         sections.append(render_shape(args, shape, spec, results, peers, plot))
+    shutil.rmtree(private_dir, ignore_errors=True)
     out.with_suffix(".jsonl").write_text("".join(json.dumps(r) + "\n" for r in raw))
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}"
     reused = sorted({r["system"] for r in raw if r.get("reused")})
