@@ -19,8 +19,6 @@ See bench/README.md for what each column means.
 
 import argparse
 import json
-import os
-import platform
 import shlex
 import hashlib
 import shutil
