@@ -38,9 +38,16 @@ def sum_lngamma_plus(counts, c, size):
     return gammaln(counts + c).sum() + (size - counts.size) * gammaln(c)
 
 
+def nonzero_counts(codes):
+    """The nonzero cell counts of a count table given each token's cell code (sparse: memory
+    O(tokens), not O(cells), so that measuring the peers' peak memory does not count a dense
+    K x W or D x K table they never build)."""
+    return np.unique(codes, return_counts=True)[1]
+
+
 def loglik(doc_of_token, word_of_token, topic_of_token, D, W, K, alpha, beta):
-    ndk = np.bincount(doc_of_token * K + topic_of_token, minlength=D * K)
-    nkw = np.bincount(topic_of_token * W + word_of_token, minlength=K * W)
+    ndk = nonzero_counts(doc_of_token * K + topic_of_token)
+    nkw = nonzero_counts(topic_of_token * W + word_of_token)
     nk = np.bincount(topic_of_token, minlength=K)
     nd = np.bincount(doc_of_token, minlength=D)
     p_w = K * (gammaln(W * beta) - W * gammaln(beta))

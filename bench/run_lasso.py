@@ -3,12 +3,14 @@
 
     bench/setup.sh                        # once: bench/venv with scikit-learn and celer
     cargo build --release                 # target/release/strads
-    python3 bench/run_lasso.py            # full size (100000 x 200000), ~1 h worst case
-    python3 bench/run_lasso.py --quick    # 20000 x 40000, smoke test
+    python3 bench/run_lasso.py            # the correlated design (100000 x 200000), ~1 h worst case
+    python3 bench/run_lasso.py --shapes all   # every shape (SHAPES below)
+    python3 bench/run_lasso.py --quick    # tiny shapes, smoke test
 
-Generates the data set into bench/data/ if it is missing, runs every system at every lambda
-ratio, prints a markdown table and writes it (with the command line and the machine) to
-bench/results/lasso.md (lasso-quick.md with --quick); the raw JSON lines go next to it (.jsonl).
+Generates each shape's data set into bench/data/ if it is missing, runs every system at every
+lambda ratio on every shape, prints a markdown table per shape and writes them (with the command
+line, the shapes' parameters and the machine) to bench/results/lasso.md (smoke-lasso.md with
+--quick); the raw JSON lines go next to it (.jsonl).
 `--render FILE.jsonl` re-renders a table from saved JSON lines without running anything.
 
 Uses only the standard library: run it with any python3 (the peers run in bench/venv).
@@ -17,8 +19,6 @@ See bench/README.md for what each column means.
 
 import argparse
 import json
-import os
-import platform
 import shlex
 import hashlib
 import shutil
@@ -28,11 +28,33 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchlib import machine, run_measured
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 
-FULL = dict(rows=100_000, cols=200_000, nnz_per_row=50, support=1000, corr=0.5, group=10, seed=1)
-QUICK = dict(rows=20_000, cols=40_000, nnz_per_row=50, support=200, corr=0.5, group=10, seed=1)
+# Shapes: generated ones are `strads gen lasso` parameters; "sklearn" ones are data sets bundled
+# inside the scikit-learn wheel (no download), exported to libsvm by the venv's python.
+SHAPES = {
+    # The original benchmark: groups of 10 columns with correlation 0.5.
+    "correlated": dict(rows=100_000, cols=200_000, nnz_per_row=50, support=1000, corr=0.5,
+                       group=10, seed=1),
+    # Issue 18's other design: independent columns.
+    "uncorrelated": dict(rows=100_000, cols=200_000, nnz_per_row=50, support=1000, corr=0.0,
+                         group=1, seed=1),
+    # Real data: sklearn.datasets.load_diabetes (442 x 10, dense, bundled in the wheel).
+    "diabetes": dict(sklearn="load_diabetes"),
+    # Tiny versions for the smoke test.
+    "quick-correlated": dict(rows=5_000, cols=10_000, nnz_per_row=50, support=100, corr=0.5,
+                             group=10, seed=1),
+    "quick-uncorrelated": dict(rows=5_000, cols=10_000, nnz_per_row=50, support=100, corr=0.0,
+                               group=1, seed=1),
+}
+SHAPE_SETS = {
+    "default": ["correlated"],
+    "all": ["correlated", "uncorrelated", "diabetes"],
+    "quick": ["quick-correlated", "quick-uncorrelated", "diabetes"],
+}
 
 # Strads configurations: (name, extra CLI args, launch (processes, threads) or None).
 # "columns" is the column layout (the default): workers sweep their column blocks' working sets
@@ -56,7 +78,11 @@ PEERS = ["sklearn", "celer"]
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="small data set (20000 x 40000)")
+    p.add_argument("--shapes", default=None,
+                   help="a shape set (" + ", ".join(SHAPE_SETS) + ") or shape names, comma "
+                        "separated, from: " + ", ".join(SHAPES) + " [default: default]")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: --shapes quick, 20 s cap, output smoke-lasso.md")
     p.add_argument("--ratios", default="0.1,0.01,0.001", help="lambda / lambda_max, comma separated")
     p.add_argument("--tol", type=float, default=1e-6, help="target relative duality gap")
     p.add_argument("--max-seconds", type=float, default=None,
@@ -70,7 +96,8 @@ def parse_args():
                    help="the strads binary")
     p.add_argument("--python", default=str(BENCH / "venv" / "bin" / "python"),
                    help="python of the venv with scikit-learn and celer (bench/setup.sh)")
-    p.add_argument("--data", default=None, help="use this libsvm file instead of generating one")
+    p.add_argument("--data", default=None,
+                   help="use this libsvm file (as the only shape, 'given') instead of --shapes")
     p.add_argument("--repeat", type=int, default=1,
                    help="run every system this many times (interleaved) and keep the fastest "
                         "whole-process run of each [default 1]")
@@ -83,33 +110,61 @@ def parse_args():
 
 # ----------------------------------------------------------------------------- running
 
-def generate(strads, spec, path):
-    if path.exists() and Path(str(path) + ".truth").exists():
+def gen_command(spec):
+    """The `strads gen lasso` arguments of a generated shape."""
+    return ["gen", "lasso", "--rows", str(spec["rows"]), "--cols", str(spec["cols"]),
+            "--nnz-per-row", str(spec["nnz_per_row"]), "--support", str(spec["support"]),
+            "--corr", str(spec["corr"]), "--group", str(spec["group"]),
+            "--seed", str(spec["seed"])]
+
+
+def describe(name, spec):
+    if "sklearn" in spec:
+        return (f"`sklearn.datasets.{spec['sklearn']}()` (bundled in the scikit-learn wheel), "
+                "written as libsvm (1-based) by the venv's python")
+    return "`strads " + shlex.join(gen_command(spec)) + "`"
+
+
+def data_path(name, spec):
+    if name == "correlated":
+        # The file name the driver has always used for this shape (kept so it is not regenerated).
+        return BENCH / "data" / "lasso-100000x200000.libsvm"
+    return BENCH / "data" / f"lasso-{name}.libsvm"
+
+
+def generate(args, name, spec, path):
+    if path.exists() and ("sklearn" in spec or Path(str(path) + ".truth").exists()):
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [strads, "gen", "lasso", "--rows", str(spec["rows"]), "--cols", str(spec["cols"]),
-           "--nnz-per-row", str(spec["nnz_per_row"]), "--support", str(spec["support"]),
-           "--corr", str(spec["corr"]), "--group", str(spec["group"]),
-           "--seed", str(spec["seed"]), "--out", str(path)]
+    if "sklearn" in spec:
+        if not Path(args.python).exists():
+            sys.exit(f"{args.python} not found: run bench/setup.sh first (shape {name})")
+        code = ("import sys, sklearn.datasets as d; X, y = d.%s(return_X_y=True); "
+                "d.dump_svmlight_file(X, y, sys.argv[1], zero_based=False)" % spec["sklearn"])
+        cmd = [args.python, "-c", code, str(path) + ".tmp"]
+    else:
+        cmd = [args.strads] + gen_command(spec) + ["--out", str(path) + ".tmp"]
     print("+ " + shlex.join(cmd), file=sys.stderr, flush=True)
     subprocess.run(cmd, check=True)
+    for suffix in ("", ".truth"):
+        tmp = Path(str(path) + ".tmp" + suffix)
+        if tmp.exists():
+            tmp.rename(str(path) + suffix)
 
 
 def run_timed(cmd, timeout, env=None):
-    """Runs cmd; returns (last JSON line of stdout or None, external wall seconds, error)."""
+    """Runs cmd; returns (last JSON line of stdout or None, external wall seconds, error, peak
+    memory of the process tree in MiB)."""
     print("+ " + shlex.join(cmd), file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return None, time.perf_counter() - start, f"killed after {timeout:.0f} s"
-    wall = time.perf_counter() - start
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr.strip().splitlines() or [""])[-1][:200]
-        return None, wall, f"exit {proc.returncode}: {tail}"
-    return json.loads(lines[-1]), wall, None
+    proc = run_measured(cmd, timeout=timeout, env=env)
+    wall, peak = proc["wall"], proc["peak_rss_mib"]
+    if proc["returncode"] is None:
+        return None, wall, f"killed after {timeout:.0f} s", peak
+    lines = [l for l in proc["stdout"].splitlines() if l.startswith("{")]
+    if proc["returncode"] != 0 or not lines:
+        tail = (proc["stderr"].strip().splitlines() or [""])[-1][:200]
+        return None, wall, f"exit {proc['returncode']}: {tail}", peak
+    return json.loads(lines[-1]), wall, None, peak
 
 
 def run_strads(args, data, ratio, name, extra, launch, cap):
@@ -144,12 +199,21 @@ def ratio(num, den):
 
 
 def render(records, header):
-    """Markdown for the records (dicts with ratio, system, config, wall, result, error)."""
+    """Markdown for the records (dicts with shape, ratio, system, config, wall, peak_rss_mib,
+    result, error): one table per shape, each followed by its target checks."""
     out = [header, ""]
-    out.append("| λ/λmax | system | config | whole s (ext) | whole s (self) | load s | solve s "
-               "| objective | ΔF/F vs best | rel. gap | converged | sklearn whole / this whole "
-               "| celer solve / this solve |")
-    out.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+    shapes = list(dict.fromkeys(r.get("shape", "not recorded (before issue 18: see the data line above)") for r in records))
+    for shape in shapes:
+        out += render_shape([r for r in records if r.get("shape", "not recorded (before issue 18: see the data line above)") == shape], shape)
+    return "\n".join(out) + "\n"
+
+
+def render_shape(records, shape):
+    out = [f"## Shape: {shape}", ""]
+    out.append("| λ/λmax | system | config | whole s (ext) | whole s (self) | load s "
+               "| solve s = time to gap | objective | ΔF/F vs best | rel. gap | solver's rel. gap "
+               "| converged | peak MiB | sklearn whole / this whole | celer solve / this solve |")
+    out.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
     ratios = sorted({r["ratio"] for r in records}, reverse=True)
     checks = []
     for lam in ratios:
@@ -169,19 +233,21 @@ def render(records, header):
         best = min(objectives) if objectives else None
         for r in rows:
             res = r["result"]
+            peak = fmt(r.get("peak_rss_mib"), "{:.0f}")
             if res is None:
                 out.append(f"| {lam:g} | {r['system']} | {r['config']} | {fmt(r['wall'])} | "
-                           f"failed: {r['error']} | | | | | | | | |")
+                           f"failed: {r['error']} | | | | | | | | {peak} | | |")
                 continue
             conv = "yes" if res.get("converged") else f"**no** ({res.get('stop_reason')})"
             # A run stopped early would have taken longer: its speed-ups are upper bounds.
             bound = "" if res.get("converged") else "≤"
+            solver_gap = res.get("solver_relative_gap")
             out.append(
                 f"| {lam:g} | {r['system']} | {r['config']} | {fmt(r['wall'])} "
                 f"| {fmt(res.get('seconds'))} | {fmt(res.get('load_seconds'))} "
                 f"| {fmt(res.get('solve_seconds'), '{:.3f}')} | {res['objective']:.10g} "
-                f"| {fmt((res['objective'] - best) / abs(best), '{:.1e}')} "
-                f"| {res['relative_gap']:.1e} | {conv} "
+                f"| {fmt((res['objective'] - best) / abs(best) if best else None, '{:.1e}')} "
+                f"| {res['relative_gap']:.1e} | {fmt(solver_gap, '{:.1e}')} | {conv} | {peak} "
                 f"| {bound}{fmt(ratio(sk_whole, r['wall']), '{:.2f}x')} "
                 f"| {bound}{fmt(ratio(ce_solve, res.get('solve_seconds')), '{:.2f}x')} |")
         head = find("strads", HEADLINE)
@@ -191,10 +257,18 @@ def render(records, header):
             s = ratio(ce_solve, head["result"]["solve_seconds"])
             checks.append(f"- λ/λmax = {lam:g}: strads ({HEADLINE}) whole-process speed-up over "
                           f"scikit-learn {fmt(w, '{:.2f}x')} (target ≥ 3x: "
-                          f"{'PASS' if ok and w and w >= 3 else 'FAIL'}); solve speed-up over "
+                          f"{'met' if ok and w and w >= 3 else 'NOT met'}); solve speed-up over "
                           f"celer {fmt(s, '{:.2f}x')} (target ≥ 1x: "
-                          f"{'PASS' if ok and s and s >= 1 else 'FAIL'})"
+                          f"{'met' if ok and s and s >= 1 else 'NOT met'})"
                           + ("" if ok else "; strads did not converge"))
+            peers = [p for p in (sk, ce) if p and p.get("peak_rss_mib")]
+            if peers and head.get("peak_rss_mib"):
+                lightest = min(peers, key=lambda p: p["peak_rss_mib"])
+                m = head["peak_rss_mib"] / lightest["peak_rss_mib"]
+                checks.append(f"- λ/λmax = {lam:g}: strads ({HEADLINE}) peak memory "
+                              f"{head['peak_rss_mib']:.0f} MiB vs the lightest peer's "
+                              f"({lightest['system']}) {lightest['peak_rss_mib']:.0f} MiB: "
+                              f"{m:.2f}x (target ≤ 0.5x: {'met' if m <= 0.5 else 'NOT met'})")
         for index, (two_name, one_name) in enumerate(PROCESS_PAIRS):
             two, one = find("strads", two_name), find("strads", one_name)
             if not (two and one):
@@ -202,7 +276,7 @@ def render(records, header):
             w = ratio(two["wall"], one["wall"])
             s = ratio(two["result"]["solve_seconds"], one["result"]["solve_seconds"])
             ok = two["result"].get("converged") and one["result"].get("converged")
-            verdict = (f"target ≤ 1.3x: {'PASS' if ok and s and s <= 1.3 else 'FAIL'}"
+            verdict = (f"target ≤ 1.3x: {'met' if ok and s and s <= 1.3 else 'NOT met'}"
                        if index == 0 else "for comparison")
             checks.append(f"- λ/λmax = {lam:g}: {two_name} vs {one_name} (2 processes x 1 thread "
                           f"vs 1 process x 2 threads): time ratio whole {fmt(w, '{:.2f}x')}, "
@@ -210,19 +284,8 @@ def render(records, header):
                           + ("" if ok else "; a run did not converge"))
     if checks:
         out += ["", "Targets:", ""] + checks
-    return "\n".join(out) + "\n"
-
-
-def machine():
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs (nproc), {model}, {platform.system()} {platform.release()}"
+    out.append("")
+    return out
 
 
 def source_header(jsonl):
@@ -264,7 +327,22 @@ def main():
         print(table)
         return 0
 
-    spec = QUICK if args.quick else FULL
+    if args.quick and args.shapes is None:
+        args.shapes = "quick"
+    if args.data:
+        shapes = {"given": dict(path=args.data)}
+    else:
+        names = []
+        for item in (args.shapes or "default").split(","):
+            item = item.strip()
+            if item in SHAPE_SETS:
+                names += SHAPE_SETS[item]
+            elif item in SHAPES:
+                names.append(item)
+            else:
+                sys.exit(f"unknown shape {item!r}: shape sets are {', '.join(SHAPE_SETS)}; "
+                         f"shapes are {', '.join(SHAPES)}")
+        shapes = {n: SHAPES[n] for n in dict.fromkeys(names)}
     cap = args.max_seconds or (20.0 if args.quick else 600.0)
     ratios = [float(r) for r in args.ratios.split(",")]
     systems = set(args.systems.split(","))
@@ -272,6 +350,10 @@ def main():
     if args.configs:
         wanted = [c.strip() for c in args.configs.split(",")]
         configs = [c for c in STRADS_CONFIGS if c[0] in wanted]
+        unknown = set(wanted) - {c[0] for c in configs}
+        if unknown:
+            sys.exit(f"unknown --configs {sorted(unknown)}; known: "
+                     + ", ".join(c[0] for c in STRADS_CONFIGS))
     if "strads" in systems or args.data is None:
         if not Path(args.strads).exists():
             sys.exit(f"{args.strads} not found: run `cargo build --release` first")
@@ -290,64 +372,69 @@ def main():
                        f"sha256 {digest}")
         args.strads = str(frozen)
 
-    if args.data:
-        data = Path(args.data)
-    else:
-        name = "lasso-quick.libsvm" if args.quick else "lasso-100000x200000.libsvm"
-        data = BENCH / "data" / name
-        generate(args.strads, spec, data)
+    paths = {}
+    for name, spec in shapes.items():
+        paths[name] = Path(spec["path"]) if "path" in spec else data_path(name, spec)
+        if "path" not in spec:
+            generate(args, name, spec, paths[name])
 
     results_dir = BENCH / "results"
     results_dir.mkdir(exist_ok=True)
-    out = Path(args.out) if args.out else results_dir / ("lasso-quick.md" if args.quick else "lasso.md")
+    out = Path(args.out) if args.out else results_dir / ("smoke-lasso.md" if args.quick else "lasso.md")
     jsonl = out.with_suffix(".jsonl")
+    machine_text = machine()
 
     records = []
     with open(jsonl, "w") as raw:
-        def record(lam, system, config, result, wall, error):
-            r = dict(ratio=lam, system=system, config=config, wall=wall, result=result, error=error)
+        def record(shape, lam, system, config, result, wall, error, peak):
+            r = dict(shape=shape, ratio=lam, system=system, config=config, wall=wall,
+                     peak_rss_mib=peak, result=result, error=error)
             records.append(r)
             raw.write(json.dumps(r) + "\n")
             raw.flush()
             brief = (f"whole {wall:.2f} s, solve {result['solve_seconds']:.3f} s, "
                      f"F {result['objective']:.10g}, gap {result['relative_gap']:.1e}, "
-                     f"converged {result.get('converged')}") if result else error
-            print(f"  {lam:g} {system} {config}: {brief}", file=sys.stderr, flush=True)
+                     f"converged {result.get('converged')}, peak {peak:.0f} MiB") if result else error
+            print(f"  {shape} {lam:g} {system} {config}: {brief}", file=sys.stderr, flush=True)
 
-        for lam in ratios:
-            # Every system runs --repeat times, the repetitions interleaved (so that a slow spell
-            # of the machine hits every system alike); the run with the smallest whole-process
-            # time is kept, and a failed run is kept over any success.
-            runs = {}
-            for _ in range(args.repeat):
-                if "strads" in systems:
-                    for name, extra, launch in configs:
-                        runs.setdefault(("strads", name), []).append(
-                            run_strads(args, data, lam, name, extra, launch, cap))
-                for solver in PEERS:
-                    if solver in systems:
-                        runs.setdefault((solver, "1x2"), []).append(
-                            run_peer(args, data, lam, solver, cap))
-            for (system, config), attempts in runs.items():
-                failed = [a for a in attempts if a[0] is None]
-                result, wall, error = failed[0] if failed else min(attempts, key=lambda a: a[1])
-                record(lam, system, config, result, wall, error)
+        for shape, data in paths.items():
+            for lam in ratios:
+                # Every system runs --repeat times, the repetitions interleaved (so that a slow
+                # spell of the machine hits every system alike); the run with the smallest
+                # whole-process time is kept, and a failed run is kept over any success.
+                runs = {}
+                for _ in range(args.repeat):
+                    if "strads" in systems:
+                        for name, extra, launch in configs:
+                            runs.setdefault(("strads", name), []).append(
+                                run_strads(args, data, lam, name, extra, launch, cap))
+                    for solver in PEERS:
+                        if solver in systems:
+                            runs.setdefault((solver, "1x2"), []).append(
+                                run_peer(args, data, lam, solver, cap))
+                for (system, config), attempts in runs.items():
+                    failed = [a for a in attempts if a[0] is None]
+                    result, wall, error, peak = (failed[0] if failed
+                                                 else min(attempts, key=lambda a: a[1]))
+                    record(shape, lam, system, config, result, wall, error, peak)
 
     command = shlex.join([sys.executable] + sys.argv)
+    shape_lines = [f"  - {name}: `{paths[name].name}` = "
+                   + ("given with --data" if "path" in spec else describe(name, spec))
+                   for name, spec in shapes.items()]
     header = "\n".join([
-        "# Lasso benchmark" + (" (quick)" if args.quick else ""),
+        "# Lasso benchmark" + (" (smoke test: tiny shapes, timings not results)" if args.quick else ""),
         "",
         f"- command: `{command}`",
-        f"- data: `{data.name}` "
-        + ("(given with --data)" if args.data else
-           f"= `strads gen lasso --rows {spec['rows']} --cols {spec['cols']} "
-           f"--nnz-per-row {spec['nnz_per_row']} --support {spec['support']} "
-           f"--corr {spec['corr']} --group {spec['group']} --seed {spec['seed']}`"),
+        "- data (shapes):",
+    ] + shape_lines + [
         f"- objective: 1/2 ||y - Xb||^2 + λ||b||_1, no intercept, no scaling; "
-        f"stop at relative duality gap {args.tol:g}; Strads solve cap {cap:g} s per run",
+        f"every system stops at relative duality gap {args.tol:g} (solve s is the time to it); "
+        f"Strads solve cap {cap:g} s per run",
         f"- runs: every system {args.repeat} time(s), interleaved; the fastest whole-process run "
         "of each is shown",
-        f"- machine: {machine()}",
+        "- peak MiB: peak resident memory of the whole process tree (bench/benchlib.py)",
+        f"- machine: {machine_text}",
         f"- strads binary: {binary_note}; HEAD {git_rev()} (working tree may differ); date: "
         f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
         "- config: PxT = processes x threads per process; sklearn/celer are sequential "
