@@ -10,6 +10,7 @@
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -147,3 +148,19 @@ def machine():
     load = os.getloadavg()[0]
     return (f"{os.cpu_count()} CPUs (nproc), {model}, {platform.system()} {platform.release()}, "
             f"load average {load:.1f} at the start")
+
+
+def select_shapes(spec, shapes, shape_sets):
+    """The shape names a comma-separated `--shapes` value names (set names expand to their
+    shapes), in order, each once; exits with the known names on an unknown one."""
+    names = []
+    for item in spec.split(","):
+        item = item.strip()
+        if item in shape_sets:
+            names += shape_sets[item]
+        elif item in shapes:
+            names.append(item)
+        else:
+            sys.exit(f"unknown shape {item!r}: shape sets are {', '.join(shape_sets)}; shapes "
+                     f"are {', '.join(shapes)}")
+    return list(dict.fromkeys(names))

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import machine, run_measured
+from benchlib import machine, run_measured, select_shapes
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -332,17 +332,8 @@ def main():
     if args.data:
         shapes = {"given": dict(path=args.data)}
     else:
-        names = []
-        for item in (args.shapes or "default").split(","):
-            item = item.strip()
-            if item in SHAPE_SETS:
-                names += SHAPE_SETS[item]
-            elif item in SHAPES:
-                names.append(item)
-            else:
-                sys.exit(f"unknown shape {item!r}: shape sets are {', '.join(SHAPE_SETS)}; "
-                         f"shapes are {', '.join(SHAPES)}")
-        shapes = {n: SHAPES[n] for n in dict.fromkeys(names)}
+        names = select_shapes(args.shapes or "default", SHAPES, SHAPE_SETS)
+        shapes = {n: SHAPES[n] for n in names}
     cap = args.max_seconds or (20.0 if args.quick else 600.0)
     ratios = [float(r) for r in args.ratios.split(",")]
     systems = set(args.systems.split(","))

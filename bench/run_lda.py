@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import fmt_seconds, machine, run_measured, time_to_reach
+from benchlib import fmt_seconds, machine, run_measured, select_shapes, time_to_reach
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -455,17 +455,7 @@ def main():
         out.write_text(text + "\n")
         print(text)
         return
-    names = []
-    for item in args.shapes.split(","):
-        item = item.strip()
-        if item in SHAPE_SETS:
-            names += SHAPE_SETS[item]
-        elif item in SHAPES:
-            names.append(item)
-        else:
-            sys.exit(f"unknown shape {item!r}: shape sets are {', '.join(SHAPE_SETS)}; shapes "
-                     f"are {', '.join(SHAPES)}")
-    names = list(dict.fromkeys(names))
+    names = select_shapes(args.shapes, SHAPES, SHAPE_SETS)
     systems = [s.strip() for s in args.systems.split(",")]
     for s in systems:
         if s not in STRADS_CONFIGS and s not in ("tomotopy", "lda"):

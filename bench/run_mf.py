@@ -28,7 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchlib import run_measured
+from benchlib import run_measured, select_shapes
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -293,17 +293,7 @@ def main():
     load_at_start = os.getloadavg()[0]
     if args.quick and args.shapes is None:
         args.shapes = "quick"
-    names = []
-    for item in (args.shapes or "default").split(","):
-        item = item.strip()
-        if item in SHAPE_SETS:
-            names += SHAPE_SETS[item]
-        elif item in SHAPES:
-            names.append(item)
-        else:
-            sys.exit(f"unknown shape {item!r}: shape sets are {', '.join(SHAPE_SETS)}; shapes "
-                     f"are {', '.join(SHAPES)}")
-    names = list(dict.fromkeys(names))
+    names = select_shapes(args.shapes or "default", SHAPES, SHAPE_SETS)
     systems = args.systems.split(",")
     if not Path(args.strads).exists():
         sys.exit(f"{args.strads} not found: run `cargo build --release` first")

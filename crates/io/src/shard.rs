@@ -133,6 +133,21 @@ pub fn read_shard_lines(
     n_shards: usize,
     data_start: u64,
 ) -> Result<ShardText, DataError> {
+    let (file, file_len, data_start) = open_data_region(path, shard, n_shards, data_start)?;
+    let (start, end) = shard_byte_range(data_start, file_len, shard, n_shards);
+    // The shards of a file are read into memory: together, the whole file.
+    crate::memory::check_file_size(path, file_len)?;
+    read_owned_lines(file, data_start.min(file_len), start, end).map_err(|e| DataError::io(path, e))
+}
+
+/// Opens `path` for shard `shard` of `n_shards`: the file, its length, and where its data region
+/// starts (`data_start`, or past the byte order mark when that is 0).
+fn open_data_region(
+    path: &Path,
+    shard: usize,
+    n_shards: usize,
+    data_start: u64,
+) -> Result<(File, u64, u64), DataError> {
     if shard >= n_shards {
         return Err(DataError::InvalidRequest {
             message: format!("shard {shard} does not exist among {n_shards} shards"),
@@ -145,10 +160,7 @@ pub fn read_shard_lines(
     };
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
     let file_len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
-    let (start, end) = shard_byte_range(data_start, file_len, shard, n_shards);
-    // The shards of a file are read into memory: together, the whole file.
-    crate::memory::check_file_size(path, file_len)?;
-    read_owned_lines(file, data_start.min(file_len), start, end).map_err(|e| DataError::io(path, e))
+    Ok((file, file_len, data_start))
 }
 
 /// Reads the lines whose first byte lies in `[start, end)`, where `data_start` counts as a line
@@ -213,18 +225,7 @@ pub fn shard_owned_bytes(
     n_shards: usize,
     data_start: u64,
 ) -> Result<u64, DataError> {
-    if shard >= n_shards {
-        return Err(DataError::InvalidRequest {
-            message: format!("shard {shard} does not exist among {n_shards} shards"),
-        });
-    }
-    let data_start = if data_start == 0 {
-        bom_len(path)?
-    } else {
-        data_start
-    };
-    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let file_len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
+    let (file, file_len, data_start) = open_data_region(path, shard, n_shards, data_start)?;
     let data_start = data_start.min(file_len);
     let mut reader = BufReader::with_capacity(4 << 10, file);
     let mut line_start = |raw: u64| -> io::Result<u64> {
