@@ -32,7 +32,7 @@ use strads_engine::rounds::{continue_rounds, RoundOptions, RoundsEnd, RoundsStat
 use strads_engine::{run_cluster, ClusterConfig, Worker};
 use strads_io::LabelKind;
 
-pub use load::DataSource;
+pub use load::{DataSource, InMemoryRows};
 pub use loss::LossKind;
 
 use crate::checkpoint::{CheckpointClock, Checkpointing};
@@ -220,6 +220,12 @@ pub fn solve(
     observer: Option<Observer>,
 ) -> Result<Option<Solution>, AppError> {
     validate(params)?;
+    if matches!(params.data, DataSource::InMemory(_)) && cluster.processes() > 1 {
+        // The other processes would not have the rows.
+        return Err(AppError::InvalidArgument(
+            "rows held in memory can be solved in one process only".into(),
+        ));
+    }
     let params = params.clone();
     let threads = cluster.threads;
     let results = run_cluster(cluster, move |worker| {
