@@ -7,6 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _strads
@@ -79,10 +80,11 @@ class _SparseRegression(BaseEstimator):
         return "ratio", check_positive_number(ratio, "lambda_ratio")
 
     def _check_X(self, X, reset):
-        if not sp.issparse(X) and np.iscomplexobj(np.asarray(X) if not hasattr(X, "dtypes") else X.to_numpy()):
-            raise ValueError("Complex data not supported")
+        checked = check_finite_matrix(X)
+        # scikit-learn's bookkeeping only: n_features_in_ and feature_names_in_ (from a
+        # DataFrame's columns), and the matching errors at predict time.
         validate_data(self, X, reset=reset, skip_check_array=True)
-        return check_finite_matrix(X)
+        return checked
 
     def _solve(self, X, labels):
         """Runs the library on CSR X and float labels; sets the fitted attributes."""
@@ -164,10 +166,15 @@ class Lasso(RegressorMixin, _SparseRegression):
 
 class SparseLogisticRegression(ClassifierMixin, _SparseRegression):
     __doc__ = f"""L1-regularised logistic regression by Strads' coordinate descent (the solver
-    of ``strads logreg``), for two classes.
+    of ``strads logreg``).
 
-    Minimises ``F(b) = sum_i log(1 + exp(-y_i x_i . b)) + lambda ||b||_1`` with ``y_i`` in
-    {{-1, +1}} (``classes_[1]`` is +1) and no intercept.
+    For two classes it minimises ``F(b) = sum_i log(1 + exp(-y_i x_i . b)) + lambda ||b||_1``
+    with ``y_i`` in {{-1, +1}} (``classes_[1]`` is +1) and no intercept; ``coef_`` has shape
+    ``(n_features,)`` as the CLI's coefficients. For more classes it fits one such problem per
+    class against the rest (one-vs-rest, as scikit-learn's liblinear solver), ``coef_`` has
+    shape ``(n_classes, n_features)``, ``predict_proba`` normalises the per-class
+    probabilities, and the per-problem results (``lambda_``, ``objective_``, ``trace_``...) are
+    lists in class order.
     {_PENALTY_DOC}
     With ``alpha`` the objective is the mean log-loss plus ``alpha ||b||_1`` (scikit-learn's
     ``SGDClassifier(loss="log_loss", penalty="l1")`` scale) times n; scikit-learn's
@@ -186,28 +193,46 @@ class SparseLogisticRegression(ClassifierMixin, _SparseRegression):
             bad = ~np.isfinite(y)
             if bad.any():
                 row = int(np.flatnonzero(bad)[0])
-                raise ValueError(f"y has a non-finite value {y[row]} at row {row}")
+                raise ValueError(f"y contains NaN or infinity: {y[row]} at row {row}")
+        kind = type_of_target(y)
+        if kind not in ("binary", "multiclass"):
+            raise ValueError(f"Unknown label type: {kind}; y must hold class labels")
         classes, labels = np.unique(y, return_inverse=True)
-        if len(classes) != 2:
+        if len(classes) < 2:
             raise ValueError(
-                f"SparseLogisticRegression needs exactly 2 classes in y, got {len(classes)} "
-                f"class(es): {classes[:10].tolist()}"
+                f"SparseLogisticRegression needs at least 2 classes in y, got 1 class: {classes.tolist()}"
             )
         self.classes_ = classes
-        return self._solve(X, np.where(labels == 1, 1.0, -1.0))
+        if len(classes) == 2:
+            return self._solve(X, np.where(labels == 1, 1.0, -1.0))
+        # One-vs-rest: one binary problem per class, its results gathered in class order.
+        fitted = [
+            self._solve(X, np.where(labels == k, 1.0, -1.0)).__dict__.copy()
+            for k in range(len(classes))
+        ]
+        for name in ("lambda_", "lambda_max_", "objective_", "duality_gap_", "n_iter_",
+                     "converged_", "stop_reason_", "solve_seconds_", "trace_"):
+            setattr(self, name, [result[name] for result in fitted])
+        self.coef_ = np.vstack([result["coef_"] for result in fitted])
+        return self
 
     def decision_function(self, X):
-        return self._linear(X)
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        return np.asarray(X @ self.coef_.T)
 
     def predict_proba(self, X):
         margin = self.decision_function(X)
         positive = 0.5 * (1.0 + np.tanh(0.5 * margin))  # the logistic function, overflow-free
-        return np.column_stack([1.0 - positive, positive])
+        if margin.ndim == 1:
+            return np.column_stack([1.0 - positive, positive])
+        return positive / positive.sum(axis=1, keepdims=True)
 
     def predict_log_proba(self, X):
-        margin = self.decision_function(X)
-        # log(sigmoid(m)) = -log(1 + exp(-m)), computed stably
-        return np.column_stack([-np.logaddexp(0.0, margin), -np.logaddexp(0.0, -margin)])
+        return np.log(self.predict_proba(X))
 
     def predict(self, X):
-        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+        margin = self.decision_function(X)
+        if margin.ndim == 1:
+            return self.classes_[(margin > 0).astype(int)]
+        return self.classes_[np.argmax(margin, axis=1)]
