@@ -36,9 +36,9 @@ impl Progress {
 }
 
 /// Runs `solve` on a new thread with the GIL released. Every progress record it sends is passed
-/// to `on_progress` (with the GIL) as it arrives; Ctrl-C sets `stop` so the library stops at its
-/// next iteration boundary, and then raises `KeyboardInterrupt`; a panic becomes a
-/// `RuntimeError`.
+/// to `on_progress` (with the GIL) as it arrives; Ctrl-C (or an exception from `on_progress`)
+/// sets `stop` so that the library stops at its next iteration boundary, and is raised once it
+/// has; a panic becomes a `RuntimeError`.
 pub fn run_interruptible<T: Send>(
     py: Python<'_>,
     stop: StopRequest,
@@ -54,7 +54,10 @@ pub fn run_interruptible<T: Send>(
             let outcome = catch_unwind(AssertUnwindSafe(|| solve(progress)));
             let _ = done_sender.send(outcome);
         });
-        let mut interrupted: Option<PyErr> = None;
+        // The first Python error met while waiting (Ctrl-C, or an exception raised by
+        // `on_progress`): the solve is asked to stop and waited for, so that no thread outlives
+        // the fit, and then the error is raised.
+        let mut raised: Option<PyErr> = None;
         loop {
             // The receiver moves into the GIL-free closure and back (it is Send, not Sync).
             let (waited, receiver) = py.allow_threads(move || {
@@ -62,10 +65,19 @@ pub fn run_interruptible<T: Send>(
                 (waited, done)
             });
             done = receiver;
-            deliver(py, &records, on_progress, interrupted.is_none())?;
+            if raised.is_none() {
+                // Checked even when the solve has just ended: a Ctrl-C during the fit is
+                // raised, however late the poll that sees it.
+                if let Err(error) =
+                    deliver(py, &records, on_progress).and_then(|()| py.check_signals())
+                {
+                    stop.store(SIGINT, Ordering::SeqCst);
+                    raised = Some(error);
+                }
+            }
             match waited {
                 Ok(Ok(value)) => {
-                    return match interrupted {
+                    return match raised {
                         Some(error) => Err(error),
                         None => Ok(value),
                     }
@@ -83,16 +95,7 @@ pub fn run_interruptible<T: Send>(
                 Err(RecvTimeoutError::Disconnected) => {
                     return Err(PyRuntimeError::new_err("the solver thread vanished"))
                 }
-                Err(RecvTimeoutError::Timeout) => {
-                    if interrupted.is_none() {
-                        if let Err(error) = py.check_signals() {
-                            // Ask the library to stop at its next boundary and wait for it, so
-                            // no thread outlives the fit.
-                            stop.store(SIGINT, Ordering::SeqCst);
-                            interrupted = Some(error);
-                        }
-                    }
-                }
+                Err(RecvTimeoutError::Timeout) => {}
             }
         }
     })
@@ -103,10 +106,9 @@ fn deliver(
     py: Python<'_>,
     records: &Receiver<serde_json::Value>,
     on_progress: &Bound<'_, PyAny>,
-    call: bool,
 ) -> PyResult<()> {
     while let Ok(record) = records.try_recv() {
-        if call && !on_progress.is_none() {
+        if !on_progress.is_none() {
             on_progress.call1((json_to_py(py, &record)?,))?;
         }
     }
