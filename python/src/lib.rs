@@ -9,6 +9,7 @@
 
 mod convert;
 mod interrupt;
+mod mf;
 mod regression;
 
 use pyo3::prelude::*;
@@ -17,5 +18,6 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _strads(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(regression::fit_sparse_regression, module)?)?;
+    module.add_function(wrap_pyfunction!(mf::fit_mf, module)?)?;
     Ok(())
 }

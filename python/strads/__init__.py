@@ -6,5 +6,6 @@ implementation); a fit runs with the GIL released, Ctrl-C stops it with ``Keyboa
 """
 
 from .linear import Lasso, SparseLogisticRegression
+from .mf import MatrixFactorization
 
-__all__ = ["Lasso", "SparseLogisticRegression"]
+__all__ = ["Lasso", "SparseLogisticRegression", "MatrixFactorization"]
