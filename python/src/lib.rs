@@ -9,6 +9,7 @@
 
 mod convert;
 mod interrupt;
+mod lda;
 mod mf;
 mod regression;
 
@@ -19,5 +20,7 @@ use pyo3::prelude::*;
 fn _strads(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(regression::fit_sparse_regression, module)?)?;
     module.add_function(wrap_pyfunction!(mf::fit_mf, module)?)?;
+    module.add_function(wrap_pyfunction!(lda::fit_lda, module)?)?;
+    module.add_function(wrap_pyfunction!(lda::fold_in_lda, module)?)?;
     Ok(())
 }

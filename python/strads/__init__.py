@@ -6,6 +6,7 @@ implementation); a fit runs with the GIL released, Ctrl-C stops it with ``Keyboa
 """
 
 from .linear import Lasso, SparseLogisticRegression
+from .lda import LDA
 from .mf import MatrixFactorization
 
-__all__ = ["Lasso", "SparseLogisticRegression", "MatrixFactorization"]
+__all__ = ["Lasso", "SparseLogisticRegression", "MatrixFactorization", "LDA"]
