@@ -94,8 +94,8 @@ class _SparseRegression(BaseEstimator):
             raise ValueError(f"layout must be 'columns' or 'rows', got {self.layout!r}")
         result = _strads.fit_sparse_regression(
             self._loss,
-            X.indptr.astype(np.int64, copy=False),
-            X.indices.astype(np.int64, copy=False),
+            X.indptr,  # int32 or int64, as scipy chose: read without a copy
+            X.indices,
             np.ascontiguousarray(X.data, dtype=np.float64),
             np.ascontiguousarray(labels, dtype=np.float64),
             n_features,

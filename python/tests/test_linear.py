@@ -228,3 +228,13 @@ def test_an_exception_from_progress_stops_the_fit_and_is_raised(monkeypatch):
         strads.Lasso(threads=2).fit(X, y)
     monkeypatch.undo()
     assert strads.Lasso(threads=2).fit(X, y).converged_
+
+
+def test_int64_indices_give_the_int32_answer():
+    X, y = regression_problem(seed=15)
+    narrow = sp.csr_matrix(X)
+    wide = sp.csr_matrix((narrow.data, narrow.indices.astype(np.int64), narrow.indptr.astype(np.int64)), shape=X.shape)
+    assert narrow.indices.dtype == np.int32 and wide.indices.dtype == np.int64
+    np.testing.assert_array_equal(
+        strads.Lasso(threads=2).fit(narrow, y).coef_, strads.Lasso(threads=2).fit(wide, y).coef_
+    )
