@@ -231,10 +231,23 @@ def test_an_exception_from_progress_stops_the_fit_and_is_raised(monkeypatch):
 
 
 def test_int64_indices_give_the_int32_answer():
+    """scipy picks int32 or int64 index arrays; the bindings read either (called directly here,
+    since scipy's constructors downcast small int64 indices)."""
+    from strads import _strads
+
     X, y = regression_problem(seed=15)
-    narrow = sp.csr_matrix(X)
-    wide = sp.csr_matrix((narrow.data, narrow.indices.astype(np.int64), narrow.indptr.astype(np.int64)), shape=X.shape)
-    assert narrow.indices.dtype == np.int32 and wide.indices.dtype == np.int64
+    csr = sp.csr_matrix(X)
+    assert csr.indices.dtype == np.int32
+
+    def coefficients(indptr, indices):
+        return _strads.fit_sparse_regression(
+            "squared", indptr, indices, csr.data, y, X.shape[1], "ratio", 0.1, 1e-10, 1e4,
+            float("inf"), 2, "columns", 1, None,
+        )["coef"]
+
     np.testing.assert_array_equal(
-        strads.Lasso(threads=2).fit(narrow, y).coef_, strads.Lasso(threads=2).fit(wide, y).coef_
+        coefficients(csr.indptr, csr.indices),
+        coefficients(csr.indptr.astype(np.int64), csr.indices.astype(np.int64)),
     )
+    with pytest.raises(ValueError, match="indices must be a 1-D int32 or int64 array"):
+        coefficients(csr.indptr, csr.indices.astype(np.float64))
