@@ -101,6 +101,25 @@ impl InMemoryRows {
         })
     }
 
+    /// Fails, naming the first offending row, when a label is not of `kind` (a file's reader
+    /// checks this while parsing).
+    pub fn check_labels(&self, kind: LabelKind) -> Result<(), AppError> {
+        if kind == LabelKind::Binary {
+            if let Some(i) = self
+                .rows
+                .labels
+                .iter()
+                .position(|&y| !(y == 1.0 || y == -1.0 || y == 0.0))
+            {
+                return Err(AppError::InvalidArgument(format!(
+                    "row {i}: the label {} is not a class (-1 or +1, or 0 or 1)",
+                    self.rows.labels[i]
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Worker `shard` of `peers`'s contiguous block of rows, copied.
     fn block(&self, shard: usize, peers: usize) -> SparseRows {
         let n_rows = self.rows.n_rows();
@@ -190,6 +209,7 @@ pub fn load_shard(
             })
         }
         DataSource::InMemory(in_memory) => {
+            in_memory.check_labels(label_kind)?;
             let rows = in_memory.block(shard, peers);
             Ok(LoadedShard {
                 rows,

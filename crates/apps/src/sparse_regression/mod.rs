@@ -360,26 +360,22 @@ pub fn memory_needed(
     cols * per_column + rows * per_row + nonzeros * 40 + in_flight
 }
 
-/// Fails with [`AppError::InvalidArgument`] (exit status 2) when solving the loaded problem
+/// Fails with [`AppError::InvalidArgument`] (exit status 2) when solving a problem of this shape
 /// would need more memory than the machine has ([`strads_io::memory_limit`]).
 fn check_memory(
     params: &RegressionParams,
     threads: usize,
-    loaded: &load::LoadedShard,
+    total_rows: usize,
+    n_cols: usize,
+    total_nonzeros: usize,
 ) -> Result<(), AppError> {
-    let needed = memory_needed(
-        params,
-        threads,
-        loaded.total_rows,
-        loaded.n_cols,
-        loaded.total_nonzeros,
-    );
+    let needed = memory_needed(params, threads, total_rows, n_cols, total_nonzeros);
     let what = format!(
         "X of {} rows and {} columns (the largest column index) with {} nonzeros, solved by \
          {} worker thread(s){},",
-        loaded.total_rows,
-        loaded.n_cols,
-        loaded.total_nonzeros,
+        total_rows,
+        n_cols,
+        total_nonzeros,
         threads,
         match params.layout {
             Layout::Rows => format!(" with --staleness {}", params.staleness),
@@ -387,6 +383,15 @@ fn check_memory(
         }
     );
     strads_io::check_memory(&what, needed).map_err(AppError::InvalidArgument)
+}
+
+/// Maps logistic 0/1 labels to -1/+1 (0 means -1).
+fn logistic_labels(labels: &mut [f64]) {
+    for y in labels {
+        if *y == 0.0 {
+            *y = -1.0;
+        }
+    }
 }
 
 /// Loads this worker's rows, with logistic 0/1 labels mapped to -1/+1, and checks that the
@@ -401,14 +406,16 @@ fn load_rows(
         LossKind::Logistic => LabelKind::Binary,
     };
     let mut loaded = load::load_shard(worker, &params.data, label_kind)?;
-    check_memory(params, threads, &loaded)?;
+    check_memory(
+        params,
+        threads,
+        loaded.total_rows,
+        loaded.n_cols,
+        loaded.total_nonzeros,
+    )?;
     if params.loss == LossKind::Logistic {
         // 0/1 labels are accepted and mean -1/+1.
-        for y in &mut loaded.rows.labels {
-            if *y == 0.0 {
-                *y = -1.0;
-            }
-        }
+        logistic_labels(&mut loaded.rows.labels);
     }
     Ok(loaded)
 }
@@ -561,10 +568,44 @@ fn solve_by_columns<L: Loss>(
     observer: Option<Observer>,
 ) -> Result<Option<Solution>, AppError> {
     let started = Instant::now();
-    let loaded = load_rows(worker, params, threads)?;
-    let d = loaded.n_cols;
-    let block = column_blocks::redistribute(worker, &loaded.rows, d)?;
-    drop(loaded.rows);
+    let (block, d, total_rows, total_nonzeros) = match &params.data {
+        // Rows in memory are shared by the workers: each builds its block from them directly,
+        // the block `redistribute` would build, without copying row shards and exchanging them.
+        DataSource::InMemory(in_memory) => {
+            let rows = &in_memory.rows;
+            in_memory.check_labels(match params.loss {
+                LossKind::Squared => LabelKind::Real,
+                LossKind::Logistic => LabelKind::Binary,
+            })?;
+            check_memory(
+                params,
+                threads,
+                rows.n_rows(),
+                in_memory.n_cols,
+                rows.n_nonzeros(),
+            )?;
+            let mut block = column_blocks::block_from_memory(
+                rows,
+                in_memory.n_cols,
+                worker.index(),
+                worker.peers(),
+            );
+            if params.loss == LossKind::Logistic {
+                logistic_labels(&mut block.labels);
+            }
+            (block, in_memory.n_cols, rows.n_rows(), rows.n_nonzeros())
+        }
+        _ => {
+            let loaded = load_rows(worker, params, threads)?;
+            let block = column_blocks::redistribute(worker, &loaded.rows, loaded.n_cols)?;
+            (
+                block,
+                loaded.n_cols,
+                loaded.total_rows,
+                loaded.total_nonzeros,
+            )
+        }
+    };
 
     // lambda_max = ||X^T theta(0)||_inf, each block's share, then the largest.
     let columns = &block.columns;
@@ -594,8 +635,8 @@ fn solve_by_columns<L: Loss>(
         local_passes: params.local_passes,
         gap_every: params.gap_every,
         cols: d,
-        rows: loaded.total_rows,
-        nonzeros: loaded.total_nonzeros,
+        rows: total_rows,
+        nonzeros: total_nonzeros,
     };
     let solve_started = Instant::now();
     let outcome = column_descent::run_column_descent::<L>(
@@ -625,9 +666,9 @@ fn solve_by_columns<L: Loss>(
         coefficients: outcome.coefficients,
         lambda,
         lambda_max,
-        rows: loaded.total_rows,
+        rows: total_rows,
         cols: d,
-        nonzeros: loaded.total_nonzeros,
+        nonzeros: total_nonzeros,
         load_seconds,
         solve_seconds,
         trace: outcome.trace,
