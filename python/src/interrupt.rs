@@ -6,8 +6,6 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
-use std::sync::Arc;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use pyo3::exceptions::PyRuntimeError;
@@ -24,14 +22,12 @@ const POLL: Duration = Duration::from_millis(50);
 
 /// Sends the solve's progress records (as JSON values) to the thread that holds Python.
 #[derive(Clone)]
-pub struct Progress(Arc<Mutex<Sender<serde_json::Value>>>);
+pub struct Progress(Sender<serde_json::Value>);
 
 impl Progress {
     /// Hands one record to Python (dropped if the fit is already over).
     pub fn send(&self, record: serde_json::Value) {
-        if let Ok(sender) = self.0.lock() {
-            let _ = sender.send(record);
-        }
+        let _ = self.0.send(record);
     }
 }
 
@@ -46,7 +42,7 @@ pub fn run_interruptible<T: Send>(
     solve: impl FnOnce(Progress) -> T + Send,
 ) -> PyResult<T> {
     let (record_sender, records) = channel();
-    let progress = Progress(Arc::new(Mutex::new(record_sender)));
+    let progress = Progress(record_sender);
     let (done_sender, mut done) = channel();
     std::thread::scope(|scope| {
         scope.spawn(move || {
