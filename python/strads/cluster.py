@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from .lda import LDA
 from .linear import Lasso, SparseLogisticRegression
 from .mf import MatrixFactorization, _factorize, _pairs_and_ratings
 from ._validation import check_finite_matrix, check_positive_int, check_samples, check_target
@@ -125,10 +126,65 @@ def _run(binary, command, processes, hosts, threads, workdir, launcher):
     return outputs[0][0]
 
 
+def _fit_lda(estimator, X, binary, processes, hosts, threads, directory, launcher):
+    """LDA through a UCI docword file and ``strads lda``'s count outputs (words, documents
+    1-based); returns the CLI's summary."""
+    counts = estimator._documents(X, fitting=True)
+    n_docs, n_words = counts.shape
+    if counts.nnz == 0:
+        raise ValueError("X holds no tokens (every count is 0)")
+    topics = check_positive_int(estimator.n_components, "n_components")
+    coo = counts.tocoo()
+    data = directory / "corpus.docword"
+    with open(data, "w") as out:
+        out.write(f"{n_docs}\n{n_words}\n{coo.nnz}\n")
+        for d, w, c in zip(coo.row.tolist(), coo.col.tolist(), coo.data.astype(np.int64).tolist()):
+            out.write(f"{d + 1} {w + 1} {c}\n")
+    command = [
+        "lda", "--data", str(data), "--format", "docword", "--topics", str(topics),
+        "--iters", str(int(estimator.n_iter)), "--alpha", repr(float(estimator.alpha)),
+        "--beta", repr(float(estimator.beta)), "--seed", str(int(estimator.seed)),
+        "--sampler", estimator.sampler, "--word-topics-out", str(directory / "word-topics.txt"),
+        "--doc-topics-out", str(directory / "doc-topics.txt"), "--trace", str(directory / "trace.jsonl"),
+        "--json",
+    ]
+    # The CLI refuses --mh-steps where the exact sampler runs ("auto" up to 64 topics).
+    if estimator.sampler == "mh" or (estimator.sampler == "auto" and topics > 64):
+        command += ["--mh-steps", str(int(estimator.mh_steps))]
+    stdout = _run(binary, command, processes, hosts, threads, directory, launcher)
+    summary = json.loads(stdout.strip().splitlines()[-1])
+
+    def read_counts(path, shape, transpose):
+        matrix = np.zeros(shape)
+        for line in path.read_text().splitlines():
+            fields = line.split()
+            row = int(fields[0]) - 1
+            for pair in fields[1:]:
+                topic, count = pair.split(":")
+                if transpose:
+                    matrix[int(topic), row] = float(count)
+                else:
+                    matrix[row, int(topic)] = float(count)
+        return matrix
+
+    word_topic = read_counts(directory / "word-topics.txt", (topics, n_words), transpose=True)
+    doc_topic = read_counts(directory / "doc-topics.txt", (n_docs, topics), transpose=False)
+    estimator.components_ = word_topic + estimator.beta
+    estimator.topic_word_ = estimator.components_ / estimator.components_.sum(axis=1, keepdims=True)
+    estimator.doc_topic_ = (doc_topic + estimator.alpha) / (
+        doc_topic.sum(axis=1, keepdims=True) + topics * estimator.alpha
+    )
+    estimator.loglik_ = summary["loglik"]
+    estimator.loglik_per_token_ = summary["loglik_per_token"]
+    estimator.n_iter_ = summary["iterations"]
+    estimator.n_features_in_ = n_words
+    return summary
+
+
 def fit_on_cluster(estimator, X, y=None, *, processes=2, hosts=None, threads=None, binary=None,
                    workdir=None, launcher=None):
-    """Fits ``estimator`` (Lasso, SparseLogisticRegression with two classes, or
-    MatrixFactorization) on a cluster of ``processes`` processes of the ``strads`` binary and
+    """Fits ``estimator`` (Lasso, SparseLogisticRegression with two classes,
+    MatrixFactorization or LDA) on a cluster of ``processes`` processes of the ``strads`` binary and
     returns it fitted, with the same attributes as ``estimator.fit(X, y)`` plus
     ``cluster_summary_`` (the CLI's JSON summary). ``threads`` is per process (default: the
     binary's, every core); ``hosts`` defaults to free ports on loopback."""
@@ -203,8 +259,13 @@ def fit_on_cluster(estimator, X, y=None, *, processes=2, hosts=None, threads=Non
             estimator.n_iter_ = summary["iterations"]
             estimator._user_index = {u: k for k, u in enumerate(estimator.user_ids_.tolist())}
             estimator._item_index = {i: k for k, i in enumerate(estimator.item_ids_.tolist())}
+        elif isinstance(estimator, LDA):
+            summary = _fit_lda(estimator, X, binary, processes, hosts, threads, directory, launcher)
         else:
-            raise ValueError(f"fit_on_cluster supports Lasso, SparseLogisticRegression and MatrixFactorization, not {type(estimator).__name__}")
+            raise ValueError(
+                "fit_on_cluster supports Lasso, SparseLogisticRegression, MatrixFactorization and "
+                f"LDA, not {type(estimator).__name__}"
+            )
         trace_file = directory / "trace.jsonl"
         estimator.trace_ = [json.loads(line) for line in trace_file.read_text().splitlines() if line.strip()]
         estimator.cluster_summary_ = summary

@@ -50,3 +50,19 @@ def test_a_failing_process_raises_with_its_message(strads_binary):
         fit_on_cluster(strads.Lasso(alpha=1.0, lam=1.0), X, y, binary=strads_binary)
     with pytest.raises(ValueError, match="is not this machine"):
         fit_on_cluster(strads.Lasso(), X, y, hosts=["10.9.8.7:7000", "10.9.8.6:7000"], binary=strads_binary)
+
+
+def test_lda_on_two_processes_recovers_the_topics(strads_binary):
+    from test_lda import TOPIC_WORDS, token_corpus
+
+    docs = token_corpus(n_docs=150, seed=24)
+    model = fit_on_cluster(strads.LDA(3, n_iter=40, seed=2), docs, processes=2, threads=1, binary=strads_binary)
+    assert model.cluster_summary_["processes"] == 2
+    found = sorted(sorted(words) for words in model.top_words(4))
+    assert found == sorted(sorted(words) for words in TOPIC_WORDS)
+    # Every token is counted once in the word-topic and in the document-topic counts.
+    tokens = sum(len(doc) for doc in docs)
+    assert (model.components_ - model.beta).sum() == pytest.approx(tokens)
+    assert model.trace_[-1]["loglik"] == model.loglik_
+    theta = model.transform([["car", "bus", "truck"] * 4])[0]
+    assert theta.max() > 0.9
