@@ -55,6 +55,7 @@ fn strads(path: &Path, seed: u64) -> f64 {
             vocab: None,
             min_count: 1,
             stopwords: None,
+            in_memory: None,
         },
         topics: TOPICS,
         iterations: ITERATIONS,

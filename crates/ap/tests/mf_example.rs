@@ -82,6 +82,7 @@ fn sgd_examples_match_strads_mf() {
     let params = MfParams {
         checkpointing: Default::default(),
         train: files.train_path.clone(),
+        train_in_memory: None,
         test: Some(files.test_path.clone()),
         format: RatingsFormat::Auto,
         algorithm: Algorithm::Sgd,

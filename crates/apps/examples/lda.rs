@@ -35,6 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             format: CorpusFormat::Docword,
             min_count: 1,
             stopwords: None,
+            in_memory: None,
         },
         topics: 8,
         iterations: 100,

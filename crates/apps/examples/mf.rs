@@ -28,6 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let params = MfParams {
         checkpointing: Default::default(),
         train: files.train_path,
+        train_in_memory: None,
         test: Some(files.test_path),
         format: RatingsFormat::Auto,
         algorithm: Algorithm::Ccd,

@@ -19,6 +19,7 @@ fn params(path: &Path, topics: usize, iterations: usize, sampler: SamplerKind) -
             vocab: None,
             min_count: 1,
             stopwords: None,
+            in_memory: None,
         },
         topics,
         iterations,
@@ -201,4 +202,55 @@ fn same_seed_and_cluster_shape_give_identical_results() {
             .unwrap();
         assert_ne!(a.word_topic, c.word_topic, "another seed, another chain");
     }
+}
+
+/// The same documents given in memory (as the Python bindings give them) train exactly as the
+/// docword file does: the workers hold the same contiguous document ranges either way.
+#[test]
+fn documents_in_memory_train_as_the_same_documents_in_a_file() {
+    use strads_apps::lda::{InMemoryCorpus, LocalDoc};
+    let dir = tempfile::tempdir().unwrap();
+    let spec = LdaSpec {
+        docs: 120,
+        words: 200,
+        topics: 4,
+        doc_length: 40,
+        alpha: 0.1,
+        beta: 0.01,
+        seed: 9,
+    };
+    let path = corpus(dir.path(), &spec);
+    // UCI docword: three header lines (D, W, NNZ), then 1-based `doc word count` lines.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines = text.lines();
+    let docs: usize = lines.next().unwrap().trim().parse().unwrap();
+    let words: usize = lines.next().unwrap().trim().parse().unwrap();
+    lines.next();
+    let mut documents: Vec<LocalDoc> = (0..docs as u64)
+        .map(|id| LocalDoc {
+            id,
+            words: Vec::new(),
+        })
+        .collect();
+    for line in lines {
+        let fields: Vec<u32> = line
+            .split_whitespace()
+            .map(|f| f.parse().unwrap())
+            .collect();
+        documents[fields[0] as usize - 1]
+            .words
+            .push((fields[1] - 1, fields[2]));
+    }
+    for doc in &mut documents {
+        doc.words.sort_unstable();
+    }
+    let from_file = params(&path, 4, 5, SamplerKind::Mh { cycles: 2 });
+    let mut from_memory = from_file.clone();
+    from_memory.corpus.in_memory = Some(InMemoryCorpus::new(documents, words, None).unwrap());
+    let cluster = ClusterConfig::threads(2);
+    let file_model = train(&cluster, &from_file, None).unwrap().unwrap();
+    let memory_model = train(&cluster, &from_memory, None).unwrap().unwrap();
+    assert_eq!(memory_model.word_topic, file_model.word_topic);
+    assert_eq!(memory_model.loglik, file_model.loglik);
+    assert_eq!(memory_model.docs, file_model.docs);
 }

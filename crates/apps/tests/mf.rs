@@ -26,6 +26,7 @@ fn params(train: &Path, test: &Path, algorithm: Algorithm, iterations: usize) ->
     MfParams {
         checkpointing: Default::default(),
         train: train.to_owned(),
+        train_in_memory: None,
         test: Some(test.to_owned()),
         format: RatingsFormat::Auto,
         algorithm,
@@ -235,4 +236,57 @@ fn a_rank_above_the_item_count_still_fits() {
             solution.last
         );
     }
+}
+
+/// The training ratings given in memory (as dense indices in the ids' numeric order, as the
+/// Python bindings give them) factorise to the same factors as the file, bit for bit (CCD++'s
+/// sums do not depend on how the ratings are split).
+#[test]
+fn ratings_in_memory_give_the_factors_of_the_same_ratings_in_a_file() {
+    use strads_apps::mf::InMemoryRatings;
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test) = noiseless(dir.path());
+    let text = std::fs::read_to_string(&train).unwrap();
+    let triples: Vec<(u64, u64, f64)> = text
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (
+                fields[0].parse().unwrap(),
+                fields[1].parse().unwrap(),
+                fields[2].parse().unwrap(),
+            )
+        })
+        .collect();
+    let dense = |ids: Vec<u64>| -> Vec<u32> {
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        ids.iter()
+            .map(|id| sorted.binary_search(id).unwrap() as u32)
+            .collect()
+    };
+    let users = dense(triples.iter().map(|t| t.0).collect());
+    let items = dense(triples.iter().map(|t| t.1).collect());
+    let values = triples.iter().map(|t| t.2).collect();
+    let mut from_file = params(&train, &test, Algorithm::Ccd, 3);
+    from_file.test = None;
+    let mut from_memory = from_file.clone();
+    from_memory.train_in_memory = Some(InMemoryRatings::new(users, items, values).unwrap());
+    let file_model = run(2, &from_file).model.unwrap();
+    let memory_model = run(3, &from_memory).model.unwrap();
+    assert_eq!(file_model.w, memory_model.w);
+    assert_eq!(file_model.h, memory_model.h);
+    assert_eq!(memory_model.user_ids.len(), file_model.user_ids.len());
+    assert_eq!(memory_model.user_ids[0], "0");
+}
+
+/// Arrays of different lengths, or a rating that is not a number, are refused by rating.
+#[test]
+fn ratings_in_memory_that_are_not_numbers_name_the_rating() {
+    use strads_apps::mf::InMemoryRatings;
+    let error = InMemoryRatings::new(vec![0, 1], vec![0, 0], vec![1.0, f64::NAN]).unwrap_err();
+    assert!(error.to_string().contains("rating 1 is NaN"), "{error}");
+    let error = InMemoryRatings::new(vec![0], vec![0, 0], vec![1.0]).unwrap_err();
+    assert!(error.to_string().contains("1 users, 2 items"), "{error}");
 }

@@ -1166,3 +1166,98 @@ fn logistic_accepts_zero_one_labels_as_minus_one_plus_one() {
         }
     }
 }
+
+/// The same rows given in memory (as the Python bindings give them) and in a libsvm file give the
+/// same answer in both layouts on two threads (to the solve's tolerance: a file is split over the
+/// workers by bytes, memory by rows, so sums are added in another order), and the in-memory width
+/// keeps trailing empty columns (which a file cannot state).
+#[test]
+fn rows_in_memory_give_the_answer_of_the_same_rows_in_a_file() {
+    use strads_apps::sparse_regression::InMemoryRows;
+    use strads_io::SparseRows;
+    for (problem, kind) in [
+        (lasso_problems().remove(1), LossKind::Squared),
+        (logistic_problems().remove(1), LossKind::Logistic),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = problem.write_libsvm(dir.path(), "data.libsvm", |y| y);
+        let mut rows = SparseRows::new();
+        for i in 0..problem.n {
+            let row = &problem.x[i * problem.d..(i + 1) * problem.d];
+            let columns: Vec<u32> = (0..problem.d as u32)
+                .filter(|&j| row[j as usize] != 0.0)
+                .collect();
+            let values: Vec<f64> = columns.iter().map(|&j| row[j as usize]).collect();
+            rows.push_row(problem.y[i], &columns, &values);
+        }
+        let exact = InMemoryRows::new(rows.clone(), problem.d).unwrap();
+        let extra_columns = 3;
+        let wider = InMemoryRows::new(rows, problem.d + extra_columns).unwrap();
+        for layout in [Layout::Rows, Layout::Columns] {
+            let run = Run {
+                threads: 2,
+                layout,
+                ..Run::default()
+            };
+            let ctx = format!("{} ({layout:?})", problem.name);
+            let from_file = run_library(kind, &path, Penalty::Ratio(0.1), run);
+            let from_memory = |data: &InMemoryRows| {
+                let mut memory_params = params(kind, &path, Penalty::Ratio(0.1), run);
+                memory_params.data = DataSource::InMemory(data.clone());
+                solve(&ClusterConfig::threads(2), &memory_params, None)
+                    .unwrap()
+                    .unwrap()
+            };
+            let same = from_memory(&exact);
+            let largest_difference = same
+                .coefficients
+                .iter()
+                .zip(&from_file.coefficients)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(largest_difference <= 1e-9, "{ctx}: {largest_difference}");
+            assert!(
+                relative_difference(same.objective, from_file.objective) <= 1e-10,
+                "{ctx}"
+            );
+            // Empty columns change the schedule's sizes, not the optimum.
+            let wide = from_memory(&wider);
+            assert_eq!(wide.cols, problem.d + extra_columns, "{ctx}");
+            assert!(
+                wide.coefficients[problem.d..].iter().all(|&b| b == 0.0),
+                "{ctx}"
+            );
+            assert!(
+                relative_difference(wide.objective, from_file.objective) <= 1e-10,
+                "{ctx}: {} vs {}",
+                wide.objective,
+                from_file.objective
+            );
+        }
+    }
+}
+
+/// Arrays that break the rows' invariants are refused with the offending row named.
+#[test]
+fn rows_in_memory_that_break_the_invariants_name_the_row() {
+    use strads_apps::sparse_regression::InMemoryRows;
+    use strads_io::SparseRows;
+    let mut rows = SparseRows::new();
+    rows.push_row(1.0, &[0, 2], &[1.0, 2.0]);
+    rows.push_row(1.0, &[1], &[f64::NAN]);
+    let error = InMemoryRows::new(rows.clone(), 3).unwrap_err().to_string();
+    assert!(error.contains("row 1, column 1"), "{error}");
+    rows.values[2] = 1.0;
+    let error = InMemoryRows::new(rows.clone(), 2).unwrap_err().to_string();
+    assert!(error.contains("row 0: column 2 is outside"), "{error}");
+    rows.columns.swap(0, 1);
+    let error = InMemoryRows::new(rows.clone(), 3).unwrap_err().to_string();
+    assert!(
+        error.contains("row 0: column 0 does not follow column 2"),
+        "{error}"
+    );
+    rows.columns.swap(0, 1);
+    rows.labels[1] = f64::INFINITY;
+    let error = InMemoryRows::new(rows, 3).unwrap_err().to_string();
+    assert!(error.contains("row 1: the label inf"), "{error}");
+}

@@ -244,6 +244,7 @@ pub fn run(args: LdaArgs, given: &Given) -> Result<(), Failure> {
                 vocab: args.vocab.clone(),
                 min_count: args.min_count.unwrap_or(1),
                 stopwords: args.stopwords.clone(),
+                in_memory: None,
             },
             _ => {
                 // Every process generates the same embedded corpus (it is seeded).
@@ -258,6 +259,7 @@ pub fn run(args: LdaArgs, given: &Given) -> Result<(), Failure> {
                     format: CorpusFormat::Docword,
                     min_count: 1,
                     stopwords: None,
+                    in_memory: None,
                 }
             }
         };

@@ -195,6 +195,7 @@ pub fn run(args: MfArgs, given: &Given) -> Result<(), Failure> {
         };
         let mut params = MfParams {
             train,
+            train_in_memory: None,
             test,
             format: args.format.unwrap_or(RatingsFormat::Auto),
             algorithm: args.algo,

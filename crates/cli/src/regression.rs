@@ -322,6 +322,8 @@ fn agreement(
             .item("--format", "mm")
             .file("--data", Some(matrix))
             .file("--labels", Some(labels)),
+        // The CLI reads files only.
+        (Some(_), DataSource::InMemory(_)) => items.item("--data", "rows in memory"),
     };
     match params.penalty {
         Penalty::Absolute(lambda) => items.number("--lambda", lambda),

@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use strads_engine::Worker;
@@ -30,7 +31,98 @@ pub struct CorpusSource {
     pub min_count: u64,
     /// Plain text: a file of words to drop.
     pub stopwords: Option<PathBuf>,
+    /// Documents held in memory (the Python bindings' arrays), read instead of `path` (one
+    /// process only).
+    pub in_memory: Option<InMemoryCorpus>,
 }
+
+/// Documents held in memory, shared by the worker threads of one process: worker `p` of `P`
+/// takes the `p`-th contiguous range of documents, as it would of a docword file.
+#[derive(Clone, Debug)]
+pub struct InMemoryCorpus {
+    docs: Arc<Vec<LocalDoc>>,
+    words: usize,
+    vocabulary: Option<Vec<String>>,
+}
+
+impl InMemoryCorpus {
+    /// Checks the documents (words below `words`, strictly increasing within a document, counts
+    /// positive; at least one token), naming the first offending document; empty documents
+    /// count in `D` as in a file.
+    pub fn new(
+        docs: Vec<LocalDoc>,
+        words: usize,
+        vocabulary: Option<Vec<String>>,
+    ) -> Result<Self, AppError> {
+        let bad = |m: String| Err(AppError::InvalidArgument(m));
+        if let Some(names) = &vocabulary {
+            if names.len() != words {
+                return bad(format!(
+                    "the vocabulary has {} words, the documents' width is {words}",
+                    names.len()
+                ));
+            }
+        }
+        for (index, doc) in docs.iter().enumerate() {
+            if doc.id != index as u64 {
+                return bad(format!("document {index} has id {}", doc.id));
+            }
+            if let Some(&(word, _)) = doc.words.iter().find(|(w, _)| *w as usize >= words) {
+                return bad(format!(
+                    "document {index}: word {word} is outside the vocabulary of {words} words"
+                ));
+            }
+            if let Some(&(word, _)) = doc.words.iter().find(|(_, c)| *c == 0) {
+                return bad(format!("document {index}: word {word} has count 0"));
+            }
+            if doc.words.windows(2).any(|pair| pair[0].0 >= pair[1].0) {
+                return bad(format!(
+                    "document {index}: words must be strictly increasing"
+                ));
+            }
+        }
+        if docs.iter().all(|doc| doc.words.is_empty()) {
+            return bad("the documents hold no tokens".into());
+        }
+        Ok(InMemoryCorpus {
+            docs: Arc::new(docs),
+            words,
+            vocabulary,
+        })
+    }
+
+    /// Worker `shard` of `peers`'s share, as [`load_corpus`] returns it.
+    fn share(&self, shard: usize, peers: usize) -> LoadedCorpus {
+        let total_docs = self.docs.len() as u64;
+        let range = doc_range_start(shard, peers, total_docs) as usize
+            ..doc_range_start(shard + 1, peers, total_docs) as usize;
+        LoadedCorpus {
+            docs: self.docs[range]
+                .iter()
+                .filter(|doc| !doc.words.is_empty())
+                .cloned()
+                .collect(),
+            total_docs,
+            words: self.words,
+            total_tokens: self
+                .docs
+                .iter()
+                .flat_map(|doc| &doc.words)
+                .map(|&(_, count)| u64::from(count))
+                .sum(),
+            vocabulary: self.vocabulary.clone(),
+            bytes_read: 0, // nothing read from a file
+        }
+    }
+}
+
+impl PartialEq for InMemoryCorpus {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.docs, &other.docs)
+    }
+}
+
+impl Eq for InMemoryCorpus {}
 
 /// One document held by a worker.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -200,6 +292,9 @@ pub fn load_corpus(
     source: &CorpusSource,
 ) -> Result<LoadedCorpus, AppError> {
     let (shard, peers) = (worker.index(), worker.peers());
+    if let Some(in_memory) = &source.in_memory {
+        return Ok(in_memory.share(shard, peers));
+    }
     let path = &source.path;
     match source.format {
         CorpusFormat::Docword => {

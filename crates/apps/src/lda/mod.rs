@@ -24,7 +24,7 @@ use std::time::Instant;
 use serde::Serialize;
 use strads_engine::{run_cluster, ClusterConfig};
 
-pub use load::CorpusSource;
+pub use load::{CorpusSource, InMemoryCorpus, LocalDoc};
 
 use crate::checkpoint::Checkpointing;
 use crate::error::AppError;
@@ -218,6 +218,11 @@ pub fn train(
     observer: Option<Observer>,
 ) -> Result<Option<LdaResult>, AppError> {
     validate(params)?;
+    if params.corpus.in_memory.is_some() && cluster.processes() > 1 {
+        return Err(AppError::InvalidArgument(
+            "documents held in memory are trained on in one process only".into(),
+        ));
+    }
     let params = params.clone();
     let (threads, workers) = (cluster.threads, cluster.workers());
     let results = run_cluster(cluster, move |worker| {

@@ -18,6 +18,7 @@
 //!    order, which is file order, so stable sorts within rows give today's layouts.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -97,6 +98,75 @@ struct ShardIds {
     item_counts: Vec<u64>,
 }
 
+/// Training ratings held in memory (the Python bindings' arrays) instead of a file: users and
+/// items as dense indices (every index below the largest appears), shared by the worker threads
+/// of one process; worker `p` takes the `p`-th contiguous range of ratings as its shard, as if
+/// it were the file's `p`-th byte range. The ids in the model are the indices as decimal tokens.
+#[derive(Clone, Debug)]
+pub struct InMemoryRatings {
+    users: Arc<Vec<u32>>,
+    items: Arc<Vec<u32>>,
+    values: Arc<Vec<f64>>,
+}
+
+impl InMemoryRatings {
+    /// Checks the arrays (equal lengths, at least one rating, finite values), naming the first
+    /// offending rating.
+    pub fn new(users: Vec<u32>, items: Vec<u32>, values: Vec<f64>) -> Result<Self, AppError> {
+        let bad = |m: String| Err(AppError::InvalidArgument(m));
+        if users.len() != items.len() || users.len() != values.len() {
+            return bad(format!(
+                "{} users, {} items and {} ratings: one of each per rating",
+                users.len(),
+                items.len(),
+                values.len()
+            ));
+        }
+        if values.is_empty() {
+            return bad("no ratings".into());
+        }
+        if let Some(k) = values.iter().position(|v| !v.is_finite()) {
+            return bad(format!("rating {k} is {}, not a finite number", values[k]));
+        }
+        Ok(InMemoryRatings {
+            users: Arc::new(users),
+            items: Arc::new(items),
+            values: Arc::new(values),
+        })
+    }
+
+    /// Worker `shard` of `n_shards`'s ratings, with shard-local ids as a file's shard has them.
+    fn shard(&self, shard: usize, n_shards: usize) -> RatingsShard {
+        let n = self.values.len();
+        let range = shard * n / n_shards..(shard + 1) * n / n_shards;
+        let local = |dense: &[u32]| {
+            let mut tokens = IdTokens::new();
+            let mut index_of = std::collections::HashMap::new();
+            let indices = dense
+                .iter()
+                .map(|&id| {
+                    *index_of.entry(id).or_insert_with(|| {
+                        tokens.push(id.to_string().as_bytes());
+                        tokens.len() as u32 - 1
+                    })
+                })
+                .collect();
+            (tokens, indices)
+        };
+        let (user_ids, users) = local(&self.users[range.clone()]);
+        let (item_ids, items) = local(&self.items[range.clone()]);
+        RatingsShard {
+            user_ids,
+            item_ids,
+            users,
+            items,
+            values: self.values[range].to_vec(),
+            bytes_read: 0,
+            mm_header: None,
+        }
+    }
+}
+
 /// Loads this worker's share (see the module's description). `threads` is the worker threads
 /// per process (for the memory check of this process's share); `row_cost` balances the blocks
 /// as in [`balanced_blocks`] (ratings + `row_cost` per row).
@@ -108,7 +178,10 @@ pub fn load(
 ) -> Result<Share, AppError> {
     let (p, n_workers) = (worker.index(), worker.peers());
     // 1. Parse this worker's shards and agree on whether every shard is good.
-    let train = read_ratings_shard(&params.train, params.format, p, n_workers);
+    let train = match &params.train_in_memory {
+        Some(ratings) => Ok(ratings.shard(p, n_workers)),
+        None => read_ratings_shard(&params.train, params.format, p, n_workers),
+    };
     let test = match (&params.test, &train) {
         (Some(path), Ok(_)) => Some(read_ratings_shard(path, params.format, p, n_workers)),
         _ => None,

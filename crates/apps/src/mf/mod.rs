@@ -40,6 +40,7 @@ use crate::checkpoint::{CheckpointClock, Checkpointing};
 use crate::error::AppError;
 use crate::huge::HugeBuffer;
 use halo::Halo;
+pub use load::InMemoryRatings;
 use load::Problem;
 pub use model::Model;
 use shard::{initial_entry, Side};
@@ -99,6 +100,9 @@ pub enum Init {
 pub struct MfParams {
     /// Training ratings.
     pub train: PathBuf,
+    /// Training ratings held in memory, read instead of `train` (then `test` must be `None`;
+    /// one process only).
+    pub train_in_memory: Option<InMemoryRatings>,
     /// Test ratings (scored every iteration).
     pub test: Option<PathBuf>,
     /// Layout of both files.
@@ -195,6 +199,11 @@ pub fn solve(
     observer: Option<Observer>,
 ) -> Result<Option<MfSolution>, AppError> {
     validate(params)?;
+    if params.train_in_memory.is_some() && (cluster.processes() > 1 || params.test.is_some()) {
+        return Err(AppError::InvalidArgument(
+            "ratings held in memory are factorised in one process, without a test file".into(),
+        ));
+    }
     let threads = cluster.threads;
     // What the rank alone costs (the rank x rank sums and scratch) is checked before any work.
     strads_io::check_memory(

@@ -129,6 +129,61 @@ pub fn redistribute(
     })
 }
 
+/// Worker `index` of `peers`'s block built straight from every row in memory (shared by the
+/// workers of one process): the same block as [`redistribute`] builds from the workers' row
+/// shards (the same boundaries, every column's rows in increasing order, every label), without
+/// the exchange. Each worker scans all rows for its columns.
+pub fn block_from_memory(
+    rows: &SparseRows,
+    n_cols: usize,
+    index: usize,
+    peers: usize,
+) -> ColumnBlock {
+    let mut counts = vec![0.0; n_cols];
+    for &c in &rows.columns {
+        counts[c as usize] += 1.0;
+    }
+    let boundaries = block_boundaries(&counts, peers);
+    let (first, end) = (boundaries[index], boundaries[index + 1]);
+    let width = end - first;
+    let mut offsets = vec![0usize; width + 1];
+    for &c in &rows.columns {
+        if (first..end).contains(&(c as usize)) {
+            offsets[c as usize - first + 1] += 1;
+        }
+    }
+    for k in 0..width {
+        offsets[k + 1] += offsets[k];
+    }
+    let mut next = offsets.clone();
+    let mut row_index = vec![0u32; offsets[width]];
+    let mut values = vec![0.0; offsets[width]];
+    for i in 0..rows.n_rows() {
+        let (columns, row_values) = rows.row(i);
+        // Columns are sorted within a row: the block's entries are one contiguous run.
+        let start = columns.partition_point(|&c| (c as usize) < first);
+        for (&c, &v) in columns[start..].iter().zip(&row_values[start..]) {
+            if c as usize >= end {
+                break;
+            }
+            let slot = &mut next[c as usize - first];
+            row_index[*slot] = i as u32;
+            values[*slot] = v;
+            *slot += 1;
+        }
+    }
+    ColumnBlock {
+        first_column: first,
+        columns: ColumnShard {
+            n_rows: rows.n_rows(),
+            col_offsets: offsets,
+            rows: row_index,
+            values,
+        },
+        labels: rows.labels.clone(),
+    }
+}
+
 /// Builds columns `first..end` from entry messages in source-worker order. Sources hold
 /// consecutive row ranges and list their entries row by row, so a stable counting sort by column
 /// leaves every column's rows increasing.
@@ -210,5 +265,31 @@ mod tests {
         assert_eq!(shard.n_cols(), 2);
         assert_eq!(shard.column(0), (&[1u32, 3][..], &[2.0, 5.0][..]));
         assert_eq!(shard.column(1), (&[0u32, 1, 2][..], &[1.0, 3.0, 4.0][..]));
+    }
+
+    /// The blocks built from rows in memory are the transposed matrix cut at the boundaries:
+    /// every column's rows and values in increasing row order, and every label.
+    #[test]
+    fn blocks_from_memory_are_the_transpose_cut_at_the_boundaries() {
+        let mut rows = SparseRows::new();
+        rows.push_row(1.0, &[0, 2, 5], &[1.0, 2.0, 3.0]);
+        rows.push_row(2.0, &[1, 2], &[4.0, 5.0]);
+        rows.push_row(3.0, &[], &[]);
+        rows.push_row(4.0, &[0, 5, 6], &[6.0, 7.0, 8.0]);
+        let n_cols = 8; // column 7 is empty
+        let whole = ColumnShard::from_rows(&rows, n_cols);
+        for peers in 1..=3 {
+            let mut next_column = 0;
+            for index in 0..peers {
+                let block = block_from_memory(&rows, n_cols, index, peers);
+                assert_eq!(block.first_column, next_column);
+                assert_eq!(block.labels, rows.labels);
+                for k in 0..block.columns.n_cols() {
+                    assert_eq!(block.columns.column(k), whole.column(next_column + k));
+                }
+                next_column += block.columns.n_cols();
+            }
+            assert_eq!(next_column, n_cols);
+        }
     }
 }

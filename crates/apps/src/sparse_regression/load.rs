@@ -2,6 +2,7 @@
 //! agree on the shape of X (and on whether anyone met an error) with one all-gather.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use strads_engine::Worker;
@@ -30,7 +31,116 @@ pub enum DataSource {
         /// The labels, one per row of the matrix.
         labels: PathBuf,
     },
+    /// Rows already in memory (the Python bindings' arrays), shared by the worker threads of
+    /// one process; each worker copies its contiguous block of rows. One process only: the
+    /// other processes of a cluster would not have the rows.
+    InMemory(InMemoryRows),
 }
+
+/// Labelled rows held in memory, with the width of X (which may exceed the largest column
+/// index: trailing columns may be empty). Two values are equal when they share the same rows.
+#[derive(Clone, Debug)]
+pub struct InMemoryRows {
+    /// The rows, each with its label, meeting [`SparseRows`]' invariants.
+    pub rows: Arc<SparseRows>,
+    /// Columns of X.
+    pub n_cols: usize,
+}
+
+impl InMemoryRows {
+    /// Checks [`SparseRows`]' invariants and the width, naming the first offending row: a
+    /// caller's arrays, unlike a parsed file, were never checked.
+    pub fn new(rows: SparseRows, n_cols: usize) -> Result<Self, AppError> {
+        let bad = |m: String| Err(AppError::InvalidArgument(m));
+        let n_rows = rows.labels.len();
+        if rows.row_offsets.len() != n_rows + 1 || rows.row_offsets[0] != 0 {
+            return bad(format!(
+                "row offsets must hold one more entry than the {n_rows} labels and start at 0"
+            ));
+        }
+        if rows.columns.len() != rows.values.len() || rows.row_offsets[n_rows] != rows.columns.len()
+        {
+            return bad("row offsets must end at the number of entries".into());
+        }
+        for i in 0..n_rows {
+            if rows.row_offsets[i] > rows.row_offsets[i + 1] {
+                return bad(format!("row {i}: row offsets decrease"));
+            }
+            let (columns, values) = rows.row(i);
+            if let Some(w) = columns.windows(2).position(|w| w[0] >= w[1]) {
+                return bad(format!(
+                    "row {i}: column {} does not follow column {} (columns must be strictly \
+                     increasing within a row)",
+                    columns[w + 1],
+                    columns[w]
+                ));
+            }
+            if let Some(&column) = columns.last().filter(|&&c| c as usize >= n_cols) {
+                return bad(format!(
+                    "row {i}: column {column} is outside X's {n_cols} columns"
+                ));
+            }
+            if let Some(k) = values.iter().position(|v| !v.is_finite() || *v == 0.0) {
+                return bad(format!(
+                    "row {i}, column {}: the value {} is not a finite nonzero number",
+                    columns[k], values[k]
+                ));
+            }
+            if !rows.labels[i].is_finite() {
+                return bad(format!(
+                    "row {i}: the label {} is not finite",
+                    rows.labels[i]
+                ));
+            }
+        }
+        if n_rows == 0 {
+            return bad("X has no rows".into());
+        }
+        Ok(InMemoryRows {
+            rows: Arc::new(rows),
+            n_cols,
+        })
+    }
+
+    /// Fails, naming the first offending row, when a label is not of `kind` (a file's reader
+    /// checks this while parsing).
+    pub fn check_labels(&self, kind: LabelKind) -> Result<(), AppError> {
+        if kind == LabelKind::Binary {
+            if let Some(i) = self
+                .rows
+                .labels
+                .iter()
+                .position(|&y| !(y == 1.0 || y == -1.0 || y == 0.0))
+            {
+                return Err(AppError::InvalidArgument(format!(
+                    "row {i}: the label {} is not a class (-1 or +1, or 0 or 1)",
+                    self.rows.labels[i]
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Worker `shard` of `peers`'s contiguous block of rows, copied.
+    fn block(&self, shard: usize, peers: usize) -> SparseRows {
+        let n_rows = self.rows.n_rows();
+        let (start, end) = (shard * n_rows / peers, (shard + 1) * n_rows / peers);
+        let mut block = SparseRows::new();
+        for i in start..end {
+            let (columns, values) = self.rows.row(i);
+            block.push_row(self.rows.labels[i], columns, values);
+        }
+        block
+    }
+}
+
+impl PartialEq for InMemoryRows {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.rows, &other.rows) && self.n_cols == other.n_cols
+    }
+}
+
+impl Eq for InMemoryRows {}
 
 /// A worker's rows and the shape of the whole matrix.
 pub struct LoadedShard {
@@ -102,6 +212,17 @@ pub fn load_shard(
                 total_rows,
                 total_nonzeros: shapes.iter().map(|s| s.2).sum(),
                 bytes_read,
+            })
+        }
+        DataSource::InMemory(in_memory) => {
+            in_memory.check_labels(label_kind)?;
+            let rows = in_memory.block(shard, peers);
+            Ok(LoadedShard {
+                rows,
+                n_cols: in_memory.n_cols,
+                total_rows: in_memory.rows.n_rows(),
+                total_nonzeros: in_memory.rows.n_nonzeros(),
+                bytes_read: 0, // nothing read from a file
             })
         }
         DataSource::MatrixMarket { matrix, labels } => {

@@ -32,7 +32,7 @@ use strads_engine::rounds::{continue_rounds, RoundOptions, RoundsEnd, RoundsStat
 use strads_engine::{run_cluster, ClusterConfig, ProcessFigures, Worker};
 use strads_io::LabelKind;
 
-pub use load::DataSource;
+pub use load::{DataSource, InMemoryRows};
 pub use loss::LossKind;
 
 use crate::checkpoint::{CheckpointClock, Checkpointing};
@@ -238,6 +238,12 @@ pub fn solve(
     observer: Option<Observer>,
 ) -> Result<Option<Solution>, AppError> {
     validate(params)?;
+    if matches!(params.data, DataSource::InMemory(_)) && cluster.processes() > 1 {
+        // The other processes would not have the rows.
+        return Err(AppError::InvalidArgument(
+            "rows held in memory can be solved in one process only".into(),
+        ));
+    }
     let params = params.clone();
     let threads = cluster.threads;
     let results = run_cluster(cluster, move |worker| {
@@ -372,26 +378,22 @@ pub fn memory_needed(
     cols * per_column + rows * per_row + nonzeros * 40 + in_flight
 }
 
-/// Fails with [`AppError::InvalidArgument`] (exit status 2) when solving the loaded problem
+/// Fails with [`AppError::InvalidArgument`] (exit status 2) when solving a problem of this shape
 /// would need more memory than the machine has ([`strads_io::memory_limit`]).
 fn check_memory(
     params: &RegressionParams,
     threads: usize,
-    loaded: &load::LoadedShard,
+    total_rows: usize,
+    n_cols: usize,
+    total_nonzeros: usize,
 ) -> Result<(), AppError> {
-    let needed = memory_needed(
-        params,
-        threads,
-        loaded.total_rows,
-        loaded.n_cols,
-        loaded.total_nonzeros,
-    );
+    let needed = memory_needed(params, threads, total_rows, n_cols, total_nonzeros);
     let what = format!(
         "X of {} rows and {} columns (the largest column index) with {} nonzeros, solved by \
          {} worker thread(s){},",
-        loaded.total_rows,
-        loaded.n_cols,
-        loaded.total_nonzeros,
+        total_rows,
+        n_cols,
+        total_nonzeros,
         threads,
         match params.layout {
             Layout::Rows => format!(" with --staleness {}", params.staleness),
@@ -399,6 +401,15 @@ fn check_memory(
         }
     );
     strads_io::check_memory(&what, needed).map_err(AppError::InvalidArgument)
+}
+
+/// Maps logistic 0/1 labels to -1/+1 (0 means -1).
+fn logistic_labels(labels: &mut [f64]) {
+    for y in labels {
+        if *y == 0.0 {
+            *y = -1.0;
+        }
+    }
 }
 
 /// Loads this worker's rows, with logistic 0/1 labels mapped to -1/+1, and checks that the
@@ -413,14 +424,16 @@ fn load_rows(
         LossKind::Logistic => LabelKind::Binary,
     };
     let mut loaded = load::load_shard(worker, &params.data, label_kind)?;
-    check_memory(params, threads, &loaded)?;
+    check_memory(
+        params,
+        threads,
+        loaded.total_rows,
+        loaded.n_cols,
+        loaded.total_nonzeros,
+    )?;
     if params.loss == LossKind::Logistic {
         // 0/1 labels are accepted and mean -1/+1.
-        for y in &mut loaded.rows.labels {
-            if *y == 0.0 {
-                *y = -1.0;
-            }
-        }
+        logistic_labels(&mut loaded.rows.labels);
     }
     Ok(loaded)
 }
@@ -576,9 +589,47 @@ fn solve_by_columns<L: Loss>(
     observer: Option<Observer>,
 ) -> Result<Option<Solution>, AppError> {
     let started = Instant::now();
-    let loaded = load_rows(worker, params, threads)?;
-    let d = loaded.n_cols;
-    let block = column_blocks::redistribute(worker, loaded.rows, d)?;
+    let (block, d, total_rows, total_nonzeros, bytes_read) = match &params.data {
+        // Rows in memory are shared by the workers: each builds its block from them directly,
+        // the block `redistribute` would build, without copying row shards and exchanging them.
+        DataSource::InMemory(in_memory) => {
+            let rows = &in_memory.rows;
+            in_memory.check_labels(match params.loss {
+                LossKind::Squared => LabelKind::Real,
+                LossKind::Logistic => LabelKind::Binary,
+            })?;
+            check_memory(
+                params,
+                threads,
+                rows.n_rows(),
+                in_memory.n_cols,
+                rows.n_nonzeros(),
+            )?;
+            let mut block = column_blocks::block_from_memory(
+                rows,
+                in_memory.n_cols,
+                worker.index(),
+                worker.peers(),
+            );
+            if params.loss == LossKind::Logistic {
+                logistic_labels(&mut block.labels);
+            }
+            // Nothing read from a file.
+            (block, in_memory.n_cols, rows.n_rows(), rows.n_nonzeros(), 0)
+        }
+        _ => {
+            let loaded = load_rows(worker, params, threads)?;
+            let d = loaded.n_cols;
+            let block = column_blocks::redistribute(worker, loaded.rows, d)?;
+            (
+                block,
+                d,
+                loaded.total_rows,
+                loaded.total_nonzeros,
+                loaded.bytes_read,
+            )
+        }
+    };
 
     // lambda_max = ||X^T theta(0)||_inf, each block's share, then the largest.
     let columns = &block.columns;
@@ -608,8 +659,8 @@ fn solve_by_columns<L: Loss>(
         local_passes: params.local_passes,
         gap_every: params.gap_every,
         cols: d,
-        rows: loaded.total_rows,
-        nonzeros: loaded.total_nonzeros,
+        rows: total_rows,
+        nonzeros: total_nonzeros,
     };
     let solve_started = Instant::now();
     let nonzeros_held = block.columns.rows.len();
@@ -621,7 +672,7 @@ fn solve_by_columns<L: Loss>(
         &params.checkpointing,
     )?;
     let solve_seconds = solve_started.elapsed().as_secs_f64();
-    let Some(processes) = gather_figures(worker, loaded.bytes_read, nonzeros_held)? else {
+    let Some(processes) = gather_figures(worker, bytes_read, nonzeros_held)? else {
         return Ok(None);
     };
     let last = outcome
@@ -641,9 +692,9 @@ fn solve_by_columns<L: Loss>(
         coefficients: outcome.coefficients,
         lambda,
         lambda_max,
-        rows: loaded.total_rows,
+        rows: total_rows,
         cols: d,
-        nonzeros: loaded.total_nonzeros,
+        nonzeros: total_nonzeros,
         load_seconds,
         solve_seconds,
         trace: outcome.trace,

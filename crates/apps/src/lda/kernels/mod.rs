@@ -1,7 +1,8 @@
 //! LDA kernels: the exact collapsed conditional, the O(1) Metropolis-Hastings resampler, and the
 //! random numbers and alias tables it uses. Plain functions over slices; no cluster, no files.
 //! One file per concept: [`rng`], [`alias`], [`conditional`] (exact and sparse), [`mh`]
-//! (Metropolis-Hastings), [`likelihood`].
+//! (Metropolis-Hastings), [`likelihood`], and [`fold_in`] (topic proportions of new documents
+//! under fixed topics).
 //!
 //! The target of every resampling step is the collapsed conditional of token `i` (word `w`, doc
 //! `d`), with all counts excluding token `i` itself:
@@ -29,12 +30,14 @@
 
 pub mod alias;
 pub mod conditional;
+pub mod fold_in;
 pub mod likelihood;
 pub mod mh;
 pub mod rng;
 
 pub use alias::AliasTable;
 pub use conditional::{exact_conditional, Priors, SparseConditional};
+pub use fold_in::{fold_in, FoldInParams};
 pub use likelihood::{
     doc_log_likelihood, ln_gamma, log_likelihood_reference, word_log_likelihood,
     word_rows_log_likelihood, LogGammaTable,

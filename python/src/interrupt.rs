@@ -1,0 +1,112 @@
+//! Running a library solve from Python: on its own thread with the GIL released, stopped at its
+//! next iteration boundary by Ctrl-C (the library's stop request), with its progress records
+//! handed to Python as they come, and with a panic turned into an exception instead of crossing
+//! the FFI boundary.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::time::Duration;
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use strads_apps::checkpoint::StopRequest;
+
+use crate::convert::json_to_py;
+
+/// SIGINT's number, what the library's stop request records for Ctrl-C.
+const SIGINT: usize = 2;
+
+/// How often the waiting thread takes the GIL back to check for Ctrl-C.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Sends the solve's progress records (as JSON values) to the thread that holds Python.
+#[derive(Clone)]
+pub struct Progress(Sender<serde_json::Value>);
+
+impl Progress {
+    /// Hands one record to Python (dropped if the fit is already over).
+    pub fn send(&self, record: serde_json::Value) {
+        let _ = self.0.send(record);
+    }
+}
+
+/// Runs `solve` on a new thread with the GIL released. Every progress record it sends is passed
+/// to `on_progress` (with the GIL) as it arrives; Ctrl-C (or an exception from `on_progress`)
+/// sets `stop` so that the library stops at its next iteration boundary, and is raised once it
+/// has; a panic becomes a `RuntimeError`.
+pub fn run_interruptible<T: Send>(
+    py: Python<'_>,
+    stop: StopRequest,
+    on_progress: &Bound<'_, PyAny>,
+    solve: impl FnOnce(Progress) -> T + Send,
+) -> PyResult<T> {
+    let (record_sender, records) = channel();
+    let progress = Progress(record_sender);
+    let (done_sender, mut done) = channel();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            // The library returns errors as values; a panic is a bug, reported as one.
+            let outcome = catch_unwind(AssertUnwindSafe(|| solve(progress)));
+            let _ = done_sender.send(outcome);
+        });
+        // The first Python error met while waiting (Ctrl-C, or an exception raised by
+        // `on_progress`): the solve is asked to stop and waited for, so that no thread outlives
+        // the fit, and then the error is raised.
+        let mut raised: Option<PyErr> = None;
+        loop {
+            // The receiver moves into the GIL-free closure and back (it is Send, not Sync).
+            let (waited, receiver) = py.allow_threads(move || {
+                let waited = done.recv_timeout(POLL);
+                (waited, done)
+            });
+            done = receiver;
+            if raised.is_none() {
+                // Checked even when the solve has just ended: a Ctrl-C during the fit is
+                // raised, however late the poll that sees it.
+                if let Err(error) =
+                    deliver(py, &records, on_progress).and_then(|()| py.check_signals())
+                {
+                    stop.store(SIGINT, Ordering::SeqCst);
+                    raised = Some(error);
+                }
+            }
+            match waited {
+                Ok(Ok(value)) => {
+                    return match raised {
+                        Some(error) => Err(error),
+                        None => Ok(value),
+                    }
+                }
+                Ok(Err(panic)) => {
+                    let message = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "unknown panic".into());
+                    return Err(PyRuntimeError::new_err(format!(
+                        "internal error in the strads library (please report it): {message}"
+                    )));
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(PyRuntimeError::new_err("the solver thread vanished"))
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    })
+}
+
+/// Passes the records received so far to `on_progress`.
+fn deliver(
+    py: Python<'_>,
+    records: &Receiver<serde_json::Value>,
+    on_progress: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    while let Ok(record) = records.try_recv() {
+        if !on_progress.is_none() {
+            on_progress.call1((json_to_py(py, &record)?,))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,26 @@
+//! `strads._strads`: the Python extension module under the `strads` package.
+//!
+//! Thin bindings over the workspace's library crates, the same entry points the `strads` binary
+//! calls (no second implementation): arrays arrive as numpy arrays, are checked and copied into
+//! the library's types, and the solve runs with the GIL released on its own thread
+//! ([`interrupt::run_interruptible`]), which polls for Ctrl-C and turns panics into exceptions.
+//! The scikit-learn-style estimators are Python (`strads/*.py`); this module returns plain
+//! dicts and arrays.
+
+mod convert;
+mod interrupt;
+mod lda;
+mod mf;
+mod regression;
+
+use pyo3::prelude::*;
+
+/// The module `strads._strads`.
+#[pymodule]
+fn _strads(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_function(wrap_pyfunction!(regression::fit_sparse_regression, module)?)?;
+    module.add_function(wrap_pyfunction!(mf::fit_mf, module)?)?;
+    module.add_function(wrap_pyfunction!(lda::fit_lda, module)?)?;
+    module.add_function(wrap_pyfunction!(lda::fold_in_lda, module)?)?;
+    Ok(())
+}
