@@ -276,6 +276,43 @@ impl<'w> Worker<'w> {
             .collect()
     }
 
+    /// [`Worker::all_gather`] without copies between threads of one process: every worker of
+    /// this process receives the same `Arc` of `value`, and only workers of other processes
+    /// receive it encoded (once). For large shares that every round gathers (a dense change of
+    /// the rows, say), where encoding, decoding and copying cost as much as a pass over them.
+    pub fn all_gather_shared<T>(&mut self, value: T) -> Result<Vec<Arc<T>>, EngineError>
+    where
+        T: Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
+        let tag = self.collective_tag();
+        let peers = self.peers();
+        let value = Arc::new(value);
+        let remote = (0..peers).any(|d| !self.shares_process_with(d));
+        let bytes = if remote { encode(&*value)? } else { Vec::new() };
+        for destination in 0..peers {
+            if self.shares_process_with(destination) {
+                self.send_parcel(destination, tag, Box::new(Arc::clone(&value)));
+            } else {
+                self.send_raw(destination, tag, bytes.clone());
+            }
+        }
+        self.wait_for(tag, peers)
+            .into_iter()
+            .map(|(source, bytes)| {
+                if self.shares_process_with(source) {
+                    self.take_parcel(source, tag)
+                        .and_then(|parcel| parcel.downcast::<Arc<T>>().ok())
+                        .map(|shared| *shared)
+                        .ok_or_else(|| {
+                            EngineError::Codec(format!("no shared value of worker {source}"))
+                        })
+                } else {
+                    decode(&bytes).map(Arc::new)
+                }
+            })
+            .collect()
+    }
+
     /// Worker `root` supplies `value` (others pass `None`); every worker receives it.
     pub fn broadcast<T: Serialize + DeserializeOwned>(
         &mut self,

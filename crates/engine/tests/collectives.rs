@@ -1,4 +1,4 @@
-//! The worker collectives (`all_gather`, `broadcast`, `all_to_all`, `all_to_all_bytes`,
+//! The worker collectives (`all_gather`, `all_gather_shared`, `broadcast`, `all_to_all`, `all_to_all_bytes`,
 //! `all_reduce_sum`, `rotate`) checked directly against what they must return, computed here from
 //! the worker index alone: on 1, 2 and 3 threads, and on 2 real processes of 2 threads each over
 //! loopback (the test binary starts itself twice).
@@ -16,6 +16,8 @@ struct Seen {
     worker: usize,
     peers: usize,
     gathered: Vec<u64>,
+    /// `all_gather_shared` of a vector: moved between threads, encoded between processes.
+    gathered_shared: Vec<Vec<u64>>,
     broadcast: String,
     all_to_all: Vec<(u64, u64)>,
     bytes: Vec<Vec<u8>>,
@@ -32,6 +34,12 @@ const ROUNDS: u64 = 20;
 fn exercise(worker: &mut Worker<'_>) -> Seen {
     let (p, peers) = (worker.index(), worker.peers());
     let gathered = worker.all_gather(&(p as u64 * 10 + 1)).unwrap();
+    let gathered_shared = worker
+        .all_gather_shared(vec![p as u64; p + 1])
+        .unwrap()
+        .iter()
+        .map(|shared| shared.to_vec())
+        .collect();
     let root = peers - 1;
     let message = format!("from the root, worker {root}");
     let broadcast = worker
@@ -57,6 +65,7 @@ fn exercise(worker: &mut Worker<'_>) -> Seen {
         worker: p,
         peers,
         gathered,
+        gathered_shared,
         broadcast,
         all_to_all,
         bytes,
@@ -75,6 +84,7 @@ fn expected(p: usize, peers: usize) -> Seen {
         worker: p,
         peers,
         gathered: all.iter().map(|&q| q as u64 * 10 + 1).collect(),
+        gathered_shared: all.iter().map(|&q| vec![q as u64; q + 1]).collect(),
         broadcast: format!("from the root, worker {}", peers - 1),
         // Source s sent (s, p) to this worker; results come in source order.
         all_to_all: all.iter().map(|&s| (s as u64, p as u64)).collect(),

@@ -25,6 +25,7 @@
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -91,6 +92,9 @@ const MIN_GAP_SPACING: f64 = 3.0;
 
 /// A round's copies, differences and updates of the rows' state, in passes over the rows.
 const ROW_PASSES_PER_ROUND: f64 = 4.0;
+
+/// The largest share of a block's entries that the working set's packed copy may hold.
+const PACKED_SHARE: f64 = 0.5;
 
 /// Differences of successive iterates that dual extrapolation combines (celer uses 5).
 pub const EXTRAPOLATION_DEPTH: usize = 5;
@@ -207,6 +211,12 @@ struct BlockState<L: Loss> {
     beta: Vec<f64>,
     /// The block's working set (local column indices).
     working: Vec<u32>,
+    /// The working set's columns copied together, in working-set order, when they are at most
+    /// [`PACKED_SHARE`] of the block's entries: a sweep then streams them contiguously instead
+    /// of picking them out of the whole block, which kept them in the shared cache and made a
+    /// sweep about 1.5x faster on the uncorrelated benchmark design. The copy is made after
+    /// loading, whose transposition is the run's peak memory, and is at most half the block.
+    packed: Option<ColumnShard>,
     /// A sweep's copy of the rows and of the coefficients (kept until the commit).
     trial_rows: RowState,
     trial_beta: Vec<f64>,
@@ -296,6 +306,7 @@ pub fn run_column_descent<L: Loss>(
         state.rows = snapshot.rows;
         state.beta = snapshot.beta;
         state.working = snapshot.working;
+        state.repack();
         state.history = snapshot.history;
         state.extrapolated = snapshot.extrapolated;
         state.unsent = snapshot.unsent;
@@ -313,7 +324,7 @@ pub fn run_column_descent<L: Loss>(
         if progress.gap_due() {
             // The gap is certified on the exact rows: first the remainders the sweeps' single
             // precision left unsent, in double precision.
-            let unsent: Vec<DenseVector> = worker.all_gather(&DenseVector(state.unsent.clone()))?;
+            let unsent = worker.all_gather_shared(DenseVector(state.unsent.clone()))?;
             state.flush_unsent(&unsent);
             let share = state.gap_share(started.elapsed().as_secs_f64());
             let shares: Vec<GapShare> = worker.all_gather(&share)?;
@@ -336,9 +347,9 @@ pub fn run_column_descent<L: Loss>(
             }
         } else {
             let share = state.sweep(progress.passes_per_round, started.elapsed().as_secs_f64());
-            let shares: Vec<SweepShare> = worker.all_gather(&share)?;
-            drop(share);
-            let (scale, delta) = progress.commit_sweep(&state, shares);
+            let shares: Vec<Arc<SweepShare>> = worker.all_gather_shared(share)?;
+            let (scale, delta) = progress.commit_sweep(&state, &shares);
+            drop(shares);
             state.apply(scale, &delta);
         }
     }
@@ -372,9 +383,9 @@ impl Progress {
     fn commit_sweep<L: Loss>(
         &mut self,
         state: &BlockState<L>,
-        shares: Vec<SweepShare>,
+        shares: &[Arc<SweepShare>],
     ) -> (f64, Vec<f64>) {
-        let mut shares = shares.into_iter();
+        let mut shares = shares.iter();
         let first = shares.next().expect("one share per worker");
         self.seconds = first.seconds;
         let (mut l1_full, mut l1_averaged, mut updates) =
@@ -529,6 +540,7 @@ impl<L: Loss> BlockState<L> {
             rows,
             beta: vec![0.0; width],
             working: (0..width as u32).collect(),
+            packed: None,
             trial_beta: vec![0.0; width],
             block,
             history: VecDeque::new(),
@@ -553,7 +565,10 @@ impl<L: Loss> BlockState<L> {
         let mut updates = 0;
         for _ in 0..passes {
             updates += sweep_columns::<L>(
-                &self.block.columns,
+                self.packed.as_ref().map_or(
+                    WorkingColumns::InBlock(&self.block.columns),
+                    WorkingColumns::Packed,
+                ),
                 &self.curvature,
                 &self.working,
                 self.lambda,
@@ -626,8 +641,18 @@ impl<L: Loss> BlockState<L> {
         }
     }
 
+    /// Packs the working set's columns together if they are few enough ([`Self::packed`]).
+    fn repack(&mut self) {
+        self.packed = None;
+        let columns = &self.block.columns;
+        let entries: usize = self.working.iter().map(|&j| columns.column(j as usize).0.len()).sum();
+        if entries as f64 <= PACKED_SHARE * columns.rows.len() as f64 {
+            self.packed = Some(pack_columns(columns, &self.working, entries));
+        }
+    }
+
     /// Commits every block's unsent remainder (gathered in worker order).
-    fn flush_unsent(&mut self, unsent: &[DenseVector]) {
+    fn flush_unsent(&mut self, unsent: &[Arc<DenseVector>]) {
         let mut sum = vec![0.0; self.rows.labels.len()];
         for part in unsent {
             for (s, &x) in sum.iter_mut().zip(&part.0) {
@@ -665,7 +690,8 @@ impl<L: Loss> BlockState<L> {
         let columns = &self.block.columns;
         let mut max_abs_gradient: f64 = 0.0;
         let mut working_entries = 0u64;
-        self.working.clear();
+        let previous = std::mem::take(&mut self.working);
+        self.working.reserve(previous.len());
         for j in 0..columns.n_cols() {
             let (index, values) = columns.column(j);
             let g = gather_dot(index, values, first);
@@ -674,6 +700,10 @@ impl<L: Loss> BlockState<L> {
                 self.working.push(j as u32);
                 working_entries += index.len() as u64;
             }
+        }
+        // Near the optimum the working set stops changing; its packed copy then stays.
+        if self.working != previous {
+            self.repack();
         }
         GapShare {
             max_abs_gradient,
@@ -685,23 +715,54 @@ impl<L: Loss> BlockState<L> {
         }
     }
 }
-/// One pass of sequential coordinate descent over `working` (local columns of `block`), updating
-/// `beta` and `rows` in place; returns the number of steps. `curvature[j] = (||x_j||^2, 1 /
+/// Where a sweep finds the working set's columns.
+#[derive(Clone, Copy)]
+pub enum WorkingColumns<'a> {
+    /// In the block, at the working set's column indices.
+    InBlock(&'a ColumnShard),
+    /// Packed together, the working set's `n`-th column at `n` ([`pack_columns`]).
+    Packed(&'a ColumnShard),
+}
+
+/// The columns `working` of `columns`, in that order, in one shard of `entries` entries.
+pub fn pack_columns(columns: &ColumnShard, working: &[u32], entries: usize) -> ColumnShard {
+    let mut packed = ColumnShard {
+        n_rows: columns.n_rows,
+        col_offsets: Vec::with_capacity(working.len() + 1),
+        rows: Vec::with_capacity(entries),
+        values: Vec::with_capacity(entries),
+    };
+    packed.col_offsets.push(0);
+    for &j in working {
+        let (index, values) = columns.column(j as usize);
+        packed.rows.extend_from_slice(index);
+        packed.values.extend_from_slice(values);
+        packed.col_offsets.push(packed.rows.len());
+    }
+    packed
+}
+
+/// One pass of sequential coordinate descent over `working` (local columns of the block, found
+/// in `columns`), updating `beta` and `rows` in place; returns the number of steps. `curvature[j] = (||x_j||^2, 1 /
 /// ||x_j||^2)` serves when the loss's curvature is constant, and then only `rows.first` is kept
 /// up to date (`f'' = 1` makes `f'` move exactly with the prediction); the caller derives the
 /// predictions.
 pub fn sweep_columns<L: Loss>(
-    block: &ColumnShard,
+    columns: WorkingColumns<'_>,
     curvature: &[(f64, f64)],
     working: &[u32],
     lambda: f64,
     beta: &mut [f64],
     rows: &mut RowState,
 ) -> u64 {
-    for &j in working {
+    for (n, &j) in working.iter().enumerate() {
         let j = j as usize;
+        let (block, column) = match columns {
+            WorkingColumns::InBlock(block) => (block, j),
+            WorkingColumns::Packed(packed) => (packed, n),
+        };
         if L::CONSTANT_CURVATURE {
-            let (index, values) = block.column(j);
+            let (index, values) = block.column(column);
             let g = gather_dot(index, values, &rows.first);
             // `coordinate_step` with the division by `h` as a multiplication: the division's
             // latency sat between the column's gather and its scatter.
@@ -719,10 +780,10 @@ pub fn sweep_columns<L: Loss>(
                 beta[j] = new;
             }
         } else {
-            let (g, h) = coordinate_statistics::<L>(block, j, rows);
+            let (g, h) = coordinate_statistics::<L>(block, column, rows);
             let new = coordinate_step(beta[j], g, h, lambda);
             if new != beta[j] {
-                apply_delta::<L>(block, j, new - beta[j], rows);
+                apply_delta::<L>(block, column, new - beta[j], rows);
                 beta[j] = new;
             }
         }
