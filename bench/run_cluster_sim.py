@@ -53,7 +53,7 @@ RUN_TIMEOUT = 600
 #   mf (ccd): per rank-one term, a W-side and an H-side exchange of the rows others need;
 #   lda: an iteration is P sub-rounds of the vocabulary rotation, each one exchange;
 #   word2vec: one merge per pack of --sync-words words per worker, at least 16 per epoch
-#     (this corpus: 2M words / (P x 200,000) < 16 at P >= 1, so always 16);
+#     (this corpus: 1M words / (P x 200,000) < 16 at every P, so always 16);
 #   mlr (L-BFGS): one gradient sum per function evaluation.
 APPS = {
     "lasso": dict(
@@ -82,7 +82,7 @@ APPS = {
         rounds_growth="P"),
     "word2vec": dict(
         gen=["gen", "text", "--clusters", "500", "--words-per-cluster", "40", "--fillers",
-             "100", "--sentence-length", "20", "--sentences", "100000"],
+             "100", "--sentence-length", "20", "--sentences", "50000"],
         file="text.txt",
         solve=lambda f, n: ["word2vec", "--data", f, "--epochs", str(n)],
         unit="epoch", units="epochs", seconds="train_seconds", lengths=(1, 3),
@@ -345,9 +345,10 @@ def analyse(records, latencies):
     return rows
 
 
-def effective_latency(net_info, latency):
-    """One-way latency as measured by the idle probe (half the median round trip)."""
-    return net_info[str(latency)]["rtt_median"] / 2
+def effective_latency(emulated, latency):
+    """One-way latency in effect during an app's runs: the latency set plus how late the switch
+    delivered packets on average (its timer wake-ups under load)."""
+    return latency + emulated[latency]["late_mean_us"] * 1e-6
 
 
 def model(row, net_info, latencies):
@@ -357,7 +358,7 @@ def model(row, net_info, latencies):
     if len(em) < 2 or "law" not in row or "compute" not in row:
         return None
     low, high = sorted(em)[:2]
-    l_low, l_high = effective_latency(net_info, low), effective_latency(net_info, high)
+    l_low, l_high = effective_latency(em, low), effective_latency(em, high)
     rounds = (em[high]["seconds"] - em[low]["seconds"]) / (l_high - l_low)
     port4 = em[low]["port_bytes"]
     law_name, _, _ = row["law"]
@@ -458,22 +459,25 @@ def render(records, net_info, latencies, command, quick=False):
         lines.append("## Model: time per unit = compute + bytes / bandwidth + rounds x latency")
         lines.append("")
         lines.append("rounds = (s at the higher latency - s at the lower) / (their effective "
-                     "one-way latencies' difference); check: loopback s + busiest port's bytes "
+                     "one-way latencies' difference; effective = set + the switch's mean "
+                     "lateness in the app's runs); check: loopback s + busiest port's bytes "
                      "/ 1 Gbit/s + rounds x effective latency against the measured s at the "
                      "lower latency. Predictions for 1 Gbit/s and 0.5 ms (README 'A real "
                      "cluster, simulated' states the assumptions): compute = a + b/P, bytes "
                      "scaled by the fitted law, rounds by the app's rounds law.")
         lines.append("")
-        lines.append("| app | rounds per unit (fitted) | rounds law | check: predicted s | "
-                     "measured s | P = 4: compute + transfer + wait = s | P = 16 | P = 64 |")
-        lines.append("|---|---|---|---|---|---|---|---|")
+        lines.append("| app | effective latencies | rounds per unit (fitted) | rounds law | "
+                     "check: predicted s | measured s | P = 4: compute + transfer + wait = s | "
+                     "P = 16 | P = 64 |")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
         for row, m in models:
             if not m:
                 continue
             pred = m["predictions"]
             cell = lambda q: (f"{q['compute']:.4f} + {q['transfer']:.4f} + {q['wait']:.4f} = "
                               f"**{q['total']:.4f}**")
-            lines.append(f"| {row['app']} | {m['rounds']:.1f} | "
+            lines.append(f"| {row['app']} | {m['latency_low'] * 1e3:.3f}, "
+                         f"{m['latency_high'] * 1e3:.3f} ms | {m['rounds']:.1f} | "
                          f"{APPS[row['app']]['rounds_growth']} | {m['check_predicted']:.4f} | "
                          f"{m['check_measured']:.4f} | {cell(pred[4])} | {cell(pred[16])} | "
                          f"{cell(pred[64])} |")
