@@ -84,7 +84,7 @@ APPS = {
         gen=["gen", "text", "--clusters", "500", "--words-per-cluster", "40", "--fillers",
              "100", "--sentence-length", "20", "--sentences", "50000"],
         file="text.txt",
-        solve=lambda f, n: ["word2vec", "--data", f, "--epochs", str(n)],
+        solve=lambda f, n: ["word2vec", "--data", f, "--epochs", str(n), "--out", f + ".vec"],
         unit="epoch", units="epochs", seconds="train_seconds", lengths=(1, 3),
         rounds_growth="constant"),
     "mlr": dict(
