@@ -5,7 +5,7 @@ latency, against the same 4 processes on loopback; bytes sent per worker and tim
 and a model of time per iteration at 16 and 64 machines fitted from them.
 
     cargo build --release -p strads-cli          # target/release/strads
-    sudo python3 bench/run_cluster_sim.py        # root: namespaces; ~15 min on 2 cores
+    python3 bench/run_cluster_sim.py             # as root (namespaces); ~10 min on 2 cores
     python3 bench/run_cluster_sim.py --render bench/results/cluster-sim.jsonl
 
 How the network is emulated, and what is not: bench/netsim.py (this kernel has no netem: a
@@ -458,7 +458,8 @@ def render(records, net_info, latencies, command, quick=False):
                   for l, e in sorted(row["emulated"].items()))
         for row in rows) + ".")
     lines.append("")
-    lines.append("## How bytes and compute grow with the machine count (loopback, P = 2, 3, 4)")
+    lines.append("## How bytes and compute grow with the machine count (P = 2, 3, 4; CPU on "
+                 "loopback, the busiest port in the namespaces with --scaling-emulated)")
     lines.append("")
     lines.append("| app | process 0's payload bytes per unit at P = 2, 3, 4 | busiest port's IP "
                  "bytes per unit (namespaces) | law fitted (on; largest error) | CPU s per worker "
@@ -605,6 +606,8 @@ def main():
         finally:
             runner.kill_live()
             save()
+            # The vectors word2vec has to write (its --out): not needed.
+            (DATA / (APPS["word2vec"]["file"] + ".vec")).unlink(missing_ok=True)
         net_info["switch_cpu_seconds"] = None  # set after the switch exits, below
     net_info["switch_cpu_seconds"] = net.switch_cpu
     save()
