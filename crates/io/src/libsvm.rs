@@ -100,6 +100,13 @@ pub fn check_nonempty_total(path: &Path, total_rows: usize) -> Result<(), DataEr
 /// `rows` as it was and gives `false`, and [`parse_line`] reads it to the same result or names
 /// the error: this path accepts only what that one accepts, with the same numbers.
 fn parse_plain_line(content: &[u8], options: &LibsvmOptions, rows: &mut SparseRows) -> bool {
+    // The line is checked to be UTF-8 once (checking each number's token on its own was a
+    // seventh of the parse), and its numbers are then read from slices of it: every slice ends
+    // at an ASCII byte or at the end, so it is on a character boundary.
+    let Ok(text) = std::str::from_utf8(content) else {
+        return false;
+    };
+    let finite = |token: &str| token.parse::<f64>().ok().filter(|v| v.is_finite());
     let is_gap = |b: u8| b == b' ' || b == b'\t' || b == b'\r';
     let token_end = |from: usize| {
         let mut i = from;
@@ -113,7 +120,7 @@ fn parse_plain_line(content: &[u8], options: &LibsvmOptions, rows: &mut SparseRo
         return false;
     }
     let label_token = &content[..label_end];
-    let Ok(label) = parse_finite(label_token) else {
+    let Some(label) = finite(&text[..label_end]) else {
         return false;
     };
     if options.labels.check(label, label_token).is_err() {
@@ -149,7 +156,7 @@ fn parse_plain_line(content: &[u8], options: &LibsvmOptions, rows: &mut SparseRo
         }
         let value_start = i + 1;
         i = token_end(value_start);
-        let Ok(value) = parse_finite(&content[value_start..i]) else {
+        let Some(value) = finite(&text[value_start..i]) else {
             return undo(rows);
         };
         if index == 0 && !options.zero_based {
