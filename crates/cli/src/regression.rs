@@ -298,7 +298,9 @@ pub fn run(loss: LossKind, args: RegressionArgs, given: &Given) -> Result<(), Fa
     if let Some(path) = &args.trace {
         write_trace(path, &solution.trace)?;
     }
-    print_summary(loss, &args, &params, &cluster, &solution, seconds, cache_use)?;
+    print_summary(
+        loss, &args, &params, &cluster, &solution, seconds, cache_use,
+    )?;
     if diverged {
         return Err(divergence(&solution));
     }

@@ -15,7 +15,9 @@
 use std::path::Path;
 
 use strads_io::corpus::{read_docword_header, read_docword_shard};
-use strads_io::{read_libsvm_shard, read_ratings_shard, read_shard_lines, LibsvmOptions, RatingsFormat};
+use strads_io::{
+    read_libsvm_shard, read_ratings_shard, read_shard_lines, LibsvmOptions, RatingsFormat,
+};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,7 +41,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Ok::<_, Box<dyn std::error::Error>>((best, items))
     };
-    let (read_seconds, _) = best(&mut || Ok(read_shard_lines(path, 0, 1, data_start)?.bytes.len()))?;
+    let (read_seconds, _) =
+        best(&mut || Ok(read_shard_lines(path, 0, 1, data_start)?.bytes.len()))?;
     let (load_seconds, items) = best(&mut || {
         Ok(match format {
             "libsvm" => read_libsvm_shard(path, 0, 1, &LibsvmOptions::default())?.n_nonzeros(),
@@ -65,6 +68,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// one thread).
 fn cpu_seconds() -> Result<f64, Box<dyn std::error::Error>> {
     let stat = std::fs::read_to_string("/proc/self/schedstat")?;
-    let nanos: u64 = stat.split_whitespace().next().ok_or("empty schedstat")?.parse()?;
+    let nanos: u64 = stat
+        .split_whitespace()
+        .next()
+        .ok_or("empty schedstat")?
+        .parse()?;
     Ok(nanos as f64 * 1e-9)
 }

@@ -289,8 +289,7 @@ impl LibsvmCache {
         options: &LibsvmOptions,
     ) -> Result<SparseRows, DataError> {
         let header = self.header;
-        let (start, end) =
-            shard_byte_range(header.data_start, header.source.len, shard, n_shards);
+        let (start, end) = shard_byte_range(header.data_start, header.source.len, shard, n_shards);
         let first = self.first_row_at(start)?;
         let last = self.first_row_at(end)?;
         let [_, labels_at, ends_at, columns_at, values_at, _] = header.layout();
@@ -316,7 +315,9 @@ impl LibsvmCache {
             && ends.first().map_or(true, |&e| e >= entry_start)
             && entry_end <= header.nonzeros;
         if !ordered {
-            return Err(self.corrupt(format!("the row ends of rows {first}..{last} are out of order")));
+            return Err(self.corrupt(format!(
+                "the row ends of rows {first}..{last} are out of order"
+            )));
         }
         let z = (entry_end - entry_start) as u128;
         let columns: Vec<u32> = self
@@ -335,13 +336,20 @@ impl LibsvmCache {
         for i in 0..rows.n_rows() {
             let row = first + i as u64;
             let label = rows.labels[i];
-            if !label.is_finite() || options.labels.check(label, label.to_string().as_bytes()).is_err() {
+            if !label.is_finite()
+                || options
+                    .labels
+                    .check(label, label.to_string().as_bytes())
+                    .is_err()
+            {
                 return Err(self.corrupt_or_kind(row, label));
             }
             let (columns, values) = rows.row(i);
             let increasing = columns.windows(2).all(|w| w[0] < w[1]);
             if !increasing || values.iter().any(|v| !v.is_finite() || *v == 0.0) {
-                return Err(self.corrupt(format!("row {row} has unsorted columns or a zero or non-finite value")));
+                return Err(self.corrupt(format!(
+                    "row {row} has unsorted columns or a zero or non-finite value"
+                )));
             }
         }
         Ok(rows)
@@ -391,7 +399,10 @@ mod tests {
             ..options
         };
         let error = reader.read_shard(0, 1, &binary).unwrap_err().to_string();
-        assert!(error.contains("x.cache") && error.contains("binary label"), "{error}");
+        assert!(
+            error.contains("x.cache") && error.contains("binary label"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -407,7 +418,10 @@ mod tests {
             LibsvmCache::open(&cache)?.read_shard(0, 1, &LibsvmOptions::default())
         };
         let truncated = outcome(&good[..good.len() - 8]).unwrap_err().to_string();
-        assert!(truncated.contains("x.cache") && truncated.contains("truncated"), "{truncated}");
+        assert!(
+            truncated.contains("x.cache") && truncated.contains("truncated"),
+            "{truncated}"
+        );
         // The second row's end (the last of the row ends) made smaller than the first's.
         let mut ends = good.clone();
         let second_end = 80 + 16 * 2 + 8;

@@ -137,7 +137,11 @@ impl RatingsCacheHeader {
             1 => RatingsFormat::Delimited,
             2 => RatingsFormat::MovieLens,
             3 => RatingsFormat::MatrixMarket,
-            other => return bad(format!("unknown source format {other} in the cache's header")),
+            other => {
+                return bad(format!(
+                    "unknown source format {other} in the cache's header"
+                ))
+            }
         };
         Ok(RatingsCacheHeader {
             format,
@@ -157,11 +161,7 @@ impl RatingsCacheHeader {
     /// Where each section starts, and the file's length (in `u128`, so that a corrupt count
     /// cannot overflow).
     fn layout(&self) -> Layout {
-        let (n, u, i) = (
-            self.ratings as u128,
-            self.users as u128,
-            self.items as u128,
-        );
+        let (n, u, i) = (self.ratings as u128, self.users as u128, self.items as u128);
         let users = HEADER_BYTES as u128;
         let items = users + 4 * n;
         let values = items + 4 * n;
@@ -266,10 +266,14 @@ pub fn write_ratings_cache(
         item_text: text_len(&ratings.item_ids),
     };
     let write_u32s = |w: &mut dyn Write, values: &[u32]| -> std::io::Result<()> {
-        values.iter().try_for_each(|v| w.write_all(&v.to_le_bytes()))
+        values
+            .iter()
+            .try_for_each(|v| w.write_all(&v.to_le_bytes()))
     };
     let write_u64s = |w: &mut dyn Write, values: &[u64]| -> std::io::Result<()> {
-        values.iter().try_for_each(|v| w.write_all(&v.to_le_bytes()))
+        values
+            .iter()
+            .try_for_each(|v| w.write_all(&v.to_le_bytes()))
     };
     let write_tokens = |w: &mut dyn Write, ids: &[String]| -> std::io::Result<()> {
         let mut end = 0u64;
@@ -374,8 +378,7 @@ impl RatingsCache {
                 ),
             ));
         }
-        if format != RatingsFormat::Auto && format_code(format) != format_code(self.header.format)
-        {
+        if format != RatingsFormat::Auto && format_code(format) != format_code(self.header.format) {
             return Err(DataError::invalid(
                 &self.path,
                 format!(
@@ -499,10 +502,7 @@ impl RatingsCache {
         // The end of the token before the range is where the range's text starts.
         let first = range.start.saturating_sub(1);
         let ends: Vec<u64> = self
-            .read(
-                ends_at + 8 * first as u128,
-                8 * (range.end - first) as u128,
-            )?
+            .read(ends_at + 8 * first as u128, 8 * (range.end - first) as u128)?
             .chunks_exact(8)
             .map(|w| u64::from_le_bytes(w.try_into().expect("8 bytes")))
             .collect();
@@ -525,7 +525,9 @@ impl RatingsCache {
             let end = (end - start) as usize;
             let token = &text[from..end];
             if token.is_empty() || token.contains(&b'\n') {
-                return Err(self.corrupt(format!("an id token of {side:?} is empty or holds a newline")));
+                return Err(self.corrupt(format!(
+                    "an id token of {side:?} is empty or holds a newline"
+                )));
             }
             tokens.push(token);
             from = end;
@@ -559,8 +561,14 @@ mod tests {
             items.extend(i);
             values.extend(v);
         }
-        assert_eq!((users, items, values), (whole.users, whole.items, whole.values));
-        for (side, ids) in [(CacheSide::Users, &whole.user_ids), (CacheSide::Items, &whole.item_ids)] {
+        assert_eq!(
+            (users, items, values),
+            (whole.users, whole.items, whole.values)
+        );
+        for (side, ids) in [
+            (CacheSide::Users, &whole.user_ids),
+            (CacheSide::Items, &whole.item_ids),
+        ] {
             let n = ids.len() as u64;
             for cut in 0..=n {
                 let mut tokens: Vec<String> = Vec::new();
@@ -593,7 +601,10 @@ mod tests {
             reader.read_tokens(CacheSide::Items, 0..2).map(|_| ())
         };
         let truncated = message(&good[..good.len() - 1]).unwrap_err().to_string();
-        assert!(truncated.contains("r.cache") && truncated.contains("truncated"), "{truncated}");
+        assert!(
+            truncated.contains("r.cache") && truncated.contains("truncated"),
+            "{truncated}"
+        );
         let short = message(&good[..20]).unwrap_err().to_string();
         assert!(short.contains("not a Strads rating cache"), "{short}");
         let mut header = good.clone();

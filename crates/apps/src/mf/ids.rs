@@ -110,8 +110,7 @@ impl OwnedIds {
 
     /// The worker that owns the id with key `key`.
     fn owner(&self, key: &CanonicalKey<'_>) -> usize {
-        self.splitters
-            .partition_point(|s| canonical_key(s) <= *key)
+        self.splitters.partition_point(|s| canonical_key(s) <= *key)
     }
 
     /// For each of `tokens` (any worker's, in its local index order), its dense index, or
@@ -157,7 +156,10 @@ impl OwnedIds {
 
     /// Every id's token in dense order on worker 0 (`None` on the others), for writing the
     /// factors: each owner sends its range. A collective: every worker calls it.
-    pub fn gather_names(&self, worker: &mut Worker<'_>) -> Result<Option<Vec<String>>, EngineError> {
+    pub fn gather_names(
+        &self,
+        worker: &mut Worker<'_>,
+    ) -> Result<Option<Vec<String>>, EngineError> {
         let mut streams = vec![Vec::new(); worker.peers()];
         for k in 0..self.len() {
             push_record(&mut streams[0], self.token(k), 0);
@@ -198,8 +200,7 @@ pub fn number_ids(
     let samples: Vec<Vec<u8>> = (0..n_samples)
         .map(|i| local[order[i * local.len() / n_samples] as usize].to_vec())
         .collect();
-    let gathered: Vec<(u64, Vec<Vec<u8>>)> =
-        worker.all_gather(&(local.len() as u64, samples))?;
+    let gathered: Vec<(u64, Vec<Vec<u8>>)> = worker.all_gather(&(local.len() as u64, samples))?;
     let mut all_samples: Vec<(Vec<u8>, f64)> = Vec::new();
     for (len, samples) in gathered {
         let weight = len as f64 / samples.len().max(1) as f64;
@@ -313,11 +314,7 @@ pub fn number_ids(
             map[l as usize] = index;
         }
     }
-    Ok(Numbered {
-        owned,
-        counts,
-        map,
-    })
+    Ok(Numbered { owned, counts, map })
 }
 
 /// Appends one record of a token stream: the count (8 bytes), the token's length (4 bytes), both
@@ -416,7 +413,9 @@ mod tests {
     /// Shard `p` of `n` of a seeded list of tokens: numbers with and without leading zeros,
     /// words, and tokens shared between shards.
     fn shard_tokens(p: usize, n: usize, seed: u64) -> Vec<String> {
-        let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(p as u64);
+        let mut state = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(p as u64);
         let mut next = || {
             state = state
                 .wrapping_mul(6364136223846793005)
@@ -461,7 +460,9 @@ mod tests {
             let results = run_cluster(&ClusterConfig::threads(n), move |worker| {
                 let p = worker.index();
                 let mut tokens = IdTokens::new();
-                worker_shards[p].iter().for_each(|t| tokens.push(t.as_bytes()));
+                worker_shards[p]
+                    .iter()
+                    .for_each(|t| tokens.push(t.as_bytes()));
                 let counts: Vec<u64> = (0..tokens.len() as u64).map(|k| k % 3 + 1).collect();
                 let numbered = number_ids(worker, &tokens, &counts).unwrap();
                 let mut queries = IdTokens::new();
@@ -505,7 +506,11 @@ mod tests {
                 let share = expected.len() as f64 / n as f64;
                 // Samples weighted by their list's ids: the skewed file's owners split it
                 // evenly (unweighted samples gave 255 and 375).
-                let slack = if shards[0].len() == 30 { 0.1 * share } else { 0.5 * share + 8.0 };
+                let slack = if shards[0].len() == 30 {
+                    0.1 * share
+                } else {
+                    0.5 * share + 8.0
+                };
                 assert!(
                     (o as f64 - share).abs() < slack,
                     "{n} workers own {owned:?} of {}",

@@ -180,8 +180,9 @@ pub fn load(
         Some(ratings) => Ok(TrainShard::Text(ratings.shard(p, n_workers))),
         None => match is_ratings_cache(&params.train) {
             Ok(true) => read_cached_shard(&params.train, p, n_workers).map(TrainShard::Cached),
-            Ok(false) => read_ratings_shard(&params.train, params.format, p, n_workers)
-                .map(TrainShard::Text),
+            Ok(false) => {
+                read_ratings_shard(&params.train, params.format, p, n_workers).map(TrainShard::Text)
+            }
             Err(error) => Err(error),
         },
     };
@@ -191,7 +192,9 @@ pub fn load(
     };
     let status = ShardStatus {
         train: count_or_message(&train, TrainShard::len),
-        test: test.as_ref().map(|t| count_or_message(t, RatingsShard::len)),
+        test: test
+            .as_ref()
+            .map(|t| count_or_message(t, RatingsShard::len)),
     };
     let statuses: Vec<ShardStatus> = worker.all_gather(&status)?;
     let train = agree(p, train, statuses.iter().map(|s| Some(&s.train)))?;
@@ -224,13 +227,19 @@ pub fn load(
                 &shard.user_ids,
                 &local_counts(&shard.users, shard.user_ids.len()),
             )?;
-            shard.users.iter_mut().for_each(|u| *u = users.map[*u as usize]);
+            shard
+                .users
+                .iter_mut()
+                .for_each(|u| *u = users.map[*u as usize]);
             let items = number_ids(
                 worker,
                 &shard.item_ids,
                 &local_counts(&shard.items, shard.item_ids.len()),
             )?;
-            shard.items.iter_mut().for_each(|i| *i = items.map[*i as usize]);
+            shard
+                .items
+                .iter_mut()
+                .for_each(|i| *i = items.map[*i as usize]);
             let train = DenseRatings {
                 users: shard.users,
                 items: shard.items,

@@ -8,9 +8,8 @@ use serde::{Deserialize, Serialize};
 use strads_engine::Worker;
 use strads_io::{
     check_mm_total, check_nonempty_total, entries_to_rows, is_libsvm_cache, read_labels,
-    read_libsvm_shard, LibsvmCache,
-    read_mm_header, read_mm_shard, shard_owned_bytes, DataError, LabelKind, LibsvmOptions, MmEntry,
-    SparseRows,
+    read_libsvm_shard, read_mm_header, read_mm_shard, shard_owned_bytes, DataError, LabelKind,
+    LibsvmCache, LibsvmOptions, MmEntry, SparseRows,
 };
 
 use crate::error::AppError;

@@ -504,7 +504,10 @@ fn a_cache_is_written_once_then_read_with_the_answer_of_the_text() {
         // order (the last bits).
         for field in ["objective", "rmse_test"] {
             let (a, b) = (number(summary, field), number(&text, field));
-            assert!((a - b).abs() <= 1e-12 * b.abs(), "{name} {field}: {a} vs {b}");
+            assert!(
+                (a - b).abs() <= 1e-12 * b.abs(),
+                "{name} {field}: {a} vs {b}"
+            );
         }
     }
     // Each of the two processes reads about half of the cache (its ratings, its ids' tokens,
@@ -531,7 +534,10 @@ fn a_cache_is_written_once_then_read_with_the_answer_of_the_text() {
         message.contains("ratings.cache") && message.contains("truncated"),
         "{message}"
     );
-    assert_eq!(std::fs::metadata(&cache).unwrap().len() as usize, good.len() - 3);
+    assert_eq!(
+        std::fs::metadata(&cache).unwrap().len() as usize,
+        good.len() - 3
+    );
     // A stale cache (the training file changed since) is made again on one process, and refused
     // by a cluster of processes.
     std::fs::write(&cache, &good).unwrap();
@@ -545,7 +551,11 @@ fn a_cache_is_written_once_then_read_with_the_answer_of_the_text() {
     stale_two.extend(common(&dir.path("stale2"), true));
     let refused = run(&stale_two);
     refused.expect_code(2);
-    assert!(refused.describe().contains("stale"), "{}", refused.describe());
+    assert!(
+        refused.describe().contains("stale"),
+        "{}",
+        refused.describe()
+    );
     let again = one_process(&dir.path("again"), true);
     assert_eq!(again["cache"], "written", "{again}");
     assert_eq!(

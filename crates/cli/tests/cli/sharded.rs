@@ -113,7 +113,14 @@ fn a_libsvm_cache_is_read_by_each_process_in_part_with_the_answer_of_the_text() 
     let data = dir.generate("x.libsvm", "lasso", LASSO_PROBLEM);
     let cache = dir.path("x.cache");
     let (data_arg, cache_arg) = (arg(&data), arg(&cache));
-    let text = ["--data", &data_arg, "--lambda-ratio", "0.1", "--tol", "1e-8"];
+    let text = [
+        "--data",
+        &data_arg,
+        "--lambda-ratio",
+        "0.1",
+        "--tol",
+        "1e-8",
+    ];
     let mut cached = text.to_vec();
     cached.extend(["--cache", &cache_arg]);
     let (text_one, text_two) = one_and_two_processes("lasso", &text);
@@ -127,9 +134,17 @@ fn a_libsvm_cache_is_read_by_each_process_in_part_with_the_answer_of_the_text() 
     }
     let cache_len = file_len(&cache);
     for part in per_process(&cached_two, "bytes_read_per_process", 2) {
-        assert!(part > 0.4 * cache_len && part < 0.6 * cache_len, "{part} of {cache_len}");
+        assert!(
+            part > 0.4 * cache_len && part < 0.6 * cache_len,
+            "{part} of {cache_len}"
+        );
     }
-    split_evenly(&cached_two, "nonzeros_held_per_process", number(&cached_two, "nonzeros"), 0.1);
+    split_evenly(
+        &cached_two,
+        "nonzeros_held_per_process",
+        number(&cached_two, "nonzeros"),
+        0.1,
+    );
 
     let good = std::fs::read(&cache).unwrap();
     std::fs::write(&cache, &good[..good.len() - 5]).unwrap();
@@ -138,7 +153,10 @@ fn a_libsvm_cache_is_read_by_each_process_in_part_with_the_answer_of_the_text() 
     let truncated = run(&flags);
     truncated.expect_code(2);
     let message = truncated.error_lines().join("\n");
-    assert!(message.contains("x.cache") && message.contains("truncated"), "{message}");
+    assert!(
+        message.contains("x.cache") && message.contains("truncated"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -210,10 +228,18 @@ fn mf_processes_read_half_hold_half_of_the_ids_and_reach_the_objective_of_one() 
     assert_eq!(per_process(&one, "ids_held_per_process", 1), [ids]);
     split_evenly(&two, "ids_held_per_process", ids, 0.1);
     split_evenly(&two, "bytes_read_per_process", file_len(&train), 0.05);
-    split_evenly(&two, "ratings_held_per_process", 2.0 * text.lines().count() as f64, 0.1);
+    split_evenly(
+        &two,
+        "ratings_held_per_process",
+        2.0 * text.lines().count() as f64,
+        0.1,
+    );
     // ALS sums every row's terms in a fixed order: the same factors for any cluster shape.
     let (a, b) = (number(&one, "objective"), number(&two, "objective"));
-    assert!(relative_difference(a, b) < 1e-12, "1 process {a}, 2 processes {b}");
+    assert!(
+        relative_difference(a, b) < 1e-12,
+        "1 process {a}, 2 processes {b}"
+    );
 }
 
 #[test]
