@@ -8,7 +8,10 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 use strads_apps::mf::model::set_paths;
 use strads_apps::mf::{solve, Algorithm, Init, MfParams, MfSolution, RegScaling};
-use strads_io::{generate_ratings, read_pairs, write_atomic, RatingsFormat, RatingsSpec};
+use strads_io::{
+    generate_ratings, read_pairs, write_atomic, write_ratings_cache, DataError, RatingsCache,
+    RatingsFormat, RatingsSpec,
+};
 
 use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
 use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
@@ -33,6 +36,12 @@ pub struct MfArgs {
     /// global mean and counted as `unseen_test_ratings`).
     #[arg(long, value_name = "FILE")]
     pub test: Option<PathBuf>,
+    /// A binary cache of --train: read instead of --train when it was made from --train as it
+    /// is now (each worker reads only its part of it); otherwise, on one process, --train is
+    /// parsed whole and the cache written (atomically) for the next runs. A truncated or
+    /// corrupt cache is an error.
+    #[arg(long, value_name = "FILE", requires = "train")]
+    pub cache: Option<PathBuf>,
     /// Layout of --train, --test [default: auto].
     #[arg(long, value_enum)]
     pub format: Option<RatingsFormat>,
@@ -193,6 +202,14 @@ pub fn run(args: MfArgs, given: &Given) -> Result<(), Failure> {
                 (summary.train_path, Some(summary.test_path))
             }
         };
+        let (train, cache_use) = match &args.cache {
+            Some(cache) => {
+                let format = args.format.unwrap_or(RatingsFormat::Auto);
+                let used = prepare_cache(cache, &train, format, &cluster)?;
+                (cache.clone(), Some(used))
+            }
+            None => (train, None),
+        };
         let mut params = MfParams {
             train,
             train_in_memory: None,
@@ -225,9 +242,9 @@ pub fn run(args: MfArgs, given: &Given) -> Result<(), Failure> {
             Some(stop_request.clone()),
         )?;
         items.extend(args.checkpoint.agreement_items());
-        Ok((params, items, stop_request, embedded_dir))
+        Ok((params, items, stop_request, embedded_dir, cache_use))
     };
-    let (params, items, stop_request, _embedded_dir) =
+    let (params, items, stop_request, _embedded_dir, cache_use) =
         prepare().map_err(|failure| fail_before_formation(&cluster, is_output_process, failure))?;
     let cluster = cluster.with_agreement(items);
     let (bar, observer) = mf_progress(is_output_process);
@@ -256,7 +273,7 @@ pub fn run(args: MfArgs, given: &Given) -> Result<(), Failure> {
             "init": params.init,
             "init_steps": params.init_steps,
                 "iterations": solution.last.iteration,
-                "train": params.train.display().to_string(),
+                "train": args.train.as_ref().unwrap_or(&params.train).display().to_string(),
             });
             model.write(prefix, &meta)?;
         }
@@ -282,6 +299,7 @@ pub fn run(args: MfArgs, given: &Given) -> Result<(), Failure> {
         &solution,
         seconds,
         unknown_predictions,
+        cache_use,
     )?;
     if solution.diverged {
         return Err(Failure {
@@ -302,6 +320,7 @@ fn print_summary(
     solution: &MfSolution,
     seconds: f64,
     unknown_predictions: Option<usize>,
+    cache_use: Option<&str>,
 ) -> Result<(), Failure> {
     let mut stdout = std::io::stdout().lock();
     let last = &solution.last;
@@ -333,9 +352,12 @@ fn print_summary(
             "global_mean": solution.global_mean,
             "diverged": solution.diverged,
             "unknown_predictions": unknown_predictions,
+            "cache": cache_use,
         });
         crate::resources::add_resources(&mut summary, cluster.threads, last.iteration as f64);
         crate::resources::add_process_figures(&mut summary, &solution.processes, "ratings_held");
+        // The user and item ids each process numbered and holds (every id once over all).
+        summary["ids_held_per_process"] = json!(solution.ids_held);
         writeln!(stdout, "{summary}")?;
     } else {
         writeln!(
@@ -381,6 +403,37 @@ fn print_summary(
         )?;
     }
     Ok(())
+}
+
+/// Makes `cache` usable for `source`: `"read"` when it was made from `source` as it is now,
+/// `"written"` when it was missing or stale and this one-process run parsed `source` and wrote
+/// it. A corrupt cache, or a missing or stale one in a cluster of processes, is bad input.
+fn prepare_cache(
+    cache: &std::path::Path,
+    source: &std::path::Path,
+    format: RatingsFormat,
+    cluster: &strads_engine::ClusterConfig,
+) -> Result<&'static str, Failure> {
+    let problem = match RatingsCache::open(cache) {
+        Ok(reader) => match reader.check_source(source, format) {
+            Ok(()) => return Ok("read"),
+            Err(stale) => stale.to_string(),
+        },
+        Err(DataError::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => {
+            format!("{}: no such cache", cache.display())
+        }
+        Err(corrupt) => return Err(bad_input(corrupt)),
+    };
+    if cluster.processes() > 1 {
+        return Err(bad_input(anyhow::anyhow!(
+            "{problem}; make it first with one process: `strads mf --train {} --cache {} \
+             --iters 1`",
+            source.display(),
+            cache.display()
+        )));
+    }
+    write_ratings_cache(source, format, cluster.threads, cache).map_err(bad_input)?;
+    Ok("written")
 }
 
 /// What the processes of a cluster must agree on: every resolved parameter, the inputs' sizes,

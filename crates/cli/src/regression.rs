@@ -10,7 +10,10 @@ use strads_apps::sparse_regression::{
     solve, DataSource, Layout, LossKind, Penalty, RegressionParams, Solution, StopReason,
 };
 use strads_core::{SchedulerKind, SchedulerParams};
-use strads_io::{generate_regression, write_coefficients, RegressionSpec, Task};
+use strads_io::{
+    generate_regression, write_coefficients, write_libsvm_cache, DataError, LibsvmCache,
+    RegressionSpec, Task,
+};
 
 use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
 use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
@@ -47,6 +50,12 @@ pub struct RegressionArgs {
     /// Labels, one per line, for a MatrixMarket --data.
     #[arg(long, value_name = "FILE")]
     pub labels: Option<PathBuf>,
+    /// A binary cache of a libsvm --data: read instead of --data when it was made from --data
+    /// as it is now (each worker reads only the rows its byte range of --data holds);
+    /// otherwise, on one process, --data is parsed whole and the cache written (atomically)
+    /// for the next runs. A truncated or corrupt cache is an error.
+    #[arg(long, value_name = "FILE", requires = "data")]
+    pub cache: Option<PathBuf>,
     /// Feature indices in the libsvm file start at 0 instead of 1.
     #[arg(long)]
     pub zero_based: bool,
@@ -203,6 +212,22 @@ pub fn run(loss: LossKind, args: RegressionArgs, given: &Given) -> Result<(), Fa
                 })
             }
         }?;
+        let (data, cache_use) = match (&args.cache, data) {
+            (Some(cache), DataSource::Libsvm { path, zero_based }) => {
+                let used = prepare_libsvm_cache(cache, &path, zero_based, &cluster)?;
+                let data = DataSource::Libsvm {
+                    path: cache.clone(),
+                    zero_based,
+                };
+                (data, Some(used))
+            }
+            (Some(_), _) => {
+                return Err(bad_input(anyhow::anyhow!(
+                    "--cache applies to a libsvm --data, not to a MatrixMarket one"
+                )))
+            }
+            (None, data) => (data, None),
+        };
         let defaults = Defaults::for_run(loss, &args, cluster.processes());
         let mut params = RegressionParams {
             loss,
@@ -240,9 +265,9 @@ pub fn run(loss: LossKind, args: RegressionArgs, given: &Given) -> Result<(), Fa
             stop_request.clone(),
         )?;
         items.extend(args.checkpoint.agreement_items());
-        Ok((params, items, stop_request, embedded_dir))
+        Ok((params, items, stop_request, embedded_dir, cache_use))
     };
-    let (params, items, stop_request, _embedded_dir) =
+    let (params, items, stop_request, _embedded_dir, cache_use) =
         prepare().map_err(|failure| fail_before_formation(&cluster, is_output_process, failure))?;
     let cluster = cluster.with_agreement(items);
     let (bar, observer) = regression_progress(is_output_process);
@@ -273,7 +298,9 @@ pub fn run(loss: LossKind, args: RegressionArgs, given: &Given) -> Result<(), Fa
     if let Some(path) = &args.trace {
         write_trace(path, &solution.trace)?;
     }
-    print_summary(loss, &args, &params, &cluster, &solution, seconds)?;
+    print_summary(
+        loss, &args, &params, &cluster, &solution, seconds, cache_use,
+    )?;
     if diverged {
         return Err(divergence(&solution));
     }
@@ -379,6 +406,40 @@ fn check_input_flags(args: &RegressionArgs, given: &Given) -> Result<(), Failure
     }
 }
 
+/// Makes `cache` usable for the libsvm file `source`: `"read"` when it was made from `source` as
+/// it is now, `"written"` when it was missing or stale and this one-process run parsed `source`
+/// and wrote it. A corrupt cache, or a missing or stale one in a cluster of processes, is bad
+/// input.
+fn prepare_libsvm_cache(
+    cache: &std::path::Path,
+    source: &std::path::Path,
+    zero_based: bool,
+    cluster: &strads_engine::ClusterConfig,
+) -> Result<&'static str, Failure> {
+    let problem = match LibsvmCache::open(cache) {
+        Ok(reader) => match reader.check_source(source, zero_based) {
+            Ok(()) => return Ok("read"),
+            Err(stale) => stale.to_string(),
+        },
+        Err(DataError::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => {
+            format!("{}: no such cache", cache.display())
+        }
+        Err(corrupt) => return Err(bad_input(corrupt)),
+    };
+    if cluster.processes() > 1 {
+        return Err(bad_input(anyhow::anyhow!(
+            "{problem}; make it first with one process (the same command without `strads \
+             launch`)"
+        )));
+    }
+    let options = strads_io::LibsvmOptions {
+        zero_based,
+        ..Default::default()
+    };
+    write_libsvm_cache(source, &options, cache).map_err(bad_input)?;
+    Ok("written")
+}
+
 fn source_for(path: &std::path::Path, args: &RegressionArgs) -> Result<DataSource, Failure> {
     let is_mm = is_matrix_market(path, args.format);
     if is_mm {
@@ -406,6 +467,7 @@ fn print_summary(
     cluster: &strads_engine::ClusterConfig,
     solution: &Solution,
     seconds: f64,
+    cache_use: Option<&str>,
 ) -> Result<(), Failure> {
     let mut stdout = std::io::stdout().lock();
     if args.json {
@@ -450,6 +512,8 @@ fn print_summary(
         // Per round: what a round exchanges is what a user sizes a network by.
         crate::resources::add_resources(&mut summary, cluster.threads, solution.rounds as f64);
         crate::resources::add_process_figures(&mut summary, &solution.processes, "nonzeros_held");
+        // Whether --cache was read or written (null without it).
+        summary["cache"] = json!(cache_use);
         writeln!(stdout, "{summary}")?;
     } else {
         let verdict = if solution.converged() {

@@ -130,6 +130,10 @@ pub fn read_docword_shard(
     let text = read_shard_lines(path, shard, n_shards, header.data_start)?;
     let mut cells = Vec::new();
     for line in text.lines() {
+        if let Some(cell) = plain_docword_line(header, line.text) {
+            cells.push(cell);
+            continue;
+        }
         let mut tokens = fields(line.text);
         let first = match tokens.next() {
             None => continue,
@@ -141,6 +145,43 @@ pub fn read_docword_shard(
         cells.push(cell);
     }
     Ok(cells)
+}
+
+/// The common line, three unsigned integers `doc word count` within the header's bounds, read
+/// in one scan. Any other line gives `None` and takes the general path, which reads it to the
+/// same cell, skips it (blank, comment) or names its error.
+fn plain_docword_line(header: &DocwordHeader, line: &[u8]) -> Option<WordCount> {
+    let is_gap = |b: u8| b == b' ' || b == b'\t' || b == b'\r';
+    let mut numbers = [0u64; 3];
+    let mut i = 0;
+    for number in &mut numbers {
+        while i < line.len() && is_gap(line[i]) {
+            i += 1;
+        }
+        let start = i;
+        while i < line.len() && line[i].is_ascii_digit() {
+            *number = *number * 10 + u64::from(line[i] - b'0');
+            i += 1;
+            if *number > MAX_ID {
+                return None;
+            }
+        }
+        if i == start || (i < line.len() && !is_gap(line[i])) {
+            return None;
+        }
+    }
+    while i < line.len() && is_gap(line[i]) {
+        i += 1;
+    }
+    let [doc, word, count] = numbers;
+    let within = |id: u64, bound: usize| id >= 1 && id <= bound as u64;
+    (i == line.len() && within(doc, header.docs) && within(word, header.words) && count >= 1).then(
+        || WordCount {
+            doc: (doc - 1) as u32,
+            word: (word - 1) as u32,
+            count: count as u32,
+        },
+    )
 }
 
 fn parse_docword_line<'a>(

@@ -6,10 +6,12 @@
 //! utility crates (`memchr`, `ryu`, `rand`, `tempfile`, `thiserror`, `serde`).
 //!
 //! - [`shard`]: which lines of a file each of `n` workers reads, by byte range.
-//! - [`libsvm`] and [`matrix_market`] (with [`labels`]): the input formats.
+//! - [`libsvm`] and [`matrix_market`] (with [`labels`]): the input formats; [`libsvm_cache`]: a
+//!   libsvm file parsed once into a binary file from which each shard reads its rows.
 //! - [`atomic`] and [`coefficients`]: output written to a temporary file and renamed.
 //! - [`ratings`]: rating files for matrix factorisation (ids remapped to dense indices);
-//!   [`ratings_shard`]: one shard of a rating file, for loaders that never hold the whole file.
+//!   [`ratings_shard`]: one shard of a rating file, for loaders that never hold the whole file;
+//!   [`ratings_cache`]: a rating file parsed once into a binary file read in parts.
 //! - [`corpus`]: bag-of-words corpora for topic models.
 //! - [`generate`], apart from the formats: synthetic data with a known truth, Lasso and
 //!   logistic-regression data with their true coefficients ([`generate::regression`]), low-rank
@@ -54,9 +56,11 @@ pub mod error;
 pub mod generate;
 pub mod labels;
 pub mod libsvm;
+pub mod libsvm_cache;
 pub mod matrix_market;
 pub mod memory;
 pub mod ratings;
+pub mod ratings_cache;
 pub mod ratings_shard;
 pub mod shard;
 pub mod sparse;
@@ -72,11 +76,21 @@ pub use generate::regression::{
 };
 pub use labels::{read_labels, LabelKind};
 pub use libsvm::{check_nonempty_total, parse_libsvm, read_libsvm_shard, LibsvmOptions};
+pub use libsvm_cache::{
+    is_libsvm_cache, write_libsvm_cache, LibsvmCache, LibsvmCacheHeader, LIBSVM_CACHE_MAGIC,
+    LIBSVM_CACHE_VERSION,
+};
 pub use matrix_market::{
     check_mm_total, entries_to_rows, read_mm_header, read_mm_shard, MmEntry, MmField, MmHeader,
 };
 pub use memory::{check_memory, format_bytes, memory_limit, peak_resident_bytes, MemoryLimit};
-pub use ratings::{align_ids, read_pairs, read_ratings, Ratings, RatingsFormat};
+pub use ratings::{
+    align_ids, canonical_key, read_pairs, read_ratings, CanonicalKey, Ratings, RatingsFormat,
+};
+pub use ratings_cache::{
+    is_ratings_cache, write_ratings_cache, CacheSide, RatingsCache, RatingsCacheHeader,
+    RatingsCacheSummary, SourceStamp, RATINGS_CACHE_MAGIC, RATINGS_CACHE_VERSION,
+};
 pub use ratings_shard::{
     check_ratings_total, find_ids, read_ratings_shard, unify_ids, IdTokens, RatingsShard,
 };

@@ -44,14 +44,42 @@ pub fn parse_libsvm(
     text: &ShardText,
     options: &LibsvmOptions,
 ) -> Result<SparseRows, DataError> {
+    parse_libsvm_lines(path, text, options, |_| {})
+}
+
+/// [`parse_libsvm`], with the file offset of each row's line (for a cache that finds a shard's
+/// rows by their lines' offsets).
+pub(crate) fn parse_libsvm_rows(
+    path: &Path,
+    text: &ShardText,
+    options: &LibsvmOptions,
+) -> Result<(SparseRows, Vec<u64>), DataError> {
+    let mut offsets = Vec::new();
+    let rows = parse_libsvm_lines(path, text, options, |offset| offsets.push(offset))?;
+    Ok((rows, offsets))
+}
+
+/// Parses the lines of `text`, calling `row_at` with the offset of each line that held a row.
+fn parse_libsvm_lines(
+    path: &Path,
+    text: &ShardText,
+    options: &LibsvmOptions,
+    mut row_at: impl FnMut(u64),
+) -> Result<SparseRows, DataError> {
     let mut rows = SparseRows::new();
     for line in text.lines() {
+        let before = rows.n_rows();
         let content = match memchr::memchr(b'#', line.text) {
             Some(hash) => &line.text[..hash],
             None => line.text,
         };
-        parse_line(content, options, &mut rows)
-            .map_err(|message| parse_error_at(path, line.offset, message))?;
+        if !parse_plain_line(content, options, &mut rows) {
+            parse_line(content, options, &mut rows)
+                .map_err(|message| parse_error_at(path, line.offset, message))?;
+        }
+        if rows.n_rows() > before {
+            row_at(line.offset);
+        }
     }
     Ok(rows)
 }
@@ -65,6 +93,88 @@ pub fn check_nonempty_total(path: &Path, total_rows: usize) -> Result<(), DataEr
         });
     }
     Ok(())
+}
+
+/// The common line, `label index:value ...` with single-pass tokens (no `qid:`), read in one
+/// scan and appended to `rows`: `true`. Any other line, and any line with a problem, leaves
+/// `rows` as it was and gives `false`, and [`parse_line`] reads it to the same result or names
+/// the error: this path accepts only what that one accepts, with the same numbers.
+fn parse_plain_line(content: &[u8], options: &LibsvmOptions, rows: &mut SparseRows) -> bool {
+    // The line is checked to be UTF-8 once (checking each number's token on its own was a
+    // seventh of the parse), and its numbers are then read from slices of it: every slice ends
+    // at an ASCII byte or at the end, so it is on a character boundary.
+    let Ok(text) = std::str::from_utf8(content) else {
+        return false;
+    };
+    let finite = |token: &str| token.parse::<f64>().ok().filter(|v| v.is_finite());
+    let is_gap = |b: u8| b == b' ' || b == b'\t' || b == b'\r';
+    let token_end = |from: usize| {
+        let mut i = from;
+        while i < content.len() && !is_gap(content[i]) {
+            i += 1;
+        }
+        i
+    };
+    let label_end = token_end(0);
+    if label_end == 0 {
+        return false;
+    }
+    let label_token = &content[..label_end];
+    let Some(label) = finite(&text[..label_end]) else {
+        return false;
+    };
+    if options.labels.check(label, label_token).is_err() {
+        return false;
+    }
+    let kept = rows.columns.len();
+    let undo = |rows: &mut SparseRows| {
+        rows.columns.truncate(kept);
+        rows.values.truncate(kept);
+        false
+    };
+    let mut previous: Option<u64> = None;
+    let mut i = label_end;
+    loop {
+        while i < content.len() && is_gap(content[i]) {
+            i += 1;
+        }
+        if i == content.len() {
+            break;
+        }
+        // The index: decimal digits, then `:`.
+        let start = i;
+        let mut index: u64 = 0;
+        while i < content.len() && content[i].is_ascii_digit() {
+            index = index * 10 + u64::from(content[i] - b'0');
+            i += 1;
+            if index > u64::from(u32::MAX) + 1 {
+                return undo(rows);
+            }
+        }
+        if i == start || i == content.len() || content[i] != b':' {
+            return undo(rows);
+        }
+        let value_start = i + 1;
+        i = token_end(value_start);
+        let Some(value) = finite(&text[value_start..i]) else {
+            return undo(rows);
+        };
+        if index == 0 && !options.zero_based {
+            return undo(rows);
+        }
+        let column = if options.zero_based { index } else { index - 1 };
+        if column > u64::from(u32::MAX) || previous.is_some_and(|p| index <= p) {
+            return undo(rows);
+        }
+        previous = Some(index);
+        if value != 0.0 {
+            rows.columns.push(column as u32);
+            rows.values.push(value);
+        }
+    }
+    rows.labels.push(label);
+    rows.row_offsets.push(rows.columns.len());
+    true
 }
 
 /// Appends the example on one line (comment already removed) to `rows`, if the line holds one.

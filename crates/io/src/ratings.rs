@@ -467,10 +467,12 @@ pub fn align_ids(known: &[String], other: &[String]) -> Vec<Option<u32>> {
 }
 
 /// A token's place in the canonical order: (not a number, its value, its bytes).
-pub(crate) type CanonicalKey<'t> = (bool, u64, &'t [u8]);
+pub type CanonicalKey<'t> = (bool, u64, &'t [u8]);
 
-/// The canonical order of id tokens: unsigned integers first, numerically, then bytewise.
-pub(crate) fn canonical_key(token: &[u8]) -> CanonicalKey<'_> {
+/// The canonical order of id tokens: unsigned integers first, numerically, then bytewise. Two
+/// tokens have equal keys exactly when they are the same bytes; the dense index of an id is the
+/// rank of its key among the file's distinct keys.
+pub fn canonical_key(token: &[u8]) -> CanonicalKey<'_> {
     match parse_unsigned(token) {
         Some(n) => (false, n, token),
         None => (true, 0, token),

@@ -4,10 +4,16 @@
 //!    test file) with shard-local ids ([`strads_io::read_ratings_shard`]); one all-gather of each
 //!    shard's status decides, the same on every worker, whether the input is good (otherwise
 //!    every worker fails with the first bad line of the file: the first failing shard's).
-//! 2. The workers all-gather only their shards' distinct user and item tokens with their rating
-//!    counts, and each builds the same dense numbering (the canonical order of
-//!    [`strads_io::read_ratings`], so the indices are today's whatever the cluster shape), the
-//!    global counts and the blocks (`strads_core::balanced_blocks`, balanced by ratings).
+//! 2. The workers agree on the dense numbering of users and of items (the canonical order of
+//!    [`strads_io::read_ratings`], so the indices are one process's whatever the cluster shape)
+//!    without any worker holding every id token ([`super::ids`]: each id is numbered by the
+//!    worker that owns its range of the order), and each gets the global rating counts per id
+//!    and builds the same blocks (`strads_core::balanced_blocks`, balanced by ratings). Test ids
+//!    are looked up at their owners.
+//!
+//!    A training file that is a rating cache ([`strads_io::RatingsCache`], `strads mf --cache`)
+//!    is read instead in equal parts of its ratings, already numbered, and worker `p` reads the
+//!    `p`-th equal part of the ids' tokens as the ids it owns: no numbering to compute.
 //! 3. The mean rating and the mean squared rating are summed in file order along the workers
 //!    ([`chain`]: worker `p` continues worker `p - 1`'s sum over its shard, which is the file's
 //!    next part), and so is the squared error of the test ratings with an unseen id: the same
@@ -25,21 +31,22 @@ use serde::{Deserialize, Serialize};
 use strads_core::balanced_blocks;
 use strads_engine::{EngineError, Worker};
 use strads_io::{
-    check_ratings_total, find_ids, read_ratings_shard, unify_ids, DataError, IdTokens, RatingsShard,
+    check_ratings_total, is_ratings_cache, read_ratings_shard, CacheSide, DataError, IdTokens,
+    RatingsCache, RatingsShard,
 };
 
+use super::ids::{number_ids, OwnedIds};
 use super::shard::{build_side, Side};
 use super::{memory_needed, MfParams};
 use crate::error::AppError;
 
 /// What a worker knows of the whole problem (ids, counts, blocks, global statistics) besides its
 /// own share of the ratings.
-#[derive(Debug, Default)]
 pub struct Problem {
-    /// The original token of each dense user index (on the leader only; empty elsewhere).
-    pub user_ids: Vec<String>,
-    /// The original token of each dense item index (on the leader only; empty elsewhere).
-    pub item_ids: Vec<String>,
+    /// The user ids this worker owns (their tokens; see [`super::ids`]).
+    pub user_ids: OwnedIds,
+    /// The item ids this worker owns.
+    pub item_ids: OwnedIds,
     /// Distinct users in the training set.
     pub n_users: usize,
     /// Distinct items in the training set.
@@ -87,15 +94,6 @@ const UNSEEN_CHAIN: u64 = 0x6d66_0002;
 struct ShardStatus {
     train: Result<u64, String>,
     test: Option<Result<u64, String>>,
-}
-
-/// A shard's distinct ids with their rating counts (in the shard's local index order).
-#[derive(Serialize, Deserialize)]
-struct ShardIds {
-    users: IdTokens,
-    user_counts: Vec<u64>,
-    items: IdTokens,
-    item_counts: Vec<u64>,
 }
 
 /// Training ratings held in memory (the Python bindings' arrays) instead of a file: users and
@@ -179,16 +177,24 @@ pub fn load(
     let (p, n_workers) = (worker.index(), worker.peers());
     // 1. Parse this worker's shards and agree on whether every shard is good.
     let train = match &params.train_in_memory {
-        Some(ratings) => Ok(ratings.shard(p, n_workers)),
-        None => read_ratings_shard(&params.train, params.format, p, n_workers),
+        Some(ratings) => Ok(TrainShard::Text(ratings.shard(p, n_workers))),
+        None => match is_ratings_cache(&params.train) {
+            Ok(true) => read_cached_shard(&params.train, p, n_workers).map(TrainShard::Cached),
+            Ok(false) => {
+                read_ratings_shard(&params.train, params.format, p, n_workers).map(TrainShard::Text)
+            }
+            Err(error) => Err(error),
+        },
     };
     let test = match (&params.test, &train) {
         (Some(path), Ok(_)) => Some(read_ratings_shard(path, params.format, p, n_workers)),
         _ => None,
     };
     let status = ShardStatus {
-        train: count_or_message(&train),
-        test: test.as_ref().map(count_or_message),
+        train: count_or_message(&train, TrainShard::len),
+        test: test
+            .as_ref()
+            .map(|t| count_or_message(t, RatingsShard::len)),
     };
     let statuses: Vec<ShardStatus> = worker.all_gather(&status)?;
     let train = agree(p, train, statuses.iter().map(|s| Some(&s.train)))?;
@@ -196,7 +202,7 @@ pub fn load(
         .iter()
         .map(|s| *s.train.as_ref().unwrap_or(&0))
         .sum::<u64>();
-    check_ratings_total(&params.train, train.mm_header.as_ref(), n_train as usize)?;
+    check_ratings_total(&params.train, train.mm_header(), n_train as usize)?;
     let (test, n_test) = match test {
         Some(test) => {
             let test = agree(p, test, statuses.iter().map(|s| s.test.as_ref()))?;
@@ -210,31 +216,46 @@ pub fn load(
         }
         None => (None, 0),
     };
-    let mut train = train;
-    let bytes_read = train.bytes_read + test.as_ref().map_or(0, |t| t.bytes_read);
+    let bytes_read = train.bytes_read() + test.as_ref().map_or(0, |t| t.bytes_read);
 
-    // 2. The dense numbering, the global counts and the blocks.
-    let ids = ShardIds {
-        user_counts: local_counts(&train.users, train.user_ids.len()),
-        item_counts: local_counts(&train.items, train.item_ids.len()),
-        users: std::mem::take(&mut train.user_ids),
-        items: std::mem::take(&mut train.item_ids),
+    // 2. The dense numbering, the global counts and the blocks: each worker holds only its
+    // range of the ids (`ids`). A cache holds the ratings numbered already, and the counts.
+    let (train, user_ids, user_counts, item_ids, item_counts) = match train {
+        TrainShard::Text(mut shard) => {
+            let users = number_ids(
+                worker,
+                &shard.user_ids,
+                &local_counts(&shard.users, shard.user_ids.len()),
+            )?;
+            shard
+                .users
+                .iter_mut()
+                .for_each(|u| *u = users.map[*u as usize]);
+            let items = number_ids(
+                worker,
+                &shard.item_ids,
+                &local_counts(&shard.items, shard.item_ids.len()),
+            )?;
+            shard
+                .items
+                .iter_mut()
+                .for_each(|i| *i = items.map[*i as usize]);
+            let train = DenseRatings {
+                users: shard.users,
+                items: shard.items,
+                values: shard.values,
+            };
+            (train, users.owned, users.counts, items.owned, items.counts)
+        }
+        TrainShard::Cached(cached) => (
+            cached.ratings,
+            cached.user_ids,
+            cached.user_counts,
+            cached.item_ids,
+            cached.item_counts,
+        ),
     };
-    let all_ids: Vec<ShardIds> = worker.all_gather(&ids)?;
-    drop(ids);
-    let (user_ids, user_counts) = numbering(
-        &all_ids,
-        |s| (&s.users, &s.user_counts),
-        p,
-        |map| train.users.iter_mut().for_each(|u| *u = map[*u as usize]),
-    );
-    let (item_ids, item_counts) = numbering(
-        &all_ids,
-        |s| (&s.items, &s.item_counts),
-        p,
-        |map| train.items.iter_mut().for_each(|i| *i = map[*i as usize]),
-    );
-    drop(all_ids);
+    let (n_users, n_items) = (user_counts.len(), item_counts.len());
     let cost = |counts: &[u64]| -> Vec<u64> { counts.iter().map(|c| c + row_cost).collect() };
     let user_blocks = balanced_blocks(&cost(&user_counts), n_workers);
     let item_blocks = balanced_blocks(&cost(&item_counts), n_workers);
@@ -261,8 +282,8 @@ pub fn load(
     let mut seen: (Vec<u32>, Vec<u32>, Vec<f64>) = Default::default();
     let mut unseen_here = Vec::new();
     if let Some(test) = test {
-        let users = find_ids(&user_ids, &test.user_ids);
-        let items = find_ids(&item_ids, &test.item_ids);
+        let users = user_ids.lookup(worker, &test.user_ids)?;
+        let items = item_ids.lookup(worker, &test.item_ids)?;
         for k in 0..test.len() {
             match (users[test.users[k] as usize], items[test.items[k] as usize]) {
                 (Some(u), Some(i)) => {
@@ -306,17 +327,15 @@ pub fn load(
         params.rank,
         threads,
         n_workers,
-        user_ids.len(),
-        item_ids.len(),
+        n_users,
+        n_items,
         copies as usize,
         test_here as usize,
     );
     let what = format!(
-        "{} users x {} items with {n_train} training ratings, of which this process holds {} \
-         (stored twice, by user and by item: {copies} copies), at --rank {} on {threads} worker \
-         thread(s),",
-        user_ids.len(),
-        item_ids.len(),
+        "{n_users} users x {n_items} items with {n_train} training ratings, of which this process \
+         holds {} (stored twice, by user and by item: {copies} copies), at --rank {} on {threads} \
+         worker thread(s),",
         copies / 2,
         params.rank
     );
@@ -329,7 +348,6 @@ pub fn load(
     }
 
     // 5. Every rating to its owners; each side built as soon as its ratings are in.
-    let (n_users, n_items) = (user_ids.len(), item_ids.len());
     let by_user = route(
         worker,
         (&train.users, &train.items, &train.values),
@@ -358,10 +376,9 @@ pub fn load(
     );
     drop(by_item);
 
-    let leader = worker.is_leader();
     let problem = Problem {
-        user_ids: if leader { user_ids } else { Vec::new() },
-        item_ids: if leader { item_ids } else { Vec::new() },
+        user_ids,
+        item_ids,
         n_users,
         n_items,
         n_train: n_train as usize,
@@ -383,20 +400,23 @@ pub fn load(
     })
 }
 
-fn count_or_message(shard: &Result<RatingsShard, DataError>) -> Result<u64, String> {
+fn count_or_message<T>(
+    shard: &Result<T, DataError>,
+    len: impl Fn(&T) -> usize,
+) -> Result<u64, String> {
     match shard {
-        Ok(shard) => Ok(shard.len() as u64),
+        Ok(shard) => Ok(len(shard) as u64),
         Err(error) => Err(error.to_string()),
     }
 }
 
 /// This worker's shard if no worker failed; otherwise the first failing worker's error (in
 /// worker order, so the file's first bad line): this worker's own, or the other's message.
-fn agree<'a>(
+fn agree<'a, T>(
     p: usize,
-    local: Result<RatingsShard, DataError>,
+    local: Result<T, DataError>,
     statuses: impl Iterator<Item = Option<&'a Result<u64, String>>>,
-) -> Result<RatingsShard, AppError> {
+) -> Result<T, AppError> {
     let first_failure = statuses.enumerate().find_map(|(q, s)| match s {
         Some(Err(message)) => Some((q, message.clone())),
         _ => None,
@@ -408,31 +428,108 @@ fn agree<'a>(
     }
 }
 
+/// This worker's training ratings as read: a text shard with shard-local ids (numbered with the
+/// other workers next), or its part of a cache, numbered already.
+enum TrainShard {
+    Text(RatingsShard),
+    Cached(CachedShard),
+}
+
+impl TrainShard {
+    fn len(&self) -> usize {
+        match self {
+            TrainShard::Text(shard) => shard.len(),
+            TrainShard::Cached(cached) => cached.ratings.values.len(),
+        }
+    }
+
+    fn bytes_read(&self) -> u64 {
+        match self {
+            TrainShard::Text(shard) => shard.bytes_read,
+            TrainShard::Cached(cached) => cached.bytes_read,
+        }
+    }
+
+    fn mm_header(&self) -> Option<&strads_io::MmHeader> {
+        match self {
+            TrainShard::Text(shard) => shard.mm_header.as_ref(),
+            TrainShard::Cached(_) => None,
+        }
+    }
+}
+
+/// Ratings in file order with dense user and item indices.
+struct DenseRatings {
+    users: Vec<u32>,
+    items: Vec<u32>,
+    values: Vec<f64>,
+}
+
+/// Worker `p`'s part of a rating cache ([`strads_io::RatingsCache`]): the `p`-th of `P` equal
+/// runs of its ratings (file order, so the sums folded in worker order are a pass over the
+/// file's), and the `p`-th of `P` equal runs of the user and of the item indices as the ids it
+/// owns, with the first token of every other run as the splitters: the same numbering and
+/// ownership rule as [`number_ids`], read instead of computed.
+struct CachedShard {
+    ratings: DenseRatings,
+    user_ids: OwnedIds,
+    user_counts: Vec<u64>,
+    item_ids: OwnedIds,
+    item_counts: Vec<u64>,
+    bytes_read: u64,
+}
+
+fn read_cached_shard(
+    path: &std::path::Path,
+    p: usize,
+    n_workers: usize,
+) -> Result<CachedShard, DataError> {
+    let mut cache = RatingsCache::open(path)?;
+    let header = *cache.header();
+    // Where run `q` of `P` of `n` things starts.
+    let run_start = |n: u64, q: usize| (u128::from(n) * q as u128 / n_workers as u128) as u64;
+    let (users, items, values) =
+        cache.read_ratings(run_start(header.ratings, p)..run_start(header.ratings, p + 1))?;
+    let mut owned = |side: CacheSide, n: u64| -> Result<OwnedIds, DataError> {
+        if n > u64::from(u32::MAX) {
+            return Err(DataError::invalid(
+                path,
+                format!("{n} distinct ids: more than dense 32-bit indices can number"),
+            ));
+        }
+        let range = run_start(n, p)..run_start(n, p + 1);
+        let tokens = cache.read_tokens(side, range.clone())?;
+        let mut splitters = Vec::with_capacity(n_workers - 1);
+        for q in 1..n_workers {
+            let at = run_start(n, q);
+            let token = cache.read_tokens(side, at..(at + 1).min(n))?;
+            splitters.push(token.iter().next().unwrap_or_default().to_vec());
+        }
+        Ok(OwnedIds::from_parts(splitters, &tokens, range.start as u32))
+    };
+    let user_ids = owned(CacheSide::Users, header.users)?;
+    let item_ids = owned(CacheSide::Items, header.items)?;
+    let user_counts = cache.read_counts(CacheSide::Users)?;
+    let item_counts = cache.read_counts(CacheSide::Items)?;
+    Ok(CachedShard {
+        ratings: DenseRatings {
+            users,
+            items,
+            values,
+        },
+        user_ids,
+        user_counts,
+        item_ids,
+        item_counts,
+        bytes_read: cache.bytes_read(),
+    })
+}
+
 /// How many ratings each local index has.
 fn local_counts(indices: &[u32], n: usize) -> Vec<u64> {
     let mut counts = vec![0u64; n];
     indices.iter().for_each(|&i| counts[i as usize] += 1);
     counts
-}
-
-/// The dense ids of one side from every shard's tokens (`side` picks them), with the global
-/// counts; `remap` receives this worker's (`p`) map from local to dense indices.
-fn numbering(
-    all: &[ShardIds],
-    side: impl Fn(&ShardIds) -> (&IdTokens, &Vec<u64>),
-    p: usize,
-    remap: impl FnOnce(&[u32]),
-) -> (Vec<String>, Vec<u64>) {
-    let lists: Vec<&IdTokens> = all.iter().map(|s| side(s).0).collect();
-    let (names, maps) = unify_ids(&lists);
-    let mut counts = vec![0u64; names.len()];
-    for (shard, map) in all.iter().zip(&maps) {
-        for (&dense, &count) in map.iter().zip(side(shard).1) {
-            counts[dense as usize] += count;
-        }
-    }
-    remap(&maps[p]);
-    (names, counts)
 }
 
 /// A fold along the workers in worker order: worker 0 computes `step(None)`, worker `p` then

@@ -19,6 +19,7 @@
 pub mod als;
 pub mod ccd;
 pub mod halo;
+pub mod ids;
 pub mod init;
 pub mod kernels;
 pub mod load;
@@ -185,6 +186,10 @@ pub struct MfSolution {
     pub solve_seconds: f64,
     /// Per process: its figures at the end of solving, gathered from every process.
     pub processes: Vec<ProcessFigures>,
+    /// Per process: the user and item ids whose tokens its workers own ([`ids`]): over all
+    /// processes, every id once. (When the factors are collected, process 0 also receives every
+    /// token at the end, to write them.)
+    pub ids_held: Vec<u64>,
 }
 
 /// What one process read, held (`held`: training ratings its workers store, both copies
@@ -627,11 +632,17 @@ fn solve_on_worker(
         Algorithm::Sgd => sgd::run(worker, &mut local, &mut driver, &problem, params)?,
     }
     let solve_seconds = driver.started.elapsed().as_secs_f64();
-    let factors = if params.collect_model {
-        model::gather(worker, &local)?
+    let (factors, user_names, item_names) = if params.collect_model {
+        (
+            model::gather(worker, &local)?,
+            problem.user_ids.gather_names(worker)?,
+            problem.item_ids.gather_names(worker)?,
+        )
     } else {
-        None
+        (None, None, None)
     };
+    let ids_held = (problem.user_ids.len() + problem.item_ids.len()) as u64;
+    let every_ids_held: Vec<u64> = worker.all_gather(&ids_held)?;
     // Only on success (every worker gets here): each process's figures, its peak last.
     let held = (local.users.values.len() + local.items.values.len()) as u64;
     let mine = ProcessFigures {
@@ -645,8 +656,8 @@ fn solve_on_worker(
     let global_mean = problem.global_mean;
     let model = factors.map(|(w, h)| Model {
         rank: params.rank,
-        user_ids: problem.user_ids,
-        item_ids: problem.item_ids,
+        user_ids: user_names.unwrap_or_default(),
+        item_ids: item_names.unwrap_or_default(),
         w,
         h,
         global_mean,
@@ -669,5 +680,9 @@ fn solve_on_worker(
         load_seconds,
         solve_seconds,
         processes,
+        ids_held: every_ids_held
+            .chunks(worker.workers_per_process())
+            .map(|workers| workers.iter().sum())
+            .collect(),
     }))
 }

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use strads_engine::Worker;
 use strads_io::{
-    check_mm_total, check_nonempty_total, entries_to_rows, read_labels, read_libsvm_shard,
-    read_mm_header, read_mm_shard, shard_owned_bytes, DataError, LabelKind, LibsvmOptions, MmEntry,
-    SparseRows,
+    check_mm_total, check_nonempty_total, entries_to_rows, is_libsvm_cache, read_labels,
+    read_libsvm_shard, read_mm_header, read_mm_shard, shard_owned_bytes, DataError, LabelKind,
+    LibsvmCache, LibsvmOptions, MmEntry, SparseRows,
 };
 
 use crate::error::AppError;
@@ -199,8 +199,16 @@ pub fn load_shard(
                 zero_based: *zero_based,
                 labels: label_kind,
             };
-            let local = read_libsvm_shard(path, shard, peers, &options)
-                .and_then(|rows| Ok((rows, shard_owned_bytes(path, shard, peers, 0)?)));
+            // A libsvm cache (`strads lasso --cache`) gives the rows the text shard would.
+            let local = match is_libsvm_cache(path) {
+                Ok(true) => LibsvmCache::open(path).and_then(|mut cache| {
+                    let rows = cache.read_shard(shard, peers, &options)?;
+                    Ok((rows, cache.bytes_read()))
+                }),
+                Ok(false) => read_libsvm_shard(path, shard, peers, &options)
+                    .and_then(|rows| Ok((rows, shard_owned_bytes(path, shard, peers, 0)?))),
+                Err(error) => Err(error),
+            };
             let ((rows, bytes_read), shapes) = agree(worker, local, |(r, _)| {
                 (r.n_rows(), r.min_cols(), r.n_nonzeros())
             })?;

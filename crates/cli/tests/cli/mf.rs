@@ -443,3 +443,123 @@ fn plot_writes_a_png_and_an_svg_from_real_traces() {
     );
     run(["plot", &arg(&bad), "--out", &arg(&dir.path("x.gif"))]).expect_code(2);
 }
+
+/// `--cache`: the first run parses the training file and writes the cache, later runs (one
+/// process or two) read it and give the text run's factors; a stale cache is made again, a
+/// truncated one is an error naming it (exit status 2).
+#[test]
+fn a_cache_is_written_once_then_read_with_the_answer_of_the_text() {
+    let dir = Dir::new();
+    let (train, test) = ratings(&dir);
+    let cache = dir.path("ratings.cache");
+    let common = |prefix: &Path, cache_flag: bool| {
+        let mut flags = vec![
+            "mf".to_owned(),
+            "--train".into(),
+            arg(&train),
+            "--test".into(),
+            arg(&test),
+            "--rank".into(),
+            "4".into(),
+            "--iters".into(),
+            "3".into(),
+            "--json".into(),
+            "--out-prefix".into(),
+            arg(prefix),
+        ];
+        if cache_flag {
+            flags.extend(["--cache".into(), arg(&cache)]);
+        }
+        flags
+    };
+    let one_process = |prefix: &Path, cache_flag: bool| {
+        let mut flags = common(prefix, cache_flag);
+        flags.extend(["--threads".into(), "1".into()]);
+        let result = run(&flags);
+        result.expect_success();
+        result.json()
+    };
+    let text = one_process(&dir.path("text"), false);
+    assert!(text["cache"].is_null(), "{text}");
+    let written = one_process(&dir.path("written"), true);
+    assert_eq!(written["cache"], "written", "{written}");
+    let read = one_process(&dir.path("read"), true);
+    assert_eq!(read["cache"], "read", "{read}");
+    let mut two = vec!["launch", "--processes", "2", "--threads", "1", "--"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    two.extend(common(&dir.path("two"), true));
+    let two = run(&two);
+    two.expect_success();
+    let two = two.json();
+    assert_eq!(two["cache"], "read", "{two}");
+    for (name, summary) in [("written", &written), ("read", &read), ("two", &two)] {
+        let difference = max_difference(&dir.path("text"), &dir.path(name));
+        assert!(difference <= 1e-12, "{name}: {difference}");
+        for field in ["users", "items", "unseen_test_ratings"] {
+            assert_eq!(summary[field], text[field], "{name} {field}: {summary}");
+        }
+        // One process sums the objective as the text run did; two sum their parts in another
+        // order (the last bits).
+        for field in ["objective", "rmse_test"] {
+            let (a, b) = (number(summary, field), number(&text, field));
+            assert!(
+                (a - b).abs() <= 1e-12 * b.abs(),
+                "{name} {field}: {a} vs {b}"
+            );
+        }
+    }
+    // Each of the two processes reads about half of the cache (its ratings, its ids' tokens,
+    // every id's count) and its half of the test file.
+    let cache_len = std::fs::metadata(&cache).unwrap().len() as f64;
+    let test_len = std::fs::metadata(&test).unwrap().len() as f64;
+    let read_by = two["bytes_read_per_process"].as_array().unwrap();
+    assert_eq!(read_by.len(), 2, "{two}");
+    for bytes in read_by {
+        let bytes = bytes.as_f64().unwrap();
+        assert!(
+            bytes < 0.6 * (cache_len + test_len) && bytes > 0.4 * cache_len,
+            "{bytes} of {cache_len} + {test_len}: {two}"
+        );
+    }
+
+    // A truncated cache: exit status 2, naming the cache; the cache is left as it is.
+    let good = std::fs::read(&cache).unwrap();
+    std::fs::write(&cache, &good[..good.len() - 3]).unwrap();
+    let truncated = run(&common(&dir.path("bad"), true));
+    truncated.expect_code(2);
+    let message = truncated.error_lines().join("\n");
+    assert!(
+        message.contains("ratings.cache") && message.contains("truncated"),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::metadata(&cache).unwrap().len() as usize,
+        good.len() - 3
+    );
+    // A stale cache (the training file changed since) is made again on one process, and refused
+    // by a cluster of processes.
+    std::fs::write(&cache, &good).unwrap();
+    let mut text_now = std::fs::read_to_string(&train).unwrap();
+    text_now.push_str("1 1 3.5\n");
+    std::fs::write(&train, text_now).unwrap();
+    let mut stale_two = vec!["launch", "--processes", "2", "--threads", "1", "--"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    stale_two.extend(common(&dir.path("stale2"), true));
+    let refused = run(&stale_two);
+    refused.expect_code(2);
+    assert!(
+        refused.describe().contains("stale"),
+        "{}",
+        refused.describe()
+    );
+    let again = one_process(&dir.path("again"), true);
+    assert_eq!(again["cache"], "written", "{again}");
+    assert_eq!(
+        again["train_ratings"].as_f64().unwrap(),
+        text["train_ratings"].as_f64().unwrap() + 1.0
+    );
+}

@@ -1,6 +1,6 @@
 //! Issue 17, parts 1, 2 and 5: on 2 real processes over loopback every process reads only its
 //! byte range and holds only its share (the `--json` per-process figures add up to the file and
-//! to the data, each near half), the answer is the one of 1 process, and a bad line that a
+//! to the data, each near half; for MF also its share of the id tokens), the answer is the one of 1 process, and a bad line that a
 //! shard boundary cuts is still reported as `file:line` with exit status 2.
 
 use std::path::Path;
@@ -103,6 +103,62 @@ fn lasso_processes_read_and_hold_half_and_reach_the_objective_of_one() {
     }
 }
 
+/// `lasso --cache`: the first (one-process) run parses the libsvm file and writes the cache,
+/// later runs read it, each process only its rows, and every run gives the text run's objective
+/// to the last bit (each worker holds the same rows as from the text); a truncated cache is an
+/// error naming it, exit status 2.
+#[test]
+fn a_libsvm_cache_is_read_by_each_process_in_part_with_the_answer_of_the_text() {
+    let dir = Dir::new();
+    let data = dir.generate("x.libsvm", "lasso", LASSO_PROBLEM);
+    let cache = dir.path("x.cache");
+    let (data_arg, cache_arg) = (arg(&data), arg(&cache));
+    let text = [
+        "--data",
+        &data_arg,
+        "--lambda-ratio",
+        "0.1",
+        "--tol",
+        "1e-8",
+    ];
+    let mut cached = text.to_vec();
+    cached.extend(["--cache", &cache_arg]);
+    let (text_one, text_two) = one_and_two_processes("lasso", &text);
+    let (cached_one, cached_two) = one_and_two_processes("lasso", &cached);
+    assert!(text_one["cache"].is_null(), "{text_one}");
+    assert_eq!(cached_one["cache"], "written", "{cached_one}");
+    assert_eq!(cached_two["cache"], "read", "{cached_two}");
+    for (a, b) in [(&text_one, &cached_one), (&text_two, &cached_two)] {
+        assert_eq!(a["objective"], b["objective"], "{a}\n{b}");
+        assert_eq!(a["nonzeros"], b["nonzeros"], "{a}\n{b}");
+    }
+    let cache_len = file_len(&cache);
+    for part in per_process(&cached_two, "bytes_read_per_process", 2) {
+        assert!(
+            part > 0.4 * cache_len && part < 0.6 * cache_len,
+            "{part} of {cache_len}"
+        );
+    }
+    split_evenly(
+        &cached_two,
+        "nonzeros_held_per_process",
+        number(&cached_two, "nonzeros"),
+        0.1,
+    );
+
+    let good = std::fs::read(&cache).unwrap();
+    std::fs::write(&cache, &good[..good.len() - 5]).unwrap();
+    let mut flags = vec!["lasso", "--threads", "1", "--json"];
+    flags.extend(&cached);
+    let truncated = run(&flags);
+    truncated.expect_code(2);
+    let message = truncated.error_lines().join("\n");
+    assert!(
+        message.contains("x.cache") && message.contains("truncated"),
+        "{message}"
+    );
+}
+
 #[test]
 fn lda_processes_read_and_hold_half_and_reach_the_log_likelihood_of_one() {
     let dir = Dir::new();
@@ -141,6 +197,47 @@ fn lda_processes_read_and_hold_half_and_reach_the_log_likelihood_of_one() {
     );
     assert!(
         relative_difference(a, b) < 0.01,
+        "1 process {a}, 2 processes {b}"
+    );
+}
+
+/// Ratings with word user ids (the canonical order's bytewise part) and number item ids; one
+/// process and two number the ids the same, each of the two holding about half of them.
+#[test]
+fn mf_processes_read_half_hold_half_of_the_ids_and_reach_the_objective_of_one() {
+    let dir = Dir::new();
+    let (n_users, n_items) = (300, 80);
+    let text: String = (0..n_users)
+        .flat_map(|u| {
+            (0..8).map(move |k| {
+                let item = (u * 7 + k * 13) % n_items + 1;
+                format!("user{u} {item} {}\n", (u + 3 * item) % 5 + 1)
+            })
+        })
+        .collect();
+    let train = dir.write("train.txt", &text);
+    let train_arg = arg(&train);
+    let flags = [
+        "--train", &train_arg, "--algo", "als", "--rank", "3", "--iters", "3",
+    ];
+    let (one, two) = one_and_two_processes("mf", &flags);
+    peaks_reported(&two, 2);
+    assert_eq!(number(&two, "users"), n_users as f64, "{two}");
+    assert_eq!(number(&two, "items"), n_items as f64, "{two}");
+    let ids = (n_users + n_items) as f64;
+    assert_eq!(per_process(&one, "ids_held_per_process", 1), [ids]);
+    split_evenly(&two, "ids_held_per_process", ids, 0.1);
+    split_evenly(&two, "bytes_read_per_process", file_len(&train), 0.05);
+    split_evenly(
+        &two,
+        "ratings_held_per_process",
+        2.0 * text.lines().count() as f64,
+        0.1,
+    );
+    // ALS sums every row's terms in a fixed order: the same factors for any cluster shape.
+    let (a, b) = (number(&one, "objective"), number(&two, "objective"));
+    assert!(
+        relative_difference(a, b) < 1e-12,
         "1 process {a}, 2 processes {b}"
     );
 }
