@@ -146,14 +146,10 @@ pub fn block_from_memory(
     let boundaries = block_boundaries(&counts, peers);
     let (first, end) = (boundaries[index], boundaries[index + 1]);
     let width = end - first;
+    // The block's column sizes are the counts just made: no second pass over the entries.
     let mut offsets = vec![0usize; width + 1];
-    for &c in &rows.columns {
-        if (first..end).contains(&(c as usize)) {
-            offsets[c as usize - first + 1] += 1;
-        }
-    }
     for k in 0..width {
-        offsets[k + 1] += offsets[k];
+        offsets[k + 1] = offsets[k] + counts[first + k] as usize;
     }
     let mut next = offsets.clone();
     let mut row_index = vec![0u32; offsets[width]];
