@@ -4,7 +4,7 @@ solve time on the lasso benchmark data, at the same lambda ratios and tolerance.
 
     cargo build --release                          # target/release/strads
     pip install ./python                           # the strads package, in the python you run
-    python bench/run_python.py --quick             # 20000 x 40000 (the smoke-test data set)
+    python bench/run_python.py --quick             # 5000 x 10000 (the smoke-test data set)
     python bench/run_python.py                     # 100000 x 200000 (bench/README.md)
 
 The data set is the one bench/run_lasso.py uses (generated into bench/data/ if missing). X is
@@ -32,12 +32,12 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
-from run_lasso import FULL, QUICK, generate  # noqa: E402  the same data set and generator
+from run_lasso import SHAPES, data_path, generate  # noqa: E402  the same data sets and generator
 
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="small data set (20000 x 40000)")
+    p.add_argument("--quick", action="store_true", help="small data set (5000 x 10000)")
     p.add_argument("--ratios", default="0.1,0.01", help="lambda / lambda_max, comma separated")
     p.add_argument("--tol", type=float, default=1e-6, help="relative duality gap")
     p.add_argument("--threads", type=int, default=2)
@@ -75,10 +75,9 @@ def main():
     if args.data:
         data = Path(args.data)
     else:
-        spec = QUICK if args.quick else FULL
-        name = "lasso-quick.libsvm" if args.quick else "lasso-100000x200000.libsvm"
-        data = BENCH / "data" / name
-        generate(args.strads, spec, data)
+        name = "quick-correlated" if args.quick else "correlated"
+        data = data_path(name, SHAPES[name])
+        generate(argparse.Namespace(strads=args.strads, python=sys.executable), name, SHAPES[name], data)
     started = time.perf_counter()
     X, y = load_svmlight_file(str(data))
     X = X.tocsr()
