@@ -15,8 +15,8 @@ use strads_ap_apps::mlr::{
 use strads_ap_apps::{Hooks, Observer};
 
 use crate::convert::{ap_app_error, to_py};
-use crate::interrupt::run_interruptible;
 use crate::csr::{sparse_rows, IndexArray};
+use crate::interrupt::run_interruptible;
 
 /// Fits multinomial logistic regression on the CSR matrix (`indptr`, `indices`: int32 or int64;
 /// `data`) of `n_cols` columns with whole-number labels `y` (the estimator passes class indices

@@ -11,8 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use strads_ap::ApConfig;
 use strads_ap_apps::word2vec::{
-    train, write_vectors, Architecture, InMemorySentences, TraceRecord, Word2vecParams,
-    WordVectors,
+    train, write_vectors, Architecture, InMemorySentences, TraceRecord, Word2vecParams, WordVectors,
 };
 use strads_ap_apps::{Hooks, Observer};
 

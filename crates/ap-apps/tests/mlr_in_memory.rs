@@ -8,8 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use strads_ap::{ApConfig, ClusterConfig};
 use strads_ap_apps::mlr::{
-    train, InMemoryExamples, LbfgsSettings, MlrParams, SgdSettings, Solver, StopReason,
-    TraceRecord,
+    train, InMemoryExamples, LbfgsSettings, MlrParams, SgdSettings, Solver, StopReason, TraceRecord,
 };
 use strads_ap_apps::{Hooks, Observer};
 use strads_io::SparseRows;

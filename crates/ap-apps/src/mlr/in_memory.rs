@@ -136,13 +136,21 @@ mod tests {
 
     #[test]
     fn workers_share_the_rows_in_order_without_zeros() {
-        let examples =
-            InMemoryExamples::new(rows(&[3.0, -1.0, 3.0], &[&[(0, 1.0), (2, 0.0)], &[], &[(1, 2.0)]]), 4)
-                .unwrap();
+        let examples = InMemoryExamples::new(
+            rows(
+                &[3.0, -1.0, 3.0],
+                &[&[(0, 1.0), (2, 0.0)], &[], &[(1, 2.0)]],
+            ),
+            4,
+        )
+        .unwrap();
         let all: Vec<Example> = (0..2).flat_map(|w| examples.share(w, 2)).collect();
         assert_eq!(all.len(), 3);
         assert_eq!(examples.share(0, 2).len(), 1);
-        assert_eq!((all[0].label, &*all[0].columns, &*all[0].values), (3, &[0][..], &[1.0][..]));
+        assert_eq!(
+            (all[0].label, &*all[0].columns, &*all[0].values),
+            (3, &[0][..], &[1.0][..])
+        );
         assert_eq!((all[1].label, all[1].columns.len()), (-1, 0));
         assert_eq!((all[2].label, &*all[2].columns), (3, &[1][..]));
     }

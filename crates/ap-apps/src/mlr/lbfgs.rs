@@ -496,7 +496,10 @@ mod tests {
         )
         .unwrap();
         // Asked at the start and after iterations 1 and 2: it stops after iteration 2.
-        assert_eq!((outcome.stop, outcome.last.iteration), (LbfgsStop::Stopped, 2));
+        assert_eq!(
+            (outcome.stop, outcome.last.iteration),
+            (LbfgsStop::Stopped, 2)
+        );
         assert!(points.contains(&outcome.point));
         assert_eq!(outcome.last.objective, quadratic(&outcome.point).unwrap().0);
     }

@@ -180,7 +180,13 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &MlrParams) -> Result<Fit, MlrError> {
                 &settings,
                 &l1,
                 |w| {
-                    objective_and_gradient(&mut ap.borrow_mut(), &mut rows, &shape, w, params.lambda)
+                    objective_and_gradient(
+                        &mut ap.borrow_mut(),
+                        &mut rows,
+                        &shape,
+                        w,
+                        params.lambda,
+                    )
                 },
                 |it| {
                     let record = TraceRecord {

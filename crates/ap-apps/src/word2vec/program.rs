@@ -296,7 +296,9 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
             mean_loss: totals[2] / pairs.max(1) as f64,
             alpha: ap.sum(alpha)? / workers as f64,
         });
-        params.hooks.observe(ap.is_leader(), &trace[trace.len() - 1]);
+        params
+            .hooks
+            .observe(ap.is_leader(), &trace[trace.len() - 1]);
         if params.hooks.stop_requested(ap)? {
             break;
         }
