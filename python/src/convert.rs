@@ -4,6 +4,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use pyo3::IntoPyObjectExt;
+use strads_ap_apps::ApAppError;
 use strads_apps::AppError;
 
 /// A JSON value (a trace record, a summary) as the Python value `json.loads` would give.
@@ -48,5 +49,14 @@ pub fn app_error(error: AppError) -> PyErr {
     match error.exit_code() {
         2 => PyValueError::new_err(error.to_string()),
         _ => pyo3::exceptions::PyRuntimeError::new_err(error.to_string()),
+    }
+}
+
+/// A STRADS-AP app's error as a Python exception, as [`app_error`] sorts them.
+pub fn ap_app_error(error: ApAppError) -> PyErr {
+    if error.is_bad_input() {
+        PyValueError::new_err(error.to_string())
+    } else {
+        pyo3::exceptions::PyRuntimeError::new_err(error.to_string())
     }
 }

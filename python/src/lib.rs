@@ -8,10 +8,13 @@
 //! dicts and arrays.
 
 mod convert;
+mod csr;
 mod interrupt;
 mod lda;
 mod mf;
+mod mlr;
 mod regression;
+mod word2vec;
 
 use pyo3::prelude::*;
 
@@ -22,5 +25,8 @@ fn _strads(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(mf::fit_mf, module)?)?;
     module.add_function(wrap_pyfunction!(lda::fit_lda, module)?)?;
     module.add_function(wrap_pyfunction!(lda::fold_in_lda, module)?)?;
+    module.add_function(wrap_pyfunction!(mlr::fit_mlr, module)?)?;
+    module.add_function(wrap_pyfunction!(word2vec::fit_word2vec, module)?)?;
+    module.add_function(wrap_pyfunction!(word2vec::write_word_vectors, module)?)?;
     Ok(())
 }

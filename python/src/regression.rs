@@ -14,94 +14,10 @@ use strads_apps::sparse_regression::{
 };
 use strads_core::{SchedulerKind, SchedulerParams};
 use strads_engine::ClusterConfig;
-use strads_io::SparseRows;
 
 use crate::convert::{app_error, to_py};
+use crate::csr::{sparse_rows, IndexArray};
 use crate::interrupt::run_interruptible;
-
-/// An index array as scipy stores it: int32 (the usual) or int64, read without a copy.
-pub enum IndexArray<'py> {
-    /// `int32` indices.
-    I32(PyReadonlyArray1<'py, i32>),
-    /// `int64` indices.
-    I64(PyReadonlyArray1<'py, i64>),
-}
-
-impl<'py> IndexArray<'py> {
-    /// Reads a 1-D int32 or int64 numpy array.
-    pub fn extract(array: &Bound<'py, PyAny>, what: &str) -> PyResult<Self> {
-        if let Ok(array) = array.extract::<PyReadonlyArray1<'py, i32>>() {
-            return Ok(IndexArray::I32(array));
-        }
-        array
-            .extract::<PyReadonlyArray1<'py, i64>>()
-            .map(IndexArray::I64)
-            .map_err(|_| {
-                PyValueError::new_err(format!("{what} must be a 1-D int32 or int64 array"))
-            })
-    }
-
-    /// The indices widened to `i64`, one by one.
-    fn to_i64(&self) -> PyResult<Vec<i64>> {
-        Ok(match self {
-            IndexArray::I32(array) => array.as_slice()?.iter().map(|&i| i64::from(i)).collect(),
-            IndexArray::I64(array) => array.as_slice()?.to_vec(),
-        })
-    }
-
-    /// The indices as the library's `u32` columns, or the first that does not fit.
-    fn to_u32(&self) -> PyResult<Vec<u32>> {
-        let convert = |i: i64| {
-            u32::try_from(i).map_err(|_| {
-                PyValueError::new_err(format!("X has a column index {i} out of range"))
-            })
-        };
-        match self {
-            IndexArray::I32(array) => array
-                .as_slice()?
-                .iter()
-                .map(|&i| convert(i.into()))
-                .collect(),
-            IndexArray::I64(array) => array.as_slice()?.iter().map(|&i| convert(i)).collect(),
-        }
-    }
-}
-
-/// Builds the library's rows from CSR arrays (0-based column indices), checking the shapes.
-fn sparse_rows(
-    indptr: &IndexArray<'_>,
-    indices: &IndexArray<'_>,
-    data: &[f64],
-    labels: &[f64],
-) -> PyResult<SparseRows> {
-    let indptr = indptr.to_i64()?;
-    let bad = |m: String| Err(PyValueError::new_err(m));
-    if indptr.len() != labels.len() + 1 {
-        return bad(format!(
-            "X has {} rows but y has {} entries",
-            indptr.len().saturating_sub(1),
-            labels.len()
-        ));
-    }
-    let columns = indices.to_u32()?;
-    if columns.len() != data.len() {
-        return bad("X's indices and data differ in length".into());
-    }
-    let mut rows = SparseRows::new();
-    rows.labels = labels.to_vec();
-    rows.row_offsets = Vec::with_capacity(indptr.len());
-    for (i, &offset) in indptr.iter().enumerate() {
-        if offset < 0 || offset as usize > columns.len() {
-            return bad(format!(
-                "X's row offset {offset} of row {i} is out of range"
-            ));
-        }
-        rows.row_offsets.push(offset as usize);
-    }
-    rows.columns = columns;
-    rows.values = data.to_vec();
-    Ok(rows)
-}
 
 /// Fits Lasso (`loss="squared"`) or sparse logistic regression (`loss="logistic"`, labels
 /// -1/+1) on the CSR matrix (`indptr`, `indices`: int32 or int64; `data`) of `n_cols` columns
@@ -151,6 +67,7 @@ pub fn fit_sparse_regression<'py>(
         &IndexArray::extract(&indices, "indices")?,
         data.as_slice()?,
         y.as_slice()?,
+        n_cols,
     )?;
     let rows = InMemoryRows::new(rows, n_cols).map_err(app_error)?;
     let stop = Arc::new(AtomicUsize::new(0));

@@ -8,5 +8,14 @@ implementation); a fit runs with the GIL released, Ctrl-C stops it with ``Keyboa
 from .linear import Lasso, SparseLogisticRegression
 from .lda import LDA
 from .mf import MatrixFactorization
+from .mlr import MultinomialLogisticRegression
+from .word2vec import Word2Vec
 
-__all__ = ["Lasso", "SparseLogisticRegression", "MatrixFactorization", "LDA"]
+__all__ = [
+    "Lasso",
+    "SparseLogisticRegression",
+    "MatrixFactorization",
+    "LDA",
+    "MultinomialLogisticRegression",
+    "Word2Vec",
+]

@@ -29,6 +29,16 @@ def check_finite_matrix(X, name="X"):
             X.sum_duplicates()
             X.eliminate_zeros()
         return X
+    dense = _dense_float(X, name)
+    bad = ~np.isfinite(dense)
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{name} contains NaN or infinity: {dense[row, column]} at row {row}, column {column}")
+    return sp.csr_matrix(dense)
+
+
+def _dense_float(X, name):
+    """A 2-D float64 ndarray from an array-like (no copy when it already is one)."""
     if X is None or isinstance(X, (str, bytes)):
         raise ValueError(f"{name} must be an array-like or a scipy sparse matrix, got {type(X).__name__}")
     array = np.asarray(X)
@@ -44,11 +54,27 @@ def check_finite_matrix(X, name="X"):
             "Reshape your data either using array.reshape(-1, 1) if it has a single feature "
             "or array.reshape(1, -1) if it contains a single sample."
         )
-    bad = ~np.isfinite(dense)
-    if bad.any():
-        row, column = (int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{name} contains NaN or infinity: {dense[row, column]} at row {row}, column {column}")
-    return sp.csr_matrix(dense)
+    return dense
+
+
+def csr_for_fit(X, name="X"):
+    """X as a float64 CSR matrix for the bindings of a fit, scanned as little as possible: the
+    bindings check every value (NaN and infinity, named by row and column), index and row order
+    in the one pass in which they copy it, so a float64 CSR matrix is passed on untouched (no
+    numpy pass over it here). Other sparse formats and dtypes are converted by scipy, never
+    densified; dense input becomes CSR (its NaN and infinities stay entries, for the bindings to
+    name)."""
+    if sp.issparse(X):
+        if X.ndim != 2:
+            raise ValueError(f"{name} must be 2-dimensional, got shape {X.shape}")
+        if X.dtype.kind == "c":
+            raise ValueError(f"Complex data not supported: {name} must be real")
+        if X.format != "csr":
+            X = X.tocsr()
+        if X.dtype != np.float64:
+            X = X.astype(np.float64)
+        return X
+    return sp.csr_matrix(_dense_float(X, name))
 
 
 def check_samples(X, name="X"):

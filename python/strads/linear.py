@@ -14,6 +14,7 @@ from . import _strads
 from ._fitting import progress_printer, resolve_threads
 from ._validation import (
     check_finite_matrix,
+    csr_for_fit,
     check_positive_int,
     check_positive_number,
     check_samples,
@@ -80,7 +81,9 @@ class _SparseRegression(BaseEstimator):
         return "ratio", check_positive_number(ratio, "lambda_ratio")
 
     def _check_X(self, X, reset):
-        checked = check_finite_matrix(X)
+        # A fit leaves the checks of values to the bindings' one pass over the arrays
+        # (csr_for_fit); predictions compute in numpy, so their X is checked here.
+        checked = csr_for_fit(X) if reset else check_finite_matrix(X)
         # scikit-learn's bookkeeping only: n_features_in_ and feature_names_in_ (from a
         # DataFrame's columns), and the matching errors at predict time.
         validate_data(self, X, reset=reset, skip_check_array=True)
@@ -118,6 +121,7 @@ class _SparseRegression(BaseEstimator):
         self.converged_ = result["converged"]
         self.stop_reason_ = result["stop_reason"]
         self.solve_seconds_ = result["solve_seconds"]
+        self.load_seconds_ = result["load_seconds"]
         self.trace_ = result["trace"]
         if not self.converged_:
             warnings.warn(
@@ -148,7 +152,9 @@ class Lasso(RegressorMixin, _SparseRegression):
     "rows", the CLI's ``--layout``), ``seed``, ``verbose`` (print each gap evaluation on stderr).
 
     Fitted attributes: ``coef_``, ``lambda_``, ``lambda_max_``, ``objective_``,
-    ``duality_gap_``, ``n_iter_`` (passes), ``converged_``, ``stop_reason_``, ``trace_`` (one
+    ``duality_gap_``, ``n_iter_`` (passes), ``converged_``, ``stop_reason_``,
+    ``load_seconds_`` (building the column blocks from the rows, and lambda_max),
+    ``solve_seconds_`` (the solver, as the CLI's ``solve_seconds``), ``trace_`` (one
     dict per gap evaluation: iteration, seconds, objective, duality_gap, nnz, rounds, active),
     ``n_features_in_``.
     """
@@ -211,7 +217,7 @@ class SparseLogisticRegression(ClassifierMixin, _SparseRegression):
             for k in range(len(classes))
         ]
         for name in ("lambda_", "lambda_max_", "objective_", "duality_gap_", "n_iter_",
-                     "converged_", "stop_reason_", "solve_seconds_", "trace_"):
+                     "converged_", "stop_reason_", "solve_seconds_", "load_seconds_", "trace_"):
             setattr(self, name, [result[name] for result in fitted])
         self.coef_ = np.vstack([result["coef_"] for result in fitted])
         return self

@@ -24,17 +24,44 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_sigint_stops_a_fit_with_keyboard_interrupt():
+def interrupted_after_first_progress(script, prefix):
+    """Runs `script`, sends SIGINT once it printed its first progress line starting with
+    `prefix`, and returns what it printed on stdout."""
     process = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         first_progress = process.stderr.readline()  # the fit has started solving
-        assert first_progress.startswith("[strads squared]"), first_progress
+        assert first_progress.startswith(prefix), first_progress
         process.send_signal(signal.SIGINT)
-        # The timeout only guards against a hang; a stop takes one gap evaluation.
+        # The timeout only guards against a hang; a stop takes one iteration.
         stdout, _ = process.communicate(timeout=120)
     finally:
         process.kill()
-    assert stdout.strip() == "interrupted"
     assert process.returncode == 0
+    return stdout.strip()
+
+
+def test_sigint_stops_a_fit_with_keyboard_interrupt():
+    assert interrupted_after_first_progress(SCRIPT, "[strads squared]") == "interrupted"
+
+
+MLR_SCRIPT = textwrap.dedent(
+    """
+    import numpy as np
+    import strads
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20000, 300))
+    y = rng.integers(0, 10, size=20000)
+    try:
+        # A gradient of norm 0 is never reached: the fit runs until interrupted.
+        strads.MultinomialLogisticRegression(tol=0.0, max_iter=10**9, threads=2, verbose=True).fit(X, y)
+        print("finished")
+    except KeyboardInterrupt:
+        print("interrupted")
+    """
+)
+
+
+def test_sigint_stops_a_multinomial_fit_with_keyboard_interrupt():
+    assert interrupted_after_first_progress(MLR_SCRIPT, "[strads mlr]") == "interrupted"

@@ -251,3 +251,38 @@ def test_int64_indices_give_the_int32_answer():
     )
     with pytest.raises(ValueError, match="indices must be a 1-D int32 or int64 array"):
         coefficients(csr.indptr, csr.indices.astype(np.float64))
+
+
+def test_unsorted_duplicate_and_zero_entries_are_summed_as_scipy_would():
+    """The bindings read CSR arrays as they are: a row's entries out of order, split into
+    duplicates or with explicit zeros must give the canonical matrix's answer."""
+    X, y = regression_problem(seed=16)
+    csr = sp.csr_matrix(X)
+    indptr, indices, data = [0], [], []
+    for i in range(X.shape[0]):
+        row = slice(csr.indptr[i], csr.indptr[i + 1])
+        for column, value in zip(csr.indices[row][::-1], csr.data[row][::-1]):
+            indices += [column, column]  # halves: their sum is the value exactly
+            data += [value * 0.5, value * 0.5]
+        indices.append(i % X.shape[1])  # an explicit zero, possibly beside a stored entry
+        data.append(0.0)
+        indptr.append(len(indices))
+    messy = sp.csr_matrix((np.array(data), np.array(indices, dtype=np.int32), np.array(indptr)), shape=X.shape)
+    assert not messy.has_canonical_format
+    canonical = strads.Lasso(lambda_ratio=0.1, tol=1e-10, threads=1).fit(csr, y)
+    read_as_is = strads.Lasso(lambda_ratio=0.1, tol=1e-10, threads=1).fit(messy, y)
+    np.testing.assert_array_equal(read_as_is.coef_, canonical.coef_)
+
+
+def test_a_column_index_out_of_range_is_named():
+    from strads import _strads
+
+    X, y = regression_problem(seed=17)
+    csr = sp.csr_matrix(X)
+    indices = csr.indices.copy()
+    indices[csr.indptr[4]] = X.shape[1]
+    with pytest.raises(ValueError, match=r"column index 40 out of range at row 4"):
+        _strads.fit_sparse_regression(
+            "squared", csr.indptr, indices, csr.data, y, X.shape[1], "ratio", 0.1, 1e-10, 1e4,
+            float("inf"), 1, "columns", 1, None,
+        )

@@ -108,6 +108,7 @@ pub fn fit(params: &MlrParams) -> Result<Fit, MlrError> {
                 LbfgsStop::Converged => StopReason::Converged,
                 LbfgsStop::IterationLimit => StopReason::IterationLimit,
                 LbfgsStop::NoProgress => StopReason::NoProgress,
+                LbfgsStop::Stopped => StopReason::Interrupted,
             };
             let last = outcome.last;
             (

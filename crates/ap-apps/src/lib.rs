@@ -32,7 +32,9 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod hooks;
 pub mod mlr;
 pub mod word2vec;
 
 pub use error::ApAppError;
+pub use hooks::{Hooks, Observer, StopFlag};

@@ -253,6 +253,8 @@ fn params(args: &MlrArgs) -> MlrParams {
         l1: args.l1,
         intercept: args.intercept,
         solver,
+        in_memory: None,
+        hooks: Default::default(),
     }
 }
 

@@ -40,6 +40,8 @@ pub enum LbfgsStop {
     /// The line search found no decrease along a descent direction: the objective is at its
     /// minimum to the precision of its floating-point evaluation.
     NoProgress,
+    /// The caller asked to stop ([`minimize_until`]).
+    Stopped,
 }
 
 /// The state after one iteration, for traces.
@@ -199,8 +201,22 @@ pub fn minimize_with_l1<E>(
     start: Vec<f64>,
     settings: &LbfgsSettings,
     l1: &L1,
+    evaluate: impl FnMut(&[f64]) -> Result<(f64, Vec<f64>), E>,
+    observe: impl FnMut(&LbfgsIteration),
+) -> Result<LbfgsOutcome, E> {
+    minimize_until(start, settings, l1, evaluate, observe, || Ok(false))
+}
+
+/// [`minimize_with_l1`], asking `stop()` after every iteration (the start included, and after
+/// the convergence and iteration-limit tests) whether to stop there, with
+/// [`LbfgsStop::Stopped`] and the current point: how a caller interrupts a run.
+pub fn minimize_until<E>(
+    start: Vec<f64>,
+    settings: &LbfgsSettings,
+    l1: &L1,
     mut evaluate: impl FnMut(&[f64]) -> Result<(f64, Vec<f64>), E>,
     mut observe: impl FnMut(&LbfgsIteration),
+    mut stop: impl FnMut() -> Result<bool, E>,
 ) -> Result<LbfgsOutcome, E> {
     let mut history = History {
         capacity: settings.memory.max(1),
@@ -226,6 +242,9 @@ pub fn minimize_with_l1<E>(
         }
         if record.iteration >= settings.max_iterations {
             return Ok(finish(point, record, LbfgsStop::IterationLimit));
+        }
+        if stop()? {
+            return Ok(finish(point, record, LbfgsStop::Stopped));
         }
         let mut direction = history.direction(&pseudo);
         if l1.is_active() {
@@ -451,6 +470,38 @@ mod tests {
             "exact zeros: {:?}",
             &outcome.point[..3]
         );
+    }
+
+    #[test]
+    fn a_stop_request_ends_the_run_at_the_next_iteration_with_its_point() {
+        let settings = LbfgsSettings {
+            tol: 0.0,
+            ..LbfgsSettings::default()
+        };
+        let mut asked = 0;
+        let mut points = Vec::new();
+        let outcome = minimize_until(
+            vec![0.0; 20],
+            &settings,
+            &L1::default(),
+            |w| {
+                points.push(w.to_vec());
+                quadratic(w)
+            },
+            |_| {},
+            || {
+                asked += 1;
+                Ok(asked == 3)
+            },
+        )
+        .unwrap();
+        // Asked at the start and after iterations 1 and 2: it stops after iteration 2.
+        assert_eq!(
+            (outcome.stop, outcome.last.iteration),
+            (LbfgsStop::Stopped, 2)
+        );
+        assert!(points.contains(&outcome.point));
+        assert_eq!(outcome.last.objective, quadratic(&outcome.point).unwrap().0);
     }
 
     #[test]

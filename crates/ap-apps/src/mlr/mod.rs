@@ -27,6 +27,7 @@
 pub mod classes;
 pub mod example;
 pub mod generate;
+pub mod in_memory;
 pub mod kernels;
 pub mod lbfgs;
 pub mod model;
@@ -37,8 +38,11 @@ use std::path::{Path, PathBuf};
 
 use strads_ap::{ApConfig, Consistency};
 
+use crate::hooks::Hooks;
+
 pub use classes::ClassMap;
 pub use example::Example;
+pub use in_memory::InMemoryExamples;
 pub use kernels::Shape;
 pub use lbfgs::{LbfgsSettings, LbfgsStop, L1};
 pub use predict::{predict, Predictions};
@@ -91,7 +95,8 @@ pub enum Solver {
 /// Everything a run needs besides the cluster.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MlrParams {
-    /// Training data (libsvm, integer labels).
+    /// Training data (libsvm, integer labels); with [`MlrParams::in_memory`], only the name
+    /// that messages give the examples.
     pub data: PathBuf,
     /// Test data, scored at the end (and after every SGD epoch).
     pub test: Option<PathBuf>,
@@ -105,6 +110,10 @@ pub struct MlrParams {
     pub intercept: bool,
     /// The solver and its settings.
     pub solver: Solver,
+    /// Training examples in memory, read instead of `data` (one process only).
+    pub in_memory: Option<InMemoryExamples>,
+    /// A stop request and an observer of the trace (the Python bindings'); none by default.
+    pub hooks: Hooks<TraceRecord>,
 }
 
 impl MlrParams {
@@ -118,6 +127,16 @@ impl MlrParams {
             l1: 0.0,
             intercept: false,
             solver: Solver::Lbfgs(LbfgsSettings::default()),
+            in_memory: None,
+            hooks: Hooks::default(),
+        }
+    }
+
+    /// Defaults as [`MlrParams::new`] for examples in memory.
+    pub fn in_memory(examples: InMemoryExamples) -> Self {
+        MlrParams {
+            in_memory: Some(examples),
+            ..MlrParams::new(Path::new("the examples in memory"))
         }
     }
 }
@@ -126,6 +145,13 @@ impl MlrParams {
 /// the others).
 pub fn train(config: &ApConfig, params: &MlrParams) -> Result<Option<Fit>, MlrError> {
     check_params(params)?;
+    if params.in_memory.is_some() && config.cluster.processes() > 1 {
+        return Err(MlrError::InvalidArgument(
+            "examples in memory are trained on the threads of one process; the other \
+             processes would not have them"
+                .into(),
+        ));
+    }
     let params = params.clone();
     crate::error::run_on_cluster(config, move |ap| program::fit(ap, &params))
 }

@@ -1,6 +1,7 @@
 //! The AP program: load, solve, score. Runs on every worker (SPMD); between loops every worker
 //! holds the same weights and computes the same values.
 
+use std::cell::RefCell;
 use std::path::Path;
 use std::time::Instant;
 
@@ -13,8 +14,9 @@ use strads_ap::{Ap, ApError, Consistency, DVector};
 use super::classes::ClassMap;
 use super::example::{parse_example, Example};
 use super::kernels::{self, Shape};
-use super::lbfgs::{minimize_with_l1, LbfgsStop, L1};
+use super::lbfgs::{minimize_until, LbfgsStop, L1};
 use super::{MlrError, MlrParams, SgdSettings, Solver};
+use crate::hooks::Hooks;
 
 /// Why the solver stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -28,6 +30,9 @@ pub enum StopReason {
     NoProgress,
     /// SGD: every epoch ran.
     EpochsDone,
+    /// The caller asked to stop (the Python bindings, on Ctrl-C), at an L-BFGS iteration or
+    /// after an SGD epoch.
+    Interrupted,
 }
 
 /// Accuracy and mean log-loss on a set of examples.
@@ -113,12 +118,20 @@ pub fn read_examples(
 /// Runs the whole program on this worker.
 pub fn fit(ap: &mut Ap<'_, '_>, params: &MlrParams) -> Result<Fit, MlrError> {
     let started = Instant::now();
-    let mut rows = read_examples(ap, &params.data, params.zero_based)?;
+    let mut rows = match &params.in_memory {
+        Some(examples) => {
+            let local = examples.share(ap.index(), ap.workers());
+            ap.dvector_from_parts(local)?.with_name("examples")
+        }
+        None => read_examples(ap, &params.data, params.zero_based)?,
+    };
     let mut test = match &params.test {
         Some(path) => Some(read_examples(ap, path, params.zero_based)?),
         None => None,
     };
     let (n, nonzeros, width) = sizes(ap, &rows)?;
+    // Arrays in memory say their width; trailing features without a value get zero weights.
+    let width = width.max(params.in_memory.as_ref().map_or(0, |m| m.width()));
     if n == 0 {
         return Err(MlrError::Data(strads_io::DataError::Empty {
             path: params.data.clone(),
@@ -158,13 +171,25 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &MlrParams) -> Result<Fit, MlrError> {
     let mut trace = Vec::new();
     let (weights, objective, gradient_norm, iterations, stop) = match params.solver {
         Solver::Lbfgs(settings) => {
-            let outcome = minimize_with_l1(
+            let is_leader = ap.is_leader();
+            // The objective's loops and the stop request's collective both need the handle;
+            // the solver calls them one at a time.
+            let ap = RefCell::new(&mut *ap);
+            let outcome = minimize_until(
                 vec![0.0; shape.len()],
                 &settings,
                 &l1,
-                |w| objective_and_gradient(ap, &mut rows, &shape, w, params.lambda),
+                |w| {
+                    objective_and_gradient(
+                        &mut ap.borrow_mut(),
+                        &mut rows,
+                        &shape,
+                        w,
+                        params.lambda,
+                    )
+                },
                 |it| {
-                    trace.push(TraceRecord {
+                    let record = TraceRecord {
                         iteration: it.iteration,
                         seconds: solving.elapsed().as_secs_f64(),
                         objective: it.objective,
@@ -172,13 +197,17 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &MlrParams) -> Result<Fit, MlrError> {
                         evaluations: it.evaluations,
                         step: None,
                         test_accuracy: None,
-                    })
+                    };
+                    params.hooks.observe(is_leader, &record);
+                    trace.push(record);
                 },
+                || params.hooks.stop_requested(&mut ap.borrow_mut()),
             )?;
             let stop = match outcome.stop {
                 LbfgsStop::Converged => StopReason::Converged,
                 LbfgsStop::IterationLimit => StopReason::IterationLimit,
                 LbfgsStop::NoProgress => StopReason::NoProgress,
+                LbfgsStop::Stopped => StopReason::Interrupted,
             };
             let last = outcome.last;
             (
@@ -199,17 +228,17 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &MlrParams) -> Result<Fit, MlrError> {
                 n,
                 &settings,
                 solving,
-                &mut trace,
+                (&mut trace, &params.hooks),
             )?;
             let last = trace.last().expect("every epoch is traced");
-            let (objective, gradient_norm) = (last.objective, last.gradient_norm);
-            (
-                weights,
-                objective,
-                gradient_norm,
-                settings.epochs,
-                StopReason::EpochsDone,
-            )
+            let (objective, gradient_norm, epochs) =
+                (last.objective, last.gradient_norm, last.iteration);
+            let stop = if epochs < settings.epochs {
+                StopReason::Interrupted
+            } else {
+                StopReason::EpochsDone
+            };
+            (weights, objective, gradient_norm, epochs, stop)
         }
     };
     let solve_seconds = solving.elapsed().as_secs_f64();
@@ -388,7 +417,8 @@ fn shuffle_in_chunks(examples: &mut [Example], rng: &mut ChaCha8Rng) {
     }
 }
 
-/// Mini-batch SGD (see the module docs of [`super`]); returns the weights after the last epoch.
+/// Mini-batch SGD (see the module docs of [`super`]); returns the weights after the last epoch
+/// (every epoch, or the one after which the hooks asked to stop).
 #[allow(clippy::too_many_arguments)]
 fn sgd(
     ap: &mut Ap<'_, '_>,
@@ -399,7 +429,7 @@ fn sgd(
     n: usize,
     settings: &SgdSettings,
     solving: Instant,
-    trace: &mut Vec<TraceRecord>,
+    (trace, hooks): (&mut Vec<TraceRecord>, &Hooks<TraceRecord>),
 ) -> Result<Vec<f64>, MlrError> {
     let step0 = match settings.step {
         Some(step) => step,
@@ -463,7 +493,7 @@ fn sgd(
             None => None,
         };
         let pseudo = l1.pseudo_gradient(weights.get(), &gradient);
-        trace.push(TraceRecord {
+        let record = TraceRecord {
             iteration: epoch + 1,
             seconds: solving.elapsed().as_secs_f64(),
             objective: objective + l1.value(weights.get()),
@@ -471,7 +501,12 @@ fn sgd(
             evaluations: epoch + 1,
             step: Some(step),
             test_accuracy,
-        });
+        };
+        hooks.observe(ap.is_leader(), &record);
+        trace.push(record);
+        if hooks.stop_requested(ap)? {
+            break;
+        }
     }
     Ok(weights.get().clone())
 }

@@ -33,6 +33,7 @@
 //! (text8) is read and trained by one worker: split it into lines first.
 
 pub mod generate;
+pub mod in_memory;
 pub mod kernels;
 pub mod program;
 pub mod vectors;
@@ -42,6 +43,9 @@ use std::path::{Path, PathBuf};
 
 use strads_ap::ApConfig;
 
+use crate::hooks::Hooks;
+
+pub use in_memory::InMemorySentences;
 pub use program::{Fit, TraceRecord};
 pub use vectors::{read_vectors, write_vectors, WordVectors};
 pub use vocab::{NoiseSampler, Vocabulary};
@@ -61,7 +65,8 @@ pub enum Architecture {
 /// Everything a run needs besides the cluster.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Word2vecParams {
-    /// Plain text, one sentence per line, whitespace-separated tokens.
+    /// Plain text, one sentence per line, whitespace-separated tokens; with
+    /// [`Word2vecParams::in_memory`], only the name that messages give the sentences.
     pub data: PathBuf,
     /// Vector dimension.
     pub dim: usize,
@@ -90,6 +95,11 @@ pub struct Word2vecParams {
     /// words, the window's pairs updated at once ([`kernels::skipgram_window`]); otherwise, as
     /// word2vec.c, fresh negatives for every pair and one pair at a time.
     pub shared_negatives: bool,
+    /// Sentences in memory, read instead of `data` (one process only).
+    pub in_memory: Option<InMemorySentences>,
+    /// A stop request (checked after every epoch) and an observer of the trace (the Python
+    /// bindings'); none by default.
+    pub hooks: Hooks<TraceRecord>,
 }
 
 impl Word2vecParams {
@@ -122,6 +132,16 @@ impl Word2vecParams {
             seed: 1,
             sync_words: Word2vecParams::default_sync_words(false),
             shared_negatives: false,
+            in_memory: None,
+            hooks: Hooks::default(),
+        }
+    }
+
+    /// Defaults as [`Word2vecParams::new`] for sentences in memory.
+    pub fn in_memory(sentences: InMemorySentences) -> Self {
+        Word2vecParams {
+            in_memory: Some(sentences),
+            ..Word2vecParams::new(Path::new("the sentences in memory"))
         }
     }
 }
@@ -130,6 +150,13 @@ impl Word2vecParams {
 /// (`None` on the others).
 pub fn train(config: &ApConfig, params: &Word2vecParams) -> Result<Option<Fit>, Word2vecError> {
     check_params(params)?;
+    if params.in_memory.is_some() && config.cluster.processes() > 1 {
+        return Err(Word2vecError::InvalidArgument(
+            "sentences in memory are trained on the threads of one process; the other \
+             processes would not have them"
+                .into(),
+        ));
+    }
     let params = params.clone();
     crate::error::run_on_cluster(config, move |ap| program::fit(ap, &params))
 }

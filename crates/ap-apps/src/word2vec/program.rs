@@ -72,29 +72,25 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
     let started = Instant::now();
     // Each worker interns the words of its shard; the ids are local until the vocabulary is
     // agreed.
-    let mut local_ids: HashMap<String, u32> = HashMap::new();
-    let mut local_words: Vec<String> = Vec::new();
-    let mut local_counts: Vec<u64> = Vec::new();
-    let sentences: DVector<Vec<u32>> = ap.read_lines(&params.data, |line| {
-        let ids: Vec<u32> = line
-            .split_whitespace()
-            .map(|token| {
-                let id = *local_ids.entry(token.to_owned()).or_insert_with(|| {
-                    local_words.push(token.to_owned());
-                    local_counts.push(0);
-                    local_words.len() as u32 - 1
-                });
-                local_counts[id as usize] += 1;
-                id
-            })
-            .collect();
-        Ok::<_, String>(
-            ids.chunks(MAX_SENTENCE)
-                .map(<[u32]>::to_vec)
-                .collect::<Vec<_>>(),
-        )
-    })?;
-    drop(local_ids);
+    let mut interner = Interner::default();
+    let sentences: DVector<Vec<u32>> = match &params.in_memory {
+        Some(text) => {
+            let local: Vec<Vec<u32>> = text
+                .share(ap.index(), ap.workers())
+                .iter()
+                .flat_map(|sentence| interner.sentences(sentence.iter().map(String::as_str)))
+                .collect();
+            ap.dvector_from_parts(local)?
+        }
+        None => ap.read_lines(&params.data, |line| {
+            Ok::<_, String>(interner.sentences(line.split_whitespace()))
+        })?,
+    };
+    let Interner {
+        words: local_words,
+        counts: local_counts,
+        ..
+    } = interner;
     let shard: Vec<(String, u64)> = local_words.iter().cloned().zip(local_counts).collect();
     let shards = ap.all_gather(&shard)?;
     let vocab = Vocabulary::from_counts(
@@ -103,10 +99,14 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
     );
     drop(shards);
     if vocab.is_empty() {
-        return Err(Word2vecError::Data(DataError::Empty {
-            path: params.data.clone(),
-            what: format!("words occurring at least {} times", params.min_count),
-        }));
+        let what = format!("words occurring at least {} times", params.min_count);
+        return Err(match params.in_memory {
+            Some(_) => Word2vecError::InvalidArgument(format!("the sentences hold no {what}")),
+            None => Word2vecError::Data(DataError::Empty {
+                path: params.data.clone(),
+                what,
+            }),
+        });
     }
     // Local ids to vocabulary ids; words below the minimum count leave their sentences, as in
     // word2vec.c (so the window spans over them).
@@ -296,6 +296,12 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
             mean_loss: totals[2] / pairs.max(1) as f64,
             alpha: ap.sum(alpha)? / workers as f64,
         });
+        params
+            .hooks
+            .observe(ap.is_leader(), &trace[trace.len() - 1]);
+        if params.hooks.stop_requested(ap)? {
+            break;
+        }
     }
     let train_seconds = training.elapsed().as_secs_f64();
     let rows = ap.gather(&input)?;
@@ -320,6 +326,37 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
         train_seconds,
         processes,
     })
+}
+
+/// A worker's words before the vocabulary is agreed: each distinct token gets the next local
+/// id, and its occurrences are counted.
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<String, u32>,
+    words: Vec<String>,
+    counts: Vec<u64>,
+}
+
+impl Interner {
+    /// The local ids of one line's tokens, as sentences of at most [`MAX_SENTENCE`] tokens.
+    fn sentences<'t>(&mut self, tokens: impl Iterator<Item = &'t str>) -> Vec<Vec<u32>> {
+        let ids: Vec<u32> = tokens
+            .map(|token| {
+                let id = match self.ids.get(token) {
+                    Some(&id) => id,
+                    None => {
+                        self.ids.insert(token.to_owned(), self.words.len() as u32);
+                        self.words.push(token.to_owned());
+                        self.counts.push(0);
+                        self.words.len() as u32 - 1
+                    }
+                };
+                self.counts[id as usize] += 1;
+                id
+            })
+            .collect();
+        ids.chunks(MAX_SENTENCE).map(<[u32]>::to_vec).collect()
+    }
 }
 
 /// Packs sentences, in order, into runs of at least `words` words (the last one shorter).
