@@ -48,6 +48,7 @@
 #![deny(missing_docs)]
 
 pub mod atomic;
+mod cache_file;
 pub mod checkpoint;
 pub mod coefficients;
 pub mod corpus;

@@ -21,15 +21,13 @@
 //! it finds them by binary search over the line offsets and reads them in one contiguous part:
 //! the same rows, in the same order, with the same numbers, as the text shard.
 
-use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::atomic::write_atomic;
+use crate::cache_file::{fnv1a, has_magic, CacheFile, SourceStamp};
 use crate::error::DataError;
 use crate::libsvm::{parse_libsvm_rows, LibsvmOptions};
-use crate::ratings_cache::{fnv1a, SourceStamp};
 use crate::shard::{bom_len, read_shard_lines, shard_byte_range};
 use crate::sparse::SparseRows;
 
@@ -118,13 +116,7 @@ impl LibsvmCacheHeader {
 
 /// Whether `path` starts with [`LIBSVM_CACHE_MAGIC`].
 pub fn is_libsvm_cache(path: &Path) -> Result<bool, DataError> {
-    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let mut head = [0u8; 8];
-    match file.read_exact_at(&mut head, 0) {
-        Ok(()) => Ok(&head == LIBSVM_CACHE_MAGIC),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
-        Err(e) => Err(DataError::io(path, e)),
-    }
+    has_magic(path, LIBSVM_CACHE_MAGIC)
 }
 
 /// Parses the libsvm file `source` whole (with the errors of [`crate::read_libsvm_shard`]) and
@@ -171,37 +163,17 @@ pub fn write_libsvm_cache(
 /// An open libsvm cache whose header and length were checked.
 #[derive(Debug)]
 pub struct LibsvmCache {
-    path: PathBuf,
-    file: File,
+    cache: CacheFile,
     header: LibsvmCacheHeader,
-    bytes_read: u64,
 }
 
 impl LibsvmCache {
     /// Opens `path` and checks its header and length.
     pub fn open(path: &Path) -> Result<LibsvmCache, DataError> {
-        let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-        let len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
-        let mut head = vec![0u8; HEADER_BYTES.min(len) as usize];
-        file.read_exact_at(&mut head, 0)
-            .map_err(|e| DataError::io(path, e))?;
+        let (cache, head, len) = CacheFile::open(path, HEADER_BYTES)?;
         let header = LibsvmCacheHeader::decode(path, &head)?;
-        let expected = header.layout()[5];
-        if expected != len as u128 {
-            return Err(DataError::invalid(
-                path,
-                format!(
-                    "the cache is {len} bytes but its header describes {expected}: it is \
-                     truncated or corrupt; make it again from its source"
-                ),
-            ));
-        }
-        Ok(LibsvmCache {
-            path: path.to_owned(),
-            file,
-            header,
-            bytes_read: HEADER_BYTES,
-        })
+        cache.check_length(len, header.layout()[5])?;
+        Ok(LibsvmCache { cache, header })
     }
 
     /// The header.
@@ -211,32 +183,18 @@ impl LibsvmCache {
 
     /// Bytes read so far (the header included).
     pub fn bytes_read(&self) -> u64 {
-        self.bytes_read
+        self.cache.bytes_read
     }
 
     /// Fails unless the cache was made from `source` as it is now (same length and modification
     /// time), with indices read as `zero_based` says.
     pub fn check_source(&self, source: &Path, zero_based: bool) -> Result<(), DataError> {
-        let now = SourceStamp::of(source)?;
-        if now != self.header.source {
-            return Err(DataError::invalid(
-                &self.path,
-                format!(
-                    "the cache is stale: it was made from {} when it was {} bytes, modified at \
-                     {}.{:09} s, and it is now {} bytes, modified at {}.{:09} s",
-                    source.display(),
-                    self.header.source.len,
-                    self.header.source.modified_seconds,
-                    self.header.source.modified_nanos,
-                    now.len,
-                    now.modified_seconds,
-                    now.modified_nanos
-                ),
-            ));
-        }
+        self.header
+            .source
+            .check_unchanged(&self.cache.path, source)?;
         if zero_based != self.header.zero_based {
             return Err(DataError::invalid(
-                &self.path,
+                &self.cache.path,
                 "the cache was made with the other choice of --zero-based",
             ));
         }
@@ -244,12 +202,7 @@ impl LibsvmCache {
     }
 
     fn read(&mut self, at: u128, len: u128) -> Result<Vec<u8>, DataError> {
-        let mut bytes = vec![0u8; len as usize];
-        self.file
-            .read_exact_at(&mut bytes, at as u64)
-            .map_err(|e| DataError::io(&self.path, e))?;
-        self.bytes_read += len as u64;
-        Ok(bytes)
+        self.cache.read(at, len)
     }
 
     fn read_u64(&mut self, at: u128) -> Result<u64, DataError> {
@@ -258,10 +211,7 @@ impl LibsvmCache {
     }
 
     fn corrupt(&self, message: String) -> DataError {
-        DataError::invalid(
-            &self.path,
-            format!("the cache is corrupt: {message}; make it again from its source"),
-        )
+        self.cache.corrupt(message)
     }
 
     /// The first row whose line starts at or after `offset` (binary search over the line
@@ -312,7 +262,7 @@ impl LibsvmCache {
             .collect();
         let entry_end = ends.last().copied().unwrap_or(entry_start);
         let ordered = ends.windows(2).all(|w| w[0] <= w[1])
-            && ends.first().map_or(true, |&e| e >= entry_start)
+            && ends.first().is_none_or(|&e| e >= entry_start)
             && entry_end <= header.nonzeros;
         if !ordered {
             return Err(self.corrupt(format!(
@@ -358,7 +308,7 @@ impl LibsvmCache {
     fn corrupt_or_kind(&self, row: u64, label: f64) -> DataError {
         if label.is_finite() {
             DataError::invalid(
-                &self.path,
+                &self.cache.path,
                 format!("row {row}: expected a binary label (-1/+1 or 0/1), found {label}"),
             )
         } else {

@@ -25,14 +25,13 @@
 //! non-finite rating is an error naming the cache file; a cache made from another version of the
 //! source (length or modification time differ) is reported by [`RatingsCache::check_source`].
 
-use std::fs::File;
 use std::io::Write;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
+use std::path::Path;
 
 use crate::atomic::write_atomic;
+pub use crate::cache_file::SourceStamp;
+use crate::cache_file::{fnv1a, has_magic, CacheFile};
 use crate::error::DataError;
 use crate::ratings::{detect_format, read_ratings, RatingsFormat};
 use crate::ratings_shard::IdTokens;
@@ -44,34 +43,6 @@ pub const RATINGS_CACHE_MAGIC: &[u8; 8] = b"STRADSRC";
 pub const RATINGS_CACHE_VERSION: u32 = 1;
 
 const HEADER_BYTES: u64 = 96;
-
-/// The length and modification time of a cache's source file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SourceStamp {
-    /// Bytes.
-    pub len: u64,
-    /// Seconds since the Unix epoch.
-    pub modified_seconds: i64,
-    /// Nanoseconds within the second.
-    pub modified_nanos: u32,
-}
-
-impl SourceStamp {
-    /// The stamp of `path` now.
-    pub fn of(path: &Path) -> Result<SourceStamp, DataError> {
-        let metadata = std::fs::metadata(path).map_err(|e| DataError::io(path, e))?;
-        let modified = metadata.modified().map_err(|e| DataError::io(path, e))?;
-        let (modified_seconds, modified_nanos) = match modified.duration_since(UNIX_EPOCH) {
-            Ok(after) => (after.as_secs() as i64, after.subsec_nanos()),
-            Err(before) => (-(before.duration().as_secs() as i64), 0),
-        };
-        Ok(SourceStamp {
-            len: metadata.len(),
-            modified_seconds,
-            modified_nanos,
-        })
-    }
-}
 
 /// What a cache holds, from its header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -208,22 +179,9 @@ fn format_code(format: RatingsFormat) -> u32 {
     }
 }
 
-/// The 64-bit FNV-1a hash.
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// Whether `path` starts with [`RATINGS_CACHE_MAGIC`] (a cache, good or bad, rather than text).
 pub fn is_ratings_cache(path: &Path) -> Result<bool, DataError> {
-    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let mut head = [0u8; 8];
-    match file.read_exact_at(&mut head, 0) {
-        Ok(()) => Ok(&head == RATINGS_CACHE_MAGIC),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
-        Err(e) => Err(DataError::io(path, e)),
-    }
+    has_magic(path, RATINGS_CACHE_MAGIC)
 }
 
 /// What [`write_ratings_cache`] wrote.
@@ -315,37 +273,17 @@ pub enum CacheSide {
 /// part and counts its bytes ([`RatingsCache::bytes_read`]).
 #[derive(Debug)]
 pub struct RatingsCache {
-    path: PathBuf,
-    file: File,
+    cache: CacheFile,
     header: RatingsCacheHeader,
-    bytes_read: u64,
 }
 
 impl RatingsCache {
     /// Opens `path` and checks its header and its length.
     pub fn open(path: &Path) -> Result<RatingsCache, DataError> {
-        let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-        let len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
-        let mut head = vec![0u8; HEADER_BYTES.min(len) as usize];
-        file.read_exact_at(&mut head, 0)
-            .map_err(|e| DataError::io(path, e))?;
+        let (cache, head, len) = CacheFile::open(path, HEADER_BYTES)?;
         let header = RatingsCacheHeader::decode(path, &head)?;
-        let expected = header.layout().len;
-        if expected != len as u128 {
-            return Err(DataError::invalid(
-                path,
-                format!(
-                    "the cache is {len} bytes but its header describes {expected}: it is \
-                     truncated or corrupt; make it again from its source"
-                ),
-            ));
-        }
-        Ok(RatingsCache {
-            path: path.to_owned(),
-            file,
-            header,
-            bytes_read: HEADER_BYTES,
-        })
+        cache.check_length(len, header.layout().len)?;
+        Ok(RatingsCache { cache, header })
     }
 
     /// The header.
@@ -355,32 +293,18 @@ impl RatingsCache {
 
     /// Bytes read from the cache so far (the header included).
     pub fn bytes_read(&self) -> u64 {
-        self.bytes_read
+        self.cache.bytes_read
     }
 
     /// Fails unless the cache was made from `source` as it is now (same length and
     /// modification time) read in `format` (`Auto`: the format the cache records).
     pub fn check_source(&self, source: &Path, format: RatingsFormat) -> Result<(), DataError> {
-        let now = SourceStamp::of(source)?;
-        if now != self.header.source {
-            return Err(DataError::invalid(
-                &self.path,
-                format!(
-                    "the cache is stale: it was made from {} when it was {} bytes, modified at \
-                     {}.{:09} s, and it is now {} bytes, modified at {}.{:09} s",
-                    source.display(),
-                    self.header.source.len,
-                    self.header.source.modified_seconds,
-                    self.header.source.modified_nanos,
-                    now.len,
-                    now.modified_seconds,
-                    now.modified_nanos
-                ),
-            ));
-        }
+        self.header
+            .source
+            .check_unchanged(&self.cache.path, source)?;
         if format != RatingsFormat::Auto && format_code(format) != format_code(self.header.format) {
             return Err(DataError::invalid(
-                &self.path,
+                &self.cache.path,
                 format!(
                     "the cache was made reading its source as {:?}, not {format:?}",
                     self.header.format
@@ -391,19 +315,11 @@ impl RatingsCache {
     }
 
     fn read(&mut self, at: u128, len: u128) -> Result<Vec<u8>, DataError> {
-        let mut bytes = vec![0u8; len as usize];
-        self.file
-            .read_exact_at(&mut bytes, at as u64)
-            .map_err(|e| DataError::io(&self.path, e))?;
-        self.bytes_read += len as u64;
-        Ok(bytes)
+        self.cache.read(at, len)
     }
 
     fn corrupt(&self, message: String) -> DataError {
-        DataError::invalid(
-            &self.path,
-            format!("the cache is corrupt: {message}; make it again from its source"),
-        )
+        self.cache.corrupt(message)
     }
 
     /// Ratings `range` (in file order): users, items and values, with the whole file's dense
