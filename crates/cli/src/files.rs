@@ -2,7 +2,8 @@
 //! reader forever), no output is an input or another output (compared by device and inode when
 //! the file exists, by canonical path after following symlinks when it does not), and every
 //! output's directory is writable (a file is created and removed in it). Each failure is a usage
-//! error (exit status 2) naming the flags and paths.
+//! error (exit status 2) naming the flags and paths. Also the one rule for `--cache` files
+//! ([`prepare_cache`]): read when current, else made by a one-process run.
 
 use std::path::{Path, PathBuf};
 
@@ -179,4 +180,36 @@ pub fn check_output_space(flag: &str, path: &Path, bytes: u64) -> Result<(), Fai
         bytes,
     )?;
     Ok(())
+}
+
+/// Makes the binary cache `cache` usable (`--cache`): `"read"` when `open` and `check` (made
+/// from the source as it is now, read the same way) pass, `"written"` when it was missing or
+/// stale and this one-process run parsed the source and wrote it with `write`. A corrupt cache,
+/// or a missing or stale one in a cluster of `processes` (whose processes would each write it),
+/// is bad input; `make_first` says how to make it with one process.
+pub fn prepare_cache<C>(
+    cache: &Path,
+    processes: usize,
+    open: impl FnOnce(&Path) -> Result<C, strads_io::DataError>,
+    check: impl FnOnce(&C) -> Result<(), strads_io::DataError>,
+    make_first: &str,
+    write: impl FnOnce() -> Result<(), strads_io::DataError>,
+) -> Result<&'static str, Failure> {
+    let problem = match open(cache) {
+        Ok(reader) => match check(&reader) {
+            Ok(()) => return Ok("read"),
+            Err(stale) => stale.to_string(),
+        },
+        Err(strads_io::DataError::Io { cause, .. })
+            if cause.kind() == std::io::ErrorKind::NotFound =>
+        {
+            format!("{}: no such cache", cache.display())
+        }
+        Err(corrupt) => return Err(bad_input(corrupt)),
+    };
+    if processes > 1 {
+        return Err(bad_input(anyhow::anyhow!("{problem}; {make_first}")));
+    }
+    write().map_err(bad_input)?;
+    Ok("written")
 }

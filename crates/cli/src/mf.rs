@@ -9,14 +9,14 @@ use serde_json::json;
 use strads_apps::mf::model::set_paths;
 use strads_apps::mf::{solve, Algorithm, Init, MfParams, MfSolution, RegScaling};
 use strads_io::{
-    generate_ratings, read_pairs, write_atomic, write_ratings_cache, DataError, RatingsCache,
-    RatingsFormat, RatingsSpec,
+    generate_ratings, read_pairs, write_atomic, write_ratings_cache, RatingsCache, RatingsFormat,
+    RatingsSpec,
 };
 
 use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
 use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
 use crate::failure::{app_failure, bad_input, Failure};
-use crate::files::{check_output_space, Files};
+use crate::files::{check_output_space, prepare_cache, Files};
 use crate::flags::Given;
 use crate::progress::mf_progress;
 use crate::trace_output::write_trace;
@@ -205,7 +205,19 @@ pub fn run(args: MfArgs, given: &Given) -> Result<(), Failure> {
         let (train, cache_use) = match &args.cache {
             Some(cache) => {
                 let format = args.format.unwrap_or(RatingsFormat::Auto);
-                let used = prepare_cache(cache, &train, format, &cluster)?;
+                let make_first = format!(
+                    "make it first with one process: `strads mf --train {} --cache {} --iters 1`",
+                    train.display(),
+                    cache.display()
+                );
+                let used = prepare_cache(
+                    cache,
+                    cluster.processes(),
+                    RatingsCache::open,
+                    |reader| reader.check_source(&train, format),
+                    &make_first,
+                    || write_ratings_cache(&train, format, cluster.threads, cache).map(drop),
+                )?;
                 (cache.clone(), Some(used))
             }
             None => (train, None),
@@ -403,37 +415,6 @@ fn print_summary(
         )?;
     }
     Ok(())
-}
-
-/// Makes `cache` usable for `source`: `"read"` when it was made from `source` as it is now,
-/// `"written"` when it was missing or stale and this one-process run parsed `source` and wrote
-/// it. A corrupt cache, or a missing or stale one in a cluster of processes, is bad input.
-fn prepare_cache(
-    cache: &std::path::Path,
-    source: &std::path::Path,
-    format: RatingsFormat,
-    cluster: &strads_engine::ClusterConfig,
-) -> Result<&'static str, Failure> {
-    let problem = match RatingsCache::open(cache) {
-        Ok(reader) => match reader.check_source(source, format) {
-            Ok(()) => return Ok("read"),
-            Err(stale) => stale.to_string(),
-        },
-        Err(DataError::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => {
-            format!("{}: no such cache", cache.display())
-        }
-        Err(corrupt) => return Err(bad_input(corrupt)),
-    };
-    if cluster.processes() > 1 {
-        return Err(bad_input(anyhow::anyhow!(
-            "{problem}; make it first with one process: `strads mf --train {} --cache {} \
-             --iters 1`",
-            source.display(),
-            cache.display()
-        )));
-    }
-    write_ratings_cache(source, format, cluster.threads, cache).map_err(bad_input)?;
-    Ok("written")
 }
 
 /// What the processes of a cluster must agree on: every resolved parameter, the inputs' sizes,

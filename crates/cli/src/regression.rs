@@ -11,14 +11,13 @@ use strads_apps::sparse_regression::{
 };
 use strads_core::{SchedulerKind, SchedulerParams};
 use strads_io::{
-    generate_regression, write_coefficients, write_libsvm_cache, DataError, LibsvmCache,
-    RegressionSpec, Task,
+    generate_regression, write_coefficients, write_libsvm_cache, LibsvmCache, RegressionSpec, Task,
 };
 
 use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
 use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
 use crate::failure::{app_failure, bad_input, Failure};
-use crate::files::{check_output_space, Files};
+use crate::files::{check_output_space, prepare_cache, Files};
 use crate::flags::Given;
 use crate::progress::regression_progress;
 use crate::trace_output::write_trace;
@@ -214,7 +213,18 @@ pub fn run(loss: LossKind, args: RegressionArgs, given: &Given) -> Result<(), Fa
         }?;
         let (data, cache_use) = match (&args.cache, data) {
             (Some(cache), DataSource::Libsvm { path, zero_based }) => {
-                let used = prepare_libsvm_cache(cache, &path, zero_based, &cluster)?;
+                let options = strads_io::LibsvmOptions {
+                    zero_based,
+                    ..Default::default()
+                };
+                let used = prepare_cache(
+                    cache,
+                    cluster.processes(),
+                    LibsvmCache::open,
+                    |reader| reader.check_source(&path, zero_based),
+                    "make it first with one process (the same command without `strads launch`)",
+                    || write_libsvm_cache(&path, &options, cache).map(drop),
+                )?;
                 let data = DataSource::Libsvm {
                     path: cache.clone(),
                     zero_based,
@@ -404,40 +414,6 @@ fn check_input_flags(args: &RegressionArgs, given: &Given) -> Result<(), Failure
              MatrixMarket file without the .mtx extension)",
         )
     }
-}
-
-/// Makes `cache` usable for the libsvm file `source`: `"read"` when it was made from `source` as
-/// it is now, `"written"` when it was missing or stale and this one-process run parsed `source`
-/// and wrote it. A corrupt cache, or a missing or stale one in a cluster of processes, is bad
-/// input.
-fn prepare_libsvm_cache(
-    cache: &std::path::Path,
-    source: &std::path::Path,
-    zero_based: bool,
-    cluster: &strads_engine::ClusterConfig,
-) -> Result<&'static str, Failure> {
-    let problem = match LibsvmCache::open(cache) {
-        Ok(reader) => match reader.check_source(source, zero_based) {
-            Ok(()) => return Ok("read"),
-            Err(stale) => stale.to_string(),
-        },
-        Err(DataError::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => {
-            format!("{}: no such cache", cache.display())
-        }
-        Err(corrupt) => return Err(bad_input(corrupt)),
-    };
-    if cluster.processes() > 1 {
-        return Err(bad_input(anyhow::anyhow!(
-            "{problem}; make it first with one process (the same command without `strads \
-             launch`)"
-        )));
-    }
-    let options = strads_io::LibsvmOptions {
-        zero_based,
-        ..Default::default()
-    };
-    write_libsvm_cache(source, &options, cache).map_err(bad_input)?;
-    Ok("written")
 }
 
 fn source_for(path: &std::path::Path, args: &RegressionArgs) -> Result<DataSource, Failure> {
