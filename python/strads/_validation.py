@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import DataConversionWarning
+from sklearn.utils.multiclass import type_of_target
 
 
 def check_finite_matrix(X, name="X"):
@@ -130,3 +131,24 @@ def check_positive_number(value, name, allow_zero=False, allow_inf=False):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be a number {bound}, got {value!r}")
     return float(value)
+
+
+def check_class_labels(y, n_samples, estimator):
+    """Checks that ``y`` holds at least two classes for ``n_samples`` rows: returns the sorted
+    classes and each row's index into them. NaN or infinite labels, non-class targets
+    (continuous, multi-output) and a single class are ``ValueError``s naming ``estimator``."""
+    y = check_target(y, n_samples, numeric=False)
+    if y.dtype.kind == "f":
+        bad = ~np.isfinite(y)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"y contains NaN or infinity: {y[row]} at row {row}")
+    kind = type_of_target(y)
+    if kind not in ("binary", "multiclass"):
+        raise ValueError(f"Unknown label type: {kind}; y must hold class labels")
+    classes, labels = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError(
+            f"{estimator} needs at least 2 classes in y, got 1 class: {classes.tolist()}"
+        )
+    return classes, labels

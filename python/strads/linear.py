@@ -7,12 +7,12 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _strads
 from ._fitting import progress_printer, resolve_threads
 from ._validation import (
+    check_class_labels,
     check_finite_matrix,
     csr_for_fit,
     check_positive_int,
@@ -194,20 +194,7 @@ class SparseLogisticRegression(ClassifierMixin, _SparseRegression):
 
     def fit(self, X, y):
         X = self._check_X(X, reset=True)
-        y = check_target(y, X.shape[0], numeric=False)
-        if y.dtype.kind == "f":
-            bad = ~np.isfinite(y)
-            if bad.any():
-                row = int(np.flatnonzero(bad)[0])
-                raise ValueError(f"y contains NaN or infinity: {y[row]} at row {row}")
-        kind = type_of_target(y)
-        if kind not in ("binary", "multiclass"):
-            raise ValueError(f"Unknown label type: {kind}; y must hold class labels")
-        classes, labels = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
-            raise ValueError(
-                f"SparseLogisticRegression needs at least 2 classes in y, got 1 class: {classes.tolist()}"
-            )
+        classes, labels = check_class_labels(y, X.shape[0], "SparseLogisticRegression")
         self.classes_ = classes
         if len(classes) == 2:
             return self._solve(X, np.where(labels == 1, 1.0, -1.0))

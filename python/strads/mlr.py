@@ -6,18 +6,17 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _strads
 from ._fitting import progress_printer, resolve_threads
 from ._validation import (
+    check_class_labels,
     check_finite_matrix,
     csr_for_fit,
     check_positive_int,
     check_positive_number,
     check_samples,
-    check_target,
 )
 
 
@@ -119,21 +118,7 @@ class MultinomialLogisticRegression(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         X = self._check_X(X, reset=True)
         n_samples, n_features = check_samples(X)
-        y = check_target(y, n_samples, numeric=False)
-        if y.dtype.kind == "f":
-            bad = ~np.isfinite(y)
-            if bad.any():
-                row = int(np.flatnonzero(bad)[0])
-                raise ValueError(f"y contains NaN or infinity: {y[row]} at row {row}")
-        kind = type_of_target(y)
-        if kind not in ("binary", "multiclass"):
-            raise ValueError(f"Unknown label type: {kind}; y must hold class labels")
-        classes, labels = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
-            raise ValueError(
-                "MultinomialLogisticRegression needs at least 2 classes in y, got 1 class: "
-                f"{classes.tolist()}"
-            )
+        classes, labels = check_class_labels(y, n_samples, "MultinomialLogisticRegression")
         if self.solver not in ("lbfgs", "sgd"):
             raise ValueError(f"solver must be 'lbfgs' or 'sgd', got {self.solver!r}")
         step = None if self.step is None else check_positive_number(self.step, "step")
