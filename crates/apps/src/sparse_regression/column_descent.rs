@@ -645,7 +645,11 @@ impl<L: Loss> BlockState<L> {
     fn repack(&mut self) {
         self.packed = None;
         let columns = &self.block.columns;
-        let entries: usize = self.working.iter().map(|&j| columns.column(j as usize).0.len()).sum();
+        let entries: usize = self
+            .working
+            .iter()
+            .map(|&j| columns.column(j as usize).0.len())
+            .sum();
         if entries as f64 <= PACKED_SHARE * columns.rows.len() as f64 {
             self.packed = Some(pack_columns(columns, &self.working, entries));
         }
