@@ -67,6 +67,52 @@ impl SparseRows {
         (&self.columns[range.clone()], &self.values[range])
     }
 
+    /// Checks the invariants of rows that were built by someone else (a caller's arrays, which
+    /// unlike a parsed file were never checked): at least one row, offsets from 0 to the number
+    /// of entries without decreasing, columns strictly increasing within a row and below
+    /// `width`; then `check_row(i, columns, values)` for each row, the caller's own rules on
+    /// labels and values. The first failure is returned as a message naming the row.
+    pub fn check_arrays(
+        &self,
+        width: usize,
+        mut check_row: impl FnMut(usize, &[u32], &[f64]) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let n_rows = self.labels.len();
+        if n_rows == 0 {
+            return Err("X has no rows".into());
+        }
+        if self.row_offsets.len() != n_rows + 1 || self.row_offsets[0] != 0 {
+            return Err(format!(
+                "row offsets must hold one more entry than the {n_rows} labels and start at 0"
+            ));
+        }
+        if self.columns.len() != self.values.len() || self.row_offsets[n_rows] != self.columns.len()
+        {
+            return Err("row offsets must end at the number of entries".into());
+        }
+        for i in 0..n_rows {
+            if self.row_offsets[i] > self.row_offsets[i + 1] {
+                return Err(format!("row {i}: row offsets decrease"));
+            }
+            let (columns, values) = self.row(i);
+            if let Some(w) = columns.windows(2).position(|w| w[0] >= w[1]) {
+                return Err(format!(
+                    "row {i}: column {} does not follow column {} (columns must be strictly \
+                     increasing within a row)",
+                    columns[w + 1],
+                    columns[w]
+                ));
+            }
+            if let Some(&column) = columns.last().filter(|&&c| c as usize >= width) {
+                return Err(format!(
+                    "row {i}: column {column} is outside X's {width} columns"
+                ));
+            }
+            check_row(i, columns, values)?;
+        }
+        Ok(())
+    }
+
     /// Appends a row; `columns` must be 0-based, strictly increasing and hold no zero values.
     pub fn push_row(&mut self, label: f64, columns: &[u32], values: &[f64]) {
         debug_assert_eq!(columns.len(), values.len());

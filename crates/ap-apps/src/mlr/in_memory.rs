@@ -27,49 +27,20 @@ impl InMemoryExamples {
     /// caller's arrays, unlike a parsed file, were never checked. Explicit zeros are dropped
     /// when a worker takes its rows, as a file's are.
     pub fn new(rows: SparseRows, width: usize) -> Result<Self, MlrError> {
-        let bad = |m: String| Err(MlrError::InvalidArgument(m));
-        let n_rows = rows.labels.len();
-        if n_rows == 0 {
-            return bad("X has no rows".into());
-        }
-        if rows.row_offsets.len() != n_rows + 1 || rows.row_offsets[0] != 0 {
-            return bad(format!(
-                "row offsets must hold one more entry than the {n_rows} labels and start at 0"
-            ));
-        }
-        if rows.columns.len() != rows.values.len() || rows.row_offsets[n_rows] != rows.columns.len()
-        {
-            return bad("row offsets must end at the number of entries".into());
-        }
-        for i in 0..n_rows {
-            if rows.row_offsets[i] > rows.row_offsets[i + 1] {
-                return bad(format!("row {i}: row offsets decrease"));
-            }
+        rows.check_arrays(width, |i, columns, values| {
             let label = rows.labels[i];
             if !(label.fract() == 0.0 && label.abs() < LARGEST_LABEL) {
-                return bad(format!("row {i}: the label {label} is not a whole number"));
+                return Err(format!("row {i}: the label {label} is not a whole number"));
             }
-            let (columns, values) = rows.row(i);
-            if let Some(w) = columns.windows(2).position(|w| w[0] >= w[1]) {
-                return bad(format!(
-                    "row {i}: column {} does not follow column {} (columns must be strictly \
-                     increasing within a row)",
-                    columns[w + 1],
-                    columns[w]
-                ));
-            }
-            if let Some(&column) = columns.last().filter(|&&c| c as usize >= width) {
-                return bad(format!(
-                    "row {i}: column {column} is outside X's {width} columns"
-                ));
-            }
-            if let Some(k) = values.iter().position(|v| !v.is_finite()) {
-                return bad(format!(
+            match values.iter().position(|v| !v.is_finite()) {
+                Some(k) => Err(format!(
                     "row {i}, column {}: the value {} is not finite",
                     columns[k], values[k]
-                ));
+                )),
+                None => Ok(()),
             }
-        }
+        })
+        .map_err(MlrError::InvalidArgument)?;
         Ok(InMemoryExamples {
             rows: Arc::new(rows),
             width,

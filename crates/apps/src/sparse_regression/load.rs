@@ -51,51 +51,20 @@ impl InMemoryRows {
     /// Checks [`SparseRows`]' invariants and the width, naming the first offending row: a
     /// caller's arrays, unlike a parsed file, were never checked.
     pub fn new(rows: SparseRows, n_cols: usize) -> Result<Self, AppError> {
-        let bad = |m: String| Err(AppError::InvalidArgument(m));
-        let n_rows = rows.labels.len();
-        if rows.row_offsets.len() != n_rows + 1 || rows.row_offsets[0] != 0 {
-            return bad(format!(
-                "row offsets must hold one more entry than the {n_rows} labels and start at 0"
-            ));
-        }
-        if rows.columns.len() != rows.values.len() || rows.row_offsets[n_rows] != rows.columns.len()
-        {
-            return bad("row offsets must end at the number of entries".into());
-        }
-        for i in 0..n_rows {
-            if rows.row_offsets[i] > rows.row_offsets[i + 1] {
-                return bad(format!("row {i}: row offsets decrease"));
-            }
-            let (columns, values) = rows.row(i);
-            if let Some(w) = columns.windows(2).position(|w| w[0] >= w[1]) {
-                return bad(format!(
-                    "row {i}: column {} does not follow column {} (columns must be strictly \
-                     increasing within a row)",
-                    columns[w + 1],
-                    columns[w]
-                ));
-            }
-            if let Some(&column) = columns.last().filter(|&&c| c as usize >= n_cols) {
-                return bad(format!(
-                    "row {i}: column {column} is outside X's {n_cols} columns"
-                ));
-            }
+        rows.check_arrays(n_cols, |i, columns, values| {
             if let Some(k) = values.iter().position(|v| !v.is_finite() || *v == 0.0) {
-                return bad(format!(
+                return Err(format!(
                     "row {i}, column {}: the value {} is not a finite nonzero number",
                     columns[k], values[k]
                 ));
             }
-            if !rows.labels[i].is_finite() {
-                return bad(format!(
-                    "row {i}: the label {} is not finite",
-                    rows.labels[i]
-                ));
+            let label = rows.labels[i];
+            if !label.is_finite() {
+                return Err(format!("row {i}: the label {label} is not finite"));
             }
-        }
-        if n_rows == 0 {
-            return bad("X has no rows".into());
-        }
+            Ok(())
+        })
+        .map_err(AppError::InvalidArgument)?;
         Ok(InMemoryRows {
             rows: Arc::new(rows),
             n_cols,
