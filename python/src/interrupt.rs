@@ -29,6 +29,21 @@ impl Progress {
     pub fn send(&self, record: serde_json::Value) {
         let _ = self.0.send(record);
     }
+
+    /// An AP app's hooks for a fit from Python: stop when `stop` is set, every trace record
+    /// handed to Python as it is made.
+    pub fn ap_hooks<R: serde::Serialize + 'static>(
+        self,
+        stop: StopRequest,
+    ) -> strads_ap_apps::Hooks<R> {
+        let observer: strads_ap_apps::Observer<R> = std::sync::Arc::new(move |record: &R| {
+            self.send(serde_json::to_value(record).unwrap_or_default());
+        });
+        strads_ap_apps::Hooks {
+            stop: Some(stop),
+            observer: Some(observer),
+        }
+    }
 }
 
 /// Runs `solve` on a new thread with the GIL released. Every progress record it sends is passed

@@ -12,7 +12,6 @@ use strads_ap::{ApConfig, Consistency};
 use strads_ap_apps::mlr::{
     train, InMemoryExamples, LbfgsSettings, MlrParams, SgdSettings, Solver, TraceRecord,
 };
-use strads_ap_apps::{Hooks, Observer};
 
 use crate::convert::{ap_app_error, to_py};
 use crate::csr::{sparse_rows, IndexArray};
@@ -100,13 +99,7 @@ pub fn fit_mlr<'py>(
         ..MlrParams::in_memory(examples)
     };
     let fit = run_interruptible(py, stop.clone(), &on_progress, move |progress| {
-        let observer: Observer<TraceRecord> = Arc::new(move |record: &TraceRecord| {
-            progress.send(serde_json::to_value(record).unwrap_or_default());
-        });
-        params.hooks = Hooks {
-            stop: Some(stop),
-            observer: Some(observer),
-        };
+        params.hooks = progress.ap_hooks::<TraceRecord>(stop);
         train(&ApConfig::threads(threads), &params)
     })?
     .map_err(ap_app_error)?

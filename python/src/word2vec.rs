@@ -13,7 +13,6 @@ use strads_ap::ApConfig;
 use strads_ap_apps::word2vec::{
     train, write_vectors, Architecture, InMemorySentences, TraceRecord, Word2vecParams, WordVectors,
 };
-use strads_ap_apps::{Hooks, Observer};
 
 use crate::convert::{ap_app_error, to_py};
 use crate::interrupt::run_interruptible;
@@ -81,13 +80,7 @@ pub fn fit_word2vec<'py>(
         ..base
     };
     let fit = run_interruptible(py, stop.clone(), &on_progress, move |progress| {
-        let observer: Observer<TraceRecord> = Arc::new(move |record: &TraceRecord| {
-            progress.send(serde_json::to_value(record).unwrap_or_default());
-        });
-        params.hooks = Hooks {
-            stop: Some(stop),
-            observer: Some(observer),
-        };
+        params.hooks = progress.ap_hooks::<TraceRecord>(stop);
         train(&ApConfig::threads(threads), &params)
     })?
     .map_err(ap_app_error)?
