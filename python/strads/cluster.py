@@ -32,7 +32,15 @@ import scipy.sparse as sp
 from .lda import LDA
 from .linear import Lasso, SparseLogisticRegression
 from .mf import MatrixFactorization, _factorize, _pairs_and_ratings
-from ._validation import check_finite_matrix, check_positive_int, check_samples, check_target
+from .mlr import MultinomialLogisticRegression
+from .word2vec import Word2Vec, _locate_bad_sentence
+from ._validation import (
+    check_class_labels,
+    check_finite_matrix,
+    check_positive_int,
+    check_samples,
+    check_target,
+)
 
 
 def find_binary(binary=None):
@@ -63,21 +71,22 @@ def _is_loopback(host):
 
 
 def _write_libsvm(path, X, labels):
-    """CSR X and labels as libsvm lines (1-based indices, values in full precision)."""
+    """CSR X and labels (each row's label as text) as libsvm lines (1-based indices, values in
+    full precision)."""
     with open(path, "w") as out:
         for row in range(X.shape[0]):
             start, end = X.indptr[row], X.indptr[row + 1]
             entries = " ".join(
                 f"{j + 1}:{float(v)!r}" for j, v in zip(X.indices[start:end].tolist(), X.data[start:end].tolist())
             )
-            out.write(f"{float(labels[row])!r} {entries}\n")
+            out.write(f"{labels[row]} {entries}\n")
 
 
 def _regression_command(estimator, X, labels, data, outputs):
     n_samples = X.shape[0]
     penalty, value = estimator._penalty(n_samples)
     flag = "--lambda" if penalty == "lambda" else "--lambda-ratio"
-    _write_libsvm(data, X, labels)
+    _write_libsvm(data, X, [repr(float(v)) for v in labels])
     command = [
         "lasso" if estimator._loss == "squared" else "logreg",
         "--data", str(data), flag, repr(float(value)), "--tol", repr(float(estimator.tol)),
@@ -181,10 +190,112 @@ def _fit_lda(estimator, X, binary, processes, hosts, threads, directory, launche
     return summary
 
 
+def _fit_mlr(estimator, X, y, binary, processes, hosts, threads, directory, launcher):
+    """Multinomial logistic regression through a libsvm file (labels: class indices) and
+    ``strads mlr``'s model file; returns the CLI's summary."""
+    Xc = check_finite_matrix(X)
+    n_samples, n_features = check_samples(Xc)
+    # scikit-learn's bookkeeping (n_features_in_, feature_names_in_), as the in-process fit does.
+    estimator._check_X(X, reset=True)
+    classes, codes = check_class_labels(y, n_samples, "MultinomialLogisticRegression")
+    settings = estimator._settings()
+    data = directory / "data.libsvm"
+    _write_libsvm(data, Xc, [str(int(code)) for code in codes])
+    model = directory / "model.txt"
+    command = [
+        "mlr", "--data", str(data), "--lambda", repr(settings["lam"]), "--l1", repr(settings["l1"]),
+        "--solver", settings["solver"], "--out", str(model), "--trace", str(directory / "trace.jsonl"),
+        "--json",
+    ]
+    if settings["fit_intercept"]:
+        command.append("--intercept")
+    # The CLI refuses the other solver's flags.
+    if settings["solver"] == "lbfgs":
+        command += ["--tol", repr(settings["tol"]), "--max-iters", str(settings["max_iter"]),
+                    "--memory", str(settings["memory"])]
+    else:
+        command += ["--epochs", str(settings["epochs"]), "--batch", str(settings["batch"]),
+                    "--decay", repr(settings["decay"]), "--staleness", str(settings["staleness"]),
+                    "--seed", str(settings["seed"])]
+        if settings["step"] is not None:
+            command += ["--step", repr(settings["step"])]
+    stdout = _run(binary, command, processes, hosts, threads, directory, launcher)
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    # The model file: a header, then class k's feature weights (and its intercept last). The
+    # CLI's features end at the largest index in the file; later columns of X are all zero and
+    # their weights 0, as in the in-process fit.
+    lines = model.read_text().splitlines()
+    k = len(classes)
+    weights = np.array([[float(v) for v in line.split()] for line in lines[1 : k + 1]]).reshape(k, -1)
+    features = weights.shape[1] - (1 if settings["fit_intercept"] else 0)
+    coef = np.zeros((k, n_features))
+    coef[:, :features] = weights[:, :features]
+    intercept = weights[:, features] if settings["fit_intercept"] else None
+    trace = [json.loads(line) for line in (directory / "trace.jsonl").read_text().splitlines() if line.strip()]
+    result = dict(objective=summary["objective"], gradient_norm=summary["gradient_norm"],
+                  iterations=summary["iterations"], stop_reason=summary["stop"],
+                  solve_seconds=summary["solve_seconds"], trace=trace)
+    estimator._set_fitted(classes, coef, intercept, result)
+    return summary
+
+
+def _fit_word2vec(estimator, X, binary, processes, hosts, threads, directory, launcher):
+    """word2vec through a text file (one sentence per line; a path is passed on as it is, so it
+    must be visible to every host) and ``strads word2vec``'s vectors in word2vec's text format;
+    returns the CLI's summary."""
+    settings = estimator._settings()
+    if isinstance(X, (str, os.PathLike)):
+        data = Path(os.fspath(X))
+        if not data.is_file():
+            raise ValueError(f"{data}: no such file (give a text file, or a list of token lists)")
+    else:
+        if isinstance(X, (bytes, np.ndarray)) or not hasattr(X, "__iter__"):
+            raise ValueError(f"X must be a list of token lists or the path of a text file, got {type(X).__name__}")
+        sentences = X if isinstance(X, list) else list(X)
+        error = _locate_bad_sentence(sentences)
+        if error is not None:
+            raise error
+        data = directory / "corpus.txt"
+        with open(data, "w", encoding="utf-8") as out:
+            for i, sentence in enumerate(sentences):
+                for j, token in enumerate(sentence):
+                    if not token or any(c.isspace() for c in token):
+                        raise ValueError(f"sentence {i}, token {j}: {token!r} is empty or holds whitespace")
+                out.write(" ".join(sentence) + "\n")
+    vectors_file = directory / "vectors.txt"
+    command = [
+        "word2vec", "--data", str(data), "--dim", str(settings["dim"]), "--window", str(settings["window"]),
+        "--negative", str(settings["negative"]), "--min-count", str(settings["min_count"]),
+        "--sample", repr(settings["sample"]), "--epochs", str(settings["epochs"]),
+        "--alpha", repr(settings["alpha"]), "--min-alpha", repr(settings["min_alpha"]),
+        "--seed", str(settings["seed"]), "--out", str(vectors_file),
+        "--trace", str(directory / "trace.jsonl"), "--json",
+    ]
+    if settings["cbow"]:
+        command.append("--cbow")
+    if settings["shared_negatives"]:
+        command.append("--shared-negatives")
+    if settings["sync_words"] is not None:
+        command += ["--sync-words", str(settings["sync_words"])]
+    stdout = _run(binary, command, processes, hosts, threads, directory, launcher)
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    # word2vec's text format: "words dim", then a word and its dim values per line (the shortest
+    # text that reads back as the same float32).
+    lines = vectors_file.read_text(encoding="utf-8").splitlines()
+    count, dim = (int(v) for v in lines[0].split())
+    words = [line.split(" ", 1)[0] for line in lines[1 : count + 1]]
+    vectors = np.array([line.split(" ")[1 : dim + 1] for line in lines[1 : count + 1]], dtype=np.float32)
+    trace = [json.loads(line) for line in (directory / "trace.jsonl").read_text().splitlines() if line.strip()]
+    estimator._set_fitted(words, vectors.reshape(count, dim),
+                          dict(corpus_words=summary["corpus_words"], trace=trace,
+                               train_seconds=summary["train_seconds"]))
+    return summary
+
+
 def fit_on_cluster(estimator, X, y=None, *, processes=2, hosts=None, threads=None, binary=None,
                    workdir=None, launcher=None):
     """Fits ``estimator`` (Lasso, SparseLogisticRegression with two classes,
-    MatrixFactorization or LDA) on a cluster of ``processes`` processes of the ``strads`` binary and
+    MatrixFactorization, LDA, MultinomialLogisticRegression or Word2Vec) on a cluster of ``processes`` processes of the ``strads`` binary and
     returns it fitted, with the same attributes as ``estimator.fit(X, y)`` plus
     ``cluster_summary_`` (the CLI's JSON summary). ``threads`` is per process (default: the
     binary's, every core); ``hosts`` defaults to free ports on loopback."""
@@ -261,10 +372,14 @@ def fit_on_cluster(estimator, X, y=None, *, processes=2, hosts=None, threads=Non
             estimator._item_index = {i: k for k, i in enumerate(estimator.item_ids_.tolist())}
         elif isinstance(estimator, LDA):
             summary = _fit_lda(estimator, X, binary, processes, hosts, threads, directory, launcher)
+        elif isinstance(estimator, MultinomialLogisticRegression):
+            summary = _fit_mlr(estimator, X, y, binary, processes, hosts, threads, directory, launcher)
+        elif isinstance(estimator, Word2Vec):
+            summary = _fit_word2vec(estimator, X, binary, processes, hosts, threads, directory, launcher)
         else:
             raise ValueError(
-                "fit_on_cluster supports Lasso, SparseLogisticRegression, MatrixFactorization and "
-                f"LDA, not {type(estimator).__name__}"
+                "fit_on_cluster supports Lasso, SparseLogisticRegression, MatrixFactorization, "
+                f"LDA, MultinomialLogisticRegression and Word2Vec, not {type(estimator).__name__}"
             )
         trace_file = directory / "trace.jsonl"
         estimator.trace_ = [json.loads(line) for line in trace_file.read_text().splitlines() if line.strip()]

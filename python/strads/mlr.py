@@ -119,28 +119,26 @@ class MultinomialLogisticRegression(ClassifierMixin, BaseEstimator):
         X = self._check_X(X, reset=True)
         n_samples, n_features = check_samples(X)
         classes, labels = check_class_labels(y, n_samples, "MultinomialLogisticRegression")
-        if self.solver not in ("lbfgs", "sgd"):
-            raise ValueError(f"solver must be 'lbfgs' or 'sgd', got {self.solver!r}")
-        step = None if self.step is None else check_positive_number(self.step, "step")
+        s = self._settings()
         result = _strads.fit_mlr(
             X.indptr,  # int32 or int64, as scipy chose: read without a copy
             X.indices,
             np.ascontiguousarray(X.data, dtype=np.float64),
             labels.astype(np.float64),  # class indices 0..K-1: the library's classes are the same
             n_features,
-            self._lambda(),
-            check_positive_number(self.l1, "l1", allow_zero=True),
-            bool(self.fit_intercept),
-            self.solver,
-            check_positive_number(self.tol, "tol", allow_zero=True),
-            check_positive_int(self.max_iter, "max_iter", minimum=0),
-            check_positive_int(self.memory, "memory"),
-            check_positive_int(self.epochs, "epochs"),
-            check_positive_int(self.batch, "batch"),
-            step,
-            check_positive_number(self.decay, "decay", allow_zero=True),
-            check_positive_int(self.staleness, "staleness", minimum=0),
-            check_positive_int(self.seed, "seed", minimum=0),
+            s["lam"],
+            s["l1"],
+            s["fit_intercept"],
+            s["solver"],
+            s["tol"],
+            s["max_iter"],
+            s["memory"],
+            s["epochs"],
+            s["batch"],
+            s["step"],
+            s["decay"],
+            s["staleness"],
+            s["seed"],
             resolve_threads(self.threads),
             progress_printer(self.verbose, "mlr"),
         )
@@ -148,9 +146,38 @@ class MultinomialLogisticRegression(ClassifierMixin, BaseEstimator):
         # The library's weights are feature-major: feature j's K class weights, then the
         # intercepts' K values.
         weights = np.asarray(result["weights"]).reshape(-1, k)
+        self._set_fitted(classes, weights[:n_features].T, weights[n_features] if self.fit_intercept else None, result)
+        return self
+
+    def _settings(self):
+        """The solver's parameters, checked (a ValueError names the first bad one); the in-process
+        fit and ``strads.cluster.fit_on_cluster`` both solve with these."""
+        if self.solver not in ("lbfgs", "sgd"):
+            raise ValueError(f"solver must be 'lbfgs' or 'sgd', got {self.solver!r}")
+        return dict(
+            lam=self._lambda(),
+            l1=check_positive_number(self.l1, "l1", allow_zero=True),
+            fit_intercept=bool(self.fit_intercept),
+            solver=self.solver,
+            tol=check_positive_number(self.tol, "tol", allow_zero=True),
+            max_iter=check_positive_int(self.max_iter, "max_iter", minimum=0),
+            memory=check_positive_int(self.memory, "memory"),
+            epochs=check_positive_int(self.epochs, "epochs"),
+            batch=check_positive_int(self.batch, "batch"),
+            step=None if self.step is None else check_positive_number(self.step, "step"),
+            decay=check_positive_number(self.decay, "decay", allow_zero=True),
+            staleness=check_positive_int(self.staleness, "staleness", minimum=0),
+            seed=check_positive_int(self.seed, "seed", minimum=0),
+        )
+
+    def _set_fitted(self, classes, coef, intercept, result):
+        """The fitted attributes from the weights (K x d ``coef``, K ``intercept`` or None) and
+        the solver's result (objective, gradient_norm, iterations, stop_reason, solve_seconds,
+        trace)."""
+        k = len(classes)
         self.classes_ = classes
-        self.coef_ = np.ascontiguousarray(weights[:n_features].T)
-        self.intercept_ = weights[n_features].copy() if self.fit_intercept else np.zeros(k)
+        self.coef_ = np.ascontiguousarray(coef, dtype=np.float64)
+        self.intercept_ = np.array(intercept, dtype=np.float64) if intercept is not None else np.zeros(k)
         self.objective_ = result["objective"]
         self.gradient_norm_ = result["gradient_norm"]
         self.n_iter_ = result["iterations"]
@@ -166,7 +193,6 @@ class MultinomialLogisticRegression(ClassifierMixin, BaseEstimator):
                 f"{self.gradient_norm_:.3e} above tol; increase max_iter",
                 ConvergenceWarning,
             )
-        return self
 
     def _scores(self, X):
         # coef_ by name: a fit that failed on bad input may have set n_features_in_ already.

@@ -98,23 +98,8 @@ class Word2Vec(BaseEstimator):
                     f"X must be a list of token lists or the path of a text file, got {type(X).__name__}"
                 )
             path, sentences = None, X if isinstance(X, list) else list(X)
-        alpha = check_positive_number(self.alpha, "alpha")
-        min_alpha = check_positive_number(self.min_alpha, "min_alpha", allow_zero=True)
-        if min_alpha > alpha:
-            raise ValueError(f"min_alpha ({min_alpha}) must be at most alpha ({alpha})")
         arguments = (
-            check_positive_int(self.dim, "dim"),
-            check_positive_int(self.window, "window"),
-            check_positive_int(self.negative, "negative"),
-            check_positive_int(self.min_count, "min_count"),
-            check_positive_number(self.sample, "sample", allow_zero=True),
-            check_positive_int(self.epochs, "epochs"),
-            alpha,
-            min_alpha,
-            check_positive_int(self.seed, "seed", minimum=0),
-            bool(self.cbow),
-            bool(self.shared_negatives),
-            None if self.sync_words is None else check_positive_int(self.sync_words, "sync_words"),
+            *self._settings().values(),
             resolve_threads(self.threads),
             progress_printer(self.verbose, "word2vec"),
         )
@@ -127,14 +112,42 @@ class Word2Vec(BaseEstimator):
                 raise error from None
             raise
         words = result["words"]
-        self.index_to_key_ = words
-        self.key_to_index_ = {word: i for i, word in enumerate(words)}
-        self.vectors_ = np.asarray(result["vectors"]).reshape(len(words), result["dim"])
+        self._set_fitted(words, np.asarray(result["vectors"]).reshape(len(words), result["dim"]), result)
+        return self
+
+    def _settings(self):
+        """The trainer's parameters, checked, in the bindings' order (a ValueError names the
+        first bad one); the in-process fit and ``strads.cluster.fit_on_cluster`` both train with
+        these."""
+        alpha = check_positive_number(self.alpha, "alpha")
+        min_alpha = check_positive_number(self.min_alpha, "min_alpha", allow_zero=True)
+        if min_alpha > alpha:
+            raise ValueError(f"min_alpha ({min_alpha}) must be at most alpha ({alpha})")
+        return dict(
+            dim=check_positive_int(self.dim, "dim"),
+            window=check_positive_int(self.window, "window"),
+            negative=check_positive_int(self.negative, "negative"),
+            min_count=check_positive_int(self.min_count, "min_count"),
+            sample=check_positive_number(self.sample, "sample", allow_zero=True),
+            epochs=check_positive_int(self.epochs, "epochs"),
+            alpha=alpha,
+            min_alpha=min_alpha,
+            seed=check_positive_int(self.seed, "seed", minimum=0),
+            cbow=bool(self.cbow),
+            shared_negatives=bool(self.shared_negatives),
+            sync_words=None if self.sync_words is None else check_positive_int(self.sync_words, "sync_words"),
+        )
+
+    def _set_fitted(self, words, vectors, result):
+        """The fitted attributes from the vocabulary (most frequent first), its vectors (one row
+        per word) and the trainer's result (corpus_words, trace, train_seconds)."""
+        self.index_to_key_ = list(words)
+        self.key_to_index_ = {word: i for i, word in enumerate(self.index_to_key_)}
+        self.vectors_ = np.asarray(vectors, dtype=np.float32)
         self.corpus_words_ = result["corpus_words"]
         self.trace_ = result["trace"]
         self.n_epochs_ = len(self.trace_)
         self.train_seconds_ = result["train_seconds"]
-        return self
 
     def _index(self, word):
         check_is_fitted(self)
