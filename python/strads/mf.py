@@ -62,6 +62,17 @@ def _factorize(ids):
     """Dense codes 0..n-1 for hashable ids, and the id of each code. Sortable ids are numbered
     in sorted order, as the CLI numbers a file's integer ids (so the same ratings start from the
     same random factors and give the CLI's answer); others in order of first appearance."""
+    if ids.dtype.kind in "iu" and len(ids) > 0:
+        low, high = int(ids.min()), int(ids.max())
+        if low >= 0 and high < 2 * len(ids) + (1 << 20):
+            # Small non-negative integers (the usual case): a table indexed by id numbers them
+            # in sorted order in two linear passes, where a hash table or a sort costs ten times
+            # as much on millions of ratings.
+            present = np.zeros(high + 1, dtype=bool)
+            present[ids] = True
+            code_of = (np.cumsum(present, dtype=np.int64) - 1).astype(np.uint32)
+            # np.take: several times faster than indexing with an array here.
+            return np.take(code_of, ids), np.flatnonzero(present).astype(ids.dtype)
     try:
         import pandas as pd
 
@@ -147,7 +158,7 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
         if len(ratings) == 0:
             raise ValueError("no ratings")
         try:
-            ratings = ratings.astype(np.float64)
+            ratings = ratings.astype(np.float64, copy=False)
         except (TypeError, ValueError) as error:
             raise ValueError(f"ratings must be numbers: {error}") from error
         bad = ~np.isfinite(ratings)

@@ -142,3 +142,18 @@ _EXPECTED_FAILURES["check_requires_y_none"] = (
 )
 def test_sklearn_checks_that_apply_to_rating_pairs(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("ids", [
+    np.array([7, 3, 3, 0, 12, 7], dtype=np.int64),       # small non-negative: the table path
+    np.array([5, 2, 2, 9], dtype=np.uint16),
+    np.array([10**12, -4, 10**12, 17], dtype=np.int64),  # negative and huge: pandas' path
+    np.array(["b", "a", "b"], dtype=object),
+])
+def test_ids_are_numbered_in_sorted_order_by_every_path(ids):
+    from strads.mf import _factorize
+
+    codes, uniques = _factorize(ids)
+    expected = sorted(set(ids.tolist()))
+    assert uniques.tolist() == expected and codes.dtype == np.uint32
+    assert [expected[c] for c in codes] == ids.tolist()
