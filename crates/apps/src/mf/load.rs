@@ -105,11 +105,14 @@ pub struct InMemoryRatings {
     users: Arc<Vec<u32>>,
     items: Arc<Vec<u32>>,
     values: Arc<Vec<f64>>,
+    /// Ratings per user index and per item index.
+    user_counts: Arc<Vec<u64>>,
+    item_counts: Arc<Vec<u64>>,
 }
 
 impl InMemoryRatings {
-    /// Checks the arrays (equal lengths, at least one rating, finite values), naming the first
-    /// offending rating.
+    /// Checks the arrays (equal lengths, at least one rating, finite values, dense indices),
+    /// naming the first offending rating or the first index without one.
     pub fn new(users: Vec<u32>, items: Vec<u32>, values: Vec<f64>) -> Result<Self, AppError> {
         let bad = |m: String| Err(AppError::InvalidArgument(m));
         if users.len() != items.len() || users.len() != values.len() {
@@ -126,41 +129,52 @@ impl InMemoryRatings {
         if let Some(k) = values.iter().position(|v| !v.is_finite()) {
             return bad(format!("rating {k} is {}, not a finite number", values[k]));
         }
+        let counts = |indices: &[u32], what: &str| -> Result<Vec<u64>, AppError> {
+            let n = indices.iter().max().map_or(0, |&m| m as usize + 1);
+            let counts = local_counts(indices, n);
+            match counts.iter().position(|&c| c == 0) {
+                Some(missing) => Err(AppError::InvalidArgument(format!(
+                    "{what} index {missing} has no rating: the indices must be dense (every \
+                     index below the largest one used)"
+                ))),
+                None => Ok(counts),
+            }
+        };
+        let (user_counts, item_counts) = (counts(&users, "user")?, counts(&items, "item")?);
         Ok(InMemoryRatings {
             users: Arc::new(users),
             items: Arc::new(items),
             values: Arc::new(values),
+            user_counts: Arc::new(user_counts),
+            item_counts: Arc::new(item_counts),
         })
     }
 
-    /// Worker `shard` of `n_shards`'s ratings, with shard-local ids as a file's shard has them.
-    fn shard(&self, shard: usize, n_shards: usize) -> RatingsShard {
-        let n = self.values.len();
-        let range = shard * n / n_shards..(shard + 1) * n / n_shards;
-        let local = |dense: &[u32]| {
+    /// Worker `p` of `n_workers`'s part, numbered already as a cache's is (see
+    /// [`CachedShard`]): the `p`-th run of the ratings, and the `p`-th run of the user and of
+    /// the item indices as the ids it owns. Dense indices in numeric order are the canonical
+    /// numbering of their decimal tokens, so no worker needs to number anything.
+    fn numbered_shard(&self, p: usize, n_workers: usize) -> CachedShard {
+        let run = |n: usize| p * n / n_workers..(p + 1) * n / n_workers;
+        let token = |index: usize| index.to_string().into_bytes();
+        let owned = |n: usize| {
+            let splitters = (1..n_workers).map(|q| token(q * n / n_workers)).collect();
             let mut tokens = IdTokens::new();
-            let mut index_of = std::collections::HashMap::new();
-            let indices = dense
-                .iter()
-                .map(|&id| {
-                    *index_of.entry(id).or_insert_with(|| {
-                        tokens.push(id.to_string().as_bytes());
-                        tokens.len() as u32 - 1
-                    })
-                })
-                .collect();
-            (tokens, indices)
+            run(n).for_each(|index| tokens.push(&token(index)));
+            OwnedIds::from_parts(splitters, &tokens, run(n).start as u32)
         };
-        let (user_ids, users) = local(&self.users[range.clone()]);
-        let (item_ids, items) = local(&self.items[range.clone()]);
-        RatingsShard {
-            user_ids,
-            item_ids,
-            users,
-            items,
-            values: self.values[range].to_vec(),
+        let ratings = run(self.values.len());
+        CachedShard {
+            ratings: DenseRatings {
+                users: self.users[ratings.clone()].to_vec(),
+                items: self.items[ratings.clone()].to_vec(),
+                values: self.values[ratings].to_vec(),
+            },
+            user_ids: owned(self.user_counts.len()),
+            user_counts: self.user_counts.to_vec(),
+            item_ids: owned(self.item_counts.len()),
+            item_counts: self.item_counts.to_vec(),
             bytes_read: 0,
-            mm_header: None,
         }
     }
 }
@@ -177,7 +191,7 @@ pub fn load(
     let (p, n_workers) = (worker.index(), worker.peers());
     // 1. Parse this worker's shards and agree on whether every shard is good.
     let train = match &params.train_in_memory {
-        Some(ratings) => Ok(TrainShard::Text(ratings.shard(p, n_workers))),
+        Some(ratings) => Ok(TrainShard::Cached(ratings.numbered_shard(p, n_workers))),
         None => match is_ratings_cache(&params.train) {
             Ok(true) => read_cached_shard(&params.train, p, n_workers).map(TrainShard::Cached),
             Ok(false) => {
