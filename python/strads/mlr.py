@@ -53,7 +53,8 @@ class MultinomialLogisticRegression(ClassifierMixin, BaseEstimator):
     epoch: iteration, seconds, objective, gradient_norm, evaluations, and step for SGD),
     ``n_features_in_``.
 
-    Ctrl-C stops a fit at its next L-BFGS iteration or SGD epoch with ``KeyboardInterrupt``.
+    Ctrl-C stops a fit with ``KeyboardInterrupt`` at its next L-BFGS iteration; in SGD the
+    workers skip the rest of the epoch's examples and stop at its end.
     """
 
     def __init__(

@@ -49,7 +49,8 @@ class Word2Vec(BaseEstimator):
     seconds, words_per_second, mean_loss, alpha). ``model[word]`` is a word's vector and
     ``word in model`` tells whether it has one.
 
-    Ctrl-C stops a fit after the epoch it arrives in, with ``KeyboardInterrupt``.
+    Ctrl-C stops a fit with ``KeyboardInterrupt``: the workers skip the rest of the epoch's
+    sentences (each finishes the sentence it is in) and stop at its end.
     """
 
     def __init__(

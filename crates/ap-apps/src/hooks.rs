@@ -40,6 +40,16 @@ impl<R> Hooks<R> {
         }
     }
 
+    /// Whether this worker's stop flag is set: not a collective, so workers may see it at
+    /// different moments. A loop body uses it to skip the rest of its epoch's work (the loop
+    /// still runs its steps, now nearly empty, to their end, so every worker reaches the
+    /// boundary); the agreed answer comes from [`Hooks::stop_requested`] there.
+    pub fn stop_set(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::Relaxed) != 0)
+    }
+
     /// Shows `record` to the observer when this is worker 0.
     pub fn observe(&self, is_leader: bool, record: &R) {
         if let (true, Some(observer)) = (is_leader, &self.observer) {

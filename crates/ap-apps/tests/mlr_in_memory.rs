@@ -136,10 +136,12 @@ fn a_stop_request_ends_lbfgs_at_its_first_boundary_on_every_worker() {
 }
 
 #[test]
-fn a_stop_request_ends_sgd_after_its_first_epoch() {
+fn a_stop_request_skips_the_rest_of_the_sgd_epoch_and_ends_it() {
     let (fit, seen) = stopped_run(Solver::Sgd(SgdSettings::default()));
     assert_eq!(fit.stop, StopReason::Interrupted);
     assert_eq!(fit.iterations, 1);
+    // Set from the start, the request skipped every example: the weights never moved.
+    assert!(fit.weights.iter().all(|&w| w == 0.0));
     assert_eq!(seen, fit.trace);
     assert_eq!(seen.len(), 1);
 }

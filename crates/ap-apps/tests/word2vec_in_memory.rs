@@ -51,7 +51,7 @@ fn sentences_in_memory_train_as_the_file_they_were_read_from() {
 }
 
 #[test]
-fn a_stop_request_ends_training_after_the_epoch_and_the_observer_sees_each_epoch() {
+fn a_stop_request_skips_the_rest_of_the_epoch_and_ends_training_and_the_observer_sees_each_epoch() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("clusters.txt");
     generate_text(&path, &TextSpec::default()).unwrap();
@@ -70,5 +70,8 @@ fn a_stop_request_ends_training_after_the_epoch_and_the_observer_sees_each_epoch
         let fit = train(&threads(2), &params).unwrap().unwrap();
         assert_eq!(fit.trace.len(), epochs, "flag {flag}");
         assert_eq!(seen.load(Ordering::SeqCst), epochs, "flag {flag}");
+        // A request made before the first sentence skips the whole epoch's work.
+        let words = fit.trace[0].words;
+        assert!(if flag == 0 { words > 0 } else { words == 0 }, "flag {flag}: {words} words");
     }
 }

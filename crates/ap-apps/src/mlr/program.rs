@@ -462,6 +462,10 @@ fn sgd(
             .name("mlr sgd")
             .batch(batch)
             .run(settings.consistency, |e, (w,)| {
+                // A stop request skips the rest of the epoch (prompt Ctrl-C in Python).
+                if hooks.stop_set() {
+                    return;
+                }
                 kernels::sgd_step(
                     shape,
                     &mut w[..],

@@ -97,8 +97,8 @@ pub struct Word2vecParams {
     pub shared_negatives: bool,
     /// Sentences in memory, read instead of `data` (one process only).
     pub in_memory: Option<InMemorySentences>,
-    /// A stop request (checked after every epoch) and an observer of the trace (the Python
-    /// bindings'); none by default.
+    /// A stop request (the rest of the epoch is skipped, then the run stops at its end) and an
+    /// observer of the trace (the Python bindings'); none by default.
     pub hooks: Hooks<TraceRecord>,
 }
 

@@ -185,6 +185,10 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
             .batch(1)
             .run(Consistency::Bsp, |pack, (input, output)| {
                 for sentence in pack.iter() {
+                    // A stop request skips the rest of the epoch (prompt Ctrl-C in Python).
+                    if params.hooks.stop_set() {
+                        break;
+                    }
                     // Progress over the whole run, this worker's words standing for every
                     // worker's (they hold about equal shares).
                     let progress = (words_before + words * workers) as f64 / planned;
