@@ -77,7 +77,8 @@ class LDA(TransformerMixin, BaseEstimator):
     Fitted attributes: ``components_`` (K x W: ``n_kw + beta``, unnormalised as
     scikit-learn's), ``topic_word_`` (K x W: ``phi_kw = (n_kw + beta) / (n_k + W beta)``),
     ``doc_topic_`` (the training documents' ``(n_dk + alpha) / (n_d + K alpha)``),
-    ``loglik_`` (``log p(w, z)``), ``trace_``, ``vocabulary_`` (for token lists), and
+    ``loglik_`` (``log p(w, z)``), ``train_seconds_`` (the sampling, without building the
+    corpus), ``trace_``, ``vocabulary_`` (for token lists), and
     ``top_words(n)``.
     """
 
@@ -171,6 +172,7 @@ class LDA(TransformerMixin, BaseEstimator):
         self.loglik_ = result["loglik"]
         self.loglik_per_token_ = result["loglik_per_token"]
         self.n_iter_ = result["iterations"]
+        self.train_seconds_ = result["train_seconds"]
         self.trace_ = result["trace"]
         self.n_features_in_ = n_words
         return self
