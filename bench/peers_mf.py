@@ -29,7 +29,7 @@ def spark(args):
     from pyspark.sql.types import StructType, StructField, IntegerType, FloatType
 
     session = (SparkSession.builder.master("local[2]").appName("strads-bench-mf")
-               .config("spark.driver.memory", "8g")
+               .config("spark.driver.memory", args.driver_memory)
                .config("spark.sql.shuffle.partitions", "4")
                .config("spark.ui.enabled", "false")
                .getOrCreate())
@@ -100,6 +100,7 @@ def main():
     p.add_argument("--lambda", dest="reg", type=float, default=0.05)
     p.add_argument("--iters", default="1,2,5,10", help="spark: maxIter values")
     p.add_argument("--epochs", type=int, default=3, help="surprise: epochs")
+    p.add_argument("--driver-memory", default="8g", help="spark: the JVM's heap (local mode)")
     args = p.parse_args()
     {"spark": spark, "surprise": surprise}[args.system](args)
 
