@@ -72,6 +72,9 @@ fn a_stop_request_skips_the_rest_of_the_epoch_and_ends_training_and_the_observer
         assert_eq!(seen.load(Ordering::SeqCst), epochs, "flag {flag}");
         // A request made before the first sentence skips the whole epoch's work.
         let words = fit.trace[0].words;
-        assert!(if flag == 0 { words > 0 } else { words == 0 }, "flag {flag}: {words} words");
+        assert!(
+            if flag == 0 { words > 0 } else { words == 0 },
+            "flag {flag}: {words} words"
+        );
     }
 }

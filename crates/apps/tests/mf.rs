@@ -296,5 +296,8 @@ fn ratings_in_memory_that_are_not_numbers_name_the_rating() {
 fn ratings_in_memory_with_a_gap_in_the_indices_name_it() {
     use strads_apps::mf::InMemoryRatings;
     let error = InMemoryRatings::new(vec![0, 2], vec![0, 0], vec![1.0, 2.0]).unwrap_err();
-    assert!(error.to_string().contains("user index 1 has no rating"), "{error}");
+    assert!(
+        error.to_string().contains("user index 1 has no rating"),
+        "{error}"
+    );
 }

@@ -9,12 +9,12 @@ use serde_json::json;
 use strads_apps::lda::{train, CorpusSource, LdaParams, LdaResult, SamplerKind};
 use strads_io::corpus::{detect_corpus_format, CorpusFormat};
 use strads_io::generate::lda::{generate_lda, vocab_path, LdaSpec};
-use strads_io::write_atomic;
+use strads_io::{write_atomic, write_docword_cache, DocwordCache};
 
 use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
 use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
 use crate::failure::{app_failure, bad_input, Failure};
-use crate::files::{check_output_space, Files};
+use crate::files::{check_output_space, prepare_cache, Files};
 use crate::flags::Given;
 use crate::progress::lda_progress;
 use crate::trace_output::write_trace;
@@ -79,6 +79,12 @@ pub struct LdaArgs {
     /// Format of --data [default: auto].
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+    /// A binary cache of a docword --data: read instead of --data when it was made from --data
+    /// as it is now (each worker reads only its documents); otherwise, on one process, --data is
+    /// parsed whole and the cache written (atomically) for the next runs. A truncated or
+    /// corrupt cache is an error.
+    #[arg(long, value_name = "FILE", requires = "data")]
+    pub cache: Option<PathBuf>,
     /// Vocabulary for docword/idcount input: one word per line, line i names word id i.
     #[arg(long, value_name = "FILE")]
     pub vocab: Option<PathBuf>,
@@ -171,6 +177,9 @@ fn check_flags(args: &LdaArgs, format: Option<CorpusFormat>, given: &Given) -> R
             "to text corpora (docword and idcount corpora are already counted words)",
         )?,
     }
+    if format != Some(CorpusFormat::Docword) {
+        given.reject(&["--cache"], "to docword corpora")?;
+    }
     let exact = match args.sampler {
         Sampler::Exact => true,
         Sampler::Mh => false,
@@ -237,9 +246,29 @@ pub fn run(args: LdaArgs, given: &Given) -> Result<(), Failure> {
             crate::failure::install_exit_on_failure(cluster.process);
         }
         let mut embedded_dir = None;
+        let mut cache_use = None;
         let corpus = match (&args.data, format) {
             (Some(path), Some(format)) => CorpusSource {
-                path: path.clone(),
+                path: match &args.cache {
+                    Some(cache) => {
+                        let make_first = format!(
+                            "make it first with one process: `strads lda --data {} --cache {} \
+                             --iters 1`",
+                            path.display(),
+                            cache.display()
+                        );
+                        cache_use = Some(prepare_cache(
+                            cache,
+                            cluster.processes(),
+                            DocwordCache::open,
+                            |reader| reader.check_source(path),
+                            &make_first,
+                            || write_docword_cache(path, cache).map(drop),
+                        )?);
+                        cache.clone()
+                    }
+                    None => path.clone(),
+                },
                 format,
                 vocab: args.vocab.clone(),
                 min_count: args.min_count.unwrap_or(1),
@@ -288,9 +317,9 @@ pub fn run(args: LdaArgs, given: &Given) -> Result<(), Failure> {
             args.checkpoint
                 .checkpointing("lda", &cluster, &items, Some(stop_request.clone()))?;
         items.extend(args.checkpoint.agreement_items());
-        Ok((params, items, stop_request, embedded_dir))
+        Ok((params, items, stop_request, embedded_dir, cache_use))
     };
-    let (params, items, stop_request, _embedded_dir) =
+    let (params, items, stop_request, _embedded_dir, cache_use) =
         prepare().map_err(|failure| fail_before_formation(&cluster, is_output_process, failure))?;
     let cluster = cluster.with_agreement(items);
     let (bar, observer) = lda_progress(is_output_process, args.iters);
@@ -309,7 +338,7 @@ pub fn run(args: LdaArgs, given: &Given) -> Result<(), Failure> {
         SamplerKind::Exact => "exact",
         SamplerKind::Mh { .. } => "mh",
     };
-    print_summary(&args, &cluster, &model, sampler, seconds)?;
+    print_summary(&args, &cluster, &model, sampler, seconds, cache_use)?;
     interrupted(Some(&stop_request))
 }
 
@@ -397,6 +426,7 @@ fn print_summary(
     model: &LdaResult,
     sampler: &str,
     seconds: f64,
+    cache_use: Option<&str>,
 ) -> Result<(), Failure> {
     let mut stdout = std::io::stdout().lock();
     if args.json {
@@ -422,6 +452,7 @@ fn print_summary(
             "mh_steps": args.mh_steps.unwrap_or(2),
             "seed": args.seed,
             "count_checks": model.count_checks,
+            "cache": cache_use,
         });
         crate::resources::add_resources(&mut summary, cluster.threads, model.iterations as f64);
         crate::resources::add_process_figures(&mut summary, &model.processes, "tokens_held");

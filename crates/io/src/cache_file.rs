@@ -1,7 +1,7 @@
 //! What the binary caches of parsed files share ([`crate::ratings_cache`],
-//! [`crate::libsvm_cache`]): the stamp of the source a cache was made from, the header hash, the
-//! test for a cache's magic, and an open cache that counts the bytes it reads and names itself in
-//! its errors.
+//! [`crate::libsvm_cache`], [`crate::docword_cache`]): the stamp of the source a cache was made
+//! from, the header hash, the test for a cache's magic, and an open cache that counts the bytes it
+//! reads and names itself in its errors.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;

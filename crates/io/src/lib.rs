@@ -12,7 +12,8 @@
 //! - [`ratings`]: rating files for matrix factorisation (ids remapped to dense indices);
 //!   [`ratings_shard`]: one shard of a rating file, for loaders that never hold the whole file;
 //!   [`ratings_cache`]: a rating file parsed once into a binary file read in parts.
-//! - [`corpus`]: bag-of-words corpora for topic models.
+//! - [`corpus`]: bag-of-words corpora for topic models; [`docword_cache`]: a docword file parsed
+//!   once into its documents, from which each worker reads its range of them.
 //! - [`generate`], apart from the formats: synthetic data with a known truth, Lasso and
 //!   logistic-regression data with their true coefficients ([`generate::regression`]), low-rank
 //!   rating sets with a train/test split ([`generate::ratings`]), LDA corpora with their true
@@ -53,6 +54,7 @@ pub mod checkpoint;
 pub mod coefficients;
 pub mod corpus;
 pub mod disk;
+pub mod docword_cache;
 pub mod error;
 pub mod generate;
 pub mod labels;
@@ -70,6 +72,9 @@ mod token;
 pub use atomic::{resolve_symlinks, write_atomic};
 pub use coefficients::{read_coefficients, write_coefficients};
 pub use disk::{check_free_space, free_space, DiskSpaceError};
+pub use docword_cache::{
+    is_docword_cache, write_docword_cache, DocwordCache, DocwordCacheHeader, DOCWORD_CACHE_MAGIC,
+};
 pub use error::DataError;
 pub use generate::ratings::{generate_ratings, RatingsSpec, RatingsSummary};
 pub use generate::regression::{

@@ -14,7 +14,7 @@ use strads_io::corpus::{
     read_docword_shard, read_id_count_shard, read_stopwords, read_text_shard, read_vocabulary,
     CorpusFormat, WordCount,
 };
-use strads_io::{shard_owned_bytes, DataError};
+use strads_io::{is_docword_cache, shard_owned_bytes, DataError, DocwordCache};
 
 use crate::error::AppError;
 
@@ -286,6 +286,30 @@ fn token_count(cells: &[WordCount]) -> u64 {
     cells.iter().map(|c| u64::from(c.count)).sum()
 }
 
+/// The vocabulary file of a docword corpus, if given: it must name the `words` of the header
+/// of `path`.
+fn read_vocabulary_of(
+    source: &CorpusSource,
+    path: &std::path::Path,
+    words: usize,
+) -> Result<Option<Vec<String>>, DataError> {
+    let Some(vocab_path) = &source.vocab else {
+        return Ok(None);
+    };
+    let names = read_vocabulary(vocab_path)?;
+    if names.len() != words {
+        return Err(DataError::invalid(
+            vocab_path,
+            format!(
+                "the vocabulary has {} words, the header of {} says W = {words}",
+                names.len(),
+                path.display(),
+            ),
+        ));
+    }
+    Ok(Some(names))
+}
+
 /// Loads this worker's documents of `source`.
 pub fn load_corpus(
     worker: &mut Worker<'_>,
@@ -297,26 +321,31 @@ pub fn load_corpus(
     }
     let path = &source.path;
     match source.format {
+        CorpusFormat::Docword if is_docword_cache(path)? => {
+            // A cache holds the documents merged and sorted: each worker reads its id range.
+            let read = (|| {
+                let mut cache = DocwordCache::open(path)?;
+                let header = *cache.header();
+                let vocabulary = read_vocabulary_of(source, path, header.words as usize)?;
+                let cells = cache.read_docs(
+                    doc_range_start(shard, peers, header.docs)
+                        ..doc_range_start(shard + 1, peers, header.docs),
+                )?;
+                Ok((header, vocabulary, cells, cache.bytes_read()))
+            })();
+            let ((header, vocabulary, cells, bytes_read), _) = agree(worker, read, |_| ())?;
+            Ok(LoadedCorpus {
+                docs: cells_to_docs(cells),
+                total_docs: header.docs,
+                words: header.words as usize,
+                total_tokens: header.tokens,
+                vocabulary,
+                bytes_read,
+            })
+        }
         CorpusFormat::Docword => {
             let parsed = read_docword_header(path).and_then(|header| {
-                let vocabulary = match &source.vocab {
-                    Some(vocab_path) => {
-                        let words = read_vocabulary(vocab_path)?;
-                        if words.len() != header.words {
-                            return Err(DataError::invalid(
-                                vocab_path,
-                                format!(
-                                    "the vocabulary has {} words, the header of {} says W = {}",
-                                    words.len(),
-                                    path.display(),
-                                    header.words
-                                ),
-                            ));
-                        }
-                        Some(words)
-                    }
-                    None => None,
-                };
+                let vocabulary = read_vocabulary_of(source, path, header.words)?;
                 let cells = read_docword_shard(path, &header, shard, peers)?;
                 let bytes_read = shard_owned_bytes(path, shard, peers, header.data_start)?;
                 Ok((header, vocabulary, cells, bytes_read))

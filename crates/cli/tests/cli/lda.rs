@@ -398,3 +398,125 @@ fn two_processes_reach_the_log_likelihood_of_one() {
         );
     }
 }
+
+/// `--cache` for a docword corpus: the first run parses the corpus and writes the cache, later
+/// runs (one process or two) read it and sample exactly as from the text; each of two processes
+/// reads about half of it; a truncated cache is an error naming it, a stale one is refused by a
+/// cluster; `--cache` is refused for a text corpus.
+#[test]
+fn a_docword_cache_is_written_once_then_read_with_the_answer_of_the_text() {
+    let dir = Dir::new();
+    let data = dir.generate(
+        "c.docword",
+        "lda",
+        &[
+            "--docs",
+            "200",
+            "--vocab",
+            "150",
+            "--topics",
+            "4",
+            "--doc-length",
+            "40",
+            "--seed",
+            "6",
+        ],
+    );
+    let cache = dir.path("c.cache");
+    let flags = |cache_flag: bool| {
+        let mut flags = vec![
+            "lda".to_owned(),
+            "--data".into(),
+            arg(&data),
+            "--topics".into(),
+            "4".into(),
+            "--iters".into(),
+            "5".into(),
+            "--json".into(),
+        ];
+        if cache_flag {
+            flags.extend(["--cache".into(), arg(&cache)]);
+        }
+        flags
+    };
+    let launched = |cache_flag: bool| {
+        let mut all: Vec<String> = ["launch", "--processes", "2", "--threads", "1", "--"]
+            .map(str::to_owned)
+            .to_vec();
+        all.extend(flags(cache_flag));
+        let result = run(&all);
+        result.expect_success();
+        result.json()
+    };
+    let one = |cache_flag: bool| {
+        let mut all = flags(cache_flag);
+        all.extend(["--threads".into(), "2".into()]);
+        let result = run(&all);
+        result.expect_success();
+        result.json()
+    };
+    let text = one(false);
+    assert!(text["cache"].is_null(), "{text}");
+    let written = one(true);
+    assert_eq!(written["cache"], "written", "{written}");
+    let read = one(true);
+    assert_eq!(read["cache"], "read", "{read}");
+    let two_text = launched(false);
+    let two = launched(true);
+    assert_eq!(two["cache"], "read", "{two}");
+    for (name, summary, reference) in [
+        ("written", &written, &text),
+        ("read", &read, &text),
+        ("two", &two, &two_text),
+    ] {
+        for field in ["docs", "words", "tokens", "loglik"] {
+            assert_eq!(
+                summary[field], reference[field],
+                "{name} {field}: {summary}"
+            );
+        }
+    }
+    let cache_len = std::fs::metadata(&cache).unwrap().len() as f64;
+    for bytes in two["bytes_read_per_process"].as_array().unwrap() {
+        let bytes = bytes.as_f64().unwrap();
+        assert!(
+            bytes > 0.4 * cache_len && bytes < 0.65 * cache_len,
+            "{bytes} of {cache_len}: {two}"
+        );
+    }
+    // Truncated: exit status 2, naming the cache, which is left as it is.
+    let good = std::fs::read(&cache).unwrap();
+    std::fs::write(&cache, &good[..good.len() - 3]).unwrap();
+    let truncated = run(flags(true));
+    truncated.expect_code(2);
+    let message = truncated.error_lines().join("\n");
+    assert!(
+        message.contains("c.cache") && message.contains("truncated"),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::metadata(&cache).unwrap().len() as usize,
+        good.len() - 3
+    );
+    // Stale (the corpus changed since): refused by a cluster, made again by one process.
+    std::fs::write(&cache, &good).unwrap();
+    let mut changed = std::fs::read_to_string(&data).unwrap();
+    changed.push_str("# a comment changes the file\n");
+    std::fs::write(&data, changed).unwrap();
+    let mut stale_two: Vec<String> = ["launch", "--processes", "2", "--threads", "1", "--"]
+        .map(str::to_owned)
+        .to_vec();
+    stale_two.extend(flags(true));
+    let refused = run(&stale_two);
+    refused.expect_code(2);
+    assert!(
+        refused.describe().contains("stale"),
+        "{}",
+        refused.describe()
+    );
+    assert_eq!(one(true)["cache"], "written");
+    // Not for text corpora.
+    let text_corpus = dir.write("t.txt", "a b c\nb c d\n");
+    let refused = lda(&arg(&text_corpus), &["--cache", &arg(&dir.path("t.cache"))]);
+    assert_rejected(&refused, "error: --cache", "docword");
+}

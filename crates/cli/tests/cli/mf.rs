@@ -527,7 +527,7 @@ fn a_cache_is_written_once_then_read_with_the_answer_of_the_text() {
     // A truncated cache: exit status 2, naming the cache; the cache is left as it is.
     let good = std::fs::read(&cache).unwrap();
     std::fs::write(&cache, &good[..good.len() - 3]).unwrap();
-    let truncated = run(&common(&dir.path("bad"), true));
+    let truncated = run(common(&dir.path("bad"), true));
     truncated.expect_code(2);
     let message = truncated.error_lines().join("\n");
     assert!(
