@@ -645,6 +645,15 @@ fn arrange<D: Element, P, K>(
         *code = *slot as u32;
         *slot += 1;
     }
+    // The staying elements first keep their order and only close up (sequential swaps, where the
+    // cycles would jump across the vector when the leaving ones are spread through it).
+    let mut closed = 0;
+    for n in 0..local.len() {
+        if (placement[n] as usize) < staying {
+            swap_at(local, &mut origin, &mut placement, closed, n);
+            closed += 1;
+        }
+    }
     permute(local, &mut origin, &mut placement);
     let mut leaving_items = local.drain(staying..);
     let mut leaving_indices = origin.split_tail(staying);
@@ -712,6 +721,19 @@ fn arrange<D: Element, P, K>(
             local.extend(run.items);
         }
     }
+    // The staying elements keep their order and only move up, to make room for the arriving
+    // ones: first each to its place from the last (sequential swaps), then the cycles of the
+    // arriving ones.
+    let mut unplaced = staying;
+    for to in (0..total).rev() {
+        if unplaced == 0 {
+            break;
+        }
+        if placement[unplaced - 1] as usize == to {
+            swap_at(local, &mut origin, &mut placement, unplaced - 1, to);
+            unplaced -= 1;
+        }
+    }
     permute(local, &mut origin, &mut placement);
     data.origin = Some(origin);
     Ok(block_sizes)
@@ -726,10 +748,17 @@ fn permute<D>(items: &mut [D], origin: &mut Origin, to: &mut [u32]) {
             if target == n {
                 break;
             }
-            items.swap(n, target);
-            origin.swap(n, target);
-            to.swap(n, target);
+            swap_at(items, origin, to, n, target);
         }
+    }
+}
+
+/// Swaps elements `a` and `b` with their global indices and destinations.
+fn swap_at<D>(items: &mut [D], origin: &mut Origin, to: &mut [u32], a: usize, b: usize) {
+    if a != b {
+        items.swap(a, b);
+        origin.swap(a, b);
+        to.swap(a, b);
     }
 }
 
