@@ -31,7 +31,7 @@ pub struct DVector<T> {
     pub(crate) local: Vec<T>,
     /// Global index of each local element once a loop has placed elements away from their home
     /// range; `None` while the local elements are exactly the home range.
-    pub(crate) origin: Option<Vec<u64>>,
+    pub(crate) origin: Option<Origin>,
     /// Which loop plan arranged the elements (0: none), so a plan knows its arrangement holds.
     pub(crate) arrangement: u64,
 }
@@ -77,7 +77,7 @@ impl<T> DVector<T> {
     /// The global indices of [`DVector::local`], in the same order.
     pub fn local_indices(&self) -> Vec<u64> {
         match &self.origin {
-            Some(origin) => origin.clone(),
+            Some(origin) => (0..origin.len()).map(|n| origin.get(n)).collect(),
             None => {
                 (self.bounds[self.worker] as u64..self.bounds[self.worker + 1] as u64).collect()
             }
@@ -86,7 +86,7 @@ impl<T> DVector<T> {
 
     /// The global index of local element `n` (of [`DVector::local`]).
     pub(crate) fn global_index(&self, n: usize) -> u64 {
-        global_index(self.origin.as_deref(), self.bounds[self.worker], n)
+        global_index(self.origin.as_ref(), self.bounds[self.worker], n)
     }
 
     /// The home range of worker `w`.
@@ -144,10 +144,92 @@ impl<T: Element> DVector<T> {
 
 /// The global index of local element `n` of a vector whose elements came from a loop's
 /// arrangement (`origin`) or are its home range from `home_start`.
-pub(crate) fn global_index(origin: Option<&[u64]>, home_start: usize, n: usize) -> u64 {
+pub(crate) fn global_index(origin: Option<&Origin>, home_start: usize, n: usize) -> u64 {
     match origin {
-        Some(origin) => origin[n],
+        Some(origin) => origin.get(n),
         None => (home_start + n) as u64,
+    }
+}
+
+/// The indices removed by [`Origin::split_tail`].
+pub(crate) enum OriginTail<'a> {
+    Narrow(std::vec::Drain<'a, u32>),
+    Wide(std::vec::Drain<'a, u64>),
+}
+
+impl OriginTail<'_> {
+    /// The next `n` indices.
+    pub fn take(&mut self, n: usize) -> Origin {
+        match self {
+            OriginTail::Narrow(d) => Origin::Narrow(d.by_ref().take(n).collect()),
+            OriginTail::Wide(d) => Origin::Wide(d.by_ref().take(n).collect()),
+        }
+    }
+}
+
+/// Global indices of elements away from their home range: 4 bytes each when the vector's length
+/// allows (a loop's arranged data keeps one per element for as long as it lives).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Origin {
+    Narrow(Vec<u32>),
+    Wide(Vec<u64>),
+}
+
+impl Origin {
+    /// Room for `capacity` indices of a vector of `len` elements.
+    pub fn with_capacity(len: usize, capacity: usize) -> Origin {
+        if u32::try_from(len).is_ok() {
+            Origin::Narrow(Vec::with_capacity(capacity))
+        } else {
+            Origin::Wide(Vec::with_capacity(capacity))
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Origin::Narrow(v) => v.len(),
+            Origin::Wide(v) => v.len(),
+        }
+    }
+
+    pub fn get(&self, n: usize) -> u64 {
+        match self {
+            Origin::Narrow(v) => u64::from(v[n]),
+            Origin::Wide(v) => v[n],
+        }
+    }
+
+    /// Appends `index`, which is below the vector's length.
+    pub fn push(&mut self, index: u64) {
+        match self {
+            Origin::Narrow(v) => v.push(index as u32),
+            Origin::Wide(v) => v.push(index),
+        }
+    }
+
+    pub fn swap(&mut self, a: usize, b: usize) {
+        match self {
+            Origin::Narrow(v) => v.swap(a, b),
+            Origin::Wide(v) => v.swap(a, b),
+        }
+    }
+
+    /// Removes the indices from `at` on, to take in turn ([`OriginTail::take`]).
+    pub fn split_tail(&mut self, at: usize) -> OriginTail<'_> {
+        match self {
+            Origin::Narrow(v) => OriginTail::Narrow(v.drain(at..)),
+            Origin::Wide(v) => OriginTail::Wide(v.drain(at..)),
+        }
+    }
+
+    /// Appends `other`'s indices, freeing it.
+    pub fn append(&mut self, other: Origin) -> Result<(), ApError> {
+        match (self, other) {
+            (Origin::Narrow(v), Origin::Narrow(o)) => v.extend(o),
+            (Origin::Wide(v), Origin::Wide(o)) => v.extend(o),
+            _ => return Err(ApError::Codec("global indices of another width".into())),
+        }
+        Ok(())
     }
 }
 

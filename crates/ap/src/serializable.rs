@@ -29,7 +29,7 @@ use serde_bytes::ByteBuf;
 use strads_core::{balanced_blocks, rotation_block};
 use strads_engine::RotatedBlock;
 
-use crate::dvector::{global_index, DVector};
+use crate::dvector::{global_index, DVector, Origin};
 use crate::error::{decode, encode, ApError};
 use crate::parallel::{
     apply_messages, encoded_step_deltas, run_items, KeyFunction, LoopReport, ParallelFor, Received,
@@ -133,7 +133,7 @@ where
         }
     }
     let mut views = pf.params.open_all(worker, &plan.access)?;
-    let origin = pf.data.origin.as_deref();
+    let origin = pf.data.origin.as_ref();
     let home_start = pf.data.bounds[pf.data.worker];
     let mut failure = None;
     // Without a rotated container every iteration runs at home, in one step.
@@ -397,9 +397,15 @@ where
         }
     };
 
-    // 4. Each iteration's worker and block.
-    let n_local = pf.data.local.len();
-    let mut placement: Vec<(u32, u32)> = Vec::with_capacity(n_local);
+    // 4. Each iteration's worker and block (one worker: all its own, nothing to compute).
+    let n_local = if workers > 1 { pf.data.local.len() } else { 0 };
+    // (worker, block) as `worker * workers + block`: 4 bytes per element while it moves.
+    if u32::try_from(workers * workers).is_err() || u32::try_from(n_local).is_err() {
+        return Err(schedule_error(format!(
+            "{workers} workers or {n_local} local iterations are more than a placement can hold"
+        )));
+    }
+    let mut placement: Vec<u32> = Vec::with_capacity(n_local);
     let mut failure = None;
     'iterations: for n in 0..n_local {
         // The keys were checked in step 1.
@@ -454,14 +460,13 @@ where
             }
         }
         let block = block.map_or(home, |(b, _, _)| b);
-        placement.push((home as u32, block as u32));
+        placement.push((home * workers + block) as u32);
     }
     agree(pf, failure).map_err(&schedule_error)?;
 
     // 5. Move the elements to the workers that run them, grouped by block.
     let arrangement = pf.ap.new_id();
-    let block_sizes = arrange(pf, &placement, workers)?;
-    drop(placement);
+    let block_sizes = arrange(pf, placement, workers)?;
     pf.data.arrangement = arrangement;
     let mut block_ranges = Vec::with_capacity(workers);
     let mut start = 0;
@@ -574,91 +579,194 @@ fn agree<D, P, K>(
     }
 }
 
-/// Sends every element to the worker that runs it (`placement`: its worker and block) and groups
-/// the received ones by block: within a block, the senders in worker order, each one's elements in
+/// Sends every element to the worker that runs it (`placement`: its worker and block, as
+/// `worker * workers + block`; empty with one worker, which keeps every element) and groups the
+/// received ones by block: within a block, the senders in worker order, each one's elements in
 /// its local order (so in global index order when the data started in index order). Returns the
 /// number of local elements of each block.
 ///
-/// Memory: the elements move (no copy of the data vector), each worker's part for itself is not
-/// encoded, and a block's run is freed as soon as it joins the local elements.
+/// Memory: nothing is copied but the leaving elements. A permutation in place puts the staying
+/// elements first, by block, and the leaving ones after them, by destination and block; those
+/// leave the data vector (moved as they are to a worker of this process, encoded for another),
+/// the arriving ones are appended in their place, and a second permutation puts every element
+/// where it belongs. The placement becomes the permutations, and the global indices are 4 bytes
+/// each while the vector's length allows.
 fn arrange<D: Element, P, K>(
     pf: &mut ParallelFor<'_, '_, '_, D, P, K>,
-    placement: &[(u32, u32)],
+    mut placement: Vec<u32>,
     workers: usize,
 ) -> Result<Vec<usize>, ApError> {
     let data: &mut DVector<D> = pf.data;
+    if workers == 1 {
+        return Ok(vec![data.local.len()]);
+    }
     let me = data.worker;
-    let mut sizes = vec![vec![0usize; workers]; workers];
-    for &(home, block) in placement {
-        sizes[home as usize][block as usize] += 1;
+    let split = |code: u32| (code as usize / workers, code as usize % workers);
+    // sizes[d][b]: the elements of block b that go to worker d.
+    let mut sizes = vec![vec![0u64; workers]; workers];
+    for &code in &placement {
+        let (home, block) = split(code);
+        sizes[home][block] += 1;
     }
-    // Nothing to move (one worker, or a placement that keeps every element in block order on
-    // every worker: a collective decision, since the others would wait in the all-to-all).
-    let stays = placement.iter().all(|&(home, _)| home as usize == me)
-        && placement.windows(2).all(|pair| pair[0].1 <= pair[1].1);
-    let everywhere = workers == 1 || pf.ap.all_gather(&stays)?.iter().all(|&s| s);
-    if everywhere {
-        return Ok(sizes.swap_remove(me));
+    // Nothing to move (a placement that keeps every element in block order on every worker: a
+    // collective decision, since the others would wait in the all-to-all).
+    let stays = placement.iter().all(|&code| split(code).0 == me)
+        && placement
+            .windows(2)
+            .all(|pair| split(pair[0]).1 <= split(pair[1]).1);
+    let everyone: Vec<(bool, Vec<Vec<u64>>)> = pf.ap.all_gather(&(stays, sizes))?;
+    if everyone.iter().all(|(stays, _)| *stays) {
+        return Ok(everyone[me].1[me].iter().map(|&n| n as usize).collect());
     }
-    // Runs by destination and block: (global indices, elements).
-    type Runs<D> = Vec<(Vec<u64>, Vec<D>)>;
-    let mut runs: Vec<Runs<D>> = sizes
-        .iter()
-        .map(|blocks| {
-            blocks
-                .iter()
-                .map(|&n| (Vec::with_capacity(n), Vec::with_capacity(n)))
-                .collect()
-        })
-        .collect();
-    let origin = data.origin.take();
+    let sizes = &everyone[me].1;
+    let count = |d: usize, b: usize| sizes[d][b] as usize;
+    let local = &mut data.local;
     let home_start = data.bounds[me];
-    for (n, (item, &(home, block))) in std::mem::take(&mut data.local)
-        .into_iter()
-        .zip(placement)
-        .enumerate()
-    {
-        let run = &mut runs[home as usize][block as usize];
-        run.0.push(global_index(origin.as_deref(), home_start, n));
-        run.1.push(item);
+    let mut origin = Origin::with_capacity(data.len, local.len());
+    let old_origin = data.origin.take();
+    for n in 0..local.len() {
+        origin.push(global_index(old_origin.as_ref(), home_start, n));
     }
-    drop(origin);
-    let mut outgoing = Vec::with_capacity(workers);
-    for (d, part) in runs.iter_mut().enumerate() {
-        outgoing.push(if d == me {
-            Vec::new()
-        } else {
-            encode(&std::mem::take(part))?
-        });
-    }
-    let incoming = pf.ap.worker.all_to_all_bytes(outgoing);
-    let mut parts: Vec<Runs<D>> = Vec::with_capacity(workers);
-    for (s, bytes) in incoming.into_iter().enumerate() {
-        parts.push(if s == me {
-            std::mem::take(&mut runs[me])
-        } else {
-            decode(&bytes)?
-        });
-    }
-    let total = parts.iter().flatten().map(|run| run.1.len()).sum();
-    let (mut local, mut origin) = (Vec::with_capacity(total), Vec::with_capacity(total));
-    let mut block_sizes = vec![0usize; workers];
-    for (b, size) in block_sizes.iter_mut().enumerate() {
-        for part in &mut parts {
-            let Some(run) = part.get_mut(b) else {
-                return Err(ApError::Codec(
-                    "an arrangement message lacks a block".into(),
-                ));
-            };
-            let (indices, items) = std::mem::take(run);
-            *size += items.len();
-            origin.extend(indices);
-            local.extend(items);
+    drop(old_origin);
+
+    // 1. The staying elements first, by block, then the leaving ones by destination and block.
+    // next[d * workers + b]: where the next element of block b for worker d goes.
+    let mut next = vec![0usize; workers * workers];
+    let mut at = 0;
+    for d in std::iter::once(me).chain((0..workers).filter(|&d| d != me)) {
+        for b in 0..workers {
+            next[d * workers + b] = at;
+            at += count(d, b);
         }
     }
-    data.local = local;
+    let staying: usize = (0..workers).map(|b| count(me, b)).sum();
+    for code in placement.iter_mut() {
+        let slot = &mut next[*code as usize];
+        *code = *slot as u32;
+        *slot += 1;
+    }
+    // The staying elements first keep their order and only close up (sequential swaps, where the
+    // cycles would jump across the vector when the leaving ones are spread through it).
+    let mut closed = 0;
+    for n in 0..local.len() {
+        if (placement[n] as usize) < staying {
+            swap_at(local, &mut origin, &mut placement, closed, n);
+            closed += 1;
+        }
+    }
+    permute(local, &mut origin, &mut placement);
+    let mut leaving_items = local.drain(staying..);
+    let mut leaving_indices = origin.split_tail(staying);
+    let mut outgoing: Vec<Vec<Run<D>>> = Vec::with_capacity(workers);
+    for d in 0..workers {
+        let mut runs = Vec::new();
+        if d != me {
+            for b in 0..workers {
+                let n = count(d, b);
+                runs.push(Run {
+                    indices: leaving_indices.take(n),
+                    items: leaving_items.by_ref().take(n).collect(),
+                });
+            }
+        }
+        outgoing.push(runs);
+    }
+    drop(leaving_items);
+    drop(leaving_indices);
+    let incoming = pf.ap.worker.all_to_all_moved(outgoing)?;
+
+    // 2. Every element to its place: block by block, in each the senders in worker order.
+    let arriving = |s: usize, b: usize| everyone[s].1[me][b] as usize;
+    let mut block_sizes = vec![0usize; workers];
+    let mut start = 0;
+    for b in 0..workers {
+        for s in 0..workers {
+            next[s * workers + b] = start;
+            start += arriving(s, b);
+            block_sizes[b] += arriving(s, b);
+        }
+    }
+    let total = start;
+    if u32::try_from(total).is_err() {
+        return Err(ApError::Usage(format!(
+            "loop `{}`: {total} iterations placed on worker {me}, more than it can hold",
+            pf.name
+        )));
+    }
+    placement.clear();
+    for b in 0..workers {
+        let first = next[me * workers + b];
+        placement.extend((first..first + count(me, b)).map(|at| at as u32));
+    }
+    local.reserve_exact(total - local.len());
+    for (s, runs) in incoming.into_iter().enumerate() {
+        if s == me {
+            continue;
+        }
+        if runs.len() != workers {
+            return Err(ApError::Codec(
+                "an arrangement message lacks a block".into(),
+            ));
+        }
+        for (b, run) in runs.into_iter().enumerate() {
+            let n = arriving(s, b);
+            if run.items.len() != n || run.indices.len() != n {
+                return Err(ApError::Codec(
+                    "an arrangement message does not hold the elements announced".into(),
+                ));
+            }
+            let first = next[s * workers + b];
+            placement.extend((first..first + n).map(|at| at as u32));
+            origin.append(run.indices)?;
+            local.extend(run.items);
+        }
+    }
+    // The staying elements keep their order and only move up, to make room for the arriving
+    // ones: first each to its place from the last (sequential swaps), then the cycles of the
+    // arriving ones.
+    let mut unplaced = staying;
+    for to in (0..total).rev() {
+        if unplaced == 0 {
+            break;
+        }
+        if placement[unplaced - 1] as usize == to {
+            swap_at(local, &mut origin, &mut placement, unplaced - 1, to);
+            unplaced -= 1;
+        }
+    }
+    permute(local, &mut origin, &mut placement);
     data.origin = Some(origin);
     Ok(block_sizes)
+}
+
+/// Moves every element `n` of `items` (and its global index) to position `to[n]`, in place: each
+/// swap puts one element where it belongs. Leaves `to` the identity.
+fn permute<D>(items: &mut [D], origin: &mut Origin, to: &mut [u32]) {
+    for n in 0..items.len() {
+        loop {
+            let target = to[n] as usize;
+            if target == n {
+                break;
+            }
+            swap_at(items, origin, to, n, target);
+        }
+    }
+}
+
+/// Swaps elements `a` and `b` with their global indices and destinations.
+fn swap_at<D>(items: &mut [D], origin: &mut Origin, to: &mut [u32], a: usize, b: usize) {
+    if a != b {
+        items.swap(a, b);
+        origin.swap(a, b);
+        to.swap(a, b);
+    }
+}
+
+/// Elements of one block on their way to the worker that runs them, with their global indices.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Run<D> {
+    indices: Origin,
+    items: Vec<D>,
 }
 
 /// The keys of every local iteration found by running the body once on copies: every container

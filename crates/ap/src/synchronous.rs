@@ -104,7 +104,7 @@ where
         ]
     };
     let mut views = params.open_all(worker, &access)?;
-    let origin = data.origin.as_deref();
+    let origin = data.origin.as_ref();
     let home_start = data.bounds[data.worker];
     // Between workers of one process the views' changes are shared, not encoded.
     let local = (0..workers).all(|w| worker.shares_process_with(w));

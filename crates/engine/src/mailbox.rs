@@ -345,6 +345,58 @@ impl<'w> Worker<'w> {
             .collect()
     }
 
+    /// [`Worker::all_to_all`] where the values move: `outgoing[d]` goes to worker `d` as it is if
+    /// `d` runs in this process (no encoding, copy or decoding), encoded otherwise (each value
+    /// encoded and dropped in turn, each received one decoded and its bytes dropped in turn).
+    /// For large one-off exchanges (a loop's data moving to the workers that run it) whose
+    /// encoded copies would raise the process's peak memory.
+    ///
+    /// ```
+    /// use strads_engine::{ClusterConfig, run_cluster};
+    /// let received = run_cluster(&ClusterConfig::threads(2), |worker| {
+    ///     let me = worker.index();
+    ///     worker.all_to_all_moved(vec![vec![me, 0], vec![me, 1]]).unwrap()
+    /// })
+    /// .unwrap();
+    /// assert_eq!(received[1], vec![vec![0, 1], vec![1, 1]]);
+    /// ```
+    pub fn all_to_all_moved<T>(&mut self, outgoing: Vec<T>) -> Result<Vec<T>, EngineError>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let peers = self.peers();
+        assert_eq!(
+            outgoing.len(),
+            peers,
+            "all_to_all needs one message per worker"
+        );
+        let tag = self.collective_tag();
+        for (destination, value) in outgoing.into_iter().enumerate() {
+            if self.shares_process_with(destination) {
+                self.send_parcel(destination, tag, Box::new(value));
+            } else {
+                let bytes = encode(&value)?;
+                drop(value);
+                self.send_raw(destination, tag, bytes);
+            }
+        }
+        self.wait_for(tag, peers)
+            .into_iter()
+            .map(|(source, bytes)| {
+                if self.shares_process_with(source) {
+                    self.take_parcel(source, tag)
+                        .and_then(|parcel| parcel.downcast::<T>().ok())
+                        .map(|value| *value)
+                        .ok_or_else(|| {
+                            EngineError::Codec(format!("no moved value of worker {source}"))
+                        })
+                } else {
+                    decode(&bytes)
+                }
+            })
+            .collect()
+    }
+
     /// [`Worker::all_to_all`] of raw bytes, with no encoding: for callers that lay out large
     /// payloads themselves (a codec that writes one number at a time costs more than the copy).
     pub fn all_to_all_bytes(&mut self, outgoing: Vec<Vec<u8>>) -> Vec<Vec<u8>> {

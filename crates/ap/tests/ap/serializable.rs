@@ -183,6 +183,14 @@ fn check_serializable(workers: usize, seed: u64) {
             keyed.push((sub_round, s.worker, s.seq, i));
         }
         keyed.sort_unstable();
+        // Inside a sub-round a worker runs its block's iterations in global index order (the
+        // data started in index order; the arrangement keeps each sender's order, senders in
+        // worker order).
+        for pair in keyed.windows(2) {
+            if (pair[0].0, pair[0].1) == (pair[1].0, pair[1].1) {
+                assert!(pair[0].3 < pair[1].3, "out of index order: {pair:?}");
+            }
+        }
         // Each worker's positions are 0, 1, 2, ... in the order above: nothing ran twice or was
         // lost, and the sub-rounds ran in order on every worker.
         for w in 0..workers as u32 {
