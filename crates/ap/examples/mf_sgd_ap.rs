@@ -63,7 +63,7 @@ pub fn train(ap: &mut strads_ap::Ap, args: &Args) -> Result<Summary, strads_ap::
     let mut test_sums = [0.0; 4];
     let test = ap.read_lines(&args.test, |line| test_rating(&ids, &mut test_sums, line))?;
     let [mut w, mut h] = [(2, &ids.users.n), (1, &ids.items.n)]
-        .map(|(f, n)| ap.dvector(n.len(), |i| row(args, f, i, n[i])));
+        .map(|(f, n)| ap.dvector_balanced(n, |i| row(args, f, i, n[i])));
     summary.loaded(&ids, train_sum, test_sums);
     let mut data = [train, test];
     for epoch in 0..args.epochs {
