@@ -173,6 +173,16 @@ impl<'l, 'a, 'w, D: Element, P: ParamSet, K: KeyFunction<D, P>> ParallelFor<'l, 
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
     }
+
+    /// Shorthand for `run(Consistency::Serializable, body)`: the result equals running the
+    /// iterations in a sequential order (STRADS-AP's AsyncFor).
+    #[inline]
+    pub fn serializable<B>(self, body: B) -> Result<LoopReport, ApError>
+    where
+        B: FnMut(&mut D, &mut P::Views),
+    {
+        self.run(Consistency::Serializable, body)
+    }
 }
 
 /// What every worker sends at the end of a step: its failure, if any, and each view's changes,

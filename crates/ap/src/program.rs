@@ -52,7 +52,8 @@ impl ApConfig {
     /// Takes the cluster flags out of a command line (like `MPI_Init`, so that a program parses
     /// only its own flags): `--threads N` worker threads per process (default: the machine's
     /// cores), `--processes N`, `--process I` and `--hosts FILE` (one `host:port` per process;
-    /// needed when N > 1). Returns the configuration and the other arguments, in their order.
+    /// needed when N > 1; the processes' shared secret comes from `STRADS_SECRET` in the
+    /// environment). Returns the configuration and the other arguments, in their order.
     ///
     /// ```
     /// let args = ["--rank", "5", "--threads", "2"].map(String::from);
@@ -112,7 +113,14 @@ impl ApConfig {
                 )));
             };
             let hosts = strads_engine::cluster::read_hosts_file(&hosts, processes)?;
-            ClusterConfig::cluster(threads, process, hosts)?
+            let cluster = ClusterConfig::cluster(threads, process, hosts)?;
+            // The processes prove the shared secret to each other (as `strads`'s do).
+            match std::env::var_os(strads_engine::secret::SECRET_ENV) {
+                Some(secret) => {
+                    cluster.with_secret(strads_engine::Secret::new(secret.into_encoded_bytes())?)
+                }
+                None => cluster,
+            }
         };
         Ok((ApConfig::new(cluster), rest))
     }
@@ -417,6 +425,33 @@ impl<'a, 'w> Ap<'a, 'w> {
     /// Element-wise sum over all workers, in worker order.
     pub fn sum_vec(&mut self, values: &[f64]) -> Result<Vec<f64>, ApError> {
         Ok(self.worker.all_reduce_sum(values)?)
+    }
+
+    /// Every worker's `(key, value)` pairs summed by key, in increasing key order: the same list
+    /// on every worker (collective). Within a key the values are added in worker order, each
+    /// worker's in its order. E.g. each worker counts the user ids of its shard of the ratings,
+    /// and every worker learns every user's ratings: a small message per worker (one pair per
+    /// distinct key it holds), where gathering the ids would move every rating's.
+    pub fn sum_by_key<K, V>(&mut self, local: Vec<(K, V)>) -> Result<Vec<(K, V)>, ApError>
+    where
+        K: Element + Ord,
+        V: Element + std::ops::AddAssign,
+    {
+        let mut all: Vec<(K, V)> = if self.workers() == 1 {
+            local
+        } else {
+            self.all_gather(&local)?.into_iter().flatten().collect()
+        };
+        // A stable sort: sorted runs (one per worker, typically) merge in linear time.
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut summed: Vec<(K, V)> = Vec::with_capacity(all.len());
+        for (key, value) in all {
+            match summed.last_mut() {
+                Some((last, sum)) if *last == key => *sum += value,
+                _ => summed.push((key, value)),
+            }
+        }
+        Ok(summed)
     }
 
     /// Every worker's `value`, in worker order, on every worker.

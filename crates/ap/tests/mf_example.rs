@@ -50,9 +50,8 @@ fn argv(train: &Path, test: &Path) -> Vec<String> {
 /// The AP example's test RMSE after every epoch, on `threads` worker threads.
 fn ap_rmse(argv: &[String], threads: usize) -> Vec<f64> {
     let args = distributed::Args::parse(argv).unwrap();
-    let problem = distributed::Problem::load(&args).unwrap();
     let summaries = strads_ap::run(&ApConfig::threads(threads), move |ap| {
-        distributed::train(ap.is_leader(), ap, &args, &problem)
+        distributed::train(ap, &args)
     })
     .unwrap();
     assert_eq!(summaries.len(), threads);
@@ -106,8 +105,8 @@ fn sgd_examples_match_strads_mf() {
     assert_eq!(strads.last.iteration, EPOCHS);
 
     let args = sequential::Args::parse(&argv).unwrap();
-    let problem = sequential::Problem::load(&args).unwrap();
-    let sequential: Vec<f64> = sequential::train(false, &args, problem)
+    let sequential: Vec<f64> = sequential::train(&args)
+        .unwrap()
         .epochs
         .iter()
         .map(|e| e.2)

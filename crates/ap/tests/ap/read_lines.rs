@@ -92,3 +92,27 @@ fn a_malformed_line_in_the_second_shard_is_named_by_file_and_line() {
         }
     }
 }
+
+#[test]
+fn sum_by_key_sums_every_workers_pairs_by_key_in_key_order() {
+    // Each worker counts the keys of its own part; every worker gets the total of every key.
+    for workers in 1..=3 {
+        let results = run(&threads(workers), move |ap| {
+            let (w, n) = (ap.index() as u64, ap.workers() as u64);
+            let keys: Vec<u64> = (0..100).filter(|k| k % n == w || k % 7 == 0).collect();
+            let local: Vec<(u64, u64)> = keys.iter().rev().map(|&k| (k, k + w)).collect();
+            ap.sum_by_key(local)
+        })
+        .unwrap();
+        let n = workers as u64;
+        let want: Vec<(u64, u64)> = (0..100)
+            .map(|k| {
+                let holders = (0..n).filter(|w| k % n == *w || k % 7 == 0);
+                (k, holders.map(|w| k + w).sum())
+            })
+            .collect();
+        for result in results {
+            assert_eq!(result, want, "{workers} workers");
+        }
+    }
+}
