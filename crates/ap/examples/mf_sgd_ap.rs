@@ -193,10 +193,10 @@ fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
     value.parse().map_err(|_| format!("{flag}: not a valid number: {value:?}"))
 }
 
-/// Prints `error` and exits with status 1.
+/// Prints `error` and exits with status 2: bad input or usage (as the lda examples).
 fn fail<T>(error: impl Display) -> T {
     eprintln!("error: {error}");
-    std::process::exit(1)
+    std::process::exit(2)
 }
 
 /// The elements of a text file's lines, in file order: `parse` gives a line's element (`None`
@@ -395,6 +395,8 @@ pub struct Summary {
     cpu: Vec<f64>,
     /// Seconds of loading.
     loading: f64,
+    /// The training file, for the error when it holds no ratings.
+    train: PathBuf,
     /// Training ratings.
     n_train: f64,
     /// The sums an epoch's errors start from: two zeros (training and test squared errors), the
@@ -408,7 +410,8 @@ pub struct Summary {
 impl Summary {
     fn new(args: &Args) -> Summary {
         let (print, started, cpu) = (!args.quiet, Instant::now(), vec![thread_cpu_seconds()]);
-        Summary { print, started, cpu, loading: 0.0, n_train: 0.0, sums: [0.0; 7], epochs: vec![] }
+        let (train, sums) = (args.train.clone(), [0.0; 7]);
+        Summary { print, started, cpu, loading: 0.0, train, n_train: 0.0, sums, epochs: vec![] }
     }
 
     /// Records the end of loading: the training ratings and the sums of [`Summary::sums`].
@@ -432,8 +435,12 @@ impl Summary {
         self.cpu.push(thread_cpu_seconds());
     }
 
-    /// Prints a line per epoch and the JSON summary (unless `--quiet`).
+    /// Prints a line per epoch and the JSON summary (unless `--quiet`); a training file without
+    /// ratings is an error.
     pub fn print(&self) {
+        if self.n_train == 0.0 {
+            fail(format!("{}: no training ratings", self.train.display()))
+        }
         if !self.print {
             return;
         }
