@@ -479,12 +479,32 @@ where
         values: &mut Vec<f64>,
     ) -> Result<(), ColumnsError> {
         let (start, end) = self.extent(j)?;
+        let (indices, data) = (&self.indices[start..end], &self.data[start..end]);
         // Rows are stored as u32.
         let height = (self.n_rows as u64).min(u64::from(u32::MAX) + 1);
+        // The usual column (rows in range and increasing, values finite and nonzero) is checked
+        // by one scan without branches, then copied whole; only another column is read entry
+        // by entry, to name its first offence or to sort it.
+        let mut previous = -1i64;
+        let mut clean = true;
+        for (&row, &value) in indices.iter().zip(data) {
+            let row: i64 = row.into();
+            clean &=
+                (row > previous) & ((row as u64) < height) & value.is_finite() & (value != 0.0);
+            previous = row;
+        }
+        if clean {
+            rows.extend(indices.iter().map(|&row| {
+                let row: i64 = row.into();
+                row as u32
+            }));
+            values.extend_from_slice(data);
+            return Ok(());
+        }
         let column_start = rows.len();
         let mut previous = -1i64;
         let mut sorted = true;
-        for (&row, &value) in self.indices[start..end].iter().zip(&self.data[start..end]) {
+        for (&row, &value) in indices.iter().zip(data) {
             let row: i64 = row.into();
             if row < 0 || row as u64 >= height {
                 return Err(ColumnsError::RowOutOfRange {
