@@ -22,6 +22,14 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _strads(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(regression::fit_sparse_regression, module)?)?;
+    module.add_function(wrap_pyfunction!(
+        regression::fit_sparse_regression_csc,
+        module
+    )?)?;
+    module.add_function(wrap_pyfunction!(
+        regression::fit_sparse_regression_dense,
+        module
+    )?)?;
     module.add_function(wrap_pyfunction!(mf::fit_mf, module)?)?;
     module.add_function(wrap_pyfunction!(lda::fit_lda, module)?)?;
     module.add_function(wrap_pyfunction!(lda::fold_in_lda, module)?)?;

@@ -78,6 +78,28 @@ def csr_for_fit(X, name="X"):
     return sp.csr_matrix(_dense_float(X, name))
 
 
+def matrix_for_column_fit(X, name="X"):
+    """X for the bindings of a fit in the column layout, which read it column by column: a
+    float64 CSC matrix, or a float64 Fortran-ordered array, passed on untouched (the bindings
+    check every value, index and column order in the one pass in which they copy each column
+    into its worker's block). A float64 CSR matrix is passed on too, for the bindings' rows
+    (their transposition into the blocks is cheaper than scipy's ``tocsc``). Other sparse
+    formats and dtypes are converted by scipy to CSC, never densified; other dense input
+    becomes a Fortran-ordered float64 array (its NaN and infinities stay, for the bindings to
+    name)."""
+    if sp.issparse(X):
+        if X.ndim != 2:
+            raise ValueError(f"{name} must be 2-dimensional, got shape {X.shape}")
+        if X.dtype.kind == "c":
+            raise ValueError(f"Complex data not supported: {name} must be real")
+        if X.format not in ("csc", "csr"):
+            X = X.tocsc()
+        if X.dtype != np.float64:
+            X = X.astype(np.float64)
+        return X
+    return np.asfortranarray(_dense_float(X, name))
+
+
 def check_samples(X, name="X"):
     """The number of rows and columns, refusing an empty matrix."""
     n_samples, n_features = X.shape

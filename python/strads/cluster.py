@@ -306,6 +306,8 @@ def fit_on_cluster(estimator, X, y=None, *, processes=2, hosts=None, threads=Non
     try:
         if isinstance(estimator, (Lasso, SparseLogisticRegression)):
             Xc = estimator._check_X(X, reset=True)
+            if not sp.issparse(Xc) or Xc.format != "csr":  # the fit's CSC or dense input
+                Xc = sp.csr_matrix(Xc)
             check_samples(Xc)
             if isinstance(estimator, SparseLogisticRegression):
                 y = check_target(y, Xc.shape[0], numeric=False)

@@ -15,6 +15,7 @@ from ._validation import (
     check_class_labels,
     check_finite_matrix,
     csr_for_fit,
+    matrix_for_column_fit,
     check_positive_int,
     check_positive_number,
     check_samples,
@@ -82,36 +83,60 @@ class _SparseRegression(BaseEstimator):
 
     def _check_X(self, X, reset):
         # A fit leaves the checks of values to the bindings' one pass over the arrays
-        # (csr_for_fit); predictions compute in numpy, so their X is checked here.
-        checked = csr_for_fit(X) if reset else check_finite_matrix(X)
+        # (matrix_for_column_fit, csr_for_fit); predictions compute in numpy, so their X is
+        # checked here.
+        if not reset:
+            checked = check_finite_matrix(X)
+        elif self.layout == "columns":
+            checked = matrix_for_column_fit(X)
+        else:
+            checked = csr_for_fit(X)
         # scikit-learn's bookkeeping only: n_features_in_ and feature_names_in_ (from a
         # DataFrame's columns), and the matching errors at predict time.
         validate_data(self, X, reset=reset, skip_check_array=True)
         return checked
 
     def _solve(self, X, labels):
-        """Runs the library on CSR X and float labels; sets the fitted attributes."""
+        """Runs the library on X (from _check_X: CSR, CSC or a Fortran-ordered array) and float
+        labels; sets the fitted attributes."""
         n_samples, n_features = check_samples(X)
         penalty, value = self._penalty(n_samples)
         if self.layout not in ("columns", "rows"):
             raise ValueError(f"layout must be 'columns' or 'rows', got {self.layout!r}")
-        result = _strads.fit_sparse_regression(
-            self._loss,
-            X.indptr,  # int32 or int64, as scipy chose: read without a copy
-            X.indices,
-            np.ascontiguousarray(X.data, dtype=np.float64),
-            np.ascontiguousarray(labels, dtype=np.float64),
-            n_features,
-            penalty,
-            value,
+        labels = np.ascontiguousarray(labels, dtype=np.float64)
+        solver = (
             check_positive_number(self.tol, "tol"),
             float(check_positive_int(self.max_iter, "max_iter", minimum=0)),
             check_positive_number(self.max_seconds, "max_seconds", allow_inf=True),
             resolve_threads(self.threads),
-            self.layout,
-            check_positive_int(self.seed, "seed", minimum=0),
-            progress_printer(self.verbose, self._loss),
         )
+        seed = check_positive_int(self.seed, "seed", minimum=0)
+        on_progress = progress_printer(self.verbose, self._loss)
+        if sp.issparse(X) and X.format == "csc":
+            # Each column is copied once, straight into its worker's block.
+            result = _strads.fit_sparse_regression_csc(
+                self._loss, X.indptr, X.indices, np.ascontiguousarray(X.data, dtype=np.float64),
+                labels, penalty, value, *solver, seed, on_progress,
+            )
+        elif not sp.issparse(X):
+            result = _strads.fit_sparse_regression_dense(
+                self._loss, X, labels, penalty, value, *solver, seed, on_progress,
+            )
+        else:
+            result = _strads.fit_sparse_regression(
+                self._loss,
+                X.indptr,  # int32 or int64, as scipy chose: read without a copy
+                X.indices,
+                np.ascontiguousarray(X.data, dtype=np.float64),
+                labels,
+                n_features,
+                penalty,
+                value,
+                *solver,
+                self.layout,
+                seed,
+                on_progress,
+            )
         self.coef_ = result["coef"]
         self.lambda_ = result["lambda"]
         self.lambda_max_ = result["lambda_max"]
@@ -153,7 +178,8 @@ class Lasso(RegressorMixin, _SparseRegression):
 
     Fitted attributes: ``coef_``, ``lambda_``, ``lambda_max_``, ``objective_``,
     ``duality_gap_``, ``n_iter_`` (passes), ``converged_``, ``stop_reason_``,
-    ``load_seconds_`` (building the column blocks from the rows, and lambda_max),
+    ``load_seconds_`` (reading X into the column blocks, from a CSC matrix's or a dense
+    array's columns or by transposing a CSR matrix's rows, and lambda_max),
     ``solve_seconds_`` (the solver, as the CLI's ``solve_seconds``), ``trace_`` (one
     dict per gap evaluation: iteration, seconds, objective, duality_gap, nnz, rounds, active),
     ``n_features_in_``.

@@ -1237,6 +1237,193 @@ fn rows_in_memory_give_the_answer_of_the_same_rows_in_a_file() {
     }
 }
 
+/// The same matrix given by columns in memory (a CSC matrix's arrays, read straight into the
+/// column layout's blocks) gives bit for bit the answer of its rows in memory, on 1 to 3 threads
+/// and for both losses, also when its columns hold unsorted entries, duplicates and explicit
+/// zeros; the rows layout refuses columns.
+#[test]
+fn columns_in_memory_give_the_answer_of_the_same_rows_in_memory_bit_for_bit() {
+    use strads_apps::sparse_regression::{CscColumns, InMemoryColumns, InMemoryRows};
+    use strads_io::SparseRows;
+    for (problem, kind) in [
+        (lasso_problems().remove(1), LossKind::Squared),
+        (logistic_problems().remove(1), LossKind::Logistic),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = problem.write_libsvm(dir.path(), "data.libsvm", |y| y);
+        let at = |i: usize, j: usize| problem.x[i * problem.d + j];
+        let mut rows = SparseRows::new();
+        for i in 0..problem.n {
+            let columns: Vec<u32> = (0..problem.d as u32)
+                .filter(|&j| at(i, j as usize) != 0.0)
+                .collect();
+            let values: Vec<f64> = columns.iter().map(|&j| at(i, j as usize)).collect();
+            rows.push_row(problem.y[i], &columns, &values);
+        }
+        let rows = InMemoryRows::new(rows, problem.d).unwrap();
+        // CSC arrays: canonical, and messy (each column's entries reversed and halved into
+        // duplicates, with an explicit zero).
+        let (mut indptr, mut indices, mut data) = (vec![0i32], Vec::new(), Vec::new());
+        let (mut messy_indptr, mut messy_indices, mut messy_data) =
+            (vec![0i64], Vec::new(), Vec::new());
+        for j in 0..problem.d {
+            let column: Vec<usize> = (0..problem.n).filter(|&i| at(i, j) != 0.0).collect();
+            for &i in &column {
+                indices.push(i as i32);
+                data.push(at(i, j));
+            }
+            for &i in column.iter().rev() {
+                messy_indices.extend([i as i64, i as i64]);
+                messy_data.extend([at(i, j) * 0.5, at(i, j) * 0.5]);
+            }
+            messy_indices.push((j % problem.n) as i64);
+            messy_data.push(0.0);
+            indptr.push(indices.len() as i32);
+            messy_indptr.push(messy_indices.len() as i64);
+        }
+        let solve_with = |data: DataSource, threads: usize, layout: Layout| {
+            let run = Run {
+                threads,
+                layout,
+                ..Run::default()
+            };
+            let mut memory_params = params(kind, &path, Penalty::Ratio(0.1), run);
+            memory_params.data = data;
+            solve(&ClusterConfig::threads(threads), &memory_params, None)
+        };
+        for threads in 1..=3 {
+            let ctx = format!("{} on {threads} thread(s)", problem.name);
+            let by_rows = solve_with(DataSource::InMemory(rows.clone()), threads, Layout::Columns)
+                .unwrap()
+                .unwrap();
+            let canonical = CscColumns::new(&indptr, &indices, &data, problem.n).unwrap();
+            let messy =
+                CscColumns::new(&messy_indptr, &messy_indices, &messy_data, problem.n).unwrap();
+            for columns in [
+                InMemoryColumns::new(&canonical, &problem.y, threads, kind).unwrap(),
+                InMemoryColumns::new(&messy, &problem.y, threads, kind).unwrap(),
+            ] {
+                assert_eq!(columns.nonzeros(), rows.rows.n_nonzeros(), "{ctx}");
+                let by_columns = solve_with(
+                    DataSource::InMemoryColumns(columns),
+                    threads,
+                    Layout::Columns,
+                )
+                .unwrap()
+                .unwrap();
+                assert_eq!(by_columns.coefficients, by_rows.coefficients, "{ctx}");
+                assert_eq!(by_columns.objective, by_rows.objective, "{ctx}");
+                assert_eq!(by_columns.lambda_max, by_rows.lambda_max, "{ctx}");
+                assert_eq!(by_columns.rounds, by_rows.rounds, "{ctx}");
+            }
+            let columns = InMemoryColumns::new(&canonical, &problem.y, threads, kind).unwrap();
+            let refused = solve_with(
+                DataSource::InMemoryColumns(columns.clone()),
+                threads,
+                Layout::Rows,
+            );
+            assert!(
+                matches!(refused, Err(strads_apps::AppError::InvalidArgument(_))),
+                "{ctx}"
+            );
+            // Blocks are cut for one number of threads.
+            let other = solve_with(
+                DataSource::InMemoryColumns(columns),
+                threads + 1,
+                Layout::Columns,
+            );
+            assert!(
+                matches!(other, Err(strads_apps::AppError::InvalidArgument(_))),
+                "{ctx}"
+            );
+        }
+    }
+}
+
+/// A CSC matrix's offending entries are named by row and column, the first in column order.
+#[test]
+fn columns_in_memory_name_their_first_offending_entry() {
+    use strads_apps::sparse_regression::{ColumnsError, CscColumns, InMemoryColumns};
+    let labels = [1.0, 2.0, 3.0];
+    let read_for =
+        |loss: LossKind, indptr: &[i32], indices: &[i32], data: &[f64], labels: &[f64]| {
+            let source = CscColumns::new(indptr, indices, data, 3).map_err(|e| e.to_string())?;
+            InMemoryColumns::new(&source, labels, 2, loss)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+    let read = |indptr: &[i32], indices: &[i32], data: &[f64], labels: &[f64]| {
+        read_for(LossKind::Squared, indptr, indices, data, labels)
+    };
+    assert_eq!(
+        read(&[0, 1, 3], &[0, 2, 1], &[1.0, 2.0, 3.0], &labels),
+        Ok(())
+    );
+    assert_eq!(
+        read(
+            &[0, 1, 3],
+            &[0, 2, 1],
+            &[1.0, f64::NAN, f64::INFINITY],
+            &labels
+        )
+        .unwrap_err(),
+        "X contains NaN or infinity: nan at row 2, column 1"
+    );
+    assert_eq!(
+        read(&[0, 1, 3], &[0, 3, 1], &[1.0, 2.0, 3.0], &labels).unwrap_err(),
+        "X has a row index 3 out of range at column 1 (X has 3 rows)"
+    );
+    assert_eq!(
+        read(&[0, 1, 4], &[0, 2, 1], &[1.0, 2.0, 3.0], &labels).unwrap_err(),
+        "X's column offsets of column 1 (1 to 4) are out of range"
+    );
+    assert_eq!(
+        read(&[0, 0, 2], &[1, 1], &[f64::MAX, f64::MAX], &labels).unwrap_err(),
+        "X's duplicate entries of row 1, column 1 sum to infinity"
+    );
+    assert_eq!(
+        read(&[0, 1, 3], &[0, 2, 1], &[1.0, 2.0, 3.0], &labels[..2]).unwrap_err(),
+        "X has 3 rows but y has 2 entries"
+    );
+    assert_eq!(
+        read(
+            &[0, 1, 3],
+            &[0, 2, 1],
+            &[1.0, 2.0, 3.0],
+            &[1.0, f64::NAN, 0.0]
+        )
+        .unwrap_err(),
+        "y contains NaN or infinity: nan at row 1"
+    );
+    assert!(matches!(
+        CscColumns::new(&[0, 1], &[0], &[1.0, 2.0], 3),
+        Err(ColumnsError::Shape(_))
+    ));
+    // Logistic labels are classes.
+    let (indptr, indices, data) = ([0, 1, 3], [0, 2, 1], [1.0, 2.0, 3.0]);
+    assert_eq!(
+        read_for(
+            LossKind::Logistic,
+            &indptr,
+            &indices,
+            &data,
+            &[1.0, 0.0, -1.0]
+        ),
+        Ok(())
+    );
+    assert_eq!(
+        read_for(
+            LossKind::Logistic,
+            &indptr,
+            &indices,
+            &data,
+            &[1.0, 2.0, -1.0]
+        )
+        .unwrap_err(),
+        "row 1: the label 2 is not a class (-1 or +1, or 0 or 1)"
+    );
+}
+
 /// Arrays that break the rows' invariants are refused with the offending row named.
 #[test]
 fn rows_in_memory_that_break_the_invariants_name_the_row() {

@@ -361,6 +361,7 @@ fn agreement(
             .file("--labels", Some(labels)),
         // The CLI reads files only.
         (Some(_), DataSource::InMemory(_)) => items.item("--data", "rows in memory"),
+        (Some(_), DataSource::InMemoryColumns(_)) => items.item("--data", "columns in memory"),
     };
     match params.penalty {
         Penalty::Absolute(lambda) => items.number("--lambda", lambda),

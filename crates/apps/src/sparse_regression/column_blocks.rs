@@ -5,6 +5,8 @@
 //! stay on one worker, where their updates see each other; they are cut so that every worker
 //! holds about the same number of nonzeros.
 
+use std::sync::Arc;
+
 use strads_engine::Worker;
 use strads_io::SparseRows;
 
@@ -16,8 +18,9 @@ use crate::error::AppError;
 pub struct ColumnBlock {
     /// Global index of the block's first column; local column `k` is global `first_column + k`.
     pub first_column: usize,
-    /// The block's columns over all rows (row indices are global).
-    pub columns: ColumnShard,
+    /// The block's columns over all rows (row indices are global); shared when a caller's
+    /// columns in memory were read into blocks once for every worker ([`blocks_from_columns`]).
+    pub columns: Arc<ColumnShard>,
     /// Every row's label, in file order.
     pub labels: Vec<f64>,
 }
@@ -124,7 +127,12 @@ pub fn redistribute(
     let (first_column, end) = (boundaries[worker.index()], boundaries[worker.index() + 1]);
     Ok(ColumnBlock {
         first_column,
-        columns: columns_from_entries(&received, first_column, end, labels.len()),
+        columns: Arc::new(columns_from_entries(
+            &received,
+            first_column,
+            end,
+            labels.len(),
+        )),
         labels,
     })
 }
@@ -211,12 +219,12 @@ fn block_from_memory_in_chunks(
     }
     ColumnBlock {
         first_column: first,
-        columns: ColumnShard {
+        columns: Arc::new(ColumnShard {
             n_rows: rows.n_rows(),
             col_offsets: offsets,
             rows: row_index,
             values,
-        },
+        }),
         labels: rows.labels.clone(),
     }
 }
@@ -265,6 +273,459 @@ fn columns_from_entries(
         rows: row_index,
         values,
     }
+}
+
+/// Why a caller's columns in memory cannot be read: the first offence in column order (and
+/// within a column, in stored order). The messages name X and y as the Python estimators do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ColumnsError {
+    /// X and y (or the arrays of X) disagree in shape.
+    Shape(String),
+    /// Column `column`'s entries would be `start..end` of the arrays, which is out of range.
+    Offsets {
+        /// The column.
+        column: usize,
+        /// Its first entry.
+        start: i64,
+        /// One past its last entry.
+        end: i64,
+    },
+    /// An entry's row index is negative or not below the number of rows.
+    RowOutOfRange {
+        /// The row index.
+        row: i64,
+        /// The entry's column.
+        column: usize,
+        /// Rows of X.
+        n_rows: usize,
+    },
+    /// An entry is NaN or infinite.
+    NotFinite {
+        /// The value.
+        value: f64,
+        /// Its row.
+        row: usize,
+        /// Its column.
+        column: usize,
+    },
+    /// Duplicate entries of one row and column sum to infinity.
+    DuplicatesOverflow {
+        /// Their row.
+        row: usize,
+        /// Their column.
+        column: usize,
+    },
+    /// A label is NaN or infinite.
+    Label {
+        /// Its row.
+        row: usize,
+        /// The label.
+        value: f64,
+    },
+}
+
+/// A float as Python prints it (`nan`, `inf`), for messages about a caller's arrays.
+fn python_float(value: f64) -> String {
+    if value.is_nan() {
+        "nan".into()
+    } else {
+        format!("{value}")
+    }
+}
+
+impl std::fmt::Display for ColumnsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ColumnsError::Shape(message) => write!(f, "{message}"),
+            ColumnsError::Offsets { column, start, end } => write!(
+                f,
+                "X's column offsets of column {column} ({start} to {end}) are out of range"
+            ),
+            ColumnsError::RowOutOfRange {
+                row,
+                column,
+                n_rows,
+            } => write!(
+                f,
+                "X has a row index {row} out of range at column {column} (X has {n_rows} rows)"
+            ),
+            ColumnsError::NotFinite { value, row, column } => write!(
+                f,
+                "X contains NaN or infinity: {} at row {row}, column {column}",
+                python_float(*value)
+            ),
+            ColumnsError::DuplicatesOverflow { row, column } => write!(
+                f,
+                "X's duplicate entries of row {row}, column {column} sum to infinity"
+            ),
+            ColumnsError::Label { row, value } => write!(
+                f,
+                "y contains NaN or infinity: {} at row {row}",
+                python_float(*value)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ColumnsError {}
+
+/// A caller's matrix read column by column, for [`blocks_from_columns`]: a CSC matrix's arrays
+/// ([`CscColumns`]) or a dense array.
+pub trait ColumnSource: Sync {
+    /// Whether [`ColumnSource::stored`] counts each column's nonzeros exactly unless the
+    /// column holds explicit zeros or duplicates (a CSC matrix), rather than bounding them
+    /// (a dense array): then the blocks' storage is reserved from it.
+    const STORED_IS_EXACT: bool;
+
+    /// Rows of X.
+    fn n_rows(&self) -> usize;
+
+    /// Columns of X.
+    fn n_cols(&self) -> usize;
+
+    /// Entries stored for column `j` (see [`ColumnSource::STORED_IS_EXACT`]), which cut the
+    /// blocks first; fails if the column's extent in the arrays is out of range.
+    fn stored(&self, j: usize) -> Result<usize, ColumnsError>;
+
+    /// Appends column `j`'s nonzeros to `rows` and `values` in increasing row order (duplicates
+    /// summed in their stored order, zeros dropped), checking every entry.
+    fn read_column(
+        &self,
+        j: usize,
+        rows: &mut Vec<u32>,
+        values: &mut Vec<f64>,
+    ) -> Result<(), ColumnsError>;
+}
+
+/// A CSC matrix's arrays as scipy holds them (`indptr`, `indices`: int32 or int64, `data`),
+/// borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct CscColumns<'a, P, I> {
+    /// `indptr[j]..indptr[j + 1]` are column j's entries.
+    pub indptr: &'a [P],
+    /// Each entry's row.
+    pub indices: &'a [I],
+    /// Each entry's value.
+    pub data: &'a [f64],
+    /// Rows of X.
+    pub n_rows: usize,
+}
+
+impl<'a, P, I> CscColumns<'a, P, I>
+where
+    P: Copy + Into<i64> + Sync,
+    I: Copy + Into<i64> + Sync,
+{
+    /// The arrays of a CSC matrix of `n_rows` rows (and `indptr.len() - 1` columns), checked
+    /// for their lengths; every entry is checked as it is read.
+    pub fn new(
+        indptr: &'a [P],
+        indices: &'a [I],
+        data: &'a [f64],
+        n_rows: usize,
+    ) -> Result<Self, ColumnsError> {
+        if indptr.is_empty() {
+            return Err(ColumnsError::Shape("X's indptr is empty".into()));
+        }
+        if indices.len() != data.len() {
+            return Err(ColumnsError::Shape(
+                "X's indices and data differ in length".into(),
+            ));
+        }
+        Ok(CscColumns {
+            indptr,
+            indices,
+            data,
+            n_rows,
+        })
+    }
+
+    fn extent(&self, j: usize) -> Result<(usize, usize), ColumnsError> {
+        let (start, end): (i64, i64) = (self.indptr[j].into(), self.indptr[j + 1].into());
+        if start < 0 || end < start || end as u64 > self.data.len() as u64 {
+            return Err(ColumnsError::Offsets {
+                column: j,
+                start,
+                end,
+            });
+        }
+        Ok((start as usize, end as usize))
+    }
+}
+
+impl<P, I> ColumnSource for CscColumns<'_, P, I>
+where
+    P: Copy + Into<i64> + Sync,
+    I: Copy + Into<i64> + Sync,
+{
+    const STORED_IS_EXACT: bool = true;
+
+    fn n_rows(&self) -> usize {
+        self.n_rows
+    }
+
+    fn n_cols(&self) -> usize {
+        self.indptr.len() - 1
+    }
+
+    fn stored(&self, j: usize) -> Result<usize, ColumnsError> {
+        self.extent(j).map(|(start, end)| end - start)
+    }
+
+    fn read_column(
+        &self,
+        j: usize,
+        rows: &mut Vec<u32>,
+        values: &mut Vec<f64>,
+    ) -> Result<(), ColumnsError> {
+        let (start, end) = self.extent(j)?;
+        let (indices, data) = (&self.indices[start..end], &self.data[start..end]);
+        // Rows are stored as u32.
+        let height = (self.n_rows as u64).min(u64::from(u32::MAX) + 1);
+        // The usual column (rows in range and increasing, values finite and nonzero) is checked
+        // by one scan without branches, then copied whole; only another column is read entry
+        // by entry, to name its first offence or to sort it.
+        let mut previous = -1i64;
+        let mut clean = true;
+        for (&row, &value) in indices.iter().zip(data) {
+            let row: i64 = row.into();
+            clean &=
+                (row > previous) & ((row as u64) < height) & value.is_finite() & (value != 0.0);
+            previous = row;
+        }
+        if clean {
+            rows.extend(indices.iter().map(|&row| {
+                let row: i64 = row.into();
+                row as u32
+            }));
+            values.extend_from_slice(data);
+            return Ok(());
+        }
+        let column_start = rows.len();
+        let mut previous = -1i64;
+        let mut sorted = true;
+        for (&row, &value) in indices.iter().zip(data) {
+            let row: i64 = row.into();
+            if row < 0 || row as u64 >= height {
+                return Err(ColumnsError::RowOutOfRange {
+                    row,
+                    column: j,
+                    n_rows: self.n_rows,
+                });
+            }
+            if !value.is_finite() {
+                return Err(ColumnsError::NotFinite {
+                    value,
+                    row: row as usize,
+                    column: j,
+                });
+            }
+            sorted &= row > previous;
+            previous = row;
+            if value != 0.0 {
+                rows.push(row as u32);
+                values.push(value);
+            }
+        }
+        if !sorted {
+            canonical_column(rows, values, column_start).map_err(|row| {
+                ColumnsError::DuplicatesOverflow {
+                    row: row as usize,
+                    column: j,
+                }
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Sorts the entries of the last column (from `start`) by row, summing duplicates in their
+/// stored order (as the rows' reading sums a row's duplicates) and dropping sums of zero;
+/// `Err(row)` if a sum overflows.
+fn canonical_column(rows: &mut Vec<u32>, values: &mut Vec<f64>, start: usize) -> Result<(), u32> {
+    let mut entries: Vec<(u32, f64)> = rows[start..]
+        .iter()
+        .copied()
+        .zip(values[start..].iter().copied())
+        .collect();
+    // Stable, so duplicates are summed in their stored order.
+    entries.sort_by_key(|&(row, _)| row);
+    rows.truncate(start);
+    values.truncate(start);
+    let mut k = 0;
+    while k < entries.len() {
+        let row = entries[k].0;
+        let mut sum = 0.0;
+        while k < entries.len() && entries[k].0 == row {
+            sum += entries[k].1;
+            k += 1;
+        }
+        if !sum.is_finite() {
+            return Err(row);
+        }
+        if sum != 0.0 {
+            rows.push(row);
+            values.push(sum);
+        }
+    }
+    Ok(())
+}
+
+/// Reads columns `first..end` of `source` into one shard (row indices over all rows), with the
+/// largest `|x_j . at_zero|` over them: each column's gradient at `b = 0` (`at_zero` holds
+/// `f'(y_i, 0)`), summed as [`super::kernels::coordinate_statistics`] sums it, while the
+/// column is in cache.
+fn read_block(
+    source: &impl ColumnSource,
+    first: usize,
+    end: usize,
+    reserve: usize,
+    at_zero: &[f64],
+) -> Result<(ColumnShard, f64), ColumnsError> {
+    let mut shard = ColumnShard {
+        n_rows: source.n_rows(),
+        col_offsets: Vec::with_capacity(end - first + 1),
+        rows: Vec::with_capacity(reserve),
+        values: Vec::with_capacity(reserve),
+    };
+    shard.col_offsets.push(0);
+    let mut max_abs_gradient = 0.0f64;
+    for j in first..end {
+        let start = shard.rows.len();
+        source.read_column(j, &mut shard.rows, &mut shard.values)?;
+        let mut g = 0.0;
+        for (&i, &x) in shard.rows[start..].iter().zip(&shard.values[start..]) {
+            g += x * at_zero[i as usize];
+        }
+        max_abs_gradient = max_abs_gradient.max(g.abs());
+        shard.col_offsets.push(shard.rows.len());
+    }
+    Ok((shard, max_abs_gradient))
+}
+
+/// A caller's matrix in memory, read once into the column layout's blocks for `peers` workers
+/// with its labels: the blocks [`block_from_memory`] would build from the same matrix's rows
+/// (the same boundaries, by the nonzeros per column; the same entries in increasing row order),
+/// each read straight from the caller's columns, every entry checked as it is copied
+/// ([`ColumnSource::read_column`]), the blocks on `peers` threads at once.
+///
+/// The blocks are first cut by the stored entries per column; if a column's nonzeros differ
+/// (explicit zeros, duplicates, a dense array), they are cut again by the nonzeros, copying
+/// the columns once more when that moves a boundary.
+///
+/// Also returns `||X^T at_zero||_inf` (`at_zero[i] = f'(y_i, 0)`, so lambda_max), summed per
+/// column as the column layout sums it, in the same pass.
+pub fn blocks_from_columns<S: ColumnSource>(
+    source: &S,
+    labels: &[f64],
+    at_zero: &[f64],
+    peers: usize,
+) -> Result<(Vec<ColumnBlock>, f64), ColumnsError> {
+    let (n_rows, n_cols) = (source.n_rows(), source.n_cols());
+    if labels.len() != n_rows {
+        return Err(ColumnsError::Shape(format!(
+            "X has {n_rows} rows but y has {} entries",
+            labels.len()
+        )));
+    }
+    if let Some(row) = labels.iter().position(|y| !y.is_finite()) {
+        return Err(ColumnsError::Label {
+            row,
+            value: labels[row],
+        });
+    }
+    let peers = peers.max(1);
+    let stored = (0..n_cols)
+        .map(|j| source.stored(j).map(|n| n as f64))
+        .collect::<Result<Vec<f64>, _>>()?;
+    let boundaries = block_boundaries(&stored, peers);
+    let reserve = |w: usize| -> usize {
+        if S::STORED_IS_EXACT {
+            stored[boundaries[w]..boundaries[w + 1]].iter().sum::<f64>() as usize
+        } else {
+            0
+        }
+    };
+    assert_eq!(at_zero.len(), n_rows, "one derivative per row");
+    let read = |w: usize| {
+        read_block(
+            source,
+            boundaries[w],
+            boundaries[w + 1],
+            reserve(w),
+            at_zero,
+        )
+    };
+    let shards: Vec<Result<(ColumnShard, f64), ColumnsError>> = std::thread::scope(|scope| {
+        let others: Vec<_> = (1..peers).map(|w| scope.spawn(move || read(w))).collect();
+        let mut shards = vec![read(0)];
+        shards.extend(
+            others
+                .into_iter()
+                .map(|handle| handle.join().expect("a block's reading panicked")),
+        );
+        shards
+    });
+    // The first offence in column order: blocks are in column order.
+    let shards = shards.into_iter().collect::<Result<Vec<_>, _>>()?;
+    // The largest over all columns, whichever block holds them (as the workers' all-gathered
+    // maxima give it).
+    let max_abs_gradient = shards
+        .iter()
+        .map(|&(_, block_max)| block_max)
+        .fold(0.0f64, f64::max);
+    let shards: Vec<ColumnShard> = shards.into_iter().map(|(shard, _)| shard).collect();
+    let nonzeros: Vec<f64> = shards
+        .iter()
+        .flat_map(|shard| shard.col_offsets.windows(2).map(|w| (w[1] - w[0]) as f64))
+        .collect();
+    let final_boundaries = if nonzeros == stored {
+        boundaries.clone()
+    } else {
+        block_boundaries(&nonzeros, peers)
+    };
+    let shards = if final_boundaries == boundaries {
+        shards
+    } else {
+        recut(&shards, &boundaries, &final_boundaries)
+    };
+    let blocks = shards
+        .into_iter()
+        .enumerate()
+        .map(|(w, shard)| ColumnBlock {
+            first_column: final_boundaries[w],
+            columns: Arc::new(shard),
+            labels: labels.to_vec(),
+        })
+        .collect();
+    Ok((blocks, max_abs_gradient))
+}
+
+/// The blocks `shards`, cut at `from`, cut again at `to` (every column copied once).
+fn recut(shards: &[ColumnShard], from: &[usize], to: &[usize]) -> Vec<ColumnShard> {
+    // Global column j is column j - from[w] of the shard w that holds it.
+    let column = |j: usize| -> (&[u32], &[f64]) {
+        let w = from[1..].partition_point(|&start| start <= j);
+        shards[w].column(j - from[w])
+    };
+    let n_rows = shards.first().map_or(0, |shard| shard.n_rows);
+    to.windows(2)
+        .map(|range| {
+            let mut shard = ColumnShard {
+                n_rows,
+                col_offsets: vec![0],
+                rows: Vec::new(),
+                values: Vec::new(),
+            };
+            for j in range[0]..range[1] {
+                let (index, values) = column(j);
+                shard.rows.extend_from_slice(index);
+                shard.values.extend_from_slice(values);
+                shard.col_offsets.push(shard.rows.len());
+            }
+            shard
+        })
+        .collect()
 }
 
 #[cfg(test)]

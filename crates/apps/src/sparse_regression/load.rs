@@ -12,6 +12,8 @@ use strads_io::{
     LibsvmCache, LibsvmOptions, MmEntry, SparseRows,
 };
 
+use super::column_blocks::{blocks_from_columns, ColumnBlock, ColumnSource, ColumnsError};
+use super::loss::{LogisticLoss, Loss, LossKind, SquaredLoss};
 use crate::error::AppError;
 
 /// Where the training data comes from.
@@ -35,6 +37,9 @@ pub enum DataSource {
     /// one process; each worker copies its contiguous block of rows. One process only: the
     /// other processes of a cluster would not have the rows.
     InMemory(InMemoryRows),
+    /// A matrix in memory already read into the column layout's blocks, one per worker thread
+    /// of one process (the Python bindings' CSC and dense arrays). The column layout only.
+    InMemoryColumns(InMemoryColumns),
 }
 
 /// Labelled rows held in memory, with the width of X (which may exceed the largest column
@@ -74,20 +79,7 @@ impl InMemoryRows {
     /// Fails, naming the first offending row, when a label is not of `kind` (a file's reader
     /// checks this while parsing).
     pub fn check_labels(&self, kind: LabelKind) -> Result<(), AppError> {
-        if kind == LabelKind::Binary {
-            if let Some(i) = self
-                .rows
-                .labels
-                .iter()
-                .position(|&y| !(y == 1.0 || y == -1.0 || y == 0.0))
-            {
-                return Err(AppError::InvalidArgument(format!(
-                    "row {i}: the label {} is not a class (-1 or +1, or 0 or 1)",
-                    self.rows.labels[i]
-                )));
-            }
-        }
-        Ok(())
+        check_label_kind(&self.rows.labels, kind)
     }
 
     /// Worker `shard` of `peers`'s contiguous block of rows, copied.
@@ -102,6 +94,150 @@ impl InMemoryRows {
         block
     }
 }
+
+/// Fails, naming the first offending row, when a label is not of `kind`.
+pub(crate) fn check_label_kind(labels: &[f64], kind: LabelKind) -> Result<(), AppError> {
+    if kind == LabelKind::Binary {
+        if let Some(i) = labels
+            .iter()
+            .position(|&y| !(y == 1.0 || y == -1.0 || y == 0.0))
+        {
+            return Err(AppError::InvalidArgument(format!(
+                "row {i}: the label {} is not a class (-1 or +1, or 0 or 1)",
+                labels[i]
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A caller's matrix in memory, read once into the column layout's blocks for a number of
+/// worker threads ([`blocks_from_columns`]: one checked copy of each column, no rows and no
+/// transposition), with its labels, for one loss: the same pass finds lambda_max. Two values
+/// are equal when they share the same blocks.
+#[derive(Clone, Debug)]
+pub struct InMemoryColumns {
+    blocks: Arc<Vec<ColumnBlock>>,
+    loss: LossKind,
+    lambda_max: f64,
+    n_rows: usize,
+    n_cols: usize,
+    nonzeros: usize,
+}
+
+impl InMemoryColumns {
+    /// Reads `source` with its `labels` into the blocks of `workers` worker threads for `loss`,
+    /// checking every entry and label (logistic labels are -1/+1, or 0/1 meaning -1/+1). A bad
+    /// entry or label is an [`AppError::InvalidArgument`] that names it ([`ColumnsError`]).
+    pub fn new(
+        source: &impl ColumnSource,
+        labels: &[f64],
+        workers: usize,
+        loss: LossKind,
+    ) -> Result<Self, AppError> {
+        let bad = |e: ColumnsError| AppError::InvalidArgument(e.to_string());
+        let mut labels = labels.to_vec();
+        let at_zero: Vec<f64> = match loss {
+            LossKind::Squared => at_zero::<SquaredLoss>(&labels),
+            LossKind::Logistic => {
+                if let Some(row) = labels.iter().position(|y| !y.is_finite()) {
+                    return Err(bad(ColumnsError::Label {
+                        row,
+                        value: labels[row],
+                    }));
+                }
+                check_label_kind(&labels, LabelKind::Binary)?;
+                // 0/1 labels are accepted and mean -1/+1.
+                for y in &mut labels {
+                    if *y == 0.0 {
+                        *y = -1.0;
+                    }
+                }
+                at_zero::<LogisticLoss>(&labels)
+            }
+        };
+        let (blocks, lambda_max) =
+            blocks_from_columns(source, &labels, &at_zero, workers).map_err(bad)?;
+        Ok(InMemoryColumns {
+            nonzeros: blocks.iter().map(|b| b.columns.rows.len()).sum(),
+            blocks: Arc::new(blocks),
+            loss,
+            lambda_max,
+            n_rows: source.n_rows(),
+            n_cols: source.n_cols(),
+        })
+    }
+
+    /// The loss the blocks were read for.
+    pub fn loss(&self) -> LossKind {
+        self.loss
+    }
+
+    /// `||X^T theta(0)||_inf` for the loss, the smallest penalty with `b = 0` optimal.
+    pub fn lambda_max(&self) -> f64 {
+        self.lambda_max
+    }
+
+    /// Rows of X.
+    pub fn n_rows(&self) -> usize {
+        self.n_rows
+    }
+
+    /// Columns of X.
+    pub fn n_cols(&self) -> usize {
+        self.n_cols
+    }
+
+    /// Nonzeros of X.
+    pub fn nonzeros(&self) -> usize {
+        self.nonzeros
+    }
+
+    /// The worker threads the blocks were cut for.
+    pub fn workers(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Every row's label.
+    pub fn labels(&self) -> &[f64] {
+        self.blocks.first().map_or(&[], |b| &b.labels)
+    }
+
+    /// Worker `index` of `peers`'s block (its columns shared, not copied), for `loss`.
+    pub(crate) fn block(
+        &self,
+        index: usize,
+        peers: usize,
+        loss: LossKind,
+    ) -> Result<ColumnBlock, AppError> {
+        if loss != self.loss {
+            return Err(AppError::InvalidArgument(format!(
+                "columns in memory were read for the {:?} loss, not {loss:?}",
+                self.loss
+            )));
+        }
+        if peers != self.blocks.len() {
+            return Err(AppError::InvalidArgument(format!(
+                "columns in memory were cut for {} worker thread(s), not {peers}",
+                self.blocks.len()
+            )));
+        }
+        Ok(self.blocks[index].clone())
+    }
+}
+
+/// `f'(y_i, 0)` per row.
+fn at_zero<L: Loss>(labels: &[f64]) -> Vec<f64> {
+    labels.iter().map(|&y| L::derivatives(y, 0.0).0).collect()
+}
+
+impl PartialEq for InMemoryColumns {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.blocks, &other.blocks)
+    }
+}
+
+impl Eq for InMemoryColumns {}
 
 impl PartialEq for InMemoryRows {
     fn eq(&self, other: &Self) -> bool {
@@ -202,6 +338,11 @@ pub fn load_shard(
                 bytes_read: 0, // nothing read from a file
             })
         }
+        DataSource::InMemoryColumns(_) => Err(AppError::InvalidArgument(
+            "columns in memory are solved in the column layout only (give rows for the rows \
+             layout)"
+                .into(),
+        )),
         DataSource::MatrixMarket { matrix, labels } => {
             let labels_path = labels;
             // Parse the entries of our byte range, then send each entry to the worker that owns

@@ -32,7 +32,8 @@ use strads_engine::rounds::{continue_rounds, RoundOptions, RoundsEnd, RoundsStat
 use strads_engine::{run_cluster, ClusterConfig, ProcessFigures, Worker};
 use strads_io::LabelKind;
 
-pub use load::{DataSource, InMemoryRows};
+pub use column_blocks::{ColumnSource, ColumnsError, CscColumns};
+pub use load::{DataSource, InMemoryColumns, InMemoryRows};
 pub use loss::LossKind;
 
 use crate::checkpoint::{CheckpointClock, Checkpointing};
@@ -238,10 +239,14 @@ pub fn solve(
     observer: Option<Observer>,
 ) -> Result<Option<Solution>, AppError> {
     validate(params)?;
-    if matches!(params.data, DataSource::InMemory(_)) && cluster.processes() > 1 {
+    if matches!(
+        params.data,
+        DataSource::InMemory(_) | DataSource::InMemoryColumns(_)
+    ) && cluster.processes() > 1
+    {
         // The other processes would not have the rows.
         return Err(AppError::InvalidArgument(
-            "rows held in memory can be solved in one process only".into(),
+            "a matrix held in memory can be solved in one process only".into(),
         ));
     }
     let params = params.clone();
@@ -617,6 +622,20 @@ fn solve_by_columns<L: Loss>(
             // Nothing read from a file.
             (block, in_memory.n_cols, rows.n_rows(), rows.n_nonzeros(), 0)
         }
+        // Columns in memory were read into every worker's block already, with lambda_max.
+        DataSource::InMemoryColumns(in_memory) => {
+            check_memory(
+                params,
+                threads,
+                in_memory.n_rows(),
+                in_memory.n_cols(),
+                in_memory.nonzeros(),
+            )?;
+            let block = in_memory.block(worker.index(), worker.peers(), params.loss)?;
+            let (rows, cols, nonzeros) =
+                (in_memory.n_rows(), in_memory.n_cols(), in_memory.nonzeros());
+            (block, cols, rows, nonzeros, 0)
+        }
         _ => {
             let loaded = load_rows(worker, params, threads)?;
             let d = loaded.n_cols;
@@ -631,20 +650,26 @@ fn solve_by_columns<L: Loss>(
         }
     };
 
-    // lambda_max = ||X^T theta(0)||_inf, each block's share, then the largest.
-    let columns = &block.columns;
-    let at_zero = kernels::RowState::at_zero::<L>(block.labels.clone());
-    let block_max = (0..columns.n_cols())
-        .map(|j| {
-            kernels::coordinate_statistics::<L>(columns, j, &at_zero)
-                .0
-                .abs()
-        })
-        .fold(0.0f64, f64::max);
-    let lambda_max = worker
-        .all_gather(&block_max)?
-        .into_iter()
-        .fold(0.0f64, f64::max);
+    // lambda_max = ||X^T theta(0)||_inf, each block's share, then the largest (columns in
+    // memory found it as they were read: the same sums, the same largest).
+    let lambda_max = match &params.data {
+        DataSource::InMemoryColumns(in_memory) => in_memory.lambda_max(),
+        _ => {
+            let columns = &block.columns;
+            let at_zero = kernels::RowState::at_zero::<L>(block.labels.clone());
+            let block_max = (0..columns.n_cols())
+                .map(|j| {
+                    kernels::coordinate_statistics::<L>(columns, j, &at_zero)
+                        .0
+                        .abs()
+                })
+                .fold(0.0f64, f64::max);
+            worker
+                .all_gather(&block_max)?
+                .into_iter()
+                .fold(0.0f64, f64::max)
+        }
+    };
     let lambda = match params.penalty {
         Penalty::Absolute(l) => l,
         Penalty::Ratio(r) => r * lambda_max,
