@@ -27,8 +27,8 @@ use std::path::Path;
 use crate::atomic::write_atomic;
 use crate::cache_file::{fnv1a, has_magic, CacheFile, SourceStamp};
 use crate::error::DataError;
-use crate::libsvm::{parse_libsvm_rows, LibsvmOptions};
-use crate::shard::{bom_len, read_shard_lines, shard_byte_range};
+use crate::libsvm::{read_libsvm_rows, LibsvmOptions};
+use crate::shard::{bom_len, shard_byte_range};
 use crate::sparse::SparseRows;
 
 /// The first bytes of every libsvm cache.
@@ -128,9 +128,7 @@ pub fn write_libsvm_cache(
     out: &Path,
 ) -> Result<LibsvmCacheHeader, DataError> {
     let stamp = SourceStamp::of(source)?;
-    let text = read_shard_lines(source, 0, 1, 0)?;
-    let (rows, line_offsets) = parse_libsvm_rows(source, &text, options)?;
-    drop(text);
+    let (rows, line_offsets) = read_libsvm_rows(source, options)?;
     let header = LibsvmCacheHeader {
         zero_based: options.zero_based,
         source: stamp,
