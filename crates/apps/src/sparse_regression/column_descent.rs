@@ -856,12 +856,10 @@ pub fn extrapolate(history: &VecDeque<Vec<f64>>) -> Option<Vec<f64>> {
     // stored: k more row vectors per worker at every gap round, for a few subtractions.
     let difference = |a: usize, i: usize| history[a + 1][i] - history[a][i];
     let mut gram = vec![vec![0.0; k]; k];
-    for a in 0..k {
-        for b in a..k {
-            let dot: f64 = (0..n).map(|i| difference(a, i) * difference(b, i)).sum();
-            gram[a][b] = dot;
-            gram[b][a] = dot;
-        }
+    for (a, b) in (0..k).flat_map(|a| (a..k).map(move |b| (a, b))) {
+        let dot: f64 = (0..n).map(|i| difference(a, i) * difference(b, i)).sum();
+        gram[a][b] = dot;
+        gram[b][a] = dot;
     }
     let weights = solve_for_ones(gram)?;
     let mut out = vec![0.0; n];
