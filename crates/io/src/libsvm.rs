@@ -10,7 +10,7 @@ use std::path::Path;
 
 use crate::error::DataError;
 use crate::labels::LabelKind;
-use crate::shard::{parse_error_at, read_shard_lines, ShardText};
+use crate::shard::{for_each_shard_chunk, parse_error_at, ShardText, SHARD_CHUNK_BYTES};
 use crate::sparse::SparseRows;
 use crate::token::{fields, number_problem, parse_finite, parse_unsigned, quoted, NumberError};
 
@@ -34,8 +34,12 @@ pub fn read_libsvm_shard(
     n_shards: usize,
     options: &LibsvmOptions,
 ) -> Result<SparseRows, DataError> {
-    let text = read_shard_lines(path, shard, n_shards, 0)?;
-    parse_libsvm(path, &text, options)
+    // Parsed a chunk of lines at a time: the shard's text is never held whole.
+    let mut rows = SparseRows::new();
+    for_each_shard_chunk(path, shard, n_shards, 0, SHARD_CHUNK_BYTES, |text| {
+        parse_libsvm_lines(path, text, options, &mut rows, |_| {})
+    })?;
+    Ok(rows)
 }
 
 /// Parses libsvm lines already read from `path`; errors name `path` and the absolute line.
@@ -44,44 +48,49 @@ pub fn parse_libsvm(
     text: &ShardText,
     options: &LibsvmOptions,
 ) -> Result<SparseRows, DataError> {
-    parse_libsvm_lines(path, text, options, |_| {})
+    let mut rows = SparseRows::new();
+    parse_libsvm_lines(path, text, options, &mut rows, |_| {})?;
+    Ok(rows)
 }
 
-/// [`parse_libsvm`], with the file offset of each row's line (for a cache that finds a shard's
-/// rows by their lines' offsets).
-pub(crate) fn parse_libsvm_rows(
+/// The rows of the whole libsvm file `path`, with the file offset of each row's line (for a
+/// cache that finds a shard's rows by their lines' offsets), parsed a chunk of lines at a time.
+pub(crate) fn read_libsvm_rows(
     path: &Path,
-    text: &ShardText,
     options: &LibsvmOptions,
 ) -> Result<(SparseRows, Vec<u64>), DataError> {
+    let mut rows = SparseRows::new();
     let mut offsets = Vec::new();
-    let rows = parse_libsvm_lines(path, text, options, |offset| offsets.push(offset))?;
+    for_each_shard_chunk(path, 0, 1, 0, SHARD_CHUNK_BYTES, |text| {
+        parse_libsvm_lines(path, text, options, &mut rows, |offset| offsets.push(offset))
+    })?;
     Ok((rows, offsets))
 }
 
-/// Parses the lines of `text`, calling `row_at` with the offset of each line that held a row.
+/// Parses the lines of `text` onto `rows`, calling `row_at` with the offset of each line that
+/// held a row.
 fn parse_libsvm_lines(
     path: &Path,
     text: &ShardText,
     options: &LibsvmOptions,
+    rows: &mut SparseRows,
     mut row_at: impl FnMut(u64),
-) -> Result<SparseRows, DataError> {
-    let mut rows = SparseRows::new();
+) -> Result<(), DataError> {
     for line in text.lines() {
         let before = rows.n_rows();
         let content = match memchr::memchr(b'#', line.text) {
             Some(hash) => &line.text[..hash],
             None => line.text,
         };
-        if !parse_plain_line(content, options, &mut rows) {
-            parse_line(content, options, &mut rows)
+        if !parse_plain_line(content, options, rows) {
+            parse_line(content, options, rows)
                 .map_err(|message| parse_error_at(path, line.offset, message))?;
         }
         if rows.n_rows() > before {
             row_at(line.offset);
         }
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// Fails with [`DataError::Empty`] when the shards of `path` together hold no examples.

@@ -27,8 +27,8 @@ use std::path::Path;
 use crate::atomic::write_atomic;
 use crate::cache_file::{fnv1a, has_magic, CacheFile, SourceStamp};
 use crate::error::DataError;
-use crate::libsvm::{parse_libsvm_rows, LibsvmOptions};
-use crate::shard::{bom_len, read_shard_lines, shard_byte_range};
+use crate::libsvm::{read_libsvm_rows, LibsvmOptions};
+use crate::shard::{bom_len, shard_byte_range};
 use crate::sparse::SparseRows;
 
 /// The first bytes of every libsvm cache.
@@ -128,9 +128,7 @@ pub fn write_libsvm_cache(
     out: &Path,
 ) -> Result<LibsvmCacheHeader, DataError> {
     let stamp = SourceStamp::of(source)?;
-    let text = read_shard_lines(source, 0, 1, 0)?;
-    let (rows, line_offsets) = parse_libsvm_rows(source, &text, options)?;
-    drop(text);
+    let (rows, line_offsets) = read_libsvm_rows(source, options)?;
     let header = LibsvmCacheHeader {
         zero_based: options.zero_based,
         source: stamp,
@@ -159,6 +157,9 @@ pub fn write_libsvm_cache(
     })?;
     Ok(header)
 }
+
+/// The most bytes [`LibsvmCache::read_shard`] reads at once of a shard's columns or values.
+const READ_PIECE_BYTES: usize = 1 << 20;
 
 /// An open libsvm cache whose header and length were checked.
 #[derive(Debug)]
@@ -270,12 +271,11 @@ impl LibsvmCache {
             )));
         }
         let z = (entry_end - entry_start) as u128;
-        let columns: Vec<u32> = self
-            .read(columns_at + 4 * entry_start as u128, 4 * z)?
-            .chunks_exact(4)
-            .map(|w| u32::from_le_bytes(w.try_into().expect("4 bytes")))
-            .collect();
-        let values = f64s(self.read(values_at + 8 * entry_start as u128, 8 * z)?);
+        // The columns and values are read a piece at a time, never their bytes whole beside them.
+        let columns = self.read_pieces(columns_at + 4 * entry_start as u128, z, |w: [u8; 4]| {
+            u32::from_le_bytes(w)
+        })?;
+        let values = self.read_pieces(values_at + 8 * entry_start as u128, z, f64::from_le_bytes)?;
         let mut rows = SparseRows::new();
         rows.labels = labels;
         rows.row_offsets = std::iter::once(0)
@@ -303,6 +303,30 @@ impl LibsvmCache {
             }
         }
         Ok(rows)
+    }
+
+    /// `count` little-endian numbers of `N` bytes from byte `at`, decoded, read in pieces of
+    /// at most [`READ_PIECE_BYTES`].
+    fn read_pieces<T, const N: usize>(
+        &mut self,
+        at: u128,
+        count: u128,
+        decode: impl Fn([u8; N]) -> T,
+    ) -> Result<Vec<T>, DataError> {
+        let piece = (READ_PIECE_BYTES / N) as u128;
+        let mut out = Vec::new();
+        let mut done = 0;
+        while done < count {
+            let n = piece.min(count - done);
+            let bytes = self.read(at + N as u128 * done, N as u128 * n)?;
+            out.extend(
+                bytes
+                    .chunks_exact(N)
+                    .map(|w| decode(w.try_into().expect("N bytes"))),
+            );
+            done += n;
+        }
+        Ok(out)
     }
 
     fn corrupt_or_kind(&self, row: u64, label: f64) -> DataError {

@@ -140,6 +140,59 @@ pub fn read_shard_lines(
     read_owned_lines(file, data_start.min(file_len), start, end).map_err(|e| DataError::io(path, e))
 }
 
+/// Bytes [`for_each_shard_chunk`] reads at a time (then to the end of the line they stop in).
+pub const SHARD_CHUNK_BYTES: usize = 1 << 20;
+
+/// [`read_shard_lines`] a chunk of whole lines at a time: `each` gets the owned lines in file
+/// order, in chunks of about `chunk_bytes` (each ends at a line end, or at the end of the file),
+/// in one buffer that is reused, so a parser that keeps only what it parsed never holds the
+/// shard's text. Stops at the first error, `each`'s or the read's.
+pub fn for_each_shard_chunk(
+    path: &Path,
+    shard: usize,
+    n_shards: usize,
+    data_start: u64,
+    chunk_bytes: usize,
+    mut each: impl FnMut(&ShardText) -> Result<(), DataError>,
+) -> Result<(), DataError> {
+    let (file, file_len, data_start) = open_data_region(path, shard, n_shards, data_start)?;
+    let (start, end) = shard_byte_range(data_start, file_len, shard, n_shards);
+    // What is parsed from the shards of a file grows with the whole file.
+    crate::memory::check_file_size(path, file_len)?;
+    let io = |e| DataError::io(path, e);
+    let mut reader = BufReader::with_capacity(64 << 10, file);
+    let mut at = seek_first_line(&mut reader, data_start.min(file_len), start).map_err(io)?;
+    let mut chunk = ShardText {
+        bytes: Vec::with_capacity(chunk_bytes.saturating_add(4096)),
+        byte_offset: at,
+    };
+    while at < end {
+        // Every line starting before `end` is owned; one starting in this chunk is finished.
+        let raw_len = (end - at).min(chunk_bytes.max(1) as u64);
+        chunk.bytes.clear();
+        chunk.byte_offset = at;
+        (&mut reader)
+            .take(raw_len)
+            .read_to_end(&mut chunk.bytes)
+            .map_err(io)?;
+        if (chunk.bytes.len() as u64) < raw_len {
+            return Err(io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file shrank while being read",
+            )));
+        }
+        if chunk.bytes.last() != Some(&b'\n') {
+            reader.read_until(b'\n', &mut chunk.bytes).map_err(io)?;
+        }
+        at += chunk.bytes.len() as u64;
+        each(&chunk)?;
+        if chunk.bytes.last() != Some(&b'\n') {
+            break; // the end of the file
+        }
+    }
+    Ok(())
+}
+
 /// Opens `path` for shard `shard` of `n_shards`: the file, its length, and where its data region
 /// starts (`data_start`, or past the byte order mark when that is 0).
 fn open_data_region(
@@ -357,6 +410,49 @@ mod tests {
                 for data_start in 0..=data.len().min(2) {
                     for n_shards in 1..=data.len() + 3 {
                         check_partition(&data, data_start, n_shards);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Chunk by chunk, a shard's lines are those [`read_shard_lines`] reads, every chunk but the
+    /// last ending at a line end, each at its own offset.
+    #[test]
+    fn chunks_are_the_shard_lines_cut_at_line_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lines");
+        let alphabet = [b'a', b'\r', b'\n'];
+        for len in 0..=6u32 {
+            for code in 0..3usize.pow(len) {
+                let mut rest = code;
+                let mut data: Vec<u8> = (0..len)
+                    .map(|_| {
+                        let byte = alphabet[rest % 3];
+                        rest /= 3;
+                        byte
+                    })
+                    .collect();
+                if code % 5 == 0 {
+                    data.splice(0..0, UTF8_BOM.iter().copied());
+                }
+                std::fs::write(&path, &data).unwrap();
+                for n_shards in 1..=4 {
+                    for shard in 0..n_shards {
+                        let whole = read_shard_lines(&path, shard, n_shards, 0).unwrap();
+                        for chunk_bytes in 1..=4 {
+                            let mut joined = Vec::new();
+                            for_each_shard_chunk(&path, shard, n_shards, 0, chunk_bytes, |c| {
+                                assert_eq!(c.byte_offset, whole.byte_offset + joined.len() as u64);
+                                assert!(!c.bytes.is_empty());
+                                joined.extend_from_slice(&c.bytes);
+                                let end = c.byte_offset as usize + c.bytes.len();
+                                assert!(end == data.len() || data[end - 1] == b'\n');
+                                Ok(())
+                            })
+                            .unwrap();
+                            assert_eq!(joined, whole.bytes, "{data:?} {shard}/{n_shards}");
+                        }
                     }
                 }
             }

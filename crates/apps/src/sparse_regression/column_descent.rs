@@ -215,8 +215,9 @@ struct BlockState<L: Loss> {
     /// [`PACKED_SHARE`] of the block's entries: a sweep then streams them contiguously instead
     /// of picking them out of the whole block, and they stay in the shared cache (a standalone
     /// sweep: 1.3 against 2.3 ns an entry; the lasso benchmark's solve at 0.001, 10-13% less).
-    /// The copy is made after loading, whose transposition is the run's peak memory, and is at
-    /// most half the block.
+    /// The copy is at most half the block; with a big working set (the benchmark's lambda =
+    /// 0.001 lambda_max) the block plus this copy is the run's peak memory, above the loading's
+    /// (its rows and its block).
     packed: Option<ColumnShard>,
     /// A sweep's copy of the rows and of the coefficients (kept until the commit).
     trial_rows: RowState,
@@ -523,10 +524,25 @@ impl<L: Loss> BlockState<L> {
     }
 
     /// The block at `b = 0`, every column in the working set.
-    fn new(block: ColumnBlock, lambda: f64, workers: usize) -> Self {
+    fn new(mut block: ColumnBlock, lambda: f64, workers: usize) -> Self {
         let width = block.columns.n_cols();
-        let n_rows = block.labels.len();
-        let rows = RowState::at_zero::<L>(block.labels.clone());
+        // The labels move into the rows' state (the block's copy is not read again).
+        let labels = std::mem::take(&mut block.labels);
+        let n_rows = labels.len();
+        let mut rows = RowState::at_zero::<L>(labels);
+        // With a constant curvature f'' is never read, and a sweep's copy of the rows is f'
+        // alone (see `sweep`): 5 of the 8 row vectors of the two states held no information.
+        let trial_rows = if L::CONSTANT_CURVATURE {
+            rows.second = Vec::new();
+            RowState {
+                labels: Vec::new(),
+                predictions: Vec::new(),
+                first: rows.first.clone(),
+                second: Vec::new(),
+            }
+        } else {
+            rows.clone()
+        };
         let curvature = (0..width)
             .map(|j| {
                 let norm2: f64 = block.columns.column(j).1.iter().map(|x| x * x).sum();
@@ -537,7 +553,7 @@ impl<L: Loss> BlockState<L> {
             lambda,
             workers,
             curvature,
-            trial_rows: rows.clone(),
+            trial_rows,
             rows,
             beta: vec![0.0; width],
             working: (0..width as u32).collect(),
@@ -643,8 +659,10 @@ impl<L: Loss> BlockState<L> {
     }
 
     /// Packs the working set's columns together if they are few enough ([`Self::packed`]).
+    /// A new packing reuses the last one's buffers: a copy freed and allocated again at every
+    /// change of the working set left the allocator's free memory resident beside the new one.
     fn repack(&mut self) {
-        self.packed = None;
+        let mut packed = self.packed.take().unwrap_or_default();
         let columns = &self.block.columns;
         let entries: usize = self
             .working
@@ -652,7 +670,8 @@ impl<L: Loss> BlockState<L> {
             .map(|&j| columns.column(j as usize).0.len())
             .sum();
         if entries as f64 <= PACKED_SHARE * columns.rows.len() as f64 {
-            self.packed = Some(pack_columns(columns, &self.working, entries));
+            pack_columns_into(columns, &self.working, entries, &mut packed);
+            self.packed = Some(packed);
         }
     }
 
@@ -731,12 +750,25 @@ pub enum WorkingColumns<'a> {
 
 /// The columns `working` of `columns`, in that order, in one shard of `entries` entries.
 pub fn pack_columns(columns: &ColumnShard, working: &[u32], entries: usize) -> ColumnShard {
-    let mut packed = ColumnShard {
-        n_rows: columns.n_rows,
-        col_offsets: Vec::with_capacity(working.len() + 1),
-        rows: Vec::with_capacity(entries),
-        values: Vec::with_capacity(entries),
-    };
+    let mut packed = ColumnShard::default();
+    pack_columns_into(columns, working, entries, &mut packed);
+    packed
+}
+
+/// [`pack_columns`] into `packed`, whose buffers are reused.
+fn pack_columns_into(
+    columns: &ColumnShard,
+    working: &[u32],
+    entries: usize,
+    packed: &mut ColumnShard,
+) {
+    packed.n_rows = columns.n_rows;
+    packed.col_offsets.clear();
+    packed.rows.clear();
+    packed.values.clear();
+    packed.col_offsets.reserve(working.len() + 1);
+    packed.rows.reserve(entries);
+    packed.values.reserve(entries);
     packed.col_offsets.push(0);
     for &j in working {
         let (index, values) = columns.column(j as usize);
@@ -744,7 +776,6 @@ pub fn pack_columns(columns: &ColumnShard, working: &[u32], entries: usize) -> C
         packed.values.extend_from_slice(values);
         packed.col_offsets.push(packed.rows.len());
     }
-    packed
 }
 
 /// One pass of sequential coordinate descent over `working` (local columns of the block, found
@@ -821,20 +852,14 @@ pub fn extrapolate(history: &VecDeque<Vec<f64>>) -> Option<Vec<f64>> {
         return None;
     }
     let n = history[0].len();
-    let differences: Vec<Vec<f64>> = (0..k)
-        .map(|a| (0..n).map(|i| history[a + 1][i] - history[a][i]).collect())
-        .collect();
+    // The differences of successive iterates are formed as the Gram matrix reads them, not
+    // stored: k more row vectors per worker at every gap round, for a few subtractions.
+    let difference = |a: usize, i: usize| history[a + 1][i] - history[a][i];
     let mut gram = vec![vec![0.0; k]; k];
-    for a in 0..k {
-        for b in a..k {
-            let dot: f64 = differences[a]
-                .iter()
-                .zip(&differences[b])
-                .map(|(x, y)| x * y)
-                .sum();
-            gram[a][b] = dot;
-            gram[b][a] = dot;
-        }
+    for (a, b) in (0..k).flat_map(|a| (a..k).map(move |b| (a, b))) {
+        let dot: f64 = (0..n).map(|i| difference(a, i) * difference(b, i)).sum();
+        gram[a][b] = dot;
+        gram[b][a] = dot;
     }
     let weights = solve_for_ones(gram)?;
     let mut out = vec![0.0; n];
