@@ -214,6 +214,14 @@ impl Origin {
         }
     }
 
+    /// The indices in the order `from` gives: position `n` takes the index at `from[n]`.
+    pub fn gathered(&self, from: &[u32]) -> Origin {
+        match self {
+            Origin::Narrow(v) => Origin::Narrow(from.iter().map(|&f| v[f as usize]).collect()),
+            Origin::Wide(v) => Origin::Wide(from.iter().map(|&f| v[f as usize]).collect()),
+        }
+    }
+
     /// Removes the indices from `at` on, to take in turn ([`OriginTail::take`]).
     pub fn split_tail(&mut self, at: usize) -> OriginTail<'_> {
         match self {
