@@ -749,7 +749,11 @@ fn arrange<D: Element, P, K>(
 /// for every element (measured: a quarter of an MF run on 2 workers), so the elements are
 /// gathered into a new vector instead, at the cost of that copy while it is made.
 fn permute<D: Clone>(items: &mut Vec<D>, origin: &mut Origin, to: &mut [u32]) {
-    let displaced = to.iter().enumerate().filter(|&(n, &t)| t as usize != n).count();
+    let displaced = to
+        .iter()
+        .enumerate()
+        .filter(|&(n, &t)| t as usize != n)
+        .count();
     if displaced > items.len() / GATHER_ABOVE {
         let mut from = vec![0u32; to.len()];
         for (n, &t) in to.iter().enumerate() {

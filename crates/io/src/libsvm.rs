@@ -62,7 +62,9 @@ pub(crate) fn read_libsvm_rows(
     let mut rows = SparseRows::new();
     let mut offsets = Vec::new();
     for_each_shard_chunk(path, 0, 1, 0, SHARD_CHUNK_BYTES, |text| {
-        parse_libsvm_lines(path, text, options, &mut rows, |offset| offsets.push(offset))
+        parse_libsvm_lines(path, text, options, &mut rows, |offset| {
+            offsets.push(offset)
+        })
     })?;
     Ok((rows, offsets))
 }

@@ -275,7 +275,8 @@ impl LibsvmCache {
         let columns = self.read_pieces(columns_at + 4 * entry_start as u128, z, |w: [u8; 4]| {
             u32::from_le_bytes(w)
         })?;
-        let values = self.read_pieces(values_at + 8 * entry_start as u128, z, f64::from_le_bytes)?;
+        let values =
+            self.read_pieces(values_at + 8 * entry_start as u128, z, f64::from_le_bytes)?;
         let mut rows = SparseRows::new();
         rows.labels = labels;
         rows.row_offsets = std::iter::once(0)

@@ -154,7 +154,11 @@ pub fn redistribute(
     // In exchanges of at most MESSAGE_ENTRIES per destination, as many as the largest count
     // anywhere needs (the same number on every worker).
     let largest = worker.all_gather(&to_each.iter().copied().max().unwrap_or(0))?;
-    let exchanges = largest.into_iter().max().unwrap_or(0).div_ceil(MESSAGE_ENTRIES);
+    let exchanges = largest
+        .into_iter()
+        .max()
+        .unwrap_or(0)
+        .div_ceil(MESSAGE_ENTRIES);
     for e in 0..exchanges {
         let counts: Vec<u64> = to_each
             .iter()
@@ -191,10 +195,12 @@ impl BlockFiller {
         let mut at = col_offsets[..width].to_vec();
         for (s, counts) in from_each.iter().enumerate() {
             if counts.len() != width * 4 {
-                return Err(AppError::Engine(strads_engine::EngineError::Codec(format!(
-                    "worker {s} sent {} bytes of column counts for {width} columns",
-                    counts.len()
-                ))));
+                return Err(AppError::Engine(strads_engine::EngineError::Codec(
+                    format!(
+                        "worker {s} sent {} bytes of column counts for {width} columns",
+                        counts.len()
+                    ),
+                )));
             }
             for (k, n) in counts.chunks_exact(4).enumerate() {
                 next[s * width + k] = at[k];
