@@ -117,8 +117,8 @@ def generate(args, app, sizes):
 
 
 def measured(cmd, timeout=None):
-    """Runs `cmd`; returns (its last JSON line or None, wall seconds, peak MiB of the tree,
-    error text or None)."""
+    """Runs `cmd`; returns (its last JSON line, or None when it failed; every JSON line it
+    printed; wall seconds; peak MiB of the process tree; the error text or None)."""
     print("+ " + " ".join(str(c) for c in cmd), file=sys.stderr, flush=True)
     run = run_measured([str(c) for c in cmd], timeout=timeout)
     lines = [line for line in run["stdout"].splitlines() if line.startswith("{")]

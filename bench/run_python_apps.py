@@ -85,10 +85,10 @@ def child_fit(spec):
     else:
         import scipy.sparse as sp
 
-        with open(spec["data"], "rb") as f:
-            docs, words, _ = (int(f.readline()) for _ in range(3))
-            body = np.array(f.read().split(), dtype=np.int64).reshape(-1, 3)
-        X = sp.csr_matrix((body[:, 2], (body[:, 0] - 1, body[:, 1] - 1)), shape=(docs, words))
+        from peers_lda import read_docword  # the peers' reader: the same counts for everyone
+
+        docs, words, doc_of, word_of, counts = read_docword(spec["data"])
+        X = sp.csr_matrix((counts, (doc_of, word_of)), shape=(docs, words))
         model = strads.LDA(spec["topics"], n_iter=spec["iters"], alpha=LDA["alpha"], beta=LDA["beta"],
                            seed=1, threads=spec["threads"])
         started = time.perf_counter()
