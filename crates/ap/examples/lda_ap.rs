@@ -295,6 +295,7 @@ impl Sampler {
     }
 
     /// Topic `k` of the current document now has `n_dk` tokens, `n_k` in all.
+    #[inline(always)]
     fn refresh(&mut self, k: usize, n_dk: u32, n_k: u32) {
         (self.inverse_of[k], self.inverse_total[k]) = (n_k, self.inverse(n_k));
         let c = (f64::from(n_dk) + self.alpha) * self.inverse_total[k];
@@ -303,12 +304,14 @@ impl Sampler {
     }
 
     /// `1 / (n_k + W b)`.
+    #[inline(always)]
     fn inverse(&self, n_k: u32) -> f64 {
         1.0 / (f64::from(n_k) + self.w_beta)
     }
 
     /// Draws a topic for a token of the word whose row is `row`, from the counts without it;
     /// returns it and its place in the row's list of nonzero topics, if it is there.
+    #[inline(always)]
     fn draw(&mut self, row: &WordRow) -> (usize, Option<usize>) {
         let (counts, nonzero) = row;
         // The word bucket's weights c_k n_kw, summed over the word's nonzero topics. (Both
@@ -342,6 +345,7 @@ impl Sampler {
 
 /// The sum of `value(x)` over `items`, in four partial sums so that each addition need not wait
 /// for the one before.
+#[inline(always)]
 fn sum_in_lanes<T: Copy>(items: &[T], value: impl Fn(T) -> f64) -> f64 {
     let (mut lanes, quads) = ([0.0; 4], items.chunks_exact(4));
     let rest: f64 = quads.remainder().iter().map(|&x| value(x)).sum();
@@ -351,6 +355,7 @@ fn sum_in_lanes<T: Copy>(items: &[T], value: impl Fn(T) -> f64) -> f64 {
 
 /// Adds a token of topic `k` to a word's row (of K topics), whose list holds `k` at `at` if
 /// known.
+#[inline(always)]
 fn add_token(row: &mut WordRow, topics: usize, k: usize, at: Option<usize>) {
     let (counts, nonzero) = row;
     if counts.is_empty() {
@@ -369,6 +374,7 @@ fn add_token(row: &mut WordRow, topics: usize, k: usize, at: Option<usize>) {
 }
 
 /// Takes a token of topic `k` out of a word's row.
+#[inline(always)]
 fn remove_token(row: &mut WordRow, k: usize) {
     let (counts, nonzero) = row;
     counts[k] -= 1;
