@@ -5,7 +5,9 @@
 //! plain data ([`SparseRows`], [`MmEntry`], label vectors) and back. It depends only on small
 //! utility crates (`memchr`, `ryu`, `rand`, `tempfile`, `thiserror`, `serde`).
 //!
-//! - [`shard`]: which lines of a file each of `n` workers reads, by byte range.
+//! - [`shard`]: the one sharded line reader ([`read_lines`]) under every line format: which lines
+//!   of a file each of `n` workers reads, by byte range, read in blocks, a bad line named by its
+//!   number in the whole file. The formats below keep only their line grammar.
 //! - [`libsvm`] and [`matrix_market`] (with [`labels`]): the input formats; [`libsvm_cache`]: a
 //!   libsvm file parsed once into a binary file from which each shard reads its rows.
 //! - [`atomic`] and [`coefficients`]: output written to a temporary file and renamed.

@@ -8,8 +8,9 @@
 //! come first in numeric order, then the others in byte order. The original tokens are kept
 //! ([`Ratings::user_ids`], [`Ratings::item_ids`]) so factors can be written with them.
 //!
-//! The file is parsed in `n_threads` byte-range shards at once ([`crate::shard`]); every error
-//! names the file and the absolute line.
+//! [`read_ratings`] parses the whole file in `n_threads` byte-range shards at once (each through
+//! [`crate::shard::read_lines`], on io's one parallel helper) and merges them as the loaders merge
+//! their workers' shards ([`unify_ids`]); every error names the file and the absolute line.
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,4 +1,7 @@
-//! Byte-range sharding of line-oriented files, so that each worker reads only its part of a file.
+//! The one sharded line reader under every line format of this crate, so that each worker reads
+//! only its part of a file ([`read_lines`]); a format supplies only its line grammar and record
+//! assembly, as a closure that takes a [`Line`] and returns what it expected on a bad one
+//! ([`LineError`]).
 //!
 //! The data region `[data_start, file_len)` is cut into `n_shards` near-equal raw byte ranges.
 //! A raw range rarely ends on a line boundary, so ownership is decided by one rule:
@@ -7,6 +10,12 @@
 //! past its raw end to finish its last line.
 //! Because the raw ranges tile the data region, every line has exactly one owner, for any number of
 //! shards; a shard whose raw range holds no line start is empty.
+//!
+//! The reader reads a shard's lines in blocks of about 1 MiB ([`BLOCK_BYTES`]), so a worker never
+//! holds its shard's text beside what it parsed from it, and knows each line by its absolute byte
+//! offset. **Line numbers in errors are the file's**, whichever shard read the line: the reader
+//! counts the number of a rejected line (the newlines before it) on the error path only, so the
+//! formats and the error constructors never read a file to name a line.
 //!
 //! A UTF-8 byte order mark (`EF BB BF`) at the start of a file is not part of its first line: a
 //! data region that starts at byte 0 starts after it (see [`UTF8_BOM`], [`strip_bom`]).
