@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_bytes::ByteBuf;
 use strads_core::balanced_blocks;
 use strads_engine::{run_cluster, ClusterConfig, ProcessFigures, Worker};
-use strads_io::{line_number_at, read_shard_lines, DataError};
+use strads_io::DataError;
 
 use crate::accumulator::Accumulator;
 use crate::dmap::{DMap, MapKey};
@@ -308,38 +308,30 @@ impl<'a, 'w> Ap<'a, 'w> {
     ) -> Result<DVector<T>, ApError> {
         let (w, workers) = (self.index(), self.workers());
         let mut local = Vec::new();
-        let mut failure: Option<(u64, String)> = None;
-        let mut unreadable = None;
-        match read_shard_lines(path, w, workers, 0) {
-            Ok(text) => {
-                self.bytes_read += text.bytes.len() as u64;
-                for line in text.lines() {
-                    let parsed = match std::str::from_utf8(line.text) {
-                        Ok(s) => parse(s),
-                        Err(_) => Err("expected UTF-8 text".to_owned()),
-                    };
-                    match parsed {
-                        Ok(elements) => local.extend(elements),
-                        Err(message) => {
-                            failure = Some((line.offset, message));
-                            break;
-                        }
-                    }
-                }
-            }
-            Err(e) => {
-                failure = Some((u64::MAX, e.to_string()));
-                unreadable = Some(e);
-            }
-        }
-        // Every worker learns every failure, so that all stop with the same error.
-        let failure = failure.map(|(offset, message)| match offset {
-            u64::MAX => (0, message),
-            offset => match line_number_at(path, offset) {
-                Ok(line) => (line, message),
-                Err(e) => (0, format!("{message} ({e})")),
-            },
+        let read = strads_io::read_lines(path, w, workers, 0, |line| {
+            let parsed = match std::str::from_utf8(line.text) {
+                Ok(s) => parse(s),
+                Err(_) => Err("expected UTF-8 text".to_owned()),
+            };
+            local.extend(parsed?);
+            Ok(())
         });
+        // Every worker learns every failure, so that all stop with the same error: a bad line
+        // as its number in the file (which the reader counted) and message, anything else as
+        // line 0 and its text.
+        let mut unreadable = None;
+        let failure = match read {
+            Ok(bytes) => {
+                self.bytes_read += bytes;
+                None
+            }
+            Err(DataError::Parse { line, message, .. }) => Some((line, message)),
+            Err(e) => {
+                let failure = Some((0, e.to_string()));
+                unreadable = Some(e);
+                failure
+            }
+        };
         let failures: Vec<Option<(u64, String)>> = self.worker.all_gather(&failure)?;
         if let Some((line, message)) = failures.into_iter().flatten().next() {
             return Err(if line == 0 {

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::atomic::write_atomic;
 use crate::error::DataError;
+use crate::shard::read_lines;
 use crate::token::{fields, number_problem, parse_finite, parse_unsigned, quoted};
 
 /// Writes the nonzero entries of `coef` to `path` (atomically) as `index value` lines in index
@@ -26,49 +27,47 @@ pub fn write_coefficients(path: &Path, coef: &[f64]) -> Result<(), DataError> {
 /// `(0-based index, value)` pairs in file order. Blank lines and `#` comment lines are skipped;
 /// indices must be strictly increasing.
 pub fn read_coefficients(path: &Path) -> Result<Vec<(u32, f64)>, DataError> {
-    let text = crate::memory::read_whole_file(path)?;
     let mut entries: Vec<(u32, f64)> = Vec::new();
     let mut previous: Option<u64> = None;
-    for (line, number) in crate::shard::strip_bom(&text)
-        .split(|&byte| byte == b'\n')
-        .zip(1u64..)
-    {
-        let error = |message: String| DataError::parse(path, number, message);
-        let tokens: Vec<&[u8]> = fields(line).collect();
+    read_lines(path, 0, 1, 0, |line| {
+        let tokens: Vec<&[u8]> = fields(line.text).collect();
         match tokens.as_slice() {
-            [] => continue,
-            [first, ..] if first.starts_with(b"#") => continue,
+            [] => {}
+            [first, ..] if first.starts_with(b"#") => {}
             [index_text, value_text] => {
                 let index = parse_unsigned(index_text)
                     .filter(|&index| index >= 1 && index <= u64::from(u32::MAX) + 1)
                     .ok_or_else(|| {
-                        error(format!(
+                        format!(
                             "expected a 1-based coefficient index, found {}",
                             quoted(index_text)
-                        ))
+                        )
                     })?;
                 if let Some(previous) = previous.filter(|&previous| previous >= index) {
-                    return Err(error(format!(
+                    return Err(format!(
                         "coefficient index {index} follows {previous}; indices must be strictly increasing"
-                    )));
+                    )
+                    .into());
                 }
                 let value = parse_finite(value_text).map_err(|e| {
-                    error(format!(
+                    format!(
                         "expected a coefficient value, found {}",
                         number_problem(value_text, e)
-                    ))
+                    )
                 })?;
                 previous = Some(index);
                 entries.push(((index - 1) as u32, value));
             }
             _ => {
-                return Err(error(format!(
+                return Err(format!(
                     "expected `index value`, found {}",
-                    quoted(line.trim_ascii())
-                )));
+                    quoted(line.text.trim_ascii())
+                )
+                .into());
             }
         }
-    }
+        Ok(())
+    })?;
     Ok(entries)
 }
 

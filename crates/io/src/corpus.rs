@@ -22,7 +22,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DataError;
-use crate::shard::{parse_error_at, read_shard_lines, strip_bom};
+use crate::shard::{read_lines, strip_bom};
 use crate::token::{fields, parse_unsigned, quoted};
 
 /// One cell of the document-word count matrix, with 0-based ids.
@@ -127,23 +127,21 @@ pub fn read_docword_shard(
     shard: usize,
     n_shards: usize,
 ) -> Result<Vec<WordCount>, DataError> {
-    let text = read_shard_lines(path, shard, n_shards, header.data_start)?;
     let mut cells = Vec::new();
-    for line in text.lines() {
+    read_lines(path, shard, n_shards, header.data_start, |line| {
         if let Some(cell) = plain_docword_line(header, line.text) {
             cells.push(cell);
-            continue;
+            return Ok(());
         }
         let mut tokens = fields(line.text);
         let first = match tokens.next() {
-            None => continue,
-            Some(token) if token.starts_with(b"#") => continue,
+            None => return Ok(()),
+            Some(token) if token.starts_with(b"#") => return Ok(()),
             Some(token) => token,
         };
-        let cell = parse_docword_line(header, first, tokens, line.text)
-            .map_err(|message| parse_error_at(path, line.offset, message))?;
-        cells.push(cell);
-    }
+        cells.push(parse_docword_line(header, first, tokens, line.text)?);
+        Ok(())
+    })?;
     Ok(cells)
 }
 
@@ -277,33 +275,29 @@ pub fn read_id_count_shard(
     n_shards: usize,
     max_words: Option<usize>,
 ) -> Result<Vec<WordCount>, DataError> {
-    let text = read_shard_lines(path, shard, n_shards, 0)?;
     let mut cells = Vec::new();
-    for line in text.lines() {
+    read_lines(path, shard, n_shards, 0, |line| {
         let mut tokens = fields(line.text);
         let first = match tokens.next() {
-            None => continue,
-            Some(token) if token.starts_with(b"#") => continue,
+            None => return Ok(()),
+            Some(token) if token.starts_with(b"#") => return Ok(()),
             Some(token) => token,
         };
-        let error = |message: String| parse_error_at(path, line.offset, message);
-        let doc = parse_id(first, "doc", MAX_ID, "ids are at most").map_err(error)?;
+        let doc = parse_id(first, "doc", MAX_ID, "ids are at most")?;
         for token in tokens {
-            let parsed = (|| {
-                let colon = memchr::memchr(b':', token)
-                    .ok_or_else(|| format!("expected `word:count`, found {}", quoted(token)))?;
-                let word = match max_words {
-                    Some(bound) => {
-                        parse_id(&token[..colon], "word", bound as u64, "the vocabulary has")?
-                    }
-                    None => parse_id(&token[..colon], "word", MAX_ID, "ids are at most")?,
-                };
-                let count = parse_count(&token[colon + 1..])?;
-                Ok::<_, String>(WordCount { doc, word, count })
-            })();
-            cells.push(parsed.map_err(error)?);
+            let colon = memchr::memchr(b':', token)
+                .ok_or_else(|| format!("expected `word:count`, found {}", quoted(token)))?;
+            let word = match max_words {
+                Some(bound) => {
+                    parse_id(&token[..colon], "word", bound as u64, "the vocabulary has")?
+                }
+                None => parse_id(&token[..colon], "word", MAX_ID, "ids are at most")?,
+            };
+            let count = parse_count(&token[colon + 1..])?;
+            cells.push(WordCount { doc, word, count });
         }
-    }
+        Ok(())
+    })?;
     Ok(cells)
 }
 
@@ -322,26 +316,22 @@ pub struct TextShard {
 /// Reads the lines that shard `shard` of `n_shards` owns in the plain-text corpus `path`: each
 /// line is a document of whitespace-separated tokens, which must be valid UTF-8.
 pub fn read_text_shard(path: &Path, shard: usize, n_shards: usize) -> Result<TextShard, DataError> {
-    let text = read_shard_lines(path, shard, n_shards, 0)?;
     let mut out = TextShard::default();
-    let mut index: HashMap<&[u8], u32> = HashMap::new();
-    for line in text.lines() {
+    // Keyed by the word's bytes (the shard's text is read a block at a time, so keys are owned).
+    let mut index: HashMap<Box<[u8]>, u32> = HashMap::new();
+    read_lines(path, shard, n_shards, 0, |line| {
         let mut doc = Vec::new();
         for token in fields(line.text) {
             let id = match index.get(token) {
                 Some(&id) => id,
                 None => {
                     let word = std::str::from_utf8(token).map_err(|_| {
-                        parse_error_at(
-                            path,
-                            line.offset,
-                            format!("expected UTF-8 text, found the token {}", quoted(token)),
-                        )
+                        format!("expected UTF-8 text, found the token {}", quoted(token))
                     })?;
                     let id = out.words.len() as u32;
                     out.words.push(word.to_owned());
                     out.counts.push(0);
-                    index.insert(token, id);
+                    index.insert(token.into(), id);
                     id
                 }
             };
@@ -349,7 +339,8 @@ pub fn read_text_shard(path: &Path, shard: usize, n_shards: usize) -> Result<Tex
             doc.push(id);
         }
         out.docs.push(doc);
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -378,27 +369,18 @@ pub fn build_vocabulary(
 /// Reads a vocabulary file: one word per line (surrounding whitespace trimmed); line `i` names
 /// word id `i`. An empty line is an error, since it would leave an id without a name.
 pub fn read_vocabulary(path: &Path) -> Result<Vec<String>, DataError> {
-    let text = crate::memory::read_whole_file(path)?;
-    let mut lines: Vec<&[u8]> = strip_bom(&text).split(|&b| b == b'\n').collect();
-    if lines.last().is_some_and(|line| line.is_empty()) {
-        // The empty remainder after a final newline is not a line.
-        lines.pop();
-    }
-    let mut words = Vec::with_capacity(lines.len());
-    for (index, line) in lines.into_iter().enumerate() {
-        let line_number = index as u64 + 1;
-        let word = line.trim_ascii();
+    let mut words = Vec::new();
+    read_lines(path, 0, 1, 0, |line| {
+        let word = line.text.trim_ascii();
         if word.is_empty() {
-            return Err(DataError::parse(
-                path,
-                line_number,
-                "expected a word (one per line), found an empty line",
-            ));
+            return Err("expected a word (one per line), found an empty line"
+                .to_string()
+                .into());
         }
-        let word = std::str::from_utf8(word)
-            .map_err(|_| DataError::parse(path, line_number, "expected a UTF-8 word"))?;
+        let word = std::str::from_utf8(word).map_err(|_| "expected a UTF-8 word".to_string())?;
         words.push(word.to_owned());
-    }
+        Ok(())
+    })?;
     if words.is_empty() {
         return Err(DataError::Empty {
             path: path.to_path_buf(),

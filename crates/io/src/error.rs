@@ -62,9 +62,9 @@ impl DataError {
         }
     }
 
-    /// A parse error at a known 1-based `line` of `path`. (A sharded reader that knows only the
-    /// line's byte offset counts its number with [`crate::shard::parse_error_at`]: no constructor
-    /// here reads a file.)
+    /// A parse error at a known 1-based `line` of `path`. (The sharded reader, which knows a
+    /// line's byte offset, counts its number before calling this, [`crate::shard::read_lines`]:
+    /// no constructor here reads a file.)
     pub fn parse(path: &Path, line: u64, message: impl Into<String>) -> Self {
         DataError::Parse {
             path: path.to_path_buf(),

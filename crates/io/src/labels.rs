@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::error::DataError;
-use crate::shard::{strip_bom, ShardText};
+use crate::shard::{read_lines, LineError};
 use crate::token::{fields, parse_finite, quoted, NumberError};
 
 /// Which labels an app accepts.
@@ -38,39 +38,30 @@ impl LabelKind {
 /// `expected` comes from another file's header, so nothing is allocated for it beyond what this
 /// file can hold: a label takes at least two bytes (`1` and a newline).
 pub fn read_labels(path: &Path, expected: usize, kind: LabelKind) -> Result<Vec<f64>, DataError> {
-    let mut bytes = crate::memory::read_whole_file(path)?;
-    let bom = bytes.len() - strip_bom(&bytes).len();
-    // The byte order mark is blanked rather than removed, so that offsets stay the file's.
-    bytes[..bom].fill(b' ');
-    let text = ShardText {
-        bytes,
-        byte_offset: 0,
-    };
-    let most = text.bytes.len().div_ceil(2);
+    let file_len = std::fs::metadata(path)
+        .map_err(|e| DataError::io(path, e))?
+        .len();
+    let most = usize::try_from(file_len.div_ceil(2)).unwrap_or(usize::MAX);
     let mut labels = Vec::with_capacity(expected.min(most));
     let mut first_blank_line: Option<u64> = None;
-    for (line, number) in text.lines().zip(1u64..) {
+    read_lines(path, 0, 1, 0, |line| {
         let mut tokens = fields(line.text);
         let Some(token) = tokens.next() else {
-            first_blank_line.get_or_insert(number);
-            continue;
+            first_blank_line.get_or_insert(line.offset);
+            return Ok(());
         };
         if let Some(blank) = first_blank_line {
-            return Err(DataError::parse(
-                path,
+            return Err(LineError::at(
                 blank,
                 "expected a label, found an empty line (only the end of the file may be blank)",
             ));
         }
         if tokens.next().is_some() {
-            return Err(DataError::parse(
-                path,
-                number,
-                format!(
-                    "expected one label per line, found {}",
-                    quoted(line.text.trim_ascii())
-                ),
-            ));
+            return Err(format!(
+                "expected one label per line, found {}",
+                quoted(line.text.trim_ascii())
+            )
+            .into());
         }
         let label = parse_finite(token).map_err(|error| {
             let kind = if error == NumberError::NotFinite {
@@ -78,23 +69,18 @@ pub fn read_labels(path: &Path, expected: usize, kind: LabelKind) -> Result<Vec<
             } else {
                 "numeric"
             };
-            DataError::parse(
-                path,
-                number,
-                format!("expected a {kind} label, found {}", quoted(token)),
-            )
+            format!("expected a {kind} label, found {}", quoted(token))
         })?;
-        kind.check(label, token)
-            .map_err(|message| DataError::parse(path, number, message))?;
+        kind.check(label, token)?;
         if labels.len() == expected {
-            return Err(DataError::parse(
-                path,
-                number,
-                format!("extra label: expected {expected} labels (one per row of X), found more"),
-            ));
+            return Err(format!(
+                "extra label: expected {expected} labels (one per row of X), found more"
+            )
+            .into());
         }
         labels.push(label);
-    }
+        Ok(())
+    })?;
     if labels.len() < expected {
         return Err(DataError::parse(
             path,

@@ -5,7 +5,9 @@
 //! plain data ([`SparseRows`], [`MmEntry`], label vectors) and back. It depends only on small
 //! utility crates (`memchr`, `ryu`, `rand`, `tempfile`, `thiserror`, `serde`).
 //!
-//! - [`shard`]: which lines of a file each of `n` workers reads, by byte range.
+//! - [`shard`]: the one sharded line reader ([`read_lines`]) under every line format: which lines
+//!   of a file each of `n` workers reads, by byte range, read in blocks, a bad line named by its
+//!   number in the whole file. The formats below keep only their line grammar.
 //! - [`libsvm`] and [`matrix_market`] (with [`labels`]): the input formats; [`libsvm_cache`]: a
 //!   libsvm file parsed once into a binary file from which each shard reads its rows.
 //! - [`atomic`] and [`coefficients`]: output written to a temporary file and renamed.
@@ -81,7 +83,7 @@ pub use generate::regression::{
     generate_regression, truth_path, GeneratedSummary, RegressionSpec, Task,
 };
 pub use labels::{read_labels, LabelKind};
-pub use libsvm::{check_nonempty_total, parse_libsvm, read_libsvm_shard, LibsvmOptions};
+pub use libsvm::{check_nonempty_total, read_libsvm_shard, LibsvmOptions};
 pub use libsvm_cache::{
     is_libsvm_cache, write_libsvm_cache, LibsvmCache, LibsvmCacheHeader, LIBSVM_CACHE_MAGIC,
     LIBSVM_CACHE_VERSION,
@@ -91,17 +93,16 @@ pub use matrix_market::{
 };
 pub use memory::{check_memory, format_bytes, memory_limit, peak_resident_bytes, MemoryLimit};
 pub use ratings::{
-    align_ids, canonical_key, read_pairs, read_ratings, CanonicalKey, Ratings, RatingsFormat,
+    align_ids, canonical_key, read_pairs, read_ratings, unify_ids, CanonicalKey, IdTokens, Ratings,
+    RatingsFormat,
 };
 pub use ratings_cache::{
     is_ratings_cache, write_ratings_cache, CacheSide, RatingsCache, RatingsCacheHeader,
     RatingsCacheSummary, SourceStamp, RATINGS_CACHE_MAGIC, RATINGS_CACHE_VERSION,
 };
-pub use ratings_shard::{
-    check_ratings_total, find_ids, read_ratings_shard, unify_ids, IdTokens, RatingsShard,
-};
+pub use ratings_shard::{check_ratings_total, find_ids, read_ratings_shard, RatingsShard};
 pub use shard::{
-    bom_len, line_number_at, parse_error_at, read_shard_lines, shard_byte_range, shard_owned_bytes,
-    strip_bom, ShardText, UTF8_BOM,
+    bom_len, line_number_at, read_lines, read_shard_lines, shard_byte_range, shard_owned_bytes,
+    strip_bom, Line, LineError, ShardText, UTF8_BOM,
 };
 pub use sparse::SparseRows;

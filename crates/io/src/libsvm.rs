@@ -10,7 +10,7 @@ use std::path::Path;
 
 use crate::error::DataError;
 use crate::labels::LabelKind;
-use crate::shard::{for_each_shard_chunk, parse_error_at, ShardText, SHARD_CHUNK_BYTES};
+use crate::shard::{read_lines, LineError};
 use crate::sparse::SparseRows;
 use crate::token::{fields, number_problem, parse_finite, parse_unsigned, quoted, NumberError};
 
@@ -34,63 +34,44 @@ pub fn read_libsvm_shard(
     n_shards: usize,
     options: &LibsvmOptions,
 ) -> Result<SparseRows, DataError> {
-    // Parsed a chunk of lines at a time: the shard's text is never held whole.
     let mut rows = SparseRows::new();
-    for_each_shard_chunk(path, shard, n_shards, 0, SHARD_CHUNK_BYTES, |text| {
-        parse_libsvm_lines(path, text, options, &mut rows, |_| {})
+    read_lines(path, shard, n_shards, 0, |line| {
+        parse_libsvm_line(line.text, options, &mut rows)
     })?;
     Ok(rows)
 }
 
-/// Parses libsvm lines already read from `path`; errors name `path` and the absolute line.
-pub fn parse_libsvm(
-    path: &Path,
-    text: &ShardText,
-    options: &LibsvmOptions,
-) -> Result<SparseRows, DataError> {
-    let mut rows = SparseRows::new();
-    parse_libsvm_lines(path, text, options, &mut rows, |_| {})?;
-    Ok(rows)
-}
-
 /// The rows of the whole libsvm file `path`, with the file offset of each row's line (for a
-/// cache that finds a shard's rows by their lines' offsets), parsed a chunk of lines at a time.
+/// cache that finds a shard's rows by their lines' offsets).
 pub(crate) fn read_libsvm_rows(
     path: &Path,
     options: &LibsvmOptions,
 ) -> Result<(SparseRows, Vec<u64>), DataError> {
     let mut rows = SparseRows::new();
     let mut offsets = Vec::new();
-    for_each_shard_chunk(path, 0, 1, 0, SHARD_CHUNK_BYTES, |text| {
-        parse_libsvm_lines(path, text, options, &mut rows, |offset| {
-            offsets.push(offset)
-        })
+    read_lines(path, 0, 1, 0, |line| {
+        let before = rows.n_rows();
+        parse_libsvm_line(line.text, options, &mut rows)?;
+        if rows.n_rows() > before {
+            offsets.push(line.offset);
+        }
+        Ok(())
     })?;
     Ok((rows, offsets))
 }
 
-/// Parses the lines of `text` onto `rows`, calling `row_at` with the offset of each line that
-/// held a row.
-fn parse_libsvm_lines(
-    path: &Path,
-    text: &ShardText,
+/// Appends the example on `line`, if it holds one (a blank or comment line does not), to `rows`.
+fn parse_libsvm_line(
+    line: &[u8],
     options: &LibsvmOptions,
     rows: &mut SparseRows,
-    mut row_at: impl FnMut(u64),
-) -> Result<(), DataError> {
-    for line in text.lines() {
-        let before = rows.n_rows();
-        let content = match memchr::memchr(b'#', line.text) {
-            Some(hash) => &line.text[..hash],
-            None => line.text,
-        };
-        if !parse_plain_line(content, options, rows) {
-            parse_line(content, options, rows)
-                .map_err(|message| parse_error_at(path, line.offset, message))?;
-        }
-        if rows.n_rows() > before {
-            row_at(line.offset);
-        }
+) -> Result<(), LineError> {
+    let content = match memchr::memchr(b'#', line) {
+        Some(hash) => &line[..hash],
+        None => line,
+    };
+    if !parse_plain_line(content, options, rows) {
+        parse_line(content, options, rows)?;
     }
     Ok(())
 }

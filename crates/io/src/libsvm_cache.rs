@@ -1,5 +1,5 @@
 //! A binary cache of a parsed libsvm file ([`write_libsvm_cache`]), from which each worker reads
-//! exactly the rows its text shard would hold ([`read_libsvm_cache_shard`]), at disk speed.
+//! exactly the rows its text shard would hold ([`LibsvmCache::read_shard`]), at disk speed.
 //!
 //! The file, every number little-endian:
 //!

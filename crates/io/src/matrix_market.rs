@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use crate::error::DataError;
-use crate::shard::{line_number_at, parse_error_at, read_shard_lines, strip_bom};
+use crate::shard::{line_number_at, read_lines, strip_bom};
 use crate::sparse::SparseRows;
 use crate::token::{fields, number_problem, parse_finite, parse_unsigned, quoted};
 
@@ -201,22 +201,21 @@ pub fn read_mm_shard(
     shard: usize,
     n_shards: usize,
 ) -> Result<Vec<MmEntry>, DataError> {
-    let text = read_shard_lines(path, shard, n_shards, header.data_start)?;
     let mut entries = Vec::new();
-    for line in text.lines() {
+    read_lines(path, shard, n_shards, header.data_start, |line| {
         let mut tokens = fields(line.text);
         let first = match tokens.next() {
-            None => continue,
-            Some(token) if token.starts_with(b"%") => continue,
+            None => return Ok(()),
+            Some(token) if token.starts_with(b"%") => return Ok(()),
             Some(token) => token,
         };
-        let entry = parse_entry(header, first, tokens, line.text)
-            .map_err(|message| parse_error_at(path, line.offset, message))?;
+        let entry = parse_entry(header, first, tokens, line.text)?;
         entries.push(MmEntry {
             offset: line.offset,
             ..entry
         });
-    }
+        Ok(())
+    })?;
     Ok(entries)
 }
 
@@ -350,10 +349,11 @@ pub fn entries_to_rows(
             if let Some(before) =
                 previous.filter(|before| (before.row, before.col) == (entry.row, entry.col))
             {
+                // Found after regrouping, far from the reader: the lines are counted here.
                 let first_line = line_number_at(path, before.offset)?;
-                return Err(parse_error_at(
+                return Err(DataError::parse(
                     path,
-                    entry.offset,
+                    line_number_at(path, entry.offset)?,
                     format!(
                         "duplicate entry for row {}, column {}: it already appears on line {first_line}",
                         entry.row + 1,

@@ -8,15 +8,18 @@
 //! come first in numeric order, then the others in byte order. The original tokens are kept
 //! ([`Ratings::user_ids`], [`Ratings::item_ids`]) so factors can be written with them.
 //!
-//! The file is parsed in `n_threads` byte-range shards at once ([`crate::shard`]); every error
-//! names the file and the absolute line.
+//! [`read_ratings`] parses the whole file in `n_threads` byte-range shards at once (each through
+//! [`crate::shard::read_lines`], on io's one parallel helper) and merges them as the loaders merge
+//! their workers' shards ([`unify_ids`]); every error names the file and the absolute line.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use crate::error::DataError;
 use crate::matrix_market::{check_mm_total, read_mm_header, read_mm_shard, MmField, MmHeader};
-use crate::shard::{bom_len, parse_error_at, read_shard_lines, strip_bom, ShardText};
+use serde::{Deserialize, Serialize};
+
+use crate::shard::{bom_len, on_threads, read_lines, strip_bom};
 use crate::token::{fields, number_problem, parse_finite, parse_unsigned, quoted, NumberError};
 
 /// How a rating file is laid out (the doc comments of the variants are also the command line's
@@ -130,132 +133,176 @@ pub(crate) fn detect_format(path: &Path) -> Result<RatingsFormat, DataError> {
     }
 }
 
-/// One shard's ratings with shard-local token indices.
-pub(crate) struct ShardRatings<'t> {
-    pub(crate) user_tokens: Vec<&'t [u8]>,
-    pub(crate) item_tokens: Vec<&'t [u8]>,
+/// Id tokens in a shard's local index order (token `l` is local id `l`), in one buffer: each
+/// token followed by `\n`, which no token holds (lines are split on it).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdTokens {
+    text: Vec<u8>,
+    len: usize,
+}
+
+impl IdTokens {
+    /// An empty list.
+    pub fn new() -> IdTokens {
+        IdTokens::default()
+    }
+
+    /// Appends `token` (which must not hold `\n`) as the next local id.
+    pub fn push(&mut self, token: &[u8]) {
+        debug_assert!(!token.contains(&b'\n'), "an id token holds no newline");
+        self.text.extend_from_slice(token);
+        self.text.push(b'\n');
+        self.len += 1;
+    }
+
+    /// Number of tokens.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are no tokens.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The tokens in local index order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let body = self.text.strip_suffix(b"\n").unwrap_or(&[]);
+        body.split(|&b| b == b'\n').take(self.len)
+    }
+
+    pub(crate) fn from_tokens<'a>(tokens: impl IntoIterator<Item = &'a [u8]>) -> IdTokens {
+        let mut list = IdTokens::new();
+        for token in tokens {
+            list.push(token);
+        }
+        list
+    }
+}
+
+/// One shard's ratings of a delimited or MovieLens file, with shard-local id indices.
+pub(crate) struct ShardRatings {
+    pub(crate) user_ids: IdTokens,
+    pub(crate) item_ids: IdTokens,
     pub(crate) users: Vec<u32>,
     pub(crate) items: Vec<u32>,
     pub(crate) values: Vec<f64>,
+    /// Bytes of the lines the shard owns.
+    pub(crate) bytes_read: u64,
 }
 
+/// The whole file as `n_threads` shards read and parsed at once, then merged. (Loaders read in
+/// parallel through their workers, each its own shard; this is for the one caller that parses
+/// a whole file in one place, the rating cache's writer.)
 fn read_text(path: &Path, movielens: bool, n_threads: usize) -> Result<Ratings, DataError> {
-    // Each shard is read by its own thread (the copy out of the page cache is a good part of
-    // the reading time), then parsed by it.
-    let texts: Vec<ShardText> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..n_threads)
-            .map(|shard| scope.spawn(move || read_shard_lines(path, shard, n_threads, 0)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("reader thread panicked"))
-            .collect::<Result<_, _>>()
-    })?;
-    // The first line (a possible header) starts after the byte order mark, if any.
-    let first_line = bom_len(path)?;
-    let parsed: Vec<Result<ShardRatings<'_>, (u64, String)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = texts
-            .iter()
-            .map(|text| scope.spawn(move || parse_text_shard(text, movielens, first_line)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("parser thread panicked"))
-            .collect()
+    let parsed = on_threads((0..n_threads).collect(), |shard| {
+        read_text_shard(path, movielens, shard, n_threads)
     });
-    let mut shards = Vec::with_capacity(parsed.len());
-    for result in parsed {
-        match result {
-            Ok(shard) => shards.push(shard),
-            // The first failing shard holds the first bad line of the file.
-            Err((offset, message)) => return Err(parse_error_at(path, offset, message)),
-        }
-    }
+    // The first failing shard holds the first bad line of the file.
+    let shards = parsed.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(merge_shards(shards))
 }
 
-/// Parses one shard whose file's first line starts at byte `first_line`; an error is
-/// `(line offset, message)`.
-pub(crate) fn parse_text_shard(
-    text: &ShardText,
+/// Reads and parses shard `shard` of `n_shards` of the delimited (or, if `movielens`, MovieLens)
+/// rating file `path`.
+pub(crate) fn read_text_shard(
+    path: &Path,
     movielens: bool,
-    first_line: u64,
-) -> Result<ShardRatings<'_>, (u64, String)> {
-    // Tables indexed by plain-number ids are at most about as large as the text: ids beyond
-    // that go to the hash map, so a short file with a huge id allocates little.
-    let table_limit = (text.bytes.len() as u64).clamp(1 << 20, Interner::TABLE_LIMIT);
+    shard: usize,
+    n_shards: usize,
+) -> Result<ShardRatings, DataError> {
+    // The first line (a possible header) starts after the byte order mark, if any.
+    let first_line = bom_len(path)?;
+    let file_len = std::fs::metadata(path)
+        .map_err(|e| DataError::io(path, e))?
+        .len();
+    // Tables indexed by plain-number ids are at most about as large as the shard's text: ids
+    // beyond that go to the hash map, so a short file with a huge id allocates little.
+    let table_limit = (file_len / n_shards.max(1) as u64).clamp(1 << 20, Interner::TABLE_LIMIT);
     let mut users = Interner::with_limit(table_limit);
     let mut items = Interner::with_limit(table_limit);
-    let mut shard = ShardRatings {
-        user_tokens: Vec::new(),
-        item_tokens: Vec::new(),
-        users: Vec::new(),
-        items: Vec::new(),
-        values: Vec::new(),
-    };
-    let mut tokens: Vec<&[u8]> = Vec::with_capacity(4);
-    for line in text.lines() {
+    let mut ratings = (Vec::new(), Vec::new(), Vec::new());
+    let bytes_read = read_lines(path, shard, n_shards, 0, |line| {
+        let (shard_users, shard_items, values) = &mut ratings;
         if !movielens {
             if let Some(([user, item], rating)) = plain_line(line.text) {
                 if let Ok(value) = parse_rating(rating) {
-                    shard.users.push(users.intern_number(user));
-                    shard.items.push(items.intern_number(item));
-                    shard.values.push(value);
-                    continue;
+                    shard_users.push(users.intern_number(user));
+                    shard_items.push(items.intern_number(item));
+                    values.push(value);
+                    return Ok(());
                 }
             }
         }
         let body = line.text.trim_ascii();
         if body.is_empty() {
-            continue;
+            return Ok(());
         }
-        tokens.clear();
-        if movielens {
-            tokens.extend(split_str(body, b"::").map(<[u8]>::trim_ascii));
+        let mut split = [&b""[..]; 4];
+        let count = if movielens {
+            first_fields(split_str(body, b"::").map(<[u8]>::trim_ascii), &mut split)
         } else if memchr::memchr(b',', body).is_some() {
-            tokens.extend(body.split(|&b| b == b',').map(<[u8]>::trim_ascii));
+            first_fields(
+                body.split(|&b| b == b',').map(<[u8]>::trim_ascii),
+                &mut split,
+            )
         } else {
-            tokens.extend(fields(body));
-        }
-        if tokens.len() != 3 && tokens.len() != 4 {
+            first_fields(fields(body), &mut split)
+        };
+        let tokens = &split[..count.min(4)];
+        if count != 3 && count != 4 {
             let layout = if movielens {
                 "`user::item::rating::timestamp`"
             } else {
                 "`user item rating` (an optional fourth field, a timestamp, is ignored)"
             };
-            return Err((
-                line.offset,
-                format!("expected {layout}, found {} fields", tokens.len()),
-            ));
+            return Err(format!("expected {layout}, found {count} fields").into());
         }
         let value = match parse_rating(tokens[2]) {
             Ok(value) => value,
             // The first line of the file is a header when it could not be data: none of its
             // fields is a number (`user item rating`; but `1 2 nan` is a bad rating).
-            Err(_) if line.offset == first_line && !movielens && is_header(&tokens) => continue,
+            Err(_) if line.offset == first_line && !movielens && is_header(tokens) => return Ok(()),
             Err(error) => {
-                return Err((
-                    line.offset,
-                    format!(
-                        "expected a numeric rating in field 3, {}",
-                        number_problem(tokens[2], error)
-                    ),
-                ))
+                return Err(format!(
+                    "expected a numeric rating in field 3, {}",
+                    number_problem(tokens[2], error)
+                )
+                .into())
             }
         };
         for (k, token) in tokens[..2].iter().enumerate() {
             if token.is_empty() {
                 let what = if k == 0 { "user" } else { "item" };
-                return Err((line.offset, format!("the {what} id is empty")));
+                return Err(format!("the {what} id is empty").into());
             }
         }
-        shard.users.push(users.intern(tokens[0]));
-        shard.items.push(items.intern(tokens[1]));
-        shard.values.push(value);
+        shard_users.push(users.intern(tokens[0]));
+        shard_items.push(items.intern(tokens[1]));
+        values.push(value);
+        Ok(())
+    })?;
+    let (users_of, items_of, values) = ratings;
+    Ok(ShardRatings {
+        user_ids: users.tokens,
+        item_ids: items.tokens,
+        users: users_of,
+        items: items_of,
+        values,
+        bytes_read,
+    })
+}
+
+/// Puts the first fields of `tokens` into `slots` and returns how many fields there are.
+fn first_fields<'a>(tokens: impl Iterator<Item = &'a [u8]>, slots: &mut [&'a [u8]; 4]) -> usize {
+    let mut count = 0;
+    for token in tokens {
+        if let Some(slot) = slots.get_mut(count) {
+            *slot = token;
+        }
+        count += 1;
     }
-    shard.user_tokens = users.tokens;
-    shard.item_tokens = items.tokens;
-    Ok(shard)
+    count
 }
 
 /// Whether a first line with these fields is a header: none of them reads as a number (NaN and
@@ -385,30 +432,30 @@ fn split_str<'a>(text: &'a [u8], separator: &'a [u8]) -> impl Iterator<Item = &'
 
 /// Shard-local interning of id tokens. Decimal ids without leading zeros below the table limit
 /// (at most 2^26; the usual case) are looked up in a table indexed by their value; other tokens
-/// in a hash map.
-struct Interner<'t> {
-    tokens: Vec<&'t [u8]>,
+/// in a hash map. The tokens are copied on first sight (the text is read a block at a time).
+struct Interner {
+    tokens: IdTokens,
     by_number: Vec<u32>,
-    by_text: HashMap<&'t [u8], u32>,
+    by_text: HashMap<Box<[u8]>, u32>,
     /// Plain-number ids below this are looked up in the table.
     limit: u64,
 }
 
-impl<'t> Interner<'t> {
+impl Interner {
     /// The largest table limit: plain-number ids below this may be looked up in the table.
     const TABLE_LIMIT: u64 = 1 << 26;
 
     /// An empty interner whose table holds ids below `limit` (at most [`Self::TABLE_LIMIT`]).
     fn with_limit(limit: u64) -> Self {
         Interner {
-            tokens: Vec::new(),
+            tokens: IdTokens::new(),
             by_number: Vec::new(),
             by_text: HashMap::new(),
             limit: limit.min(Self::TABLE_LIMIT),
         }
     }
 
-    fn intern(&mut self, token: &'t [u8]) -> u32 {
+    fn intern(&mut self, token: &[u8]) -> u32 {
         let plain_number = (token.len() == 1 || token[0] != b'0')
             .then(|| parse_unsigned(token))
             .flatten()
@@ -423,16 +470,18 @@ impl<'t> Interner<'t> {
     }
 
     /// Interns a token through the hash map.
-    fn intern_text(&mut self, token: &'t [u8]) -> u32 {
-        let tokens = &mut self.tokens;
-        *self.by_text.entry(token).or_insert_with(|| {
-            tokens.push(token);
-            (tokens.len() - 1) as u32
-        })
+    fn intern_text(&mut self, token: &[u8]) -> u32 {
+        if let Some(&local) = self.by_text.get(token) {
+            return local;
+        }
+        let local = self.tokens.len() as u32;
+        self.tokens.push(token);
+        self.by_text.insert(token.into(), local);
+        local
     }
 
     /// [`Interner::intern`] of a token already known to be a plain number.
-    fn intern_number(&mut self, id: PlainId<'t>) -> u32 {
+    fn intern_number(&mut self, id: PlainId<'_>) -> u32 {
         if u64::from(id.value) >= self.limit {
             return self.intern_text(id.token);
         }
@@ -477,6 +526,16 @@ pub fn canonical_key(token: &[u8]) -> CanonicalKey<'_> {
         Some(n) => (false, n, token),
         None => (true, 0, token),
     }
+}
+
+/// The union of `lists` (every shard's id tokens) in the canonical order of
+/// [`crate::read_ratings`] (unsigned integers numerically, then other tokens bytewise), and for
+/// each list the dense index of each of its tokens. Every caller with the same lists gets the
+/// same answer, whatever the order of tokens within a list.
+pub fn unify_ids(lists: &[&IdTokens]) -> (Vec<String>, Vec<Vec<u32>>) {
+    let tokens: Vec<Vec<&[u8]>> = lists.iter().map(|list| list.iter().collect()).collect();
+    let slices: Vec<&[&[u8]]> = tokens.iter().map(Vec::as_slice).collect();
+    unify(&slices)
 }
 
 /// Sorts the union of the shards' tokens canonically and returns it with, per shard, the map
@@ -562,25 +621,28 @@ fn unify_plain_numbers(per_shard: &[&[&[u8]]]) -> Option<(Vec<String>, Vec<Vec<u
 /// The shards' ratings in file order with dense ids. Each shard's indices are mapped in place,
 /// one thread per shard, and the first shard's arrays grow to take the others: no second copy of
 /// the ratings is made (fresh memory costs a page fault per 4 KiB).
-fn merge_shards(mut shards: Vec<ShardRatings<'_>>) -> Ratings {
-    let user_tokens: Vec<&[&[u8]]> = shards.iter().map(|s| s.user_tokens.as_slice()).collect();
-    let item_tokens: Vec<&[&[u8]]> = shards.iter().map(|s| s.item_tokens.as_slice()).collect();
-    let (user_ids, user_maps) = unify(&user_tokens);
-    let (item_ids, item_maps) = unify(&item_tokens);
-    std::thread::scope(|scope| {
-        for ((shard, user_map), item_map) in shards.iter_mut().zip(&user_maps).zip(&item_maps) {
-            scope.spawn(move || {
-                shard
-                    .users
-                    .iter_mut()
-                    .for_each(|u| *u = user_map[*u as usize]);
-                shard
-                    .items
-                    .iter_mut()
-                    .for_each(|i| *i = item_map[*i as usize]);
-            });
-        }
-    });
+fn merge_shards(shards: Vec<ShardRatings>) -> Ratings {
+    let users: Vec<&IdTokens> = shards.iter().map(|s| &s.user_ids).collect();
+    let items: Vec<&IdTokens> = shards.iter().map(|s| &s.item_ids).collect();
+    let (user_ids, user_maps) = unify_ids(&users);
+    let (item_ids, item_maps) = unify_ids(&items);
+    let mut shards = on_threads(
+        shards
+            .into_iter()
+            .zip(user_maps.iter().zip(&item_maps))
+            .collect(),
+        |(mut shard, (user_map, item_map))| {
+            shard
+                .users
+                .iter_mut()
+                .for_each(|u| *u = user_map[*u as usize]);
+            shard
+                .items
+                .iter_mut()
+                .for_each(|i| *i = item_map[*i as usize]);
+            shard
+        },
+    );
     let mut rest = shards.split_off(1.min(shards.len()));
     let mut ratings = Ratings {
         user_ids,
@@ -609,6 +671,7 @@ fn read_matrix_market(path: &Path, n_threads: usize) -> Result<Ratings, DataErro
         .len();
     let most = usize::try_from(file_len / 6).unwrap_or(usize::MAX);
     let mut entries = Vec::with_capacity(header.nnz.min(most));
+    // Shard by shard, so that only one shard's entries are held twice.
     for shard in 0..n_threads {
         entries.extend(read_mm_shard(path, &header, shard, n_threads)?);
     }
@@ -695,12 +758,11 @@ pub(crate) fn dense_ids(
 /// that is `user item`-like text with a non-numeric third field is read as a pair, not a header).
 /// Returns the tokens in file order.
 pub fn read_pairs(path: &Path) -> Result<Vec<(String, String)>, DataError> {
-    let text = crate::memory::read_whole_file(path)?;
     let mut pairs = Vec::new();
-    for (number, line) in strip_bom(&text).split(|&b| b == b'\n').enumerate() {
-        let body = line.trim_ascii();
+    read_lines(path, 0, 1, 0, |line| {
+        let body = line.text.trim_ascii();
         if body.is_empty() {
-            continue;
+            return Ok(());
         }
         let tokens: Vec<&[u8]> = if memchr::memmem::find(body, b"::").is_some() {
             split_str(body, b"::").map(<[u8]>::trim_ascii).collect()
@@ -710,15 +772,12 @@ pub fn read_pairs(path: &Path) -> Result<Vec<(String, String)>, DataError> {
             fields(body).collect()
         };
         if tokens.len() < 2 || tokens[0].is_empty() || tokens[1].is_empty() {
-            return Err(DataError::parse(
-                path,
-                number as u64 + 1,
-                format!("expected `user item`, found {}", quoted(body)),
-            ));
+            return Err(format!("expected `user item`, found {}", quoted(body)).into());
         }
         let text = |t: &[u8]| String::from_utf8_lossy(t).into_owned();
         pairs.push((text(tokens[0]), text(tokens[1])));
-    }
+        Ok(())
+    })?;
     Ok(pairs)
 }
 

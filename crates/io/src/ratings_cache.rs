@@ -33,8 +33,8 @@ use crate::atomic::write_atomic;
 pub use crate::cache_file::SourceStamp;
 use crate::cache_file::{fnv1a, has_magic, CacheFile};
 use crate::error::DataError;
+use crate::ratings::IdTokens;
 use crate::ratings::{detect_format, read_ratings, RatingsFormat};
-use crate::ratings_shard::IdTokens;
 
 /// The first bytes of every rating cache.
 pub const RATINGS_CACHE_MAGIC: &[u8; 8] = b"STRADSRC";

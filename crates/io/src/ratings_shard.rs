@@ -1,8 +1,8 @@
 //! One byte-range shard of a rating file, parsed on its own, for loaders that never hold the
 //! whole file: each worker reads its shard ([`read_ratings_shard`]), the workers exchange only
 //! their shards' distinct id tokens ([`IdTokens`]), and every worker then builds the same dense
-//! numbering ([`unify_ids`], the canonical order of [`crate::read_ratings`]) and finds its own
-//! tokens in it ([`find_ids`]).
+//! numbering ([`unify_ids`], the canonical order of [`crate::read_ratings`], which merges its
+//! shards the same way) and finds its own tokens in it ([`find_ids`]).
 //!
 //! Errors are those of [`crate::read_ratings`], with the same `file:line`: a shard reports the
 //! first bad line it owns, so the first failing shard (in shard order) holds the file's first bad
@@ -12,62 +12,15 @@
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::DataError;
 use crate::matrix_market::{check_mm_total, read_mm_shard, MmHeader};
+#[cfg(doc)]
+use crate::ratings::unify_ids;
 use crate::ratings::{
-    canonical_key, dense_ids, detect_format, parse_text_shard, ratings_mm_header, unify,
-    CanonicalKey, RatingsFormat,
+    canonical_key, dense_ids, detect_format, ratings_mm_header, read_text_shard, CanonicalKey,
+    IdTokens, RatingsFormat,
 };
-use crate::shard::{bom_len, parse_error_at, read_shard_lines, shard_byte_range};
-
-/// Id tokens in a shard's local index order (token `l` is local id `l`), in one buffer: each
-/// token followed by `\n`, which no token holds (lines are split on it).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IdTokens {
-    text: Vec<u8>,
-    len: usize,
-}
-
-impl IdTokens {
-    /// An empty list.
-    pub fn new() -> IdTokens {
-        IdTokens::default()
-    }
-
-    /// Appends `token` (which must not hold `\n`) as the next local id.
-    pub fn push(&mut self, token: &[u8]) {
-        debug_assert!(!token.contains(&b'\n'), "an id token holds no newline");
-        self.text.extend_from_slice(token);
-        self.text.push(b'\n');
-        self.len += 1;
-    }
-
-    /// Number of tokens.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether there are no tokens.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The tokens in local index order.
-    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        let body = self.text.strip_suffix(b"\n").unwrap_or(&[]);
-        body.split(|&b| b == b'\n').take(self.len)
-    }
-
-    fn from_tokens<'a>(tokens: impl IntoIterator<Item = &'a [u8]>) -> IdTokens {
-        let mut list = IdTokens::new();
-        for token in tokens {
-            list.push(token);
-        }
-        list
-    }
-}
+use crate::shard::shard_byte_range;
 
 /// One shard of a rating file: its ratings in file order, with shard-local user and item
 /// indices into [`RatingsShard::user_ids`] and [`RatingsShard::item_ids`].
@@ -119,17 +72,14 @@ pub fn read_ratings_shard(
     if format == RatingsFormat::MatrixMarket {
         return read_mm_ratings_shard(path, shard, n_shards);
     }
-    let text = read_shard_lines(path, shard, n_shards, 0)?;
-    let first_line = bom_len(path)?;
-    let parsed = parse_text_shard(&text, format == RatingsFormat::MovieLens, first_line)
-        .map_err(|(offset, message)| parse_error_at(path, offset, message))?;
+    let parsed = read_text_shard(path, format == RatingsFormat::MovieLens, shard, n_shards)?;
     Ok(RatingsShard {
-        user_ids: IdTokens::from_tokens(parsed.user_tokens.iter().copied()),
-        item_ids: IdTokens::from_tokens(parsed.item_tokens.iter().copied()),
+        user_ids: parsed.user_ids,
+        item_ids: parsed.item_ids,
         users: parsed.users,
         items: parsed.items,
         values: parsed.values,
-        bytes_read: text.bytes.len() as u64,
+        bytes_read: parsed.bytes_read,
         mm_header: None,
     })
 }
@@ -180,16 +130,6 @@ pub fn check_ratings_total(
     Ok(())
 }
 
-/// The union of `lists` (every shard's id tokens) in the canonical order of
-/// [`crate::read_ratings`] (unsigned integers numerically, then other tokens bytewise), and for
-/// each list the dense index of each of its tokens. Every caller with the same lists gets the
-/// same answer, whatever the order of tokens within a list.
-pub fn unify_ids(lists: &[&IdTokens]) -> (Vec<String>, Vec<Vec<u32>>) {
-    let tokens: Vec<Vec<&[u8]>> = lists.iter().map(|list| list.iter().collect()).collect();
-    let slices: Vec<&[&[u8]]> = tokens.iter().map(Vec::as_slice).collect();
-    unify(&slices)
-}
-
 /// For each token of `tokens`, its index in `known` (a list in the canonical order, as
 /// [`unify_ids`] gives it), or `None` if `known` lacks it.
 pub fn find_ids(known: &[String], tokens: &IdTokens) -> Vec<Option<u32>> {
@@ -215,6 +155,7 @@ pub fn find_ids(known: &[String], tokens: &IdTokens) -> Vec<Option<u32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ratings::unify_ids;
     use crate::read_ratings;
 
     fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {

@@ -1,4 +1,7 @@
-//! Byte-range sharding of line-oriented files, so that each worker reads only its part of a file.
+//! The one sharded line reader under every line format of this crate, so that each worker reads
+//! only its part of a file ([`read_lines`]); a format supplies only its line grammar and record
+//! assembly, as a closure that takes a [`Line`] and returns what it expected on a bad one
+//! ([`LineError`]).
 //!
 //! The data region `[data_start, file_len)` is cut into `n_shards` near-equal raw byte ranges.
 //! A raw range rarely ends on a line boundary, so ownership is decided by one rule:
@@ -8,11 +11,18 @@
 //! Because the raw ranges tile the data region, every line has exactly one owner, for any number of
 //! shards; a shard whose raw range holds no line start is empty.
 //!
+//! The reader reads a shard's lines in blocks of about 1 MiB ([`BLOCK_BYTES`]), so a worker never
+//! holds its shard's text beside what it parsed from it, and knows each line by its absolute byte
+//! offset. **Line numbers in errors are the file's**, whichever shard read the line: the reader
+//! counts the number of a rejected line (the newlines before it) on the error path only, so the
+//! formats and the error constructors never read a file to name a line.
+//!
 //! A UTF-8 byte order mark (`EF BB BF`) at the start of a file is not part of its first line: a
 //! data region that starts at byte 0 starts after it (see [`UTF8_BOM`], [`strip_bom`]).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use crate::error::DataError;
@@ -70,12 +80,11 @@ pub struct ShardText {
     pub byte_offset: u64,
 }
 
-/// One line of a [`ShardText`].
+/// One line of a shard, as the reader hands it to a format's parser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Line<'a> {
-    /// The absolute file offset of the line's first byte; turn it into a line number with
-    /// [`line_number_at`] (or an error naming the line with [`parse_error_at`]) when reporting an
-    /// error.
+    /// The absolute file offset of the line's first byte: what names the line in an error
+    /// ([`LineError::at`], [`line_number_at`]).
     pub offset: u64,
     /// The line without its `\n` and without a `\r` just before it.
     pub text: &'a [u8],
@@ -124,73 +133,168 @@ impl<'a> Iterator for Lines<'a> {
     }
 }
 
-/// Reads the lines that shard `shard` of `n_shards` owns in the data region of `path`, which starts
-/// at byte `data_start` (0 for headerless formats; the first entry line for MatrixMarket). A data
-/// region starting at byte 0 starts after the file's UTF-8 byte order mark, if it has one.
+/// A format's parser rejecting a line: what was expected there. The reader that handed it the
+/// line turns it into a [`DataError::Parse`] with the line's number in the whole file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineError {
+    /// What was expected, and what was found.
+    pub message: String,
+    /// The [`Line::offset`] of the bad line when it is an earlier line than the one being
+    /// parsed (a blank line is an error only once a label follows it); `None` for the line
+    /// being parsed.
+    pub earlier: Option<u64>,
+}
+
+impl LineError {
+    /// The error for the earlier line whose [`Line::offset`] is `offset`.
+    pub fn at(offset: u64, message: impl Into<String>) -> LineError {
+        LineError {
+            message: message.into(),
+            earlier: Some(offset),
+        }
+    }
+}
+
+impl From<String> for LineError {
+    /// The error for the line being parsed.
+    fn from(message: String) -> LineError {
+        LineError {
+            message,
+            earlier: None,
+        }
+    }
+}
+
+/// Reads the lines shard `shard` of `n_shards` owns in the data region of `path` (from byte
+/// `data_start`: 0 for headerless formats, where the region starts after a byte order mark; the
+/// first body line for docword and MatrixMarket) and hands each to `parse`, in file order.
+/// The lines are read a block of about [`BLOCK_BYTES`] at a time into one reused buffer, so a
+/// parser that keeps only what it parsed never holds the shard's text.
+///
+/// Returns the bytes of the owned lines (over all shards, the data region). The first line
+/// `parse` rejects ends the read with a [`DataError::Parse`] naming `path`, the line's 1-based
+/// number in the whole file and the parser's message; a read that fails is a
+/// [`DataError::Io`]. A shard knows its lines' offsets only: the number is counted on this
+/// error path alone, by a read of the file up to the line ([`line_number_at`]).
+pub fn read_lines(
+    path: &Path,
+    shard: usize,
+    n_shards: usize,
+    data_start: u64,
+    mut parse: impl FnMut(Line<'_>) -> Result<(), LineError>,
+) -> Result<u64, DataError> {
+    let mut rejected = None;
+    let (_, bytes) = for_each_block(path, shard, n_shards, data_start, BLOCK_BYTES, |block| {
+        for line in block.lines() {
+            if let Err(error) = parse(line) {
+                rejected = Some((error.earlier.unwrap_or(line.offset), error.message));
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    })?;
+    match rejected {
+        Some((offset, message)) => {
+            let line = line_number_at(path, offset)?;
+            Err(DataError::parse(path, line, message))
+        }
+        None => Ok(bytes),
+    }
+}
+
+/// The lines shard `shard` of `n_shards` owns in the data region of `path` (the lines
+/// [`read_lines`] reads), in one buffer: for callers that keep the text (`parse_speed` times
+/// this copy).
 pub fn read_shard_lines(
     path: &Path,
     shard: usize,
     n_shards: usize,
     data_start: u64,
 ) -> Result<ShardText, DataError> {
-    let (file, file_len, data_start) = open_data_region(path, shard, n_shards, data_start)?;
-    let (start, end) = shard_byte_range(data_start, file_len, shard, n_shards);
-    // The shards of a file are read into memory: together, the whole file.
-    crate::memory::check_file_size(path, file_len)?;
-    read_owned_lines(file, data_start.min(file_len), start, end).map_err(|e| DataError::io(path, e))
+    let mut bytes = Vec::new();
+    // One block: the shard's text is kept whole anyway.
+    let (byte_offset, _) = for_each_block(path, shard, n_shards, data_start, u64::MAX, |block| {
+        bytes = std::mem::take(&mut block.bytes);
+        ControlFlow::Continue(())
+    })?;
+    Ok(ShardText { bytes, byte_offset })
 }
 
-/// Bytes [`for_each_shard_chunk`] reads at a time (then to the end of the line they stop in).
-pub const SHARD_CHUNK_BYTES: usize = 1 << 20;
+/// Bytes [`read_lines`] reads at a time (then to the end of the line they stop in): one read
+/// call per MiB, and a buffer that stays small next to what is parsed from it.
+pub const BLOCK_BYTES: u64 = 1 << 20;
 
-/// [`read_shard_lines`] a chunk of whole lines at a time: `each` gets the owned lines in file
-/// order, in chunks of about `chunk_bytes` (each ends at a line end, or at the end of the file),
-/// in one buffer that is reused, so a parser that keeps only what it parsed never holds the
-/// shard's text. Stops at the first error, `each`'s or the read's.
-pub fn for_each_shard_chunk(
+/// The reader under [`read_lines`] and [`read_shard_lines`]: opens `path`, finds the shard's
+/// line-aligned range and walks it in blocks of whole lines (see [`walk_blocks`]). Returns the
+/// offset of the shard's first line (where it would start, for an empty shard) and its bytes.
+fn for_each_block(
     path: &Path,
     shard: usize,
     n_shards: usize,
     data_start: u64,
-    chunk_bytes: usize,
-    mut each: impl FnMut(&ShardText) -> Result<(), DataError>,
-) -> Result<(), DataError> {
+    block_bytes: u64,
+    each: impl FnMut(&mut ShardText) -> ControlFlow<()>,
+) -> Result<(u64, u64), DataError> {
     let (file, file_len, data_start) = open_data_region(path, shard, n_shards, data_start)?;
     let (start, end) = shard_byte_range(data_start, file_len, shard, n_shards);
-    // What is parsed from the shards of a file grows with the whole file.
+    // What is read or parsed from the shards of a file grows with the whole file.
     crate::memory::check_file_size(path, file_len)?;
-    let io = |e| DataError::io(path, e);
-    let mut reader = BufReader::with_capacity(64 << 10, file);
-    let mut at = seek_first_line(&mut reader, data_start.min(file_len), start).map_err(io)?;
-    let mut chunk = ShardText {
-        bytes: Vec::with_capacity(chunk_bytes.saturating_add(4096)),
-        byte_offset: at,
+    walk_blocks(
+        file,
+        data_start.min(file_len),
+        start,
+        end,
+        block_bytes,
+        each,
+    )
+    .map_err(|e| DataError::io(path, e))
+}
+
+/// Walks the lines whose first byte lies in `[start, end)` (`data_start` counts as a line start,
+/// and so does every byte after a `\n`) in blocks: each holds about `block_bytes` (at least one
+/// byte) and ends at a line end or at the end of the file, in one buffer that `each` may take.
+/// Stops early when `each` breaks. Returns the offset of the first owned line (where it would
+/// start when there is none) and the bytes walked.
+fn walk_blocks<R: Read + Seek>(
+    source: R,
+    data_start: u64,
+    start: u64,
+    end: u64,
+    block_bytes: u64,
+    mut each: impl FnMut(&mut ShardText) -> ControlFlow<()>,
+) -> io::Result<(u64, u64)> {
+    let mut reader = BufReader::with_capacity(64 << 10, source);
+    let first = seek_first_line(&mut reader, data_start, start)?;
+    let mut at = first;
+    let capacity = (end.saturating_sub(first))
+        .min(block_bytes.max(1))
+        .saturating_add(4096);
+    let mut block = ShardText {
+        bytes: Vec::with_capacity(usize::try_from(capacity).unwrap_or(0)),
+        byte_offset: first,
     };
     while at < end {
-        // Every line starting before `end` is owned; one starting in this chunk is finished.
-        let raw_len = (end - at).min(chunk_bytes.max(1) as u64);
-        chunk.bytes.clear();
-        chunk.byte_offset = at;
-        (&mut reader)
-            .take(raw_len)
-            .read_to_end(&mut chunk.bytes)
-            .map_err(io)?;
-        if (chunk.bytes.len() as u64) < raw_len {
-            return Err(io(io::Error::new(
+        // Every line starting before `end` is owned; one starting in this block is finished.
+        let raw_len = (end - at).min(block_bytes.max(1));
+        block.bytes.clear();
+        block.byte_offset = at;
+        (&mut reader).take(raw_len).read_to_end(&mut block.bytes)?;
+        if (block.bytes.len() as u64) < raw_len {
+            return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the file shrank while being read",
-            )));
+            ));
         }
-        if chunk.bytes.last() != Some(&b'\n') {
-            reader.read_until(b'\n', &mut chunk.bytes).map_err(io)?;
+        if block.bytes.last() != Some(&b'\n') {
+            reader.read_until(b'\n', &mut block.bytes)?;
         }
-        at += chunk.bytes.len() as u64;
-        each(&chunk)?;
-        if chunk.bytes.last() != Some(&b'\n') {
-            break; // the end of the file
+        at += block.bytes.len() as u64;
+        let at_file_end = block.bytes.last() != Some(&b'\n');
+        if each(&mut block).is_break() || at_file_end {
+            break;
         }
     }
-    Ok(())
+    Ok((first, at - first))
 }
 
 /// Opens `path` for shard `shard` of `n_shards`: the file, its length, and where its data region
@@ -216,41 +320,6 @@ fn open_data_region(
     Ok((file, file_len, data_start))
 }
 
-/// Reads the lines whose first byte lies in `[start, end)`, where `data_start` counts as a line
-/// start and so does every byte after a `\n`.
-fn read_owned_lines<R: Read + Seek>(
-    source: R,
-    data_start: u64,
-    start: u64,
-    end: u64,
-) -> io::Result<ShardText> {
-    let mut reader = BufReader::with_capacity(64 << 10, source);
-    let first = seek_first_line(&mut reader, data_start, start)?;
-    if first >= end {
-        return Ok(ShardText {
-            bytes: Vec::new(),
-            byte_offset: first,
-        });
-    }
-    let raw_len = end - first;
-    let mut bytes = Vec::with_capacity(usize::try_from(raw_len).unwrap_or(0).saturating_add(4096));
-    (&mut reader).take(raw_len).read_to_end(&mut bytes)?;
-    if (bytes.len() as u64) < raw_len {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the file shrank while being read",
-        ));
-    }
-    if bytes.last() != Some(&b'\n') {
-        // The last owned line runs past the raw end; finish it (or stop at the end of the file).
-        reader.read_until(b'\n', &mut bytes)?;
-    }
-    Ok(ShardText {
-        bytes,
-        byte_offset: first,
-    })
-}
-
 /// Positions `reader` at the first line that starts at or after `start` (`data_start` counts as
 /// a line start) and returns its offset, the end of the file if there is none.
 fn seek_first_line<R: BufRead + Seek>(
@@ -267,6 +336,32 @@ fn seek_first_line<R: BufRead + Seek>(
         reader.seek(SeekFrom::Start(start - 1))?;
         Ok(start - 1 + skip_through_newline(reader)?)
     }
+}
+
+/// Runs `work` on each of `items`, each on its own thread, and returns the results in order.
+///
+/// The one place io works in parallel, for a single caller that parses a whole file in one
+/// place (the rating cache's writer, through [`crate::read_ratings`]): loaders read in parallel
+/// through the engine's workers instead, each worker its own shard with [`read_lines`].
+pub(crate) fn on_threads<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+    if items.len() <= 1 {
+        return items.into_iter().map(work).collect();
+    }
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .into_iter()
+            .map(|item| scope.spawn(move || work(item)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 /// The bytes of the lines shard `shard` of `n_shards` owns in the data region of `path` (as
@@ -316,19 +411,6 @@ fn skip_through_newline<R: BufRead>(reader: &mut R) -> io::Result<u64> {
     }
 }
 
-/// The parse error for the line that starts at absolute byte `offset` of `path`, with its 1-based
-/// line number in the whole file (see [`line_number_at`]).
-///
-/// Sharded readers know only byte offsets; the line number is counted here, which costs a read of
-/// the file up to `offset` but happens only once, on the way out with an error. If that read fails,
-/// its error is returned instead.
-pub fn parse_error_at(path: &Path, offset: u64, message: impl Into<String>) -> DataError {
-    match line_number_at(path, offset) {
-        Ok(line) => DataError::parse(path, line, message),
-        Err(error) => error,
-    }
-}
-
 /// The 1-based number of the line that contains absolute byte `byte_offset` of `path`: one plus the
 /// number of `\n` bytes before it.
 ///
@@ -356,7 +438,14 @@ mod tests {
 
     fn shard_of(data: &[u8], data_start: u64, shard: usize, n_shards: usize) -> ShardText {
         let (start, end) = shard_byte_range(data_start, data.len() as u64, shard, n_shards);
-        read_owned_lines(Cursor::new(data), data_start, start, end).unwrap()
+        let mut text = ShardText::default();
+        let (first, _) = walk_blocks(Cursor::new(data), data_start, start, end, u64::MAX, |b| {
+            text.bytes = std::mem::take(&mut b.bytes);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        text.byte_offset = first;
+        text
     }
 
     /// Checks that the shards of `data` tile its data region, each beginning at a line start and
@@ -416,10 +505,10 @@ mod tests {
         }
     }
 
-    /// Chunk by chunk, a shard's lines are those [`read_shard_lines`] reads, every chunk but the
+    /// Block by block, a shard's lines are those [`read_shard_lines`] reads, every block but the
     /// last ending at a line end, each at its own offset.
     #[test]
-    fn chunks_are_the_shard_lines_cut_at_line_ends() {
+    fn blocks_are_the_shard_lines_cut_at_line_ends() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lines");
         let alphabet = [b'a', b'\r', b'\n'];
@@ -440,21 +529,112 @@ mod tests {
                 for n_shards in 1..=4 {
                     for shard in 0..n_shards {
                         let whole = read_shard_lines(&path, shard, n_shards, 0).unwrap();
-                        for chunk_bytes in 1..=4 {
+                        for block_bytes in 1..=4 {
                             let mut joined = Vec::new();
-                            for_each_shard_chunk(&path, shard, n_shards, 0, chunk_bytes, |c| {
-                                assert_eq!(c.byte_offset, whole.byte_offset + joined.len() as u64);
-                                assert!(!c.bytes.is_empty());
-                                joined.extend_from_slice(&c.bytes);
-                                let end = c.byte_offset as usize + c.bytes.len();
-                                assert!(end == data.len() || data[end - 1] == b'\n');
-                                Ok(())
-                            })
-                            .unwrap();
+                            let (first, bytes) =
+                                for_each_block(&path, shard, n_shards, 0, block_bytes, |c| {
+                                    assert_eq!(
+                                        c.byte_offset,
+                                        whole.byte_offset + joined.len() as u64
+                                    );
+                                    assert!(!c.bytes.is_empty());
+                                    joined.extend_from_slice(&c.bytes);
+                                    let end = c.byte_offset as usize + c.bytes.len();
+                                    assert!(end == data.len() || data[end - 1] == b'\n');
+                                    ControlFlow::Continue(())
+                                })
+                                .unwrap();
                             assert_eq!(joined, whole.bytes, "{data:?} {shard}/{n_shards}");
+                            assert_eq!((first, bytes), (whole.byte_offset, joined.len() as u64));
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// `read_lines` hands every line of the data region to exactly one shard's parser, in
+    /// order, and names a rejected line by its number in the whole file, whichever shard read
+    /// it; a rejection of an earlier line names that line.
+    #[test]
+    fn read_lines_numbers_lines_in_the_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("numbered.txt");
+        // Line k (1-based) of the body reads `k`; a two-line header, a blank line and CRLF.
+        let mut content = String::from("header\nsecond header\n");
+        for k in 3..=40 {
+            match k {
+                17 => content.push('\n'),
+                23 => content.push_str("23\r\n"),
+                _ => content.push_str(&format!("{k}\n")),
+            }
+        }
+        std::fs::write(&path, &content).unwrap();
+        let data_start = "header\nsecond header\n".len() as u64;
+        let number = |line: &Line<'_>| std::str::from_utf8(line.text).unwrap().parse::<u64>();
+        for n_shards in 1..=7 {
+            let mut seen = Vec::new();
+            let mut bytes = 0;
+            for shard in 0..n_shards {
+                bytes += read_lines(&path, shard, n_shards, data_start, |line| {
+                    seen.push(number(&line).unwrap_or(17));
+                    Ok(())
+                })
+                .unwrap();
+            }
+            assert_eq!(seen, (3..=40).collect::<Vec<u64>>(), "{n_shards} shards");
+            assert_eq!(bytes, content.len() as u64 - data_start);
+            for bad in [3, 17, 23, 29, 40] {
+                let errors: Vec<String> = (0..n_shards)
+                    .filter_map(|shard| {
+                        read_lines(&path, shard, n_shards, data_start, |line| {
+                            match number(&line) {
+                                Ok(k) if k == bad => Err(format!("found {k}").into()),
+                                Err(_) if bad == 17 => Err("found a blank".to_string().into()),
+                                _ => Ok(()),
+                            }
+                        })
+                        .err()
+                    })
+                    .map(|e| e.to_string())
+                    .collect();
+                assert_eq!(errors.len(), 1, "{errors:?}");
+                assert!(
+                    errors[0].ends_with(&format!(
+                        "numbered.txt:{bad}: found {}",
+                        if bad == 17 {
+                            "a blank".into()
+                        } else {
+                            bad.to_string()
+                        }
+                    )),
+                    "{n_shards} shards: {}",
+                    errors[0]
+                );
+            }
+            // Line 30 blames the line before it, in whichever shard holds both.
+            let errors: Vec<String> = (0..n_shards)
+                .filter_map(|shard| {
+                    let mut previous = None;
+                    read_lines(&path, shard, n_shards, data_start, |line| {
+                        let blamed = previous.filter(|_| number(&line) == Ok(30));
+                        previous = Some(line.offset);
+                        match blamed {
+                            Some(offset) => Err(LineError::at(offset, "the line before 30")),
+                            None => Ok(()),
+                        }
+                    })
+                    .err()
+                })
+                .map(|e| e.to_string())
+                .collect();
+            assert!(errors.len() <= 1, "{errors:?}");
+            assert!(n_shards > 1 || errors.len() == 1);
+            if let Some(error) = errors.first() {
+                assert!(
+                    error.ends_with("numbered.txt:29: the line before 30"),
+                    "{error}"
+                );
             }
         }
     }
