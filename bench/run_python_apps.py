@@ -17,7 +17,9 @@ its own), `--repeat` rounds interleaved, the fastest run of each kept:
   loading) and whole-process time;
 - `python`: a child python reads the data into arrays (not timed: pandas for ratings, numpy for
   docword into a scipy CSR count matrix), then times the whole `fit(...)` call (ids numbered,
-  input checked, the library's solve, fitted attributes built); its peak includes the arrays;
+  input checked, the library's solve, fitted attributes built) and its CPU time (user + system,
+  every thread); MF also reports the library's set-up inside it (`load_seconds_`: the two
+  sharded copies of the ratings and the factors); its peak includes the arrays;
 - `surprise`: bench/peers_mf.py's SVD with as many epochs (its `fit` only; SGD runs only);
 - `tomotopy`: bench/peers_lda.py with as many iterations on 2 workers (its `train` calls only).
 
@@ -63,6 +65,13 @@ MF = dict(rank=10, lam=0.05, lr=0.05, lr_decay=0.1)
 LDA = dict(alpha=0.1, beta=0.01)
 
 
+def cpu_seconds():
+    """User + system CPU seconds of this process so far (every thread): what a fit costs, which a
+    busy machine does not change the way it changes wall time."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def child_fit(spec):
     """In a fresh python: read the data into arrays, then time the estimator's fit."""
     import numpy as np
@@ -78,10 +87,11 @@ def child_fit(spec):
         model = strads.MatrixFactorization(
             MF["rank"], lam=MF["lam"], algorithm=spec["algo"], n_iter=spec["iters"], seed=1,
             learning_rate=MF["lr"], learning_rate_decay=MF["lr_decay"], threads=spec["threads"])
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds()
         model.fit(X, y)
-        fit_seconds = time.perf_counter() - started
-        quality = dict(objective=model.objective_, rmse_train=model.rmse_, solve_seconds=model.solve_seconds_)
+        fit_seconds, fit_cpu = time.perf_counter() - started, cpu_seconds() - cpu
+        quality = dict(objective=model.objective_, rmse_train=model.rmse_, solve_seconds=model.solve_seconds_,
+                       load_seconds=model.load_seconds_, fit_cpu_seconds=fit_cpu)
     else:
         import scipy.sparse as sp
 
@@ -91,10 +101,11 @@ def child_fit(spec):
         X = sp.csr_matrix((counts, (doc_of, word_of)), shape=(docs, words))
         model = strads.LDA(spec["topics"], n_iter=spec["iters"], alpha=LDA["alpha"], beta=LDA["beta"],
                            seed=1, threads=spec["threads"])
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds()
         model.fit(X)
-        fit_seconds = time.perf_counter() - started
-        quality = dict(loglik_per_token=model.loglik_per_token_, solve_seconds=model.train_seconds_)
+        fit_seconds, fit_cpu = time.perf_counter() - started, cpu_seconds() - cpu
+        quality = dict(loglik_per_token=model.loglik_per_token_, solve_seconds=model.train_seconds_,
+                       fit_cpu_seconds=fit_cpu)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(dict(fit_seconds=fit_seconds, peak_rss_mib=peak, **quality)))
 
@@ -121,6 +132,7 @@ def mf_shape(args, shape, train, test):
             py = run_python(args, dict(app="mf", train=str(train), algo=algo, iters=args.iters,
                                        threads=args.threads))
             runs["python"].append(dict(seconds=py["fit_seconds"], solve_seconds=py["solve_seconds"],
+                                       load_seconds=py["load_seconds"], fit_cpu_seconds=py["fit_cpu_seconds"],
                                        whole_seconds=py["whole_seconds"], peak_rss_mib=py["peak_rss_mib"],
                                        quality=py["rmse_train"]))
             if algo == "sgd" and Path(args.mf_python).exists():
@@ -148,6 +160,7 @@ def lda_shape(args, shape, data):
         py = run_python(args, dict(app="lda", data=str(data), topics=args.topics, iters=args.lda_iters,
                                    threads=args.threads))
         runs["python"].append(dict(seconds=py["fit_seconds"], solve_seconds=py["solve_seconds"],
+                                   fit_cpu_seconds=py["fit_cpu_seconds"],
                                    whole_seconds=py["whole_seconds"], peak_rss_mib=py["peak_rss_mib"],
                                    quality=py["loglik_per_token"]))
         if Path(args.lda_python).exists():
@@ -199,7 +212,9 @@ def render(args, rows):
         peer = row.get("surprise") or row.get("tomotopy")
         text = (f"- {row['app']} {row['algo']} {row['shape']}: python fit / CLI solve = {fit / cli:.3f}, "
                 f"python's solve inside the fit / CLI solve = {row['python']['solve_seconds'] / cli:.3f} "
-                f"(target at most 1.05)")
+                f"(target at most 1.05); the fit's CPU {row['python']['fit_cpu_seconds']:.2f} s")
+        if "load_seconds" in row["python"]:
+            text += f", its library set-up (the sharded ratings, the factors) {row['python']['load_seconds']:.3f} s"
         if peer:
             name = "surprise" if "surprise" in row else "tomotopy"
             text += f"; {name} / python fit = {peer['seconds'] / fit:.2f}x (target above 1)"

@@ -58,21 +58,30 @@ def _check_ids(ids, what):
     return ids
 
 
-def _factorize(ids):
-    """Dense codes 0..n-1 for hashable ids, and the id of each code. Sortable ids are numbered
-    in sorted order, as the CLI numbers a file's integer ids (so the same ratings start from the
-    same random factors and give the CLI's answer); others in order of first appearance."""
+def _small_integer_ids(ids):
+    """ids as an int64 array (a view when they are int64 already) if they are non-negative
+    integers no larger than a small multiple of their count (the usual case), else None. Such
+    ids are numbered by a table indexed by id, in sorted order, in linear passes, where a hash
+    table or a sort costs ten times as much on millions of ratings."""
     if ids.dtype.kind in "iu" and len(ids) > 0:
         low, high = int(ids.min()), int(ids.max())
         if low >= 0 and high < 2 * len(ids) + (1 << 20):
-            # Small non-negative integers (the usual case): a table indexed by id numbers them
-            # in sorted order in two linear passes, where a hash table or a sort costs ten times
-            # as much on millions of ratings.
-            present = np.zeros(high + 1, dtype=bool)
-            present[ids] = True
-            code_of = (np.cumsum(present, dtype=np.int64) - 1).astype(np.uint32)
-            # np.take: several times faster than indexing with an array here.
-            return np.take(code_of, ids), np.flatnonzero(present).astype(ids.dtype)
+            return ids.astype(np.int64, copy=False)
+    return None
+
+
+def _factorize(ids):
+    """Dense codes 0..n-1 for hashable ids, and the id of each code. Sortable ids are numbered
+    in sorted order, as the CLI numbers a file's integer ids (so the same ratings start from the
+    same random factors and give the CLI's answer); others in order of first appearance.
+    (``fit`` hands small integer ids to the library instead, which numbers them the same way.)"""
+    small = _small_integer_ids(ids)
+    if small is not None:
+        present = np.zeros(int(small.max()) + 1, dtype=bool)
+        present[small] = True
+        code_of = (np.cumsum(present, dtype=np.int64) - 1).astype(np.uint32)
+        # np.take: several times faster than indexing with an array here.
+        return np.take(code_of, small), np.flatnonzero(present).astype(ids.dtype)
     try:
         import pandas as pd
 
@@ -88,6 +97,15 @@ def _factorize(ids):
         for value, code in index.items():
             uniques[code] = value
         return codes, uniques
+
+
+def _library_indices(ids):
+    """What fit_mf takes for one side: (int64 ids, None) for small integer ids, which the
+    library numbers (their ids come back with the result), else (uint32 codes, the id of each)."""
+    small = _small_integer_ids(ids)
+    if small is not None:
+        return small, None
+    return _factorize(ids)
 
 
 class MatrixFactorization(RegressorMixin, BaseEstimator):
@@ -110,7 +128,9 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
     Fitted attributes: ``user_factors_`` (n_users x rank), ``item_factors_`` (n_items x rank),
     ``user_ids_`` and ``item_ids_`` (the id of each factor row), ``global_mean_``,
     ``objective_``, ``rmse_`` (training RMSE), ``n_iter_``, ``trace_`` (one dict per
-    iteration from iteration 0: iteration, seconds, objective, rmse_train).
+    iteration from iteration 0: iteration, seconds, objective, rmse_train), ``load_seconds_``
+    (the library's set-up: the ratings' two sharded copies and the factors) and
+    ``solve_seconds_`` (its solve, as the CLI's ``solve_seconds``).
     """
 
     def __init__(
@@ -161,12 +181,17 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
             ratings = ratings.astype(np.float64, copy=False)
         except (TypeError, ValueError) as error:
             raise ValueError(f"ratings must be numbers: {error}") from error
-        bad = ~np.isfinite(ratings)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"the rating at row {row} is {ratings[row]}, not a finite number")
-        user_codes, self.user_ids_ = _factorize(users)
-        item_codes, self.item_ids_ = _factorize(items)
+        # A NaN or infinity makes the sum non-finite (as does overflow, which the second check
+        # tells apart): one pass and no array in the usual case.
+        if not np.isfinite(ratings.sum()):
+            bad = np.flatnonzero(~np.isfinite(ratings))
+            if len(bad):
+                row = int(bad[0])
+                raise ValueError(f"the rating at row {row} is {ratings[row]}, not a finite number")
+        # Small integer ids go to the library as they are: it numbers them (in _factorize's
+        # order) straight into its own array, which saves a numpy array of codes and its copy.
+        user_codes, user_ids = _library_indices(users)
+        item_codes, item_ids = _library_indices(items)
         init_steps = 0 if self.init_steps is None else check_positive_int(self.init_steps, "init_steps")
         result = _strads.fit_mf(
             user_codes,
@@ -194,10 +219,13 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
         self.objective_ = result["objective"]
         self.rmse_ = result["rmse_train"]
         self.n_iter_ = result["iterations"]
+        self.user_ids_ = result["user_ids"].astype(users.dtype, copy=False) if user_ids is None else user_ids
+        self.item_ids_ = result["item_ids"].astype(items.dtype, copy=False) if item_ids is None else item_ids
+        self.load_seconds_ = result["load_seconds"]
         self.solve_seconds_ = result["solve_seconds"]
         self.trace_ = result["trace"]
-        self._user_index = {user: k for k, user in enumerate(self.user_ids_.tolist())}
-        self._item_index = {item: k for k, item in enumerate(self.item_ids_.tolist())}
+        # The id -> row dicts are built by the first predict (a fit need not pay for them).
+        self._user_index = self._item_index = None
         if result["diverged"]:
             warnings.warn(
                 f"the objective became {self.objective_} (sgd: lower learning_rate)", ConvergenceWarning
@@ -208,6 +236,9 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
         """Predicted ratings of the (user, item) pairs in X; unseen ids get the global mean."""
         check_is_fitted(self)
         users, items = _pairs(X)
+        if getattr(self, "_user_index", None) is None or getattr(self, "_item_index", None) is None:
+            self._user_index = {user: k for k, user in enumerate(self.user_ids_.tolist())}
+            self._item_index = {item: k for k, item in enumerate(self.item_ids_.tolist())}
         u = np.fromiter((self._user_index.get(user, -1) for user in users.tolist()), dtype=np.int64, count=len(users))
         i = np.fromiter((self._item_index.get(item, -1) for item in items.tolist()), dtype=np.int64, count=len(items))
         seen = (u >= 0) & (i >= 0)

@@ -157,3 +157,21 @@ def test_ids_are_numbered_in_sorted_order_by_every_path(ids):
     expected = sorted(set(ids.tolist()))
     assert uniques.tolist() == expected and codes.dtype == np.uint32
     assert [expected[c] for c in codes] == ids.tolist()
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint16, np.int32])
+def test_integer_ids_numbered_by_the_library_give_the_model_of_pandas_numbering(dtype):
+    # Small integer ids (with gaps, and a strided column) go to the library, which numbers them
+    # by table; the same ids as zero-padded strings (the same sorted order) take pandas' path.
+    users, items, ratings = low_rank_ratings(seed=6)
+    user_ids, item_ids = (3 * users + 1).astype(dtype), (2 * items + 7).astype(dtype)
+    pairs = np.column_stack([user_ids, item_ids])  # pairs[:, 0] is a strided view
+    by_library = strads.MatrixFactorization(rank=3, n_iter=4, threads=2).fit(pairs, ratings)
+    named = np.column_stack([[f"{u:06d}" for u in user_ids], [f"{i:06d}" for i in item_ids]]).astype(object)
+    by_pandas = strads.MatrixFactorization(rank=3, n_iter=4, threads=2).fit(named, ratings)
+    np.testing.assert_array_equal(by_library.user_factors_, by_pandas.user_factors_)
+    np.testing.assert_array_equal(by_library.item_factors_, by_pandas.item_factors_)
+    assert by_library.user_ids_.dtype == dtype
+    assert by_library.user_ids_.tolist() == [int(u) for u in by_pandas.user_ids_]
+    assert by_library.item_ids_.tolist() == sorted(set(item_ids.tolist()))
+    assert by_library.predict(pairs[:5]) == pytest.approx(by_pandas.predict(named[:5]))

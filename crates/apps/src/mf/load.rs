@@ -22,6 +22,11 @@
 //!    to the owner of its item's block (the H half), in two all-to-alls of raw triples
 //!    (`row u32, column u32, value f64`, little-endian). A worker receives its triples in source
 //!    order, which is file order, so stable sorts within rows give today's layouts.
+//!
+//!    Ratings held in memory ([`InMemoryRatings`], one process) are not sent anywhere: every
+//!    worker reads the shared arrays and builds its two sides from the ratings of its blocks, in
+//!    array order, which is the order the all-to-alls would deliver them in, so the layouts are
+//!    the same, without a copy of the ratings or their encoding.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -151,10 +156,11 @@ impl InMemoryRatings {
     }
 
     /// Worker `p` of `n_workers`'s part, numbered already as a cache's is (see
-    /// [`CachedShard`]): the `p`-th run of the ratings, and the `p`-th run of the user and of
-    /// the item indices as the ids it owns. Dense indices in numeric order are the canonical
-    /// numbering of their decimal tokens, so no worker needs to number anything.
-    fn numbered_shard(&self, p: usize, n_workers: usize) -> CachedShard {
+    /// [`CachedShard`]): the `p`-th run of the ratings (shared, not copied), and the `p`-th run
+    /// of the user and of the item indices as the ids it owns. Dense indices in numeric order
+    /// are the canonical numbering of their decimal tokens, so no worker needs to number
+    /// anything.
+    fn numbered_shard(&self, p: usize, n_workers: usize) -> MemoryShard {
         let run = |n: usize| p * n / n_workers..(p + 1) * n / n_workers;
         let token = |index: usize| index.to_string().into_bytes();
         let owned = |n: usize| {
@@ -163,18 +169,11 @@ impl InMemoryRatings {
             run(n).for_each(|index| tokens.push(&token(index)));
             OwnedIds::from_parts(splitters, &tokens, run(n).start as u32)
         };
-        let ratings = run(self.values.len());
-        CachedShard {
-            ratings: DenseRatings {
-                users: self.users[ratings.clone()].to_vec(),
-                items: self.items[ratings.clone()].to_vec(),
-                values: self.values[ratings].to_vec(),
-            },
+        MemoryShard {
+            ratings: self.clone(),
+            run: run(self.values.len()),
             user_ids: owned(self.user_counts.len()),
-            user_counts: self.user_counts.to_vec(),
             item_ids: owned(self.item_counts.len()),
-            item_counts: self.item_counts.to_vec(),
-            bytes_read: 0,
         }
     }
 }
@@ -191,7 +190,7 @@ pub fn load(
     let (p, n_workers) = (worker.index(), worker.peers());
     // 1. Parse this worker's shards and agree on whether every shard is good.
     let train = match &params.train_in_memory {
-        Some(ratings) => Ok(TrainShard::Cached(ratings.numbered_shard(p, n_workers))),
+        Some(ratings) => Ok(TrainShard::Memory(ratings.numbered_shard(p, n_workers))),
         None => match is_ratings_cache(&params.train) {
             Ok(true) => read_cached_shard(&params.train, p, n_workers).map(TrainShard::Cached),
             Ok(false) => {
@@ -259,15 +258,37 @@ pub fn load(
                 items: shard.items,
                 values: shard.values,
             };
-            (train, users.owned, users.counts, items.owned, items.counts)
+            (
+                TrainRatings::Owned(train),
+                users.owned,
+                users.counts,
+                items.owned,
+                items.counts,
+            )
         }
         TrainShard::Cached(cached) => (
-            cached.ratings,
+            TrainRatings::Owned(cached.ratings),
             cached.user_ids,
             cached.user_counts,
             cached.item_ids,
             cached.item_counts,
         ),
+        TrainShard::Memory(shard) => {
+            let (user_counts, item_counts) = (
+                shard.ratings.user_counts.to_vec(),
+                shard.ratings.item_counts.to_vec(),
+            );
+            (
+                TrainRatings::Shared {
+                    ratings: shard.ratings,
+                    run: shard.run,
+                },
+                shard.user_ids,
+                user_counts,
+                shard.item_ids,
+                item_counts,
+            )
+        }
     };
     let (n_users, n_items) = (user_counts.len(), item_counts.len());
     let cost = |counts: &[u64]| -> Vec<u64> { counts.iter().map(|c| c + row_cost).collect() };
@@ -276,7 +297,7 @@ pub fn load(
 
     // 3. Global statistics, summed in file order.
     let (sum, sum_squares) = chain(worker, MEAN_CHAIN, |previous: Option<(f64, f64)>| {
-        let values = &train.values;
+        let values = train.run_values();
         match previous {
             // Worker 0 starts as `Iterator::sum` does, the others go on from their predecessor.
             None => (
@@ -362,33 +383,46 @@ pub fn load(
     }
 
     // 5. Every rating to its owners; each side built as soon as its ratings are in.
-    let by_user = route(
-        worker,
-        (&train.users, &train.items, &train.values),
-        user_owner,
-    )?;
-    let test_by_user = route(worker, (&seen.0, &seen.1, &seen.2), user_owner)?;
-    drop(seen);
-    let users = build_side(
-        user_blocks[p].clone(),
-        (&by_user.0, &by_user.1, &by_user.2),
-        Some((&test_by_user.0, &test_by_user.1, &test_by_user.2)),
-        n_items,
-    );
-    drop((by_user, test_by_user));
-    let by_item = route(
-        worker,
-        (&train.items, &train.users, &train.values),
-        item_owner,
-    )?;
-    drop(train);
-    let items = build_side(
-        item_blocks[p].clone(),
-        (&by_item.0, &by_item.1, &by_item.2),
-        None,
-        n_users,
-    );
-    drop(by_item);
+    let (users, items) = match train {
+        TrainRatings::Owned(train) => {
+            let by_user = route(
+                worker,
+                (&train.users, &train.items, &train.values),
+                user_owner,
+            )?;
+            let test_by_user = route(worker, (&seen.0, &seen.1, &seen.2), user_owner)?;
+            drop(seen);
+            let users = build_side(
+                user_blocks[p].clone(),
+                (&by_user.0, &by_user.1, &by_user.2),
+                Some((&test_by_user.0, &test_by_user.1, &test_by_user.2)),
+                n_items,
+            );
+            drop((by_user, test_by_user));
+            let by_item = route(
+                worker,
+                (&train.items, &train.users, &train.values),
+                item_owner,
+            )?;
+            drop(train);
+            let items = build_side(
+                item_blocks[p].clone(),
+                (&by_item.0, &by_item.1, &by_item.2),
+                None,
+                n_users,
+            );
+            (users, items)
+        }
+        // Every worker of the one process reads the shared arrays (no test ratings: `solve`
+        // refuses a test file with ratings in memory); `compress` keeps its blocks' ratings in
+        // array order, the order `route` would deliver them in.
+        TrainRatings::Shared { ratings, .. } => {
+            let (u, i, v) = (&ratings.users[..], &ratings.items[..], &ratings.values[..]);
+            let users = build_side(user_blocks[p].clone(), (u, i, v), None, n_items);
+            let items = build_side(item_blocks[p].clone(), (i, u, v), None, n_users);
+            (users, items)
+        }
+    };
 
     let problem = Problem {
         user_ids,
@@ -443,10 +477,12 @@ fn agree<'a, T>(
 }
 
 /// This worker's training ratings as read: a text shard with shard-local ids (numbered with the
-/// other workers next), or its part of a cache, numbered already.
+/// other workers next), its part of a cache, numbered already, or its run of ratings held in
+/// memory, numbered already.
 enum TrainShard {
     Text(RatingsShard),
     Cached(CachedShard),
+    Memory(MemoryShard),
 }
 
 impl TrainShard {
@@ -454,6 +490,7 @@ impl TrainShard {
         match self {
             TrainShard::Text(shard) => shard.len(),
             TrainShard::Cached(cached) => cached.ratings.values.len(),
+            TrainShard::Memory(shard) => shard.run.len(),
         }
     }
 
@@ -461,13 +498,14 @@ impl TrainShard {
         match self {
             TrainShard::Text(shard) => shard.bytes_read,
             TrainShard::Cached(cached) => cached.bytes_read,
+            TrainShard::Memory(_) => 0,
         }
     }
 
     fn mm_header(&self) -> Option<&strads_io::MmHeader> {
         match self {
             TrainShard::Text(shard) => shard.mm_header.as_ref(),
-            TrainShard::Cached(_) => None,
+            TrainShard::Cached(_) | TrainShard::Memory(_) => None,
         }
     }
 }
@@ -477,6 +515,35 @@ struct DenseRatings {
     users: Vec<u32>,
     items: Vec<u32>,
     values: Vec<f64>,
+}
+
+/// A worker's run of the ratings held in memory, and the ids it owns (as [`CachedShard`]'s).
+struct MemoryShard {
+    ratings: InMemoryRatings,
+    run: Range<usize>,
+    user_ids: OwnedIds,
+    item_ids: OwnedIds,
+}
+
+/// This worker's training ratings once numbered: its own (from a file, to be routed to their
+/// owners), or every rating, shared by the workers of the one process (held in memory).
+enum TrainRatings {
+    Owned(DenseRatings),
+    Shared {
+        ratings: InMemoryRatings,
+        /// This worker's run, whose values it sums in the global statistics' chain.
+        run: Range<usize>,
+    },
+}
+
+impl TrainRatings {
+    /// The values of this worker's part of the file (or of the arrays), in order.
+    fn run_values(&self) -> &[f64] {
+        match self {
+            TrainRatings::Owned(ratings) => &ratings.values,
+            TrainRatings::Shared { ratings, run } => &ratings.values[run.clone()],
+        }
+    }
 }
 
 /// Worker `p`'s part of a rating cache ([`strads_io::RatingsCache`]): the `p`-th of `P` equal
