@@ -18,16 +18,14 @@ pub mod load;
 pub mod program;
 pub mod shard;
 
-use std::sync::Arc;
-use std::time::Instant;
-
 use serde::Serialize;
-use strads_engine::{run_cluster, ClusterConfig};
+use strads_engine::ClusterConfig;
 
 pub use load::{CorpusSource, InMemoryCorpus, LocalDoc};
 
 use crate::checkpoint::Checkpointing;
 use crate::error::AppError;
+use crate::runner::run_app;
 
 /// `(topic, count)` pairs with positive counts, by topic.
 pub type SparseCounts = Vec<(u32, u32)>;
@@ -91,7 +89,7 @@ pub struct TraceRecord {
 }
 
 /// Called on the leader after each log-likelihood evaluation (for progress displays).
-pub type Observer = Arc<dyn Fn(&TraceRecord) + Send + Sync>;
+pub type Observer = crate::runner::Observer<TraceRecord>;
 
 /// The trained model, returned by process 0.
 #[derive(Clone, Debug)]
@@ -217,44 +215,5 @@ pub fn train(
     params: &LdaParams,
     observer: Option<Observer>,
 ) -> Result<Option<LdaResult>, AppError> {
-    validate(params)?;
-    if params.corpus.in_memory.is_some() && cluster.processes() > 1 {
-        return Err(AppError::InvalidArgument(
-            "documents held in memory are trained on in one process only".into(),
-        ));
-    }
-    let params = params.clone();
-    let (threads, workers) = (cluster.threads, cluster.workers());
-    let results = run_cluster(cluster, move |worker| {
-        let started = Instant::now();
-        let corpus = load::load_corpus(worker, &params.corpus)?;
-        let needed = memory_needed(
-            params.topics,
-            threads,
-            workers,
-            corpus.words,
-            corpus.total_tokens,
-            corpus.total_docs,
-        );
-        let what = format!(
-            "a corpus of {} tokens over a vocabulary of W = {} words, with K = {} topics on {} \
-             worker thread(s),",
-            corpus.total_tokens, corpus.words, params.topics, threads
-        );
-        strads_io::check_memory(&what, needed).map_err(AppError::InvalidArgument)?;
-        if corpus.words as u64 * params.topics as u64 > (1u64 << 34) {
-            return Err(AppError::InvalidArgument(format!(
-                "W x K = {} x {} word-topic counts are too many for one process",
-                corpus.words, params.topics
-            )));
-        }
-        program::train_on_worker(worker, &params, corpus, started, observer.clone())
-    })?;
-    let mut leader = None;
-    for result in results {
-        if let Some(model) = result? {
-            leader = Some(model);
-        }
-    }
-    Ok(leader)
+    run_app::<program::Training>(cluster, params, observer)
 }

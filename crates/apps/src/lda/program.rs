@@ -9,19 +9,19 @@
 //! that block next.
 
 use std::ops::Range;
-use std::time::Instant;
 
 use strads_core::{balanced_blocks, rotation_block};
-use strads_engine::{ProcessFigures, Worker};
+use strads_engine::{ClusterConfig, ProcessFigures, Worker};
 
 use serde::{Deserialize, Serialize};
 
 use super::kernels::{word_log_likelihood, FastRng, LogGammaTable, Priors, Topic};
-use super::load::LoadedCorpus;
+use super::load::{load_corpus, LoadedCorpus};
 use super::shard::{local_word_counts, PackedRows, ShardState};
-use super::{DocTopicRows, LdaParams, LdaResult, Observer, TraceRecord};
-use crate::checkpoint::{Boundary, CheckpointClock};
+use super::{DocTopicRows, LdaParams, LdaResult, TraceRecord};
+use crate::checkpoint::{Boundary, Checkpointing};
 use crate::error::AppError;
+use crate::runner::{in_memory_on_one_process, App, Footprint, Run, Timing};
 
 /// A worker's state after an iteration, as a checkpoint holds it.
 #[derive(Deserialize)]
@@ -71,14 +71,177 @@ impl Rotation {
     }
 }
 
-/// Runs the whole training on one worker; the leader returns the result.
-pub fn train_on_worker(
+/// The training as an app of the runner.
+pub(super) struct Training;
+
+/// A worker's share once loaded: its tokens' state with the initial (or resumed) counts in
+/// place, and what it knows of the corpus.
+pub(super) struct Loaded {
+    state: ShardState,
+    rng: FastRng,
+    rotation: Rotation,
+    priors: Priors,
+    synced_totals: Vec<i64>,
+    word_table: LogGammaTable,
+    doc_table: LogGammaTable,
+    corpus: CorpusFacts,
+    /// The iteration and trace of the checkpoint resumed.
+    resumed: Option<(u64, Vec<TraceRecord>)>,
+}
+
+/// What a worker knows of the corpus once it is loaded (its documents are in its state).
+struct CorpusFacts {
+    words: usize,
+    total_tokens: u64,
+    total_docs: u64,
+    vocabulary: Option<Vec<String>>,
+    bytes_read: u64,
+    tokens_held: u64,
+}
+
+/// A worker's state after training, and what the end of the run gathered on worker 0.
+pub(super) struct Solved {
+    rotation: Rotation,
+    synced_totals: Vec<i64>,
+    corpus: CorpusFacts,
+    trace: Vec<TraceRecord>,
+    completed: usize,
+    loglik: f64,
+    count_checks: usize,
+    state: ShardState,
+    blocks: Vec<PackedRows>,
+    doc_topic: Option<DocTopicRows>,
+}
+
+impl App for Training {
+    type Params = LdaParams;
+    type Record = TraceRecord;
+    type Loaded = Loaded;
+    type Solved = Solved;
+    type Output = LdaResult;
+
+    fn check(params: &LdaParams, cluster: &ClusterConfig) -> Result<(), AppError> {
+        super::validate(params)?;
+        in_memory_on_one_process(
+            params.corpus.in_memory.is_some(),
+            cluster,
+            "documents held in memory are trained on in one process only",
+        )
+    }
+
+    fn checkpointing(params: &LdaParams) -> &Checkpointing {
+        &params.checkpointing
+    }
+
+    fn load(
+        worker: &mut Worker<'_>,
+        params: &LdaParams,
+        run: &mut Run<TraceRecord>,
+    ) -> Result<Loaded, AppError> {
+        let threads = worker.workers_per_process();
+        let corpus = load_corpus(worker, &params.corpus)?;
+        let needed = super::memory_needed(
+            params.topics,
+            threads,
+            worker.peers(),
+            corpus.words,
+            corpus.total_tokens,
+            corpus.total_docs,
+        );
+        let what = format!(
+            "a corpus of {} tokens over a vocabulary of W = {} words, with K = {} topics on {} \
+             worker thread(s),",
+            corpus.total_tokens, corpus.words, params.topics, threads
+        );
+        strads_io::check_memory(&what, needed).map_err(AppError::InvalidArgument)?;
+        if corpus.words as u64 * params.topics as u64 > (1u64 << 34) {
+            return Err(AppError::InvalidArgument(format!(
+                "W x K = {} x {} word-topic counts are too many for one process",
+                corpus.words, params.topics
+            )));
+        }
+        prepare(worker, params, corpus, run)
+    }
+
+    fn solve(
+        worker: &mut Worker<'_>,
+        params: &LdaParams,
+        loaded: Loaded,
+        run: &mut Run<TraceRecord>,
+    ) -> Result<Solved, AppError> {
+        sample(worker, params, loaded, run)
+    }
+
+    fn gather(
+        worker: &mut Worker<'_>,
+        params: &LdaParams,
+        solved: &mut Solved,
+    ) -> Result<Footprint, AppError> {
+        let peers = worker.peers();
+        // The leader collects every block's rows, and the documents' topic counts if asked.
+        let mut outgoing: Vec<PackedRows> = vec![Vec::new(); peers];
+        outgoing[0] = solved.state.pack_rows(solved.rotation.held(0));
+        solved.blocks = worker.all_to_all(&outgoing)?;
+        if params.doc_topics {
+            let mut outgoing: Vec<DocTopicRows> = vec![Vec::new(); peers];
+            outgoing[0] = solved.state.doc_topic_rows();
+            let all = worker.all_to_all(&outgoing)?;
+            solved.doc_topic = Some(all.into_iter().flatten().collect::<Vec<_>>());
+        }
+        Ok(Footprint {
+            bytes_read: solved.corpus.bytes_read,
+            held: solved.corpus.tokens_held,
+        })
+    }
+
+    fn summarise(
+        params: &LdaParams,
+        solved: Solved,
+        timing: Timing,
+        processes: Vec<ProcessFigures>,
+    ) -> LdaResult {
+        let corpus = solved.corpus;
+        let mut word_topic: Vec<Vec<(u32, u32)>> = Vec::with_capacity(corpus.words);
+        for (b, packed) in solved.blocks.iter().enumerate() {
+            let mut at = 0;
+            for _ in solved.rotation.blocks[b].clone() {
+                let nonzeros = packed[at] as usize;
+                let row = (0..nonzeros)
+                    .map(|j| (packed[at + 1 + 2 * j], packed[at + 2 + 2 * j]))
+                    .collect();
+                at += 1 + 2 * nonzeros;
+                word_topic.push(row);
+            }
+        }
+        LdaResult {
+            topics: params.topics,
+            words: corpus.words,
+            docs: corpus.total_docs,
+            tokens: corpus.total_tokens,
+            iterations: solved.completed,
+            loglik: solved.loglik,
+            topic_totals: solved.synced_totals.iter().map(|&n| n as u64).collect(),
+            word_topic,
+            doc_topic: solved.doc_topic,
+            vocabulary: corpus.vocabulary,
+            trace: solved.trace,
+            load_seconds: timing.load_seconds,
+            train_seconds: timing.solve_seconds,
+            count_checks: solved.count_checks,
+            processes,
+        }
+    }
+}
+
+/// After loading the corpus: the rotation's blocks, the tokens' state (resumed from a
+/// checkpoint when asked: the counts follow from the topics), the initial counts and the
+/// log-gamma tables.
+fn prepare(
     worker: &mut Worker<'_>,
     params: &LdaParams,
     corpus: LoadedCorpus,
-    started: Instant,
-    observer: Option<Observer>,
-) -> Result<Option<LdaResult>, AppError> {
+    run: &mut Run<TraceRecord>,
+) -> Result<Loaded, AppError> {
     let (p, peers) = (worker.index(), worker.peers());
     let k = params.topics;
     let words = corpus.words;
@@ -116,7 +279,7 @@ pub fn train_on_worker(
     drop(corpus.docs);
     // A checkpoint holds every token's topic and the generator: the counts follow from the
     // topics exactly (integers), so they are rebuilt below as at the start.
-    params.checkpointing.check_space(
+    run.check_space(
         worker,
         &LdaSnapshotRef {
             topics: state.topics(),
@@ -125,8 +288,7 @@ pub fn train_on_worker(
             seconds: 0.0,
         },
     )?;
-    let resumed = params
-        .checkpointing
+    let resumed = run
         .resume::<LdaSnapshot>(worker)?
         .map(|(iteration, snapshot)| -> Result<_, AppError> {
             state
@@ -136,7 +298,11 @@ pub fn train_on_worker(
             Ok((iteration, snapshot.trace, snapshot.seconds))
         })
         .transpose();
-    let resumed = agree(worker, resumed)?;
+    let resumed = agree(worker, resumed)?.map(|(iteration, trace, seconds)| {
+        // Training goes on from the checkpoint's seconds.
+        run.resumed_at(iteration, seconds);
+        (iteration, trace)
+    });
 
     // Initial counts: every worker's partial rows of block b go to its first holder, worker b.
     let initial = gather_rows(worker, &mut state, &rotation)?;
@@ -144,27 +310,59 @@ pub fn train_on_worker(
         state.add_rows(rotation.held(0), packed, source == 0);
     }
     let totals = worker.all_gather(&state.local_topic_counts())?;
-    let mut synced_totals = sum_vectors(&totals, k);
+    let synced_totals = sum_vectors(&totals, k);
     state.topic_total = synced_totals.clone();
 
     let max_word = word_weights.iter().copied().max().unwrap_or(0) as usize;
     let word_table = LogGammaTable::new(params.beta, max_word);
     let doc_table = LogGammaTable::new(params.alpha, state.max_doc_length());
-    let load_seconds = started.elapsed().as_secs_f64();
+    Ok(Loaded {
+        state,
+        rng,
+        rotation,
+        priors,
+        synced_totals,
+        word_table,
+        doc_table,
+        corpus: CorpusFacts {
+            words,
+            total_tokens: corpus.total_tokens,
+            total_docs: corpus.total_docs,
+            vocabulary: corpus.vocabulary,
+            bytes_read: corpus.bytes_read,
+            tokens_held,
+        },
+        resumed,
+    })
+}
 
-    let mut train_started = Instant::now();
+/// The iterations: P sub-rounds each, then the count check, the stop rule, the log-likelihood
+/// and checkpoints.
+fn sample(
+    worker: &mut Worker<'_>,
+    params: &LdaParams,
+    loaded: Loaded,
+    run: &mut Run<TraceRecord>,
+) -> Result<Solved, AppError> {
+    let Loaded {
+        mut state,
+        mut rng,
+        rotation,
+        priors,
+        mut synced_totals,
+        word_table,
+        doc_table,
+        corpus,
+        resumed,
+    } = loaded;
+    let peers = worker.peers();
     let mut trace = Vec::new();
     let mut count_checks = 0;
     let mut loglik = f64::NAN;
-    let mut clock = CheckpointClock::default();
     let mut first = 1;
     let mut completed = 0;
-    if let Some((iteration, saved_trace, seconds)) = resumed {
+    if let Some((iteration, saved_trace)) = resumed {
         trace = saved_trace;
-        train_started = Instant::now()
-            .checked_sub(std::time::Duration::from_secs_f64(seconds))
-            .unwrap_or(train_started);
-        clock = CheckpointClock::at(iteration, seconds);
         first = iteration as usize + 1;
         completed = iteration as usize;
     }
@@ -201,10 +399,8 @@ pub fn train_on_worker(
         // Every worker decides the same: write a checkpoint, stop on request (then the state
         // is evaluated as after the last iteration).
         let boundary = if iteration < params.iterations {
-            let seconds = train_started.elapsed().as_secs_f64();
-            params
-                .checkpointing
-                .boundary(worker, iteration as u64, seconds, &mut clock)?
+            let seconds = run.seconds();
+            run.boundary(worker, iteration as u64, seconds)?
         } else {
             Boundary::default()
         };
@@ -219,7 +415,7 @@ pub fn train_on_worker(
             ];
             let sums = worker.all_reduce_sum(&local)?;
             loglik = word_log_likelihood(sums[0], &synced_totals, &priors) + sums[1];
-            let seconds = train_started.elapsed().as_secs_f64();
+            let seconds = run.seconds();
             let record = TraceRecord {
                 iteration,
                 seconds,
@@ -227,9 +423,7 @@ pub fn train_on_worker(
                 loglik_per_token: loglik / corpus.total_tokens as f64,
                 tokens_per_second: corpus.total_tokens as f64 * iteration as f64 / seconds,
             };
-            if let (true, Some(observer)) = (worker.is_leader(), &observer) {
-                observer(&record);
-            }
+            run.observe(worker, &record);
             trace.push(record);
         }
         if boundary.checkpoint {
@@ -237,68 +431,26 @@ pub fn train_on_worker(
                 topics: state.topics(),
                 rng: rng.state(),
                 trace: &trace,
-                seconds: train_started.elapsed().as_secs_f64(),
+                seconds: run.seconds(),
             };
-            params
-                .checkpointing
-                .save(worker, iteration as u64, &snapshot)?;
+            run.save(worker, iteration as u64, &snapshot)?;
         }
         if boundary.stop.is_some() {
             break;
         }
     }
-    let train_seconds = train_started.elapsed().as_secs_f64();
-
-    // The leader collects every block's rows, and the documents' topic counts if asked.
-    let mut outgoing: Vec<PackedRows> = vec![Vec::new(); peers];
-    outgoing[0] = state.pack_rows(rotation.held(0));
-    let blocks = worker.all_to_all(&outgoing)?;
-    let doc_topic = if params.doc_topics {
-        let mut outgoing: Vec<DocTopicRows> = vec![Vec::new(); peers];
-        outgoing[0] = state.doc_topic_rows();
-        let all = worker.all_to_all(&outgoing)?;
-        Some(all.into_iter().flatten().collect::<Vec<_>>())
-    } else {
-        None
-    };
-    // Only on success (every worker gets here): each process's figures, its peak last.
-    let mine = ProcessFigures {
-        bytes_read: corpus.bytes_read,
-        held: tokens_held,
-        peak_memory_bytes: strads_io::peak_resident_bytes(),
-    };
-    let Some(processes) = worker.gather_process_figures(&mine)? else {
-        return Ok(None);
-    };
-    let mut word_topic: Vec<Vec<(u32, u32)>> = Vec::with_capacity(words);
-    for (b, packed) in blocks.iter().enumerate() {
-        let mut at = 0;
-        for _ in rotation.blocks[b].clone() {
-            let nonzeros = packed[at] as usize;
-            let row = (0..nonzeros)
-                .map(|j| (packed[at + 1 + 2 * j], packed[at + 2 + 2 * j]))
-                .collect();
-            at += 1 + 2 * nonzeros;
-            word_topic.push(row);
-        }
-    }
-    Ok(Some(LdaResult {
-        topics: k,
-        words,
-        docs: corpus.total_docs,
-        tokens: corpus.total_tokens,
-        iterations: completed,
-        loglik,
-        topic_totals: synced_totals.iter().map(|&n| n as u64).collect(),
-        word_topic,
-        doc_topic,
-        vocabulary: corpus.vocabulary,
+    Ok(Solved {
+        rotation,
+        synced_totals,
+        corpus,
         trace,
-        load_seconds,
-        train_seconds,
+        completed,
+        loglik,
         count_checks,
-        processes,
-    }))
+        state,
+        blocks: Vec::new(),
+        doc_topic: None,
+    })
 }
 
 fn sum_vectors(parts: &[Vec<i64>], len: usize) -> Vec<i64> {
