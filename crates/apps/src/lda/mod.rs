@@ -46,6 +46,26 @@ pub enum SamplerKind {
     Exact,
 }
 
+impl SamplerKind {
+    /// MH's default rounds of (word step, doc step) per token.
+    pub const DEFAULT_MH_CYCLES: usize = 2;
+
+    /// The exact sampler samples up to this many topics by default (measured: at K = 50 it is
+    /// faster than MH and mixes better per iteration; at K = 1000 its word and document rows
+    /// are no longer sparse and MH is far faster).
+    pub const AUTO_EXACT_MAX_TOPICS: usize = 64;
+
+    /// The default sampler for `topics` topics: exact up to
+    /// [`SamplerKind::AUTO_EXACT_MAX_TOPICS`], MH with `cycles` rounds above.
+    pub fn tuned(topics: usize, cycles: usize) -> SamplerKind {
+        if topics <= SamplerKind::AUTO_EXACT_MAX_TOPICS {
+            SamplerKind::Exact
+        } else {
+            SamplerKind::Mh { cycles }
+        }
+    }
+}
+
 /// Everything a training run needs besides the cluster.
 #[derive(Clone, Debug)]
 pub struct LdaParams {
@@ -71,6 +91,34 @@ pub struct LdaParams {
     pub doc_topics: bool,
     /// Checkpoints (after iterations), resuming and stop requests.
     pub checkpointing: Checkpointing,
+}
+
+impl Default for LdaParams {
+    /// The command line's defaults (the corpus is an empty docword path, to be set): K = 50
+    /// topics, 100 iterations, alpha 0.1, beta 0.01, the log-likelihood after every iteration.
+    fn default() -> Self {
+        let topics = 50;
+        LdaParams {
+            corpus: CorpusSource {
+                path: std::path::PathBuf::new(),
+                format: strads_io::corpus::CorpusFormat::Docword,
+                vocab: None,
+                min_count: 1,
+                stopwords: None,
+                in_memory: None,
+            },
+            topics,
+            iterations: 100,
+            alpha: 0.1,
+            beta: 0.01,
+            seed: 1,
+            sampler: SamplerKind::tuned(topics, SamplerKind::DEFAULT_MH_CYCLES),
+            loglik_every: 1,
+            check_counts: false,
+            doc_topics: false,
+            checkpointing: Checkpointing::default(),
+        }
+    }
 }
 
 /// One line of the trace: the state after an iteration.

@@ -97,6 +97,79 @@ pub struct RegressionParams {
     pub checkpointing: Checkpointing,
 }
 
+impl Default for RegressionParams {
+    /// [`RegressionParams::tuned`] for the lasso on the column layout in one process (`data` is
+    /// an empty libsvm path, to be set).
+    fn default() -> Self {
+        RegressionParams::tuned(LossKind::Squared, Layout::Columns, 1)
+    }
+}
+
+impl RegressionParams {
+    /// The defaults for `loss` with `layout` on `processes` processes, each the best measured
+    /// on the benchmark problem over its lambdas (README "Performance"); `data` is an empty
+    /// libsvm path, to be set. The command line's defaults are these.
+    pub fn tuned(loss: LossKind, layout: Layout, processes: usize) -> Self {
+        let inner_passes = 4;
+        RegressionParams {
+            loss,
+            data: DataSource::Libsvm {
+                path: std::path::PathBuf::new(),
+                zero_based: false,
+            },
+            penalty: Penalty::Ratio(0.1),
+            tol: 1e-6,
+            max_passes: 10_000.0,
+            max_seconds: f64::INFINITY,
+            scheduler: SchedulerParams {
+                kind: SchedulerKind::Priority,
+                // Lasso's inner passes make a big round as good as as many sequential steps;
+                // a logreg round across processes pays two network latencies, which bigger
+                // rounds amortise.
+                schedule_size: match loss {
+                    LossKind::Squared => 256,
+                    LossKind::Logistic if processes > 1 => 256,
+                    LossKind::Logistic => 64,
+                },
+                eta: 1e-9,
+                seed: 1,
+            },
+            rho: RegressionParams::tuned_rho(loss, inner_passes),
+            staleness: 0,
+            // Column layout: an evaluation costs a pass over X and the sweeps are cheap per
+            // step, so evaluations are due after 20 of them in sweep work (or earlier, when the
+            // working set's subproblem has converged; see `column_descent`). Rows layout:
+            // lasso's rounds sweep the working set, so its evaluations can be rarer than
+            // logreg's, whose refreshed priorities are worth more than the evaluation's pass.
+            gap_every: match (layout, loss) {
+                (Layout::Columns, _) => 20.0,
+                (Layout::Rows, LossKind::Squared) => 2.0,
+                (Layout::Rows, LossKind::Logistic) => 0.25,
+            },
+            screening: true,
+            sweep_share: match loss {
+                LossKind::Squared => 16.0,
+                LossKind::Logistic => 0.25,
+            },
+            inner_passes,
+            layout,
+            local_passes: 0,
+            checkpointing: Checkpointing::default(),
+        }
+    }
+
+    /// The default dependency filter of the rows layout: none (1) for the lasso with inner
+    /// passes, whose sequential steps through the Gram entries (also correcting for changes of
+    /// rounds in flight that the workers did not see) make a big unfiltered round as safe as
+    /// sequential coordinate descent; 0.1 otherwise.
+    pub fn tuned_rho(loss: LossKind, inner_passes: usize) -> f64 {
+        match loss {
+            LossKind::Squared if inner_passes > 0 => 1.0,
+            LossKind::Squared | LossKind::Logistic => 0.1,
+        }
+    }
+}
+
 /// How X is split over the workers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
