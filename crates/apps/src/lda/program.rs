@@ -74,9 +74,9 @@ impl Rotation {
 /// The training as an app of the runner.
 pub(super) struct Training;
 
-/// A worker's share once loaded: its tokens' state with the initial (or resumed) counts in
-/// place, and what it knows of the corpus.
-pub(super) struct Loaded {
+/// A worker's training: its tokens' state with the counts in place, what it knows of the
+/// corpus, and after training the trace and what the end of the run gathered on worker 0.
+pub(super) struct Trainer {
     state: ShardState,
     rng: FastRng,
     rotation: Rotation,
@@ -84,31 +84,18 @@ pub(super) struct Loaded {
     synced_totals: Vec<i64>,
     word_table: LogGammaTable,
     doc_table: LogGammaTable,
-    corpus: CorpusFacts,
-    /// The iteration and trace of the checkpoint resumed.
-    resumed: Option<(u64, Vec<TraceRecord>)>,
-}
-
-/// What a worker knows of the corpus once it is loaded (its documents are in its state).
-struct CorpusFacts {
     words: usize,
     total_tokens: u64,
     total_docs: u64,
     vocabulary: Option<Vec<String>>,
     bytes_read: u64,
     tokens_held: u64,
-}
-
-/// A worker's state after training, and what the end of the run gathered on worker 0.
-pub(super) struct Solved {
-    rotation: Rotation,
-    synced_totals: Vec<i64>,
-    corpus: CorpusFacts,
+    /// The trace so far (a resumed checkpoint's, then this run's).
     trace: Vec<TraceRecord>,
+    /// Iterations done (a resumed checkpoint's at the start).
     completed: usize,
     loglik: f64,
     count_checks: usize,
-    state: ShardState,
     blocks: Vec<PackedRows>,
     doc_topic: Option<DocTopicRows>,
 }
@@ -116,8 +103,8 @@ pub(super) struct Solved {
 impl App for Training {
     type Params = LdaParams;
     type Record = TraceRecord;
-    type Loaded = Loaded;
-    type Solved = Solved;
+    type Loaded = Trainer;
+    type Solved = Trainer;
     type Output = LdaResult;
 
     fn check(params: &LdaParams, cluster: &ClusterConfig) -> Result<(), AppError> {
@@ -137,7 +124,7 @@ impl App for Training {
         worker: &mut Worker<'_>,
         params: &LdaParams,
         run: &mut Run<TraceRecord>,
-    ) -> Result<Loaded, AppError> {
+    ) -> Result<Trainer, AppError> {
         let threads = worker.workers_per_process();
         let corpus = load_corpus(worker, &params.corpus)?;
         let needed = super::memory_needed(
@@ -166,16 +153,17 @@ impl App for Training {
     fn solve(
         worker: &mut Worker<'_>,
         params: &LdaParams,
-        loaded: Loaded,
+        mut trainer: Trainer,
         run: &mut Run<TraceRecord>,
-    ) -> Result<Solved, AppError> {
-        sample(worker, params, loaded, run)
+    ) -> Result<Trainer, AppError> {
+        sample(worker, params, &mut trainer, run)?;
+        Ok(trainer)
     }
 
     fn gather(
         worker: &mut Worker<'_>,
         params: &LdaParams,
-        solved: &mut Solved,
+        solved: &mut Trainer,
     ) -> Result<Footprint, AppError> {
         let peers = worker.peers();
         // The leader collects every block's rows, and the documents' topic counts if asked.
@@ -189,19 +177,18 @@ impl App for Training {
             solved.doc_topic = Some(all.into_iter().flatten().collect::<Vec<_>>());
         }
         Ok(Footprint {
-            bytes_read: solved.corpus.bytes_read,
-            held: solved.corpus.tokens_held,
+            bytes_read: solved.bytes_read,
+            held: solved.tokens_held,
         })
     }
 
     fn summarise(
         params: &LdaParams,
-        solved: Solved,
+        solved: Trainer,
         timing: Timing,
         processes: Vec<ProcessFigures>,
     ) -> LdaResult {
-        let corpus = solved.corpus;
-        let mut word_topic: Vec<Vec<(u32, u32)>> = Vec::with_capacity(corpus.words);
+        let mut word_topic: Vec<Vec<(u32, u32)>> = Vec::with_capacity(solved.words);
         for (b, packed) in solved.blocks.iter().enumerate() {
             let mut at = 0;
             for _ in solved.rotation.blocks[b].clone() {
@@ -215,15 +202,15 @@ impl App for Training {
         }
         LdaResult {
             topics: params.topics,
-            words: corpus.words,
-            docs: corpus.total_docs,
-            tokens: corpus.total_tokens,
+            words: solved.words,
+            docs: solved.total_docs,
+            tokens: solved.total_tokens,
             iterations: solved.completed,
             loglik: solved.loglik,
             topic_totals: solved.synced_totals.iter().map(|&n| n as u64).collect(),
             word_topic,
             doc_topic: solved.doc_topic,
-            vocabulary: corpus.vocabulary,
+            vocabulary: solved.vocabulary,
             trace: solved.trace,
             load_seconds: timing.load_seconds,
             train_seconds: timing.solve_seconds,
@@ -241,7 +228,7 @@ fn prepare(
     params: &LdaParams,
     corpus: LoadedCorpus,
     run: &mut Run<TraceRecord>,
-) -> Result<Loaded, AppError> {
+) -> Result<Trainer, AppError> {
     let (p, peers) = (worker.index(), worker.peers());
     let k = params.topics;
     let words = corpus.words;
@@ -298,11 +285,14 @@ fn prepare(
             Ok((iteration, snapshot.trace, snapshot.seconds))
         })
         .transpose();
-    let resumed = agree(worker, resumed)?.map(|(iteration, trace, seconds)| {
-        // Training goes on from the checkpoint's seconds.
-        run.resumed_at(iteration, seconds);
-        (iteration, trace)
-    });
+    let (completed, trace) = match agree(worker, resumed)? {
+        Some((iteration, trace, seconds)) => {
+            // Training goes on from the checkpoint's seconds.
+            run.resumed_at(iteration, seconds);
+            (iteration as usize, trace)
+        }
+        None => (0, Vec::new()),
+    };
 
     // Initial counts: every worker's partial rows of block b go to its first holder, worker b.
     let initial = gather_rows(worker, &mut state, &rotation)?;
@@ -316,7 +306,7 @@ fn prepare(
     let max_word = word_weights.iter().copied().max().unwrap_or(0) as usize;
     let word_table = LogGammaTable::new(params.beta, max_word);
     let doc_table = LogGammaTable::new(params.alpha, state.max_doc_length());
-    Ok(Loaded {
+    Ok(Trainer {
         state,
         rng,
         rotation,
@@ -324,15 +314,18 @@ fn prepare(
         synced_totals,
         word_table,
         doc_table,
-        corpus: CorpusFacts {
-            words,
-            total_tokens: corpus.total_tokens,
-            total_docs: corpus.total_docs,
-            vocabulary: corpus.vocabulary,
-            bytes_read: corpus.bytes_read,
-            tokens_held,
-        },
-        resumed,
+        words,
+        total_tokens: corpus.total_tokens,
+        total_docs: corpus.total_docs,
+        vocabulary: corpus.vocabulary,
+        bytes_read: corpus.bytes_read,
+        tokens_held,
+        trace,
+        completed,
+        loglik: f64::NAN,
+        count_checks: 0,
+        blocks: Vec::new(),
+        doc_topic: None,
     })
 }
 
@@ -341,41 +334,36 @@ fn prepare(
 fn sample(
     worker: &mut Worker<'_>,
     params: &LdaParams,
-    loaded: Loaded,
+    trainer: &mut Trainer,
     run: &mut Run<TraceRecord>,
-) -> Result<Solved, AppError> {
-    let Loaded {
-        mut state,
-        mut rng,
+) -> Result<(), AppError> {
+    let Trainer {
+        state,
+        rng,
         rotation,
         priors,
-        mut synced_totals,
+        synced_totals,
         word_table,
         doc_table,
-        corpus,
-        resumed,
-    } = loaded;
+        total_tokens,
+        trace,
+        completed,
+        loglik,
+        count_checks,
+        ..
+    } = trainer;
     let peers = worker.peers();
-    let mut trace = Vec::new();
-    let mut count_checks = 0;
-    let mut loglik = f64::NAN;
-    let mut first = 1;
-    let mut completed = 0;
-    if let Some((iteration, saved_trace)) = resumed {
-        trace = saved_trace;
-        first = iteration as usize + 1;
-        completed = iteration as usize;
-    }
+    let first = *completed + 1;
     for iteration in first..=params.iterations {
         for r in 0..peers {
-            state.sample_block(rotation.held(r), &priors, params.sampler, &mut rng);
+            state.sample_block(rotation.held(r), priors, params.sampler, rng);
             if peers == 1 {
                 synced_totals.clone_from(&state.topic_total);
             } else {
                 let delta: Vec<i64> = state
                     .topic_total
                     .iter()
-                    .zip(&synced_totals)
+                    .zip(synced_totals.iter())
                     .map(|(now, before)| now - before)
                     .collect();
                 // The held block's rows go to worker p - 1, which holds it next; the change
@@ -387,14 +375,14 @@ fn sample(
                         *total += change;
                     }
                 }
-                state.topic_total.clone_from(&synced_totals);
+                state.topic_total.clone_from(synced_totals);
                 state.add_rows(rotation.held(r + 1), &rows, true);
             }
         }
         // Every worker holds its own block again: blocks are disjoint and cover the vocabulary.
         if params.check_counts {
-            check_counts(worker, &mut state, &rotation, &synced_totals, iteration)?;
-            count_checks += 1;
+            check_counts(worker, state, rotation, synced_totals, iteration)?;
+            *count_checks += 1;
         }
         // Every worker decides the same: write a checkpoint, stop on request (then the state
         // is evaluated as after the last iteration).
@@ -404,24 +392,24 @@ fn sample(
         } else {
             Boundary::default()
         };
-        completed = iteration;
+        *completed = iteration;
         let evaluate = iteration == params.iterations
             || boundary.stop.is_some()
             || (params.loglik_every > 0 && iteration % params.loglik_every == 0);
         if evaluate {
             let local = [
-                state.word_rows_log_likelihood(rotation.held(0), &word_table),
-                state.doc_log_likelihood(params.alpha, &doc_table),
+                state.word_rows_log_likelihood(rotation.held(0), word_table),
+                state.doc_log_likelihood(params.alpha, doc_table),
             ];
             let sums = worker.all_reduce_sum(&local)?;
-            loglik = word_log_likelihood(sums[0], &synced_totals, &priors) + sums[1];
+            *loglik = word_log_likelihood(sums[0], synced_totals, priors) + sums[1];
             let seconds = run.seconds();
             let record = TraceRecord {
                 iteration,
                 seconds,
-                loglik,
-                loglik_per_token: loglik / corpus.total_tokens as f64,
-                tokens_per_second: corpus.total_tokens as f64 * iteration as f64 / seconds,
+                loglik: *loglik,
+                loglik_per_token: *loglik / *total_tokens as f64,
+                tokens_per_second: *total_tokens as f64 * iteration as f64 / seconds,
             };
             run.observe(worker, &record);
             trace.push(record);
@@ -430,7 +418,7 @@ fn sample(
             let snapshot = LdaSnapshotRef {
                 topics: state.topics(),
                 rng: rng.state(),
-                trace: &trace,
+                trace,
                 seconds: run.seconds(),
             };
             run.save(worker, iteration as u64, &snapshot)?;
@@ -439,18 +427,7 @@ fn sample(
             break;
         }
     }
-    Ok(Solved {
-        rotation,
-        synced_totals,
-        corpus,
-        trace,
-        completed,
-        loglik,
-        count_checks,
-        state,
-        blocks: Vec::new(),
-        doc_topic: None,
-    })
+    Ok(())
 }
 
 fn sum_vectors(parts: &[Vec<i64>], len: usize) -> Vec<i64> {
