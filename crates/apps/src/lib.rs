@@ -6,6 +6,9 @@
 //! - [`mf`]: matrix factorisation of ratings by CCD++, ALS or rotated stratified SGD.
 //! - [`lda`]: LDA topic modelling by collapsed Gibbs sampling with STRADS vocabulary rotation.
 //!
+//! - [`runner`]: the one run every app plugs into ([`runner::App`], [`runner::run_app`]): the
+//!   cluster's start, loading and solving timed, the stop rule, trace observer and worker 0's
+//!   answer with every process's figures.
 //! - [`checkpoint`]: checkpoint and resume, and stopping on request, shared by the apps.
 //!
 //! Apps know the engine (to run) and the core (to schedule); the engine and the core know no app.
@@ -17,6 +20,7 @@ pub mod error;
 mod huge;
 pub mod lda;
 pub mod mf;
+pub mod runner;
 pub mod sparse_regression;
 
 pub use error::AppError;

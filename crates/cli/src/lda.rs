@@ -95,16 +95,16 @@ pub struct LdaArgs {
     #[arg(long, value_name = "FILE")]
     pub stopwords: Option<PathBuf>,
     /// Number of topics K.
-    #[arg(long, value_name = "K", default_value_t = 50)]
+    #[arg(long, value_name = "K", default_value_t = LdaParams::default().topics)]
     pub topics: usize,
     /// Iterations (sweeps over all tokens).
-    #[arg(long, value_name = "N", default_value_t = 100)]
+    #[arg(long, value_name = "N", default_value_t = LdaParams::default().iterations)]
     pub iters: usize,
     /// Symmetric Dirichlet prior of the document-topic proportions.
-    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = LdaParams::default().alpha, allow_negative_numbers = true)]
     pub alpha: f64,
     /// Symmetric Dirichlet prior of the topic-word distributions.
-    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = LdaParams::default().beta, allow_negative_numbers = true)]
     pub beta: f64,
     /// Token sampler.
     #[arg(long, value_enum, default_value_t = Sampler::Auto)]
@@ -114,14 +114,14 @@ pub struct LdaArgs {
     #[arg(long, value_name = "N")]
     pub mh_steps: Option<usize>,
     /// Evaluate (and trace) the log-likelihood every N iterations; 0 = only after the last.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = LdaParams::default().loglik_every)]
     pub loglik_every: usize,
     /// Check every count against the topic assignments after each iteration (slow; a test aid).
     #[arg(long)]
     pub check_counts: bool,
     /// Random seed (initial topics, sampling, embedded corpus). Same seed and cluster shape,
     /// same output.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = LdaParams::default().seed)]
     pub seed: u64,
     /// Words per topic in --topics-out [default: 10].
     #[arg(long, value_name = "N")]
@@ -142,9 +142,6 @@ pub struct LdaArgs {
     #[arg(long)]
     pub json: bool,
 }
-
-/// `--sampler auto` samples exactly up to this many topics.
-const AUTO_EXACT_MAX_TOPICS: usize = 64;
 
 /// The embedded default corpus.
 fn embedded_spec(seed: u64) -> LdaSpec {
@@ -183,7 +180,7 @@ fn check_flags(args: &LdaArgs, format: Option<CorpusFormat>, given: &Given) -> R
     let exact = match args.sampler {
         Sampler::Exact => true,
         Sampler::Mh => false,
-        Sampler::Auto => args.topics <= AUTO_EXACT_MAX_TOPICS,
+        Sampler::Auto => args.topics <= SamplerKind::AUTO_EXACT_MAX_TOPICS,
     };
     if exact {
         given.reject(
@@ -292,6 +289,7 @@ pub fn run(args: LdaArgs, given: &Given) -> Result<(), Failure> {
                 }
             }
         };
+        let mh_steps = args.mh_steps.unwrap_or(SamplerKind::DEFAULT_MH_CYCLES);
         let mut params = LdaParams {
             corpus,
             topics: args.topics,
@@ -300,10 +298,8 @@ pub fn run(args: LdaArgs, given: &Given) -> Result<(), Failure> {
             beta: args.beta,
             seed: args.seed,
             sampler: match args.sampler {
-                Sampler::Auto if args.topics <= AUTO_EXACT_MAX_TOPICS => SamplerKind::Exact,
-                Sampler::Auto | Sampler::Mh => SamplerKind::Mh {
-                    cycles: args.mh_steps.unwrap_or(2),
-                },
+                Sampler::Auto => SamplerKind::tuned(args.topics, mh_steps),
+                Sampler::Mh => SamplerKind::Mh { cycles: mh_steps },
                 Sampler::Exact => SamplerKind::Exact,
             },
             loglik_every: args.loglik_every,
@@ -449,7 +445,7 @@ fn print_summary(
             "alpha": args.alpha,
             "beta": args.beta,
             "sampler": sampler,
-            "mh_steps": args.mh_steps.unwrap_or(2),
+            "mh_steps": args.mh_steps.unwrap_or(SamplerKind::DEFAULT_MH_CYCLES),
             "seed": args.seed,
             "count_checks": model.count_checks,
             "cache": cache_use,

@@ -46,22 +46,22 @@ pub struct MfArgs {
     #[arg(long, value_enum)]
     pub format: Option<RatingsFormat>,
     /// Solver.
-    #[arg(long, value_enum, default_value_t = Algorithm::Ccd)]
+    #[arg(long, value_enum, default_value_t = MfParams::default().algorithm)]
     pub algo: Algorithm,
     /// Rank of the factors.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = MfParams::default().rank)]
     pub rank: usize,
     /// The penalty lambda in sum (r_ij - w_i.h_j)^2 + lambda (sum c_i ||w_i||^2 + sum c_j ||h_j||^2).
-    #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = MfParams::default().lambda, allow_negative_numbers = true)]
     pub lambda: f64,
     /// The penalty weights c.
-    #[arg(long, value_enum, default_value_t = RegScaling::None)]
+    #[arg(long, value_enum, default_value_t = MfParams::default().reg_scaling)]
     pub reg_scaling: RegScaling,
     /// Iterations (epochs for sgd).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = MfParams::default().iterations)]
     pub iters: usize,
     /// Stop after the iteration during which this many seconds of solving passed.
-    #[arg(long, default_value_t = f64::INFINITY, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = MfParams::default().max_seconds, allow_negative_numbers = true)]
     pub max_seconds: f64,
     /// CCD++ inner iterations: how many times each rank-one term (w_t, then h_t) is updated in a
     /// row before the next; an iteration then costs INNER times as much [default: 1; ccd only].
@@ -84,7 +84,7 @@ pub struct MfArgs {
     #[arg(long, allow_negative_numbers = true)]
     pub lr_decay: Option<f64>,
     /// Random seed (initial factors, SGD order, embedded problem).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = MfParams::default().seed)]
     pub seed: u64,
     /// Write the factors with their original ids to PREFIX.users and PREFIX.items (lines
     /// `id f_1 ... f_rank`) and PREFIX.json (rank, global mean, settings).
@@ -222,26 +222,27 @@ pub fn run(args: MfArgs, given: &Given) -> Result<(), Failure> {
             }
             None => (train, None),
         };
+        // The library's defaults where no flag was given.
+        let defaults = MfParams::default();
         let mut params = MfParams {
             train,
             train_in_memory: None,
             test,
-            format: args.format.unwrap_or(RatingsFormat::Auto),
+            format: args.format.unwrap_or(defaults.format),
             algorithm: args.algo,
             rank: args.rank,
             lambda: args.lambda,
             reg_scaling: args.reg_scaling,
             iterations: args.iters,
-            inner_iterations: args.inner.unwrap_or(1),
-            init: args.init.unwrap_or(Init::Spectral),
-            init_steps: args.init_steps.unwrap_or(match args.algo {
-                Algorithm::Als => 3,
-                Algorithm::Ccd | Algorithm::Sgd => 2,
-            }),
+            inner_iterations: args.inner.unwrap_or(defaults.inner_iterations),
+            init: args.init.unwrap_or(defaults.init),
+            init_steps: args
+                .init_steps
+                .unwrap_or(MfParams::tuned_init_steps(args.algo)),
             max_seconds: args.max_seconds,
             seed: args.seed,
-            learning_rate: args.lr.unwrap_or(0.05),
-            learning_rate_decay: args.lr_decay.unwrap_or(0.1),
+            learning_rate: args.lr.unwrap_or(defaults.learning_rate),
+            learning_rate_decay: args.lr_decay.unwrap_or(defaults.learning_rate_decay),
             collect_model: args.out_prefix.is_some() || args.predict.is_some(),
             checkpointing: Default::default(),
         };

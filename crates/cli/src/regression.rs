@@ -65,13 +65,13 @@ pub struct RegressionArgs {
     #[arg(long, value_name = "RATIO", allow_negative_numbers = true)]
     pub lambda_ratio: Option<f64>,
     /// Stop when the duality gap <= TOL * objective.
-    #[arg(long, default_value_t = 1e-6, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = RegressionParams::default().tol, allow_negative_numbers = true)]
     pub tol: f64,
     /// Stop after this many passes over the coordinates.
-    #[arg(long, default_value_t = 10_000.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = RegressionParams::default().max_passes, allow_negative_numbers = true)]
     pub max_iters: f64,
     /// Stop after this many seconds of solving.
-    #[arg(long, default_value_t = f64::INFINITY, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = RegressionParams::default().max_seconds, allow_negative_numbers = true)]
     pub max_seconds: f64,
     /// How X is split over the workers: `columns` (each worker owns a block of columns and
     /// sweeps its working set against a replica of the residual; rounds all-gather the
@@ -136,7 +136,7 @@ pub struct RegressionArgs {
     #[arg(long, value_name = "N")]
     pub inner_passes: Option<usize>,
     /// Random seed (scheduler, embedded problem).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = RegressionParams::default().scheduler.seed)]
     pub seed: u64,
     /// Write the nonzero coefficients as `index value` lines (1-based).
     #[arg(long, value_name = "FILE")]
@@ -238,31 +238,37 @@ pub fn run(loss: LossKind, args: RegressionArgs, given: &Given) -> Result<(), Fa
             }
             (None, data) => (data, None),
         };
-        let defaults = Defaults::for_run(loss, &args, cluster.processes());
+        // The library's tuned defaults for this loss, layout and cluster, where no flag was
+        // given.
+        let tuned = RegressionParams::tuned(loss, args.layout, cluster.processes());
+        let inner_passes = args.inner_passes.unwrap_or(tuned.inner_passes);
         let mut params = RegressionParams {
             loss,
             data,
             penalty: match (args.lambda, args.lambda_ratio) {
                 (Some(lambda), _) => Penalty::Absolute(lambda),
-                (None, ratio) => Penalty::Ratio(ratio.unwrap_or(0.1)),
+                (None, Some(ratio)) => Penalty::Ratio(ratio),
+                (None, None) => tuned.penalty,
             },
             tol: args.tol,
             max_passes: args.max_iters,
             max_seconds: args.max_seconds,
             scheduler: SchedulerParams {
-                kind: defaults.scheduler,
-                schedule_size: defaults.schedule_size,
-                eta: args.eta.unwrap_or(1e-9),
+                kind: args.scheduler.unwrap_or(tuned.scheduler.kind),
+                schedule_size: args.schedule_size.unwrap_or(tuned.scheduler.schedule_size),
+                eta: args.eta.unwrap_or(tuned.scheduler.eta),
                 seed: args.seed,
             },
-            rho: defaults.rho,
-            staleness: args.staleness.unwrap_or(0),
-            gap_every: defaults.gap_every,
+            rho: args
+                .rho
+                .unwrap_or(RegressionParams::tuned_rho(loss, inner_passes)),
+            staleness: args.staleness.unwrap_or(tuned.staleness),
+            gap_every: args.gap_every.unwrap_or(tuned.gap_every),
             screening: !args.no_screening,
-            sweep_share: defaults.sweep_share,
-            inner_passes: defaults.inner_passes,
+            sweep_share: args.sweep_share.unwrap_or(tuned.sweep_share),
+            inner_passes,
             layout: args.layout,
-            local_passes: args.local_passes.unwrap_or(0),
+            local_passes: args.local_passes.unwrap_or(tuned.local_passes),
             checkpointing: Default::default(),
         };
         strads_apps::sparse_regression::validate(&params).map_err(bad_input)?;
@@ -543,17 +549,6 @@ fn print_summary(
     Ok(())
 }
 
-/// The flags whose defaults depend on the app and the run (measured on the benchmark problem,
-/// README "Performance"), resolved: the value given, or that default.
-struct Defaults {
-    scheduler: SchedulerKind,
-    schedule_size: usize,
-    rho: f64,
-    gap_every: f64,
-    sweep_share: f64,
-    inner_passes: usize,
-}
-
 /// Fails on flags that the chosen layout would ignore.
 fn check_layout_flags(args: &RegressionArgs, given: &Given) -> Result<(), Failure> {
     if args.local_passes == Some(0) {
@@ -576,40 +571,5 @@ fn check_layout_flags(args: &RegressionArgs, given: &Given) -> Result<(), Failur
             "to --layout rows",
         ),
         Layout::Rows => given.reject(&["--local-passes"], "to --layout columns"),
-    }
-}
-
-impl Defaults {
-    fn for_run(loss: LossKind, args: &RegressionArgs, processes: usize) -> Self {
-        let inner_passes = args.inner_passes.unwrap_or(4);
-        let scheduler = args.scheduler.unwrap_or(SchedulerKind::Priority);
-        // Column layout: an evaluation costs a pass over X and the sweeps are cheap per step, so
-        // evaluations are due after 20 of them in sweep work (or earlier, when the working set's
-        // subproblem has converged; see `column_descent`).
-        let columns_gap_every = (args.layout == Layout::Columns).then_some(20.0);
-        match loss {
-            // Lasso's inner passes step a round's candidates sequentially through their Gram
-            // entries, also correcting for changes of rounds in flight that the workers did not
-            // see, so a big round without the dependency filter is as safe as sequential
-            // coordinate descent.
-            LossKind::Squared => Defaults {
-                schedule_size: args.schedule_size.unwrap_or(256),
-                rho: args.rho.unwrap_or(if inner_passes > 0 { 1.0 } else { 0.1 }),
-                gap_every: args.gap_every.or(columns_gap_every).unwrap_or(2.0),
-                sweep_share: args.sweep_share.unwrap_or(16.0),
-                scheduler,
-                inner_passes,
-            },
-            LossKind::Logistic => Defaults {
-                schedule_size: args
-                    .schedule_size
-                    .unwrap_or(if processes > 1 { 256 } else { 64 }),
-                rho: args.rho.unwrap_or(0.1),
-                gap_every: args.gap_every.or(columns_gap_every).unwrap_or(0.25),
-                sweep_share: args.sweep_share.unwrap_or(0.25),
-                scheduler,
-                inner_passes,
-            },
-        }
     }
 }

@@ -18,16 +18,14 @@ pub mod load;
 pub mod program;
 pub mod shard;
 
-use std::sync::Arc;
-use std::time::Instant;
-
 use serde::Serialize;
-use strads_engine::{run_cluster, ClusterConfig};
+use strads_engine::ClusterConfig;
 
 pub use load::{CorpusSource, InMemoryCorpus, LocalDoc};
 
 use crate::checkpoint::Checkpointing;
 use crate::error::AppError;
+use crate::runner::run_app;
 
 /// `(topic, count)` pairs with positive counts, by topic.
 pub type SparseCounts = Vec<(u32, u32)>;
@@ -46,6 +44,26 @@ pub enum SamplerKind {
     /// A draw from the exact collapsed conditional (SparseLDA buckets: O(nonzero topics of the
     /// word) per token after the first iterations).
     Exact,
+}
+
+impl SamplerKind {
+    /// MH's default rounds of (word step, doc step) per token.
+    pub const DEFAULT_MH_CYCLES: usize = 2;
+
+    /// The exact sampler samples up to this many topics by default (measured: at K = 50 it is
+    /// faster than MH and mixes better per iteration; at K = 1000 its word and document rows
+    /// are no longer sparse and MH is far faster).
+    pub const AUTO_EXACT_MAX_TOPICS: usize = 64;
+
+    /// The default sampler for `topics` topics: exact up to
+    /// [`SamplerKind::AUTO_EXACT_MAX_TOPICS`], MH with `cycles` rounds above.
+    pub fn tuned(topics: usize, cycles: usize) -> SamplerKind {
+        if topics <= SamplerKind::AUTO_EXACT_MAX_TOPICS {
+            SamplerKind::Exact
+        } else {
+            SamplerKind::Mh { cycles }
+        }
+    }
 }
 
 /// Everything a training run needs besides the cluster.
@@ -75,6 +93,34 @@ pub struct LdaParams {
     pub checkpointing: Checkpointing,
 }
 
+impl Default for LdaParams {
+    /// The command line's defaults (the corpus is an empty docword path, to be set): K = 50
+    /// topics, 100 iterations, alpha 0.1, beta 0.01, the log-likelihood after every iteration.
+    fn default() -> Self {
+        let topics = 50;
+        LdaParams {
+            corpus: CorpusSource {
+                path: std::path::PathBuf::new(),
+                format: strads_io::corpus::CorpusFormat::Docword,
+                vocab: None,
+                min_count: 1,
+                stopwords: None,
+                in_memory: None,
+            },
+            topics,
+            iterations: 100,
+            alpha: 0.1,
+            beta: 0.01,
+            seed: 1,
+            sampler: SamplerKind::tuned(topics, SamplerKind::DEFAULT_MH_CYCLES),
+            loglik_every: 1,
+            check_counts: false,
+            doc_topics: false,
+            checkpointing: Checkpointing::default(),
+        }
+    }
+}
+
 /// One line of the trace: the state after an iteration.
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct TraceRecord {
@@ -91,7 +137,7 @@ pub struct TraceRecord {
 }
 
 /// Called on the leader after each log-likelihood evaluation (for progress displays).
-pub type Observer = Arc<dyn Fn(&TraceRecord) + Send + Sync>;
+pub type Observer = crate::runner::Observer<TraceRecord>;
 
 /// The trained model, returned by process 0.
 #[derive(Clone, Debug)]
@@ -217,44 +263,5 @@ pub fn train(
     params: &LdaParams,
     observer: Option<Observer>,
 ) -> Result<Option<LdaResult>, AppError> {
-    validate(params)?;
-    if params.corpus.in_memory.is_some() && cluster.processes() > 1 {
-        return Err(AppError::InvalidArgument(
-            "documents held in memory are trained on in one process only".into(),
-        ));
-    }
-    let params = params.clone();
-    let (threads, workers) = (cluster.threads, cluster.workers());
-    let results = run_cluster(cluster, move |worker| {
-        let started = Instant::now();
-        let corpus = load::load_corpus(worker, &params.corpus)?;
-        let needed = memory_needed(
-            params.topics,
-            threads,
-            workers,
-            corpus.words,
-            corpus.total_tokens,
-            corpus.total_docs,
-        );
-        let what = format!(
-            "a corpus of {} tokens over a vocabulary of W = {} words, with K = {} topics on {} \
-             worker thread(s),",
-            corpus.total_tokens, corpus.words, params.topics, threads
-        );
-        strads_io::check_memory(&what, needed).map_err(AppError::InvalidArgument)?;
-        if corpus.words as u64 * params.topics as u64 > (1u64 << 34) {
-            return Err(AppError::InvalidArgument(format!(
-                "W x K = {} x {} word-topic counts are too many for one process",
-                corpus.words, params.topics
-            )));
-        }
-        program::train_on_worker(worker, &params, corpus, started, observer.clone())
-    })?;
-    let mut leader = None;
-    for result in results {
-        if let Some(model) = result? {
-            leader = Some(model);
-        }
-    }
-    Ok(leader)
+    run_app::<program::Training>(cluster, params, observer)
 }

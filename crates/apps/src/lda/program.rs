@@ -9,19 +9,19 @@
 //! that block next.
 
 use std::ops::Range;
-use std::time::Instant;
 
 use strads_core::{balanced_blocks, rotation_block};
-use strads_engine::{ProcessFigures, Worker};
+use strads_engine::{ClusterConfig, ProcessFigures, Worker};
 
 use serde::{Deserialize, Serialize};
 
 use super::kernels::{word_log_likelihood, FastRng, LogGammaTable, Priors, Topic};
-use super::load::LoadedCorpus;
+use super::load::{load_corpus, LoadedCorpus};
 use super::shard::{local_word_counts, PackedRows, ShardState};
-use super::{DocTopicRows, LdaParams, LdaResult, Observer, TraceRecord};
-use crate::checkpoint::{Boundary, CheckpointClock};
+use super::{DocTopicRows, LdaParams, LdaResult, TraceRecord};
+use crate::checkpoint::{Boundary, Checkpointing};
 use crate::error::AppError;
+use crate::runner::{in_memory_on_one_process, App, Footprint, Run, Timing};
 
 /// A worker's state after an iteration, as a checkpoint holds it.
 #[derive(Deserialize)]
@@ -71,14 +71,164 @@ impl Rotation {
     }
 }
 
-/// Runs the whole training on one worker; the leader returns the result.
-pub fn train_on_worker(
+/// The training as an app of the runner.
+pub(super) struct Training;
+
+/// A worker's training: its tokens' state with the counts in place, what it knows of the
+/// corpus, and after training the trace and what the end of the run gathered on worker 0.
+pub(super) struct Trainer {
+    state: ShardState,
+    rng: FastRng,
+    rotation: Rotation,
+    priors: Priors,
+    synced_totals: Vec<i64>,
+    word_table: LogGammaTable,
+    doc_table: LogGammaTable,
+    words: usize,
+    total_tokens: u64,
+    total_docs: u64,
+    vocabulary: Option<Vec<String>>,
+    bytes_read: u64,
+    tokens_held: u64,
+    /// The trace so far (a resumed checkpoint's, then this run's).
+    trace: Vec<TraceRecord>,
+    /// Iterations done (a resumed checkpoint's at the start).
+    completed: usize,
+    loglik: f64,
+    count_checks: usize,
+    blocks: Vec<PackedRows>,
+    doc_topic: Option<DocTopicRows>,
+}
+
+impl App for Training {
+    type Params = LdaParams;
+    type Record = TraceRecord;
+    type Loaded = Trainer;
+    type Solved = Trainer;
+    type Output = LdaResult;
+
+    fn check(params: &LdaParams, cluster: &ClusterConfig) -> Result<(), AppError> {
+        super::validate(params)?;
+        in_memory_on_one_process(
+            params.corpus.in_memory.is_some(),
+            cluster,
+            "documents held in memory are trained on in one process only",
+        )
+    }
+
+    fn checkpointing(params: &LdaParams) -> &Checkpointing {
+        &params.checkpointing
+    }
+
+    fn load(
+        worker: &mut Worker<'_>,
+        params: &LdaParams,
+        run: &mut Run<TraceRecord>,
+    ) -> Result<Trainer, AppError> {
+        let threads = worker.workers_per_process();
+        let corpus = load_corpus(worker, &params.corpus)?;
+        let needed = super::memory_needed(
+            params.topics,
+            threads,
+            worker.peers(),
+            corpus.words,
+            corpus.total_tokens,
+            corpus.total_docs,
+        );
+        let what = format!(
+            "a corpus of {} tokens over a vocabulary of W = {} words, with K = {} topics on {} \
+             worker thread(s),",
+            corpus.total_tokens, corpus.words, params.topics, threads
+        );
+        strads_io::check_memory(&what, needed).map_err(AppError::InvalidArgument)?;
+        if corpus.words as u64 * params.topics as u64 > (1u64 << 34) {
+            return Err(AppError::InvalidArgument(format!(
+                "W x K = {} x {} word-topic counts are too many for one process",
+                corpus.words, params.topics
+            )));
+        }
+        prepare(worker, params, corpus, run)
+    }
+
+    fn solve(
+        worker: &mut Worker<'_>,
+        params: &LdaParams,
+        mut trainer: Trainer,
+        run: &mut Run<TraceRecord>,
+    ) -> Result<Trainer, AppError> {
+        sample(worker, params, &mut trainer, run)?;
+        Ok(trainer)
+    }
+
+    fn gather(
+        worker: &mut Worker<'_>,
+        params: &LdaParams,
+        solved: &mut Trainer,
+    ) -> Result<Footprint, AppError> {
+        let peers = worker.peers();
+        // The leader collects every block's rows, and the documents' topic counts if asked.
+        let mut outgoing: Vec<PackedRows> = vec![Vec::new(); peers];
+        outgoing[0] = solved.state.pack_rows(solved.rotation.held(0));
+        solved.blocks = worker.all_to_all(&outgoing)?;
+        if params.doc_topics {
+            let mut outgoing: Vec<DocTopicRows> = vec![Vec::new(); peers];
+            outgoing[0] = solved.state.doc_topic_rows();
+            let all = worker.all_to_all(&outgoing)?;
+            solved.doc_topic = Some(all.into_iter().flatten().collect::<Vec<_>>());
+        }
+        Ok(Footprint {
+            bytes_read: solved.bytes_read,
+            held: solved.tokens_held,
+        })
+    }
+
+    fn summarise(
+        params: &LdaParams,
+        solved: Trainer,
+        timing: Timing,
+        processes: Vec<ProcessFigures>,
+    ) -> LdaResult {
+        let mut word_topic: Vec<Vec<(u32, u32)>> = Vec::with_capacity(solved.words);
+        for (b, packed) in solved.blocks.iter().enumerate() {
+            let mut at = 0;
+            for _ in solved.rotation.blocks[b].clone() {
+                let nonzeros = packed[at] as usize;
+                let row = (0..nonzeros)
+                    .map(|j| (packed[at + 1 + 2 * j], packed[at + 2 + 2 * j]))
+                    .collect();
+                at += 1 + 2 * nonzeros;
+                word_topic.push(row);
+            }
+        }
+        LdaResult {
+            topics: params.topics,
+            words: solved.words,
+            docs: solved.total_docs,
+            tokens: solved.total_tokens,
+            iterations: solved.completed,
+            loglik: solved.loglik,
+            topic_totals: solved.synced_totals.iter().map(|&n| n as u64).collect(),
+            word_topic,
+            doc_topic: solved.doc_topic,
+            vocabulary: solved.vocabulary,
+            trace: solved.trace,
+            load_seconds: timing.load_seconds,
+            train_seconds: timing.solve_seconds,
+            count_checks: solved.count_checks,
+            processes,
+        }
+    }
+}
+
+/// After loading the corpus: the rotation's blocks, the tokens' state (resumed from a
+/// checkpoint when asked: the counts follow from the topics), the initial counts and the
+/// log-gamma tables.
+fn prepare(
     worker: &mut Worker<'_>,
     params: &LdaParams,
     corpus: LoadedCorpus,
-    started: Instant,
-    observer: Option<Observer>,
-) -> Result<Option<LdaResult>, AppError> {
+    run: &mut Run<TraceRecord>,
+) -> Result<Trainer, AppError> {
     let (p, peers) = (worker.index(), worker.peers());
     let k = params.topics;
     let words = corpus.words;
@@ -116,7 +266,7 @@ pub fn train_on_worker(
     drop(corpus.docs);
     // A checkpoint holds every token's topic and the generator: the counts follow from the
     // topics exactly (integers), so they are rebuilt below as at the start.
-    params.checkpointing.check_space(
+    run.check_space(
         worker,
         &LdaSnapshotRef {
             topics: state.topics(),
@@ -125,8 +275,7 @@ pub fn train_on_worker(
             seconds: 0.0,
         },
     )?;
-    let resumed = params
-        .checkpointing
+    let resumed = run
         .resume::<LdaSnapshot>(worker)?
         .map(|(iteration, snapshot)| -> Result<_, AppError> {
             state
@@ -136,7 +285,14 @@ pub fn train_on_worker(
             Ok((iteration, snapshot.trace, snapshot.seconds))
         })
         .transpose();
-    let resumed = agree(worker, resumed)?;
+    let (completed, trace) = match agree(worker, resumed)? {
+        Some((iteration, trace, seconds)) => {
+            // Training goes on from the checkpoint's seconds.
+            run.resumed_at(iteration, seconds);
+            (iteration as usize, trace)
+        }
+        None => (0, Vec::new()),
+    };
 
     // Initial counts: every worker's partial rows of block b go to its first holder, worker b.
     let initial = gather_rows(worker, &mut state, &rotation)?;
@@ -144,40 +300,70 @@ pub fn train_on_worker(
         state.add_rows(rotation.held(0), packed, source == 0);
     }
     let totals = worker.all_gather(&state.local_topic_counts())?;
-    let mut synced_totals = sum_vectors(&totals, k);
+    let synced_totals = sum_vectors(&totals, k);
     state.topic_total = synced_totals.clone();
 
     let max_word = word_weights.iter().copied().max().unwrap_or(0) as usize;
     let word_table = LogGammaTable::new(params.beta, max_word);
     let doc_table = LogGammaTable::new(params.alpha, state.max_doc_length());
-    let load_seconds = started.elapsed().as_secs_f64();
+    Ok(Trainer {
+        state,
+        rng,
+        rotation,
+        priors,
+        synced_totals,
+        word_table,
+        doc_table,
+        words,
+        total_tokens: corpus.total_tokens,
+        total_docs: corpus.total_docs,
+        vocabulary: corpus.vocabulary,
+        bytes_read: corpus.bytes_read,
+        tokens_held,
+        trace,
+        completed,
+        loglik: f64::NAN,
+        count_checks: 0,
+        blocks: Vec::new(),
+        doc_topic: None,
+    })
+}
 
-    let mut train_started = Instant::now();
-    let mut trace = Vec::new();
-    let mut count_checks = 0;
-    let mut loglik = f64::NAN;
-    let mut clock = CheckpointClock::default();
-    let mut first = 1;
-    let mut completed = 0;
-    if let Some((iteration, saved_trace, seconds)) = resumed {
-        trace = saved_trace;
-        train_started = Instant::now()
-            .checked_sub(std::time::Duration::from_secs_f64(seconds))
-            .unwrap_or(train_started);
-        clock = CheckpointClock::at(iteration, seconds);
-        first = iteration as usize + 1;
-        completed = iteration as usize;
-    }
+/// The iterations: P sub-rounds each, then the count check, the stop rule, the log-likelihood
+/// and checkpoints.
+fn sample(
+    worker: &mut Worker<'_>,
+    params: &LdaParams,
+    trainer: &mut Trainer,
+    run: &mut Run<TraceRecord>,
+) -> Result<(), AppError> {
+    let Trainer {
+        state,
+        rng,
+        rotation,
+        priors,
+        synced_totals,
+        word_table,
+        doc_table,
+        total_tokens,
+        trace,
+        completed,
+        loglik,
+        count_checks,
+        ..
+    } = trainer;
+    let peers = worker.peers();
+    let first = *completed + 1;
     for iteration in first..=params.iterations {
         for r in 0..peers {
-            state.sample_block(rotation.held(r), &priors, params.sampler, &mut rng);
+            state.sample_block(rotation.held(r), priors, params.sampler, rng);
             if peers == 1 {
                 synced_totals.clone_from(&state.topic_total);
             } else {
                 let delta: Vec<i64> = state
                     .topic_total
                     .iter()
-                    .zip(&synced_totals)
+                    .zip(synced_totals.iter())
                     .map(|(now, before)| now - before)
                     .collect();
                 // The held block's rows go to worker p - 1, which holds it next; the change
@@ -189,116 +375,59 @@ pub fn train_on_worker(
                         *total += change;
                     }
                 }
-                state.topic_total.clone_from(&synced_totals);
+                state.topic_total.clone_from(synced_totals);
                 state.add_rows(rotation.held(r + 1), &rows, true);
             }
         }
         // Every worker holds its own block again: blocks are disjoint and cover the vocabulary.
         if params.check_counts {
-            check_counts(worker, &mut state, &rotation, &synced_totals, iteration)?;
-            count_checks += 1;
+            check_counts(worker, state, rotation, synced_totals, iteration)?;
+            *count_checks += 1;
         }
         // Every worker decides the same: write a checkpoint, stop on request (then the state
         // is evaluated as after the last iteration).
         let boundary = if iteration < params.iterations {
-            let seconds = train_started.elapsed().as_secs_f64();
-            params
-                .checkpointing
-                .boundary(worker, iteration as u64, seconds, &mut clock)?
+            let seconds = run.seconds();
+            run.boundary(worker, iteration as u64, seconds)?
         } else {
             Boundary::default()
         };
-        completed = iteration;
+        *completed = iteration;
         let evaluate = iteration == params.iterations
             || boundary.stop.is_some()
             || (params.loglik_every > 0 && iteration % params.loglik_every == 0);
         if evaluate {
             let local = [
-                state.word_rows_log_likelihood(rotation.held(0), &word_table),
-                state.doc_log_likelihood(params.alpha, &doc_table),
+                state.word_rows_log_likelihood(rotation.held(0), word_table),
+                state.doc_log_likelihood(params.alpha, doc_table),
             ];
             let sums = worker.all_reduce_sum(&local)?;
-            loglik = word_log_likelihood(sums[0], &synced_totals, &priors) + sums[1];
-            let seconds = train_started.elapsed().as_secs_f64();
+            *loglik = word_log_likelihood(sums[0], synced_totals, priors) + sums[1];
+            let seconds = run.seconds();
             let record = TraceRecord {
                 iteration,
                 seconds,
-                loglik,
-                loglik_per_token: loglik / corpus.total_tokens as f64,
-                tokens_per_second: corpus.total_tokens as f64 * iteration as f64 / seconds,
+                loglik: *loglik,
+                loglik_per_token: *loglik / *total_tokens as f64,
+                tokens_per_second: *total_tokens as f64 * iteration as f64 / seconds,
             };
-            if let (true, Some(observer)) = (worker.is_leader(), &observer) {
-                observer(&record);
-            }
+            run.observe(worker, &record);
             trace.push(record);
         }
         if boundary.checkpoint {
             let snapshot = LdaSnapshotRef {
                 topics: state.topics(),
                 rng: rng.state(),
-                trace: &trace,
-                seconds: train_started.elapsed().as_secs_f64(),
+                trace,
+                seconds: run.seconds(),
             };
-            params
-                .checkpointing
-                .save(worker, iteration as u64, &snapshot)?;
+            run.save(worker, iteration as u64, &snapshot)?;
         }
         if boundary.stop.is_some() {
             break;
         }
     }
-    let train_seconds = train_started.elapsed().as_secs_f64();
-
-    // The leader collects every block's rows, and the documents' topic counts if asked.
-    let mut outgoing: Vec<PackedRows> = vec![Vec::new(); peers];
-    outgoing[0] = state.pack_rows(rotation.held(0));
-    let blocks = worker.all_to_all(&outgoing)?;
-    let doc_topic = if params.doc_topics {
-        let mut outgoing: Vec<DocTopicRows> = vec![Vec::new(); peers];
-        outgoing[0] = state.doc_topic_rows();
-        let all = worker.all_to_all(&outgoing)?;
-        Some(all.into_iter().flatten().collect::<Vec<_>>())
-    } else {
-        None
-    };
-    // Only on success (every worker gets here): each process's figures, its peak last.
-    let mine = ProcessFigures {
-        bytes_read: corpus.bytes_read,
-        held: tokens_held,
-        peak_memory_bytes: strads_io::peak_resident_bytes(),
-    };
-    let Some(processes) = worker.gather_process_figures(&mine)? else {
-        return Ok(None);
-    };
-    let mut word_topic: Vec<Vec<(u32, u32)>> = Vec::with_capacity(words);
-    for (b, packed) in blocks.iter().enumerate() {
-        let mut at = 0;
-        for _ in rotation.blocks[b].clone() {
-            let nonzeros = packed[at] as usize;
-            let row = (0..nonzeros)
-                .map(|j| (packed[at + 1 + 2 * j], packed[at + 2 + 2 * j]))
-                .collect();
-            at += 1 + 2 * nonzeros;
-            word_topic.push(row);
-        }
-    }
-    Ok(Some(LdaResult {
-        topics: k,
-        words,
-        docs: corpus.total_docs,
-        tokens: corpus.total_tokens,
-        iterations: completed,
-        loglik,
-        topic_totals: synced_totals.iter().map(|&n| n as u64).collect(),
-        word_topic,
-        doc_topic,
-        vocabulary: corpus.vocabulary,
-        trace,
-        load_seconds,
-        train_seconds,
-        count_checks,
-        processes,
-    }))
+    Ok(())
 }
 
 fn sum_vectors(parts: &[Vec<i64>], len: usize) -> Vec<i64> {

@@ -13,7 +13,7 @@ use crate::error::AppError;
 pub fn run(
     worker: &mut Worker<'_>,
     local: &mut Local,
-    driver: &mut Driver,
+    driver: &mut Driver<'_>,
 ) -> Result<(), AppError> {
     let k = local.rank;
     let mut scratch = AlsScratch::new(k);

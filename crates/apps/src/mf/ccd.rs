@@ -56,7 +56,7 @@ struct CcdSnapshotRef<'a> {
 pub fn run(
     worker: &mut Worker<'_>,
     local: &mut Local,
-    driver: &mut Driver,
+    driver: &mut Driver<'_>,
     inner: usize,
 ) -> Result<(), AppError> {
     let inner = inner.max(1);

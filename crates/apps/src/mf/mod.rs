@@ -29,17 +29,16 @@ pub mod shard;
 pub mod tiles;
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Instant;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use strads_engine::{Cluster, ClusterConfig, EngineError, Worker};
+use strads_engine::{ClusterConfig, EngineError, Worker};
 use strads_io::RatingsFormat;
 
-use crate::checkpoint::{CheckpointClock, Checkpointing};
+use crate::checkpoint::Checkpointing;
 use crate::error::AppError;
 use crate::huge::HugeBuffer;
+use crate::runner::{run_app, App, Footprint, Run, Timing};
 use halo::Halo;
 pub use load::InMemoryRatings;
 use load::Problem;
@@ -138,6 +137,46 @@ pub struct MfParams {
     pub checkpointing: Checkpointing,
 }
 
+impl Default for MfParams {
+    /// The command line's defaults (`train` is an empty path, to be set): CCD++ at rank 10 with
+    /// lambda 0.05 for 10 iterations from the spectral start, and SGD's step size 0.05 decaying
+    /// by 0.1 per epoch.
+    fn default() -> Self {
+        MfParams {
+            train: PathBuf::new(),
+            train_in_memory: None,
+            test: None,
+            format: RatingsFormat::Auto,
+            algorithm: Algorithm::Ccd,
+            rank: 10,
+            lambda: 0.05,
+            reg_scaling: RegScaling::None,
+            iterations: 10,
+            inner_iterations: 1,
+            init: Init::Spectral,
+            init_steps: MfParams::tuned_init_steps(Algorithm::Ccd),
+            max_seconds: f64::INFINITY,
+            seed: 1,
+            learning_rate: 0.05,
+            learning_rate_decay: 0.1,
+            collect_model: false,
+            checkpointing: Checkpointing::default(),
+        }
+    }
+}
+
+impl MfParams {
+    /// The default subspace-iteration steps of [`Init::Spectral`] for `algorithm`: 3 for ALS, 2
+    /// for CCD++, each the fastest to a given test RMSE on the benchmark problem (with 3 ALS gets
+    /// there one iteration sooner; CCD++ gains nothing). SGD does not use them.
+    pub fn tuned_init_steps(algorithm: Algorithm) -> usize {
+        match algorithm {
+            Algorithm::Als => 3,
+            Algorithm::Ccd | Algorithm::Sgd => 2,
+        }
+    }
+}
+
 /// One line of the trace: the state after an iteration (iteration 0 is the initial state).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TraceRecord {
@@ -155,7 +194,7 @@ pub struct TraceRecord {
 }
 
 /// Called on the leader after each iteration (for progress displays).
-pub type Observer = Arc<dyn Fn(&TraceRecord) + Send + Sync>;
+pub type Observer = crate::runner::Observer<TraceRecord>;
 
 /// The answer, returned by the process that holds the leader (process 0).
 #[derive(Clone, Debug)]
@@ -203,35 +242,7 @@ pub fn solve(
     params: &MfParams,
     observer: Option<Observer>,
 ) -> Result<Option<MfSolution>, AppError> {
-    validate(params)?;
-    if params.train_in_memory.is_some() && (cluster.processes() > 1 || params.test.is_some()) {
-        return Err(AppError::InvalidArgument(
-            "ratings held in memory are factorised in one process, without a test file".into(),
-        ));
-    }
-    let threads = cluster.threads;
-    // What the rank alone costs (the rank x rank sums and scratch) is checked before any work.
-    strads_io::check_memory(
-        &format!("--rank {} on {threads} worker thread(s)", params.rank),
-        memory_needed(params.rank, threads, cluster.workers(), 0, 0, 0, 0),
-    )
-    .map_err(AppError::InvalidArgument)?;
-    let started = Instant::now();
-    // Form the cluster first: from then on the heartbeat watches the peers, so one that dies or
-    // stops while the files are parsed is noticed as soon as while solving.
-    let cluster = Cluster::form(cluster)?;
-    // Each worker parses only its byte range of each file; the workers agree on the ids and
-    // send every rating to its owners (`load`): no process holds all ratings.
-    let params = params.clone();
-    let results = cluster
-        .run(move |worker| solve_on_worker(worker, &params, threads, started, observer.clone()))?;
-    let mut leader = None;
-    for result in results {
-        if let Some(solution) = result? {
-            leader = Some(solution);
-        }
-    }
-    Ok(leader)
+    run_app::<Factorisation>(cluster, params, observer)
 }
 
 /// What an ALS row costs beyond its ratings, in ratings: the Cholesky solve and the setup of
@@ -454,21 +465,19 @@ impl Local {
 }
 
 /// Per-iteration bookkeeping shared by the solvers: the global objective and errors, the trace,
-/// and the stopping rule (decided on the leader, agreed through the reduction).
-pub struct Driver {
-    started: Instant,
+/// and the stopping rule (decided on the leader, agreed through the reduction), on the run's
+/// clock and checkpoints.
+pub struct Driver<'run> {
+    run: &'run mut Run<TraceRecord>,
     iterations: usize,
     max_seconds: f64,
     n_train: f64,
     n_test: f64,
     unseen_sse: f64,
-    observer: Option<Observer>,
     /// The records so far (complete on the leader).
     pub trace: Vec<TraceRecord>,
     /// Whether the objective became infinite or NaN.
     pub diverged: bool,
-    checkpointing: Checkpointing,
-    clock: CheckpointClock,
 }
 
 /// A trace record as a checkpoint holds it (bincode cannot read back a record serialised with
@@ -478,7 +487,7 @@ type SavedRecord = (usize, f64, f64, f64, Option<f64>);
 /// What a checkpoint holds besides the algorithm's state: the trace so far.
 type SavedDriver = Vec<SavedRecord>;
 
-impl Driver {
+impl Driver<'_> {
     /// Sums `local` = `(training SSE, penalty, test SSE)` over workers, records iteration
     /// `iteration`, and returns whether to stop.
     pub fn record(
@@ -487,24 +496,19 @@ impl Driver {
         iteration: usize,
         local: [f64; 3],
     ) -> Result<bool, EngineError> {
-        let out_of_time =
-            worker.is_leader() && self.started.elapsed().as_secs_f64() >= self.max_seconds;
+        let out_of_time = worker.is_leader() && self.run.seconds() >= self.max_seconds;
         let flag = if out_of_time { 1.0 } else { 0.0 };
         let global = worker.all_reduce_sum(&[local[0], local[1], local[2], flag])?;
         let objective = global[0] + global[1];
         let record = TraceRecord {
             iteration,
-            seconds: self.started.elapsed().as_secs_f64(),
+            seconds: self.run.seconds(),
             objective,
             rmse_train: (global[0] / self.n_train).sqrt(),
             rmse_test: (self.n_test > 0.0)
                 .then(|| ((global[2] + self.unseen_sse) / self.n_test).sqrt()),
         };
-        if worker.is_leader() {
-            if let Some(observer) = &self.observer {
-                observer(&record);
-            }
-        }
+        self.run.observe(worker, &record);
         self.trace.push(record);
         self.diverged = !objective.is_finite();
         Ok(self.diverged || global[3] > 0.0 || iteration >= self.iterations)
@@ -518,10 +522,8 @@ impl Driver {
         iteration: usize,
         state: &S,
     ) -> Result<bool, AppError> {
-        let seconds = self.started.elapsed().as_secs_f64();
-        let boundary =
-            self.checkpointing
-                .boundary(worker, iteration as u64, seconds, &mut self.clock)?;
+        let seconds = self.run.seconds();
+        let boundary = self.run.boundary(worker, iteration as u64, seconds)?;
         if boundary.checkpoint {
             let trace: SavedDriver = self
                 .trace
@@ -536,7 +538,7 @@ impl Driver {
                     )
                 })
                 .collect();
-            self.checkpointing
+            self.run
                 .save(worker, iteration as u64, &(state, &trace, seconds))?;
         }
         Ok(boundary.stop.is_some())
@@ -549,7 +551,7 @@ impl Driver {
         worker: &mut Worker<'_>,
         state: &S,
     ) -> Result<(), AppError> {
-        self.checkpointing.check_space(worker, state)
+        self.run.check_space(worker, state)
     }
 
     /// The state to resume from (`None` for a fresh run), with the iteration it was written
@@ -559,7 +561,7 @@ impl Driver {
         worker: &mut Worker<'_>,
     ) -> Result<Option<(usize, S)>, AppError> {
         let Some((iteration, (state, trace, seconds))) =
-            self.checkpointing.resume::<(S, SavedDriver, f64)>(worker)?
+            self.run.resume::<(S, SavedDriver, f64)>(worker)?
         else {
             return Ok(None);
         };
@@ -575,114 +577,179 @@ impl Driver {
                 },
             )
             .collect();
-        self.started = Instant::now()
-            .checked_sub(std::time::Duration::from_secs_f64(seconds))
-            .unwrap_or(self.started);
-        self.clock = CheckpointClock::at(iteration, seconds);
+        self.run.resumed_at(iteration, seconds);
         Ok(Some((iteration as usize, state)))
     }
 }
 
-fn solve_on_worker(
-    worker: &mut Worker<'_>,
-    params: &MfParams,
-    threads: usize,
-    started: Instant,
-    observer: Option<Observer>,
-) -> Result<Option<MfSolution>, AppError> {
-    let row_cost = match params.algorithm {
-        Algorithm::Als => ALS_ROW_COST,
-        Algorithm::Ccd | Algorithm::Sgd => 0,
-    };
-    let load::Share {
-        problem,
-        users,
-        items,
-    } = load::load(worker, params, threads, row_cost)?;
-    let mut local = Local::build(worker, &problem, users, items, params)?;
-    let load_seconds = started.elapsed().as_secs_f64();
-    let mut driver = Driver {
-        started: Instant::now(),
-        iterations: params.iterations,
-        max_seconds: params.max_seconds,
-        n_train: problem.n_train as f64,
-        n_test: problem.n_test as f64,
-        unseen_sse: problem.unseen_sse,
-        observer,
-        trace: Vec::new(),
-        diverged: false,
-        checkpointing: params.checkpointing.clone(),
-        clock: CheckpointClock::default(),
-    };
-    // The initialisation is part of solving: its time counts in every trace record. A resumed
-    // run reads its factors instead (every process resumes, or none: it is agreed).
-    let resuming = params.checkpointing.resume.is_some();
-    if params.init == Init::Spectral && params.algorithm != Algorithm::Sgd && !resuming {
-        init::spectral(
-            worker,
-            &mut local,
-            params.init_steps,
-            problem.mean_square,
-            problem.n_items,
-        )?;
-    }
-    match params.algorithm {
-        Algorithm::Ccd => ccd::run(worker, &mut local, &mut driver, params.inner_iterations)?,
-        Algorithm::Als => als::run(worker, &mut local, &mut driver)?,
-        Algorithm::Sgd => sgd::run(worker, &mut local, &mut driver, &problem, params)?,
-    }
-    let solve_seconds = driver.started.elapsed().as_secs_f64();
-    let (factors, user_names, item_names) = if params.collect_model {
-        (
-            model::gather(worker, &local)?,
-            problem.user_ids.gather_names(worker)?,
-            problem.item_ids.gather_names(worker)?,
+/// The factorisation as an app of the runner.
+struct Factorisation;
+
+/// A worker's share once loaded: the problem's sizes and ids, its blocks and factors.
+struct Loaded {
+    problem: Problem,
+    local: Local,
+}
+
+/// A worker's state after solving, with what the end of the run gathered on worker 0.
+struct Solved {
+    problem: Problem,
+    local: Local,
+    trace: Vec<TraceRecord>,
+    diverged: bool,
+    model: Option<Model>,
+    ids_held: Vec<u64>,
+}
+
+impl App for Factorisation {
+    type Params = MfParams;
+    type Record = TraceRecord;
+    type Loaded = Loaded;
+    type Solved = Solved;
+    type Output = MfSolution;
+
+    fn check(params: &MfParams, cluster: &ClusterConfig) -> Result<(), AppError> {
+        validate(params)?;
+        if params.train_in_memory.is_some() && (cluster.processes() > 1 || params.test.is_some()) {
+            return Err(AppError::InvalidArgument(
+                "ratings held in memory are factorised in one process, without a test file".into(),
+            ));
+        }
+        let threads = cluster.threads;
+        // What the rank alone costs (the rank x rank sums and scratch) is checked before any
+        // work.
+        strads_io::check_memory(
+            &format!("--rank {} on {threads} worker thread(s)", params.rank),
+            memory_needed(params.rank, threads, cluster.workers(), 0, 0, 0, 0),
         )
-    } else {
-        (None, None, None)
-    };
-    let ids_held = (problem.user_ids.len() + problem.item_ids.len()) as u64;
-    let every_ids_held: Vec<u64> = worker.all_gather(&ids_held)?;
-    // Only on success (every worker gets here): each process's figures, its peak last.
-    let held = (local.users.values.len() + local.items.values.len()) as u64;
-    let mine = ProcessFigures {
-        bytes_read: problem.bytes_read,
-        held,
-        peak_memory_bytes: strads_io::peak_resident_bytes(),
-    };
-    let Some(processes) = worker.gather_process_figures(&mine)? else {
-        return Ok(None);
-    };
-    let global_mean = problem.global_mean;
-    let model = factors.map(|(w, h)| Model {
-        rank: params.rank,
-        user_ids: user_names.unwrap_or_default(),
-        item_ids: item_names.unwrap_or_default(),
-        w,
-        h,
-        global_mean,
-    });
-    Ok(Some(MfSolution {
-        model,
-        last: driver
-            .trace
-            .last()
-            .cloned()
-            .expect("iteration 0 is recorded"),
-        trace: driver.trace,
-        diverged: driver.diverged,
-        users: problem.n_users,
-        items: problem.n_items,
-        train_ratings: problem.n_train,
-        test_ratings: problem.n_test,
-        unseen_test_ratings: problem.unseen,
-        global_mean,
-        load_seconds,
-        solve_seconds,
-        processes,
-        ids_held: every_ids_held
+        .map_err(AppError::InvalidArgument)
+    }
+
+    fn checkpointing(params: &MfParams) -> &Checkpointing {
+        &params.checkpointing
+    }
+
+    fn load(
+        worker: &mut Worker<'_>,
+        params: &MfParams,
+        _run: &mut Run<TraceRecord>,
+    ) -> Result<Loaded, AppError> {
+        let row_cost = match params.algorithm {
+            Algorithm::Als => ALS_ROW_COST,
+            Algorithm::Ccd | Algorithm::Sgd => 0,
+        };
+        // Each worker parses only its byte range of each file; the workers agree on the ids and
+        // send every rating to its owners: no process holds all ratings.
+        let load::Share {
+            problem,
+            users,
+            items,
+        } = load::load(worker, params, worker.workers_per_process(), row_cost)?;
+        let local = Local::build(worker, &problem, users, items, params)?;
+        Ok(Loaded { problem, local })
+    }
+
+    fn solve(
+        worker: &mut Worker<'_>,
+        params: &MfParams,
+        loaded: Loaded,
+        run: &mut Run<TraceRecord>,
+    ) -> Result<Solved, AppError> {
+        let Loaded { problem, mut local } = loaded;
+        let mut driver = Driver {
+            run,
+            iterations: params.iterations,
+            max_seconds: params.max_seconds,
+            n_train: problem.n_train as f64,
+            n_test: problem.n_test as f64,
+            unseen_sse: problem.unseen_sse,
+            trace: Vec::new(),
+            diverged: false,
+        };
+        // The initialisation is part of solving: its time counts in every trace record. A
+        // resumed run reads its factors instead (every process resumes, or none: it is agreed).
+        let resuming = params.checkpointing.resume.is_some();
+        if params.init == Init::Spectral && params.algorithm != Algorithm::Sgd && !resuming {
+            init::spectral(
+                worker,
+                &mut local,
+                params.init_steps,
+                problem.mean_square,
+                problem.n_items,
+            )?;
+        }
+        match params.algorithm {
+            Algorithm::Ccd => ccd::run(worker, &mut local, &mut driver, params.inner_iterations)?,
+            Algorithm::Als => als::run(worker, &mut local, &mut driver)?,
+            Algorithm::Sgd => sgd::run(worker, &mut local, &mut driver, &problem, params)?,
+        }
+        Ok(Solved {
+            problem,
+            local,
+            trace: driver.trace,
+            diverged: driver.diverged,
+            model: None,
+            ids_held: Vec::new(),
+        })
+    }
+
+    fn gather(
+        worker: &mut Worker<'_>,
+        params: &MfParams,
+        solved: &mut Solved,
+    ) -> Result<Footprint, AppError> {
+        let (problem, local) = (&solved.problem, &solved.local);
+        if params.collect_model {
+            let factors = model::gather(worker, local)?;
+            let user_names = problem.user_ids.gather_names(worker)?;
+            let item_names = problem.item_ids.gather_names(worker)?;
+            solved.model = factors.map(|(w, h)| Model {
+                rank: params.rank,
+                user_ids: user_names.unwrap_or_default(),
+                item_ids: item_names.unwrap_or_default(),
+                w,
+                h,
+                global_mean: problem.global_mean,
+            });
+        }
+        let ids_held = (problem.user_ids.len() + problem.item_ids.len()) as u64;
+        let every_ids_held: Vec<u64> = worker.all_gather(&ids_held)?;
+        solved.ids_held = every_ids_held
             .chunks(worker.workers_per_process())
             .map(|workers| workers.iter().sum())
-            .collect(),
-    }))
+            .collect();
+        Ok(Footprint {
+            bytes_read: problem.bytes_read,
+            held: (local.users.values.len() + local.items.values.len()) as u64,
+        })
+    }
+
+    fn summarise(
+        _params: &MfParams,
+        solved: Solved,
+        timing: Timing,
+        processes: Vec<ProcessFigures>,
+    ) -> MfSolution {
+        let problem = solved.problem;
+        MfSolution {
+            model: solved.model,
+            last: solved
+                .trace
+                .last()
+                .cloned()
+                .expect("iteration 0 is recorded"),
+            trace: solved.trace,
+            diverged: solved.diverged,
+            users: problem.n_users,
+            items: problem.n_items,
+            train_ratings: problem.n_train,
+            test_ratings: problem.n_test,
+            unseen_test_ratings: problem.unseen,
+            global_mean: problem.global_mean,
+            load_seconds: timing.load_seconds,
+            solve_seconds: timing.solve_seconds,
+            processes,
+            ids_held: solved.ids_held,
+        }
+    }
 }

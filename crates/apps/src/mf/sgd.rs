@@ -35,7 +35,7 @@ struct BlockRating {
 pub fn run(
     worker: &mut Worker<'_>,
     local: &mut Local,
-    driver: &mut Driver,
+    driver: &mut Driver<'_>,
     problem: &Problem,
     params: &MfParams,
 ) -> Result<(), AppError> {

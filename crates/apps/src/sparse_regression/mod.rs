@@ -23,21 +23,21 @@ pub mod loss;
 pub mod messages;
 pub mod program;
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::marker::PhantomData;
 
 use serde::{Deserialize, Serialize};
 use strads_core::{SchedulerKind, SchedulerParams};
 use strads_engine::rounds::{continue_rounds, RoundOptions, RoundsEnd, RoundsState};
-use strads_engine::{run_cluster, ClusterConfig, ProcessFigures, Worker};
+use strads_engine::{ClusterConfig, ProcessFigures, Worker};
 use strads_io::LabelKind;
 
 pub use column_blocks::{ColumnSource, ColumnsError, CscColumns};
 pub use load::{DataSource, InMemoryColumns, InMemoryRows};
 pub use loss::LossKind;
 
-use crate::checkpoint::{CheckpointClock, Checkpointing};
+use crate::checkpoint::Checkpointing;
 use crate::error::AppError;
+use crate::runner::{in_memory_on_one_process, run_app, App, Footprint, Run, Timing};
 use column_shard::ColumnShard;
 use leader::{LeaderState, SolveSettings};
 use loss::{LogisticLoss, Loss, SquaredLoss};
@@ -97,6 +97,79 @@ pub struct RegressionParams {
     pub checkpointing: Checkpointing,
 }
 
+impl Default for RegressionParams {
+    /// [`RegressionParams::tuned`] for the lasso on the column layout in one process (`data` is
+    /// an empty libsvm path, to be set).
+    fn default() -> Self {
+        RegressionParams::tuned(LossKind::Squared, Layout::Columns, 1)
+    }
+}
+
+impl RegressionParams {
+    /// The defaults for `loss` with `layout` on `processes` processes, each the best measured
+    /// on the benchmark problem over its lambdas (README "Performance"); `data` is an empty
+    /// libsvm path, to be set. The command line's defaults are these.
+    pub fn tuned(loss: LossKind, layout: Layout, processes: usize) -> Self {
+        let inner_passes = 4;
+        RegressionParams {
+            loss,
+            data: DataSource::Libsvm {
+                path: std::path::PathBuf::new(),
+                zero_based: false,
+            },
+            penalty: Penalty::Ratio(0.1),
+            tol: 1e-6,
+            max_passes: 10_000.0,
+            max_seconds: f64::INFINITY,
+            scheduler: SchedulerParams {
+                kind: SchedulerKind::Priority,
+                // Lasso's inner passes make a big round as good as as many sequential steps;
+                // a logreg round across processes pays two network latencies, which bigger
+                // rounds amortise.
+                schedule_size: match loss {
+                    LossKind::Squared => 256,
+                    LossKind::Logistic if processes > 1 => 256,
+                    LossKind::Logistic => 64,
+                },
+                eta: 1e-9,
+                seed: 1,
+            },
+            rho: RegressionParams::tuned_rho(loss, inner_passes),
+            staleness: 0,
+            // Column layout: an evaluation costs a pass over X and the sweeps are cheap per
+            // step, so evaluations are due after 20 of them in sweep work (or earlier, when the
+            // working set's subproblem has converged; see `column_descent`). Rows layout:
+            // lasso's rounds sweep the working set, so its evaluations can be rarer than
+            // logreg's, whose refreshed priorities are worth more than the evaluation's pass.
+            gap_every: match (layout, loss) {
+                (Layout::Columns, _) => 20.0,
+                (Layout::Rows, LossKind::Squared) => 2.0,
+                (Layout::Rows, LossKind::Logistic) => 0.25,
+            },
+            screening: true,
+            sweep_share: match loss {
+                LossKind::Squared => 16.0,
+                LossKind::Logistic => 0.25,
+            },
+            inner_passes,
+            layout,
+            local_passes: 0,
+            checkpointing: Checkpointing::default(),
+        }
+    }
+
+    /// The default dependency filter of the rows layout: none (1) for the lasso with inner
+    /// passes, whose sequential steps through the Gram entries (also correcting for changes of
+    /// rounds in flight that the workers did not see) make a big unfiltered round as safe as
+    /// sequential coordinate descent; 0.1 otherwise.
+    pub fn tuned_rho(loss: LossKind, inner_passes: usize) -> f64 {
+        match loss {
+            LossKind::Squared if inner_passes > 0 => 1.0,
+            LossKind::Squared | LossKind::Logistic => 0.1,
+        }
+    }
+}
+
 /// How X is split over the workers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -142,7 +215,7 @@ pub struct TraceRecord {
 }
 
 /// Called on the leader after each gap evaluation (for progress displays).
-pub type Observer = Arc<dyn Fn(&TraceRecord) + Send + Sync>;
+pub type Observer = crate::runner::Observer<TraceRecord>;
 
 /// Why a solve stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,63 +291,39 @@ impl Solution {
     }
 }
 
-/// Each process's figures gathered on worker 0 (`None` elsewhere): `bytes_read` of the input,
-/// `held` nonzeros of X, and the peak memory read now, at the end of the run.
-fn gather_figures(
-    worker: &mut Worker<'_>,
-    bytes_read: u64,
-    nonzeros_held: usize,
-) -> Result<Option<Vec<ProcessFigures>>, AppError> {
-    Ok(worker.gather_process_figures(&ProcessFigures {
-        bytes_read,
-        held: nonzeros_held as u64,
-        peak_memory_bytes: strads_io::peak_resident_bytes(),
-    })?)
-}
-
 /// Solves on `cluster`; returns the solution in process 0 and `None` in the others.
 pub fn solve(
     cluster: &ClusterConfig,
     params: &RegressionParams,
     observer: Option<Observer>,
 ) -> Result<Option<Solution>, AppError> {
+    match (params.loss, params.layout) {
+        (LossKind::Squared, Layout::Rows) => {
+            run_app::<ByRows<SquaredLoss>>(cluster, params, observer)
+        }
+        (LossKind::Logistic, Layout::Rows) => {
+            run_app::<ByRows<LogisticLoss>>(cluster, params, observer)
+        }
+        (LossKind::Squared, Layout::Columns) => {
+            run_app::<ByColumns<SquaredLoss>>(cluster, params, observer)
+        }
+        (LossKind::Logistic, Layout::Columns) => {
+            run_app::<ByColumns<LogisticLoss>>(cluster, params, observer)
+        }
+    }
+}
+
+/// The checks both layouts make before any work.
+fn check_before_work(params: &RegressionParams, cluster: &ClusterConfig) -> Result<(), AppError> {
     validate(params)?;
-    if matches!(
-        params.data,
-        DataSource::InMemory(_) | DataSource::InMemoryColumns(_)
-    ) && cluster.processes() > 1
-    {
-        // The other processes would not have the rows.
-        return Err(AppError::InvalidArgument(
-            "a matrix held in memory can be solved in one process only".into(),
-        ));
-    }
-    let params = params.clone();
-    let threads = cluster.threads;
-    let results = run_cluster(cluster, move |worker| {
-        let observer = observer.clone();
-        match (params.loss, params.layout) {
-            (LossKind::Squared, Layout::Rows) => {
-                solve_by_rows::<SquaredLoss>(worker, &params, threads, observer)
-            }
-            (LossKind::Logistic, Layout::Rows) => {
-                solve_by_rows::<LogisticLoss>(worker, &params, threads, observer)
-            }
-            (LossKind::Squared, Layout::Columns) => {
-                solve_by_columns::<SquaredLoss>(worker, &params, threads, observer)
-            }
-            (LossKind::Logistic, Layout::Columns) => {
-                solve_by_columns::<LogisticLoss>(worker, &params, threads, observer)
-            }
-        }
-    })?;
-    let mut leader = None;
-    for result in results {
-        if let Some(solution) = result? {
-            leader = Some(solution);
-        }
-    }
-    Ok(leader)
+    in_memory_on_one_process(
+        matches!(
+            params.data,
+            DataSource::InMemory(_) | DataSource::InMemoryColumns(_)
+        ),
+        cluster,
+        "a matrix held in memory can be solved in one process only",
+    )
 }
 
 /// Checks the parameters (before any work; `solve` checks them again).
@@ -443,285 +492,448 @@ fn load_rows(
     Ok(loaded)
 }
 
-/// The rows layout: STRADS's scheduled rounds ([`program`]) with the round driver, paused after
-/// gap evaluations for checkpoints and stop requests.
-fn solve_by_rows<L: Loss>(
-    worker: &mut Worker<'_>,
-    params: &RegressionParams,
-    threads: usize,
-    observer: Option<Observer>,
-) -> Result<Option<Solution>, AppError> {
-    let checkpointing = &params.checkpointing;
-    let started = Instant::now();
-    let loaded = load_rows(worker, params, threads)?;
-    let labels = loaded.rows.labels.clone();
-    let d = loaded.n_cols;
-    let shard = ColumnShard::from_rows(&loaded.rows, d);
-    drop(loaded.rows);
-    let nonzeros_held = shard.rows.len();
+/// What both layouts know after loading, on every worker.
+struct Problem {
+    lambda: f64,
+    lambda_max: f64,
+    rows: usize,
+    cols: usize,
+    nonzeros: usize,
+    bytes_read: u64,
+}
 
-    // Column norms (for correlations) and X^T theta at b = 0 (for lambda_max), in one reduction.
-    let mut local = vec![0.0; 2 * d];
-    for j in 0..d {
-        let (rows, values) = shard.column(j);
-        for (&i, &x) in rows.iter().zip(values) {
-            local[j] += x * x;
-            local[d + j] -= x * L::derivatives(labels[i as usize], 0.0).0;
-        }
-    }
-    let global = worker.all_reduce_sum(&local)?;
-    let column_norms2 = global[..d].to_vec();
-    let lambda_max = global[d..].iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    let lambda = match params.penalty {
-        Penalty::Absolute(l) => l,
-        Penalty::Ratio(r) => r * lambda_max,
-    };
-    let load_seconds = started.elapsed().as_secs_f64();
-
-    let leader = worker.is_leader().then(|| {
-        let settings = SolveSettings {
-            lambda,
-            tol: params.tol,
-            max_passes: params.max_passes,
-            max_seconds: params.max_seconds,
-            gap_every: params.gap_every,
-            rho: params.rho,
-            staleness: params.staleness,
-            screening: params.screening,
-            sweep_share: match params.scheduler.kind {
-                SchedulerKind::Priority => params.sweep_share,
-                SchedulerKind::Cyclic | SchedulerKind::Random => 0.0,
-            },
-            smoothness: L::SMOOTHNESS,
-            // The workers' pair dot products are the Gram entries only when the curvature is
-            // constant (the squared loss); for the logistic loss they would need its weights.
-            inner_passes: if L::CONSTANT_CURVATURE {
-                params.inner_passes
-            } else {
-                0
-            },
-            scheduler: params.scheduler.clone(),
-            pause_after_evaluations: checkpointing.watching(),
-        };
-        LeaderState::new(settings, column_norms2, observer)
-    });
-    let mut program = CoordinateDescent::<L>::new(shard, labels, leader);
-    let solve_started = Instant::now();
-    let options = RoundOptions {
-        staleness: params.staleness,
-    };
-    // The driver pauses after every gap evaluation that does not stop the solve (when
-    // checkpointing or watching for a stop request): no round is in flight there, and the
-    // updates that staleness holds back are part of each worker's checkpoint, so a resumed
-    // run pushes every round on exactly the state the uninterrupted one did.
-    let mut rounds = RoundsState::start();
-    let mut evaluations: u64 = 0;
-    let mut clock = CheckpointClock::default();
-    if let Some((iteration, snapshot)) = checkpointing.resume::<program::RowsSnapshot>(worker)? {
-        // Every worker learns of any worker's failure (a lone failure would leave the others
-        // waiting for its rounds).
-        let restored = program.restore(snapshot);
-        let failures: Vec<Option<String>> = worker.all_gather(&restored.as_ref().err().cloned())?;
-        if let Some((w, failure)) = failures
-            .iter()
-            .enumerate()
-            .find_map(|(w, f)| Some((w, f.as_ref()?)))
-        {
-            return Err(AppError::InvalidArgument(format!(
-                "cannot resume the checkpoint: worker {w}: {failure}"
-            )));
-        }
-        rounds = restored.expect("no worker failed");
-        evaluations = iteration;
-        let seconds = program.leader.as_ref().map_or(0.0, LeaderState::seconds);
-        clock = CheckpointClock::at(iteration, seconds);
-    }
-    // A checkpoint directory that clearly cannot hold a checkpoint fails the run now (exit 2).
-    checkpointing.check_space(worker, &program.snapshot(RoundsState::start()))?;
-    while continue_rounds(worker, &mut program, options, &mut rounds)? == RoundsEnd::Paused {
-        evaluations += 1;
-        let seconds = program.leader.as_ref().map_or(0.0, LeaderState::seconds);
-        let boundary = checkpointing.boundary(worker, evaluations, seconds, &mut clock)?;
-        if boundary.checkpoint {
-            let snapshot = program.snapshot(rounds);
-            checkpointing.save(worker, evaluations, &snapshot)?;
-            rounds = snapshot.rounds;
-        }
-        if boundary.stop.is_some() {
-            if let Some(leader) = program.leader.as_mut() {
-                leader.interrupt();
-            }
-            break;
-        }
-    }
-    let solve_seconds = solve_started.elapsed().as_secs_f64();
-    let processes = gather_figures(worker, loaded.bytes_read, nonzeros_held)?;
-
-    Ok(program.leader.map(|leader| {
-        let last = leader
-            .trace
-            .last()
-            .cloned()
-            .expect("at least one gap evaluation");
+impl Problem {
+    /// The solution from a solve's end on worker 0.
+    fn solution(
+        &self,
+        trace: Vec<TraceRecord>,
+        coefficients: Vec<f64>,
+        counts: (StopReason, f64, u64, usize, u64),
+        timing: Timing,
+        processes: Vec<ProcessFigures>,
+    ) -> Solution {
+        let (stop, iterations, rounds, active, averaged_rounds) = counts;
+        let last = trace.last().cloned().expect("at least one gap evaluation");
         Solution {
             objective: last.objective,
             duality_gap: last.duality_gap,
-            stop: leader.stop.expect("the leader stops for a reason"),
-            iterations: leader.passes(),
-            rounds: rounds.rounds(),
-            active: leader.active_coordinates(),
-            averaged_rounds: 0,
-            processes: processes.unwrap_or_default(),
-            coefficients: leader.beta,
-            lambda,
-            lambda_max,
-            rows: loaded.total_rows,
-            cols: d,
-            nonzeros: loaded.total_nonzeros,
-            load_seconds,
-            solve_seconds,
-            trace: leader.trace,
+            stop,
+            iterations,
+            rounds,
+            active,
+            averaged_rounds,
+            processes,
+            coefficients,
+            lambda: self.lambda,
+            lambda_max: self.lambda_max,
+            rows: self.rows,
+            cols: self.cols,
+            nonzeros: self.nonzeros,
+            load_seconds: timing.load_seconds,
+            solve_seconds: timing.solve_seconds,
+            trace,
         }
-    }))
+    }
+}
+
+/// The penalty `lambda` given `lambda_max`.
+fn lambda_of(penalty: Penalty, lambda_max: f64) -> f64 {
+    match penalty {
+        Penalty::Absolute(l) => l,
+        Penalty::Ratio(r) => r * lambda_max,
+    }
+}
+
+/// The rows layout: STRADS's scheduled rounds ([`program`]) with the round driver, paused after
+/// gap evaluations for checkpoints and stop requests.
+struct ByRows<L>(PhantomData<L>);
+
+/// A worker's rows stored by column, with the column norms the leader starts from.
+struct RowsLoaded {
+    shard: ColumnShard,
+    labels: Vec<f64>,
+    column_norms2: Vec<f64>,
+    problem: Problem,
+}
+
+/// A worker's program and round driver after the solve.
+struct RowsSolved<L: Loss> {
+    program: CoordinateDescent<L>,
+    rounds: RoundsState<messages::Update>,
+    nonzeros_held: usize,
+    problem: Problem,
+}
+
+impl<L: Loss + 'static> App for ByRows<L> {
+    type Params = RegressionParams;
+    type Record = TraceRecord;
+    type Loaded = RowsLoaded;
+    type Solved = RowsSolved<L>;
+    type Output = Solution;
+
+    fn check(params: &RegressionParams, cluster: &ClusterConfig) -> Result<(), AppError> {
+        check_before_work(params, cluster)
+    }
+
+    fn checkpointing(params: &RegressionParams) -> &Checkpointing {
+        &params.checkpointing
+    }
+
+    fn load(
+        worker: &mut Worker<'_>,
+        params: &RegressionParams,
+        _run: &mut Run<TraceRecord>,
+    ) -> Result<RowsLoaded, AppError> {
+        let loaded = load_rows(worker, params, worker.workers_per_process())?;
+        let labels = loaded.rows.labels.clone();
+        let d = loaded.n_cols;
+        let shard = ColumnShard::from_rows(&loaded.rows, d);
+        drop(loaded.rows);
+
+        // Column norms (for correlations) and X^T theta at b = 0 (for lambda_max), in one
+        // reduction.
+        let mut local = vec![0.0; 2 * d];
+        for j in 0..d {
+            let (rows, values) = shard.column(j);
+            for (&i, &x) in rows.iter().zip(values) {
+                local[j] += x * x;
+                local[d + j] -= x * L::derivatives(labels[i as usize], 0.0).0;
+            }
+        }
+        let global = worker.all_reduce_sum(&local)?;
+        let column_norms2 = global[..d].to_vec();
+        let lambda_max = global[d..].iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        Ok(RowsLoaded {
+            shard,
+            labels,
+            column_norms2,
+            problem: Problem {
+                lambda: lambda_of(params.penalty, lambda_max),
+                lambda_max,
+                rows: loaded.total_rows,
+                cols: d,
+                nonzeros: loaded.total_nonzeros,
+                bytes_read: loaded.bytes_read,
+            },
+        })
+    }
+
+    fn solve(
+        worker: &mut Worker<'_>,
+        params: &RegressionParams,
+        loaded: RowsLoaded,
+        run: &mut Run<TraceRecord>,
+    ) -> Result<RowsSolved<L>, AppError> {
+        let RowsLoaded {
+            shard,
+            labels,
+            column_norms2,
+            problem,
+        } = loaded;
+        let nonzeros_held = shard.rows.len();
+        let leader = worker.is_leader().then(|| {
+            let settings = SolveSettings {
+                lambda: problem.lambda,
+                tol: params.tol,
+                max_passes: params.max_passes,
+                max_seconds: params.max_seconds,
+                gap_every: params.gap_every,
+                rho: params.rho,
+                staleness: params.staleness,
+                screening: params.screening,
+                sweep_share: match params.scheduler.kind {
+                    SchedulerKind::Priority => params.sweep_share,
+                    SchedulerKind::Cyclic | SchedulerKind::Random => 0.0,
+                },
+                smoothness: L::SMOOTHNESS,
+                // The workers' pair dot products are the Gram entries only when the curvature
+                // is constant (the squared loss); for the logistic loss they would need its
+                // weights.
+                inner_passes: if L::CONSTANT_CURVATURE {
+                    params.inner_passes
+                } else {
+                    0
+                },
+                scheduler: params.scheduler.clone(),
+                pause_after_evaluations: run.checkpointing().watching(),
+            };
+            LeaderState::new(settings, column_norms2, run.observer())
+        });
+        let mut program = CoordinateDescent::<L>::new(shard, labels, leader);
+        let options = RoundOptions {
+            staleness: params.staleness,
+        };
+        // The driver pauses after every gap evaluation that does not stop the solve (when
+        // checkpointing or watching for a stop request): no round is in flight there, and the
+        // updates that staleness holds back are part of each worker's checkpoint, so a resumed
+        // run pushes every round on exactly the state the uninterrupted one did.
+        let mut rounds = RoundsState::start();
+        let mut evaluations: u64 = 0;
+        if let Some((iteration, snapshot)) = run.resume::<program::RowsSnapshot>(worker)? {
+            // Every worker learns of any worker's failure (a lone failure would leave the
+            // others waiting for its rounds).
+            let restored = program.restore(snapshot);
+            let failures: Vec<Option<String>> =
+                worker.all_gather(&restored.as_ref().err().cloned())?;
+            if let Some((w, failure)) = failures
+                .iter()
+                .enumerate()
+                .find_map(|(w, f)| Some((w, f.as_ref()?)))
+            {
+                return Err(AppError::InvalidArgument(format!(
+                    "cannot resume the checkpoint: worker {w}: {failure}"
+                )));
+            }
+            rounds = restored.expect("no worker failed");
+            evaluations = iteration;
+            let seconds = program.leader.as_ref().map_or(0.0, LeaderState::seconds);
+            run.resumed_at(iteration, seconds);
+        }
+        // A checkpoint directory that clearly cannot hold a checkpoint fails the run now (exit
+        // 2).
+        run.check_space(worker, &program.snapshot(RoundsState::start()))?;
+        while continue_rounds(worker, &mut program, options, &mut rounds)? == RoundsEnd::Paused {
+            evaluations += 1;
+            let seconds = program.leader.as_ref().map_or(0.0, LeaderState::seconds);
+            let boundary = run.boundary(worker, evaluations, seconds)?;
+            if boundary.checkpoint {
+                let snapshot = program.snapshot(rounds);
+                run.save(worker, evaluations, &snapshot)?;
+                rounds = snapshot.rounds;
+            }
+            if boundary.stop.is_some() {
+                if let Some(leader) = program.leader.as_mut() {
+                    leader.interrupt();
+                }
+                break;
+            }
+        }
+        Ok(RowsSolved {
+            program,
+            rounds,
+            nonzeros_held,
+            problem,
+        })
+    }
+
+    fn gather(
+        _worker: &mut Worker<'_>,
+        _params: &RegressionParams,
+        solved: &mut RowsSolved<L>,
+    ) -> Result<Footprint, AppError> {
+        // The leader holds the answer already.
+        Ok(Footprint {
+            bytes_read: solved.problem.bytes_read,
+            held: solved.nonzeros_held as u64,
+        })
+    }
+
+    fn summarise(
+        _params: &RegressionParams,
+        solved: RowsSolved<L>,
+        timing: Timing,
+        processes: Vec<ProcessFigures>,
+    ) -> Solution {
+        let leader = solved.program.leader.expect("worker 0 holds the leader");
+        let counts = (
+            leader.stop.expect("the leader stops for a reason"),
+            leader.passes(),
+            solved.rounds.rounds(),
+            leader.active_coordinates(),
+            0,
+        );
+        solved
+            .problem
+            .solution(leader.trace, leader.beta, counts, timing, processes)
+    }
 }
 
 /// The column layout: redistribute the rows into column blocks, then sweep them
 /// ([`column_descent`]).
-fn solve_by_columns<L: Loss>(
-    worker: &mut Worker<'_>,
-    params: &RegressionParams,
-    threads: usize,
-    observer: Option<Observer>,
-) -> Result<Option<Solution>, AppError> {
-    let started = Instant::now();
-    let (block, d, total_rows, total_nonzeros, bytes_read) = match &params.data {
-        // Rows in memory are shared by the workers: each builds its block from them directly,
-        // the block `redistribute` would build, without copying row shards and exchanging them.
-        DataSource::InMemory(in_memory) => {
-            let rows = &in_memory.rows;
-            in_memory.check_labels(match params.loss {
-                LossKind::Squared => LabelKind::Real,
-                LossKind::Logistic => LabelKind::Binary,
-            })?;
-            check_memory(
-                params,
-                threads,
-                rows.n_rows(),
-                in_memory.n_cols,
-                rows.n_nonzeros(),
-            )?;
-            let mut block = column_blocks::block_from_memory(
-                rows,
-                in_memory.n_cols,
-                worker.index(),
-                worker.peers(),
-            );
-            if params.loss == LossKind::Logistic {
-                logistic_labels(&mut block.labels);
+struct ByColumns<L>(PhantomData<L>);
+
+/// A worker's block of columns over all rows.
+struct ColumnsLoaded {
+    block: column_blocks::ColumnBlock,
+    problem: Problem,
+}
+
+/// The outcome of the sweeps (every worker holds the coefficients).
+struct ColumnsSolved {
+    outcome: column_descent::ColumnOutcome,
+    nonzeros_held: usize,
+    problem: Problem,
+}
+
+impl<L: Loss + 'static> App for ByColumns<L> {
+    type Params = RegressionParams;
+    type Record = TraceRecord;
+    type Loaded = ColumnsLoaded;
+    type Solved = ColumnsSolved;
+    type Output = Solution;
+
+    fn check(params: &RegressionParams, cluster: &ClusterConfig) -> Result<(), AppError> {
+        check_before_work(params, cluster)
+    }
+
+    fn checkpointing(params: &RegressionParams) -> &Checkpointing {
+        &params.checkpointing
+    }
+
+    fn load(
+        worker: &mut Worker<'_>,
+        params: &RegressionParams,
+        _run: &mut Run<TraceRecord>,
+    ) -> Result<ColumnsLoaded, AppError> {
+        let threads = worker.workers_per_process();
+        let (block, d, total_rows, total_nonzeros, bytes_read) = match &params.data {
+            // Rows in memory are shared by the workers: each builds its block from them directly,
+            // the block `redistribute` would build, without copying row shards and exchanging them.
+            DataSource::InMemory(in_memory) => {
+                let rows = &in_memory.rows;
+                in_memory.check_labels(match params.loss {
+                    LossKind::Squared => LabelKind::Real,
+                    LossKind::Logistic => LabelKind::Binary,
+                })?;
+                check_memory(
+                    params,
+                    threads,
+                    rows.n_rows(),
+                    in_memory.n_cols,
+                    rows.n_nonzeros(),
+                )?;
+                let mut block = column_blocks::block_from_memory(
+                    rows,
+                    in_memory.n_cols,
+                    worker.index(),
+                    worker.peers(),
+                );
+                if params.loss == LossKind::Logistic {
+                    logistic_labels(&mut block.labels);
+                }
+                // Nothing read from a file.
+                (block, in_memory.n_cols, rows.n_rows(), rows.n_nonzeros(), 0)
             }
-            // Nothing read from a file.
-            (block, in_memory.n_cols, rows.n_rows(), rows.n_nonzeros(), 0)
-        }
-        // Columns in memory were read into every worker's block already, with lambda_max.
-        DataSource::InMemoryColumns(in_memory) => {
-            check_memory(
-                params,
-                threads,
-                in_memory.n_rows(),
-                in_memory.n_cols(),
-                in_memory.nonzeros(),
-            )?;
-            let block = in_memory.block(worker.index(), worker.peers(), params.loss)?;
-            let (rows, cols, nonzeros) =
-                (in_memory.n_rows(), in_memory.n_cols(), in_memory.nonzeros());
-            (block, cols, rows, nonzeros, 0)
-        }
-        _ => {
-            let loaded = load_rows(worker, params, threads)?;
-            let d = loaded.n_cols;
-            let block = column_blocks::redistribute(worker, loaded.rows, d)?;
-            (
-                block,
-                d,
-                loaded.total_rows,
-                loaded.total_nonzeros,
-                loaded.bytes_read,
-            )
-        }
-    };
+            // Columns in memory were read into every worker's block already, with lambda_max.
+            DataSource::InMemoryColumns(in_memory) => {
+                check_memory(
+                    params,
+                    threads,
+                    in_memory.n_rows(),
+                    in_memory.n_cols(),
+                    in_memory.nonzeros(),
+                )?;
+                let block = in_memory.block(worker.index(), worker.peers(), params.loss)?;
+                let (rows, cols, nonzeros) =
+                    (in_memory.n_rows(), in_memory.n_cols(), in_memory.nonzeros());
+                (block, cols, rows, nonzeros, 0)
+            }
+            _ => {
+                let loaded = load_rows(worker, params, threads)?;
+                let d = loaded.n_cols;
+                let block = column_blocks::redistribute(worker, loaded.rows, d)?;
+                (
+                    block,
+                    d,
+                    loaded.total_rows,
+                    loaded.total_nonzeros,
+                    loaded.bytes_read,
+                )
+            }
+        };
 
-    // lambda_max = ||X^T theta(0)||_inf, each block's share, then the largest (columns in
-    // memory found it as they were read: the same sums, the same largest).
-    let lambda_max = match &params.data {
-        DataSource::InMemoryColumns(in_memory) => in_memory.lambda_max(),
-        _ => {
-            let columns = &block.columns;
-            let at_zero = kernels::RowState::at_zero::<L>(block.labels.clone());
-            let block_max = (0..columns.n_cols())
-                .map(|j| {
-                    kernels::coordinate_statistics::<L>(columns, j, &at_zero)
-                        .0
-                        .abs()
-                })
-                .fold(0.0f64, f64::max);
-            worker
-                .all_gather(&block_max)?
-                .into_iter()
-                .fold(0.0f64, f64::max)
-        }
-    };
-    let lambda = match params.penalty {
-        Penalty::Absolute(l) => l,
-        Penalty::Ratio(r) => r * lambda_max,
-    };
-    let load_seconds = started.elapsed().as_secs_f64();
+        // lambda_max = ||X^T theta(0)||_inf, each block's share, then the largest (columns in
+        // memory found it as they were read: the same sums, the same largest).
+        let lambda_max = match &params.data {
+            DataSource::InMemoryColumns(in_memory) => in_memory.lambda_max(),
+            _ => {
+                let columns = &block.columns;
+                let at_zero = kernels::RowState::at_zero::<L>(block.labels.clone());
+                let block_max = (0..columns.n_cols())
+                    .map(|j| {
+                        kernels::coordinate_statistics::<L>(columns, j, &at_zero)
+                            .0
+                            .abs()
+                    })
+                    .fold(0.0f64, f64::max);
+                worker
+                    .all_gather(&block_max)?
+                    .into_iter()
+                    .fold(0.0f64, f64::max)
+            }
+        };
+        Ok(ColumnsLoaded {
+            block,
+            problem: Problem {
+                lambda: lambda_of(params.penalty, lambda_max),
+                lambda_max,
+                rows: total_rows,
+                cols: d,
+                nonzeros: total_nonzeros,
+                bytes_read,
+            },
+        })
+    }
 
-    let settings = column_descent::ColumnSettings {
-        lambda,
-        tol: params.tol,
-        max_passes: params.max_passes,
-        max_seconds: params.max_seconds,
-        local_passes: params.local_passes,
-        gap_every: params.gap_every,
-        cols: d,
-        rows: total_rows,
-        nonzeros: total_nonzeros,
-    };
-    let solve_started = Instant::now();
-    let nonzeros_held = block.columns.rows.len();
-    let outcome = column_descent::run_column_descent::<L>(
-        worker,
-        block,
-        settings,
-        observer,
-        &params.checkpointing,
-    )?;
-    let solve_seconds = solve_started.elapsed().as_secs_f64();
-    let Some(processes) = gather_figures(worker, bytes_read, nonzeros_held)? else {
-        return Ok(None);
-    };
-    let last = outcome
-        .trace
-        .last()
-        .cloned()
-        .expect("at least one gap evaluation");
-    Ok(Some(Solution {
-        objective: last.objective,
-        duality_gap: last.duality_gap,
-        stop: outcome.stop,
-        iterations: outcome.passes,
-        rounds: outcome.rounds,
-        active: outcome.working_set,
-        averaged_rounds: outcome.averaged_rounds,
-        processes,
-        coefficients: outcome.coefficients,
-        lambda,
-        lambda_max,
-        rows: total_rows,
-        cols: d,
-        nonzeros: total_nonzeros,
-        load_seconds,
-        solve_seconds,
-        trace: outcome.trace,
-    }))
+    fn solve(
+        worker: &mut Worker<'_>,
+        params: &RegressionParams,
+        loaded: ColumnsLoaded,
+        run: &mut Run<TraceRecord>,
+    ) -> Result<ColumnsSolved, AppError> {
+        let ColumnsLoaded { block, problem } = loaded;
+        let settings = column_descent::ColumnSettings {
+            lambda: problem.lambda,
+            tol: params.tol,
+            max_passes: params.max_passes,
+            max_seconds: params.max_seconds,
+            local_passes: params.local_passes,
+            gap_every: params.gap_every,
+            cols: problem.cols,
+            rows: problem.rows,
+            nonzeros: problem.nonzeros,
+        };
+        let nonzeros_held = block.columns.rows.len();
+        let outcome = column_descent::run_column_descent::<L>(worker, block, settings, run)?;
+        Ok(ColumnsSolved {
+            outcome,
+            nonzeros_held,
+            problem,
+        })
+    }
+
+    fn gather(
+        _worker: &mut Worker<'_>,
+        _params: &RegressionParams,
+        solved: &mut ColumnsSolved,
+    ) -> Result<Footprint, AppError> {
+        // The sweeps' end gathered the coefficients on every worker.
+        Ok(Footprint {
+            bytes_read: solved.problem.bytes_read,
+            held: solved.nonzeros_held as u64,
+        })
+    }
+
+    fn summarise(
+        _params: &RegressionParams,
+        solved: ColumnsSolved,
+        timing: Timing,
+        processes: Vec<ProcessFigures>,
+    ) -> Solution {
+        let outcome = solved.outcome;
+        let counts = (
+            outcome.stop,
+            outcome.passes,
+            outcome.rounds,
+            outcome.working_set,
+            outcome.averaged_rounds,
+        );
+        solved.problem.solution(
+            outcome.trace,
+            outcome.coefficients,
+            counts,
+            timing,
+            processes,
+        )
+    }
 }

@@ -1,0 +1,278 @@
+//! The one run every app of this crate plugs into: checks before any work, the cluster's start,
+//! a clock per worker (loading, then solving), the app's solver loop with its stop rule, trace
+//! and observer ([`Run`]), the answer brought to worker 0 with every process's figures, and
+//! worker 0's result handed back to the caller.
+//!
+//! An app says only what is its own ([`App`]): how a worker loads its share, how it solves, what
+//! it gathers at the end, and how worker 0 summarises. [`run_app`] does the rest, the same way for
+//! every app:
+//!
+//! ```text
+//! check -> form the cluster -> on every worker: load | solve | gather -> figures -> summarise (worker 0)
+//!                               load_seconds ------^  ^-- solve_seconds (Run's clock)
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use strads_engine::{run_cluster, ClusterConfig, ProcessFigures, Worker};
+
+use crate::checkpoint::{Boundary, CheckpointClock, Checkpointing};
+use crate::error::AppError;
+
+/// Called on worker 0 with each trace record as it is made (for progress displays).
+pub type Observer<R> = Arc<dyn Fn(&R) + Send + Sync>;
+
+/// Seconds of a run on worker 0, by phase.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timing {
+    /// From the worker's start (the cluster formed) to its share loaded and ready to solve.
+    pub load_seconds: f64,
+    /// Solving, on [`Run`]'s clock: a resumed run goes on from the checkpoint's seconds.
+    pub solve_seconds: f64,
+}
+
+/// What a worker read and holds at the end of a run, gathered per process on worker 0
+/// ([`ProcessFigures`], with the peak memory read then).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Bytes of the input this worker read.
+    pub bytes_read: u64,
+    /// What this worker holds of the data (the app's unit: nonzeros, ratings, tokens).
+    pub held: u64,
+}
+
+/// An app: what is its own in a run; everything else is [`run_app`]'s.
+pub trait App: 'static {
+    /// Everything a run needs besides the cluster.
+    type Params: Clone + Send + Sync + 'static;
+    /// One line of the trace, shown to the observer on worker 0.
+    type Record: 'static;
+    /// A worker's share of the problem once loaded.
+    type Loaded;
+    /// A worker's state once the solver loop stopped.
+    type Solved;
+    /// The answer, on worker 0.
+    type Output: Send + 'static;
+
+    /// Checks the parameters and the cluster before any work (on every process, before the
+    /// cluster forms): bad values, inputs in memory on more than one process, what the
+    /// parameters alone cost in memory.
+    fn check(params: &Self::Params, cluster: &ClusterConfig) -> Result<(), AppError>;
+
+    /// The run's checkpointing and stop request.
+    fn checkpointing(params: &Self::Params) -> &Checkpointing;
+
+    /// Loads this worker's share (a collective: every worker calls it), checking that the
+    /// problem fits in memory before anything is sized by its shape. An app whose loading
+    /// depends on a resumed state resumes here (`run`'s solve clock then starts at the
+    /// checkpoint's seconds); the others resume in [`App::solve`].
+    fn load(
+        worker: &mut Worker<'_>,
+        params: &Self::Params,
+        run: &mut Run<Self::Record>,
+    ) -> Result<Self::Loaded, AppError>;
+
+    /// Runs the solver loop until it stops, the same iteration on every worker.
+    fn solve(
+        worker: &mut Worker<'_>,
+        params: &Self::Params,
+        loaded: Self::Loaded,
+        run: &mut Run<Self::Record>,
+    ) -> Result<Self::Solved, AppError>;
+
+    /// After solving, on every worker: the collectives that bring the answer to worker 0 (kept
+    /// in `solved`), and what this worker read and holds.
+    fn gather(
+        worker: &mut Worker<'_>,
+        params: &Self::Params,
+        solved: &mut Self::Solved,
+    ) -> Result<Footprint, AppError>;
+
+    /// On worker 0: the answer, from its solved state, the run's timing and every process's
+    /// figures (process 0 first).
+    fn summarise(
+        params: &Self::Params,
+        solved: Self::Solved,
+        timing: Timing,
+        processes: Vec<ProcessFigures>,
+    ) -> Self::Output;
+}
+
+/// A worker's view of its run while it solves: the solve clock, the checkpoint clock and the
+/// observer.
+pub struct Run<R> {
+    started: Instant,
+    /// Seconds of solving a resumed run carries from its checkpoint.
+    carried_seconds: f64,
+    clock: CheckpointClock,
+    checkpointing: Checkpointing,
+    observer: Option<Observer<R>>,
+}
+
+impl<R> Run<R> {
+    /// A run that has not solved yet ([`run_app`] starts the solve clock after loading).
+    fn new(checkpointing: Checkpointing, observer: Option<Observer<R>>) -> Self {
+        Run {
+            started: Instant::now(),
+            carried_seconds: 0.0,
+            clock: CheckpointClock::default(),
+            checkpointing,
+            observer,
+        }
+    }
+
+    /// Starts the solve clock (at the seconds a checkpoint carries, when one was resumed while
+    /// loading).
+    fn start_solving(&mut self) {
+        let now = Instant::now();
+        self.started = now
+            .checked_sub(Duration::from_secs_f64(self.carried_seconds))
+            .unwrap_or(now);
+    }
+
+    /// Seconds of solving (for a resumed run, from the checkpoint's seconds on).
+    pub fn seconds(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// The checkpointing the run writes and resumes with.
+    pub fn checkpointing(&self) -> &Checkpointing {
+        &self.checkpointing
+    }
+
+    /// The observer, for a solver that shows records from its own state (the rows layout's
+    /// leader).
+    pub fn observer(&self) -> Option<Observer<R>> {
+        self.observer.clone()
+    }
+
+    /// Shows `record` to the observer when this is worker 0.
+    pub fn observe(&self, worker: &Worker<'_>, record: &R) {
+        if let (true, Some(observer)) = (worker.is_leader(), &self.observer) {
+            observer(record);
+        }
+    }
+
+    /// The state to resume from (`None` for a fresh run) with the iteration it was written
+    /// after; every worker must call it, while loading or solving. The app then calls
+    /// [`Run::resumed_at`] with the checkpoint's seconds.
+    pub fn resume<S: DeserializeOwned>(
+        &self,
+        worker: &mut Worker<'_>,
+    ) -> Result<Option<(u64, S)>, AppError> {
+        self.checkpointing.resume(worker)
+    }
+
+    /// The clocks go on from a checkpoint written after `iteration`, `seconds` into solving
+    /// (the trace, time limits and the next checkpoint count from there).
+    pub fn resumed_at(&mut self, iteration: u64, seconds: f64) {
+        self.carried_seconds = seconds;
+        self.started = Instant::now()
+            .checked_sub(Duration::from_secs_f64(seconds))
+            .unwrap_or(self.started);
+        self.clock = CheckpointClock::at(iteration, seconds);
+    }
+
+    /// Before any work: fails (exit status 2) when the checkpoint directory clearly cannot hold
+    /// a checkpoint of `state` (as [`Run::save`] will write it). Every worker must call it.
+    pub fn check_space<S: Serialize>(
+        &self,
+        worker: &mut Worker<'_>,
+        state: &S,
+    ) -> Result<(), AppError> {
+        self.checkpointing.check_space(worker, state)
+    }
+
+    /// The stop rule every worker agrees on at the boundary after `iteration` (a collective
+    /// when checkpointing or watching for a stop request, nothing otherwise): whether to write
+    /// a checkpoint and whether a stop was requested. `seconds` is this worker's solve time;
+    /// worker 0's decides.
+    pub fn boundary(
+        &mut self,
+        worker: &mut Worker<'_>,
+        iteration: u64,
+        seconds: f64,
+    ) -> Result<Boundary, AppError> {
+        self.checkpointing
+            .boundary(worker, iteration, seconds, &mut self.clock)
+    }
+
+    /// Writes this worker's `state` as the checkpoint of `iteration` (after a
+    /// [`Run::boundary`] that asked for one; every worker calls it).
+    pub fn save<S: Serialize>(
+        &self,
+        worker: &mut Worker<'_>,
+        iteration: u64,
+        state: &S,
+    ) -> Result<(), AppError> {
+        self.checkpointing.save(worker, iteration, state)
+    }
+}
+
+/// Runs app `A` on `cluster`: checks, then on every worker loads, solves, gathers and (worker 0)
+/// summarises. Returns the answer in process 0 and `None` in the others; the first worker's
+/// error of this process otherwise.
+pub fn run_app<A: App>(
+    cluster: &ClusterConfig,
+    params: &A::Params,
+    observer: Option<Observer<A::Record>>,
+) -> Result<Option<A::Output>, AppError> {
+    A::check(params, cluster)?;
+    let params = params.clone();
+    let results = run_cluster(cluster, move |worker| {
+        run_worker::<A>(worker, &params, observer.clone())
+    })?;
+    let mut leader = None;
+    for result in results {
+        if let Some(output) = result? {
+            leader = Some(output);
+        }
+    }
+    Ok(leader)
+}
+
+/// Fails with [`AppError::InvalidArgument`] when inputs held in memory would be solved on more
+/// than one process (the other processes would not have them).
+pub fn in_memory_on_one_process(
+    in_memory: bool,
+    cluster: &ClusterConfig,
+    what: &str,
+) -> Result<(), AppError> {
+    if in_memory && cluster.processes() > 1 {
+        return Err(AppError::InvalidArgument(what.into()));
+    }
+    Ok(())
+}
+
+/// One worker's run of `A`.
+fn run_worker<A: App>(
+    worker: &mut Worker<'_>,
+    params: &A::Params,
+    observer: Option<Observer<A::Record>>,
+) -> Result<Option<A::Output>, AppError> {
+    let started = Instant::now();
+    let mut run = Run::new(A::checkpointing(params).clone(), observer);
+    let loaded = A::load(worker, params, &mut run)?;
+    let load_seconds = started.elapsed().as_secs_f64();
+    run.start_solving();
+    let mut solved = A::solve(worker, params, loaded, &mut run)?;
+    let solve_seconds = run.seconds();
+    let footprint = A::gather(worker, params, &mut solved)?;
+    // Only on success (every worker gets here): each process's figures, its peak last.
+    let figures = ProcessFigures {
+        bytes_read: footprint.bytes_read,
+        held: footprint.held,
+        peak_memory_bytes: strads_io::peak_resident_bytes(),
+    };
+    let Some(processes) = worker.gather_process_figures(&figures)? else {
+        return Ok(None);
+    };
+    let timing = Timing {
+        load_seconds,
+        solve_seconds,
+    };
+    Ok(Some(A::summarise(params, solved, timing, processes)))
+}
