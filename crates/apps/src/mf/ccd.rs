@@ -61,11 +61,14 @@ pub fn run(
 ) -> Result<(), AppError> {
     let inner = inner.max(1);
     let k = local.rank;
-    // W = 0 at the start, so the residual is the rating itself.
-    let mut user_residual = local.users.values.clone();
+    // W = 0 at the start, so the residual is the rating itself. The training values become the
+    // residual rather than being copied, and the item side's ratings move into the tiled
+    // layout: CCD++ reads the ratings only through the residuals, and at Netflix's shape
+    // (90M training ratings) the two copies this frees are 1.8 GB of a 4.6 GB process.
+    let mut user_residual = std::mem::take(&mut local.users.values);
     let mut test_residual = local.users.test_values.clone();
-    // The item side's copy of the residual lives in the tiled layout.
     let mut tiles = Tiles::new(&local.items);
+    local.items.release_training_ratings();
     let (n_users, n_items) = (local.users.len(), local.items.len());
     let mut w_old = vec![0.0; n_users];
     let (mut h_old, mut h_new) = (vec![0.0; n_items], vec![0.0; n_items]);

@@ -720,7 +720,7 @@ impl App for Factorisation {
             .collect();
         Ok(Footprint {
             bytes_read: problem.bytes_read,
-            held: (local.users.values.len() + local.items.values.len()) as u64,
+            held: (local.users.ratings() + local.items.ratings()) as u64,
         })
     }
 

@@ -40,6 +40,19 @@ impl Side {
         self.rows.is_empty()
     }
 
+    /// Training ratings of the owned rows (counted by `ptr`, so still known once a solver that
+    /// keeps them elsewhere has released `cols` and `values`).
+    pub fn ratings(&self) -> usize {
+        self.ptr.last().copied().unwrap_or(0)
+    }
+
+    /// Frees the training ratings' `cols` and `values` (a solver that keeps its own copy of
+    /// them); `ptr` and the test ratings stay.
+    pub fn release_training_ratings(&mut self) {
+        self.cols = Vec::new();
+        self.values = Vec::new();
+    }
+
     /// Training ratings of owned row `i`: positions in `cols` / `values`.
     pub fn row(&self, i: usize) -> Range<usize> {
         self.ptr[i]..self.ptr[i + 1]
