@@ -75,30 +75,135 @@ pub fn build_side(
     test: Option<Triples<'_>>,
     n_other: usize,
 ) -> Side {
-    let mut needed_mark = vec![false; n_other];
-    let (ptr, mut cols, values) = compress(&rows, train, &mut needed_mark);
-    let (test_ptr, mut test_cols, test_values) = match test {
-        Some(test) => compress(&rows, test, &mut needed_mark),
-        None => (vec![0; rows.len() + 1], Vec::new(), Vec::new()),
-    };
-    let mut compact = vec![u32::MAX; n_other];
-    let mut needed = Vec::new();
-    for (g, _) in needed_mark.iter().enumerate().filter(|(_, m)| **m) {
-        compact[g] = needed.len() as u32;
-        needed.push(g as u32);
+    let (first, count) = (rows.start as u32, rows.len() as u32);
+    let mut counts = vec![0u32; rows.len()];
+    for &r in train.0 {
+        // `r - first < count` is the block test in one comparison (it wraps below `first`).
+        let local = r.wrapping_sub(first);
+        if local < count {
+            counts[local as usize] += 1;
+        }
     }
-    for c in cols.iter_mut().chain(test_cols.iter_mut()) {
-        *c = compact[*c as usize];
+    let mut builder = SideBuilder::new(rows, &[counts], n_other);
+    for ((&r, &c), &v) in train.0.iter().zip(train.1).zip(train.2) {
+        if r.wrapping_sub(first) < count {
+            builder.place(0, r, c, v);
+        }
     }
-    Side {
-        rows,
-        ptr,
-        cols,
-        values,
-        test_ptr,
-        test_cols,
-        test_values,
-        needed,
+    builder
+        .finish(test)
+        .expect("the counts were taken from the same ratings")
+}
+
+/// A side built while its ratings arrive, straight into its compressed rows: no list of the
+/// ratings is kept beside it (at Netflix's shape each such list is 1.4 GB).
+///
+/// The ratings come from several sources (workers), each in its own order; every source says
+/// first how many ratings of each row it will send. A rating is placed after those of the same
+/// row from earlier sources and from earlier in its source, which is where it would be had the
+/// sources' lists been concatenated, so the side equals [`build_side`] of that concatenation.
+pub struct SideBuilder {
+    rows: Range<usize>,
+    n_other: usize,
+    ptr: Vec<usize>,
+    /// `cursor[s][i]`: where source `s`'s next rating of owned row `i` goes.
+    cursor: Vec<Vec<usize>>,
+    /// Where each source's ratings of each row end (the next source's cursor start).
+    end: Vec<Vec<usize>>,
+    cols: Vec<u32>,
+    values: Vec<f64>,
+}
+
+impl SideBuilder {
+    /// A builder for `rows`, where `counts[s][i]` is how many ratings of owned row `i` source `s`
+    /// sends; `n_other` is the other side's size.
+    pub fn new(rows: Range<usize>, counts: &[Vec<u32>], n_other: usize) -> SideBuilder {
+        let n = rows.len();
+        let mut ptr = vec![0usize; n + 1];
+        for i in 0..n {
+            ptr[i + 1] = ptr[i] + counts.iter().map(|c| c[i] as usize).sum::<usize>();
+        }
+        let mut cursor = Vec::with_capacity(counts.len());
+        let mut end = Vec::with_capacity(counts.len());
+        let mut at = ptr[..n].to_vec();
+        for source in counts {
+            cursor.push(at.clone());
+            at.iter_mut()
+                .zip(source)
+                .for_each(|(a, &c)| *a += c as usize);
+            end.push(at.clone());
+        }
+        let total = ptr[n];
+        SideBuilder {
+            rows,
+            n_other,
+            ptr,
+            cursor,
+            end,
+            cols: vec![0; total],
+            values: vec![0.0; total],
+        }
+    }
+
+    /// Places source `source`'s next rating of global row `row`. A rating beyond the announced
+    /// counts is caught by [`SideBuilder::finish`] (the cursor then runs past its end).
+    #[inline]
+    pub fn place(&mut self, source: usize, row: u32, col: u32, value: f64) {
+        let i = row as usize - self.rows.start;
+        let slot = &mut self.cursor[source][i];
+        if *slot < self.end[source][i] {
+            self.cols[*slot] = col;
+            self.values[*slot] = value;
+        }
+        *slot += 1;
+    }
+
+    /// The side: rows sorted by the other side's index (stable), `test` compressed beside, the
+    /// columns compacted to the other-side rows used. Fails if a source sent other counts than
+    /// it announced.
+    pub fn finish(self, test: Option<Triples<'_>>) -> Result<Side, String> {
+        for (s, (cursor, end)) in self.cursor.iter().zip(&self.end).enumerate() {
+            if let Some(i) = (0..cursor.len()).find(|&i| cursor[i] != end[i]) {
+                return Err(format!(
+                    "worker {s} sent another number of ratings of row {} than it announced",
+                    self.rows.start + i
+                ));
+            }
+        }
+        let SideBuilder {
+            rows,
+            n_other,
+            ptr,
+            mut cols,
+            mut values,
+            ..
+        } = self;
+        sort_rows(&ptr, &mut cols, &mut values);
+        let mut needed_mark = vec![false; n_other];
+        cols.iter().for_each(|&c| needed_mark[c as usize] = true);
+        let (test_ptr, mut test_cols, test_values) = match test {
+            Some(test) => compress(&rows, test, &mut needed_mark),
+            None => (vec![0; rows.len() + 1], Vec::new(), Vec::new()),
+        };
+        let mut compact = vec![u32::MAX; n_other];
+        let mut needed = Vec::new();
+        for (g, _) in needed_mark.iter().enumerate().filter(|(_, m)| **m) {
+            compact[g] = needed.len() as u32;
+            needed.push(g as u32);
+        }
+        for c in cols.iter_mut().chain(test_cols.iter_mut()) {
+            *c = compact[*c as usize];
+        }
+        Ok(Side {
+            rows,
+            ptr,
+            cols,
+            values,
+            test_ptr,
+            test_cols,
+            test_values,
+            needed,
+        })
     }
 }
 
@@ -135,11 +240,17 @@ fn compress(
             used[c as usize] = true;
         }
     }
+    sort_rows(&ptr, &mut cols, &mut values);
+    (ptr, cols, values)
+}
+
+/// Sorts each row `ptr[i]..ptr[i + 1]` by column, stably (duplicates keep their order).
+fn sort_rows(ptr: &[usize], cols: &mut [u32], values: &mut [f64]) {
     // Rows usually arrive sorted (files are commonly written row by row, and the item side of
     // such a file is then sorted by user); only the others are sorted here.
     let mut pairs: Vec<(u32, f64)> = Vec::new();
-    for i in 0..n {
-        let range = ptr[i]..ptr[i + 1];
+    for w in ptr.windows(2) {
+        let range = w[0]..w[1];
         if cols[range.clone()].windows(2).all(|w| w[0] <= w[1]) {
             continue;
         }
@@ -156,7 +267,6 @@ fn compress(
             values[k] = *v;
         }
     }
-    (ptr, cols, values)
 }
 
 /// A deterministic pseudo-random number in [-1, 1) for entry `(row, t)` of a factor, from the
