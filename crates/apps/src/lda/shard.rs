@@ -437,12 +437,11 @@ impl ShardState {
                     row[old] -= 1;
                     topic_total[old] -= 1;
                     sparse.remove_token(w, old, doc_row[old], row[old], topic_total[old]);
-                    let draw = sparse.sample(w, row, rng);
-                    let new = draw.topic;
+                    let new = sparse.sample(w, row, rng);
                     doc_row[new] += 1;
                     row[new] += 1;
                     topic_total[new] += 1;
-                    sparse.add_token(w, new, draw.slot, row, doc_row[new], topic_total[new]);
+                    sparse.add_token(w, new, doc_row[new], row[new], topic_total[new]);
                     *z = new as Topic;
                 }
                 at = end;

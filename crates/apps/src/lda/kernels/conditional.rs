@@ -43,12 +43,12 @@ pub fn exact_conditional(
 /// token moves between. `Q` holds nearly all the mass, so a token usually costs one pass over its
 /// word's topics; the O(K) scan of the prior bucket is rare.
 ///
-/// A token's draw waits on little: `1 / (n_k + W b)` is also kept for `n_k - 1` and `n_k + 1`,
-/// so moving a token needs no division before the next draw (the division for the new
-/// neighbour is not waited on); `Q` is summed in four independent partial sums; and each word's
-/// list of nonzero topics is kept roughly largest count first (sorted when a slice is loaded,
-/// a topic moved ahead when a draw makes it outnumber the one before), so that the search
-/// usually stops at its first entries.
+/// Moving a token waits on no division and takes no branch that depends on where it went:
+/// `1 / (n_k + W b)` is kept for `n_k - 1` and `n_k + 1` as well (each is a function of `n_k`
+/// alone, so the values are those a direct division gives, and the division for the new
+/// neighbour is not waited on), and `C` after a token that came back to its topic is the
+/// value saved at its removal, chosen without a branch (half the tokens stay, so a branch
+/// there is mispredicted often).
 #[derive(Clone, Debug, Default)]
 pub struct SparseConditional {
     topics: usize,
@@ -62,34 +62,16 @@ pub struct SparseConditional {
     /// `c_k` of the current document, and `C`.
     coef: Vec<f64>,
     coef_sum: f64,
-    /// What [`SparseConditional::remove_token`] overwrote, restored when the token comes back to
-    /// the same topic (common once the chain has mixed), which saves a division and keeps `C`
-    /// free of rounding drift.
-    removed: Option<Removed>,
+    /// The topic [`SparseConditional::remove_token`] last took a token from, and `C` before
+    /// it did: restored when the token comes back to the same topic (common once the chain has
+    /// mixed), which keeps `C` free of rounding drift.
+    removed_topic: usize,
+    removed_coef_sum: f64,
     /// The nonzero topics of each word of the current slice (`topics` slots per word, the
-    /// first `word_nonzeros[w]` used), roughly largest count first.
+    /// first `word_nonzeros[w]` used), largest counts first when the slice was loaded.
     first_word: usize,
     word_nonzero: Vec<u16>,
     word_nonzeros: Vec<u32>,
-}
-
-/// A topic's cached values before a token left it.
-#[derive(Clone, Copy, Debug)]
-struct Removed {
-    topic: usize,
-    inverse: [f64; 3],
-    coef: f64,
-    coef_sum: f64,
-}
-
-/// A drawn topic, and its place in its word's list of nonzero topics when the draw fell in the
-/// word bucket (the place [`SparseConditional::add_token`] moves it ahead from).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Draw {
-    /// The topic.
-    pub topic: usize,
-    /// Its index in the word's list, if the draw came from the word bucket.
-    pub slot: Option<usize>,
 }
 
 impl SparseConditional {
@@ -99,7 +81,8 @@ impl SparseConditional {
         self.alpha = priors.alpha;
         self.beta = priors.beta;
         self.w_beta = priors.words as f64 * priors.beta;
-        let inverse = |n_k: i64| 1.0 / (n_k as f64 + priors.words as f64 * priors.beta);
+        let w_beta = self.w_beta;
+        let inverse = |n_k: i64| 1.0 / (n_k as f64 + w_beta);
         self.inverse_total.clear();
         self.inverse_total
             .extend(topic_total.iter().map(|&n_k| inverse(n_k)));
@@ -110,7 +93,6 @@ impl SparseConditional {
         self.inverse_above
             .extend(topic_total.iter().map(|&n_k| inverse(n_k + 1)));
         self.coef.resize(self.topics, 0.0);
-        self.removed = None;
     }
 
     /// Takes the rows `n_.w` of the words `first_word..` (K counts per word, concatenated).
@@ -152,81 +134,49 @@ impl SparseConditional {
     /// Topic `k` has lost a token of `word`: `n_dk`, `n_kw`, `n_k` are the counts without it.
     #[inline]
     pub fn remove_token(&mut self, word: usize, k: usize, n_dk: u32, n_kw: u32, n_k: i64) {
-        let inverse = [
-            self.inverse_below[k],
-            self.inverse_total[k],
-            self.inverse_above[k],
-        ];
-        self.removed = Some(Removed {
-            topic: k,
-            inverse,
-            coef: self.coef[k],
-            coef_sum: self.coef_sum,
-        });
-        // n_k went down by one: its neighbours move down, and the new one below is computed
-        // off the path of the next draw.
-        self.inverse_above[k] = inverse[1];
-        self.inverse_total[k] = inverse[0];
+        self.removed_topic = k;
+        self.removed_coef_sum = self.coef_sum;
+        // n_k went down by one: its cached inverses move down.
+        self.inverse_above[k] = self.inverse_total[k];
+        self.inverse_total[k] = self.inverse_below[k];
         self.inverse_below[k] = 1.0 / ((n_k - 1) as f64 + self.w_beta);
-        self.set_coef(k, n_dk);
+        let coef = (f64::from(n_dk) + self.alpha) * self.inverse_total[k];
+        self.coef_sum += coef - self.coef[k];
+        self.coef[k] = coef;
         if n_kw == 0 {
-            let list = self.word_list(word);
-            // It was a count of 1, near the list's end (the order is only kept roughly); the
-            // entries after it move up, keeping the order.
-            let at = list
+            let used = self.word_nonzeros[word - self.first_word] as usize;
+            let slots = self.word_slots(word);
+            let at = slots[..used]
                 .iter()
-                .rposition(|&t| usize::from(t) == k)
+                .position(|&t| usize::from(t) == k)
                 .expect("a topic with a token is in its word's list");
-            list.copy_within(at + 1.., at);
+            // Swap-remove: the order (largest first at the slice's start) only speeds the search.
+            slots.swap(at, used - 1);
             self.word_nonzeros[word - self.first_word] -= 1;
         }
     }
 
-    /// Topic `k` has gained a token of `word`: `n_dk`, `n_kw`, `n_k` are the counts with it;
-    /// `slot` is where [`SparseConditional::sample`] found `k` in the word's list, if it did.
+    /// Topic `k` has gained a token of `word`: `n_dk`, `n_kw`, `n_k` are the counts with it.
     #[inline]
-    pub fn add_token(
-        &mut self,
-        word: usize,
-        k: usize,
-        slot: Option<usize>,
-        word_topic: &[u32],
-        n_dk: u32,
-        n_k: i64,
-    ) {
-        match self.removed.take() {
-            // Back where it was: the counts are those before the removal.
-            Some(removed) if removed.topic == k => {
-                [
-                    self.inverse_below[k],
-                    self.inverse_total[k],
-                    self.inverse_above[k],
-                ] = removed.inverse;
-                self.coef[k] = removed.coef;
-                self.coef_sum = removed.coef_sum;
-            }
-            _ => {
-                // n_k went up by one: its neighbours move up.
-                self.inverse_below[k] = self.inverse_total[k];
-                self.inverse_total[k] = self.inverse_above[k];
-                self.inverse_above[k] = 1.0 / ((n_k + 1) as f64 + self.w_beta);
-                self.set_coef(k, n_dk);
-            }
-        }
-        let n_kw = word_topic[k];
+    pub fn add_token(&mut self, word: usize, k: usize, n_dk: u32, n_kw: u32, n_k: i64) {
+        // n_k went up by one: its cached inverses move up. (Back where it was, the values are
+        // those before the removal: each is the same division of the same n_k.)
+        self.inverse_below[k] = self.inverse_total[k];
+        self.inverse_total[k] = self.inverse_above[k];
+        self.inverse_above[k] = 1.0 / ((n_k + 1) as f64 + self.w_beta);
+        let coef = (f64::from(n_dk) + self.alpha) * self.inverse_total[k];
+        let moved_sum = self.coef_sum + (coef - self.coef[k]);
+        self.coef[k] = coef;
+        // Back where it was: C is the value before the removal (exact, where the two
+        // increments would leave rounding), selected by mask rather than by a branch.
+        let back = u64::from(k == self.removed_topic).wrapping_neg();
+        self.coef_sum = f64::from_bits(
+            (self.removed_coef_sum.to_bits() & back) | (moved_sum.to_bits() & !back),
+        );
         if n_kw == 1 {
-            // A count of 1 is the smallest: the list's end keeps the order.
             let used = self.word_nonzeros[word - self.first_word] as usize;
-            let at = (word - self.first_word) * self.topics;
-            self.word_nonzero[at + used] = k as u16;
+            self.word_slots(word)[used] = k as u16;
             self.word_nonzeros[word - self.first_word] += 1;
-        } else if let Some(mut i) = slot {
-            // Move it ahead of the entries it now outnumbers, to keep the list largest first.
-            let list = self.word_list(word);
-            while i > 0 && word_topic[usize::from(list[i - 1])] < n_kw {
-                list.swap(i - 1, i);
-                i -= 1;
-            }
         }
     }
 
@@ -238,79 +188,59 @@ impl SparseConditional {
         self.word_nonzero[at..at + used].to_vec()
     }
 
-    /// The used part of `word`'s list of nonzero topics.
-    fn word_list(&mut self, word: usize) -> &mut [u16] {
-        let at = (word - self.first_word) * self.topics;
-        let used = self.word_nonzeros[word - self.first_word] as usize;
-        &mut self.word_nonzero[at..at + used]
+    /// The distribution [`SparseConditional::sample`] draws from for a token of `word`, from
+    /// the cached coefficients, `C` and the word's list (its two buckets, normalised).
+    #[cfg(test)]
+    pub(super) fn implied_conditional(&self, word: usize, word_topic: &[u32]) -> Vec<f64> {
+        let mut mass: Vec<f64> = self.coef.iter().map(|&c| self.beta * c).collect();
+        let mut word_total = 0.0;
+        for t in self.word_topics(word) {
+            let t = usize::from(t);
+            let weight = self.coef[t] * f64::from(word_topic[t]);
+            mass[t] += weight;
+            word_total += weight;
+        }
+        let total = word_total + self.beta * self.coef_sum;
+        mass.iter().map(|m| m / total).collect()
     }
 
-    /// `c_k` from the current `1 / (n_k + W b)` and `n_dk`, and `C` with it.
-    #[inline]
-    fn set_coef(&mut self, k: usize, n_dk: u32) {
-        let coef = (f64::from(n_dk) + self.alpha) * self.inverse_total[k];
-        self.coef_sum += coef - self.coef[k];
-        self.coef[k] = coef;
+    fn word_slots(&mut self, word: usize) -> &mut [u16] {
+        let at = (word - self.first_word) * self.topics;
+        &mut self.word_nonzero[at..at + self.topics]
     }
 
     /// Draws the topic of a token of `word` (in the loaded slice, with counts `word_topic`) of
     /// the loaded document; the counts must be those without the token.
     #[inline]
-    pub fn sample(&self, word: usize, word_topic: &[u32], rng: &mut FastRng) -> Draw {
+    pub fn sample(&self, word: usize, word_topic: &[u32], rng: &mut FastRng) -> usize {
         let at = (word - self.first_word) * self.topics;
         let used = self.word_nonzeros[word - self.first_word] as usize;
         let nonzero = &self.word_nonzero[at..at + used];
-        // Both K long: the compiler checks the topics against one bound.
+        // Both K long: the compiler checks each topic against one bound.
         let coef = &self.coef[..self.topics];
         let counts = &word_topic[..self.topics];
         let weigh = |t: u16| coef[usize::from(t)] * f64::from(counts[usize::from(t)]);
-        let word_total = sum_in_lanes(nonzero, weigh);
+        let word_total: f64 = nonzero.iter().map(|&t| weigh(t)).sum();
         let prior_total = self.beta * self.coef_sum.max(0.0);
         let mut u = rng.unit() * (word_total + prior_total);
         if u < word_total {
             // Recomputing the few products is cheaper than storing and reloading them.
-            // (Rounding may leave u past the last one: the last topic is as good as any.)
-            let i = nonzero
-                .iter()
-                .position(|&t| {
-                    u -= weigh(t);
-                    u < 0.0
-                })
-                .unwrap_or(used - 1);
-            return Draw {
-                topic: usize::from(nonzero[i]),
-                slot: Some(i),
-            };
+            for &t in nonzero {
+                u -= weigh(t);
+                if u < 0.0 {
+                    return usize::from(t);
+                }
+            }
+            // Rounding: u fell past the last term; the last topic is as good as any.
+            return usize::from(nonzero[used - 1]);
         }
-        // The prior bucket, in units of b: one subtraction per topic.
-        u = (u - word_total) / self.beta;
+        u -= word_total;
         for (k, &c) in coef.iter().enumerate() {
-            u -= c;
+            u -= self.beta * c;
             if u < 0.0 {
-                return Draw {
-                    topic: k,
-                    slot: None,
-                };
+                return k;
             }
         }
-        Draw {
-            topic: self.topics - 1,
-            slot: None,
-        }
+        self.topics - 1
     }
-}
-
-/// The sum of `value(x)` over `items`, in four partial sums so that each addition need not wait
-/// for the one before.
-#[inline]
-fn sum_in_lanes<T: Copy>(items: &[T], value: impl Fn(T) -> f64) -> f64 {
-    let quads = items.chunks_exact(4);
-    let rest: f64 = quads.remainder().iter().map(|&x| value(x)).sum();
-    let mut lanes = [0.0; 4];
-    for q in quads {
-        for j in 0..4 {
-            lanes[j] += value(q[j]);
-        }
-    }
-    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + rest
 }

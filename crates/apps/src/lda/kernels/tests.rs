@@ -133,7 +133,7 @@ fn sparse_sampler_matches_the_exact_conditional() {
         if step < 0 {
             sparse.remove_token(3, topic, counts.0, counts.1, counts.2);
         } else {
-            sparse.add_token(3, topic, None, &rows[0], counts.0, counts.2);
+            sparse.add_token(3, topic, counts.0, counts.1, counts.2);
         }
     }
     for (word, row) in rows.iter().enumerate() {
@@ -142,7 +142,7 @@ fn sparse_sampler_matches_the_exact_conditional() {
         let n = 200_000;
         let mut observed = vec![0u64; k];
         for _ in 0..n {
-            observed[sparse.sample(3 + word, row, &mut rng).topic] += 1;
+            observed[sparse.sample(3 + word, row, &mut rng)] += 1;
         }
         let expected: Vec<f64> = exact.iter().map(|p| p * n as f64).collect();
         let stat = chi_square_statistic(&observed, &expected);
@@ -189,10 +189,11 @@ fn fast_log_likelihood_matches_the_formula() {
 #[test]
 fn sparse_sampler_stays_exact_over_a_chain_of_moves() {
     // One document over a four-word slice, resampled for many sweeps through the sampler's
-    // incremental updates (cached inverses, C, and the word lists reordered by the draws),
-    // with dense counts kept beside it as the reference. After every move each word's list
-    // must hold exactly its nonzero topics, and at checkpoints the draws must follow
-    // exact_conditional on the reference counts.
+    // incremental updates (cached inverses, C, and the word lists' swap-removals and appends),
+    // with dense counts kept beside it as the reference. Before every draw the distribution
+    // the cached state implies must be exact_conditional's, after every move each word's list
+    // must hold exactly its nonzero topics, and at checkpoints the draws themselves must
+    // follow exact_conditional.
     let (k, words) = (7, 4);
     let priors = Priors {
         alpha: 0.3,
@@ -227,12 +228,19 @@ fn sparse_sampler_stays_exact_over_a_chain_of_moves() {
             topic_total[old] -= 1;
             let row = &rows[w * k..(w + 1) * k];
             sparse.remove_token(w, old, doc_topic[old], row[old], topic_total[old]);
+            let exact = exact_conditional(&doc_topic, row, &topic_total, &priors);
+            let implied = sparse.implied_conditional(w, row);
+            for (t, (p, q)) in exact.iter().zip(&implied).enumerate() {
+                assert!(
+                    (p - q).abs() < 1e-9 * p,
+                    "sweep {sweep} token {i} topic {t}: the cached state gives {q}, exactly {p}"
+                );
+            }
             if sweep % 100 == 99 && i % 5 == 0 {
-                let exact = exact_conditional(&doc_topic, row, &topic_total, &priors);
                 let n = 100_000;
                 let mut observed = vec![0u64; k];
                 for _ in 0..n {
-                    observed[sparse.sample(w, row, &mut rng).topic] += 1;
+                    observed[sparse.sample(w, row, &mut rng)] += 1;
                 }
                 let expected: Vec<f64> = exact.iter().map(|p| p * n as f64).collect();
                 let stat = chi_square_statistic(&observed, &expected);
@@ -242,13 +250,12 @@ fn sparse_sampler_stays_exact_over_a_chain_of_moves() {
                 );
                 checked += 1;
             }
-            let draw = sparse.sample(w, row, &mut rng);
-            let new = draw.topic;
+            let new = sparse.sample(w, row, &mut rng);
             doc_topic[new] += 1;
             rows[w * k + new] += 1;
             topic_total[new] += 1;
             let row = &rows[w * k..(w + 1) * k];
-            sparse.add_token(w, new, draw.slot, row, doc_topic[new], topic_total[new]);
+            sparse.add_token(w, new, doc_topic[new], row[new], topic_total[new]);
             z[i] = new;
             for v in 0..words {
                 let mut listed = sparse.word_topics(v);
