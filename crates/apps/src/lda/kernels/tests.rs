@@ -185,3 +185,90 @@ fn fast_log_likelihood_matches_the_formula() {
     );
     assert!((ln_gamma(5.0) - 24f64.ln()).abs() < 1e-12);
 }
+
+#[test]
+fn sparse_sampler_stays_exact_over_a_chain_of_moves() {
+    // One document over a four-word slice, resampled for many sweeps through the sampler's
+    // incremental updates (cached inverses, C, and the word lists' swap-removals and appends),
+    // with dense counts kept beside it as the reference. Before every draw the distribution
+    // the cached state implies must be exact_conditional's, after every move each word's list
+    // must hold exactly its nonzero topics, and at checkpoints the draws themselves must
+    // follow exact_conditional.
+    let (k, words) = (7, 4);
+    let priors = Priors {
+        alpha: 0.3,
+        beta: 0.05,
+        words: 40,
+    };
+    let token_words = [0usize, 0, 1, 2, 2, 2, 3, 1, 0, 2, 3, 3, 2, 0];
+    let mut rng = FastRng::new(11, 0);
+    let mut z: Vec<usize> = token_words
+        .iter()
+        .map(|_| rng.below(k as u64) as usize)
+        .collect();
+    let mut doc_topic = vec![0u32; k];
+    let mut rows = vec![0u32; words * k];
+    // Tokens of the other words and documents, which only enter through n_k.
+    let mut topic_total: Vec<i64> = (0..k as i64).map(|t| 3 + 2 * t).collect();
+    for (&w, &t) in token_words.iter().zip(&z) {
+        doc_topic[t] += 1;
+        rows[w * k + t] += 1;
+        topic_total[t] += 1;
+    }
+    let mut sparse = SparseConditional::default();
+    sparse.load_totals(&topic_total, &priors);
+    sparse.load_words(0, &rows);
+    sparse.load_doc(&doc_topic);
+    let mut checked = 0;
+    for sweep in 0..400 {
+        for (i, &w) in token_words.iter().enumerate() {
+            let old = z[i];
+            doc_topic[old] -= 1;
+            rows[w * k + old] -= 1;
+            topic_total[old] -= 1;
+            let row = &rows[w * k..(w + 1) * k];
+            sparse.remove_token(w, old, doc_topic[old], row[old], topic_total[old]);
+            let exact = exact_conditional(&doc_topic, row, &topic_total, &priors);
+            let implied = sparse.implied_conditional(w, row);
+            for (t, (p, q)) in exact.iter().zip(&implied).enumerate() {
+                assert!(
+                    (p - q).abs() < 1e-9 * p,
+                    "sweep {sweep} token {i} topic {t}: the cached state gives {q}, exactly {p}"
+                );
+            }
+            if sweep % 100 == 99 && i % 5 == 0 {
+                let n = 100_000;
+                let mut observed = vec![0u64; k];
+                for _ in 0..n {
+                    observed[sparse.sample(w, row, &mut rng)] += 1;
+                }
+                let expected: Vec<f64> = exact.iter().map(|p| p * n as f64).collect();
+                let stat = chi_square_statistic(&observed, &expected);
+                assert!(
+                    stat < chi_square_critical_001(k - 1),
+                    "sweep {sweep} token {i}: chi-square {stat}, observed {observed:?}, expected {expected:?}"
+                );
+                checked += 1;
+            }
+            let new = sparse.sample(w, row, &mut rng);
+            doc_topic[new] += 1;
+            rows[w * k + new] += 1;
+            topic_total[new] += 1;
+            let row = &rows[w * k..(w + 1) * k];
+            sparse.add_token(w, new, doc_topic[new], row[new], topic_total[new]);
+            z[i] = new;
+            for v in 0..words {
+                let mut listed = sparse.word_topics(v);
+                listed.sort_unstable();
+                let nonzero: Vec<u16> = (0..k as u16)
+                    .filter(|&t| rows[v * k + usize::from(t)] > 0)
+                    .collect();
+                assert_eq!(
+                    listed, nonzero,
+                    "word {v}'s list after sweep {sweep} token {i}"
+                );
+            }
+        }
+    }
+    assert_eq!(checked, 4 * 3);
+}
