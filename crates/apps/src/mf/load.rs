@@ -18,10 +18,13 @@
 //!    ([`chain`]: worker `p` continues worker `p - 1`'s sum over its shard, which is the file's
 //!    next part), and so is the squared error of the test ratings with an unseen id: the same
 //!    floating-point sums as a sequential pass over the whole file, for any cluster shape.
-//! 4. Every rating goes to the owner of its user's block (the W half, with the test ratings) and
-//!    to the owner of its item's block (the H half), in two all-to-alls of raw triples
-//!    (`row u32, column u32, value f64`, little-endian). A worker receives its triples in source
-//!    order, which is file order, so stable sorts within rows give today's layouts.
+//! 4. Every rating goes to the owner of its user's block (the W half, with the test ratings) in
+//!    rounds of raw triples (`row u32, column u32, value f64`, little-endian), each placed on
+//!    receipt into the side being built ([`SideBuilder`]: every worker announces its count per
+//!    row first, and a rating goes where the concatenation of the sources, which is file order,
+//!    would put it); then the parsed shard is freed and the H half is routed the same way from
+//!    the user side's ratings. Stable sorts within rows give the same layouts as sides built from
+//!    the whole file.
 //!
 //!    Ratings held in memory ([`InMemoryRatings`], one process) are not sent anywhere: every
 //!    worker reads the shared arrays and builds its two sides from the ratings of its blocks, in
