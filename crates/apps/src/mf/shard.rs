@@ -302,6 +302,51 @@ mod tests {
         assert_eq!(side.values[3], 4.0);
     }
 
+    /// Ratings placed as two sources deliver them (interleaved, as the rounds of the loaders'
+    /// exchange do) give the side built from the sources' concatenation, duplicates in order.
+    #[test]
+    fn a_side_built_on_receipt_equals_the_side_of_the_concatenation() {
+        let source_0 = ([3u32, 1, 3, 2], [5u32, 4, 5, 0], [1.0, 2.0, 3.0, 4.0]);
+        let source_1 = ([1u32, 3, 3, 1], [0u32, 5, 2, 4], [5.0, 6.0, 7.0, 8.0]);
+        let concat = |i: usize| -> Vec<u32> {
+            let (a, b) = ([&source_0.0, &source_0.1][i], [&source_1.0, &source_1.1][i]);
+            a.iter().chain(b.iter()).copied().collect()
+        };
+        let values: Vec<f64> = source_0.2.iter().chain(&source_1.2).copied().collect();
+        let (rows, cols) = (concat(0), concat(1));
+        let expected = build_side(1..4, (&rows, &cols, &values), None, 6);
+
+        let counts = |rs: &[u32]| -> Vec<u32> {
+            (1..4u32)
+                .map(|r| rs.iter().filter(|&&x| x == r).count() as u32)
+                .collect()
+        };
+        let mut builder = SideBuilder::new(1..4, &[counts(&source_0.0), counts(&source_1.0)], 6);
+        for k in 0..4 {
+            builder.place(1, source_1.0[k], source_1.1[k], source_1.2[k]);
+            builder.place(0, source_0.0[k], source_0.1[k], source_0.2[k]);
+        }
+        let side = builder.finish(None).expect("counts as announced");
+        assert_eq!(side.ptr, expected.ptr);
+        assert_eq!(side.cols, expected.cols);
+        assert_eq!(side.values, expected.values);
+        assert_eq!(side.needed, expected.needed);
+        // Row 3 rates column 5 twice in source 0 and once in source 1: in that order.
+        let row: Vec<(u32, f64)> = side
+            .row(2)
+            .map(|k| (side.needed[side.cols[k] as usize], side.values[k]))
+            .collect();
+        assert_eq!(row, [(2, 7.0), (5, 1.0), (5, 3.0), (5, 6.0)]);
+
+        let mut short = SideBuilder::new(1..4, &[vec![1, 0, 0]], 6);
+        short.place(0, 1, 0, 1.0);
+        short.place(0, 1, 2, 1.0);
+        assert!(
+            short.finish(None).is_err(),
+            "a rating beyond the announced count"
+        );
+    }
+
     #[test]
     fn initial_entries_are_spread_in_the_interval() {
         let xs: Vec<f64> = (0..10_000).map(|r| initial_entry(7, 1, r, 3, 5)).collect();
