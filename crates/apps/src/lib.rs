@@ -20,6 +20,7 @@ pub mod error;
 mod huge;
 pub mod lda;
 pub mod mf;
+mod padded;
 pub mod runner;
 pub mod sparse_regression;
 

@@ -301,7 +301,7 @@ fn prepare(
     }
     let totals = worker.all_gather(&state.local_topic_counts())?;
     let synced_totals = sum_vectors(&totals, k);
-    state.topic_total = synced_totals.clone();
+    state.topic_total.assign(synced_totals.iter().copied());
 
     let max_word = word_weights.iter().copied().max().unwrap_or(0) as usize;
     let word_table = LogGammaTable::new(params.beta, max_word);
@@ -358,7 +358,7 @@ fn sample(
         for r in 0..peers {
             state.sample_block(rotation.held(r), priors, params.sampler, rng);
             if peers == 1 {
-                synced_totals.clone_from(&state.topic_total);
+                synced_totals.copy_from_slice(&state.topic_total);
             } else {
                 let delta: Vec<i64> = state
                     .topic_total
@@ -375,7 +375,7 @@ fn sample(
                         *total += change;
                     }
                 }
-                state.topic_total.clone_from(synced_totals);
+                state.topic_total.copy_from_slice(synced_totals);
                 state.add_rows(rotation.held(r + 1), &rows, true);
             }
         }

@@ -5,6 +5,7 @@
 //! its working set in cache (see [`Layout`]): the Metropolis-Hastings sampler word by word, the
 //! exact sampler slice by slice of the vocabulary and, inside a slice, document by document.
 
+use crate::padded::PaddedVec;
 use std::ops::Range;
 
 use super::kernels::{
@@ -78,7 +79,7 @@ pub struct ShardState {
     /// `n_kw`, W x K; only the rows of the block this worker holds are current.
     word_topic: HugeBuffer<u32>,
     /// This worker's view of `n_k`: the last synchronised totals plus its own changes since.
-    pub topic_total: Vec<i64>,
+    pub topic_total: PaddedVec<i64>,
     proposal: WordProposal,
     sparse: SparseConditional,
 }
@@ -154,7 +155,7 @@ impl ShardState {
             layout,
             doc_topic,
             word_topic: HugeBuffer::zeroed(words * n_topics)?,
-            topic_total: vec![0; n_topics],
+            topic_total: PaddedVec::filled(n_topics, 0),
             proposal: WordProposal::default(),
             sparse: SparseConditional::default(),
         })
@@ -822,7 +823,8 @@ mod tests {
                 .unwrap();
         let initial = state.pack_local_counts(0..words);
         state.add_rows(0..words, &initial, true);
-        state.topic_total = state.local_topic_counts();
+        let counts = state.local_topic_counts();
+        state.topic_total.assign(counts);
         let before = state.z.to_vec();
         for _ in 0..20 {
             for block in &blocks {
@@ -831,7 +833,7 @@ mod tests {
             state.check_local_counts().unwrap();
             let recount = state.pack_local_counts(0..words);
             assert!(state.rows_equal_sum(0..words, &[recount]));
-            assert_eq!(state.topic_total, state.local_topic_counts());
+            assert_eq!(&state.topic_total[..], &state.local_topic_counts()[..]);
         }
         assert_ne!(state.z.to_vec(), before, "the sampler moved no token");
     }

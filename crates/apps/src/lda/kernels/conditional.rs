@@ -1,6 +1,7 @@
 //! The exact collapsed conditional: the O(K) reference and the sparse (SparseLDA) sampler.
 
 use super::FastRng;
+use crate::padded::PaddedVec;
 
 /// The symmetric Dirichlet priors and the vocabulary size.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -56,11 +57,11 @@ pub struct SparseConditional {
     beta: f64,
     w_beta: f64,
     /// `1 / (n_k + W b)`, and the same for `n_k - 1` and `n_k + 1` (`below`, `above`).
-    inverse_total: Vec<f64>,
-    inverse_below: Vec<f64>,
-    inverse_above: Vec<f64>,
+    inverse_total: PaddedVec<f64>,
+    inverse_below: PaddedVec<f64>,
+    inverse_above: PaddedVec<f64>,
     /// `c_k` of the current document, and `C`.
-    coef: Vec<f64>,
+    coef: PaddedVec<f64>,
     coef_sum: f64,
     /// The topic [`SparseConditional::remove_token`] last took a token from, and `C` before
     /// it did: restored when the token comes back to the same topic (common once the chain has
@@ -70,8 +71,8 @@ pub struct SparseConditional {
     /// The nonzero topics of each word of the current slice (`topics` slots per word, the
     /// first `word_nonzeros[w]` used), largest counts first when the slice was loaded.
     first_word: usize,
-    word_nonzero: Vec<u16>,
-    word_nonzeros: Vec<u32>,
+    word_nonzero: PaddedVec<u16>,
+    word_nonzeros: PaddedVec<u32>,
 }
 
 impl SparseConditional {
@@ -83,15 +84,12 @@ impl SparseConditional {
         self.w_beta = priors.words as f64 * priors.beta;
         let w_beta = self.w_beta;
         let inverse = |n_k: i64| 1.0 / (n_k as f64 + w_beta);
-        self.inverse_total.clear();
         self.inverse_total
-            .extend(topic_total.iter().map(|&n_k| inverse(n_k)));
-        self.inverse_below.clear();
+            .assign(topic_total.iter().map(|&n_k| inverse(n_k)));
         self.inverse_below
-            .extend(topic_total.iter().map(|&n_k| inverse(n_k - 1)));
-        self.inverse_above.clear();
+            .assign(topic_total.iter().map(|&n_k| inverse(n_k - 1)));
         self.inverse_above
-            .extend(topic_total.iter().map(|&n_k| inverse(n_k + 1)));
+            .assign(topic_total.iter().map(|&n_k| inverse(n_k + 1)));
         self.coef.resize(self.topics, 0.0);
     }
 
@@ -124,7 +122,12 @@ impl SparseConditional {
     pub fn load_doc(&mut self, doc_topic: &[u32]) {
         let alpha = self.alpha;
         let mut sum = 0.0;
-        for ((coef, &inverse), &n) in self.coef.iter_mut().zip(&self.inverse_total).zip(doc_topic) {
+        for ((coef, &inverse), &n) in self
+            .coef
+            .iter_mut()
+            .zip(self.inverse_total.iter())
+            .zip(doc_topic)
+        {
             *coef = (f64::from(n) + alpha) * inverse;
             sum += *coef;
         }
