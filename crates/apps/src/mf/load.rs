@@ -656,11 +656,6 @@ fn chain<T: Serialize + DeserializeOwned>(
 /// Ratings as owned parallel arrays: row, other-side row, value.
 type OwnedTriples = (Vec<u32>, Vec<u32>, Vec<f64>);
 
-/// The most bytes of ratings one worker sends another in one exchange of [`route`]. Timely's
-/// network buffers grow to the largest message and keep that size for the rest of the run (a
-/// whole share in one message once left two 128 MiB buffers resident on each side).
-const ROUTE_CHUNK_BYTES: usize = 4 << 20;
-
 /// Sends every rating `(row, column, value)` to worker `owner(row)` and returns the ratings sent
 /// to this worker, in source order (each source's in its order).
 fn route(
@@ -714,8 +709,8 @@ fn route_into_side(
     builder.finish(test).map_err(AppError::Inconsistent)
 }
 
-/// Sends every rating to worker `owner(row)` in rounds of at most [`ROUTE_CHUNK_BYTES`] per
-/// message, and hands each rating this worker receives to `receive(source, k, row, column,
+/// Sends every rating to worker `owner(row)` ([`Worker::exchange_records`]: rounds of bounded
+/// messages), and hands each rating this worker receives to `receive(source, k, row, column,
 /// value)`, where it is source `source`'s `k`-th rating for this worker (each source's in its
 /// order, though not every source's before the next one's).
 fn exchange(
@@ -729,7 +724,7 @@ fn exchange(
     let mut counts = vec![0u64; n_workers];
     rows.iter().for_each(|&r| counts[owner(r)] += 1);
     // The ratings' positions grouped by destination (4 bytes a rating; each round encodes its
-    // chunks from them).
+    // messages from them).
     let mut first = Vec::with_capacity(n_workers + 1);
     first.push(0usize);
     for &c in &counts {
@@ -742,37 +737,31 @@ fn exchange(
         order[*slot] = k as u32;
         *slot += 1;
     }
-    // Every worker's counts to every worker: the rounds.
-    let all_counts: Vec<Vec<u64>> = worker.all_gather(&counts)?;
-    let chunk = ROUTE_CHUNK_BYTES / TRIPLE;
-    let rounds = all_counts
-        .iter()
-        .flatten()
-        .map(|&c| (c as usize).div_ceil(chunk))
-        .max()
-        .unwrap_or(0);
-    for round in 0..rounds {
-        let messages = (0..n_workers)
-            .map(|d| {
-                let from = (first[d] + round * chunk).min(first[d + 1]);
-                let to = (first[d] + (round + 1) * chunk).min(first[d + 1]);
-                let mut message = Vec::with_capacity((to - from) * TRIPLE);
-                for &k in &order[from..to] {
-                    let k = k as usize;
-                    message.extend_from_slice(&rows[k].to_le_bytes());
-                    message.extend_from_slice(&cols[k].to_le_bytes());
-                    message.extend_from_slice(&values[k].to_le_bytes());
-                }
-                message
-            })
-            .collect();
-        for (source, bytes) in worker.all_to_all_bytes(messages).into_iter().enumerate() {
-            for (k, t) in bytes.chunks_exact(TRIPLE).enumerate() {
+    let mut sent = first;
+    worker.exchange_records(
+        TRIPLE,
+        &counts,
+        |d, n, message| {
+            for &k in &order[sent[d]..sent[d] + n] {
+                let k = k as usize;
+                message.extend_from_slice(&rows[k].to_le_bytes());
+                message.extend_from_slice(&cols[k].to_le_bytes());
+                message.extend_from_slice(&values[k].to_le_bytes());
+            }
+            sent[d] += n;
+        },
+        |chunk| {
+            for (k, t) in chunk.bytes.chunks_exact(TRIPLE).enumerate() {
                 let word = |i: usize| u32::from_le_bytes(t[i..i + 4].try_into().expect("4 bytes"));
                 let value = f64::from_le_bytes(t[8..16].try_into().expect("8 bytes"));
-                receive(source, round * chunk + k, word(0), word(4), value);
+                receive(
+                    chunk.source,
+                    chunk.first as usize + k,
+                    word(0),
+                    word(4),
+                    value,
+                );
             }
-        }
-    }
-    Ok(())
+        },
+    )
 }
