@@ -111,6 +111,10 @@ def parse_args():
     p.add_argument("--alpha", type=float, default=0.1)
     p.add_argument("--beta", type=float, default=0.01)
     p.add_argument("--mh-steps", type=int, default=2, help="Strads MH cycles per token")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="run every system with seeds 1..N and compare the seeds' mean curves "
+                        "(at 50 iterations one chain's log-likelihood per token varies by about "
+                        "0.5%% from seed to seed, more than the gaps between systems)")
     p.add_argument("--repeat", type=int, default=1,
                    help="run every system this many times, interleaved (all of them once, then "
                         "again), and report each one's median run: this VM's speed varies by up "
@@ -191,10 +195,10 @@ def gcd_all(values):
     return result
 
 
-def strads_command(binary, prefix, data, k, iters, every, trace, args):
+def strads_command(binary, prefix, data, k, iters, every, trace, args, seed):
     cmd = [str(binary)] + prefix + [
         "--data", str(data), "--topics", str(k), "--iters", str(iters),
-        "--alpha", str(args.alpha), "--beta", str(args.beta), "--seed", "1",
+        "--alpha", str(args.alpha), "--beta", str(args.beta), "--seed", str(seed),
         "--loglik-every", str(every), "--json"]
     if trace:
         cmd += ["--trace", str(trace)]
@@ -211,14 +215,14 @@ def last_json(text):
     return json.loads(lines[-1]) if lines else None
 
 
-def run_strads(binary, name, prefix, data, k, iters, every, args):
+def run_strads(binary, name, prefix, data, k, iters, every, args, seed):
     """Two runs with the same seed (the same chain): one traced every `every` iterations, for the
     quality curve; one evaluating the log-likelihood only after the last iteration, for the
     training time without evaluations. The traced run's seconds are corrected by the evaluation
     cost measured as their difference (see bench/README.md)."""
     with tempfile.TemporaryDirectory() as tmp:
         trace = Path(tmp) / "trace.jsonl"
-        cmd = strads_command(binary, prefix, data, k, iters, every, trace, args)
+        cmd = strads_command(binary, prefix, data, k, iters, every, trace, args, seed)
         print("$", shlex.join(cmd), file=sys.stderr, flush=True)
         traced = run_measured(cmd)
         if traced["returncode"] != 0:
@@ -226,7 +230,7 @@ def run_strads(binary, name, prefix, data, k, iters, every, args):
             return None
         points = [json.loads(line) for line in trace.read_text().splitlines() if line.strip()]
         traced_summary = last_json(traced["stdout"])
-    cmd = strads_command(binary, prefix, data, k, iters, 0, None, args)
+    cmd = strads_command(binary, prefix, data, k, iters, 0, None, args, seed)
     print("$", shlex.join(cmd), file=sys.stderr, flush=True)
     plain = run_measured(cmd)
     if plain["returncode"] != 0:
@@ -254,10 +258,10 @@ def run_strads(binary, name, prefix, data, k, iters, every, args):
                 trace=trace_out)
 
 
-def run_peer(system, data, k, checkpoints, args):
+def run_peer(system, data, k, checkpoints, args, seed):
     cmd = [str(PYTHON), str(BENCH / "peers_lda.py"), "--system", system, "--data", str(data),
            "--topics", str(k), "--alpha", str(args.alpha), "--beta", str(args.beta),
-           "--checkpoints", ",".join(map(str, checkpoints)), "--workers", "2", "--seed", "1"]
+           "--checkpoints", ",".join(map(str, checkpoints)), "--workers", "2", "--seed", str(seed)]
     print("$", shlex.join(cmd), file=sys.stderr, flush=True)
     result = run_measured(cmd)
     if result["returncode"] != 0:
@@ -300,15 +304,42 @@ def reverse_verdict(ratio, back, tomo, strads_point, target):
 
 
 def median_runs(records):
-    """{system: the run with the median final training seconds} (runs of one shape and K)."""
+    """{system: the run with the median final training seconds} (runs of one shape and K). With
+    several seeds, the median run of each seed, then their mean curve (see mean_of_seeds)."""
     groups = {}
     for r in records:
-        groups.setdefault(r["system"], []).append(r)
+        groups.setdefault(r["system"], {}).setdefault(r.get("seed", 1), []).append(r)
     chosen = {}
-    for system, runs in groups.items():
-        runs.sort(key=lambda r: r["trace"][-1]["seconds"] if r["trace"] else 0)
-        chosen[system] = dict(runs[len(runs) // 2], runs=len(runs))
+    for system, by_seed in groups.items():
+        medians = []
+        for runs in by_seed.values():
+            runs.sort(key=lambda r: r["trace"][-1]["seconds"] if r["trace"] else 0)
+            medians.append(runs[len(runs) // 2])
+        run = medians[0] if len(medians) == 1 else mean_of_seeds(medians)
+        chosen[system] = dict(run, runs=sum(len(runs) for runs in by_seed.values()))
     return chosen
+
+
+def mean_of_seeds(runs):
+    """One run whose trace is, at every iteration all the runs traced, the mean seconds and the
+    mean log-likelihood per token of the runs (chains of different seeds); `loglik_range` keeps
+    the seeds' lowest and highest log-likelihood there, and the other figures are the first
+    run's but the peak memory, the highest."""
+    common = set.intersection(*({p["iteration"] for p in r["trace"]} for r in runs))
+    trace = []
+    for iteration in sorted(common):
+        points = [at(r, iteration) for r in runs]
+        seconds = sum(p["seconds"] for p in points) / len(points)
+        logliks = [p["loglik_per_token"] for p in points]
+        speeds = [p.get("tokens_per_second") for p in points]
+        trace.append(dict(iteration=iteration, seconds=seconds,
+                          loglik_per_token=sum(logliks) / len(logliks),
+                          loglik_range=[min(logliks), max(logliks)],
+                          tokens_per_second=sum(speeds) / len(speeds) if None not in speeds
+                          else None))
+    mean = dict(runs[0], trace=trace, seeds=sorted(r.get("seed", 1) for r in runs))
+    mean["peak_rss_mib"] = max(r.get("peak_rss_mib") or 0 for r in runs) or None
+    return mean
 
 
 def render_one(records, shape, k, quality_iters):
@@ -320,7 +351,7 @@ def render_one(records, shape, k, quality_iters):
     checkpoints = sorted({c for r in records for c in r.get("checkpoints", [])})
     lines += ["Per iteration:", "",
               "| system | iteration | train s | tokens/s | speed vs tomotopy | loglik/token "
-              "| vs tomotopy |", "|---|---:|---:|---:|---:|---:|---:|"]
+              "| vs tomotopy | seeds' loglik range |", "|---|---:|---:|---:|---:|---:|---:|---|"]
     for system in systems:
         for c in checkpoints:
             p, b = at(runs[system], c), at(tomo, c) if tomo else None
@@ -330,8 +361,10 @@ def render_one(records, shape, k, quality_iters):
             ll = (f"{100 * (p['loglik_per_token'] - b['loglik_per_token']) / abs(b['loglik_per_token']):+.2f}%"
                   if b else "")
             tps = f"{p['tokens_per_second'] / 1e6:.2f} M" if p.get("tokens_per_second") else "—"
+            spread = (f"{p['loglik_range'][0]:.4f} to {p['loglik_range'][1]:.4f}"
+                      if p.get("loglik_range") else "one seed")
             lines.append(f"| {system} | {c} | {p['seconds']:.2f} | {tps} | {speed} | "
-                         f"{p['loglik_per_token']:.4f} | {ll} |")
+                         f"{p['loglik_per_token']:.4f} | {ll} | {spread} |")
     lines.append("")
 
     target = target_for(k)
@@ -485,19 +518,21 @@ def main():
     with jsonl.open("w") as raw:
         for name in names:
             for k in ints(args.topics):
-                for run in range(args.repeat):
+                for run, seed in [(r, s) for r in range(args.repeat)
+                                  for s in range(1, args.seeds + 1)]:
                     for system in systems:
                         if system in STRADS_CONFIGS:
                             new = run_strads(private, system, STRADS_CONFIGS[system], data[name],
-                                             k, strads_iters, strads_every, args)
+                                             k, strads_iters, strads_every, args, seed)
                         elif system == "tomotopy":
-                            new = run_peer("tomotopy", data[name], k, tomotopy_checkpoints, args)
+                            new = run_peer("tomotopy", data[name], k, tomotopy_checkpoints, args,
+                                           seed)
                         else:
-                            new = run_peer("lda", data[name], k, lda_checkpoints, args)
+                            new = run_peer("lda", data[name], k, lda_checkpoints, args, seed)
                         if new is None:
                             print(f"{system} failed on {name}, K = {k}", file=sys.stderr)
                             continue
-                        new.update(shape=name, topics=k, run=run,
+                        new.update(shape=name, topics=k, run=run, seed=seed,
                                    checkpoints=lda_checkpoints if system == "lda" else checkpoints)
                         raw.write(json.dumps(new) + "\n")
                         raw.flush()
@@ -512,7 +547,12 @@ def main():
         f"- command: `{command}`",
         f"- machine: {machine_text}; date {time.strftime('%Y-%m-%d %H:%M:%S %Z')}. Absolute "
         "timings on this VM vary from run to run (host noise): compare rows of one invocation.",
-        f"- model: alpha {args.alpha}, beta {args.beta}; Strads `--seed 1` (`--mh-steps "
+        f"- model: alpha {args.alpha}, beta {args.beta}; "
+        + (f"every system with seeds 1 to {args.seeds}, each row the mean of the seeds' "
+           "chains (seconds and log-likelihood per token at each traced iteration; the range "
+           "column gives the seeds' lowest and highest log-likelihood)"
+           if args.seeds > 1 else "seed 1")
+        + f"; Strads `--mh-steps "
         f"{args.mh_steps}` where it samples with MH), {strads_iters} iterations, log-likelihood "
         f"every {strads_every}; tomotopy 2 workers, {tomotopy_iters} iterations, log-likelihood "
         f"every {every} (and at the checkpoints).",
