@@ -441,6 +441,11 @@ impl Local {
         sse
     }
 
+    /// Frees `h_needed` and `w_needed` (for a solver that never exchanges whole rows, CCD++).
+    pub fn release_needed_rows(&mut self) {
+        (self.h_needed, self.w_needed) = (HugeBuffer::empty(), HugeBuffer::empty());
+    }
+
     /// Sends every owned H row to the workers that need it, and receives `h_needed`.
     pub fn refresh_h(&mut self, worker: &mut Worker<'_>) -> Result<(), EngineError> {
         let (k, h) = (self.rank, &self.h);
@@ -668,19 +673,37 @@ impl App for Factorisation {
         };
         // The initialisation is part of solving: its time counts in every trace record. A
         // resumed run reads its factors instead (every process resumes, or none: it is agreed).
-        let resuming = params.checkpointing.resume.is_some();
-        if params.init == Init::Spectral && params.algorithm != Algorithm::Sgd && !resuming {
+        let spectral = params.init == Init::Spectral && params.checkpointing.resume.is_none();
+        let start = |worker: &mut Worker<'_>, local: &mut Local, items| {
             init::spectral(
                 worker,
-                &mut local,
+                local,
+                items,
                 params.init_steps,
                 problem.mean_square,
                 problem.n_items,
-            )?;
-        }
+            )
+        };
         match params.algorithm {
-            Algorithm::Ccd => ccd::run(worker, &mut local, &mut driver, params.inner_iterations)?,
-            Algorithm::Als => als::run(worker, &mut local, &mut driver)?,
+            Algorithm::Ccd => {
+                let tiles = ccd::tile_item_ratings(&mut local);
+                if spectral {
+                    start(worker, &mut local, init::ItemRatings::Tiles(&tiles))?;
+                }
+                ccd::run(
+                    worker,
+                    &mut local,
+                    tiles,
+                    &mut driver,
+                    params.inner_iterations,
+                )?
+            }
+            Algorithm::Als => {
+                if spectral {
+                    start(worker, &mut local, init::ItemRatings::Rows)?;
+                }
+                als::run(worker, &mut local, &mut driver)?
+            }
             Algorithm::Sgd => sgd::run(worker, &mut local, &mut driver, &problem, params)?,
         }
         Ok(Solved {
