@@ -346,11 +346,12 @@ impl Local {
     ) -> Result<Local, AppError> {
         let k = params.rank;
         let (user_rows, item_rows) = (users.rows.clone(), items.rows.clone());
-        let reg = |counts: &[u64], rows: &std::ops::Range<usize>| -> Vec<f64> {
-            rows.clone()
-                .map(|r| match params.reg_scaling {
+        let reg = |counts: &[u64]| -> Vec<f64> {
+            counts
+                .iter()
+                .map(|&c| match params.reg_scaling {
                     RegScaling::None => params.lambda,
-                    RegScaling::Count => params.lambda * counts[r] as f64,
+                    RegScaling::Count => params.lambda * c as f64,
                 })
                 .collect()
         };
@@ -379,8 +380,8 @@ impl Local {
         let (h_needed, w_needed) = (buffer(users.needed.len())?, buffer(items.needed.len())?);
         Ok(Local {
             rank: k,
-            user_reg: reg(&problem.user_counts, &user_rows),
-            item_reg: reg(&problem.item_counts, &item_rows),
+            user_reg: reg(&problem.user_counts),
+            item_reg: reg(&problem.item_counts[item_rows.clone()]),
             users,
             items,
             w,
