@@ -26,6 +26,16 @@ pub struct HugeBuffer<T> {
 }
 
 impl<T: bytemuck::Pod> HugeBuffer<T> {
+    /// An empty array (no map).
+    pub fn empty() -> Self {
+        HugeBuffer {
+            map: None,
+            offset: 0,
+            len: 0,
+            _type: PhantomData,
+        }
+    }
+
     /// `len` zeros.
     pub fn zeroed(len: usize) -> std::io::Result<Self> {
         let bytes = len * std::mem::size_of::<T>();

@@ -33,7 +33,19 @@ use strads_engine::{EngineError, Worker};
 
 use super::kernels::symmetric_eigen;
 use super::shard::Side;
+use super::tiles::Tiles;
 use super::Local;
+
+/// Where the spectral start reads the item side's training ratings.
+#[derive(Clone, Copy)]
+pub enum ItemRatings<'a> {
+    /// The item side's rows (`Local::items`), as ALS keeps them.
+    Rows,
+    /// CCD++'s tiles of the item side, before their first step (the residual is then the
+    /// ratings). CCD++ builds them before the start and frees the item side's rows, so that its
+    /// two layouts of the ratings are never held beside W and the W rows the items need.
+    Tiles(&'a Tiles),
+}
 
 /// Replaces `local.h` (a random start) by the spectral initialisation after `steps` steps of
 /// subspace iteration; sets `local.w` to 0. `mean_square` is the mean squared training rating,
@@ -41,6 +53,7 @@ use super::Local;
 pub fn spectral(
     worker: &mut Worker<'_>,
     local: &mut Local,
+    item_ratings: ItemRatings<'_>,
     steps: usize,
     mean_square: f64,
     n_items: usize,
@@ -48,16 +61,19 @@ pub fn spectral(
     let k = local.rank;
     let items = &local.items;
     let n_owned = items.len();
-    let diagonal: Vec<f64> = (0..items.len())
-        .map(|j| items.values[items.row(j)].iter().map(|r| r * r).sum())
-        .collect();
+    let diagonal: Vec<f64> = match item_ratings {
+        ItemRatings::Rows => (0..n_owned)
+            .map(|j| items.values[items.row(j)].iter().map(|r| r * r).sum())
+            .collect(),
+        ItemRatings::Tiles(tiles) => tiles.squared_sums(n_owned),
+    };
     // A column the data gives no direction for (its Gram eigenvalue is exactly 0, e.g. with
     // fewer items than the rank or all-zero ratings) ends up 0; it keeps its random start
     // instead, since neither CCD++ nor ALS ever moves a factor column away from all-zero.
     let random = local.h.clone();
     // Q lives in `local.h` so that the halo exchanges of H carry it.
     for _ in 0..steps {
-        let y = apply(worker, local, &diagonal)?;
+        let y = apply(worker, local, &item_ratings, &diagonal)?;
         // Y = V' S U^T (thin SVD): with Y^T Y = U S^2 U^T, Y U S^-1 has orthonormal columns.
         let gram = exact_cross(worker, &y, &y, k, n_items)?;
         let (values, vectors) = symmetric_eigen(&gram, k);
@@ -68,7 +84,7 @@ pub fn spectral(
         rotate(&y, &vectors, &inverse_norms, k, &mut local.h);
     }
     // Rayleigh-Ritz: the eigenvectors of Q^T A Q, ordered by eigenvalue, largest first.
-    let y = apply(worker, local, &diagonal)?;
+    let y = apply(worker, local, &item_ratings, &diagonal)?;
     let projected = exact_cross(worker, &local.h, &y, k, n_items)?;
     let (_, vectors) = symmetric_eigen(&projected, k);
     let q = local.h.clone();
@@ -109,6 +125,7 @@ pub fn spectral(
 fn apply(
     worker: &mut Worker<'_>,
     local: &mut Local,
+    item_ratings: &ItemRatings<'_>,
     diagonal: &[f64],
 ) -> Result<Vec<f64>, EngineError> {
     let k = local.rank;
@@ -116,7 +133,10 @@ fn apply(
     multiply(&local.users, &local.h_needed, k, &mut local.w);
     local.refresh_w(worker)?;
     let mut y = vec![0.0; local.h.len()];
-    multiply(&local.items, &local.w_needed, k, &mut y);
+    match item_ratings {
+        ItemRatings::Rows => multiply(&local.items, &local.w_needed, k, &mut y),
+        ItemRatings::Tiles(tiles) => tiles.multiply(&local.w_needed, k, &mut y),
+    }
     for (j, d) in diagonal.iter().enumerate() {
         for t in 0..k {
             y[j * k + t] -= d * local.h[j * k + t];

@@ -67,7 +67,8 @@ pub struct Problem {
     pub unseen: usize,
     /// Sum of `(r - global mean)^2` over those, in test file order.
     pub unseen_sse: f64,
-    /// Training ratings per user.
+    /// Training ratings per user of this worker's block (`user_blocks[worker]`). Only the
+    /// block's: the whole list is as long as the users (4 MB per million), in every worker.
     pub user_counts: Vec<u64>,
     /// Training ratings per item.
     pub item_counts: Vec<u64>,
@@ -384,6 +385,11 @@ pub fn load(
     if let Some(message) = failures.into_iter().flatten().next() {
         return Err(AppError::RemoteData(message));
     }
+    // Cut down in place (a copy would be allocated while the whole list still is).
+    let mut user_counts = user_counts;
+    user_counts.truncate(user_blocks[p].end);
+    user_counts.drain(..user_blocks[p].start);
+    user_counts.shrink_to_fit();
 
     // 5. Every rating to its owners; each side built as soon as its ratings are in.
     let (users, items) = match train {
@@ -702,7 +708,7 @@ fn route_into_side(
     }
     let received: Vec<Vec<u32>> = worker.all_to_all(&row_counts)?;
     drop(row_counts);
-    let mut builder = SideBuilder::new(blocks[worker.index()].clone(), &received, n_other);
+    let mut builder = SideBuilder::new(blocks[worker.index()].clone(), received, n_other);
     exchange(worker, ratings, owner, |source, _, row, col, value| {
         builder.place(source, row, col, value)
     })?;

@@ -346,11 +346,12 @@ impl Local {
     ) -> Result<Local, AppError> {
         let k = params.rank;
         let (user_rows, item_rows) = (users.rows.clone(), items.rows.clone());
-        let reg = |counts: &[u64], rows: &std::ops::Range<usize>| -> Vec<f64> {
-            rows.clone()
-                .map(|r| match params.reg_scaling {
+        let reg = |counts: &[u64]| -> Vec<f64> {
+            counts
+                .iter()
+                .map(|&c| match params.reg_scaling {
                     RegScaling::None => params.lambda,
-                    RegScaling::Count => params.lambda * counts[r] as f64,
+                    RegScaling::Count => params.lambda * c as f64,
                 })
                 .collect()
         };
@@ -379,8 +380,8 @@ impl Local {
         let (h_needed, w_needed) = (buffer(users.needed.len())?, buffer(items.needed.len())?);
         Ok(Local {
             rank: k,
-            user_reg: reg(&problem.user_counts, &user_rows),
-            item_reg: reg(&problem.item_counts, &item_rows),
+            user_reg: reg(&problem.user_counts),
+            item_reg: reg(&problem.item_counts[item_rows.clone()]),
             users,
             items,
             w,
@@ -439,6 +440,11 @@ impl Local {
                 kernels::add_squared_errors(w, &cols[range.clone()], &values[range], h_needed, sse);
         }
         sse
+    }
+
+    /// Frees `h_needed` and `w_needed` (for a solver that never exchanges whole rows, CCD++).
+    pub fn release_needed_rows(&mut self) {
+        (self.h_needed, self.w_needed) = (HugeBuffer::empty(), HugeBuffer::empty());
     }
 
     /// Sends every owned H row to the workers that need it, and receives `h_needed`.
@@ -668,19 +674,37 @@ impl App for Factorisation {
         };
         // The initialisation is part of solving: its time counts in every trace record. A
         // resumed run reads its factors instead (every process resumes, or none: it is agreed).
-        let resuming = params.checkpointing.resume.is_some();
-        if params.init == Init::Spectral && params.algorithm != Algorithm::Sgd && !resuming {
+        let spectral = params.init == Init::Spectral && params.checkpointing.resume.is_none();
+        let start = |worker: &mut Worker<'_>, local: &mut Local, items| {
             init::spectral(
                 worker,
-                &mut local,
+                local,
+                items,
                 params.init_steps,
                 problem.mean_square,
                 problem.n_items,
-            )?;
-        }
+            )
+        };
         match params.algorithm {
-            Algorithm::Ccd => ccd::run(worker, &mut local, &mut driver, params.inner_iterations)?,
-            Algorithm::Als => als::run(worker, &mut local, &mut driver)?,
+            Algorithm::Ccd => {
+                let tiles = ccd::tile_item_ratings(&mut local);
+                if spectral {
+                    start(worker, &mut local, init::ItemRatings::Tiles(&tiles))?;
+                }
+                ccd::run(
+                    worker,
+                    &mut local,
+                    tiles,
+                    &mut driver,
+                    params.inner_iterations,
+                )?
+            }
+            Algorithm::Als => {
+                if spectral {
+                    start(worker, &mut local, init::ItemRatings::Rows)?;
+                }
+                als::run(worker, &mut local, &mut driver)?
+            }
             Algorithm::Sgd => sgd::run(worker, &mut local, &mut driver, &problem, params)?,
         }
         Ok(Solved {

@@ -45,10 +45,7 @@ pub fn run(
         RegScaling::None => params.lambda / c.max(1) as f64,
         RegScaling::Count => params.lambda,
     };
-    let user_start = problem.user_blocks[p].start;
-    let user_reg: Vec<f64> = (0..local.users.len())
-        .map(|i| per_rating(problem.user_counts[user_start + i]))
-        .collect();
+    let user_reg: Vec<f64> = problem.user_counts.iter().map(|&c| per_rating(c)).collect();
     let item_reg: Vec<f64> = problem.item_counts.iter().map(|&c| per_rating(c)).collect();
 
     // A checkpoint holds W and H after an epoch; the step size follows from the epoch and the

@@ -84,7 +84,7 @@ pub fn build_side(
             counts[local as usize] += 1;
         }
     }
-    let mut builder = SideBuilder::new(rows, &[counts], n_other);
+    let mut builder = SideBuilder::new(rows, vec![counts], n_other);
     for ((&r, &c), &v) in train.0.iter().zip(train.1).zip(train.2) {
         if r.wrapping_sub(first) < count {
             builder.place(0, r, c, v);
@@ -108,8 +108,13 @@ pub struct SideBuilder {
     ptr: Vec<usize>,
     /// `cursor[s][i]`: where source `s`'s next rating of owned row `i` goes.
     cursor: Vec<Vec<usize>>,
-    /// Where each source's ratings of each row end (the next source's cursor start).
-    end: Vec<Vec<usize>>,
+    /// `left[s][i]`: how many more ratings of owned row `i` source `s` announced. (Counting
+    /// down instead of keeping each source's end beside its cursor: the tables are as long as
+    /// the owned rows, on the user side hundreds of thousands per worker, and what a loader
+    /// frees mid-way stays resident in the allocator's arena.)
+    left: Vec<Vec<u32>>,
+    /// The first (source, owned row) whose ratings ran past the announced count.
+    excess: Option<(usize, usize)>,
     cols: Vec<u32>,
     values: Vec<f64>,
 }
@@ -117,21 +122,25 @@ pub struct SideBuilder {
 impl SideBuilder {
     /// A builder for `rows`, where `counts[s][i]` is how many ratings of owned row `i` source `s`
     /// sends; `n_other` is the other side's size.
-    pub fn new(rows: Range<usize>, counts: &[Vec<u32>], n_other: usize) -> SideBuilder {
+    pub fn new(rows: Range<usize>, counts: Vec<Vec<u32>>, n_other: usize) -> SideBuilder {
         let n = rows.len();
         let mut ptr = vec![0usize; n + 1];
         for i in 0..n {
             ptr[i + 1] = ptr[i] + counts.iter().map(|c| c[i] as usize).sum::<usize>();
         }
-        let mut cursor = Vec::with_capacity(counts.len());
-        let mut end = Vec::with_capacity(counts.len());
-        let mut at = ptr[..n].to_vec();
-        for source in counts {
-            cursor.push(at.clone());
-            at.iter_mut()
-                .zip(source)
-                .for_each(|(a, &c)| *a += c as usize);
-            end.push(at.clone());
+        let mut cursor: Vec<Vec<usize>> = Vec::with_capacity(counts.len());
+        for (s, source) in counts.iter().enumerate() {
+            // Source `s` starts where source `s - 1` ends.
+            let start = match s {
+                0 => ptr[..n].to_vec(),
+                _ => cursor[s - 1]
+                    .iter()
+                    .zip(&counts[s - 1])
+                    .map(|(&at, &c)| at + c as usize)
+                    .collect(),
+            };
+            debug_assert_eq!(start.len(), source.len());
+            cursor.push(start);
         }
         let total = ptr[n];
         SideBuilder {
@@ -139,7 +148,8 @@ impl SideBuilder {
             n_other,
             ptr,
             cursor,
-            end,
+            left: counts,
+            excess: None,
             cols: vec![0; total],
             values: vec![0.0; total],
         }
@@ -150,25 +160,32 @@ impl SideBuilder {
     #[inline]
     pub fn place(&mut self, source: usize, row: u32, col: u32, value: f64) {
         let i = row as usize - self.rows.start;
-        let slot = &mut self.cursor[source][i];
-        if *slot < self.end[source][i] {
+        let left = &mut self.left[source][i];
+        if *left > 0 {
+            *left -= 1;
+            let slot = &mut self.cursor[source][i];
             self.cols[*slot] = col;
             self.values[*slot] = value;
+            *slot += 1;
+        } else if self.excess.is_none() {
+            self.excess = Some((source, i));
         }
-        *slot += 1;
     }
 
     /// The side: rows sorted by the other side's index (stable), `test` compressed beside, the
     /// columns compacted to the other-side rows used. Fails if a source sent other counts than
     /// it announced.
     pub fn finish(self, test: Option<Triples<'_>>) -> Result<Side, String> {
-        for (s, (cursor, end)) in self.cursor.iter().zip(&self.end).enumerate() {
-            if let Some(i) = (0..cursor.len()).find(|&i| cursor[i] != end[i]) {
-                return Err(format!(
-                    "worker {s} sent another number of ratings of row {} than it announced",
-                    self.rows.start + i
-                ));
-            }
+        let short = self
+            .left
+            .iter()
+            .enumerate()
+            .find_map(|(s, left)| Some((s, left.iter().position(|&l| l > 0)?)));
+        if let Some((s, i)) = self.excess.or(short) {
+            return Err(format!(
+                "worker {s} sent another number of ratings of row {} than it announced",
+                self.rows.start + i
+            ));
         }
         let SideBuilder {
             rows,
@@ -321,7 +338,7 @@ mod tests {
                 .map(|r| rs.iter().filter(|&&x| x == r).count() as u32)
                 .collect()
         };
-        let mut builder = SideBuilder::new(1..4, &[counts(&source_0.0), counts(&source_1.0)], 6);
+        let mut builder = SideBuilder::new(1..4, vec![counts(&source_0.0), counts(&source_1.0)], 6);
         for k in 0..4 {
             builder.place(1, source_1.0[k], source_1.1[k], source_1.2[k]);
             builder.place(0, source_0.0[k], source_0.1[k], source_0.2[k]);
@@ -338,13 +355,17 @@ mod tests {
             .collect();
         assert_eq!(row, [(2, 7.0), (5, 1.0), (5, 3.0), (5, 6.0)]);
 
-        let mut short = SideBuilder::new(1..4, &[vec![1, 0, 0]], 6);
-        short.place(0, 1, 0, 1.0);
-        short.place(0, 1, 2, 1.0);
+        let mut excess = SideBuilder::new(1..4, vec![vec![1, 0, 0]], 6);
+        excess.place(0, 1, 0, 1.0);
+        excess.place(0, 1, 2, 1.0);
         assert!(
-            short.finish(None).is_err(),
+            excess.finish(None).is_err(),
             "a rating beyond the announced count"
         );
+        let mut short = SideBuilder::new(1..4, vec![vec![1, 0, 0], vec![0, 0, 2]], 6);
+        short.place(0, 1, 0, 1.0);
+        short.place(1, 3, 2, 1.0);
+        assert!(short.finish(None).is_err(), "a rating fewer than announced");
     }
 
     #[test]

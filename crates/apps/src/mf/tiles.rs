@@ -30,43 +30,84 @@ pub struct Tiles {
 impl Tiles {
     /// Lays out `side` (rows = items, sorted columns = compact users) by tile; the residual starts
     /// as the rating values.
+    ///
+    /// Built while the item side still holds its ratings (the copy's peak: both layouts), so
+    /// only one table of offsets (tiles x items) is kept beside them: it counts, then serves as
+    /// the cursors, and ends as the tiles' starts.
     pub fn new(side: &Side) -> Tiles {
         let n_items = side.len();
         let n_tiles = side.needed.len().div_ceil(TILE_USERS).max(1);
-        let mut counts = vec![vec![0usize; n_items]; n_tiles];
+        // `ptr[tile][j + 1]`: item `j`'s ratings in `tile`, then their running total.
+        let mut ptr = vec![vec![0usize; n_items + 1]; n_tiles];
         for j in 0..n_items {
             for n in side.row(j) {
-                counts[side.cols[n] as usize / TILE_USERS][j] += 1;
+                ptr[side.cols[n] as usize / TILE_USERS][j + 1] += 1;
             }
         }
-        let mut ptr = Vec::with_capacity(n_tiles);
         let mut start = 0;
-        for tile_counts in &counts {
-            let mut p = Vec::with_capacity(n_items + 1);
-            p.push(start);
-            for &c in tile_counts {
-                start += c;
-                p.push(start);
+        for tile in &mut ptr {
+            tile[0] = start;
+            for j in 0..n_items {
+                start += tile[j + 1];
+                tile[j + 1] = start;
             }
-            ptr.push(p);
         }
-        let mut next: Vec<Vec<usize>> = ptr.iter().map(|p| p[..n_items].to_vec()).collect();
+        // Each rating goes to `ptr[tile][j]`, which then moves on; afterwards it stands where
+        // `ptr[tile][j + 1]` did, so the starts are restored by shifting each table by one.
         let mut cols = vec![0u32; side.cols.len()];
         let mut residual = vec![0.0; side.cols.len()];
         for j in 0..n_items {
             for n in side.row(j) {
-                let tile = side.cols[n] as usize / TILE_USERS;
-                let slot = &mut next[tile][j];
+                let slot = &mut ptr[side.cols[n] as usize / TILE_USERS][j];
                 cols[*slot] = side.cols[n];
                 residual[*slot] = side.values[n];
                 *slot += 1;
             }
+        }
+        let mut start = 0;
+        for tile in &mut ptr {
+            tile.rotate_right(1);
+            tile[0] = start;
+            start = tile[n_items];
         }
         Tiles {
             ptr,
             cols,
             residual,
         }
+    }
+
+    /// `out_j = sum_i e_ij other_i` for every item `j` (rows of `other` and `out` `k` wide, `other`
+    /// indexed by compact user): with the residual still the ratings (before the first
+    /// [`Tiles::step`]), `R^T other` for the spectral start. Each item adds its ratings in
+    /// increasing user order, tile after tile: the same sums, bit for bit, as a pass over the
+    /// item side's rows.
+    pub fn multiply(&self, other: &[f64], k: usize, out: &mut [f64]) {
+        out.iter_mut().for_each(|x| *x = 0.0);
+        for ptr in &self.ptr {
+            for (j, row) in out.chunks_exact_mut(k).enumerate() {
+                for n in ptr[j]..ptr[j + 1] {
+                    let (e, o) = (self.residual[n], &other[self.cols[n] as usize * k..][..k]);
+                    for (x, y) in row.iter_mut().zip(o) {
+                        *x += e * y;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `sum_i e_ij^2` for every one of the `n_items` items, in increasing user order (with the
+    /// residual still the ratings: the diagonal of `R^T R`).
+    pub fn squared_sums(&self, n_items: usize) -> Vec<f64> {
+        let mut sums = vec![0.0; n_items];
+        for ptr in &self.ptr {
+            for (j, sum) in sums.iter_mut().enumerate() {
+                for &e in &self.residual[ptr[j]..ptr[j + 1]] {
+                    *sum += e * e;
+                }
+            }
+        }
+        sums
     }
 
     /// The H half of a CCD++ step for column `t`: for every item `j`,
@@ -214,5 +255,44 @@ mod tests {
         a.sort_by(f64::total_cmp);
         b.sort_by(f64::total_cmp);
         assert_eq!(a, b);
+    }
+
+    /// Before any step, the tiles' products with the ratings are those of a plain pass over the
+    /// item side's rows, bit for bit (the spectral start reads either).
+    #[test]
+    fn tiled_products_are_bit_identical_to_the_row_pass() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let (n_users, n_items, n, k) = (50_000usize, 40usize, 90_000usize, 3usize);
+        let users: Vec<u32> = (0..n).map(|_| rng.gen_range(0..n_users as u32)).collect();
+        let items: Vec<u32> = (0..n).map(|_| rng.gen_range(0..n_items as u32)).collect();
+        let values: Vec<f64> = (0..n).map(|_| rng.gen_range(-2.0..2.0)).collect();
+        let side = build_side(0..n_items, (&items, &users, &values), None, n_users);
+        let other: Vec<f64> = (0..k * side.needed.len())
+            .map(|_| rng.gen_range(-1.0..1.0))
+            .collect();
+        let tiles = Tiles::new(&side);
+        assert!(tiles.ptr.len() > 1, "the test needs several tiles");
+        let mut product = vec![f64::NAN; n_items * k];
+        tiles.multiply(&other, k, &mut product);
+        let squares = tiles.squared_sums(n_items);
+        for j in 0..n_items {
+            let mut expected = vec![0.0; k];
+            let mut square = 0.0;
+            for m in side.row(j) {
+                let r = side.values[m];
+                for t in 0..k {
+                    expected[t] += r * other[side.cols[m] as usize * k + t];
+                }
+                square += r * r;
+            }
+            for t in 0..k {
+                assert_eq!(
+                    expected[t].to_bits(),
+                    product[j * k + t].to_bits(),
+                    "{j} {t}"
+                );
+            }
+            assert_eq!(square.to_bits(), squares[j].to_bits(), "{j}");
+        }
     }
 }
