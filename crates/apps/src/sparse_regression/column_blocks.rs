@@ -673,11 +673,16 @@ fn read_block(
     Ok((shard, max_abs_gradient))
 }
 
+/// Stored entries from which [`blocks_from_columns`] reads the blocks on a thread each: below
+/// it (a few hundred microseconds of reading) a thread's start and join would cost more.
+const PARALLEL_READ_MIN_ENTRIES: f64 = 100_000.0;
+
 /// A caller's matrix in memory, read once into the column layout's blocks for `peers` workers
 /// with its labels: the blocks [`block_from_memory`] would build from the same matrix's rows
 /// (the same boundaries, by the nonzeros per column; the same entries in increasing row order),
 /// each read straight from the caller's columns, every entry checked as it is copied
-/// ([`ColumnSource::read_column`]), the blocks on `peers` threads at once.
+/// ([`ColumnSource::read_column`]), the blocks on `peers` threads at once (on this thread alone
+/// when the matrix is small).
 ///
 /// The blocks are first cut by the stored entries per column; if a column's nonzeros differ
 /// (explicit zeros, duplicates, a dense array), they are cut again by the nonzeros, copying
@@ -690,6 +695,18 @@ pub fn blocks_from_columns<S: ColumnSource>(
     labels: &[f64],
     at_zero: &[f64],
     peers: usize,
+) -> Result<(Vec<ColumnBlock>, f64), ColumnsError> {
+    read_blocks(source, labels, at_zero, peers, PARALLEL_READ_MIN_ENTRIES)
+}
+
+/// [`blocks_from_columns`], reading on a thread per block from `parallel_min_entries` stored
+/// entries.
+fn read_blocks<S: ColumnSource>(
+    source: &S,
+    labels: &[f64],
+    at_zero: &[f64],
+    peers: usize,
+    parallel_min_entries: f64,
 ) -> Result<(Vec<ColumnBlock>, f64), ColumnsError> {
     let (n_rows, n_cols) = (source.n_rows(), source.n_cols());
     if labels.len() != n_rows {
@@ -726,16 +743,23 @@ pub fn blocks_from_columns<S: ColumnSource>(
             at_zero,
         )
     };
-    let shards: Vec<Result<(ColumnShard, f64), ColumnsError>> = std::thread::scope(|scope| {
-        let others: Vec<_> = (1..peers).map(|w| scope.spawn(move || read(w))).collect();
-        let mut shards = vec![read(0)];
-        shards.extend(
-            others
-                .into_iter()
-                .map(|handle| handle.join().expect("a block's reading panicked")),
-        );
-        shards
-    });
+    // A small matrix is read on this thread: starting and joining a thread per block would
+    // cost more than reading them (a fit from Python of a few thousand entries).
+    let shards: Vec<Result<(ColumnShard, f64), ColumnsError>> =
+        if stored.iter().sum::<f64>() < parallel_min_entries {
+            (0..peers).map(read).collect()
+        } else {
+            std::thread::scope(|scope| {
+                let others: Vec<_> = (1..peers).map(|w| scope.spawn(move || read(w))).collect();
+                let mut shards = vec![read(0)];
+                shards.extend(
+                    others
+                        .into_iter()
+                        .map(|handle| handle.join().expect("a block's reading panicked")),
+                );
+                shards
+            })
+        };
     // The first offence in column order: blocks are in column order.
     let shards = shards.into_iter().collect::<Result<Vec<_>, _>>()?;
     // The largest over all columns, whichever block holds them (as the workers' all-gathered
@@ -868,6 +892,83 @@ mod tests {
                 next_column += block.columns.n_cols();
             }
             assert_eq!(next_column, n_cols);
+        }
+    }
+
+    /// Read on this thread or on a thread per block, a CSC matrix's blocks are the same: the
+    /// transposed rows cut at the same boundaries, with the same lambda_max bit for bit, and a
+    /// bad entry is named the same way.
+    #[test]
+    fn columns_read_serially_or_in_parallel_give_the_same_blocks() {
+        let (n_rows, n_cols) = (40, 30);
+        let mut rows = SparseRows::new();
+        let mut state = 7u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            state >> 33
+        };
+        for i in 0..n_rows {
+            let mut columns: Vec<u32> = (0..n_cols as u32).filter(|_| next() % 4 == 0).collect();
+            columns.dedup();
+            let values: Vec<f64> = columns.iter().map(|_| next() as f64 / 1e9 - 2.0).collect();
+            rows.push_row(i as f64 - 10.0, &columns, &values);
+        }
+        let whole = ColumnShard::from_rows(&rows, n_cols);
+        let indptr: Vec<i64> = whole.col_offsets.iter().map(|&o| o as i64).collect();
+        let indices: Vec<i32> = whole.rows.iter().map(|&r| r as i32).collect();
+        let source = CscColumns::new(&indptr, &indices, &whole.values, n_rows).unwrap();
+        let at_zero: Vec<f64> = rows.labels.iter().map(|y| -y).collect();
+        let expected_max = (0..n_cols)
+            .map(|j| {
+                let (r, v) = whole.column(j);
+                r.iter()
+                    .zip(v)
+                    .map(|(&i, &x)| x * at_zero[i as usize])
+                    .sum::<f64>()
+                    .abs()
+            })
+            .fold(0.0f64, f64::max);
+        for peers in 1..=3 {
+            for parallel_min_entries in [0.0, f64::INFINITY] {
+                let (blocks, max) =
+                    read_blocks(&source, &rows.labels, &at_zero, peers, parallel_min_entries)
+                        .unwrap();
+                assert_eq!(max.to_bits(), expected_max.to_bits());
+                let expected = block_boundaries(
+                    &(0..n_cols)
+                        .map(|j| whole.column(j).0.len() as f64)
+                        .collect::<Vec<_>>(),
+                    peers,
+                );
+                assert_eq!(blocks.len(), peers);
+                for (w, block) in blocks.iter().enumerate() {
+                    assert_eq!(block.first_column, expected[w]);
+                    assert_eq!(block.labels, rows.labels);
+                    for k in 0..block.columns.n_cols() {
+                        assert_eq!(block.columns.column(k), whole.column(expected[w] + k));
+                    }
+                }
+            }
+            // A NaN in the last column is named by its row and column on either path.
+            let mut bad_values = whole.values.clone();
+            *bad_values.last_mut().unwrap() = f64::NAN;
+            let bad = CscColumns::new(&indptr, &indices, &bad_values, n_rows).unwrap();
+            let errors: Vec<String> = [0.0, f64::INFINITY]
+                .into_iter()
+                .map(|min| {
+                    read_blocks(&bad, &rows.labels, &at_zero, peers, min)
+                        .unwrap_err()
+                        .to_string()
+                })
+                .collect();
+            assert_eq!(errors[0], errors[1]);
+            assert!(
+                errors[0].contains(&format!("column {}", n_cols - 1)),
+                "{}",
+                errors[0]
+            );
         }
     }
 }
