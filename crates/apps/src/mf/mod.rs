@@ -275,33 +275,27 @@ pub fn memory_needed(
 }
 
 fn validate(params: &MfParams) -> Result<(), AppError> {
-    let bad = |m: String| Err(AppError::InvalidArgument(m));
+    use crate::error::Parameter as P;
+    let bad = |parameter, requirement: &str, value: &dyn std::fmt::Display| {
+        Err(AppError::invalid(parameter, requirement, value))
+    };
     if params.inner_iterations == 0 {
-        return bad("--inner must be at least 1".into());
+        return bad(P::InnerIterations, "at least 1", &0);
     }
     if params.rank == 0 {
-        return bad("--rank must be at least 1".into());
+        return bad(P::Rank, "at least 1", &0);
     }
     if !(params.lambda >= 0.0 && params.lambda.is_finite()) {
-        return bad(format!(
-            "--lambda must be a finite number >= 0, got {}",
-            params.lambda
-        ));
+        return bad(P::Lambda, "a finite number >= 0", &params.lambda);
     }
     if !(params.learning_rate > 0.0 && params.learning_rate.is_finite()) {
-        return bad(format!("--lr must be > 0, got {}", params.learning_rate));
+        return bad(P::LearningRate, "> 0", &params.learning_rate);
     }
     if !(params.learning_rate_decay >= 0.0 && params.learning_rate_decay.is_finite()) {
-        return bad(format!(
-            "--lr-decay must be >= 0, got {}",
-            params.learning_rate_decay
-        ));
+        return bad(P::LearningRateDecay, ">= 0", &params.learning_rate_decay);
     }
     if params.max_seconds.is_nan() || params.max_seconds <= 0.0 {
-        return bad(format!(
-            "--max-seconds must be > 0, got {}",
-            params.max_seconds
-        ));
+        return bad(P::MaxSeconds, "> 0", &params.max_seconds);
     }
     Ok(())
 }
@@ -618,7 +612,7 @@ impl App for Factorisation {
         // What the rank alone costs (the rank x rank sums and scratch) is checked before any
         // work.
         strads_io::check_memory(
-            &format!("--rank {} on {threads} worker thread(s)", params.rank),
+            &format!("rank {} on {threads} worker thread(s)", params.rank),
             memory_needed(params.rank, threads, cluster.workers(), 0, 0, 0, 0),
         )
         .map_err(AppError::InvalidArgument)

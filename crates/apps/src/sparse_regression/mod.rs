@@ -328,65 +328,58 @@ fn check_before_work(params: &RegressionParams, cluster: &ClusterConfig) -> Resu
 
 /// Checks the parameters (before any work; `solve` checks them again).
 pub fn validate(params: &RegressionParams) -> Result<(), AppError> {
-    let bad = |m: String| Err(AppError::InvalidArgument(m));
+    use crate::error::Parameter as P;
+    let bad = |parameter, requirement: &str, value: &dyn std::fmt::Display| {
+        Err(AppError::invalid(parameter, requirement, value))
+    };
     match params.penalty {
         Penalty::Absolute(l) if !(l >= 0.0 && l.is_finite()) => {
-            return bad(format!("--lambda must be a finite number >= 0, got {l}"))
+            return bad(P::Lambda, "a finite number >= 0", &l)
         }
         Penalty::Ratio(r) if !(r > 0.0 && r.is_finite()) => {
-            return bad(format!("--lambda-ratio must be > 0, got {r}"))
+            return bad(P::LambdaRatio, "> 0", &r)
         }
         _ => {}
     }
     if params.tol.is_nan() || params.tol <= 0.0 {
-        return bad(format!("--tol must be > 0, got {}", params.tol));
+        return bad(P::Tol, "> 0", &params.tol);
     }
     if params.scheduler.schedule_size == 0 {
-        return bad("--schedule-size must be at least 1".into());
+        return bad(P::ScheduleSize, "at least 1", &0);
     }
     if params.max_passes.is_nan() || params.max_passes < 0.0 {
-        return bad(format!(
-            "--max-iters must be a number >= 0, got {}",
-            params.max_passes
-        ));
+        return bad(P::MaxPasses, "a number >= 0", &params.max_passes);
     }
     if params.max_seconds.is_nan() || params.max_seconds <= 0.0 {
-        return bad(format!(
-            "--max-seconds must be > 0, got {}",
-            params.max_seconds
-        ));
+        return bad(P::MaxSeconds, "> 0", &params.max_seconds);
     }
     if !(params.scheduler.eta >= 0.0 && params.scheduler.eta.is_finite()) {
-        return bad(format!(
-            "--eta must be a finite number >= 0, got {}",
-            params.scheduler.eta
-        ));
+        return bad(P::Eta, "a finite number >= 0", &params.scheduler.eta);
     }
     if params.staleness > MAX_STALENESS {
-        return bad(format!(
-            "--staleness must be at most {MAX_STALENESS}, got {}",
-            params.staleness
-        ));
+        return bad(
+            P::Staleness,
+            &format!("at most {MAX_STALENESS}"),
+            &params.staleness,
+        );
     }
     if params.rho.is_nan() || params.rho <= 0.0 {
-        return bad(format!(
-            "--rho must be > 0 (1 or more disables the filter), got {}",
-            params.rho
-        ));
+        return bad(
+            P::Rho,
+            "> 0 (1 or more disables the filter)",
+            &params.rho,
+        );
     }
     if params.gap_every.is_nan() || params.gap_every <= 0.0 {
-        return bad(format!("--gap-every must be > 0, got {}", params.gap_every));
+        return bad(P::GapEvery, "> 0", &params.gap_every);
     }
     if !(0.0..=16.0).contains(&params.sweep_share) {
-        return bad(format!(
-            "--sweep-share must be between 0 and 16, got {}",
-            params.sweep_share
-        ));
+        return bad(P::SweepShare, "between 0 and 16", &params.sweep_share);
     }
     Ok(())
 }
 
-/// The largest `--staleness` (rounds in flight minus one) accepted before the memory estimate.
+/// The largest staleness (rounds in flight minus one) accepted before the memory estimate.
 pub const MAX_STALENESS: u64 = 1 << 32;
 
 /// Bytes one process needs to solve a problem of this shape on `threads` worker threads, by
@@ -450,7 +443,7 @@ fn check_memory(
         total_nonzeros,
         threads,
         match params.layout {
-            Layout::Rows => format!(" with --staleness {}", params.staleness),
+            Layout::Rows => format!(" with staleness {}", params.staleness),
             Layout::Columns => String::new(),
         }
     );
