@@ -315,7 +315,14 @@ fn out_of_range_parameters_are_typed_errors_naming_no_flag() {
         1,
     );
     let cases: [(MfParams, Parameter, &str); 4] = [
-        (MfParams { rank: 0, ..base.clone() }, Parameter::Rank, "0"),
+        (
+            MfParams {
+                rank: 0,
+                ..base.clone()
+            },
+            Parameter::Rank,
+            "0",
+        ),
         (
             MfParams {
                 learning_rate: -1.0,
@@ -360,4 +367,3 @@ fn out_of_range_parameters_are_typed_errors_naming_no_flag() {
         );
     }
 }
-

@@ -119,8 +119,10 @@ mod tests {
             let owners: Vec<&str> = strads
                 .get_subcommands()
                 .filter(|sub| {
-                    sub.get_arguments()
-                        .any(|arg| arg.get_long().is_some_and(|long| flag == format!("--{long}")))
+                    sub.get_arguments().any(|arg| {
+                        arg.get_long()
+                            .is_some_and(|long| flag == format!("--{long}"))
+                    })
                 })
                 .map(|sub| sub.get_name())
                 .collect();

@@ -57,7 +57,9 @@ fn pull_row(g: usize, pull: u64) -> [f64; PULL_WIDTH] {
 /// parity of `p`), sorted.
 fn needed_keys(p: usize, peers: usize) -> Vec<u32> {
     let rows = pull_blocks(peers).last().unwrap().end;
-    (0..rows as u32).filter(|g| (*g as usize + p) % 2 == 0).collect()
+    (0..rows as u32)
+        .filter(|g| (*g as usize + p) % 2 == 0)
+        .collect()
 }
 
 /// Every collective, in one fixed order, on worker `worker.index()`.

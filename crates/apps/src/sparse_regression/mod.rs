@@ -336,9 +336,7 @@ pub fn validate(params: &RegressionParams) -> Result<(), AppError> {
         Penalty::Absolute(l) if !(l >= 0.0 && l.is_finite()) => {
             return bad(P::Lambda, "a finite number >= 0", &l)
         }
-        Penalty::Ratio(r) if !(r > 0.0 && r.is_finite()) => {
-            return bad(P::LambdaRatio, "> 0", &r)
-        }
+        Penalty::Ratio(r) if !(r > 0.0 && r.is_finite()) => return bad(P::LambdaRatio, "> 0", &r),
         _ => {}
     }
     if params.tol.is_nan() || params.tol <= 0.0 {
@@ -364,11 +362,7 @@ pub fn validate(params: &RegressionParams) -> Result<(), AppError> {
         );
     }
     if params.rho.is_nan() || params.rho <= 0.0 {
-        return bad(
-            P::Rho,
-            "> 0 (1 or more disables the filter)",
-            &params.rho,
-        );
+        return bad(P::Rho, "> 0 (1 or more disables the filter)", &params.rho);
     }
     if params.gap_every.is_nan() || params.gap_every <= 0.0 {
         return bad(P::GapEvery, "> 0", &params.gap_every);

@@ -254,7 +254,15 @@ fn text_summaries_show_the_json_summary_values() {
     let dir = Dir::new();
     let (train, test) = problem(&dir);
     let model = arg(&dir.path("model"));
-    let common = ["--data", &train, "--test", &test, "--threads", "2", "--intercept"];
+    let common = [
+        "--data",
+        &train,
+        "--test",
+        &test,
+        "--threads",
+        "2",
+        "--intercept",
+    ];
     let with = |extra: &[&str]| {
         let mut args = common.to_vec();
         args.extend(extra);

@@ -324,7 +324,14 @@ fn text_summaries_show_the_json_summary_and_trace_values() {
 
     let word = text_first_word(&vectors);
     let similar = |extra: &[&str]| {
-        let mut args = vec!["--similar", word.as_str(), "--vectors", vectors.as_str(), "--top", "3"];
+        let mut args = vec![
+            "--similar",
+            word.as_str(),
+            "--vectors",
+            vectors.as_str(),
+            "--top",
+            "3",
+        ];
         args.extend(extra);
         let r = word2vec(&args);
         r.expect_success();
