@@ -16,10 +16,13 @@ use std::ops::Range;
 use strads_engine::rounds::{run_rounds, RoundOptions, RoundProgram, Schedule};
 use strads_engine::{run_cluster, ClusterConfig};
 
-/// Rows of the problem, columns, the penalty and the sweeps over the coordinates.
+/// Rows of the problem.
 pub const ROWS: usize = 600;
+/// Columns (coefficients).
 pub const COLS: usize = 8;
+/// The penalty lambda.
 pub const LAMBDA: f64 = 0.5;
+/// Sweeps over the coordinates.
 pub const SWEEPS: u64 = 200;
 
 /// Row `i` of the problem (a deterministic, well-conditioned design) and its label.
@@ -139,8 +142,9 @@ pub fn reference() -> [f64; COLS] {
         a.swap(c, pivot);
         for r in c + 1..COLS {
             let factor = a[r][c] / a[c][c];
-            for k in c..=COLS {
-                a[r][k] -= factor * a[c][k];
+            let pivot_row = a[c];
+            for (value, pivot) in a[r][c..].iter_mut().zip(&pivot_row[c..]) {
+                *value -= factor * pivot;
             }
         }
     }
