@@ -1,7 +1,8 @@
 //! The round driver (`strads_engine::rounds`) on its own: ridge regression,
 //! `min_b 1/2 ||y - X b||^2 + lambda/2 ||b||^2`, by cyclic coordinate descent in STRADS's
 //! schedule / push / pull rounds. Every worker holds a block of rows of X and their residuals
-//! `r = y - X b`; the leader (worker 0) holds `b`.
+//! `r = y - X b` (the worker side, `RoundWorker`); the leader (worker 0) also holds `b` (the
+//! leader side, `RoundLeader`).
 //!
 //! Round t: the leader schedules coordinate `j = t mod d`; each worker pushes `(x_j . r, ||x_j||^2)`
 //! over its rows; the leader sums them and pulls the exact coordinate minimiser
@@ -13,7 +14,7 @@
 
 use std::ops::Range;
 
-use strads_engine::rounds::{run_rounds, RoundOptions, RoundProgram, Schedule};
+use strads_engine::rounds::{run_rounds, RoundLeader, RoundOptions, RoundWorker, Schedule};
 use strads_engine::{run_cluster, ClusterConfig};
 
 /// Rows of the problem.
@@ -41,11 +42,16 @@ pub fn row(i: usize) -> ([f64; COLS], f64) {
     (x, y)
 }
 
-/// One worker's side: its rows and their residuals; on the leader also the coefficients.
+/// A worker's side: its rows and their residuals.
 pub struct Ridge {
     rows: Vec<[f64; COLS]>,
     residuals: Vec<f64>,
-    /// The coefficients (kept current on the leader only: only it pulls).
+}
+
+/// The leader's side: the coefficients, which only the leader decides.
+#[derive(Default)]
+pub struct RidgeLeader {
+    /// The coefficients so far.
     pub coefficients: [f64; COLS],
 }
 
@@ -54,25 +60,14 @@ impl Ridge {
     pub fn new(index: usize, peers: usize) -> Ridge {
         let block: Range<usize> = index * ROWS / peers..(index + 1) * ROWS / peers;
         let (rows, residuals) = block.map(row).unzip();
-        Ridge {
-            rows,
-            residuals,
-            coefficients: [0.0; COLS],
-        }
+        Ridge { rows, residuals }
     }
 }
 
-impl RoundProgram for Ridge {
+impl RoundWorker for Ridge {
     type Task = usize;
     type Partial = (f64, f64);
     type Update = (usize, f64);
-
-    fn schedule(&mut self, round: u64, _in_flight: u64, _unseen: Range<u64>) -> Schedule<usize> {
-        if round == SWEEPS * COLS as u64 {
-            return Schedule::Finished;
-        }
-        Schedule::Run(round as usize % COLS)
-    }
 
     fn push(&mut self, _round: u64, &j: &usize) -> (f64, f64) {
         let dot = self
@@ -82,6 +77,21 @@ impl RoundProgram for Ridge {
             .map(|(x, r)| x[j] * r)
             .sum();
         (dot, self.rows.iter().map(|x| x[j] * x[j]).sum())
+    }
+
+    fn apply(&mut self, _round: u64, &(j, delta): &(usize, f64)) {
+        for (x, r) in self.rows.iter().zip(&mut self.residuals) {
+            *r -= x[j] * delta;
+        }
+    }
+}
+
+impl RoundLeader<Ridge> for RidgeLeader {
+    fn schedule(&mut self, round: u64, _in_flight: u64, _unseen: Range<u64>) -> Schedule<usize> {
+        if round == SWEEPS * COLS as u64 {
+            return Schedule::Finished;
+        }
+        Schedule::Run(round as usize % COLS)
     }
 
     fn reduce(&mut self, sum: &mut (f64, f64), other: (f64, f64)) {
@@ -101,23 +111,24 @@ impl RoundProgram for Ridge {
         self.coefficients[j] = new;
         (j, new - old)
     }
-
-    fn apply(&mut self, _round: u64, &(j, delta): &(usize, f64)) {
-        for (x, r) in self.rows.iter().zip(&mut self.residuals) {
-            *r -= x[j] * delta;
-        }
-    }
 }
 
 /// Solves on `threads` worker threads; the leader's coefficients.
 pub fn solve(threads: usize) -> [f64; COLS] {
     let results = run_cluster(&ClusterConfig::threads(threads), |worker| {
         let mut ridge = Ridge::new(worker.index(), worker.peers());
-        run_rounds(worker, &mut ridge, RoundOptions { staleness: 0 }).unwrap();
-        ridge.coefficients
+        let mut leader = worker.is_leader().then(RidgeLeader::default);
+        run_rounds(
+            worker,
+            &mut ridge,
+            leader.as_mut(),
+            RoundOptions { staleness: 0 },
+        )
+        .unwrap();
+        leader.map(|leader| leader.coefficients)
     })
     .unwrap();
-    results[0]
+    results[0].expect("worker 0 leads")
 }
 
 /// The normal equations' solution, by Gaussian elimination with partial pivoting.

@@ -545,7 +545,9 @@ struct RowsLoaded {
 
 /// A worker's program and round driver after the solve.
 struct RowsSolved<L: Loss> {
-    program: CoordinateDescent<L>,
+    /// The leader side, on worker 0 (which holds the answer).
+    leader: Option<LeaderState>,
+    _loss: std::marker::PhantomData<L>,
     rounds: RoundsState<messages::Update>,
     nonzeros_held: usize,
     problem: Problem,
@@ -618,7 +620,7 @@ impl<L: Loss + 'static> App for ByRows<L> {
             problem,
         } = loaded;
         let nonzeros_held = shard.rows.len();
-        let leader = worker.is_leader().then(|| {
+        let mut leader = worker.is_leader().then(|| {
             let settings = SolveSettings {
                 lambda: problem.lambda,
                 tol: params.tol,
@@ -646,7 +648,7 @@ impl<L: Loss + 'static> App for ByRows<L> {
             };
             LeaderState::new(settings, column_norms2, run.observer())
         });
-        let mut program = CoordinateDescent::<L>::new(shard, labels, leader);
+        let mut program = CoordinateDescent::<L>::new(shard, labels);
         let options = RoundOptions {
             staleness: params.staleness,
         };
@@ -659,7 +661,7 @@ impl<L: Loss + 'static> App for ByRows<L> {
         if let Some((iteration, snapshot)) = run.resume::<program::RowsSnapshot>(worker)? {
             // Every worker learns of any worker's failure (a lone failure would leave the
             // others waiting for its rounds).
-            let restored = program.restore(snapshot);
+            let restored = program.restore(leader.as_mut(), snapshot);
             let failures: Vec<Option<String>> =
                 worker.all_gather(&restored.as_ref().err().cloned())?;
             if let Some((w, failure)) = failures
@@ -673,30 +675,36 @@ impl<L: Loss + 'static> App for ByRows<L> {
             }
             rounds = restored.expect("no worker failed");
             evaluations = iteration;
-            let seconds = program.leader.as_ref().map_or(0.0, LeaderState::seconds);
+            let seconds = leader.as_ref().map_or(0.0, LeaderState::seconds);
             run.resumed_at(iteration, seconds);
         }
         // A checkpoint directory that clearly cannot hold a checkpoint fails the run now (exit
         // 2).
-        run.check_space(worker, &program.snapshot(RoundsState::start()))?;
-        while continue_rounds(worker, &mut program, options, &mut rounds)? == RoundsEnd::Paused {
+        run.check_space(
+            worker,
+            &program.snapshot(leader.as_ref(), RoundsState::start()),
+        )?;
+        while continue_rounds(worker, &mut program, leader.as_mut(), options, &mut rounds)?
+            == RoundsEnd::Paused
+        {
             evaluations += 1;
-            let seconds = program.leader.as_ref().map_or(0.0, LeaderState::seconds);
+            let seconds = leader.as_ref().map_or(0.0, LeaderState::seconds);
             let boundary = run.boundary(worker, evaluations, seconds)?;
             if boundary.checkpoint {
-                let snapshot = program.snapshot(rounds);
+                let snapshot = program.snapshot(leader.as_ref(), rounds);
                 run.save(worker, evaluations, &snapshot)?;
                 rounds = snapshot.rounds;
             }
             if boundary.stop.is_some() {
-                if let Some(leader) = program.leader.as_mut() {
+                if let Some(leader) = leader.as_mut() {
                     leader.interrupt();
                 }
                 break;
             }
         }
         Ok(RowsSolved {
-            program,
+            leader,
+            _loss: std::marker::PhantomData,
             rounds,
             nonzeros_held,
             problem,
@@ -721,7 +729,7 @@ impl<L: Loss + 'static> App for ByRows<L> {
         timing: Timing,
         processes: Vec<ProcessFigures>,
     ) -> Solution {
-        let leader = solved.program.leader.expect("worker 0 holds the leader");
+        let leader = solved.leader.expect("worker 0 holds the leader");
         let counts = (
             leader.stop.expect("the leader stops for a reason"),
             leader.passes(),
