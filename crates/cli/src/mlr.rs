@@ -10,7 +10,7 @@ use strads_ap::{ApConfig, Consistency};
 use strads_ap_apps::mlr::model::{classes_path, write_model};
 use strads_ap_apps::mlr::{predict, train, Fit, LbfgsSettings, MlrParams, SgdSettings, Solver};
 
-use crate::cluster_args::{Agreement, ClusterArgs};
+use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
 use crate::failure::{ap_app_failure, Failure};
 use crate::files::Files;
 use crate::flags::Given;
@@ -113,28 +113,34 @@ const OBJECTIVE: &str = "sum_i -log softmax(W x_i)_{y_i} + lambda/2 ||W||^2";
 
 /// Runs the subcommand.
 pub fn run(args: MlrArgs, given: &Given) -> Result<(), Failure> {
-    check_flags(&args, given)?;
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
-    let classes_out = args
-        .out
-        .as_deref()
-        .filter(|_| args.predict.is_none())
-        .map(classes_path);
-    Files::new()
-        .input("--data", args.data.as_deref())
-        .input("--test", args.test.as_deref())
-        .input("--predict", args.predict.as_deref())
-        .input("--model", args.model.as_deref())
-        .input("--hosts", args.cluster.hosts.as_deref())
-        .input("--secret-file", args.cluster.secret_file.as_deref())
-        .output("--out", args.out.as_deref())
-        .output("--out (.classes)", classes_out.as_deref())
-        .output("--trace", args.trace.as_deref())
-        .check(is_output_process)?;
-    if cluster.processes() > 1 {
-        crate::failure::install_exit_on_failure(cluster.process);
-    }
+    // Everything before formation: a failure here is reported to the peers while forming,
+    // so that they stop at once instead of at the connect timeout.
+    let prepare = || -> Result<(), Failure> {
+        check_flags(&args, given)?;
+        let classes_out = args
+            .out
+            .as_deref()
+            .filter(|_| args.predict.is_none())
+            .map(classes_path);
+        Files::new()
+            .input("--data", args.data.as_deref())
+            .input("--test", args.test.as_deref())
+            .input("--predict", args.predict.as_deref())
+            .input("--model", args.model.as_deref())
+            .input("--hosts", args.cluster.hosts.as_deref())
+            .input("--secret-file", args.cluster.secret_file.as_deref())
+            .output("--out", args.out.as_deref())
+            .output("--out (.classes)", classes_out.as_deref())
+            .output("--trace", args.trace.as_deref())
+            .check(is_output_process)?;
+        if cluster.processes() > 1 {
+            crate::failure::install_exit_on_failure(cluster.process);
+        }
+        Ok(())
+    };
+    prepare().map_err(|failure| fail_before_formation(&cluster, is_output_process, failure))?;
     let items = agreement(&args, &cluster);
     let cluster = cluster.with_agreement(items);
     let config = ApConfig::new(cluster);

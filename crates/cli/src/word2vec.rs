@@ -10,7 +10,7 @@ use strads_ap_apps::word2vec::{
     read_vectors, train, write_vectors, Architecture, Fit, Word2vecParams,
 };
 
-use crate::cluster_args::{Agreement, ClusterArgs};
+use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
 use crate::failure::{ap_app_failure, bad_input, Failure};
 use crate::files::Files;
 use crate::flags::Given;
@@ -115,23 +115,29 @@ pub fn run(args: Word2vecArgs, given: &Given) -> Result<(), Failure> {
         )?;
         return similar(&args, word, path);
     }
-    given.reject(&["--top"], "to --similar")?;
-    if args.cbow {
-        given.reject(&["--shared-negatives"], "to skip-gram (without --cbow)")?;
-    }
-    check_values(&args)?;
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
-    Files::new()
-        .input("--data", args.data.as_deref())
-        .input("--hosts", args.cluster.hosts.as_deref())
-        .input("--secret-file", args.cluster.secret_file.as_deref())
-        .output("--out", args.out.as_deref())
-        .output("--trace", args.trace.as_deref())
-        .check(is_output_process)?;
-    if cluster.processes() > 1 {
-        crate::failure::install_exit_on_failure(cluster.process);
-    }
+    // Everything before formation: a failure here is reported to the peers while forming,
+    // so that they stop at once instead of at the connect timeout.
+    let prepare = || -> Result<(), Failure> {
+        given.reject(&["--top"], "to --similar")?;
+        if args.cbow {
+            given.reject(&["--shared-negatives"], "to skip-gram (without --cbow)")?;
+        }
+        check_values(&args)?;
+        Files::new()
+            .input("--data", args.data.as_deref())
+            .input("--hosts", args.cluster.hosts.as_deref())
+            .input("--secret-file", args.cluster.secret_file.as_deref())
+            .output("--out", args.out.as_deref())
+            .output("--trace", args.trace.as_deref())
+            .check(is_output_process)?;
+        if cluster.processes() > 1 {
+            crate::failure::install_exit_on_failure(cluster.process);
+        }
+        Ok(())
+    };
+    prepare().map_err(|failure| fail_before_formation(&cluster, is_output_process, failure))?;
     let items = agreement(&args, &cluster);
     let config = ApConfig::new(cluster.with_agreement(items));
     let started = std::time::Instant::now();
