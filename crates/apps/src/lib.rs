@@ -24,4 +24,4 @@ mod padded;
 pub mod runner;
 pub mod sparse_regression;
 
-pub use error::AppError;
+pub use error::{AppError, Parameter};

@@ -301,3 +301,69 @@ fn ratings_in_memory_with_a_gap_in_the_indices_name_it() {
         "{error}"
     );
 }
+
+/// A parameter out of range is a typed error naming the parameter as `MfParams` does (the CLI
+/// maps it to its flag); no library error names a command-line flag. Checked before any file
+/// is read, so the paths need not exist.
+#[test]
+fn out_of_range_parameters_are_typed_errors_naming_no_flag() {
+    use strads_apps::{AppError, Parameter};
+    let base = params(
+        Path::new("absent-train"),
+        Path::new("absent-test"),
+        Algorithm::Sgd,
+        1,
+    );
+    let cases: [(MfParams, Parameter, &str); 4] = [
+        (
+            MfParams {
+                rank: 0,
+                ..base.clone()
+            },
+            Parameter::Rank,
+            "0",
+        ),
+        (
+            MfParams {
+                learning_rate: -1.0,
+                ..base.clone()
+            },
+            Parameter::LearningRate,
+            "-1",
+        ),
+        (
+            MfParams {
+                inner_iterations: 0,
+                ..base.clone()
+            },
+            Parameter::InnerIterations,
+            "0",
+        ),
+        (
+            MfParams {
+                max_seconds: 0.0,
+                ..base.clone()
+            },
+            Parameter::MaxSeconds,
+            "0",
+        ),
+    ];
+    for (bad, expected, shown) in cases {
+        let error = solve(&ClusterConfig::threads(1), &bad, None).unwrap_err();
+        let message = error.to_string();
+        assert_eq!(error.exit_code(), 2, "{message}");
+        match error {
+            AppError::InvalidParameter {
+                parameter, value, ..
+            } => {
+                assert_eq!(parameter, expected, "{message}");
+                assert_eq!(value, shown, "{message}");
+            }
+            other => panic!("{expected}: not a parameter error: {other}"),
+        }
+        assert!(
+            message.starts_with(expected.name()) && !message.contains("--"),
+            "{message}"
+        );
+    }
+}

@@ -258,7 +258,11 @@ pub fn fail_before_formation(
     let from_app = failure
         .error
         .downcast_ref::<strads_apps::AppError>()
-        .is_some();
+        .is_some()
+        || failure
+            .error
+            .downcast_ref::<crate::failure::FlagError>()
+            .is_some();
     if from_app && !is_output_process {
         return Failure {
             code: failure.code,

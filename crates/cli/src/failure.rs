@@ -29,9 +29,12 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 pub fn app_failure(error: strads_apps::AppError, is_output_process: bool) -> Failure {
     use strads_apps::AppError;
     match error {
-        e @ (AppError::Data(_) | AppError::InvalidArgument(_) | AppError::RemoteData(_)) => {
+        e @ (AppError::Data(_)
+        | AppError::InvalidParameter { .. }
+        | AppError::InvalidArgument(_)
+        | AppError::RemoteData(_)) => {
             if is_output_process {
-                bad_input(e)
+                app_bad_input(e)
             } else {
                 Failure {
                     code: 2,
@@ -45,6 +48,43 @@ pub fn app_failure(error: strads_apps::AppError, is_output_process: bool) -> Fai
         },
     }
 }
+
+/// An app's bad-input error (exit status 2), a parameter out of range named by its flag.
+pub fn app_bad_input(error: strads_apps::AppError) -> Failure {
+    match error {
+        strads_apps::AppError::InvalidParameter {
+            parameter,
+            requirement,
+            value,
+        } => bad_input(FlagError {
+            flag: crate::flags::flag_of(parameter),
+            requirement,
+            value,
+        }),
+        error => bad_input(error),
+    }
+}
+
+/// An app's parameter out of range, named by the flag that set it: an app's error still (every
+/// process of a cluster meets it alike, so only process 0 reports it).
+#[derive(Debug)]
+pub struct FlagError {
+    flag: &'static str,
+    requirement: String,
+    value: String,
+}
+
+impl std::fmt::Display for FlagError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} must be {}, got {}",
+            self.flag, self.requirement, self.value
+        )
+    }
+}
+
+impl std::error::Error for FlagError {}
 
 /// The failure a STRADS-AP app's error maps to (mlr, word2vec): bad input is reported by
 /// process 0 alone; the others exit with status 2 quietly.

@@ -8,6 +8,7 @@
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Command};
+use strads_apps::Parameter;
 
 use crate::failure::{bad_input, Failure};
 
@@ -74,6 +75,32 @@ pub fn reject_inapplicable(given: &[(&str, bool)], context: &str) -> Result<(), 
         given.join(", "),
         if given.len() == 1 { "ies" } else { "y" },
     )))
+}
+
+/// The flag that sets `parameter`: library errors name parameters as the parameter structs do,
+/// and only this edge knows the flags (an exhaustive match: a new parameter needs its flag).
+pub fn flag_of(parameter: Parameter) -> &'static str {
+    match parameter {
+        Parameter::Lambda => "--lambda",
+        Parameter::LambdaRatio => "--lambda-ratio",
+        Parameter::Tol => "--tol",
+        Parameter::MaxPasses => "--max-iters",
+        Parameter::MaxSeconds => "--max-seconds",
+        Parameter::ScheduleSize => "--schedule-size",
+        Parameter::Eta => "--eta",
+        Parameter::Staleness => "--staleness",
+        Parameter::Rho => "--rho",
+        Parameter::GapEvery => "--gap-every",
+        Parameter::SweepShare => "--sweep-share",
+        Parameter::Rank => "--rank",
+        Parameter::InnerIterations => "--inner",
+        Parameter::LearningRate => "--lr",
+        Parameter::LearningRateDecay => "--lr-decay",
+        Parameter::Topics => "--topics",
+        Parameter::Alpha => "--alpha",
+        Parameter::Beta => "--beta",
+        Parameter::MhCycles => "--mh-steps",
+    }
 }
 
 #[cfg(test)]

@@ -104,3 +104,32 @@ fn main() -> ExitCode {
     };
     failure::exit_code(result)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Library errors name parameters; each must map to a flag that an app subcommand has (a
+    /// misspelt flag would turn a range error into one naming no flag).
+    #[test]
+    fn every_parameter_maps_to_a_flag_of_an_app_subcommand() {
+        let strads = Cli::command();
+        for parameter in strads_apps::Parameter::ALL {
+            let flag = flags::flag_of(parameter);
+            let owners: Vec<&str> = strads
+                .get_subcommands()
+                .filter(|sub| {
+                    sub.get_arguments().any(|arg| {
+                        arg.get_long()
+                            .is_some_and(|long| flag == format!("--{long}"))
+                    })
+                })
+                .map(|sub| sub.get_name())
+                .collect();
+            assert!(
+                !owners.is_empty(),
+                "{parameter} maps to {flag}, which no subcommand has"
+            );
+        }
+    }
+}

@@ -10,7 +10,7 @@ use strads_ap::{ApConfig, Consistency};
 use strads_ap_apps::mlr::model::{classes_path, write_model};
 use strads_ap_apps::mlr::{predict, train, Fit, LbfgsSettings, MlrParams, SgdSettings, Solver};
 
-use crate::cluster_args::{Agreement, ClusterArgs};
+use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
 use crate::failure::{ap_app_failure, Failure};
 use crate::files::Files;
 use crate::flags::Given;
@@ -23,6 +23,11 @@ pub enum SolverKind {
     Lbfgs,
     /// Mini-batch SGD for --epochs.
     Sgd,
+}
+
+/// The library's defaults, which the flags' defaults are (the data path plays no part).
+fn defaults() -> MlrParams {
+    MlrParams::new(std::path::Path::new(""))
 }
 
 /// Flags of `strads mlr`.
@@ -41,11 +46,11 @@ pub struct MlrArgs {
     #[arg(long)]
     pub zero_based: bool,
     /// The L2 penalty lambda (scikit-learn's C = 1 / lambda).
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = defaults().lambda, allow_negative_numbers = true)]
     pub lambda: f64,
     /// An L1 penalty l1 ||W||_1 added to the objective (L-BFGS becomes OWL-QN; SGD
     /// soft-thresholds after every mini-batch).
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = defaults().l1, allow_negative_numbers = true)]
     pub l1: f64,
     /// Fit an unpenalised intercept per class (default: none, as scikit-learn's
     /// fit_intercept=False).
@@ -55,19 +60,19 @@ pub struct MlrArgs {
     #[arg(long, value_enum, default_value = "lbfgs")]
     pub solver: SolverKind,
     /// L-BFGS: stop when ||grad F|| <= TOL x max(1, ||grad F(0)||).
-    #[arg(long, default_value_t = 1e-6, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = LbfgsSettings::default().tol, allow_negative_numbers = true)]
     pub tol: f64,
     /// L-BFGS: stop after this many iterations.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = LbfgsSettings::default().max_iterations)]
     pub max_iters: usize,
     /// L-BFGS: (s, y) pairs kept.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = LbfgsSettings::default().memory)]
     pub memory: usize,
     /// SGD: passes over the data.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = SgdSettings::default().epochs)]
     pub epochs: usize,
     /// SGD: examples per worker in a mini-batch, after which the workers' changes are summed.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = SgdSettings::default().batch)]
     pub batch: usize,
     /// SGD: first epoch's step size [default: 1 / mean ||x_i||^2].
     #[arg(long, allow_negative_numbers = true)]
@@ -75,14 +80,14 @@ pub struct MlrArgs {
     /// SGD: epoch e's step is STEP / (1 + DECAY e) [default: 2, a compromise measured at 10
     /// epochs: on a generated problem 0.3% above the exact objective (0.5: 2%, 8: 0.03%), on
     /// digits 1 does best and larger decays worse].
-    #[arg(long, default_value_t = 2.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = SgdSettings::default().decay, allow_negative_numbers = true)]
     pub decay: f64,
     /// SGD: mini-batches a worker may run ahead of the others' changes (0: bulk synchronous,
     /// otherwise stale synchronous).
     #[arg(long, default_value_t = 0)]
     pub staleness: u32,
     /// SGD: seed of the per-epoch shuffles.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = SgdSettings::default().seed)]
     pub seed: u64,
     /// Score this libsvm file with --model instead of training (labels that are classes of the
     /// model give accuracy and log-loss).
@@ -108,28 +113,34 @@ const OBJECTIVE: &str = "sum_i -log softmax(W x_i)_{y_i} + lambda/2 ||W||^2";
 
 /// Runs the subcommand.
 pub fn run(args: MlrArgs, given: &Given) -> Result<(), Failure> {
-    check_flags(&args, given)?;
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
-    let classes_out = args
-        .out
-        .as_deref()
-        .filter(|_| args.predict.is_none())
-        .map(classes_path);
-    Files::new()
-        .input("--data", args.data.as_deref())
-        .input("--test", args.test.as_deref())
-        .input("--predict", args.predict.as_deref())
-        .input("--model", args.model.as_deref())
-        .input("--hosts", args.cluster.hosts.as_deref())
-        .input("--secret-file", args.cluster.secret_file.as_deref())
-        .output("--out", args.out.as_deref())
-        .output("--out (.classes)", classes_out.as_deref())
-        .output("--trace", args.trace.as_deref())
-        .check(is_output_process)?;
-    if cluster.processes() > 1 {
-        crate::failure::install_exit_on_failure(cluster.process);
-    }
+    // Everything before formation: a failure here is reported to the peers while forming,
+    // so that they stop at once instead of at the connect timeout.
+    let prepare = || -> Result<(), Failure> {
+        check_flags(&args, given)?;
+        let classes_out = args
+            .out
+            .as_deref()
+            .filter(|_| args.predict.is_none())
+            .map(classes_path);
+        Files::new()
+            .input("--data", args.data.as_deref())
+            .input("--test", args.test.as_deref())
+            .input("--predict", args.predict.as_deref())
+            .input("--model", args.model.as_deref())
+            .input("--hosts", args.cluster.hosts.as_deref())
+            .input("--secret-file", args.cluster.secret_file.as_deref())
+            .output("--out", args.out.as_deref())
+            .output("--out (.classes)", classes_out.as_deref())
+            .output("--trace", args.trace.as_deref())
+            .check(is_output_process)?;
+        if cluster.processes() > 1 {
+            crate::failure::install_exit_on_failure(cluster.process);
+        }
+        Ok(())
+    };
+    prepare().map_err(|failure| fail_before_formation(&cluster, is_output_process, failure))?;
     let items = agreement(&args, &cluster);
     let cluster = cluster.with_agreement(items);
     let config = ApConfig::new(cluster);

@@ -16,7 +16,7 @@ use strads_io::{
 
 use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
 use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
-use crate::failure::{app_failure, bad_input, Failure};
+use crate::failure::{app_bad_input, app_failure, bad_input, Failure};
 use crate::files::{check_output_space, prepare_cache, Files};
 use crate::flags::Given;
 use crate::progress::regression_progress;
@@ -271,7 +271,7 @@ pub fn run(loss: LossKind, args: RegressionArgs, given: &Given) -> Result<(), Fa
             local_passes: args.local_passes.unwrap_or(tuned.local_passes),
             checkpointing: Default::default(),
         };
-        strads_apps::sparse_regression::validate(&params).map_err(bad_input)?;
+        strads_apps::sparse_regression::validate(&params).map_err(app_bad_input)?;
         let mut items = agreement(loss, &args, &params, &cluster);
         let stop_request = Some(install_stop_on_signals()?);
         params.checkpointing = args.checkpoint.checkpointing(

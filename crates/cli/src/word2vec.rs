@@ -10,11 +10,16 @@ use strads_ap_apps::word2vec::{
     read_vectors, train, write_vectors, Architecture, Fit, Word2vecParams,
 };
 
-use crate::cluster_args::{Agreement, ClusterArgs};
+use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
 use crate::failure::{ap_app_failure, bad_input, Failure};
 use crate::files::Files;
 use crate::flags::Given;
 use crate::trace_output::write_trace;
+
+/// The library's defaults, which the flags' defaults are (the data path plays no part).
+fn defaults() -> Word2vecParams {
+    Word2vecParams::new(std::path::Path::new(""))
+}
 
 /// Flags of `strads word2vec`.
 #[derive(Args, Clone, Debug)]
@@ -32,34 +37,34 @@ pub struct Word2vecArgs {
     #[arg(long)]
     pub binary: bool,
     /// Vector dimension.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = defaults().dim)]
     pub dim: usize,
     /// Maximum window: each center word draws its window uniformly in 1..=WINDOW.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = defaults().window)]
     pub window: usize,
     /// Negative samples per pair, from the unigram distribution to the 3/4.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = defaults().negative)]
     pub negative: usize,
     /// Words with fewer occurrences are dropped.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = defaults().min_count)]
     pub min_count: u64,
     /// Subsampling threshold of frequent words (0: none).
-    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = defaults().sample, allow_negative_numbers = true)]
     pub sample: f64,
     /// First learning rate (decays linearly over all epochs to --min-alpha).
-    #[arg(long, default_value_t = 0.025, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = defaults().alpha, allow_negative_numbers = true)]
     pub alpha: f64,
     /// Last learning rate.
-    #[arg(long, default_value_t = 0.0001, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = defaults().min_alpha, allow_negative_numbers = true)]
     pub min_alpha: f64,
     /// Passes over the text.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = defaults().epochs)]
     pub epochs: usize,
     /// CBOW (the mean of the window predicts the center word) instead of skip-gram.
     #[arg(long)]
     pub cbow: bool,
     /// Seed of the initial vectors and of the workers' random streams.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = defaults().seed)]
     pub seed: u64,
     /// Words a worker trains on between merges of the workers' changes (a pass has at least 16
     /// merges) [default: 200000 with --shared-negatives, 50000 without].
@@ -110,23 +115,29 @@ pub fn run(args: Word2vecArgs, given: &Given) -> Result<(), Failure> {
         )?;
         return similar(&args, word, path);
     }
-    given.reject(&["--top"], "to --similar")?;
-    if args.cbow {
-        given.reject(&["--shared-negatives"], "to skip-gram (without --cbow)")?;
-    }
-    check_values(&args)?;
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
-    Files::new()
-        .input("--data", args.data.as_deref())
-        .input("--hosts", args.cluster.hosts.as_deref())
-        .input("--secret-file", args.cluster.secret_file.as_deref())
-        .output("--out", args.out.as_deref())
-        .output("--trace", args.trace.as_deref())
-        .check(is_output_process)?;
-    if cluster.processes() > 1 {
-        crate::failure::install_exit_on_failure(cluster.process);
-    }
+    // Everything before formation: a failure here is reported to the peers while forming,
+    // so that they stop at once instead of at the connect timeout.
+    let prepare = || -> Result<(), Failure> {
+        given.reject(&["--top"], "to --similar")?;
+        if args.cbow {
+            given.reject(&["--shared-negatives"], "to skip-gram (without --cbow)")?;
+        }
+        check_values(&args)?;
+        Files::new()
+            .input("--data", args.data.as_deref())
+            .input("--hosts", args.cluster.hosts.as_deref())
+            .input("--secret-file", args.cluster.secret_file.as_deref())
+            .output("--out", args.out.as_deref())
+            .output("--trace", args.trace.as_deref())
+            .check(is_output_process)?;
+        if cluster.processes() > 1 {
+            crate::failure::install_exit_on_failure(cluster.process);
+        }
+        Ok(())
+    };
+    prepare().map_err(|failure| fail_before_formation(&cluster, is_output_process, failure))?;
     let items = agreement(&args, &cluster);
     let config = ApConfig::new(cluster.with_agreement(items));
     let started = std::time::Instant::now();

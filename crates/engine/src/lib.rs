@@ -4,7 +4,7 @@
 //! dataflow's own networking), gives each worker a [`Worker`] handle with point-to-point messages and
 //! collectives ([`Worker::all_gather`], [`Worker::broadcast`], and the static rotation's block
 //! exchange [`Worker::rotate_bytes`]), and runs programs made of rounds
-//! ([`rounds::RoundProgram`]) with bounded staleness. It knows no machine learning.
+//! ([`rounds::RoundWorker`] on every worker, [`rounds::RoundLeader`] on worker 0) with bounded staleness. It knows no machine learning.
 //!
 //! ```
 //! use strads_engine::{ClusterConfig, run_cluster};
@@ -27,6 +27,7 @@ mod heartbeat;
 pub mod loopback;
 mod mailbox;
 mod process_figures;
+mod pull_by_keys;
 pub mod rounds;
 pub mod secret;
 pub mod threads;
@@ -37,4 +38,5 @@ pub use error::EngineError;
 pub use exchange::{record_rounds, RecordChunk, MAX_MESSAGE_BYTES};
 pub use mailbox::{bytes_sent, RotatedBlock, Worker};
 pub use process_figures::ProcessFigures;
+pub use pull_by_keys::PullByKeys;
 pub use secret::Secret;

@@ -1,6 +1,7 @@
 //! The round driver: schedule -> push on every worker -> sum of partials -> pull -> apply.
 //!
-//! One round of a [`RoundProgram`]: the leader (worker 0) schedules a task and sends it to every
+//! One round of a program ([`RoundWorker`] on every worker, [`RoundLeader`] on worker 0): the
+//! leader (worker 0) schedules a task and sends it to every
 //! worker; each worker computes a partial result from its shard (`push`) and sends it to the
 //! leader; when the leader has counted a partial from every worker it sums them in worker order
 //! (`reduce`), commits the round (`pull`) and sends the resulting update to every worker, which
@@ -33,9 +34,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::EngineError;
 use crate::mailbox::{decode, encode, Worker};
 
-/// A program made of rounds, as the round driver runs it. One instance lives on every worker;
-/// `schedule` and `pull` are only called on the leader (worker 0).
-pub trait RoundProgram {
+/// A program made of rounds, split as the round driver runs it: every worker runs the worker
+/// side ([`RoundWorker`]: `push`, `apply`) on its own data, and worker 0 also runs the leader
+/// side ([`RoundLeader`]: `schedule`, `reduce`, `pull`), which holds what only the leader
+/// decides. No worker carries a leader it does not run.
+pub trait RoundWorker {
     /// What the leader asks every worker to compute in a round.
     type Task: Serialize + DeserializeOwned;
     /// A worker's contribution to a round; contributions are summed.
@@ -43,26 +46,25 @@ pub trait RoundProgram {
     /// What the leader commits in a round, applied by every worker.
     type Update: Serialize + DeserializeOwned;
 
-    /// Leader: what round `round` does. `in_flight` rounds are scheduled but not yet committed.
-    /// If the task runs pipelined ([`Schedule::Run`]), its push will not see the updates of the
-    /// rounds `unseen` (those just before `round`; a barrier sees every earlier update).
-    fn schedule(&mut self, round: u64, in_flight: u64, unseen: Range<u64>) -> Schedule<Self::Task>;
     /// Every worker: its partial result for `task`, computed on its own data.
     fn push(&mut self, round: u64, task: &Self::Task) -> Self::Partial;
-    /// Leader: adds `other` into `sum`. Called in worker order, so the sum is deterministic.
-    fn reduce(&mut self, sum: &mut Self::Partial, other: Self::Partial);
-    /// Leader: commits round `round` from the summed partials and returns the update. The pushes
-    /// of the round did not see the updates of the rounds `unseen` (empty for a barrier), which
-    /// are all committed by now.
-    fn pull(
-        &mut self,
-        round: u64,
-        unseen: Range<u64>,
-        task: Self::Task,
-        sum: Self::Partial,
-    ) -> Self::Update;
     /// Every worker (the leader too): applies the committed update of round `round`.
     fn apply(&mut self, round: u64, update: &Self::Update);
+}
+
+/// The leader's side of a round program `W` (on worker 0 only).
+pub trait RoundLeader<W: RoundWorker> {
+    /// What round `round` does. `in_flight` rounds are scheduled but not yet committed. If the
+    /// task runs pipelined ([`Schedule::Run`]), its push will not see the updates of the rounds
+    /// `unseen` (those just before `round`; a barrier sees every earlier update).
+    fn schedule(&mut self, round: u64, in_flight: u64, unseen: Range<u64>) -> Schedule<W::Task>;
+    /// Adds `other` into `sum`. Called in worker order, so the sum is deterministic.
+    fn reduce(&mut self, sum: &mut W::Partial, other: W::Partial);
+    /// Commits round `round` from the summed partials and returns the update. The pushes of the
+    /// round did not see the updates of the rounds `unseen` (empty for a barrier), which are all
+    /// committed by now.
+    fn pull(&mut self, round: u64, unseen: Range<u64>, task: W::Task, sum: W::Partial)
+        -> W::Update;
 }
 
 /// The leader's decision for the next round.
@@ -146,7 +148,7 @@ const TAG_PAUSE: u64 = 5;
 const TAG_PAUSED: u64 = 6;
 
 /// Leader-side bookkeeping of rounds in flight.
-struct Leader<P: RoundProgram> {
+struct Leader<P: RoundWorker> {
     scheduled: u64,
     committed: u64,
     exhausted: bool,
@@ -167,16 +169,23 @@ struct Leader<P: RoundProgram> {
     partials: BTreeMap<u64, Vec<Option<P::Partial>>>,
 }
 
-/// Runs `program` to completion on this worker; every worker of the cluster must call it.
-/// Returns once the leader's `schedule` returned [`Schedule::Finished`] and every scheduled
-/// round was applied; a [`Schedule::Pause`] is passed over (see [`continue_rounds`]).
-pub fn run_rounds<P: RoundProgram>(
+/// Runs `program` to completion on this worker, with its leader side `leader` on worker 0 (and
+/// `None` on the others); every worker of the cluster must call it. Returns once the leader's
+/// `schedule` returned [`Schedule::Finished`] and every scheduled round was applied; a
+/// [`Schedule::Pause`] is passed over (see [`continue_rounds`]).
+///
+/// # Panics
+/// When `leader` is `None` on worker 0 or given on another worker.
+pub fn run_rounds<P: RoundWorker, L: RoundLeader<P>>(
     worker: &mut Worker<'_>,
     program: &mut P,
+    mut leader: Option<&mut L>,
     options: RoundOptions,
 ) -> Result<RoundStats, EngineError> {
     let mut state = RoundsState::start();
-    while continue_rounds(worker, program, options, &mut state)? == RoundsEnd::Paused {}
+    while continue_rounds(worker, program, leader.as_deref_mut(), options, &mut state)?
+        == RoundsEnd::Paused
+    {}
     Ok(RoundStats {
         rounds: state.rounds(),
     })
@@ -184,13 +193,23 @@ pub fn run_rounds<P: RoundProgram>(
 
 /// Runs `program` from `state` until the leader's `schedule` finishes or pauses, and leaves in
 /// `state` where this worker's rounds stand; every worker of the cluster must call it with its
-/// own state (from [`RoundsState::start`], the previous call, or a checkpoint of it).
-pub fn continue_rounds<P: RoundProgram>(
+/// own state (from [`RoundsState::start`], the previous call, or a checkpoint of it), and worker
+/// 0 with the leader side (`None` on the others).
+///
+/// # Panics
+/// When `leader` is `None` on worker 0 or given on another worker.
+pub fn continue_rounds<P: RoundWorker, L: RoundLeader<P>>(
     worker: &mut Worker<'_>,
     program: &mut P,
+    mut leader_side: Option<&mut L>,
     options: RoundOptions,
     state: &mut RoundsState<P::Update>,
 ) -> Result<RoundsEnd, EngineError> {
+    assert_eq!(
+        leader_side.is_some(),
+        worker.is_leader(),
+        "the leader side runs on worker 0, and only there"
+    );
     let peers = worker.peers();
     let staleness = options.staleness;
     let first_round = state.next_round;
@@ -264,11 +283,14 @@ pub fn continue_rounds<P: RoundProgram>(
                     .into_iter()
                     .map(Option::unwrap);
                 let mut sum = slots.next().expect("at least one worker");
+                let side = leader_side
+                    .as_deref_mut()
+                    .expect("worker 0 has the leader side");
                 for partial in slots {
-                    program.reduce(&mut sum, partial);
+                    side.reduce(&mut sum, partial);
                 }
                 let (unseen, task) = lead.tasks.remove(&round).unwrap();
-                let update = program.pull(round, unseen, task, sum);
+                let update = side.pull(round, unseen, task, sum);
                 let bytes = encode(&(round, update))?;
                 for destination in 0..peers {
                     worker.send_bytes(destination, TAG_UPDATE, bytes.clone());
@@ -291,11 +313,14 @@ pub fn continue_rounds<P: RoundProgram>(
                         lead.barrier = Some(task);
                         break;
                     }
-                    None => match program.schedule(
-                        lead.scheduled,
-                        lead.scheduled - lead.committed,
-                        pipelined..lead.scheduled,
-                    ) {
+                    None => match leader_side
+                        .as_deref_mut()
+                        .expect("worker 0 has the leader side")
+                        .schedule(
+                            lead.scheduled,
+                            lead.scheduled - lead.committed,
+                            pipelined..lead.scheduled,
+                        ) {
                         Schedule::Run(task) => (task, false),
                         Schedule::Barrier(task) => {
                             lead.barrier = Some(task);
@@ -413,7 +438,7 @@ fn first_needed(round: u64, barrier: bool, staleness: u64) -> u64 {
 
 /// Applies the received updates of rounds `applied..target` in order, stopping at the first one
 /// not received yet. Returns whether it applied any.
-fn apply_in_order<P: RoundProgram>(
+fn apply_in_order<P: RoundWorker>(
     program: &mut P,
     updates: &mut BTreeMap<u64, P::Update>,
     applied: &mut u64,
@@ -432,6 +457,9 @@ fn apply_in_order<P: RoundProgram>(
 
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
     use super::*;
     use crate::{run_cluster, ClusterConfig};
 
@@ -440,24 +468,59 @@ mod tests {
     /// named the rounds its push did not see.
     struct Accumulate {
         index: u64,
-        rounds: u64,
         staleness: u64,
         applied: u64,
         floor: u64,
         total: u64,
+        /// Per round: the updates this worker had applied at its push (shared with the leader
+        /// side on worker 0, which checks what the driver told it against it).
+        applied_at_push: Rc<RefCell<BTreeMap<u64, u64>>>,
+    }
+
+    /// The leader side of [`Accumulate`].
+    struct AccumulateLeader {
+        rounds: u64,
+        staleness: u64,
         /// Pause before every round that is a multiple of this (0: never).
         pause_every: u64,
         paused_at: Option<u64>,
         /// Per round: the rounds the driver said its push would not see, at `schedule`.
         unseen_at_schedule: BTreeMap<u64, Range<u64>>,
-        /// Per round: the updates this worker had applied at its push.
-        applied_at_push: BTreeMap<u64, u64>,
+        /// Worker 0's pushes.
+        applied_at_push: Rc<RefCell<BTreeMap<u64, u64>>>,
     }
 
-    impl RoundProgram for Accumulate {
+    impl RoundWorker for Accumulate {
         type Task = u64;
         type Partial = u64;
         type Update = u64;
+        fn push(&mut self, round: u64, task: &u64) -> u64 {
+            // Exactly rounds < t - s applied, except that a barrier (every 7th round) pulled the
+            // state forward and state never moves back.
+            let needed = if round % 7 == 3 {
+                round
+            } else {
+                round.saturating_sub(self.staleness)
+            };
+            self.floor = self.floor.max(needed);
+            self.applied_at_push
+                .borrow_mut()
+                .insert(round, self.applied);
+            assert_eq!(
+                self.applied, self.floor,
+                "round {round} computed with {} updates applied",
+                self.applied
+            );
+            (self.index + 1) * task
+        }
+        fn apply(&mut self, round: u64, update: &u64) {
+            assert_eq!(round, self.applied, "updates applied out of order");
+            self.applied += 1;
+            self.total += update;
+        }
+    }
+
+    impl RoundLeader<Accumulate> for AccumulateLeader {
         fn schedule(&mut self, round: u64, in_flight: u64, unseen: Range<u64>) -> Schedule<u64> {
             assert!(in_flight <= self.staleness + 1);
             assert!(unseen.end == round && unseen.start + self.staleness >= round);
@@ -476,59 +539,56 @@ mod tests {
                 Schedule::Run(round)
             }
         }
-        fn push(&mut self, round: u64, task: &u64) -> u64 {
-            // Exactly rounds < t - s applied, except that a barrier (every 7th round) pulled the
-            // state forward and state never moves back.
-            let needed = if round % 7 == 3 {
-                round
-            } else {
-                round.saturating_sub(self.staleness)
-            };
-            self.floor = self.floor.max(needed);
-            self.applied_at_push.insert(round, self.applied);
-            assert_eq!(
-                self.applied, self.floor,
-                "round {round} computed with {} updates applied",
-                self.applied
-            );
-            (self.index + 1) * task
-        }
         fn reduce(&mut self, sum: &mut u64, other: u64) {
             *sum += other;
         }
         fn pull(&mut self, round: u64, unseen: Range<u64>, _task: u64, sum: u64) -> u64 {
             // The leader's own push of this round has run: it saw exactly the updates before
             // `unseen`, as `schedule` was told.
-            assert_eq!(unseen, self.applied_at_push[&round]..round, "round {round}");
+            let applied = self.applied_at_push.borrow()[&round];
+            assert_eq!(unseen, applied..round, "round {round}");
             assert_eq!(unseen, self.unseen_at_schedule[&round], "round {round}");
             sum
         }
-        fn apply(&mut self, round: u64, update: &u64) {
-            assert_eq!(round, self.applied, "updates applied out of order");
-            self.applied += 1;
-            self.total += update;
-        }
     }
 
-    fn accumulate(index: usize, rounds: u64, staleness: u64, pause_every: u64) -> Accumulate {
-        Accumulate {
-            index: index as u64,
+    /// Worker `index`'s side, and the leader side on worker 0.
+    fn accumulate(
+        index: usize,
+        rounds: u64,
+        staleness: u64,
+        pause_every: u64,
+    ) -> (Accumulate, Option<AccumulateLeader>) {
+        let applied_at_push = Rc::new(RefCell::new(BTreeMap::new()));
+        let leader = (index == 0).then(|| AccumulateLeader {
             rounds,
+            staleness,
+            pause_every,
+            paused_at: None,
+            unseen_at_schedule: BTreeMap::new(),
+            applied_at_push: applied_at_push.clone(),
+        });
+        let program = Accumulate {
+            index: index as u64,
             staleness,
             applied: 0,
             floor: 0,
             total: 0,
-            pause_every,
-            paused_at: None,
-            unseen_at_schedule: BTreeMap::new(),
-            applied_at_push: BTreeMap::new(),
-        }
+            applied_at_push,
+        };
+        (program, leader)
     }
 
     fn run(threads: usize, staleness: u64, rounds: u64) -> Vec<(u64, u64)> {
         run_cluster(&ClusterConfig::threads(threads), move |worker| {
-            let mut program = accumulate(worker.index(), rounds, staleness, 0);
-            let stats = run_rounds(worker, &mut program, RoundOptions { staleness }).unwrap();
+            let (mut program, mut leader) = accumulate(worker.index(), rounds, staleness, 0);
+            let stats = run_rounds(
+                worker,
+                &mut program,
+                leader.as_mut(),
+                RoundOptions { staleness },
+            )
+            .unwrap();
             (stats.rounds, program.total)
         })
         .unwrap()
@@ -552,11 +612,13 @@ mod tests {
         pause_every: u64,
     ) -> Vec<PausedRun> {
         run_cluster(&ClusterConfig::threads(threads), move |worker| {
-            let mut program = accumulate(worker.index(), rounds, staleness, pause_every);
+            let (mut program, mut leader) =
+                accumulate(worker.index(), rounds, staleness, pause_every);
             let options = RoundOptions { staleness };
             let mut state = RoundsState::start();
             let mut at_pauses = Vec::new();
-            while continue_rounds(worker, &mut program, options, &mut state).unwrap()
+            while continue_rounds(worker, &mut program, leader.as_mut(), options, &mut state)
+                .unwrap()
                 == RoundsEnd::Paused
             {
                 at_pauses.push((state.applied, state.held_back.len()));

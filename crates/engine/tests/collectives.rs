@@ -1,5 +1,5 @@
 //! The worker collectives (`all_gather`, `all_gather_shared`, `broadcast`, `all_to_all`, `all_to_all_bytes`,
-//! `all_reduce_sum`, `rotate`) checked directly against what they must return, computed here from
+//! `all_reduce_sum`, `rotate`) and a pull by keys (`PullByKeys`) checked directly against what they must return, computed here from
 //! the worker index alone: on 1, 2 and 3 threads, and on 2 real processes of 2 threads each over
 //! loopback (the test binary starts itself twice).
 
@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use strads_engine::{run_cluster, ClusterConfig, Secret, Worker};
+use strads_engine::{run_cluster, ClusterConfig, PullByKeys, Secret, Worker};
 
 /// What one worker received from every collective.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -24,11 +24,43 @@ struct Seen {
     sum: Vec<f64>,
     rotated_block: u64,
     rotated_to_all: Vec<u64>,
+    /// `PullByKeys`: the rows of `pull_table` this worker needs (`needed_keys`), twice over (the
+    /// plan is reused), `PULL_WIDTH` numbers a row.
+    pulled: Vec<f64>,
     /// Twenty rounds of a gather followed by a sum: tags never mix up consecutive collectives.
     rounds: Vec<(Vec<u64>, f64)>,
 }
 
 const ROUNDS: u64 = 20;
+
+/// Numbers per row of the pulled table.
+const PULL_WIDTH: usize = 3;
+
+/// Worker q owns a block of q + 2 rows of the pulled table, blocks in worker order.
+fn pull_blocks(peers: usize) -> Vec<std::ops::Range<usize>> {
+    let mut start = 0;
+    (0..peers)
+        .map(|q| {
+            let block = start..start + q + 2;
+            start = block.end;
+            block
+        })
+        .collect()
+}
+
+/// Row `g` of the pulled table.
+fn pull_row(g: usize, pull: u64) -> [f64; PULL_WIDTH] {
+    [g as f64, (g * g) as f64, -(g as f64) - pull as f64]
+}
+
+/// The rows worker `p` needs: every other row, its own block's included (the rows of the
+/// parity of `p`), sorted.
+fn needed_keys(p: usize, peers: usize) -> Vec<u32> {
+    let rows = pull_blocks(peers).last().unwrap().end;
+    (0..rows as u32)
+        .filter(|g| (*g as usize + p) % 2 == 0)
+        .collect()
+}
 
 /// Every collective, in one fixed order, on worker `worker.index()`.
 fn exercise(worker: &mut Worker<'_>) -> Seen {
@@ -53,6 +85,18 @@ fn exercise(worker: &mut Worker<'_>) -> Seen {
         .all_reduce_sum(&[p as f64, 1.0, 0.5 * p as f64])
         .unwrap();
     let (rotated_block, rotated_to_all) = worker.rotate(&(100 * p as u64), &(p as u64)).unwrap();
+    let blocks = pull_blocks(peers);
+    let plan = PullByKeys::new(worker, &needed_keys(p, peers), &blocks).unwrap();
+    let first = blocks[p].start;
+    let mut pulled = Vec::new();
+    for pull in 0..2 {
+        let rows = plan
+            .pull(worker, PULL_WIDTH, |offset, row| {
+                row.copy_from_slice(&pull_row(first + offset, pull))
+            })
+            .unwrap();
+        pulled.extend(rows);
+    }
     let rounds = (0..ROUNDS)
         .map(|round| {
             let value = round * peers as u64 + p as u64;
@@ -72,6 +116,7 @@ fn exercise(worker: &mut Worker<'_>) -> Seen {
         sum,
         rotated_block,
         rotated_to_all,
+        pulled,
         rounds,
     }
 }
@@ -93,6 +138,13 @@ fn expected(p: usize, peers: usize) -> Seen {
         // STRADS's rotation: the block of worker p + 1 arrives here.
         rotated_block: 100 * ((p + 1) % peers) as u64,
         rotated_to_all: all.iter().map(|&q| q as u64).collect(),
+        pulled: (0..2)
+            .flat_map(|pull| {
+                needed_keys(p, peers)
+                    .into_iter()
+                    .flat_map(move |g| pull_row(g as usize, pull))
+            })
+            .collect(),
         rounds: (0..ROUNDS)
             .map(|round| {
                 let values: Vec<u64> = all

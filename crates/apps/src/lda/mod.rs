@@ -233,25 +233,26 @@ pub fn memory_needed(
 }
 
 fn validate(params: &LdaParams) -> Result<(), AppError> {
-    let bad = |m: String| Err(AppError::InvalidArgument(m));
+    use crate::error::Parameter as P;
+    let bad = |parameter, requirement: &str, value: &dyn std::fmt::Display| {
+        Err(AppError::invalid(parameter, requirement, value))
+    };
     if params.topics == 0 || params.topics > (1 << 24) {
-        return bad(format!(
-            "--topics must be in 1..=16777216, got {}",
-            params.topics
-        ));
+        return bad(P::Topics, "in 1..=16777216", &params.topics);
     }
     if !(params.alpha > 0.0 && params.alpha.is_finite()) {
-        return bad(format!("--alpha must be > 0, got {}", params.alpha));
+        return bad(P::Alpha, "> 0", &params.alpha);
     }
     if !(params.beta > 0.0 && params.beta.is_finite()) {
-        return bad(format!("--beta must be > 0, got {}", params.beta));
+        return bad(P::Beta, "> 0", &params.beta);
     }
     if let SamplerKind::Mh { cycles } = params.sampler {
         if !(1..=kernels::MAX_CYCLES).contains(&cycles) {
-            return bad(format!(
-                "--mh-steps must be in 1..={}, got {cycles}",
-                kernels::MAX_CYCLES
-            ));
+            return bad(
+                P::MhCycles,
+                &format!("in 1..={}", kernels::MAX_CYCLES),
+                &cycles,
+            );
         }
     }
     Ok(())

@@ -93,7 +93,7 @@ pub fn run(
         let h = &local.h;
         local
             .item_halo
-            .exchange(worker, 1, |j, out| out[0] = h[j * k])?
+            .pull(worker, 1, |j, out| out[0] = h[j * k])?
     };
     let users = &local.users;
     let mut w_pending: Vec<f64> = (0..n_users)
@@ -159,7 +159,7 @@ pub fn run(
             }
             let w_pairs = {
                 let w = &local.w;
-                local.user_halo.exchange(worker, 2, |i, out| {
+                local.user_halo.pull(worker, 2, |i, out| {
                     out.copy_from_slice(&[w_old[i], w[i * k + t]])
                 })?
             };
@@ -183,7 +183,7 @@ pub fn run(
             let next = steps[(s + 1) % steps.len()];
             let h_triples = {
                 let h = &local.h;
-                local.item_halo.exchange(worker, 3, |j, out| {
+                local.item_halo.pull(worker, 3, |j, out| {
                     out.copy_from_slice(&[h_old[j], h[j * k + t], h[j * k + next]])
                 })?
             };

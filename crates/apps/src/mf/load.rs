@@ -373,7 +373,7 @@ pub fn load(
     );
     let what = format!(
         "{n_users} users x {n_items} items with {n_train} training ratings, of which this process \
-         holds {} (stored twice, by user and by item: {copies} copies), at --rank {} on {threads} \
+         holds {} (stored twice, by user and by item: {copies} copies), at rank {} on {threads} \
          worker thread(s),",
         copies / 2,
         params.rank

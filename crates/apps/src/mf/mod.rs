@@ -7,7 +7,8 @@
 //!
 //! Model-parallel as in STRADS: worker `p` owns a block of user rows of W and of item rows of H
 //! and the ratings they touch, stored twice (by user and by item, [`shard`]). Workers exchange only
-//! the factor entries other workers' ratings need ([`halo`]), never the whole of W or H.
+//! the factor entries other workers' ratings need (the engine's [`PullByKeys`]), never the whole
+//! of W or H.
 //! - [`Algorithm::Ccd`] ([`ccd`]): CCD++, rank-one coordinate descent with the residual kept in
 //!   place on both copies.
 //! - [`Algorithm::Als`] ([`als`]): alternating least squares, each row in closed form.
@@ -18,7 +19,6 @@
 
 pub mod als;
 pub mod ccd;
-pub mod halo;
 pub mod ids;
 pub mod init;
 pub mod kernels;
@@ -32,14 +32,13 @@ use std::path::PathBuf;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use strads_engine::{ClusterConfig, EngineError, Worker};
+use strads_engine::{ClusterConfig, EngineError, PullByKeys, Worker};
 use strads_io::RatingsFormat;
 
 use crate::checkpoint::Checkpointing;
 use crate::error::AppError;
 use crate::huge::HugeBuffer;
 use crate::runner::{run_app, App, Footprint, Run, Timing};
-use halo::Halo;
 pub use load::InMemoryRatings;
 use load::Problem;
 pub use model::Model;
@@ -276,33 +275,27 @@ pub fn memory_needed(
 }
 
 fn validate(params: &MfParams) -> Result<(), AppError> {
-    let bad = |m: String| Err(AppError::InvalidArgument(m));
+    use crate::error::Parameter as P;
+    let bad = |parameter, requirement: &str, value: &dyn std::fmt::Display| {
+        Err(AppError::invalid(parameter, requirement, value))
+    };
     if params.inner_iterations == 0 {
-        return bad("--inner must be at least 1".into());
+        return bad(P::InnerIterations, "at least 1", &0);
     }
     if params.rank == 0 {
-        return bad("--rank must be at least 1".into());
+        return bad(P::Rank, "at least 1", &0);
     }
     if !(params.lambda >= 0.0 && params.lambda.is_finite()) {
-        return bad(format!(
-            "--lambda must be a finite number >= 0, got {}",
-            params.lambda
-        ));
+        return bad(P::Lambda, "a finite number >= 0", &params.lambda);
     }
     if !(params.learning_rate > 0.0 && params.learning_rate.is_finite()) {
-        return bad(format!("--lr must be > 0, got {}", params.learning_rate));
+        return bad(P::LearningRate, "> 0", &params.learning_rate);
     }
     if !(params.learning_rate_decay >= 0.0 && params.learning_rate_decay.is_finite()) {
-        return bad(format!(
-            "--lr-decay must be >= 0, got {}",
-            params.learning_rate_decay
-        ));
+        return bad(P::LearningRateDecay, ">= 0", &params.learning_rate_decay);
     }
     if params.max_seconds.is_nan() || params.max_seconds <= 0.0 {
-        return bad(format!(
-            "--max-seconds must be > 0, got {}",
-            params.max_seconds
-        ));
+        return bad(P::MaxSeconds, "> 0", &params.max_seconds);
     }
     Ok(())
 }
@@ -324,9 +317,9 @@ pub struct Local {
     /// `lambda c_j` of each owned item.
     pub item_reg: Vec<f64>,
     /// Sends owned H rows to the workers whose users rate them.
-    pub item_halo: Halo,
+    pub item_halo: PullByKeys,
     /// Sends owned W rows to the workers whose items are rated by them.
-    pub user_halo: Halo,
+    pub user_halo: PullByKeys,
     /// The H rows the owned users' ratings touch (`users.needed`), as of the last
     /// [`Local::refresh_h`]. On huge pages: the W half reads them at random.
     pub h_needed: HugeBuffer<f64>,
@@ -371,8 +364,8 @@ impl Local {
                 .collect(),
             _ => vec![0.0; user_rows.len() * k],
         };
-        let item_halo = Halo::new(worker, &users.needed, &problem.item_blocks)?;
-        let user_halo = Halo::new(worker, &items.needed, &problem.user_blocks)?;
+        let item_halo = PullByKeys::new(worker, &users.needed, &problem.item_blocks)?;
+        let user_halo = PullByKeys::new(worker, &items.needed, &problem.user_blocks)?;
         let buffer = |rows: usize| {
             HugeBuffer::zeroed(rows * k)
                 .map_err(|e| AppError::Resources(format!("cannot map {} factor rows: {e}", rows)))
@@ -450,7 +443,7 @@ impl Local {
     /// Sends every owned H row to the workers that need it, and receives `h_needed`.
     pub fn refresh_h(&mut self, worker: &mut Worker<'_>) -> Result<(), EngineError> {
         let (k, h) = (self.rank, &self.h);
-        self.item_halo.exchange_into(
+        self.item_halo.pull_into(
             worker,
             k,
             |j, out| out.copy_from_slice(&h[j * k..(j + 1) * k]),
@@ -461,7 +454,7 @@ impl Local {
     /// Sends every owned W row to the workers that need it, and receives `w_needed`.
     pub fn refresh_w(&mut self, worker: &mut Worker<'_>) -> Result<(), EngineError> {
         let (k, w) = (self.rank, &self.w);
-        self.user_halo.exchange_into(
+        self.user_halo.pull_into(
             worker,
             k,
             |i, out| out.copy_from_slice(&w[i * k..(i + 1) * k]),
@@ -625,7 +618,7 @@ impl App for Factorisation {
         // What the rank alone costs (the rank x rank sums and scratch) is checked before any
         // work.
         strads_io::check_memory(
-            &format!("--rank {} on {threads} worker thread(s)", params.rank),
+            &format!("rank {} on {threads} worker thread(s)", params.rank),
             memory_needed(params.rank, threads, cluster.workers(), 0, 0, 0, 0),
         )
         .map_err(AppError::InvalidArgument)

@@ -328,65 +328,52 @@ fn check_before_work(params: &RegressionParams, cluster: &ClusterConfig) -> Resu
 
 /// Checks the parameters (before any work; `solve` checks them again).
 pub fn validate(params: &RegressionParams) -> Result<(), AppError> {
-    let bad = |m: String| Err(AppError::InvalidArgument(m));
+    use crate::error::Parameter as P;
+    let bad = |parameter, requirement: &str, value: &dyn std::fmt::Display| {
+        Err(AppError::invalid(parameter, requirement, value))
+    };
     match params.penalty {
         Penalty::Absolute(l) if !(l >= 0.0 && l.is_finite()) => {
-            return bad(format!("--lambda must be a finite number >= 0, got {l}"))
+            return bad(P::Lambda, "a finite number >= 0", &l)
         }
-        Penalty::Ratio(r) if !(r > 0.0 && r.is_finite()) => {
-            return bad(format!("--lambda-ratio must be > 0, got {r}"))
-        }
+        Penalty::Ratio(r) if !(r > 0.0 && r.is_finite()) => return bad(P::LambdaRatio, "> 0", &r),
         _ => {}
     }
     if params.tol.is_nan() || params.tol <= 0.0 {
-        return bad(format!("--tol must be > 0, got {}", params.tol));
+        return bad(P::Tol, "> 0", &params.tol);
     }
     if params.scheduler.schedule_size == 0 {
-        return bad("--schedule-size must be at least 1".into());
+        return bad(P::ScheduleSize, "at least 1", &0);
     }
     if params.max_passes.is_nan() || params.max_passes < 0.0 {
-        return bad(format!(
-            "--max-iters must be a number >= 0, got {}",
-            params.max_passes
-        ));
+        return bad(P::MaxPasses, "a number >= 0", &params.max_passes);
     }
     if params.max_seconds.is_nan() || params.max_seconds <= 0.0 {
-        return bad(format!(
-            "--max-seconds must be > 0, got {}",
-            params.max_seconds
-        ));
+        return bad(P::MaxSeconds, "> 0", &params.max_seconds);
     }
     if !(params.scheduler.eta >= 0.0 && params.scheduler.eta.is_finite()) {
-        return bad(format!(
-            "--eta must be a finite number >= 0, got {}",
-            params.scheduler.eta
-        ));
+        return bad(P::Eta, "a finite number >= 0", &params.scheduler.eta);
     }
     if params.staleness > MAX_STALENESS {
-        return bad(format!(
-            "--staleness must be at most {MAX_STALENESS}, got {}",
-            params.staleness
-        ));
+        return bad(
+            P::Staleness,
+            &format!("at most {MAX_STALENESS}"),
+            &params.staleness,
+        );
     }
     if params.rho.is_nan() || params.rho <= 0.0 {
-        return bad(format!(
-            "--rho must be > 0 (1 or more disables the filter), got {}",
-            params.rho
-        ));
+        return bad(P::Rho, "> 0 (1 or more disables the filter)", &params.rho);
     }
     if params.gap_every.is_nan() || params.gap_every <= 0.0 {
-        return bad(format!("--gap-every must be > 0, got {}", params.gap_every));
+        return bad(P::GapEvery, "> 0", &params.gap_every);
     }
     if !(0.0..=16.0).contains(&params.sweep_share) {
-        return bad(format!(
-            "--sweep-share must be between 0 and 16, got {}",
-            params.sweep_share
-        ));
+        return bad(P::SweepShare, "between 0 and 16", &params.sweep_share);
     }
     Ok(())
 }
 
-/// The largest `--staleness` (rounds in flight minus one) accepted before the memory estimate.
+/// The largest staleness (rounds in flight minus one) accepted before the memory estimate.
 pub const MAX_STALENESS: u64 = 1 << 32;
 
 /// Bytes one process needs to solve a problem of this shape on `threads` worker threads, by
@@ -450,7 +437,7 @@ fn check_memory(
         total_nonzeros,
         threads,
         match params.layout {
-            Layout::Rows => format!(" with --staleness {}", params.staleness),
+            Layout::Rows => format!(" with staleness {}", params.staleness),
             Layout::Columns => String::new(),
         }
     );
@@ -558,7 +545,9 @@ struct RowsLoaded {
 
 /// A worker's program and round driver after the solve.
 struct RowsSolved<L: Loss> {
-    program: CoordinateDescent<L>,
+    /// The leader side, on worker 0 (which holds the answer).
+    leader: Option<LeaderState>,
+    _loss: std::marker::PhantomData<L>,
     rounds: RoundsState<messages::Update>,
     nonzeros_held: usize,
     problem: Problem,
@@ -631,7 +620,7 @@ impl<L: Loss + 'static> App for ByRows<L> {
             problem,
         } = loaded;
         let nonzeros_held = shard.rows.len();
-        let leader = worker.is_leader().then(|| {
+        let mut leader = worker.is_leader().then(|| {
             let settings = SolveSettings {
                 lambda: problem.lambda,
                 tol: params.tol,
@@ -659,7 +648,7 @@ impl<L: Loss + 'static> App for ByRows<L> {
             };
             LeaderState::new(settings, column_norms2, run.observer())
         });
-        let mut program = CoordinateDescent::<L>::new(shard, labels, leader);
+        let mut program = CoordinateDescent::<L>::new(shard, labels);
         let options = RoundOptions {
             staleness: params.staleness,
         };
@@ -672,7 +661,7 @@ impl<L: Loss + 'static> App for ByRows<L> {
         if let Some((iteration, snapshot)) = run.resume::<program::RowsSnapshot>(worker)? {
             // Every worker learns of any worker's failure (a lone failure would leave the
             // others waiting for its rounds).
-            let restored = program.restore(snapshot);
+            let restored = program.restore(leader.as_mut(), snapshot);
             let failures: Vec<Option<String>> =
                 worker.all_gather(&restored.as_ref().err().cloned())?;
             if let Some((w, failure)) = failures
@@ -686,30 +675,36 @@ impl<L: Loss + 'static> App for ByRows<L> {
             }
             rounds = restored.expect("no worker failed");
             evaluations = iteration;
-            let seconds = program.leader.as_ref().map_or(0.0, LeaderState::seconds);
+            let seconds = leader.as_ref().map_or(0.0, LeaderState::seconds);
             run.resumed_at(iteration, seconds);
         }
         // A checkpoint directory that clearly cannot hold a checkpoint fails the run now (exit
         // 2).
-        run.check_space(worker, &program.snapshot(RoundsState::start()))?;
-        while continue_rounds(worker, &mut program, options, &mut rounds)? == RoundsEnd::Paused {
+        run.check_space(
+            worker,
+            &program.snapshot(leader.as_ref(), RoundsState::start()),
+        )?;
+        while continue_rounds(worker, &mut program, leader.as_mut(), options, &mut rounds)?
+            == RoundsEnd::Paused
+        {
             evaluations += 1;
-            let seconds = program.leader.as_ref().map_or(0.0, LeaderState::seconds);
+            let seconds = leader.as_ref().map_or(0.0, LeaderState::seconds);
             let boundary = run.boundary(worker, evaluations, seconds)?;
             if boundary.checkpoint {
-                let snapshot = program.snapshot(rounds);
+                let snapshot = program.snapshot(leader.as_ref(), rounds);
                 run.save(worker, evaluations, &snapshot)?;
                 rounds = snapshot.rounds;
             }
             if boundary.stop.is_some() {
-                if let Some(leader) = program.leader.as_mut() {
+                if let Some(leader) = leader.as_mut() {
                     leader.interrupt();
                 }
                 break;
             }
         }
         Ok(RowsSolved {
-            program,
+            leader,
+            _loss: std::marker::PhantomData,
             rounds,
             nonzeros_held,
             problem,
@@ -734,7 +729,7 @@ impl<L: Loss + 'static> App for ByRows<L> {
         timing: Timing,
         processes: Vec<ProcessFigures>,
     ) -> Solution {
-        let leader = solved.program.leader.expect("worker 0 holds the leader");
+        let leader = solved.leader.expect("worker 0 holds the leader");
         let counts = (
             leader.stop.expect("the leader stops for a reason"),
             leader.passes(),

@@ -17,7 +17,7 @@
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
-use strads_engine::rounds::{RoundProgram, RoundsState, Schedule};
+use strads_engine::rounds::{RoundLeader, RoundWorker, RoundsState, Schedule};
 
 use super::column_shard::ColumnShard;
 use super::kernels::{
@@ -27,28 +27,26 @@ use super::leader::{LeaderSnapshot, LeaderState};
 use super::loss::Loss;
 use super::messages::{Partial, Task, Update};
 
-/// One worker's instance of the program (the leader's also carries [`LeaderState`]).
+/// One worker's side of the program: its rows, their state and its scratch. The leader's side
+/// is [`LeaderState`] (on worker 0 only), whose round methods are below.
 pub struct CoordinateDescent<L: Loss> {
     shard: ColumnShard,
     rows: RowState,
     /// `f'(p)` at the last full gap evaluation (theta_s = -this).
     snapshot_first: Vec<f64>,
     overlap: OverlapScratch,
-    /// Present on the leader only.
-    pub leader: Option<LeaderState>,
     _loss: std::marker::PhantomData<L>,
 }
 
 impl<L: Loss> CoordinateDescent<L> {
     /// A worker's program over its shard, starting at `b = 0`.
-    pub fn new(shard: ColumnShard, labels: Vec<f64>, leader: Option<LeaderState>) -> Self {
+    pub fn new(shard: ColumnShard, labels: Vec<f64>) -> Self {
         let overlap = OverlapScratch::new(shard.n_rows);
         CoordinateDescent {
             shard,
             rows: RowState::at_zero::<L>(labels),
             snapshot_first: Vec::new(),
             overlap,
-            leader,
             _loss: Default::default(),
         }
     }
@@ -68,18 +66,27 @@ pub struct RowsSnapshot {
 }
 
 impl<L: Loss> CoordinateDescent<L> {
-    /// This worker's checkpoint at a pause, with the driver's `rounds`.
-    pub fn snapshot(&self, rounds: RoundsState<Update>) -> RowsSnapshot {
+    /// This worker's checkpoint at a pause, with the driver's `rounds` and, on worker 0, the
+    /// leader side.
+    pub fn snapshot(
+        &self,
+        leader: Option<&LeaderState>,
+        rounds: RoundsState<Update>,
+    ) -> RowsSnapshot {
         RowsSnapshot {
             rounds,
             rows: self.rows.clone(),
             snapshot_first: self.snapshot_first.clone(),
-            leader: self.leader.as_ref().map(LeaderState::snapshot),
+            leader: leader.map(LeaderState::snapshot),
         }
     }
 
     /// Continues from `snapshot` (this worker's, of the same rows); returns the driver's state.
-    pub fn restore(&mut self, snapshot: RowsSnapshot) -> Result<RoundsState<Update>, String> {
+    pub fn restore(
+        &mut self,
+        leader: Option<&mut LeaderState>,
+        snapshot: RowsSnapshot,
+    ) -> Result<RoundsState<Update>, String> {
         if snapshot.rows.predictions.len() != self.rows.predictions.len() {
             return Err(format!(
                 "the checkpoint holds {} rows for this worker, it has {}",
@@ -87,7 +94,7 @@ impl<L: Loss> CoordinateDescent<L> {
                 self.rows.predictions.len()
             ));
         }
-        match (&mut self.leader, snapshot.leader) {
+        match (leader, snapshot.leader) {
             (Some(leader), Some(saved)) => leader.restore(saved)?,
             (None, None) => {}
             _ => return Err("the checkpoint is of another worker".into()),
@@ -104,17 +111,10 @@ fn add_into(sum: &mut [f64], other: &[f64]) {
     }
 }
 
-impl<L: Loss> RoundProgram for CoordinateDescent<L> {
+impl<L: Loss> RoundWorker for CoordinateDescent<L> {
     type Task = Task;
     type Partial = Partial;
     type Update = Update;
-
-    fn schedule(&mut self, round: u64, _in_flight: u64, unseen: Range<u64>) -> Schedule<Task> {
-        self.leader
-            .as_mut()
-            .expect("schedule runs on the leader")
-            .schedule(round, unseen)
-    }
 
     fn push(&mut self, _round: u64, task: &Task) -> Partial {
         match task {
@@ -179,6 +179,21 @@ impl<L: Loss> RoundProgram for CoordinateDescent<L> {
         }
     }
 
+    fn apply(&mut self, _round: u64, update: &Update) {
+        let Update::Deltas(deltas) = update;
+        for &(j, delta) in deltas {
+            apply_delta::<L>(&self.shard, j as usize, delta, &mut self.rows);
+        }
+    }
+}
+
+/// The leader's side of the rounds: its own `schedule` and `pull` (`leader/`), and the sum of
+/// the workers' partials.
+impl<L: Loss> RoundLeader<CoordinateDescent<L>> for LeaderState {
+    fn schedule(&mut self, round: u64, _in_flight: u64, unseen: Range<u64>) -> Schedule<Task> {
+        LeaderState::schedule(self, round, unseen)
+    }
+
     fn reduce(&mut self, sum: &mut Partial, other: Partial) {
         match (sum, other) {
             (
@@ -214,16 +229,6 @@ impl<L: Loss> RoundProgram for CoordinateDescent<L> {
     }
 
     fn pull(&mut self, round: u64, unseen: Range<u64>, task: Task, sum: Partial) -> Update {
-        self.leader
-            .as_mut()
-            .expect("pull runs on the leader")
-            .pull(round, unseen, task, sum)
-    }
-
-    fn apply(&mut self, _round: u64, update: &Update) {
-        let Update::Deltas(deltas) = update;
-        for &(j, delta) in deltas {
-            apply_delta::<L>(&self.shard, j as usize, delta, &mut self.rows);
-        }
+        LeaderState::pull(self, round, unseen, task, sum)
     }
 }

@@ -245,3 +245,116 @@ fn any_integer_labels_map_to_sorted_classes_and_intercepts_are_saved_and_used() 
     );
     assert!(text_summary.stdout.contains("with unpenalised intercepts"));
 }
+
+/// The text summaries (training, then `--predict`) show the values of the `--json` summaries of
+/// the same runs (deterministic: same data and threads), each where its label says, so a format
+/// string with its arguments out of order cannot pass.
+#[test]
+fn text_summaries_show_the_json_summary_values() {
+    let dir = Dir::new();
+    let (train, test) = problem(&dir);
+    let model = arg(&dir.path("model"));
+    let common = [
+        "--data",
+        &train,
+        "--test",
+        &test,
+        "--threads",
+        "2",
+        "--intercept",
+    ];
+    let with = |extra: &[&str]| {
+        let mut args = common.to_vec();
+        args.extend(extra);
+        let r = mlr(&args);
+        r.expect_success();
+        r
+    };
+    let text = with(&["--out", &model]).stdout;
+    let json = with(&["--json"]).json();
+    let n = |field: &str| number(&json, field);
+    let expect_line = |text: &str, line: &str| {
+        assert!(
+            text.lines().any(|l| l.contains(line)),
+            "the summary has no line with {line:?}:\n{text}"
+        );
+    };
+    let classes = json["classes"].as_array().unwrap();
+    expect_line(
+        &text,
+        &format!(
+            "strads mlr ({}): {} examples, {} features, {} nonzeros, {} classes; lambda {}, with \
+             unpenalised intercepts",
+            json["solver"].as_str().unwrap(),
+            n("rows"),
+            n("features"),
+            n("nonzeros"),
+            classes.len(),
+            n("lambda")
+        ),
+    );
+    let mapping: Vec<String> = classes
+        .iter()
+        .enumerate()
+        .map(|(k, label)| format!("{label}->{k}"))
+        .collect();
+    expect_line(
+        &text,
+        &format!("classes (label->class): {}", mapping.join(" ")),
+    );
+    expect_line(&text, &format!("= {:.10e}", n("objective")));
+    // The stop reason is snake_case in JSON, its Rust name in the text.
+    let stop: String = json["stop"]
+        .as_str()
+        .unwrap()
+        .split('_')
+        .map(|word| word[..1].to_uppercase() + &word[1..])
+        .collect();
+    expect_line(
+        &text,
+        &format!(
+            "gradient norm {:.3e} after {} iterations ({stop})",
+            n("gradient_norm"),
+            n("iterations")
+        ),
+    );
+    expect_line(
+        &text,
+        &format!(
+            "train: accuracy {:.6}, log-loss {:.6}",
+            n("train_accuracy"),
+            n("train_log_loss")
+        ),
+    );
+    // 500 test rows (`problem`'s --test-rows).
+    expect_line(
+        &text,
+        &format!(
+            "test (500 examples): accuracy {:.6}, log-loss {:.6}",
+            n("test_accuracy"),
+            n("test_log_loss")
+        ),
+    );
+
+    let predict = |extra: &[&str]| {
+        let mut args = vec!["--predict", test.as_str(), "--model", model.as_str()];
+        args.extend(extra);
+        let r = mlr(&args);
+        r.expect_success();
+        r
+    };
+    let text = predict(&[]).stdout;
+    let json = predict(&["--json"]).json();
+    expect_line(
+        &text,
+        &format!("predicted {} examples", number(&json, "examples")),
+    );
+    expect_line(
+        &text,
+        &format!(
+            "accuracy {:.6}, log-loss {:.6}",
+            number(&json, "accuracy"),
+            number(&json, "log_loss")
+        ),
+    );
+}

@@ -715,7 +715,26 @@ fn a_process_failing_before_formation_stops_its_peers_at_once_naming_its_error()
     let dir = Dir::new();
     let data = dir.write("data.libsvm", "1 1:1 2:0.5\n-1 2:1\n2 1:0.5 3:1\n");
     let not_a_directory = dir.write("not-a-directory", "x\n");
-    let cases: [(&str, Vec<String>, Vec<String>, &str); 2] = [
+    let text = dir.write("text.txt", "a b c a b\nb c a\n");
+    let train = arg(&data);
+    let cases: [(&str, Vec<String>, Vec<String>, &str); 4] = [
+        (
+            "word2vec",
+            vec![
+                "--data".into(),
+                arg(&text),
+                "--out".into(),
+                arg(&dir.path("vectors.txt")),
+            ],
+            vec!["--dim".into(), "0".into()],
+            "--dim must be at least 1",
+        ),
+        (
+            "mlr",
+            vec!["--data".into(), train],
+            vec!["--epochs".into(), "3".into()],
+            "--epochs only applies to --solver sgd",
+        ),
         (
             "lasso",
             vec!["--data".into(), arg(&data)],

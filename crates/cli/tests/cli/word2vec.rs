@@ -250,3 +250,109 @@ fn two_threads_and_two_processes_write_the_same_vectors() {
         number(&processes.json(), "final_loss")
     );
 }
+
+/// The text summary shows the values of the `--json` summary of the same run (deterministic:
+/// same corpus, seed and threads) and of its trace, epoch by epoch, each where its label says;
+/// and `--similar`'s text lists the neighbours of its `--json`, in order.
+#[test]
+fn text_summaries_show_the_json_summary_and_trace_values() {
+    let dir = Dir::new();
+    let corpus = arg(&dir.generate("corpus.txt", "text", &["--sentences", "1500"]));
+    let (vectors, trace) = (arg(&dir.path("vectors.txt")), arg(&dir.path("trace.jsonl")));
+    let common = [
+        "--data",
+        corpus.as_str(),
+        "--min-count",
+        "1",
+        "--dim",
+        "8",
+        "--epochs",
+        "2",
+        "--threads",
+        "2",
+        "--out",
+        vectors.as_str(),
+    ];
+    let with = |extra: &[&str]| {
+        let mut args = common.to_vec();
+        args.extend(extra);
+        let r = word2vec(&args);
+        r.expect_success();
+        r
+    };
+    let json = with(&["--json"]).json();
+    let text = with(&["--trace", trace.as_str()]).stdout;
+    let n = |field: &str| number(&json, field);
+    let expect_line = |line: &str| {
+        assert!(
+            text.lines().any(|l| l.contains(line)),
+            "the summary has no line with {line:?}:\n{text}"
+        );
+    };
+    expect_line(&format!(
+        "strads word2vec ({}, negative sampling): {} words, vocabulary {}, dim {}; {} loop, \
+         mini-batch {} words",
+        json["architecture"].as_str().unwrap(),
+        n("corpus_words"),
+        n("vocabulary"),
+        n("dim"),
+        json["consistency"].as_str().unwrap(),
+        n("words_per_step")
+    ));
+    let epochs: Vec<serde_json::Value> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(epochs.len() as f64, n("epochs"));
+    assert_eq!(number(epochs.last().unwrap(), "mean_loss"), n("final_loss"));
+    for epoch in &epochs {
+        let e = |field: &str| number(epoch, field);
+        // Words per second is the one timing on the line: the rest is checked around it.
+        expect_line(&format!(
+            "epoch {}: {} words, {} pairs, ",
+            e("epoch"),
+            e("words"),
+            e("pairs")
+        ));
+        expect_line(&format!(
+            " words/s, mean loss {:.6}, alpha {:.6}",
+            e("mean_loss"),
+            e("alpha")
+        ));
+    }
+
+    let word = text_first_word(&vectors);
+    let similar = |extra: &[&str]| {
+        let mut args = vec![
+            "--similar",
+            word.as_str(),
+            "--vectors",
+            vectors.as_str(),
+            "--top",
+            "3",
+        ];
+        args.extend(extra);
+        let r = word2vec(&args);
+        r.expect_success();
+        r
+    };
+    let listed = similar(&[]).stdout;
+    let neighbours = similar(&["--json"]).json()["neighbours"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let expected: Vec<String> = neighbours
+        .iter()
+        .map(|n| format!("{} {:.6}", n["word"].as_str().unwrap(), number(n, "cosine")))
+        .collect();
+    assert_eq!(listed.lines().collect::<Vec<_>>(), expected);
+    assert_eq!(expected.len(), 3);
+}
+
+/// The first word of a text vectors file (the line after its header).
+fn text_first_word(path: &str) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let (_, _, rows) = parse_text_vectors(&text);
+    rows[0].0.clone()
+}

@@ -1,14 +1,34 @@
-//! Exchanging only the rows a worker needs: a worker's ratings touch some rows of the other
-//! factor (its "needed" rows, sorted by global index); each owner sends exactly those, once per
-//! exchange, instead of every worker all-gathering the whole factor.
+//! Pull by keys: each worker needs some rows of a table whose rows are split into contiguous
+//! blocks, one per worker (the keys it needs, sorted by global index); each owner sends exactly
+//! those, once per pull, instead of every worker all-gathering the whole table. The plan (who
+//! sends which rows to whom) is set up once; each pull is then one bounded exchange with no
+//! collective beyond its rounds. MF pulls the other factor's rows its ratings touch (its
+//! "halo") with it.
+//!
+//! ```
+//! use strads_engine::{run_cluster, ClusterConfig, PullByKeys};
+//! // Worker q owns rows 4q..4q+4 of a table whose row g is [g, -g]; each needs rows 1 and 6.
+//! let pulled = run_cluster(&ClusterConfig::threads(2), |worker| {
+//!     let blocks = [0..4, 4..8];
+//!     let plan = PullByKeys::new(worker, &[1, 6], &blocks).unwrap();
+//!     let first = blocks[worker.index()].start;
+//!     plan.pull(worker, 2, |offset, row| {
+//!         let g = (first + offset) as f64;
+//!         row.copy_from_slice(&[g, -g]);
+//!     })
+//!     .unwrap()
+//! })
+//! .unwrap();
+//! assert_eq!(pulled, vec![vec![1.0, -1.0, 6.0, -6.0]; 2]);
+//! ```
 
 use std::ops::Range;
 
-use strads_engine::{EngineError, Worker};
+use crate::{record_rounds, EngineError, Worker};
 
-/// Who sends which owned rows to whom, set up once from every worker's needed rows.
+/// Who sends which owned rows to whom, set up once from every worker's needed keys.
 #[derive(Clone, Debug)]
-pub struct Halo {
+pub struct PullByKeys {
     /// For each peer, the offsets (within this worker's owned block) of the rows it needs, in
     /// increasing order.
     serve: Vec<Vec<u32>>,
@@ -20,7 +40,7 @@ pub struct Halo {
     largest_serve: u64,
 }
 
-impl Halo {
+impl PullByKeys {
     /// Tells each owner which of its rows this worker needs. `needed` is sorted and every entry
     /// lies in one of `blocks` (block `q` is owned by worker `q`, blocks in increasing order).
     /// Collective: every worker must call it.
@@ -28,7 +48,7 @@ impl Halo {
         worker: &mut Worker<'_>,
         needed: &[u32],
         blocks: &[Range<usize>],
-    ) -> Result<Halo, EngineError> {
+    ) -> Result<PullByKeys, EngineError> {
         let requests: Vec<Vec<u32>> = blocks
             .iter()
             .map(|block| {
@@ -52,7 +72,7 @@ impl Halo {
             .into_iter()
             .max()
             .unwrap_or(0);
-        Ok(Halo {
+        Ok(PullByKeys {
             serve: incoming
                 .into_iter()
                 .map(|rows| rows.into_iter().map(|g| g - mine).collect())
@@ -66,20 +86,20 @@ impl Halo {
     /// Sends every peer `width` numbers for each owned row it needs (written by `fill(offset,
     /// out)` into `out`, `width` long), and returns the numbers of this worker's needed rows,
     /// `width` per row, in the order of its `needed` list. Collective.
-    pub fn exchange(
+    pub fn pull(
         &self,
         worker: &mut Worker<'_>,
         width: usize,
         fill: impl Fn(usize, &mut [f64]),
     ) -> Result<Vec<f64>, EngineError> {
         let mut values = vec![0.0; self.needed_len * width];
-        self.exchange_into(worker, width, fill, &mut values)?;
+        self.pull_into(worker, width, fill, &mut values)?;
         Ok(values)
     }
 
-    /// [`Halo::exchange`] into `values` (length: needed rows times `width`), which the caller
-    /// can keep from one exchange to the next (on huge pages, see [`crate::huge`]). Collective.
-    pub fn exchange_into(
+    /// [`PullByKeys::pull`] into `values` (length: needed rows times `width`), which the caller
+    /// can keep from one pull to the next (MF keeps it on huge pages). Collective.
+    pub fn pull_into(
         &self,
         worker: &mut Worker<'_>,
         width: usize,
@@ -101,7 +121,7 @@ impl Halo {
             at += n * width;
         }
         // This worker's own rows are copied in place instead of being sent to itself (on one
-        // worker that is the whole exchange: 6% of a CCD++ iteration).
+        // worker that is the whole exchange: 6% of an MF CCD++ iteration).
         let own = &mut values[starts[me]..starts[me] + self.serve[me].len() * width];
         for (&offset, row) in self.serve[me].iter().zip(own.chunks_exact_mut(width)) {
             fill(offset as usize, row);
@@ -126,7 +146,7 @@ impl Halo {
                 }
             })
             .collect();
-        let rounds = strads_engine::record_rounds(8 * width, self.largest_serve);
+        let rounds = record_rounds(8 * width, self.largest_serve);
         let mut sent = vec![0usize; counts.len()];
         let mut row = vec![0.0; width];
         worker.exchange_known_records(
@@ -173,8 +193,8 @@ fn from_wire(bytes: &[u8], out: &mut [f64]) {
 
 #[cfg(test)]
 mod tests {
-    use super::Halo;
-    use strads_engine::{run_cluster, ClusterConfig};
+    use super::PullByKeys;
+    use crate::{run_cluster, ClusterConfig};
 
     /// Each of 2 workers needs every row of the other's block and every third of its own;
     /// rows wide enough that a block takes two messages still arrive whole and in place.
@@ -188,10 +208,10 @@ mod tests {
             let needed: Vec<u32> = (0..2 * ROWS as u32)
                 .filter(|&g| !blocks[me].contains(&(g as usize)) || g % 3 == 0)
                 .collect();
-            let halo = Halo::new(worker, &needed, &blocks).unwrap();
+            let plan = PullByKeys::new(worker, &needed, &blocks).unwrap();
             let first = blocks[me].start;
-            let values = halo
-                .exchange(worker, WIDTH, |offset, out| {
+            let values = plan
+                .pull(worker, WIDTH, |offset, out| {
                     for (c, o) in out.iter_mut().enumerate() {
                         *o = ((first + offset) * 1000 + c) as f64;
                     }
