@@ -225,7 +225,7 @@ impl SparseConditional {
         let coef = &self.coef[..self.topics];
         let counts = &word_topic[..self.topics];
         let weigh = |t: u16| coef[usize::from(t)] * f64::from(counts[usize::from(t)]);
-        let word_total = sum_in_lanes(nonzero, weigh);
+        let word_total: f64 = nonzero.iter().map(|&t| weigh(t)).sum();
         let prior_total = self.beta * self.coef_sum.max(0.0);
         let mut u = rng.unit() * (word_total + prior_total);
         if u < word_total {
@@ -248,18 +248,4 @@ impl SparseConditional {
         }
         self.topics - 1
     }
-}
-
-/// The sum of `value(t)` over `topics`, in four partial sums: one running sum would make every
-/// addition wait for the one before (4 cycles each, the word bucket's critical path).
-#[inline(always)]
-fn sum_in_lanes(topics: &[u16], value: impl Fn(u16) -> f64) -> f64 {
-    let (mut lanes, quads) = ([0.0; 4], topics.chunks_exact(4));
-    let rest: f64 = quads.remainder().iter().map(|&t| value(t)).sum();
-    for quad in quads {
-        for (lane, &t) in lanes.iter_mut().zip(quad) {
-            *lane += value(t);
-        }
-    }
-    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + rest
 }
