@@ -11,7 +11,9 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use strads_apps::checkpoint::Checkpointing;
-use strads_apps::mf::{solve, Algorithm, InMemoryRatings, Init, MfParams, RegScaling};
+use strads_apps::mf::{
+    solve, Algorithm, CcdOptions, InMemoryRatings, Init, MfParams, RegScaling, SgdOptions,
+};
 use strads_engine::ClusterConfig;
 use strads_io::RatingsFormat;
 
@@ -23,7 +25,8 @@ use crate::interrupt::run_interruptible;
 /// or an int64 array of ids in `0..=max_id` (any strides), numbered here in sorted order (the
 /// CLI's order for integer ids) straight into the library's array: no numpy array of indices
 /// and no copy of one. `algorithm` is "ccd", "als" or "sgd", `reg_scaling` "none" or "count",
-/// `init` "spectral" or "random"; `init_steps` 0 means the CLI's default.
+/// `init` "spectral" or "random"; `init_steps` 0 means the CLI's default, and so does `None` for
+/// `inner_iterations` (ccd), `learning_rate` and `learning_rate_decay` (sgd).
 /// Returns a dict with `w` (users x rank, flattened row-major), `h` (items x rank), the
 /// global mean, the last objective and RMSE, `diverged`, `trace` (one dict per iteration),
 /// `load_seconds` and `solve_seconds`, and `user_ids` / `item_ids` (the id of each index, int64)
@@ -43,20 +46,29 @@ pub fn fit_mf<'py>(
     lam: f64,
     reg_scaling: &str,
     iterations: usize,
-    inner_iterations: usize,
+    inner_iterations: Option<usize>,
     init: &str,
     init_steps: usize,
     max_seconds: f64,
     seed: u64,
-    learning_rate: f64,
-    learning_rate_decay: f64,
+    learning_rate: Option<f64>,
+    learning_rate_decay: Option<f64>,
     threads: usize,
     on_progress: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let algorithm = match algorithm {
-        "ccd" => Algorithm::Ccd,
+        // The other algorithms' options: strads.mf has rejected any that were given.
+        "ccd" => Algorithm::Ccd(CcdOptions {
+            inner_iterations: inner_iterations.unwrap_or(CcdOptions::default().inner_iterations),
+        }),
         "als" => Algorithm::Als,
-        "sgd" => Algorithm::Sgd,
+        "sgd" => {
+            let defaults = SgdOptions::default();
+            Algorithm::Sgd(SgdOptions {
+                learning_rate: learning_rate.unwrap_or(defaults.learning_rate),
+                learning_rate_decay: learning_rate_decay.unwrap_or(defaults.learning_rate_decay),
+            })
+        }
         other => {
             return Err(PyValueError::new_err(format!(
                 "algorithm must be 'ccd', 'als' or 'sgd', got {other:?}"
@@ -117,18 +129,14 @@ pub fn fit_mf<'py>(
         lambda: lam,
         reg_scaling,
         iterations,
-        inner_iterations,
         init,
         // The CLI's defaults (README, "Matrix factorisation").
-        init_steps: match (init_steps, algorithm) {
-            (0, Algorithm::Als) => 3,
-            (0, _) => 2,
-            (steps, _) => steps,
+        init_steps: match init_steps {
+            0 => MfParams::tuned_init_steps(algorithm.kind()),
+            steps => steps,
         },
         max_seconds,
         seed,
-        learning_rate,
-        learning_rate_decay,
         collect_model: true,
         checkpointing: Checkpointing {
             stop_request: Some(stop.clone()),

@@ -31,7 +31,7 @@ import scipy.sparse as sp
 
 from .lda import LDA
 from .linear import Lasso, SparseLogisticRegression
-from .mf import MatrixFactorization, _factorize, _pairs_and_ratings
+from .mf import MatrixFactorization, _check_options_apply, _factorize, _pairs_and_ratings
 from .mlr import MultinomialLogisticRegression
 from .word2vec import Word2Vec, _locate_bad_sentence
 from ._validation import (
@@ -354,6 +354,12 @@ def fit_on_cluster(estimator, X, y=None, *, processes=2, hosts=None, threads=Non
                 "--algo", estimator.algorithm, "--seed", str(int(estimator.seed)),
                 "--out-prefix", str(prefix), "--trace", str(directory / "trace.jsonl"), "--json",
             ]
+            _check_options_apply(estimator)
+            if estimator.inner is not None:
+                command += ["--inner", str(int(estimator.inner))]
+            for flag, value in (("--lr", estimator.learning_rate), ("--lr-decay", estimator.learning_rate_decay)):
+                if value is not None:
+                    command += [flag, repr(float(value))]
             stdout = _run(binary, command, processes, hosts, threads, directory, launcher)
             summary = json.loads(stdout.strip().splitlines()[-1])
 

@@ -108,6 +108,22 @@ def _library_indices(ids):
     return _factorize(ids)
 
 
+# The options only one algorithm has, by the algorithm.
+_ALGORITHM_OPTIONS = {"ccd": ("inner",), "sgd": ("learning_rate", "learning_rate_decay")}
+
+
+def _check_options_apply(estimator):
+    """Fails on options given for an algorithm that would ignore them, with the CLI's sentence
+    (`--lr only applies to --algo sgd`) in the estimator's names."""
+    for algorithm, names in _ALGORITHM_OPTIONS.items():
+        if estimator.algorithm == algorithm:
+            continue
+        given = [name for name in names if getattr(estimator, name) is not None]
+        if given:
+            verb = "applies" if len(given) == 1 else "apply"
+            raise ValueError(f"{', '.join(given)} only {verb} to algorithm={algorithm!r}")
+
+
 class MatrixFactorization(RegressorMixin, BaseEstimator):
     """Matrix factorisation of ratings ``R ~ W H^T`` by Strads (the solver of ``strads mf``).
 
@@ -121,9 +137,11 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
     not seen in training gets the global mean rating (as the CLI's ``--predict``).
 
     Parameters: ``rank``, ``lam``, ``algorithm`` ("ccd", "als" or "sgd"), ``reg_scaling``,
-    ``n_iter`` (iterations; epochs for sgd), ``inner`` (CCD++ inner iterations), ``init``
-    ("spectral" or "random"), ``init_steps`` (None: the CLI's default), ``max_seconds``,
-    ``seed``, ``learning_rate`` and ``learning_rate_decay`` (sgd), ``threads``, ``verbose``.
+    ``n_iter`` (iterations; epochs for sgd), ``inner`` (CCD++ inner iterations; ccd only),
+    ``init`` ("spectral" or "random"), ``init_steps`` (None: the CLI's default),
+    ``max_seconds``, ``seed``, ``learning_rate`` and ``learning_rate_decay`` (sgd only),
+    ``threads``, ``verbose``. An option of one algorithm left at None takes the CLI's default;
+    given for another algorithm, it is a ValueError (as the CLI rejects its flag).
 
     Fitted attributes: ``user_factors_`` (n_users x rank), ``item_factors_`` (n_items x rank),
     ``user_ids_`` and ``item_ids_`` (the id of each factor row), ``global_mean_``,
@@ -141,13 +159,13 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
         algorithm="ccd",
         reg_scaling="none",
         n_iter=10,
-        inner=1,
+        inner=None,
         init="spectral",
         init_steps=None,
         max_seconds=float("inf"),
         seed=1,
-        learning_rate=0.05,
-        learning_rate_decay=0.1,
+        learning_rate=None,
+        learning_rate_decay=None,
         threads=None,
         verbose=False,
     ):
@@ -192,7 +210,15 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
         # order) straight into its own array, which saves a numpy array of codes and its copy.
         user_codes, user_ids = _library_indices(users)
         item_codes, item_ids = _library_indices(items)
+        _check_options_apply(self)
         init_steps = 0 if self.init_steps is None else check_positive_int(self.init_steps, "init_steps")
+        inner = None if self.inner is None else check_positive_int(self.inner, "inner")
+        learning_rate = None if self.learning_rate is None else check_positive_number(self.learning_rate, "learning_rate")
+        learning_rate_decay = (
+            None
+            if self.learning_rate_decay is None
+            else check_positive_number(self.learning_rate_decay, "learning_rate_decay", allow_zero=True)
+        )
         result = _strads.fit_mf(
             user_codes,
             item_codes,
@@ -202,13 +228,13 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
             check_positive_number(self.lam, "lam", allow_zero=True),
             self.reg_scaling,
             check_positive_int(self.n_iter, "n_iter", minimum=0),
-            check_positive_int(self.inner, "inner"),
+            inner,
             self.init,
             init_steps,
             check_positive_number(self.max_seconds, "max_seconds", allow_inf=True),
             check_positive_int(self.seed, "seed", minimum=0),
-            check_positive_number(self.learning_rate, "learning_rate"),
-            check_positive_number(self.learning_rate_decay, "learning_rate_decay", allow_zero=True),
+            learning_rate,
+            learning_rate_decay,
             resolve_threads(self.threads),
             progress_printer(self.verbose, "mf"),
         )

@@ -114,6 +114,22 @@ def test_bad_ratings_name_the_row():
         strads.MatrixFactorization(algorithm="svd").fit(np.column_stack([users, items]), np.ones(len(users)))
 
 
+
+def test_an_option_of_another_algorithm_is_rejected_as_the_cli_rejects_its_flag():
+    users, items, ratings = low_rank_ratings()
+    X = np.column_stack([users, items])
+    with pytest.raises(ValueError, match=r"^learning_rate only applies to algorithm='sgd'$"):
+        strads.MatrixFactorization(algorithm="ccd", learning_rate=0.1).fit(X, ratings)
+    with pytest.raises(ValueError, match=r"^learning_rate, learning_rate_decay only apply to algorithm='sgd'$"):
+        strads.MatrixFactorization(algorithm="als", learning_rate=0.1, learning_rate_decay=0.0).fit(X, ratings)
+    with pytest.raises(ValueError, match=r"^inner only applies to algorithm='ccd'$"):
+        strads.MatrixFactorization(algorithm="sgd", inner=2).fit(X, ratings)
+    # Given for their own algorithm, they are used: two inner iterations change CCD++'s answer.
+    one = strads.MatrixFactorization(rank=3, n_iter=3, algorithm="ccd", threads=1).fit(X, ratings)
+    two = strads.MatrixFactorization(rank=3, n_iter=3, algorithm="ccd", inner=2, threads=1).fit(X, ratings)
+    assert not np.allclose(one.user_factors_, two.user_factors_)
+
+
 # scikit-learn's checks that apply to an estimator whose X is (user, item) pairs. The others
 # are expected to fail, each for the reason given.
 _PAIRS = "X is (user, item) id pairs: the check fits on a feature matrix of other than 2 columns"

@@ -17,7 +17,7 @@ mod distributed;
 use std::path::Path;
 
 use strads_ap::{ApConfig, ClusterConfig};
-use strads_apps::mf::{solve, Algorithm, Init, MfParams, RegScaling};
+use strads_apps::mf::{solve, Algorithm, Init, MfParams, RegScaling, SgdOptions};
 use strads_io::{generate_ratings, RatingsFormat, RatingsSpec};
 
 const EPOCHS: usize = 10;
@@ -84,18 +84,18 @@ fn sgd_examples_match_strads_mf() {
         train_in_memory: None,
         test: Some(files.test_path.clone()),
         format: RatingsFormat::Auto,
-        algorithm: Algorithm::Sgd,
+        algorithm: Algorithm::Sgd(SgdOptions {
+            learning_rate: 0.05,
+            learning_rate_decay: 0.1,
+        }),
         rank: 10,
         lambda: 0.05,
         reg_scaling: RegScaling::None,
         iterations: EPOCHS,
-        inner_iterations: 1,
         init: Init::Random,
         init_steps: 0,
         max_seconds: f64::INFINITY,
         seed: 1,
-        learning_rate: 0.05,
-        learning_rate_decay: 0.1,
         collect_model: false,
     };
     let strads = solve(&ClusterConfig::threads(2), &params, None)

@@ -9,7 +9,7 @@
 //! `ClusterConfig::cluster(threads, process, hosts)?.with_secret(secret)` (the job's shared
 //! secret, the same in every process) instead of `ClusterConfig::threads(2)`.
 
-use strads_apps::mf::{solve, Algorithm, Init, MfParams, RegScaling};
+use strads_apps::mf::{solve, Algorithm, CcdOptions, Init, MfParams, RegScaling};
 use strads_engine::ClusterConfig;
 use strads_io::{generate_ratings, RatingsFormat, RatingsSpec};
 
@@ -31,18 +31,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         train_in_memory: None,
         test: Some(files.test_path),
         format: RatingsFormat::Auto,
-        algorithm: Algorithm::Ccd,
+        algorithm: Algorithm::Ccd(CcdOptions {
+            inner_iterations: 1,
+        }),
         rank: 5,
         lambda: 0.01,
         reg_scaling: RegScaling::Count,
         iterations: 30,
-        inner_iterations: 1,
         init: Init::Spectral,
         init_steps: 2,
         max_seconds: 60.0,
         seed: 1,
-        learning_rate: 0.05,
-        learning_rate_decay: 0.1,
         collect_model: true,
     };
     let solution = solve(&ClusterConfig::threads(2), &params, None)?.expect("process 0");

@@ -97,11 +97,11 @@ pub enum Parameter {
     SweepShare,
     /// `MfParams::rank`.
     Rank,
-    /// `MfParams::inner_iterations`.
+    /// `CcdOptions::inner_iterations`.
     InnerIterations,
-    /// `MfParams::learning_rate`.
+    /// `SgdOptions::learning_rate`.
     LearningRate,
-    /// `MfParams::learning_rate_decay`.
+    /// `SgdOptions::learning_rate_decay`.
     LearningRateDecay,
     /// `LdaParams::topics`.
     Topics,

@@ -3,7 +3,10 @@
 
 use std::path::Path;
 
-use strads_apps::mf::{solve, Algorithm, Init, MfParams, MfSolution, Model, RegScaling};
+use strads_apps::mf::{
+    solve, Algorithm, AlgorithmKind, CcdOptions, Init, MfParams, MfSolution, Model, RegScaling,
+    SgdOptions,
+};
 use strads_engine::ClusterConfig;
 use strads_io::{generate_ratings, RatingsFormat, RatingsSpec};
 
@@ -22,25 +25,36 @@ fn noiseless(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     (summary.train_path, summary.test_path)
 }
 
-fn params(train: &Path, test: &Path, algorithm: Algorithm, iterations: usize) -> MfParams {
+/// The test problem's options of each solver.
+fn with_options(algorithm: AlgorithmKind) -> Algorithm {
+    match algorithm {
+        AlgorithmKind::Ccd => Algorithm::Ccd(CcdOptions {
+            inner_iterations: 1,
+        }),
+        AlgorithmKind::Als => Algorithm::Als,
+        AlgorithmKind::Sgd => Algorithm::Sgd(SgdOptions {
+            learning_rate: 0.02,
+            learning_rate_decay: 0.01,
+        }),
+    }
+}
+
+fn params(train: &Path, test: &Path, algorithm: AlgorithmKind, iterations: usize) -> MfParams {
     MfParams {
         checkpointing: Default::default(),
         train: train.to_owned(),
         train_in_memory: None,
         test: Some(test.to_owned()),
         format: RatingsFormat::Auto,
-        algorithm,
+        algorithm: with_options(algorithm),
         rank: 3,
         lambda: 1e-4,
         reg_scaling: RegScaling::None,
         iterations,
-        inner_iterations: 1,
         init: Init::Spectral,
         init_steps: 2,
         max_seconds: f64::INFINITY,
         seed: 3,
-        learning_rate: 0.02,
-        learning_rate_decay: 0.01,
         collect_model: true,
     }
 }
@@ -65,9 +79,9 @@ fn every_algorithm_fits_a_noiseless_low_rank_problem() {
     let dir = tempfile::tempdir().unwrap();
     let (train, test) = noiseless(dir.path());
     for (algorithm, iterations) in [
-        (Algorithm::Ccd, 60),
-        (Algorithm::Als, 30),
-        (Algorithm::Sgd, 300),
+        (AlgorithmKind::Ccd, 60),
+        (AlgorithmKind::Als, 30),
+        (AlgorithmKind::Sgd, 300),
     ] {
         let solution = run(2, &params(&train, &test, algorithm, iterations));
         let rmse = solution.last.rmse_test.unwrap();
@@ -85,7 +99,7 @@ fn ccd_never_increases_the_objective() {
     let dir = tempfile::tempdir().unwrap();
     let (train, test) = noiseless(dir.path());
     for reg_scaling in [RegScaling::None, RegScaling::Count] {
-        let mut p = params(&train, &test, Algorithm::Ccd, 25);
+        let mut p = params(&train, &test, AlgorithmKind::Ccd, 25);
         p.reg_scaling = reg_scaling;
         p.lambda = 0.05;
         let solution = run(2, &p);
@@ -105,7 +119,7 @@ fn ccd_and_als_factors_do_not_depend_on_the_thread_count() {
     let dir = tempfile::tempdir().unwrap();
     let (train, test) = noiseless(dir.path());
     for init in [Init::Spectral, Init::Random] {
-        for algorithm in [Algorithm::Ccd, Algorithm::Als] {
+        for algorithm in [AlgorithmKind::Ccd, AlgorithmKind::Als] {
             let mut p = params(&train, &test, algorithm, 5);
             p.init = init;
             let one = run(1, &p).model.unwrap();
@@ -144,7 +158,7 @@ fn orthonormal_columns(a: &[f64], k: usize) -> Vec<f64> {
 fn the_spectral_start_spans_the_top_eigenvectors_of_the_co_rating_matrix() {
     let dir = tempfile::tempdir().unwrap();
     let (train, test) = noiseless(dir.path());
-    let mut p = params(&train, &test, Algorithm::Ccd, 0);
+    let mut p = params(&train, &test, AlgorithmKind::Ccd, 0);
     p.init_steps = 60;
     let model = run(2, &p).model.unwrap();
     assert!(model.w.iter().all(|&x| x == 0.0), "W starts at 0");
@@ -194,7 +208,7 @@ fn the_spectral_start_spans_the_top_eigenvectors_of_the_co_rating_matrix() {
 fn sgd_is_identical_for_the_same_seed_and_cluster_shape() {
     let dir = tempfile::tempdir().unwrap();
     let (train, test) = noiseless(dir.path());
-    let p = params(&train, &test, Algorithm::Sgd, 5);
+    let p = params(&train, &test, AlgorithmKind::Sgd, 5);
     let a = run(2, &p).model.unwrap();
     let b = run(2, &p).model.unwrap();
     assert_eq!(a, b);
@@ -218,7 +232,7 @@ fn a_rank_above_the_item_count_still_fits() {
         seed: 5,
     };
     let summary = generate_ratings(&spec, &dir.path().join("narrow")).unwrap();
-    for algorithm in [Algorithm::Ccd, Algorithm::Als] {
+    for algorithm in [AlgorithmKind::Ccd, AlgorithmKind::Als] {
         let mut p = params(&summary.train_path, &summary.test_path, algorithm, 0);
         p.rank = 5;
         let start = run(2, &p).model.unwrap();
@@ -269,7 +283,7 @@ fn ratings_in_memory_give_the_factors_of_the_same_ratings_in_a_file() {
     let users = dense(triples.iter().map(|t| t.0).collect());
     let items = dense(triples.iter().map(|t| t.1).collect());
     let values = triples.iter().map(|t| t.2).collect();
-    let mut from_file = params(&train, &test, Algorithm::Ccd, 3);
+    let mut from_file = params(&train, &test, AlgorithmKind::Ccd, 3);
     from_file.test = None;
     let mut from_memory = from_file.clone();
     from_memory.train_in_memory = Some(InMemoryRatings::new(users, items, values).unwrap());
@@ -311,7 +325,7 @@ fn out_of_range_parameters_are_typed_errors_naming_no_flag() {
     let base = params(
         Path::new("absent-train"),
         Path::new("absent-test"),
-        Algorithm::Sgd,
+        AlgorithmKind::Sgd,
         1,
     );
     let cases: [(MfParams, Parameter, &str); 4] = [
@@ -325,7 +339,10 @@ fn out_of_range_parameters_are_typed_errors_naming_no_flag() {
         ),
         (
             MfParams {
-                learning_rate: -1.0,
+                algorithm: Algorithm::Sgd(SgdOptions {
+                    learning_rate: -1.0,
+                    ..SgdOptions::default()
+                }),
                 ..base.clone()
             },
             Parameter::LearningRate,
@@ -333,7 +350,9 @@ fn out_of_range_parameters_are_typed_errors_naming_no_flag() {
         ),
         (
             MfParams {
-                inner_iterations: 0,
+                algorithm: Algorithm::Ccd(CcdOptions {
+                    inner_iterations: 0,
+                }),
                 ..base.clone()
             },
             Parameter::InnerIterations,

@@ -7,7 +7,9 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use strads_apps::mf::model::set_paths;
-use strads_apps::mf::{solve, Algorithm, Init, MfParams, MfSolution, RegScaling};
+use strads_apps::mf::{
+    solve, Algorithm, AlgorithmKind, CcdOptions, Init, MfParams, MfSolution, RegScaling, SgdOptions,
+};
 use strads_io::{
     generate_ratings, read_pairs, write_atomic, write_ratings_cache, RatingsCache, RatingsFormat,
     RatingsSpec,
@@ -46,8 +48,8 @@ pub struct MfArgs {
     #[arg(long, value_enum)]
     pub format: Option<RatingsFormat>,
     /// Solver.
-    #[arg(long, value_enum, default_value_t = MfParams::default().algorithm)]
-    pub algo: Algorithm,
+    #[arg(long, value_enum, default_value_t = MfParams::default().algorithm.kind())]
+    pub algo: AlgorithmKind,
     /// Rank of the factors.
     #[arg(long, default_value_t = MfParams::default().rank)]
     pub rank: usize,
@@ -112,7 +114,7 @@ fn check_flags(args: &MfArgs, given: &Given) -> Result<(), Failure> {
             "to a --train file (without one, the embedded problem is factorised)",
         )?;
     }
-    if args.algo != Algorithm::Sgd {
+    if args.algo != AlgorithmKind::Sgd {
         given.reject(&["--lr", "--lr-decay"], "to --algo sgd")?;
     } else {
         given.reject(
@@ -120,7 +122,7 @@ fn check_flags(args: &MfArgs, given: &Given) -> Result<(), Failure> {
             "to --algo ccd and als (sgd starts from random W and H)",
         )?;
     }
-    if args.algo != Algorithm::Ccd {
+    if args.algo != AlgorithmKind::Ccd {
         given.reject(&["--inner"], "to --algo ccd")?;
     }
     if args.init == Some(Init::Random) {
@@ -137,6 +139,24 @@ fn check_flags(args: &MfArgs, given: &Given) -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+/// The solver of --algo with its options from their flags (the library's defaults where none
+/// was given; [`check_flags`] has rejected the flags of the other solvers).
+fn algorithm(args: &MfArgs) -> Algorithm {
+    match args.algo {
+        AlgorithmKind::Ccd => Algorithm::Ccd(CcdOptions {
+            inner_iterations: args.inner.unwrap_or(CcdOptions::default().inner_iterations),
+        }),
+        AlgorithmKind::Als => Algorithm::Als,
+        AlgorithmKind::Sgd => {
+            let defaults = SgdOptions::default();
+            Algorithm::Sgd(SgdOptions {
+                learning_rate: args.lr.unwrap_or(defaults.learning_rate),
+                learning_rate_decay: args.lr_decay.unwrap_or(defaults.learning_rate_decay),
+            })
+        }
+    }
 }
 
 /// Runs the subcommand.
@@ -229,20 +249,17 @@ pub fn run(args: MfArgs, given: &Given) -> Result<(), Failure> {
             train_in_memory: None,
             test,
             format: args.format.unwrap_or(defaults.format),
-            algorithm: args.algo,
+            algorithm: algorithm(&args),
             rank: args.rank,
             lambda: args.lambda,
             reg_scaling: args.reg_scaling,
             iterations: args.iters,
-            inner_iterations: args.inner.unwrap_or(defaults.inner_iterations),
             init: args.init.unwrap_or(defaults.init),
             init_steps: args
                 .init_steps
                 .unwrap_or(MfParams::tuned_init_steps(args.algo)),
             max_seconds: args.max_seconds,
             seed: args.seed,
-            learning_rate: args.lr.unwrap_or(defaults.learning_rate),
-            learning_rate_decay: args.lr_decay.unwrap_or(defaults.learning_rate_decay),
             collect_model: args.out_prefix.is_some() || args.predict.is_some(),
             checkpointing: Default::default(),
         };
@@ -432,6 +449,14 @@ fn agreement(
             .file("--train", Some(train))
             .file("--test", args.test.as_deref()),
     };
+    // Every solver's options, the other solvers' at their defaults, so that the items (and so
+    // the fingerprints of checkpoints written before the options moved into the solvers) are
+    // the same as when every option was a parameter of its own.
+    let (ccd, sgd) = match params.algorithm {
+        Algorithm::Ccd(ccd) => (ccd, SgdOptions::default()),
+        Algorithm::Als => (CcdOptions::default(), SgdOptions::default()),
+        Algorithm::Sgd(sgd) => (CcdOptions::default(), sgd),
+    };
     items
         .item("--format", format!("{:?}", params.format))
         .item("--algo", format!("{:?}", args.algo))
@@ -440,11 +465,11 @@ fn agreement(
         .item("--reg-scaling", format!("{:?}", args.reg_scaling))
         .item("--iters", params.iterations)
         .number("--max-seconds", params.max_seconds)
-        .item("--inner", params.inner_iterations)
+        .item("--inner", ccd.inner_iterations)
         .item("--init", format!("{:?}", params.init))
         .item("--init-steps", params.init_steps)
-        .number("--lr", params.learning_rate)
-        .number("--lr-decay", params.learning_rate_decay)
+        .number("--lr", sgd.learning_rate)
+        .number("--lr-decay", sgd.learning_rate_decay)
         .item("--seed", params.seed)
         .item(
             "model gathered on process 0 (--out-prefix or --predict)",

@@ -44,11 +44,12 @@ use load::Problem;
 pub use model::Model;
 use shard::{initial_entry, Side};
 
-/// Which solver (the doc comments of the variants are also the command line's help).
+/// Which solver, without its options: the command line's `--algo` and the Python binding's
+/// string (the doc comments of the variants are also the command line's help).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
-pub enum Algorithm {
+pub enum AlgorithmKind {
     /// CCD++: rank-one coordinate descent, residual updated in place (STRADS MF).
     Ccd,
     /// Alternating least squares, each row in closed form.
@@ -57,13 +58,85 @@ pub enum Algorithm {
     Sgd,
 }
 
-impl Algorithm {
+impl AlgorithmKind {
     /// The name used on the command line and in summaries.
     pub fn name(self) -> &'static str {
         match self {
-            Algorithm::Ccd => "ccd",
-            Algorithm::Als => "als",
-            Algorithm::Sgd => "sgd",
+            AlgorithmKind::Ccd => "ccd",
+            AlgorithmKind::Als => "als",
+            AlgorithmKind::Sgd => "sgd",
+        }
+    }
+
+    /// This solver with its tuned default options.
+    pub fn with_default_options(self) -> Algorithm {
+        match self {
+            AlgorithmKind::Ccd => Algorithm::Ccd(CcdOptions::default()),
+            AlgorithmKind::Als => Algorithm::Als,
+            AlgorithmKind::Sgd => Algorithm::Sgd(SgdOptions::default()),
+        }
+    }
+}
+
+/// The solver, with the options only it has (so an option cannot be set for a solver that
+/// would ignore it).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Algorithm {
+    /// CCD++ ([`ccd`]).
+    Ccd(CcdOptions),
+    /// Alternating least squares ([`als`]).
+    Als,
+    /// Stratified SGD ([`sgd`]).
+    Sgd(SgdOptions),
+}
+
+impl Algorithm {
+    /// Which solver this is.
+    pub fn kind(self) -> AlgorithmKind {
+        match self {
+            Algorithm::Ccd(_) => AlgorithmKind::Ccd,
+            Algorithm::Als => AlgorithmKind::Als,
+            Algorithm::Sgd(_) => AlgorithmKind::Sgd,
+        }
+    }
+
+    /// The name used on the command line and in summaries.
+    pub fn name(self) -> &'static str {
+        self.kind().name()
+    }
+}
+
+/// The options of CCD++ alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CcdOptions {
+    /// Inner iterations: updates of one rank-one term (`w_t`, then `h_t`) in a row.
+    pub inner_iterations: usize,
+}
+
+impl Default for CcdOptions {
+    /// One inner iteration (the command line's default).
+    fn default() -> Self {
+        CcdOptions {
+            inner_iterations: 1,
+        }
+    }
+}
+
+/// The options of SGD alone.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SgdOptions {
+    /// Step size of the first epoch, `eta_0`.
+    pub learning_rate: f64,
+    /// Step decay: epoch `e` (from 0) uses `eta_0 / (1 + decay e)`.
+    pub learning_rate_decay: f64,
+}
+
+impl Default for SgdOptions {
+    /// The command line's defaults: step size 0.05 decaying by 0.1 per epoch.
+    fn default() -> Self {
+        SgdOptions {
+            learning_rate: 0.05,
+            learning_rate_decay: 0.1,
         }
     }
 }
@@ -106,7 +179,7 @@ pub struct MfParams {
     pub test: Option<PathBuf>,
     /// Layout of both files.
     pub format: RatingsFormat,
-    /// The solver.
+    /// The solver and its own options.
     pub algorithm: Algorithm,
     /// Rank of the factors.
     pub rank: usize,
@@ -116,8 +189,6 @@ pub struct MfParams {
     pub reg_scaling: RegScaling,
     /// Iterations (epochs for SGD).
     pub iterations: usize,
-    /// CCD++ inner iterations: updates of one rank-one term (`w_t`, then `h_t`) in a row.
-    pub inner_iterations: usize,
     /// The starting H of CCD++ and ALS.
     pub init: Init,
     /// Subspace-iteration steps of [`Init::Spectral`].
@@ -126,10 +197,6 @@ pub struct MfParams {
     pub max_seconds: f64,
     /// Seed of the initial factors and of SGD's rating order.
     pub seed: u64,
-    /// SGD step size of the first epoch, `eta_0`.
-    pub learning_rate: f64,
-    /// SGD step decay: epoch `e` (from 0) uses `eta_0 / (1 + decay e)`.
-    pub learning_rate_decay: f64,
     /// Whether process 0 gathers the factors at the end (for writing or predicting).
     pub collect_model: bool,
     /// Checkpoints (after iterations), resuming and stop requests.
@@ -137,27 +204,23 @@ pub struct MfParams {
 }
 
 impl Default for MfParams {
-    /// The command line's defaults (`train` is an empty path, to be set): CCD++ at rank 10 with
-    /// lambda 0.05 for 10 iterations from the spectral start, and SGD's step size 0.05 decaying
-    /// by 0.1 per epoch.
+    /// The command line's defaults (`train` is an empty path, to be set): CCD++ with its default
+    /// options at rank 10 with lambda 0.05 for 10 iterations from the spectral start.
     fn default() -> Self {
         MfParams {
             train: PathBuf::new(),
             train_in_memory: None,
             test: None,
             format: RatingsFormat::Auto,
-            algorithm: Algorithm::Ccd,
+            algorithm: Algorithm::Ccd(CcdOptions::default()),
             rank: 10,
             lambda: 0.05,
             reg_scaling: RegScaling::None,
             iterations: 10,
-            inner_iterations: 1,
             init: Init::Spectral,
-            init_steps: MfParams::tuned_init_steps(Algorithm::Ccd),
+            init_steps: MfParams::tuned_init_steps(AlgorithmKind::Ccd),
             max_seconds: f64::INFINITY,
             seed: 1,
-            learning_rate: 0.05,
-            learning_rate_decay: 0.1,
             collect_model: false,
             checkpointing: Checkpointing::default(),
         }
@@ -168,10 +231,10 @@ impl MfParams {
     /// The default subspace-iteration steps of [`Init::Spectral`] for `algorithm`: 3 for ALS, 2
     /// for CCD++, each the fastest to a given test RMSE on the benchmark problem (with 3 ALS gets
     /// there one iteration sooner; CCD++ gains nothing). SGD does not use them.
-    pub fn tuned_init_steps(algorithm: Algorithm) -> usize {
+    pub fn tuned_init_steps(algorithm: AlgorithmKind) -> usize {
         match algorithm {
-            Algorithm::Als => 3,
-            Algorithm::Ccd | Algorithm::Sgd => 2,
+            AlgorithmKind::Als => 3,
+            AlgorithmKind::Ccd | AlgorithmKind::Sgd => 2,
         }
     }
 }
@@ -279,20 +342,27 @@ fn validate(params: &MfParams) -> Result<(), AppError> {
     let bad = |parameter, requirement: &str, value: &dyn std::fmt::Display| {
         Err(AppError::invalid(parameter, requirement, value))
     };
-    if params.inner_iterations == 0 {
-        return bad(P::InnerIterations, "at least 1", &0);
+    match params.algorithm {
+        Algorithm::Ccd(options) if options.inner_iterations == 0 => {
+            return bad(P::InnerIterations, "at least 1", &0);
+        }
+        Algorithm::Sgd(options)
+            if !(options.learning_rate > 0.0 && options.learning_rate.is_finite()) =>
+        {
+            return bad(P::LearningRate, "> 0", &options.learning_rate);
+        }
+        Algorithm::Sgd(options)
+            if !(options.learning_rate_decay >= 0.0 && options.learning_rate_decay.is_finite()) =>
+        {
+            return bad(P::LearningRateDecay, ">= 0", &options.learning_rate_decay);
+        }
+        _ => {}
     }
     if params.rank == 0 {
         return bad(P::Rank, "at least 1", &0);
     }
     if !(params.lambda >= 0.0 && params.lambda.is_finite()) {
         return bad(P::Lambda, "a finite number >= 0", &params.lambda);
-    }
-    if !(params.learning_rate > 0.0 && params.learning_rate.is_finite()) {
-        return bad(P::LearningRate, "> 0", &params.learning_rate);
-    }
-    if !(params.learning_rate_decay >= 0.0 && params.learning_rate_decay.is_finite()) {
-        return bad(P::LearningRateDecay, ">= 0", &params.learning_rate_decay);
     }
     if params.max_seconds.is_nan() || params.max_seconds <= 0.0 {
         return bad(P::MaxSeconds, "> 0", &params.max_seconds);
@@ -357,7 +427,7 @@ impl Local {
             .map(|(j, t)| scale * initial_entry(params.seed, 1, j, t, k))
             .collect();
         let w = match params.algorithm {
-            Algorithm::Sgd => user_rows
+            Algorithm::Sgd(_) => user_rows
                 .clone()
                 .flat_map(|i| (0..k).map(move |t| (i, t)))
                 .map(|(i, t)| scale * initial_entry(params.seed, 2, i, t, k))
@@ -635,7 +705,7 @@ impl App for Factorisation {
     ) -> Result<Loaded, AppError> {
         let row_cost = match params.algorithm {
             Algorithm::Als => ALS_ROW_COST,
-            Algorithm::Ccd | Algorithm::Sgd => 0,
+            Algorithm::Ccd(_) | Algorithm::Sgd(_) => 0,
         };
         // Each worker parses only its byte range of each file; the workers agree on the ids and
         // send every rating to its owners: no process holds all ratings.
@@ -679,7 +749,7 @@ impl App for Factorisation {
             )
         };
         match params.algorithm {
-            Algorithm::Ccd => {
+            Algorithm::Ccd(options) => {
                 let tiles = ccd::tile_item_ratings(&mut local);
                 if spectral {
                     start(worker, &mut local, init::ItemRatings::Tiles(&tiles))?;
@@ -689,7 +759,7 @@ impl App for Factorisation {
                     &mut local,
                     tiles,
                     &mut driver,
-                    params.inner_iterations,
+                    options.inner_iterations,
                 )?
             }
             Algorithm::Als => {
@@ -698,7 +768,9 @@ impl App for Factorisation {
                 }
                 als::run(worker, &mut local, &mut driver)?
             }
-            Algorithm::Sgd => sgd::run(worker, &mut local, &mut driver, &problem, params)?,
+            Algorithm::Sgd(options) => {
+                sgd::run(worker, &mut local, &mut driver, &problem, params, options)?
+            }
         }
         Ok(Solved {
             problem,

@@ -20,7 +20,7 @@ use strads_engine::Worker;
 
 use super::kernels::sgd_step;
 use super::load::Problem;
-use super::{Driver, Local, MfParams, RegScaling};
+use super::{Driver, Local, MfParams, RegScaling, SgdOptions};
 use crate::error::AppError;
 
 /// One rating of a block: owned user, item offset within the item block, value.
@@ -38,6 +38,7 @@ pub fn run(
     driver: &mut Driver<'_>,
     problem: &Problem,
     params: &MfParams,
+    options: SgdOptions,
 ) -> Result<(), AppError> {
     let (p, n_workers, k) = (worker.index(), worker.peers(), local.rank);
     let blocks = ratings_by_block(local, problem, params.seed, p);
@@ -66,7 +67,7 @@ pub fn run(
     };
     let mut h_block = std::mem::take(&mut local.h);
     for epoch in first.. {
-        let eta = params.learning_rate / (1.0 + params.learning_rate_decay * (epoch - 1) as f64);
+        let eta = options.learning_rate / (1.0 + options.learning_rate_decay * (epoch - 1) as f64);
         for sub_epoch in 0..n_workers {
             let b = rotation_block(p, sub_epoch, n_workers);
             let item_start = problem.item_blocks[b].start;
