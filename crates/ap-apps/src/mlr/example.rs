@@ -54,8 +54,7 @@ pub fn parse_example(line: &str, zero_based: bool) -> Result<Option<Example>, St
         })?;
         if index == 0 && !zero_based {
             return Err(format!(
-                "feature index 0 in {token:?}, but indices are 1-based; pass --zero-based if \
-                 this file's indices start at 0"
+                "feature index 0 in {token:?}, but indices are read as 1-based"
             ));
         }
         if previous.is_some_and(|p| index <= p) {
@@ -135,6 +134,7 @@ mod tests {
         ] {
             let error = parse_example(line, false).unwrap_err();
             assert!(error.contains(expected), "{line:?}: {error}");
+            assert!(!error.contains("--"), "names a flag: {error}");
         }
     }
 }
