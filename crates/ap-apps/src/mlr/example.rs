@@ -54,7 +54,8 @@ pub fn parse_example(line: &str, zero_based: bool) -> Result<Option<Example>, St
         })?;
         if index == 0 && !zero_based {
             return Err(format!(
-                "feature index 0 in {token:?}, but indices are read as 1-based"
+                "feature index 0 in {token:?}, but indices are read as 1-based (the file's may \
+                 start at 0)"
             ));
         }
         if previous.is_some_and(|p| index <= p) {
