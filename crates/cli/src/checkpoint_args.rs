@@ -14,7 +14,7 @@ use std::sync::Arc;
 use clap::Args;
 use strads_apps::checkpoint::{CheckpointInterval, Checkpointing, Resume, StopRequest};
 use strads_engine::ClusterConfig;
-use strads_io::checkpoint::{CheckpointDir, CheckpointHeader};
+use strads_io::checkpoint::{CheckpointDir, CheckpointError, CheckpointHeader, HeaderItem};
 
 use crate::failure::{bad_input, Failure};
 
@@ -178,7 +178,7 @@ impl CheckpointArgs {
                 let dir = CheckpointDir::new(dir);
                 let complete = dir
                     .complete_iterations(cluster.process, &header)
-                    .map_err(bad_input)?;
+                    .map_err(|error| bad_input(named_by_flags(error)))?;
                 if complete.is_empty() {
                     return Err(bad_input(anyhow::anyhow!(
                         "{}: --resume: no complete checkpoint of process {} in this directory",
@@ -199,6 +199,28 @@ impl CheckpointArgs {
             resume,
             stop_request,
         })
+    }
+}
+
+/// `error` with the cluster's shape named by the flags that set it, as the fingerprint's
+/// items are (`--threads 2, this run has 1`).
+fn named_by_flags(error: CheckpointError) -> CheckpointError {
+    match error {
+        CheckpointError::Incompatible {
+            path,
+            mut difference,
+        } => {
+            let flag = match difference.item {
+                HeaderItem::Processes => Some("--processes"),
+                HeaderItem::Threads => Some("--threads"),
+                _ => None,
+            };
+            if let Some(flag) = flag {
+                difference.item = HeaderItem::Fingerprint(flag.to_owned());
+            }
+            CheckpointError::Incompatible { path, difference }
+        }
+        error => error,
     }
 }
 

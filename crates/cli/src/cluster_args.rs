@@ -253,7 +253,7 @@ pub fn fail_before_formation(
     failure: Failure,
 ) -> Failure {
     if cluster.processes() > 1 && failure.code == 2 {
-        Cluster::report_failure(cluster, &format!("{:#}", failure.error));
+        Cluster::report_failure(cluster, &crate::failure::message_of(&failure.error));
     }
     let from_app = failure
         .error

@@ -128,12 +128,84 @@ pub fn exit_code(result: Result<(), Failure>) -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(failure) => {
-            let message = format!("{:#}", failure.error);
+            let message = message_of(&failure.error);
             if !message.is_empty() {
                 eprintln!("error: {message}");
             }
             std::process::ExitCode::from(failure.code)
         }
+    }
+}
+
+/// What `error` says, with the flag that may fix it ([`flag_hint`]) when it names none.
+pub fn message_of(error: &anyhow::Error) -> String {
+    let message = format!("{error:#}");
+    match flag_hint(error) {
+        Some(hint) if !message.is_empty() => format!("{message}; {hint}"),
+        _ => message,
+    }
+}
+
+/// The setting of this binary (a flag, or the secret's environment variable) that may fix
+/// `error`, as a clause: the libraries say what is wrong in their own terms and carry, as typed
+/// fields, what tells the mistake apart; only this edge knows the flags.
+pub fn flag_hint(error: &anyhow::Error) -> Option<&'static str> {
+    use strads_ap::ApError;
+    use strads_ap_apps::ApAppError;
+    use strads_apps::AppError;
+    use strads_engine::EngineError;
+    use strads_io::DataError;
+    error.chain().find_map(|cause| {
+        if let Some(error) = cause.downcast_ref::<EngineError>() {
+            engine_hint(error)
+        } else if let Some(error) = cause.downcast_ref::<DataError>() {
+            data_hint(error)
+        } else if let Some(error) = cause.downcast_ref::<AppError>() {
+            match error {
+                AppError::Engine(error) => engine_hint(error),
+                AppError::Data(error) => data_hint(error),
+                _ => None,
+            }
+        } else if let Some(error) = cause.downcast_ref::<ApAppError>() {
+            match error {
+                ApAppError::Ap(ApError::Engine(error)) => engine_hint(error),
+                ApAppError::Ap(ApError::Data(error)) | ApAppError::Data(error) => data_hint(error),
+                _ => None,
+            }
+        } else {
+            None
+        }
+    })
+}
+
+fn engine_hint(error: &strads_engine::EngineError) -> Option<&'static str> {
+    use strads_engine::agreement::{PROCESSES_ITEM, THREADS_ITEM};
+    use strads_engine::{EngineError, Misconfiguration};
+    match error {
+        EngineError::Connect {
+            likely_cause: Some(Misconfiguration::ProcessIndices),
+            ..
+        } => Some("is --process set right on every machine?"),
+        EngineError::Connect {
+            likely_cause: Some(Misconfiguration::Secrets),
+            ..
+        } => Some("does every process have the same secret, from STRADS_SECRET or --secret-file?"),
+        EngineError::Disagreement { item, .. } if item == PROCESSES_ITEM => {
+            Some("every process must be started with the same --processes")
+        }
+        EngineError::Disagreement { item, .. } if item == THREADS_ITEM => {
+            Some("every process must be started with the same --threads")
+        }
+        _ => None,
+    }
+}
+
+fn data_hint(error: &strads_io::DataError) -> Option<&'static str> {
+    match error {
+        strads_io::DataError::ZeroIndex { .. } => {
+            Some("pass --zero-based if this file's indices start at 0")
+        }
+        _ => None,
     }
 }
 

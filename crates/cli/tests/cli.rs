@@ -22,7 +22,7 @@
 //! - `checkpoint`: resumed runs equal uninterrupted ones for every app, SIGTERM, kill -9 of a
 //!   cluster's process then resume, bad checkpoints and flags.
 //! - `flags`: every app takes `--threads N --processes 1`; flags that the chosen variant would
-//!   ignore are rejected naming them.
+//!   ignore are rejected naming them; no library source names a flag.
 //! - `tally`: the README's malformed-input tally: every case ends in a clean exit 2 or a correct
 //!   acceptance (no abort, hang or silent misread).
 

@@ -11,6 +11,13 @@ use crate::error::EngineError;
 /// One item: a name (a flag, e.g. `--lambda-ratio`) and its value as text.
 pub type Item = (String, String);
 
+/// The engine's item for the number of processes, which every process compares in its
+/// handshake before any list.
+pub const PROCESSES_ITEM: &str = "processes in the cluster";
+
+/// The engine's item for the worker threads of each process, after the caller's items.
+pub const THREADS_ITEM: &str = "worker threads per process";
+
 /// The most bytes an encoded list may have (a bound on what a peer can make us read).
 pub(crate) const MAX_ENCODED: usize = 1 << 20;
 

@@ -218,7 +218,7 @@ impl Cluster {
         // The engine's own items come after the caller's, so a caller's flag is named first.
         let mut items = config.agreement.clone();
         items.push((
-            "worker threads per process".to_owned(),
+            crate::agreement::THREADS_ITEM.to_owned(),
             config.threads.to_string(),
         ));
         let formed = crate::connect::form(

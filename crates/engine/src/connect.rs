@@ -29,9 +29,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::agreement::{self, Item};
-use crate::error::EngineError;
+use crate::error::{EngineError, Misconfiguration};
 use crate::heartbeat::Heartbeat;
-use crate::secret::{random_bytes, Secret, SECRET_ENV};
+use crate::secret::{random_bytes, Secret};
 
 /// "STRADS" + protocol version 2 (version 1 had no authentication).
 const MAGIC: u64 = 0x5354_5241_4453_0002;
@@ -138,6 +138,7 @@ pub(crate) fn form(
         process: me,
         address: hosts[me].clone(),
         message: format!("cannot listen: {e}"),
+        likely_cause: None,
     })?;
     listener
         .set_nonblocking(true)
@@ -204,9 +205,10 @@ pub(crate) fn form(
                         process: peer,
                         address: hosts[peer].clone(),
                         message: format!(
-                            "two processes proved the cluster secret as process {peer}: is \
-                             --process set right on every machine?"
+                            "two processes proved the cluster secret as process {peer}: every \
+                             process needs its own index"
                         ),
+                        likely_cause: Some(Misconfiguration::ProcessIndices),
                     });
                 }
                 match purpose {
@@ -253,14 +255,16 @@ pub(crate) fn form(
                 if dropped > 0 {
                     message.push_str(&format!(
                         "; {dropped} connection(s) that did not authenticate were dropped, the \
-                         last from {last_dropped} (does every process have the same secret, \
-                         from {SECRET_ENV} or --secret-file?)"
+                         last from {last_dropped}"
                     ));
                 }
                 return Err(EngineError::Connect {
                     process: peer,
                     address: hosts[peer].clone(),
                     message,
+                    // Connections that failed the handshake suggest a process with another
+                    // secret (or a stranger): the one mistake a user can fix.
+                    likely_cause: (dropped > 0).then_some(Misconfiguration::Secrets),
                 });
             }
         }
@@ -418,7 +422,7 @@ fn accept_handshake(mut stream: TcpStream, context: &Context) -> Result<Event, S
     }
 
     // From here on the peer knows the secret: what it says is what it was started with.
-    let fatal = |message: String| {
+    let fatal_because = |message: String, likely_cause: Option<Misconfiguration>| {
         Ok(Event::Fatal(EngineError::Connect {
             process: dialer as usize,
             address: context
@@ -427,12 +431,14 @@ fn accept_handshake(mut stream: TcpStream, context: &Context) -> Result<Event, S
                 .cloned()
                 .unwrap_or_default(),
             message,
+            likely_cause,
         }))
     };
+    let fatal = |message: String| fatal_because(message, None);
     if their_processes != processes {
         return Ok(Event::Fatal(EngineError::Disagreement {
             process: dialer as usize,
-            item: "--processes".into(),
+            item: agreement::PROCESSES_ITEM.into(),
             here: processes.to_string(),
             there: their_processes.to_string(),
         }));
@@ -444,10 +450,13 @@ fn accept_handshake(mut stream: TcpStream, context: &Context) -> Result<Event, S
         ));
     }
     if dialer <= me || dialer >= processes {
-        return fatal(format!(
-            "process {dialer} connected to process {me}, which only lower-numbered processes \
-             do: is --process set right on every machine?"
-        ));
+        return fatal_because(
+            format!(
+                "process {dialer} connected to process {me}, which only lower-numbered \
+                 processes do"
+            ),
+            Some(Misconfiguration::ProcessIndices),
+        );
     }
     let Some(purpose) = Purpose::from_u64(purpose) else {
         return fatal(format!("unknown connection purpose {purpose}"));
@@ -538,13 +547,15 @@ fn dial_handshake(
     let mut answer = [0u8; ANSWER];
     // A peer that is not up yet, or is busy, closes the connection: try again.
     read_exact_by(&mut stream, &mut answer, deadline).map_err(retry)?;
-    let fatal = |message: String| {
+    let fatal_because = |message: String, likely_cause: Option<Misconfiguration>| {
         DialError::Fatal(EngineError::Connect {
             process: peer,
             address: address.clone(),
             message,
+            likely_cause,
         })
     };
+    let fatal = |message: String| fatal_because(message, None);
     if u64_at(&answer, 0) != MAGIC {
         return Err(fatal(
             "the program listening there is not this version of strads".into(),
@@ -564,10 +575,12 @@ fn dial_handshake(
         acceptor_nonce,
     );
     if !context.secret.verify(&[ACCEPT_LABEL, &transcript], tag) {
-        return Err(fatal(format!(
+        return Err(fatal_because(
             "it answered but did not prove the cluster secret: every process needs the same \
-             secret ({SECRET_ENV} or --secret-file)"
-        )));
+             secret"
+                .into(),
+            Some(Misconfiguration::Secrets),
+        ));
     }
     let proof = context.secret.mac(&[DIAL_LABEL, &transcript]);
     write_all_by(&mut stream, &proof, deadline)
@@ -575,7 +588,7 @@ fn dial_handshake(
     if their_processes != processes {
         return Err(DialError::Fatal(EngineError::Disagreement {
             process: peer,
-            item: "--processes".into(),
+            item: agreement::PROCESSES_ITEM.into(),
             here: processes.to_string(),
             there: their_processes.to_string(),
         }));
@@ -683,12 +696,23 @@ fn connect_error(process: usize, hosts: &[String], e: std::io::Error) -> EngineE
         process,
         address: hosts[process].clone(),
         message: e.to_string(),
+        likely_cause: None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl EngineError {
+        /// The likely cause of a connection failure.
+        fn clone_cause(&self) -> Option<Misconfiguration> {
+            match self {
+                EngineError::Connect { likely_cause, .. } => *likely_cause,
+                _ => None,
+            }
+        }
+    }
 
     fn secret(text: &str) -> Secret {
         Secret::new(text).unwrap()
@@ -808,14 +832,21 @@ mod tests {
             };
             (secret(text), items("1"))
         });
-        let message = |r: &Result<Formed, EngineError>| match r {
-            Err(e) => e.to_string(),
+        let error = |r: &Result<Formed, EngineError>| match r {
+            Err(e) => (e.to_string(), e.clone_cause()),
             Ok(_) => panic!("formed with different secrets"),
         };
-        assert!(message(&formed[1]).contains("did not prove the cluster secret"));
-        let zero = message(&formed[0]);
+        let (one, one_cause) = error(&formed[1]);
+        assert!(one.contains("did not prove the cluster secret"), "{one}");
+        let (zero, zero_cause) = error(&formed[0]);
         assert!(zero.contains("did not connect within 2 s"), "{zero}");
         assert!(zero.contains("did not authenticate"), "{zero}");
+        // The caller learns the likely mistake as a value and names its own setting for it;
+        // the engine's message names none.
+        for (message, cause) in [(one, one_cause), (zero, zero_cause)] {
+            assert_eq!(cause, Some(Misconfiguration::Secrets), "{message}");
+            assert!(!message.contains("--"), "names a flag: {message}");
+        }
     }
 
     #[test]

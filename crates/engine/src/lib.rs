@@ -34,7 +34,7 @@ pub mod threads;
 
 pub use cluster::{run_cluster, Cluster, ClusterConfig};
 pub use dense::{DenseVector, DenseVector32};
-pub use error::EngineError;
+pub use error::{EngineError, Misconfiguration};
 pub use exchange::{record_rounds, RecordChunk, MAX_MESSAGE_BYTES};
 pub use mailbox::{bytes_sent, RotatedBlock, Worker};
 pub use process_figures::ProcessFigures;

@@ -45,34 +45,91 @@ pub struct CheckpointHeader {
 }
 
 impl CheckpointHeader {
-    /// The first way `found` (a checkpoint's header) differs from `self` (this run), as a
-    /// sentence naming the item and both values.
-    pub fn first_difference(&self, found: &CheckpointHeader) -> Option<String> {
-        let differ = |what: &str, here: &dyn std::fmt::Display, there: &dyn std::fmt::Display| {
-            Some(format!(
-                "it was written by a run with {what} {there}, this run has {here}"
-            ))
+    /// The first way `found` (a checkpoint's header) differs from `self` (this run).
+    pub fn first_difference(&self, found: &CheckpointHeader) -> Option<HeaderDifference> {
+        let differ = |item, this_run: &dyn std::fmt::Display, written: &dyn std::fmt::Display| {
+            Some(HeaderDifference {
+                item,
+                written: written.to_string(),
+                this_run: this_run.to_string(),
+            })
         };
         if self.app != found.app {
-            return differ("app", &self.app, &found.app);
+            return differ(HeaderItem::App, &self.app, &found.app);
         }
         if self.processes != found.processes {
-            return differ("--processes", &self.processes, &found.processes);
+            return differ(HeaderItem::Processes, &self.processes, &found.processes);
         }
         if self.threads != found.threads {
-            return differ("--threads", &self.threads, &found.threads);
+            return differ(HeaderItem::Threads, &self.threads, &found.threads);
         }
         let (ours, theirs) = (&self.fingerprint, &found.fingerprint);
+        let named = |name: &String| HeaderItem::Fingerprint(name.clone());
         for index in 0..ours.len().max(theirs.len()) {
             match (ours.get(index), theirs.get(index)) {
                 (Some((a, x)), Some((b, y))) if a == b && x == y => {}
-                (Some((a, x)), Some((b, y))) if a == b => return differ(a, x, y),
-                (Some((a, x)), _) => return differ(a, x, &"(absent)"),
-                (None, Some((b, y))) => return differ(b, &"(absent)", y),
+                (Some((a, x)), Some((b, y))) if a == b => return differ(named(a), x, y),
+                (Some((a, x)), _) => return differ(named(a), x, &"(absent)"),
+                (None, Some((b, y))) => return differ(named(b), &"(absent)", y),
                 (None, None) => unreachable!("index below the longer length"),
             }
         }
         None
+    }
+}
+
+/// The first item in which a checkpoint's header differs from a run's, with both values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeaderDifference {
+    /// The item.
+    pub item: HeaderItem,
+    /// Its value in the checkpoint.
+    pub written: String,
+    /// Its value in this run.
+    pub this_run: String,
+}
+
+/// An item of a [`CheckpointHeader`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeaderItem {
+    /// [`CheckpointHeader::app`].
+    App,
+    /// [`CheckpointHeader::processes`].
+    Processes,
+    /// [`CheckpointHeader::threads`].
+    Threads,
+    /// An item of [`CheckpointHeader::fingerprint`], by its name (a caller may also name the
+    /// items above this way, e.g. by the settings that decide them).
+    Fingerprint(String),
+}
+
+impl std::fmt::Display for HeaderDifference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let HeaderDifference {
+            item,
+            written,
+            this_run,
+        } = self;
+        match item {
+            HeaderItem::App => write!(f, "it was written by a run with app {written}")?,
+            HeaderItem::Processes => {
+                let noun = if written == "1" {
+                    "process"
+                } else {
+                    "processes"
+                };
+                write!(f, "it was written by a run of {written} {noun}")?
+            }
+            HeaderItem::Threads => write!(
+                f,
+                "it was written by a run of {written} worker threads per process"
+            )?,
+            HeaderItem::Fingerprint(name) => {
+                write!(f, "it was written by a run with {name} {written}")?
+            }
+        }
+        write!(f, ", this run has {this_run}")
     }
 }
 
@@ -118,12 +175,12 @@ pub enum CheckpointError {
         message: String,
     },
     /// The checkpoint was written by another app, cluster shape or computation.
-    #[error("{}: cannot resume this run: {message}", path.display())]
+    #[error("{}: cannot resume this run: {difference}", path.display())]
     Incompatible {
         /// The manifest.
         path: PathBuf,
         /// The first difference.
-        message: String,
+        difference: HeaderDifference,
     },
     /// The directory holds no complete checkpoint.
     #[error("{}: no complete checkpoint {what}", path.display())]
@@ -280,8 +337,8 @@ impl CheckpointDir {
                 Err(e) => return Err(CheckpointError::io(&path, e)),
             };
             let manifest = self.read_manifest(&path, &text, iteration, process)?;
-            if let Some(message) = expected.first_difference(&manifest.header) {
-                return Err(CheckpointError::Incompatible { path, message });
+            if let Some(difference) = expected.first_difference(&manifest.header) {
+                return Err(CheckpointError::Incompatible { path, difference });
             }
             for shard in &manifest.shards {
                 self.read_checked(iteration, shard)?;
@@ -487,8 +544,31 @@ mod tests {
         );
         let mut other = header();
         other.threads = 1;
-        let error = dir.complete_iterations(0, &other).unwrap_err().to_string();
-        assert!(error.contains("--threads 2, this run has 1"), "{error}");
+        let error = dir.complete_iterations(0, &other).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("a run of 2 worker threads per process, this run has 1"),
+            "{message}"
+        );
+        assert!(!message.contains("--"), "names a flag: {message}");
+        match error {
+            CheckpointError::Incompatible { difference, .. } => assert_eq!(
+                difference,
+                HeaderDifference {
+                    item: HeaderItem::Threads,
+                    written: "2".into(),
+                    this_run: "1".into(),
+                }
+            ),
+            other => panic!("not an incompatible checkpoint: {other}"),
+        }
+        let mut other = header();
+        other.processes = 3;
+        let message = dir.complete_iterations(0, &other).unwrap_err().to_string();
+        assert!(
+            message.contains("a run of 1 process, this run has 3"),
+            "{message}"
+        );
     }
 
     #[test]

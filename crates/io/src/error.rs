@@ -36,6 +36,17 @@ pub enum DataError {
         /// What the file should have held, in the plural (`examples`, `entries`).
         what: String,
     },
+    /// A feature index 0 in a file read with 1-based indices: the file's indices may start at
+    /// 0, and reading it as 0-based would accept it.
+    #[error("{}:{line}: feature index 0 in {token:?}, but indices are read as 1-based", path.display())]
+    ZeroIndex {
+        /// The file that holds the line.
+        path: PathBuf,
+        /// The 1-based line number within the whole file.
+        line: u64,
+        /// The feature, as written (`0:value`).
+        token: String,
+    },
     /// The file as a whole is inconsistent, e.g. its header disagrees with its body.
     #[error("{}: {message}", path.display())]
     Invalid {
@@ -111,6 +122,16 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "a.mtx: header says 3 entries, body has 2"
+        );
+
+        let error = DataError::ZeroIndex {
+            path: "train.libsvm".into(),
+            line: 2,
+            token: "0:1".into(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "train.libsvm:2: feature index 0 in \"0:1\", but indices are read as 1-based"
         );
 
         let source = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");

@@ -35,9 +35,11 @@ pub fn read_libsvm_shard(
     options: &LibsvmOptions,
 ) -> Result<SparseRows, DataError> {
     let mut rows = SparseRows::new();
+    let mut zero_index = None;
     read_lines(path, shard, n_shards, 0, |line| {
-        parse_libsvm_line(line.text, options, &mut rows)
-    })?;
+        parse_libsvm_line(line.text, options, &mut rows, &mut zero_index)
+    })
+    .map_err(|error| with_zero_index(error, zero_index))?;
     Ok(rows)
 }
 
@@ -49,31 +51,69 @@ pub(crate) fn read_libsvm_rows(
 ) -> Result<(SparseRows, Vec<u64>), DataError> {
     let mut rows = SparseRows::new();
     let mut offsets = Vec::new();
+    let mut zero_index = None;
     read_lines(path, 0, 1, 0, |line| {
         let before = rows.n_rows();
-        parse_libsvm_line(line.text, options, &mut rows)?;
+        parse_libsvm_line(line.text, options, &mut rows, &mut zero_index)?;
         if rows.n_rows() > before {
             offsets.push(line.offset);
         }
         Ok(())
-    })?;
+    })
+    .map_err(|error| with_zero_index(error, zero_index))?;
     Ok((rows, offsets))
 }
 
+/// Why a line holds no example: what was expected there, or a feature index 0 in a file read
+/// as 1-based, which has its own error ([`DataError::ZeroIndex`]) because reading the file
+/// as 0-based may be all it needs.
+enum LineProblem {
+    Expected(String),
+    ZeroIndex { token: String },
+}
+
+impl From<String> for LineProblem {
+    fn from(expected: String) -> LineProblem {
+        LineProblem::Expected(expected)
+    }
+}
+
 /// Appends the example on `line`, if it holds one (a blank or comment line does not), to `rows`.
+/// A feature index 0 in a 1-based file is also kept in `zero_index` (its token), for
+/// [`with_zero_index`]: the reader stops at the first bad line, so it is that line's.
 fn parse_libsvm_line(
     line: &[u8],
     options: &LibsvmOptions,
     rows: &mut SparseRows,
+    zero_index: &mut Option<String>,
 ) -> Result<(), LineError> {
     let content = match memchr::memchr(b'#', line) {
         Some(hash) => &line[..hash],
         None => line,
     };
     if !parse_plain_line(content, options, rows) {
-        parse_line(content, options, rows)?;
+        match parse_line(content, options, rows) {
+            Ok(()) => {}
+            Err(LineProblem::Expected(message)) => return Err(message.into()),
+            Err(LineProblem::ZeroIndex { token }) => {
+                let message = format!("feature index 0 in {token:?}");
+                *zero_index = Some(token);
+                return Err(message.into());
+            }
+        }
     }
     Ok(())
+}
+
+/// The reader's error for the line a feature index 0 stopped (`zero_index`, its token) as a
+/// [`DataError::ZeroIndex`]; any other error as it is.
+fn with_zero_index(error: DataError, zero_index: Option<String>) -> DataError {
+    match (error, zero_index) {
+        (DataError::Parse { path, line, .. }, Some(token)) => {
+            DataError::ZeroIndex { path, line, token }
+        }
+        (error, _) => error,
+    }
 }
 
 /// Fails with [`DataError::Empty`] when the shards of `path` together hold no examples.
@@ -175,7 +215,7 @@ fn parse_line(
     content: &[u8],
     options: &LibsvmOptions,
     rows: &mut SparseRows,
-) -> Result<(), String> {
+) -> Result<(), LineProblem> {
     let mut tokens = fields(content);
     let Some(label_token) = tokens.next() else {
         return Ok(());
@@ -203,14 +243,16 @@ fn parse_line(
                 return Err(format!(
                     "duplicate feature index {index} in {}: indices must be strictly increasing",
                     quoted(token)
-                ));
+                )
+                .into());
             }
             if index < previous {
                 return Err(format!(
                     "unsorted feature indices: {index} (in {}) follows {previous}; indices must be \
                      strictly increasing",
                     quoted(token)
-                ));
+                )
+                .into());
             }
         }
         previous_index = Some(index);
@@ -227,10 +269,10 @@ fn parse_line(
 }
 
 /// Reads one `index:value` token, returning the index as written in the file.
-fn parse_feature(token: &[u8], options: &LibsvmOptions) -> Result<(u64, f64), String> {
+fn parse_feature(token: &[u8], options: &LibsvmOptions) -> Result<(u64, f64), LineProblem> {
     let expected = "expected a feature `index:value`";
     let Some(colon) = memchr::memchr(b':', token) else {
-        return Err(format!("{expected}, found {}", quoted(token)));
+        return Err(format!("{expected}, found {}", quoted(token)).into());
     };
     let (index_text, value_text) = (&token[..colon], &token[colon + 1..]);
     let kind = if options.zero_based {
@@ -246,11 +288,9 @@ fn parse_feature(token: &[u8], options: &LibsvmOptions) -> Result<(u64, f64), St
         )
     })?;
     if index == 0 && !options.zero_based {
-        return Err(format!(
-            "feature index 0 in {}, but indices are 1-based; pass --zero-based if this file's \
-             indices start at 0",
-            quoted(token)
-        ));
+        return Err(LineProblem::ZeroIndex {
+            token: String::from_utf8_lossy(token).into_owned(),
+        });
     }
     let column = if options.zero_based { index } else { index - 1 };
     if column > u64::from(u32::MAX) {
@@ -258,7 +298,8 @@ fn parse_feature(token: &[u8], options: &LibsvmOptions) -> Result<(u64, f64), St
             "feature index {index} in {} is too large: at most {} columns are supported",
             quoted(token),
             u64::from(u32::MAX) + 1
-        ));
+        )
+        .into());
     }
     let value = parse_finite(value_text).map_err(|error| {
         format!(
@@ -411,8 +452,7 @@ mod tests {
             ("1 3:\n", "/train.libsvm:1: expected a feature `index:value`, found \"3:\": \"\" is not a number"),
             (
                 "1 1:1\n1 0:1 2:1\n",
-                "/train.libsvm:2: feature index 0 in \"0:1\", but indices are 1-based; pass \
-                 --zero-based if this file's indices start at 0",
+                "/train.libsvm:2: feature index 0 in \"0:1\", but indices are read as 1-based",
             ),
             (
                 "1 2:1 2:3\n",

@@ -194,9 +194,15 @@ impl LibsvmCache {
             .source
             .check_unchanged(&self.cache.path, source)?;
         if zero_based != self.header.zero_based {
+            let base = |zero_based| if zero_based { "0-based" } else { "1-based" };
             return Err(DataError::invalid(
                 &self.cache.path,
-                "the cache was made with the other choice of --zero-based",
+                format!(
+                    "the cache was made reading the file's indices as {}, this read takes them \
+                     as {}",
+                    base(self.header.zero_based),
+                    base(zero_based)
+                ),
             ));
         }
         Ok(())
@@ -361,7 +367,12 @@ mod tests {
         assert!(is_libsvm_cache(&cache).unwrap() && !is_libsvm_cache(&source).unwrap());
         let mut reader = LibsvmCache::open(&cache).unwrap();
         reader.check_source(&source, false).unwrap();
-        assert!(reader.check_source(&source, true).is_err());
+        let error = reader.check_source(&source, true).unwrap_err().to_string();
+        assert!(
+            error.contains("indices as 1-based, this read takes them as 0-based"),
+            "{error}"
+        );
+        assert!(!error.contains("--"), "names a flag: {error}");
         for n in 1..8 {
             for shard in 0..n {
                 let from_text = read_libsvm_shard(&source, shard, n, &options).unwrap();

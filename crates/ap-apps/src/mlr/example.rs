@@ -36,6 +36,33 @@ impl Example {
 /// Parses one libsvm line: `Ok(None)` for a line without an example, `Err(what was expected)` for a
 /// malformed one (the caller adds the file and line).
 pub fn parse_example(line: &str, zero_based: bool) -> Result<Option<Example>, String> {
+    parse_line(line, zero_based).map_err(|problem| match problem {
+        LineProblem::Expected(message) => message,
+        LineProblem::ZeroIndex { token } => zero_index_message(&token),
+    })
+}
+
+/// Why a line holds no example: what was expected there, or a feature index 0 in a file read
+/// as 1-based (its token), which the reader reports as the typed
+/// [`strads_io::DataError::ZeroIndex`] (reading the file as 0-based may be all it needs).
+pub(crate) enum LineProblem {
+    Expected(String),
+    ZeroIndex { token: String },
+}
+
+impl From<String> for LineProblem {
+    fn from(expected: String) -> LineProblem {
+        LineProblem::Expected(expected)
+    }
+}
+
+/// What a feature index 0 in a 1-based file is, as a sentence.
+pub(crate) fn zero_index_message(token: &str) -> String {
+    format!("feature index 0 in {token:?}, but indices are read as 1-based")
+}
+
+/// [`parse_example`], with a feature index 0 told apart.
+pub(crate) fn parse_line(line: &str, zero_based: bool) -> Result<Option<Example>, LineProblem> {
     let content = line.split('#').next().unwrap_or("");
     let mut tokens = content.split_ascii_whitespace();
     let Some(label_token) = tokens.next() else {
@@ -47,23 +74,23 @@ pub fn parse_example(line: &str, zero_based: bool) -> Result<Option<Example>, St
     let mut previous: Option<u64> = None;
     for token in tokens {
         let Some((index_text, value_text)) = token.split_once(':') else {
-            return Err(format!("expected a feature `index:value`, found {token:?}"));
+            return Err(format!("expected a feature `index:value`, found {token:?}").into());
         };
         let index: u64 = index_text.parse().map_err(|_| {
             format!("expected a feature `index:value` with an integer index, found {token:?}")
         })?;
         if index == 0 && !zero_based {
-            return Err(format!(
-                "feature index 0 in {token:?}, but indices are 1-based; pass --zero-based if \
-                 this file's indices start at 0"
-            ));
+            return Err(LineProblem::ZeroIndex {
+                token: token.to_owned(),
+            });
         }
         if previous.is_some_and(|p| index <= p) {
             return Err(format!(
                 "feature index {index} (in {token:?}) follows {}: indices must be strictly \
                  increasing",
                 previous.unwrap_or(0)
-            ));
+            )
+            .into());
         }
         previous = Some(index);
         let column = if zero_based { index } else { index - 1 };
@@ -135,6 +162,7 @@ mod tests {
         ] {
             let error = parse_example(line, false).unwrap_err();
             assert!(error.contains(expected), "{line:?}: {error}");
+            assert!(!error.contains("--"), "names a flag: {error}");
         }
     }
 }

@@ -73,8 +73,8 @@ pub fn read_model(path: &Path) -> Result<(Shape, ClassMap, Vec<f64>), DataError>
             return Err(DataError::parse(
                 path,
                 1,
-                "expected `mlr classes K features d intercept yes|no` (a model written by \
-                 `strads mlr --out`)",
+                "expected `mlr classes K features d intercept yes|no` (the header of a model \
+                 that mlr training writes)",
             ))
         }
     };

@@ -10,9 +10,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use strads_ap::{Ap, ApError, Consistency, DVector};
+use strads_io::DataError;
 
 use super::classes::ClassMap;
-use super::example::{parse_example, Example};
+use super::example::{parse_line, zero_index_message, Example, LineProblem};
 use super::kernels::{self, Shape};
 use super::lbfgs::{minimize_until, LbfgsStop, L1};
 use super::{MlrError, MlrParams, SgdSettings, Solver};
@@ -110,9 +111,44 @@ pub fn read_examples(
     path: &Path,
     zero_based: bool,
 ) -> Result<DVector<Example>, ApError> {
-    Ok(ap
-        .read_lines(path, |line| parse_example(line, zero_based))?
-        .with_name("examples"))
+    // The token of a feature index 0 that stopped this worker's read.
+    let mut zero_index: Option<String> = None;
+    let read = ap.read_lines(path, |line| {
+        parse_line(line, zero_based).map_err(|problem| match problem {
+            LineProblem::Expected(message) => message,
+            LineProblem::ZeroIndex { token } => {
+                let message = zero_index_message(&token);
+                zero_index = Some(token);
+                message
+            }
+        })
+    });
+    match read {
+        Ok(rows) => Ok(rows.with_name("examples")),
+        // Every worker has this same error (read_lines agrees on one failing line), so every
+        // worker takes part in this gather; a token whose sentence is the error's makes it the
+        // typed DataError::ZeroIndex (the same token on another line says the same).
+        Err(ApError::Data(DataError::Parse {
+            path,
+            line,
+            message,
+        })) => {
+            let tokens = ap.all_gather(&zero_index)?;
+            let token = tokens
+                .into_iter()
+                .flatten()
+                .find(|token| zero_index_message(token) == message);
+            Err(ApError::Data(match token {
+                Some(token) => DataError::ZeroIndex { path, line, token },
+                _ => DataError::Parse {
+                    path,
+                    line,
+                    message,
+                },
+            }))
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// Runs the whole program on this worker.

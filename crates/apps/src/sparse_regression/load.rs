@@ -265,27 +265,62 @@ pub struct LoadedShard {
 /// A shard's shape: rows, columns seen, nonzeros.
 type Shape = (usize, usize, usize);
 
-/// What a worker tells the others after parsing: its shape, or its error as a sentence.
+/// What a worker tells the others after parsing: its shape, or its error.
 #[derive(Serialize, Deserialize)]
 struct ShardStatus {
-    result: Result<Shape, String>,
+    result: Result<Shape, ShardFailure>,
+}
+
+/// A worker's parse error as the others receive it: a feature index 0 in a 1-based file as
+/// its fields, so that every worker fails with the same typed [`DataError::ZeroIndex`] (which
+/// a caller can answer by reading the file as 0-based); any other error as a sentence.
+#[derive(Serialize, Deserialize)]
+enum ShardFailure {
+    ZeroIndex {
+        path: PathBuf,
+        line: u64,
+        token: String,
+    },
+    Message(String),
+}
+
+impl ShardFailure {
+    fn of(error: &DataError) -> ShardFailure {
+        match error {
+            DataError::ZeroIndex { path, line, token } => ShardFailure::ZeroIndex {
+                path: path.clone(),
+                line: *line,
+                token: token.clone(),
+            },
+            error => ShardFailure::Message(error.to_string()),
+        }
+    }
+
+    fn into_error(self) -> AppError {
+        match self {
+            ShardFailure::ZeroIndex { path, line, token } => {
+                AppError::Data(DataError::ZeroIndex { path, line, token })
+            }
+            ShardFailure::Message(message) => AppError::RemoteData(message),
+        }
+    }
 }
 
 /// Agrees on success: if any worker failed, every worker returns an error (its own typed error,
-/// or the first failing worker's message).
+/// or the first failing worker's).
 fn agree<T>(
     worker: &mut Worker<'_>,
     local: Result<T, DataError>,
     shape: impl Fn(&T) -> Shape,
 ) -> Result<(T, Vec<Shape>), AppError> {
     let status = ShardStatus {
-        result: local.as_ref().map(&shape).map_err(|e| e.to_string()),
+        result: local.as_ref().map(&shape).map_err(ShardFailure::of),
     };
     let all = worker.all_gather(&status)?;
     let local = local?;
     let mut shapes = Vec::with_capacity(all.len());
     for status in all {
-        shapes.push(status.result.map_err(AppError::RemoteData)?);
+        shapes.push(status.result.map_err(ShardFailure::into_error)?);
     }
     Ok((local, shapes))
 }

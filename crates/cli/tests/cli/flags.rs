@@ -1,7 +1,8 @@
 //! Flags shared by every app subcommand, and flags that do not apply: `--threads N --processes
 //! 1` is accepted by every app, and a flag that the chosen variant (algorithm, layout, solver,
 //! mode) would ignore is a usage error (status 2) naming it, the same way in every subcommand,
-//! even when it is given with its default's value.
+//! even when it is given with its default's value. And only the binary names flags: no library
+//! source outside its tests and comments holds a `--flag`.
 
 use crate::support::{arg, number, run, Dir, Run};
 
@@ -199,4 +200,70 @@ fn every_app_subcommand_accepts_threads_and_one_process() {
         assert_eq!(number(&summary, "threads"), 2.0, "{command}");
         assert_eq!(number(&summary, "processes"), 1.0, "{command}");
     }
+}
+
+/// The library crates whose non-test code must name no flag: they say what is wrong in their
+/// own terms, and `strads` adds the flag (`failure::flag_hint`, `flags::flag_of`). `crates/ap`
+/// is left out: its argument parser (`ApConfig::from_args`) is the edge of the STRADS-AP
+/// example programs and names their flags.
+const LIBRARY_SOURCES: [&str; 5] = [
+    "engine/src",
+    "io/src",
+    "core/src",
+    "apps/src",
+    "ap-apps/src",
+];
+
+/// The lines of `text` before its test module that are not comments and hold `--` followed by a
+/// letter (a flag such as `--zero-based`), as `line: text`.
+fn lines_naming_flags(text: &str) -> Vec<String> {
+    text.lines()
+        .enumerate()
+        .take_while(|(_, line)| line.trim() != "#[cfg(test)]")
+        .filter(|(_, line)| !line.trim_start().starts_with("//"))
+        .filter(|(_, line)| {
+            line.match_indices("--")
+                .any(|(at, _)| line[at + 2..].starts_with(|c: char| c.is_ascii_lowercase()))
+        })
+        .map(|(number, line)| format!("{}: {}", number + 1, line.trim()))
+        .collect()
+}
+
+fn rust_files(dir: &std::path::Path, files: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, files);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+}
+
+#[test]
+fn no_library_source_names_a_flag() {
+    assert_eq!(
+        lines_naming_flags("let a = 1;\n// --x\nErr(\"pass --zero-based\")\n#[cfg(test)]\n\"--y\""),
+        ["3: Err(\"pass --zero-based\")"],
+        "the scan itself"
+    );
+    let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut found = Vec::new();
+    for dir in LIBRARY_SOURCES {
+        let mut files = Vec::new();
+        rust_files(&crates.join(dir), &mut files);
+        assert!(!files.is_empty(), "no sources under crates/{dir}");
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for line in lines_naming_flags(&text) {
+                found.push(format!("{}:{line}", file.display()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "library code names command-line flags (say what is wrong in the library's terms, with \
+         typed fields, and add the flag in crates/cli):\n{}",
+        found.join("\n")
+    );
 }

@@ -312,6 +312,20 @@ fn libsvm_error_read_by_the_second_worker_names_the_absolute_line() {
     assert_bad_input(&run, &path, Some(190), &["\"5:x\"", "not a number"]);
 }
 
+/// The library's error is typed (a feature index 0) and the binary names the flag: also when
+/// the second worker read the line and worker 0 reports it.
+#[test]
+fn index_zero_read_by_the_second_worker_still_gets_the_flag_hint() {
+    let content = file_with_a_late_bad_line(190, "1 0:1 5:2");
+    let (_dir, path, run) = run_on_libsvm("lasso", &content, &["--threads", "2"]);
+    assert_bad_input(
+        &run,
+        &path,
+        Some(190),
+        &["index 0 in \"0:1\"", "1-based", "pass --zero-based"],
+    );
+}
+
 #[test]
 fn matrix_market_error_read_by_the_second_worker_names_the_absolute_line() {
     let dir = Dir::new();

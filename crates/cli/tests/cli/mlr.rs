@@ -63,6 +63,18 @@ fn malformed_input_names_the_file_and_line_and_exits_2() {
             "finite feature value",
         );
     }
+    // A feature index 0 (read by the second worker with two threads): the library's typed
+    // error, and the binary's flag.
+    lines[333] = "2 0:0.5 4:1".into();
+    let zero = dir.write("zero.libsvm", &(lines.join("\n") + "\n"));
+    for threads in ["1", "2"] {
+        let r = mlr(&["--data", &arg(&zero), "--threads", threads]);
+        assert_rejected(
+            &r,
+            &format!("error: {}:334: feature index 0", arg(&zero)),
+            "read as 1-based; pass --zero-based",
+        );
+    }
     let fractional = dir.write("fractional.libsvm", "1 1:1\n0.5 1:2\n");
     assert_rejected(
         &mlr(&["--data", &arg(&fractional)]),

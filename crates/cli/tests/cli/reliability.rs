@@ -310,10 +310,15 @@ fn a_process_with_another_secret_is_never_admitted() {
     );
     let one = one.finish(COMMAND_TIMEOUT);
     let zero = zero.finish(COMMAND_TIMEOUT);
+    // The engine says what happened; the binary adds where the secret comes from.
+    let hint = "from STRADS_SECRET or --secret-file?";
     one.expect_code(1);
-    expect_error_line(&one, &["process 0", "did not prove the cluster secret"]);
+    expect_error_line(
+        &one,
+        &["process 0", "did not prove the cluster secret", hint],
+    );
     zero.expect_code(1);
-    expect_error_line(&zero, &["process 1", "did not authenticate"]);
+    expect_error_line(&zero, &["process 1", "did not authenticate", hint]);
 }
 
 #[test]
