@@ -93,28 +93,6 @@ fn load_word(_at: *const usize) -> usize {
 /// the first lines of an element's heap data only).
 ///
 /// Only a hint: it reads nothing, cannot fault and changes no result.
-#[inline(always)]
-pub fn prefetch_slice<T>(values: &[T]) {
-    let start = values.as_ptr().cast::<u8>();
-    let mut offset = 0;
-    while offset < std::mem::size_of_val(values) {
-        prefetch_line(start.wrapping_add(offset));
-        offset += 64;
-    }
-}
+pub use strads_core::prefetch::prefetch_slice;
 
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-#[allow(unsafe_code)]
-fn prefetch_line(line: *const u8) {
-    // SAFETY: `_mm_prefetch` is a hint that never dereferences its address (an invalid one is
-    // ignored, not faulted), and SSE is part of the x86_64 baseline. It is `unsafe` only because
-    // it is a `#[target_feature]` intrinsic.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.cast::<i8>());
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-fn prefetch_line(_line: *const u8) {}
+use strads_core::prefetch::prefetch_line;

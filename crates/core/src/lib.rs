@@ -11,6 +11,7 @@
 //! - [`rotation_block`] and [`balanced_blocks`] give the static block rotation used by LDA, MF
 //!   SGD and STRADS-AP's rotation loops.
 //! - [`chi_square`]: goodness-of-fit helpers for the sampling tests of schedulers and samplers.
+//! - [`prefetch`]: cache prefetch hints for kernels that know their next random reads.
 //!
 //! It depends on no dataflow engine, no network and no model: coordinates are `u32` indices and
 //! correlations come from a caller's closure. Everything random is seeded and deterministic, and
@@ -54,6 +55,7 @@ mod sum_tree;
 mod unexplored;
 
 pub mod chi_square;
+pub mod prefetch;
 
 pub use cyclic::CyclicSchedule;
 pub use dependency::{dependency_filter, dependency_filter_pairs};
