@@ -15,6 +15,7 @@
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use strads_core::prefetch::prefetch_slice;
 use strads_core::rotation_block;
 use strads_engine::Worker;
 
@@ -22,6 +23,9 @@ use super::kernels::sgd_step;
 use super::load::Problem;
 use super::{Driver, Local, MfParams, RegScaling, SgdOptions};
 use crate::error::AppError;
+
+/// How many ratings ahead an SGD step prefetches its item's H row.
+const PREFETCH_RATINGS: usize = 16;
 
 /// One rating of a block: owned user, item offset within the item block, value.
 #[derive(Clone, Copy, Debug)]
@@ -71,7 +75,13 @@ pub fn run(
         for sub_epoch in 0..n_workers {
             let b = rotation_block(p, sub_epoch, n_workers);
             let item_start = problem.item_blocks[b].start;
-            for rating in &blocks[b] {
+            let ratings = &blocks[b];
+            for (n, rating) in ratings.iter().enumerate() {
+                // The H row of a rating a few steps ahead (item rows come at random, users
+                // in order): its cache misses overlap the steps before it.
+                if let Some(ahead) = ratings.get(n + PREFETCH_RATINGS) {
+                    prefetch_slice(&h_block[ahead.item as usize * k..][..k]);
+                }
                 let (i, j) = (rating.user as usize, rating.item as usize);
                 sgd_step(
                     &mut local.w[i * k..(i + 1) * k],
