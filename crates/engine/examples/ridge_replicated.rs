@@ -185,11 +185,12 @@ pub fn solve(config: &ClusterConfig) -> Vec<Solved> {
 pub fn reference() -> Vec<f64> {
     let mut a = [[0.0; COLS + 1]; COLS];
     for i in 0..ROWS {
-        for j in 0..COLS {
-            for k in 0..COLS {
-                a[j][k] += x(i, j) * x(i, k);
+        let row: Vec<f64> = (0..COLS).map(|j| x(i, j)).collect();
+        for (equation, &xj) in a.iter_mut().zip(&row) {
+            for (entry, &xk) in equation.iter_mut().zip(&row) {
+                *entry += xj * xk;
             }
-            a[j][COLS] += x(i, j) * y(i);
+            equation[COLS] += xj * y(i);
         }
     }
     for (j, equation) in a.iter_mut().enumerate() {
