@@ -4,7 +4,10 @@
 //! dataflow's own networking), gives each worker a [`Worker`] handle with point-to-point messages and
 //! collectives ([`Worker::all_gather`], [`Worker::broadcast`], and the static rotation's block
 //! exchange [`Worker::rotate_bytes`]), and runs programs made of rounds
-//! ([`rounds::RoundWorker`] on every worker, [`rounds::RoundLeader`] on worker 0) with bounded staleness. It knows no machine learning.
+//! ([`rounds::RoundWorker`] on every worker, [`rounds::RoundLeader`] on worker 0) with bounded
+//! staleness, or of replicated rounds with no leader ([`replicated::ReplicatedRounds`]: one
+//! all-gather or all-reduce a round, the same decision on every worker). It knows no machine
+//! learning.
 //!
 //! ```
 //! use strads_engine::{ClusterConfig, run_cluster};
@@ -28,6 +31,7 @@ pub mod loopback;
 mod mailbox;
 mod process_figures;
 mod pull_by_keys;
+pub mod replicated;
 pub mod rounds;
 pub mod secret;
 pub mod threads;

@@ -2,6 +2,9 @@
 //! rows (`kernels::als_row`), the new W rows go to the workers that need them, then every owned
 //! H row is solved against those; the new H rows serve both the evaluation and the next W half.
 
+use std::ops::ControlFlow;
+
+use strads_engine::replicated::{run_replicated, AllReduceSum, ReplicatedRounds};
 use strads_engine::Worker;
 
 use super::kernels::{als_row, als_row_with_error, AlsScratch};
@@ -15,8 +18,6 @@ pub fn run(
     local: &mut Local,
     driver: &mut Driver<'_>,
 ) -> Result<(), AppError> {
-    let k = local.rank;
-    let mut scratch = AlsScratch::new(k);
     let items = &local.items;
     let squares: Vec<f64> = (0..items.len())
         .map(|j| items.values[items.row(j)].iter().map(|r| r * r).sum())
@@ -26,55 +27,94 @@ pub fn run(
     let first = match driver.resume::<(Vec<f64>, Vec<f64>)>(worker)? {
         Some((iteration, (w, h))) => {
             (local.w, local.h) = (w, h);
-            local.refresh_h(worker)?;
-            iteration + 1
+            iteration as u64 + 1
         }
-        None => {
-            local.refresh_h(worker)?;
+        None => 0,
+    };
+    local.refresh_h(worker)?;
+    let mut als = Als {
+        scratch: AlsScratch::new(local.rank),
+        local,
+        driver,
+        squares,
+    };
+    run_replicated(worker, &mut als, first)?;
+    Ok(())
+}
+
+/// ALS as replicated rounds: round 0 evaluates the start, round `t` is iteration `t` (the W
+/// half, then the H half); the sums of the errors decide when to stop.
+struct Als<'a, 'run> {
+    local: &'a mut Local,
+    driver: &'a mut Driver<'run>,
+    scratch: AlsScratch,
+    /// Each owned item's sum of squared ratings.
+    squares: Vec<f64>,
+}
+
+impl ReplicatedRounds for Als<'_, '_> {
+    type Share = AllReduceSum<4>;
+    type Error = AppError;
+
+    fn step(
+        &mut self,
+        worker: &mut Worker<'_>,
+        iteration: u64,
+    ) -> Result<AllReduceSum<4>, AppError> {
+        let k = self.local.rank;
+        let local = &mut *self.local;
+        let errors = if iteration == 0 {
             // W is 0 at the start (the first half solves for it), so every prediction is 0
             // and the errors are the squared ratings.
             debug_assert!(local.w.iter().all(|&x| x == 0.0));
             let test_squares = local.users.test_values.iter().map(|r| r * r).sum();
-            let start = [squares.iter().sum(), local.penalty(), test_squares];
-            if driver.record(worker, 0, start)? {
-                return Ok(());
-            }
-            1
-        }
-    };
-    for iteration in first.. {
-        solve_rows(
-            &local.users,
-            &local.h_needed,
-            &local.user_reg,
-            None,
-            &mut local.w,
-            k,
-            &mut scratch,
-        );
-        local.refresh_w(worker)?;
-        let train_error = solve_rows(
-            &local.items,
-            &local.w_needed,
-            &local.item_reg,
-            Some(&squares),
-            &mut local.h,
-            k,
-            &mut scratch,
-        );
-        local.refresh_h(worker)?;
-        let errors = [
-            train_error,
-            local.penalty(),
-            local.test_error(&local.h_needed),
-        ];
-        if driver.record(worker, iteration, errors)?
-            || driver.boundary(worker, iteration, &(&local.w, &local.h))?
-        {
-            break;
-        }
+            [self.squares.iter().sum(), local.penalty(), test_squares]
+        } else {
+            solve_rows(
+                &local.users,
+                &local.h_needed,
+                &local.user_reg,
+                None,
+                &mut local.w,
+                k,
+                &mut self.scratch,
+            );
+            local.refresh_w(worker)?;
+            let train_error = solve_rows(
+                &local.items,
+                &local.w_needed,
+                &local.item_reg,
+                Some(&self.squares),
+                &mut local.h,
+                k,
+                &mut self.scratch,
+            );
+            local.refresh_h(worker)?;
+            [
+                train_error,
+                local.penalty(),
+                local.test_error(&local.h_needed),
+            ]
+        };
+        Ok(self.driver.share(worker, errors))
     }
-    Ok(())
+
+    fn apply(
+        &mut self,
+        worker: &mut Worker<'_>,
+        iteration: u64,
+        sums: [f64; 4],
+    ) -> Result<ControlFlow<()>, AppError> {
+        let iteration = iteration as usize;
+        let factors = (&self.local.w, &self.local.h);
+        let stop = self.driver.commit(worker, iteration, sums)
+            || (iteration > 0 && self.driver.boundary(worker, iteration, &factors)?);
+        Ok(if stop {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        })
+    }
 }
 
 /// Solves every owned row of `side` into `factor`. With `squares` (each row's sum of squared

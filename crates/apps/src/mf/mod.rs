@@ -32,6 +32,7 @@ use std::path::PathBuf;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use strads_engine::replicated::{AllReduceSum, Exchange};
 use strads_engine::{ClusterConfig, EngineError, PullByKeys, Worker};
 use strads_io::RatingsFormat;
 
@@ -565,9 +566,21 @@ impl Driver<'_> {
         iteration: usize,
         local: [f64; 3],
     ) -> Result<bool, EngineError> {
+        let global = self.share(worker, local).exchange(worker)?;
+        Ok(self.commit(worker, iteration, global))
+    }
+
+    /// This worker's share of an iteration's sums: `local` = `(training SSE, penalty, test
+    /// SSE)`, and whether the time is up, which only worker 0's clock says.
+    pub fn share(&self, worker: &Worker<'_>, local: [f64; 3]) -> AllReduceSum<4> {
         let out_of_time = worker.is_leader() && self.run.seconds() >= self.max_seconds;
         let flag = if out_of_time { 1.0 } else { 0.0 };
-        let global = worker.all_reduce_sum(&[local[0], local[1], local[2], flag])?;
+        AllReduceSum([local[0], local[1], local[2], flag])
+    }
+
+    /// Records iteration `iteration` from the sums of every worker's [`Driver::share`], and
+    /// returns whether to stop: the same on every worker, which all hold the same sums.
+    pub fn commit(&mut self, worker: &Worker<'_>, iteration: usize, global: [f64; 4]) -> bool {
         let objective = global[0] + global[1];
         let record = TraceRecord {
             iteration,
@@ -580,7 +593,7 @@ impl Driver<'_> {
         self.run.observe(worker, &record);
         self.trace.push(record);
         self.diverged = !objective.is_finite();
-        Ok(self.diverged || global[3] > 0.0 || iteration >= self.iterations)
+        self.diverged || global[3] > 0.0 || iteration >= self.iterations
     }
 
     /// After [`Driver::record`] of `iteration` said "go on": writes the checkpoint `state` (the

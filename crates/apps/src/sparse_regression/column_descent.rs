@@ -25,9 +25,11 @@
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use strads_engine::replicated::{run_replicated, AllGather, ReplicatedRounds};
 use strads_engine::{DenseVector, DenseVector32, Worker};
 
 use super::column_blocks::ColumnBlock;
@@ -314,35 +316,15 @@ pub fn run_column_descent<L: Loss>(
     }
     // A checkpoint directory that clearly cannot hold a checkpoint fails the run now (exit 2).
     run.check_space(worker, &state.snapshot(&progress))?;
-    while progress.stop.is_none() {
-        progress.rounds += 1;
-        if progress.gap_due() {
-            // The gap is certified on the exact rows: first the remainders the sweeps' single
-            // precision left unsent, in double precision.
-            let unsent = worker.all_gather_shared(DenseVector(state.unsent.clone()))?;
-            state.flush_unsent(&unsent);
-            let share = state.gap_share(run.seconds());
-            let shares: Vec<GapShare> = worker.all_gather(&share)?;
-            let record = progress.commit_gap::<L>(&state, &shares);
-            run.observe(worker, &record);
-            if progress.stop.is_none() {
-                let evaluations = progress.trace.len() as u64;
-                let boundary = run.boundary(worker, evaluations, progress.seconds)?;
-                if boundary.checkpoint {
-                    run.save(worker, evaluations, &state.snapshot(&progress))?;
-                }
-                if boundary.stop.is_some() {
-                    progress.stop = Some(StopReason::Interrupted);
-                }
-            }
-        } else {
-            let share = state.sweep(progress.passes_per_round, run.seconds());
-            let shares: Vec<Arc<SweepShare>> = worker.all_gather_shared(share)?;
-            let (scale, delta) = progress.commit_sweep(&state, &shares);
-            drop(shares);
-            state.apply(scale, &delta);
-        }
-    }
+    let mut descent = ColumnDescent {
+        state,
+        progress,
+        run,
+    };
+    run_replicated(worker, &mut descent, 0)?;
+    let ColumnDescent {
+        state, progress, ..
+    } = descent;
     // Every worker gathers the coefficients (worker 0 reports them).
     let nonzero: Vec<(u32, f64)> = state
         .beta
@@ -368,14 +350,98 @@ pub fn run_column_descent<L: Loss>(
     })
 }
 
+/// A worker's share of a round: every worker runs the same kind of round (the schedule is
+/// replicated), so the gathered shares are all of one kind.
+#[derive(Debug, Serialize, Deserialize)]
+enum RoundShare {
+    Sweep(SweepShare),
+    Gap(GapShare),
+}
+
+impl RoundShare {
+    fn sweep(&self) -> &SweepShare {
+        match self {
+            RoundShare::Sweep(share) => share,
+            RoundShare::Gap(_) => unreachable!("every worker sweeps in a sweep round"),
+        }
+    }
+
+    fn gap(&self) -> &GapShare {
+        match self {
+            RoundShare::Gap(share) => share,
+            RoundShare::Sweep(_) => unreachable!("every worker evaluates in a gap round"),
+        }
+    }
+}
+
+/// The solve as replicated rounds: a sweep round, or a gap round when [`Progress::gap_due`].
+struct ColumnDescent<'r, L: Loss> {
+    state: BlockState<L>,
+    progress: Progress,
+    run: &'r mut Run<TraceRecord>,
+}
+
+impl<L: Loss> ReplicatedRounds for ColumnDescent<'_, L> {
+    type Share = AllGather<RoundShare>;
+    type Error = AppError;
+
+    fn step(&mut self, worker: &mut Worker<'_>, _round: u64) -> Result<Self::Share, AppError> {
+        let (state, progress) = (&mut self.state, &mut self.progress);
+        progress.rounds += 1;
+        let share = if progress.gap_due() {
+            // The gap is certified on the exact rows: first the remainders the sweeps' single
+            // precision left unsent, in double precision.
+            let unsent = worker.all_gather_shared(DenseVector(state.unsent.clone()))?;
+            state.flush_unsent(&unsent);
+            RoundShare::Gap(state.gap_share(self.run.seconds()))
+        } else {
+            RoundShare::Sweep(state.sweep(progress.passes_per_round, self.run.seconds()))
+        };
+        Ok(AllGather(share))
+    }
+
+    fn apply(
+        &mut self,
+        worker: &mut Worker<'_>,
+        _round: u64,
+        shares: Vec<Arc<RoundShare>>,
+    ) -> Result<ControlFlow<()>, AppError> {
+        let (state, progress) = (&mut self.state, &mut self.progress);
+        if let RoundShare::Sweep(_) = *shares[0] {
+            let (scale, delta) = progress.commit_sweep(state, &shares);
+            drop(shares);
+            state.apply(scale, &delta);
+            return Ok(ControlFlow::Continue(()));
+        }
+        let record = progress.commit_gap::<L>(state, &shares);
+        self.run.observe(worker, &record);
+        if progress.stop.is_none() {
+            let evaluations = progress.trace.len() as u64;
+            let boundary = self.run.boundary(worker, evaluations, progress.seconds)?;
+            if boundary.checkpoint {
+                self.run
+                    .save(worker, evaluations, &state.snapshot(progress))?;
+            }
+            if boundary.stop.is_some() {
+                progress.stop = Some(StopReason::Interrupted);
+            }
+        }
+        Ok(if progress.stop.is_some() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        })
+    }
+}
+
 impl Progress {
     /// Sums the workers' changes (in worker order) and decides between the sum and the average.
     fn commit_sweep<L: Loss>(
         &mut self,
         state: &BlockState<L>,
-        shares: &[Arc<SweepShare>],
+        shares: &[Arc<RoundShare>],
     ) -> (f64, Vec<f64>) {
-        let mut shares = shares.iter();
+        let mut shares = shares.iter().map(|share| share.sweep());
         let first = shares.next().expect("one share per worker");
         self.seconds = first.seconds;
         let (mut l1_full, mut l1_averaged, mut updates) =
@@ -412,18 +478,22 @@ impl Progress {
 
     /// Evaluates the gap from the workers' shares and the replicated rows, decides whether to
     /// stop, and plans the sweeps until the next evaluation.
-    fn commit_gap<L: Loss>(&mut self, state: &BlockState<L>, shares: &[GapShare]) -> TraceRecord {
+    fn commit_gap<L: Loss>(
+        &mut self,
+        state: &BlockState<L>,
+        shares: &[Arc<RoundShare>],
+    ) -> TraceRecord {
         let lambda = self.settings.lambda;
         let (mut max_abs_gradient, mut l1, mut nnz, mut working_set, mut working_entries) =
             (0.0f64, 0.0, 0, 0, 0);
-        for share in shares {
+        for share in shares.iter().map(|share| share.gap()) {
             max_abs_gradient = max_abs_gradient.max(share.max_abs_gradient);
             l1 += share.l1;
             nnz += share.nnz;
             working_set += share.working_set;
             working_entries += share.working_entries;
         }
-        let seconds = shares[0].seconds;
+        let seconds = shares[0].gap().seconds;
         self.seconds = seconds;
         let rows = &state.rows;
         let loss: f64 = rows
