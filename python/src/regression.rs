@@ -14,9 +14,8 @@ use pyo3::types::PyDict;
 use strads_apps::checkpoint::Checkpointing;
 use strads_apps::sparse_regression::{
     solve, ColumnSource, ColumnsError, CscColumns, DataSource, InMemoryColumns, InMemoryRows,
-    Layout, LossKind, Penalty, RegressionParams,
+    Layout, LayoutKind, LossKind, Penalty, RegressionParams,
 };
-use strads_core::{SchedulerKind, SchedulerParams};
 use strads_engine::ClusterConfig;
 
 use crate::convert::{app_error, to_py};
@@ -253,7 +252,7 @@ impl ColumnSource for DenseColumns<'_> {
 struct Options {
     loss: LossKind,
     penalty: Penalty,
-    layout: Layout,
+    layout: LayoutKind,
     threads: usize,
 }
 
@@ -275,7 +274,7 @@ impl Options {
             "ratio" => Penalty::Ratio(penalty_value),
             other => return Err(PyValueError::new_err(format!("unknown penalty {other:?}"))),
         };
-        let layout: Layout = layout.parse().map_err(PyValueError::new_err)?;
+        let layout: LayoutKind = layout.parse().map_err(PyValueError::new_err)?;
         if threads == 0 {
             return Err(PyValueError::new_err("threads must be at least 1"));
         }
@@ -309,8 +308,16 @@ fn fit<'py>(
         threads,
     } = options;
     let stop = Arc::new(AtomicUsize::new(0));
-    // The CLI's defaults for the column layout (README, "Layouts and their flags"); the rows
-    // layout's scheduling keeps the CLI's defaults too.
+    // The CLI's defaults for this loss and layout in one process (README, "Layouts and their
+    // flags"), with the seed of the rows layout's scheduler.
+    let tuned = RegressionParams::tuned(loss, layout, 1);
+    let layout = match tuned.layout {
+        Layout::Rows(mut rows) => {
+            rows.scheduler.seed = seed;
+            Layout::Rows(rows)
+        }
+        columns @ Layout::Columns(_) => columns,
+    };
     let params = RegressionParams {
         loss,
         data,
@@ -318,33 +325,8 @@ fn fit<'py>(
         tol,
         max_passes: max_iters,
         max_seconds,
-        scheduler: SchedulerParams {
-            kind: SchedulerKind::Priority,
-            schedule_size: match loss {
-                LossKind::Squared => 256,
-                LossKind::Logistic => 64,
-            },
-            eta: 1e-9,
-            seed,
-        },
-        rho: match loss {
-            LossKind::Squared => 1.0,
-            LossKind::Logistic => 0.1,
-        },
-        staleness: 0,
-        gap_every: match (layout, loss) {
-            (Layout::Columns, _) => 20.0,
-            (Layout::Rows, LossKind::Squared) => 2.0,
-            (Layout::Rows, LossKind::Logistic) => 0.25,
-        },
-        screening: true,
-        sweep_share: match loss {
-            LossKind::Squared => 16.0,
-            LossKind::Logistic => 0.25,
-        },
-        inner_passes: 4,
+        gap_every: tuned.gap_every,
         layout,
-        local_passes: 0,
         checkpointing: Checkpointing {
             stop_request: Some(stop.clone()),
             ..Default::default()

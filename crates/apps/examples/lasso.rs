@@ -9,7 +9,7 @@
 //! secret, the same in every process) instead of `ClusterConfig::threads(2)`.
 
 use strads_apps::sparse_regression::{
-    solve, DataSource, Layout, LossKind, Penalty, RegressionParams,
+    solve, DataSource, Layout, LossKind, Penalty, RegressionParams, RowsOptions,
 };
 use strads_core::{SchedulerKind, SchedulerParams};
 use strads_engine::ClusterConfig;
@@ -42,22 +42,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         tol: 1e-8,
         max_passes: 1e4,
         max_seconds: 60.0,
-        scheduler: SchedulerParams {
-            kind: SchedulerKind::Priority,
-            schedule_size: 32,
-            eta: 1e-9,
-            seed: 1,
-        },
-        // The CLI's lasso defaults: each round's candidates are stepped one after another
-        // through their Gram entries (4 inner passes), so no dependency filter (rho 1) is needed.
-        rho: 1.0,
-        staleness: 0,
         gap_every: 1.0,
-        screening: true,
-        sweep_share: 0.5,
-        inner_passes: 4,
-        layout: Layout::Rows,
-        local_passes: 1,
+        layout: Layout::Rows(RowsOptions {
+            scheduler: SchedulerParams {
+                kind: SchedulerKind::Priority,
+                schedule_size: 32,
+                eta: 1e-9,
+                seed: 1,
+            },
+            // The CLI's lasso defaults: each round's candidates are stepped one after another
+            // through their Gram entries (4 inner passes), so no dependency filter (rho 1) is
+            // needed.
+            rho: 1.0,
+            staleness: 0,
+            screening: true,
+            sweep_share: 0.5,
+            inner_passes: 4,
+        }),
     };
     let solution =
         solve(&ClusterConfig::threads(2), &params, None)?.expect("process 0 holds the answer");

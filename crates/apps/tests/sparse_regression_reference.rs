@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use strads_apps::sparse_regression::{
-    solve, DataSource, Layout, LossKind, Penalty, RegressionParams, Solution, StopReason,
+    solve, ColumnsOptions, DataSource, Layout, LayoutKind, LossKind, Penalty, RegressionParams,
+    RowsOptions, Solution, StopReason,
 };
 use strads_core::{SchedulerKind, SchedulerParams};
 use strads_engine::ClusterConfig;
@@ -474,7 +475,7 @@ struct Run {
     threads: usize,
     screening: bool,
     inner_passes: usize,
-    layout: Layout,
+    layout: LayoutKind,
 }
 
 impl Default for Run {
@@ -487,7 +488,7 @@ impl Default for Run {
             threads: 1,
             screening: true,
             inner_passes: 1,
-            layout: Layout::Rows,
+            layout: LayoutKind::Rows,
         }
     }
 }
@@ -508,20 +509,23 @@ fn params(kind: LossKind, path: &Path, penalty: Penalty, run: Run) -> Regression
         max_passes: 20_000.0,
         // No time limit: the runs must stop on the gap or the pass limit (deterministic).
         max_seconds: f64::INFINITY,
-        scheduler: SchedulerParams {
-            kind: run.scheduler,
-            schedule_size: run.schedule_size,
-            eta: 1e-6,
-            seed: 7,
-        },
-        rho: run.rho,
-        staleness: run.staleness,
         gap_every: 0.25,
-        screening: run.screening,
-        sweep_share: 0.25,
-        inner_passes: run.inner_passes,
-        layout: run.layout,
-        local_passes: 1,
+        layout: match run.layout {
+            LayoutKind::Rows => Layout::Rows(RowsOptions {
+                scheduler: SchedulerParams {
+                    kind: run.scheduler,
+                    schedule_size: run.schedule_size,
+                    eta: 1e-6,
+                    seed: 7,
+                },
+                rho: run.rho,
+                staleness: run.staleness,
+                screening: run.screening,
+                sweep_share: 0.25,
+                inner_passes: run.inner_passes,
+            }),
+            LayoutKind::Columns => Layout::Columns(ColumnsOptions { local_passes: 1 }),
+        },
     }
 }
 
@@ -1063,7 +1067,7 @@ fn column_layout_matches_reference_with_one_two_and_three_workers() {
             for threads in [1, 2, 3] {
                 let run = Run {
                     threads,
-                    layout: Layout::Columns,
+                    layout: LayoutKind::Columns,
                     ..Run::default()
                 };
                 let solution = run_library(kind, &path, Penalty::Ratio(ratio), run);
@@ -1098,7 +1102,7 @@ fn column_layout_stops_within_a_round_of_the_pass_limit() {
     let path = problem.write_libsvm(dir.path(), "data.libsvm", |y| y);
     let run = Run {
         threads: 2,
-        layout: Layout::Columns,
+        layout: LayoutKind::Columns,
         ..Run::default()
     };
     for limit in [2.0, 5.0] {
@@ -1193,7 +1197,7 @@ fn rows_in_memory_give_the_answer_of_the_same_rows_in_a_file() {
         let exact = InMemoryRows::new(rows.clone(), problem.d).unwrap();
         let extra_columns = 3;
         let wider = InMemoryRows::new(rows, problem.d + extra_columns).unwrap();
-        for layout in [Layout::Rows, Layout::Columns] {
+        for layout in [LayoutKind::Rows, LayoutKind::Columns] {
             let run = Run {
                 threads: 2,
                 layout,
@@ -1281,7 +1285,7 @@ fn columns_in_memory_give_the_answer_of_the_same_rows_in_memory_bit_for_bit() {
             indptr.push(indices.len() as i32);
             messy_indptr.push(messy_indices.len() as i64);
         }
-        let solve_with = |data: DataSource, threads: usize, layout: Layout| {
+        let solve_with = |data: DataSource, threads: usize, layout: LayoutKind| {
             let run = Run {
                 threads,
                 layout,
@@ -1293,9 +1297,13 @@ fn columns_in_memory_give_the_answer_of_the_same_rows_in_memory_bit_for_bit() {
         };
         for threads in 1..=3 {
             let ctx = format!("{} on {threads} thread(s)", problem.name);
-            let by_rows = solve_with(DataSource::InMemory(rows.clone()), threads, Layout::Columns)
-                .unwrap()
-                .unwrap();
+            let by_rows = solve_with(
+                DataSource::InMemory(rows.clone()),
+                threads,
+                LayoutKind::Columns,
+            )
+            .unwrap()
+            .unwrap();
             let canonical = CscColumns::new(&indptr, &indices, &data, problem.n).unwrap();
             let messy =
                 CscColumns::new(&messy_indptr, &messy_indices, &messy_data, problem.n).unwrap();
@@ -1307,7 +1315,7 @@ fn columns_in_memory_give_the_answer_of_the_same_rows_in_memory_bit_for_bit() {
                 let by_columns = solve_with(
                     DataSource::InMemoryColumns(columns),
                     threads,
-                    Layout::Columns,
+                    LayoutKind::Columns,
                 )
                 .unwrap()
                 .unwrap();
@@ -1320,7 +1328,7 @@ fn columns_in_memory_give_the_answer_of_the_same_rows_in_memory_bit_for_bit() {
             let refused = solve_with(
                 DataSource::InMemoryColumns(columns.clone()),
                 threads,
-                Layout::Rows,
+                LayoutKind::Rows,
             );
             assert!(
                 matches!(refused, Err(strads_apps::AppError::InvalidArgument(_))),
@@ -1330,7 +1338,7 @@ fn columns_in_memory_give_the_answer_of_the_same_rows_in_memory_bit_for_bit() {
             let other = solve_with(
                 DataSource::InMemoryColumns(columns),
                 threads + 1,
-                Layout::Columns,
+                LayoutKind::Columns,
             );
             assert!(
                 matches!(other, Err(strads_apps::AppError::InvalidArgument(_))),

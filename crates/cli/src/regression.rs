@@ -7,7 +7,8 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use strads_apps::sparse_regression::{
-    solve, DataSource, Layout, LossKind, Penalty, RegressionParams, Solution, StopReason,
+    solve, ColumnsOptions, DataSource, Layout, LayoutKind, LossKind, Penalty, RegressionParams,
+    RowsOptions, Solution, StopReason,
 };
 use strads_core::{SchedulerKind, SchedulerParams};
 use strads_io::{
@@ -73,14 +74,11 @@ pub struct RegressionArgs {
     /// Stop after this many seconds of solving.
     #[arg(long, default_value_t = RegressionParams::default().max_seconds, allow_negative_numbers = true)]
     pub max_seconds: f64,
-    /// How X is split over the workers: `columns` (each worker owns a block of columns and
-    /// sweeps its working set against a replica of the residual; rounds all-gather the
-    /// residual's change) or `rows` (STRADS's scheduled rounds: each worker sums the statistics
-    /// of the scheduled coordinates over its rows). The flags from --scheduler to
-    /// --inner-passes apply to `rows` only, --local-passes to `columns` only. [default: columns,
-    /// the faster at every benchmark lambda, README "Performance"]
-    #[arg(long, default_value = "columns")]
-    pub layout: Layout,
+    /// How X is split over the workers. The flags from --scheduler to --inner-passes apply to
+    /// `rows` only, --local-passes to `columns` only (the default, the faster at every
+    /// benchmark lambda, README "Performance").
+    #[arg(long, value_enum, default_value_t = RegressionParams::default().layout.kind())]
+    pub layout: LayoutKind,
     /// Column layout: passes over each worker's working set per round [default: enough that a
     /// round's sweeping outweighs its exchange of the residual's change; 1 for big working sets].
     #[arg(long, value_name = "N")]
@@ -136,7 +134,7 @@ pub struct RegressionArgs {
     #[arg(long, value_name = "N")]
     pub inner_passes: Option<usize>,
     /// Random seed (scheduler, embedded problem).
-    #[arg(long, default_value_t = RegressionParams::default().scheduler.seed)]
+    #[arg(long, default_value_t = RowsOptions::default().scheduler.seed)]
     pub seed: u64,
     /// Write the nonzero coefficients as `index value` lines (1-based).
     #[arg(long, value_name = "FILE")]
@@ -241,7 +239,6 @@ pub fn run(loss: LossKind, args: RegressionArgs, given: &Given) -> Result<(), Fa
         // The library's tuned defaults for this loss, layout and cluster, where no flag was
         // given.
         let tuned = RegressionParams::tuned(loss, args.layout, cluster.processes());
-        let inner_passes = args.inner_passes.unwrap_or(tuned.inner_passes);
         let mut params = RegressionParams {
             loss,
             data,
@@ -253,22 +250,8 @@ pub fn run(loss: LossKind, args: RegressionArgs, given: &Given) -> Result<(), Fa
             tol: args.tol,
             max_passes: args.max_iters,
             max_seconds: args.max_seconds,
-            scheduler: SchedulerParams {
-                kind: args.scheduler.unwrap_or(tuned.scheduler.kind),
-                schedule_size: args.schedule_size.unwrap_or(tuned.scheduler.schedule_size),
-                eta: args.eta.unwrap_or(tuned.scheduler.eta),
-                seed: args.seed,
-            },
-            rho: args
-                .rho
-                .unwrap_or(RegressionParams::tuned_rho(loss, inner_passes)),
-            staleness: args.staleness.unwrap_or(tuned.staleness),
             gap_every: args.gap_every.unwrap_or(tuned.gap_every),
-            screening: !args.no_screening,
-            sweep_share: args.sweep_share.unwrap_or(tuned.sweep_share),
-            inner_passes,
-            layout: args.layout,
-            local_passes: args.local_passes.unwrap_or(tuned.local_passes),
+            layout: layout(loss, &args, tuned.layout),
             checkpointing: Default::default(),
         };
         strads_apps::sparse_regression::validate(&params).map_err(app_bad_input)?;
@@ -373,22 +356,33 @@ fn agreement(
         Penalty::Absolute(lambda) => items.number("--lambda", lambda),
         Penalty::Ratio(ratio) => items.number("--lambda-ratio", ratio),
     };
+    // Every layout's options, the other layout's at their tuned defaults, so that the items (and
+    // so the fingerprints of checkpoints written before the options moved into the layouts) are
+    // the same as when every option was a parameter of its own.
+    let (rows, columns) = match &params.layout {
+        Layout::Rows(rows) => (rows.clone(), ColumnsOptions::default()),
+        Layout::Columns(columns) => {
+            let mut rows = RowsOptions::tuned(loss, cluster.processes());
+            rows.scheduler.seed = args.seed;
+            (rows, *columns)
+        }
+    };
     items
         .number("--tol", params.tol)
         .number("--max-iters", params.max_passes)
         .number("--max-seconds", params.max_seconds)
-        .item("--layout", format!("{:?}", params.layout))
-        .item("--local-passes", params.local_passes)
-        .item("--scheduler", format!("{:?}", params.scheduler.kind))
-        .item("--schedule-size", params.scheduler.schedule_size)
-        .number("--eta", params.scheduler.eta)
-        .item("--seed", params.scheduler.seed)
-        .number("--rho", params.rho)
-        .item("--staleness", params.staleness)
+        .item("--layout", format!("{:?}", params.layout.kind()))
+        .item("--local-passes", columns.local_passes)
+        .item("--scheduler", format!("{:?}", rows.scheduler.kind))
+        .item("--schedule-size", rows.scheduler.schedule_size)
+        .number("--eta", rows.scheduler.eta)
+        .item("--seed", rows.scheduler.seed)
+        .number("--rho", rows.rho)
+        .item("--staleness", rows.staleness)
         .number("--gap-every", params.gap_every)
-        .item("--no-screening", !params.screening)
-        .number("--sweep-share", params.sweep_share)
-        .item("--inner-passes", params.inner_passes);
+        .item("--no-screening", !rows.screening)
+        .number("--sweep-share", rows.sweep_share)
+        .item("--inner-passes", rows.inner_passes);
     items.into_items()
 }
 
@@ -454,9 +448,13 @@ fn print_summary(
 ) -> Result<(), Failure> {
     let mut stdout = std::io::stdout().lock();
     if args.json {
-        let rows_only = |value: serde_json::Value| match params.layout {
-            Layout::Rows => value,
-            Layout::Columns => serde_json::Value::Null,
+        // The rows layout's scheduling (null for the column layout, which has none of it).
+        let rows = match &params.layout {
+            Layout::Rows(rows) => Some(rows),
+            Layout::Columns(_) => None,
+        };
+        let rows_only = |value: &dyn Fn(&RowsOptions) -> serde_json::Value| {
+            rows.map_or(serde_json::Value::Null, value)
         };
         let mut summary = json!({
             "app": loss.app_name(),
@@ -479,17 +477,16 @@ fn print_summary(
             "workers": cluster.workers(),
             "processes": cluster.processes(),
             "threads": cluster.threads,
-            "layout": params.layout,
-            // The rows layout's scheduling (null for the column layout, which has none of it).
-            "scheduler": rows_only(json!(params.scheduler.kind.to_string())),
-            "schedule_size": rows_only(json!(params.scheduler.schedule_size)),
-            "rho": rows_only(json!(params.rho)),
-            "staleness": rows_only(json!(params.staleness)),
+            "layout": params.layout.kind(),
+            "scheduler": rows_only(&|rows| json!(rows.scheduler.kind.to_string())),
+            "schedule_size": rows_only(&|rows| json!(rows.scheduler.schedule_size)),
+            "rho": rows_only(&|rows| json!(rows.rho)),
+            "staleness": rows_only(&|rows| json!(rows.staleness)),
             "tol": args.tol,
             "active_coordinates": solution.active,
             "averaged_rounds": match params.layout {
-                Layout::Rows => serde_json::Value::Null,
-                Layout::Columns => json!(solution.averaged_rounds),
+                Layout::Rows(_) => serde_json::Value::Null,
+                Layout::Columns(_) => json!(solution.averaged_rounds),
             },
         });
         // Per round: what a round exchanges is what a user sizes a network by.
@@ -533,8 +530,8 @@ fn print_summary(
             solution.iterations,
             solution.rounds,
             match params.layout {
-                Layout::Rows => "rows",
-                Layout::Columns => "column",
+                Layout::Rows(_) => "rows",
+                Layout::Columns(_) => "column",
             },
             solution.load_seconds,
             solution.solve_seconds,
@@ -557,7 +554,7 @@ fn check_layout_flags(args: &RegressionArgs, given: &Given) -> Result<(), Failur
         )));
     }
     match args.layout {
-        Layout::Columns => given.reject(
+        LayoutKind::Columns => given.reject(
             &[
                 "--scheduler",
                 "--schedule-size",
@@ -570,6 +567,36 @@ fn check_layout_flags(args: &RegressionArgs, given: &Given) -> Result<(), Failur
             ],
             "to --layout rows",
         ),
-        Layout::Rows => given.reject(&["--local-passes"], "to --layout columns"),
+        LayoutKind::Rows => given.reject(&["--local-passes"], "to --layout columns"),
+    }
+}
+
+/// The layout of --layout with its options from their flags (`tuned`, the library's tuned
+/// options for this loss, layout and cluster, where none was given; [`check_layout_flags`] has
+/// rejected the flags of the other layout).
+fn layout(loss: LossKind, args: &RegressionArgs, tuned: Layout) -> Layout {
+    match tuned {
+        Layout::Rows(tuned) => {
+            let inner_passes = args.inner_passes.unwrap_or(tuned.inner_passes);
+            Layout::Rows(RowsOptions {
+                scheduler: SchedulerParams {
+                    kind: args.scheduler.unwrap_or(tuned.scheduler.kind),
+                    schedule_size: args.schedule_size.unwrap_or(tuned.scheduler.schedule_size),
+                    eta: args.eta.unwrap_or(tuned.scheduler.eta),
+                    seed: args.seed,
+                },
+                // Without inner passes the lasso needs the filter again.
+                rho: args
+                    .rho
+                    .unwrap_or(RowsOptions::tuned_rho(loss, inner_passes)),
+                staleness: args.staleness.unwrap_or(tuned.staleness),
+                screening: !args.no_screening,
+                sweep_share: args.sweep_share.unwrap_or(tuned.sweep_share),
+                inner_passes,
+            })
+        }
+        Layout::Columns(tuned) => Layout::Columns(ColumnsOptions {
+            local_passes: args.local_passes.unwrap_or(tuned.local_passes),
+        }),
     }
 }

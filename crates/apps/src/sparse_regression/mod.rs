@@ -67,6 +67,133 @@ pub struct RegressionParams {
     pub max_passes: f64,
     /// Stop after this many seconds of solving.
     pub max_seconds: f64,
+    /// How often the duality gap is evaluated, in both layouts but with a meaning of each's
+    /// own: rows layout, every `gap_every * max(working set, d / 20)` coordinate updates;
+    /// column layout, at most `gap_every` evaluations' work of sweeping between two
+    /// evaluations ([`column_descent`]). See [`RegressionParams::tuned_gap_every`].
+    pub gap_every: f64,
+    /// How X is split over the workers, with the options only that layout has.
+    pub layout: Layout,
+    /// Checkpoints, resuming and stop requests (the unit of an interval in iterations is a
+    /// duality-gap evaluation).
+    pub checkpointing: Checkpointing,
+}
+
+impl Default for RegressionParams {
+    /// [`RegressionParams::tuned`] for the lasso on the column layout in one process (`data` is
+    /// an empty libsvm path, to be set).
+    fn default() -> Self {
+        RegressionParams::tuned(LossKind::Squared, LayoutKind::Columns, 1)
+    }
+}
+
+impl RegressionParams {
+    /// The defaults for `loss` with `layout` on `processes` processes, each the best measured
+    /// on the benchmark problem over its lambdas (README "Performance"); `data` is an empty
+    /// libsvm path, to be set. The command line's defaults are these.
+    pub fn tuned(loss: LossKind, layout: LayoutKind, processes: usize) -> Self {
+        RegressionParams {
+            loss,
+            data: DataSource::Libsvm {
+                path: std::path::PathBuf::new(),
+                zero_based: false,
+            },
+            penalty: Penalty::Ratio(0.1),
+            tol: 1e-6,
+            max_passes: 10_000.0,
+            max_seconds: f64::INFINITY,
+            gap_every: RegressionParams::tuned_gap_every(loss, layout),
+            layout: layout.tuned(loss, processes),
+            checkpointing: Checkpointing::default(),
+        }
+    }
+
+    /// The default [`RegressionParams::gap_every`]. Column layout: an evaluation costs a pass
+    /// over X and the sweeps are cheap per step, so evaluations are due after 20 of them in
+    /// sweep work (or earlier, when the working set's subproblem has converged; see
+    /// `column_descent`). Rows layout: lasso's rounds sweep the working set, so its
+    /// evaluations can be rarer than logreg's, whose refreshed priorities are worth more than
+    /// the evaluation's pass.
+    pub fn tuned_gap_every(loss: LossKind, layout: LayoutKind) -> f64 {
+        match (layout, loss) {
+            (LayoutKind::Columns, _) => 20.0,
+            (LayoutKind::Rows, LossKind::Squared) => 2.0,
+            (LayoutKind::Rows, LossKind::Logistic) => 0.25,
+        }
+    }
+}
+
+/// How X is split over the workers, without its options: the command line's `--layout` and
+/// the Python binding's string (the doc comments of the variants are also the command line's
+/// help).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum LayoutKind {
+    /// STRADS's scheduled rounds: every worker holds a range of rows; each round the leader
+    /// schedules coordinates and the workers sum their statistics over their rows.
+    Rows,
+    /// Every worker owns a block of columns over all rows and sweeps its working set against a
+    /// replica of the residual; rounds all-gather the residual's change.
+    Columns,
+}
+
+impl LayoutKind {
+    /// The name used on the command line and in summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            LayoutKind::Rows => "rows",
+            LayoutKind::Columns => "columns",
+        }
+    }
+
+    /// This layout with its tuned options for `loss` on `processes` processes.
+    pub fn tuned(self, loss: LossKind, processes: usize) -> Layout {
+        match self {
+            LayoutKind::Rows => Layout::Rows(RowsOptions::tuned(loss, processes)),
+            LayoutKind::Columns => Layout::Columns(ColumnsOptions::default()),
+        }
+    }
+}
+
+impl std::str::FromStr for LayoutKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "rows" => Ok(LayoutKind::Rows),
+            "columns" => Ok(LayoutKind::Columns),
+            other => Err(format!(
+                "unknown layout '{other}' (expected rows or columns)"
+            )),
+        }
+    }
+}
+
+/// How X is split over the workers, with the options only that layout has (so an option cannot
+/// be set for a layout that would ignore it).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Layout {
+    /// Every worker holds a range of rows; each round the leader schedules coordinates, the
+    /// workers sum their statistics over rows (STRADS's layout, [`program`]).
+    Rows(RowsOptions),
+    /// Every worker owns a block of columns over all rows and sweeps it against a replica of the
+    /// row state; rounds exchange the change of the predictions ([`column_descent`]).
+    Columns(ColumnsOptions),
+}
+
+impl Layout {
+    /// Which layout this is.
+    pub fn kind(&self) -> LayoutKind {
+        match self {
+            Layout::Rows(_) => LayoutKind::Rows,
+            Layout::Columns(_) => LayoutKind::Columns,
+        }
+    }
+}
+
+/// The options of the rows layout alone: the leader's scheduling of each round.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowsOptions {
     /// Which coordinates each round updates. For the priority scheduler, `eta` is relative: the
     /// floor is `eta` times the largest squared step predicted at the last gap evaluation.
     pub scheduler: SchedulerParams,
@@ -74,8 +201,6 @@ pub struct RegressionParams {
     pub rho: f64,
     /// Rounds in flight minus one (0 = bulk synchronous).
     pub staleness: u64,
-    /// Gap evaluations every `gap_every * max(working set, d / 20)` coordinate updates.
-    pub gap_every: f64,
     /// Whether the gap-safe rule screens out coordinates that are zero at the optimum.
     pub screening: bool,
     /// Priority scheduler only: each round also takes this fraction of its size from a cyclic
@@ -87,40 +212,21 @@ pub struct RegressionParams {
     /// over them (0 = every step from the round's gradients, as in STRADS). See
     /// [`leader::SolveSettings::inner_passes`].
     pub inner_passes: usize,
-    /// How X is split over the workers.
-    pub layout: Layout,
-    /// Column layout only: passes over a worker's working set per round (0: as many as make a
-    /// round's sweeping outweigh its exchange).
-    pub local_passes: u32,
-    /// Checkpoints, resuming and stop requests (the unit of an interval in iterations is a
-    /// duality-gap evaluation).
-    pub checkpointing: Checkpointing,
 }
 
-impl Default for RegressionParams {
-    /// [`RegressionParams::tuned`] for the lasso on the column layout in one process (`data` is
-    /// an empty libsvm path, to be set).
+impl Default for RowsOptions {
+    /// [`RowsOptions::tuned`] for the lasso in one process.
     fn default() -> Self {
-        RegressionParams::tuned(LossKind::Squared, Layout::Columns, 1)
+        RowsOptions::tuned(LossKind::Squared, 1)
     }
 }
 
-impl RegressionParams {
-    /// The defaults for `loss` with `layout` on `processes` processes, each the best measured
-    /// on the benchmark problem over its lambdas (README "Performance"); `data` is an empty
-    /// libsvm path, to be set. The command line's defaults are these.
-    pub fn tuned(loss: LossKind, layout: Layout, processes: usize) -> Self {
+impl RowsOptions {
+    /// The defaults for `loss` on `processes` processes, each the best measured on the
+    /// benchmark problem over its lambdas (README "Performance").
+    pub fn tuned(loss: LossKind, processes: usize) -> Self {
         let inner_passes = 4;
-        RegressionParams {
-            loss,
-            data: DataSource::Libsvm {
-                path: std::path::PathBuf::new(),
-                zero_based: false,
-            },
-            penalty: Penalty::Ratio(0.1),
-            tol: 1e-6,
-            max_passes: 10_000.0,
-            max_seconds: f64::INFINITY,
+        RowsOptions {
             scheduler: SchedulerParams {
                 kind: SchedulerKind::Priority,
                 // Lasso's inner passes make a big round as good as as many sequential steps;
@@ -134,34 +240,21 @@ impl RegressionParams {
                 eta: 1e-9,
                 seed: 1,
             },
-            rho: RegressionParams::tuned_rho(loss, inner_passes),
+            rho: RowsOptions::tuned_rho(loss, inner_passes),
             staleness: 0,
-            // Column layout: an evaluation costs a pass over X and the sweeps are cheap per
-            // step, so evaluations are due after 20 of them in sweep work (or earlier, when the
-            // working set's subproblem has converged; see `column_descent`). Rows layout:
-            // lasso's rounds sweep the working set, so its evaluations can be rarer than
-            // logreg's, whose refreshed priorities are worth more than the evaluation's pass.
-            gap_every: match (layout, loss) {
-                (Layout::Columns, _) => 20.0,
-                (Layout::Rows, LossKind::Squared) => 2.0,
-                (Layout::Rows, LossKind::Logistic) => 0.25,
-            },
             screening: true,
             sweep_share: match loss {
                 LossKind::Squared => 16.0,
                 LossKind::Logistic => 0.25,
             },
             inner_passes,
-            layout,
-            local_passes: 0,
-            checkpointing: Checkpointing::default(),
         }
     }
 
-    /// The default dependency filter of the rows layout: none (1) for the lasso with inner
-    /// passes, whose sequential steps through the Gram entries (also correcting for changes of
-    /// rounds in flight that the workers did not see) make a big unfiltered round as safe as
-    /// sequential coordinate descent; 0.1 otherwise.
+    /// The default dependency filter: none (1) for the lasso with inner passes, whose
+    /// sequential steps through the Gram entries (also correcting for changes of rounds in
+    /// flight that the workers did not see) make a big unfiltered round as safe as sequential
+    /// coordinate descent; 0.1 otherwise.
     pub fn tuned_rho(loss: LossKind, inner_passes: usize) -> f64 {
         match loss {
             LossKind::Squared if inner_passes > 0 => 1.0,
@@ -170,29 +263,12 @@ impl RegressionParams {
     }
 }
 
-/// How X is split over the workers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Layout {
-    /// Every worker holds a range of rows; each round the leader schedules coordinates, the
-    /// workers sum their statistics over rows (STRADS's layout, [`program`]).
-    Rows,
-    /// Every worker owns a block of columns over all rows and sweeps it against a replica of the
-    /// row state; rounds exchange the change of the predictions ([`column_descent`]).
-    Columns,
-}
-
-impl std::str::FromStr for Layout {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "rows" => Ok(Layout::Rows),
-            "columns" => Ok(Layout::Columns),
-            other => Err(format!(
-                "unknown layout '{other}' (expected rows or columns)"
-            )),
-        }
-    }
+/// The options of the column layout alone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ColumnsOptions {
+    /// Passes over a worker's working set per round (0, the default: as many as make a round's
+    /// sweeping outweigh its exchange).
+    pub local_passes: u32,
 }
 
 /// One line of the trace: the state at a duality-gap evaluation.
@@ -297,17 +373,17 @@ pub fn solve(
     params: &RegressionParams,
     observer: Option<Observer>,
 ) -> Result<Option<Solution>, AppError> {
-    match (params.loss, params.layout) {
-        (LossKind::Squared, Layout::Rows) => {
+    match (params.loss, params.layout.kind()) {
+        (LossKind::Squared, LayoutKind::Rows) => {
             run_app::<ByRows<SquaredLoss>>(cluster, params, observer)
         }
-        (LossKind::Logistic, Layout::Rows) => {
+        (LossKind::Logistic, LayoutKind::Rows) => {
             run_app::<ByRows<LogisticLoss>>(cluster, params, observer)
         }
-        (LossKind::Squared, Layout::Columns) => {
+        (LossKind::Squared, LayoutKind::Columns) => {
             run_app::<ByColumns<SquaredLoss>>(cluster, params, observer)
         }
-        (LossKind::Logistic, Layout::Columns) => {
+        (LossKind::Logistic, LayoutKind::Columns) => {
             run_app::<ByColumns<LogisticLoss>>(cluster, params, observer)
         }
     }
@@ -342,33 +418,46 @@ pub fn validate(params: &RegressionParams) -> Result<(), AppError> {
     if params.tol.is_nan() || params.tol <= 0.0 {
         return bad(P::Tol, "> 0", &params.tol);
     }
-    if params.scheduler.schedule_size == 0 {
-        return bad(P::ScheduleSize, "at least 1", &0);
-    }
     if params.max_passes.is_nan() || params.max_passes < 0.0 {
         return bad(P::MaxPasses, "a number >= 0", &params.max_passes);
     }
     if params.max_seconds.is_nan() || params.max_seconds <= 0.0 {
         return bad(P::MaxSeconds, "> 0", &params.max_seconds);
     }
-    if !(params.scheduler.eta >= 0.0 && params.scheduler.eta.is_finite()) {
-        return bad(P::Eta, "a finite number >= 0", &params.scheduler.eta);
-    }
-    if params.staleness > MAX_STALENESS {
-        return bad(
-            P::Staleness,
-            &format!("at most {MAX_STALENESS}"),
-            &params.staleness,
-        );
-    }
-    if params.rho.is_nan() || params.rho <= 0.0 {
-        return bad(P::Rho, "> 0 (1 or more disables the filter)", &params.rho);
-    }
     if params.gap_every.is_nan() || params.gap_every <= 0.0 {
         return bad(P::GapEvery, "> 0", &params.gap_every);
     }
-    if !(0.0..=16.0).contains(&params.sweep_share) {
-        return bad(P::SweepShare, "between 0 and 16", &params.sweep_share);
+    match &params.layout {
+        Layout::Rows(rows) => validate_rows(rows),
+        // Any number of local passes is meaningful (0 chooses them).
+        Layout::Columns(_) => Ok(()),
+    }
+}
+
+/// Checks the rows layout's options.
+fn validate_rows(options: &RowsOptions) -> Result<(), AppError> {
+    use crate::error::Parameter as P;
+    let bad = |parameter, requirement: &str, value: &dyn std::fmt::Display| {
+        Err(AppError::invalid(parameter, requirement, value))
+    };
+    if options.scheduler.schedule_size == 0 {
+        return bad(P::ScheduleSize, "at least 1", &0);
+    }
+    if !(options.scheduler.eta >= 0.0 && options.scheduler.eta.is_finite()) {
+        return bad(P::Eta, "a finite number >= 0", &options.scheduler.eta);
+    }
+    if options.staleness > MAX_STALENESS {
+        return bad(
+            P::Staleness,
+            &format!("at most {MAX_STALENESS}"),
+            &options.staleness,
+        );
+    }
+    if options.rho.is_nan() || options.rho <= 0.0 {
+        return bad(P::Rho, "> 0 (1 or more disables the filter)", &options.rho);
+    }
+    if !(0.0..=16.0).contains(&options.sweep_share) {
+        return bad(P::SweepShare, "between 0 and 16", &options.sweep_share);
     }
     Ok(())
 }
@@ -398,22 +487,22 @@ pub fn memory_needed(
     );
     // A rows-layout checkpoint copies the leader's per-column state (about 70 bytes) and
     // encodes it (as many again) while it is written.
-    let checkpoint_copy = match (params.layout, &params.checkpointing.save) {
-        (Layout::Rows, Some(_)) => 160,
+    let checkpoint_copy = match (&params.layout, &params.checkpointing.save) {
+        (Layout::Rows(_), Some(_)) => 160,
         _ => 0,
     };
     let per_column = 48 * threads + 96 + checkpoint_copy;
     let per_row = match params.layout {
-        Layout::Columns => 120 * threads,
-        Layout::Rows => 40,
+        Layout::Columns(_) => 120 * threads,
+        Layout::Rows(_) => 40,
     };
-    let in_flight = match params.layout {
-        Layout::Columns => 0,
-        Layout::Rows => {
-            let round = (params.scheduler.schedule_size as f64 * (1.0 + params.sweep_share))
+    let in_flight = match &params.layout {
+        Layout::Columns(_) => 0,
+        Layout::Rows(rows) => {
+            let round = (rows.scheduler.schedule_size as f64 * (1.0 + rows.sweep_share))
                 .ceil()
                 .min(1e30) as u128;
-            (2 * u128::from(params.staleness) + 2) * round.min(cols.max(1)) * 16 * (threads + 1)
+            (2 * u128::from(rows.staleness) + 2) * round.min(cols.max(1)) * 16 * (threads + 1)
         }
     };
     cols * per_column + rows * per_row + nonzeros * 40 + in_flight
@@ -436,9 +525,9 @@ fn check_memory(
         n_cols,
         total_nonzeros,
         threads,
-        match params.layout {
-            Layout::Rows => format!(" with staleness {}", params.staleness),
-            Layout::Columns => String::new(),
+        match &params.layout {
+            Layout::Rows(rows) => format!(" with staleness {}", rows.staleness),
+            Layout::Columns(_) => String::new(),
         }
     );
     strads_io::check_memory(&what, needed).map_err(AppError::InvalidArgument)
@@ -620,6 +709,9 @@ impl<L: Loss + 'static> App for ByRows<L> {
             problem,
         } = loaded;
         let nonzeros_held = shard.rows.len();
+        let Layout::Rows(options) = &params.layout else {
+            unreachable!("solve runs ByRows for the rows layout only")
+        };
         let mut leader = worker.is_leader().then(|| {
             let settings = SolveSettings {
                 lambda: problem.lambda,
@@ -627,11 +719,11 @@ impl<L: Loss + 'static> App for ByRows<L> {
                 max_passes: params.max_passes,
                 max_seconds: params.max_seconds,
                 gap_every: params.gap_every,
-                rho: params.rho,
-                staleness: params.staleness,
-                screening: params.screening,
-                sweep_share: match params.scheduler.kind {
-                    SchedulerKind::Priority => params.sweep_share,
+                rho: options.rho,
+                staleness: options.staleness,
+                screening: options.screening,
+                sweep_share: match options.scheduler.kind {
+                    SchedulerKind::Priority => options.sweep_share,
                     SchedulerKind::Cyclic | SchedulerKind::Random => 0.0,
                 },
                 smoothness: L::SMOOTHNESS,
@@ -639,18 +731,18 @@ impl<L: Loss + 'static> App for ByRows<L> {
                 // is constant (the squared loss); for the logistic loss they would need its
                 // weights.
                 inner_passes: if L::CONSTANT_CURVATURE {
-                    params.inner_passes
+                    options.inner_passes
                 } else {
                     0
                 },
-                scheduler: params.scheduler.clone(),
+                scheduler: options.scheduler.clone(),
                 pause_after_evaluations: run.checkpointing().watching(),
             };
             LeaderState::new(settings, column_norms2, run.observer())
         });
         let mut program = CoordinateDescent::<L>::new(shard, labels);
-        let options = RoundOptions {
-            staleness: params.staleness,
+        let round_options = RoundOptions {
+            staleness: options.staleness,
         };
         // The driver pauses after every gap evaluation that does not stop the solve (when
         // checkpointing or watching for a stop request): no round is in flight there, and the
@@ -684,8 +776,13 @@ impl<L: Loss + 'static> App for ByRows<L> {
             worker,
             &program.snapshot(leader.as_ref(), RoundsState::start()),
         )?;
-        while continue_rounds(worker, &mut program, leader.as_mut(), options, &mut rounds)?
-            == RoundsEnd::Paused
+        while continue_rounds(
+            worker,
+            &mut program,
+            leader.as_mut(),
+            round_options,
+            &mut rounds,
+        )? == RoundsEnd::Paused
         {
             evaluations += 1;
             let seconds = leader.as_ref().map_or(0.0, LeaderState::seconds);
@@ -877,12 +974,15 @@ impl<L: Loss + 'static> App for ByColumns<L> {
         run: &mut Run<TraceRecord>,
     ) -> Result<ColumnsSolved, AppError> {
         let ColumnsLoaded { block, problem } = loaded;
+        let Layout::Columns(options) = &params.layout else {
+            unreachable!("solve runs ByColumns for the column layout only")
+        };
         let settings = column_descent::ColumnSettings {
             lambda: problem.lambda,
             tol: params.tol,
             max_passes: params.max_passes,
             max_seconds: params.max_seconds,
-            local_passes: params.local_passes,
+            local_passes: options.local_passes,
             gap_every: params.gap_every,
             cols: problem.cols,
             rows: problem.rows,

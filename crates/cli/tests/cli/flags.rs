@@ -113,29 +113,105 @@ fn mf_rejects_the_flags_of_other_algorithms_naming_them() {
     }
 }
 
+/// The flags of the rows layout's options (`RowsOptions`), each with a value other than its
+/// default, and the column layout's (`ColumnsOptions`).
+const ROWS_FLAGS: [(&str, &str); 8] = [
+    ("--scheduler", "cyclic"),
+    ("--schedule-size", "16"),
+    ("--rho", "0.5"),
+    ("--eta", "1e-6"),
+    ("--staleness", "1"),
+    ("--no-screening", ""),
+    ("--sweep-share", "0.5"),
+    ("--inner-passes", "2"),
+];
+const COLUMNS_FLAGS: [(&str, &str); 1] = [("--local-passes", "2")];
+
+fn command_line(flags: &[(&str, &str)]) -> String {
+    flags
+        .iter()
+        .map(|(flag, value)| format!("{flag} {value}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[test]
 fn lasso_and_logreg_reject_the_flags_of_the_other_layout_naming_them() {
     let i = inputs();
+    let rows_flags: Vec<&str> = ROWS_FLAGS.iter().map(|(flag, _)| *flag).collect();
     for (app, data) in [("lasso", &i.lasso), ("logreg", &i.logreg)] {
         let base = format!("{app} --data {data} --threads 1");
+        // Every rows-only flag with the column layout, chosen or by default, all named.
+        for layout in ["--layout columns", ""] {
+            assert_inapplicable(
+                &strads(&format!("{base} {layout} {}", command_line(&ROWS_FLAGS))),
+                &rows_flags,
+                "to --layout rows",
+            );
+        }
+        // Each one alone.
+        for (flag, value) in ROWS_FLAGS {
+            assert_inapplicable(
+                &strads(&format!("{base} --layout columns {flag} {value}")),
+                &[flag],
+                "to --layout rows",
+            );
+        }
+        // Also with their defaults' values.
+        assert_inapplicable(
+            &strads(&format!("{base} --layout columns --rho 0.1 --staleness 0")),
+            &["--rho", "--staleness"],
+            "to --layout rows",
+        );
+        // The column layout's flag with the rows layout.
         assert_inapplicable(
             &strads(&format!(
-                "{base} --scheduler cyclic --staleness 0 --no-screening"
+                "{base} --layout rows {}",
+                command_line(&COLUMNS_FLAGS)
             )),
-            &["--scheduler", "--staleness", "--no-screening"],
-            "to --layout rows",
-        );
-        assert_inapplicable(
-            &strads(&format!("{base} --layout columns --rho 0.1")),
-            &["--rho"],
-            "to --layout rows",
-        );
-        assert_inapplicable(
-            &strads(&format!("{base} --layout rows --local-passes 2")),
             &["--local-passes"],
             "to --layout columns",
         );
         strads(&format!("{base} --layout rows --staleness 0 --json")).expect_success();
+    }
+}
+
+#[test]
+fn lasso_and_logreg_take_the_flags_of_their_layout() {
+    let i = inputs();
+    for (app, data) in [("lasso", &i.lasso), ("logreg", &i.logreg)] {
+        let base = format!("{app} --data {data} --threads 2 --json");
+        // Every rows flag at once: the summary reports the scheduling they set.
+        let run = strads(&format!(
+            "{base} --layout rows --gap-every 1 {}",
+            command_line(&ROWS_FLAGS)
+        ));
+        run.expect_success();
+        let summary = run.json();
+        assert_eq!(summary["layout"], "rows", "{}", run.describe());
+        assert_eq!(summary["scheduler"], "cyclic", "{}", run.describe());
+        assert_eq!(number(&summary, "schedule_size"), 16.0);
+        assert_eq!(number(&summary, "rho"), 0.5);
+        assert_eq!(number(&summary, "staleness"), 1.0);
+        assert!(
+            summary["converged"].as_bool().unwrap(),
+            "{}",
+            run.describe()
+        );
+        // The column layout's flag: no rows scheduling in its summary.
+        let run = strads(&format!(
+            "{base} --layout columns --gap-every 5 {}",
+            command_line(&COLUMNS_FLAGS)
+        ));
+        run.expect_success();
+        let summary = run.json();
+        assert_eq!(summary["layout"], "columns", "{}", run.describe());
+        assert!(summary["scheduler"].is_null() && summary["staleness"].is_null());
+        assert!(
+            summary["converged"].as_bool().unwrap(),
+            "{}",
+            run.describe()
+        );
     }
 }
 
