@@ -20,6 +20,14 @@ pub enum IndexArray<'py> {
 }
 
 impl<'py> IndexArray<'py> {
+    /// The array as a Python object.
+    pub fn as_any(&self) -> &Bound<'py, PyAny> {
+        match self {
+            IndexArray::I32(array) => array.as_any(),
+            IndexArray::I64(array) => array.as_any(),
+        }
+    }
+
     /// Reads a 1-D int32 or int64 numpy array.
     pub fn extract(array: &Bound<'py, PyAny>, what: &str) -> PyResult<Self> {
         if let Ok(array) = array.extract::<PyReadonlyArray1<'py, i32>>() {

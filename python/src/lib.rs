@@ -2,10 +2,14 @@
 //!
 //! Thin bindings over the workspace's library crates, the same entry points the `strads` binary
 //! calls (no second implementation): arrays arrive as numpy arrays, are checked and copied into
-//! the library's types, and the solve runs with the GIL released on its own thread
-//! ([`interrupt::run_interruptible`]), which polls for Ctrl-C and turns panics into exceptions.
+//! the library's types (a canonical CSC matrix is read in place instead), and the solve runs
+//! with the GIL released on its own thread ([`interrupt::run_interruptible`]), which polls for
+//! Ctrl-C and turns panics into exceptions.
 //! The scikit-learn-style estimators are Python (`strads/*.py`); this module returns plain
 //! dicts and arrays.
+
+// As in the root workspace: one audited exception, `regression::InPlace::new`.
+#![deny(unsafe_code)]
 
 mod convert;
 mod csr;

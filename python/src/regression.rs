@@ -2,19 +2,20 @@
 //! columns): the library's `sparse_regression::solve`, as `strads lasso` / `strads logreg` call
 //! it.
 
+use std::any::Any;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Instant;
 
 use numpy::ndarray::ArrayView2;
-use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{Element, IntoPyArray, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use strads_apps::checkpoint::Checkpointing;
 use strads_apps::sparse_regression::{
-    solve, ColumnSource, ColumnsError, CscColumns, DataSource, InMemoryColumns, InMemoryRows,
-    Layout, LayoutKind, LossKind, Penalty, RegressionParams,
+    solve, ColumnSource, ColumnsError, CscColumns, DataSource, Entries, InMemoryColumns,
+    InMemoryRows, Layout, LayoutKind, LossKind, Penalty, RegressionParams,
 };
 use strads_engine::ClusterConfig;
 
@@ -77,8 +78,13 @@ pub fn fit_sparse_regression<'py>(
 }
 
 /// [`fit_sparse_regression`] on a CSC matrix (`indptr`, `indices`: int32 or int64; `data`) of
-/// `len(y)` rows and `len(indptr) - 1` columns, in the column layout: each column is checked
-/// and copied once, straight into its worker's block (no rows, no transposition).
+/// `len(y)` rows and `len(indptr) - 1` columns, in the column layout. A canonical matrix (every
+/// column's rows increasing, its values finite and nonzero) is solved on its own arrays, read
+/// in place by the workers: `data`, and int32 `indices` (int64 ones are copied as u32 into the
+/// blocks), only checked and read once for lambda_max, no copy of X; the arrays are read-only
+/// until the fit returns. Any other matrix is checked and copied once, each column straight
+/// into its worker's block (duplicates summed, explicit zeros dropped). The result's
+/// `x_read_in_place` says which.
 #[pyfunction]
 #[pyo3(signature = (loss, indptr, indices, data, y, penalty, penalty_value, tol,
     max_iters, max_seconds, threads, seed, on_progress))]
@@ -105,36 +111,59 @@ pub fn fit_sparse_regression_csc<'py>(
         IndexArray::extract(&indptr, "indptr")?,
         IndexArray::extract(&indices, "indices")?,
     );
-    let (data, labels) = (data.as_slice()?, y.as_slice()?);
+    // Before the arrays are read: nothing writes them from here until the fit has returned.
+    let read_only = ReadOnlyWhileFitting::new(&[indices.as_any(), data.as_any()])?;
+    let (values, labels) = (InPlace::new(&data)?, y.as_slice()?);
+    let n_rows = labels.len();
+    use IndexArray::{I32, I64};
+    // int32 row indices are read as u32 (the blocks' type) through a view of the same buffer;
+    // int64 ones cannot be, and are copied.
+    let rows = match &indices {
+        I32(i) => Some(InPlace::new(
+            &i.as_any()
+                .call_method1("view", ("uint32",))?
+                .extract::<PyReadonlyArray1<'py, u32>>()?,
+        )?),
+        I64(_) => None,
+    };
     let columns = {
-        use IndexArray::{I32, I64};
-        let n_rows = labels.len();
+        let rows = rows.as_ref().map(|rows| &rows.entries);
+        let values = &values.entries;
         match (&indptr, &indices) {
-            (I32(p), I32(i)) => in_memory_columns(
-                &CscColumns::new(p.as_slice()?, i.as_slice()?, data, n_rows),
+            (I32(p), I32(i)) => shared_columns(
+                CscColumns::new(p.as_slice()?, i.as_slice()?, values, n_rows),
+                rows,
+                values,
                 labels,
                 &options,
             ),
-            (I32(p), I64(i)) => in_memory_columns(
-                &CscColumns::new(p.as_slice()?, i.as_slice()?, data, n_rows),
+            (I32(p), I64(i)) => shared_columns(
+                CscColumns::new(p.as_slice()?, i.as_slice()?, values, n_rows),
+                rows,
+                values,
                 labels,
                 &options,
             ),
-            (I64(p), I32(i)) => in_memory_columns(
-                &CscColumns::new(p.as_slice()?, i.as_slice()?, data, n_rows),
+            (I64(p), I32(i)) => shared_columns(
+                CscColumns::new(p.as_slice()?, i.as_slice()?, values, n_rows),
+                rows,
+                values,
                 labels,
                 &options,
             ),
-            (I64(p), I64(i)) => in_memory_columns(
-                &CscColumns::new(p.as_slice()?, i.as_slice()?, data, n_rows),
+            (I64(p), I64(i)) => shared_columns(
+                CscColumns::new(p.as_slice()?, i.as_slice()?, values, n_rows),
+                rows,
+                values,
                 labels,
                 &options,
             ),
         }
     }?;
+    let read_in_place = columns.shares_entries();
     let data = DataSource::InMemoryColumns(columns);
     let read_seconds = started.elapsed().as_secs_f64();
-    fit(
+    let result = fit(
         py,
         options,
         data,
@@ -144,7 +173,95 @@ pub fn fit_sparse_regression_csc<'py>(
         max_seconds,
         seed,
         on_progress,
-    )
+    )?;
+    result.set_item("x_read_in_place", read_in_place)?;
+    drop(read_only);
+    Ok(result)
+}
+
+/// [`InMemoryColumns::shared`] on a CSC matrix's arrays (a `ValueError` naming the first
+/// offending entry).
+fn shared_columns<P, I>(
+    source: Result<CscColumns<'_, P, I>, ColumnsError>,
+    rows: Option<&Entries<u32>>,
+    values: &Entries<f64>,
+    labels: &[f64],
+    options: &Options,
+) -> PyResult<InMemoryColumns>
+where
+    P: Copy + Into<i64> + Sync,
+    I: Copy + Into<i64> + Sync,
+{
+    let source = source.map_err(|e| PyValueError::new_err(e.to_string()))?;
+    InMemoryColumns::shared(&source, rows, values, labels, options.threads, options.loss)
+        .map_err(app_error)
+}
+
+/// A 1-D array's elements, read in place by the engine's threads ([`Entries`]) for as long
+/// as any value sharing them lives: each holds a reference to the array.
+struct InPlace<T: 'static> {
+    entries: Entries<T>,
+}
+
+impl<T: Element + Clone + Send + Sync + 'static> InPlace<T> {
+    /// `array`'s elements (a contiguous array; else a `ValueError`).
+    #[allow(unsafe_code)]
+    fn new(array: &PyReadonlyArray1<'_, T>) -> PyResult<Self> {
+        let elements = array.as_slice()?;
+        let owner: Arc<dyn Any + Send + Sync> = Arc::new(array.as_any().clone().unbind());
+        // SAFETY: `elements` are the array's buffer: `len` initialised, aligned elements of T
+        // (numpy's `as_slice` checked that the array is contiguous). The buffer stays where it
+        // is for as long as `owner` holds its reference to the array: numpy frees an array's
+        // buffer only with the array, and refuses to resize an array that other references
+        // see (unless told `refcheck=False`, which numpy documents as unsafe). The `'static`
+        // slice only ever goes into an `Entries` that holds `owner` too, and `Entries` lends
+        // it out for no longer than itself (strads_apps::sparse_regression::Entries). It is
+        // not written while the workers read it: the fit holds numpy's shared borrow of the
+        // array and clears its WRITEABLE flag until it returns (ReadOnlyWhileFitting).
+        let elements: &'static [T] =
+            unsafe { std::slice::from_raw_parts(elements.as_ptr(), elements.len()) };
+        Ok(InPlace {
+            entries: Entries::shared(elements, owner),
+        })
+    }
+}
+
+/// Clears the WRITEABLE flag of the arrays that a fit reads in place, so that Python code
+/// (another thread, while the GIL is released) cannot write them during the fit, and sets it
+/// again when dropped (on the arrays that had it).
+struct ReadOnlyWhileFitting<'py>(Vec<Bound<'py, PyAny>>);
+
+impl<'py> ReadOnlyWhileFitting<'py> {
+    fn new(arrays: &[&Bound<'py, PyAny>]) -> PyResult<Self> {
+        let mut cleared = ReadOnlyWhileFitting(Vec::new());
+        for array in arrays {
+            if array
+                .getattr("flags")?
+                .getattr("writeable")?
+                .extract::<bool>()?
+            {
+                set_writeable(array, false)?;
+                cleared.0.push((*array).clone());
+            }
+        }
+        Ok(cleared)
+    }
+}
+
+impl Drop for ReadOnlyWhileFitting<'_> {
+    fn drop(&mut self) {
+        for array in &self.0 {
+            // Cannot fail on an array that was writeable before the fit (its base still is).
+            let _ = set_writeable(array, true);
+        }
+    }
+}
+
+fn set_writeable(array: &Bound<'_, PyAny>, writeable: bool) -> PyResult<()> {
+    let kwargs = PyDict::new(array.py());
+    kwargs.set_item("write", writeable)?;
+    array.call_method("setflags", (), Some(&kwargs))?;
+    Ok(())
 }
 
 /// [`fit_sparse_regression`] on a dense 2-D float64 array `x` (any memory order; Fortran

@@ -113,7 +113,8 @@ class _SparseRegression(BaseEstimator):
         seed = check_positive_int(self.seed, "seed", minimum=0)
         on_progress = progress_printer(self.verbose, self._loss)
         if sp.issparse(X) and X.format == "csc":
-            # Each column is copied once, straight into its worker's block.
+            # A canonical matrix is read in place by the workers (no copy); any other has each
+            # column copied once, straight into its worker's block.
             result = _strads.fit_sparse_regression_csc(
                 self._loss, X.indptr, X.indices, np.ascontiguousarray(X.data, dtype=np.float64),
                 labels, penalty, value, *solver, seed, on_progress,

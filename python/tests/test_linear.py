@@ -356,3 +356,75 @@ def test_bad_csc_and_dense_input_names_the_offending_row_and_column():
             "squared", csc.indptr, indices, csc.data, y, "ratio", 0.1, 1e-10, 1e4,
             float("inf"), 1, 1, None,
         )
+
+
+def read_cli_coefficients(path, d):
+    """The CLI's --out file (`index value` lines, 1-based, nonzeros only) as a dense vector."""
+    coef = np.zeros(d)
+    for line in path.read_text().split("\n"):
+        if line.strip():
+            index, value = line.split()
+            coef[int(index) - 1] = float(value)
+    return coef
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_a_canonical_csc_matrix_is_solved_in_place_with_the_clis_answer(tmp_path, strads_binary, index_dtype):
+    """A canonical CSC matrix's arrays are read in place by the workers (no copy of X; int32
+    row indices as they are, int64 ones narrowed), read-only during the fit and writeable again
+    after it; the coefficients are the CLI's on the same data, and bit for bit those of the
+    copied CSR, dense and non-canonical CSC inputs."""
+    from strads import _strads
+
+    X, y = regression_problem(n=300, d=80, seed=21)
+    path = tmp_path / "train.libsvm"
+    write_libsvm(path, X, y)
+    lam = 0.05 * np.abs(X.T @ y).max()
+    out = tmp_path / "coef.txt"
+    subprocess.run(
+        [strads_binary, "lasso", "--data", str(path), "--lambda", repr(float(lam)), "--tol", "1e-10",
+         "--threads", "2", "--out", str(out), "--json"],
+        check=True, capture_output=True, text=True,
+    )
+    cli_coef = read_cli_coefficients(out, X.shape[1])
+
+    csc = sp.csc_matrix(X)
+    assert csc.has_canonical_format
+    indptr, indices, data = csc.indptr.astype(index_dtype), csc.indices.astype(index_dtype), csc.data
+    seen_during_fit = []
+
+    def during_fit(record):
+        # Called with the GIL while the workers read the arrays: Python cannot write them.
+        seen_during_fit.append((indices.flags.writeable, data.flags.writeable))
+        with pytest.raises(ValueError, match="read-only"):
+            data[0] = 1.0
+
+    result = _strads.fit_sparse_regression_csc(
+        "squared", indptr, indices, data, y, "lambda", lam, 1e-10, 1e4, float("inf"), 2, 1, during_fit,
+    )
+    assert result["x_read_in_place"]
+    assert seen_during_fit and all(flags == (False, False) for flags in seen_during_fit)
+    assert indices.flags.writeable and data.flags.writeable
+    np.testing.assert_allclose(result["coef"], cli_coef, rtol=1e-12, atol=1e-15)
+
+    def copied(matrix):
+        return strads.Lasso(lam=lam, tol=1e-10, threads=2).fit(matrix, y)
+
+    messy = sp.csc_matrix(X)
+    messy.data[messy.indptr[3]] = 0.0  # an explicit zero: the matrix is copied, the zero dropped
+    messy_result = _strads.fit_sparse_regression_csc(
+        "squared", messy.indptr, messy.indices, messy.data, y, "lambda", lam, 1e-10, 1e4,
+        float("inf"), 2, 1, None,
+    )
+    assert not messy_result["x_read_in_place"]
+    reference = copied(sp.csr_matrix(X))
+    for name, coef in [
+        ("csr", reference.coef_),
+        ("dense", copied(np.asfortranarray(X)).coef_),
+        ("estimator on csc", copied(csc).coef_),
+    ]:
+        np.testing.assert_array_equal(result["coef"], coef, err_msg=name)
+    # The explicit zero stood for an entry of X: a different problem, solved the copied way.
+    X_messy = X.copy()
+    X_messy[messy.indices[messy.indptr[3]], 3] = 0.0
+    np.testing.assert_array_equal(messy_result["coef"], copied(sp.csr_matrix(X_messy)).coef_)

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use strads_engine::{RecordChunk, Worker};
 use strads_io::SparseRows;
 
-use super::column_shard::ColumnShard;
+use super::column_shard::{ColumnShard, Entries};
 use crate::error::AppError;
 
 /// One worker's block of columns.
@@ -247,8 +247,8 @@ impl BlockFiller {
         ColumnShard {
             n_rows,
             col_offsets: self.col_offsets,
-            rows: self.rows,
-            values: self.values,
+            rows: self.rows.into(),
+            values: self.values.into(),
         }
     }
 }
@@ -338,8 +338,8 @@ fn block_from_memory_in_chunks(
         columns: Arc::new(ColumnShard {
             n_rows: rows.n_rows(),
             col_offsets: offsets,
-            rows: row_index,
-            values,
+            rows: row_index.into(),
+            values: values.into(),
         }),
         labels: rows.labels.clone(),
     }
@@ -510,6 +510,11 @@ where
         })
     }
 
+    /// Rows an entry's index must be below: rows are stored as u32.
+    fn height(&self) -> u64 {
+        (self.n_rows as u64).min(u64::from(u32::MAX) + 1)
+    }
+
     fn extent(&self, j: usize) -> Result<(usize, usize), ColumnsError> {
         let (start, end): (i64, i64) = (self.indptr[j].into(), self.indptr[j + 1].into());
         if start < 0 || end < start || end as u64 > self.data.len() as u64 {
@@ -550,20 +555,10 @@ where
     ) -> Result<(), ColumnsError> {
         let (start, end) = self.extent(j)?;
         let (indices, data) = (&self.indices[start..end], &self.data[start..end]);
-        // Rows are stored as u32.
-        let height = (self.n_rows as u64).min(u64::from(u32::MAX) + 1);
-        // The usual column (rows in range and increasing, values finite and nonzero) is checked
-        // by one scan without branches, then copied whole; only another column is read entry
-        // by entry, to name its first offence or to sort it.
-        let mut previous = -1i64;
-        let mut clean = true;
-        for (&row, &value) in indices.iter().zip(data) {
-            let row: i64 = row.into();
-            clean &=
-                (row > previous) & ((row as u64) < height) & value.is_finite() & (value != 0.0);
-            previous = row;
-        }
-        if clean {
+        let height = self.height();
+        // The usual column is checked by one scan without branches, then copied whole; only
+        // another column is read entry by entry, to name its first offence or to sort it.
+        if is_canonical(indices, data, height) {
             rows.extend(indices.iter().map(|&row| {
                 let row: i64 = row.into();
                 row as u32
@@ -609,6 +604,19 @@ where
     }
 }
 
+/// Whether a column's entries are its nonzeros as the blocks hold them: rows in range (below
+/// `height`) and increasing, values finite and nonzero. One scan without branches.
+fn is_canonical<I: Copy + Into<i64>>(indices: &[I], data: &[f64], height: u64) -> bool {
+    let mut previous = -1i64;
+    let mut clean = true;
+    for (&row, &value) in indices.iter().zip(data) {
+        let row: i64 = row.into();
+        clean &= (row > previous) & ((row as u64) < height) & value.is_finite() & (value != 0.0);
+        previous = row;
+    }
+    clean
+}
+
 /// Sorts the entries of the last column (from `start`) by row, summing duplicates in their
 /// stored order (as the rows' reading sums a row's duplicates) and dropping sums of zero;
 /// `Err(row)` if a sum overflows.
@@ -652,24 +660,27 @@ fn read_block(
     reserve: usize,
     at_zero: &[f64],
 ) -> Result<(ColumnShard, f64), ColumnsError> {
-    let mut shard = ColumnShard {
-        n_rows: source.n_rows(),
-        col_offsets: Vec::with_capacity(end - first + 1),
-        rows: Vec::with_capacity(reserve),
-        values: Vec::with_capacity(reserve),
-    };
-    shard.col_offsets.push(0);
+    let mut col_offsets = Vec::with_capacity(end - first + 1);
+    let mut rows = Vec::with_capacity(reserve);
+    let mut values = Vec::with_capacity(reserve);
+    col_offsets.push(0);
     let mut max_abs_gradient = 0.0f64;
     for j in first..end {
-        let start = shard.rows.len();
-        source.read_column(j, &mut shard.rows, &mut shard.values)?;
+        let start = rows.len();
+        source.read_column(j, &mut rows, &mut values)?;
         let mut g = 0.0;
-        for (&i, &x) in shard.rows[start..].iter().zip(&shard.values[start..]) {
+        for (&i, &x) in rows[start..].iter().zip(&values[start..]) {
             g += x * at_zero[i as usize];
         }
         max_abs_gradient = max_abs_gradient.max(g.abs());
-        shard.col_offsets.push(shard.rows.len());
+        col_offsets.push(rows.len());
     }
+    let shard = ColumnShard {
+        n_rows: source.n_rows(),
+        col_offsets,
+        rows: rows.into(),
+        values: values.into(),
+    };
     Ok((shard, max_abs_gradient))
 }
 
@@ -708,23 +719,8 @@ fn read_blocks<S: ColumnSource>(
     peers: usize,
     parallel_min_entries: f64,
 ) -> Result<(Vec<ColumnBlock>, f64), ColumnsError> {
-    let (n_rows, n_cols) = (source.n_rows(), source.n_cols());
-    if labels.len() != n_rows {
-        return Err(ColumnsError::Shape(format!(
-            "X has {n_rows} rows but y has {} entries",
-            labels.len()
-        )));
-    }
-    if let Some(row) = labels.iter().position(|y| !y.is_finite()) {
-        return Err(ColumnsError::Label {
-            row,
-            value: labels[row],
-        });
-    }
+    let stored = check_shape(source, labels)?;
     let peers = peers.max(1);
-    let stored = (0..n_cols)
-        .map(|j| source.stored(j).map(|n| n as f64))
-        .collect::<Result<Vec<f64>, _>>()?;
     let boundaries = block_boundaries(&stored, peers);
     let reserve = |w: usize| -> usize {
         if S::STORED_IS_EXACT {
@@ -733,7 +729,7 @@ fn read_blocks<S: ColumnSource>(
             0
         }
     };
-    assert_eq!(at_zero.len(), n_rows, "one derivative per row");
+    assert_eq!(at_zero.len(), source.n_rows(), "one derivative per row");
     let read = |w: usize| {
         read_block(
             source,
@@ -745,21 +741,11 @@ fn read_blocks<S: ColumnSource>(
     };
     // A small matrix is read on this thread: starting and joining a thread per block would
     // cost more than reading them (a fit from Python of a few thousand entries).
-    let shards: Vec<Result<(ColumnShard, f64), ColumnsError>> =
-        if stored.iter().sum::<f64>() < parallel_min_entries {
-            (0..peers).map(read).collect()
-        } else {
-            std::thread::scope(|scope| {
-                let others: Vec<_> = (1..peers).map(|w| scope.spawn(move || read(w))).collect();
-                let mut shards = vec![read(0)];
-                shards.extend(
-                    others
-                        .into_iter()
-                        .map(|handle| handle.join().expect("a block's reading panicked")),
-                );
-                shards
-            })
-        };
+    let shards = on_threads(
+        peers,
+        stored.iter().sum::<f64>() >= parallel_min_entries,
+        read,
+    );
     // The first offence in column order: blocks are in column order.
     let shards = shards.into_iter().collect::<Result<Vec<_>, _>>()?;
     // The largest over all columns, whichever block holds them (as the workers' all-gathered
@@ -795,6 +781,183 @@ fn read_blocks<S: ColumnSource>(
     Ok((blocks, max_abs_gradient))
 }
 
+/// The labels' and the columns' extents checked against X's shape: each column's stored
+/// entries.
+fn check_shape(source: &impl ColumnSource, labels: &[f64]) -> Result<Vec<f64>, ColumnsError> {
+    let n_rows = source.n_rows();
+    if labels.len() != n_rows {
+        return Err(ColumnsError::Shape(format!(
+            "X has {n_rows} rows but y has {} entries",
+            labels.len()
+        )));
+    }
+    if let Some(row) = labels.iter().position(|y| !y.is_finite()) {
+        return Err(ColumnsError::Label {
+            row,
+            value: labels[row],
+        });
+    }
+    (0..source.n_cols())
+        .map(|j| source.stored(j).map(|n| n as f64))
+        .collect()
+}
+
+/// `task(w)` for every block `w` of `peers`, in block order: on a thread each if `parallel`
+/// (this thread doing block 0), else all on this thread.
+fn on_threads<T: Send>(peers: usize, parallel: bool, task: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    if !parallel {
+        return (0..peers).map(task).collect();
+    }
+    let task = &task;
+    std::thread::scope(|scope| {
+        let others: Vec<_> = (1..peers).map(|w| scope.spawn(move || task(w))).collect();
+        let mut results = vec![task(0)];
+        results.extend(
+            others
+                .into_iter()
+                .map(|handle| handle.join().expect("a block's reading panicked")),
+        );
+        results
+    })
+}
+
+/// [`blocks_from_columns`] for a CSC matrix whose blocks can read its entries in place: if
+/// every column is canonical (each column's rows in range and increasing, its values finite and
+/// nonzero: scipy's canonical format without explicit zeros), each block's row indices and
+/// values are `rows` and `values` at the block's entries, shared, not copied; `rows` must be
+/// `source.indices` as u32, `values` `source.data`. Without `rows` (int64 indices, which the
+/// blocks cannot read as u32) each block's row indices are copied, narrowed, and its values
+/// shared. The entries are read once (on a thread per block when the matrix is large), to check
+/// them and to find lambda_max, summed as [`blocks_from_columns`] sums it: the same blocks, the
+/// same lambda_max bit for bit. Any other matrix is read by [`blocks_from_columns`] (which
+/// copies it, naming its first bad entry); the second value says whether the blocks share it.
+pub fn shared_blocks_from_csc<P, I>(
+    source: &CscColumns<'_, P, I>,
+    rows: Option<&Entries<u32>>,
+    values: &Entries<f64>,
+    labels: &[f64],
+    at_zero: &[f64],
+    peers: usize,
+) -> Result<(Vec<ColumnBlock>, f64, bool), ColumnsError>
+where
+    P: Copy + Into<i64> + Sync,
+    I: Copy + Into<i64> + Sync,
+{
+    shared_blocks(
+        source,
+        rows,
+        values,
+        labels,
+        at_zero,
+        peers,
+        PARALLEL_READ_MIN_ENTRIES,
+    )
+}
+
+/// [`shared_blocks_from_csc`], checking on a thread per block from `parallel_min_entries`
+/// stored entries.
+fn shared_blocks<P, I>(
+    source: &CscColumns<'_, P, I>,
+    rows: Option<&Entries<u32>>,
+    values: &Entries<f64>,
+    labels: &[f64],
+    at_zero: &[f64],
+    peers: usize,
+    parallel_min_entries: f64,
+) -> Result<(Vec<ColumnBlock>, f64, bool), ColumnsError>
+where
+    P: Copy + Into<i64> + Sync,
+    I: Copy + Into<i64> + Sync,
+{
+    let same_entries = values.len() == source.data.len()
+        && values.as_ptr() == source.data.as_ptr()
+        && rows.is_none_or(|rows| {
+            rows.len() == source.indices.len()
+                && std::mem::size_of::<I>() == std::mem::size_of::<u32>()
+                && rows.as_ptr().cast::<()>() == source.indices.as_ptr().cast::<()>()
+        });
+    if !same_entries {
+        return Err(ColumnsError::Shape(
+            "the shared entries are not the CSC matrix's".into(),
+        ));
+    }
+    let stored = check_shape(source, labels)?;
+    assert_eq!(at_zero.len(), labels.len(), "one derivative per row");
+    let peers = peers.max(1);
+    let boundaries = block_boundaries(&stored, peers);
+    // Every extent was checked: column j's entries start at `indptr[j]`, and a block's columns'
+    // entries are contiguous.
+    let offset = |j: usize| -> usize {
+        let offset: i64 = source.indptr[j].into();
+        offset as usize
+    };
+    let height = source.height();
+    // Per block: its largest |x_j . at_zero|, and its row indices if narrowed; `None` if a
+    // column is not canonical.
+    let check = |w: usize| -> Option<(f64, Option<Vec<u32>>)> {
+        let mut max_abs_gradient = 0.0f64;
+        for j in boundaries[w]..boundaries[w + 1] {
+            let (start, end) = (offset(j), offset(j + 1));
+            let (indices, data) = (&source.indices[start..end], &source.data[start..end]);
+            if !is_canonical(indices, data, height) {
+                return None;
+            }
+            let mut g = 0.0;
+            for (&i, &x) in indices.iter().zip(data) {
+                let i: i64 = i.into();
+                g += x * at_zero[i as usize];
+            }
+            max_abs_gradient = max_abs_gradient.max(g.abs());
+        }
+        let narrowed = rows.is_none().then(|| {
+            let entries = offset(boundaries[w])..offset(boundaries[w + 1]);
+            source.indices[entries]
+                .iter()
+                .map(|&i| {
+                    let i: i64 = i.into();
+                    i as u32
+                })
+                .collect()
+        });
+        Some((max_abs_gradient, narrowed))
+    };
+    let parallel = stored.iter().sum::<f64>() >= parallel_min_entries;
+    let Some(checked) = on_threads(peers, parallel, check)
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+    else {
+        let (blocks, lambda_max) =
+            read_blocks(source, labels, at_zero, peers, parallel_min_entries)?;
+        return Ok((blocks, lambda_max, false));
+    };
+    let max_abs_gradient = checked
+        .iter()
+        .map(|&(block_max, _)| block_max)
+        .fold(0.0f64, f64::max);
+    let blocks = checked
+        .into_iter()
+        .enumerate()
+        .map(|(w, (_, narrowed))| {
+            let (first, end) = (boundaries[w], boundaries[w + 1]);
+            let entries = offset(first)..offset(end);
+            ColumnBlock {
+                first_column: first,
+                columns: Arc::new(ColumnShard {
+                    n_rows: source.n_rows,
+                    col_offsets: (first..=end).map(|j| offset(j) - entries.start).collect(),
+                    rows: match narrowed {
+                        Some(narrowed) => narrowed.into(),
+                        None => rows.expect("narrowed without rows").slice(entries.clone()),
+                    },
+                    values: values.slice(entries),
+                }),
+                labels: labels.to_vec(),
+            }
+        })
+        .collect();
+    Ok((blocks, max_abs_gradient, true))
+}
+
 /// The blocks `shards`, cut at `from`, cut again at `to` (every column copied once).
 fn recut(shards: &[ColumnShard], from: &[usize], to: &[usize]) -> Vec<ColumnShard> {
     // Global column j is column j - from[w] of the shard w that holds it.
@@ -805,19 +968,19 @@ fn recut(shards: &[ColumnShard], from: &[usize], to: &[usize]) -> Vec<ColumnShar
     let n_rows = shards.first().map_or(0, |shard| shard.n_rows);
     to.windows(2)
         .map(|range| {
-            let mut shard = ColumnShard {
-                n_rows,
-                col_offsets: vec![0],
-                rows: Vec::new(),
-                values: Vec::new(),
-            };
+            let (mut col_offsets, mut rows, mut values) = (vec![0], Vec::new(), Vec::new());
             for j in range[0]..range[1] {
-                let (index, values) = column(j);
-                shard.rows.extend_from_slice(index);
-                shard.values.extend_from_slice(values);
-                shard.col_offsets.push(shard.rows.len());
+                let (index, column_values) = column(j);
+                rows.extend_from_slice(index);
+                values.extend_from_slice(column_values);
+                col_offsets.push(rows.len());
             }
-            shard
+            ColumnShard {
+                n_rows,
+                col_offsets,
+                rows: rows.into(),
+                values: values.into(),
+            }
         })
         .collect()
 }
@@ -952,7 +1115,7 @@ mod tests {
                 }
             }
             // A NaN in the last column is named by its row and column on either path.
-            let mut bad_values = whole.values.clone();
+            let mut bad_values = whole.values.to_vec();
             *bad_values.last_mut().unwrap() = f64::NAN;
             let bad = CscColumns::new(&indptr, &indices, &bad_values, n_rows).unwrap();
             let errors: Vec<String> = [0.0, f64::INFINITY]
@@ -969,6 +1132,158 @@ mod tests {
                 "{}",
                 errors[0]
             );
+        }
+    }
+
+    /// A canonical CSC matrix's blocks read its entries in place (u32 indices shared, int64
+    /// indices narrowed into each block, values shared), and are the copied blocks: the same
+    /// boundaries, columns and lambda_max bit for bit, serially or on threads. A matrix with
+    /// an unsorted column is copied (and sorted) instead, and a NaN is named as when copying.
+    #[test]
+    fn shared_blocks_read_the_entries_in_place_and_equal_the_copied_blocks() {
+        let (n_rows, n_cols) = (50, 40);
+        let mut rows = SparseRows::new();
+        let mut state = 11u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            state >> 33
+        };
+        for i in 0..n_rows {
+            let columns: Vec<u32> = (0..n_cols as u32).filter(|_| next() % 3 == 0).collect();
+            let values: Vec<f64> = columns.iter().map(|_| next() as f64 / 1e9 - 2.0).collect();
+            rows.push_row(i as f64 * 0.5 - 7.0, &columns, &values);
+        }
+        // The reference: the rows transposed.
+        let whole = ColumnShard::from_rows(&rows, n_cols);
+        let indptr: Vec<i32> = whole.col_offsets.iter().map(|&o| o as i32).collect();
+        let indices: &'static [u32] = Box::leak(whole.rows.to_vec().into_boxed_slice());
+        let wide: Vec<i64> = indices.iter().map(|&r| i64::from(r)).collect();
+        let data: &'static [f64] = Box::leak(whole.values.to_vec().into_boxed_slice());
+        let owner: Arc<dyn std::any::Any + Send + Sync> = Arc::new(());
+        let shared_rows = Entries::shared(indices, Arc::clone(&owner));
+        let shared_values = Entries::shared(data, Arc::clone(&owner));
+        let at_zero: Vec<f64> = rows.labels.iter().map(|y| -y).collect();
+        let in_data = |p: *const f64| data.as_ptr_range().contains(&p) || data.is_empty();
+        for peers in 1..=3 {
+            for parallel_min_entries in [0.0, f64::INFINITY] {
+                let narrow = CscColumns::new(&indptr, indices, data, n_rows).unwrap();
+                let (copied, copied_max) =
+                    read_blocks(&narrow, &rows.labels, &at_zero, peers, parallel_min_entries)
+                        .unwrap();
+                let wide_source = CscColumns::new(&indptr, &wide, data, n_rows).unwrap();
+                for source_rows in [Some(&shared_rows), None] {
+                    let shared = match source_rows {
+                        Some(_) => shared_blocks(
+                            &narrow,
+                            source_rows,
+                            &shared_values,
+                            &rows.labels,
+                            &at_zero,
+                            peers,
+                            parallel_min_entries,
+                        ),
+                        None => shared_blocks(
+                            &wide_source,
+                            None,
+                            &shared_values,
+                            &rows.labels,
+                            &at_zero,
+                            peers,
+                            parallel_min_entries,
+                        ),
+                    };
+                    let (blocks, max, shares) = shared.unwrap();
+                    assert!(shares);
+                    assert_eq!(max.to_bits(), copied_max.to_bits());
+                    assert_eq!(blocks.len(), copied.len());
+                    let mut next_column = 0;
+                    for (block, copy) in blocks.iter().zip(&copied) {
+                        assert_eq!(block.first_column, copy.first_column);
+                        assert_eq!(block.first_column, next_column);
+                        assert_eq!(block.labels, rows.labels);
+                        assert_eq!(block.columns.n_rows, n_rows);
+                        assert_eq!(block.columns.col_offsets, copy.columns.col_offsets);
+                        for k in 0..block.columns.n_cols() {
+                            assert_eq!(block.columns.column(k), whole.column(next_column + k));
+                        }
+                        next_column += block.columns.n_cols();
+                        assert!(block.columns.values.is_shared());
+                        assert!(in_data(block.columns.values.as_ptr()));
+                        assert_eq!(block.columns.rows.is_shared(), source_rows.is_some());
+                    }
+                    assert_eq!(next_column, n_cols);
+                    // Every block holds the owner; dropped, they let it go.
+                    assert!(Arc::strong_count(&owner) > 3);
+                    drop(blocks);
+                    assert_eq!(Arc::strong_count(&owner), 3);
+                }
+            }
+            // One column's first two entries swapped: copied, sorted, the same blocks as a copy.
+            let j = (0..n_cols).find(|&j| whole.column(j).0.len() >= 2).unwrap();
+            let first = whole.col_offsets[j];
+            let mut unsorted: Vec<u32> = indices.to_vec();
+            let mut unsorted_data: Vec<f64> = data.to_vec();
+            unsorted.swap(first, first + 1);
+            unsorted_data.swap(first, first + 1);
+            let unsorted: &'static [u32] = Box::leak(unsorted.into_boxed_slice());
+            let unsorted_data: &'static [f64] = Box::leak(unsorted_data.into_boxed_slice());
+            let source = CscColumns::new(&indptr, unsorted, unsorted_data, n_rows).unwrap();
+            let (blocks, max, shares) = shared_blocks(
+                &source,
+                Some(&Entries::shared(unsorted, Arc::clone(&owner))),
+                &Entries::shared(unsorted_data, Arc::clone(&owner)),
+                &rows.labels,
+                &at_zero,
+                peers,
+                0.0,
+            )
+            .unwrap();
+            assert!(!shares);
+            let narrow = CscColumns::new(&indptr, indices, data, n_rows).unwrap();
+            let (copied, copied_max) =
+                read_blocks(&narrow, &rows.labels, &at_zero, peers, 0.0).unwrap();
+            assert_eq!(max.to_bits(), copied_max.to_bits());
+            for (block, copy) in blocks.iter().zip(&copied) {
+                assert!(!block.columns.values.is_shared());
+                assert_eq!(block.first_column, copy.first_column);
+                for k in 0..block.columns.n_cols() {
+                    assert_eq!(block.columns.column(k), copy.columns.column(k));
+                }
+            }
+            // A NaN is named as the copy names it.
+            let mut bad: Vec<f64> = data.to_vec();
+            bad[first + 1] = f64::NAN;
+            let bad: &'static [f64] = Box::leak(bad.into_boxed_slice());
+            let source = CscColumns::new(&indptr, indices, bad, n_rows).unwrap();
+            let error = shared_blocks(
+                &source,
+                Some(&shared_rows),
+                &Entries::shared(bad, Arc::clone(&owner)),
+                &rows.labels,
+                &at_zero,
+                peers,
+                0.0,
+            )
+            .unwrap_err();
+            let copy_error = read_blocks(&source, &rows.labels, &at_zero, peers, 0.0).unwrap_err();
+            assert_eq!(error.to_string(), copy_error.to_string());
+            assert!(
+                error.to_string().contains(&format!("column {j}")),
+                "{error}"
+            );
+            // Entries that are not the matrix's are refused.
+            assert!(shared_blocks(
+                &source,
+                Some(&shared_rows),
+                &shared_values,
+                &rows.labels,
+                &at_zero,
+                peers,
+                0.0
+            )
+            .is_err());
         }
     }
 }

@@ -826,17 +826,19 @@ fn pack_columns_into(
 ) {
     packed.n_rows = columns.n_rows;
     packed.col_offsets.clear();
-    packed.rows.clear();
-    packed.values.clear();
+    // The packed copy is always this worker's own (its buffers reused).
+    let (rows, packed_values) = (packed.rows.to_mut(), packed.values.to_mut());
+    rows.clear();
+    packed_values.clear();
     packed.col_offsets.reserve(working.len() + 1);
-    packed.rows.reserve(entries);
-    packed.values.reserve(entries);
+    rows.reserve(entries);
+    packed_values.reserve(entries);
     packed.col_offsets.push(0);
     for &j in working {
         let (index, values) = columns.column(j as usize);
-        packed.rows.extend_from_slice(index);
-        packed.values.extend_from_slice(values);
-        packed.col_offsets.push(packed.rows.len());
+        rows.extend_from_slice(index);
+        packed_values.extend_from_slice(values);
+        packed.col_offsets.push(rows.len());
     }
 }
 

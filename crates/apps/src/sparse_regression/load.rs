@@ -12,7 +12,11 @@ use strads_io::{
     LibsvmCache, LibsvmOptions, MmEntry, SparseRows,
 };
 
-use super::column_blocks::{blocks_from_columns, ColumnBlock, ColumnSource, ColumnsError};
+use super::column_blocks::{
+    blocks_from_columns, shared_blocks_from_csc, ColumnBlock, ColumnSource, ColumnsError,
+    CscColumns,
+};
+use super::column_shard::Entries;
 use super::loss::{LogisticLoss, Loss, LossKind, SquaredLoss};
 use crate::error::AppError;
 
@@ -113,8 +117,9 @@ pub(crate) fn check_label_kind(labels: &[f64], kind: LabelKind) -> Result<(), Ap
 
 /// A caller's matrix in memory, read once into the column layout's blocks for a number of
 /// worker threads ([`blocks_from_columns`]: one checked copy of each column, no rows and no
-/// transposition), with its labels, for one loss: the same pass finds lambda_max. Two values
-/// are equal when they share the same blocks.
+/// transposition; or, for a canonical CSC matrix, [`shared_blocks_from_csc`]: the blocks read
+/// its arrays in place, which are only checked), with its labels, for one loss: the same pass
+/// finds lambda_max. Two values are equal when they share the same blocks.
 #[derive(Clone, Debug)]
 pub struct InMemoryColumns {
     blocks: Arc<Vec<ColumnBlock>>,
@@ -123,6 +128,7 @@ pub struct InMemoryColumns {
     n_rows: usize,
     n_cols: usize,
     nonzeros: usize,
+    shares_entries: bool,
 }
 
 impl InMemoryColumns {
@@ -134,6 +140,41 @@ impl InMemoryColumns {
         labels: &[f64],
         workers: usize,
         loss: LossKind,
+    ) -> Result<Self, AppError> {
+        Self::read(source, labels, loss, |labels, at_zero| {
+            blocks_from_columns(source, labels, at_zero, workers)
+                .map(|(blocks, lambda_max)| (blocks, lambda_max, false))
+        })
+    }
+
+    /// [`InMemoryColumns::new`] on a CSC matrix whose entries the blocks read in place when
+    /// every column is canonical ([`shared_blocks_from_csc`]: `rows` are `source.indices` as
+    /// u32, or `None` to copy them narrowed; `values` are `source.data`), with no copy of X;
+    /// any other matrix is copied as by [`InMemoryColumns::new`]
+    /// ([`InMemoryColumns::shares_entries`] tells which).
+    pub fn shared<P, I>(
+        source: &CscColumns<'_, P, I>,
+        rows: Option<&Entries<u32>>,
+        values: &Entries<f64>,
+        labels: &[f64],
+        workers: usize,
+        loss: LossKind,
+    ) -> Result<Self, AppError>
+    where
+        P: Copy + Into<i64> + Sync,
+        I: Copy + Into<i64> + Sync,
+    {
+        Self::read(source, labels, loss, |labels, at_zero| {
+            shared_blocks_from_csc(source, rows, values, labels, at_zero, workers)
+        })
+    }
+
+    /// The labels checked for `loss`, and the blocks `read` from them and `f'(y_i, 0)`.
+    fn read(
+        source: &impl ColumnSource,
+        labels: &[f64],
+        loss: LossKind,
+        read: impl FnOnce(&[f64], &[f64]) -> Result<(Vec<ColumnBlock>, f64, bool), ColumnsError>,
     ) -> Result<Self, AppError> {
         let bad = |e: ColumnsError| AppError::InvalidArgument(e.to_string());
         let mut labels = labels.to_vec();
@@ -156,9 +197,9 @@ impl InMemoryColumns {
                 at_zero::<LogisticLoss>(&labels)
             }
         };
-        let (blocks, lambda_max) =
-            blocks_from_columns(source, &labels, &at_zero, workers).map_err(bad)?;
+        let (blocks, lambda_max, shares_entries) = read(&labels, &at_zero).map_err(bad)?;
         Ok(InMemoryColumns {
+            shares_entries,
             nonzeros: blocks.iter().map(|b| b.columns.rows.len()).sum(),
             blocks: Arc::new(blocks),
             loss,
@@ -191,6 +232,12 @@ impl InMemoryColumns {
     /// Nonzeros of X.
     pub fn nonzeros(&self) -> usize {
         self.nonzeros
+    }
+
+    /// Whether the blocks read the caller's entries in place ([`InMemoryColumns::shared`])
+    /// rather than a copy.
+    pub fn shares_entries(&self) -> bool {
+        self.shares_entries
     }
 
     /// The worker threads the blocks were cut for.

@@ -32,6 +32,7 @@ use strads_engine::{ClusterConfig, ProcessFigures, Worker};
 use strads_io::LabelKind;
 
 pub use column_blocks::{ColumnSource, ColumnsError, CscColumns};
+pub use column_shard::Entries;
 pub use load::{DataSource, InMemoryColumns, InMemoryRows};
 pub use loss::LossKind;
 
