@@ -28,6 +28,7 @@ pub mod loopback;
 mod mailbox;
 mod process_figures;
 mod pull_by_keys;
+pub mod rotation;
 pub mod rounds;
 pub mod secret;
 pub mod threads;
