@@ -47,9 +47,6 @@
 //!         self.held = state;
 //!         Ok(())
 //!     }
-//!     fn receive(&mut self, _sub_round: SubRound, _all: Vec<()>) -> Result<(), EngineError> {
-//!         Ok(())
-//!     }
 //!     fn end_iteration(&mut self, _: &mut Worker<'_>, _: u64) -> Result<ControlFlow<()>, EngineError> {
 //!         Ok(ControlFlow::Continue(()))
 //!     }
@@ -127,8 +124,12 @@ pub trait RotationProgram {
     /// previous holder handed it over. Not called with one worker.
     fn take_over(&mut self, block: usize, state: Self::Block) -> Result<(), Self::Error>;
 
-    /// Every worker's part for all of `sub_round`, in worker order (after `take_over`).
-    fn receive(&mut self, sub_round: SubRound, all: Vec<Self::ToAll>) -> Result<(), Self::Error>;
+    /// Every worker's part for all of `sub_round`, in worker order (after `take_over`). By
+    /// default ignored (for programs with nothing to tell).
+    fn receive(&mut self, sub_round: SubRound, all: Vec<Self::ToAll>) -> Result<(), Self::Error> {
+        let _ = (sub_round, all);
+        Ok(())
+    }
 
     /// The boundary after `iteration`, with every block home: whether to go on. Every worker
     /// must decide the same (from a collective, or from what every worker knows).

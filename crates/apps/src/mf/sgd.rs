@@ -128,10 +128,6 @@ impl RotationProgram for Sgd<'_, '_> {
         Ok(())
     }
 
-    fn receive(&mut self, _sub_round: SubRound, _all: Vec<()>) -> Result<(), AppError> {
-        Ok(())
-    }
-
     fn end_iteration(
         &mut self,
         worker: &mut Worker<'_>,
