@@ -4,7 +4,9 @@
 //! dataflow's own networking), gives each worker a [`Worker`] handle with point-to-point messages and
 //! collectives ([`Worker::all_gather`], [`Worker::broadcast`], and the static rotation's block
 //! exchange [`Worker::rotate_bytes`]), and runs programs made of rounds
-//! ([`rounds::RoundWorker`] on every worker, [`rounds::RoundLeader`] on worker 0) with bounded staleness. It knows no machine learning.
+//! ([`rounds::RoundWorker`] on every worker, [`rounds::RoundLeader`] on worker 0) with bounded staleness
+//! and programs of rotated blocks ([`rotation::RotationProgram`], STRADS's static rotation). It
+//! knows no machine learning.
 //!
 //! ```
 //! use strads_engine::{ClusterConfig, run_cluster};
