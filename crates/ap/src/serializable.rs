@@ -23,17 +23,18 @@
 //! other, each worker's iterations of the sub-round in its order, is therefore a sequential order
 //! with the same result.
 
-use std::ops::Range;
+use std::ops::{ControlFlow, Range};
 
 use serde_bytes::ByteBuf;
-use strads_core::{balanced_blocks, rotation_block};
-use strads_engine::RotatedBlock;
+use strads_core::balanced_blocks;
+use strads_engine::rotation::{rotate_once, RotationProgram, Route, SubRound};
+use strads_engine::{RotatedBlock, Worker};
 
 use crate::dvector::{global_index, DVector, Origin};
 use crate::error::{decode, encode, ApError};
 use crate::parallel::{
     apply_messages, encoded_step_deltas, run_items, KeyFunction, LoopReport, ParallelFor, Received,
-    StepMessage,
+    StepError, StepMessage,
 };
 use crate::param::{Access, ContainerKind, Element, ParamSet};
 use crate::strategy::{
@@ -133,109 +134,39 @@ where
         }
     }
     let mut views = pf.params.open_all(worker, &plan.access)?;
-    let origin = pf.data.origin.as_ref();
-    let home_start = pf.data.bounds[pf.data.worker];
-    let mut failure = None;
-    // Without a rotated container every iteration runs at home, in one step.
+    let mut sweep = Sweep {
+        worker: p,
+        plan,
+        items: &mut pf.data.local,
+        origin: pf.data.origin.as_ref(),
+        home_start: pf.data.bounds[pf.data.worker],
+        views: &mut views,
+        keys: &pf.keys,
+        body,
+        failure: None,
+    };
     let rotating = plan.rotated.contains(&true);
-    let steps = if rotating { workers } else { 1 };
-    for r in 0..steps {
-        let step = r as u32 + 1;
-        for view in P::dyn_views(&mut views) {
-            view.begin_step(step);
-        }
-        let b = if rotating {
-            rotation_block(p, r, workers)
-        } else {
-            p
+    if rotating {
+        rotate_once(worker, &mut sweep, 0)?;
+    } else {
+        // Without a rotated container every iteration runs at home, in one step.
+        let home = SubRound {
+            iteration: 0,
+            index: 0,
+            block: p,
         };
-        let range = plan.block_ranges[b].clone();
-        let error = if failure.is_some() {
-            None
-        } else {
-            let recorded = plan.recorded.as_ref();
-            let keys = &pf.keys;
-            run_items(
-                p,
-                &mut pf.data.local[range.clone()],
-                &mut views,
-                body,
-                |n| global_index(origin, home_start, range.start + n),
-                |n, views| {
-                    if let Some(recorded) = recorded {
-                        for (c, view) in P::dyn_views(views).into_iter().enumerate() {
-                            view.set_allowed(Some(recorded.of(c, range.start + n)));
-                        }
-                    }
-                },
-                |item, views| keys.prefetch(item, views),
-            )
-        };
-        let mut dyn_views = P::dyn_views(&mut views);
-        let message = StepMessage {
-            error,
-            deltas: encoded_step_deltas(&mut dyn_views)?,
-        };
-        let messages: Vec<StepMessage> = if workers == 1 {
+        let message = sweep.step(home)?;
+        let messages = if workers == 1 {
             vec![message]
-        } else if !rotating {
+        } else {
             let all: Vec<ByteBuf> = worker.all_gather(&ByteBuf::from(encode(&message)?))?;
             all.iter()
                 .map(|bytes| decode(bytes))
                 .collect::<Result<_, _>>()?
-        } else {
-            // Pass the rotated blocks on to worker p - 1 and the step's changes to everyone;
-            // to a worker of this process the blocks move as they are, unencoded.
-            let moving = worker.shares_process_with(worker.rotation_successor());
-            let mut blocks = Vec::new();
-            for (view, &rotated) in dyn_views.iter_mut().zip(&plan.rotated) {
-                if rotated {
-                    blocks.push(view.take_block(!moving)?);
-                }
-            }
-            let outgoing = if moving {
-                RotatedBlock::Moved(Box::new(blocks))
-            } else {
-                let encoded = blocks.into_iter().map(|block| match block {
-                    RotatedBlock::Bytes(bytes) => ByteBuf::from(bytes),
-                    RotatedBlock::Moved(_) => unreachable!("take_block(true) encodes"),
-                });
-                RotatedBlock::Bytes(encode(&encoded.collect::<Vec<_>>())?)
-            };
-            let (incoming, to_all) = worker.rotate_block(outgoing, encode(&message)?);
-            let incoming: Vec<RotatedBlock> = match incoming {
-                RotatedBlock::Moved(blocks) => *blocks
-                    .downcast::<Vec<RotatedBlock>>()
-                    .map_err(|_| ApError::Codec("moved blocks of another type".into()))?,
-                RotatedBlock::Bytes(bytes) => {
-                    let blocks: Vec<ByteBuf> = decode(&bytes)?;
-                    blocks
-                        .into_iter()
-                        .map(|b| RotatedBlock::Bytes(b.into_vec()))
-                        .collect()
-                }
-            };
-            let next = rotation_block(p, r + 1, workers);
-            let mut incoming = incoming.into_iter();
-            for (view, &rotated) in dyn_views.iter_mut().zip(&plan.rotated) {
-                if rotated {
-                    let block = incoming
-                        .next()
-                        .ok_or_else(|| ApError::Codec("a rotated block is missing".into()))?;
-                    view.put_block(next, block)?;
-                }
-            }
-            to_all
-                .iter()
-                .map(|bytes| decode(bytes))
-                .collect::<Result<_, _>>()?
         };
-        if failure.is_none() {
-            failure = messages.iter().find_map(|m| m.error.clone());
-        }
-        let messages: Vec<Received> = messages.into_iter().map(Received::Wire).collect();
-        apply_messages(&mut dyn_views, step, &messages, p)?;
+        sweep.receive(home, messages)?;
     }
+    let failure = sweep.failure;
     if plan.recorded.is_some() {
         for view in P::dyn_views(&mut views) {
             view.set_allowed(None);
@@ -247,10 +178,148 @@ where
     }
     Ok(LoopReport {
         strategy: plan.strategy.clone(),
-        steps,
+        steps: if rotating { workers } else { 1 },
         max_staleness: 0,
         seconds: 0.0,
     })
+}
+
+/// A loop's execution as a program of the engine's rotation driver: a sub-round's step runs the
+/// local iterations of the held block; the block's state is the block of every rotated container;
+/// the part for all is the step's message (a body failure and the replicas' changes).
+struct Sweep<'a, D, P: ParamSet, K, B> {
+    worker: usize,
+    plan: &'a Plan,
+    items: &'a mut [D],
+    origin: Option<&'a Origin>,
+    home_start: usize,
+    views: &'a mut P::Views,
+    keys: &'a K,
+    body: &'a mut B,
+    /// The first body failure any worker reported: the later steps run no iteration.
+    failure: Option<StepError>,
+}
+
+impl<D, P, K, B> RotationProgram for Sweep<'_, D, P, K, B>
+where
+    D: Element,
+    P: ParamSet,
+    K: KeyFunction<D, P>,
+    B: FnMut(&mut D, &mut P::Views),
+{
+    type Block = ContainerBlocks;
+    type ToAll = StepMessage;
+    type Error = ApError;
+
+    #[inline]
+    fn step(&mut self, now: SubRound) -> Result<StepMessage, ApError> {
+        let step = now.index as u32 + 1;
+        for view in P::dyn_views(self.views) {
+            view.begin_step(step);
+        }
+        let range = self.plan.block_ranges[now.block].clone();
+        let error = if self.failure.is_some() {
+            None
+        } else {
+            let (recorded, keys) = (self.plan.recorded.as_ref(), self.keys);
+            let (origin, home_start) = (self.origin, self.home_start);
+            run_items(
+                self.worker,
+                &mut self.items[range.clone()],
+                self.views,
+                self.body,
+                |n| global_index(origin, home_start, range.start + n),
+                |n, views| {
+                    if let Some(recorded) = recorded {
+                        for (c, view) in P::dyn_views(views).into_iter().enumerate() {
+                            view.set_allowed(Some(recorded.of(c, range.start + n)));
+                        }
+                    }
+                },
+                |item, views| keys.prefetch(item, views),
+            )
+        };
+        Ok(StepMessage {
+            error,
+            deltas: encoded_step_deltas(&mut P::dyn_views(self.views))?,
+        })
+    }
+
+    fn hand_over(&mut self, _block: usize, route: Route) -> Result<ContainerBlocks, ApError> {
+        let mut blocks = Vec::new();
+        for (view, &rotated) in P::dyn_views(self.views).into_iter().zip(&self.plan.rotated) {
+            if rotated {
+                blocks.push(view.take_block(route == Route::Encoded)?);
+            }
+        }
+        Ok(ContainerBlocks(blocks))
+    }
+
+    fn take_over(&mut self, block: usize, state: ContainerBlocks) -> Result<(), ApError> {
+        let mut incoming = state.0.into_iter();
+        for (view, &rotated) in P::dyn_views(self.views).into_iter().zip(&self.plan.rotated) {
+            if rotated {
+                let data = incoming
+                    .next()
+                    .ok_or_else(|| ApError::Codec("a rotated block is missing".into()))?;
+                view.put_block(block, data)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn receive(&mut self, now: SubRound, messages: Vec<StepMessage>) -> Result<(), ApError> {
+        if self.failure.is_none() {
+            self.failure = messages.iter().find_map(|m| m.error.clone());
+        }
+        let messages: Vec<Received> = messages.into_iter().map(Received::Wire).collect();
+        let step = now.index as u32 + 1;
+        apply_messages(&mut P::dyn_views(self.views), step, &messages, self.worker)
+    }
+
+    /// Not reached: a loop's execution is one iteration ([`rotate_once`]).
+    fn end_iteration(
+        &mut self,
+        _worker: &mut Worker<'_>,
+        _iteration: u64,
+    ) -> Result<ControlFlow<()>, ApError> {
+        Ok(ControlFlow::Break(()))
+    }
+}
+
+/// The rotated containers' blocks of a sub-round, in container order: each moved as it is to a
+/// worker of this process, or encoded by its view for another process (then encoded together as
+/// a list of byte strings).
+struct ContainerBlocks(Vec<RotatedBlock>);
+
+impl serde::Serialize for ContainerBlocks {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for block in &self.0 {
+            match block {
+                RotatedBlock::Bytes(bytes) => {
+                    seq.serialize_element(serde_bytes::Bytes::new(bytes))?;
+                }
+                RotatedBlock::Moved(_) => {
+                    return Err(S::Error::custom("a block taken to move cannot be encoded"));
+                }
+            }
+        }
+        seq.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ContainerBlocks {
+    fn deserialize<De: serde::Deserializer<'de>>(deserializer: De) -> Result<Self, De::Error> {
+        let blocks: Vec<ByteBuf> = serde::Deserialize::deserialize(deserializer)?;
+        Ok(ContainerBlocks(
+            blocks
+                .into_iter()
+                .map(|bytes| RotatedBlock::Bytes(bytes.into_vec()))
+                .collect(),
+        ))
+    }
 }
 
 fn make_plan<D, P, K, B>(

@@ -8,8 +8,8 @@
 //!   ([`SchedulerKind`]): the STRADS dynamic *priority* schedule (sampling proportional to
 //!   `(delta beta_j)^2 + eta` from a sum tree), *cyclic* sweeps, or uniform *random* rounds.
 //! - [`dependency_filter`] greedily keeps candidates whose pairwise `|corr|` stays below `rho`.
-//! - [`rotation_block`] and [`balanced_blocks`] give the static block rotation used by LDA, MF
-//!   SGD and STRADS-AP's rotation loops.
+//! - [`balanced_blocks`] cuts the blocks of the static rotation used by LDA, MF SGD and
+//!   STRADS-AP's rotation loops (whose driver is the engine's).
 //! - [`chi_square`]: goodness-of-fit helpers for the sampling tests of schedulers and samplers.
 //! - [`prefetch`]: cache prefetch hints for kernels that know their next random reads.
 //!
@@ -61,6 +61,6 @@ pub use cyclic::CyclicSchedule;
 pub use dependency::{dependency_filter, dependency_filter_pairs};
 pub use priority::{PrioritySchedule, MAX_WEIGHT};
 pub use random::RandomSchedule;
-pub use rotation::{balanced_blocks, rotation_block};
+pub use rotation::balanced_blocks;
 pub use scheduler::{CoordinateScheduler, ParseSchedulerKindError, SchedulerKind, SchedulerParams};
 pub use sum_tree::SumTree;

@@ -1,20 +1,9 @@
-//! Static block rotation (STRADS LDA / MF): in sub-round `r`, worker `p` works on block
-//! `(p + r) mod P`, so no block is touched by two workers at once and after `P` sub-rounds every
-//! worker has visited every block. The exchange that goes with this schedule (after a sub-round,
-//! the held block to worker `p - 1`, which holds it next) is the engine's `Worker::rotate_bytes`.
+//! Blocks for STRADS's static rotation (LDA's vocabulary, MF's items, STRADS-AP's rotated
+//! containers): contiguous ranges of near-equal weight, one per worker. The rotation itself (in
+//! sub-round `r` worker `p` holds block `(p + r) mod P`, and passes it to worker `p - 1`) is the
+//! engine's rotation driver, `strads_engine::rotation`.
 
 use std::ops::Range;
-
-/// The block worker `worker` owns in sub-round `sub_round`: `(worker + sub_round) % n_blocks`.
-/// With `n_blocks` equal to the number of workers, the workers hold distinct blocks in every
-/// sub-round.
-///
-/// # Panics
-/// If `n_blocks == 0`.
-pub fn rotation_block(worker: usize, sub_round: usize, n_blocks: usize) -> usize {
-    assert!(n_blocks > 0, "rotation needs at least one block");
-    (worker % n_blocks + sub_round % n_blocks) % n_blocks
-}
 
 /// Splits items `0..weights.len()` into `n_blocks` contiguous ranges of near-equal total weight
 /// (e.g. vocabulary words weighted by token count).
@@ -77,31 +66,6 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
-
-    #[test]
-    fn workers_never_share_a_block() {
-        for n_workers in 1..9 {
-            for sub_round in 0..20 {
-                let mut used = vec![false; n_workers];
-                for worker in 0..n_workers {
-                    let block = rotation_block(worker, sub_round, n_workers);
-                    assert!(!used[block], "P={n_workers} r={sub_round}");
-                    used[block] = true;
-                }
-            }
-            // Over P sub-rounds each worker visits every block.
-            for worker in 0..n_workers {
-                let mut seen = vec![false; n_workers];
-                for sub_round in 0..n_workers {
-                    seen[rotation_block(worker, sub_round, n_workers)] = true;
-                }
-                assert!(seen.iter().all(|&s| s));
-            }
-        }
-        assert_eq!(rotation_block(usize::MAX, usize::MAX, 7), {
-            (usize::MAX % 7 * 2) % 7
-        });
-    }
 
     fn check_partition(weights: &[u64], n_blocks: usize) -> Vec<Range<usize>> {
         let blocks = balanced_blocks(weights, n_blocks);

@@ -5,9 +5,9 @@
 //! collectives ([`Worker::all_gather`], [`Worker::broadcast`], and the static rotation's block
 //! exchange [`Worker::rotate_bytes`]), and runs programs made of rounds
 //! ([`rounds::RoundWorker`] on every worker, [`rounds::RoundLeader`] on worker 0) with bounded
-//! staleness, or of replicated rounds with no leader ([`replicated::ReplicatedRounds`]: one
-//! all-gather or all-reduce a round, the same decision on every worker). It knows no machine
-//! learning.
+//! staleness, of replicated rounds with no leader ([`replicated::ReplicatedRounds`]: one
+//! all-gather or all-reduce a round, the same decision on every worker), and of rotated blocks
+//! ([`rotation::RotationProgram`], STRADS's static rotation). It knows no machine learning.
 //!
 //! ```
 //! use strads_engine::{ClusterConfig, run_cluster};
@@ -32,6 +32,7 @@ mod mailbox;
 mod process_figures;
 mod pull_by_keys;
 pub mod replicated;
+pub mod rotation;
 pub mod rounds;
 pub mod secret;
 pub mod threads;

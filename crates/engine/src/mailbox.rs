@@ -421,7 +421,7 @@ impl<'w> Worker<'w> {
     /// block next, and `to_all` to every worker (including itself); returns the block received
     /// from worker `index + 1` and every worker's `to_all`, in worker order.
     ///
-    /// The schedule this implements is `strads_core::rotation_block`: worker `p` holds block
+    /// The schedule this implements is [`crate::rotation::held_block`]: worker `p` holds block
     /// `(p + r) mod P` in sub-round `r`, so the block it held goes to worker `p - 1`. With one
     /// worker it returns `(block, vec![to_all])` without any messaging.
     ///
@@ -592,7 +592,10 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, EngineError> {
 }
 
 /// Encodes a message for the wire into a buffer with `room` bytes of spare capacity.
-fn encode_with_room<T: Serialize>(value: &T, room: usize) -> Result<Vec<u8>, EngineError> {
+pub(crate) fn encode_with_room<T: Serialize>(
+    value: &T,
+    room: usize,
+) -> Result<Vec<u8>, EngineError> {
     let codec = |e: bincode::Error| EngineError::Codec(e.to_string());
     let size = bincode::serialized_size(value).map_err(codec)? as usize;
     let mut bytes = Vec::with_capacity(size + room);
@@ -656,7 +659,7 @@ mod tests {
     }
 
     /// P steps of the rotation bring every block home, and in step r worker p receives the block
-    /// that `rotation_block` says it holds in sub-round r + 1: worker (p + r + 1) mod P's.
+    /// that `held_block` says it holds in sub-round r + 1: worker (p + r + 1) mod P's.
     #[test]
     fn rotate_follows_the_static_schedule_and_brings_blocks_home() {
         for threads in [1, 3] {

@@ -1,16 +1,17 @@
 //! The distributed sampler that every worker runs: STRADS static vocabulary rotation.
 //!
 //! Documents are sharded over the P workers; the vocabulary is split into P blocks of near-equal
-//! token count (`balanced_blocks`). An iteration is P sub-rounds; in sub-round r worker p samples
-//! its tokens whose word lies in block `rotation_block(p, r, P) = (p + r) mod P`, so no word-topic
-//! row is written by two workers at once. After each sub-round one step of the engine's rotation
-//! exchange ([`Worker::rotate`]) does both synchronisations: every worker sends its change of `n_k`
-//! to everyone (so `n_k` is exact again), and the rows of its block to worker p - 1, which samples
+//! token count (`balanced_blocks`). The engine's rotation driver (`strads_engine::rotation`) runs
+//! an iteration as P sub-rounds; in sub-round r worker p samples its tokens whose word lies in
+//! block `(p + r) mod P`, so no word-topic row is written by two workers at once. After each
+//! sub-round the driver's exchange does both synchronisations: every worker's change of `n_k` to
+//! everyone (so `n_k` is exact again), and the rows of its block to worker p - 1, which samples
 //! that block next.
 
-use std::ops::Range;
+use std::ops::{ControlFlow, Range};
 
-use strads_core::{balanced_blocks, rotation_block};
+use strads_core::balanced_blocks;
+use strads_engine::rotation::{run_rotation, RotationProgram, Route, SubRound};
 use strads_engine::{ClusterConfig, ProcessFigures, Worker};
 
 use serde::{Deserialize, Serialize};
@@ -57,17 +58,16 @@ fn agree<T>(worker: &mut Worker<'_>, result: Result<T, AppError>) -> Result<T, A
     }
 }
 
-/// A sub-round of the rotation, seen from one worker.
+/// The rotation's blocks of words, seen from one worker.
 struct Rotation {
     blocks: Vec<Range<usize>>,
     worker: usize,
-    peers: usize,
 }
 
 impl Rotation {
-    /// The block this worker holds in sub-round `r`.
-    fn held(&self, r: usize) -> Range<usize> {
-        self.blocks[rotation_block(self.worker, r, self.peers)].clone()
+    /// The words of this worker's home block (the one it holds between iterations).
+    fn home(&self) -> Range<usize> {
+        self.blocks[self.worker].clone()
     }
 }
 
@@ -168,7 +168,7 @@ impl App for Training {
         let peers = worker.peers();
         // The leader collects every block's rows, and the documents' topic counts if asked.
         let mut outgoing: Vec<PackedRows> = vec![Vec::new(); peers];
-        outgoing[0] = solved.state.pack_rows(solved.rotation.held(0));
+        outgoing[0] = solved.state.pack_rows(solved.rotation.home());
         solved.blocks = worker.all_to_all(&outgoing)?;
         if params.doc_topics {
             let mut outgoing: Vec<DocTopicRows> = vec![Vec::new(); peers];
@@ -251,7 +251,6 @@ fn prepare(
     let rotation = Rotation {
         blocks: balanced_blocks(&word_weights, peers),
         worker: p,
-        peers,
     };
     let mut state = ShardState::new(
         &corpus.docs,
@@ -297,7 +296,7 @@ fn prepare(
     // Initial counts: every worker's partial rows of block b go to its first holder, worker b.
     let initial = gather_rows(worker, &mut state, &rotation)?;
     for (source, packed) in initial.iter().enumerate() {
-        state.add_rows(rotation.held(0), packed, source == 0);
+        state.add_rows(rotation.home(), packed, source == 0);
     }
     let totals = worker.all_gather(&state.local_topic_counts())?;
     let synced_totals = sum_vectors(&totals, k);
@@ -329,56 +328,97 @@ fn prepare(
     })
 }
 
-/// The iterations: P sub-rounds each, then the count check, the stop rule, the log-likelihood
-/// and checkpoints.
+/// The iterations on the engine's rotation driver (P sub-rounds each, then [`Sampling`]'s
+/// boundary).
 fn sample(
     worker: &mut Worker<'_>,
     params: &LdaParams,
     trainer: &mut Trainer,
     run: &mut Run<TraceRecord>,
 ) -> Result<(), AppError> {
-    let Trainer {
-        state,
-        rng,
-        rotation,
-        priors,
-        synced_totals,
-        word_table,
-        doc_table,
-        total_tokens,
-        trace,
-        completed,
-        loglik,
-        count_checks,
-        ..
-    } = trainer;
-    let peers = worker.peers();
-    let first = *completed + 1;
-    for iteration in first..=params.iterations {
-        for r in 0..peers {
-            state.sample_block(rotation.held(r), priors, params.sampler, rng);
-            if peers == 1 {
-                synced_totals.copy_from_slice(&state.topic_total);
-            } else {
-                let delta: Vec<i64> = state
-                    .topic_total
-                    .iter()
-                    .zip(synced_totals.iter())
-                    .map(|(now, before)| now - before)
-                    .collect();
-                // The held block's rows go to worker p - 1, which holds it next; the change
-                // of n_k goes to everyone.
-                let rows = state.pack_rows(rotation.held(r));
-                let (rows, deltas): (PackedRows, Vec<Vec<i64>>) = worker.rotate(&rows, &delta)?;
-                for delta in &deltas {
-                    for (total, change) in synced_totals.iter_mut().zip(delta) {
-                        *total += change;
-                    }
-                }
-                state.topic_total.copy_from_slice(synced_totals);
-                state.add_rows(rotation.held(r + 1), &rows, true);
+    let first = trainer.completed as u64 + 1;
+    let mut sampling = Sampling {
+        trainer,
+        params,
+        run,
+    };
+    run_rotation(worker, &mut sampling, first..=params.iterations as u64)?;
+    Ok(())
+}
+
+/// The sampler as a program of the rotation driver: a step samples the tokens of the held
+/// block's words; the block's state is its word-topic rows, packed; the part for all is the
+/// step's change of `n_k`, so `n_k` is exact again after every sub-round.
+struct Sampling<'a> {
+    trainer: &'a mut Trainer,
+    params: &'a LdaParams,
+    run: &'a mut Run<TraceRecord>,
+}
+
+impl RotationProgram for Sampling<'_> {
+    type Block = PackedRows;
+    type ToAll = Vec<i64>;
+    type Error = AppError;
+
+    fn step(&mut self, sub_round: SubRound) -> Result<Vec<i64>, AppError> {
+        let t = &mut *self.trainer;
+        let block = t.rotation.blocks[sub_round.block].clone();
+        t.state
+            .sample_block(block, &t.priors, self.params.sampler, &mut t.rng);
+        Ok(t.state
+            .topic_total
+            .iter()
+            .zip(&t.synced_totals)
+            .map(|(now, before)| now - before)
+            .collect())
+    }
+
+    fn hand_over(&mut self, block: usize, _route: Route) -> Result<PackedRows, AppError> {
+        let t = &*self.trainer;
+        Ok(t.state.pack_rows(t.rotation.blocks[block].clone()))
+    }
+
+    fn take_over(&mut self, block: usize, rows: PackedRows) -> Result<(), AppError> {
+        let t = &mut *self.trainer;
+        t.state
+            .add_rows(t.rotation.blocks[block].clone(), &rows, true);
+        Ok(())
+    }
+
+    fn receive(&mut self, _sub_round: SubRound, deltas: Vec<Vec<i64>>) -> Result<(), AppError> {
+        let t = &mut *self.trainer;
+        for delta in &deltas {
+            for (total, change) in t.synced_totals.iter_mut().zip(delta) {
+                *total += change;
             }
         }
+        t.state.topic_total.copy_from_slice(&t.synced_totals);
+        Ok(())
+    }
+
+    /// The count check, the stop rule, the log-likelihood and checkpoints.
+    fn end_iteration(
+        &mut self,
+        worker: &mut Worker<'_>,
+        iteration: u64,
+    ) -> Result<ControlFlow<()>, AppError> {
+        let (params, run) = (self.params, &mut *self.run);
+        let Trainer {
+            state,
+            rng,
+            rotation,
+            priors,
+            synced_totals,
+            word_table,
+            doc_table,
+            total_tokens,
+            trace,
+            completed,
+            loglik,
+            count_checks,
+            ..
+        } = &mut *self.trainer;
+        let iteration = iteration as usize;
         // Every worker holds its own block again: blocks are disjoint and cover the vocabulary.
         if params.check_counts {
             check_counts(worker, state, rotation, synced_totals, iteration)?;
@@ -398,7 +438,7 @@ fn sample(
             || (params.loglik_every > 0 && iteration % params.loglik_every == 0);
         if evaluate {
             let local = [
-                state.word_rows_log_likelihood(rotation.held(0), word_table),
+                state.word_rows_log_likelihood(rotation.home(), word_table),
                 state.doc_log_likelihood(params.alpha, doc_table),
             ];
             let sums = worker.all_reduce_sum(&local)?;
@@ -423,11 +463,12 @@ fn sample(
             };
             run.save(worker, iteration as u64, &snapshot)?;
         }
-        if boundary.stop.is_some() {
-            break;
-        }
+        Ok(if boundary.stop.is_some() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        })
     }
-    Ok(())
 }
 
 fn sum_vectors(parts: &[Vec<i64>], len: usize) -> Vec<i64> {
@@ -468,7 +509,7 @@ fn check_counts(
     iteration: usize,
 ) -> Result<(), AppError> {
     let k = state.n_topics;
-    let held = rotation.held(0);
+    let held = rotation.home();
     let recount = gather_rows(worker, state, rotation)?;
     let mut problems = Vec::new();
     if !state.rows_equal_sum(held.clone(), &recount) {

@@ -1,9 +1,9 @@
 //! Stratified SGD (as in DSGD / STRADS MF): the ratings form P x P blocks (user block p by item
-//! block b). An epoch is P sub-epochs; in sub-epoch s worker p runs SGD over block
-//! `(p, rotation_block(p, s, P))` with the H rows of that item block, which no other worker holds
-//! at the time (the P blocks share no user and no item), then passes those H rows to worker
-//! p - 1, which takes that block next (the engine's rotation exchange, [`Worker::rotate`]). After
-//! P sub-epochs every H block is home again.
+//! block b). An epoch is P sub-epochs of the engine's rotation driver (`strads_engine::rotation`);
+//! in sub-epoch s worker p runs SGD over block `(p, (p + s) mod P)` with the H rows of that item
+//! block, which no other worker holds at the time (the P blocks share no user and no item), then
+//! the driver passes those H rows to worker p - 1, which takes that block next. After P
+//! sub-epochs every H block is home again.
 //!
 //! Step-size schedule: epoch `e` (from 0) uses `eta_e = lr / (1 + lr_decay e)`.
 //! Each rating `(i, j)` takes one step of `kernels::sgd_step` with `reg_w = lambda c_i / n_i`
@@ -12,11 +12,13 @@
 //! the seed and the block (users in a random order, each user's ratings together and shuffled),
 //! so a run depends only on the seed and the cluster shape.
 
+use std::ops::ControlFlow;
+
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use strads_core::prefetch::prefetch_slice;
-use strads_core::rotation_block;
+use strads_engine::rotation::{run_rotation, RotationProgram, Route, SubRound};
 use strads_engine::Worker;
 
 use super::kernels::sgd_step;
@@ -44,8 +46,7 @@ pub fn run(
     params: &MfParams,
     options: SgdOptions,
 ) -> Result<(), AppError> {
-    let (p, n_workers, k) = (worker.index(), worker.peers(), local.rank);
-    let blocks = ratings_by_block(local, problem, params.seed, p);
+    let blocks = ratings_by_block(local, problem, params.seed, worker.index());
     let per_rating = |c: u64| match params.reg_scaling {
         RegScaling::None => params.lambda / c.max(1) as f64,
         RegScaling::Count => params.lambda,
@@ -69,46 +70,91 @@ pub fn run(
             1
         }
     };
-    let mut h_block = std::mem::take(&mut local.h);
-    for epoch in first.. {
-        let eta = options.learning_rate / (1.0 + options.learning_rate_decay * (epoch - 1) as f64);
-        for sub_epoch in 0..n_workers {
-            let b = rotation_block(p, sub_epoch, n_workers);
-            let item_start = problem.item_blocks[b].start;
-            let ratings = &blocks[b];
-            for (n, rating) in ratings.iter().enumerate() {
-                // The H row of a rating a few steps ahead (item rows come at random, users
-                // in order): its cache misses overlap the steps before it.
-                if let Some(ahead) = ratings.get(n + PREFETCH_RATINGS) {
-                    prefetch_slice(&h_block[ahead.item as usize * k..][..k]);
-                }
-                let (i, j) = (rating.user as usize, rating.item as usize);
-                sgd_step(
-                    &mut local.w[i * k..(i + 1) * k],
-                    &mut h_block[j * k..(j + 1) * k],
-                    rating.value,
-                    eta,
-                    user_reg[i],
-                    item_reg[item_start + j],
-                );
-            }
-            if n_workers > 1 {
-                // Hand this block's H rows to worker p - 1, which takes block b next, and take
-                // worker p + 1's (nothing goes to everyone).
-                h_block = worker.rotate(&h_block, &())?.0;
-            }
-        }
-        local.h = std::mem::take(&mut h_block);
-        local.refresh_h(worker)?;
-        let stop = driver.record(worker, epoch, local.evaluate(&local.h_needed))?
-            || driver.boundary(worker, epoch, &(&local.w, &local.h))?;
-        h_block = std::mem::take(&mut local.h);
-        if stop {
-            break;
-        }
-    }
-    local.h = h_block;
+    let mut sgd = Sgd {
+        local,
+        driver,
+        problem,
+        options,
+        blocks,
+        user_reg,
+        item_reg,
+    };
+    run_rotation(worker, &mut sgd, first as u64..)?;
     Ok(())
+}
+
+/// An epoch as a program of the rotation driver: a sub-epoch's step runs SGD over the ratings of
+/// the held item block with `local.h` holding that block's H rows, which are the block's state
+/// (nothing goes to all); at the boundary `local.h` is the home block again.
+struct Sgd<'a, 'run> {
+    local: &'a mut Local,
+    driver: &'a mut Driver<'run>,
+    problem: &'a Problem,
+    options: SgdOptions,
+    /// This worker's ratings by item block.
+    blocks: Vec<Vec<BlockRating>>,
+    user_reg: Vec<f64>,
+    item_reg: Vec<f64>,
+}
+
+impl RotationProgram for Sgd<'_, '_> {
+    type Block = Vec<f64>;
+    type ToAll = ();
+    type Error = AppError;
+
+    fn step(&mut self, sub_round: SubRound) -> Result<(), AppError> {
+        let options = &self.options;
+        let eta = options.learning_rate
+            / (1.0 + options.learning_rate_decay * (sub_round.iteration - 1) as f64);
+        let (k, b) = (self.local.rank, sub_round.block);
+        let item_start = self.problem.item_blocks[b].start;
+        let (w, h_block) = (&mut self.local.w, &mut self.local.h);
+        let ratings = &self.blocks[b];
+        for (n, rating) in ratings.iter().enumerate() {
+            // The H row of a rating a few steps ahead (item rows come at random, users in
+            // order): its cache misses overlap the steps before it.
+            if let Some(ahead) = ratings.get(n + PREFETCH_RATINGS) {
+                prefetch_slice(&h_block[ahead.item as usize * k..][..k]);
+            }
+            let (i, j) = (rating.user as usize, rating.item as usize);
+            sgd_step(
+                &mut w[i * k..(i + 1) * k],
+                &mut h_block[j * k..(j + 1) * k],
+                rating.value,
+                eta,
+                self.user_reg[i],
+                self.item_reg[item_start + j],
+            );
+        }
+        Ok(())
+    }
+
+    fn hand_over(&mut self, _block: usize, _route: Route) -> Result<Vec<f64>, AppError> {
+        Ok(std::mem::take(&mut self.local.h))
+    }
+
+    fn take_over(&mut self, _block: usize, h_block: Vec<f64>) -> Result<(), AppError> {
+        self.local.h = h_block;
+        Ok(())
+    }
+
+    fn end_iteration(
+        &mut self,
+        worker: &mut Worker<'_>,
+        epoch: u64,
+    ) -> Result<ControlFlow<()>, AppError> {
+        let (local, epoch) = (&mut *self.local, epoch as usize);
+        local.refresh_h(worker)?;
+        let stop = self
+            .driver
+            .record(worker, epoch, local.evaluate(&local.h_needed))?
+            || self.driver.boundary(worker, epoch, &(&local.w, &local.h))?;
+        Ok(if stop {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        })
+    }
 }
 
 /// This worker's ratings split by item block, each block in a random order fixed by the seed.
