@@ -11,7 +11,6 @@ use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use strads_apps::checkpoint::Checkpointing;
 use strads_apps::sparse_regression::{
     solve, ColumnSource, ColumnsError, CscColumns, DataSource, InMemoryColumns, InMemoryRows,
     Layout, LossKind, Penalty, RegressionParams,
@@ -345,16 +344,14 @@ fn fit<'py>(
         inner_passes: 4,
         layout,
         local_passes: 0,
-        checkpointing: Checkpointing {
-            stop_request: Some(stop.clone()),
-            ..Default::default()
-        },
+        checkpointing: Default::default(),
     };
-    let solution = run_interruptible(py, stop, &on_progress, move |progress| {
-        let observer: strads_apps::sparse_regression::Observer = Arc::new(move |record| {
-            progress.send(serde_json::to_value(record).unwrap_or_default());
-        });
-        solve(&ClusterConfig::threads(threads), &params, Some(observer))
+    let solution = run_interruptible(py, stop.clone(), &on_progress, move |progress| {
+        solve(
+            &ClusterConfig::threads(threads),
+            &params,
+            progress.hooks(stop),
+        )
     })?
     .map_err(app_error)?
     .ok_or_else(|| PyValueError::new_err("a single process returns the solution"))?;

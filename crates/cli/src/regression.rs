@@ -9,6 +9,7 @@ use serde_json::json;
 use strads_apps::sparse_regression::{
     solve, DataSource, Layout, LossKind, Penalty, RegressionParams, Solution, StopReason,
 };
+use strads_apps::Hooks;
 use strads_core::{SchedulerKind, SchedulerParams};
 use strads_io::{
     generate_regression, write_coefficients, write_libsvm_cache, LibsvmCache, RegressionSpec, Task,
@@ -274,12 +275,9 @@ pub fn run(loss: LossKind, args: RegressionArgs, given: &Given) -> Result<(), Fa
         strads_apps::sparse_regression::validate(&params).map_err(app_bad_input)?;
         let mut items = agreement(loss, &args, &params, &cluster);
         let stop_request = Some(install_stop_on_signals()?);
-        params.checkpointing = args.checkpoint.checkpointing(
-            loss.app_name(),
-            &cluster,
-            &items,
-            stop_request.clone(),
-        )?;
+        params.checkpointing = args
+            .checkpoint
+            .checkpointing(loss.app_name(), &cluster, &items)?;
         items.extend(args.checkpoint.agreement_items());
         Ok((params, items, stop_request, embedded_dir, cache_use))
     };
@@ -288,8 +286,12 @@ pub fn run(loss: LossKind, args: RegressionArgs, given: &Given) -> Result<(), Fa
     let cluster = cluster.with_agreement(items);
     let (bar, observer) = regression_progress(is_output_process);
     let started = std::time::Instant::now();
-    let solution = solve(&cluster, &params, observer)
-        .map_err(|error| app_failure(error, is_output_process))?;
+    let hooks = Hooks {
+        stop: stop_request.clone(),
+        observer,
+    };
+    let solution =
+        solve(&cluster, &params, hooks).map_err(|error| app_failure(error, is_output_process))?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
