@@ -74,7 +74,7 @@ fn learned_topics_match_the_generating_ones() {
         let model = train(
             &ClusterConfig::threads(threads),
             &params(&path, spec.topics, 150, sampler),
-            None,
+            Hooks::default(),
         )
         .unwrap()
         .unwrap();
@@ -123,7 +123,7 @@ fn printed_log_likelihood_is_the_formula_on_the_final_counts() {
         let model = train(
             &ClusterConfig::threads(threads),
             &params(&path, 5, 7, SamplerKind::Mh { cycles: 2 }),
-            None,
+            Hooks::default(),
         )
         .unwrap()
         .unwrap();
@@ -187,7 +187,7 @@ fn same_seed_and_cluster_shape_give_identical_results() {
             train(
                 &ClusterConfig::threads(threads),
                 &params(&path, 4, 10, SamplerKind::Mh { cycles: 2 }),
-                None,
+                Hooks::default(),
             )
             .unwrap()
             .unwrap()
