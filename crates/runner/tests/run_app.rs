@@ -17,6 +17,7 @@ struct Params {
 }
 
 /// Iterations done and the running total, the same on every worker.
+#[derive(Debug)]
 struct Solved {
     iterations: u64,
     total: f64,
