@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use strads_apps::checkpoint::StopRequest;
+use strads_apps::runner::{Hooks, Observer, StopRequest};
 
 use crate::convert::json_to_py;
 
@@ -30,16 +30,13 @@ impl Progress {
         let _ = self.0.send(record);
     }
 
-    /// An AP app's hooks for a fit from Python: stop when `stop` is set, every trace record
-    /// handed to Python as it is made.
-    pub fn ap_hooks<R: serde::Serialize + 'static>(
-        self,
-        stop: StopRequest,
-    ) -> strads_ap_apps::Hooks<R> {
-        let observer: strads_ap_apps::Observer<R> = std::sync::Arc::new(move |record: &R| {
+    /// A run's hooks for a fit from Python (every app's): stop when `stop` is set, every trace
+    /// record handed to Python as it is made.
+    pub fn hooks<R: serde::Serialize + 'static>(self, stop: StopRequest) -> Hooks<R> {
+        let observer: Observer<R> = std::sync::Arc::new(move |record: &R| {
             self.send(serde_json::to_value(record).unwrap_or_default());
         });
-        strads_ap_apps::Hooks {
+        Hooks {
             stop: Some(stop),
             observer: Some(observer),
         }

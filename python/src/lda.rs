@@ -8,7 +8,6 @@ use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use strads_apps::checkpoint::Checkpointing;
 use strads_apps::lda::kernels::{fold_in, FastRng, FoldInParams};
 use strads_apps::lda::{train, CorpusSource, InMemoryCorpus, LdaParams, LocalDoc, SamplerKind};
 use strads_engine::ClusterConfig;
@@ -108,16 +107,14 @@ pub fn fit_lda<'py>(
         loglik_every: 1,
         check_counts: false,
         doc_topics: true,
-        checkpointing: Checkpointing {
-            stop_request: Some(stop.clone()),
-            ..Default::default()
-        },
+        checkpointing: Default::default(),
     };
-    let model = run_interruptible(py, stop, &on_progress, move |progress| {
-        let observer: strads_apps::lda::Observer = Arc::new(move |record| {
-            progress.send(serde_json::to_value(record).unwrap_or_default());
-        });
-        train(&ClusterConfig::threads(threads), &params, Some(observer))
+    let model = run_interruptible(py, stop.clone(), &on_progress, move |progress| {
+        train(
+            &ClusterConfig::threads(threads),
+            &params,
+            progress.hooks(stop),
+        )
     })?
     .map_err(app_error)?
     .ok_or_else(|| PyValueError::new_err("a single process returns the model"))?;

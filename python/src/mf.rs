@@ -10,7 +10,6 @@ use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use strads_apps::checkpoint::Checkpointing;
 use strads_apps::mf::{
     solve, Algorithm, CcdOptions, InMemoryRatings, Init, MfParams, RegScaling, SgdOptions,
 };
@@ -138,16 +137,14 @@ pub fn fit_mf<'py>(
         max_seconds,
         seed,
         collect_model: true,
-        checkpointing: Checkpointing {
-            stop_request: Some(stop.clone()),
-            ..Default::default()
-        },
+        checkpointing: Default::default(),
     };
-    let solution = run_interruptible(py, stop, &on_progress, move |progress| {
-        let observer: strads_apps::mf::Observer = Arc::new(move |record| {
-            progress.send(serde_json::to_value(record).unwrap_or_default());
-        });
-        solve(&ClusterConfig::threads(threads), &params, Some(observer))
+    let solution = run_interruptible(py, stop.clone(), &on_progress, move |progress| {
+        solve(
+            &ClusterConfig::threads(threads),
+            &params,
+            progress.hooks(stop),
+        )
     })?
     .map_err(app_error)?
     .ok_or_else(|| PyValueError::new_err("a single process returns the solution"))?;

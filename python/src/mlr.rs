@@ -9,9 +9,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use strads_ap::{ApConfig, Consistency};
-use strads_ap_apps::mlr::{
-    train, InMemoryExamples, LbfgsSettings, MlrParams, SgdSettings, Solver, TraceRecord,
-};
+use strads_ap_apps::mlr::{train, InMemoryExamples, LbfgsSettings, MlrParams, SgdSettings, Solver};
 
 use crate::convert::{ap_app_error, to_py};
 use crate::csr::{sparse_rows, IndexArray};
@@ -91,7 +89,7 @@ pub fn fit_mlr<'py>(
     )?;
     let examples = InMemoryExamples::new(rows, n_cols).map_err(ap_app_error)?;
     let stop = Arc::new(AtomicUsize::new(0));
-    let mut params = MlrParams {
+    let params = MlrParams {
         lambda: lam,
         l1,
         intercept,
@@ -99,8 +97,7 @@ pub fn fit_mlr<'py>(
         ..MlrParams::in_memory(examples)
     };
     let fit = run_interruptible(py, stop.clone(), &on_progress, move |progress| {
-        params.hooks = progress.ap_hooks::<TraceRecord>(stop);
-        train(&ApConfig::threads(threads), &params)
+        train(&ApConfig::threads(threads), &params, progress.hooks(stop))
     })?
     .map_err(ap_app_error)?
     .ok_or_else(|| PyValueError::new_err("a single process returns the fit"))?;

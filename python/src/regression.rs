@@ -12,7 +12,6 @@ use numpy::{Element, IntoPyArray, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use strads_apps::checkpoint::Checkpointing;
 use strads_apps::sparse_regression::{
     solve, ColumnSource, ColumnsError, CscColumns, DataSource, Entries, InMemoryColumns,
     InMemoryRows, Layout, LayoutKind, LossKind, Penalty, RegressionParams,
@@ -444,16 +443,14 @@ fn fit<'py>(
         max_seconds,
         gap_every: tuned.gap_every,
         layout,
-        checkpointing: Checkpointing {
-            stop_request: Some(stop.clone()),
-            ..Default::default()
-        },
+        checkpointing: Default::default(),
     };
-    let solution = run_interruptible(py, stop, &on_progress, move |progress| {
-        let observer: strads_apps::sparse_regression::Observer = Arc::new(move |record| {
-            progress.send(serde_json::to_value(record).unwrap_or_default());
-        });
-        solve(&ClusterConfig::threads(threads), &params, Some(observer))
+    let solution = run_interruptible(py, stop.clone(), &on_progress, move |progress| {
+        solve(
+            &ClusterConfig::threads(threads),
+            &params,
+            progress.hooks(stop),
+        )
     })?
     .map_err(app_error)?
     .ok_or_else(|| PyValueError::new_err("a single process returns the solution"))?;

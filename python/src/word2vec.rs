@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use strads_ap::ApConfig;
 use strads_ap_apps::word2vec::{
-    train, write_vectors, Architecture, InMemorySentences, TraceRecord, Word2vecParams, WordVectors,
+    train, write_vectors, Architecture, InMemorySentences, Word2vecParams, WordVectors,
 };
 
 use crate::convert::{ap_app_error, to_py};
@@ -60,7 +60,7 @@ pub fn fit_word2vec<'py>(
         }
     };
     let stop = Arc::new(AtomicUsize::new(0));
-    let mut params = Word2vecParams {
+    let params = Word2vecParams {
         dim,
         window,
         negative,
@@ -80,8 +80,7 @@ pub fn fit_word2vec<'py>(
         ..base
     };
     let fit = run_interruptible(py, stop.clone(), &on_progress, move |progress| {
-        params.hooks = progress.ap_hooks::<TraceRecord>(stop);
-        train(&ApConfig::threads(threads), &params)
+        train(&ApConfig::threads(threads), &params, progress.hooks(stop))
     })?
     .map_err(ap_app_error)?
     .ok_or_else(|| PyValueError::new_err("a single process returns the fit"))?;

@@ -1,6 +1,6 @@
-//! What every app of this crate fails with, and how an app's program runs on a cluster.
+//! What every app of this crate fails with.
 
-use strads_ap::{ApConfig, ApError};
+use strads_ap::{ApError, RunError};
 use strads_io::DataError;
 
 /// Why a run failed.
@@ -16,6 +16,19 @@ pub enum ApAppError {
     /// The data cannot be fitted as asked, or a parameter is out of range.
     #[error("{0}")]
     InvalidArgument(String),
+    /// The runner failed in its own part (other than the cluster or a bad request).
+    #[error(transparent)]
+    Run(RunError),
+}
+
+impl From<RunError> for ApAppError {
+    fn from(error: RunError) -> Self {
+        match error {
+            RunError::Engine(e) => ApAppError::Ap(ApError::Engine(e)),
+            RunError::InvalidArgument(m) => ApAppError::InvalidArgument(m),
+            other => ApAppError::Run(other),
+        }
+    }
 }
 
 impl ApAppError {
@@ -26,33 +39,7 @@ impl ApAppError {
             ApAppError::Ap(ApError::Engine(e)) => e.exit_code() == 2,
             ApAppError::Ap(_) => false,
             ApAppError::Data(_) | ApAppError::InvalidArgument(_) => true,
+            ApAppError::Run(e) => e.exit_code() == 2,
         }
     }
-}
-
-/// Runs `program` on every worker of the cluster; returns worker 0's result on the process that
-/// runs it (`None` on the others). An [`ApAppError::InvalidArgument`] crosses the runtime as an
-/// `ApError::Usage` and comes back as itself.
-pub(crate) fn run_on_cluster<T, F>(config: &ApConfig, program: F) -> Result<Option<T>, ApAppError>
-where
-    T: Send + 'static,
-    F: Fn(&mut strads_ap::Ap<'_, '_>) -> Result<T, ApAppError> + Send + Sync + 'static,
-{
-    let leader_here = config.cluster.process == 0;
-    let mut results = strads_ap::run(config, move |ap| {
-        program(ap).map_err(|e| match e {
-            ApAppError::Ap(e) => e,
-            ApAppError::Data(e) => ApError::Data(e),
-            other => ApError::Usage(other.to_string()),
-        })
-    })
-    .map_err(|e| match e {
-        ApError::Usage(message) => ApAppError::InvalidArgument(message),
-        e => ApAppError::Ap(e),
-    })?;
-    Ok(if leader_here && !results.is_empty() {
-        Some(results.swap_remove(0))
-    } else {
-        None
-    })
 }

@@ -18,12 +18,13 @@
 //! ```
 //! use strads_ap::ApConfig;
 //! use strads_ap_apps::mlr::{train, MlrParams};
+//! use strads_ap_apps::Hooks;
 //!
 //! let dir = tempfile::tempdir()?;
 //! let data = dir.path().join("train.libsvm");
 //! std::fs::write(&data, "3 1:1\n3 1:2\n7 2:1\n7 2:2\n-1 1:-1 2:-1\n-1 1:-2 2:-1\n")?;
 //! let params = MlrParams { lambda: 0.1, ..MlrParams::new(&data) };
-//! let fit = train(&ApConfig::threads(2), &params)?.expect("this process runs worker 0");
+//! let fit = train(&ApConfig::threads(2), &params, Hooks::default())?.expect("this process runs worker 0");
 //! assert_eq!(fit.classes.labels(), &[-1, 3, 7]);
 //! assert_eq!(fit.train.accuracy, 1.0);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -32,9 +33,8 @@
 #![deny(missing_docs)]
 
 pub mod error;
-pub mod hooks;
 pub mod mlr;
 pub mod word2vec;
 
 pub use error::ApAppError;
-pub use hooks::{Hooks, Observer, StopFlag};
+pub use strads_ap::{Hooks, Observer, StopRequest};

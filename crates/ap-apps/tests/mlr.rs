@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use strads_ap::{ApConfig, ClusterConfig};
 use strads_ap_apps::mlr::generate::{generate_mlr, MlrSpec};
 use strads_ap_apps::mlr::{train, LbfgsSettings, MlrParams, SgdSettings, Solver};
+use strads_ap_apps::Hooks;
 
 /// `threads` worker threads, debug mode off whatever the environment says.
 fn threads(threads: usize) -> ApConfig {
@@ -203,9 +204,13 @@ fn lbfgs_reaches_the_reference_minimum_on_a_small_problem_with_intercepts() {
     generate_mlr(&spec, &path).unwrap();
     let reference = newton_minimum(&read_dense(&path, true), 0.5, true);
     for workers in [1, 2] {
-        let fit = train(&threads(workers), &lbfgs(&path, 0.5, true))
-            .unwrap()
-            .unwrap();
+        let fit = train(
+            &threads(workers),
+            &lbfgs(&path, 0.5, true),
+            Hooks::default(),
+        )
+        .unwrap()
+        .unwrap();
         let gap = relative(fit.objective, reference);
         assert!(
             gap < 1e-6,
@@ -222,9 +227,13 @@ fn lbfgs_reaches_the_reference_minimum_on_digits_on_one_and_two_threads() {
     let reference = newton_minimum(&read_dense(&digits(), false), lambda, false);
     let mut objectives = Vec::new();
     for workers in [1, 2] {
-        let fit = train(&threads(workers), &lbfgs(&digits(), lambda, false))
-            .unwrap()
-            .unwrap();
+        let fit = train(
+            &threads(workers),
+            &lbfgs(&digits(), lambda, false),
+            Hooks::default(),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(
             fit.classes.labels(),
             (0..10).collect::<Vec<i64>>().as_slice()
@@ -256,7 +265,7 @@ fn sgd_comes_within_a_few_percent_of_the_exact_objective() {
         seed: 2,
     };
     generate_mlr(&spec, &path).unwrap();
-    let exact = train(&threads(2), &lbfgs(&path, 1.0, false))
+    let exact = train(&threads(2), &lbfgs(&path, 1.0, false), Hooks::default())
         .unwrap()
         .unwrap();
     for staleness in [0, 2] {
@@ -273,7 +282,9 @@ fn sgd_comes_within_a_few_percent_of_the_exact_objective() {
             solver: Solver::Sgd(settings),
             ..lbfgs(&path, 1.0, false)
         };
-        let fit = train(&threads(2), &params).unwrap().unwrap();
+        let fit = train(&threads(2), &params, Hooks::default())
+            .unwrap()
+            .unwrap();
         let gap = (fit.objective - exact.objective) / exact.objective;
         assert!(
             (0.0..0.03).contains(&gap),
@@ -350,7 +361,9 @@ fn owlqn_reaches_the_proximal_gradient_minimum_with_an_l1_penalty_and_zeros_weig
             l1,
             ..lbfgs(&path, lambda, false)
         };
-        let fit = train(&threads(workers), &params).unwrap().unwrap();
+        let fit = train(&threads(workers), &params, Hooks::default())
+            .unwrap()
+            .unwrap();
         let gap = relative(fit.objective, reference);
         assert!(
             gap < 1e-6,
@@ -371,7 +384,7 @@ fn owlqn_reaches_the_proximal_gradient_minimum_with_an_l1_penalty_and_zeros_weig
         }),
         ..lbfgs(&path, lambda, false)
     };
-    let fit = train(&threads(2), &sgd).unwrap().unwrap();
+    let fit = train(&threads(2), &sgd, Hooks::default()).unwrap().unwrap();
     let gap = (fit.objective - reference) / reference;
     assert!(
         (0.0..0.05).contains(&gap),

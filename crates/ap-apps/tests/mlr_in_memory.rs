@@ -70,14 +70,20 @@ fn examples_in_memory_fit_as_the_file_they_were_read_from() {
         solver: lbfgs(),
         ..MlrParams::new(&digits())
     };
-    let file = train(&threads(1), &from_file).unwrap().unwrap();
+    let file = train(&threads(1), &from_file, Hooks::default())
+        .unwrap()
+        .unwrap();
     // One worker visits the examples in the same order: the same sums, bit for bit.
-    let memory = train(&threads(1), &from_memory).unwrap().unwrap();
+    let memory = train(&threads(1), &from_memory, Hooks::default())
+        .unwrap()
+        .unwrap();
     assert_eq!(memory.weights, file.weights);
     assert_eq!(memory.objective, file.objective);
     assert_eq!(memory.classes, file.classes);
     // Two workers split the rows by count (the file by bytes): other partial sums.
-    let two = train(&threads(2), &from_memory).unwrap().unwrap();
+    let two = train(&threads(2), &from_memory, Hooks::default())
+        .unwrap()
+        .unwrap();
     assert!(
         (two.objective - file.objective).abs() <= 1e-9 * file.objective,
         "{} vs {}",
@@ -97,8 +103,12 @@ fn a_wider_x_than_its_columns_gets_zero_weights_for_the_empty_features() {
         solver: lbfgs(),
         ..MlrParams::in_memory(InMemoryExamples::new(rows, width).unwrap())
     };
-    let wide = train(&threads(1), &wide).unwrap().unwrap();
-    let narrow = train(&threads(1), &narrow).unwrap().unwrap();
+    let wide = train(&threads(1), &wide, Hooks::default())
+        .unwrap()
+        .unwrap();
+    let narrow = train(&threads(1), &narrow, Hooks::default())
+        .unwrap()
+        .unwrap();
     let k = narrow.shape.classes;
     assert_eq!(wide.shape.features, width + 3);
     assert_eq!(&wide.weights[..width * k], &narrow.weights[..]);
@@ -113,13 +123,13 @@ fn stopped_run(solver: Solver) -> (strads_ap_apps::mlr::Fit, Vec<TraceRecord>) {
         Arc::new(move |record: &TraceRecord| sink.lock().unwrap().push(record.clone()));
     let params = MlrParams {
         solver,
-        hooks: Hooks {
-            stop: Some(Arc::new(AtomicUsize::new(2))),
-            observer: Some(observer),
-        },
         ..MlrParams::new(&digits())
     };
-    let fit = train(&threads(2), &params).unwrap().unwrap();
+    let hooks = Hooks {
+        stop: Some(Arc::new(AtomicUsize::new(2))),
+        observer: Some(observer),
+    };
+    let fit = train(&threads(2), &params, hooks).unwrap().unwrap();
     let seen = seen.lock().unwrap().clone();
     (fit, seen)
 }
@@ -152,15 +162,15 @@ fn an_observer_sees_every_record_of_a_run_that_is_not_stopped() {
     let count = seen.clone();
     let params = MlrParams {
         solver: lbfgs(),
-        hooks: Hooks {
-            stop: Some(Arc::new(AtomicUsize::new(0))),
-            observer: Some(Arc::new(move |_: &TraceRecord| {
-                count.fetch_add(1, Ordering::SeqCst);
-            })),
-        },
         ..MlrParams::new(&digits())
     };
-    let fit = train(&threads(2), &params).unwrap().unwrap();
+    let hooks = Hooks {
+        stop: Some(Arc::new(AtomicUsize::new(0))),
+        observer: Some(Arc::new(move |_: &TraceRecord| {
+            count.fetch_add(1, Ordering::SeqCst);
+        })),
+    };
+    let fit = train(&threads(2), &params, hooks).unwrap().unwrap();
     assert_ne!(fit.stop, StopReason::Interrupted);
     assert_eq!(seen.load(Ordering::SeqCst), fit.trace.len());
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 use strads_ap::{ApConfig, ClusterConfig};
 use strads_ap_apps::mlr::generate::{generate_mlr, MlrSpec};
 use strads_ap_apps::mlr::{train, Fit, MlrParams, SgdSettings, Solver};
+use strads_ap_apps::Hooks;
 
 #[allow(dead_code)]
 #[path = "../examples/mlr_sequential.rs"]
@@ -19,7 +20,7 @@ fn ap(workers: usize, params: &MlrParams) -> Fit {
         debug: false,
         print_strategies: false,
     };
-    train(&config, params).unwrap().unwrap()
+    train(&config, params, Hooks::default()).unwrap().unwrap()
 }
 
 fn problem(dir: &Path) -> MlrParams {

@@ -4,6 +4,7 @@
 use strads_ap::{ApConfig, ClusterConfig};
 use strads_ap_apps::word2vec::generate::{cluster_of, generate_text, TextSpec};
 use strads_ap_apps::word2vec::{train, Architecture, Fit, Word2vecError, Word2vecParams};
+use strads_ap_apps::Hooks;
 
 fn corpus(dir: &tempfile::TempDir) -> std::path::PathBuf {
     let path = dir.path().join("clusters.txt");
@@ -44,7 +45,7 @@ fn threads(threads: usize) -> ApConfig {
 }
 
 fn fit(threads_: usize, params: &Word2vecParams) -> Fit {
-    train(&threads(threads_), params)
+    train(&threads(threads_), params, Hooks::default())
         .unwrap()
         .expect("this process runs worker 0")
 }
@@ -132,7 +133,7 @@ fn no_word_reaching_the_minimum_count_is_an_error_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("rare.txt");
     std::fs::write(&data, "a b c\nd e\n").unwrap();
-    let error = train(&threads(2), &Word2vecParams::new(&data)).unwrap_err();
+    let error = train(&threads(2), &Word2vecParams::new(&data), Hooks::default()).unwrap_err();
     assert!(error.is_bad_input());
     let message = error.to_string();
     assert!(
@@ -140,7 +141,12 @@ fn no_word_reaching_the_minimum_count_is_an_error_naming_the_file() {
         "{message}"
     );
     let missing = dir.path().join("missing.txt");
-    let error = train(&threads(1), &Word2vecParams::new(&missing)).unwrap_err();
+    let error = train(
+        &threads(1),
+        &Word2vecParams::new(&missing),
+        Hooks::default(),
+    )
+    .unwrap_err();
     assert!(matches!(error, Word2vecError::Ap(_)) && error.is_bad_input());
     assert!(error.to_string().contains("missing.txt"), "{error}");
 }

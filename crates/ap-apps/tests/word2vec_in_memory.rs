@@ -42,10 +42,16 @@ fn sentences_in_memory_train_as_the_file_they_were_read_from() {
     let from_memory = small(Word2vecParams::in_memory(
         InMemorySentences::new(sentences).unwrap(),
     ));
-    let file = train(&threads(1), &small(Word2vecParams::new(&path)))
+    let file = train(
+        &threads(1),
+        &small(Word2vecParams::new(&path)),
+        Hooks::default(),
+    )
+    .unwrap()
+    .unwrap();
+    let memory = train(&threads(1), &from_memory, Hooks::default())
         .unwrap()
         .unwrap();
-    let memory = train(&threads(1), &from_memory).unwrap().unwrap();
     assert_eq!(memory.vectors, file.vectors);
     assert_eq!(memory.trace.len(), 3);
 }
@@ -58,16 +64,14 @@ fn a_stop_request_skips_the_rest_of_the_epoch_and_ends_training_and_the_observer
     for (flag, epochs) in [(0, 3), (2, 1)] {
         let seen = Arc::new(AtomicUsize::new(0));
         let count = seen.clone();
-        let params = Word2vecParams {
-            hooks: Hooks {
-                stop: Some(Arc::new(AtomicUsize::new(flag))),
-                observer: Some(Arc::new(move |_: &TraceRecord| {
-                    count.fetch_add(1, Ordering::SeqCst);
-                })),
-            },
-            ..small(Word2vecParams::new(&path))
+        let params = small(Word2vecParams::new(&path));
+        let hooks = Hooks {
+            stop: Some(Arc::new(AtomicUsize::new(flag))),
+            observer: Some(Arc::new(move |_: &TraceRecord| {
+                count.fetch_add(1, Ordering::SeqCst);
+            })),
         };
-        let fit = train(&threads(2), &params).unwrap().unwrap();
+        let fit = train(&threads(2), &params, hooks).unwrap().unwrap();
         assert_eq!(fit.trace.len(), epochs, "flag {flag}");
         assert_eq!(seen.load(Ordering::SeqCst), epochs, "flag {flag}");
         // A request made before the first sentence skips the whole epoch's work.

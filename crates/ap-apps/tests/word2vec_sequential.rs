@@ -5,6 +5,7 @@
 use strads_ap::{ApConfig, ClusterConfig};
 use strads_ap_apps::word2vec::generate::{generate_text, TextSpec};
 use strads_ap_apps::word2vec::{train, Architecture, Word2vecParams};
+use strads_ap_apps::Hooks;
 
 #[allow(dead_code)]
 #[path = "../examples/word2vec_sequential.rs"]
@@ -40,7 +41,7 @@ fn the_sequential_program_and_the_ap_program_on_one_worker_learn_the_same_vector
         },
     ];
     for params in &variants {
-        let ap = train(&config, params).unwrap().unwrap();
+        let ap = train(&config, params, Hooks::default()).unwrap().unwrap();
         let (vectors, trace) = word2vec_sequential::fit(params).unwrap();
         assert_eq!(ap.vectors, vectors, "{params:?}");
         let summary = |t: &[strads_ap_apps::word2vec::TraceRecord]| -> Vec<(u64, u64, f64, f64)> {

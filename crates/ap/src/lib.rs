@@ -53,6 +53,7 @@
 //! ```
 
 mod accumulator;
+mod app;
 mod args;
 mod delta;
 mod dmap;
@@ -69,6 +70,7 @@ mod synchronous;
 mod view;
 
 pub use accumulator::{AccView, Accumulator};
+pub use app::{run_ap_app, ApApp};
 pub use args::{cluster_from_args, run_with_args, CLUSTER_FLAGS};
 pub use delta::Delta;
 pub use dmap::{DMap, MapKey, MapView};
@@ -80,6 +82,9 @@ pub use param::{Access, ContainerInfo, ContainerKind, Element, KeysOf, Param, Pa
 pub use prefetch::prefetch_slice;
 pub use program::{run, Ap, ApConfig};
 pub use strads_engine::{ClusterConfig, ProcessFigures};
+pub use strads_runner::{
+    in_memory_on_one_process, Hooks, Observer, Run, RunError, StopRequest, Timing,
+};
 pub use strategy::{
     Balance, Consistency, ContainerStrategy, IterationPlacement, Partitioning, Strategy,
     Synchronization,

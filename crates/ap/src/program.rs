@@ -126,6 +126,24 @@ impl ApConfig {
     }
 }
 
+impl ApConfig {
+    /// The cluster a program runs on: the configured one, or in debug mode one thread (a
+    /// multi-process cluster is refused).
+    pub(crate) fn cluster_to_run(&self) -> Result<ClusterConfig, ApError> {
+        if !self.debug {
+            return Ok(self.cluster.clone());
+        }
+        if self.cluster.processes() > 1 {
+            return Err(ApError::Usage(
+                "debug mode runs the program in one thread of one process; \
+                 start it without other processes"
+                    .into(),
+            ));
+        }
+        Ok(ClusterConfig::threads(1))
+    }
+}
+
 /// Runs `program` on every worker of the cluster (SPMD: every worker runs the same code; code
 /// between loops is ordinary sequential Rust and computes the same values everywhere) and returns
 /// every local worker's result, in worker order.
@@ -136,18 +154,7 @@ where
     T: Send + 'static,
     F: Fn(&mut Ap<'_, '_>) -> Result<T, ApError> + Send + Sync + 'static,
 {
-    let cluster = if config.debug {
-        if config.cluster.processes() > 1 {
-            return Err(ApError::Usage(
-                "debug mode runs the program in one thread of one process; \
-                 start it without other processes"
-                    .into(),
-            ));
-        }
-        ClusterConfig::threads(1)
-    } else {
-        config.cluster.clone()
-    };
+    let cluster = config.cluster_to_run()?;
     let (debug, print_strategies) = (config.debug, config.print_strategies);
     let results = run_cluster(&cluster, move |worker| {
         let mut ap = Ap::new(worker, debug, print_strategies);
@@ -176,18 +183,66 @@ pub struct Ap<'a, 'w> {
 /// Message tags of synchronous loops start here (programs' own tags are smaller).
 const LOOP_TAGS: u64 = 1 << 61;
 
-impl<'a, 'w> Ap<'a, 'w> {
-    fn new(worker: &'a mut Worker<'w>, debug: bool, print_strategies: bool) -> Self {
-        Ap {
-            worker,
+/// What an [`Ap`] keeps between two uses of its worker (the containers' and tags' counters,
+/// the loops' plans and strategies, the bytes read): the runner's adapter
+/// ([`crate::run_ap_app`]) ends the handle after loading and makes it again to solve, and the
+/// containers made while loading keep their meaning.
+#[derive(Default)]
+pub(crate) struct ApState {
+    debug: bool,
+    print_strategies: bool,
+    next_id: u64,
+    next_tag: u64,
+    plans: HashMap<(String, u64), crate::serializable::Plan>,
+    cut_by: HashMap<u64, f64>,
+    strategies: Vec<Strategy>,
+    bytes_read: u64,
+}
+
+impl ApState {
+    /// The state of a handle that has made nothing yet.
+    pub(crate) fn new(debug: bool, print_strategies: bool) -> Self {
+        ApState {
             debug,
             print_strategies,
             next_id: 1,
-            bytes_read: 0,
             next_tag: LOOP_TAGS,
-            plans: HashMap::new(),
-            cut_by: HashMap::new(),
-            strategies: Vec::new(),
+            ..ApState::default()
+        }
+    }
+}
+
+impl<'a, 'w> Ap<'a, 'w> {
+    fn new(worker: &'a mut Worker<'w>, debug: bool, print_strategies: bool) -> Self {
+        Ap::resume(worker, ApState::new(debug, print_strategies))
+    }
+
+    /// The handle on `worker` going on from `state` (what [`Ap::into_state`] kept).
+    pub(crate) fn resume(worker: &'a mut Worker<'w>, state: ApState) -> Self {
+        Ap {
+            worker,
+            debug: state.debug,
+            print_strategies: state.print_strategies,
+            next_id: state.next_id,
+            next_tag: state.next_tag,
+            plans: state.plans,
+            cut_by: state.cut_by,
+            strategies: state.strategies,
+            bytes_read: state.bytes_read,
+        }
+    }
+
+    /// Ends the handle, keeping what a later one needs to go on ([`Ap::resume`]).
+    pub(crate) fn into_state(self) -> ApState {
+        ApState {
+            debug: self.debug,
+            print_strategies: self.print_strategies,
+            next_id: self.next_id,
+            next_tag: self.next_tag,
+            plans: self.plans,
+            cut_by: self.cut_by,
+            strategies: self.strategies,
+            bytes_read: self.bytes_read,
         }
     }
 

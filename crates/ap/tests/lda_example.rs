@@ -7,6 +7,7 @@ use std::path::Path;
 
 use strads_ap::{run, ApConfig};
 use strads_apps::lda::{train, CorpusSource, LdaParams, SamplerKind};
+use strads_apps::Hooks;
 use strads_engine::ClusterConfig;
 use strads_io::corpus::CorpusFormat;
 use strads_io::generate::lda::{generate_lda, LdaSpec};
@@ -67,7 +68,7 @@ fn strads(path: &Path, seed: u64) -> f64 {
         check_counts: false,
         doc_topics: false,
     };
-    let model = train(&ClusterConfig::threads(2), &params, None).unwrap();
+    let model = train(&ClusterConfig::threads(2), &params, Hooks::default()).unwrap();
     model.unwrap().loglik_per_token()
 }
 

@@ -18,6 +18,7 @@ use std::path::Path;
 
 use strads_ap::{ApConfig, ClusterConfig};
 use strads_apps::mf::{solve, Algorithm, Init, MfParams, RegScaling, SgdOptions};
+use strads_apps::Hooks;
 use strads_io::{generate_ratings, RatingsFormat, RatingsSpec};
 
 const EPOCHS: usize = 10;
@@ -98,7 +99,7 @@ fn sgd_examples_match_strads_mf() {
         seed: 1,
         collect_model: false,
     };
-    let strads = solve(&ClusterConfig::threads(2), &params, None)
+    let strads = solve(&ClusterConfig::threads(2), &params, Hooks::default())
         .unwrap()
         .unwrap();
     let strads_rmse = strads.last.rmse_test.unwrap();

@@ -11,6 +11,7 @@
 use strads_apps::sparse_regression::{
     solve, DataSource, Layout, LossKind, Penalty, RegressionParams, RowsOptions,
 };
+use strads_apps::Hooks;
 use strads_core::{SchedulerKind, SchedulerParams};
 use strads_engine::ClusterConfig;
 use strads_io::{generate_regression, read_coefficients, RegressionSpec};
@@ -60,8 +61,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             inner_passes: 4,
         }),
     };
-    let solution =
-        solve(&ClusterConfig::threads(2), &params, None)?.expect("process 0 holds the answer");
+    let solution = solve(&ClusterConfig::threads(2), &params, Hooks::default())?
+        .expect("process 0 holds the answer");
 
     // How many of the true coefficients were found?
     let truth = read_coefficients(&generated.truth_path)?;

@@ -9,6 +9,7 @@
 //! secret, the same in every process) instead of `ClusterConfig::threads(2)`.
 
 use strads_apps::lda::{train, CorpusSource, LdaParams, SamplerKind};
+use strads_apps::Hooks;
 use strads_engine::ClusterConfig;
 use strads_io::corpus::CorpusFormat;
 use strads_io::generate::lda::{generate_lda, read_topics, topics_path, vocab_path, LdaSpec};
@@ -47,7 +48,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         check_counts: false,
         doc_topics: false,
     };
-    let model = train(&ClusterConfig::threads(2), &params, None)?.expect("worker 0 is here");
+    let model =
+        train(&ClusterConfig::threads(2), &params, Hooks::default())?.expect("worker 0 is here");
     for record in &model.trace {
         println!(
             "iteration {:3}: log p(w, z) / N = {:.4}",

@@ -10,6 +10,7 @@
 //! secret, the same in every process) instead of `ClusterConfig::threads(2)`.
 
 use strads_apps::mf::{solve, Algorithm, CcdOptions, Init, MfParams, RegScaling};
+use strads_apps::Hooks;
 use strads_engine::ClusterConfig;
 use strads_io::{generate_ratings, RatingsFormat, RatingsSpec};
 
@@ -44,7 +45,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         seed: 1,
         collect_model: true,
     };
-    let solution = solve(&ClusterConfig::threads(2), &params, None)?.expect("process 0");
+    let solution =
+        solve(&ClusterConfig::threads(2), &params, Hooks::default())?.expect("process 0");
     for record in solution.trace.iter().step_by(5) {
         println!(
             "iteration {:>2}: objective {:.4e}, rmse train {:.4}, rmse test {:.4}",

@@ -2,6 +2,7 @@
 
 use strads_engine::EngineError;
 use strads_io::DataError;
+use strads_runner::RunError;
 
 /// Why an app run failed.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,18 @@ impl AppError {
             // 2 for a disagreement between processes or a bad cluster configuration.
             AppError::Engine(e) => e.exit_code(),
             AppError::Inconsistent(_) | AppError::Resources(_) => 1,
+        }
+    }
+}
+
+impl From<RunError> for AppError {
+    fn from(error: RunError) -> Self {
+        match error {
+            RunError::Engine(e) => AppError::Engine(e),
+            RunError::InvalidArgument(m) => AppError::InvalidArgument(m),
+            RunError::Resources(m) => AppError::Resources(m),
+            // `RunError` may grow; what it is not known to be is the run's fault.
+            other => AppError::Resources(other.to_string()),
         }
     }
 }

@@ -6,22 +6,22 @@
 //! - [`mf`]: matrix factorisation of ratings by CCD++, ALS or rotated stratified SGD.
 //! - [`lda`]: LDA topic modelling by collapsed Gibbs sampling with STRADS vocabulary rotation.
 //!
-//! - [`runner`]: the one run every app plugs into ([`runner::App`], [`runner::run_app`]): the
-//!   cluster's start, loading and solving timed, the stop rule, trace observer and worker 0's
-//!   answer with every process's figures.
-//! - [`checkpoint`]: checkpoint and resume, and stopping on request, shared by the apps.
+//! Each app plugs into the one runner of every Strads app ([`strads_runner`], re-exported here
+//! as [`runner`] and [`checkpoint`]): the cluster's start, loading and solving timed, the stop
+//! rule, checkpoints, trace observer and worker 0's answer with every process's figures.
 //!
-//! Apps know the engine (to run) and the core (to schedule); the engine and the core know no app.
+//! Apps know the engine (to run), the runner and the core (to schedule); none of these knows an
+//! app.
 
 #![deny(missing_docs)]
 
-pub mod checkpoint;
 pub mod error;
 mod huge;
 pub mod lda;
 pub mod mf;
 mod padded;
-pub mod runner;
 pub mod sparse_regression;
 
 pub use error::{AppError, Parameter};
+pub use strads_runner as runner;
+pub use strads_runner::{checkpoint, Hooks};

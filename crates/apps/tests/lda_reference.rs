@@ -6,6 +6,7 @@ use std::path::Path;
 
 use strads_apps::lda::kernels::log_likelihood_reference;
 use strads_apps::lda::{train, CorpusSource, LdaParams, LdaResult, SamplerKind};
+use strads_apps::Hooks;
 use strads_engine::ClusterConfig;
 use strads_io::corpus::CorpusFormat;
 use strads_io::generate::lda::{generate_lda, read_topics, LdaSpec};
@@ -73,7 +74,7 @@ fn learned_topics_match_the_generating_ones() {
         let model = train(
             &ClusterConfig::threads(threads),
             &params(&path, spec.topics, 150, sampler),
-            None,
+            Hooks::default(),
         )
         .unwrap()
         .unwrap();
@@ -122,7 +123,7 @@ fn printed_log_likelihood_is_the_formula_on_the_final_counts() {
         let model = train(
             &ClusterConfig::threads(threads),
             &params(&path, 5, 7, SamplerKind::Mh { cycles: 2 }),
-            None,
+            Hooks::default(),
         )
         .unwrap()
         .unwrap();
@@ -161,7 +162,7 @@ fn counts_are_consistent_after_every_iteration() {
     ] {
         let mut p = params(&path, 6, 12, sampler);
         p.check_counts = true;
-        let model = train(&ClusterConfig::threads(threads), &p, None)
+        let model = train(&ClusterConfig::threads(threads), &p, Hooks::default())
             .unwrap()
             .unwrap();
         assert_eq!(model.count_checks, 12, "{sampler:?} on {threads} threads");
@@ -186,7 +187,7 @@ fn same_seed_and_cluster_shape_give_identical_results() {
             train(
                 &ClusterConfig::threads(threads),
                 &params(&path, 4, 10, SamplerKind::Mh { cycles: 2 }),
-                None,
+                Hooks::default(),
             )
             .unwrap()
             .unwrap()
@@ -197,7 +198,7 @@ fn same_seed_and_cluster_shape_give_identical_results() {
         assert_eq!(a.doc_topic, b.doc_topic);
         let mut other = params(&path, 4, 10, SamplerKind::Mh { cycles: 2 });
         other.seed = 8;
-        let c = train(&ClusterConfig::threads(threads), &other, None)
+        let c = train(&ClusterConfig::threads(threads), &other, Hooks::default())
             .unwrap()
             .unwrap();
         assert_ne!(a.word_topic, c.word_topic, "another seed, another chain");
@@ -248,8 +249,12 @@ fn documents_in_memory_train_as_the_same_documents_in_a_file() {
     let mut from_memory = from_file.clone();
     from_memory.corpus.in_memory = Some(InMemoryCorpus::new(documents, words, None).unwrap());
     let cluster = ClusterConfig::threads(2);
-    let file_model = train(&cluster, &from_file, None).unwrap().unwrap();
-    let memory_model = train(&cluster, &from_memory, None).unwrap().unwrap();
+    let file_model = train(&cluster, &from_file, Hooks::default())
+        .unwrap()
+        .unwrap();
+    let memory_model = train(&cluster, &from_memory, Hooks::default())
+        .unwrap()
+        .unwrap();
     assert_eq!(memory_model.word_topic, file_model.word_topic);
     assert_eq!(memory_model.loglik, file_model.loglik);
     assert_eq!(memory_model.docs, file_model.docs);

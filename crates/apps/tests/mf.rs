@@ -7,6 +7,7 @@ use strads_apps::mf::{
     solve, Algorithm, AlgorithmKind, CcdOptions, Init, MfParams, MfSolution, Model, RegScaling,
     SgdOptions,
 };
+use strads_apps::Hooks;
 use strads_engine::ClusterConfig;
 use strads_io::{generate_ratings, RatingsFormat, RatingsSpec};
 
@@ -60,7 +61,7 @@ fn params(train: &Path, test: &Path, algorithm: AlgorithmKind, iterations: usize
 }
 
 fn run(threads: usize, params: &MfParams) -> MfSolution {
-    solve(&ClusterConfig::threads(threads), params, None)
+    solve(&ClusterConfig::threads(threads), params, Hooks::default())
         .unwrap()
         .expect("one process holds the leader")
 }
@@ -368,7 +369,7 @@ fn out_of_range_parameters_are_typed_errors_naming_no_flag() {
         ),
     ];
     for (bad, expected, shown) in cases {
-        let error = solve(&ClusterConfig::threads(1), &bad, None).unwrap_err();
+        let error = solve(&ClusterConfig::threads(1), &bad, Hooks::default()).unwrap_err();
         let message = error.to_string();
         assert_eq!(error.exit_code(), 2, "{message}");
         match error {

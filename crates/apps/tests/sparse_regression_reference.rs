@@ -19,6 +19,7 @@ use strads_apps::sparse_regression::{
     solve, ColumnsOptions, DataSource, Layout, LayoutKind, LossKind, Penalty, RegressionParams,
     RowsOptions, Solution, StopReason,
 };
+use strads_apps::Hooks;
 use strads_core::{SchedulerKind, SchedulerParams};
 use strads_engine::ClusterConfig;
 
@@ -531,9 +532,13 @@ fn params(kind: LossKind, path: &Path, penalty: Penalty, run: Run) -> Regression
 
 fn run_library(kind: LossKind, path: &Path, penalty: Penalty, run: Run) -> Solution {
     let cluster = ClusterConfig::threads(run.threads);
-    solve(&cluster, &params(kind, path, penalty, run), None)
-        .unwrap_or_else(|e| panic!("solve failed ({run:?}): {e}"))
-        .expect("a single-process cluster returns the solution")
+    solve(
+        &cluster,
+        &params(kind, path, penalty, run),
+        Hooks::default(),
+    )
+    .unwrap_or_else(|e| panic!("solve failed ({run:?}): {e}"))
+    .expect("a single-process cluster returns the solution")
 }
 
 fn relative_difference(a: f64, b: f64) -> f64 {
@@ -1108,7 +1113,7 @@ fn column_layout_stops_within_a_round_of_the_pass_limit() {
     for limit in [2.0, 5.0] {
         let mut params = params(LossKind::Squared, &path, Penalty::Ratio(0.001), run);
         params.max_passes = limit;
-        let solution = solve(&ClusterConfig::threads(2), &params, None)
+        let solution = solve(&ClusterConfig::threads(2), &params, Hooks::default())
             .unwrap()
             .expect("the solution");
         assert_eq!(solution.stop, StopReason::MaxIterations, "limit {limit}");
@@ -1208,7 +1213,7 @@ fn rows_in_memory_give_the_answer_of_the_same_rows_in_a_file() {
             let from_memory = |data: &InMemoryRows| {
                 let mut memory_params = params(kind, &path, Penalty::Ratio(0.1), run);
                 memory_params.data = DataSource::InMemory(data.clone());
-                solve(&ClusterConfig::threads(2), &memory_params, None)
+                solve(&ClusterConfig::threads(2), &memory_params, Hooks::default())
                     .unwrap()
                     .unwrap()
             };
@@ -1293,7 +1298,11 @@ fn columns_in_memory_give_the_answer_of_the_same_rows_in_memory_bit_for_bit() {
             };
             let mut memory_params = params(kind, &path, Penalty::Ratio(0.1), run);
             memory_params.data = data;
-            solve(&ClusterConfig::threads(threads), &memory_params, None)
+            solve(
+                &ClusterConfig::threads(threads),
+                &memory_params,
+                Hooks::default(),
+            )
         };
         for threads in 1..=3 {
             let ctx = format!("{} on {threads} thread(s)", problem.name);

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use clap::Args;
-use strads_apps::checkpoint::{CheckpointInterval, Checkpointing, Resume, StopRequest};
+use strads_apps::checkpoint::{CheckpointInterval, Checkpointing, Resume};
+use strads_apps::runner::StopRequest;
 use strads_engine::ClusterConfig;
 use strads_io::checkpoint::{CheckpointDir, CheckpointError, CheckpointHeader, HeaderItem};
 
@@ -154,13 +155,12 @@ impl CheckpointArgs {
 
     /// The run's checkpointing: `app` and the cluster's shape, the fingerprint from the
     /// agreement `items` (without [`CheckpointArgs::agreement_items`]), the directory
-    /// to resume (its complete generations checked against all of it), and `stop_request`.
+    /// to resume (its complete generations checked against all of it).
     pub fn checkpointing(
         &self,
         app: &str,
         cluster: &ClusterConfig,
         items: &[(String, String)],
-        stop_request: Option<StopRequest>,
     ) -> Result<Checkpointing, Failure> {
         let header = CheckpointHeader {
             app: app.to_owned(),
@@ -197,7 +197,6 @@ impl CheckpointArgs {
             header,
             save,
             resume,
-            stop_request,
         })
     }
 }

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use strads_apps::lda::{train, CorpusSource, LdaParams, LdaResult, SamplerKind};
+use strads_apps::Hooks;
 use strads_io::corpus::{detect_corpus_format, CorpusFormat};
 use strads_io::generate::lda::{generate_lda, vocab_path, LdaSpec};
 use strads_io::{write_atomic, write_docword_cache, DocwordCache};
@@ -309,9 +310,7 @@ pub fn run(args: LdaArgs, given: &Given) -> Result<(), Failure> {
         };
         let mut items = agreement(&args, &params, &cluster);
         let stop_request = install_stop_on_signals()?;
-        params.checkpointing =
-            args.checkpoint
-                .checkpointing("lda", &cluster, &items, Some(stop_request.clone()))?;
+        params.checkpointing = args.checkpoint.checkpointing("lda", &cluster, &items)?;
         items.extend(args.checkpoint.agreement_items());
         Ok((params, items, stop_request, embedded_dir, cache_use))
     };
@@ -320,8 +319,12 @@ pub fn run(args: LdaArgs, given: &Given) -> Result<(), Failure> {
     let cluster = cluster.with_agreement(items);
     let (bar, observer) = lda_progress(is_output_process, args.iters);
     let started = std::time::Instant::now();
-    let model = train(&cluster, &params, observer)
-        .map_err(|error| app_failure(error, is_output_process))?;
+    let hooks = Hooks {
+        stop: Some(stop_request.clone()),
+        observer,
+    };
+    let model =
+        train(&cluster, &params, hooks).map_err(|error| app_failure(error, is_output_process))?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

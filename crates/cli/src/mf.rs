@@ -10,6 +10,7 @@ use strads_apps::mf::model::set_paths;
 use strads_apps::mf::{
     solve, Algorithm, AlgorithmKind, CcdOptions, Init, MfParams, MfSolution, RegScaling, SgdOptions,
 };
+use strads_apps::Hooks;
 use strads_io::{
     generate_ratings, read_pairs, write_atomic, write_ratings_cache, RatingsCache, RatingsFormat,
     RatingsSpec,
@@ -269,7 +270,6 @@ pub fn run(args: MfArgs, given: &Given) -> Result<(), Failure> {
             &format!("mf {}", params.algorithm.name()),
             &cluster,
             &items,
-            Some(stop_request.clone()),
         )?;
         items.extend(args.checkpoint.agreement_items());
         Ok((params, items, stop_request, embedded_dir, cache_use))
@@ -279,8 +279,12 @@ pub fn run(args: MfArgs, given: &Given) -> Result<(), Failure> {
     let cluster = cluster.with_agreement(items);
     let (bar, observer) = mf_progress(is_output_process);
     let started = std::time::Instant::now();
-    let solution = solve(&cluster, &params, observer)
-        .map_err(|error| app_failure(error, is_output_process))?;
+    let hooks = Hooks {
+        stop: Some(stop_request.clone()),
+        observer,
+    };
+    let solution =
+        solve(&cluster, &params, hooks).map_err(|error| app_failure(error, is_output_process))?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

@@ -9,6 +9,7 @@ use serde_json::json;
 use strads_ap::{ApConfig, Consistency};
 use strads_ap_apps::mlr::model::{classes_path, write_model};
 use strads_ap_apps::mlr::{predict, train, Fit, LbfgsSettings, MlrParams, SgdSettings, Solver};
+use strads_ap_apps::Hooks;
 
 use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
 use crate::failure::{ap_app_failure, Failure};
@@ -180,7 +181,8 @@ pub fn run(args: MlrArgs, given: &Given) -> Result<(), Failure> {
         return Ok(());
     }
     let params = params(&args);
-    let fit = train(&config, &params).map_err(|e| ap_app_failure(e, is_output_process))?;
+    let fit = train(&config, &params, Hooks::default())
+        .map_err(|e| ap_app_failure(e, is_output_process))?;
     let Some(fit) = fit else {
         return Ok(());
     };
@@ -265,7 +267,6 @@ fn params(args: &MlrArgs) -> MlrParams {
         intercept: args.intercept,
         solver,
         in_memory: None,
-        hooks: Default::default(),
     }
 }
 

@@ -10,6 +10,7 @@ use strads_apps::sparse_regression::{
     solve, ColumnsOptions, DataSource, Layout, LayoutKind, LossKind, Penalty, RegressionParams,
     RowsOptions, Solution, StopReason,
 };
+use strads_apps::Hooks;
 use strads_core::{SchedulerKind, SchedulerParams};
 use strads_io::{
     generate_regression, write_coefficients, write_libsvm_cache, LibsvmCache, RegressionSpec, Task,
@@ -257,12 +258,9 @@ pub fn run(loss: LossKind, args: RegressionArgs, given: &Given) -> Result<(), Fa
         strads_apps::sparse_regression::validate(&params).map_err(app_bad_input)?;
         let mut items = agreement(loss, &args, &params, &cluster);
         let stop_request = Some(install_stop_on_signals()?);
-        params.checkpointing = args.checkpoint.checkpointing(
-            loss.app_name(),
-            &cluster,
-            &items,
-            stop_request.clone(),
-        )?;
+        params.checkpointing = args
+            .checkpoint
+            .checkpointing(loss.app_name(), &cluster, &items)?;
         items.extend(args.checkpoint.agreement_items());
         Ok((params, items, stop_request, embedded_dir, cache_use))
     };
@@ -271,8 +269,12 @@ pub fn run(loss: LossKind, args: RegressionArgs, given: &Given) -> Result<(), Fa
     let cluster = cluster.with_agreement(items);
     let (bar, observer) = regression_progress(is_output_process);
     let started = std::time::Instant::now();
-    let solution = solve(&cluster, &params, observer)
-        .map_err(|error| app_failure(error, is_output_process))?;
+    let hooks = Hooks {
+        stop: stop_request.clone(),
+        observer,
+    };
+    let solution =
+        solve(&cluster, &params, hooks).map_err(|error| app_failure(error, is_output_process))?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

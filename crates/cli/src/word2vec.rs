@@ -9,6 +9,7 @@ use strads_ap::ApConfig;
 use strads_ap_apps::word2vec::{
     read_vectors, train, write_vectors, Architecture, Fit, Word2vecParams,
 };
+use strads_ap_apps::Hooks;
 
 use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
 use crate::failure::{ap_app_failure, bad_input, Failure};
@@ -160,7 +161,8 @@ pub fn run(args: Word2vecArgs, given: &Given) -> Result<(), Failure> {
         shared_negatives: args.shared_negatives,
         ..Word2vecParams::new(args.data.as_deref().expect("clap requires --data"))
     };
-    let fit = train(&config, &params).map_err(|e| ap_app_failure(e, is_output_process))?;
+    let fit = train(&config, &params, Hooks::default())
+        .map_err(|e| ap_app_failure(e, is_output_process))?;
     let Some(fit) = fit else {
         return Ok(());
     };

@@ -36,9 +36,7 @@ pub mod program;
 
 use std::path::{Path, PathBuf};
 
-use strads_ap::{ApConfig, Consistency};
-
-use crate::hooks::Hooks;
+use strads_ap::{run_ap_app, ApConfig, Consistency, Hooks};
 
 pub use classes::ClassMap;
 pub use example::Example;
@@ -112,8 +110,6 @@ pub struct MlrParams {
     pub solver: Solver,
     /// Training examples in memory, read instead of `data` (one process only).
     pub in_memory: Option<InMemoryExamples>,
-    /// A stop request and an observer of the trace (the Python bindings'); none by default.
-    pub hooks: Hooks<TraceRecord>,
 }
 
 impl MlrParams {
@@ -128,7 +124,6 @@ impl MlrParams {
             intercept: false,
             solver: Solver::Lbfgs(LbfgsSettings::default()),
             in_memory: None,
-            hooks: Hooks::default(),
         }
     }
 
@@ -141,19 +136,15 @@ impl MlrParams {
     }
 }
 
-/// Fits the model on the cluster; returns the fit on the process that runs worker 0 (`None` on
-/// the others).
-pub fn train(config: &ApConfig, params: &MlrParams) -> Result<Option<Fit>, MlrError> {
-    check_params(params)?;
-    if params.in_memory.is_some() && config.cluster.processes() > 1 {
-        return Err(MlrError::InvalidArgument(
-            "examples in memory are trained on the threads of one process; the other \
-             processes would not have them"
-                .into(),
-        ));
-    }
-    let params = params.clone();
-    crate::error::run_on_cluster(config, move |ap| program::fit(ap, &params))
+/// Fits the model on the cluster with the caller's `hooks` (a stop request, checked at every
+/// L-BFGS iteration or after every SGD epoch, and an observer of the trace); returns the fit
+/// on the process that runs worker 0 (`None` on the others).
+pub fn train(
+    config: &ApConfig,
+    params: &MlrParams,
+    hooks: Hooks<TraceRecord>,
+) -> Result<Option<Fit>, MlrError> {
+    run_ap_app::<program::Mlr>(config, params, hooks)
 }
 
 fn check_params(params: &MlrParams) -> Result<(), MlrError> {

@@ -1,15 +1,17 @@
 //! The AP program: load, solve, score. Runs on every worker (SPMD); between loops every worker
 //! holds the same weights and computes the same values.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::path::Path;
-use std::time::Instant;
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use strads_ap::{Ap, ApError, Consistency, DVector};
+use strads_ap::{
+    in_memory_on_one_process, Ap, ApApp, ApError, ClusterConfig, Consistency, DVector,
+    ProcessFigures, Run, Timing,
+};
 use strads_io::DataError;
 
 use super::classes::ClassMap;
@@ -17,7 +19,6 @@ use super::example::{parse_line, zero_index_message, Example, LineProblem};
 use super::kernels::{self, Shape};
 use super::lbfgs::{minimize_until, LbfgsStop, L1};
 use super::{MlrError, MlrParams, SgdSettings, Solver};
-use crate::hooks::Hooks;
 
 /// Why the solver stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -95,9 +96,9 @@ pub struct Fit {
     pub test: Option<Metrics>,
     /// Per iteration or epoch.
     pub trace: Vec<TraceRecord>,
-    /// Seconds reading the inputs.
+    /// Seconds reading the inputs (the runner's load clock).
     pub load_seconds: f64,
-    /// Seconds solving.
+    /// Seconds solving (the runner's solve clock; scoring excluded).
     pub solve_seconds: f64,
     /// Per process, process 0 first (empty on workers other than 0): bytes of the training and
     /// test files it read, the examples its workers hold (over all processes, every training
@@ -151,9 +152,119 @@ pub fn read_examples(
     }
 }
 
-/// Runs the whole program on this worker.
-pub fn fit(ap: &mut Ap<'_, '_>, params: &MlrParams) -> Result<Fit, MlrError> {
-    let started = Instant::now();
+/// The app on the runner ([`strads_ap::ApApp`]): load, solve, score.
+pub(crate) struct Mlr;
+
+/// A worker's share once loaded, and what every worker agreed on about the data.
+pub(crate) struct Loaded {
+    rows: DVector<Example>,
+    test: Option<DVector<Example>>,
+    classes: ClassMap,
+    shape: Shape,
+    /// Training examples, all workers.
+    n: usize,
+    /// Training nonzeros, all workers.
+    nonzeros: u64,
+}
+
+/// A worker's state once solved (and, after gathering, scored).
+pub(crate) struct Solved {
+    loaded: Loaded,
+    weights: Vec<f64>,
+    objective: f64,
+    gradient_norm: f64,
+    iterations: usize,
+    stop: StopReason,
+    trace: Vec<TraceRecord>,
+    /// On the training and the test data, once gathered.
+    scores: Option<(Metrics, Option<Metrics>)>,
+}
+
+impl ApApp for Mlr {
+    type Params = MlrParams;
+    type Record = TraceRecord;
+    type Loaded = Loaded;
+    type Solved = Solved;
+    type Output = Fit;
+    type Error = MlrError;
+
+    fn check(params: &MlrParams, cluster: &ClusterConfig) -> Result<(), MlrError> {
+        super::check_params(params)?;
+        in_memory_on_one_process(
+            params.in_memory.is_some(),
+            cluster,
+            "examples in memory are trained on the threads of one process; the other \
+             processes would not have them",
+        )?;
+        Ok(())
+    }
+
+    fn load(
+        ap: &mut Ap<'_, '_>,
+        params: &MlrParams,
+        _run: &mut Run<TraceRecord>,
+    ) -> Result<Loaded, MlrError> {
+        load(ap, params)
+    }
+
+    fn solve(
+        ap: &mut Ap<'_, '_>,
+        params: &MlrParams,
+        loaded: Loaded,
+        run: &mut Run<TraceRecord>,
+    ) -> Result<Solved, MlrError> {
+        solve(ap, params, loaded, run)
+    }
+
+    fn gather(
+        ap: &mut Ap<'_, '_>,
+        _params: &MlrParams,
+        solved: &mut Solved,
+    ) -> Result<u64, MlrError> {
+        let Loaded {
+            rows, test, shape, ..
+        } = &mut solved.loaded;
+        // Training and test examples this worker holds (the vectors are range-partitioned and
+        // keep their cut through the run's loops).
+        let held = rows.local().len() + test.as_ref().map_or(0, |t| t.local().len());
+        let train = score(ap, rows, shape, &solved.weights)?;
+        let test = match test.as_mut() {
+            Some(test) => Some(score(ap, test, shape, &solved.weights)?),
+            None => None,
+        };
+        solved.scores = Some((train, test));
+        Ok(held as u64)
+    }
+
+    fn summarise(
+        _params: &MlrParams,
+        solved: Solved,
+        timing: Timing,
+        processes: Vec<ProcessFigures>,
+    ) -> Fit {
+        let (train, test) = solved.scores.expect("gathered before summarising");
+        Fit {
+            classes: solved.loaded.classes,
+            shape: solved.loaded.shape,
+            weights: solved.weights,
+            objective: solved.objective,
+            gradient_norm: solved.gradient_norm,
+            iterations: solved.iterations,
+            stop: solved.stop,
+            rows: solved.loaded.n,
+            nonzeros: solved.loaded.nonzeros,
+            train,
+            test,
+            trace: solved.trace,
+            load_seconds: timing.load_seconds,
+            solve_seconds: timing.solve_seconds,
+            processes,
+        }
+    }
+}
+
+/// Reads the examples, agrees on their sizes and classes.
+fn load(ap: &mut Ap<'_, '_>, params: &MlrParams) -> Result<Loaded, MlrError> {
     let mut rows = match &params.in_memory {
         Some(examples) => {
             let local = examples.share(ap.index(), ap.workers());
@@ -197,47 +308,72 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &MlrParams) -> Result<Fit, MlrError> {
         features: width,
         intercept: params.intercept,
     };
-    let load_seconds = started.elapsed().as_secs_f64();
+    Ok(Loaded {
+        rows,
+        test,
+        classes,
+        shape,
+        n,
+        nonzeros,
+    })
+}
 
+/// Runs the solver until it stops: converged, out of iterations or epochs, or asked to.
+fn solve(
+    ap: &mut Ap<'_, '_>,
+    params: &MlrParams,
+    mut loaded: Loaded,
+    run: &mut Run<TraceRecord>,
+) -> Result<Solved, MlrError> {
+    let Loaded {
+        rows,
+        test,
+        shape,
+        n,
+        ..
+    } = &mut loaded;
     let l1 = L1 {
         strength: params.l1,
         coordinates: shape.penalised(),
     };
-    let solving = Instant::now();
     let mut trace = Vec::new();
     let (weights, objective, gradient_norm, iterations, stop) = match params.solver {
         Solver::Lbfgs(settings) => {
-            let is_leader = ap.is_leader();
-            // The objective's loops and the stop request's collective both need the handle;
-            // the solver calls them one at a time.
+            // The objective's loops and the stop rule's collective both need the handle, and
+            // the observer and the stop rule the run; the solver calls them one at a time.
             let ap = RefCell::new(&mut *ap);
+            let run = RefCell::new(&mut *run);
+            let last_iteration = Cell::new(0u64);
             let outcome = minimize_until(
                 vec![0.0; shape.len()],
                 &settings,
                 &l1,
                 |w| {
-                    objective_and_gradient(
-                        &mut ap.borrow_mut(),
-                        &mut rows,
-                        &shape,
-                        w,
-                        params.lambda,
-                    )
+                    objective_and_gradient(&mut ap.borrow_mut(), rows, shape, w, params.lambda)
+                        .map_err(MlrError::from)
                 },
                 |it| {
+                    let run = run.borrow();
                     let record = TraceRecord {
                         iteration: it.iteration,
-                        seconds: solving.elapsed().as_secs_f64(),
+                        seconds: run.seconds(),
                         objective: it.objective,
                         gradient_norm: it.gradient_norm,
                         evaluations: it.evaluations,
                         step: None,
                         test_accuracy: None,
                     };
-                    params.hooks.observe(is_leader, &record);
+                    run.observe(ap.borrow_mut().engine(), &record);
+                    last_iteration.set(it.iteration as u64);
                     trace.push(record);
                 },
-                || params.hooks.stop_requested(&mut ap.borrow_mut()),
+                || {
+                    let mut run = run.borrow_mut();
+                    let seconds = run.seconds();
+                    let boundary =
+                        run.boundary(ap.borrow_mut().engine(), last_iteration.get(), seconds)?;
+                    Ok(boundary.stop.is_some())
+                },
             )?;
             let stop = match outcome.stop {
                 LbfgsStop::Converged => StopReason::Converged,
@@ -257,14 +393,13 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &MlrParams) -> Result<Fit, MlrError> {
         Solver::Sgd(settings) => {
             let weights = sgd(
                 ap,
-                &mut rows,
+                rows,
                 test.as_mut(),
-                &shape,
+                shape,
                 (params.lambda, &l1),
-                n,
+                *n,
                 &settings,
-                solving,
-                (&mut trace, &params.hooks),
+                (&mut trace, run),
             )?;
             let last = trace.last().expect("every epoch is traced");
             let (objective, gradient_norm, epochs) =
@@ -277,32 +412,15 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &MlrParams) -> Result<Fit, MlrError> {
             (weights, objective, gradient_norm, epochs, stop)
         }
     };
-    let solve_seconds = solving.elapsed().as_secs_f64();
-    // Training and test examples this worker holds (the vectors are range-partitioned and
-    // keep their cut through the run's loops).
-    let held = rows.local().len() + test.as_ref().map_or(0, |t| t.local().len());
-    let train = score(ap, &mut rows, &shape, &weights)?;
-    let test = match test.as_mut() {
-        Some(test) => Some(score(ap, test, &shape, &weights)?),
-        None => None,
-    };
-    let processes = ap.gather_process_figures(held as u64)?.unwrap_or_default();
-    Ok(Fit {
-        classes,
-        shape,
+    Ok(Solved {
+        loaded,
         weights,
         objective,
         gradient_norm,
         iterations,
         stop,
-        rows: n,
-        nonzeros,
-        train,
-        test,
         trace,
-        load_seconds,
-        solve_seconds,
-        processes,
+        scores: None,
     })
 }
 
@@ -454,7 +572,7 @@ fn shuffle_in_chunks(examples: &mut [Example], rng: &mut ChaCha8Rng) {
 }
 
 /// Mini-batch SGD (see the module docs of [`super`]); returns the weights after the last epoch
-/// (every epoch, or the one after which the hooks asked to stop).
+/// (every epoch, or the one after which a stop was requested).
 #[allow(clippy::too_many_arguments)]
 fn sgd(
     ap: &mut Ap<'_, '_>,
@@ -464,8 +582,7 @@ fn sgd(
     (lambda, l1): (f64, &L1),
     n: usize,
     settings: &SgdSettings,
-    solving: Instant,
-    (trace, hooks): (&mut Vec<TraceRecord>, &Hooks<TraceRecord>),
+    (trace, run): (&mut Vec<TraceRecord>, &mut Run<TraceRecord>),
 ) -> Result<Vec<f64>, MlrError> {
     let step0 = match settings.step {
         Some(step) => step,
@@ -499,7 +616,7 @@ fn sgd(
             .batch(batch)
             .run(settings.consistency, |e, (w,)| {
                 // A stop request skips the rest of the epoch (prompt Ctrl-C in Python).
-                if hooks.stop_set() {
+                if run.stop_set() {
                     return;
                 }
                 kernels::sgd_step(
@@ -535,16 +652,21 @@ fn sgd(
         let pseudo = l1.pseudo_gradient(weights.get(), &gradient);
         let record = TraceRecord {
             iteration: epoch + 1,
-            seconds: solving.elapsed().as_secs_f64(),
+            seconds: run.seconds(),
             objective: objective + l1.value(weights.get()),
             gradient_norm: pseudo.iter().map(|g| g * g).sum::<f64>().sqrt(),
             evaluations: epoch + 1,
             step: Some(step),
             test_accuracy,
         };
-        hooks.observe(ap.is_leader(), &record);
+        run.observe(ap.engine(), &record);
         trace.push(record);
-        if hooks.stop_requested(ap)? {
+        let seconds = run.seconds();
+        if run
+            .boundary(ap.engine(), (epoch + 1) as u64, seconds)?
+            .stop
+            .is_some()
+        {
             break;
         }
     }

@@ -41,9 +41,7 @@ pub mod vocab;
 
 use std::path::{Path, PathBuf};
 
-use strads_ap::ApConfig;
-
-use crate::hooks::Hooks;
+use strads_ap::{run_ap_app, ApConfig, Hooks};
 
 pub use in_memory::InMemorySentences;
 pub use program::{Fit, TraceRecord};
@@ -97,9 +95,6 @@ pub struct Word2vecParams {
     pub shared_negatives: bool,
     /// Sentences in memory, read instead of `data` (one process only).
     pub in_memory: Option<InMemorySentences>,
-    /// A stop request (the rest of the epoch is skipped, then the run stops at its end) and an
-    /// observer of the trace (the Python bindings'); none by default.
-    pub hooks: Hooks<TraceRecord>,
 }
 
 impl Word2vecParams {
@@ -133,7 +128,6 @@ impl Word2vecParams {
             sync_words: Word2vecParams::default_sync_words(false),
             shared_negatives: false,
             in_memory: None,
-            hooks: Hooks::default(),
         }
     }
 
@@ -146,19 +140,15 @@ impl Word2vecParams {
     }
 }
 
-/// Trains on the cluster; returns the fit (with the vectors) on the process that runs worker 0
-/// (`None` on the others).
-pub fn train(config: &ApConfig, params: &Word2vecParams) -> Result<Option<Fit>, Word2vecError> {
-    check_params(params)?;
-    if params.in_memory.is_some() && config.cluster.processes() > 1 {
-        return Err(Word2vecError::InvalidArgument(
-            "sentences in memory are trained on the threads of one process; the other \
-             processes would not have them"
-                .into(),
-        ));
-    }
-    let params = params.clone();
-    crate::error::run_on_cluster(config, move |ap| program::fit(ap, &params))
+/// Trains on the cluster with the caller's `hooks` (a stop request: the rest of the epoch is
+/// skipped, then the run stops at its end; an observer of the trace); returns the fit (with the
+/// vectors) on the process that runs worker 0 (`None` on the others).
+pub fn train(
+    config: &ApConfig,
+    params: &Word2vecParams,
+    hooks: Hooks<TraceRecord>,
+) -> Result<Option<Fit>, Word2vecError> {
+    run_ap_app::<program::Word2vec>(config, params, hooks)
 }
 
 fn check_params(p: &Word2vecParams) -> Result<(), Word2vecError> {

@@ -7,7 +7,10 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use strads_ap::{Ap, Consistency, DVector, Strategy};
+use strads_ap::{
+    in_memory_on_one_process, Ap, ApApp, ClusterConfig, Consistency, DVector, ProcessFigures, Run,
+    Strategy, Timing,
+};
 use strads_io::DataError;
 
 use super::kernels;
@@ -57,9 +60,9 @@ pub struct Fit {
     pub strategy: Strategy,
     /// Words (before subsampling) a worker trains on between merges: one mini-batch.
     pub words_per_step: usize,
-    /// Seconds reading and counting.
+    /// Seconds reading and counting (the runner's load clock).
     pub load_seconds: f64,
-    /// Seconds training.
+    /// Seconds training (the runner's solve clock).
     pub train_seconds: f64,
     /// Per process, process 0 first (empty on workers other than 0): bytes of the text it read,
     /// the vocabulary words of its sentences (over all processes, the corpus's words after the
@@ -67,9 +70,111 @@ pub struct Fit {
     pub processes: Vec<strads_ap::ProcessFigures>,
 }
 
-/// Runs the whole program on this worker.
-pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vecError> {
-    let started = Instant::now();
+/// The app on the runner ([`strads_ap::ApApp`]): read and count, train, gather.
+pub(crate) struct Word2vec;
+
+/// A worker's share once loaded: its packs of sentences, the vectors, and what every worker
+/// agreed on (the vocabulary and the mini-batch).
+pub(crate) struct Loaded {
+    vocab: Vocabulary,
+    packs: DVector<Vec<Vec<u32>>>,
+    input: DVector<Vec<f32>>,
+    output: DVector<Vec<f32>>,
+    keep: Vec<f32>,
+    noise: NoiseSampler,
+    /// Vocabulary words in this worker's sentences.
+    tokens_here: u64,
+    words_per_step: usize,
+}
+
+/// A worker's state once trained (and, after gathering, the input vectors on worker 0).
+pub(crate) struct Solved {
+    loaded: Loaded,
+    trace: Vec<TraceRecord>,
+    strategy: Strategy,
+    /// Worker 0's input vectors, once gathered.
+    rows: Option<Vec<Vec<f32>>>,
+}
+
+impl ApApp for Word2vec {
+    type Params = Word2vecParams;
+    type Record = TraceRecord;
+    type Loaded = Loaded;
+    type Solved = Solved;
+    type Output = Fit;
+    type Error = Word2vecError;
+
+    fn check(params: &Word2vecParams, cluster: &ClusterConfig) -> Result<(), Word2vecError> {
+        super::check_params(params)?;
+        in_memory_on_one_process(
+            params.in_memory.is_some(),
+            cluster,
+            "sentences in memory are trained on the threads of one process; the other \
+             processes would not have them",
+        )?;
+        Ok(())
+    }
+
+    fn load(
+        ap: &mut Ap<'_, '_>,
+        params: &Word2vecParams,
+        _run: &mut Run<TraceRecord>,
+    ) -> Result<Loaded, Word2vecError> {
+        load(ap, params)
+    }
+
+    fn solve(
+        ap: &mut Ap<'_, '_>,
+        params: &Word2vecParams,
+        loaded: Loaded,
+        run: &mut Run<TraceRecord>,
+    ) -> Result<Solved, Word2vecError> {
+        train(ap, params, loaded, run)
+    }
+
+    fn gather(
+        ap: &mut Ap<'_, '_>,
+        _params: &Word2vecParams,
+        solved: &mut Solved,
+    ) -> Result<u64, Word2vecError> {
+        solved.rows = ap.gather(&solved.loaded.input)?;
+        Ok(solved.loaded.tokens_here)
+    }
+
+    fn summarise(
+        params: &Word2vecParams,
+        solved: Solved,
+        timing: Timing,
+        processes: Vec<ProcessFigures>,
+    ) -> Fit {
+        let Solved {
+            loaded,
+            trace,
+            strategy,
+            rows,
+        } = solved;
+        let vectors = WordVectors {
+            words: loaded.vocab.words().to_vec(),
+            dim: params.dim,
+            values: rows.into_iter().flatten().flatten().collect(),
+        };
+        Fit {
+            vectors,
+            vocabulary: loaded.vocab.len(),
+            corpus_words: loaded.vocab.total(),
+            trace,
+            strategy,
+            words_per_step: loaded.words_per_step,
+            load_seconds: timing.load_seconds,
+            train_seconds: timing.solve_seconds,
+            processes,
+        }
+    }
+}
+
+/// Reads and counts this worker's text, agrees on the vocabulary, packs the sentences and
+/// makes the vectors.
+fn load(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Loaded, Word2vecError> {
     // Each worker interns the words of its shard; the ids are local until the vocabulary is
     // agreed.
     let mut interner = Interner::default();
@@ -125,7 +230,6 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
         tokens_here += sentence.len() as u64;
     }
     let most_tokens = ap.all_gather(&tokens_here)?.into_iter().max().unwrap_or(0) as usize;
-    let corpus_words = vocab.total();
     let words_per_step = params
         .sync_words
         .min(most_tokens.div_ceil(MIN_STEPS_PER_EPOCH))
@@ -133,14 +237,14 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
     // A mini-batch is one pack of about `words_per_step` words: the lines' lengths vary (from a
     // few words to 1000), and batches of equal line counts would keep one worker waiting for
     // the other at every merge.
-    let mut packs = ap
+    let packs = ap
         .dvector_from_parts(pack_sentences(sentences, words_per_step))?
         .with_name("sentences");
 
     let (v, dim) = (vocab.len(), params.dim);
     let seed = params.seed;
     // Row i's start depends on (seed, i) only, so every cluster shape starts alike.
-    let mut input = ap
+    let input = ap
         .dvector(v, |i| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             rng.set_stream(i as u64);
@@ -149,14 +253,40 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
                 .collect::<Vec<f32>>()
         })
         .with_name("input vectors");
-    let mut output = ap
+    let output = ap
         .dvector(v, |_| vec![0.0f32; dim])
         .with_name("output vectors");
     let keep = vocab.keep_probabilities(params.sample);
     let noise = NoiseSampler::new(vocab.counts(), 0.75);
-    let load_seconds = started.elapsed().as_secs_f64();
+    Ok(Loaded {
+        vocab,
+        packs,
+        input,
+        output,
+        keep,
+        noise,
+        tokens_here,
+        words_per_step,
+    })
+}
 
-    let training = Instant::now();
+/// Trains epoch by epoch until every epoch ran or a stop was requested.
+fn train(
+    ap: &mut Ap<'_, '_>,
+    params: &Word2vecParams,
+    mut loaded: Loaded,
+    run: &mut Run<TraceRecord>,
+) -> Result<Solved, Word2vecError> {
+    let Loaded {
+        vocab,
+        packs,
+        input,
+        output,
+        keep,
+        noise,
+        ..
+    } = &mut loaded;
+    let (corpus_words, seed, dim) = (vocab.total(), params.seed, params.dim);
     let planned = (corpus_words * params.epochs as u64).max(1) as f64;
     let (alpha0, min_alpha) = (params.alpha, params.min_alpha);
     let workers = ap.workers() as u64;
@@ -180,13 +310,13 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
         let mut context: Vec<usize> = Vec::new();
         let mut window = kernels::WindowScratch::default();
         let report = ap
-            .parallel_for(&mut packs, (&mut input, &mut output))
+            .parallel_for(&mut *packs, (&mut *input, &mut *output))
             .name("word2vec epoch")
             .batch(1)
             .run(Consistency::Bsp, |pack, (input, output)| {
                 for sentence in pack.iter() {
                     // A stop request skips the rest of the epoch (prompt Ctrl-C in Python).
-                    if params.hooks.stop_set() {
+                    if run.stop_set() {
                         break;
                     }
                     // Progress over the whole run, this worker's words standing for every
@@ -216,7 +346,7 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
                     }
                     let (neg, len) = (params.negative, kept.len());
                     let first = sets(window_bounds(0, next_b, len));
-                    draw_negatives(&mut next_negatives, first, neg, &noise, &mut rng);
+                    draw_negatives(&mut next_negatives, first, neg, noise, &mut rng);
                     for i in 0..kept.len() {
                         let (center, b) = (kept[i], next_b);
                         std::mem::swap(&mut negatives, &mut next_negatives);
@@ -224,7 +354,7 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
                             next_b = rng.gen_range(1..=params.window);
                             let (lo, hi) = window_bounds(i + 1, next_b, len);
                             let sets = sets((lo, hi));
-                            draw_negatives(&mut next_negatives, sets, neg, &noise, &mut rng);
+                            draw_negatives(&mut next_negatives, sets, neg, noise, &mut rng);
                             for j in (lo..=hi).filter(|&j| j != i + 1) {
                                 strads_ap::prefetch_slice(&input[kept[j]]);
                             }
@@ -300,35 +430,21 @@ pub fn fit(ap: &mut Ap<'_, '_>, params: &Word2vecParams) -> Result<Fit, Word2vec
             mean_loss: totals[2] / pairs.max(1) as f64,
             alpha: ap.sum(alpha)? / workers as f64,
         });
-        params
-            .hooks
-            .observe(ap.is_leader(), &trace[trace.len() - 1]);
-        if params.hooks.stop_requested(ap)? {
+        run.observe(ap.engine(), &trace[trace.len() - 1]);
+        let seconds = run.seconds();
+        if run
+            .boundary(ap.engine(), (epoch + 1) as u64, seconds)?
+            .stop
+            .is_some()
+        {
             break;
         }
     }
-    let train_seconds = training.elapsed().as_secs_f64();
-    let rows = ap.gather(&input)?;
-    let processes = ap.gather_process_figures(tokens_here)?.unwrap_or_default();
-    let vectors = WordVectors {
-        words: if rows.is_some() {
-            vocab.words().to_vec()
-        } else {
-            Vec::new()
-        },
-        dim,
-        values: rows.into_iter().flatten().flatten().collect(),
-    };
-    Ok(Fit {
-        vectors,
-        vocabulary: vocab.len(),
-        corpus_words,
+    Ok(Solved {
+        loaded,
         trace,
         strategy: strategy.expect("at least one epoch ran"),
-        words_per_step,
-        load_seconds,
-        train_seconds,
-        processes,
+        rows: None,
     })
 }
 

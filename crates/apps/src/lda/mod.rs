@@ -25,7 +25,7 @@ pub use load::{CorpusSource, InMemoryCorpus, LocalDoc};
 
 use crate::checkpoint::Checkpointing;
 use crate::error::AppError;
-use crate::runner::run_app;
+use crate::runner::{run_app, Hooks};
 
 /// `(topic, count)` pairs with positive counts, by topic.
 pub type SparseCounts = Vec<(u32, u32)>;
@@ -262,7 +262,7 @@ fn validate(params: &LdaParams) -> Result<(), AppError> {
 pub fn train(
     cluster: &ClusterConfig,
     params: &LdaParams,
-    observer: Option<Observer>,
+    hooks: Hooks<TraceRecord>,
 ) -> Result<Option<LdaResult>, AppError> {
-    run_app::<program::Training>(cluster, params, observer)
+    run_app::<program::Training>(cluster, params, hooks)
 }

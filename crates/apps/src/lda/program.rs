@@ -106,6 +106,7 @@ impl App for Training {
     type Loaded = Trainer;
     type Solved = Trainer;
     type Output = LdaResult;
+    type Error = AppError;
 
     fn check(params: &LdaParams, cluster: &ClusterConfig) -> Result<(), AppError> {
         super::validate(params)?;
@@ -113,11 +114,12 @@ impl App for Training {
             params.corpus.in_memory.is_some(),
             cluster,
             "documents held in memory are trained on in one process only",
-        )
+        )?;
+        Ok(())
     }
 
-    fn checkpointing(params: &LdaParams) -> &Checkpointing {
-        &params.checkpointing
+    fn checkpointing(params: &LdaParams) -> Checkpointing {
+        params.checkpointing.clone()
     }
 
     fn load(

@@ -39,7 +39,7 @@ use strads_io::RatingsFormat;
 use crate::checkpoint::Checkpointing;
 use crate::error::AppError;
 use crate::huge::HugeBuffer;
-use crate::runner::{run_app, App, Footprint, Run, Timing};
+use crate::runner::{run_app, App, Footprint, Hooks, Run, Timing};
 pub use load::InMemoryRatings;
 use load::Problem;
 pub use model::Model;
@@ -303,9 +303,9 @@ pub use strads_engine::ProcessFigures;
 pub fn solve(
     cluster: &ClusterConfig,
     params: &MfParams,
-    observer: Option<Observer>,
+    hooks: Hooks<TraceRecord>,
 ) -> Result<Option<MfSolution>, AppError> {
-    run_app::<Factorisation>(cluster, params, observer)
+    run_app::<Factorisation>(cluster, params, hooks)
 }
 
 /// What an ALS row costs beyond its ratings, in ratings: the Cholesky solve and the setup of
@@ -633,7 +633,7 @@ impl Driver<'_> {
         worker: &mut Worker<'_>,
         state: &S,
     ) -> Result<(), AppError> {
-        self.run.check_space(worker, state)
+        Ok(self.run.check_space(worker, state)?)
     }
 
     /// The state to resume from (`None` for a fresh run), with the iteration it was written
@@ -689,6 +689,7 @@ impl App for Factorisation {
     type Loaded = Loaded;
     type Solved = Solved;
     type Output = MfSolution;
+    type Error = AppError;
 
     fn check(params: &MfParams, cluster: &ClusterConfig) -> Result<(), AppError> {
         validate(params)?;
@@ -707,8 +708,8 @@ impl App for Factorisation {
         .map_err(AppError::InvalidArgument)
     }
 
-    fn checkpointing(params: &MfParams) -> &Checkpointing {
-        &params.checkpointing
+    fn checkpointing(params: &MfParams) -> Checkpointing {
+        params.checkpointing.clone()
     }
 
     fn load(

@@ -38,7 +38,7 @@ pub use loss::LossKind;
 
 use crate::checkpoint::Checkpointing;
 use crate::error::AppError;
-use crate::runner::{in_memory_on_one_process, run_app, App, Footprint, Run, Timing};
+use crate::runner::{in_memory_on_one_process, run_app, App, Footprint, Hooks, Run, Timing};
 use column_shard::ColumnShard;
 use leader::{LeaderState, SolveSettings};
 use loss::{LogisticLoss, Loss, SquaredLoss};
@@ -372,20 +372,20 @@ impl Solution {
 pub fn solve(
     cluster: &ClusterConfig,
     params: &RegressionParams,
-    observer: Option<Observer>,
+    hooks: Hooks<TraceRecord>,
 ) -> Result<Option<Solution>, AppError> {
     match (params.loss, params.layout.kind()) {
         (LossKind::Squared, LayoutKind::Rows) => {
-            run_app::<ByRows<SquaredLoss>>(cluster, params, observer)
+            run_app::<ByRows<SquaredLoss>>(cluster, params, hooks)
         }
         (LossKind::Logistic, LayoutKind::Rows) => {
-            run_app::<ByRows<LogisticLoss>>(cluster, params, observer)
+            run_app::<ByRows<LogisticLoss>>(cluster, params, hooks)
         }
         (LossKind::Squared, LayoutKind::Columns) => {
-            run_app::<ByColumns<SquaredLoss>>(cluster, params, observer)
+            run_app::<ByColumns<SquaredLoss>>(cluster, params, hooks)
         }
         (LossKind::Logistic, LayoutKind::Columns) => {
-            run_app::<ByColumns<LogisticLoss>>(cluster, params, observer)
+            run_app::<ByColumns<LogisticLoss>>(cluster, params, hooks)
         }
     }
 }
@@ -400,7 +400,8 @@ fn check_before_work(params: &RegressionParams, cluster: &ClusterConfig) -> Resu
         ),
         cluster,
         "a matrix held in memory can be solved in one process only",
-    )
+    )?;
+    Ok(())
 }
 
 /// Checks the parameters (before any work; `solve` checks them again).
@@ -649,13 +650,14 @@ impl<L: Loss + 'static> App for ByRows<L> {
     type Loaded = RowsLoaded;
     type Solved = RowsSolved<L>;
     type Output = Solution;
+    type Error = AppError;
 
     fn check(params: &RegressionParams, cluster: &ClusterConfig) -> Result<(), AppError> {
         check_before_work(params, cluster)
     }
 
-    fn checkpointing(params: &RegressionParams) -> &Checkpointing {
-        &params.checkpointing
+    fn checkpointing(params: &RegressionParams) -> Checkpointing {
+        params.checkpointing.clone()
     }
 
     fn load(
@@ -737,7 +739,7 @@ impl<L: Loss + 'static> App for ByRows<L> {
                     0
                 },
                 scheduler: options.scheduler.clone(),
-                pause_after_evaluations: run.checkpointing().watching(),
+                pause_after_evaluations: run.watching(),
             };
             LeaderState::new(settings, column_norms2, run.observer())
         });
@@ -864,13 +866,14 @@ impl<L: Loss + 'static> App for ByColumns<L> {
     type Loaded = ColumnsLoaded;
     type Solved = ColumnsSolved;
     type Output = Solution;
+    type Error = AppError;
 
     fn check(params: &RegressionParams, cluster: &ClusterConfig) -> Result<(), AppError> {
         check_before_work(params, cluster)
     }
 
-    fn checkpointing(params: &RegressionParams) -> &Checkpointing {
-        &params.checkpointing
+    fn checkpointing(params: &RegressionParams) -> Checkpointing {
+        params.checkpointing.clone()
     }
 
     fn load(

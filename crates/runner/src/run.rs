@@ -1,5 +1,5 @@
-//! The one run every app of this crate plugs into: checks before any work, the cluster's start,
-//! a clock per worker (loading, then solving), the app's solver loop with its stop rule, trace
+//! The one run every app plugs into: checks before any work, the cluster's start, a clock per
+//! worker (loading, then solving), the app's solver loop with its stop rule, checkpoints, trace
 //! and observer ([`Run`]), the answer brought to worker 0 with every process's figures, and
 //! worker 0's result handed back to the caller.
 //!
@@ -12,7 +12,6 @@
 //!                               load_seconds ------^  ^-- solve_seconds (Run's clock)
 //! ```
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -20,10 +19,8 @@ use serde::Serialize;
 use strads_engine::{run_cluster, ClusterConfig, ProcessFigures, Worker};
 
 use crate::checkpoint::{Boundary, CheckpointClock, Checkpointing};
-use crate::error::AppError;
-
-/// Called on worker 0 with each trace record as it is made (for progress displays).
-pub type Observer<R> = Arc<dyn Fn(&R) + Send + Sync>;
+use crate::error::RunError;
+use crate::hooks::{Hooks, Observer};
 
 /// Seconds of a run on worker 0, by phase.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -56,14 +53,19 @@ pub trait App: 'static {
     type Solved;
     /// The answer, on worker 0.
     type Output: Send + 'static;
+    /// What the app fails with; the runner's own failures convert into it.
+    type Error: From<RunError> + Send + 'static;
 
     /// Checks the parameters and the cluster before any work (on every process, before the
     /// cluster forms): bad values, inputs in memory on more than one process, what the
     /// parameters alone cost in memory.
-    fn check(params: &Self::Params, cluster: &ClusterConfig) -> Result<(), AppError>;
+    fn check(params: &Self::Params, cluster: &ClusterConfig) -> Result<(), Self::Error>;
 
-    /// The run's checkpointing and stop request.
-    fn checkpointing(params: &Self::Params) -> &Checkpointing;
+    /// Where and how often the run writes checkpoints and what it resumes (by default it
+    /// neither writes nor resumes).
+    fn checkpointing(_params: &Self::Params) -> Checkpointing {
+        Checkpointing::default()
+    }
 
     /// Loads this worker's share (a collective: every worker calls it), checking that the
     /// problem fits in memory before anything is sized by its shape. An app whose loading
@@ -73,7 +75,7 @@ pub trait App: 'static {
         worker: &mut Worker<'_>,
         params: &Self::Params,
         run: &mut Run<Self::Record>,
-    ) -> Result<Self::Loaded, AppError>;
+    ) -> Result<Self::Loaded, Self::Error>;
 
     /// Runs the solver loop until it stops, the same iteration on every worker.
     fn solve(
@@ -81,7 +83,7 @@ pub trait App: 'static {
         params: &Self::Params,
         loaded: Self::Loaded,
         run: &mut Run<Self::Record>,
-    ) -> Result<Self::Solved, AppError>;
+    ) -> Result<Self::Solved, Self::Error>;
 
     /// After solving, on every worker: the collectives that bring the answer to worker 0 (kept
     /// in `solved`), and what this worker read and holds.
@@ -89,7 +91,7 @@ pub trait App: 'static {
         worker: &mut Worker<'_>,
         params: &Self::Params,
         solved: &mut Self::Solved,
-    ) -> Result<Footprint, AppError>;
+    ) -> Result<Footprint, Self::Error>;
 
     /// On worker 0: the answer, from its solved state, the run's timing and every process's
     /// figures (process 0 first).
@@ -102,25 +104,25 @@ pub trait App: 'static {
 }
 
 /// A worker's view of its run while it solves: the solve clock, the checkpoint clock and the
-/// observer.
+/// caller's hooks (stop request and observer).
 pub struct Run<R> {
     started: Instant,
     /// Seconds of solving a resumed run carries from its checkpoint.
     carried_seconds: f64,
     clock: CheckpointClock,
     checkpointing: Checkpointing,
-    observer: Option<Observer<R>>,
+    hooks: Hooks<R>,
 }
 
 impl<R> Run<R> {
     /// A run that has not solved yet ([`run_app`] starts the solve clock after loading).
-    fn new(checkpointing: Checkpointing, observer: Option<Observer<R>>) -> Self {
+    fn new(checkpointing: Checkpointing, hooks: Hooks<R>) -> Self {
         Run {
             started: Instant::now(),
             carried_seconds: 0.0,
             clock: CheckpointClock::default(),
             checkpointing,
-            observer,
+            hooks,
         }
     }
 
@@ -138,22 +140,30 @@ impl<R> Run<R> {
         self.started.elapsed().as_secs_f64()
     }
 
-    /// The checkpointing the run writes and resumes with.
-    pub fn checkpointing(&self) -> &Checkpointing {
-        &self.checkpointing
+    /// Whether a boundary is a collective: the run writes checkpoints or watches a stop
+    /// request (otherwise every [`Run::boundary`] is "go on" at no cost).
+    pub fn watching(&self) -> bool {
+        self.checkpointing.save.is_some() || self.hooks.stop.is_some()
     }
 
     /// The observer, for a solver that shows records from its own state (the rows layout's
     /// leader).
     pub fn observer(&self) -> Option<Observer<R>> {
-        self.observer.clone()
+        self.hooks.observer.clone()
     }
 
     /// Shows `record` to the observer when this is worker 0.
     pub fn observe(&self, worker: &Worker<'_>, record: &R) {
-        if let (true, Some(observer)) = (worker.is_leader(), &self.observer) {
+        if let (true, Some(observer)) = (worker.is_leader(), &self.hooks.observer) {
             observer(record);
         }
+    }
+
+    /// Whether this worker's stop request is set, without a collective ([`Hooks::stop_set`]):
+    /// for a loop body to skip the rest of its iteration; the agreed stop is
+    /// [`Run::boundary`]'s.
+    pub fn stop_set(&self) -> bool {
+        self.hooks.stop_set()
     }
 
     /// The state to resume from (`None` for a fresh run) with the iteration it was written
@@ -162,7 +172,7 @@ impl<R> Run<R> {
     pub fn resume<S: DeserializeOwned>(
         &self,
         worker: &mut Worker<'_>,
-    ) -> Result<Option<(u64, S)>, AppError> {
+    ) -> Result<Option<(u64, S)>, RunError> {
         self.checkpointing.resume(worker)
     }
 
@@ -182,22 +192,27 @@ impl<R> Run<R> {
         &self,
         worker: &mut Worker<'_>,
         state: &S,
-    ) -> Result<(), AppError> {
+    ) -> Result<(), RunError> {
         self.checkpointing.check_space(worker, state)
     }
 
     /// The stop rule every worker agrees on at the boundary after `iteration` (a collective
-    /// when checkpointing or watching for a stop request, nothing otherwise): whether to write
-    /// a checkpoint and whether a stop was requested. `seconds` is this worker's solve time;
-    /// worker 0's decides.
+    /// when checkpointing or watching a stop request, nothing otherwise): whether to write a
+    /// checkpoint and whether a stop was requested on some worker. `seconds` is this worker's
+    /// solve time; worker 0's decides.
     pub fn boundary(
         &mut self,
         worker: &mut Worker<'_>,
         iteration: u64,
         seconds: f64,
-    ) -> Result<Boundary, AppError> {
-        self.checkpointing
-            .boundary(worker, iteration, seconds, &mut self.clock)
+    ) -> Result<Boundary, RunError> {
+        self.checkpointing.boundary(
+            worker,
+            iteration,
+            seconds,
+            &mut self.clock,
+            self.hooks.stop.as_ref(),
+        )
     }
 
     /// Writes this worker's `state` as the checkpoint of `iteration` (after a
@@ -207,24 +222,25 @@ impl<R> Run<R> {
         worker: &mut Worker<'_>,
         iteration: u64,
         state: &S,
-    ) -> Result<(), AppError> {
+    ) -> Result<(), RunError> {
         self.checkpointing.save(worker, iteration, state)
     }
 }
 
-/// Runs app `A` on `cluster`: checks, then on every worker loads, solves, gathers and (worker 0)
-/// summarises. Returns the answer in process 0 and `None` in the others; the first worker's
-/// error of this process otherwise.
+/// Runs app `A` on `cluster` with the caller's `hooks`: checks, then on every worker loads,
+/// solves, gathers and (worker 0) summarises. Returns the answer in process 0 and `None` in the
+/// others; the first worker's error of this process otherwise.
 pub fn run_app<A: App>(
     cluster: &ClusterConfig,
     params: &A::Params,
-    observer: Option<Observer<A::Record>>,
-) -> Result<Option<A::Output>, AppError> {
+    hooks: Hooks<A::Record>,
+) -> Result<Option<A::Output>, A::Error> {
     A::check(params, cluster)?;
     let params = params.clone();
     let results = run_cluster(cluster, move |worker| {
-        run_worker::<A>(worker, &params, observer.clone())
-    })?;
+        run_worker::<A>(worker, &params, hooks.clone())
+    })
+    .map_err(RunError::from)?;
     let mut leader = None;
     for result in results {
         if let Some(output) = result? {
@@ -234,15 +250,15 @@ pub fn run_app<A: App>(
     Ok(leader)
 }
 
-/// Fails with [`AppError::InvalidArgument`] when inputs held in memory would be solved on more
+/// Fails with [`RunError::InvalidArgument`] when inputs held in memory would be solved on more
 /// than one process (the other processes would not have them).
 pub fn in_memory_on_one_process(
     in_memory: bool,
     cluster: &ClusterConfig,
     what: &str,
-) -> Result<(), AppError> {
+) -> Result<(), RunError> {
     if in_memory && cluster.processes() > 1 {
-        return Err(AppError::InvalidArgument(what.into()));
+        return Err(RunError::InvalidArgument(what.into()));
     }
     Ok(())
 }
@@ -251,10 +267,10 @@ pub fn in_memory_on_one_process(
 fn run_worker<A: App>(
     worker: &mut Worker<'_>,
     params: &A::Params,
-    observer: Option<Observer<A::Record>>,
-) -> Result<Option<A::Output>, AppError> {
+    hooks: Hooks<A::Record>,
+) -> Result<Option<A::Output>, A::Error> {
     let started = Instant::now();
-    let mut run = Run::new(A::checkpointing(params).clone(), observer);
+    let mut run = Run::new(A::checkpointing(params), hooks);
     let loaded = A::load(worker, params, &mut run)?;
     let load_seconds = started.elapsed().as_secs_f64();
     run.start_solving();
@@ -267,7 +283,10 @@ fn run_worker<A: App>(
         held: footprint.held,
         peak_memory_bytes: strads_io::peak_resident_bytes(),
     };
-    let Some(processes) = worker.gather_process_figures(&figures)? else {
+    let Some(processes) = worker
+        .gather_process_figures(&figures)
+        .map_err(RunError::from)?
+    else {
         return Ok(None);
     };
     let timing = Timing {

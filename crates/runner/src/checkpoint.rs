@@ -7,15 +7,15 @@
 //! clock, every worker's stop request), so all workers checkpoint and stop at the same
 //! iteration; a local clock or a local signal alone would make them diverge or deadlock.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use strads_engine::Worker;
 use strads_io::checkpoint::{CheckpointDir, CheckpointHeader, ShardRecord};
 
-use crate::error::AppError;
+use crate::error::RunError;
+use crate::hooks::StopRequest;
 
 /// How often a run writes a checkpoint.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -28,12 +28,6 @@ pub enum CheckpointInterval {
     Seconds(f64),
 }
 
-/// A request to stop at the next iteration boundary, shared with whoever makes it (the CLI's
-/// signal handler): the number of the signal that asked, 0 while none did. When a peer's request
-/// stops the cluster, the run stores that peer's number here too, so every process can tell
-/// that the run was interrupted and by what.
-pub type StopRequest = Arc<AtomicUsize>;
-
 /// Where a resumed run reads its state.
 #[derive(Clone, Debug)]
 pub struct Resume {
@@ -44,7 +38,7 @@ pub struct Resume {
     pub complete: Vec<u64>,
 }
 
-/// A run's checkpointing: what it must match, where it writes and reads, and its stop request.
+/// A run's checkpointing: what it must match, where it writes and reads.
 #[derive(Clone, Debug, Default)]
 pub struct Checkpointing {
     /// The app, shape and fingerprint written into (and checked against) every checkpoint.
@@ -53,8 +47,6 @@ pub struct Checkpointing {
     pub save: Option<(CheckpointDir, CheckpointInterval)>,
     /// The checkpoint to resume.
     pub resume: Option<Resume>,
-    /// Set to a signal number to stop the run at the next boundary (after a last checkpoint).
-    pub stop_request: Option<StopRequest>,
 }
 
 /// What every worker does at an iteration boundary (the same on all of them); the default is
@@ -82,36 +74,27 @@ impl CheckpointClock {
 }
 
 impl Checkpointing {
-    /// Whether a boundary needs a collective at all: with no checkpoints to write and no stop
-    /// request to watch, every boundary is "go on".
-    pub fn watching(&self) -> bool {
-        self.save.is_some() || self.stop_request.is_some()
-    }
-
     /// Decides, identically on every worker, what to do at the boundary after `iteration`;
-    /// `seconds` is this worker's solve time (only worker 0's is used).
+    /// `seconds` is this worker's solve time (only worker 0's is used), `stop` the run's stop
+    /// request. With no checkpoints to write and no stop request to watch, every boundary is
+    /// "go on" without a collective.
     pub fn boundary(
         &self,
         worker: &mut Worker<'_>,
         iteration: u64,
         seconds: f64,
         clock: &mut CheckpointClock,
-    ) -> Result<Boundary, AppError> {
-        if !self.watching() {
-            return Ok(Boundary {
-                checkpoint: false,
-                stop: None,
-            });
+        stop: Option<&StopRequest>,
+    ) -> Result<Boundary, RunError> {
+        if self.save.is_none() && stop.is_none() {
+            return Ok(Boundary::default());
         }
-        let requested = self
-            .stop_request
-            .as_ref()
-            .map_or(0, |r| r.load(Ordering::SeqCst));
+        let requested = stop.map_or(0, |r| r.load(Ordering::SeqCst));
         let all: Vec<(u64, f64)> = worker.all_gather(&(requested as u64, seconds))?;
         let signal = all.iter().map(|&(s, _)| s as usize).max().unwrap_or(0);
         let leader_seconds = all[0].1;
         if signal != 0 {
-            if let Some(request) = &self.stop_request {
+            if let Some(request) = stop {
                 let _ = request.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
             }
         }
@@ -141,7 +124,7 @@ impl Checkpointing {
         (worker.index() / threads, worker.index() % threads == 0)
     }
 
-    /// Before any work: fails with [`AppError::InvalidArgument`] (exit status 2) on every
+    /// Before any work: fails with [`RunError::InvalidArgument`] (exit status 2) on every
     /// worker when the checkpoint directory clearly cannot hold a checkpoint of this process's
     /// workers, each worker's share being about the size of `state` (its state as it will be
     /// written; the sizes hardly change over a run). Every worker must call it.
@@ -149,27 +132,27 @@ impl Checkpointing {
         &self,
         worker: &mut Worker<'_>,
         state: &T,
-    ) -> Result<(), AppError> {
+    ) -> Result<(), RunError> {
         if self.save.is_none() {
             return Ok(());
         }
         let bytes = bincode::serialized_size(state).unwrap_or(0);
         self.agree_on_space(worker, bytes, "checkpointing")
             .map_err(|e| match e {
-                AppError::Resources(m) => AppError::InvalidArgument(m),
+                RunError::Resources(m) => RunError::InvalidArgument(m),
                 other => other,
             })
     }
 
     /// Gathers every worker's `bytes`; each process's first worker checks its workers' total
     /// against the free space on the checkpoint directory; fails on every worker if any
-    /// process lacks space ([`AppError::Resources`]).
+    /// process lacks space ([`RunError::Resources`]).
     fn agree_on_space(
         &self,
         worker: &mut Worker<'_>,
         bytes: u64,
         doing: &str,
-    ) -> Result<(), AppError> {
+    ) -> Result<(), RunError> {
         let Some((dir, _)) = &self.save else {
             return Ok(());
         };
@@ -201,7 +184,7 @@ impl Checkpointing {
         worker: &mut Worker<'_>,
         iteration: u64,
         state: &T,
-    ) -> Result<(), AppError> {
+    ) -> Result<(), RunError> {
         let Some((dir, _)) = &self.save else {
             return Ok(());
         };
@@ -258,7 +241,7 @@ impl Checkpointing {
     pub fn resume<T: DeserializeOwned>(
         &self,
         worker: &mut Worker<'_>,
-    ) -> Result<Option<(u64, T)>, AppError> {
+    ) -> Result<Option<(u64, T)>, RunError> {
         let Some(resume) = &self.resume else {
             return Ok(None);
         };
@@ -276,7 +259,7 @@ impl Checkpointing {
                 .step_by(threads)
                 .map(|(w, list)| format!("process {}: {:?}", w / threads, list))
                 .collect();
-            return Err(AppError::InvalidArgument(format!(
+            return Err(RunError::InvalidArgument(format!(
                 "{}: no checkpoint is complete on every process (complete iterations by \
                  process: {})",
                 resume.dir.root().display(),
@@ -298,7 +281,7 @@ impl Checkpointing {
             });
         let errors: Vec<Option<String>> = worker.all_gather(&read.as_ref().err().cloned())?;
         agree_on_errors(errors.iter().map(Option::as_ref), "resuming").map_err(|e| match e {
-            AppError::Resources(m) => AppError::InvalidArgument(m),
+            RunError::Resources(m) => RunError::InvalidArgument(m),
             other => other,
         })?;
         // Generations after the resumed one (incomplete somewhere, or of a run that went on)
@@ -318,14 +301,14 @@ impl Checkpointing {
 fn agree_on_errors<'a>(
     errors: impl Iterator<Item = Option<&'a String>>,
     doing: &str,
-) -> Result<(), AppError> {
+) -> Result<(), RunError> {
     let failures: Vec<(usize, &String)> = errors
         .enumerate()
         .filter_map(|(w, e)| e.map(|e| (w, e)))
         .collect();
     match failures.first() {
         None => Ok(()),
-        Some((w, message)) => Err(AppError::Resources(format!(
+        Some((w, message)) => Err(RunError::Resources(format!(
             "{doing} failed on worker {w}: {message}"
         ))),
     }
