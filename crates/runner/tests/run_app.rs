@@ -93,13 +93,12 @@ impl App for CountingApp {
     }
 }
 
+/// Worker 0's output of a run: the result, its timing and the processes' figures.
+type Output = (Solved, Timing, Vec<ProcessFigures>);
+
 /// Runs the app on `threads` threads with `hooks`; returns worker 0's output and the records
 /// the observer saw.
-fn run(
-    threads: usize,
-    iterations: u64,
-    stop: Option<usize>,
-) -> ((Solved, Timing, Vec<ProcessFigures>), Vec<(u64, f64)>) {
+fn run(threads: usize, iterations: u64, stop: Option<usize>) -> (Output, Vec<(u64, f64)>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
     let hooks = Hooks {
