@@ -465,7 +465,7 @@ fn accept_handshake(mut stream: TcpStream, context: &Context) -> Result<Event, S
         let list = exchange_lists(&mut stream, context, deadline, false);
         match list {
             Ok(list) => Some(list),
-            Err(e) => return fatal(format!("agreement exchange failed: {e}")),
+            Err(e) => return fatal(agreement_failure(&e)),
         }
     } else {
         None
@@ -602,12 +602,24 @@ fn dial_handshake(
     let list = match purpose {
         Purpose::Data => Some(
             exchange_lists(&mut stream, context, deadline, true)
-                .map_err(|e| fatal(format!("agreement exchange failed: {e}")))?,
+                .map_err(|e| fatal(agreement_failure(&e)))?,
         ),
         Purpose::Heartbeat => None,
     };
     ready_for_use(&stream).map_err(|e| fatal(e.to_string()))?;
     Ok((stream, list))
+}
+
+/// Why the agreement exchange with a peer failed, in words: a connection the peer closed means
+/// it exited or was killed (the message the heartbeats give once the cluster has formed).
+fn agreement_failure(e: &std::io::Error) -> String {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    match e.kind() {
+        BrokenPipe | ConnectionReset | ConnectionAborted | UnexpectedEof => format!(
+            "it closed the connection during the agreement exchange (it exited or was killed): {e}"
+        ),
+        _ => format!("agreement exchange failed: {e}"),
+    }
 }
 
 /// Sends this process's agreement list and reads the peer's (the dialer sends first, so
@@ -703,6 +715,19 @@ fn connect_error(process: usize, hosts: &[String], e: std::io::Error) -> EngineE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A peer that vanished mid-exchange is reported as gone, in the heartbeats' words; any
+    /// other failure keeps the plain description.
+    #[test]
+    fn a_connection_closed_during_the_agreement_exchange_names_the_peer_gone() {
+        use std::io::{Error, ErrorKind};
+        for kind in [ErrorKind::BrokenPipe, ErrorKind::ConnectionReset, ErrorKind::UnexpectedEof] {
+            let message = agreement_failure(&Error::from(kind));
+            assert!(message.contains("(it exited or was killed)"), "{message}");
+        }
+        let message = agreement_failure(&Error::from(ErrorKind::TimedOut));
+        assert!(message.starts_with("agreement exchange failed: "), "{message}");
+    }
 
     impl EngineError {
         /// The likely cause of a connection failure.
