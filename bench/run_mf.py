@@ -306,7 +306,7 @@ def main():
     args.strads = str(private_dir / "strads")
     base = "smoke-mf" if args.quick else "mf"
     results_dir = BENCH / "results"
-    out = Path(args.out) if args.out else results_dir / f"{base}.md"
+    out = Path(args.out).resolve() if args.out else results_dir / f"{base}.md"
     stem = out.with_suffix("")
     command = "python3 " + shlex.join(["bench/run_mf.py"] + sys.argv[1:])
     reused_from = []
