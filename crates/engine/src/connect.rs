@@ -721,12 +721,19 @@ mod tests {
     #[test]
     fn a_connection_closed_during_the_agreement_exchange_names_the_peer_gone() {
         use std::io::{Error, ErrorKind};
-        for kind in [ErrorKind::BrokenPipe, ErrorKind::ConnectionReset, ErrorKind::UnexpectedEof] {
+        for kind in [
+            ErrorKind::BrokenPipe,
+            ErrorKind::ConnectionReset,
+            ErrorKind::UnexpectedEof,
+        ] {
             let message = agreement_failure(&Error::from(kind));
             assert!(message.contains("(it exited or was killed)"), "{message}");
         }
         let message = agreement_failure(&Error::from(ErrorKind::TimedOut));
-        assert!(message.starts_with("agreement exchange failed: "), "{message}");
+        assert!(
+            message.starts_with("agreement exchange failed: "),
+            "{message}"
+        );
     }
 
     impl EngineError {
