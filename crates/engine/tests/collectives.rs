@@ -3,12 +3,10 @@
 //! the worker index alone: on 1, 2 and 3 threads, and on 2 real processes of 2 threads each over
 //! loopback (the test binary starts itself twice).
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use serde::{Deserialize, Serialize};
-use strads_engine::{run_cluster, ClusterConfig, PullByKeys, Secret, Worker};
+use strads_engine::{run_cluster, ClusterConfig, PullByKeys, Worker};
+
+mod support;
 
 /// What one worker received from every collective.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -171,45 +169,18 @@ fn collectives_on_threads_return_what_their_definitions_say() {
 
 /// This test's name as the harness knows it (for `--exact` in the children).
 const TEST: &str = "collectives_on_two_processes_return_what_their_definitions_say";
-const CHILD_PROCESS: &str = "STRADS_ENGINE_TEST_CHILD_PROCESS";
-const CHILD_HOSTS: &str = "STRADS_ENGINE_TEST_CHILD_HOSTS";
-const CHILD_OUT: &str = "STRADS_ENGINE_TEST_CHILD_OUT";
 const THREADS_PER_PROCESS: usize = 2;
 
 #[test]
 fn collectives_on_two_processes_return_what_their_definitions_say() {
-    if let Ok(process) = std::env::var(CHILD_PROCESS) {
-        return child(&process);
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let ports = strads_engine::loopback::free_loopback_ports(2).unwrap();
-    let hosts: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let mut children: Vec<Child> = (0..2)
-        .map(|p| spawn(p, &hosts.join(","), dir.path()))
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    for (p, child) in children.iter_mut().enumerate() {
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "process {p} did not finish in 120 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let log = std::fs::read_to_string(dir.path().join(format!("log{p}"))).unwrap_or_default();
-        assert!(status.success(), "process {p} failed: {status}\n{log}");
+    if support::as_child(THREADS_PER_PROCESS, |config| {
+        run_cluster(config, exercise).unwrap()
+    }) {
+        return;
     }
     let peers = 2 * THREADS_PER_PROCESS;
-    let mut workers = Vec::new();
-    for p in 0..2 {
-        let text = std::fs::read_to_string(dir.path().join(format!("out{p}.json"))).unwrap();
-        let seen: Vec<Seen> = serde_json::from_str(&text).unwrap();
-        assert_eq!(seen.len(), THREADS_PER_PROCESS, "process {p}'s workers");
-        workers.extend(seen);
-    }
+    let parts: Vec<Vec<Seen>> = support::run_on_processes(TEST, 2, THREADS_PER_PROCESS);
+    let mut workers: Vec<Seen> = parts.into_iter().flatten().collect();
     workers.sort_by_key(|s| s.worker);
     for (w, seen) in workers.into_iter().enumerate() {
         assert_eq!(
@@ -218,35 +189,4 @@ fn collectives_on_two_processes_return_what_their_definitions_say() {
             "worker {w} of {peers}, 2 processes"
         );
     }
-}
-
-/// A child: process `process` of two, writing what its workers saw.
-fn child(process: &str) {
-    let process: usize = process.parse().unwrap();
-    let hosts: Vec<String> = std::env::var(CHILD_HOSTS)
-        .unwrap()
-        .split(',')
-        .map(str::to_owned)
-        .collect();
-    let secret = Secret::new("strads-engine-test-secret-0123456789").unwrap();
-    let config = ClusterConfig::cluster(THREADS_PER_PROCESS, process, hosts)
-        .unwrap()
-        .with_secret(secret);
-    let seen = run_cluster(&config, exercise).unwrap();
-    let out = std::env::var(CHILD_OUT).unwrap();
-    std::fs::write(out, serde_json::to_string(&seen).unwrap()).unwrap();
-}
-
-fn spawn(process: usize, hosts: &str, dir: &Path) -> Child {
-    let log = std::fs::File::create(dir.join(format!("log{process}"))).unwrap();
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
-        .env(CHILD_PROCESS, process.to_string())
-        .env(CHILD_HOSTS, hosts)
-        .env(CHILD_OUT, dir.join(format!("out{process}.json")))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap()
 }
