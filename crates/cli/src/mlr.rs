@@ -9,12 +9,14 @@ use serde_json::json;
 use strads_ap::{ApConfig, Consistency};
 use strads_ap_apps::mlr::model::{classes_path, write_model};
 use strads_ap_apps::mlr::{predict, train, Fit, LbfgsSettings, MlrParams, SgdSettings, Solver};
-use strads_ap_apps::Hooks;
+use strads_ap_apps::{Hooks, StopRequest};
 
+use crate::checkpoint_args::{install_stop_on_signals, interrupted};
 use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
 use crate::failure::{ap_app_failure, Failure};
 use crate::files::Files;
 use crate::flags::Given;
+use crate::progress::mlr_progress;
 use crate::trace_output::write_trace;
 
 /// The solvers.
@@ -118,7 +120,7 @@ pub fn run(args: MlrArgs, given: &Given) -> Result<(), Failure> {
     let is_output_process = cluster.process == 0;
     // Everything before formation: a failure here is reported to the peers while forming,
     // so that they stop at once instead of at the connect timeout.
-    let prepare = || -> Result<(), Failure> {
+    let prepare = || -> Result<Option<StopRequest>, Failure> {
         check_flags(&args, given)?;
         let classes_out = args
             .out
@@ -139,9 +141,15 @@ pub fn run(args: MlrArgs, given: &Given) -> Result<(), Failure> {
         if cluster.processes() > 1 {
             crate::failure::install_exit_on_failure(cluster.process);
         }
-        Ok(())
+        // Training stops at an iteration boundary on SIGINT/SIGTERM; scoring keeps the default
+        // handling (it has no boundary to stop at).
+        args.predict
+            .is_none()
+            .then(install_stop_on_signals)
+            .transpose()
     };
-    prepare().map_err(|failure| fail_before_formation(&cluster, is_output_process, failure))?;
+    let stop_request =
+        prepare().map_err(|failure| fail_before_formation(&cluster, is_output_process, failure))?;
     let items = agreement(&args, &cluster);
     let cluster = cluster.with_agreement(items);
     let config = ApConfig::new(cluster);
@@ -181,10 +189,17 @@ pub fn run(args: MlrArgs, given: &Given) -> Result<(), Failure> {
         return Ok(());
     }
     let params = params(&args);
-    let fit = train(&config, &params, Hooks::default())
-        .map_err(|e| ap_app_failure(e, is_output_process))?;
+    let (bar, observer) = mlr_progress(is_output_process);
+    let hooks = Hooks {
+        stop: stop_request.clone(),
+        observer,
+    };
+    let fit = train(&config, &params, hooks).map_err(|e| ap_app_failure(e, is_output_process))?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     let Some(fit) = fit else {
-        return Ok(());
+        return interrupted(stop_request.as_ref());
     };
     let seconds = started.elapsed().as_secs_f64();
     if let Some(out) = &args.out {
@@ -194,7 +209,7 @@ pub fn run(args: MlrArgs, given: &Given) -> Result<(), Failure> {
         write_trace(path, &fit.trace)?;
     }
     print_summary(&args, &config, &fit, seconds);
-    Ok(())
+    interrupted(stop_request.as_ref())
 }
 
 /// The flags of training only.

@@ -71,3 +71,37 @@ pub fn mf_progress(show: bool) -> (Option<ProgressBar>, Option<strads_apps::mf::
         )
     })
 }
+
+/// Progress of `strads mlr`.
+pub fn mlr_progress(
+    show: bool,
+) -> (
+    Option<ProgressBar>,
+    Option<strads_ap_apps::Observer<strads_ap_apps::mlr::TraceRecord>>,
+) {
+    spinner(show, |record: &strads_ap_apps::mlr::TraceRecord| {
+        format!(
+            "iteration {}  objective {:.6e}  gradient norm {:.2e}",
+            record.iteration, record.objective, record.gradient_norm
+        )
+    })
+}
+
+/// Progress of `strads word2vec`.
+pub fn word2vec_progress(
+    show: bool,
+    epochs: usize,
+) -> (
+    Option<ProgressBar>,
+    Option<strads_ap_apps::Observer<strads_ap_apps::word2vec::TraceRecord>>,
+) {
+    spinner(
+        show,
+        move |record: &strads_ap_apps::word2vec::TraceRecord| {
+            format!(
+                "epoch {}/{epochs}  loss {:.4}  {:.3e} words/s",
+                record.epoch, record.mean_loss, record.words_per_second
+            )
+        },
+    )
+}

@@ -9,12 +9,14 @@ use strads_ap::ApConfig;
 use strads_ap_apps::word2vec::{
     read_vectors, train, write_vectors, Architecture, Fit, Word2vecParams,
 };
-use strads_ap_apps::Hooks;
+use strads_ap_apps::{Hooks, StopRequest};
 
+use crate::checkpoint_args::{install_stop_on_signals, interrupted};
 use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
 use crate::failure::{ap_app_failure, bad_input, Failure};
 use crate::files::Files;
 use crate::flags::Given;
+use crate::progress::word2vec_progress;
 use crate::trace_output::write_trace;
 
 /// The library's defaults, which the flags' defaults are (the data path plays no part).
@@ -120,7 +122,7 @@ pub fn run(args: Word2vecArgs, given: &Given) -> Result<(), Failure> {
     let is_output_process = cluster.process == 0;
     // Everything before formation: a failure here is reported to the peers while forming,
     // so that they stop at once instead of at the connect timeout.
-    let prepare = || -> Result<(), Failure> {
+    let prepare = || -> Result<StopRequest, Failure> {
         given.reject(&["--top"], "to --similar")?;
         if args.cbow {
             given.reject(&["--shared-negatives"], "to skip-gram (without --cbow)")?;
@@ -136,9 +138,10 @@ pub fn run(args: Word2vecArgs, given: &Given) -> Result<(), Failure> {
         if cluster.processes() > 1 {
             crate::failure::install_exit_on_failure(cluster.process);
         }
-        Ok(())
+        install_stop_on_signals()
     };
-    prepare().map_err(|failure| fail_before_formation(&cluster, is_output_process, failure))?;
+    let stop_request =
+        prepare().map_err(|failure| fail_before_formation(&cluster, is_output_process, failure))?;
     let items = agreement(&args, &cluster);
     let config = ApConfig::new(cluster.with_agreement(items));
     let started = std::time::Instant::now();
@@ -161,10 +164,17 @@ pub fn run(args: Word2vecArgs, given: &Given) -> Result<(), Failure> {
         shared_negatives: args.shared_negatives,
         ..Word2vecParams::new(args.data.as_deref().expect("clap requires --data"))
     };
-    let fit = train(&config, &params, Hooks::default())
-        .map_err(|e| ap_app_failure(e, is_output_process))?;
+    let (bar, observer) = word2vec_progress(is_output_process, params.epochs);
+    let hooks = Hooks {
+        stop: Some(stop_request.clone()),
+        observer,
+    };
+    let fit = train(&config, &params, hooks).map_err(|e| ap_app_failure(e, is_output_process))?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     let Some(fit) = fit else {
-        return Ok(());
+        return interrupted(Some(&stop_request));
     };
     let out = args.out.as_deref().expect("clap requires --out");
     write_vectors(out, &fit.vectors, args.binary)?;
@@ -172,7 +182,7 @@ pub fn run(args: Word2vecArgs, given: &Given) -> Result<(), Failure> {
         write_trace(path, &fit.trace)?;
     }
     print_summary(&args, &config, &fit, started.elapsed().as_secs_f64());
-    Ok(())
+    interrupted(Some(&stop_request))
 }
 
 fn similar(args: &Word2vecArgs, word: &str, path: &std::path::Path) -> Result<(), Failure> {

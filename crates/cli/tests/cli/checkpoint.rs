@@ -1,6 +1,6 @@
 //! Checkpoint and resume: a run resumed from a checkpoint ends with the same output files, byte
 //! for byte, and the same trace (times aside) as the run that was never interrupted, for every
-//! app; SIGTERM stops a run at an iteration boundary with its outputs and a last checkpoint and
+//! app; SIGTERM stops a run at an iteration boundary with its outputs (and a last checkpoint) and
 //! exit status 143; a cluster whose process is killed with `kill -9` resumes to the
 //! uninterrupted answer; bad checkpoints and flags are exit-2 errors naming the problem.
 
@@ -544,4 +544,119 @@ fn sigterm_stops_the_rows_layout_at_a_gap_evaluation_with_a_last_checkpoint() {
         trace_without_times(&dir.path("resumed.trace")),
         trace_without_times(&dir.path("full.trace"))
     );
+}
+
+/// Waits (polling, generous deadline) until `process` catches SIGTERM: its handler is installed
+/// before the cluster forms, and a signal sent earlier would kill it by the default action.
+fn wait_for_sigterm_handler(process: &mut Proc) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = format!("/proc/{}/status", process.id());
+    loop {
+        // SigCgt is the hexadecimal mask of caught signals; SIGTERM (15) is bit 14.
+        let caught = std::fs::read_to_string(&status)
+            .ok()
+            .and_then(|text| {
+                let mask = text.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+                u64::from_str_radix(mask.trim(), 16).ok()
+            })
+            .is_some_and(|mask| mask & (1 << 14) != 0);
+        if caught {
+            return;
+        }
+        if let Some(status) = process.try_wait() {
+            panic!(
+                "exited ({status}) before catching SIGTERM\n{}",
+                process.describe_so_far()
+            );
+        }
+        assert!(Instant::now() < deadline, "no SIGTERM handler within 60 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The STRADS-AP apps stop on SIGTERM as the others do: at the next iteration boundary (an SGD
+/// or word2vec epoch), with their outputs and trace written, exit status 143.
+#[test]
+fn sigterm_stops_mlr_and_word2vec_at_an_epoch_boundary_with_their_outputs() {
+    let dir = Dir::new();
+    let examples = dir.generate(
+        "train.libsvm",
+        "mlr",
+        &[
+            "--rows",
+            "3000",
+            "--classes",
+            "3",
+            "--features",
+            "20",
+            "--seed",
+            "4",
+        ],
+    );
+    let text = dir.generate(
+        "corpus.txt",
+        "text",
+        &["--sentences", "3000", "--seed", "3"],
+    );
+    let epochs = 1_000_000;
+    let runs: [(&str, Vec<String>); 2] = [
+        (
+            "mlr",
+            vec![
+                "--data".into(),
+                arg(&examples),
+                "--solver".into(),
+                "sgd".into(),
+            ],
+        ),
+        (
+            "word2vec",
+            vec![
+                "--data".into(),
+                arg(&text),
+                "--min-count".into(),
+                "1".into(),
+            ],
+        ),
+    ];
+    for (app, flags) in runs {
+        let (out, trace) = (
+            dir.path(&format!("{app}.out")),
+            dir.path(&format!("{app}.trace")),
+        );
+        let mut args = vec![app.to_string()];
+        args.extend(flags);
+        args.extend([
+            "--threads".into(),
+            "2".into(),
+            "--epochs".into(),
+            epochs.to_string(),
+            "--out".into(),
+            arg(&out),
+            "--trace".into(),
+            arg(&trace),
+        ]);
+        let mut process = Proc::spawn(&args);
+        wait_for_sigterm_handler(&mut process);
+        send_signal(&process, "-TERM");
+        let stopped: Run = process.finish(COMMAND_TIMEOUT);
+        stopped.expect_code(143);
+        assert!(
+            stopped.stderr.contains("interrupted by signal 15"),
+            "{app}: {}",
+            stopped.describe()
+        );
+        assert!(
+            std::fs::metadata(&out).is_ok_and(|m| m.len() > 0),
+            "{app}: no output written"
+        );
+        let records = std::fs::read_to_string(&trace)
+            .expect("the trace")
+            .lines()
+            .count();
+        assert!(
+            (1..epochs).contains(&records),
+            "{app}: {records} epochs in the trace, expected at least one and fewer than {epochs}"
+        );
+    }
 }
