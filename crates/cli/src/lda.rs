@@ -7,18 +7,19 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use strads_apps::lda::{train, CorpusSource, LdaParams, LdaResult, SamplerKind};
-use strads_apps::Hooks;
+use strads_engine::ClusterConfig;
 use strads_io::corpus::{detect_corpus_format, CorpusFormat};
 use strads_io::generate::lda::{generate_lda, vocab_path, LdaSpec};
 use strads_io::{write_atomic, write_docword_cache, DocwordCache};
 
-use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
-use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
+use crate::checkpoint_args::CheckpointArgs;
+use crate::cluster_args::{Agreement, ClusterArgs};
 use crate::failure::{app_failure, bad_input, Failure};
 use crate::files::{check_output_space, prepare_cache, Files};
 use crate::flags::Given;
 use crate::progress::lda_progress;
 use crate::trace_output::write_trace;
+use crate::training::{run_training, Prepared};
 
 /// Corpus formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -207,9 +208,7 @@ fn check_flags(args: &LdaArgs, format: Option<CorpusFormat>, given: &Given) -> R
 pub fn run(args: LdaArgs, given: &Given) -> Result<(), Failure> {
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
-    // Everything before formation: a failure here is reported to the peers while forming,
-    // so that they stop at once instead of at the connect timeout.
-    let prepare = || -> Result<_, Failure> {
+    let prepare = |cluster: &ClusterConfig| -> Result<_, Failure> {
         Files::new()
             .input("--data", args.data.as_deref())
             .input("--vocab", args.vocab.as_deref())
@@ -240,9 +239,6 @@ pub fn run(args: LdaArgs, given: &Given) -> Result<(), Failure> {
             }),
         };
         check_flags(&args, format, given)?;
-        if cluster.processes() > 1 {
-            crate::failure::install_exit_on_failure(cluster.process);
-        }
         let mut embedded_dir = None;
         let mut cache_use = None;
         let corpus = match (&args.data, format) {
@@ -308,37 +304,30 @@ pub fn run(args: LdaArgs, given: &Given) -> Result<(), Failure> {
             doc_topics: args.doc_topics_out.is_some(),
             checkpointing: Default::default(),
         };
-        let mut items = agreement(&args, &params, &cluster);
-        let stop_request = install_stop_on_signals()?;
-        params.checkpointing = args.checkpoint.checkpointing("lda", &cluster, &items)?;
-        items.extend(args.checkpoint.agreement_items());
-        Ok((params, items, stop_request, embedded_dir, cache_use))
+        let mut agreement = agreement(&args, &params, cluster);
+        params.checkpointing = args.checkpoint.checkpointing("lda", cluster, &agreement)?;
+        agreement.extend(args.checkpoint.agreement_items());
+        Ok(Prepared {
+            params: (params, embedded_dir, cache_use),
+            agreement,
+        })
     };
-    let (params, items, stop_request, _embedded_dir, cache_use) =
-        prepare().map_err(|failure| fail_before_formation(&cluster, is_output_process, failure))?;
-    let cluster = cluster.with_agreement(items);
-    let (bar, observer) = lda_progress(is_output_process, args.iters);
-    let started = std::time::Instant::now();
-    let hooks = Hooks {
-        stop: Some(stop_request.clone()),
-        observer,
-    };
-    let model =
-        train(&cluster, &params, hooks).map_err(|error| app_failure(error, is_output_process))?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let Some(model) = model else {
-        return interrupted(Some(&stop_request));
-    };
-    let seconds = started.elapsed().as_secs_f64();
-    write_outputs(&args, &model)?;
-    let sampler = match params.sampler {
-        SamplerKind::Exact => "exact",
-        SamplerKind::Mh { .. } => "mh",
-    };
-    print_summary(&args, &cluster, &model, sampler, seconds, cache_use)?;
-    interrupted(Some(&stop_request))
+    run_training(
+        cluster,
+        prepare,
+        |show| lda_progress(show, args.iters),
+        |cluster, (params, ..), hooks| {
+            train(cluster, params, hooks).map_err(|error| app_failure(error, is_output_process))
+        },
+        |cluster, (params, _embedded_dir, cache_use), model, seconds| {
+            write_outputs(&args, &model)?;
+            let sampler = match params.sampler {
+                SamplerKind::Exact => "exact",
+                SamplerKind::Mh { .. } => "mh",
+            };
+            print_summary(&args, cluster, &model, sampler, seconds, cache_use)
+        },
+    )
 }
 
 /// The name of word `w` (0-based) in outputs: its vocabulary entry, else its 1-based id.

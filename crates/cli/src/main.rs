@@ -25,6 +25,7 @@ mod progress;
 mod regression;
 mod resources;
 mod trace_output;
+mod training;
 mod word2vec;
 
 use std::process::ExitCode;

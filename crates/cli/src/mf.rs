@@ -10,19 +10,20 @@ use strads_apps::mf::model::set_paths;
 use strads_apps::mf::{
     solve, Algorithm, AlgorithmKind, CcdOptions, Init, MfParams, MfSolution, RegScaling, SgdOptions,
 };
-use strads_apps::Hooks;
+use strads_engine::ClusterConfig;
 use strads_io::{
     generate_ratings, read_pairs, write_atomic, write_ratings_cache, RatingsCache, RatingsFormat,
     RatingsSpec,
 };
 
-use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
-use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
+use crate::checkpoint_args::CheckpointArgs;
+use crate::cluster_args::{Agreement, ClusterArgs};
 use crate::failure::{app_failure, bad_input, Failure};
 use crate::files::{check_output_space, prepare_cache, Files};
 use crate::flags::Given;
 use crate::progress::mf_progress;
 use crate::trace_output::write_trace;
+use crate::training::{run_training, Prepared};
 
 /// Flags of `strads mf`.
 #[derive(Args, Clone, Debug)]
@@ -164,9 +165,7 @@ fn algorithm(args: &MfArgs) -> Algorithm {
 pub fn run(args: MfArgs, given: &Given) -> Result<(), Failure> {
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
-    // Everything before formation: a failure here is reported to the peers while forming,
-    // so that they stop at once instead of at the connect timeout.
-    let prepare = || -> Result<_, Failure> {
+    let prepare = |cluster: &ClusterConfig| -> Result<_, Failure> {
         check_flags(&args, given)?;
         let model_files = args.out_prefix.as_deref().map(set_paths);
         Files::new()
@@ -197,9 +196,6 @@ pub fn run(args: MfArgs, given: &Given) -> Result<(), Failure> {
             ("--predictions-out", args.predictions_out.as_deref()),
             ("--trace", args.trace.as_deref()),
         ])?;
-        if cluster.processes() > 1 {
-            crate::failure::install_exit_on_failure(cluster.process);
-        }
         // Without --train, every process generates the same embedded problem (it is seeded).
         let mut embedded_dir = None;
         let (train, test) = match &args.train {
@@ -264,34 +260,40 @@ pub fn run(args: MfArgs, given: &Given) -> Result<(), Failure> {
             collect_model: args.out_prefix.is_some() || args.predict.is_some(),
             checkpointing: Default::default(),
         };
-        let mut items = agreement(&args, &params, &cluster);
-        let stop_request = install_stop_on_signals()?;
+        let mut agreement = agreement(&args, &params, cluster);
         params.checkpointing = args.checkpoint.checkpointing(
             &format!("mf {}", params.algorithm.name()),
-            &cluster,
-            &items,
+            cluster,
+            &agreement,
         )?;
-        items.extend(args.checkpoint.agreement_items());
-        Ok((params, items, stop_request, embedded_dir, cache_use))
+        agreement.extend(args.checkpoint.agreement_items());
+        Ok(Prepared {
+            params: (params, embedded_dir, cache_use),
+            agreement,
+        })
     };
-    let (params, items, stop_request, _embedded_dir, cache_use) =
-        prepare().map_err(|failure| fail_before_formation(&cluster, is_output_process, failure))?;
-    let cluster = cluster.with_agreement(items);
-    let (bar, observer) = mf_progress(is_output_process);
-    let started = std::time::Instant::now();
-    let hooks = Hooks {
-        stop: Some(stop_request.clone()),
-        observer,
-    };
-    let solution =
-        solve(&cluster, &params, hooks).map_err(|error| app_failure(error, is_output_process))?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let Some(solution) = solution else {
-        return interrupted(Some(&stop_request));
-    };
-    let seconds = started.elapsed().as_secs_f64();
+    run_training(
+        cluster,
+        prepare,
+        mf_progress,
+        |cluster, (params, ..), hooks| {
+            solve(cluster, params, hooks).map_err(|error| app_failure(error, is_output_process))
+        },
+        |cluster, (params, _embedded_dir, cache_use), solution, seconds| {
+            finish(&args, &params, cluster, &solution, seconds, cache_use)
+        },
+    )
+}
+
+/// On process 0 after solving: the factor files, the predictions, the trace and the summary.
+fn finish(
+    args: &MfArgs,
+    params: &MfParams,
+    cluster: &ClusterConfig,
+    solution: &MfSolution,
+    seconds: f64,
+    cache_use: Option<&'static str>,
+) -> Result<(), Failure> {
     let mut unknown_predictions = None;
     if let Some(model) = &solution.model {
         if let Some(prefix) = &args.out_prefix {
@@ -304,8 +306,8 @@ pub fn run(args: MfArgs, given: &Given) -> Result<(), Failure> {
                 "algo": params.algorithm.name(),
                 "lambda": params.lambda,
                 "reg_scaling": params.reg_scaling,
-            "init": params.init,
-            "init_steps": params.init_steps,
+                "init": params.init,
+                "init_steps": params.init_steps,
                 "iterations": solution.last.iteration,
                 "train": args.train.as_ref().unwrap_or(&params.train).display().to_string(),
             });
@@ -327,10 +329,10 @@ pub fn run(args: MfArgs, given: &Given) -> Result<(), Failure> {
         write_trace(path, &solution.trace)?;
     }
     print_summary(
-        &args,
-        &params,
-        &cluster,
-        &solution,
+        args,
+        params,
+        cluster,
+        solution,
         seconds,
         unknown_predictions,
         cache_use,
@@ -344,7 +346,7 @@ pub fn run(args: MfArgs, given: &Given) -> Result<(), Failure> {
             ),
         });
     }
-    interrupted(Some(&stop_request))
+    Ok(())
 }
 
 fn print_summary(

@@ -2,22 +2,22 @@
 //! scoring a file with a saved model.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use strads_ap::{ApConfig, Consistency};
 use strads_ap_apps::mlr::model::{classes_path, write_model};
 use strads_ap_apps::mlr::{predict, train, Fit, LbfgsSettings, MlrParams, SgdSettings, Solver};
-use strads_ap_apps::{Hooks, StopRequest};
+use strads_engine::ClusterConfig;
 
-use crate::checkpoint_args::{install_stop_on_signals, interrupted};
 use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
 use crate::failure::{ap_app_failure, Failure};
 use crate::files::Files;
 use crate::flags::Given;
 use crate::progress::mlr_progress;
 use crate::trace_output::write_trace;
+use crate::training::{run_training, Prepared};
 
 /// The solvers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -118,9 +118,7 @@ const OBJECTIVE: &str = "sum_i -log softmax(W x_i)_{y_i} + lambda/2 ||W||^2";
 pub fn run(args: MlrArgs, given: &Given) -> Result<(), Failure> {
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
-    // Everything before formation: a failure here is reported to the peers while forming,
-    // so that they stop at once instead of at the connect timeout.
-    let prepare = || -> Result<Option<StopRequest>, Failure> {
+    let check_files = || -> Result<(), Failure> {
         check_flags(&args, given)?;
         let classes_out = args
             .out
@@ -137,79 +135,87 @@ pub fn run(args: MlrArgs, given: &Given) -> Result<(), Failure> {
             .output("--out", args.out.as_deref())
             .output("--out (.classes)", classes_out.as_deref())
             .output("--trace", args.trace.as_deref())
-            .check(is_output_process)?;
-        if cluster.processes() > 1 {
-            crate::failure::install_exit_on_failure(cluster.process);
-        }
-        // Training stops at an iteration boundary on SIGINT/SIGTERM; scoring keeps the default
-        // handling (it has no boundary to stop at).
-        args.predict
-            .is_none()
-            .then(install_stop_on_signals)
-            .transpose()
+            .check(is_output_process)
     };
-    let stop_request =
-        prepare().map_err(|failure| fail_before_formation(&cluster, is_output_process, failure))?;
-    let items = agreement(&args, &cluster);
-    let cluster = cluster.with_agreement(items);
-    let config = ApConfig::new(cluster);
-    let started = std::time::Instant::now();
     if let (Some(data), Some(model)) = (&args.predict, &args.model) {
-        let predictions = predict(&config, model, data, args.zero_based)
-            .map_err(|e| ap_app_failure(e, is_output_process))?;
-        let Some(predictions) = predictions else {
-            return Ok(());
-        };
-        if let Some(out) = &args.out {
-            strads_io::write_atomic(out, |w| {
-                for label in &predictions.labels {
-                    writeln!(w, "{label}")?;
-                }
-                Ok(())
-            })?;
-        }
-        let metrics = predictions.metrics;
-        if args.json {
-            println!(
-                "{}",
-                json!({
-                    "examples": predictions.labels.len(),
-                    "accuracy": metrics.map(|m| m.accuracy),
-                    "log_loss": metrics.map(|m| m.log_loss),
-                    "seconds": started.elapsed().as_secs_f64(),
-                })
-            );
-        } else {
-            println!("predicted {} examples", predictions.labels.len());
-            match metrics {
-                Some(m) => println!("accuracy {:.6}, log-loss {:.6}", m.accuracy, m.log_loss),
-                None => println!("(some labels are not classes of the model: no accuracy)"),
+        // Scoring has no iteration to stop at: signals keep their default handling.
+        let before_formation = || -> Result<(), Failure> {
+            check_files()?;
+            if cluster.processes() > 1 {
+                crate::failure::install_exit_on_failure(cluster.process);
             }
-        }
+            Ok(())
+        };
+        before_formation()
+            .map_err(|failure| fail_before_formation(&cluster, is_output_process, failure))?;
+        let items = agreement(&args, &cluster);
+        let config = ApConfig::new(cluster.with_agreement(items));
+        return score(&args, &config, data, model);
+    }
+    run_training(
+        cluster,
+        |cluster| {
+            check_files()?;
+            Ok(Prepared {
+                params: params(&args),
+                agreement: agreement(&args, cluster),
+            })
+        },
+        mlr_progress,
+        |cluster, params, hooks| {
+            train(&ApConfig::new(cluster.clone()), params, hooks)
+                .map_err(|e| ap_app_failure(e, is_output_process))
+        },
+        |cluster, _, fit, seconds| {
+            if let Some(out) = &args.out {
+                write_model(out, &fit.shape, &fit.classes, &fit.weights)?;
+            }
+            if let Some(path) = &args.trace {
+                write_trace(path, &fit.trace)?;
+            }
+            print_summary(&args, cluster, &fit, seconds);
+            Ok(())
+        },
+    )
+}
+
+/// `--predict` with `--model`: the predicted labels (to `--out`) and, when the file's labels are
+/// classes of the model, the accuracy and log-loss.
+fn score(args: &MlrArgs, config: &ApConfig, data: &Path, model: &Path) -> Result<(), Failure> {
+    let started = std::time::Instant::now();
+    let is_output_process = config.cluster.process == 0;
+    let predictions = predict(config, model, data, args.zero_based)
+        .map_err(|e| ap_app_failure(e, is_output_process))?;
+    let Some(predictions) = predictions else {
         return Ok(());
-    }
-    let params = params(&args);
-    let (bar, observer) = mlr_progress(is_output_process);
-    let hooks = Hooks {
-        stop: stop_request.clone(),
-        observer,
     };
-    let fit = train(&config, &params, hooks).map_err(|e| ap_app_failure(e, is_output_process))?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let Some(fit) = fit else {
-        return interrupted(stop_request.as_ref());
-    };
-    let seconds = started.elapsed().as_secs_f64();
     if let Some(out) = &args.out {
-        write_model(out, &fit.shape, &fit.classes, &fit.weights)?;
+        strads_io::write_atomic(out, |w| {
+            for label in &predictions.labels {
+                writeln!(w, "{label}")?;
+            }
+            Ok(())
+        })?;
     }
-    if let Some(path) = &args.trace {
-        write_trace(path, &fit.trace)?;
+    let metrics = predictions.metrics;
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "examples": predictions.labels.len(),
+                "accuracy": metrics.map(|m| m.accuracy),
+                "log_loss": metrics.map(|m| m.log_loss),
+                "seconds": started.elapsed().as_secs_f64(),
+            })
+        );
+    } else {
+        println!("predicted {} examples", predictions.labels.len());
+        match metrics {
+            Some(m) => println!("accuracy {:.6}, log-loss {:.6}", m.accuracy, m.log_loss),
+            None => println!("(some labels are not classes of the model: no accuracy)"),
+        }
     }
-    print_summary(&args, &config, &fit, seconds);
-    interrupted(stop_request.as_ref())
+    Ok(())
 }
 
 /// The flags of training only.
@@ -310,7 +316,7 @@ fn agreement(args: &MlrArgs, cluster: &strads_engine::ClusterConfig) -> Vec<(Str
     items.into_items()
 }
 
-fn print_summary(args: &MlrArgs, config: &ApConfig, fit: &Fit, seconds: f64) {
+fn print_summary(args: &MlrArgs, cluster: &ClusterConfig, fit: &Fit, seconds: f64) {
     let solver = match args.solver {
         SolverKind::Lbfgs => "lbfgs",
         SolverKind::Sgd => "sgd",
@@ -340,14 +346,10 @@ fn print_summary(args: &MlrArgs, config: &ApConfig, fit: &Fit, seconds: f64) {
             "load_seconds": fit.load_seconds,
             "solve_seconds": fit.solve_seconds,
             "seconds": seconds,
-            "processes": config.cluster.processes(),
-            "threads": config.cluster.threads,
+            "processes": cluster.processes(),
+            "threads": cluster.threads,
         });
-        crate::resources::add_resources(
-            &mut summary,
-            config.cluster.threads,
-            fit.iterations as f64,
-        );
+        crate::resources::add_resources(&mut summary, cluster.threads, fit.iterations as f64);
         crate::resources::add_process_figures(&mut summary, &fit.processes, "rows_held");
         println!("{summary}");
         return;

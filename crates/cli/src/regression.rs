@@ -10,19 +10,20 @@ use strads_apps::sparse_regression::{
     solve, ColumnsOptions, DataSource, Layout, LayoutKind, LossKind, Penalty, RegressionParams,
     RowsOptions, Solution, StopReason,
 };
-use strads_apps::Hooks;
 use strads_core::{SchedulerKind, SchedulerParams};
+use strads_engine::ClusterConfig;
 use strads_io::{
     generate_regression, write_coefficients, write_libsvm_cache, LibsvmCache, RegressionSpec, Task,
 };
 
-use crate::checkpoint_args::{install_stop_on_signals, interrupted, CheckpointArgs};
-use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
+use crate::checkpoint_args::CheckpointArgs;
+use crate::cluster_args::{Agreement, ClusterArgs};
 use crate::failure::{app_bad_input, app_failure, bad_input, Failure};
 use crate::files::{check_output_space, prepare_cache, Files};
 use crate::flags::Given;
 use crate::progress::regression_progress;
 use crate::trace_output::write_trace;
+use crate::training::{run_training, Prepared};
 
 /// Input formats for X.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -170,9 +171,7 @@ fn embedded_spec(loss: LossKind, seed: u64) -> RegressionSpec {
 pub fn run(loss: LossKind, args: RegressionArgs, given: &Given) -> Result<(), Failure> {
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
-    // Everything before formation: a failure here is reported to the peers while forming,
-    // so that they stop at once instead of at the connect timeout.
-    let prepare = || -> Result<_, Failure> {
+    let prepare = |cluster: &ClusterConfig| -> Result<_, Failure> {
         check_layout_flags(&args, given)?;
         check_input_flags(&args, given)?;
         Files::new()
@@ -189,9 +188,6 @@ pub fn run(loss: LossKind, args: RegressionArgs, given: &Given) -> Result<(), Fa
             ("--out", args.out.as_deref()),
             ("--trace", args.trace.as_deref()),
         ])?;
-        if cluster.processes() > 1 {
-            crate::failure::install_exit_on_failure(cluster.process);
-        }
         // Without --data, every process generates the same embedded problem (it is seeded).
         let mut embedded_dir = None;
         let data = match &args.data {
@@ -256,34 +252,41 @@ pub fn run(loss: LossKind, args: RegressionArgs, given: &Given) -> Result<(), Fa
             checkpointing: Default::default(),
         };
         strads_apps::sparse_regression::validate(&params).map_err(app_bad_input)?;
-        let mut items = agreement(loss, &args, &params, &cluster);
-        let stop_request = Some(install_stop_on_signals()?);
-        params.checkpointing = args
-            .checkpoint
-            .checkpointing(loss.app_name(), &cluster, &items)?;
-        items.extend(args.checkpoint.agreement_items());
-        Ok((params, items, stop_request, embedded_dir, cache_use))
+        let mut agreement = agreement(loss, &args, &params, cluster);
+        params.checkpointing =
+            args.checkpoint
+                .checkpointing(loss.app_name(), cluster, &agreement)?;
+        agreement.extend(args.checkpoint.agreement_items());
+        Ok(Prepared {
+            params: (params, embedded_dir, cache_use),
+            agreement,
+        })
     };
-    let (params, items, stop_request, _embedded_dir, cache_use) =
-        prepare().map_err(|failure| fail_before_formation(&cluster, is_output_process, failure))?;
-    let cluster = cluster.with_agreement(items);
-    let (bar, observer) = regression_progress(is_output_process);
-    let started = std::time::Instant::now();
-    let hooks = Hooks {
-        stop: stop_request.clone(),
-        observer,
-    };
-    let solution =
-        solve(&cluster, &params, hooks).map_err(|error| app_failure(error, is_output_process))?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let Some(solution) = solution else {
-        return interrupted(stop_request.as_ref());
-    };
-    let seconds = started.elapsed().as_secs_f64();
+    run_training(
+        cluster,
+        prepare,
+        regression_progress,
+        |cluster, (params, ..), hooks| {
+            solve(cluster, params, hooks).map_err(|error| app_failure(error, is_output_process))
+        },
+        |cluster, (params, _embedded_dir, cache_use), solution, seconds| {
+            finish(loss, &args, &params, cluster, &solution, seconds, cache_use)
+        },
+    )
+}
+
+/// On process 0 after solving: the coefficients and trace files and the summary.
+fn finish(
+    loss: LossKind,
+    args: &RegressionArgs,
+    params: &RegressionParams,
+    cluster: &ClusterConfig,
+    solution: &Solution,
+    seconds: f64,
+    cache_use: Option<&'static str>,
+) -> Result<(), Failure> {
     let diverged = solution.stop == StopReason::Diverged;
-    if diverged && diverged_at_start(&solution) {
+    if diverged && diverged_at_start(solution) {
         return Err(bad_input(anyhow::anyhow!(
             "the objective at b = 0 is {}: the data's values are too large for double \
              precision (the labels' squares overflow); rescale them",
@@ -299,13 +302,11 @@ pub fn run(loss: LossKind, args: RegressionArgs, given: &Given) -> Result<(), Fa
     if let Some(path) = &args.trace {
         write_trace(path, &solution.trace)?;
     }
-    print_summary(
-        loss, &args, &params, &cluster, &solution, seconds, cache_use,
-    )?;
+    print_summary(loss, args, params, cluster, solution, seconds, cache_use)?;
     if diverged {
-        return Err(divergence(&solution));
+        return Err(divergence(solution));
     }
-    interrupted(stop_request.as_ref())
+    Ok(())
 }
 
 /// Whether the objective was already infinite or NaN at b = 0, where only the data decides it.

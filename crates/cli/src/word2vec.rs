@@ -9,15 +9,15 @@ use strads_ap::ApConfig;
 use strads_ap_apps::word2vec::{
     read_vectors, train, write_vectors, Architecture, Fit, Word2vecParams,
 };
-use strads_ap_apps::{Hooks, StopRequest};
+use strads_engine::ClusterConfig;
 
-use crate::checkpoint_args::{install_stop_on_signals, interrupted};
-use crate::cluster_args::{fail_before_formation, Agreement, ClusterArgs};
+use crate::cluster_args::{Agreement, ClusterArgs};
 use crate::failure::{ap_app_failure, bad_input, Failure};
 use crate::files::Files;
 use crate::flags::Given;
 use crate::progress::word2vec_progress;
 use crate::trace_output::write_trace;
+use crate::training::{run_training, Prepared};
 
 /// The library's defaults, which the flags' defaults are (the data path plays no part).
 fn defaults() -> Word2vecParams {
@@ -120,9 +120,7 @@ pub fn run(args: Word2vecArgs, given: &Given) -> Result<(), Failure> {
     }
     let cluster = args.cluster.config()?;
     let is_output_process = cluster.process == 0;
-    // Everything before formation: a failure here is reported to the peers while forming,
-    // so that they stop at once instead of at the connect timeout.
-    let prepare = || -> Result<StopRequest, Failure> {
+    let prepare = |cluster: &ClusterConfig| -> Result<_, Failure> {
         given.reject(&["--top"], "to --similar")?;
         if args.cbow {
             given.reject(&["--shared-negatives"], "to skip-gram (without --cbow)")?;
@@ -135,54 +133,48 @@ pub fn run(args: Word2vecArgs, given: &Given) -> Result<(), Failure> {
             .output("--out", args.out.as_deref())
             .output("--trace", args.trace.as_deref())
             .check(is_output_process)?;
-        if cluster.processes() > 1 {
-            crate::failure::install_exit_on_failure(cluster.process);
-        }
-        install_stop_on_signals()
+        let params = Word2vecParams {
+            dim: args.dim,
+            window: args.window,
+            negative: args.negative,
+            min_count: args.min_count,
+            sample: args.sample,
+            alpha: args.alpha,
+            min_alpha: args.min_alpha,
+            epochs: args.epochs,
+            architecture: if args.cbow {
+                Architecture::Cbow
+            } else {
+                Architecture::SkipGram
+            },
+            seed: args.seed,
+            sync_words: sync_words(&args),
+            shared_negatives: args.shared_negatives,
+            ..Word2vecParams::new(args.data.as_deref().expect("clap requires --data"))
+        };
+        Ok(Prepared {
+            params,
+            agreement: agreement(&args, cluster),
+        })
     };
-    let stop_request =
-        prepare().map_err(|failure| fail_before_formation(&cluster, is_output_process, failure))?;
-    let items = agreement(&args, &cluster);
-    let config = ApConfig::new(cluster.with_agreement(items));
-    let started = std::time::Instant::now();
-    let params = Word2vecParams {
-        dim: args.dim,
-        window: args.window,
-        negative: args.negative,
-        min_count: args.min_count,
-        sample: args.sample,
-        alpha: args.alpha,
-        min_alpha: args.min_alpha,
-        epochs: args.epochs,
-        architecture: if args.cbow {
-            Architecture::Cbow
-        } else {
-            Architecture::SkipGram
+    run_training(
+        cluster,
+        prepare,
+        |show| word2vec_progress(show, args.epochs),
+        |cluster, params, hooks| {
+            train(&ApConfig::new(cluster.clone()), params, hooks)
+                .map_err(|e| ap_app_failure(e, is_output_process))
         },
-        seed: args.seed,
-        sync_words: sync_words(&args),
-        shared_negatives: args.shared_negatives,
-        ..Word2vecParams::new(args.data.as_deref().expect("clap requires --data"))
-    };
-    let (bar, observer) = word2vec_progress(is_output_process, params.epochs);
-    let hooks = Hooks {
-        stop: Some(stop_request.clone()),
-        observer,
-    };
-    let fit = train(&config, &params, hooks).map_err(|e| ap_app_failure(e, is_output_process))?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let Some(fit) = fit else {
-        return interrupted(Some(&stop_request));
-    };
-    let out = args.out.as_deref().expect("clap requires --out");
-    write_vectors(out, &fit.vectors, args.binary)?;
-    if let Some(path) = &args.trace {
-        write_trace(path, &fit.trace)?;
-    }
-    print_summary(&args, &config, &fit, started.elapsed().as_secs_f64());
-    interrupted(Some(&stop_request))
+        |cluster, _, fit, seconds| {
+            let out = args.out.as_deref().expect("clap requires --out");
+            write_vectors(out, &fit.vectors, args.binary)?;
+            if let Some(path) = &args.trace {
+                write_trace(path, &fit.trace)?;
+            }
+            print_summary(&args, cluster, &fit, seconds);
+            Ok(())
+        },
+    )
 }
 
 fn similar(args: &Word2vecArgs, word: &str, path: &std::path::Path) -> Result<(), Failure> {
@@ -270,7 +262,7 @@ fn agreement(args: &Word2vecArgs, cluster: &strads_engine::ClusterConfig) -> Vec
     items.into_items()
 }
 
-fn print_summary(args: &Word2vecArgs, config: &ApConfig, fit: &Fit, seconds: f64) {
+fn print_summary(args: &Word2vecArgs, cluster: &ClusterConfig, fit: &Fit, seconds: f64) {
     let last = fit.trace.last().expect("at least one epoch");
     let words: u64 = fit.trace.iter().map(|t| t.words).sum();
     let words_per_second = words as f64 / fit.train_seconds.max(1e-9);
@@ -291,14 +283,10 @@ fn print_summary(args: &Word2vecArgs, config: &ApConfig, fit: &Fit, seconds: f64
             "load_seconds": fit.load_seconds,
             "train_seconds": fit.train_seconds,
             "seconds": seconds,
-            "processes": config.cluster.processes(),
-            "threads": config.cluster.threads,
+            "processes": cluster.processes(),
+            "threads": cluster.threads,
         });
-        crate::resources::add_resources(
-            &mut summary,
-            config.cluster.threads,
-            fit.trace.len() as f64,
-        );
+        crate::resources::add_resources(&mut summary, cluster.threads, fit.trace.len() as f64);
         crate::resources::add_process_figures(&mut summary, &fit.processes, "words_held");
         println!("{summary}");
         return;
