@@ -85,7 +85,7 @@ def parse_args():
                    help="the newer strads binary [default: target/release/strads]")
     p.add_argument("--repeat", type=int, default=3, help="runs of each binary per case")
     p.add_argument("--cases", default=None,
-                   help="comma-separated substrings: run the cases whose name contains one")
+                   help="';'-separated substrings: run the cases whose name contains one")
     p.add_argument("--out", default=str(BENCH / "results" / "no-slower.md"))
     return p.parse_args()
 
@@ -108,7 +108,7 @@ def main():
         shutil.copy2(path, binaries[label])
     cases = CASES
     if args.cases:
-        wanted = [w.strip() for w in args.cases.split(",")]
+        wanted = [w.strip() for w in args.cases.split(";")]
         cases = [c for c in CASES if any(w in c[0] for w in wanted)]
     rows, records, skipped = [], [], []
     for name, data, command, time_key, answer_key in cases:
