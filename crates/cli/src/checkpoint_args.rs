@@ -141,7 +141,7 @@ impl CheckpointArgs {
 
     /// Items the processes must agree on: whether they checkpoint, how often, and whether they
     /// resume (the collectives of each depend on it). Not part of the fingerprint.
-    pub fn agreement_items(&self) -> Vec<(String, String)> {
+    fn agreement_items(&self) -> Vec<(String, String)> {
         let every = match (&self.checkpoint, self.interval()) {
             (None, _) | (_, Err(_)) => "none".to_owned(),
             (Some(_), Ok(CheckpointInterval::Iterations(n))) => format!("every {n} iterations"),
@@ -153,10 +153,23 @@ impl CheckpointArgs {
         ]
     }
 
+    /// The run's checkpointing (see [`CheckpointArgs::checkpointing`]), its fingerprint taken
+    /// from the run's agreement `items`, to which the checkpoint flags' items are then added.
+    pub fn checkpointing_agreed(
+        &self,
+        app: &str,
+        cluster: &ClusterConfig,
+        items: &mut Vec<(String, String)>,
+    ) -> Result<Checkpointing, Failure> {
+        let checkpointing = self.checkpointing(app, cluster, items)?;
+        items.extend(self.agreement_items());
+        Ok(checkpointing)
+    }
+
     /// The run's checkpointing: `app` and the cluster's shape, the fingerprint from the
     /// agreement `items` (without [`CheckpointArgs::agreement_items`]), the directory
     /// to resume (its complete generations checked against all of it).
-    pub fn checkpointing(
+    fn checkpointing(
         &self,
         app: &str,
         cluster: &ClusterConfig,

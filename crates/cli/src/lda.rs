@@ -305,8 +305,9 @@ pub fn run(args: LdaArgs, given: &Given) -> Result<(), Failure> {
             checkpointing: Default::default(),
         };
         let mut agreement = agreement(&args, &params, cluster);
-        params.checkpointing = args.checkpoint.checkpointing("lda", cluster, &agreement)?;
-        agreement.extend(args.checkpoint.agreement_items());
+        params.checkpointing =
+            args.checkpoint
+                .checkpointing_agreed("lda", cluster, &mut agreement)?;
         Ok(Prepared {
             params: (params, embedded_dir, cache_use),
             agreement,

@@ -261,12 +261,11 @@ pub fn run(args: MfArgs, given: &Given) -> Result<(), Failure> {
             checkpointing: Default::default(),
         };
         let mut agreement = agreement(&args, &params, cluster);
-        params.checkpointing = args.checkpoint.checkpointing(
+        params.checkpointing = args.checkpoint.checkpointing_agreed(
             &format!("mf {}", params.algorithm.name()),
             cluster,
-            &agreement,
+            &mut agreement,
         )?;
-        agreement.extend(args.checkpoint.agreement_items());
         Ok(Prepared {
             params: (params, embedded_dir, cache_use),
             agreement,

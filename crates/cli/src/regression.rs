@@ -255,8 +255,7 @@ pub fn run(loss: LossKind, args: RegressionArgs, given: &Given) -> Result<(), Fa
         let mut agreement = agreement(loss, &args, &params, cluster);
         params.checkpointing =
             args.checkpoint
-                .checkpointing(loss.app_name(), cluster, &agreement)?;
-        agreement.extend(args.checkpoint.agreement_items());
+                .checkpointing_agreed(loss.app_name(), cluster, &mut agreement)?;
         Ok(Prepared {
             params: (params, embedded_dir, cache_use),
             agreement,
