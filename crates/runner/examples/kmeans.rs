@@ -139,8 +139,8 @@ impl App for KMeans {
         let (index, peers, n) = (worker.index(), worker.peers(), p.points);
         let share = index * n / peers..(index + 1) * n / peers;
         let points: Vec<Point> = share.map(|i| point(p.seed, i)).collect();
-        let mut clustering = Clustering::default();
-        clustering.centres = std::array::from_fn(|k| point(p.seed, k));
+        let centres = std::array::from_fn(|k| point(p.seed, k));
+        let clustering = Clustering { centres, ..Default::default() };
         Ok(Part { assigned: vec![usize::MAX; points.len()], points, clustering })
     }
 
@@ -173,14 +173,11 @@ fn main() -> ExitCode {
     let params = Params { points: 100_000, seed: 1, max_iterations: 100 };
     let cluster = ClusterConfig::threads(threads);
     let progress: Observer<Clustering> = Arc::new(|c| {
-        println!(
-            "iteration {}: {} points changed, inertia {:.6}",
-            c.iterations, c.changed, c.inertia
-        )
+        println!("iteration {}: {} changed, inertia {:.3}", c.iterations, c.changed, c.inertia)
     });
     match run_app::<KMeans>(&cluster, &params, Hooks::observing(Some(progress))) {
         Ok(Some((answer, timing))) => println!("{answer:?} in {:.3} s", timing.solve_seconds),
-        Ok(None) => {} // Another process than process 0 (not in this one-process `main`).
+        Ok(None) => {} // A process other than process 0 (none here).
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(e.exit_code());

@@ -1,6 +1,7 @@
 //! Running a test on real processes over loopback: the test binary starts itself once per
 //! process (`--exact` on the test's name), each child runs the test's cluster as its process of
-//! the cluster and writes its workers' results as JSON, and the parent reads them back.
+//! the cluster and writes its workers' results (or one result for the process) as JSON, and the
+//! parent reads them back. The runner's tests include this module too (`#[path]`).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
