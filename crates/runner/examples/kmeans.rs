@@ -109,6 +109,7 @@ impl ReplicatedRounds for Lloyd<'_> {
         (clustering.changed, clustering.inertia) = (sums[SUMS - 2] as u64, sums[SUMS - 1]);
         self.run.observe(worker, clustering);
         let seconds = self.run.seconds();
+        // Every worker decides alike: from the summed numbers and the agreed boundary only.
         let requested = self.run.boundary(worker, round + 1, seconds)?.stop.is_some();
         let done = clustering.changed == 0 || round + 1 >= self.max_iterations || requested;
         Ok(if done { Break(()) } else { Continue(()) })
@@ -128,18 +129,19 @@ impl App for KMeans {
 
     fn check(params: &Params, _: &ClusterConfig) -> Result<(), RunError> {
         let valid = params.points >= K && params.max_iterations > 0;
-        valid.then_some(()).ok_or(RunError::InvalidArgument(format!("needs {K} points, 1 round")))
+        let why = format!("k-means needs at least {K} points and 1 iteration");
+        valid.then_some(()).ok_or(RunError::InvalidArgument(why))
     }
 
     fn load(
         worker: &mut Worker<'_>,
-        p: &Params,
+        params: &Params,
         _: &mut Run<Clustering>,
     ) -> Result<Part, RunError> {
-        let (index, peers, n) = (worker.index(), worker.peers(), p.points);
+        let (index, peers, n) = (worker.index(), worker.peers(), params.points);
         let share = index * n / peers..(index + 1) * n / peers;
-        let points: Vec<Point> = share.map(|i| point(p.seed, i)).collect();
-        let centres = std::array::from_fn(|k| point(p.seed, k));
+        let points: Vec<Point> = share.map(|i| point(params.seed, i)).collect();
+        let centres = std::array::from_fn(|k| point(params.seed, k));
         let clustering = Clustering { centres, ..Default::default() };
         Ok(Part { assigned: vec![usize::MAX; points.len()], points, clustering })
     }
