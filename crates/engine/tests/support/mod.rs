@@ -1,6 +1,7 @@
 //! Running a test on real processes over loopback: the test binary starts itself once per
 //! process (`--exact` on the test's name), each child runs the test's cluster as its process of
-//! the cluster and writes its workers' results as JSON, and the parent reads them back.
+//! the cluster and writes its workers' results (or one result for the process) as JSON, and the
+//! parent reads them back. The runner's tests include this module too (`#[path]`).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -18,9 +19,9 @@ const CHILD_OUT: &str = "STRADS_ENGINE_TEST_CHILD_OUT";
 const DEADLINE: Duration = Duration::from_secs(120);
 
 /// In a child started by [`run_on_processes`]: runs `run` as this process of the cluster
-/// (`threads` workers each), writes its workers' results and returns true. In the parent test:
-/// returns false and does nothing.
-pub fn as_child<T: Serialize>(threads: usize, run: impl FnOnce(&ClusterConfig) -> Vec<T>) -> bool {
+/// (`threads` workers each), writes its result (its workers' results, or what the process
+/// returns) and returns true. In the parent test: returns false and does nothing.
+pub fn as_child<T: Serialize>(threads: usize, run: impl FnOnce(&ClusterConfig) -> T) -> bool {
     let Ok(process) = std::env::var(CHILD_PROCESS) else {
         return false;
     };
@@ -43,11 +44,21 @@ pub fn as_child<T: Serialize>(threads: usize, run: impl FnOnce(&ClusterConfig) -
 /// Starts this binary's test `test` as `processes` processes of one cluster on loopback, waits
 /// for them all (each must succeed within two minutes: its log is shown otherwise) and returns
 /// each process's workers' results, process 0 first; every process must report `threads`.
+#[allow(dead_code)] // Not every test binary that includes this module uses it.
 pub fn run_on_processes<T: DeserializeOwned>(
     test: &str,
     processes: usize,
     threads: usize,
 ) -> Vec<Vec<T>> {
+    let results: Vec<Vec<T>> = run_processes(test, processes);
+    for (p, workers) in results.iter().enumerate() {
+        assert_eq!(workers.len(), threads, "process {p}'s workers");
+    }
+    results
+}
+
+/// As [`run_on_processes`], with one result per process (what its `as_child` run returned).
+pub fn run_processes<T: DeserializeOwned>(test: &str, processes: usize) -> Vec<T> {
     let dir = tempfile::tempdir().unwrap();
     let ports = strads_engine::loopback::free_loopback_ports(processes).unwrap();
     let hosts: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
@@ -73,9 +84,7 @@ pub fn run_on_processes<T: DeserializeOwned>(
     (0..processes)
         .map(|p| {
             let text = std::fs::read_to_string(dir.path().join(format!("out{p}.json"))).unwrap();
-            let results: Vec<T> = serde_json::from_str(&text).unwrap();
-            assert_eq!(results.len(), threads, "process {p}'s workers");
-            results
+            serde_json::from_str(&text).unwrap()
         })
         .collect()
 }
