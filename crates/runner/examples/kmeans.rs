@@ -1,42 +1,31 @@
-//! K-means (Lloyd's algorithm) as a whole Strads app: its data, its solver loop on the
-//! replicated-rounds driver, the `App` that the runner's `run_app` runs, and `main`. Each round
-//! every worker sums its points per nearest centre (`step`), one all-reduce adds the sums, and
-//! every worker moves each centre to its points' mean (`apply`); the stop rule reads only those
-//! sums and the runner's agreed boundary, so every worker stops after the same round. Threads:
-//! `cargo run --release -p strads-runner --example kmeans -- [THREADS]`; 2 processes over loopback:
-//! `cargo test --release -p strads-runner --test kmeans_example` (its tests run this app).
+//! K-means (Lloyd) as a whole Strads app on the replicated-rounds driver and the app runner. Run:
+//! `kmeans THREADS`, or with `STRADS_SECRET` set one process of a cluster: `kmeans THREADS PROCESS
+//! HOST:PORT...` (one HOST:PORT per process; the tests run 2 on loopback).
 
 use std::ops::ControlFlow::{self, Break, Continue};
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use strads_engine::replicated::{run_replicated, AllReduceSum, ReplicatedRounds};
-use strads_engine::{ClusterConfig, ProcessFigures, Worker};
-use strads_runner::{run_app, App, Footprint, Hooks, Observer, Run, RunError, Timing};
+use strads_engine::{ClusterConfig, ProcessFigures, Secret, Worker};
+use strads_runner::{run_app, App, Hooks, Observer, Run, RunError, Timing};
 
-/// Clusters.
-pub const K: usize = 4;
-/// A point (or a centre).
-pub type Point = [f64; 2];
-/// A round's sums: per centre its points' coordinates and count; points that changed; inertia.
-const SUMS: usize = K * 3 + 2;
+pub(crate) const K: usize = 4; // clusters
+pub(crate) type Point = [f64; 2];
+const SUMS: usize = K * 3 + 1; // a round's: per centre its coordinates and count; then changed
 
 /// A run's parameters.
 #[derive(Clone, Debug)]
-pub struct Params {
-    /// Points in all.
-    pub points: usize,
-    /// The data's seed.
-    pub seed: u64,
-    /// Iterations at most.
-    pub max_iterations: u64,
+pub(crate) struct Params {
+    pub(crate) points: usize, // in all
+    pub(crate) seed: u64,
+    pub(crate) max_iterations: u64,
 }
 
 /// Point `i` (a random corner of a square, plus noise), from its own stream: any worker makes it.
-pub fn point(seed: u64, i: usize) -> Point {
+pub(crate) fn point(seed: u64, i: usize) -> Point {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(i as u64);
     let corner = rng.gen_range(0..K);
@@ -45,21 +34,15 @@ pub fn point(seed: u64, i: usize) -> Point {
 
 /// The clustering after an iteration, the same on every worker: a trace record, and the answer.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Clustering {
-    /// Iterations done.
-    pub iterations: u64,
-    /// The centres.
-    pub centres: [Point; K],
-    /// Each centre's points in the last assignment.
-    pub counts: [u64; K],
-    /// Points whose nearest centre changed in the last assignment (all of them in the first).
-    pub changed: u64,
-    /// The sum of squared distances from the points to the centres they were last assigned to.
-    pub inertia: f64,
+pub(crate) struct Clustering {
+    pub(crate) iterations: u64,
+    pub(crate) centres: [Point; K],
+    pub(crate) counts: [u64; K], // each centre's points in the last assignment
+    pub(crate) changed: u64,     // points whose centre changed in it (all in the first)
 }
 
 /// A worker's part: its points, the centre of each, and its replica of the clustering.
-pub struct Part {
+pub(crate) struct Part {
     points: Vec<Point>,
     assigned: Vec<usize>,
     clustering: Clustering,
@@ -71,6 +54,7 @@ struct Lloyd<'r> {
     max_iterations: u64,
     run: &'r mut Run<Clustering>,
 }
+type Flow = Result<ControlFlow<()>, RunError>;
 
 impl ReplicatedRounds for Lloyd<'_> {
     type Share = AllReduceSum<SUMS>;
@@ -80,24 +64,17 @@ impl ReplicatedRounds for Lloyd<'_> {
         let Part { points, assigned, clustering } = &mut self.part;
         let mut sums = [0.0; SUMS];
         for (x, assigned) in points.iter().zip(assigned) {
-            // The nearest centre (the first of equals) and its squared distance.
             let distance = |c: &Point| (c[0] - x[0]).powi(2) + (c[1] - x[1]).powi(2);
             let distances = clustering.centres.iter().map(distance).enumerate();
-            let (k, d) = distances.min_by(|a, b| a.1.total_cmp(&b.1)).expect("K > 0");
+            let (k, _) = distances.min_by(|a, b| a.1.total_cmp(&b.1)).expect("K > 0");
             sums[3 * k..3 * k + 3].iter_mut().zip([x[0], x[1], 1.0]).for_each(|(s, x)| *s += x);
-            sums[SUMS - 2] += f64::from(u8::from(*assigned != k));
-            sums[SUMS - 1] += d;
+            sums[SUMS - 1] += f64::from(u8::from(*assigned != k));
             *assigned = k;
         }
         Ok(AllReduceSum(sums))
     }
 
-    fn apply(
-        &mut self,
-        worker: &mut Worker<'_>,
-        round: u64,
-        sums: [f64; SUMS],
-    ) -> Result<ControlFlow<()>, RunError> {
+    fn apply(&mut self, worker: &mut Worker<'_>, round: u64, sums: [f64; SUMS]) -> Flow {
         let clustering = &mut self.part.clustering;
         for (k, sum) in sums.chunks(3).take(K).enumerate() {
             clustering.counts[k] = sum[2] as u64;
@@ -105,19 +82,17 @@ impl ReplicatedRounds for Lloyd<'_> {
                 clustering.centres[k] = [sum[0] / sum[2], sum[1] / sum[2]]; // Else it stays.
             }
         }
-        clustering.iterations = round + 1;
-        (clustering.changed, clustering.inertia) = (sums[SUMS - 2] as u64, sums[SUMS - 1]);
+        (clustering.iterations, clustering.changed) = (round + 1, sums[SUMS - 1] as u64);
         self.run.observe(worker, clustering);
-        let seconds = self.run.seconds();
         // Every worker decides alike: from the summed numbers and the agreed boundary only.
-        let requested = self.run.boundary(worker, round + 1, seconds)?.stop.is_some();
+        let requested = self.run.boundary(worker, round + 1, self.run.seconds())?.stop.is_some();
         let done = clustering.changed == 0 || round + 1 >= self.max_iterations || requested;
         Ok(if done { Break(()) } else { Continue(()) })
     }
 }
 
-/// The app: what is its own in a run.
-pub struct KMeans;
+/// The app: what is its own in a run; `run_app` does the rest (no `gather`: all hold the answer).
+pub(crate) struct KMeans;
 
 impl App for KMeans {
     type Params = Params;
@@ -128,15 +103,12 @@ impl App for KMeans {
     type Error = RunError;
 
     fn check(params: &Params, _: &ClusterConfig) -> Result<(), RunError> {
-        let valid = params.points >= K && params.max_iterations > 0;
-        let why = format!("k-means needs at least {K} points and 1 iteration");
-        valid.then_some(()).ok_or(RunError::InvalidArgument(why))
+        let why = || RunError::InvalidArgument(format!("k-means needs {K} points, 1 iteration"));
+        (params.points >= K && params.max_iterations > 0).then_some(()).ok_or_else(why)
     }
 
     fn load(
-        worker: &mut Worker<'_>,
-        params: &Params,
-        _: &mut Run<Clustering>,
+        worker: &mut Worker<'_>, params: &Params, _: &mut Run<Clustering>,
     ) -> Result<Part, RunError> {
         let (index, peers, n) = (worker.index(), worker.peers(), params.points);
         let share = index * n / peers..(index + 1) * n / peers;
@@ -147,19 +119,11 @@ impl App for KMeans {
     }
 
     fn solve(
-        worker: &mut Worker<'_>,
-        params: &Params,
-        part: Part,
-        run: &mut Run<Clustering>,
+        worker: &mut Worker<'_>, params: &Params, part: Part, run: &mut Run<Clustering>,
     ) -> Result<Part, RunError> {
         let mut lloyd = Lloyd { part, max_iterations: params.max_iterations, run };
         run_replicated(worker, &mut lloyd, 0)?;
         Ok(lloyd.part)
-    }
-
-    /// Nothing to bring to worker 0: every worker holds the answer.
-    fn gather(_: &mut Worker<'_>, _: &Params, part: &mut Part) -> Result<Footprint, RunError> {
-        Ok(Footprint { bytes_read: 0, held: part.points.len() as u64 })
     }
 
     fn summarise(_: &Params, part: Part, timing: Timing, _: Vec<ProcessFigures>) -> Self::Output {
@@ -167,23 +131,20 @@ impl App for KMeans {
     }
 }
 
-fn main() -> ExitCode {
-    let Ok(threads) = std::env::args().nth(1).map_or(Ok(2), |t| t.parse()) else {
-        eprintln!("usage: kmeans [THREADS]");
-        return ExitCode::from(2);
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let threads = args.first().map_or(Ok(2), |t| t.parse())?;
+    let cluster = match args.get(1) {
+        None => ClusterConfig::threads(threads),
+        Some(process) => ClusterConfig::cluster(threads, process.parse()?, args[2..].to_vec())?
+            .with_secret(Secret::new(std::env::var("STRADS_SECRET")?)?),
     };
     let params = Params { points: 100_000, seed: 1, max_iterations: 100 };
-    let cluster = ClusterConfig::threads(threads);
-    let progress: Observer<Clustering> = Arc::new(|c| {
-        println!("iteration {}: {} changed, inertia {:.3}", c.iterations, c.changed, c.inertia)
-    });
-    match run_app::<KMeans>(&cluster, &params, Hooks::observing(Some(progress))) {
-        Ok(Some((answer, timing))) => println!("{answer:?} in {:.3} s", timing.solve_seconds),
-        Ok(None) => {} // A process other than process 0 (none here).
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(e.exit_code());
-        }
+    let progress: Observer<Clustering> =
+        Arc::new(|c| println!("iteration {}: {} points changed centre", c.iterations, c.changed));
+    let hooks = Hooks::observing(Some(progress));
+    if let Some((answer, timing)) = run_app::<KMeans>(&cluster, &params, hooks)? {
+        println!("{answer:?} in {:.3} s", timing.solve_seconds); // on process 0 only
     }
-    ExitCode::SUCCESS
+    Ok(())
 }

@@ -86,12 +86,15 @@ pub trait App: 'static {
     ) -> Result<Self::Solved, Self::Error>;
 
     /// After solving, on every worker: the collectives that bring the answer to worker 0 (kept
-    /// in `solved`), and what this worker read and holds.
+    /// in `solved`), and what this worker read and holds. By default nothing: for an app whose
+    /// answer every worker holds (replicated), with no input read.
     fn gather(
-        worker: &mut Worker<'_>,
-        params: &Self::Params,
-        solved: &mut Self::Solved,
-    ) -> Result<Footprint, Self::Error>;
+        _worker: &mut Worker<'_>,
+        _params: &Self::Params,
+        _solved: &mut Self::Solved,
+    ) -> Result<Footprint, Self::Error> {
+        Ok(Footprint::default())
+    }
 
     /// On worker 0: the answer, from its solved state, the run's timing and every process's
     /// figures (process 0 first).

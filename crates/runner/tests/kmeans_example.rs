@@ -144,28 +144,21 @@ fn kmeans_matches_lloyds_algorithm_on_one_to_three_threads() {
 }
 
 /// A clustering as bits (JSON's decimal form need not read back to the same bits): centres,
-/// counts, iterations, changed, inertia.
-type Bits = (Vec<u64>, Vec<u64>, u64, u64, u64);
+/// counts, iterations, changed.
+type Bits = (Vec<u64>, Vec<u64>, u64, u64);
 
 fn to_bits(c: &Clustering) -> Bits {
     let centres = c.centres.iter().flatten().map(|x| x.to_bits()).collect();
-    (
-        centres,
-        c.counts.to_vec(),
-        c.iterations,
-        c.changed,
-        c.inertia.to_bits(),
-    )
+    (centres, c.counts.to_vec(), c.iterations, c.changed)
 }
 
-fn from_bits((centres, counts, iterations, changed, inertia): Bits) -> Clustering {
+fn from_bits((centres, counts, iterations, changed): Bits) -> Clustering {
     let coordinate = |i: usize| f64::from_bits(centres[i]);
     Clustering {
         centres: std::array::from_fn(|k| [coordinate(2 * k), coordinate(2 * k + 1)]),
         counts: counts.try_into().unwrap(),
         iterations,
         changed,
-        inertia: f64::from_bits(inertia),
     }
 }
 
