@@ -6,6 +6,8 @@
 //! Objective: `sum_(i,j) (r_ij - w_i . h_j)^2 + lambda (sum_i c_i ||w_i||^2 + sum_j c_j ||h_j||^2)`;
 //! `reg` below is `lambda c_i` of the row being updated.
 
+use strads_core::prefetch::prefetch_slice;
+
 /// CCD++ update of one coordinate `w_it` with everything else fixed (the exact minimiser):
 ///
 /// `w_it = sum_j (e_ij + w_old h_old_jt) h_new_jt / (reg + sum_j h_new_jt^2)`
@@ -219,6 +221,9 @@ fn normal_equations(
     for start in (0..whole).step_by(CHUNK) {
         let len = CHUNK.min(whole - start);
         for (m, &c) in cols[start..start + len].iter().enumerate() {
+            if let Some(&ahead) = cols.get(start + m + PREFETCH_RATINGS) {
+                prefetch_slice(&other[ahead as usize * rank..][..rank]);
+            }
             let h = &other[c as usize * rank..][..rank];
             for (a, &x) in h.iter().enumerate() {
                 columns[a * CHUNK + m] = x;
@@ -250,6 +255,9 @@ fn normal_equations(
         }
     }
 }
+
+/// How many ratings ahead [`normal_equations`] prefetches the other side's row it will copy.
+const PREFETCH_RATINGS: usize = 16;
 
 /// Ratings per chunk of [`normal_equations`]: a multiple of 4 whose transposed rows (`rank`
 /// columns of it) stay in the first-level cache at the usual ranks. Without chunks the columns of
