@@ -304,7 +304,27 @@ fn add_lower_row(column: &[f64], columns: &[f64], len: usize, lanes: &mut [[f64;
 /// (row-major, `n x n`); `a` is overwritten by its Cholesky factor `L` (`A = L L^T`), except
 /// that the diagonal holds `1 / L_jj` (one division per column instead of one per entry), and
 /// `b` by `x`.
+///
+/// The rank-10 systems of ALS (one per row, every iteration) run a copy compiled for that size,
+/// whose loops unroll; it does the same operations in the same order, so the same result.
 pub fn cholesky_solve(a: &mut [f64], b: &mut [f64], n: usize) -> Result<(), NotPositiveDefinite> {
+    match n {
+        10 => cholesky_solve_in::<10>(a, b, n),
+        _ => cholesky_solve_in::<0>(a, b, n),
+    }
+}
+
+/// [`cholesky_solve`] with the size `FIXED` known at compile time (0: `n` at run time).
+#[inline(always)]
+fn cholesky_solve_in<const FIXED: usize>(
+    a: &mut [f64],
+    b: &mut [f64],
+    n: usize,
+) -> Result<(), NotPositiveDefinite> {
+    // With FIXED > 0 the size is a constant the loops unroll over.
+    let n = if FIXED > 0 { FIXED } else { n };
+    // Slices of the exact lengths, so that the bounds checks of a fixed size fold away.
+    let (a, b) = (&mut a[..n * n], &mut b[..n]);
     for j in 0..n {
         let mut d = a[j * n + j];
         for k in 0..j {
