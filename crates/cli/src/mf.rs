@@ -89,7 +89,7 @@ pub struct MfArgs {
     pub lr_decay: Option<f64>,
     /// SGD: compute the objective and RMSEs (and write a trace line) at the start, after every
     /// N-th epoch and after the last, instead of after every epoch (an evaluation costs about a
-    /// third of an epoch; SGD needs none to go on) [default: 1; sgd only].
+    /// quarter of an epoch; SGD needs none to go on) [default: 1; sgd only].
     #[arg(long, value_name = "N")]
     pub eval_every: Option<NonZeroUsize>,
     /// Random seed (initial factors, SGD order, embedded problem).

@@ -133,7 +133,7 @@ pub struct SgdOptions {
     pub learning_rate_decay: f64,
     /// The objective and RMSEs are computed (and traced) at the start, after every epoch that is
     /// a multiple of this, and after the last. An evaluation is a pass over the training and
-    /// test ratings that costs about a third of an epoch, and SGD needs none of it to go on;
+    /// test ratings that costs about a quarter of an epoch, and SGD needs none of it to go on;
     /// a divergence is noticed at the next evaluation.
     pub evaluate_every: NonZeroUsize,
 }
