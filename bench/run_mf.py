@@ -56,10 +56,14 @@ SHAPE_SETS = {
     "quick": ["quick", "quick-zipf1", "movielens-sample"],
 }
 
-# (name, algo, threads, processes)
-STRADS = [(f"strads {algo} {shape}", algo, threads, processes)
-          for algo in ["ccd", "als", "sgd"]
-          for shape, threads, processes in [("1x1", 1, 1), ("1x2", 2, 1), ("2x1", 1, 2)]]
+# (name, algo, threads, processes, traced): a traced run evaluates (and traces) after every
+# iteration; the SGD runs that are not (`--eval-every` = the epochs: evaluated at the start and the
+# end only) measure the epoch's training time, as surprise's fit does (it evaluates nothing).
+CLUSTER_SHAPES = [("1x1", 1, 1), ("1x2", 2, 1), ("2x1", 1, 2)]
+STRADS = ([(f"strads {algo} {shape}", algo, threads, processes, True)
+           for algo in ["ccd", "als", "sgd"] for shape, threads, processes in CLUSTER_SHAPES]
+          + [(f"strads sgd {shape}, evaluated at the end", "sgd", threads, processes, False)
+             for shape, threads, processes in CLUSTER_SHAPES])
 
 
 def parse_args():
@@ -145,8 +149,8 @@ def generate(args, name, spec):
     return train, test
 
 
-def strads_run(args, name, algo, threads, processes, train, test, traces):
-    trace = traces / (name.replace(" ", "-") + ".jsonl")
+def strads_run(args, name, algo, threads, processes, traced, train, test, traces):
+    trace = traces / (name.replace(",", "").replace(" ", "-") + ".jsonl")
     cmd = ["mf", "--train", str(train), "--test", str(test), "--algo", algo,
            "--rank", str(args.rank), "--lambda", str(args.reg), "--reg-scaling", "count",
            "--iters", str(args.iters), "--seed", "1",
@@ -154,6 +158,8 @@ def strads_run(args, name, algo, threads, processes, train, test, traces):
     if algo == "sgd":
         # --lr applies to sgd only (strads refuses it with ccd and als).
         cmd += ["--lr", str(args.lr)]
+    if not traced:
+        cmd += ["--eval-every", str(args.iters)]
     if processes > 1:
         cmd = [args.strads, "launch", "--processes", str(processes), "--threads", str(threads),
                "--"] + cmd
@@ -162,7 +168,8 @@ def strads_run(args, name, algo, threads, processes, train, test, traces):
     stdout, wall, peak = run_tree(cmd)
     summary = json.loads(stdout.strip().splitlines()[-1])
     records = [json.loads(line) for line in trace.read_text().splitlines() if line.strip()]
-    return dict(system=name, algo=algo, threads=threads, processes=processes, wall_seconds=wall,
+    return dict(system=name, algo=algo, threads=threads, processes=processes, traced=traced,
+                wall_seconds=wall,
                 peak_rss_mib=peak,
                 load_seconds=summary["load_seconds"], solve_seconds=summary["solve_seconds"],
                 seconds_per_iteration=summary["seconds_per_iteration"],
@@ -231,14 +238,15 @@ def render_shape(args, shape, spec, results, peers, plot):
         finals.append(("surprise SVD", surprise_final, surprise_final["load_seconds"]
                        + surprise_final["fit_seconds"], None))
     checks = []
-    if finals and results:
+    traced = [r for r in results if r.get("traced", True)]
+    if finals and traced:
         lines.append("### Time to the peer's final test RMSE\n")
         lines.append("| system | peer | peer's final RMSE | peer's time (load + fit) | this "
                      "system's time to it (load + solve) | iteration | ratio | target |")
         lines.append("|---|---|---:|---:|---:|---:|---:|---|")
         for peer, final, peer_seconds, target in finals:
             best = None
-            for r in results:
+            for r in traced:
                 seconds, iteration = time_to_reach(r, final["rmse_test"])
                 ratio = peer_seconds / seconds if seconds else None
                 verdict = ("no target" if target is None else
@@ -263,18 +271,25 @@ def render_shape(args, shape, spec, results, peers, plot):
                     checks.append(f"- No strads run reached {peer}'s final test RMSE "
                                   f"{final['rmse_test']:.4f} (target NOT met).")
         lines.append("")
-    sgd = [r for r in results if r["algo"] == "sgd"]
+    # The epoch target compares training time: surprise's fit evaluates nothing, so the strads
+    # runs evaluated at the end only are used when there are any. Their seconds per epoch are the
+    # whole solve (the SGD blocks' set-up, the evaluations at the start and at the end, and the
+    # epochs) over the epochs.
+    sgd = [r for r in results if r["algo"] == "sgd" and not r.get("traced", True)] \
+        or [r for r in results if r["algo"] == "sgd"]
     if surprise_final and sgd:
         epoch = surprise_final["seconds_per_epoch"]
         for r in sgd:
             ratio = epoch / r["seconds_per_iteration"]
-            checks.append(f"- {r['system']}: {r['seconds_per_iteration']:.3f} s per epoch (with the "
-                          f"per-epoch evaluation) vs surprise SVD {epoch:.3f} s: {ratio:.1f}x "
+            how = ("solve over epochs, evaluated at the start and the end"
+                   if not r.get("traced", True) else "with the per-epoch evaluation")
+            checks.append(f"- {r['system']}: {r['seconds_per_iteration']:.3f} s per epoch ({how}) "
+                          f"vs surprise SVD {epoch:.3f} s: {ratio:.1f}x "
                           f"(target 3x: {'met' if ratio >= 3 else 'NOT met'}).")
     peer_peaks = [(p["system"], p["peak_rss_mib"]) for p in (spark_final, surprise_final) if p]
     if peer_peaks and results:
         light = min(peer_peaks, key=lambda x: x[1])
-        for r in results:
+        for r in traced:
             if r["threads"] * r["processes"] == 2:
                 m = r["peak_rss_mib"] / light[1]
                 checks.append(f"- {r['system']} peak memory {r['peak_rss_mib']:.0f} MiB vs the "
@@ -338,7 +353,8 @@ def main():
         raw += results + peers
         plot = None
         if results:
-            plotted = [r for r in results if r["threads"] * r["processes"] == 2 or r["processes"] > 1]
+            plotted = [r for r in results if r.get("traced", True)
+                       and (r["threads"] * r["processes"] == 2 or r["processes"] > 1)]
             png = Path(f"{stem}-{shape}.png")
             cmd = [args.strads, "plot"] + [str(ROOT / r["trace_file"]) for r in plotted]
             for r in plotted:

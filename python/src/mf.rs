@@ -66,6 +66,7 @@ pub fn fit_mf<'py>(
             Algorithm::Sgd(SgdOptions {
                 learning_rate: learning_rate.unwrap_or(defaults.learning_rate),
                 learning_rate_decay: learning_rate_decay.unwrap_or(defaults.learning_rate_decay),
+                ..defaults
             })
         }
         other => {

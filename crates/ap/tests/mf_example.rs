@@ -88,6 +88,7 @@ fn sgd_examples_match_strads_mf() {
         algorithm: Algorithm::Sgd(SgdOptions {
             learning_rate: 0.05,
             learning_rate_decay: 0.1,
+            ..SgdOptions::default()
         }),
         rank: 10,
         lambda: 0.05,

@@ -36,6 +36,7 @@ fn with_options(algorithm: AlgorithmKind) -> Algorithm {
         AlgorithmKind::Sgd => Algorithm::Sgd(SgdOptions {
             learning_rate: 0.02,
             learning_rate_decay: 0.01,
+            ..SgdOptions::default()
         }),
     }
 }
@@ -216,6 +217,42 @@ fn sgd_is_identical_for_the_same_seed_and_cluster_shape() {
     let mut other_seed = p.clone();
     other_seed.seed = 4;
     assert_ne!(run(2, &other_seed).model.unwrap(), a);
+}
+
+/// Evaluating SGD only every few epochs changes the trace, not the model: the factors are
+/// bit-identical to those of a run evaluated after every epoch, and the records kept are those
+/// of the start, the multiples and the last epoch, each equal to the every-epoch run's.
+#[test]
+fn sgd_evaluated_every_few_epochs_returns_the_same_factors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test) = noiseless(dir.path());
+    let every_epoch = params(&train, &test, AlgorithmKind::Sgd, 7);
+    let Algorithm::Sgd(options) = every_epoch.algorithm else {
+        unreachable!("an SGD problem")
+    };
+    let every_third = MfParams {
+        algorithm: Algorithm::Sgd(SgdOptions {
+            evaluate_every: std::num::NonZeroUsize::new(3).unwrap(),
+            ..options
+        }),
+        ..every_epoch.clone()
+    };
+    for threads in [1, 2] {
+        let full = run(threads, &every_epoch);
+        let sparse = run(threads, &every_third);
+        let (a, b) = (full.model.unwrap(), sparse.model.unwrap());
+        assert_eq!((a.w, a.h), (b.w, b.h), "{threads} threads");
+        let kept: Vec<usize> = sparse.trace.iter().map(|r| r.iteration).collect();
+        assert_eq!(kept, [0, 3, 6, 7]);
+        for record in &sparse.trace {
+            let same = &full.trace[record.iteration];
+            assert_eq!(
+                (record.objective, record.rmse_test),
+                (same.objective, same.rmse_test)
+            );
+        }
+        assert_eq!(sparse.last.iteration, 7);
+    }
 }
 
 #[test]

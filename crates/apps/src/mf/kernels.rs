@@ -6,6 +6,8 @@
 //! Objective: `sum_(i,j) (r_ij - w_i . h_j)^2 + lambda (sum_i c_i ||w_i||^2 + sum_j c_j ||h_j||^2)`;
 //! `reg` below is `lambda c_i` of the row being updated.
 
+use strads_core::prefetch::prefetch_slice;
+
 /// CCD++ update of one coordinate `w_it` with everything else fixed (the exact minimiser):
 ///
 /// `w_it = sum_j (e_ij + w_old h_old_jt) h_new_jt / (reg + sum_j h_new_jt^2)`
@@ -219,6 +221,9 @@ fn normal_equations(
     for start in (0..whole).step_by(CHUNK) {
         let len = CHUNK.min(whole - start);
         for (m, &c) in cols[start..start + len].iter().enumerate() {
+            if let Some(&ahead) = cols.get(start + m + PREFETCH_RATINGS) {
+                prefetch_slice(&other[ahead as usize * rank..][..rank]);
+            }
             let h = &other[c as usize * rank..][..rank];
             for (a, &x) in h.iter().enumerate() {
                 columns[a * CHUNK + m] = x;
@@ -250,6 +255,9 @@ fn normal_equations(
         }
     }
 }
+
+/// How many ratings ahead [`normal_equations`] prefetches the other side's row it will copy.
+const PREFETCH_RATINGS: usize = 16;
 
 /// Ratings per chunk of [`normal_equations`]: a multiple of 4 whose transposed rows (`rank`
 /// columns of it) stay in the first-level cache at the usual ranks. Without chunks the columns of
@@ -296,7 +304,27 @@ fn add_lower_row(column: &[f64], columns: &[f64], len: usize, lanes: &mut [[f64;
 /// (row-major, `n x n`); `a` is overwritten by its Cholesky factor `L` (`A = L L^T`), except
 /// that the diagonal holds `1 / L_jj` (one division per column instead of one per entry), and
 /// `b` by `x`.
+///
+/// The rank-10 systems of ALS (one per row, every iteration) run a copy compiled for that size,
+/// whose loops unroll; it does the same operations in the same order, so the same result.
 pub fn cholesky_solve(a: &mut [f64], b: &mut [f64], n: usize) -> Result<(), NotPositiveDefinite> {
+    match n {
+        10 => cholesky_solve_in::<10>(a, b, n),
+        _ => cholesky_solve_in::<0>(a, b, n),
+    }
+}
+
+/// [`cholesky_solve`] with the size `FIXED` known at compile time (0: `n` at run time).
+#[inline(always)]
+fn cholesky_solve_in<const FIXED: usize>(
+    a: &mut [f64],
+    b: &mut [f64],
+    n: usize,
+) -> Result<(), NotPositiveDefinite> {
+    // With FIXED > 0 the size is a constant the loops unroll over.
+    let n = if FIXED > 0 { FIXED } else { n };
+    // Slices of the exact lengths, so that the bounds checks of a fixed size fold away.
+    let (a, b) = (&mut a[..n * n], &mut b[..n]);
     for j in 0..n {
         let mut d = a[j * n + j];
         for k in 0..j {

@@ -28,6 +28,7 @@ pub mod sgd;
 pub mod shard;
 pub mod tiles;
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use serde::de::DeserializeOwned;
@@ -130,14 +131,21 @@ pub struct SgdOptions {
     pub learning_rate: f64,
     /// Step decay: epoch `e` (from 0) uses `eta_0 / (1 + decay e)`.
     pub learning_rate_decay: f64,
+    /// The objective and RMSEs are computed (and traced) at the start, after every epoch that is
+    /// a multiple of this, and after the last. An evaluation is a pass over the training and
+    /// test ratings that costs about a quarter of an epoch, and SGD needs none of it to go on;
+    /// a divergence is noticed at the next evaluation.
+    pub evaluate_every: NonZeroUsize,
 }
 
 impl Default for SgdOptions {
-    /// The command line's defaults: step size 0.05 decaying by 0.1 per epoch.
+    /// The command line's defaults: step size 0.05 decaying by 0.1 per epoch, evaluated after
+    /// every epoch.
     fn default() -> Self {
         SgdOptions {
             learning_rate: 0.05,
             learning_rate_decay: 0.1,
+            evaluate_every: NonZeroUsize::MIN,
         }
     }
 }
@@ -594,6 +602,20 @@ impl Driver<'_> {
         self.trace.push(record);
         self.diverged = !objective.is_finite();
         self.diverged || global[3] > 0.0 || iteration >= self.iterations
+    }
+
+    /// Whether worker 0's clock says the time is up, on every worker (collective), for an
+    /// iteration that is not recorded: without a time limit no worker asks, and it is false.
+    pub fn out_of_time(&self, worker: &mut Worker<'_>) -> Result<bool, EngineError> {
+        if self.max_seconds.is_infinite() {
+            return Ok(false);
+        }
+        Ok(self.share(worker, [0.0; 3]).exchange(worker)?[3] > 0.0)
+    }
+
+    /// Whether iteration `iteration` is the last that was asked for.
+    pub fn is_last(&self, iteration: usize) -> bool {
+        iteration >= self.iterations
     }
 
     /// After [`Driver::record`] of `iteration` said "go on": writes the checkpoint `state` (the

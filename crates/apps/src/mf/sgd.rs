@@ -144,11 +144,24 @@ impl RotationProgram for Sgd<'_, '_> {
         epoch: u64,
     ) -> Result<ControlFlow<()>, AppError> {
         let (local, epoch) = (&mut *self.local, epoch as usize);
-        local.refresh_h(worker)?;
-        let stop = self
-            .driver
-            .record(worker, epoch, local.evaluate(&local.h_needed))?
-            || self.driver.boundary(worker, epoch, &(&local.w, &local.h))?;
+        let driver = &mut *self.driver;
+        // Every worker takes the same branch: the epoch, the options and worker 0's clock
+        // decide it.
+        let evaluate = epoch % self.options.evaluate_every.get() == 0
+            || driver.is_last(epoch)
+            || driver.out_of_time(worker)?;
+        if evaluate {
+            local.refresh_h(worker)?;
+            if driver.record(worker, epoch, local.evaluate(&local.h_needed))? {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+        let stop = driver.boundary(worker, epoch, &(&local.w, &local.h))?;
+        // A requested stop ends the run here; its last record is of the model it returns.
+        if stop && !evaluate {
+            local.refresh_h(worker)?;
+            driver.record(worker, epoch, local.evaluate(&local.h_needed))?;
+        }
         Ok(if stop {
             ControlFlow::Break(())
         } else {

@@ -88,6 +88,11 @@ fn mf_rejects_the_flags_of_other_algorithms_naming_them() {
             &["--lr", "--lr-decay"],
             "to --algo sgd",
         );
+        assert_inapplicable(
+            &strads(&format!("{mf} --algo {algo} --eval-every 1")),
+            &["--eval-every"],
+            "to --algo sgd",
+        );
     }
     // ccd's flag with sgd and als.
     for algo in ["sgd", "als"] {
@@ -106,6 +111,7 @@ fn mf_rejects_the_flags_of_other_algorithms_naming_them() {
     // Each flag with its own algorithm is taken.
     for flags in [
         "--algo sgd --lr 0.05 --lr-decay 0.1",
+        "--algo sgd --eval-every 3",
         "--algo ccd --inner 2",
         "--algo als --init random",
     ] {

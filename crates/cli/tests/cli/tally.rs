@@ -965,6 +965,8 @@ fn flag_cases() -> Vec<Case> {
         ("--max-seconds nan", "--max-seconds"),
         ("--lr 0.1", "--lr only applies to --algo sgd"),
         ("--lr-decay 0.1", "--lr-decay only applies to --algo sgd"),
+        ("--eval-every 2", "--eval-every only applies to --algo sgd"),
+        ("--algo sgd --eval-every 0", "--eval-every"),
         ("--algo als --inner 2", "--inner only applies to --algo ccd"),
         ("--algo sgd --init random", "--init only applies"),
         ("--algo sgd --init-steps 2", "--init-steps only applies"),
