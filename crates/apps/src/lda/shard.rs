@@ -460,6 +460,7 @@ impl ShardState {
         let (z, doc_topic, word_topic): (&mut [Topic], &mut [u32], &mut [u32]) =
             (z, doc_topic, word_topic);
         sparse.load_totals(topic_total, priors);
+        let topic_total: &mut [i64] = topic_total;
         for slice in slices_of(slices, &block) {
             let words = slice.words.clone();
             sparse.load_words(
@@ -472,6 +473,7 @@ impl ShardState {
                 let d = visit_doc[v] as usize;
                 let doc_row = &mut doc_topic[d * k..(d + 1) * k];
                 sparse.load_doc(doc_row);
+                let mut moves = sparse.moves();
                 let end = visit_end[v] as usize;
                 for i in at..end {
                     // The word row and topic list of a token a few places on come from L2:
@@ -480,7 +482,7 @@ impl ShardState {
                         if i + EXACT_LOOKAHEAD < slice_end {
                             let ahead = ahead as usize - first;
                             prefetch_slice(&word_topic[ahead * k..(ahead + 1) * k]);
-                            sparse.prefetch_word(ahead + first);
+                            moves.prefetch_word(ahead + first);
                         }
                     }
                     let w = token_word[i] as usize;
@@ -490,12 +492,12 @@ impl ShardState {
                     doc_row[old] -= 1;
                     row[old] -= 1;
                     topic_total[old] -= 1;
-                    sparse.remove_token(w, old, doc_row[old], row[old], topic_total[old]);
-                    let new = sparse.sample(w, row, rng);
+                    moves.remove_token(w, old, doc_row[old], row[old], topic_total[old]);
+                    let new = moves.sample(w, row, rng);
                     doc_row[new] += 1;
                     row[new] += 1;
                     topic_total[new] += 1;
-                    sparse.add_token(w, new, doc_row[new], row[new], topic_total[new]);
+                    moves.add_token(w, new, doc_row[new], row[new], topic_total[new]);
                     *z = new as Topic;
                 }
                 at = end;

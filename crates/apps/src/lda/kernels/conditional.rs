@@ -141,57 +141,40 @@ impl SparseConditional {
         self.coef_sum = sum;
     }
 
-    /// Topic `k` has lost a token of `word`: `n_dk`, `n_kw`, `n_k` are the counts without it.
+    /// The per-token operations over plain slices of this state: taken once per run of
+    /// tokens, so that a token's moves and draw index slices without re-deriving them.
     #[inline]
-    pub fn remove_token(&mut self, word: usize, k: usize, n_dk: u32, n_kw: u32, n_k: i64) {
-        self.removed_topic = k;
-        self.removed_coef_sum = self.coef_sum;
-        // n_k went down by one: its cached inverses move down.
-        let term = &mut self.terms[k];
-        term.inverse_above = term.inverse_total;
-        term.inverse_total = term.inverse_below;
-        term.inverse_below = 1.0 / ((n_k - 1) as f64 + self.w_beta);
-        let coef = (f64::from(n_dk) + self.alpha) * term.inverse_total;
-        self.coef_sum += coef - term.coef;
-        term.coef = coef;
-        if n_kw == 0 {
-            let used = self.word_nonzeros[word - self.first_word] as usize;
-            let slots = self.word_slots(word);
-            let at = slots[..used]
-                .iter()
-                .position(|&t| usize::from(t) == k)
-                .expect("a topic with a token is in its word's list");
-            // Swap-remove: the order (largest first at the slice's start) only speeds the search.
-            slots.swap(at, used - 1);
-            self.word_nonzeros[word - self.first_word] -= 1;
+    pub fn moves(&mut self) -> TokenMoves<'_> {
+        TokenMoves {
+            topics: self.topics,
+            alpha: self.alpha,
+            beta: self.beta,
+            w_beta: self.w_beta,
+            terms: &mut self.terms[..],
+            coef_sum: &mut self.coef_sum,
+            removed_topic: &mut self.removed_topic,
+            removed_coef_sum: &mut self.removed_coef_sum,
+            first_word: self.first_word,
+            word_nonzero: &mut self.word_nonzero[..],
+            word_nonzeros: &mut self.word_nonzeros[..],
+            word_prefix: &mut self.word_prefix[..],
         }
     }
 
+    /// Topic `k` has lost a token of `word`: `n_dk`, `n_kw`, `n_k` are the counts without it.
+    pub fn remove_token(&mut self, word: usize, k: usize, n_dk: u32, n_kw: u32, n_k: i64) {
+        self.moves().remove_token(word, k, n_dk, n_kw, n_k);
+    }
+
     /// Topic `k` has gained a token of `word`: `n_dk`, `n_kw`, `n_k` are the counts with it.
-    #[inline]
     pub fn add_token(&mut self, word: usize, k: usize, n_dk: u32, n_kw: u32, n_k: i64) {
-        // n_k went up by one: its cached inverses move up. (Back where it was, the values are
-        // those before the removal: each is the same division of the same n_k.)
-        let term = &mut self.terms[k];
-        term.inverse_below = term.inverse_total;
-        term.inverse_total = term.inverse_above;
-        term.inverse_above = 1.0 / ((n_k + 1) as f64 + self.w_beta);
-        let coef = (f64::from(n_dk) + self.alpha) * term.inverse_total;
-        let moved_sum = self.coef_sum + (coef - term.coef);
-        term.coef = coef;
-        // Back where it was: C is the value before the removal (exact, where the two
-        // increments would leave rounding), selected by mask rather than by a branch. (Without
-        // black_box the compiler turns the mask back into a branch, mispredicted 0.5 times a
-        // token under cachegrind.)
-        let back = std::hint::black_box(u64::from(k == self.removed_topic).wrapping_neg());
-        self.coef_sum = f64::from_bits(
-            (self.removed_coef_sum.to_bits() & back) | (moved_sum.to_bits() & !back),
-        );
-        if n_kw == 1 {
-            let used = self.word_nonzeros[word - self.first_word] as usize;
-            self.word_slots(word)[used] = k as u16;
-            self.word_nonzeros[word - self.first_word] += 1;
-        }
+        self.moves().add_token(word, k, n_dk, n_kw, n_k);
+    }
+
+    /// Draws the topic of a token of `word` (in the loaded slice, with counts `word_topic`) of
+    /// the loaded document; the counts must be those without the token.
+    pub fn sample(&mut self, word: usize, word_topic: &[u32], rng: &mut FastRng) -> usize {
+        self.moves().sample(word, word_topic, rng)
     }
 
     /// The topics in `word`'s list, in the list's order.
@@ -216,6 +199,78 @@ impl SparseConditional {
         }
         let total = word_total + self.beta * self.coef_sum;
         mass.iter().map(|m| m / total).collect()
+    }
+}
+
+/// [`SparseConditional`]'s per-token operations, over slices of its state (see
+/// [`SparseConditional::moves`]).
+pub struct TokenMoves<'a> {
+    topics: usize,
+    alpha: f64,
+    beta: f64,
+    w_beta: f64,
+    terms: &'a mut [TopicTerms],
+    coef_sum: &'a mut f64,
+    removed_topic: &'a mut usize,
+    removed_coef_sum: &'a mut f64,
+    first_word: usize,
+    word_nonzero: &'a mut [u16],
+    word_nonzeros: &'a mut [u32],
+    word_prefix: &'a mut [f64],
+}
+
+impl TokenMoves<'_> {
+    /// Topic `k` has lost a token of `word`: `n_dk`, `n_kw`, `n_k` are the counts without it.
+    #[inline]
+    pub fn remove_token(&mut self, word: usize, k: usize, n_dk: u32, n_kw: u32, n_k: i64) {
+        *self.removed_topic = k;
+        *self.removed_coef_sum = *self.coef_sum;
+        // n_k went down by one: its cached inverses move down.
+        let term = &mut self.terms[k];
+        term.inverse_above = term.inverse_total;
+        term.inverse_total = term.inverse_below;
+        term.inverse_below = 1.0 / ((n_k - 1) as f64 + self.w_beta);
+        let coef = (f64::from(n_dk) + self.alpha) * term.inverse_total;
+        *self.coef_sum += coef - term.coef;
+        term.coef = coef;
+        if n_kw == 0 {
+            let used = self.word_nonzeros[word - self.first_word] as usize;
+            let slots = self.word_slots(word);
+            let at = slots[..used]
+                .iter()
+                .position(|&t| usize::from(t) == k)
+                .expect("a topic with a token is in its word's list");
+            // Swap-remove: the order (largest first at the slice's start) only speeds the search.
+            slots.swap(at, used - 1);
+            self.word_nonzeros[word - self.first_word] -= 1;
+        }
+    }
+
+    /// Topic `k` has gained a token of `word`: `n_dk`, `n_kw`, `n_k` are the counts with it.
+    #[inline]
+    pub fn add_token(&mut self, word: usize, k: usize, n_dk: u32, n_kw: u32, n_k: i64) {
+        // n_k went up by one: its cached inverses move up. (Back where it was, the values are
+        // those before the removal: each is the same division of the same n_k.)
+        let term = &mut self.terms[k];
+        term.inverse_below = term.inverse_total;
+        term.inverse_total = term.inverse_above;
+        term.inverse_above = 1.0 / ((n_k + 1) as f64 + self.w_beta);
+        let coef = (f64::from(n_dk) + self.alpha) * term.inverse_total;
+        let moved_sum = *self.coef_sum + (coef - term.coef);
+        term.coef = coef;
+        // Back where it was: C is the value before the removal (exact, where the two
+        // increments would leave rounding), selected by mask rather than by a branch. (Without
+        // black_box the compiler turns the mask back into a branch, mispredicted 0.5 times a
+        // token under cachegrind.)
+        let back = std::hint::black_box(u64::from(k == *self.removed_topic).wrapping_neg());
+        *self.coef_sum = f64::from_bits(
+            (self.removed_coef_sum.to_bits() & back) | (moved_sum.to_bits() & !back),
+        );
+        if n_kw == 1 {
+            let used = self.word_nonzeros[word - self.first_word] as usize;
+            self.word_slots(word)[used] = k as u16;
+            self.word_nonzeros[word - self.first_word] += 1;
+        }
     }
 
     /// Prefetches the start of `word`'s list of nonzero topics (a token of it comes soon).
