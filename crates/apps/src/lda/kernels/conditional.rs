@@ -2,7 +2,6 @@
 
 use super::FastRng;
 use crate::padded::PaddedVec;
-use strads_core::prefetch::prefetch_read;
 
 /// The symmetric Dirichlet priors and the vocabulary size.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -270,15 +269,6 @@ impl TokenMoves<'_> {
             let used = self.word_nonzeros[word - self.first_word] as usize;
             self.word_slots(word)[used] = k as u16;
             self.word_nonzeros[word - self.first_word] += 1;
-        }
-    }
-
-    /// Prefetches the start of `word`'s list of nonzero topics (a token of it comes soon).
-    #[inline(always)]
-    pub fn prefetch_word(&self, word: usize) {
-        let at = (word - self.first_word) * self.topics;
-        if let Some(first) = self.word_nonzero.get(at) {
-            prefetch_read(first);
         }
     }
 
