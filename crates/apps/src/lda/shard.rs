@@ -455,6 +455,7 @@ impl ShardState {
         let (z, doc_topic, word_topic): (&mut [Topic], &mut [u32], &mut [u32]) =
             (z, doc_topic, word_topic);
         sparse.load_totals(topic_total, priors);
+        let topic_total: &mut [i64] = topic_total;
         for slice in slices_of(slices, &block) {
             let words = slice.words.clone();
             sparse.load_words(
@@ -466,7 +467,11 @@ impl ShardState {
                 let d = visit_doc[v] as usize;
                 let doc_row = &mut doc_topic[d * k..(d + 1) * k];
                 sparse.load_doc(doc_row);
+                let mut moves = sparse.moves();
                 let end = visit_end[v] as usize;
+                // (Prefetching the word rows and lists of the tokens a few places on, as the
+                // MH sampler does, measured 2-3% more user CPU: they come from L2, whose
+                // latency the out-of-order window hides.)
                 for (&w, z) in token_word[at..end].iter().zip(&mut z[at..end]) {
                     let w = w as usize;
                     let row = &mut word_topic[(w - first) * k..(w - first + 1) * k];
@@ -474,12 +479,12 @@ impl ShardState {
                     doc_row[old] -= 1;
                     row[old] -= 1;
                     topic_total[old] -= 1;
-                    sparse.remove_token(w, old, doc_row[old], row[old], topic_total[old]);
-                    let new = sparse.sample(w, row, rng);
+                    moves.remove_token(w, old, doc_row[old], row[old], topic_total[old]);
+                    let new = moves.sample(w, row, rng);
                     doc_row[new] += 1;
                     row[new] += 1;
                     topic_total[new] += 1;
-                    sparse.add_token(w, new, doc_row[new], row[new], topic_total[new]);
+                    moves.add_token(w, new, doc_row[new], row[new], topic_total[new]);
                     *z = new as Topic;
                 }
                 at = end;

@@ -34,6 +34,17 @@ pub fn exact_conditional(
     p
 }
 
+/// One topic's cached terms in [`SparseConditional`].
+#[derive(Clone, Copy, Debug, Default)]
+struct TopicTerms {
+    /// `c_k = (n_dk + a) / (n_k + W b)` of the current document.
+    coef: f64,
+    /// `1 / (n_k + W b)`, and the same for `n_k - 1` and `n_k + 1`.
+    inverse_total: f64,
+    inverse_below: f64,
+    inverse_above: f64,
+}
+
 /// The exact collapsed conditional drawn sparsely (after SparseLDA, Yao, Mimno and McCallum
 /// 2009): the sampler for small K, tested against [`exact_conditional`].
 ///
@@ -56,12 +67,10 @@ pub struct SparseConditional {
     alpha: f64,
     beta: f64,
     w_beta: f64,
-    /// `1 / (n_k + W b)`, and the same for `n_k - 1` and `n_k + 1` (`below`, `above`).
-    inverse_total: PaddedVec<f64>,
-    inverse_below: PaddedVec<f64>,
-    inverse_above: PaddedVec<f64>,
-    /// `c_k` of the current document, and `C`.
-    coef: PaddedVec<f64>,
+    /// Per topic `k`: `c_k` of the current document and the cached inverses, side by side so
+    /// that moving a token touches one entry (and takes one bounds check) per topic.
+    terms: PaddedVec<TopicTerms>,
+    /// `C`.
     coef_sum: f64,
     /// The topic [`SparseConditional::remove_token`] last took a token from, and `C` before
     /// it did: restored when the token comes back to the same topic (common once the chain has
@@ -73,6 +82,8 @@ pub struct SparseConditional {
     first_word: usize,
     word_nonzero: PaddedVec<u16>,
     word_nonzeros: PaddedVec<u32>,
+    /// Scratch for [`SparseConditional::sample`]: the running sums of the word bucket (K + 3).
+    word_prefix: PaddedVec<f64>,
 }
 
 impl SparseConditional {
@@ -84,13 +95,13 @@ impl SparseConditional {
         self.w_beta = priors.words as f64 * priors.beta;
         let w_beta = self.w_beta;
         let inverse = |n_k: i64| 1.0 / (n_k as f64 + w_beta);
-        self.inverse_total
-            .assign(topic_total.iter().map(|&n_k| inverse(n_k)));
-        self.inverse_below
-            .assign(topic_total.iter().map(|&n_k| inverse(n_k - 1)));
-        self.inverse_above
-            .assign(topic_total.iter().map(|&n_k| inverse(n_k + 1)));
-        self.coef.resize(self.topics, 0.0);
+        self.terms.assign(topic_total.iter().map(|&n_k| TopicTerms {
+            coef: 0.0,
+            inverse_total: inverse(n_k),
+            inverse_below: inverse(n_k - 1),
+            inverse_above: inverse(n_k + 1),
+        }));
+        self.word_prefix.resize(self.topics + 3, 0.0);
     }
 
     /// Takes the rows `n_.w` of the words `first_word..` (K counts per word, concatenated).
@@ -122,30 +133,105 @@ impl SparseConditional {
     pub fn load_doc(&mut self, doc_topic: &[u32]) {
         let alpha = self.alpha;
         let mut sum = 0.0;
-        for ((coef, &inverse), &n) in self
-            .coef
-            .iter_mut()
-            .zip(self.inverse_total.iter())
-            .zip(doc_topic)
-        {
-            *coef = (f64::from(n) + alpha) * inverse;
-            sum += *coef;
+        for (term, &n) in self.terms.iter_mut().zip(doc_topic) {
+            term.coef = (f64::from(n) + alpha) * term.inverse_total;
+            sum += term.coef;
         }
         self.coef_sum = sum;
     }
 
+    /// The per-token operations over plain slices of this state: taken once per run of
+    /// tokens, so that a token's moves and draw index slices without re-deriving them.
+    #[inline]
+    pub fn moves(&mut self) -> TokenMoves<'_> {
+        TokenMoves {
+            topics: self.topics,
+            alpha: self.alpha,
+            beta: self.beta,
+            w_beta: self.w_beta,
+            terms: &mut self.terms[..],
+            coef_sum: &mut self.coef_sum,
+            removed_topic: &mut self.removed_topic,
+            removed_coef_sum: &mut self.removed_coef_sum,
+            first_word: self.first_word,
+            word_nonzero: &mut self.word_nonzero[..],
+            word_nonzeros: &mut self.word_nonzeros[..],
+            word_prefix: &mut self.word_prefix[..],
+        }
+    }
+
+    /// Topic `k` has lost a token of `word`: `n_dk`, `n_kw`, `n_k` are the counts without it.
+    pub fn remove_token(&mut self, word: usize, k: usize, n_dk: u32, n_kw: u32, n_k: i64) {
+        self.moves().remove_token(word, k, n_dk, n_kw, n_k);
+    }
+
+    /// Topic `k` has gained a token of `word`: `n_dk`, `n_kw`, `n_k` are the counts with it.
+    pub fn add_token(&mut self, word: usize, k: usize, n_dk: u32, n_kw: u32, n_k: i64) {
+        self.moves().add_token(word, k, n_dk, n_kw, n_k);
+    }
+
+    /// Draws the topic of a token of `word` (in the loaded slice, with counts `word_topic`) of
+    /// the loaded document; the counts must be those without the token.
+    pub fn sample(&mut self, word: usize, word_topic: &[u32], rng: &mut FastRng) -> usize {
+        self.moves().sample(word, word_topic, rng)
+    }
+
+    /// The topics in `word`'s list, in the list's order.
+    #[cfg(test)]
+    pub(super) fn word_topics(&self, word: usize) -> Vec<u16> {
+        let at = (word - self.first_word) * self.topics;
+        let used = self.word_nonzeros[word - self.first_word] as usize;
+        self.word_nonzero[at..at + used].to_vec()
+    }
+
+    /// The distribution [`SparseConditional::sample`] draws from for a token of `word`, from
+    /// the cached coefficients, `C` and the word's list (its two buckets, normalised).
+    #[cfg(test)]
+    pub(super) fn implied_conditional(&self, word: usize, word_topic: &[u32]) -> Vec<f64> {
+        let mut mass: Vec<f64> = self.terms.iter().map(|t| self.beta * t.coef).collect();
+        let mut word_total = 0.0;
+        for t in self.word_topics(word) {
+            let t = usize::from(t);
+            let weight = self.terms[t].coef * f64::from(word_topic[t]);
+            mass[t] += weight;
+            word_total += weight;
+        }
+        let total = word_total + self.beta * self.coef_sum;
+        mass.iter().map(|m| m / total).collect()
+    }
+}
+
+/// [`SparseConditional`]'s per-token operations, over slices of its state (see
+/// [`SparseConditional::moves`]).
+pub struct TokenMoves<'a> {
+    topics: usize,
+    alpha: f64,
+    beta: f64,
+    w_beta: f64,
+    terms: &'a mut [TopicTerms],
+    coef_sum: &'a mut f64,
+    removed_topic: &'a mut usize,
+    removed_coef_sum: &'a mut f64,
+    first_word: usize,
+    word_nonzero: &'a mut [u16],
+    word_nonzeros: &'a mut [u32],
+    word_prefix: &'a mut [f64],
+}
+
+impl TokenMoves<'_> {
     /// Topic `k` has lost a token of `word`: `n_dk`, `n_kw`, `n_k` are the counts without it.
     #[inline]
     pub fn remove_token(&mut self, word: usize, k: usize, n_dk: u32, n_kw: u32, n_k: i64) {
-        self.removed_topic = k;
-        self.removed_coef_sum = self.coef_sum;
+        *self.removed_topic = k;
+        *self.removed_coef_sum = *self.coef_sum;
         // n_k went down by one: its cached inverses move down.
-        self.inverse_above[k] = self.inverse_total[k];
-        self.inverse_total[k] = self.inverse_below[k];
-        self.inverse_below[k] = 1.0 / ((n_k - 1) as f64 + self.w_beta);
-        let coef = (f64::from(n_dk) + self.alpha) * self.inverse_total[k];
-        self.coef_sum += coef - self.coef[k];
-        self.coef[k] = coef;
+        let term = &mut self.terms[k];
+        term.inverse_above = term.inverse_total;
+        term.inverse_total = term.inverse_below;
+        term.inverse_below = 1.0 / ((n_k - 1) as f64 + self.w_beta);
+        let coef = (f64::from(n_dk) + self.alpha) * term.inverse_total;
+        *self.coef_sum += coef - term.coef;
+        term.coef = coef;
         if n_kw == 0 {
             let used = self.word_nonzeros[word - self.first_word] as usize;
             let slots = self.word_slots(word);
@@ -164,18 +250,19 @@ impl SparseConditional {
     pub fn add_token(&mut self, word: usize, k: usize, n_dk: u32, n_kw: u32, n_k: i64) {
         // n_k went up by one: its cached inverses move up. (Back where it was, the values are
         // those before the removal: each is the same division of the same n_k.)
-        self.inverse_below[k] = self.inverse_total[k];
-        self.inverse_total[k] = self.inverse_above[k];
-        self.inverse_above[k] = 1.0 / ((n_k + 1) as f64 + self.w_beta);
-        let coef = (f64::from(n_dk) + self.alpha) * self.inverse_total[k];
-        let moved_sum = self.coef_sum + (coef - self.coef[k]);
-        self.coef[k] = coef;
+        let term = &mut self.terms[k];
+        term.inverse_below = term.inverse_total;
+        term.inverse_total = term.inverse_above;
+        term.inverse_above = 1.0 / ((n_k + 1) as f64 + self.w_beta);
+        let coef = (f64::from(n_dk) + self.alpha) * term.inverse_total;
+        let moved_sum = *self.coef_sum + (coef - term.coef);
+        term.coef = coef;
         // Back where it was: C is the value before the removal (exact, where the two
         // increments would leave rounding), selected by mask rather than by a branch. (Without
         // black_box the compiler turns the mask back into a branch, mispredicted 0.5 times a
         // token under cachegrind.)
-        let back = std::hint::black_box(u64::from(k == self.removed_topic).wrapping_neg());
-        self.coef_sum = f64::from_bits(
+        let back = std::hint::black_box(u64::from(k == *self.removed_topic).wrapping_neg());
+        *self.coef_sum = f64::from_bits(
             (self.removed_coef_sum.to_bits() & back) | (moved_sum.to_bits() & !back),
         );
         if n_kw == 1 {
@@ -183,30 +270,6 @@ impl SparseConditional {
             self.word_slots(word)[used] = k as u16;
             self.word_nonzeros[word - self.first_word] += 1;
         }
-    }
-
-    /// The topics in `word`'s list, in the list's order.
-    #[cfg(test)]
-    pub(super) fn word_topics(&self, word: usize) -> Vec<u16> {
-        let at = (word - self.first_word) * self.topics;
-        let used = self.word_nonzeros[word - self.first_word] as usize;
-        self.word_nonzero[at..at + used].to_vec()
-    }
-
-    /// The distribution [`SparseConditional::sample`] draws from for a token of `word`, from
-    /// the cached coefficients, `C` and the word's list (its two buckets, normalised).
-    #[cfg(test)]
-    pub(super) fn implied_conditional(&self, word: usize, word_topic: &[u32]) -> Vec<f64> {
-        let mut mass: Vec<f64> = self.coef.iter().map(|&c| self.beta * c).collect();
-        let mut word_total = 0.0;
-        for t in self.word_topics(word) {
-            let t = usize::from(t);
-            let weight = self.coef[t] * f64::from(word_topic[t]);
-            mass[t] += weight;
-            word_total += weight;
-        }
-        let total = word_total + self.beta * self.coef_sum;
-        mass.iter().map(|m| m / total).collect()
     }
 
     fn word_slots(&mut self, word: usize) -> &mut [u16] {
@@ -217,31 +280,40 @@ impl SparseConditional {
     /// Draws the topic of a token of `word` (in the loaded slice, with counts `word_topic`) of
     /// the loaded document; the counts must be those without the token.
     #[inline]
-    pub fn sample(&self, word: usize, word_topic: &[u32], rng: &mut FastRng) -> usize {
+    pub fn sample(&mut self, word: usize, word_topic: &[u32], rng: &mut FastRng) -> usize {
         let at = (word - self.first_word) * self.topics;
         let used = self.word_nonzeros[word - self.first_word] as usize;
         let nonzero = &self.word_nonzero[at..at + used];
         // Both K long: the compiler checks each topic against one bound.
-        let coef = &self.coef[..self.topics];
+        let terms = &self.terms[..self.topics];
         let counts = &word_topic[..self.topics];
-        let weigh = |t: u16| coef[usize::from(t)] * f64::from(counts[usize::from(t)]);
-        let word_total: f64 = nonzero.iter().map(|&t| weigh(t)).sum();
+        let weigh = |t: u16| terms[usize::from(t)].coef * f64::from(counts[usize::from(t)]);
+        // The word bucket's running sums, then +inf up to a multiple of four entries.
+        let prefix = &mut self.word_prefix[..used + 3];
+        let mut word_total = 0.0;
+        for (sum, &t) in prefix.iter_mut().zip(nonzero) {
+            word_total += weigh(t);
+            *sum = word_total;
+        }
+        prefix[used..].fill(f64::INFINITY);
         let prior_total = self.beta * self.coef_sum.max(0.0);
         let mut u = rng.unit() * (word_total + prior_total);
         if u < word_total {
-            // Recomputing the few products is cheaper than storing and reloading them.
-            for &t in nonzero {
-                u -= weigh(t);
-                if u < 0.0 {
-                    return usize::from(t);
-                }
-            }
-            // Rounding: u fell past the last term; the last topic is as good as any.
-            return usize::from(nonzero[used - 1]);
+            // The drawn topic is the first whose running sum exceeds u, i.e. the number of
+            // running sums at or below u: counted four at a time without a branch on u (a
+            // search that stops at the topic mispredicts its exit about once a token, and
+            // each step waits on the previous subtraction).
+            let below: usize = prefix
+                .chunks_exact(4)
+                .take(used.div_ceil(4))
+                .map(|four| four.iter().map(|&sum| usize::from(sum <= u)).sum::<usize>())
+                .sum();
+            // Rounding can put u on the last sum; the last topic is as good as any then.
+            return usize::from(nonzero[below.min(used - 1)]);
         }
         u -= word_total;
-        for (k, &c) in coef.iter().enumerate() {
-            u -= self.beta * c;
+        for (k, term) in terms.iter().enumerate() {
+            u -= self.beta * term.coef;
             if u < 0.0 {
                 return k;
             }

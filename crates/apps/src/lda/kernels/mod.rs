@@ -36,7 +36,7 @@ pub mod mh;
 pub mod rng;
 
 pub use alias::AliasTable;
-pub use conditional::{exact_conditional, Priors, SparseConditional};
+pub use conditional::{exact_conditional, Priors, SparseConditional, TokenMoves};
 pub use fold_in::{fold_in, FoldInParams};
 pub use likelihood::{
     doc_log_likelihood, ln_gamma, log_likelihood_reference, word_log_likelihood,

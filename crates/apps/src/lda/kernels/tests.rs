@@ -272,3 +272,41 @@ fn sparse_sampler_stays_exact_over_a_chain_of_moves() {
     }
     assert_eq!(checked, 4 * 3);
 }
+
+#[test]
+fn sparse_sampler_is_exact_for_every_list_length() {
+    // The word bucket is drawn by counting running sums four at a time, padded with +inf: lists
+    // shorter than, equal to and just past a multiple of four must all draw exactly.
+    let k = 12;
+    let priors = Priors {
+        alpha: 0.2,
+        beta: 0.5,
+        words: 30,
+    };
+    let doc_topic: Vec<u32> = (0..k as u32).map(|t| (t * 5) % 7).collect();
+    let topic_total: Vec<i64> = (0..k as i64).map(|t| 40 + 13 * t).collect();
+    for used in [1usize, 2, 3, 4, 5, 7, 8, 9, 12] {
+        // Topics 11, 10, ... with counts 3, 8, 13, ...: every list a different shape.
+        let mut row = vec![0u32; k];
+        for (i, t) in (0..k).rev().take(used).enumerate() {
+            row[t] = 3 + 5 * i as u32;
+        }
+        let mut sparse = SparseConditional::default();
+        sparse.load_totals(&topic_total, &priors);
+        sparse.load_words(0, &row);
+        sparse.load_doc(&doc_topic);
+        let exact = exact_conditional(&doc_topic, &row, &topic_total, &priors);
+        let mut rng = FastRng::new(9, used as u64);
+        let n = 100_000;
+        let mut observed = vec![0u64; k];
+        for _ in 0..n {
+            observed[sparse.sample(0, &row, &mut rng)] += 1;
+        }
+        let expected: Vec<f64> = exact.iter().map(|p| p * n as f64).collect();
+        let stat = chi_square_statistic(&observed, &expected);
+        assert!(
+            stat < chi_square_critical_001(k - 1),
+            "{used} topics: chi-square {stat}, observed {observed:?}, expected {expected:?}"
+        );
+    }
+}
