@@ -13,7 +13,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use strads_apps::sparse_regression::{
-    solve, ColumnSource, ColumnsError, CscColumns, DataSource, Entries, InMemoryColumns,
+    solve, ColumnSource, ColumnsError, ColumnsOptions, CscColumns, DataSource, Entries, InMemoryColumns,
     InMemoryRows, Layout, LayoutKind, LossKind, Penalty, RegressionParams,
 };
 use strads_engine::ClusterConfig;
@@ -104,7 +104,9 @@ pub fn fit_sparse_regression_csc<'py>(
     seed: u64,
     on_progress: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let options = Options::parse(loss, penalty, penalty_value, "columns", threads)?;
+    let mut options = Options::parse(loss, penalty, penalty_value, "columns", threads)?;
+    // The blocks are cut for the threads that will solve them (one for a small X).
+    options.threads = ColumnsOptions::default().threads_for(threads, data.as_array().len() as u64);
     let started = Instant::now();
     let (indptr, indices) = (
         IndexArray::extract(&indptr, "indptr")?,
@@ -284,7 +286,10 @@ pub fn fit_sparse_regression_dense<'py>(
     seed: u64,
     on_progress: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let options = Options::parse(loss, penalty, penalty_value, "columns", threads)?;
+    let mut options = Options::parse(loss, penalty, penalty_value, "columns", threads)?;
+    // The blocks are cut for the threads that will solve them (one for a small X: its
+    // entries are at most its elements).
+    options.threads = ColumnsOptions::default().threads_for(threads, x.as_array().len() as u64);
     let started = Instant::now();
     let columns = in_memory_columns(&Ok(DenseColumns(x.as_array())), y.as_slice()?, &options)?;
     let data = DataSource::InMemoryColumns(columns);

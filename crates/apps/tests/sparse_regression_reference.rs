@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use strads_apps::sparse_regression::{
-    solve, ColumnsOptions, DataSource, Layout, LayoutKind, LossKind, Penalty, RegressionParams,
-    RowsOptions, Solution, StopReason,
+    solve, solving_threads, ColumnsOptions, DataSource, Layout, LayoutKind, LossKind, Penalty,
+    RegressionParams, RowsOptions, Solution, StopReason,
 };
 use strads_apps::Hooks;
 use strads_core::{SchedulerKind, SchedulerParams};
@@ -525,7 +525,12 @@ fn params(kind: LossKind, path: &Path, penalty: Penalty, run: Run) -> Regression
                 sweep_share: 0.25,
                 inner_passes: run.inner_passes,
             }),
-            LayoutKind::Columns => Layout::Columns(ColumnsOptions { local_passes: 1 }),
+            // Every thread solves, however small the problem: these runs check the blocks'
+            // exchange.
+            LayoutKind::Columns => Layout::Columns(ColumnsOptions {
+                local_passes: 1,
+                single_worker_entries: 0,
+            }),
         },
     }
 }
@@ -1124,6 +1129,78 @@ fn column_layout_stops_within_a_round_of_the_pass_limit() {
         );
         assert!(!solution.converged());
     }
+}
+
+/// A small X is solved on one worker thread in one process, whatever the cluster's threads
+/// (`ColumnsOptions::single_worker_entries`, bounded for a libsvm file by its bytes / 4), with
+/// one thread's answer bit for bit; 0 keeps every thread, and so do clusters of processes.
+#[test]
+fn a_small_problem_is_solved_on_one_worker_thread_unless_told_otherwise() {
+    let problem = &lasso_problems()[3];
+    let dir = tempfile::tempdir().unwrap();
+    let path = problem.write_libsvm(dir.path(), "data.libsvm", |y| y);
+    let file_entries_bound = std::fs::metadata(&path).unwrap().len() / 4;
+    let ratio = 0.01;
+    let with_rule = |single_worker_entries: u64| {
+        let run = Run {
+            layout: LayoutKind::Columns,
+            ..Run::default()
+        };
+        let mut params = params(LossKind::Squared, &path, Penalty::Ratio(ratio), run);
+        params.layout = Layout::Columns(ColumnsOptions {
+            local_passes: 1,
+            single_worker_entries,
+        });
+        params
+    };
+    let two = ClusterConfig::threads(2);
+    let default_rule = ColumnsOptions::default().single_worker_entries;
+    assert!(
+        file_entries_bound <= default_rule,
+        "the test problem is small"
+    );
+    assert_eq!(solving_threads(&with_rule(default_rule), &two), 1);
+    assert_eq!(solving_threads(&with_rule(file_entries_bound), &two), 1);
+    assert_eq!(solving_threads(&with_rule(file_entries_bound - 1), &two), 2);
+    assert_eq!(solving_threads(&with_rule(0), &two), 2);
+    let processes =
+        ClusterConfig::cluster(2, 0, vec!["127.0.0.1:1".into(), "127.0.0.1:2".into()]).unwrap();
+    assert_eq!(solving_threads(&with_rule(default_rule), &processes), 2);
+
+    let solve_on = |threads: usize, single_worker_entries: u64| {
+        solve(
+            &ClusterConfig::threads(threads),
+            &with_rule(single_worker_entries),
+            Hooks::default(),
+        )
+        .unwrap()
+        .expect("the solution")
+    };
+    let reference = reference_solve(
+        problem,
+        LossKind::Squared,
+        ratio * lambda_max(problem, LossKind::Squared),
+    );
+    let one_thread = solve_on(1, 0);
+    let small_on_two = solve_on(2, default_rule);
+    let blocks_on_two = solve_on(2, 0);
+    for (solution, what) in [
+        (&small_on_two, "2 threads, small-problem rule"),
+        (&blocks_on_two, "2 threads, 2 blocks"),
+    ] {
+        check_against_reference(
+            problem,
+            LossKind::Squared,
+            ratio,
+            solution,
+            &reference,
+            what,
+        );
+    }
+    assert_eq!(small_on_two.coefficients, one_thread.coefficients);
+    assert_eq!(small_on_two.rounds, one_thread.rounds);
+    // Two blocks take block-Jacobi rounds: not the one thread's steps, so not its bits.
+    assert_ne!(blocks_on_two.coefficients, one_thread.coefficients);
 }
 
 /// Logistic labels 0/1 are read as -1/+1: the same lambda_max, the same answer.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use strads_engine::{RecordChunk, Worker};
 use strads_io::SparseRows;
 
+use super::column_descent::gather_dot_by;
 use super::column_shard::{ColumnShard, Entries};
 use crate::error::AppError;
 
@@ -23,6 +24,21 @@ pub struct ColumnBlock {
     pub columns: Arc<ColumnShard>,
     /// Every row's label, in file order.
     pub labels: Vec<f64>,
+    /// What the solve's first passes over the block find, when the reading found it in its
+    /// own pass (a canonical CSC matrix in memory, in the pass that checks it); `None` for the
+    /// solve to compute.
+    pub first_pass: Option<FirstPass>,
+}
+
+/// Per column of a block, what the column layout's solve finds in its first two passes over
+/// the block (the curvatures, then the first gap evaluation's `X^T f'(0)`), computed as the
+/// solve computes them (the same bits).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FirstPass {
+    /// `||x_j||^2`.
+    pub column_norms2: Vec<f64>,
+    /// `x_j . f'(y, 0)` summed as [`super::column_descent::gather_dot`] sums.
+    pub gradients_at_zero: Vec<f64>,
 }
 
 /// `boundaries[w]..boundaries[w + 1]` is worker w's block: contiguous ranges with about
@@ -172,6 +188,7 @@ pub fn redistribute(
         first_column,
         columns: Arc::new(block.finish(labels.len())),
         labels,
+        first_pass: None,
     })
 }
 
@@ -342,6 +359,7 @@ fn block_from_memory_in_chunks(
             values: values.into(),
         }),
         labels: rows.labels.clone(),
+        first_pass: None,
     }
 }
 
@@ -776,6 +794,7 @@ fn read_blocks<S: ColumnSource>(
             first_column: final_boundaries[w],
             columns: Arc::new(shard),
             labels: labels.to_vec(),
+            first_pass: None,
         })
         .collect();
     Ok((blocks, max_abs_gradient))
@@ -892,10 +911,16 @@ where
         offset as usize
     };
     let height = source.height();
-    // Per block: its largest |x_j . at_zero|, and its row indices if narrowed; `None` if a
-    // column is not canonical.
-    let check = |w: usize| -> Option<(f64, Option<Vec<u32>>)> {
+    // Per block: its largest |x_j . at_zero|, what the solve's first two passes would find
+    // (found in this pass, which reads the same entries, instead of in two of the solve's
+    // own), and its row indices if narrowed; `None` if a column is not canonical.
+    let check = |w: usize| -> Option<(f64, FirstPass, Option<Vec<u32>>)> {
         let mut max_abs_gradient = 0.0f64;
+        let width = boundaries[w + 1] - boundaries[w];
+        let mut first_pass = FirstPass {
+            column_norms2: Vec::with_capacity(width),
+            gradients_at_zero: Vec::with_capacity(width),
+        };
         for j in boundaries[w]..boundaries[w + 1] {
             let (start, end) = (offset(j), offset(j + 1));
             let (indices, data) = (&source.indices[start..end], &source.data[start..end]);
@@ -908,6 +933,13 @@ where
                 g += x * at_zero[i as usize];
             }
             max_abs_gradient = max_abs_gradient.max(g.abs());
+            // In the order of the solve's own sums (`column_descent`), so the same bits.
+            first_pass
+                .column_norms2
+                .push(data.iter().map(|x| x * x).sum::<f64>());
+            first_pass
+                .gradients_at_zero
+                .push(gather_dot_by(indices, data, at_zero));
         }
         let narrowed = rows.is_none().then(|| {
             let entries = offset(boundaries[w])..offset(boundaries[w + 1]);
@@ -919,7 +951,7 @@ where
                 })
                 .collect()
         });
-        Some((max_abs_gradient, narrowed))
+        Some((max_abs_gradient, first_pass, narrowed))
     };
     let parallel = stored.iter().sum::<f64>() >= parallel_min_entries;
     let Some(checked) = on_threads(peers, parallel, check)
@@ -932,12 +964,12 @@ where
     };
     let max_abs_gradient = checked
         .iter()
-        .map(|&(block_max, _)| block_max)
+        .map(|&(block_max, _, _)| block_max)
         .fold(0.0f64, f64::max);
     let blocks = checked
         .into_iter()
         .enumerate()
-        .map(|(w, (_, narrowed))| {
+        .map(|(w, (_, first_pass, narrowed))| {
             let (first, end) = (boundaries[w], boundaries[w + 1]);
             let entries = offset(first)..offset(end);
             ColumnBlock {
@@ -952,6 +984,7 @@ where
                     values: values.slice(entries),
                 }),
                 labels: labels.to_vec(),
+                first_pass: Some(first_pass),
             }
         })
         .collect();

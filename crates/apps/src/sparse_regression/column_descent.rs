@@ -237,6 +237,10 @@ struct BlockState<L: Loss> {
     /// The last sweep's change minus what it sent: `scale` times this joins `unsent` once the
     /// round's scale is known.
     unsent_part: Vec<f64>,
+    /// `x_j . f'(0)` per column when the reading found them ([`super::column_blocks::FirstPass`]):
+    /// the first gap evaluation, at b = 0, then reads them instead of the block. Dropped there,
+    /// and on resuming (the state is not at zero).
+    gradients_at_zero: Option<Vec<f64>>,
     _loss: PhantomData<L>,
 }
 
@@ -311,6 +315,7 @@ pub fn run_column_descent<L: Loss>(
         state.extrapolated = snapshot.extrapolated;
         state.unsent = snapshot.unsent;
         state.unsent_part = snapshot.unsent_part;
+        state.gradients_at_zero = None;
         // The clock goes on from the checkpoint's time (trace and --max-seconds).
         run.resumed_at(iteration, progress.seconds);
     }
@@ -601,11 +606,19 @@ impl<L: Loss> BlockState<L> {
         } else {
             rows.clone()
         };
-        let curvature = (0..width)
-            .map(|j| {
-                let norm2: f64 = block.columns.column(j).1.iter().map(|x| x * x).sum();
-                (norm2, 1.0 / norm2)
-            })
+        // The reading may have found the norms in its own pass (with this sum's bits).
+        let (norms2, gradients_at_zero) = match block.first_pass.take() {
+            Some(found) => (found.column_norms2, Some(found.gradients_at_zero)),
+            None => {
+                let norms2 = (0..width)
+                    .map(|j| block.columns.column(j).1.iter().map(|x| x * x).sum())
+                    .collect();
+                (norms2, None)
+            }
+        };
+        let curvature = norms2
+            .into_iter()
+            .map(|norm2: f64| (norm2, 1.0 / norm2))
             .collect();
         BlockState {
             lambda,
@@ -622,6 +635,7 @@ impl<L: Loss> BlockState<L> {
             extrapolated: None,
             unsent: vec![0.0; n_rows],
             unsent_part: vec![0.0; n_rows],
+            gradients_at_zero,
             _loss: PhantomData,
         }
     }
@@ -772,6 +786,9 @@ impl<L: Loss> BlockState<L> {
     /// set (nonzero coefficients, and zero ones that would move: `|g_j| > lambda`).
     fn gap_share(&mut self, seconds: f64) -> GapShare {
         self.extrapolated = extrapolate(&self.history);
+        // Only the first evaluation, at b = 0 with no history, may have them.
+        let at_zero = self.gradients_at_zero.take();
+        debug_assert!(at_zero.is_none() || self.extrapolated.is_none());
         let first = self.extrapolated.as_ref().unwrap_or(&self.rows.first);
         let columns = &self.block.columns;
         let mut max_abs_gradient: f64 = 0.0;
@@ -780,7 +797,10 @@ impl<L: Loss> BlockState<L> {
         self.working.reserve(previous.len());
         for j in 0..columns.n_cols() {
             let (index, values) = columns.column(j);
-            let g = gather_dot(index, values, first);
+            let g = match &at_zero {
+                Some(found) => found[j],
+                None => gather_dot(index, values, first),
+            };
             max_abs_gradient = max_abs_gradient.max(g.abs());
             if self.beta[j] != 0.0 || g.abs() > self.lambda {
                 self.working.push(j as u32);
@@ -976,17 +996,27 @@ fn solve_for_ones(mut gram: Vec<Vec<f64>>) -> Option<Vec<f64>> {
 /// `sum_k values[k] * dense[index[k]]`, in four interleaved sums so the loads overlap.
 #[inline]
 pub fn gather_dot(index: &[u32], values: &[f64], dense: &[f64]) -> f64 {
+    gather_dot_by(index, values, dense)
+}
+
+/// [`gather_dot`] with indices of any integer type (a caller's CSC indices), the same sums in
+/// the same order: the same bits.
+pub fn gather_dot_by<I: Copy + Into<i64>>(index: &[I], values: &[f64], dense: &[f64]) -> f64 {
+    let at = |i: I| -> usize {
+        let i: i64 = i.into();
+        i as usize
+    };
     let mut sums = [0.0; 4];
     let mut chunks = index.chunks_exact(4).zip(values.chunks_exact(4));
     for (i, x) in &mut chunks {
         for k in 0..4 {
-            sums[k] += x[k] * dense[i[k] as usize];
+            sums[k] += x[k] * dense[at(i[k])];
         }
     }
     let tail = index.len() - index.len() % 4;
     let mut rest = 0.0;
     for (&i, &x) in index[tail..].iter().zip(&values[tail..]) {
-        rest += x * dense[i as usize];
+        rest += x * dense[at(i)];
     }
     (sums[0] + sums[1]) + (sums[2] + sums[3]) + rest
 }

@@ -131,7 +131,8 @@ const ROWS_FLAGS: [(&str, &str); 8] = [
     ("--sweep-share", "0.5"),
     ("--inner-passes", "2"),
 ];
-const COLUMNS_FLAGS: [(&str, &str); 1] = [("--local-passes", "2")];
+const COLUMNS_FLAGS: [(&str, &str); 2] =
+    [("--local-passes", "2"), ("--single-worker-entries", "0")];
 
 fn command_line(flags: &[(&str, &str)]) -> String {
     flags
@@ -175,7 +176,7 @@ fn lasso_and_logreg_reject_the_flags_of_the_other_layout_naming_them() {
                 "{base} --layout rows {}",
                 command_line(&COLUMNS_FLAGS)
             )),
-            &["--local-passes"],
+            &["--local-passes", "--single-worker-entries"],
             "to --layout columns",
         );
         strads(&format!("{base} --layout rows --staleness 0 --json")).expect_success();
@@ -265,8 +266,9 @@ fn every_app_subcommand_accepts_threads_and_one_process() {
     let dir = Dir::new();
     let out = arg(&dir.path("vectors.txt"));
     let commands = [
-        format!("lasso --data {}", i.lasso),
-        format!("logreg --data {}", i.logreg),
+        // Without the small-problem rule, which would solve these tiny files on one thread.
+        format!("lasso --data {} --single-worker-entries 0", i.lasso),
+        format!("logreg --data {} --single-worker-entries 0", i.logreg),
         format!("mf --train {} --iters 1 --rank 2", i.ratings),
         format!("lda --data {} --topics 2 --iters 1", i.text),
         format!("mlr --data {} --max-iters 5", i.mlr),
