@@ -50,6 +50,9 @@ fn outcome_of<T>(path: &Path, result: Result<T, DataError>) -> Outcome<T> {
         Ok(data) => Outcome::Data(data),
         Err(DataError::Parse {
             path: named, line, ..
+        })
+        | Err(DataError::ZeroIndex {
+            path: named, line, ..
         }) => {
             assert_eq!(named, path, "the error names another file");
             Outcome::Line(line)
@@ -349,6 +352,19 @@ proptest! {
             reference_libsvm(&bytes, zero_based),
             &bytes,
         );
+    }
+}
+
+/// The case proptest once found: a feature index 0 read as 1-based is an error at its line
+/// (`DataError::ZeroIndex`), as the reference says.
+#[test]
+fn a_zero_index_read_as_one_based_is_an_error_at_its_line() {
+    let bytes = b"1 2:0.5\n-1 0:-1\n".to_vec();
+    let (_dir, path) = write_temp(&bytes);
+    for shards in 1..3 {
+        let real = real_libsvm(&path, shards, false);
+        assert_eq!(real, Outcome::Line(2));
+        assert_agrees(real, reference_libsvm(&bytes, false), &bytes);
     }
 }
 
