@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::kernels::{word_log_likelihood, FastRng, LogGammaTable, Priors, Topic};
 use super::load::{load_corpus, LoadedCorpus};
-use super::shard::{local_word_counts, PackedRows, ShardState};
+use super::shard::{local_word_counts, HandedRows, PackedRows, ShardState};
 use super::{DocTopicRows, LdaParams, LdaResult, TraceRecord};
 use crate::checkpoint::{Boundary, Checkpointing};
 use crate::error::AppError;
@@ -358,7 +358,7 @@ struct Sampling<'a> {
 }
 
 impl RotationProgram for Sampling<'_> {
-    type Block = PackedRows;
+    type Block = HandedRows;
     type ToAll = Vec<i64>;
     type Error = AppError;
 
@@ -375,16 +375,14 @@ impl RotationProgram for Sampling<'_> {
             .collect())
     }
 
-    fn hand_over(&mut self, block: usize, _route: Route) -> Result<PackedRows, AppError> {
+    fn hand_over(&mut self, block: usize, route: Route) -> Result<HandedRows, AppError> {
         let t = &*self.trainer;
-        Ok(t.state.pack_rows(t.rotation.blocks[block].clone()))
+        Ok(t.state.hand_over(t.rotation.blocks[block].clone(), route))
     }
 
-    fn take_over(&mut self, block: usize, rows: PackedRows) -> Result<(), AppError> {
+    fn take_over(&mut self, block: usize, rows: HandedRows) -> Result<(), AppError> {
         let t = &mut *self.trainer;
-        t.state
-            .add_rows(t.rotation.blocks[block].clone(), &rows, true);
-        Ok(())
+        t.state.take_over(t.rotation.blocks[block].clone(), rows)
     }
 
     fn receive(&mut self, _sub_round: SubRound, deltas: Vec<Vec<i64>>) -> Result<(), AppError> {

@@ -520,3 +520,56 @@ fn a_docword_cache_is_written_once_then_read_with_the_answer_of_the_text() {
     let refused = lda(&arg(&text_corpus), &["--cache", &arg(&dir.path("t.cache"))]);
     assert_rejected(&refused, "error: --cache", "docword");
 }
+
+/// A block's rows travel between the workers of one process as a copy of the counts (K <= 64)
+/// and between processes packed (`HandedRows`): the chain of a cluster shape must not depend on
+/// which, so P workers as threads of one process and as processes (or a mix) sample the same
+/// chain, bit for bit.
+#[test]
+fn the_same_workers_as_threads_or_processes_sample_the_same_chain() {
+    let dir = Dir::new();
+    let data = dir.generate(
+        "c.txt",
+        "lda",
+        &[
+            "--docs",
+            "200",
+            "--vocab",
+            "400",
+            "--topics",
+            "6",
+            "--doc-length",
+            "50",
+            "--seed",
+            "9",
+        ],
+    );
+    for sampler in ["exact", "mh"] {
+        let flags = [
+            "lda",
+            "--data",
+            &arg(&data),
+            "--topics",
+            "6",
+            "--iters",
+            "15",
+            "--sampler",
+            sampler,
+            "--json",
+        ];
+        let loglik = |processes: &str, threads: &str| {
+            let run = if processes == "1" {
+                run(flags.iter().copied().chain(["--threads", threads]))
+            } else {
+                let mut launch = vec!["launch", "--processes", processes, "--threads", threads];
+                launch.push("--");
+                launch.extend(flags);
+                run(&launch)
+            };
+            run.expect_success();
+            number(&run.json(), "loglik_per_token")
+        };
+        assert_eq!(loglik("1", "2"), loglik("2", "1"), "{sampler}, 2 workers");
+        assert_eq!(loglik("1", "4"), loglik("2", "2"), "{sampler}, 4 workers");
+    }
+}

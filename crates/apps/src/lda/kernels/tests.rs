@@ -310,3 +310,44 @@ fn sparse_sampler_is_exact_for_every_list_length() {
         );
     }
 }
+
+/// `load_words` skips runs of zero counts and compacts the rest without branches: every
+/// word's list must still be exactly its nonzero topics, largest count first, for any K
+/// (runs of 8 and a shorter tail) and any density.
+#[test]
+fn loaded_word_lists_are_the_nonzero_topics_largest_first() {
+    let mut rng = FastRng::new(5, 0);
+    for k in [1usize, 7, 8, 9, 16, 50, 64, 70] {
+        for percent_nonzero in [0u64, 5, 30, 100] {
+            let words = 40;
+            let rows: Vec<u32> = (0..words * k)
+                .map(|_| {
+                    if rng.below(100) < percent_nonzero {
+                        1 + rng.below(20) as u32
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            let mut sparse = SparseConditional::default();
+            sparse.load_totals(
+                &vec![1000i64; k],
+                &Priors {
+                    alpha: 0.1,
+                    beta: 0.01,
+                    words,
+                },
+            );
+            sparse.load_words(7, &rows);
+            for (w, row) in rows.chunks_exact(k).enumerate() {
+                let list = sparse.word_topics(7 + w);
+                let mut listed: Vec<usize> = list.iter().map(|&t| usize::from(t)).collect();
+                let counts: Vec<u32> = listed.iter().map(|&t| row[t]).collect();
+                assert!(counts.windows(2).all(|c| c[0] >= c[1]), "k {k}: {counts:?}");
+                listed.sort_unstable();
+                let nonzero: Vec<usize> = (0..k).filter(|&t| row[t] > 0).collect();
+                assert_eq!(listed, nonzero, "k {k}, {percent_nonzero}% nonzero");
+            }
+        }
+    }
+}
