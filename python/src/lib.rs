@@ -40,5 +40,11 @@ fn _strads(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(mlr::fit_mlr, module)?)?;
     module.add_function(wrap_pyfunction!(word2vec::fit_word2vec, module)?)?;
     module.add_function(wrap_pyfunction!(word2vec::write_word_vectors, module)?)?;
+    // The default of the estimators' `single_worker_entries` (the CLI's
+    // `--single-worker-entries`), for strads.linear to check its own default against.
+    module.add(
+        "SINGLE_WORKER_ENTRIES",
+        strads_apps::sparse_regression::SINGLE_WORKER_ENTRIES,
+    )?;
     Ok(())
 }

@@ -13,8 +13,9 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use strads_apps::sparse_regression::{
-    solve, ColumnSource, ColumnsError, ColumnsOptions, CscColumns, DataSource, Entries, InMemoryColumns,
-    InMemoryRows, Layout, LayoutKind, LossKind, Penalty, RegressionParams,
+    solve, ColumnSource, ColumnsError, ColumnsOptions, CscColumns, DataSource, Entries,
+    InMemoryColumns, InMemoryRows, Layout, LayoutKind, LossKind, Penalty, RegressionParams,
+    SINGLE_WORKER_ENTRIES,
 };
 use strads_engine::ClusterConfig;
 
@@ -28,10 +29,13 @@ use crate::interrupt::run_interruptible;
 /// `penalty` is `"lambda"` (then `penalty_value` is lambda) or `"ratio"` (lambda = value x
 /// lambda_max). Returns a dict: `coef` (a numpy array), the solution's numbers and `trace` (a
 /// list of dicts, one per duality-gap evaluation); `on_progress(record)` is called with each
-/// trace record as it is made.
+/// trace record as it is made. `single_worker_entries` is the column layout's small-problem
+/// rule (`ColumnsOptions::single_worker_entries`, the CLI's `--single-worker-entries`): an X of
+/// at most that many entries is solved on one worker thread; 0 keeps every thread.
 #[pyfunction]
 #[pyo3(signature = (loss, indptr, indices, data, y, n_cols, penalty, penalty_value, tol,
-    max_iters, max_seconds, threads, layout, seed, on_progress))]
+    max_iters, max_seconds, threads, layout, seed, on_progress,
+    single_worker_entries = SINGLE_WORKER_ENTRIES))]
 #[allow(clippy::too_many_arguments)]
 pub fn fit_sparse_regression<'py>(
     py: Python<'py>,
@@ -50,8 +54,16 @@ pub fn fit_sparse_regression<'py>(
     layout: &str,
     seed: u64,
     on_progress: Bound<'py, PyAny>,
+    single_worker_entries: u64,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let options = Options::parse(loss, penalty, penalty_value, layout, threads)?;
+    let options = Options::parse(
+        loss,
+        penalty,
+        penalty_value,
+        layout,
+        threads,
+        single_worker_entries,
+    )?;
     let started = Instant::now();
     let rows = sparse_rows(
         &IndexArray::extract(&indptr, "indptr")?,
@@ -86,7 +98,8 @@ pub fn fit_sparse_regression<'py>(
 /// `x_read_in_place` says which.
 #[pyfunction]
 #[pyo3(signature = (loss, indptr, indices, data, y, penalty, penalty_value, tol,
-    max_iters, max_seconds, threads, seed, on_progress))]
+    max_iters, max_seconds, threads, seed, on_progress,
+    single_worker_entries = SINGLE_WORKER_ENTRIES))]
 #[allow(clippy::too_many_arguments)]
 pub fn fit_sparse_regression_csc<'py>(
     py: Python<'py>,
@@ -103,10 +116,20 @@ pub fn fit_sparse_regression_csc<'py>(
     threads: usize,
     seed: u64,
     on_progress: Bound<'py, PyAny>,
+    single_worker_entries: u64,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let mut options = Options::parse(loss, penalty, penalty_value, "columns", threads)?;
+    let mut options = Options::parse(
+        loss,
+        penalty,
+        penalty_value,
+        "columns",
+        threads,
+        single_worker_entries,
+    )?;
     // The blocks are cut for the threads that will solve them (one for a small X).
-    options.threads = ColumnsOptions::default().threads_for(threads, data.as_array().len() as u64);
+    options.threads = options
+        .columns
+        .threads_for(threads, data.as_array().len() as u64);
     let started = Instant::now();
     let (indptr, indices) = (
         IndexArray::extract(&indptr, "indptr")?,
@@ -270,7 +293,7 @@ fn set_writeable(array: &Bound<'_, PyAny>, writeable: bool) -> PyResult<()> {
 /// checked and copied once, straight into its worker's block.
 #[pyfunction]
 #[pyo3(signature = (loss, x, y, penalty, penalty_value, tol, max_iters, max_seconds, threads,
-    seed, on_progress))]
+    seed, on_progress, single_worker_entries = SINGLE_WORKER_ENTRIES))]
 #[allow(clippy::too_many_arguments)]
 pub fn fit_sparse_regression_dense<'py>(
     py: Python<'py>,
@@ -285,11 +308,21 @@ pub fn fit_sparse_regression_dense<'py>(
     threads: usize,
     seed: u64,
     on_progress: Bound<'py, PyAny>,
+    single_worker_entries: u64,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let mut options = Options::parse(loss, penalty, penalty_value, "columns", threads)?;
+    let mut options = Options::parse(
+        loss,
+        penalty,
+        penalty_value,
+        "columns",
+        threads,
+        single_worker_entries,
+    )?;
     // The blocks are cut for the threads that will solve them (one for a small X: its
     // entries are at most its elements).
-    options.threads = ColumnsOptions::default().threads_for(threads, x.as_array().len() as u64);
+    options.threads = options
+        .columns
+        .threads_for(threads, x.as_array().len() as u64);
     let started = Instant::now();
     let columns = in_memory_columns(&Ok(DenseColumns(x.as_array())), y.as_slice()?, &options)?;
     let data = DataSource::InMemoryColumns(columns);
@@ -375,6 +408,8 @@ struct Options {
     penalty: Penalty,
     layout: LayoutKind,
     threads: usize,
+    /// The column layout's options: the CLI's, with the caller's small-problem rule.
+    columns: ColumnsOptions,
 }
 
 impl Options {
@@ -384,6 +419,7 @@ impl Options {
         penalty_value: f64,
         layout: &str,
         threads: usize,
+        single_worker_entries: u64,
     ) -> PyResult<Self> {
         let loss = match loss {
             "squared" => LossKind::Squared,
@@ -404,6 +440,10 @@ impl Options {
             penalty,
             layout,
             threads,
+            columns: ColumnsOptions {
+                single_worker_entries,
+                ..ColumnsOptions::default()
+            },
         })
     }
 }
@@ -427,6 +467,7 @@ fn fit<'py>(
         penalty,
         layout,
         threads,
+        columns,
     } = options;
     let stop = Arc::new(AtomicUsize::new(0));
     // The CLI's defaults for this loss and layout in one process (README, "Layouts and their
@@ -437,7 +478,7 @@ fn fit<'py>(
             rows.scheduler.seed = seed;
             Layout::Rows(rows)
         }
-        columns @ Layout::Columns(_) => columns,
+        Layout::Columns(_) => Layout::Columns(columns),
     };
     let params = RegressionParams {
         loss,

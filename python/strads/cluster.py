@@ -96,6 +96,9 @@ def _regression_command(estimator, X, labels, data, outputs):
     ]
     if np.isfinite(estimator.max_seconds):
         command += ["--max-seconds", repr(float(estimator.max_seconds))]
+    if estimator.layout == "columns":
+        # Applies to one process only (processes=1); passed on so that such a run is the fit's.
+        command += ["--single-worker-entries", str(int(estimator.single_worker_entries))]
     return command
 
 

@@ -428,3 +428,44 @@ def test_a_canonical_csc_matrix_is_solved_in_place_with_the_clis_answer(tmp_path
     X_messy = X.copy()
     X_messy[messy.indices[messy.indptr[3]], 3] = 0.0
     np.testing.assert_array_equal(messy_result["coef"], copied(sp.csr_matrix(X_messy)).coef_)
+
+
+@pytest.mark.parametrize("estimator", ["lasso", "logistic"])
+def test_single_worker_entries_is_the_clis_small_problem_rule(tmp_path, strads_binary, estimator):
+    """``single_worker_entries`` is the CLI's ``--single-worker-entries`` with its default: on
+    2 threads a small X is solved as the CLI solves it with the same rule, on one thread by
+    default and on both with the rule off (0), from every input format."""
+    from strads import _strads
+
+    assert strads.Lasso().get_params()["single_worker_entries"] == _strads.SINGLE_WORKER_ENTRIES
+    assert strads.SparseLogisticRegression().get_params()["single_worker_entries"] == _strads.SINGLE_WORKER_ENTRIES
+    assert strads.Lasso().set_params(single_worker_entries=0).get_params()["single_worker_entries"] == 0
+    if estimator == "lasso":
+        X, y = regression_problem(n=300, d=80, seed=7)
+        labels, app, make = y, "lasso", strads.Lasso
+    else:
+        X, y = classification_problem(n=300, d=50, seed=8)
+        labels, app, make = np.where(y == 1, 1, -1), "logreg", strads.SparseLogisticRegression
+    path = tmp_path / "train.libsvm"
+    write_libsvm(path, X, labels)
+    lam = 0.01 * np.abs(X.T @ labels).max()
+
+    def cli(entries):
+        completed = subprocess.run(
+            [strads_binary, app, "--data", str(path), "--lambda", repr(float(lam)), "--tol", "1e-10",
+             "--threads", "2", "--single-worker-entries", str(entries), "--json"],
+            check=True, capture_output=True, text=True,
+        )
+        return json.loads(completed.stdout.strip().splitlines()[-1])
+
+    one_thread, two_threads = cli(_strads.SINGLE_WORKER_ENTRIES), cli(0)
+    # The rule changes the solve here (else this test could not tell the two apart).
+    assert one_thread["rounds"] != two_threads["rounds"]
+    for entries, reference in ((None, one_thread), (0, two_threads)):
+        for matrix in (X, sp.csc_matrix(X), sp.csr_matrix(X)):
+            params = {} if entries is None else {"single_worker_entries": entries}
+            ours = make(lam=lam, tol=1e-10, threads=2, **params).fit(matrix, y)
+            assert ours.n_iter_ == reference["iterations"]
+            assert abs(ours.objective_ - reference["objective"]) <= 1e-12 * abs(reference["objective"])
+    with pytest.raises(ValueError, match="single_worker_entries"):
+        make(single_worker_entries=-1).fit(X, y)
