@@ -3,14 +3,17 @@
 //! H row is solved against those; the new H rows serve both the evaluation and the next W half.
 //!
 //! With extrapolation ([`AlsOptions::extrapolation`] > 0; Bro 1998, "ALS with line search"),
-//! from the third iteration on each half starts from the other factor moved further along its
-//! last change: the W half from `H' = H_t + beta (H_t - H_(t-1))`, the H half likewise from W.
-//! A half solves its rows from the other factor alone, so its rows' errors at their solutions
-//! (`als_row_with_error`) give the objective at the new point nearly for free; the move is kept
-//! only if that, summed over the workers (so every worker decides alike), is no higher than the
-//! objective before the half. Otherwise the half is solved again from the unmoved factor and
-//! that step halves; a kept step grows. So the objective never increases from one iteration to
-//! the next, and the fixed points are those of plain ALS (the same optimum).
+//! from the third iteration on the W half starts from H moved further along its last change,
+//! `H' = H_t + beta (H_t - H_(t-1))`, instead of from `H_t`. The W half solves W from H alone,
+//! so its rows' errors at their solutions (`als_row_with_error`) give the objective at
+//! `(W(H'), H')` nearly for free; the move is kept only if that, summed over the workers (so
+//! every worker decides alike), is no higher than the objective after the last iteration (up to
+//! rounding, 1e-12 relative). Otherwise the W half is solved again from `H_t` and beta halves; a
+//! kept move grows it. The H half then only lowers the objective, so it never increases from one
+//! iteration to the next, and the fixed points are those of plain ALS (the same optimum).
+//! Extrapolating W before the H half as well was tried: along W's last change, which already
+//! holds H's extrapolation, it was rejected about half the time on the benchmark shapes and
+//! reached Spark's RMSE no sooner.
 
 use std::ops::ControlFlow;
 
@@ -22,18 +25,23 @@ use super::shard::Side;
 use super::{AlsOptions, Driver, Local};
 use crate::error::AppError;
 
-/// An accepted extrapolation multiplies its step by this.
-const STEP_GROWTH: f64 = 1.5;
-/// A step never grows beyond this many times its first value.
-const STEP_MAX_FACTOR: f64 = 4.0;
+/// A kept extrapolation multiplies beta by this (tried on the benchmark shapes: 1.2 up to 2x
+/// the first beta was rejected least often; 1.5 up to 4x, or never above the first, reached
+/// Spark's RMSE at the same iteration).
+const STEP_GROWTH: f64 = 1.2;
+/// Beta never grows beyond this many times its first value.
+const STEP_MAX_FACTOR: f64 = 2.0;
 /// The first iteration that extrapolates: the first iteration's change is from the start,
 /// which is scaled arbitrarily (extrapolating along it was rejected on the benchmark shapes).
 const FIRST_EXTRAPOLATED_ITERATION: u64 = 3;
+/// An extrapolated point whose objective exceeds the reference by no more than this, relative,
+/// is kept: near the optimum the two differ only by the rounding of their sums, and a rejection
+/// costs a W half.
+const ROUNDING: f64 = 1e-12;
 
-/// What a checkpoint holds: W, H, their values before the last iteration's halves (owned rows;
-/// empty without extrapolation), the steps of H and of W, and the objective at the end of the
-/// last iteration.
-type Saved = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, [f64; 2], f64);
+/// What a checkpoint holds: W, H, H before the last iteration's H half (owned rows; empty
+/// without extrapolation), beta, and the objective after the last iteration.
+type Saved = (Vec<f64>, Vec<f64>, Vec<f64>, f64, f64);
 
 /// Runs ALS until the driver says stop.
 pub fn run(
@@ -47,61 +55,37 @@ pub fn run(
             .map(|i| side.values[side.row(i)].iter().map(|r| r * r).sum())
             .collect()
     };
-    let item_squares = sum_of_squares(&local.items);
-    let extrapolating = options.extrapolation > 0.0;
+    let squares = sum_of_squares(&local.items);
     // The users' sums give the objective after a W half, which only extrapolation needs.
-    let user_squares = if extrapolating {
+    let user_squares = if options.extrapolation > 0.0 {
         sum_of_squares(&local.users)
     } else {
         Vec::new()
     };
     // A checkpoint holds W, H and the extrapolation's state: everything else is rebuilt.
-    let largest = (&local.w, &local.h, &local.w, &local.h, [0.0; 2], 0.0);
+    let largest = (&local.w, &local.h, &local.h, 0.0, 0.0);
     driver.check_space(worker, &largest)?;
-    let first_steps = [options.extrapolation; 2];
-    let (first, h_previous, w_previous, steps, objective) = match driver.resume::<Saved>(worker)? {
-        Some((iteration, (w, h, h_previous, w_previous, steps, objective))) => {
+    let (first, h_previous, beta, objective) = match driver.resume::<Saved>(worker)? {
+        Some((iteration, (w, h, h_previous, beta, objective))) => {
             (local.w, local.h) = (w, h);
-            (
-                iteration as u64 + 1,
-                h_previous,
-                w_previous,
-                steps,
-                objective,
-            )
+            (iteration as u64 + 1, h_previous, beta, objective)
         }
-        None => (0, Vec::new(), Vec::new(), first_steps, f64::INFINITY),
+        None => (0, Vec::new(), options.extrapolation, f64::INFINITY),
     };
     local.refresh_h(worker)?;
     let mut als = Als {
         scratch: AlsScratch::new(local.rank),
         local,
         driver,
-        squares: [user_squares, item_squares],
+        squares,
+        user_squares,
         options,
-        previous: [h_previous, w_previous],
-        steps,
+        h_previous,
+        beta,
         objective,
     };
     run_replicated(worker, &mut als, first)?;
     Ok(())
-}
-
-/// One of the two factors.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Factor {
-    W,
-    H,
-}
-
-impl Factor {
-    /// The factor this one is solved from.
-    fn other(self) -> Factor {
-        match self {
-            Factor::W => Factor::H,
-            Factor::H => Factor::W,
-        }
-    }
 }
 
 /// ALS as replicated rounds: round 0 evaluates the start, round `t` is iteration `t` (the W
@@ -110,119 +94,61 @@ struct Als<'a, 'run> {
     local: &'a mut Local,
     driver: &'a mut Driver<'run>,
     scratch: AlsScratch,
-    /// Each owned user's and each owned item's sum of squared ratings (the users' only with
-    /// extrapolation).
-    squares: [Vec<f64>; 2],
+    /// Each owned item's sum of squared ratings.
+    squares: Vec<f64>,
+    /// Each owned user's sum of squared ratings (empty without extrapolation).
+    user_squares: Vec<f64>,
     options: AlsOptions,
-    /// The owned rows of H and of W before the last iteration's halves moved them on (empty
-    /// until an iteration has run, and without extrapolation).
-    previous: [Vec<f64>; 2],
-    /// The extrapolation steps of H and of W (replicated: every worker updates them from the
-    /// same sums).
-    steps: [f64; 2],
+    /// The owned H rows before the last H half (empty until an iteration has run, and without
+    /// extrapolation).
+    h_previous: Vec<f64>,
+    /// The extrapolation step (replicated: every worker updates it from the same sums).
+    beta: f64,
     /// The objective after the last iteration (replicated; infinite before iteration 1).
     objective: f64,
 }
 
 impl Als<'_, '_> {
-    /// Index of `factor` in `previous` and `steps`.
-    fn slot(factor: Factor) -> usize {
-        match factor {
-            Factor::H => 0,
-            Factor::W => 1,
-        }
-    }
-
-    /// Solves every owned row of `solved` from the other factor's needed rows; returns this
-    /// worker's squared error at the solution when the sums of squares are there, otherwise 0.
-    fn solve(&mut self, solved: Factor) -> f64 {
+    /// Solves every owned W row from the needed H rows; returns this worker's squared error at
+    /// the solution when `with_error`, otherwise 0.
+    fn solve_w(&mut self, with_error: bool) -> f64 {
         let (k, local) = (self.local.rank, &mut *self.local);
-        let (side, other, reg, squares, factor) = match solved {
-            Factor::W => (
-                &local.users,
-                &local.h_needed[..],
-                &local.user_reg,
-                &self.squares[0],
-                &mut local.w,
-            ),
-            Factor::H => (
-                &local.items,
-                &local.w_needed[..],
-                &local.item_reg,
-                &self.squares[1],
-                &mut local.h,
-            ),
-        };
-        let squares = (squares.len() == side.len()).then_some(&squares[..]);
-        solve_rows(side, other, reg, squares, factor, k, &mut self.scratch)
+        let squares = with_error.then_some(&self.user_squares[..]);
+        solve_rows(
+            &local.users,
+            &local.h_needed,
+            &local.user_reg,
+            squares,
+            &mut local.w,
+            k,
+            &mut self.scratch,
+        )
     }
 
-    /// Sends the owned rows of `factor` to the workers that need them.
-    fn refresh(&mut self, worker: &mut Worker<'_>, factor: Factor) -> Result<(), AppError> {
-        match factor {
-            Factor::W => self.local.refresh_w(worker)?,
-            Factor::H => self.local.refresh_h(worker)?,
+    /// The W half with extrapolation: from `H' = H + beta (H - H_previous)` if the objective
+    /// there is no higher than after the last iteration, otherwise from `H` (beta then halves).
+    /// Leaves `H_previous` = `H`, the unmoved H, and `H` as the W half used it.
+    fn extrapolated_w_half(&mut self, worker: &mut Worker<'_>) -> Result<(), AppError> {
+        let beta = self.beta;
+        for (previous, x) in self.h_previous.iter_mut().zip(self.local.h.iter_mut()) {
+            let plain = *x;
+            *x = plain + beta * (plain - *previous);
+            *previous = plain;
+        }
+        self.local.refresh_h(worker)?;
+        let error = self.solve_w(true);
+        let sums = AllReduceSum([error, self.local.penalty()]).exchange(worker)?;
+        if sums[0] + sums[1] <= self.objective * (1.0 + ROUNDING) {
+            let largest = self.options.extrapolation * STEP_MAX_FACTOR;
+            self.beta = (beta * STEP_GROWTH).min(largest);
+        } else {
+            // Uphill, or not finite: back to the unmoved H.
+            self.beta = beta / 2.0;
+            self.local.h.copy_from_slice(&self.h_previous);
+            self.local.refresh_h(worker)?;
+            self.solve_w(false);
         }
         Ok(())
-    }
-
-    /// One half with extrapolation: `solved` is solved from the other factor moved on along its
-    /// last change, `X' = X + step (X - X_previous)`, if the objective there (summed over the
-    /// workers) is no higher than `reference`, the objective before; otherwise from `X`, the
-    /// step halving. Leaves `X_previous` = `X`. Returns this worker's squared error and the
-    /// objective, both at the solution.
-    fn extrapolated_half(
-        &mut self,
-        worker: &mut Worker<'_>,
-        solved: Factor,
-        extrapolate: bool,
-        reference: f64,
-    ) -> Result<(f64, f64), AppError> {
-        let moved = solved.other();
-        let slot = Self::slot(moved);
-        let step = self.steps[slot];
-        let current = match moved {
-            Factor::W => &mut self.local.w,
-            Factor::H => &mut self.local.h,
-        };
-        if extrapolate {
-            for (previous, x) in self.previous[slot].iter_mut().zip(current.iter_mut()) {
-                let plain = *x;
-                *x = plain + step * (plain - *previous);
-                *previous = plain;
-            }
-        } else {
-            self.previous[slot].clone_from(current);
-        }
-        // H's needed rows are fresh from the last iteration unless H moved.
-        if extrapolate || moved == Factor::W {
-            self.refresh(worker, moved)?;
-        }
-        let mut error = self.solve(solved);
-        let mut objective = self.objective_sum(worker, error)?;
-        if extrapolate {
-            if objective <= reference {
-                let largest = self.options.extrapolation * STEP_MAX_FACTOR;
-                self.steps[slot] = (step * STEP_GROWTH).min(largest);
-            } else {
-                // Not finite, or uphill: back to the plain point.
-                self.steps[slot] = step / 2.0;
-                match moved {
-                    Factor::W => self.local.w.copy_from_slice(&self.previous[slot]),
-                    Factor::H => self.local.h.copy_from_slice(&self.previous[slot]),
-                }
-                self.refresh(worker, moved)?;
-                error = self.solve(solved);
-                objective = self.objective_sum(worker, error)?;
-            }
-        }
-        Ok((error, objective))
-    }
-
-    /// The objective from every worker's squared `error` and penalty (collective).
-    fn objective_sum(&self, worker: &mut Worker<'_>, error: f64) -> Result<f64, AppError> {
-        let sums = AllReduceSum([error, self.local.penalty()]).exchange(worker)?;
-        Ok(sums[0] + sums[1])
     }
 }
 
@@ -241,21 +167,31 @@ impl ReplicatedRounds for Als<'_, '_> {
             // and the errors are the squared ratings.
             debug_assert!(local.w.iter().all(|&x| x == 0.0));
             let test_squares = local.users.test_values.iter().map(|r| r * r).sum();
-            [self.squares[1].iter().sum(), local.penalty(), test_squares]
+            [self.squares.iter().sum(), local.penalty(), test_squares]
         } else {
-            let train_error = if self.options.extrapolation > 0.0 {
-                let extrapolate = iteration >= FIRST_EXTRAPOLATED_ITERATION
-                    && self.previous.iter().all(|p| !p.is_empty());
-                let (_, after_w) =
-                    self.extrapolated_half(worker, Factor::W, extrapolate, self.objective)?;
-                self.extrapolated_half(worker, Factor::H, extrapolate, after_w)?
-                    .0
+            let extrapolating = self.options.extrapolation > 0.0;
+            if extrapolating
+                && iteration >= FIRST_EXTRAPOLATED_ITERATION
+                && self.h_previous.len() == self.local.h.len()
+            {
+                self.extrapolated_w_half(worker)?;
             } else {
-                self.solve(Factor::W);
-                self.local.refresh_w(worker)?;
-                self.solve(Factor::H)
-            };
-            let local = &mut *self.local;
+                if extrapolating {
+                    self.h_previous.clone_from(&self.local.h);
+                }
+                self.solve_w(false);
+            }
+            let (k, local) = (self.local.rank, &mut *self.local);
+            local.refresh_w(worker)?;
+            let train_error = solve_rows(
+                &local.items,
+                &local.w_needed,
+                &local.item_reg,
+                Some(&self.squares),
+                &mut local.h,
+                k,
+                &mut self.scratch,
+            );
             local.refresh_h(worker)?;
             [
                 train_error,
@@ -278,9 +214,8 @@ impl ReplicatedRounds for Als<'_, '_> {
             let state = (
                 &self.local.w,
                 &self.local.h,
-                &self.previous[0],
-                &self.previous[1],
-                self.steps,
+                &self.h_previous,
+                self.beta,
                 self.objective,
             );
             iteration > 0 && self.driver.boundary(worker, iteration, &state)?
