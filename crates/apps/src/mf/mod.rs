@@ -129,7 +129,7 @@ impl Default for CcdOptions {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AlsOptions {
     /// The first step `beta` of the extrapolation of H before each W half
-    /// (`H' = H_t + beta (H_t - H_(t-1))`, kept only where it lowers the objective; see
+    /// (`H' = H_t + beta (H_t - H_(t-1))`, kept only if the objective does not rise; see
     /// [`als`]); 0 is plain ALS.
     pub extrapolation: f64,
 }
