@@ -11,7 +11,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use strads_apps::mf::{
-    solve, Algorithm, CcdOptions, InMemoryRatings, Init, MfParams, RegScaling, SgdOptions,
+    solve, Algorithm, AlsOptions, CcdOptions, InMemoryRatings, Init, MfParams, RegScaling, SgdOptions,
 };
 use strads_engine::ClusterConfig;
 use strads_io::RatingsFormat;
@@ -25,7 +25,8 @@ use crate::interrupt::run_interruptible;
 /// CLI's order for integer ids) straight into the library's array: no numpy array of indices
 /// and no copy of one. `algorithm` is "ccd", "als" or "sgd", `reg_scaling` "none" or "count",
 /// `init` "spectral" or "random"; `init_steps` 0 means the CLI's default, and so does `None` for
-/// `inner_iterations` (ccd), `learning_rate` and `learning_rate_decay` (sgd).
+/// `inner_iterations` (ccd), `als_extrapolation` (als), `learning_rate` and
+/// `learning_rate_decay` (sgd).
 /// Returns a dict with `w` (users x rank, flattened row-major), `h` (items x rank), the
 /// global mean, the last objective and RMSE, `diverged`, `trace` (one dict per iteration),
 /// `load_seconds` and `solve_seconds`, and `user_ids` / `item_ids` (the id of each index, int64)
@@ -33,7 +34,7 @@ use crate::interrupt::run_interruptible;
 #[pyfunction]
 #[pyo3(signature = (users, items, values, algorithm, rank, lam, reg_scaling, iterations,
     inner_iterations, init, init_steps, max_seconds, seed, learning_rate, learning_rate_decay,
-    threads, on_progress))]
+    threads, on_progress, als_extrapolation=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn fit_mf<'py>(
     py: Python<'py>,
@@ -54,13 +55,16 @@ pub fn fit_mf<'py>(
     learning_rate_decay: Option<f64>,
     threads: usize,
     on_progress: Bound<'py, PyAny>,
+    als_extrapolation: Option<f64>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let algorithm = match algorithm {
         // The other algorithms' options: strads.mf has rejected any that were given.
         "ccd" => Algorithm::Ccd(CcdOptions {
             inner_iterations: inner_iterations.unwrap_or(CcdOptions::default().inner_iterations),
         }),
-        "als" => Algorithm::Als,
+        "als" => Algorithm::Als(AlsOptions {
+            extrapolation: als_extrapolation.unwrap_or(AlsOptions::default().extrapolation),
+        }),
         "sgd" => {
             let defaults = SgdOptions::default();
             Algorithm::Sgd(SgdOptions {

@@ -109,7 +109,11 @@ def _library_indices(ids):
 
 
 # The options only one algorithm has, by the algorithm.
-_ALGORITHM_OPTIONS = {"ccd": ("inner",), "sgd": ("learning_rate", "learning_rate_decay")}
+_ALGORITHM_OPTIONS = {
+    "ccd": ("inner",),
+    "als": ("als_extrapolation",),
+    "sgd": ("learning_rate", "learning_rate_decay"),
+}
 
 
 def _check_options_apply(estimator):
@@ -138,6 +142,8 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
 
     Parameters: ``rank``, ``lam``, ``algorithm`` ("ccd", "als" or "sgd"), ``reg_scaling``,
     ``n_iter`` (iterations; epochs for sgd), ``inner`` (CCD++ inner iterations; ccd only),
+    ``als_extrapolation`` (als only: the first step of the safeguarded extrapolation of the
+    factors before each half, the CLI's ``--als-extrapolation``; 0 is plain ALS),
     ``init`` ("spectral" or "random"), ``init_steps`` (None: the CLI's default),
     ``max_seconds``, ``seed``, ``learning_rate`` and ``learning_rate_decay`` (sgd only),
     ``threads``, ``verbose``. An option of one algorithm left at None takes the CLI's default;
@@ -166,6 +172,7 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
         seed=1,
         learning_rate=None,
         learning_rate_decay=None,
+        als_extrapolation=None,
         threads=None,
         verbose=False,
     ):
@@ -181,6 +188,7 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
         self.seed = seed
         self.learning_rate = learning_rate
         self.learning_rate_decay = learning_rate_decay
+        self.als_extrapolation = als_extrapolation
         self.threads = threads
         self.verbose = verbose
 
@@ -219,6 +227,11 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
             if self.learning_rate_decay is None
             else check_positive_number(self.learning_rate_decay, "learning_rate_decay", allow_zero=True)
         )
+        als_extrapolation = (
+            None
+            if self.als_extrapolation is None
+            else check_positive_number(self.als_extrapolation, "als_extrapolation", allow_zero=True)
+        )
         result = _strads.fit_mf(
             user_codes,
             item_codes,
@@ -237,6 +250,7 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):
             learning_rate_decay,
             resolve_threads(self.threads),
             progress_printer(self.verbose, "mf"),
+            als_extrapolation,
         )
         rank = self.rank
         self.user_factors_ = result["w"].reshape(result["n_users"], rank)

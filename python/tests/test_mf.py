@@ -128,6 +128,15 @@ def test_an_option_of_another_algorithm_is_rejected_as_the_cli_rejects_its_flag(
     one = strads.MatrixFactorization(rank=3, n_iter=3, algorithm="ccd", threads=1).fit(X, ratings)
     two = strads.MatrixFactorization(rank=3, n_iter=3, algorithm="ccd", inner=2, threads=1).fit(X, ratings)
     assert not np.allclose(one.user_factors_, two.user_factors_)
+    with pytest.raises(ValueError, match=r"^als_extrapolation only applies to algorithm='als'$"):
+        strads.MatrixFactorization(algorithm="ccd", als_extrapolation=0.0).fit(X, ratings)
+    # ALS's extrapolation starts at the third iteration: with it off the factors differ there.
+    plain = strads.MatrixFactorization(rank=3, n_iter=4, algorithm="als", als_extrapolation=0.0, threads=1)
+    extrapolated = strads.MatrixFactorization(rank=3, n_iter=4, algorithm="als", threads=1)
+    plain.fit(X, ratings)
+    extrapolated.fit(X, ratings)
+    assert not np.allclose(plain.user_factors_, extrapolated.user_factors_)
+    assert extrapolated.objective_ <= plain.trace_[2]["objective"]
 
 
 # scikit-learn's checks that apply to an estimator whose X is (user, item) pairs. The others

@@ -112,6 +112,8 @@ pub enum Parameter {
     Rank,
     /// `CcdOptions::inner_iterations`.
     InnerIterations,
+    /// `AlsOptions::extrapolation`.
+    Extrapolation,
     /// `SgdOptions::learning_rate`.
     LearningRate,
     /// `SgdOptions::learning_rate_decay`.
@@ -128,7 +130,7 @@ pub enum Parameter {
 
 impl Parameter {
     /// Every parameter, in declaration order.
-    pub const ALL: [Parameter; 19] = [
+    pub const ALL: [Parameter; 20] = [
         Parameter::Lambda,
         Parameter::LambdaRatio,
         Parameter::Tol,
@@ -142,6 +144,7 @@ impl Parameter {
         Parameter::SweepShare,
         Parameter::Rank,
         Parameter::InnerIterations,
+        Parameter::Extrapolation,
         Parameter::LearningRate,
         Parameter::LearningRateDecay,
         Parameter::Topics,
@@ -166,6 +169,7 @@ impl Parameter {
             Parameter::SweepShare => "sweep_share",
             Parameter::Rank => "rank",
             Parameter::InnerIterations => "inner_iterations",
+            Parameter::Extrapolation => "extrapolation",
             Parameter::LearningRate => "learning_rate",
             Parameter::LearningRateDecay => "learning_rate_decay",
             Parameter::Topics => "topics",

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use strads_apps::mf::{
-    solve, Algorithm, AlgorithmKind, CcdOptions, Init, MfParams, MfSolution, Model, RegScaling,
-    SgdOptions,
+    solve, Algorithm, AlgorithmKind, AlsOptions, CcdOptions, Init, MfParams, MfSolution, Model,
+    RegScaling, SgdOptions,
 };
 use strads_apps::Hooks;
 use strads_engine::ClusterConfig;
@@ -32,7 +32,7 @@ fn with_options(algorithm: AlgorithmKind) -> Algorithm {
         AlgorithmKind::Ccd => Algorithm::Ccd(CcdOptions {
             inner_iterations: 1,
         }),
-        AlgorithmKind::Als => Algorithm::Als,
+        AlgorithmKind::Als => Algorithm::Als(AlsOptions::default()),
         AlgorithmKind::Sgd => Algorithm::Sgd(SgdOptions {
             learning_rate: 0.02,
             learning_rate_decay: 0.01,
@@ -113,6 +113,92 @@ fn ccd_never_increases_the_objective() {
                 pair[1]
             );
         }
+    }
+}
+
+/// A noisy problem (its optimum is not the truth, and ALS needs many iterations to it).
+fn noisy(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let spec = RatingsSpec {
+        users: 400,
+        items: 150,
+        ratings: 12_000,
+        rank: 4,
+        noise: 0.5,
+        skew: 0.8,
+        test_fraction: 0.1,
+        seed: 5,
+    };
+    let summary = generate_ratings(&spec, &dir.join("noisy")).unwrap();
+    (summary.train_path, summary.test_path)
+}
+
+#[test]
+fn extrapolated_als_reaches_the_optimum_of_plain_als_and_never_increases_the_objective() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test) = noisy(dir.path());
+    for reg_scaling in [RegScaling::None, RegScaling::Count] {
+        let fit = |extrapolation: f64, iterations: usize| {
+            let mut p = params(&train, &test, AlgorithmKind::Als, iterations);
+            p.algorithm = Algorithm::Als(AlsOptions { extrapolation });
+            p.reg_scaling = reg_scaling;
+            p.lambda = 0.05;
+            run(2, &p)
+        };
+        // Plain ALS run long enough that its objective no longer moves in 12 digits (its
+        // slow tail is what extrapolation is for).
+        let plain = fit(0.0, 5000);
+        let extrapolated = fit(AlsOptions::default().extrapolation, 400);
+        for solution in [&plain, &extrapolated] {
+            // Up to rounding: at the optimum the objective moves in its last digits.
+            for pair in solution.trace.windows(2) {
+                assert!(
+                    pair[1].objective <= pair[0].objective * (1.0 + 1e-12),
+                    "{reg_scaling:?}: {:?} then {:?}",
+                    pair[0],
+                    pair[1]
+                );
+            }
+        }
+        let optimum = plain.last.objective;
+        let relative = |objective: f64| (objective - optimum).abs() / optimum;
+        assert!(
+            relative(extrapolated.last.objective) <= 1e-9,
+            "{reg_scaling:?}: extrapolated {} vs plain {optimum}",
+            extrapolated.last.objective
+        );
+        // The same factors, not only the same objective (up to the optimum's flatness).
+        let (a, b) = (plain.model.unwrap(), extrapolated.model.unwrap());
+        let predictions = |m: &Model| -> Vec<f64> {
+            (0..a.user_ids.len())
+                .flat_map(|i| {
+                    let w = &m.w[i * 3..][..3];
+                    (0..a.item_ids.len()).map(move |j| {
+                        let h = &m.h[j * 3..][..3];
+                        w.iter().zip(h).map(|(x, y)| x * y).sum::<f64>()
+                    })
+                })
+                .collect()
+        };
+        let largest = predictions(&a)
+            .iter()
+            .zip(&predictions(&b))
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            largest <= 1e-3,
+            "{reg_scaling:?}: predictions differ by {largest}"
+        );
+        // Where plain ALS is after 30 iterations, extrapolation is sooner.
+        let plain_30 = fit(0.0, 30).last.objective;
+        let sooner = extrapolated
+            .trace
+            .iter()
+            .position(|r| r.objective <= plain_30)
+            .unwrap();
+        assert!(
+            sooner < 30,
+            "{reg_scaling:?}: extrapolated reaches plain's 30th at {sooner}"
+        );
     }
 }
 

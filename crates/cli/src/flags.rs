@@ -94,6 +94,7 @@ pub fn flag_of(parameter: Parameter) -> &'static str {
         Parameter::SweepShare => "--sweep-share",
         Parameter::Rank => "--rank",
         Parameter::InnerIterations => "--inner",
+        Parameter::Extrapolation => "--als-extrapolation",
         Parameter::LearningRate => "--lr",
         Parameter::LearningRateDecay => "--lr-decay",
         Parameter::Topics => "--topics",

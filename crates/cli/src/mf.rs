@@ -9,7 +9,8 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 use strads_apps::mf::model::set_paths;
 use strads_apps::mf::{
-    solve, Algorithm, AlgorithmKind, CcdOptions, Init, MfParams, MfSolution, RegScaling, SgdOptions,
+    solve, Algorithm, AlgorithmKind, AlsOptions, CcdOptions, Init, MfParams, MfSolution,
+    RegScaling, SgdOptions,
 };
 use strads_engine::ClusterConfig;
 use strads_io::{
@@ -72,6 +73,12 @@ pub struct MfArgs {
     /// row before the next; an iteration then costs INNER times as much [default: 1; ccd only].
     #[arg(long)]
     pub inner: Option<usize>,
+    /// ALS's first extrapolation step beta: before each W half H moves on to
+    /// H + beta (H - previous H), kept only where the objective does not rise (beta then grows,
+    /// otherwise that W half is redone from H and beta halves). 0 is plain ALS [default: 1; als
+    /// only].
+    #[arg(long, allow_negative_numbers = true)]
+    pub als_extrapolation: Option<f64>,
     /// How ccd and als start (sgd always starts from random W and H) [default: spectral].
     #[arg(long, value_enum)]
     pub init: Option<Init>,
@@ -133,6 +140,9 @@ fn check_flags(args: &MfArgs, given: &Given) -> Result<(), Failure> {
     if args.algo != AlgorithmKind::Ccd {
         given.reject(&["--inner"], "to --algo ccd")?;
     }
+    if args.algo != AlgorithmKind::Als {
+        given.reject(&["--als-extrapolation"], "to --algo als")?;
+    }
     if args.init == Some(Init::Random) {
         given.reject(&["--init-steps"], "to --init spectral")?;
     }
@@ -156,7 +166,11 @@ fn algorithm(args: &MfArgs) -> Algorithm {
         AlgorithmKind::Ccd => Algorithm::Ccd(CcdOptions {
             inner_iterations: args.inner.unwrap_or(CcdOptions::default().inner_iterations),
         }),
-        AlgorithmKind::Als => Algorithm::Als,
+        AlgorithmKind::Als => Algorithm::Als(AlsOptions {
+            extrapolation: args
+                .als_extrapolation
+                .unwrap_or(AlsOptions::default().extrapolation),
+        }),
         AlgorithmKind::Sgd => {
             let defaults = SgdOptions::default();
             Algorithm::Sgd(SgdOptions {
@@ -466,7 +480,7 @@ fn agreement(
     // the same as when every option was a parameter of its own.
     let (ccd, sgd) = match params.algorithm {
         Algorithm::Ccd(ccd) => (ccd, SgdOptions::default()),
-        Algorithm::Als => (CcdOptions::default(), SgdOptions::default()),
+        Algorithm::Als(_) => (CcdOptions::default(), SgdOptions::default()),
         Algorithm::Sgd(sgd) => (CcdOptions::default(), sgd),
     };
     items
@@ -492,6 +506,10 @@ fn agreement(
     // it existed stay the same; it does not change the answer, only the trace.
     if sgd.evaluate_every != SgdOptions::default().evaluate_every {
         items.item("--eval-every", sgd.evaluate_every);
+    }
+    // Every process must extrapolate alike (its decisions are collective).
+    if let Algorithm::Als(als) = params.algorithm {
+        items.number("--als-extrapolation", als.extrapolation);
     }
     items.into_items()
 }

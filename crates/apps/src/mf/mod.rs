@@ -11,7 +11,8 @@
 //! of W or H.
 //! - [`Algorithm::Ccd`] ([`ccd`]): CCD++, rank-one coordinate descent with the residual kept in
 //!   place on both copies.
-//! - [`Algorithm::Als`] ([`als`]): alternating least squares, each row in closed form.
+//! - [`Algorithm::Als`] ([`als`]): alternating least squares, each row in closed form, by
+//!   default with a safeguarded extrapolation of H before each W half.
 //! - [`Algorithm::Sgd`] ([`sgd`]): SGD on P x P stratified blocks rotated between workers.
 //!
 //! CCD++ and ALS sum every row's terms in a fixed order, so their factors are identical for any
@@ -74,7 +75,7 @@ impl AlgorithmKind {
     pub fn with_default_options(self) -> Algorithm {
         match self {
             AlgorithmKind::Ccd => Algorithm::Ccd(CcdOptions::default()),
-            AlgorithmKind::Als => Algorithm::Als,
+            AlgorithmKind::Als => Algorithm::Als(AlsOptions::default()),
             AlgorithmKind::Sgd => Algorithm::Sgd(SgdOptions::default()),
         }
     }
@@ -87,7 +88,7 @@ pub enum Algorithm {
     /// CCD++ ([`ccd`]).
     Ccd(CcdOptions),
     /// Alternating least squares ([`als`]).
-    Als,
+    Als(AlsOptions),
     /// Stratified SGD ([`sgd`]).
     Sgd(SgdOptions),
 }
@@ -97,7 +98,7 @@ impl Algorithm {
     pub fn kind(self) -> AlgorithmKind {
         match self {
             Algorithm::Ccd(_) => AlgorithmKind::Ccd,
-            Algorithm::Als => AlgorithmKind::Als,
+            Algorithm::Als(_) => AlgorithmKind::Als,
             Algorithm::Sgd(_) => AlgorithmKind::Sgd,
         }
     }
@@ -121,6 +122,22 @@ impl Default for CcdOptions {
         CcdOptions {
             inner_iterations: 1,
         }
+    }
+}
+
+/// The options of ALS alone.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AlsOptions {
+    /// The first step `beta` of the extrapolation of H before each W half
+    /// (`H' = H_t + beta (H_t - H_(t-1))`, kept only if the objective does not rise; see
+    /// [`als`]); 0 is plain ALS.
+    pub extrapolation: f64,
+}
+
+impl Default for AlsOptions {
+    /// Extrapolation with a first step of 1 (the command line's default).
+    fn default() -> Self {
+        AlsOptions { extrapolation: 1.0 }
     }
 }
 
@@ -354,6 +371,15 @@ fn validate(params: &MfParams) -> Result<(), AppError> {
     match params.algorithm {
         Algorithm::Ccd(options) if options.inner_iterations == 0 => {
             return bad(P::InnerIterations, "at least 1", &0);
+        }
+        Algorithm::Als(options)
+            if !(options.extrapolation >= 0.0 && options.extrapolation.is_finite()) =>
+        {
+            return bad(
+                P::Extrapolation,
+                "a finite number >= 0",
+                &options.extrapolation,
+            );
         }
         Algorithm::Sgd(options)
             if !(options.learning_rate > 0.0 && options.learning_rate.is_finite()) =>
@@ -740,7 +766,7 @@ impl App for Factorisation {
         _run: &mut Run<TraceRecord>,
     ) -> Result<Loaded, AppError> {
         let row_cost = match params.algorithm {
-            Algorithm::Als => ALS_ROW_COST,
+            Algorithm::Als(_) => ALS_ROW_COST,
             Algorithm::Ccd(_) | Algorithm::Sgd(_) => 0,
         };
         // Each worker parses only its byte range of each file; the workers agree on the ids and
@@ -798,11 +824,11 @@ impl App for Factorisation {
                     options.inner_iterations,
                 )?
             }
-            Algorithm::Als => {
+            Algorithm::Als(options) => {
                 if spectral {
                     start(worker, &mut local, init::ItemRatings::Rows)?;
                 }
-                als::run(worker, &mut local, &mut driver)?
+                als::run(worker, &mut local, &mut driver, options)?
             }
             Algorithm::Sgd(options) => {
                 sgd::run(worker, &mut local, &mut driver, &problem, params, options)?

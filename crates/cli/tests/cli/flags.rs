@@ -102,6 +102,25 @@ fn mf_rejects_the_flags_of_other_algorithms_naming_them() {
             "to --algo ccd",
         );
     }
+    // als's flag with ccd and sgd.
+    for algo in ["ccd", "sgd"] {
+        assert_inapplicable(
+            &strads(&format!("{mf} --algo {algo} --als-extrapolation 0")),
+            &["--als-extrapolation"],
+            "to --algo als",
+        );
+    }
+    // A negative step is a usage error naming the flag.
+    let negative = strads(&format!("{mf} --algo als --als-extrapolation -1"));
+    negative.expect_code(2);
+    assert!(
+        negative
+            .stderr
+            .contains("--als-extrapolation must be a finite number >= 0")
+            && !negative.stderr.contains("panicked"),
+        "{}",
+        negative.describe()
+    );
     // The start of ccd and als with sgd.
     assert_inapplicable(
         &strads(&format!("{mf} --algo sgd --init spectral --init-steps 2")),
@@ -114,6 +133,8 @@ fn mf_rejects_the_flags_of_other_algorithms_naming_them() {
         "--algo sgd --eval-every 3",
         "--algo ccd --inner 2",
         "--algo als --init random",
+        "--algo als --als-extrapolation 0",
+        "--algo als --als-extrapolation 2.5",
     ] {
         strads(&format!("{mf} {flags} --json")).expect_success();
     }
