@@ -60,9 +60,12 @@ SHAPE_SETS = {
 # iteration; the SGD runs that are not (`--eval-every` = the epochs: evaluated at the start and the
 # end only) measure the epoch's training time, as surprise's fit does (it evaluates nothing).
 CLUSTER_SHAPES = [("1x1", 1, 1), ("1x2", 2, 1), ("2x1", 1, 2)]
-STRADS = ([(f"strads {algo} {shape}", algo, threads, processes, True)
+# The last item: extra strads flags (ALS without extrapolation, `--als-extrapolation 0`, is run
+# beside the default so that the step's effect is measured in the same invocation).
+STRADS = ([(f"strads {algo} {shape}", algo, threads, processes, True, [])
            for algo in ["ccd", "als", "sgd"] for shape, threads, processes in CLUSTER_SHAPES]
-          + [(f"strads sgd {shape}, evaluated at the end", "sgd", threads, processes, False)
+          + [("strads als 1x2, plain ALS", "als", 2, 1, True, ["--als-extrapolation", "0"])]
+          + [(f"strads sgd {shape}, evaluated at the end", "sgd", threads, processes, False, [])
              for shape, threads, processes in CLUSTER_SHAPES])
 
 
@@ -149,7 +152,7 @@ def generate(args, name, spec):
     return train, test
 
 
-def strads_run(args, name, algo, threads, processes, traced, train, test, traces):
+def strads_run(args, name, algo, threads, processes, traced, extra, train, test, traces):
     trace = traces / (name.replace(",", "").replace(" ", "-") + ".jsonl")
     cmd = ["mf", "--train", str(train), "--test", str(test), "--algo", algo,
            "--rank", str(args.rank), "--lambda", str(args.reg), "--reg-scaling", "count",
@@ -160,6 +163,7 @@ def strads_run(args, name, algo, threads, processes, traced, train, test, traces
         cmd += ["--lr", str(args.lr)]
     if not traced:
         cmd += ["--eval-every", str(args.iters)]
+    cmd += extra
     if processes > 1:
         cmd = [args.strads, "launch", "--processes", str(processes), "--threads", str(threads),
                "--"] + cmd
