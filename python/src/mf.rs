@@ -11,7 +11,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use strads_apps::mf::{
-    solve, Algorithm, AlsOptions, CcdOptions, InMemoryRatings, Init, MfParams, RegScaling, SgdOptions,
+    solve, Algorithm, AlsOptions, CcdOptions, InMemoryRatings, Init, MfParams, RegScaling,
+    SgdOptions,
 };
 use strads_engine::ClusterConfig;
 use strads_io::RatingsFormat;

@@ -118,18 +118,14 @@ pub fn fit_sparse_regression_csc<'py>(
     on_progress: Bound<'py, PyAny>,
     single_worker_entries: u64,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let mut options = Options::parse(
+    let options = Options::parse_columns(
         loss,
         penalty,
         penalty_value,
-        "columns",
         threads,
         single_worker_entries,
+        data.as_array().len() as u64,
     )?;
-    // The blocks are cut for the threads that will solve them (one for a small X).
-    options.threads = options
-        .columns
-        .threads_for(threads, data.as_array().len() as u64);
     let started = Instant::now();
     let (indptr, indices) = (
         IndexArray::extract(&indptr, "indptr")?,
@@ -310,19 +306,15 @@ pub fn fit_sparse_regression_dense<'py>(
     on_progress: Bound<'py, PyAny>,
     single_worker_entries: u64,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let mut options = Options::parse(
+    // A dense X's stored entries are at most its elements.
+    let options = Options::parse_columns(
         loss,
         penalty,
         penalty_value,
-        "columns",
         threads,
         single_worker_entries,
+        x.as_array().len() as u64,
     )?;
-    // The blocks are cut for the threads that will solve them (one for a small X: its
-    // entries are at most its elements).
-    options.threads = options
-        .columns
-        .threads_for(threads, x.as_array().len() as u64);
     let started = Instant::now();
     let columns = in_memory_columns(&Ok(DenseColumns(x.as_array())), y.as_slice()?, &options)?;
     let data = DataSource::InMemoryColumns(columns);
@@ -445,6 +437,28 @@ impl Options {
                 ..ColumnsOptions::default()
             },
         })
+    }
+
+    /// [`Options::parse`] for the column layout over an X with (at most) `entries` stored
+    /// entries: the blocks are cut for the threads that will solve them (one for a small X).
+    fn parse_columns(
+        loss: &str,
+        penalty: &str,
+        penalty_value: f64,
+        threads: usize,
+        single_worker_entries: u64,
+        entries: u64,
+    ) -> PyResult<Self> {
+        let mut options = Self::parse(
+            loss,
+            penalty,
+            penalty_value,
+            "columns",
+            threads,
+            single_worker_entries,
+        )?;
+        options.threads = options.columns.threads_for(threads, entries);
+        Ok(options)
     }
 }
 

@@ -1,6 +1,6 @@
 //! The exact collapsed conditional: the O(K) reference and the sparse (SparseLDA) sampler.
 
-use super::FastRng;
+use super::{nonzero_runs, FastRng};
 use crate::padded::PaddedVec;
 
 /// The symmetric Dirichlet priors and the vocabulary size.
@@ -115,23 +115,11 @@ impl SparseConditional {
             .chunks_exact(k)
             .zip(self.word_nonzero.chunks_exact_mut(k))
         {
-            // This runs for every word of every slice, every iteration, and a row's few
-            // nonzeros sit at unpredictable places (an `if` per count was mispredicted about
-            // once per nonzero): runs of 8 counts are skipped when all zero (an OR of the run,
-            // a vector test), and in the others every topic is written and kept only if its
-            // count is nonzero. `used <= topic`, so writes stay inside the word's K slots.
-            const RUN: usize = 8;
+            // Every word of every slice, every iteration: the nonzeros by runs
+            // (`nonzero_runs`), each topic of a run written and kept only if its count is
+            // nonzero. `used <= topic`, so writes stay inside the word's K slots.
             let mut used = 0;
-            let runs = row.chunks_exact(RUN);
-            let tail = (k - runs.remainder().len(), runs.remainder());
-            for (first, run) in runs
-                .enumerate()
-                .map(|(i, run)| (i * RUN, run))
-                .chain([tail])
-            {
-                if run.iter().fold(0, |any, &n| any | n) == 0 {
-                    continue;
-                }
+            for (first, run) in nonzero_runs(row) {
                 for (offset, &n) in run.iter().enumerate() {
                     slots[used] = (first + offset) as u16;
                     used += usize::from(n > 0);

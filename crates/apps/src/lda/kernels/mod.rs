@@ -43,6 +43,25 @@ pub use likelihood::{
     word_rows_log_likelihood, LogGammaTable,
 };
 pub use mh::{resample_token, TokenDraws, TokenState, Topic, WordProposal, MAX_CYCLES};
+
+/// The runs of 8 consecutive counts of `row` (and its shorter tail) that hold a nonzero, each
+/// with the index of its first count.
+///
+/// For the scans that turn a word's K counts into its few nonzeros every sub-round (packing
+/// rows, loading word lists): the nonzeros sit at unpredictable places, so an `if` per count
+/// is mispredicted about once per nonzero, while an all-zero run is skipped by one OR of the
+/// run (no early exit, so it compiles to a vector test). Callers compact a run without a
+/// branch per count.
+#[inline]
+pub fn nonzero_runs(row: &[u32]) -> impl Iterator<Item = (usize, &[u32])> {
+    const RUN: usize = 8;
+    let runs = row.chunks_exact(RUN);
+    let tail = (row.len() - runs.remainder().len(), runs.remainder());
+    runs.enumerate()
+        .map(|(i, run)| (i * RUN, run))
+        .chain([tail])
+        .filter(|(_, run)| run.iter().fold(0, |any, &c| any | c) != 0)
+}
 pub use rng::FastRng;
 
 #[cfg(test)]
