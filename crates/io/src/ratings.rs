@@ -225,8 +225,15 @@ pub(crate) fn read_text_shard(
     let bytes_read = read_lines(path, shard, n_shards, 0, |line| {
         let (shard_users, shard_items, values) = &mut ratings;
         if !movielens {
-            if let Some(([user, item], rating)) = plain_line(line.text) {
-                if let Ok(value) = parse_rating(rating) {
+            if let Some(PlainLine {
+                ids: [user, item],
+                rating,
+                value,
+            }) = plain_line(line.text)
+            {
+                // The rating was read in the scan that found it, unless it is not a plain
+                // decimal (`1e3`, `x`): then the full parser decides.
+                if let Ok(value) = value.map_or_else(|| parse_rating(rating), Ok) {
                     shard_users.push(users.intern_number(user));
                     shard_items.push(items.intern_number(item));
                     values.push(value);
@@ -324,11 +331,23 @@ struct PlainId<'t> {
     value: u32,
 }
 
+/// A line `id id rating` read by [`plain_line`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct PlainLine<'t> {
+    /// The user and item ids.
+    ids: [PlainId<'t>; 2],
+    /// The rating's token.
+    rating: &'t [u8],
+    /// The rating, when the token is a plain decimal ([`plain_decimal`]): read in the same scan
+    /// that found the token's end, the value [`parse_rating`] gives it.
+    value: Option<f64>,
+}
+
 /// The common line `id id rating` with plain-number ids (fields separated by spaces or tabs,
-/// nothing before, at most a `\r` after): the two ids, read in the same pass that finds them,
-/// and the rating's token. Any other line gives `None` and takes the general path, which reads
-/// the same lines to the same result.
-fn plain_line(line: &[u8]) -> Option<([PlainId<'_>; 2], &[u8])> {
+/// nothing before, at most a `\r` after): the two ids and the rating, read in the same pass
+/// that finds them. Any other line gives `None` and takes the general path, which reads the
+/// same lines to the same result.
+fn plain_line(line: &[u8]) -> Option<PlainLine<'_>> {
     let is_gap = |b: u8| b == b' ' || b == b'\t';
     // A plain id starting at `from`, followed by a gap.
     let id_at = |from: usize| -> Option<(PlainId<'_>, usize)> {
@@ -363,53 +382,80 @@ fn plain_line(line: &[u8]) -> Option<([PlainId<'_>; 2], &[u8])> {
     if line.is_empty() {
         return None;
     }
+    let is_end = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b',');
     let (user, user_end) = id_at(0)?;
     let (item, item_end) = id_at(skip_gap(user_end))?;
     let rating_start = skip_gap(item_end);
-    let mut rating_end = rating_start;
-    while rating_end < line.len() && !matches!(line[rating_end], b' ' | b'\t' | b'\r' | b',') {
-        rating_end += 1;
+    let (mut rating_end, mut value) = plain_decimal(line, rating_start);
+    if line.get(rating_end).is_some_and(|&b| !is_end(b)) {
+        // Not a plain decimal (`1e3`): its token runs on to the field's end.
+        value = None;
+        while rating_end < line.len() && !is_end(line[rating_end]) {
+            rating_end += 1;
+        }
     }
     let rest = &line[rating_end..];
-    (rating_end > rating_start && (rest.is_empty() || rest == b"\r"))
-        .then(|| ([user, item], &line[rating_start..rating_end]))
+    (rating_end > rating_start && (rest.is_empty() || rest == b"\r")).then(|| PlainLine {
+        ids: [user, item],
+        rating: &line[rating_start..rating_end],
+        value,
+    })
 }
 
-/// Reads a rating. Plain decimals (`-12.375`: at most 15 significant digits and 22 decimals, the
-/// usual case) take a fast path that is exact: the digits form an integer `m < 2^53` and the value
-/// is `m / 10^d` with both operands exact, so the one correctly rounded division gives the same
-/// `f64` as the full parser, which handles everything else.
-fn parse_rating(token: &[u8]) -> Result<f64, NumberError> {
+/// Reads the plain decimal (`-12.375`: an optional sign, digits, an optional point and more
+/// digits) that starts at `bytes[from]`: where its characters end, and its value if it has 1 to
+/// 15 digits and at most 22 decimals. The value is exact: the digits form an integer `m < 2^53`
+/// and the value is `m / 10^d` with both operands exact, so the one correctly rounded division
+/// gives the same `f64` as the full parser (`str::parse`).
+#[inline]
+fn plain_decimal(bytes: &[u8], from: usize) -> (usize, Option<f64>) {
     const POWERS: [f64; 23] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
         1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
     ];
-    let (negative, digits) = match token {
-        [b'-', rest @ ..] => (true, rest),
-        [b'+', rest @ ..] => (false, rest),
-        _ => (false, token),
+    let (negative, start) = match bytes.get(from) {
+        Some(b'-') => (true, from + 1),
+        Some(b'+') => (false, from + 1),
+        _ => (false, from),
+    };
+    // The integer digits, then after a point the fraction's, in two tight loops (no per-byte
+    // state). Past 15 digits the mantissa may wrap, but it is not used then.
+    let digit_run = |from: usize, mantissa: &mut u64| -> usize {
+        let mut i = from;
+        while let Some(&byte) = bytes.get(i) {
+            let digit = byte.wrapping_sub(b'0');
+            if digit > 9 {
+                break;
+            }
+            *mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(digit));
+            i += 1;
+        }
+        i
     };
     let mut mantissa: u64 = 0;
-    let (mut n_digits, mut decimals, mut seen_point) = (0usize, 0usize, false);
-    for &byte in digits {
-        match byte {
-            b'0'..=b'9' => {
-                mantissa = mantissa * 10 + u64::from(byte - b'0');
-                n_digits += 1;
-                decimals += usize::from(seen_point);
-                if n_digits > 15 {
-                    return parse_finite(token);
-                }
-            }
-            b'.' if !seen_point => seen_point = true,
-            _ => return parse_finite(token),
+    let integer_end = digit_run(start, &mut mantissa);
+    let (end, decimals) = match bytes.get(integer_end) {
+        Some(b'.') => {
+            let end = digit_run(integer_end + 1, &mut mantissa);
+            (end, end - integer_end - 1)
         }
-    }
-    if n_digits == 0 || decimals >= POWERS.len() {
-        return parse_finite(token);
+        _ => (integer_end, 0),
+    };
+    let n_digits = integer_end - start + decimals;
+    if n_digits == 0 || n_digits > 15 || decimals >= POWERS.len() {
+        return (end, None);
     }
     let value = mantissa as f64 / POWERS[decimals];
-    Ok(if negative { -value } else { value })
+    (end, Some(if negative { -value } else { value }))
+}
+
+/// Reads a rating: a plain decimal (the usual case) exactly by [`plain_decimal`], anything else
+/// by the full parser.
+fn parse_rating(token: &[u8]) -> Result<f64, NumberError> {
+    match plain_decimal(token, 0) {
+        (end, Some(value)) if end == token.len() => Ok(value),
+        _ => parse_finite(token),
+    }
 }
 
 /// Splits `text` on every occurrence of `separator`.
@@ -970,9 +1016,16 @@ mod tests {
         for line in lines {
             let expected = general(line);
             match plain_line(line) {
-                Some(([user, item], rating)) => {
+                Some(PlainLine {
+                    ids: [user, item],
+                    rating,
+                    value,
+                }) => {
                     accepted += 1;
                     assert_eq!(expected, [user.token, item.token, rating], "{line:?}");
+                    if let Some(value) = value {
+                        assert_eq!(Ok(value.to_bits()), parse_finite(rating).map(f64::to_bits));
+                    }
                     for id in [user, item] {
                         assert_eq!(parse_unsigned(id.token), Some(u64::from(id.value)));
                         assert!(id.token.len() == 1 || id.token[0] != b'0', "{line:?}");
@@ -996,6 +1049,37 @@ mod tests {
         }
         // Five plain lines, and `1 2 x`, whose rating the caller then fails to read.
         assert_eq!(accepted, 6);
+    }
+
+    proptest::proptest! {
+        /// The rating read in [`plain_line`]'s scan is the full parser's reading of its token,
+        /// bit for bit, and a token it does not read is one [`parse_rating`] leaves to the full
+        /// parser too (checked against `str::parse`, the plain reference).
+        #[test]
+        fn the_rating_read_in_the_line_scan_is_the_full_parsers(
+            user in 1u32..1000,
+            item in 0u32..1000,
+            rating in "[-+]?[0-9]{0,18}(\\.[0-9]{0,24})?([eE][0-9])?|[-+.0-9x]{1,6}",
+            gap in "[ \t]{1,2}",
+            cr in proptest::bool::ANY,
+        ) {
+            let line = format!("{user}{gap}{item}{gap}{rating}{}", if cr { "\r" } else { "" });
+            let reference = std::str::from_utf8(rating.as_bytes())
+                .ok()
+                .and_then(|text| text.parse::<f64>().ok())
+                .filter(|value| value.is_finite());
+            match plain_line(line.as_bytes()) {
+                Some(plain) => {
+                    proptest::prop_assert_eq!(plain.rating, rating.as_bytes());
+                    if let Some(value) = plain.value {
+                        proptest::prop_assert_eq!(Some(value.to_bits()), reference.map(f64::to_bits));
+                    }
+                    let read = plain.value.map_or_else(|| parse_rating(plain.rating), Ok);
+                    proptest::prop_assert_eq!(read.ok().map(f64::to_bits), reference.map(f64::to_bits));
+                }
+                None => proptest::prop_assert!(rating.is_empty(), "{:?}", line),
+            }
+        }
     }
 
     #[test]

@@ -402,28 +402,16 @@ pub fn load(
             drop(seen);
             let users = route_into_side(
                 worker,
-                (&train.users, &train.items, &train.values),
+                &TripleRatings((&train.users, &train.items, &train.values)),
                 user_owner,
                 &user_blocks,
                 n_items,
                 Some((&test_by_user.0, &test_by_user.1, &test_by_user.2)),
             )?;
             drop((train, test_by_user));
-            // The user side's training ratings as (item, user, value), in user order: per
-            // item the order the file's would have after the item side's sort by user.
-            let first_user = users.rows.start as u32;
-            let n_rated = users.cols.len();
-            let (mut by_item, mut by_user) =
-                (Vec::with_capacity(n_rated), Vec::with_capacity(n_rated));
-            for i in 0..users.len() {
-                for n in users.row(i) {
-                    by_item.push(users.needed[users.cols[n] as usize]);
-                    by_user.push(first_user + i as u32);
-                }
-            }
             let items = route_into_side(
                 worker,
-                (&by_item, &by_user, &users.values),
+                &TransposedSide(&users),
                 item_owner,
                 &item_blocks,
                 n_users,
@@ -681,12 +669,17 @@ fn route(
         total += count as usize;
     }
     let mut triples: OwnedTriples = (vec![0; total], vec![0; total], vec![0.0; total]);
-    exchange(worker, ratings, owner, |source, k, row, col, value| {
-        let at = start[source] + k;
-        triples.0[at] = row;
-        triples.1[at] = col;
-        triples.2[at] = value;
-    })?;
+    exchange(
+        worker,
+        &TripleRatings(ratings),
+        owner,
+        |source, k, row, col, value| {
+            let at = start[source] + k;
+            triples.0[at] = row;
+            triples.1[at] = col;
+            triples.2[at] = value;
+        },
+    )?;
     Ok(triples)
 }
 
@@ -695,14 +688,15 @@ fn route(
 /// this worker's side, with `test` (its own test ratings, already routed) beside.
 fn route_into_side(
     worker: &mut Worker<'_>,
-    ratings: Triples<'_>,
+    ratings: &impl RatingSource,
     owner: impl Fn(u32) -> usize,
     blocks: &[Range<usize>],
     n_other: usize,
     test: Option<Triples<'_>>,
 ) -> Result<Side, AppError> {
     let mut row_counts: Vec<Vec<u32>> = blocks.iter().map(|b| vec![0u32; b.len()]).collect();
-    for &r in ratings.0 {
+    for k in 0..ratings.len() {
+        let r = ratings.row(k);
         let d = owner(r);
         row_counts[d][r as usize - blocks[d].start] += 1;
     }
@@ -715,20 +709,91 @@ fn route_into_side(
     builder.finish(test).map_err(AppError::Inconsistent)
 }
 
+/// Ratings to route, by position `k < len()`: each one's row (which decides its owner) and its
+/// encoding as a raw triple.
+trait RatingSource {
+    /// How many ratings.
+    fn len(&self) -> usize;
+    /// Rating `k`'s row.
+    fn row(&self, k: usize) -> u32;
+    /// Appends the triples of ratings `ks` (increasing positions, all for one destination) to
+    /// `message`; `cursor` is that destination's state between calls, 0 at first.
+    fn encode(&self, ks: &[u32], cursor: &mut usize, message: &mut Vec<u8>);
+}
+
+/// Appends the raw triple `row u32, column u32, value f64` (little-endian) to `message`.
+fn push_triple(message: &mut Vec<u8>, row: u32, col: u32, value: f64) {
+    message.extend_from_slice(&row.to_le_bytes());
+    message.extend_from_slice(&col.to_le_bytes());
+    message.extend_from_slice(&value.to_le_bytes());
+}
+
+/// Ratings as parallel arrays: row, column, value.
+struct TripleRatings<'a>(Triples<'a>);
+
+impl RatingSource for TripleRatings<'_> {
+    fn len(&self) -> usize {
+        self.0 .0.len()
+    }
+
+    fn row(&self, k: usize) -> u32 {
+        self.0 .0[k]
+    }
+
+    fn encode(&self, ks: &[u32], _: &mut usize, message: &mut Vec<u8>) {
+        let (rows, cols, values) = self.0;
+        for &k in ks {
+            let k = k as usize;
+            push_triple(message, rows[k], cols[k], values[k]);
+        }
+    }
+}
+
+/// The user side's training ratings read as item-side triples `(item, user, value)`, in the
+/// user side's order (per item the order the file's would have after the item side's sort by
+/// user), straight from the side: no transposed copy of its columns beside it (8 bytes a rating
+/// of fresh memory, at the load's peak).
+struct TransposedSide<'a>(&'a Side);
+
+impl RatingSource for TransposedSide<'_> {
+    fn len(&self) -> usize {
+        self.0.cols.len()
+    }
+
+    fn row(&self, k: usize) -> u32 {
+        self.0.needed[self.0.cols[k] as usize]
+    }
+
+    /// `cursor` is the user row of the last rating encoded: positions increase, so each
+    /// destination walks the rows once.
+    fn encode(&self, ks: &[u32], cursor: &mut usize, message: &mut Vec<u8>) {
+        let side = self.0;
+        for &k in ks {
+            let k = k as usize;
+            while side.ptr[*cursor + 1] <= k {
+                *cursor += 1;
+            }
+            let user = (side.rows.start + *cursor) as u32;
+            push_triple(message, self.row(k), user, side.values[k]);
+        }
+    }
+}
+
 /// Sends every rating to worker `owner(row)` ([`Worker::exchange_records`]: rounds of bounded
 /// messages), and hands each rating this worker receives to `receive(source, k, row, column,
 /// value)`, where it is source `source`'s `k`-th rating for this worker (each source's in its
 /// order, though not every source's before the next one's).
 fn exchange(
     worker: &mut Worker<'_>,
-    (rows, cols, values): Triples<'_>,
+    ratings: &impl RatingSource,
     owner: impl Fn(u32) -> usize,
     mut receive: impl FnMut(usize, usize, u32, u32, f64),
 ) -> Result<(), EngineError> {
     const TRIPLE: usize = 16;
     let n_workers = worker.peers();
+    let n = ratings.len();
     let mut counts = vec![0u64; n_workers];
-    rows.iter().for_each(|&r| counts[owner(r)] += 1);
+    (0..n).for_each(|k| counts[owner(ratings.row(k))] += 1);
     // The ratings' positions grouped by destination (4 bytes a rating; each round encodes its
     // messages from them).
     let mut first = Vec::with_capacity(n_workers + 1);
@@ -736,24 +801,20 @@ fn exchange(
     for &c in &counts {
         first.push(first.last().expect("one") + c as usize);
     }
-    let mut order = vec![0u32; rows.len()];
+    let mut order = vec![0u32; n];
     let mut next = first.clone();
-    for (k, &r) in rows.iter().enumerate() {
-        let slot = &mut next[owner(r)];
+    for k in 0..n {
+        let slot = &mut next[owner(ratings.row(k))];
         order[*slot] = k as u32;
         *slot += 1;
     }
     let mut sent = first;
+    let mut cursors = vec![0usize; n_workers];
     worker.exchange_records(
         TRIPLE,
         &counts,
         |d, n, message| {
-            for &k in &order[sent[d]..sent[d] + n] {
-                let k = k as usize;
-                message.extend_from_slice(&rows[k].to_le_bytes());
-                message.extend_from_slice(&cols[k].to_le_bytes());
-                message.extend_from_slice(&values[k].to_le_bytes());
-            }
+            ratings.encode(&order[sent[d]..sent[d] + n], &mut cursors[d], message);
             sent[d] += n;
         },
         |chunk| {
