@@ -222,6 +222,10 @@ struct BlockState<L: Loss> {
     packed: Option<ColumnShard>,
     /// A sweep's copy of the rows and of the coefficients (kept until the commit).
     trial_rows: RowState,
+    /// Equal to `beta` outside a sweep: a sweep changes only the working set's entries and the
+    /// commit writes those back into both, so a round costs the working set, not the block's
+    /// width (with 10M columns of about one entry each, copying and summing the whole block
+    /// every round took two thirds of the solve).
     trial_beta: Vec<f64>,
     /// `f'(p)` after each of the last sweep rounds, oldest first (at most
     /// [`EXTRAPOLATION_DEPTH`] + 1): dual extrapolation's input.
@@ -309,6 +313,7 @@ pub fn run_column_descent<L: Loss>(
         progress.settings = settings;
         state.rows = snapshot.rows;
         state.beta = snapshot.beta;
+        state.trial_beta.clone_from(&state.beta);
         state.working = snapshot.working;
         state.repack();
         state.history = snapshot.history;
@@ -654,7 +659,10 @@ impl<L: Loss> BlockState<L> {
                 .clone_from(&self.rows.predictions);
             self.trial_rows.second.clone_from(&self.rows.second);
         }
-        self.trial_beta.clone_from(&self.beta);
+        debug_assert!(self.working.iter().all(|&j| {
+            let j = j as usize;
+            self.trial_beta[j].to_bits() == self.beta[j].to_bits()
+        }));
         let mut updates = 0;
         for _ in 0..passes {
             updates += sweep_columns::<L>(
@@ -684,8 +692,12 @@ impl<L: Loss> BlockState<L> {
         }
         let delta = DenseVector32(sent);
         let share = 1.0 / self.workers as f64;
+        // Every nonzero coefficient is in the working set (see `gap_share`), and the sweep
+        // changes only those: the block's norms are the working set's, in column order as the
+        // working set is, and the zeros left out add nothing (the same bits).
         let (mut l1_full, mut l1_averaged) = (0.0, 0.0);
-        for (&new, &old) in self.trial_beta.iter().zip(&self.beta) {
+        for &j in &self.working {
+            let (new, old) = (self.trial_beta[j as usize], self.beta[j as usize]);
             l1_full += new.abs();
             l1_averaged += (old + share * (new - old)).abs();
         }
@@ -725,12 +737,14 @@ impl<L: Loss> BlockState<L> {
         };
         snapshot.clone_from(&rows.first);
         self.history.push_back(snapshot);
-        if scale == 1.0 {
-            std::mem::swap(&mut self.beta, &mut self.trial_beta);
-        } else {
-            for (b, &new) in self.beta.iter_mut().zip(&self.trial_beta) {
-                *b += scale * (new - *b);
+        // Only the working set's coefficients moved; both copies agree again afterwards.
+        for &j in &self.working {
+            let j = j as usize;
+            if scale != 1.0 {
+                let b = self.beta[j];
+                self.trial_beta[j] = b + scale * (self.trial_beta[j] - b);
             }
+            self.beta[j] = self.trial_beta[j];
         }
     }
 
