@@ -216,6 +216,10 @@ pub fn csc_from_csr(
 /// join would cost more than the work.
 const PARALLEL_MIN_ENTRIES: usize = 100_000;
 
+/// Entries of one chunk of columns in [`transpose`]'s scatter: 1.5 MiB of row indices and
+/// values, whose write positions (two cache lines per column) stay in the L2 cache.
+const SCATTER_CHUNK_ENTRIES: usize = 1 << 17;
+
 /// Why a range of rows cannot be transposed: a bad entry (the message), or a row that is not
 /// canonical.
 enum RowsOffence {
@@ -369,24 +373,41 @@ fn transpose<P: Copy + Into<i64> + Sync, I: Copy + Into<i64> + Sync>(
             .iter()
             .map(|&offset| offset - base)
             .collect();
-        for i in 0..n_rows {
-            let (start, stop): (i64, i64) = (indptr[i].into(), indptr[i + 1].into());
-            let (columns, row_values) = (
-                &indices[start as usize..stop as usize],
-                &data[start as usize..stop as usize],
-            );
-            // Columns increase within a row (checked): the part's entries are one run.
-            let from = columns.partition_point(|&c| (c.into() as usize) < first);
-            for (&c, &v) in columns[from..].iter().zip(&row_values[from..]) {
-                let c = c.into() as usize;
-                if c >= end {
-                    break;
+        // Each row's next entry in the part: columns increase within a row (checked), so the
+        // part's entries of a row are one run, from its first column on.
+        let mut row_next: Vec<usize> = (0..n_rows)
+            .map(|i| {
+                let (start, stop): (i64, i64) = (indptr[i].into(), indptr[i + 1].into());
+                let columns = &indices[start as usize..stop as usize];
+                start as usize + columns.partition_point(|&c| (c.into() as usize) < first)
+            })
+            .collect();
+        // By chunks of columns of about SCATTER_CHUNK_ENTRIES entries, all rows each: the
+        // chunk's write positions stay in cache, where one scatter over the whole part (a
+        // write position per column, 100,000s of them) waits for memory at most entries.
+        let mut chunk_first = first;
+        while chunk_first < end {
+            let target = col_offsets_ref[chunk_first] + SCATTER_CHUNK_ENTRIES;
+            let chunk_end = col_offsets_ref
+                .partition_point(|&offset| offset < target)
+                .clamp(chunk_first + 1, end);
+            for (i, next_entry) in row_next.iter_mut().enumerate() {
+                let stop: i64 = indptr[i + 1].into();
+                let mut k = *next_entry;
+                while k < stop as usize {
+                    let c = indices[k].into() as usize;
+                    if c >= chunk_end {
+                        break;
+                    }
+                    let slot = &mut next[c - first];
+                    rows_part[*slot] = i as u32;
+                    values_part[*slot] = data[k];
+                    *slot += 1;
+                    k += 1;
                 }
-                let slot = &mut next[c - first];
-                rows_part[*slot] = i as u32;
-                values_part[*slot] = v;
-                *slot += 1;
+                *next_entry = k;
             }
+            chunk_first = chunk_end;
         }
     });
     Ok(Some(CscCopy {
