@@ -176,3 +176,243 @@ fn canonical_row(
     }
     Ok(())
 }
+
+/// A canonical CSR matrix transposed into CSC arrays for the column layout: `indptr` per
+/// column, the row indices as u32 (the blocks' type) and the values, owned, so that the blocks
+/// read them in place (`InMemoryColumns::shared`) with no further copy.
+pub struct CscCopy {
+    /// Column `j`'s entries are `indptr[j]..indptr[j + 1]`.
+    pub indptr: Vec<i64>,
+    /// Row index of each entry, increasing within a column.
+    pub rows: Vec<u32>,
+    /// Value of each entry.
+    pub values: Vec<f64>,
+}
+
+/// [`sparse_rows`]'s checks, with the matrix transposed into CSC arrays instead of copied as
+/// rows: one counting pass over the entries (checking them, on `threads` threads by ranges of
+/// rows) and one scatter pass (on `threads` threads by ranges of columns, each writing its own
+/// part of the arrays). `Ok(None)` when a row is not canonical (columns not increasing, or an
+/// explicit zero): the caller reads such a matrix by [`sparse_rows`], which sums and drops them.
+pub fn csc_from_csr(
+    indptr: &IndexArray<'_>,
+    indices: &IndexArray<'_>,
+    data: &[f64],
+    n_rows: usize,
+    n_cols: usize,
+    threads: usize,
+) -> PyResult<Option<CscCopy>> {
+    use IndexArray::{I32, I64};
+    let t = threads.max(1);
+    match (indptr, indices) {
+        (I32(p), I32(i)) => transpose(p.as_slice()?, i.as_slice()?, data, n_rows, n_cols, t),
+        (I32(p), I64(i)) => transpose(p.as_slice()?, i.as_slice()?, data, n_rows, n_cols, t),
+        (I64(p), I32(i)) => transpose(p.as_slice()?, i.as_slice()?, data, n_rows, n_cols, t),
+        (I64(p), I64(i)) => transpose(p.as_slice()?, i.as_slice()?, data, n_rows, n_cols, t),
+    }
+}
+
+/// Entries below which [`transpose`] runs on the calling thread alone: a thread's start and
+/// join would cost more than the work.
+const PARALLEL_MIN_ENTRIES: usize = 100_000;
+
+/// Entries of one chunk of columns in [`transpose`]'s scatter: 1.5 MiB of row indices and
+/// values, whose write positions (two cache lines per column) stay in the L2 cache.
+const SCATTER_CHUNK_ENTRIES: usize = 1 << 17;
+
+/// Why a range of rows cannot be transposed: a bad entry (the message), or a row that is not
+/// canonical.
+enum RowsOffence {
+    Bad(String),
+    NotCanonical,
+}
+
+/// `task(part)` for each part, on a thread each (this thread doing the first) if `parallel`;
+/// the results in part order.
+fn on_threads<T: Send, R: Send>(
+    parts: Vec<T>,
+    parallel: bool,
+    task: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    if !parallel || parts.len() <= 1 {
+        return parts.into_iter().map(task).collect();
+    }
+    let task = &task;
+    let mut parts = parts.into_iter();
+    let first = parts.next().expect("at least two parts");
+    std::thread::scope(|scope| {
+        let others: Vec<_> = parts.map(|p| scope.spawn(move || task(p))).collect();
+        let mut results = vec![task(first)];
+        results.extend(
+            others
+                .into_iter()
+                .map(|handle| handle.join().expect("a part of the transposition panicked")),
+        );
+        results
+    })
+}
+
+fn transpose<P: Copy + Into<i64> + Sync, I: Copy + Into<i64> + Sync>(
+    indptr: &[P],
+    indices: &[I],
+    data: &[f64],
+    n_rows: usize,
+    n_cols: usize,
+    threads: usize,
+) -> PyResult<Option<CscCopy>> {
+    let bad = |m: String| Err(PyValueError::new_err(m));
+    if indptr.len() != n_rows + 1 {
+        return bad(format!(
+            "X has {} rows but y has {n_rows} entries",
+            indptr.len().saturating_sub(1)
+        ));
+    }
+    if indices.len() != data.len() {
+        return bad("X's indices and data differ in length".into());
+    }
+    // Columns are stored as u32, rows too.
+    let width = (n_cols as u64).min(u64::from(u32::MAX) + 1);
+    if n_cols as u64 > width || n_rows as u64 > u64::from(u32::MAX) + 1 {
+        return Ok(None);
+    }
+    let parallel = data.len() >= PARALLEL_MIN_ENTRIES;
+    let parts = if parallel {
+        threads.min(n_rows.max(1))
+    } else {
+        1
+    };
+    let row_range = |part: usize| (part * n_rows / parts, (part + 1) * n_rows / parts);
+    // Counting pass: each part's entries per column, every entry checked in row order.
+    let counted = on_threads(
+        (0..parts).collect(),
+        parallel,
+        |part| -> Result<_, RowsOffence> {
+            let (first, end) = row_range(part);
+            let mut counts = vec![0u32; n_cols];
+            for i in first..end {
+                let (start, stop): (i64, i64) = (indptr[i].into(), indptr[i + 1].into());
+                if start < 0 || stop < start || stop as u64 > data.len() as u64 {
+                    return Err(RowsOffence::Bad(format!(
+                        "X's row offsets of row {i} ({start} to {stop}) are out of range"
+                    )));
+                }
+                let mut previous = -1i64;
+                for k in start as usize..stop as usize {
+                    let column: i64 = indices[k].into();
+                    let value = data[k];
+                    if column < 0 || column as u64 >= width {
+                        return Err(RowsOffence::Bad(format!(
+                            "X has a column index {column} out of range at row {i} (X has \
+                         {n_cols} columns)"
+                        )));
+                    }
+                    if !value.is_finite() {
+                        return Err(RowsOffence::Bad(format!(
+                            "X contains NaN or infinity: {} at row {i}, column {column}",
+                            python_float(value)
+                        )));
+                    }
+                    if column <= previous || value == 0.0 {
+                        return Err(RowsOffence::NotCanonical);
+                    }
+                    previous = column;
+                    counts[column as usize] += 1;
+                }
+            }
+            Ok(counts)
+        },
+    );
+    // A part's offence comes before any later part's rows: the first in part order is the
+    // first in row order.
+    let mut per_part = Vec::with_capacity(parts);
+    for counted in counted {
+        match counted {
+            Ok(counts) => per_part.push(counts),
+            Err(RowsOffence::Bad(message)) => return bad(message),
+            Err(RowsOffence::NotCanonical) => return Ok(None),
+        }
+    }
+    let mut col_offsets = Vec::with_capacity(n_cols + 1);
+    col_offsets.push(0usize);
+    for j in 0..n_cols {
+        let column: usize = per_part.iter().map(|counts| counts[j] as usize).sum();
+        col_offsets.push(col_offsets[j] + column);
+    }
+    drop(per_part);
+    let nnz = col_offsets[n_cols];
+    // Scatter pass: each part a range of columns of about equal entries, writing its own slice
+    // of the arrays; rows are visited in order, so every column's rows come out increasing.
+    let mut column_bounds = vec![0usize];
+    for part in 1..parts {
+        let target = part * nnz / parts;
+        let j = col_offsets
+            .partition_point(|&offset| offset < target)
+            .min(n_cols);
+        column_bounds.push(j.max(*column_bounds.last().expect("starts with 0")));
+    }
+    column_bounds.push(n_cols);
+    let mut rows = vec![0u32; nnz];
+    let mut values = vec![0.0f64; nnz];
+    let mut slices = Vec::with_capacity(parts);
+    {
+        let (mut rows_rest, mut values_rest) = (rows.as_mut_slice(), values.as_mut_slice());
+        for part in 0..parts {
+            let (first, end) = (column_bounds[part], column_bounds[part + 1]);
+            let len = col_offsets[end] - col_offsets[first];
+            let (rows_part, rows_tail) = std::mem::take(&mut rows_rest).split_at_mut(len);
+            let (values_part, values_tail) = std::mem::take(&mut values_rest).split_at_mut(len);
+            rows_rest = rows_tail;
+            values_rest = values_tail;
+            slices.push((first, end, rows_part, values_part));
+        }
+    }
+    let col_offsets_ref = &col_offsets;
+    on_threads(slices, parallel, |(first, end, rows_part, values_part)| {
+        let base = col_offsets_ref[first];
+        let mut next: Vec<usize> = col_offsets_ref[first..end]
+            .iter()
+            .map(|&offset| offset - base)
+            .collect();
+        // Each row's next entry in the part: columns increase within a row (checked), so the
+        // part's entries of a row are one run, from its first column on.
+        let mut row_next: Vec<usize> = (0..n_rows)
+            .map(|i| {
+                let (start, stop): (i64, i64) = (indptr[i].into(), indptr[i + 1].into());
+                let columns = &indices[start as usize..stop as usize];
+                start as usize + columns.partition_point(|&c| (c.into() as usize) < first)
+            })
+            .collect();
+        // By chunks of columns of about SCATTER_CHUNK_ENTRIES entries, all rows each: the
+        // chunk's write positions stay in cache, where one scatter over the whole part (a
+        // write position per column, 100,000s of them) waits for memory at most entries.
+        let mut chunk_first = first;
+        while chunk_first < end {
+            let target = col_offsets_ref[chunk_first] + SCATTER_CHUNK_ENTRIES;
+            let chunk_end = col_offsets_ref
+                .partition_point(|&offset| offset < target)
+                .clamp(chunk_first + 1, end);
+            for (i, next_entry) in row_next.iter_mut().enumerate() {
+                let stop: i64 = indptr[i + 1].into();
+                let mut k = *next_entry;
+                while k < stop as usize {
+                    let c = indices[k].into() as usize;
+                    if c >= chunk_end {
+                        break;
+                    }
+                    let slot = &mut next[c - first];
+                    rows_part[*slot] = i as u32;
+                    values_part[*slot] = data[k];
+                    *slot += 1;
+                    k += 1;
+                }
+                *next_entry = k;
+            }
+            chunk_first = chunk_end;
+        }
+    });
+    Ok(Some(CscCopy {
+        indptr: col_offsets.into_iter().map(|o| o as i64).collect(),
+        rows,
+        values,
+    }))
+}

@@ -43,6 +43,58 @@ impl Progress {
     }
 }
 
+/// [`run_interruptible`] for a solve on `workers` worker threads: a solve on one worker, with
+/// no progress to show, called from Python's main thread, runs on the calling thread (with the
+/// GIL released) instead of a thread of its own, and the library's one worker runs on it too
+/// (`strads_engine`'s single-thread cluster): a small problem's fit then starts no thread.
+/// Ctrl-C sets `stop` from the signal handler itself (Python's own handler runs too, chained),
+/// so the library still stops at its next iteration boundary, and the `KeyboardInterrupt` is
+/// raised once it has.
+pub fn run_interruptible_on<T: Send>(
+    py: Python<'_>,
+    workers: usize,
+    stop: StopRequest,
+    on_progress: &Bound<'_, PyAny>,
+    solve: impl FnOnce(Progress) -> T + Send,
+) -> PyResult<T> {
+    if workers != 1 || !on_progress.is_none() || !on_main_thread(py)? {
+        return run_interruptible(py, stop, on_progress, solve);
+    }
+    let Ok(handler) =
+        signal_hook::flag::register_usize(signal_hook::consts::SIGINT, stop.clone(), SIGINT)
+    else {
+        return run_interruptible(py, stop, on_progress, solve);
+    };
+    // No one reads the records: there is no progress to show.
+    let (record_sender, _records) = channel();
+    let progress = Progress(record_sender);
+    let outcome = py.allow_threads(|| catch_unwind(AssertUnwindSafe(|| solve(progress))));
+    signal_hook::low_level::unregister(handler);
+    // A Ctrl-C during the solve tripped Python's handler too: raised here.
+    py.check_signals()?;
+    outcome.map_err(internal_error)
+}
+
+/// Whether the calling thread is Python's main thread, the one that Ctrl-C interrupts.
+fn on_main_thread(py: Python<'_>) -> PyResult<bool> {
+    let threading = py.import("threading")?;
+    Ok(threading
+        .call_method0("current_thread")?
+        .is(&threading.call_method0("main_thread")?))
+}
+
+/// A panic of the solve as a `RuntimeError`.
+fn internal_error(panic: Box<dyn std::any::Any + Send>) -> PyErr {
+    let message = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into());
+    PyRuntimeError::new_err(format!(
+        "internal error in the strads library (please report it): {message}"
+    ))
+}
+
 /// Runs `solve` on a new thread with the GIL released. Every progress record it sends is passed
 /// to `on_progress` (with the GIL) as it arrives; Ctrl-C (or an exception from `on_progress`)
 /// sets `stop` so that the library stops at its next iteration boundary, and is raised once it
@@ -90,16 +142,7 @@ pub fn run_interruptible<T: Send>(
                         None => Ok(value),
                     }
                 }
-                Ok(Err(panic)) => {
-                    let message = panic
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_else(|| "unknown panic".into());
-                    return Err(PyRuntimeError::new_err(format!(
-                        "internal error in the strads library (please report it): {message}"
-                    )));
-                }
+                Ok(Err(panic)) => return Err(internal_error(panic)),
                 Err(RecvTimeoutError::Disconnected) => {
                     return Err(PyRuntimeError::new_err("the solver thread vanished"))
                 }

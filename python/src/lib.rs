@@ -4,7 +4,8 @@
 //! calls (no second implementation): arrays arrive as numpy arrays, are checked and copied into
 //! the library's types (a canonical CSC matrix is read in place instead), and the solve runs
 //! with the GIL released on its own thread ([`interrupt::run_interruptible`]), which polls for
-//! Ctrl-C and turns panics into exceptions.
+//! Ctrl-C and turns panics into exceptions (a small sparse regression solves on the calling
+//! thread instead, [`interrupt::run_interruptible_on`]).
 //! The scikit-learn-style estimators are Python (`strads/*.py`); this module returns plain
 //! dicts and arrays.
 

@@ -20,8 +20,8 @@ use strads_apps::sparse_regression::{
 use strads_engine::ClusterConfig;
 
 use crate::convert::{app_error, to_py};
-use crate::csr::{sparse_rows, IndexArray};
-use crate::interrupt::run_interruptible;
+use crate::csr::{csc_from_csr, sparse_rows, IndexArray};
+use crate::interrupt::run_interruptible_on;
 
 /// Fits Lasso (`loss="squared"`) or sparse logistic regression (`loss="logistic"`, labels
 /// -1/+1) on the CSR matrix (`indptr`, `indices`: int32 or int64; `data`) of `n_cols` columns
@@ -56,7 +56,7 @@ pub fn fit_sparse_regression<'py>(
     on_progress: Bound<'py, PyAny>,
     single_worker_entries: u64,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let options = Options::parse(
+    let mut options = Options::parse(
         loss,
         penalty,
         penalty_value,
@@ -65,13 +65,51 @@ pub fn fit_sparse_regression<'py>(
         single_worker_entries,
     )?;
     let started = Instant::now();
-    let rows = sparse_rows(
-        &IndexArray::extract(&indptr, "indptr")?,
-        &IndexArray::extract(&indices, "indices")?,
-        data.as_slice()?,
-        y.as_slice()?,
-        n_cols,
-    )?;
+    let (indptr, indices) = (
+        IndexArray::extract(&indptr, "indptr")?,
+        IndexArray::extract(&indices, "indices")?,
+    );
+    let labels = y.as_slice()?;
+    if options.layout == LayoutKind::Columns {
+        // The blocks are cut for the threads that will solve them (one for a small X).
+        options.threads = options
+            .columns
+            .threads_for(threads, data.as_array().len() as u64);
+        let transposed = csc_from_csr(
+            &indptr,
+            &indices,
+            data.as_slice()?,
+            labels.len(),
+            n_cols,
+            options.threads,
+        )?;
+        if let Some(csc) = transposed {
+            // The transposed arrays are the blocks' own, read in place: no copy beyond the
+            // transposition.
+            let (rows, values) = (Entries::from(csc.rows), Entries::from(csc.values));
+            let columns = shared_columns(
+                CscColumns::new(&csc.indptr, &rows, &values, labels.len()),
+                Some(&rows),
+                &values,
+                labels,
+                &options,
+            )?;
+            let data = DataSource::InMemoryColumns(columns);
+            let read_seconds = started.elapsed().as_secs_f64();
+            return fit(
+                py,
+                options,
+                data,
+                read_seconds,
+                tol,
+                max_iters,
+                max_seconds,
+                seed,
+                on_progress,
+            );
+        }
+    }
+    let rows = sparse_rows(&indptr, &indices, data.as_slice()?, labels, n_cols)?;
     let rows = InMemoryRows::new(rows, n_cols).map_err(app_error)?;
     let data = DataSource::InMemory(rows);
     let read_seconds = started.elapsed().as_secs_f64();
@@ -505,15 +543,16 @@ fn fit<'py>(
         layout,
         checkpointing: Default::default(),
     };
-    let solution = run_interruptible(py, stop.clone(), &on_progress, move |progress| {
-        solve(
-            &ClusterConfig::threads(threads),
-            &params,
-            progress.hooks(stop),
-        )
-    })?
-    .map_err(app_error)?
-    .ok_or_else(|| PyValueError::new_err("a single process returns the solution"))?;
+    let solution =
+        run_interruptible_on(py, threads, stop.clone(), &on_progress, move |progress| {
+            solve(
+                &ClusterConfig::threads(threads),
+                &params,
+                progress.hooks(stop),
+            )
+        })?
+        .map_err(app_error)?
+        .ok_or_else(|| PyValueError::new_err("a single process returns the solution"))?;
     let result = PyDict::new(py);
     result.set_item("objective", solution.objective)?;
     result.set_item("duality_gap", solution.duality_gap)?;

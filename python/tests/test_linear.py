@@ -336,6 +336,38 @@ def test_csc_csr_and_dense_inputs_give_identical_coefficients(estimator):
     np.testing.assert_allclose(rows.coef_, reference.coef_, atol=1e-6)
 
 
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_a_large_csr_matrix_is_transposed_into_the_csc_blocks(index_dtype):
+    """A canonical CSR matrix above the parallel threshold (100,000 entries) is transposed on
+    the fit's threads (counted by ranges of rows, scattered by ranges of columns) into the
+    arrays the column blocks read: bit for bit the blocks of scipy's own CSC matrix, so the
+    same coefficients and objective; with an explicit zero it is read through its rows
+    instead, to the same blocks."""
+    rng = np.random.default_rng(41)
+    n_rows, n_cols = 3000, 500
+    # Rows of very different lengths, and columns of very different counts.
+    density = np.outer(rng.uniform(0.01, 0.3, n_rows), rng.uniform(0.05, 1.0, n_cols))
+    X = np.where(rng.uniform(size=(n_rows, n_cols)) < density, rng.normal(size=(n_rows, n_cols)), 0.0)
+    y = X[:, :20] @ rng.normal(size=20) + 0.1 * rng.normal(size=n_rows)
+    csr = sp.csr_matrix(X)
+    assert csr.nnz > 100_000
+    csr.indices = csr.indices.astype(index_dtype)
+    csr.indptr = csr.indptr.astype(index_dtype)
+
+    def fit(matrix):
+        return strads.Lasso(lambda_ratio=0.05, tol=1e-10, threads=2, single_worker_entries=0).fit(matrix, y)
+
+    reference = fit(sp.csc_matrix(X))
+    model = fit(csr)
+    np.testing.assert_array_equal(model.coef_, reference.coef_)
+    assert model.objective_ == reference.objective_
+    with_zero = csr.copy()
+    with_zero.data[7] = 0.0  # kept as an explicit entry: not canonical
+    expected = X.copy()
+    expected[np.nonzero(X)[0][7], np.nonzero(X)[1][7]] = 0.0
+    np.testing.assert_array_equal(fit(with_zero).coef_, fit(sp.csc_matrix(expected)).coef_)
+
+
 def test_bad_csc_and_dense_input_names_the_offending_row_and_column():
     X, y = regression_problem(seed=19)
     bad = sp.csc_matrix(X)
