@@ -79,15 +79,7 @@ fn rows_from_csr<P: Copy + Into<i64>, I: Copy + Into<i64>>(
 ) -> PyResult<SparseRows> {
     let bad = |m: String| Err(PyValueError::new_err(m));
     let n_rows = labels.len();
-    if indptr.len() != n_rows + 1 {
-        return bad(format!(
-            "X has {} rows but y has {n_rows} entries",
-            indptr.len().saturating_sub(1)
-        ));
-    }
-    if indices.len() != data.len() {
-        return bad("X's indices and data differ in length".into());
-    }
+    check_csr_lengths(indptr.len(), indices.len(), data.len(), n_rows)?;
     // Columns are stored as u32.
     let width = (n_cols as u64).min(u64::from(u32::MAX) + 1);
     let mut rows = SparseRows::new();
@@ -261,15 +253,7 @@ fn transpose<P: Copy + Into<i64> + Sync, I: Copy + Into<i64> + Sync>(
     threads: usize,
 ) -> PyResult<Option<CscCopy>> {
     let bad = |m: String| Err(PyValueError::new_err(m));
-    if indptr.len() != n_rows + 1 {
-        return bad(format!(
-            "X has {} rows but y has {n_rows} entries",
-            indptr.len().saturating_sub(1)
-        ));
-    }
-    if indices.len() != data.len() {
-        return bad("X's indices and data differ in length".into());
-    }
+    check_csr_lengths(indptr.len(), indices.len(), data.len(), n_rows)?;
     // Columns are stored as u32, rows too.
     let width = (n_cols as u64).min(u64::from(u32::MAX) + 1);
     if n_cols as u64 > width || n_rows as u64 > u64::from(u32::MAX) + 1 {
@@ -415,4 +399,26 @@ fn transpose<P: Copy + Into<i64> + Sync, I: Copy + Into<i64> + Sync>(
         rows,
         values,
     }))
+}
+
+/// The lengths a CSR matrix of `n_rows` rows must have: `n_rows + 1` row offsets, as many
+/// column indices as values.
+fn check_csr_lengths(
+    indptr_len: usize,
+    indices_len: usize,
+    data_len: usize,
+    n_rows: usize,
+) -> PyResult<()> {
+    if indptr_len != n_rows + 1 {
+        return Err(PyValueError::new_err(format!(
+            "X has {} rows but y has {n_rows} entries",
+            indptr_len.saturating_sub(1)
+        )));
+    }
+    if indices_len != data_len {
+        return Err(PyValueError::new_err(
+            "X's indices and data differ in length",
+        ));
+    }
+    Ok(())
 }

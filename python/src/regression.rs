@@ -70,12 +70,12 @@ pub fn fit_sparse_regression<'py>(
         IndexArray::extract(&indices, "indices")?,
     );
     let labels = y.as_slice()?;
-    if options.layout == LayoutKind::Columns {
+    let transposed = if options.layout == LayoutKind::Columns {
         // The blocks are cut for the threads that will solve them (one for a small X).
         options.threads = options
             .columns
             .threads_for(threads, data.as_array().len() as u64);
-        let transposed = csc_from_csr(
+        let csc = csc_from_csr(
             &indptr,
             &indices,
             data.as_slice()?,
@@ -83,7 +83,7 @@ pub fn fit_sparse_regression<'py>(
             n_cols,
             options.threads,
         )?;
-        if let Some(csc) = transposed {
+        if let Some(csc) = csc {
             // The transposed arrays are the blocks' own, read in place: no copy beyond the
             // transposition.
             let (rows, values) = (Entries::from(csc.rows), Entries::from(csc.values));
@@ -94,24 +94,21 @@ pub fn fit_sparse_regression<'py>(
                 labels,
                 &options,
             )?;
-            let data = DataSource::InMemoryColumns(columns);
-            let read_seconds = started.elapsed().as_secs_f64();
-            return fit(
-                py,
-                options,
-                data,
-                read_seconds,
-                tol,
-                max_iters,
-                max_seconds,
-                seed,
-                on_progress,
-            );
+            Some(DataSource::InMemoryColumns(columns))
+        } else {
+            None
         }
-    }
-    let rows = sparse_rows(&indptr, &indices, data.as_slice()?, labels, n_cols)?;
-    let rows = InMemoryRows::new(rows, n_cols).map_err(app_error)?;
-    let data = DataSource::InMemory(rows);
+    } else {
+        None
+    };
+    // Any other matrix (or the rows layout) is read as rows.
+    let data = match transposed {
+        Some(data) => data,
+        None => {
+            let rows = sparse_rows(&indptr, &indices, data.as_slice()?, labels, n_cols)?;
+            DataSource::InMemory(InMemoryRows::new(rows, n_cols).map_err(app_error)?)
+        }
+    };
     let read_seconds = started.elapsed().as_secs_f64();
     fit(
         py,
